@@ -1,0 +1,281 @@
+//! The decoded message: MTI, optional header and the data elements as their
+//! logical values — characters (Latin-1 bytes) for text classes, raw bytes
+//! for binary fields. Bitmaps are not stored: the codec derives them from the
+//! fields present.
+//!
+//! `Debug` masks card data by field number (2, 34, 35, 36, 45, 52, 55), so a
+//! message can be logged without leaking a PAN, track or PIN block.
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::error::FieldError;
+use crate::mask;
+
+/// Fields whose content is card data, hidden by `Debug` whatever the dialect.
+const SENSITIVE_FIELDS: &[u16] = &[2, 34, 35, 36, 45, 52, 55];
+
+/// A message type indicator: four decimal digits (version, class, function, origin).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Mti([u8; 4]);
+
+impl Mti {
+    /// Builds an MTI from four ASCII digits.
+    ///
+    /// # Errors
+    /// The reason, when the bytes are not four digits.
+    pub fn from_digits(digits: [u8; 4]) -> Result<Mti, String> {
+        if digits.iter().all(u8::is_ascii_digit) {
+            Ok(Mti(digits))
+        } else {
+            Err(format!(
+                "MTI {:?} is not four digits",
+                String::from_utf8_lossy(&digits)
+            ))
+        }
+    }
+
+    /// The four digits as text.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits are ever stored.
+        std::str::from_utf8(&self.0).unwrap_or("????")
+    }
+
+    /// The four ASCII digits.
+    pub fn digits(&self) -> [u8; 4] {
+        self.0
+    }
+
+    /// Message class (second digit): 1 authorization, 2 financial, 4 reversal, 8 network.
+    pub fn class(&self) -> u8 {
+        self.0[1] - b'0'
+    }
+
+    /// Message function (third digit): 0 request, 1 response, 2 advice, 3 advice response.
+    pub fn function(&self) -> u8 {
+        self.0[2] - b'0'
+    }
+
+    /// Whether this is a repeat (fourth digit 1 or 3: acquirer or issuer repeat).
+    pub fn is_repeat(&self) -> bool {
+        matches!(self.0[3], b'1' | b'3')
+    }
+
+    /// Whether this is a request or advice (function 0 or 2), i.e. it expects an answer.
+    pub fn expects_response(&self) -> bool {
+        matches!(self.function(), 0 | 2)
+    }
+
+    /// The response MTI for a request or advice: function + 1, origin reset
+    /// from repeat to original (0101 → 0110, 0420 → 0430).
+    pub fn response(&self) -> Mti {
+        let mut d = self.0;
+        if matches!(d[2], b'0' | b'2' | b'4') {
+            d[2] += 1;
+        }
+        d[3] = match d[3] {
+            b'1' => b'0',
+            b'3' => b'2',
+            other => other,
+        };
+        Mti(d)
+    }
+
+    /// The original (non-repeat) form of a repeat MTI (0101 → 0100).
+    pub fn without_repeat(&self) -> Mti {
+        let mut d = self.0;
+        d[3] = match d[3] {
+            b'1' => b'0',
+            b'3' => b'2',
+            other => other,
+        };
+        Mti(d)
+    }
+}
+
+impl FromStr for Mti {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Mti, String> {
+        let digits: [u8; 4] = s
+            .as_bytes()
+            .try_into()
+            .map_err(|_| format!("MTI {s:?} is not four digits"))?;
+        Mti::from_digits(digits)
+    }
+}
+
+impl fmt::Display for Mti {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Mti {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Mti({})", self.as_str())
+    }
+}
+
+/// One ISO 8583 message.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Message {
+    mti: Mti,
+    header: Option<Vec<u8>>,
+    /// Sorted by field number, no duplicates.
+    fields: Vec<(u16, Vec<u8>)>,
+}
+
+impl Message {
+    /// An empty message of a type.
+    pub fn new(mti: Mti) -> Message {
+        Message {
+            mti,
+            header: None,
+            fields: Vec::with_capacity(24),
+        }
+    }
+
+    pub fn mti(&self) -> Mti {
+        self.mti
+    }
+
+    pub fn set_mti(&mut self, mti: Mti) {
+        self.mti = mti;
+    }
+
+    /// The header's logical characters, if the message has one.
+    pub fn header(&self) -> Option<&[u8]> {
+        self.header.as_deref()
+    }
+
+    pub fn set_header(&mut self, header: Option<Vec<u8>>) {
+        self.header = header;
+    }
+
+    /// A field's logical value.
+    pub fn get(&self, field: u16) -> Option<&[u8]> {
+        self.position(field)
+            .ok()
+            .map(|i| self.fields[i].1.as_slice())
+    }
+
+    /// Whether the field is present.
+    pub fn has(&self, field: u16) -> bool {
+        self.position(field).is_ok()
+    }
+
+    /// Sets (or replaces) a field's logical value.
+    pub fn set(&mut self, field: u16, value: impl Into<Vec<u8>>) {
+        let value = value.into();
+        match self.position(field) {
+            Ok(i) => self.fields[i].1 = value,
+            Err(i) => self.fields.insert(i, (field, value)),
+        }
+    }
+
+    /// Removes a field, returning its value.
+    pub fn remove(&mut self, field: u16) -> Option<Vec<u8>> {
+        self.position(field).ok().map(|i| self.fields.remove(i).1)
+    }
+
+    /// All fields in number order.
+    pub fn fields(&self) -> impl ExactSizeIterator<Item = (u16, &[u8])> {
+        self.fields.iter().map(|(n, v)| (*n, v.as_slice()))
+    }
+
+    /// A text field as a string (Latin-1 decoded).
+    ///
+    /// # Errors
+    /// [`FieldError::Missing`] when absent.
+    pub fn text(&self, field: u16) -> Result<String, FieldError> {
+        self.get(field)
+            .map(|v| v.iter().map(|&b| char::from(b)).collect())
+            .ok_or(FieldError::Missing { field })
+    }
+
+    /// Appends a field known to sort after every field present (decoder fast path).
+    pub(crate) fn push_in_order(&mut self, field: u16, value: Vec<u8>) {
+        debug_assert!(self.fields.last().is_none_or(|(n, _)| *n < field));
+        self.fields.push((field, value));
+    }
+
+    fn position(&self, field: u16) -> Result<usize, usize> {
+        self.fields.binary_search_by_key(&field, |(n, _)| *n)
+    }
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("Message");
+        s.field("mti", &self.mti);
+        if let Some(h) = &self.header {
+            s.field("header", &String::from_utf8_lossy(h));
+        }
+        let fields: Vec<String> = self
+            .fields
+            .iter()
+            .map(|(n, v)| {
+                let shown = match *n {
+                    2 | 34 => mask::pan_bytes(v),
+                    35 | 36 | 45 => mask::track_bytes(v),
+                    n if SENSITIVE_FIELDS.contains(&n) => mask::SECRET.to_string(),
+                    _ => String::from_utf8_lossy(v).into_owned(),
+                };
+                format!("{n}={shown}")
+            })
+            .collect();
+        s.field("fields", &fields);
+        s.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn response_mti() {
+        for (req, resp) in [
+            ("0100", "0110"),
+            ("0101", "0110"),
+            ("0120", "0130"),
+            ("0121", "0130"),
+            ("0200", "0210"),
+            ("0420", "0430"),
+            ("0421", "0430"),
+            ("0800", "0810"),
+        ] {
+            assert_eq!(req.parse::<Mti>().unwrap().response().as_str(), resp);
+        }
+        assert!("0101".parse::<Mti>().unwrap().is_repeat());
+        assert!(!"0100".parse::<Mti>().unwrap().is_repeat());
+        assert!("01a0".parse::<Mti>().is_err());
+        assert!("010".parse::<Mti>().is_err());
+    }
+
+    #[test]
+    fn fields_stay_sorted_and_replace() {
+        let mut m = Message::new("0100".parse().unwrap());
+        m.set(41, "T1");
+        m.set(3, "000000");
+        m.set(41, "T2");
+        let order: Vec<u16> = m.fields().map(|(n, _)| n).collect();
+        assert_eq!(order, vec![3, 41]);
+        assert_eq!(m.get(41), Some(&b"T2"[..]));
+        assert_eq!(m.remove(3), Some(b"000000".to_vec()));
+        assert!(!m.has(3));
+    }
+
+    #[test]
+    fn debug_masks_card_data() {
+        let mut m = Message::new("0100".parse().unwrap());
+        m.set(2, "4761739001010010");
+        m.set(35, "4761739001010010=25121011234567");
+        m.set(52, "0123456789ABCDEF");
+        let shown = format!("{m:?}");
+        assert!(!shown.contains("4761739001010010"), "{shown}");
+        assert!(!shown.contains("0123456789ABCDEF"), "{shown}");
+        assert!(shown.contains("476173******0010"), "{shown}");
+    }
+}

@@ -1,0 +1,7 @@
+//! cardhub: an authorization hub for card issuers whose accounts live in
+//! legacy account systems. See `docs/` and the README for the whole picture.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod iso8583;
+pub mod mask;
