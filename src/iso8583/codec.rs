@@ -66,7 +66,10 @@ impl Dialect {
         } else {
             0
         };
-        let mut msg = Message::new(mti);
+        let count = (primary & !bit(1)).count_ones()
+            + (secondary & !bit(1)).count_ones()
+            + tertiary.count_ones();
+        let mut msg = Message::with_capacity(mti, count as usize, input.len() * 2);
         msg.set_header(header);
         for (base, word) in [
             (0u16, primary & !bit(1)),
@@ -85,7 +88,7 @@ impl Dialect {
                         offset: r.pos,
                         dialect: self.name.clone(),
                     })?;
-                msg.push_in_order(number, decode_field(spec, &mut r)?);
+                msg.push_with(number, |out| decode_field(spec, &mut r, out))?;
             }
         }
         if r.pos != input.len() {
@@ -137,8 +140,10 @@ impl Dialect {
         if words[1] != 0 {
             words[0] |= bit(1);
         }
-        for word in words.into_iter().take_while(|&w| w != 0) {
-            self.encode_bitmap(word, out);
+        // The primary bitmap is always there; the others only when flagged.
+        self.encode_bitmap(words[0], out);
+        for word in words[1..].iter().take_while(|&&w| w != 0) {
+            self.encode_bitmap(*word, out);
         }
         for (number, value) in msg.fields() {
             if let Some(spec) = self.field(number) {
@@ -301,7 +306,12 @@ fn encode_header(spec: &HeaderSpec, header: &[u8], out: &mut Vec<u8>) -> Result<
     Ok(())
 }
 
-fn decode_field(spec: &FieldSpec, r: &mut Reader<'_>) -> Result<Vec<u8>, DecodeError> {
+/// Decodes one field, appending its logical value to `out`.
+fn decode_field(
+    spec: &FieldSpec,
+    r: &mut Reader<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), DecodeError> {
     let part = Part::Field(spec.number);
     let len = if spec.prefix_width() == 0 {
         spec.max
@@ -330,25 +340,26 @@ fn decode_field(spec: &FieldSpec, r: &mut Reader<'_>) -> Result<Vec<u8>, DecodeE
     let offset = r.pos;
     let data = r.take(part, spec.wire_len(len))?;
     match spec.encoding {
-        Encoding::Binary => Ok(data.to_vec()),
-        Encoding::Bcd => unpack_bcd(spec, data, len, offset),
+        Encoding::Binary => out.extend_from_slice(data),
+        Encoding::Bcd => unpack_bcd(spec, data, len, offset, out)?,
         encoding => {
-            let mut value = Vec::with_capacity(data.len());
-            for (i, &byte) in data.iter().enumerate() {
-                let c = text_char(encoding, byte);
-                if !spec.class.allows(c) {
-                    return Err(DecodeError::BadCharacter {
-                        part,
-                        offset: offset + i,
-                        byte,
-                        class: spec.class.as_str(),
-                    });
-                }
-                value.push(c);
+            let start = out.len();
+            if encoding == Encoding::Ebcdic {
+                out.extend(data.iter().map(|&b| ebcdic::to_latin1(b)));
+            } else {
+                out.extend_from_slice(data);
             }
-            Ok(value)
+            if let Some(i) = spec.class.first_disallowed(&out[start..]) {
+                return Err(DecodeError::BadCharacter {
+                    part,
+                    offset: offset + i,
+                    byte: data[i],
+                    class: spec.class.as_str(),
+                });
+            }
         }
     }
+    Ok(())
 }
 
 /// Reads a length prefix; `None` when it is not a number in its encoding.
@@ -399,11 +410,11 @@ fn unpack_bcd(
     data: &[u8],
     len: usize,
     offset: usize,
-) -> Result<Vec<u8>, DecodeError> {
+    value: &mut Vec<u8>,
+) -> Result<(), DecodeError> {
     let part = Part::Field(spec.number);
     let pads = data.len() * 2 - len;
     let pad_nibble = (spec.pad as char).to_digit(16).unwrap_or(0) as u8;
-    let mut value = Vec::with_capacity(len);
     for (i, &byte) in data.iter().enumerate() {
         for (j, nibble) in [byte >> 4, byte & 0x0f].into_iter().enumerate() {
             let k = i * 2 + j;
@@ -425,7 +436,7 @@ fn unpack_bcd(
             }
         }
     }
-    Ok(value)
+    Ok(())
 }
 
 fn encode_field(spec: &FieldSpec, value: &[u8], out: &mut Vec<u8>) -> Result<(), EncodeError> {
@@ -475,11 +486,13 @@ fn encode_field(spec: &FieldSpec, value: &[u8], out: &mut Vec<u8>) -> Result<(),
 }
 
 fn check_characters(spec: &FieldSpec, value: &[u8]) -> Result<(), EncodeError> {
-    let allowed = |c: u8| match spec.encoding {
-        Encoding::Bcd => c.is_ascii_digit() || (spec.class == Class::Z && c == b'D'),
-        _ => spec.class.allows(c),
+    let bad = match spec.encoding {
+        Encoding::Bcd => value
+            .iter()
+            .position(|&c| !(c.is_ascii_digit() || (spec.class == Class::Z && c == b'D'))),
+        _ => spec.class.first_disallowed(value),
     };
-    match value.iter().position(|&c| !allowed(c)) {
+    match bad {
         Some(position) => Err(EncodeError::BadCharacter {
             part: Part::Field(spec.number),
             position,

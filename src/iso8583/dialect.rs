@@ -68,15 +68,41 @@ impl Class {
 
     /// Whether a (logical, Latin-1) character may appear in a field of this class.
     pub fn allows(self, byte: u8) -> bool {
+        CLASS_TABLE[self as usize][usize::from(byte)]
+    }
+
+    /// Position of the first character the class does not allow.
+    pub fn first_disallowed(self, value: &[u8]) -> Option<usize> {
+        let table = &CLASS_TABLE[self as usize];
+        value.iter().position(|&b| !table[usize::from(b)])
+    }
+
+    const fn allows_slow(self, byte: u8) -> bool {
         match self {
             Class::N => byte.is_ascii_digit(),
             Class::An => byte.is_ascii_alphanumeric() || byte == b' ',
-            Class::Ans => !(byte < 0x20 || (0x7f..0xa0).contains(&byte)),
+            Class::Ans => !(byte < 0x20 || (byte >= 0x7f && byte < 0xa0)),
             Class::Z => byte.is_ascii_digit() || matches!(byte, b'=' | b'D' | b';' | b'?'),
             Class::B => true,
         }
     }
 }
+
+/// `CLASS_TABLE[class][byte]`: whether the class allows the byte.
+const CLASS_TABLE: [[bool; 256]; 5] = {
+    let classes = [Class::N, Class::An, Class::Ans, Class::Z, Class::B];
+    let mut table = [[false; 256]; 5];
+    let mut c = 0;
+    while c < 5 {
+        let mut b = 0;
+        while b < 256 {
+            table[c][b] = classes[c].allows_slow(b as u8);
+            b += 1;
+        }
+        c += 1;
+    }
+    table
+};
 
 /// Fixed length, or the number of length digits of a variable field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

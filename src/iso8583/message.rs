@@ -118,21 +118,39 @@ impl fmt::Debug for Mti {
 }
 
 /// One ISO 8583 message.
-#[derive(Clone, PartialEq, Eq)]
+///
+/// Field values live in one byte buffer with an index of ranges, so decoding
+/// a message costs two allocations however many fields it has. Replacing a
+/// field appends its new value; the old bytes stay until the message drops.
+#[derive(Clone)]
 pub struct Message {
     mti: Mti,
     header: Option<Vec<u8>>,
-    /// Sorted by field number, no duplicates.
-    fields: Vec<(u16, Vec<u8>)>,
+    /// Sorted by field number, no duplicates; ranges into `data`.
+    index: Vec<Entry>,
+    data: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    number: u16,
+    start: u32,
+    len: u32,
 }
 
 impl Message {
     /// An empty message of a type.
     pub fn new(mti: Mti) -> Message {
+        Message::with_capacity(mti, 24, 256)
+    }
+
+    /// An empty message with room for `fields` fields of `bytes` bytes in all.
+    pub(crate) fn with_capacity(mti: Mti, fields: usize, bytes: usize) -> Message {
         Message {
             mti,
             header: None,
-            fields: Vec::with_capacity(24),
+            index: Vec::with_capacity(fields),
+            data: Vec::with_capacity(bytes),
         }
     }
 
@@ -155,9 +173,7 @@ impl Message {
 
     /// A field's logical value.
     pub fn get(&self, field: u16) -> Option<&[u8]> {
-        self.position(field)
-            .ok()
-            .map(|i| self.fields[i].1.as_slice())
+        self.position(field).ok().map(|i| self.value(self.index[i]))
     }
 
     /// Whether the field is present.
@@ -166,22 +182,24 @@ impl Message {
     }
 
     /// Sets (or replaces) a field's logical value.
-    pub fn set(&mut self, field: u16, value: impl Into<Vec<u8>>) {
-        let value = value.into();
+    pub fn set(&mut self, field: u16, value: impl AsRef<[u8]>) {
+        let entry = self.append(field, value.as_ref());
         match self.position(field) {
-            Ok(i) => self.fields[i].1 = value,
-            Err(i) => self.fields.insert(i, (field, value)),
+            Ok(i) => self.index[i] = entry,
+            Err(i) => self.index.insert(i, entry),
         }
     }
 
     /// Removes a field, returning its value.
     pub fn remove(&mut self, field: u16) -> Option<Vec<u8>> {
-        self.position(field).ok().map(|i| self.fields.remove(i).1)
+        let i = self.position(field).ok()?;
+        let entry = self.index.remove(i);
+        Some(self.value(entry).to_vec())
     }
 
     /// All fields in number order.
     pub fn fields(&self) -> impl ExactSizeIterator<Item = (u16, &[u8])> {
-        self.fields.iter().map(|(n, v)| (*n, v.as_slice()))
+        self.index.iter().map(|e| (e.number, self.value(*e)))
     }
 
     /// A text field as a string (Latin-1 decoded).
@@ -194,16 +212,50 @@ impl Message {
             .ok_or(FieldError::Missing { field })
     }
 
-    /// Appends a field known to sort after every field present (decoder fast path).
-    pub(crate) fn push_in_order(&mut self, field: u16, value: Vec<u8>) {
-        debug_assert!(self.fields.last().is_none_or(|(n, _)| *n < field));
-        self.fields.push((field, value));
+    /// Decoder fast path: a field known to sort after every field present,
+    /// whose value the closure appends to the buffer.
+    pub(crate) fn push_with<E>(
+        &mut self,
+        field: u16,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        debug_assert!(self.index.last().is_none_or(|e| e.number < field));
+        let start = self.data.len();
+        write(&mut self.data)?;
+        self.index.push(Entry {
+            number: field,
+            start: start as u32,
+            len: (self.data.len() - start) as u32,
+        });
+        Ok(())
+    }
+
+    fn append(&mut self, field: u16, value: &[u8]) -> Entry {
+        let start = self.data.len();
+        self.data.extend_from_slice(value);
+        Entry {
+            number: field,
+            start: start as u32,
+            len: value.len() as u32,
+        }
+    }
+
+    fn value(&self, e: Entry) -> &[u8] {
+        &self.data[e.start as usize..(e.start + e.len) as usize]
     }
 
     fn position(&self, field: u16) -> Result<usize, usize> {
-        self.fields.binary_search_by_key(&field, |(n, _)| *n)
+        self.index.binary_search_by_key(&field, |e| e.number)
     }
 }
+
+impl PartialEq for Message {
+    fn eq(&self, other: &Message) -> bool {
+        self.mti == other.mti && self.header == other.header && self.fields().eq(other.fields())
+    }
+}
+
+impl Eq for Message {}
 
 impl fmt::Debug for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -213,10 +265,9 @@ impl fmt::Debug for Message {
             s.field("header", &String::from_utf8_lossy(h));
         }
         let fields: Vec<String> = self
-            .fields
-            .iter()
+            .fields()
             .map(|(n, v)| {
-                let shown = match *n {
+                let shown = match n {
                     2 | 34 => mask::pan_bytes(v),
                     35 | 36 | 45 => mask::track_bytes(v),
                     n if SENSITIVE_FIELDS.contains(&n) => mask::SECRET.to_string(),
