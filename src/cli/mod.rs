@@ -6,11 +6,15 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod iso;
+mod serve;
 
 /// cardhub — authorization hub for card issuers on legacy account systems.
 #[derive(Debug, Parser)]
 #[command(name = "cardhub", version, about)]
 struct Cli {
+    /// Log as JSON lines instead of text.
+    #[arg(long, global = true)]
+    log_json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -22,6 +26,8 @@ enum Command {
         #[command(subcommand)]
         command: iso::IsoCommand,
     },
+    /// Run the hub: serve the switch connections of a config file.
+    Serve(serve::ServeArgs),
 }
 
 /// Runs the command line and turns the outcome into an exit code.
@@ -29,6 +35,10 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Iso { command } => iso::run(command),
+        Command::Serve(args) => {
+            init_logging(cli.log_json);
+            serve::run(args)
+        }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -36,5 +46,19 @@ pub fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
     }
 }

@@ -15,6 +15,14 @@ use super::ebcdic;
 use super::error::{DecodeError, EncodeError, Part};
 use super::message::{Message, Mti};
 
+/// A failed decode: the error, and the message as far as it was decoded
+/// (`None` when even the MTI could not be read).
+#[derive(Debug)]
+pub struct PartialDecode {
+    pub error: DecodeError,
+    pub partial: Option<Box<Message>>,
+}
+
 /// Bit of a bitmap word for field `n` (1-based within the word).
 const fn bit(n: u16) -> u64 {
     1u64 << (64 - n)
@@ -49,12 +57,51 @@ impl Dialect {
     /// # Errors
     /// A [`DecodeError`] naming the part, the byte offset and the reason.
     pub fn decode(&self, input: &[u8]) -> Result<Message, DecodeError> {
+        let mut slot = None;
+        self.decode_into(input, &mut slot)?;
+        slot.ok_or(DecodeError::ShortRead {
+            part: Part::Mti,
+            offset: 0,
+            needed: 1,
+            available: 0,
+        })
+    }
+
+    /// Like [`Dialect::decode`], but on failure also returns what was decoded
+    /// before the error (header, MTI and the fields in front of the bad one),
+    /// so that a format-error answer can still be addressed.
+    ///
+    /// # Errors
+    /// A [`PartialDecode`]: the error, and the partial message once the MTI was read.
+    pub fn decode_partial(&self, input: &[u8]) -> Result<Message, PartialDecode> {
+        let mut slot = None;
+        match self.decode_into(input, &mut slot) {
+            Ok(()) => slot.ok_or(PartialDecode {
+                error: DecodeError::ShortRead {
+                    part: Part::Mti,
+                    offset: 0,
+                    needed: 1,
+                    available: 0,
+                },
+                partial: None,
+            }),
+            Err(error) => Err(PartialDecode {
+                error,
+                partial: slot.map(Box::new),
+            }),
+        }
+    }
+
+    /// Decodes into `slot`, which holds the message as soon as the MTI is known.
+    fn decode_into(&self, input: &[u8], slot: &mut Option<Message>) -> Result<(), DecodeError> {
         let mut r = Reader { buf: input, pos: 0 };
         let header = match &self.header {
             Some(spec) => Some(decode_header(spec, &mut r)?),
             None => None,
         };
         let mti = self.decode_mti(&mut r)?;
+        let msg = slot.insert(Message::with_capacity(mti, 0, 0));
+        msg.set_header(header);
         let primary = self.decode_bitmap(&mut r, Part::PrimaryBitmap)?;
         let secondary = if primary & bit(1) != 0 {
             self.decode_bitmap(&mut r, Part::Field(1))?
@@ -69,8 +116,7 @@ impl Dialect {
         let count = (primary & !bit(1)).count_ones()
             + (secondary & !bit(1)).count_ones()
             + tertiary.count_ones();
-        let mut msg = Message::with_capacity(mti, count as usize, input.len() * 2);
-        msg.set_header(header);
+        msg.reserve(count as usize, input.len() * 2);
         for (base, word) in [
             (0u16, primary & !bit(1)),
             (64, secondary & !bit(1)),
@@ -97,7 +143,7 @@ impl Dialect {
                 count: input.len() - r.pos,
             });
         }
-        Ok(msg)
+        Ok(())
     }
 
     /// Encodes a message, appending the bytes to `out`.

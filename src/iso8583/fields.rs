@@ -222,6 +222,7 @@ pub struct ResponseCode([u8; 2]);
 
 impl ResponseCode {
     pub const APPROVED: ResponseCode = ResponseCode(*b"00");
+    pub const INVALID_TRANSACTION: ResponseCode = ResponseCode(*b"12");
     pub const FORMAT_ERROR: ResponseCode = ResponseCode(*b"30");
     pub const ISSUER_UNAVAILABLE: ResponseCode = ResponseCode(*b"91");
     pub const SYSTEM_ERROR: ResponseCode = ResponseCode(*b"96");

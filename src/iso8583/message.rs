@@ -20,6 +20,9 @@ const SENSITIVE_FIELDS: &[u16] = &[2, 34, 35, 36, 45, 52, 55];
 pub struct Mti([u8; 4]);
 
 impl Mti {
+    /// 0800, network management request.
+    pub const NETWORK_REQUEST: Mti = Mti(*b"0800");
+
     /// Builds an MTI from four ASCII digits.
     ///
     /// # Errors
@@ -152,6 +155,12 @@ impl Message {
             index: Vec::with_capacity(fields),
             data: Vec::with_capacity(bytes),
         }
+    }
+
+    /// Makes room for more fields and value bytes.
+    pub(crate) fn reserve(&mut self, fields: usize, bytes: usize) {
+        self.index.reserve(fields);
+        self.data.reserve(bytes);
     }
 
     pub fn mti(&self) -> Mti {

@@ -12,6 +12,7 @@ pub mod field_list;
 pub mod fields;
 mod message;
 
+pub use codec::PartialDecode;
 pub use dialect::{Dialect, FieldSpec};
 pub use error::{DecodeError, DialectError, EncodeError, FieldError, FieldListError, Part};
 pub use field_list::FieldList;

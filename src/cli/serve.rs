@@ -1,0 +1,51 @@
+//! `cardhub serve`: runs the switch link of a config file until Ctrl-C or
+//! SIGTERM, then shuts down gracefully.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use tracing::info;
+
+use crate::config::Config;
+use crate::link::{self, IssuerUnavailable};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Configuration file.
+    #[arg(long, default_value = "cardhub.toml")]
+    config: PathBuf,
+}
+
+pub fn run(args: ServeArgs) -> Result<()> {
+    let config = Config::load(&args.config)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    runtime.block_on(async {
+        // No hub core yet: every financial request is declined with 91.
+        let link = link::start(&config.switches, &config.link, Arc::new(IssuerUnavailable)).await?;
+        info!("cardhub serving; financial requests are declined 91 (no hub core configured)");
+        wait_for_stop_signal().await?;
+        info!("stop signal received, shutting down");
+        link.shutdown().await;
+        Ok(())
+    })
+}
+
+/// Waits for Ctrl-C or, on Unix, SIGTERM.
+async fn wait_for_stop_signal() -> Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("installing the SIGTERM handler")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    Ok(())
+}

@@ -1,0 +1,167 @@
+//! `cardhub.toml`: one typed configuration for the whole hub, read and checked
+//! whole before any socket is bound. Unknown keys are errors; every problem
+//! is reported at once. Relative paths are relative to the file's folder.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::link::{LinkSettings, SwitchConfig, SwitchSettings};
+
+/// The file as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Folder of dialect files (default `adapters/switch` beside the working directory).
+    pub dialects_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub link: LinkSettings,
+    /// `[[switch]]` sections.
+    #[serde(default, rename = "switch")]
+    pub switches: Vec<SwitchConfig>,
+}
+
+/// The checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub link: LinkSettings,
+    pub switches: Vec<Arc<SwitchSettings>>,
+}
+
+/// Why a configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not TOML, or keys and types that do not match (with line and column).
+    #[error("{path}: {message}")]
+    Syntax { path: PathBuf, message: String },
+    /// Values that cannot work together; one entry per problem.
+    #[error("{path}: {}", problems.join("; "))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<String>,
+    },
+}
+
+impl Config {
+    /// Reads and checks a configuration file.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the file and every problem in it.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Config::from_toml(path, &text, base)
+    }
+
+    /// Parses and checks configuration text; `base` anchors relative paths.
+    ///
+    /// # Errors
+    /// As [`Config::load`].
+    pub fn from_toml(path: &Path, text: &str, base: &Path) -> Result<Config, ConfigError> {
+        let file: ConfigFile = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })?;
+        let dialects_dir = match &file.dialects_dir {
+            Some(dir) => base.join(dir),
+            None => crate::iso8583::dialect::default_dir(),
+        };
+        let mut problems = Vec::new();
+        if file.link.max_in_flight == 0 {
+            problems.push("link: max_in_flight must be at least 1".to_string());
+        }
+        let mut switches = Vec::new();
+        for (i, sw) in file.switches.iter().enumerate() {
+            if file.switches[..i].iter().any(|other| other.name == sw.name) {
+                problems.push(format!("switch {:?}: name used twice", sw.name));
+            }
+            let mut sw = sw.clone();
+            if let Some(tls) = &mut sw.tls {
+                for p in [&mut tls.cert, &mut tls.key, &mut tls.ca]
+                    .into_iter()
+                    .flatten()
+                {
+                    *p = base.join(&*p);
+                }
+            }
+            if let Some(settings) = sw.resolve(&dialects_dir, &mut problems) {
+                switches.push(Arc::new(settings));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                problems,
+            });
+        }
+        Ok(Config {
+            link: file.link,
+            switches,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(Path::new("test.toml"), text, Path::new("."))
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = parse("[link]\nmax_in_flite = 3\n").unwrap_err().to_string();
+        assert!(err.contains("max_in_flite"), "{err}");
+        let err = parse("[[switch]]\nname = \"a\"\nrole = \"listen\"\naddress = \"127.0.0.1:1\"\nheader = \"ISO006000070\"\ncolour = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = r#"
+            [[switch]]
+            name = "a"
+            role = "listen"
+            address = "nowhere"
+            dialect = "nonesuch"
+            refuse_code = "9"
+            safety_margin_ms = 6000
+
+            [[switch]]
+            name = "a"
+            role = "dial"
+            address = "127.0.0.1:9"
+            dialect = "base24"
+            tls = { cert = "c.pem" }
+        "#;
+        let ConfigError::Invalid { problems, .. } = parse(text).unwrap_err() else {
+            panic!("expected Invalid");
+        };
+        let all = problems.join("\n");
+        for needle in [
+            "address \"nowhere\" is not ip:port",
+            "unknown dialect \"nonesuch\"",
+            "response code \"9\"",
+            "safety_margin_ms 6000",
+            "name used twice",
+            "needs `header`",
+            "tls: dialing needs ca",
+            "tls: cert and key go together",
+        ] {
+            assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+        }
+    }
+}
