@@ -51,11 +51,16 @@ struct MatchKey {
 }
 
 impl MatchKey {
+    /// The key of a message, normalised the way fixed fields are padded on
+    /// the wire: DE 41 without trailing spaces, DE 11 without leading zeros.
     fn of(msg: &Message) -> MatchKey {
+        let terminal = msg.get(41).unwrap_or_default().trim_ascii_end();
+        let stan = msg.get(11).unwrap_or_default();
+        let first_digit = stan.iter().position(|&b| b != b'0').unwrap_or(stan.len());
         MatchKey {
             class: msg.mti().class(),
-            terminal: msg.get(41).unwrap_or_default().to_vec(),
-            stan: msg.get(11).unwrap_or_default().to_vec(),
+            terminal: terminal.to_vec(),
+            stan: stan[first_digit..].to_vec(),
         }
     }
 }
@@ -334,6 +339,11 @@ impl<H: Handler> Connection<H> {
         };
         let mti = msg.mti();
         if !mti.expects_response() {
+            // An approved answer to our sign-on or sign-off changes the state
+            // before anything behind it on the line is read.
+            if let Some(on) = netmgmt::state_after_answer(&msg) {
+                self.signed_on.store(on, Ordering::Relaxed);
+            }
             if !self.outbound.complete(msg) {
                 warn!(switch = self.origin.switch, %mti, "unmatched answer dropped");
             }

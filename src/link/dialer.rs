@@ -2,7 +2,6 @@
 //! reconnect after a jittered exponential backoff — until shutdown.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use rustls_pki_types::ServerName;
@@ -120,7 +119,7 @@ impl<H: Handler> Dialer<H> {
             .await
         {
             Ok(reply) if reply.response_code().is_ok_and(|c| c.is_approval()) => {
-                handle.signed_on.store(true, Ordering::Relaxed);
+                // The connection marked itself signed on when it read this answer.
                 info!(switch = cfg.name, address = cfg.address, "signed on");
                 true
             }

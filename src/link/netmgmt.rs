@@ -57,6 +57,24 @@ pub fn answer_request(request: &Message) -> (Message, Option<bool>) {
     }
 }
 
+/// The sign-on state an answer to our own sign-on or sign-off leaves:
+/// `Some(true)` after an approved sign-on, `Some(false)` after an approved
+/// sign-off, `None` for anything else.
+pub fn state_after_answer(answer: &Message) -> Option<bool> {
+    if answer.mti().class() != 8 || !answer.response_code().is_ok_and(|c| c.is_approval()) {
+        return None;
+    }
+    match answer
+        .network_management_code()
+        .ok()
+        .and_then(NetworkCode::from_code)
+    {
+        Some(NetworkCode::SignOn) => Some(true),
+        Some(NetworkCode::SignOff) => Some(false),
+        _ => None,
+    }
+}
+
 /// An 0800 that cardhub originates.
 pub fn request(
     code: NetworkCode,
@@ -104,5 +122,8 @@ mod tests {
         assert_eq!(reply.response_code().unwrap().as_str(), "12");
         assert_eq!(state, None);
         assert_eq!(transmission_time().len(), 10);
+        let (on_reply, _) = answer_request(&on);
+        assert_eq!(state_after_answer(&on_reply), Some(true));
+        assert_eq!(state_after_answer(&on), None, "a request is not an answer");
     }
 }
