@@ -97,7 +97,7 @@ fn non_numeric_in_n_field() {
     );
     assert_eq!(
         err.to_string(),
-        "field 4: byte 0x41 is not allowed in a n field at offset 45"
+        "field 4: byte 0x41 is not allowed in class n at offset 45"
     );
 }
 

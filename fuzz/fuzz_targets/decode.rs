@@ -39,10 +39,26 @@ fn show(msg: &Message, dialect: &Dialect) -> String {
 
 fuzz_target!(|data: &[u8]| {
     for dialect in DIALECTS.iter() {
+        let name = &dialect.name;
+        // decode_partial agrees with decode, and its partial message holds
+        // exactly the fields before the error.
+        let partial = dialect.decode_partial(data);
         let Ok(msg) = dialect.decode(data) else {
+            let error = dialect.decode(data).unwrap_err();
+            match partial {
+                Ok(_) => panic!("{name}: decode_partial succeeded where decode failed: {error}"),
+                Err(p) => {
+                    assert!(p.error == error, "{name}: {} vs {error}", p.error);
+                    if let (Some(m), Some(cardhub::iso8583::Part::Field(bad))) =
+                        (p.partial, error.part())
+                    {
+                        assert!(m.fields().all(|(n, _)| n < bad), "{name}: field past {bad}");
+                    }
+                }
+            }
             continue;
         };
-        let name = &dialect.name;
+        assert!(partial.as_ref().is_ok_and(|p| *p == msg), "{name}: decode_partial differs");
         let bytes = dialect.encode(&msg).unwrap_or_else(|e| {
             panic!("{name}: decoded message does not encode: {e}\n{}", show(&msg, dialect))
         });

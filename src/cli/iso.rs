@@ -13,9 +13,9 @@ use crate::iso8583::{Dialect, FieldList};
 
 #[derive(Debug, Subcommand)]
 pub enum IsoCommand {
-    /// Decode a message given as hex, or a file holding hex or raw bytes ("-" reads stdin).
+    /// Decode a message given as hex, or a file: .hex/.txt hold hex text, others raw bytes.
     Decode {
-        /// Hex string, or path of a file with hex text or raw bytes, or "-".
+        /// Hex string, a .hex/.txt file (hex), another file (raw bytes), or "-" (hex on stdin).
         input: String,
         #[command(flatten)]
         dialect: DialectArgs,
@@ -121,18 +121,27 @@ fn encode(input: &str, dialect: &Dialect, out: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
-/// The message bytes an argument names: stdin, a file (hex text or raw), or hex.
+/// The message bytes an argument names: stdin (hex text), a `.hex` or `.txt`
+/// file (hex text), any other file (raw bytes), or else the argument as hex.
 fn read_message_bytes(input: &str) -> Result<Vec<u8>> {
-    let raw = if input == "-" {
-        let mut buf = Vec::new();
-        std::io::stdin().read_to_end(&mut buf)?;
-        buf
-    } else if Path::new(input).is_file() {
-        std::fs::read(input).with_context(|| format!("reading {input}"))?
-    } else {
+    let path = Path::new(input);
+    if input == "-" {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text)?;
+        return parse_hex(&text).context("stdin is not hex");
+    }
+    if !path.is_file() {
         return parse_hex(input).with_context(|| format!("{input:?} is neither a file nor hex"));
-    };
-    Ok(parse_hex(std::str::from_utf8(&raw).unwrap_or("")).unwrap_or(raw))
+    }
+    let is_hex_text = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("hex") || e.eq_ignore_ascii_case("txt"));
+    if is_hex_text {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {input}"))?;
+        parse_hex(&text).with_context(|| format!("{input} is not hex"))
+    } else {
+        std::fs::read(path).with_context(|| format!("reading {input}"))
+    }
 }
 
 fn parse_hex(text: &str) -> Result<Vec<u8>> {

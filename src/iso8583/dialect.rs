@@ -393,13 +393,13 @@ fn compile(file: DialectFile) -> Result<Dialect, Vec<String>> {
     let mut fields: Vec<Option<FieldSpec>> = vec![None; usize::from(MAX_FIELD) + 1];
     for (key, def) in file.fields {
         match key.parse::<u16>() {
-            Ok(n) if (2..=MAX_FIELD).contains(&n) && n != 65 => {
+            Ok(n) if (2..=MAX_FIELD).contains(&n) && n != 65 && key == n.to_string() => {
                 if let Some(spec) = compile_field(n, def, &file.defaults, &mut problems) {
                     fields[usize::from(n)] = Some(spec);
                 }
             }
             _ => problems.push(format!(
-                "fields.{key}: field numbers run from 2 to {MAX_FIELD}; 1 and 65 are the secondary and tertiary bitmaps"
+                "fields.{key}: field numbers are written 2 to {MAX_FIELD} without leading zeros; 1 and 65 are the secondary and tertiary bitmaps"
             )),
         }
     }
@@ -473,9 +473,6 @@ fn compile_field(
             def.length
         ));
     }
-    if def.length != LengthKind::Fixed && prefix == Encoding::Binary && def.max > 0xffff {
-        problem("a binary prefix holds at most 65535".to_string());
-    }
     if def.length == LengthKind::Fixed && def.prefix.is_some() {
         problem("a fixed-length field has no prefix".to_string());
     }
@@ -500,6 +497,17 @@ fn compile_field(
             pad as char
         ));
     }
+    // A text pad must itself be allowed, or padded values would not decode.
+    if def.length == LengthKind::Fixed
+        && !matches!(encoding, Encoding::Bcd | Encoding::Binary)
+        && !def.class.allows(pad)
+    {
+        problem(format!(
+            "pad {:?} is not allowed in class {}",
+            pad as char,
+            def.class.as_str()
+        ));
+    }
     if problems.len() > before {
         return None;
     }
@@ -511,7 +519,11 @@ fn compile_field(
         max: def.max,
         encoding,
         prefix,
-        pad: pad.to_ascii_uppercase(),
+        pad: if encoding == Encoding::Bcd {
+            pad.to_ascii_uppercase()
+        } else {
+            pad
+        },
         justify,
         mask: def.mask,
     })
@@ -557,6 +569,8 @@ mod tests {
             1 = { name = "x", class = "n", length = "fixed", max = 1 }
             2 = { name = "PAN", class = "an", length = "llvar", max = 100, encoding = "bcd" }
             52 = { name = "PIN", class = "b", length = "fixed", max = 8, encoding = "ascii" }
+            035 = { name = "x", class = "n", length = "fixed", max = 1 }
+            36 = { name = "track", class = "z", length = "fixed", max = 10 }
         "#;
         let DialectError::Invalid { problems, .. } = Dialect::from_toml("t", text).unwrap_err()
         else {
@@ -571,6 +585,11 @@ mod tests {
         );
         assert!(all.contains("field 2: max 100 must be 1 to 99"), "{all}");
         assert!(all.contains("field 52: class b"), "{all}");
+        assert!(all.contains("fields.035"), "{all}");
+        assert!(
+            all.contains("field 36: pad ' ' is not allowed in class z"),
+            "{all}"
+        );
     }
 
     #[test]

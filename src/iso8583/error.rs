@@ -71,7 +71,7 @@ pub enum DecodeError {
         max: usize,
     },
     /// A character outside the field's content class (e.g. a letter in an `n` field).
-    #[error("{part}: byte {byte:#04x} is not allowed in a {class} field at offset {offset}")]
+    #[error("{part}: byte {byte:#04x} is not allowed in class {class} at offset {offset}")]
     BadCharacter {
         part: Part,
         offset: usize,
@@ -150,7 +150,7 @@ pub enum EncodeError {
         expected: usize,
     },
     /// A character outside the field's content class or encoding.
-    #[error("{part}: byte {byte:#04x} at position {position} is not allowed in a {class} field")]
+    #[error("{part}: byte {byte:#04x} at position {position} is not allowed in class {class}")]
     BadCharacter {
         part: Part,
         position: usize,
