@@ -517,4 +517,52 @@ mod tests {
         };
         assert!(matches!(acceptor(&cfg), Err(TlsError::Rustls(_))));
     }
+
+    /// The whole link over mutual TLS: `link::start` listening with a
+    /// certificate, a switch-side connection dialing through `connector`.
+    #[tokio::test]
+    async fn link_serves_a_switch_over_mutual_tls() {
+        use crate::config::Config;
+        use crate::link::connection;
+        use crate::link::frame::Framing;
+        use crate::link::netmgmt::{self, NetworkCode};
+        use crate::link::{IssuerUnavailable, SwitchSettings};
+
+        let pki = Pki::new();
+        let text = format!(
+            "[[switch]]\nname = \"tls\"\nrole = \"listen\"\naddress = \"127.0.0.1:0\"\n\
+             header = \"ISO006000070\"\n\
+             tls = {{ cert = \"server.pem\", key = \"server.key\", ca = \"ca.pem\" }}\n"
+        );
+        let cfg = Config::from_toml(Path::new("t.toml"), &text, pki.dir.path()).expect("config");
+        let link = crate::link::start(&cfg.switches, &cfg.link, Arc::new(IssuerUnavailable))
+            .await
+            .expect("link starts");
+        let addr = link.local_addr("tls").expect("bound").to_string();
+
+        let (connector, name) = connector(&pki.dial("ca.pem", true), &addr).expect("connector");
+        let tcp = TcpStream::connect(&addr).await.expect("connect");
+        let peer = tcp.peer_addr().expect("peer");
+        let stream = connector.connect(name, tcp).await.expect("handshake");
+        let settings = SwitchSettings::simulator(
+            &addr,
+            cfg.switches[0].dialect.clone(),
+            Framing::TwoByte,
+            Some("ISO006000070".into()),
+        );
+        let c = connection::spawn(
+            stream,
+            peer,
+            Arc::new(settings),
+            Arc::new(IssuerUnavailable),
+            Arc::new(tokio::sync::Semaphore::new(10)),
+            tokio_util::sync::CancellationToken::new(),
+        );
+        let stan = c.outbound.next_stan();
+        let on = netmgmt::request(NetworkCode::SignOn, stan, Some("ISO006000070"), None);
+        let reply = c.outbound.request(&on, LIMIT).await.expect("answered");
+        assert_eq!(reply.mti().as_str(), "0810");
+        assert!(reply.response_code().expect("DE 39").is_approval());
+        link.shutdown().await;
+    }
 }
