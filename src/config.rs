@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use crate::cards::config::{LimitProfiles, SecurityConfig};
+use crate::hub::config::{DayConfig, InstitutionConfig, StoreConfig};
 use crate::link::{LinkSettings, SwitchConfig, SwitchSettings};
 
 /// The file as written.
@@ -20,6 +22,18 @@ pub struct ConfigFile {
     /// `[[switch]]` sections.
     #[serde(default, rename = "switch")]
     pub switches: Vec<SwitchConfig>,
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub security: SecurityConfig,
+    #[serde(default)]
+    pub day: DayConfig,
+    /// `[limits.<profile>]` sections.
+    #[serde(default)]
+    pub limits: LimitProfiles,
+    /// `[[institution]]` sections.
+    #[serde(default, rename = "institution")]
+    pub institutions: Vec<InstitutionConfig>,
 }
 
 /// The checked configuration.
@@ -27,6 +41,12 @@ pub struct ConfigFile {
 pub struct Config {
     pub link: LinkSettings,
     pub switches: Vec<Arc<SwitchSettings>>,
+    /// Database file, resolved against the config file's folder.
+    pub store_path: PathBuf,
+    pub security: SecurityConfig,
+    pub day: DayConfig,
+    pub limits: LimitProfiles,
+    pub institutions: Vec<InstitutionConfig>,
 }
 
 /// Why a configuration cannot be used.
@@ -98,6 +118,11 @@ impl Config {
                 switches.push(Arc::new(settings));
             }
         }
+        for (i, inst) in file.institutions.iter().enumerate() {
+            if file.institutions[..i].iter().any(|o| o.id == inst.id) {
+                problems.push(format!("institution {:?}: id used twice", inst.id));
+            }
+        }
         if !problems.is_empty() {
             return Err(ConfigError::Invalid {
                 path: path.to_path_buf(),
@@ -107,6 +132,11 @@ impl Config {
         Ok(Config {
             link: file.link,
             switches,
+            store_path: base.join(&file.store.path),
+            security: file.security,
+            day: file.day,
+            limits: file.limits,
+            institutions: file.institutions,
         })
     }
 }

@@ -2,8 +2,12 @@
 //! legacy account systems. See `docs/` and the README for the whole picture.
 #![forbid(unsafe_code)]
 
+pub mod cards;
 pub mod cli;
 pub mod config;
+pub mod hub;
 pub mod iso8583;
 pub mod link;
 pub mod mask;
+pub mod money;
+pub mod sim;

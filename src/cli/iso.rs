@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 
 use crate::iso8583::dialect::{self, HeaderLayout};
 use crate::iso8583::fields::Base24Header;
-use crate::iso8583::{Dialect, FieldList};
+use crate::iso8583::{Dialect, FieldList, Message};
 
 #[derive(Debug, Subcommand)]
 pub enum IsoCommand {
@@ -46,7 +46,8 @@ pub struct DialectArgs {
 }
 
 impl DialectArgs {
-    fn load(&self) -> Result<Dialect> {
+    /// The dialect these arguments name.
+    pub(crate) fn load(&self) -> Result<Dialect> {
         Ok(Dialect::find(&self.dialect, &self.dialects_dir)?)
     }
 }
@@ -71,13 +72,20 @@ fn decode(input: &str, dialect: &Dialect, json: bool) -> Result<()> {
     let msg = dialect
         .decode(&bytes)
         .with_context(|| format!("decoding {} bytes as {}", bytes.len(), dialect.name))?;
-    let list = FieldList::from_message(&msg, dialect, true);
     let mut out = std::io::stdout().lock();
     if json {
+        let list = FieldList::from_message(&msg, dialect, true);
         writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
         return Ok(());
     }
     writeln!(out, "dialect  {}", dialect.name)?;
+    print_fields(&mut out, &msg, dialect)
+}
+
+/// Prints a message as a table — header, MTI, one line per field with its
+/// name — with card data masked as the dialect says.
+pub(crate) fn print_fields(out: &mut dyn Write, msg: &Message, dialect: &Dialect) -> Result<()> {
+    let list = FieldList::from_message(msg, dialect, true);
     if let Some(h) = &list.header {
         let layout = dialect.header.as_ref().and_then(|s| s.layout);
         match (layout, msg.header().map(Base24Header::parse)) {

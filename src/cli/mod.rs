@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod iso;
 mod serve;
+mod sim;
 
 /// cardhub — authorization hub for card issuers on legacy account systems.
 #[derive(Debug, Parser)]
@@ -28,6 +29,11 @@ enum Command {
     },
     /// Run the hub: serve the switch connections of a config file.
     Serve(serve::ServeArgs),
+    /// Switch simulator: send requests to a running hub, or flood it.
+    Sim {
+        #[command(subcommand)]
+        command: sim::SimCommand,
+    },
 }
 
 /// Runs the command line and turns the outcome into an exit code.
@@ -39,6 +45,7 @@ pub fn main() -> ExitCode {
             init_logging(cli.log_json);
             serve::run(args)
         }
+        Command::Sim { command } => sim::run(command),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -227,6 +227,11 @@ impl ResponseCode {
     pub const ISSUER_UNAVAILABLE: ResponseCode = ResponseCode(*b"91");
     pub const SYSTEM_ERROR: ResponseCode = ResponseCode(*b"96");
 
+    /// A code from two bytes known to be letters or digits (constants only).
+    pub(crate) const fn from_bytes(code: [u8; 2]) -> ResponseCode {
+        ResponseCode(code)
+    }
+
     /// # Errors
     /// The reason, when it is not two letters or digits.
     pub fn new(code: &str) -> Result<ResponseCode, String> {

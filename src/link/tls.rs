@@ -529,12 +529,10 @@ mod tests {
         use crate::link::{IssuerUnavailable, SwitchSettings};
 
         let pki = Pki::new();
-        let text = format!(
-            "[[switch]]\nname = \"tls\"\nrole = \"listen\"\naddress = \"127.0.0.1:0\"\n\
+        let text = "[[switch]]\nname = \"tls\"\nrole = \"listen\"\naddress = \"127.0.0.1:0\"\n\
              header = \"ISO006000070\"\n\
-             tls = {{ cert = \"server.pem\", key = \"server.key\", ca = \"ca.pem\" }}\n"
-        );
-        let cfg = Config::from_toml(Path::new("t.toml"), &text, pki.dir.path()).expect("config");
+             tls = { cert = \"server.pem\", key = \"server.key\", ca = \"ca.pem\" }\n";
+        let cfg = Config::from_toml(Path::new("t.toml"), text, pki.dir.path()).expect("config");
         let link = crate::link::start(&cfg.switches, &cfg.link, Arc::new(IssuerUnavailable))
             .await
             .expect("link starts");

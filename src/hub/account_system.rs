@@ -1,0 +1,103 @@
+//! The boundary to an institution's account system. The hub calls it; the
+//! adapter engine implements it for real vendors. Every call carries the
+//! request's deadline; the implementation must not run past it.
+
+use futures::future::BoxFuture;
+use tokio::time::Instant;
+
+use super::model::{Balances, Channel, Kind};
+use crate::iso8583::fields::ResponseCode;
+use crate::money::Money;
+
+/// What cardhub asks of an account system (the canonical WSDL's request).
+#[derive(Debug, Clone)]
+pub struct AccountRequest {
+    /// cardhub's transaction id: the account system treats a repeat as the same request.
+    pub transaction_id: String,
+    pub institution: String,
+    pub account: String,
+    /// Masked PAN (first 6 + last 4); the clear PAN is never sent unless an adapter asks.
+    pub card: String,
+    pub kind: Kind,
+    pub channel: Channel,
+    pub amount: Money,
+    pub terminal: String,
+    pub merchant: Option<String>,
+    /// DE 7 and DE 37 of the switch.
+    pub transmission_time: String,
+    pub rrn: String,
+    /// For reverse and advice: the transaction it refers to.
+    pub original_transaction_id: Option<String>,
+    /// For advice: the decision cardhub (or the switch) made, and why.
+    pub decision: Option<(ResponseCode, String)>,
+    /// When cardhub needs the answer.
+    pub deadline: Instant,
+}
+
+/// The account system's answer, mapped to ISO 8583 terms by the adapter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountAnswer {
+    /// DE 39 the vendor's result code maps to.
+    pub code: ResponseCode,
+    /// The vendor's own result code.
+    pub raw_code: String,
+    pub auth_id: Option<String>,
+    pub balances: Option<Balances>,
+}
+
+/// Why an account system gave no usable answer. The stand-in layer decides
+/// from these; none of them is the cardholder's fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountError {
+    /// No answer before the deadline (retrying within this request cannot help).
+    #[error("no answer before the deadline")]
+    Timeout,
+    /// The connection was refused or broke (the system may be down).
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    /// A SOAP fault or equivalent error answer.
+    #[error("fault {code}: {message}")]
+    Fault { code: String, message: String },
+    /// An HTTP error status.
+    #[error("HTTP status {0}")]
+    HttpStatus(u16),
+    /// An answer that could not be read.
+    #[error("malformed answer: {0}")]
+    Malformed(String),
+}
+
+/// An institution's account system.
+pub trait AccountSystem: Send + Sync + 'static {
+    /// Name for logs and the journal (the adapter's name).
+    fn name(&self) -> &str;
+
+    /// Hold or debit `amount` now if the balance allows.
+    fn authorize<'a>(
+        &'a self,
+        request: &'a AccountRequest,
+    ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>>;
+
+    /// Credit `amount` (deposit, prepaid load, refund).
+    fn load<'a>(
+        &'a self,
+        request: &'a AccountRequest,
+    ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>>;
+
+    /// Undo all or `amount` of `original_transaction_id`.
+    fn reverse<'a>(
+        &'a self,
+        request: &'a AccountRequest,
+    ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>>;
+
+    /// "This is what happened without you": idempotent by transaction id.
+    fn advice<'a>(
+        &'a self,
+        request: &'a AccountRequest,
+    ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>>;
+
+    /// Current available and ledger balance.
+    fn balance_inquiry<'a>(
+        &'a self,
+        request: &'a AccountRequest,
+    ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>>;
+}

@@ -1,0 +1,301 @@
+//! Card limits: the business day and the per-card daily counters, ATM and POS
+//! apart. A check reserves the amount at once (so two concurrent requests
+//! cannot both slip under a limit); a declined request releases it.
+//!
+//! Counters live in memory and are rebuilt from the journal at start: each
+//! journal row records its effect on them (`counted_minor`, `counted_count`).
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Mutex;
+
+use jiff::civil::{Date, Time};
+use jiff::tz::TimeZone;
+use jiff::{Timestamp, ToSpan};
+
+use super::config::DayConfig;
+use super::model::Channel;
+use crate::cards::config::{ChannelLimits, LimitProfile};
+
+/// Counter shards: requests for different cards rarely wait for each other.
+const SHARDS: usize = 64;
+
+/// Which limits a channel uses: ATM its own, everything else the POS limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LimitChannel {
+    Atm,
+    Pos,
+}
+
+impl LimitChannel {
+    pub fn of(channel: Channel) -> LimitChannel {
+        match channel {
+            Channel::Atm => LimitChannel::Atm,
+            Channel::Pos | Channel::Other => LimitChannel::Pos,
+        }
+    }
+
+    pub fn limits(self, profile: &LimitProfile) -> &ChannelLimits {
+        match self {
+            LimitChannel::Atm => &profile.atm,
+            LimitChannel::Pos => &profile.pos,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitChannel::Atm => "atm",
+            LimitChannel::Pos => "pos",
+        }
+    }
+}
+
+/// When the business day turns over.
+#[derive(Debug, Clone)]
+pub struct BusinessDay {
+    zone: TimeZone,
+    cutoff: Time,
+}
+
+impl BusinessDay {
+    /// # Errors
+    /// The reason, when the time zone is unknown or the cut-off not `HH:MM`.
+    pub fn from_config(config: &DayConfig) -> Result<BusinessDay, String> {
+        let zone = TimeZone::get(&config.time_zone)
+            .map_err(|e| format!("day.time_zone {:?}: {e}", config.time_zone))?;
+        let cutoff = config
+            .cutoff
+            .split_once(':')
+            .and_then(|(h, m)| Time::new(h.parse().ok()?, m.parse().ok()?, 0, 0).ok())
+            .ok_or_else(|| format!("day.cutoff {:?} is not HH:MM", config.cutoff))?;
+        Ok(BusinessDay { zone, cutoff })
+    }
+
+    /// The business day a moment belongs to.
+    pub fn of(&self, at: Timestamp) -> Date {
+        let local = at.to_zoned(self.zone.clone());
+        let date = local.date();
+        if local.time() < self.cutoff {
+            date.checked_sub(1.day()).unwrap_or(date)
+        } else {
+            date
+        }
+    }
+
+    /// Today's business day.
+    pub fn today(&self) -> Date {
+        self.of(Timestamp::now())
+    }
+}
+
+/// Which limit a request would break.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitBreach {
+    PerTransaction,
+    DailyAmount,
+    DailyCount,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct DayTotal {
+    day: Option<Date>,
+    amount: u64,
+    count: u32,
+}
+
+/// An amount held against a card's daily counters until the request ends.
+#[derive(Debug)]
+#[must_use = "a reservation is either kept (approved) or released (declined)"]
+pub struct Reservation<K> {
+    key: (K, LimitChannel),
+    day: Date,
+    amount: u64,
+}
+
+/// Daily amount and count per card and limit channel.
+pub struct Counters<K> {
+    shards: Vec<Mutex<HashMap<(K, LimitChannel), DayTotal>>>,
+}
+
+impl<K: Hash + Eq + Clone> Default for Counters<K> {
+    fn default() -> Self {
+        Counters {
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone> Counters<K> {
+    fn shard(&self, key: &(K, LimitChannel)) -> &Mutex<HashMap<(K, LimitChannel), DayTotal>> {
+        let mut h = DefaultHasher::new();
+        key.hash(&mut h);
+        &self.shards[(h.finish() as usize) % SHARDS]
+    }
+
+    /// Checks `amount` against the limits and reserves it when it fits.
+    ///
+    /// # Errors
+    /// The first limit it would break; nothing is reserved then.
+    pub fn reserve(
+        &self,
+        card: &K,
+        channel: LimitChannel,
+        day: Date,
+        amount: u64,
+        limits: &ChannelLimits,
+    ) -> Result<Reservation<K>, LimitBreach> {
+        if amount > limits.per_transaction {
+            return Err(LimitBreach::PerTransaction);
+        }
+        let key = (card.clone(), channel);
+        let mut shard = self.shard(&key).lock().unwrap_or_else(|p| p.into_inner());
+        let total = shard.entry(key.clone()).or_default();
+        if total.day != Some(day) {
+            *total = DayTotal {
+                day: Some(day),
+                ..DayTotal::default()
+            };
+        }
+        if total.count >= limits.daily_count {
+            return Err(LimitBreach::DailyCount);
+        }
+        if total.amount.saturating_add(amount) > limits.daily_amount {
+            return Err(LimitBreach::DailyAmount);
+        }
+        total.amount += amount;
+        total.count += 1;
+        Ok(Reservation { key, day, amount })
+    }
+
+    /// Gives a reservation back (the request was declined).
+    pub fn release(&self, reservation: Reservation<K>) {
+        self.apply_to(
+            &reservation.key,
+            reservation.day,
+            -(reservation.amount as i64),
+            -1,
+        );
+    }
+
+    /// Keeps a reservation (the request was approved).
+    pub fn keep(&self, reservation: Reservation<K>) {
+        drop(reservation);
+    }
+
+    /// Adds an effect recorded elsewhere: an advice, a reversal (negative),
+    /// or a journal row when rebuilding at start.
+    pub fn apply(&self, card: &K, channel: LimitChannel, day: Date, amount: i64, count: i32) {
+        self.apply_to(&(card.clone(), channel), day, amount, count);
+    }
+
+    fn apply_to(&self, key: &(K, LimitChannel), day: Date, amount: i64, count: i32) {
+        let mut shard = self.shard(key).lock().unwrap_or_else(|p| p.into_inner());
+        let total = shard.entry(key.clone()).or_default();
+        match total.day {
+            Some(d) if d > day => return, // an older day's effect: that day is over
+            Some(d) if d == day => {}
+            _ => {
+                *total = DayTotal {
+                    day: Some(day),
+                    ..DayTotal::default()
+                }
+            }
+        }
+        total.amount = total.amount.saturating_add_signed(amount);
+        total.count = total.count.saturating_add_signed(count);
+    }
+
+    /// Today's totals of a card on a channel (amount, count).
+    pub fn totals(&self, card: &K, channel: LimitChannel, day: Date) -> (u64, u32) {
+        let key = (card.clone(), channel);
+        let shard = self.shard(&key).lock().unwrap_or_else(|p| p.into_inner());
+        match shard.get(&key) {
+            Some(t) if t.day == Some(day) => (t.amount, t.count),
+            _ => (0, 0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: ChannelLimits = ChannelLimits {
+        per_transaction: 1000,
+        daily_amount: 2500,
+        daily_count: 3,
+    };
+
+    fn day(d: i8) -> Date {
+        jiff::civil::date(2026, 11, d)
+    }
+
+    #[test]
+    fn per_transaction_daily_amount_and_count() {
+        let c = Counters::default();
+        let card = 7u32;
+        let atm = LimitChannel::Atm;
+        assert_eq!(
+            c.reserve(&card, atm, day(2), 1001, &LIMITS).unwrap_err(),
+            LimitBreach::PerTransaction
+        );
+        c.keep(c.reserve(&card, atm, day(2), 1000, &LIMITS).unwrap());
+        c.keep(c.reserve(&card, atm, day(2), 1000, &LIMITS).unwrap());
+        assert_eq!(
+            c.reserve(&card, atm, day(2), 600, &LIMITS).unwrap_err(),
+            LimitBreach::DailyAmount
+        );
+        c.keep(c.reserve(&card, atm, day(2), 500, &LIMITS).unwrap());
+        assert_eq!(
+            c.reserve(&card, atm, day(2), 1, &LIMITS).unwrap_err(),
+            LimitBreach::DailyCount
+        );
+        // POS is counted apart, and a new day starts from zero.
+        assert!(
+            c.reserve(&card, LimitChannel::Pos, day(2), 1000, &LIMITS)
+                .is_ok()
+        );
+        assert!(c.reserve(&card, atm, day(3), 1000, &LIMITS).is_ok());
+    }
+
+    #[test]
+    fn release_and_apply_undo() {
+        let c = Counters::default();
+        let r = c
+            .reserve(&1u8, LimitChannel::Pos, day(5), 900, &LIMITS)
+            .unwrap();
+        assert_eq!(c.totals(&1, LimitChannel::Pos, day(5)), (900, 1));
+        c.release(r);
+        assert_eq!(c.totals(&1, LimitChannel::Pos, day(5)), (0, 0));
+        c.apply(&1, LimitChannel::Pos, day(5), 700, 1);
+        c.apply(&1, LimitChannel::Pos, day(5), -200, 0);
+        assert_eq!(c.totals(&1, LimitChannel::Pos, day(5)), (500, 1));
+        c.apply(&1, LimitChannel::Pos, day(4), 999, 1);
+        assert_eq!(
+            c.totals(&1, LimitChannel::Pos, day(5)),
+            (500, 1),
+            "yesterday ignored"
+        );
+    }
+
+    #[test]
+    fn business_day_turns_at_the_cutoff() {
+        let d = BusinessDay::from_config(&DayConfig {
+            cutoff: "18:00".into(),
+            time_zone: "Europe/Stockholm".into(),
+        })
+        .unwrap();
+        // 16:30 UTC = 17:30 in Stockholm (CET): still the day before's business day.
+        let before: Timestamp = "2026-11-22T16:30:00Z".parse().unwrap();
+        let after: Timestamp = "2026-11-22T17:30:00Z".parse().unwrap();
+        assert_eq!(d.of(before), jiff::civil::date(2026, 11, 21));
+        assert_eq!(d.of(after), jiff::civil::date(2026, 11, 22));
+        assert!(
+            BusinessDay::from_config(&DayConfig {
+                cutoff: "25:00".into(),
+                time_zone: "UTC".into()
+            })
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,9 @@
+//! The hub core: the authorization pipeline every financial request from the
+//! switch goes through — map, check for duplicates, check the card and its
+//! limits, route to the account system, journal durably, answer.
+
+pub mod account_system;
+pub mod config;
+pub mod limits;
+pub mod mapping;
+pub mod model;

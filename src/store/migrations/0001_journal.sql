@@ -1,0 +1,48 @@
+-- The journal: one row per message the hub decided or recorded, appended,
+-- never updated. Card numbers appear only as a keyed hash, the last four
+-- digits and the masked form (first 6 + last 4); no PIN block, no track data.
+CREATE TABLE journal (
+    seq                 INTEGER PRIMARY KEY,          -- append order
+    txn_id              TEXT    NOT NULL UNIQUE,      -- cardhub's transaction id
+    entry               TEXT    NOT NULL,             -- request | retransmission | late_result | orphan_reversal
+    received_at_us      INTEGER NOT NULL,             -- Unix time, microseconds
+    business_day        TEXT    NOT NULL,             -- YYYY-MM-DD, for daily limits
+    switch              TEXT    NOT NULL,             -- [[switch]] name
+    mti                 TEXT    NOT NULL,             -- without the repeat digit
+    is_repeat           INTEGER NOT NULL,
+    kind                TEXT    NOT NULL,             -- purchase | cash | balance_inquiry | load | refund (of the original, for reversals)
+    channel             TEXT    NOT NULL,             -- atm | pos | other
+    pan_hash            BLOB,
+    pan_masked          TEXT,
+    account             TEXT,
+    institution         TEXT,
+    amount_minor        INTEGER NOT NULL,
+    currency            INTEGER NOT NULL,
+    transmission_time   TEXT,                         -- DE 7
+    stan                TEXT,                         -- DE 11
+    acquirer            TEXT,                         -- DE 32
+    rrn                 TEXT,                         -- DE 37
+    terminal            TEXT,                         -- DE 41
+    merchant            TEXT,                         -- DE 42
+    mcc                 INTEGER,                      -- DE 18
+    response_code       TEXT    NOT NULL,             -- DE 39 answered
+    auth_id             TEXT,                         -- DE 38
+    decided_by          TEXT    NOT NULL,             -- account_system | stand_in | hub_rule
+    adapter             TEXT,
+    raw_response_code   TEXT,                         -- the account system's own code
+    reason              TEXT,                         -- why, in words
+    available_minor     INTEGER,
+    ledger_minor        INTEGER,
+    counted_minor       INTEGER NOT NULL DEFAULT 0,   -- effect on the daily amount (negative undoes)
+    counted_count       INTEGER NOT NULL DEFAULT 0,   -- effect on the daily count
+    original_txn_id     TEXT,                         -- reversal / advice / late result -> original
+    latency_us          INTEGER NOT NULL
+);
+
+-- Retransmission detection: the switch's keys of a request.
+CREATE INDEX journal_switch_keys ON journal (transmission_time, stan, acquirer, terminal);
+CREATE INDEX journal_rrn ON journal (rrn);
+-- Daily counters rebuilt at start, and searches by card.
+CREATE INDEX journal_card_day ON journal (pan_hash, business_day);
+CREATE INDEX journal_day ON journal (business_day);
+CREATE INDEX journal_original ON journal (original_txn_id);
