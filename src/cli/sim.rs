@@ -111,7 +111,12 @@ pub struct FloodArgs {
 }
 
 pub fn run(command: SimCommand) -> Result<()> {
-    let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    // One thread: the simulator shares the machine with the hub it measures,
+    // and a single thread avoids cross-thread wake-ups on every answer.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
     match command {
         SimCommand::Send(args) => runtime.block_on(send(*args)),
         SimCommand::Flood(args) => runtime.block_on(flood(*args)),
