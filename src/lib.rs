@@ -11,3 +11,4 @@ pub mod link;
 pub mod mask;
 pub mod money;
 pub mod sim;
+pub mod store;

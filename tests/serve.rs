@@ -1,6 +1,5 @@
-//! `cardhub serve` as a process: it serves a switch connection from its
-//! config file, declines financial requests with 91 while no hub core is
-//! configured, and on SIGTERM answers what is in flight, signs off and exits 0.
+//! `cardhub serve --link-only` as a process: it serves a switch connection
+//! from its config file, declines financial requests with 91, and on SIGTERM answers what is in flight, signs off and exits 0.
 
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -39,7 +38,7 @@ async fn serves_declines_91_and_stops_gracefully_on_sigterm() {
     )
     .unwrap();
     let mut hub = Command::new(env!("CARGO_BIN_EXE_cardhub"))
-        .args(["serve", "--config"])
+        .args(["serve", "--link-only", "--config"])
         .arg(&config)
         .stderr(Stdio::null())
         .spawn()

@@ -1,6 +1,6 @@
 //! Configuration of the card layer: PAN protection keys and limit profiles.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 
@@ -43,3 +43,45 @@ pub struct LimitProfile {
 
 /// All limit profiles by name.
 pub type LimitProfiles = BTreeMap<String, LimitProfile>;
+
+/// The names a card may refer to: configured institution ids and limits
+/// profiles. Card files and profile changes are checked against it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Catalog {
+    institutions: BTreeSet<String>,
+    profiles: BTreeSet<String>,
+}
+
+impl Catalog {
+    /// A catalog of these institution ids and profile names.
+    pub fn new<I, P>(institutions: I, profiles: P) -> Catalog
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+        P: IntoIterator,
+        P::Item: Into<String>,
+    {
+        Catalog {
+            institutions: institutions.into_iter().map(Into::into).collect(),
+            profiles: profiles.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// The institutions (`[[institution]] id`) and profiles (`[limits.<name>]`) of a configuration.
+    pub fn from_config(config: &crate::config::Config) -> Catalog {
+        Catalog::new(
+            config.institutions.iter().map(|i| i.id.clone()),
+            config.limits.keys().cloned(),
+        )
+    }
+
+    /// Whether an institution with this id is configured.
+    pub fn has_institution(&self, id: &str) -> bool {
+        self.institutions.contains(id)
+    }
+
+    /// Whether a limits profile with this name is configured.
+    pub fn has_profile(&self, name: &str) -> bool {
+        self.profiles.contains(name)
+    }
+}

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cards;
 mod iso;
 mod serve;
 mod sim;
@@ -22,6 +23,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Card registry: import card files, show and change cards.
+    Cards {
+        #[command(subcommand)]
+        command: cards::CardsCommand,
+    },
     /// Decode and encode ISO 8583 messages with a dialect.
     Iso {
         #[command(subcommand)]
@@ -40,6 +46,7 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
+        Command::Cards { command } => cards::run(command),
         Command::Iso { command } => iso::run(command),
         Command::Serve(args) => {
             init_logging(cli.log_json);

@@ -1,5 +1,5 @@
-//! `cardhub serve`: runs the switch link of a config file until Ctrl-C or
-//! SIGTERM, then shuts down gracefully.
+//! `cardhub serve`: runs the hub behind the switch link of a config file
+//! until Ctrl-C or SIGTERM, then shuts down gracefully.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,6 +9,7 @@ use clap::Args;
 use tracing::info;
 
 use crate::config::Config;
+use crate::hub::service;
 use crate::link::{self, IssuerUnavailable};
 
 #[derive(Debug, Args)]
@@ -16,15 +17,30 @@ pub struct ServeArgs {
     /// Configuration file.
     #[arg(long, default_value = "cardhub.toml")]
     config: PathBuf,
+    /// Run the switch link alone: network management answered, every
+    /// financial request declined 91 at once (the link benchmark's floor).
+    #[arg(long)]
+    link_only: bool,
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
     let config = Config::load(&args.config)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
     runtime.block_on(async {
-        // No hub core yet: every financial request is declined with 91.
-        let link = link::start(&config.switches, &config.link, Arc::new(IssuerUnavailable)).await?;
-        info!("cardhub serving; financial requests are declined 91 (no hub core configured)");
+        if args.link_only {
+            let link =
+                link::start(&config.switches, &config.link, Arc::new(IssuerUnavailable)).await?;
+            info!("cardhub serving the link only: financial requests are declined 91");
+            wait_for_stop_signal().await?;
+            info!("stop signal received, shutting down");
+            link.shutdown().await;
+            return Ok(());
+        }
+        // No adapters yet: institutions without an account system decline 91.
+        let hub = Arc::new(service::open(&config, Default::default())?);
+        let link = link::start(&config.switches, &config.link, hub.clone()).await?;
+        service::spawn_card_refresh(&hub, link.shutdown_token());
+        info!("cardhub serving");
         wait_for_stop_signal().await?;
         info!("stop signal received, shutting down");
         link.shutdown().await;

@@ -4,6 +4,9 @@
 
 pub mod account_system;
 pub mod config;
+pub mod journal;
 pub mod limits;
 pub mod mapping;
 pub mod model;
+pub mod pipeline;
+pub mod service;

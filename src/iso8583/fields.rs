@@ -197,6 +197,32 @@ pub struct Expiry {
     pub month: u8,
 }
 
+impl Expiry {
+    /// Reads `YYMM`.
+    ///
+    /// # Errors
+    /// The reason, when it is not 4 digits with a month from 01 to 12.
+    pub fn parse(text: &str) -> Result<Expiry, String> {
+        let b = text.as_bytes();
+        if b.len() != 4 || !b.iter().all(u8::is_ascii_digit) {
+            return Err("expiry must be YYMM (4 digits)".into());
+        }
+        let year = (b[0] - b'0') * 10 + (b[1] - b'0');
+        let month = (b[2] - b'0') * 10 + (b[3] - b'0');
+        if !(1..=12).contains(&month) {
+            return Err(format!("expiry month {month:02} is not 01 to 12"));
+        }
+        Ok(Expiry { year, month })
+    }
+}
+
+/// `YYMM`.
+impl fmt::Display for Expiry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:02}{:02}", self.year, self.month)
+    }
+}
+
 /// DE 35: track 2 equivalent data. `Debug` masks it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Track2 {
@@ -423,8 +449,8 @@ fn numbers<const N: usize>(
 }
 
 fn parse_expiry(field: u16, raw: &[u8]) -> Result<Expiry, FieldError> {
-    let [year, month] = numbers(field, raw, 2, [(0, 99), (1, 12)])?;
-    Ok(Expiry { year, month })
+    let text = std::str::from_utf8(raw).map_err(|_| FieldError::invalid(field, "not text"))?;
+    Expiry::parse(text).map_err(|e| FieldError::invalid(field, e))
 }
 
 fn parse_amount(field: u16, raw: &[u8]) -> Result<Amount, FieldError> {
@@ -898,6 +924,17 @@ mod tests {
         assert_eq!(amounts[0].amount.minor_units(), 50000);
         assert_eq!(amounts[1].amount_type, "01");
         assert_eq!(m.network_management_code().unwrap(), 301);
+    }
+
+    #[test]
+    fn expiry_is_yymm() {
+        let e = Expiry::parse("2812").unwrap();
+        assert_eq!((e.year, e.month), (28, 12));
+        assert_eq!(e.to_string(), "2812");
+        assert_eq!(Expiry::parse("3001").unwrap().to_string(), "3001");
+        for bad in ["", "281", "28123", "2813", "2800", "28-1", "２８１２"] {
+            assert!(Expiry::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -158,6 +158,13 @@ impl Outbound {
         }
     }
 
+    /// Fails every request still waiting for an answer (the connection is gone).
+    fn fail_pending(&self) {
+        if let Ok(mut map) = self.pending.lock() {
+            map.clear();
+        }
+    }
+
     /// Hands an answer to the request waiting for it; false when none waits.
     fn complete(&self, answer: Message) -> bool {
         let key = MatchKey::of(&answer);
@@ -318,6 +325,8 @@ impl<H: Handler> Connection<H> {
             }
         }
         self.close.cancel();
+        // Requests of ours still waiting will get no answer on this connection.
+        self.outbound.fail_pending();
         self.tasks.close();
         self.tasks.wait().await;
         let _ = writer.await;

@@ -1,0 +1,242 @@
+//! The card tables (`migrations/0002_cards.sql`) in SQL: reads for the
+//! snapshot and the CLI, the import upsert and single-card changes. Every
+//! function runs inside a store job; none commits on its own.
+
+use rusqlite::types::Type;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use crate::cards::card::{Card, CardStatus};
+use crate::cards::pan::PanHash;
+use crate::iso8583::fields::Expiry;
+use crate::money::Currency;
+
+/// Columns of [`card_from_row`], in order.
+const CARD_COLUMNS: &str =
+    "pan_hash, pan_masked, expiry, status, account, institution, currency, profile, product";
+
+/// A card ready to be written: the parts of the PAN the store keeps.
+#[derive(Debug)]
+pub(crate) struct NewCard {
+    pub card: Card,
+    pub last4: String,
+    pub encrypted: Vec<u8>,
+}
+
+/// What an import did, with the registry version before and after.
+#[derive(Debug)]
+pub(crate) struct Imported {
+    pub added: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub versions: (i64, i64),
+    /// The cards added or changed, as now stored.
+    pub changed: Vec<Card>,
+}
+
+/// A change to one card.
+#[derive(Debug, Clone)]
+pub(crate) enum Change {
+    Status(CardStatus),
+    /// To `active`, only from `blocked`.
+    Unblock,
+    Profile(String),
+}
+
+/// What a [`Change`] did.
+#[derive(Debug)]
+pub(crate) enum Changed {
+    /// No such card.
+    Missing,
+    /// Refused: an unblock of a card in this status.
+    NotBlocked(CardStatus),
+    /// The card already was so; nothing written.
+    Same(Card),
+    /// Written; registry versions before and after.
+    Done { card: Card, versions: (i64, i64) },
+}
+
+/// A stored value that does not read back as its type.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct BadValue(String);
+
+/// The registry version.
+pub(crate) fn version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "SELECT version FROM card_registry_version WHERE id = 1",
+        [],
+        |r| r.get(0),
+    )
+}
+
+/// Every card with the version they are at. The version is read first: a
+/// change committed in between makes the snapshot newer than its label,
+/// never older, so the next refresh catches up.
+pub(crate) fn load_all(conn: &Connection) -> rusqlite::Result<(i64, Vec<Card>)> {
+    let version = version(conn)?;
+    let mut stmt = conn.prepare(&format!("SELECT {CARD_COLUMNS} FROM cards"))?;
+    let cards = stmt
+        .query_map([], card_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok((version, cards))
+}
+
+/// One card by PAN hash.
+pub(crate) fn get(conn: &Connection, hash: &PanHash) -> rusqlite::Result<Option<Card>> {
+    conn.prepare_cached(&format!(
+        "SELECT {CARD_COLUMNS} FROM cards WHERE pan_hash = ?1"
+    ))?
+    .query_row([&hash.0[..]], card_from_row)
+    .optional()
+}
+
+/// Any one stored card's hash and encrypted PAN, to check the keys against.
+pub(crate) fn sample(conn: &Connection) -> rusqlite::Result<Option<(Vec<u8>, Vec<u8>)>> {
+    conn.query_row(
+        "SELECT pan_hash, pan_encrypted FROM cards LIMIT 1",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+}
+
+/// Adds new cards and updates changed ones; identical cards are left alone
+/// (their stored ciphertext and time stamp too). Bumps the version once if
+/// anything changed.
+pub(crate) fn import(
+    conn: &Connection,
+    cards: Vec<NewCard>,
+    now_us: i64,
+) -> rusqlite::Result<Imported> {
+    let before = version(conn)?;
+    let mut out = Imported {
+        added: 0,
+        updated: 0,
+        unchanged: 0,
+        versions: (before, before),
+        changed: Vec::new(),
+    };
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO cards (pan_hash, pan_masked, pan_last4, pan_encrypted, expiry, status,
+             account, institution, currency, profile, product, updated_at_us)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?;
+    for new in cards {
+        match get(conn, &new.card.pan_hash)? {
+            Some(old) if old == new.card => out.unchanged += 1,
+            Some(_) => {
+                write_card(conn, &new.card, now_us)?;
+                out.updated += 1;
+                out.changed.push(new.card);
+            }
+            None => {
+                let c = &new.card;
+                insert.execute(params![
+                    &c.pan_hash.0[..],
+                    c.pan_masked,
+                    new.last4,
+                    new.encrypted,
+                    c.expiry.to_string(),
+                    c.status.as_str(),
+                    c.account,
+                    c.institution,
+                    c.currency.numeric,
+                    c.profile,
+                    c.product.as_str(),
+                    now_us,
+                ])?;
+                out.added += 1;
+                out.changed.push(new.card);
+            }
+        }
+    }
+    if !out.changed.is_empty() {
+        out.versions.1 = bump(conn)?;
+    }
+    Ok(out)
+}
+
+/// Applies a change to the card with this hash.
+pub(crate) fn change(
+    conn: &Connection,
+    hash: &PanHash,
+    change: &Change,
+    now_us: i64,
+) -> rusqlite::Result<Changed> {
+    let Some(old) = get(conn, hash)? else {
+        return Ok(Changed::Missing);
+    };
+    let mut card = old.clone();
+    match change {
+        Change::Status(status) => card.status = *status,
+        Change::Unblock if old.status == CardStatus::Blocked => card.status = CardStatus::Active,
+        Change::Unblock => return Ok(Changed::NotBlocked(old.status)),
+        Change::Profile(profile) => card.profile.clone_from(profile),
+    }
+    if card == old {
+        return Ok(Changed::Same(card));
+    }
+    let before = version(conn)?;
+    write_card(conn, &card, now_us)?;
+    let after = bump(conn)?;
+    Ok(Changed::Done {
+        card,
+        versions: (before, after),
+    })
+}
+
+/// Overwrites the mutable fields of a stored card.
+fn write_card(conn: &Connection, c: &Card, now_us: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE cards SET expiry = ?2, status = ?3, account = ?4, institution = ?5,
+             currency = ?6, profile = ?7, product = ?8, updated_at_us = ?9
+         WHERE pan_hash = ?1",
+    )?
+    .execute(params![
+        &c.pan_hash.0[..],
+        c.expiry.to_string(),
+        c.status.as_str(),
+        c.account,
+        c.institution,
+        c.currency.numeric,
+        c.profile,
+        c.product.as_str(),
+        now_us,
+    ])?;
+    Ok(())
+}
+
+/// Moves the registry version on; returns the new one.
+fn bump(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "UPDATE card_registry_version SET version = version + 1 WHERE id = 1 RETURNING version",
+        [],
+        |r| r.get(0),
+    )
+}
+
+/// A card from a row of [`CARD_COLUMNS`]; values that do not parse are
+/// conversion errors naming the column.
+fn card_from_row(row: &Row<'_>) -> rusqlite::Result<Card> {
+    let bad = |column: usize, what: String| {
+        rusqlite::Error::FromSqlConversionFailure(column, Type::Text, Box::new(BadValue(what)))
+    };
+    let hash: Vec<u8> = row.get(0)?;
+    let pan_hash = PanHash::try_from(hash.as_slice())
+        .map_err(|_| bad(0, format!("pan_hash has {} bytes, not 32", hash.len())))?;
+    let expiry: String = row.get(2)?;
+    let status: String = row.get(3)?;
+    let currency: u16 = row.get(6)?;
+    let product: String = row.get(8)?;
+    Ok(Card {
+        pan_hash,
+        pan_masked: row.get(1)?,
+        expiry: Expiry::parse(&expiry).map_err(|e| bad(2, e))?,
+        status: status.parse().map_err(|e| bad(3, format!("{e}")))?,
+        account: row.get(4)?,
+        institution: row.get(5)?,
+        currency: Currency::from_numeric(currency).map_err(|e| bad(6, e.to_string()))?,
+        profile: row.get(7)?,
+        product: product.parse().map_err(|e| bad(8, format!("{e}")))?,
+    })
+}

@@ -1,0 +1,306 @@
+//! The card registry: cards in the store, and an in-memory snapshot of them
+//! that the hub looks every request's card up in.
+//!
+//! Concurrency roles:
+//! - **lookup** (every authorization): hashes the PAN, then a read lock on
+//!   the snapshot for one map lookup. No I/O.
+//! - **refresh** (the hub, periodically): one store read of the registry
+//!   version; a full reload only when it moved (another process — the CLI —
+//!   changed cards). Blocking: call it from `spawn_blocking`.
+//! - **changes** (import, status, profile): one store write each, applied to
+//!   the snapshot in place afterwards if the snapshot was current.
+//!
+//! The store is the truth; the snapshot may lag it until the next refresh.
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use crate::cards::card::{Card, CardStatus, redact_pans};
+use crate::cards::config::Catalog;
+use crate::cards::db::{self, Change, Changed, NewCard};
+use crate::cards::error::CardError;
+use crate::cards::file::CardRow;
+use crate::cards::pan::{PanHash, PanKeys};
+use crate::iso8583::fields::Pan;
+use crate::store::Store;
+
+/// The card registry. Share it as `Arc<CardRegistry>`.
+#[derive(Debug)]
+pub struct CardRegistry {
+    /// Where cards are kept; each change is one durable store write.
+    store: Store,
+    /// PAN keys: hash for lookups, encryption for new cards.
+    keys: PanKeys,
+    /// Institution ids and limits profiles cards may name.
+    catalog: Catalog,
+    /// Cards as of a registry version. Read-locked by every lookup for one
+    /// map access; write-locked only to swap or patch it.
+    snapshot: RwLock<Snapshot>,
+}
+
+/// The cards as of one registry version.
+#[derive(Debug, Default)]
+struct Snapshot {
+    /// `None` until loaded.
+    version: Option<i64>,
+    cards: HashMap<PanHash, Arc<Card>>,
+}
+
+/// What an import did. Re-importing the same file adds and updates nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ImportReport {
+    /// Cards not registered before.
+    pub added: u64,
+    /// Registered cards with some value changed.
+    pub updated: u64,
+    /// Registered cards exactly as in the file.
+    pub unchanged: u64,
+}
+
+impl std::fmt::Display for ImportReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "added {}, updated {}, unchanged {}",
+            self.added, self.updated, self.unchanged
+        )
+    }
+}
+
+impl CardRegistry {
+    /// A registry over a store with an empty, unloaded snapshot: changes and
+    /// [`CardRegistry::get`] work, [`CardRegistry::lookup`] finds nothing
+    /// until [`CardRegistry::refresh_if_changed`]. For tools that change a
+    /// few cards; the hub uses [`CardRegistry::open`].
+    pub fn new(store: Store, keys: PanKeys, catalog: Catalog) -> CardRegistry {
+        CardRegistry {
+            store,
+            keys,
+            catalog,
+            snapshot: RwLock::default(),
+        }
+    }
+
+    /// A registry with the snapshot loaded, after checking that the keys are
+    /// the ones the stored cards were written with.
+    ///
+    /// # Errors
+    /// [`CardError::KeyMismatch`] for the wrong key, [`CardError::Store`]
+    /// when the cards cannot be read.
+    pub fn open(store: Store, keys: PanKeys, catalog: Catalog) -> Result<CardRegistry, CardError> {
+        let registry = CardRegistry::new(store, keys, catalog);
+        registry.check_keys()?;
+        registry.refresh_if_changed()?;
+        Ok(registry)
+    }
+
+    /// The card with this PAN in the snapshot. Cheap: one HMAC and one map
+    /// lookup under a read lock.
+    pub fn lookup(&self, pan: &Pan) -> Option<Arc<Card>> {
+        let hash = self.keys.hash(pan);
+        self.read_snapshot().cards.get(&hash).cloned()
+    }
+
+    /// Cards in the snapshot.
+    pub fn len(&self) -> usize {
+        self.read_snapshot().cards.len()
+    }
+
+    /// Whether the snapshot holds no card.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Registry version of the snapshot (`None` before the first load).
+    pub fn version(&self) -> Option<i64> {
+        self.read_snapshot().version
+    }
+
+    /// The keyed hash of a PAN under this registry's key.
+    pub fn hash(&self, pan: &Pan) -> PanHash {
+        self.keys.hash(pan)
+    }
+
+    /// Reloads the snapshot when the stored registry version moved; returns
+    /// whether it did. Blocking (a full reload reads every card).
+    ///
+    /// # Errors
+    /// [`CardError::Store`] when the store cannot be read; the old snapshot stays.
+    pub fn refresh_if_changed(&self) -> Result<bool, CardError> {
+        let stored = self.store.read(db::version)?;
+        if self.version() == Some(stored) {
+            return Ok(false);
+        }
+        let (version, cards) = self.store.read(db::load_all)?;
+        let cards = cards
+            .into_iter()
+            .map(|card| (card.pan_hash, Arc::new(card)))
+            .collect();
+        let mut snapshot = self.write_snapshot();
+        // A change applied meanwhile may have moved the snapshot past this load.
+        if snapshot.version.is_none_or(|v| v < version) {
+            *snapshot = Snapshot {
+                version: Some(version),
+                cards,
+            };
+        }
+        Ok(true)
+    }
+
+    /// Checks the configured keys against one stored card: its encrypted PAN
+    /// must decrypt, and hash to its stored hash. Passes when no card is stored.
+    ///
+    /// # Errors
+    /// [`CardError::KeyMismatch`] naming the wrong key; [`CardError::Store`].
+    pub fn check_keys(&self) -> Result<(), CardError> {
+        let Some((hash, encrypted)) = self.store.read(db::sample)? else {
+            return Ok(());
+        };
+        let pan = self
+            .keys
+            .decrypt(&encrypted)
+            .map_err(|_| CardError::KeyMismatch {
+                key: "pan_encryption_key",
+            })?;
+        if self.keys.hash(&pan).0[..] != hash[..] {
+            return Err(CardError::KeyMismatch {
+                key: "pan_hash_key",
+            });
+        }
+        Ok(())
+    }
+
+    /// Applies checked card file rows all or nothing, in one store write:
+    /// new cards are added, changed ones updated, identical ones left alone.
+    /// The registry version moves only if something changed.
+    ///
+    /// # Errors
+    /// [`CardError::KeyMismatch`] when the keys are not the store's (nothing
+    /// would match), [`CardError::Encrypt`], [`CardError::Store`]; on any
+    /// error nothing was changed.
+    pub async fn import(&self, rows: Vec<CardRow>) -> Result<ImportReport, CardError> {
+        self.check_keys()?;
+        let cards = rows
+            .into_iter()
+            .map(|row| {
+                Ok(NewCard {
+                    encrypted: self.keys.encrypt(&row.pan)?,
+                    last4: row.pan.last4().to_string(),
+                    card: Card {
+                        pan_hash: self.keys.hash(&row.pan),
+                        pan_masked: row.pan.masked(),
+                        expiry: row.expiry,
+                        status: row.status,
+                        account: row.account,
+                        institution: row.institution,
+                        currency: row.currency,
+                        profile: row.profile,
+                        product: row.product,
+                    },
+                })
+            })
+            .collect::<Result<Vec<_>, CardError>>()?;
+        let now = now_us();
+        let done = self
+            .store
+            .write(move |conn| db::import(conn, cards, now))
+            .await?;
+        self.patch(done.versions, done.changed);
+        Ok(ImportReport {
+            added: done.added,
+            updated: done.updated,
+            unchanged: done.unchanged,
+        })
+    }
+
+    /// The card with this PAN as stored now (not the snapshot).
+    ///
+    /// # Errors
+    /// [`CardError::Store`].
+    pub fn get(&self, pan: &Pan) -> Result<Option<Card>, CardError> {
+        let hash = self.keys.hash(pan);
+        Ok(self.store.read(move |conn| db::get(conn, &hash))?)
+    }
+
+    /// Sets a card's status; returns the card as stored.
+    ///
+    /// # Errors
+    /// [`CardError::UnknownCard`] (masked), [`CardError::Store`].
+    pub async fn set_status(&self, pan: &Pan, status: CardStatus) -> Result<Card, CardError> {
+        self.change(pan, Change::Status(status)).await
+    }
+
+    /// Unblocks a blocked card (to `active`). Lost, stolen and other cards
+    /// are refused: their status changes only explicitly.
+    ///
+    /// # Errors
+    /// [`CardError::NotBlocked`], [`CardError::UnknownCard`], [`CardError::Store`].
+    pub async fn unblock(&self, pan: &Pan) -> Result<Card, CardError> {
+        self.change(pan, Change::Unblock).await
+    }
+
+    /// Gives a card another limits profile, which must be configured.
+    ///
+    /// # Errors
+    /// [`CardError::UnknownProfile`], [`CardError::UnknownCard`], [`CardError::Store`].
+    pub async fn set_profile(&self, pan: &Pan, profile: &str) -> Result<Card, CardError> {
+        if !self.catalog.has_profile(profile) {
+            return Err(CardError::UnknownProfile {
+                profile: redact_pans(profile),
+            });
+        }
+        self.change(pan, Change::Profile(profile.to_string())).await
+    }
+
+    async fn change(&self, pan: &Pan, change: Change) -> Result<Card, CardError> {
+        let hash = self.keys.hash(pan);
+        let now = now_us();
+        let changed = self
+            .store
+            .write(move |conn| db::change(conn, &hash, &change, now))
+            .await?;
+        match changed {
+            Changed::Missing => Err(CardError::UnknownCard { card: pan.masked() }),
+            Changed::NotBlocked(status) => Err(CardError::NotBlocked {
+                card: pan.masked(),
+                status,
+            }),
+            Changed::Same(card) => Ok(card),
+            Changed::Done { card, versions } => {
+                self.patch(versions, vec![card.clone()]);
+                Ok(card)
+            }
+        }
+    }
+
+    /// Applies cards written by this process to the snapshot, if it is at
+    /// the version they were written on; otherwise the next refresh reloads.
+    fn patch(&self, (before, after): (i64, i64), cards: Vec<Card>) {
+        if before == after {
+            return;
+        }
+        let mut snapshot = self.write_snapshot();
+        if snapshot.version == Some(before) {
+            for card in cards {
+                snapshot.cards.insert(card.pan_hash, Arc::new(card));
+            }
+            snapshot.version = Some(after);
+        }
+    }
+
+    // A poisoned lock still holds a usable snapshot: a patch interrupted by
+    // a panic sets no new version, so the next refresh reloads it whole.
+    fn read_snapshot(&self) -> std::sync::RwLockReadGuard<'_, Snapshot> {
+        self.snapshot.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write_snapshot(&self) -> std::sync::RwLockWriteGuard<'_, Snapshot> {
+        self.snapshot
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn now_us() -> i64 {
+    jiff::Timestamp::now().as_microsecond()
+}

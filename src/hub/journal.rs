@@ -1,0 +1,271 @@
+//! The journal: every request the hub handled and how it was decided,
+//! appended durably before the answer leaves (see `store` for the promise).
+//! Also the lookups the pipeline needs: retransmissions, originals of
+//! reversals, and the day's counter totals at start.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::model::{Balances, DecidedBy, Decision, SwitchKeys};
+use crate::iso8583::fields::ResponseCode;
+use crate::store::{Store, StoreError};
+
+/// What a journal row records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    /// A request (or advice or reversal) and its decision.
+    Request,
+    /// A retransmission answered with its original's decision.
+    Retransmission,
+    /// An account system's answer that came after the deadline.
+    LateResult,
+    /// A reversal advice whose original is unknown.
+    OrphanReversal,
+}
+
+impl Entry {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Entry::Request => "request",
+            Entry::Retransmission => "retransmission",
+            Entry::LateResult => "late_result",
+            Entry::OrphanReversal => "orphan_reversal",
+        }
+    }
+}
+
+/// One journal row. Card data only as hash and masked form.
+#[derive(Debug, Clone)]
+pub struct JournalEntry {
+    pub txn_id: String,
+    pub entry: Entry,
+    pub received_at_us: i64,
+    /// Business day the row's counter effect belongs to (YYYY-MM-DD).
+    pub business_day: String,
+    pub switch: String,
+    /// MTI without the repeat digit.
+    pub mti: String,
+    pub is_repeat: bool,
+    pub kind: &'static str,
+    pub channel: &'static str,
+    pub pan_hash: Option<Vec<u8>>,
+    pub pan_masked: Option<String>,
+    pub account: Option<String>,
+    pub institution: Option<String>,
+    pub amount_minor: i64,
+    pub currency: u16,
+    pub keys: SwitchKeys,
+    pub merchant: Option<String>,
+    pub mcc: Option<u16>,
+    pub decision: Decision,
+    pub counted_minor: i64,
+    pub counted_count: i32,
+    pub original_txn_id: Option<String>,
+    pub latency_us: i64,
+}
+
+/// A journaled transaction a reversal refers to.
+#[derive(Debug, Clone)]
+pub struct Original {
+    pub txn_id: String,
+    pub approved: bool,
+    pub amount_minor: i64,
+    pub counted_count: i32,
+    pub channel: String,
+    pub pan_hash: Option<Vec<u8>>,
+    pub business_day: String,
+    pub account: Option<String>,
+    pub institution: Option<String>,
+    pub kind: String,
+}
+
+const INSERT: &str = "INSERT INTO journal (txn_id, entry, received_at_us, business_day, switch, mti, \
+     is_repeat, kind, channel, pan_hash, pan_masked, account, institution, amount_minor, currency, \
+     transmission_time, stan, acquirer, rrn, terminal, merchant, mcc, response_code, auth_id, \
+     decided_by, adapter, raw_response_code, reason, available_minor, ledger_minor, counted_minor, \
+     counted_count, original_txn_id, latency_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, \
+     ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, \
+     ?30, ?31, ?32, ?33, ?34)";
+
+/// Appends a row; returns once it is durable.
+///
+/// # Errors
+/// The store's error; the row is then not recorded.
+pub async fn append(store: &Store, e: JournalEntry) -> Result<(), StoreError> {
+    store
+        .write(move |c| {
+            let d = &e.decision;
+            c.prepare_cached(INSERT)?
+                .execute(params![
+                    e.txn_id,
+                    e.entry.as_str(),
+                    e.received_at_us,
+                    e.business_day,
+                    e.switch,
+                    e.mti,
+                    e.is_repeat,
+                    e.kind,
+                    e.channel,
+                    e.pan_hash,
+                    e.pan_masked,
+                    e.account,
+                    e.institution,
+                    e.amount_minor,
+                    e.currency,
+                    e.keys.transmission_time,
+                    e.keys.stan,
+                    e.keys.acquirer,
+                    e.keys.rrn,
+                    e.keys.terminal,
+                    e.merchant,
+                    e.mcc,
+                    d.code.as_str(),
+                    d.auth_id,
+                    d.decided_by.as_str(),
+                    d.adapter,
+                    d.raw_code,
+                    d.reason,
+                    d.balances.map(|b| b.available),
+                    d.balances.map(|b| b.ledger),
+                    e.counted_minor,
+                    e.counted_count,
+                    e.original_txn_id,
+                    e.latency_us,
+                ])
+                .map(|_| ())
+        })
+        .await
+}
+
+/// The decision already given to a request with these switch keys, if any.
+///
+/// # Errors
+/// The store's error.
+pub fn answered(
+    store: &Store,
+    keys: &SwitchKeys,
+) -> Result<Option<(String, Decision)>, StoreError> {
+    let keys = keys.clone();
+    store.read(move |c| {
+        c.prepare_cached(
+            "SELECT txn_id, response_code, auth_id, available_minor, ledger_minor, decided_by, \
+             reason, adapter, raw_response_code FROM journal \
+             WHERE transmission_time = ?1 AND stan = ?2 AND acquirer = ?3 AND terminal = ?4 \
+             AND mti = ?5 AND entry IN ('request', 'orphan_reversal') ORDER BY seq LIMIT 1",
+        )?
+        .query_row(
+            params![
+                keys.transmission_time,
+                keys.stan,
+                keys.acquirer,
+                keys.terminal,
+                keys.mti.as_str()
+            ],
+            |r| {
+                let code: String = r.get(1)?;
+                let available: Option<i64> = r.get(3)?;
+                let ledger: Option<i64> = r.get(4)?;
+                let decided_by: String = r.get(5)?;
+                Ok((
+                    r.get::<_, String>(0)?,
+                    Decision {
+                        code: ResponseCode::new(&code).unwrap_or(ResponseCode::SYSTEM_ERROR),
+                        auth_id: r.get(2)?,
+                        balances: available
+                            .zip(ledger)
+                            .map(|(available, ledger)| Balances { available, ledger }),
+                        decided_by: match decided_by.as_str() {
+                            "account_system" => DecidedBy::AccountSystem,
+                            "stand_in" => DecidedBy::StandIn,
+                            _ => DecidedBy::HubRule,
+                        },
+                        reason: r.get(6)?,
+                        adapter: r.get(7)?,
+                        raw_code: r.get(8)?,
+                    },
+                ))
+            },
+        )
+        .optional()
+    })
+}
+
+/// The original of a reversal: a request with this MTI, DE 7, DE 11 and
+/// acquirer (compared without leading zeros, as DE 90 pads it to 11).
+///
+/// # Errors
+/// The store's error.
+pub fn original(
+    store: &Store,
+    mti: &str,
+    transmission_time: &str,
+    stan: &str,
+    acquirer: &str,
+) -> Result<Option<Original>, StoreError> {
+    let args = (
+        mti.to_string(),
+        transmission_time.to_string(),
+        stan.to_string(),
+        acquirer.trim_start_matches('0').to_string(),
+    );
+    store.read(move |c| {
+        c.prepare_cached(
+            "SELECT txn_id, response_code, amount_minor, counted_count, channel, pan_hash, \
+             business_day, account, institution, kind FROM journal \
+             WHERE transmission_time = ?2 AND stan = ?3 AND mti = ?1 \
+             AND ltrim(acquirer, '0') = ?4 AND entry = 'request' ORDER BY seq LIMIT 1",
+        )?
+        .query_row(params![args.0, args.1, args.2, args.3], |r| {
+            Ok(Original {
+                txn_id: r.get(0)?,
+                approved: r.get::<_, String>(1)? == "00",
+                amount_minor: r.get(2)?,
+                counted_count: r.get(3)?,
+                channel: r.get(4)?,
+                pan_hash: r.get(5)?,
+                business_day: r.get(6)?,
+                account: r.get(7)?,
+                institution: r.get(8)?,
+                kind: r.get(9)?,
+            })
+        })
+        .optional()
+    })
+}
+
+/// How much of a transaction approved reversals have already undone.
+///
+/// # Errors
+/// The store's error.
+pub fn reversed_so_far(store: &Store, original_txn_id: &str) -> Result<i64, StoreError> {
+    let id = original_txn_id.to_string();
+    store.read(move |c| {
+        c.prepare_cached(
+            "SELECT COALESCE(SUM(amount_minor), 0) FROM journal \
+             WHERE original_txn_id = ?1 AND mti IN ('0400', '0420') AND entry = 'request' \
+             AND response_code = '00'",
+        )?
+        .query_row(params![id], |r| r.get(0))
+    })
+}
+
+/// A card's counter totals for a business day: (pan hash, channel, amount, count).
+pub type DayTotal = (Vec<u8>, String, i64, i64);
+
+/// Every card's counter totals for a business day, to rebuild counters at start.
+///
+/// # Errors
+/// The store's error.
+pub fn day_totals(store: &Store, business_day: &str) -> Result<Vec<DayTotal>, StoreError> {
+    let day = business_day.to_string();
+    store.read(move |c| {
+        c.prepare(
+            "SELECT pan_hash, channel, SUM(counted_minor), SUM(counted_count) FROM journal \
+             WHERE business_day = ?1 AND pan_hash IS NOT NULL \
+             AND (counted_minor != 0 OR counted_count != 0) GROUP BY pan_hash, channel",
+        )?
+        .query_map(params![day], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect()
+    })
+}

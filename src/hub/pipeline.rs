@@ -1,0 +1,748 @@
+//! The authorization pipeline: the link's [`Handler`] for financial requests.
+//!
+//! Every request goes through: map → duplicate check → card checks → limits
+//! → route → decide → journal → answer. Each step is its own function and
+//! each decline carries its own DE 39. The journal row is durable before the
+//! answer is returned to the link.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use jiff::Timestamp;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tracing::{error, warn};
+
+use super::account_system::{AccountAnswer, AccountError, AccountRequest, AccountSystem};
+use super::journal::{self, Entry, JournalEntry};
+use super::limits::{BusinessDay, Counters, LimitBreach, LimitChannel, Reservation};
+use super::mapping;
+use super::model::{CanonicalRequest, DecidedBy, Decision, Kind, MessageRole, SwitchKeys, codes};
+use crate::cards::card::{Card, CardStatus, Product};
+use crate::cards::config::LimitProfiles;
+use crate::cards::registry::CardRegistry;
+use crate::iso8583::Message;
+use crate::iso8583::fields::ResponseCode;
+use crate::link::{Handler, Request};
+use crate::store::Store;
+
+/// Counter key: the card's PAN hash.
+type CardKey = [u8; 32];
+
+/// An institution and how to reach its account system.
+#[derive(Clone)]
+pub struct Route {
+    pub institution: String,
+    /// `None` when no adapter is configured: requests are declined 91.
+    pub account_system: Option<Arc<dyn AccountSystem>>,
+}
+
+/// What a step decided, and what the journal needs to know about it.
+struct Outcome {
+    decision: Decision,
+    card: Option<Arc<Card>>,
+    counted: (i64, i32),
+    business_day: Option<String>,
+    original_txn_id: Option<String>,
+    entry: Entry,
+    /// For reversals: the amount undone, journaled instead of the request's amount.
+    reversal: Option<i64>,
+}
+
+impl Outcome {
+    fn rule(code: ResponseCode, reason: impl Into<String>) -> Outcome {
+        Outcome {
+            decision: Decision::rule(code, reason),
+            card: None,
+            counted: (0, 0),
+            business_day: None,
+            original_txn_id: None,
+            entry: Entry::Request,
+            reversal: None,
+        }
+    }
+}
+
+/// Requests with the same switch keys being decided now: a retransmission
+/// waits for the original's decision instead of being decided twice.
+type InFlight = Mutex<HashMap<SwitchKeys, watch::Receiver<Option<Decision>>>>;
+
+/// The hub core.
+pub struct Hub {
+    store: Store,
+    cards: Arc<CardRegistry>,
+    profiles: LimitProfiles,
+    day: BusinessDay,
+    counters: Counters<CardKey>,
+    routes: HashMap<String, Route>,
+    in_flight: InFlight,
+}
+
+impl Hub {
+    /// A hub over a store and card registry; daily counters are rebuilt from
+    /// today's journal.
+    ///
+    /// # Errors
+    /// The store's error when the journal cannot be read.
+    pub fn new(
+        store: Store,
+        cards: Arc<CardRegistry>,
+        profiles: LimitProfiles,
+        day: BusinessDay,
+        routes: Vec<Route>,
+    ) -> Result<Hub, crate::store::StoreError> {
+        let hub = Hub {
+            store,
+            cards,
+            profiles,
+            day,
+            counters: Counters::default(),
+            routes: routes
+                .into_iter()
+                .map(|r| (r.institution.clone(), r))
+                .collect(),
+            in_flight: Mutex::default(),
+        };
+        let today = hub.day.today().to_string();
+        for (hash, channel, amount, count) in journal::day_totals(&hub.store, &today)? {
+            if let (Ok(key), Ok(day)) = (CardKey::try_from(hash.as_slice()), today.parse()) {
+                let channel = if channel == "atm" {
+                    LimitChannel::Atm
+                } else {
+                    LimitChannel::Pos
+                };
+                hub.counters.apply(&key, channel, day, amount, count as i32);
+            }
+        }
+        Ok(hub)
+    }
+
+    /// Commit and job counts of the hub's store (for monitoring and benchmarks).
+    pub fn store_stats(&self) -> crate::store::StoreStats {
+        self.store.stats()
+    }
+
+    /// The card registry (refreshed by the caller when cards change).
+    pub fn cards(&self) -> &Arc<CardRegistry> {
+        &self.cards
+    }
+
+    async fn decide(&self, request: &Request) -> Message {
+        let msg = &request.message;
+        let keys = mapping::switch_keys(msg);
+        let txn_id = new_txn_id();
+        // A retransmission waits for, or finds, its original's decision.
+        let sender = match self.claim(&keys) {
+            Claim::Mine(sender) => sender,
+            Claim::InFlight(mut rx) => {
+                let decision = rx
+                    .wait_for(Option::is_some)
+                    .await
+                    .ok()
+                    .and_then(|d| d.clone());
+                return self.repeat_answer(request, &keys, txn_id, decision).await;
+            }
+        };
+        let done = Done {
+            keys: &keys,
+            in_flight: &self.in_flight,
+        };
+        if let Ok(Some((original_txn, decision))) = journal::answered(&self.store, &keys) {
+            let _ = sender.send(Some(decision.clone()));
+            drop(done);
+            return self
+                .record_repeat(request, &keys, txn_id, original_txn, decision)
+                .await;
+        }
+        let (outcome, canonical) =
+            match mapping::to_canonical(msg, request.received, request.deadline) {
+                Err(e) => (Outcome::rule(e.code(), e.to_string()), None),
+                Ok(c) => {
+                    let outcome = match c.role {
+                        MessageRole::Request => self.authorize(&c, &txn_id).await,
+                        MessageRole::Advice => self.advice(&c, &txn_id).await,
+                        MessageRole::Reversal { advice } => self.reverse(&c, &txn_id, advice).await,
+                    };
+                    (outcome, Some(c))
+                }
+            };
+        let entry = self.entry(request, &keys, txn_id, &outcome, canonical.as_ref());
+        let decision = match journal::append(&self.store, entry).await {
+            Ok(()) => outcome.decision,
+            Err(e) => {
+                error!(error = %e, "journal write failed; answering 96");
+                Decision::rule(codes::SYSTEM_ERROR, "journal write failed")
+            }
+        };
+        let _ = sender.send(Some(decision.clone()));
+        drop(done);
+        let currency = outcome.card.as_ref().map(|c| c.currency);
+        mapping::to_answer(msg, &decision, currency)
+    }
+
+    /// Registers a request as in flight, or finds the one it repeats.
+    fn claim(&self, keys: &SwitchKeys) -> Claim {
+        let mut map = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(rx) = map.get(keys) {
+            return Claim::InFlight(rx.clone());
+        }
+        let (tx, rx) = watch::channel(None);
+        map.insert(keys.clone(), rx);
+        Claim::Mine(tx)
+    }
+
+    /// Answers a retransmission of a request decided while it waited.
+    async fn repeat_answer(
+        &self,
+        request: &Request,
+        keys: &SwitchKeys,
+        txn_id: String,
+        decision: Option<Decision>,
+    ) -> Message {
+        let decision = decision
+            .unwrap_or_else(|| Decision::rule(codes::SYSTEM_ERROR, "original decision lost"));
+        let original = journal::answered(&self.store, keys)
+            .ok()
+            .flatten()
+            .map(|(id, _)| id)
+            .unwrap_or_default();
+        self.record_repeat(request, keys, txn_id, original, decision)
+            .await
+    }
+
+    /// Journals a retransmission and answers it with the original decision.
+    async fn record_repeat(
+        &self,
+        request: &Request,
+        keys: &SwitchKeys,
+        txn_id: String,
+        original_txn_id: String,
+        decision: Decision,
+    ) -> Message {
+        let card = mapping::to_canonical(&request.message, request.received, request.deadline)
+            .ok()
+            .and_then(|c| self.cards.lookup(&c.pan));
+        let outcome = Outcome {
+            decision: decision.clone(),
+            card,
+            counted: (0, 0),
+            business_day: None,
+            original_txn_id: Some(original_txn_id),
+            entry: Entry::Retransmission,
+            reversal: None,
+        };
+        let entry = self.entry(request, keys, txn_id, &outcome, None);
+        if let Err(e) = journal::append(&self.store, entry).await {
+            warn!(error = %e, "retransmission not journaled");
+        }
+        let currency = outcome.card.as_ref().map(|c| c.currency);
+        mapping::to_answer(&request.message, &decision, currency)
+    }
+
+    /// 0100 / 0200: card checks, limits, route, account system.
+    async fn authorize(&self, c: &CanonicalRequest, txn_id: &str) -> Outcome {
+        let card = match self.check_card(c) {
+            Ok(card) => card,
+            Err(refusal) => return refusal.into(),
+        };
+        let day = self.day.today();
+        let reservation = if c.kind.is_debit() {
+            match self.reserve(&card, c, day) {
+                Ok(r) => Some(r),
+                Err(refusal) => return refusal.into(),
+            }
+        } else {
+            None
+        };
+        let decision = match self.route(&card) {
+            None => Decision::rule(codes::ISSUER_UNAVAILABLE, "no account system configured"),
+            Some(system) => {
+                let request = account_request(c, &card, txn_id, None, None);
+                let answer =
+                    call_with_deadline(system.clone(), request, c.kind, self.store.clone()).await;
+                decision_from(answer, system.name())
+            }
+        };
+        let counted = match (reservation, decision.approved()) {
+            (Some(r), true) => {
+                self.counters.keep(r);
+                (c.amount.minor as i64, 1)
+            }
+            (Some(r), false) => {
+                self.counters.release(r);
+                (0, 0)
+            }
+            (None, _) => (0, 0),
+        };
+        Outcome {
+            decision,
+            card: Some(card),
+            counted,
+            business_day: Some(day.to_string()),
+            original_txn_id: None,
+            entry: Entry::Request,
+            reversal: None,
+        }
+    }
+
+    /// The card checks: known, usable status, not expired, right currency.
+    fn check_card(&self, c: &CanonicalRequest) -> Result<Arc<Card>, Refusal> {
+        let Some(card) = self.cards.lookup(&c.pan) else {
+            return Err(Refusal::new(codes::INVALID_CARD, "unknown card", None));
+        };
+        let first_load = c.kind == Kind::Load && card.product == Product::Prepaid;
+        let refused = match card.status {
+            CardStatus::Active => None,
+            CardStatus::Inactive if first_load => None,
+            CardStatus::Inactive => Some((codes::RESTRICTED, "card not activated")),
+            CardStatus::Blocked => Some((codes::RESTRICTED, "card blocked")),
+            CardStatus::Lost => Some((codes::LOST, "card reported lost")),
+            CardStatus::Stolen => Some((codes::STOLEN, "card reported stolen")),
+            CardStatus::Expired => Some((codes::EXPIRED, "card expired")),
+            CardStatus::Closed => Some((codes::INVALID_CARD, "card closed")),
+        };
+        if let Some((code, reason)) = refused {
+            return Err(Refusal::new(code, reason, Some(&card)));
+        }
+        let now = Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC);
+        let this_month = ((now.year() % 100) as u8, now.month() as u8);
+        if (card.expiry.year, card.expiry.month) < this_month {
+            return Err(Refusal::new(codes::EXPIRED, "card expired", Some(&card)));
+        }
+        if c.expiry.is_some_and(|e| e != card.expiry) {
+            return Err(Refusal::new(
+                codes::INVALID_CARD,
+                "expiry date does not match the card",
+                Some(&card),
+            ));
+        }
+        if c.amount.currency != card.currency && c.kind != Kind::BalanceInquiry {
+            let reason = format!(
+                "transaction currency {} differs from the account currency {}",
+                c.amount.currency.code, card.currency.code
+            );
+            return Err(Refusal::new(codes::NOT_PERMITTED, reason, Some(&card)));
+        }
+        Ok(card)
+    }
+
+    /// Reserves a debit against the card's limits for its channel.
+    fn reserve(
+        &self,
+        card: &Arc<Card>,
+        c: &CanonicalRequest,
+        day: jiff::civil::Date,
+    ) -> Result<Reservation<CardKey>, Refusal> {
+        let Some(profile) = self.profiles.get(&card.profile) else {
+            let reason = format!("limits profile {:?} not configured", card.profile);
+            return Err(Refusal::new(codes::SYSTEM_ERROR, reason, Some(card)));
+        };
+        let channel = LimitChannel::of(c.channel);
+        let limits = channel.limits(profile);
+        self.counters
+            .reserve(&card.pan_hash.0, channel, day, c.amount.minor, limits)
+            .map_err(|breach| {
+                let (code, what) = match breach {
+                    LimitBreach::PerTransaction => {
+                        (codes::EXCEEDS_AMOUNT_LIMIT, "per-transaction limit")
+                    }
+                    LimitBreach::DailyAmount => (codes::EXCEEDS_AMOUNT_LIMIT, "daily amount limit"),
+                    LimitBreach::DailyCount => (codes::EXCEEDS_COUNT_LIMIT, "daily count limit"),
+                };
+                let reason = format!("{} {what} exceeded", channel.as_str());
+                Refusal::new(code, reason, Some(card))
+            })
+    }
+
+    fn route(&self, card: &Card) -> Option<&Arc<dyn AccountSystem>> {
+        self.routes
+            .get(&card.institution)
+            .and_then(|r| r.account_system.as_ref())
+    }
+
+    /// 0120 / 0220: the switch decided (stand-in or completion). Recorded,
+    /// counted when approved, passed on to the account system, acknowledged.
+    async fn advice(&self, c: &CanonicalRequest, txn_id: &str) -> Outcome {
+        let Some(card) = self.cards.lookup(&c.pan) else {
+            return Outcome::rule(codes::APPROVED, "advice for an unknown card recorded");
+        };
+        let day = self.day.today();
+        let switch_approved = c.advice_code.is_none_or(|code| code.is_approval());
+        let counted = if switch_approved && c.kind.is_debit() {
+            let channel = LimitChannel::of(c.channel);
+            self.counters
+                .apply(&card.pan_hash.0, channel, day, c.amount.minor as i64, 1);
+            (c.amount.minor as i64, 1)
+        } else {
+            (0, 0)
+        };
+        let code = c.advice_code.unwrap_or(codes::APPROVED);
+        let reason = match self.route(&card) {
+            None => "advice recorded; no account system configured".to_string(),
+            Some(system) => {
+                let request = account_request(
+                    c,
+                    &card,
+                    txn_id,
+                    None,
+                    Some((code, "advice from the switch".into())),
+                );
+                match call_until(request.deadline, system.advice(&request)).await {
+                    Ok(_) => "advice recorded and delivered".to_string(),
+                    Err(e) => format!("advice recorded; delivery failed: {e}"),
+                }
+            }
+        };
+        Outcome {
+            decision: Decision::rule(codes::APPROVED, reason),
+            card: Some(card),
+            counted,
+            business_day: Some(day.to_string()),
+            original_txn_id: None,
+            entry: Entry::Request,
+            reversal: None,
+        }
+    }
+
+    /// 0400 / 0420: undo an earlier transaction, fully or (DE 95) partly.
+    async fn reverse(&self, c: &CanonicalRequest, txn_id: &str, advice: bool) -> Outcome {
+        let card = self.cards.lookup(&c.pan);
+        let Some(original) = self.find_original(c) else {
+            return match advice {
+                false => Outcome::rule(codes::ORIGINAL_NOT_FOUND, "original not found"),
+                true => Outcome {
+                    entry: Entry::OrphanReversal,
+                    card,
+                    ..Outcome::rule(codes::APPROVED, "original not found; recorded as orphan")
+                },
+            };
+        };
+        let mut outcome = Outcome {
+            card: card.clone(),
+            business_day: Some(original.business_day.clone()),
+            original_txn_id: Some(original.txn_id.clone()),
+            ..Outcome::rule(
+                codes::APPROVED,
+                "reversal of a declined original: nothing to undo",
+            )
+        };
+        if !original.approved {
+            return outcome;
+        }
+        let done = journal::reversed_so_far(&self.store, &original.txn_id).unwrap_or(0);
+        let remaining = (original.amount_minor - done).max(0);
+        let wanted = match c.replacement {
+            Some(actual) => original.amount_minor - actual as i64,
+            None => original.amount_minor,
+        };
+        let undo = wanted.min(remaining).max(0);
+        if undo == 0 {
+            outcome.decision.reason = "already reversed".into();
+            return outcome;
+        }
+        let fully = done + undo >= original.amount_minor;
+        let count = if fully { -original.counted_count } else { 0 };
+        if let (Some(hash), Ok(day)) = (
+            original
+                .pan_hash
+                .as_deref()
+                .and_then(|h| CardKey::try_from(h).ok()),
+            original.business_day.parse(),
+        ) && original.kind != "load"
+            && original.kind != "refund"
+        {
+            let channel = if original.channel == "atm" {
+                LimitChannel::Atm
+            } else {
+                LimitChannel::Pos
+            };
+            self.counters.apply(&hash, channel, day, -undo, count);
+            outcome.counted = (-undo, count);
+        }
+        outcome.decision.reason = match (&card, card.as_ref().and_then(|k| self.route(k))) {
+            (Some(card), Some(system)) => {
+                let mut request =
+                    account_request(c, card, txn_id, Some(original.txn_id.clone()), None);
+                request.amount.minor = undo as u64;
+                match call_until(request.deadline, system.reverse(&request)).await {
+                    Ok(_) => format!("reversed {undo}; delivered to the account system"),
+                    Err(e) => format!("reversed {undo}; delivery failed: {e}"),
+                }
+            }
+            _ => format!("reversed {undo}; no account system to tell"),
+        };
+        // A reversal row's amount is what it undid.
+        outcome.reversal = Some(undo);
+        outcome
+    }
+
+    fn find_original(&self, c: &CanonicalRequest) -> Option<journal::Original> {
+        if let Some(o) = &c.original {
+            return journal::original(
+                &self.store,
+                o.mti.without_repeat().as_str(),
+                &o.transmission_time,
+                &o.stan.to_string(),
+                &o.acquirer,
+            )
+            .ok()
+            .flatten();
+        }
+        // Without DE 90 the reversal carries the original's own keys.
+        ["0100", "0200"].into_iter().find_map(|mti| {
+            journal::original(
+                &self.store,
+                mti,
+                &c.keys.transmission_time,
+                &c.keys.stan,
+                &c.keys.acquirer,
+            )
+            .ok()
+            .flatten()
+        })
+    }
+
+    fn entry(
+        &self,
+        request: &Request,
+        keys: &SwitchKeys,
+        txn_id: String,
+        outcome: &Outcome,
+        c: Option<&CanonicalRequest>,
+    ) -> JournalEntry {
+        let msg = &request.message;
+        let card = outcome.card.as_deref();
+        let amount_minor = outcome
+            .reversal
+            .unwrap_or_else(|| c.map_or(0, |c| c.amount.minor as i64));
+        JournalEntry {
+            txn_id,
+            entry: outcome.entry,
+            received_at_us: Timestamp::now().as_microsecond()
+                - request.received.elapsed().as_micros() as i64,
+            business_day: outcome
+                .business_day
+                .clone()
+                .unwrap_or_else(|| self.day.today().to_string()),
+            switch: request.origin.switch.clone(),
+            mti: keys.mti.to_string(),
+            is_repeat: msg.mti().is_repeat(),
+            kind: c.map_or("unknown", |c| c.kind.as_str()),
+            channel: c.map_or("other", |c| c.channel.as_str()),
+            pan_hash: card.map(|k| k.pan_hash.0.to_vec()),
+            pan_masked: card
+                .map(|k| k.pan_masked.clone())
+                .or_else(|| msg.pan().ok().map(|p| p.masked())),
+            account: card.map(|k| k.account.clone()),
+            institution: card.map(|k| k.institution.clone()),
+            amount_minor,
+            currency: c.map_or(0, |c| c.amount.currency.numeric),
+            keys: keys.clone(),
+            merchant: c.and_then(|c| c.merchant.clone()),
+            mcc: c.and_then(|c| c.mcc),
+            decision: outcome.decision.clone(),
+            counted_minor: outcome.counted.0,
+            counted_count: outcome.counted.1,
+            original_txn_id: outcome.original_txn_id.clone(),
+            latency_us: request.received.elapsed().as_micros() as i64,
+        }
+    }
+}
+
+impl Handler for Hub {
+    async fn handle(&self, request: Request) -> Message {
+        self.decide(&request).await
+    }
+}
+
+/// A hub rule's decline, and the card it concerns when known.
+struct Refusal {
+    code: ResponseCode,
+    reason: String,
+    card: Option<Arc<Card>>,
+}
+
+impl Refusal {
+    fn new(code: ResponseCode, reason: impl Into<String>, card: Option<&Arc<Card>>) -> Refusal {
+        Refusal {
+            code,
+            reason: reason.into(),
+            card: card.cloned(),
+        }
+    }
+}
+
+impl From<Refusal> for Outcome {
+    fn from(r: Refusal) -> Outcome {
+        Outcome {
+            card: r.card,
+            ..Outcome::rule(r.code, r.reason)
+        }
+    }
+}
+
+enum Claim {
+    /// This request decides; the sender publishes its decision.
+    Mine(watch::Sender<Option<Decision>>),
+    /// Another request with the same keys is being decided.
+    InFlight(watch::Receiver<Option<Decision>>),
+}
+
+/// Removes a request's in-flight entry when it is done, however it ends.
+struct Done<'a> {
+    keys: &'a SwitchKeys,
+    in_flight: &'a InFlight,
+}
+
+impl Drop for Done<'_> {
+    fn drop(&mut self) {
+        let mut map = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(self.keys);
+    }
+}
+
+/// The canonical request for the account system.
+fn account_request(
+    c: &CanonicalRequest,
+    card: &Card,
+    txn_id: &str,
+    original_transaction_id: Option<String>,
+    decision: Option<(ResponseCode, String)>,
+) -> AccountRequest {
+    AccountRequest {
+        transaction_id: txn_id.to_string(),
+        institution: card.institution.clone(),
+        account: card.account.clone(),
+        card: card.pan_masked.clone(),
+        kind: c.kind,
+        channel: c.channel,
+        amount: c.amount,
+        terminal: c.keys.terminal.clone(),
+        merchant: c.merchant.clone(),
+        transmission_time: c.keys.transmission_time.clone(),
+        rrn: c.keys.rrn.clone(),
+        original_transaction_id,
+        decision,
+        deadline: c.deadline,
+    }
+}
+
+/// Runs an account-system call until the deadline.
+async fn call_until<F>(deadline: Instant, call: F) -> Result<AccountAnswer, AccountError>
+where
+    F: std::future::Future<Output = Result<AccountAnswer, AccountError>>,
+{
+    tokio::time::timeout_at(deadline, call)
+        .await
+        .unwrap_or(Err(AccountError::Timeout))
+}
+
+/// Calls the account system for a request; an answer after the deadline is
+/// not waited for but recorded in the journal when it comes.
+async fn call_with_deadline(
+    system: Arc<dyn AccountSystem>,
+    request: AccountRequest,
+    kind: Kind,
+    store: Store,
+) -> Result<AccountAnswer, AccountError> {
+    let deadline = request.deadline;
+    let txn_id = request.transaction_id.clone();
+    let mut call = tokio::spawn(async move {
+        let answer = match kind {
+            Kind::Purchase | Kind::Cash => system.authorize(&request).await,
+            Kind::Load | Kind::Refund => system.load(&request).await,
+            Kind::BalanceInquiry => system.balance_inquiry(&request).await,
+        };
+        (answer, system.name().to_string(), request)
+    });
+    match tokio::time::timeout_at(deadline, &mut call).await {
+        Ok(Ok((answer, _, _))) => answer,
+        Ok(Err(e)) => Err(AccountError::Malformed(format!(
+            "account system call failed: {e}"
+        ))),
+        Err(_) => {
+            tokio::spawn(async move {
+                if let Ok((answer, adapter, request)) = call.await {
+                    record_late(&store, &txn_id, answer, adapter, &request).await;
+                }
+            });
+            Err(AccountError::Timeout)
+        }
+    }
+}
+
+/// Journals an account system's answer that came after the deadline.
+async fn record_late(
+    store: &Store,
+    txn_id: &str,
+    answer: Result<AccountAnswer, AccountError>,
+    adapter: String,
+    request: &AccountRequest,
+) {
+    let mut decision = decision_from(answer, &adapter);
+    decision.reason = format!("late answer after the deadline: {}", decision.reason);
+    let entry = JournalEntry {
+        txn_id: new_txn_id(),
+        entry: Entry::LateResult,
+        received_at_us: Timestamp::now().as_microsecond(),
+        business_day: String::new(),
+        switch: String::new(),
+        mti: String::new(),
+        is_repeat: false,
+        kind: request.kind.as_str(),
+        channel: request.channel.as_str(),
+        pan_hash: None,
+        pan_masked: Some(request.card.clone()),
+        account: Some(request.account.clone()),
+        institution: Some(request.institution.clone()),
+        amount_minor: request.amount.minor as i64,
+        currency: request.amount.currency.numeric,
+        keys: SwitchKeys {
+            mti: crate::iso8583::Mti::NETWORK_REQUEST,
+            transmission_time: request.transmission_time.clone(),
+            stan: String::new(),
+            acquirer: String::new(),
+            terminal: request.terminal.clone(),
+            rrn: request.rrn.clone(),
+        },
+        merchant: request.merchant.clone(),
+        mcc: None,
+        decision,
+        counted_minor: 0,
+        counted_count: 0,
+        original_txn_id: Some(txn_id.to_string()),
+        latency_us: 0,
+    };
+    if let Err(e) = journal::append(store, entry).await {
+        error!(error = %e, txn_id, "late account-system answer not journaled");
+    }
+}
+
+/// The decision an account system's answer (or failure) leads to.
+fn decision_from(answer: Result<AccountAnswer, AccountError>, adapter: &str) -> Decision {
+    match answer {
+        Ok(a) => Decision {
+            auth_id: a.auth_id.or_else(|| a.code.is_approval().then(auth_id)),
+            code: a.code,
+            balances: a.balances,
+            decided_by: DecidedBy::AccountSystem,
+            reason: "account system answered".into(),
+            adapter: Some(adapter.to_string()),
+            raw_code: Some(a.raw_code),
+        },
+        Err(e) => Decision {
+            adapter: Some(adapter.to_string()),
+            ..Decision::rule(codes::ISSUER_UNAVAILABLE, format!("account system: {e}"))
+        },
+    }
+}
+
+/// A new cardhub transaction id (a ULID: time-ordered, unique).
+fn new_txn_id() -> String {
+    ulid::Ulid::generate().to_string()
+}
+
+/// A six-digit authorization id for approvals the account system gave none for.
+fn auth_id() -> String {
+    format!("{:06}", rand::random::<u32>() % 1_000_000)
+}

@@ -1,0 +1,361 @@
+//! The hub core end to end: a switch-side client over real TCP, the hub with
+//! a real store and card registry, and an account system implemented in the
+//! test. One test per decline reason and pipeline step.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use cardhub::iso8583::fields::Sign;
+use support::*;
+
+#[tokio::test]
+async fn approved_purchase_carries_auth_id_and_balances_and_is_journaled() {
+    let t = start("").await;
+    let c = client(&t.addr).await;
+    let (answer, _) = c
+        .request(&purchase(ACTIVE_USD, 2_500, 1), WAIT)
+        .await
+        .unwrap();
+    assert_eq!(answer.mti().as_str(), "0110");
+    assert_eq!(answer.response_code().unwrap().as_str(), "00");
+    assert_eq!(answer.auth_id().unwrap(), "AB1234");
+    let amounts = answer.additional_amounts().unwrap();
+    let available = amounts.iter().find(|a| a.amount_type == "02").unwrap();
+    assert_eq!(
+        (available.amount.minor_units(), available.sign),
+        (97_500, Sign::Credit)
+    );
+    assert_eq!(t.bank.calls("authorize").len(), 1);
+    assert_eq!(t.bank.balance("A-1001"), 97_500);
+
+    // Durable before answered: a fresh connection to the file sees the row.
+    let db = rusqlite::Connection::open(t.dir.path().join("hub.db")).unwrap();
+    let (code, decided_by, masked, amount): (String, String, String, i64) = db
+        .query_row(
+            "SELECT response_code, decided_by, pan_masked, amount_minor FROM journal WHERE stan = '000001'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (code.as_str(), decided_by.as_str(), masked.as_str(), amount),
+        ("00", "account_system", "476173******0010", 2_500)
+    );
+    t.link.shutdown().await;
+}
+
+#[tokio::test]
+async fn card_checks_decline_with_their_own_codes() {
+    let t = start("").await;
+    let c = client(&t.addr).await;
+    let eur = |mut m: cardhub::iso8583::Message| {
+        m.set(49, "978");
+        m
+    };
+    let cases = [
+        (purchase(UNKNOWN, 100, 1), "14"),
+        (purchase(LOST, 100, 2), "41"),
+        (purchase(STOLEN, 100, 3), "43"),
+        (eur(purchase(BLOCKED, 100, 4)), "62"),
+        (eur(purchase(EXPIRED, 100, 5)), "54"),
+        (eur(purchase(INACTIVE_PREPAID, 100, 6)), "62"),
+    ];
+    for (m, expected) in cases {
+        assert_eq!(code_of(&c, &m).await, expected, "{}", m.pan().unwrap());
+    }
+    let mut wrong_expiry = purchase(ACTIVE_USD, 100, 7);
+    wrong_expiry.set(14, "2901");
+    assert_eq!(code_of(&c, &wrong_expiry).await, "14");
+    let other_currency = eur(purchase(ACTIVE_USD, 100, 8));
+    assert_eq!(code_of(&c, &other_currency).await, "57");
+    assert!(
+        t.bank.calls("authorize").is_empty(),
+        "no declined card reaches the bank"
+    );
+    t.link.shutdown().await;
+}
+
+#[tokio::test]
+async fn malformed_requests_get_30_12_13() {
+    let t = start("").await;
+    let c = client(&t.addr).await;
+    let mut no_pan = purchase(ACTIVE_USD, 100, 1);
+    no_pan.remove(2);
+    assert_eq!(code_of(&c, &no_pan).await, "30");
+    let unknown_processing = request("0100", "990000", ACTIVE_USD, 100, 2);
+    assert_eq!(code_of(&c, &unknown_processing).await, "12");
+    assert_eq!(code_of(&c, &purchase(ACTIVE_USD, 0, 3)).await, "13");
+    t.link.shutdown().await;
+}
+
+#[tokio::test]
+async fn atm_limits_per_transaction_daily_amount_and_count() {
+    let t = start("").await;
+    let c = client(&t.addr).await;
+    // ATM: per transaction 500.00, daily 600.00, 3 a day.
+    assert_eq!(code_of(&c, &cash(ACTIVE_USD, 50_001, 1)).await, "61");
+    assert_eq!(code_of(&c, &cash(ACTIVE_USD, 40_000, 2)).await, "00");
+    assert_eq!(
+        code_of(&c, &cash(ACTIVE_USD, 30_000, 3)).await,
+        "61",
+        "daily amount"
+    );
+    assert_eq!(code_of(&c, &cash(ACTIVE_USD, 10_000, 4)).await, "00");
+    assert_eq!(code_of(&c, &cash(ACTIVE_USD, 10_000, 5)).await, "00");
+    assert_eq!(
+        code_of(&c, &cash(ACTIVE_USD, 100, 6)).await,
+        "65",
+        "daily count"
+    );
+    // POS limits are separate.
+    assert_eq!(code_of(&c, &purchase(ACTIVE_USD, 20_000, 7)).await, "00");
+    // Declines by the bank release what they reserved.
+    t.bank.set_balance("A-1002", 5_000);
+    assert_eq!(code_of(&c, &cash(ACTIVE_USD_2, 40_000, 8)).await, "51");
+    assert_eq!(
+        code_of(&c, &cash(ACTIVE_USD_2, 5_000, 9)).await,
+        "00",
+        "{:?}",
+        t.bank.calls("authorize")
+    );
+    assert_eq!(code_of(&c, &cash(ACTIVE_USD_2, 100, 10)).await, "51");
+    t.link.shutdown().await;
+}
+
+#[tokio::test]
+async fn counters_survive_a_restart() {
+    let (dir, config) = prepare("").await;
+    let t = start_in(dir, config, Arc::new(TestBank::default())).await;
+    let c = client(&t.addr).await;
+    for stan in 1..=3 {
+        assert_eq!(code_of(&c, &cash(ACTIVE_USD, 1_000, stan)).await, "00");
+    }
+    c.close().await;
+    t.link.shutdown().await;
+    let (dir, config) = (t.dir, t.config);
+    drop(t.hub);
+    let t = start_in(dir, config, t.bank).await;
+    let c = client(&t.addr).await;
+    assert_eq!(
+        code_of(&c, &cash(ACTIVE_USD, 1_000, 4)).await,
+        "65",
+        "count rebuilt from the journal"
+    );
+    t.link.shutdown().await;
+}
+
+#[tokio::test]
+async fn unavailable_account_systems_give_91() {
+    let t = start("").await;
+    let c = client(&t.addr).await;
+    // bank-b has no account system configured.
+    let mut eur = purchase(ACTIVE_PREPAID_EUR, 100, 1);
+    eur.set(49, "978");
+    assert_eq!(code_of(&c, &eur).await, "91");
+    t.bank.unreachable.store(true, Ordering::SeqCst);
+    assert_eq!(code_of(&c, &purchase(ACTIVE_USD, 100, 2)).await, "91");
+    t.link.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_late_account_system_answer_is_answered_91_in_time_and_recorded() {
+    let t = start("switch_timeout_ms = 600\nsafety_margin_ms = 100").await;
+    t.bank.delay_ms.store(1_000, Ordering::SeqCst);
+    let c = client(&t.addr).await;
+    let (answer, took) = c
+        .request(&purchase(ACTIVE_USD, 700, 1), WAIT)
+        .await
+        .unwrap();
+    assert_eq!(answer.response_code().unwrap().as_str(), "91");
+    assert!(took.as_millis() < 600, "answered after {took:?}");
+    // The late answer arrives and is journaled against the original.
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    let db = rusqlite::Connection::open(t.dir.path().join("hub.db")).unwrap();
+    let (late_code, original): (String, String) = db
+        .query_row(
+            "SELECT l.response_code, l.original_txn_id FROM journal l \
+             JOIN journal o ON o.txn_id = l.original_txn_id \
+             WHERE l.entry = 'late_result' AND o.stan = '000001'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(late_code, "00");
+    assert!(!original.is_empty());
+    t.link.shutdown().await;
+}
+
+#[tokio::test]
+async fn retransmissions_get_the_original_answer_and_debit_once() {
+    let t = start("").await;
+    let c = client(&t.addr).await;
+    let first = purchase(ACTIVE_USD, 1_000, 1);
+    let (a, _) = c.request(&first, WAIT).await.unwrap();
+    // The same request again, and as a repeat MTI.
+    let (b, _) = c.request(&first, WAIT).await.unwrap();
+    let mut repeat = first.clone();
+    repeat.set_mti("0101".parse().unwrap());
+    let (r, _) = c.request(&repeat, WAIT).await.unwrap();
+    for answer in [&a, &b, &r] {
+        assert_eq!(answer.response_code().unwrap().as_str(), "00");
+        assert_eq!(answer.auth_id().unwrap(), "AB1234");
+    }
+    assert_eq!(r.mti().as_str(), "0110");
+    assert_eq!(t.bank.calls("authorize").len(), 1, "one debit only");
+    assert_eq!(t.bank.balance("A-1001"), 99_000);
+    t.link.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_retransmission_while_the_original_is_in_flight_waits_for_it() {
+    let t = start("").await;
+    t.bank.delay_ms.store(300, Ordering::SeqCst);
+    let c = Arc::new(client(&t.addr).await);
+    let first = purchase(ACTIVE_USD, 1_000, 1);
+    let mut repeat = first.clone();
+    repeat.set_mti("0101".parse().unwrap());
+    let c2 = c.clone();
+    let original = tokio::spawn(async move { code_of(&c2, &first).await });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    // The switch retransmits on another connection while the first is pending.
+    let other = client(&t.addr).await;
+    let (again, _) = other.request(&repeat, WAIT).await.unwrap();
+    assert_eq!(original.await.unwrap(), "00");
+    assert_eq!(again.response_code().unwrap().as_str(), "00");
+    assert_eq!(t.bank.calls("authorize").len(), 1);
+    t.link.shutdown().await;
+}
+
+#[tokio::test]
+async fn reversals_of_approved_declined_and_unknown_originals() {
+    let t = start("").await;
+    let c = client(&t.addr).await;
+    // Approved ATM withdrawal, then its reversal (DE 90 names it).
+    assert_eq!(code_of(&c, &cash(ACTIVE_USD, 40_000, 1)).await, "00");
+    let mut reversal = request("0400", "011000", ACTIVE_USD, 40_000, 2);
+    reversal.set(90, "020000000111220302010000476173900000000000");
+    let (answer, _) = c.request(&reversal, WAIT).await.unwrap();
+    assert_eq!(answer.mti().as_str(), "0410");
+    assert_eq!(answer.response_code().unwrap().as_str(), "00");
+    let reversed = t.bank.calls("reverse");
+    assert_eq!(reversed.len(), 1);
+    assert_eq!(reversed[0].amount, 40_000);
+    assert!(reversed[0].original.is_some());
+    assert_eq!(t.bank.balance("A-1001"), 100_000);
+    // The reversal gave the daily amount back: 500.00 fits again.
+    assert_eq!(code_of(&c, &cash(ACTIVE_USD, 50_000, 3)).await, "00");
+
+    // A declined original: acknowledged, nothing undone.
+    assert_eq!(code_of(&c, &purchase(LOST, 100, 4)).await, "41");
+    let mut rev = request("0400", "000000", LOST, 100, 5);
+    rev.set(90, "010000000411220302010000476173900000000000");
+    assert_eq!(code_of(&c, &rev).await, "00");
+
+    // Unknown original: 25 for 0400, recorded as orphan for 0420.
+    let mut unknown = request("0400", "000000", ACTIVE_USD, 100, 6);
+    unknown.set(90, "010099999911220302010000476173900000000000");
+    assert_eq!(code_of(&c, &unknown).await, "25");
+    let mut advice = unknown.clone();
+    advice.set_mti("0420".parse().unwrap());
+    advice.set(11, "000007");
+    let (answer, _) = c.request(&advice, WAIT).await.unwrap();
+    assert_eq!(
+        (
+            answer.mti().as_str(),
+            answer.response_code().unwrap().as_str()
+        ),
+        ("0430", "00")
+    );
+    assert_eq!(t.bank.calls("reverse").len(), 1);
+    t.link.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_partial_reversal_undoes_the_difference() {
+    let t = start("").await;
+    let c = client(&t.addr).await;
+    assert_eq!(code_of(&c, &purchase(ACTIVE_USD, 10_000, 1)).await, "00");
+    let mut partial = request("0420", "000000", ACTIVE_USD, 10_000, 2);
+    partial.set(90, "010000000111220302010000476173900000000000");
+    // DE 95: the actual amount was 60.00, so 40.00 is reversed.
+    partial.set(95, "000000006000000000006000C00000000C00000000");
+    assert_eq!(code_of(&c, &partial).await, "00");
+    let reversed = t.bank.calls("reverse");
+    assert_eq!(reversed.len(), 1);
+    assert_eq!(reversed[0].amount, 4_000);
+    assert_eq!(t.bank.balance("A-1001"), 90_000 + 4_000);
+    t.link.shutdown().await;
+}
+
+#[tokio::test]
+async fn advices_are_recorded_counted_and_passed_on() {
+    let t = start("").await;
+    let c = client(&t.addr).await;
+    // The switch stood in for three ATM withdrawals: the daily count is used up.
+    for stan in 1..=3 {
+        let mut advice = request("0220", "011000", ACTIVE_USD, 1_000, stan);
+        advice.set(39, "00");
+        let (answer, _) = c.request(&advice, WAIT).await.unwrap();
+        assert_eq!(
+            (
+                answer.mti().as_str(),
+                answer.response_code().unwrap().as_str()
+            ),
+            ("0230", "00")
+        );
+    }
+    assert_eq!(t.bank.calls("advice").len(), 3);
+    assert_eq!(code_of(&c, &cash(ACTIVE_USD, 1_000, 9)).await, "65");
+    t.link.shutdown().await;
+}
+
+#[tokio::test]
+async fn balance_inquiry_and_load() {
+    let t = start("").await;
+    let c = client(&t.addr).await;
+    let (answer, _) = c
+        .request(&request("0100", "310000", ACTIVE_USD, 0, 1), WAIT)
+        .await
+        .unwrap();
+    assert_eq!(answer.response_code().unwrap().as_str(), "00");
+    let ledger = answer
+        .additional_amounts()
+        .unwrap()
+        .into_iter()
+        .find(|a| a.amount_type == "01")
+        .unwrap();
+    assert_eq!(ledger.amount.minor_units(), 100_000);
+    assert_eq!(
+        code_of(&c, &request("0200", "210000", ACTIVE_USD, 5_000, 2)).await,
+        "00"
+    );
+    assert_eq!(t.bank.calls("load").len(), 1);
+    assert_eq!(t.bank.balance("A-1001"), 105_000);
+    t.link.shutdown().await;
+}
+
+#[tokio::test]
+async fn no_full_pan_is_stored() {
+    let t = start("").await;
+    let c = client(&t.addr).await;
+    for (stan, pan) in [ACTIVE_USD, LOST, UNKNOWN].into_iter().enumerate() {
+        let mut m = purchase(pan, 100, stan as u32 + 1);
+        m.set(35, format!("{pan}=28121011234567"));
+        code_of(&c, &m).await;
+    }
+    c.close().await;
+    t.link.shutdown().await;
+    for name in ["hub.db", "hub.db-wal"] {
+        let Ok(bytes) = std::fs::read(t.dir.path().join(name)) else {
+            continue;
+        };
+        for pan in [ACTIVE_USD, LOST, UNKNOWN] {
+            assert!(
+                !bytes.windows(pan.len()).any(|w| w == pan.as_bytes()),
+                "{name} holds a clear PAN"
+            );
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! Test support for hub tests: an account system implemented here (never in
+//! `src/`), a hub started on real sockets with a real store in a temp dir,
+//! and request builders.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cardhub::cards::config::Catalog;
+use cardhub::cards::file;
+use cardhub::config::Config;
+use cardhub::hub::account_system::{AccountAnswer, AccountError, AccountRequest, AccountSystem};
+use cardhub::hub::model::Balances;
+use cardhub::hub::pipeline::Hub;
+use cardhub::hub::service;
+use cardhub::iso8583::fields::ResponseCode;
+use cardhub::iso8583::{Dialect, Message};
+use cardhub::link::frame::Framing;
+use cardhub::link::{self, RunningLink};
+use cardhub::sim::SimClient;
+use futures::future::BoxFuture;
+
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Cards of fixtures/cards/demo-cards.csv.
+pub const ACTIVE_USD: &str = "4761739001010010";
+pub const ACTIVE_USD_2: &str = "4761739001010028";
+pub const LOST: &str = "4761739001010036";
+pub const STOLEN: &str = "4761739001010044";
+pub const BLOCKED: &str = "4761739001010051";
+pub const EXPIRED: &str = "4761739001010069";
+pub const INACTIVE_PREPAID: &str = "4761739001010077";
+pub const ACTIVE_PREPAID_EUR: &str = "4761739001010085";
+pub const UNKNOWN: &str = "4761739001019999";
+
+/// One call the account system received.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub operation: &'static str,
+    pub transaction_id: String,
+    pub original: Option<String>,
+    pub account: String,
+    pub amount: u64,
+}
+
+/// An account system for tests: balances per account (default 1,000.00),
+/// approves within the balance, 51 beyond it; can be slowed or cut off.
+#[derive(Default)]
+pub struct TestBank {
+    balances: Mutex<HashMap<String, i64>>,
+    pub calls: Mutex<Vec<Call>>,
+    pub delay_ms: AtomicU32,
+    pub unreachable: AtomicBool,
+}
+
+impl TestBank {
+    pub fn calls(&self, operation: &str) -> Vec<Call> {
+        let calls = self.calls.lock().unwrap();
+        calls
+            .iter()
+            .filter(|c| c.operation == operation)
+            .cloned()
+            .collect()
+    }
+
+    pub fn balance(&self, account: &str) -> i64 {
+        *self
+            .balances
+            .lock()
+            .unwrap()
+            .get(account)
+            .unwrap_or(&100_000)
+    }
+
+    pub fn set_balance(&self, account: &str, minor: i64) {
+        self.balances.lock().unwrap().insert(account.into(), minor);
+    }
+
+    fn answer(
+        &self,
+        operation: &'static str,
+        r: &AccountRequest,
+        change: impl FnOnce(i64) -> Option<i64>,
+    ) -> BoxFuture<'_, Result<AccountAnswer, AccountError>> {
+        self.calls.lock().unwrap().push(Call {
+            operation,
+            transaction_id: r.transaction_id.clone(),
+            original: r.original_transaction_id.clone(),
+            account: r.account.clone(),
+            amount: r.amount.minor,
+        });
+        let outcome = if self.unreachable.load(Ordering::SeqCst) {
+            Err(AccountError::Unreachable("connection refused".into()))
+        } else {
+            let mut balances = self.balances.lock().unwrap();
+            let balance = balances.entry(r.account.clone()).or_insert(100_000);
+            match change(*balance) {
+                Some(new) => {
+                    *balance = new;
+                    Ok(answer("00", "OK", new))
+                }
+                None => Ok(answer("51", "NSF", *balance)),
+            }
+        };
+        let delay = Duration::from_millis(u64::from(self.delay_ms.load(Ordering::SeqCst)));
+        Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            outcome
+        })
+    }
+}
+
+fn answer(code: &str, raw: &str, balance: i64) -> AccountAnswer {
+    AccountAnswer {
+        code: ResponseCode::new(code).unwrap(),
+        raw_code: raw.into(),
+        auth_id: (code == "00").then(|| "AB1234".to_string()),
+        balances: Some(Balances {
+            available: balance,
+            ledger: balance,
+        }),
+    }
+}
+
+impl AccountSystem for TestBank {
+    fn name(&self) -> &str {
+        "test-bank"
+    }
+    fn authorize<'a>(
+        &'a self,
+        r: &'a AccountRequest,
+    ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>> {
+        let amount = r.amount.minor as i64;
+        self.answer("authorize", r, |b| (b >= amount).then_some(b - amount))
+    }
+    fn load<'a>(
+        &'a self,
+        r: &'a AccountRequest,
+    ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>> {
+        let amount = r.amount.minor as i64;
+        self.answer("load", r, |b| Some(b + amount))
+    }
+    fn reverse<'a>(
+        &'a self,
+        r: &'a AccountRequest,
+    ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>> {
+        let amount = r.amount.minor as i64;
+        self.answer("reverse", r, |b| Some(b + amount))
+    }
+    fn advice<'a>(
+        &'a self,
+        r: &'a AccountRequest,
+    ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>> {
+        self.answer("advice", r, Some)
+    }
+    fn balance_inquiry<'a>(
+        &'a self,
+        r: &'a AccountRequest,
+    ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>> {
+        self.answer("balance_inquiry", r, Some)
+    }
+}
+
+/// The config of a test hub: demo keys, small ATM limits, two institutions.
+pub fn config_text(extra: &str) -> String {
+    format!(
+        r#"
+[store]
+path = "hub.db"
+
+[security]
+pan_hash_key = "37cbfeb75e35b442706f6c70d0dd6f96f0afc0a67508122f4711ba8a25b47eb4"
+pan_encryption_key = "23921b6f5cc3ceecf2768da2954e2d863a1c725acc3b20b464da401a98e35307"
+
+[limits.standard]
+atm = {{ per_transaction = 50000, daily_amount = 60000, daily_count = 3 }}
+pos = {{ per_transaction = 500000, daily_amount = 100000000000, daily_count = 1000000 }}
+
+[limits.prepaid]
+atm = {{ per_transaction = 0, daily_amount = 0, daily_count = 0 }}
+pos = {{ per_transaction = 20000, daily_amount = 50000, daily_count = 20 }}
+
+[[institution]]
+id = "bank-a"
+name = "Bank A"
+mode = "online"
+
+[[institution]]
+id = "bank-b"
+name = "Bank B"
+mode = "online"
+
+[[switch]]
+name = "base24"
+role = "listen"
+address = "127.0.0.1:0"
+header = "ISO006000070"
+{extra}
+"#
+    )
+}
+
+/// A hub on real sockets with its store in a temp dir; bank-a is `bank`,
+/// bank-b has no account system.
+pub struct TestHub {
+    pub link: RunningLink,
+    pub hub: Arc<Hub>,
+    pub addr: String,
+    pub config: Config,
+    pub bank: Arc<TestBank>,
+    pub dir: tempfile::TempDir,
+}
+
+/// Writes the config into a temp dir and imports the demo cards.
+pub async fn prepare(extra: &str) -> (tempfile::TempDir, Config) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cardhub.toml");
+    std::fs::write(&path, config_text(extra)).unwrap();
+    let config = Config::load(&path).unwrap();
+    let hub = service::open(&config, HashMap::new()).unwrap();
+    let cards = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/cards/demo-cards.csv");
+    let rows = file::read(&cards, &Catalog::from_config(&config)).unwrap();
+    hub.cards().import(rows).await.unwrap();
+    (dir, config)
+}
+
+/// Starts a hub over an existing prepared directory.
+pub async fn start_in(dir: tempfile::TempDir, config: Config, bank: Arc<TestBank>) -> TestHub {
+    let systems: HashMap<String, Arc<dyn AccountSystem>> =
+        HashMap::from([("bank-a".to_string(), bank.clone() as Arc<dyn AccountSystem>)]);
+    let hub = Arc::new(service::open(&config, systems).unwrap());
+    let link = link::start(&config.switches, &config.link, hub.clone())
+        .await
+        .unwrap();
+    let addr = link.local_addr("base24").unwrap().to_string();
+    TestHub {
+        link,
+        hub,
+        addr,
+        config,
+        bank,
+        dir,
+    }
+}
+
+pub async fn start(extra: &str) -> TestHub {
+    let (dir, config) = prepare(extra).await;
+    start_in(dir, config, Arc::new(TestBank::default())).await
+}
+
+/// A signed-on switch-side client.
+pub async fn client(addr: &str) -> SimClient {
+    let dialect = Arc::new(Dialect::shipped("base24").unwrap().unwrap());
+    let c = SimClient::connect(addr, dialect, Framing::TwoByte, Some("ISO006000070".into()))
+        .await
+        .unwrap();
+    c.sign_on().await.unwrap();
+    c
+}
+
+/// A BASE24 request: `mti`, processing code, PAN, amount, STAN; POS header
+/// unless the processing code is cash (ATM header).
+pub fn request(mti: &str, processing: &str, pan: &str, amount: u64, stan: u32) -> Message {
+    let mut m = Message::new(mti.parse().unwrap());
+    let atm = processing.starts_with("01");
+    m.set_header(Some(if atm {
+        b"ISO016000070".to_vec()
+    } else {
+        b"ISO026000070".to_vec()
+    }));
+    m.set(2, pan);
+    m.set(3, processing);
+    m.set(4, format!("{amount:012}"));
+    m.set(7, "1122030201");
+    m.set(11, format!("{stan:06}"));
+    m.set(32, "4761739");
+    m.set(37, format!("RRN{stan:09}"));
+    m.set(41, if atm { "ATM00001" } else { "POS00001" });
+    m.set(49, "840");
+    m
+}
+
+pub fn purchase(pan: &str, amount: u64, stan: u32) -> Message {
+    request("0100", "000000", pan, amount, stan)
+}
+
+pub fn cash(pan: &str, amount: u64, stan: u32) -> Message {
+    request("0200", "011000", pan, amount, stan)
+}
+
+/// Sends a request and returns the answer's DE 39.
+pub async fn code_of(c: &SimClient, m: &Message) -> String {
+    let (answer, _) = c.request(m, WAIT).await.unwrap();
+    answer.response_code().unwrap().to_string()
+}
