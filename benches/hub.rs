@@ -108,8 +108,8 @@ fn main() {
         let addr = link.local_addr("base24").expect("listening").to_string();
         let runs: &[(&str, &[&str], u32)] = if full {
             &[
-                ("throughput", &["--concurrency", "128"], 200_000),
                 ("rate 10,000/s", &["--rate", "10000"], 100_000),
+                ("throughput", &["--concurrency", "128"], 200_000),
             ]
         } else {
             &[("smoke", &["--concurrency", "8"], 200)]

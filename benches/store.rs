@@ -19,7 +19,7 @@ static NEXT_TXN: AtomicU64 = AtomicU64::new(0);
 
 fn insert_row(c: &Connection, txn_id: &str) -> rusqlite::Result<()> {
     c.prepare_cached(
-        "INSERT INTO journal (txn_id, entry, received_at_us, business_day, switch, mti, \
+        "INSERT INTO journal (rrn, entry, received_at_us, business_day, switch, mti, \
          is_repeat, kind, channel, pan_masked, amount_minor, currency, stan, terminal, \
          response_code, auth_id, decided_by, latency_us) \
          VALUES (?1, 'request', ?2, '2025-03-14', 'base24', '0200', 0, 'purchase', 'pos', \

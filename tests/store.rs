@@ -29,25 +29,19 @@ fn db_path(dir: &TempDir) -> PathBuf {
     dir.path().join("cardhub.db")
 }
 
-/// Inserts a plausible journal row (an approved POS purchase) and returns its
-/// `seq`.
-fn insert_row(c: &Connection, txn_id: &str) -> rusqlite::Result<i64> {
-    c.prepare_cached(
-        "INSERT INTO journal (txn_id, entry, received_at_us, business_day, switch, mti, \
-         is_repeat, kind, channel, pan_masked, amount_minor, currency, stan, terminal, \
-         response_code, auth_id, decided_by, latency_us) \
-         VALUES (?1, 'request', ?2, '2025-03-14', 'base24', '0200', 0, 'purchase', 'pos', \
-         '476173******0010', 1250, 978, '000123', 'TERM0001', '00', 'A1B2C3', \
-         'account_system', 850)",
-    )?
-    .execute(params![txn_id, 1_741_950_000_000_000_i64])?;
+/// Inserts a row with a unique id into this test's own table (created on
+/// first use, inside the job's transaction) and returns its rowid.
+fn insert_row(c: &Connection, id: &str) -> rusqlite::Result<i64> {
+    c.execute_batch("CREATE TABLE IF NOT EXISTS store_test (id TEXT PRIMARY KEY)")?;
+    c.prepare_cached("INSERT INTO store_test (id) VALUES (?1)")?
+        .execute(params![id])?;
     Ok(c.last_insert_rowid())
 }
 
-/// Every `txn_id` in the journal, read through a brand-new connection.
+/// Every row id in the test table, read through a brand-new connection.
 fn txn_ids_on_disk(path: &Path) -> HashSet<String> {
     let c = Connection::open(path).expect("fresh connection");
-    let mut stmt = c.prepare("SELECT txn_id FROM journal").expect("select");
+    let mut stmt = c.prepare("SELECT id FROM store_test").expect("select");
     stmt.query_map([], |r| r.get(0))
         .expect("query")
         .collect::<rusqlite::Result<_>>()
@@ -69,7 +63,7 @@ async fn acknowledged_write_is_visible_to_a_new_connection() {
 
     let pooled: String = store
         .read(move |c| {
-            c.query_row("SELECT txn_id FROM journal WHERE seq = ?1", [seq], |r| {
+            c.query_row("SELECT id FROM store_test WHERE rowid = ?1", [seq], |r| {
                 r.get(0)
             })
         })
@@ -170,7 +164,7 @@ async fn failing_job_does_not_spoil_its_batch() {
         Err(StoreError::Sqlite(e)) => {
             assert_eq!(e.sqlite_error_code(), Some(ErrorCode::ConstraintViolation));
         }
-        other => panic!("duplicate txn_id should fail on its own: {other:?}"),
+        other => panic!("a duplicate id should fail on its own: {other:?}"),
     }
 
     let ids = txn_ids_on_disk(&path);
@@ -303,7 +297,7 @@ fn acknowledged_writes_survive_kill_9() {
     let store = Store::open(&path).expect("reopen after crash");
     let on_disk: HashSet<String> = store
         .read(|c| {
-            let mut stmt = c.prepare("SELECT txn_id FROM journal")?;
+            let mut stmt = c.prepare("SELECT id FROM store_test")?;
             stmt.query_map([], |r| r.get(0))?.collect()
         })
         .expect("read back");

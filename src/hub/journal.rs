@@ -6,6 +6,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::model::{Balances, DecidedBy, Decision, SwitchKeys};
+use super::txn_id::TxnId;
 use crate::iso8583::fields::ResponseCode;
 use crate::store::{Store, StoreError};
 
@@ -36,7 +37,7 @@ impl Entry {
 /// One journal row. Card data only as hash and masked form.
 #[derive(Debug, Clone)]
 pub struct JournalEntry {
-    pub txn_id: String,
+    pub txn_id: TxnId,
     pub entry: Entry,
     pub received_at_us: i64,
     /// Business day the row's counter effect belongs to (YYYY-MM-DD).
@@ -59,14 +60,14 @@ pub struct JournalEntry {
     pub decision: Decision,
     pub counted_minor: i64,
     pub counted_count: i32,
-    pub original_txn_id: Option<String>,
+    pub original_txn_id: Option<TxnId>,
     pub latency_us: i64,
 }
 
 /// A journaled transaction a reversal refers to.
 #[derive(Debug, Clone)]
 pub struct Original {
-    pub txn_id: String,
+    pub txn_id: TxnId,
     pub approved: bool,
     pub amount_minor: i64,
     pub counted_count: i32,
@@ -96,7 +97,7 @@ pub async fn append(store: &Store, e: JournalEntry) -> Result<(), StoreError> {
             let d = &e.decision;
             c.prepare_cached(INSERT)?
                 .execute(params![
-                    e.txn_id,
+                    e.txn_id.0,
                     e.entry.as_str(),
                     e.received_at_us,
                     e.business_day,
@@ -128,7 +129,7 @@ pub async fn append(store: &Store, e: JournalEntry) -> Result<(), StoreError> {
                     d.balances.map(|b| b.ledger),
                     e.counted_minor,
                     e.counted_count,
-                    e.original_txn_id,
+                    e.original_txn_id.map(|id| id.0),
                     e.latency_us,
                 ])
                 .map(|_| ())
@@ -136,21 +137,29 @@ pub async fn append(store: &Store, e: JournalEntry) -> Result<(), StoreError> {
         .await
 }
 
+/// A request already journaled under some switch keys.
+#[derive(Debug, Clone)]
+pub struct Answered {
+    pub txn_id: TxnId,
+    pub decision: Decision,
+    /// What it was for: a request with the same keys but another amount or
+    /// card is not a retransmission.
+    pub amount_minor: i64,
+    pub pan_masked: Option<String>,
+}
+
 /// The decision already given to a request with these switch keys, if any.
 ///
 /// # Errors
 /// The store's error.
-pub fn answered(
-    store: &Store,
-    keys: &SwitchKeys,
-) -> Result<Option<(String, Decision)>, StoreError> {
+pub fn answered(store: &Store, keys: &SwitchKeys) -> Result<Option<Answered>, StoreError> {
     let keys = keys.clone();
     store.read(move |c| {
         c.prepare_cached(
             "SELECT txn_id, response_code, auth_id, available_minor, ledger_minor, decided_by, \
-             reason, adapter, raw_response_code FROM journal \
+             reason, adapter, raw_response_code, amount_minor, pan_masked FROM journal \
              WHERE transmission_time = ?1 AND stan = ?2 AND acquirer = ?3 AND terminal = ?4 \
-             AND mti = ?5 AND entry IN ('request', 'orphan_reversal') ORDER BY seq LIMIT 1",
+             AND mti = ?5 AND entry IN ('request', 'orphan_reversal') ORDER BY txn_id LIMIT 1",
         )?
         .query_row(
             params![
@@ -165,9 +174,11 @@ pub fn answered(
                 let available: Option<i64> = r.get(3)?;
                 let ledger: Option<i64> = r.get(4)?;
                 let decided_by: String = r.get(5)?;
-                Ok((
-                    r.get::<_, String>(0)?,
-                    Decision {
+                Ok(Answered {
+                    txn_id: TxnId(r.get(0)?),
+                    amount_minor: r.get(9)?,
+                    pan_masked: r.get(10)?,
+                    decision: Decision {
                         code: ResponseCode::new(&code).unwrap_or(ResponseCode::SYSTEM_ERROR),
                         auth_id: r.get(2)?,
                         balances: available
@@ -182,7 +193,7 @@ pub fn answered(
                         adapter: r.get(7)?,
                         raw_code: r.get(8)?,
                     },
-                ))
+                })
             },
         )
         .optional()
@@ -212,11 +223,11 @@ pub fn original(
             "SELECT txn_id, response_code, amount_minor, counted_count, channel, pan_hash, \
              business_day, account, institution, kind FROM journal \
              WHERE transmission_time = ?2 AND stan = ?3 AND mti = ?1 \
-             AND ltrim(acquirer, '0') = ?4 AND entry = 'request' ORDER BY seq LIMIT 1",
+             AND ltrim(acquirer, '0') = ?4 AND entry = 'request' ORDER BY txn_id LIMIT 1",
         )?
         .query_row(params![args.0, args.1, args.2, args.3], |r| {
             Ok(Original {
-                txn_id: r.get(0)?,
+                txn_id: TxnId(r.get(0)?),
                 approved: r.get::<_, String>(1)? == "00",
                 amount_minor: r.get(2)?,
                 counted_count: r.get(3)?,
@@ -236,8 +247,8 @@ pub fn original(
 ///
 /// # Errors
 /// The store's error.
-pub fn reversed_so_far(store: &Store, original_txn_id: &str) -> Result<i64, StoreError> {
-    let id = original_txn_id.to_string();
+pub fn reversed_so_far(store: &Store, original_txn_id: TxnId) -> Result<i64, StoreError> {
+    let id = original_txn_id.0;
     store.read(move |c| {
         c.prepare_cached(
             "SELECT COALESCE(SUM(amount_minor), 0) FROM journal \
@@ -251,21 +262,72 @@ pub fn reversed_so_far(store: &Store, original_txn_id: &str) -> Result<i64, Stor
 /// A card's counter totals for a business day: (pan hash, channel, amount, count).
 pub type DayTotal = (Vec<u8>, String, i64, i64);
 
-/// Every card's counter totals for a business day, to rebuild counters at start.
+/// Every card's counter totals for a business day, from rows since `since`
+/// (a business day never spans more than two calendar days), to rebuild the
+/// counters at start.
 ///
 /// # Errors
 /// The store's error.
-pub fn day_totals(store: &Store, business_day: &str) -> Result<Vec<DayTotal>, StoreError> {
+pub fn day_totals(
+    store: &Store,
+    business_day: &str,
+    since: TxnId,
+) -> Result<Vec<DayTotal>, StoreError> {
     let day = business_day.to_string();
     store.read(move |c| {
         c.prepare(
             "SELECT pan_hash, channel, SUM(counted_minor), SUM(counted_count) FROM journal \
-             WHERE business_day = ?1 AND pan_hash IS NOT NULL \
+             WHERE txn_id >= ?1 AND business_day = ?2 AND pan_hash IS NOT NULL \
              AND (counted_minor != 0 OR counted_count != 0) GROUP BY pan_hash, channel",
         )?
-        .query_map(params![day], |r| {
+        .query_map(params![since.0, day], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })?
+        .collect()
+    })
+}
+
+/// The highest transaction id in the journal (0 when empty).
+///
+/// # Errors
+/// The store's error.
+pub fn highest_id(store: &Store) -> Result<i64, StoreError> {
+    store.read(|c| {
+        c.query_row("SELECT COALESCE(MAX(txn_id), 0) FROM journal", [], |r| {
+            r.get(0)
+        })
+    })
+}
+
+/// The switch keys of every request since `since`, to rebuild the seen-keys filter.
+///
+/// # Errors
+/// The store's error.
+pub fn recent_keys(store: &Store, since: TxnId) -> Result<Vec<SwitchKeys>, StoreError> {
+    store.read(move |c| {
+        c.prepare(
+            "SELECT mti, transmission_time, stan, acquirer, terminal, rrn FROM journal \
+             WHERE txn_id >= ?1 AND entry IN ('request', 'orphan_reversal')",
+        )?
+        .query_map(params![since.0], |r| {
+            let mti: String = r.get(0)?;
+            Ok((mti, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+        })?
+        .filter_map(|row| match row {
+            Ok((mti, transmission_time, stan, acquirer, terminal, rrn)) => {
+                mti.parse().ok().map(|mti| {
+                    Ok(SwitchKeys {
+                        mti,
+                        transmission_time: Option::unwrap_or_default(transmission_time),
+                        stan: Option::unwrap_or_default(stan),
+                        acquirer: Option::unwrap_or_default(acquirer),
+                        terminal: Option::unwrap_or_default(terminal),
+                        rrn: Option::unwrap_or_default(rrn),
+                    })
+                })
+            }
+            Err(e) => Some(Err(e)),
+        })
         .collect()
     })
 }

@@ -9,4 +9,6 @@ pub mod limits;
 pub mod mapping;
 pub mod model;
 pub mod pipeline;
+pub mod seen;
 pub mod service;
+pub mod txn_id;

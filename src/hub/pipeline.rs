@@ -18,6 +18,8 @@ use super::journal::{self, Entry, JournalEntry};
 use super::limits::{BusinessDay, Counters, LimitBreach, LimitChannel, Reservation};
 use super::mapping;
 use super::model::{CanonicalRequest, DecidedBy, Decision, Kind, MessageRole, SwitchKeys, codes};
+use super::seen::{self, SeenKeys};
+use super::txn_id::{TxnId, TxnIds};
 use crate::cards::card::{Card, CardStatus, Product};
 use crate::cards::config::LimitProfiles;
 use crate::cards::registry::CardRegistry;
@@ -43,7 +45,7 @@ struct Outcome {
     card: Option<Arc<Card>>,
     counted: (i64, i32),
     business_day: Option<String>,
-    original_txn_id: Option<String>,
+    original_txn_id: Option<TxnId>,
     entry: Entry,
     /// For reversals: the amount undone, journaled instead of the request's amount.
     reversal: Option<i64>,
@@ -76,6 +78,10 @@ pub struct Hub {
     counters: Counters<CardKey>,
     routes: HashMap<String, Route>,
     in_flight: InFlight,
+    /// Transaction ids, above every id in the journal.
+    ids: Arc<TxnIds>,
+    /// Switch keys of recent requests: most requests skip the journal read.
+    seen: SeenKeys,
 }
 
 impl Hub {
@@ -91,6 +97,7 @@ impl Hub {
         day: BusinessDay,
         routes: Vec<Route>,
     ) -> Result<Hub, crate::store::StoreError> {
+        let ids = Arc::new(TxnIds::after(journal::highest_id(&store)?));
         let hub = Hub {
             store,
             cards,
@@ -102,9 +109,19 @@ impl Hub {
                 .map(|r| (r.institution.clone(), r))
                 .collect(),
             in_flight: Mutex::default(),
+            ids,
+            seen: SeenKeys::default(),
         };
+        let now = Timestamp::now();
+        let recent = TxnId::at(now - seen::MAX_AGE);
+        for keys in journal::recent_keys(&hub.store, recent)? {
+            hub.seen.insert(&keys);
+        }
+        // A business day spans at most two calendar days.
+        let two_days_ago = TxnId::at(now - std::time::Duration::from_secs(2 * 86_400));
         let today = hub.day.today().to_string();
-        for (hash, channel, amount, count) in journal::day_totals(&hub.store, &today)? {
+        for (hash, channel, amount, count) in journal::day_totals(&hub.store, &today, two_days_ago)?
+        {
             if let (Ok(key), Ok(day)) = (CardKey::try_from(hash.as_slice()), today.parse()) {
                 let channel = if channel == "atm" {
                     LimitChannel::Atm
@@ -130,7 +147,7 @@ impl Hub {
     async fn decide(&self, request: &Request) -> Message {
         let msg = &request.message;
         let keys = mapping::switch_keys(msg);
-        let txn_id = new_txn_id();
+        let txn_id = self.ids.next();
         // A retransmission waits for, or finds, its original's decision.
         let sender = match self.claim(&keys) {
             Claim::Mine(sender) => sender,
@@ -147,11 +164,22 @@ impl Hub {
             keys: &keys,
             in_flight: &self.in_flight,
         };
-        if let Ok(Some((original_txn, decision))) = journal::answered(&self.store, &keys) {
-            let _ = sender.send(Some(decision.clone()));
-            drop(done);
+        let answered = if self.seen.may_contain(&keys) {
+            journal::answered(&self.store, &keys).ok().flatten()
+        } else {
+            None
+        };
+        if let Some(first) = answered {
+            if same_content(msg, &first) {
+                let _ = sender.send(Some(first.decision.clone()));
+                drop(done);
+                return self
+                    .record_repeat(request, &keys, txn_id, Some(first.txn_id), first.decision)
+                    .await;
+            }
+            // Same keys, other amount or card: not a retransmission.
             return self
-                .record_repeat(request, &keys, txn_id, original_txn, decision)
+                .refuse_duplicate(request, &keys, txn_id, first.txn_id, sender)
                 .await;
         }
         let (outcome, canonical) =
@@ -159,16 +187,19 @@ impl Hub {
                 Err(e) => (Outcome::rule(e.code(), e.to_string()), None),
                 Ok(c) => {
                     let outcome = match c.role {
-                        MessageRole::Request => self.authorize(&c, &txn_id).await,
-                        MessageRole::Advice => self.advice(&c, &txn_id).await,
-                        MessageRole::Reversal { advice } => self.reverse(&c, &txn_id, advice).await,
+                        MessageRole::Request => self.authorize(&c, txn_id).await,
+                        MessageRole::Advice => self.advice(&c, txn_id).await,
+                        MessageRole::Reversal { advice } => self.reverse(&c, txn_id, advice).await,
                     };
                     (outcome, Some(c))
                 }
             };
         let entry = self.entry(request, &keys, txn_id, &outcome, canonical.as_ref());
         let decision = match journal::append(&self.store, entry).await {
-            Ok(()) => outcome.decision,
+            Ok(()) => {
+                self.seen.insert(&keys);
+                outcome.decision
+            }
             Err(e) => {
                 error!(error = %e, "journal write failed; answering 96");
                 Decision::rule(codes::SYSTEM_ERROR, "journal write failed")
@@ -196,7 +227,7 @@ impl Hub {
         &self,
         request: &Request,
         keys: &SwitchKeys,
-        txn_id: String,
+        txn_id: TxnId,
         decision: Option<Decision>,
     ) -> Message {
         let decision = decision
@@ -204,10 +235,44 @@ impl Hub {
         let original = journal::answered(&self.store, keys)
             .ok()
             .flatten()
-            .map(|(id, _)| id)
-            .unwrap_or_default();
+            .map(|first| first.txn_id);
         self.record_repeat(request, keys, txn_id, original, decision)
             .await
+    }
+
+    /// Declines (94) a request that reuses another's switch keys with other content.
+    async fn refuse_duplicate(
+        &self,
+        request: &Request,
+        keys: &SwitchKeys,
+        txn_id: TxnId,
+        first: TxnId,
+        sender: watch::Sender<Option<Decision>>,
+    ) -> Message {
+        let canonical =
+            mapping::to_canonical(&request.message, request.received, request.deadline).ok();
+        let outcome = Outcome {
+            card: canonical.as_ref().and_then(|c| self.cards.lookup(&c.pan)),
+            original_txn_id: Some(first),
+            ..Outcome::rule(
+                codes::DUPLICATE,
+                "duplicate transmission: switch keys of another request, other amount or card",
+            )
+        };
+        let entry = self.entry(request, keys, txn_id, &outcome, canonical.as_ref());
+        let entry = JournalEntry {
+            entry: Entry::Retransmission,
+            ..entry
+        };
+        let decision = match journal::append(&self.store, entry).await {
+            Ok(()) => outcome.decision,
+            Err(e) => {
+                error!(error = %e, "journal write failed; answering 96");
+                Decision::rule(codes::SYSTEM_ERROR, "journal write failed")
+            }
+        };
+        let _ = sender.send(Some(decision.clone()));
+        mapping::to_answer(&request.message, &decision, None)
     }
 
     /// Journals a retransmission and answers it with the original decision.
@@ -215,8 +280,8 @@ impl Hub {
         &self,
         request: &Request,
         keys: &SwitchKeys,
-        txn_id: String,
-        original_txn_id: String,
+        txn_id: TxnId,
+        original_txn_id: Option<TxnId>,
         decision: Decision,
     ) -> Message {
         let card = mapping::to_canonical(&request.message, request.received, request.deadline)
@@ -227,7 +292,7 @@ impl Hub {
             card,
             counted: (0, 0),
             business_day: None,
-            original_txn_id: Some(original_txn_id),
+            original_txn_id,
             entry: Entry::Retransmission,
             reversal: None,
         };
@@ -240,7 +305,7 @@ impl Hub {
     }
 
     /// 0100 / 0200: card checks, limits, route, account system.
-    async fn authorize(&self, c: &CanonicalRequest, txn_id: &str) -> Outcome {
+    async fn authorize(&self, c: &CanonicalRequest, txn_id: TxnId) -> Outcome {
         let card = match self.check_card(c) {
             Ok(card) => card,
             Err(refusal) => return refusal.into(),
@@ -258,8 +323,12 @@ impl Hub {
             None => Decision::rule(codes::ISSUER_UNAVAILABLE, "no account system configured"),
             Some(system) => {
                 let request = account_request(c, &card, txn_id, None, None);
-                let answer =
-                    call_with_deadline(system.clone(), request, c.kind, self.store.clone()).await;
+                let late = LateRecorder {
+                    store: self.store.clone(),
+                    ids: self.ids.clone(),
+                    original: txn_id,
+                };
+                let answer = call_with_deadline(system.clone(), request, c.kind, late).await;
                 decision_from(answer, system.name())
             }
         };
@@ -362,7 +431,7 @@ impl Hub {
 
     /// 0120 / 0220: the switch decided (stand-in or completion). Recorded,
     /// counted when approved, passed on to the account system, acknowledged.
-    async fn advice(&self, c: &CanonicalRequest, txn_id: &str) -> Outcome {
+    async fn advice(&self, c: &CanonicalRequest, txn_id: TxnId) -> Outcome {
         let Some(card) = self.cards.lookup(&c.pan) else {
             return Outcome::rule(codes::APPROVED, "advice for an unknown card recorded");
         };
@@ -405,7 +474,7 @@ impl Hub {
     }
 
     /// 0400 / 0420: undo an earlier transaction, fully or (DE 95) partly.
-    async fn reverse(&self, c: &CanonicalRequest, txn_id: &str, advice: bool) -> Outcome {
+    async fn reverse(&self, c: &CanonicalRequest, txn_id: TxnId, advice: bool) -> Outcome {
         let card = self.cards.lookup(&c.pan);
         let Some(original) = self.find_original(c) else {
             return match advice {
@@ -420,7 +489,7 @@ impl Hub {
         let mut outcome = Outcome {
             card: card.clone(),
             business_day: Some(original.business_day.clone()),
-            original_txn_id: Some(original.txn_id.clone()),
+            original_txn_id: Some(original.txn_id),
             ..Outcome::rule(
                 codes::APPROVED,
                 "reversal of a declined original: nothing to undo",
@@ -429,7 +498,7 @@ impl Hub {
         if !original.approved {
             return outcome;
         }
-        let done = journal::reversed_so_far(&self.store, &original.txn_id).unwrap_or(0);
+        let done = journal::reversed_so_far(&self.store, original.txn_id).unwrap_or(0);
         let remaining = (original.amount_minor - done).max(0);
         let wanted = match c.replacement {
             Some(actual) => original.amount_minor - actual as i64,
@@ -461,8 +530,7 @@ impl Hub {
         }
         outcome.decision.reason = match (&card, card.as_ref().and_then(|k| self.route(k))) {
             (Some(card), Some(system)) => {
-                let mut request =
-                    account_request(c, card, txn_id, Some(original.txn_id.clone()), None);
+                let mut request = account_request(c, card, txn_id, Some(original.txn_id), None);
                 request.amount.minor = undo as u64;
                 match call_until(request.deadline, system.reverse(&request)).await {
                     Ok(_) => format!("reversed {undo}; delivered to the account system"),
@@ -506,7 +574,7 @@ impl Hub {
         &self,
         request: &Request,
         keys: &SwitchKeys,
-        txn_id: String,
+        txn_id: TxnId,
         outcome: &Outcome,
         c: Option<&CanonicalRequest>,
     ) -> JournalEntry {
@@ -543,7 +611,7 @@ impl Hub {
             decision: outcome.decision.clone(),
             counted_minor: outcome.counted.0,
             counted_count: outcome.counted.1,
-            original_txn_id: outcome.original_txn_id.clone(),
+            original_txn_id: outcome.original_txn_id,
             latency_us: request.received.elapsed().as_micros() as i64,
         }
     }
@@ -605,8 +673,8 @@ impl Drop for Done<'_> {
 fn account_request(
     c: &CanonicalRequest,
     card: &Card,
-    txn_id: &str,
-    original_transaction_id: Option<String>,
+    txn_id: TxnId,
+    original_transaction_id: Option<TxnId>,
     decision: Option<(ResponseCode, String)>,
 ) -> AccountRequest {
     AccountRequest {
@@ -621,7 +689,7 @@ fn account_request(
         merchant: c.merchant.clone(),
         transmission_time: c.keys.transmission_time.clone(),
         rrn: c.keys.rrn.clone(),
-        original_transaction_id,
+        original_transaction_id: original_transaction_id.map(|id| id.to_string()),
         decision,
         deadline: c.deadline,
     }
@@ -637,16 +705,23 @@ where
         .unwrap_or(Err(AccountError::Timeout))
 }
 
+/// Where an account system's late answer is recorded: the journal, under a
+/// new id that refers to the original transaction.
+struct LateRecorder {
+    store: Store,
+    ids: Arc<TxnIds>,
+    original: TxnId,
+}
+
 /// Calls the account system for a request; an answer after the deadline is
 /// not waited for but recorded in the journal when it comes.
 async fn call_with_deadline(
     system: Arc<dyn AccountSystem>,
     request: AccountRequest,
     kind: Kind,
-    store: Store,
+    late: LateRecorder,
 ) -> Result<AccountAnswer, AccountError> {
     let deadline = request.deadline;
-    let txn_id = request.transaction_id.clone();
     let mut call = tokio::spawn(async move {
         let answer = match kind {
             Kind::Purchase | Kind::Cash => system.authorize(&request).await,
@@ -663,7 +738,7 @@ async fn call_with_deadline(
         Err(_) => {
             tokio::spawn(async move {
                 if let Ok((answer, adapter, request)) = call.await {
-                    record_late(&store, &txn_id, answer, adapter, &request).await;
+                    late.record(answer, adapter, &request).await;
                 }
             });
             Err(AccountError::Timeout)
@@ -671,50 +746,51 @@ async fn call_with_deadline(
     }
 }
 
-/// Journals an account system's answer that came after the deadline.
-async fn record_late(
-    store: &Store,
-    txn_id: &str,
-    answer: Result<AccountAnswer, AccountError>,
-    adapter: String,
-    request: &AccountRequest,
-) {
-    let mut decision = decision_from(answer, &adapter);
-    decision.reason = format!("late answer after the deadline: {}", decision.reason);
-    let entry = JournalEntry {
-        txn_id: new_txn_id(),
-        entry: Entry::LateResult,
-        received_at_us: Timestamp::now().as_microsecond(),
-        business_day: String::new(),
-        switch: String::new(),
-        mti: String::new(),
-        is_repeat: false,
-        kind: request.kind.as_str(),
-        channel: request.channel.as_str(),
-        pan_hash: None,
-        pan_masked: Some(request.card.clone()),
-        account: Some(request.account.clone()),
-        institution: Some(request.institution.clone()),
-        amount_minor: request.amount.minor as i64,
-        currency: request.amount.currency.numeric,
-        keys: SwitchKeys {
-            mti: crate::iso8583::Mti::NETWORK_REQUEST,
-            transmission_time: request.transmission_time.clone(),
-            stan: String::new(),
-            acquirer: String::new(),
-            terminal: request.terminal.clone(),
-            rrn: request.rrn.clone(),
-        },
-        merchant: request.merchant.clone(),
-        mcc: None,
-        decision,
-        counted_minor: 0,
-        counted_count: 0,
-        original_txn_id: Some(txn_id.to_string()),
-        latency_us: 0,
-    };
-    if let Err(e) = journal::append(store, entry).await {
-        error!(error = %e, txn_id, "late account-system answer not journaled");
+impl LateRecorder {
+    /// Journals an account system's answer that came after the deadline.
+    async fn record(
+        self,
+        answer: Result<AccountAnswer, AccountError>,
+        adapter: String,
+        request: &AccountRequest,
+    ) {
+        let mut decision = decision_from(answer, &adapter);
+        decision.reason = format!("late answer after the deadline: {}", decision.reason);
+        let entry = JournalEntry {
+            txn_id: self.ids.next(),
+            entry: Entry::LateResult,
+            received_at_us: Timestamp::now().as_microsecond(),
+            business_day: String::new(),
+            switch: String::new(),
+            mti: String::new(),
+            is_repeat: false,
+            kind: request.kind.as_str(),
+            channel: request.channel.as_str(),
+            pan_hash: None,
+            pan_masked: Some(request.card.clone()),
+            account: Some(request.account.clone()),
+            institution: Some(request.institution.clone()),
+            amount_minor: request.amount.minor as i64,
+            currency: request.amount.currency.numeric,
+            keys: SwitchKeys {
+                mti: crate::iso8583::Mti::NETWORK_REQUEST,
+                transmission_time: request.transmission_time.clone(),
+                stan: String::new(),
+                acquirer: String::new(),
+                terminal: request.terminal.clone(),
+                rrn: request.rrn.clone(),
+            },
+            merchant: request.merchant.clone(),
+            mcc: None,
+            decision,
+            counted_minor: 0,
+            counted_count: 0,
+            original_txn_id: Some(self.original),
+            latency_us: 0,
+        };
+        if let Err(e) = journal::append(&self.store, entry).await {
+            error!(error = %e, txn_id = %self.original, "late account-system answer not journaled");
+        }
     }
 }
 
@@ -737,9 +813,11 @@ fn decision_from(answer: Result<AccountAnswer, AccountError>, adapter: &str) -> 
     }
 }
 
-/// A new cardhub transaction id (a ULID: time-ordered, unique).
-fn new_txn_id() -> String {
-    ulid::Ulid::generate().to_string()
+/// Whether a request has the amount and card of the journaled one with its keys.
+fn same_content(msg: &Message, first: &journal::Answered) -> bool {
+    let amount = msg.amount().map_or(0, |a| a.minor_units() as i64);
+    let pan = msg.pan().ok().map(|p| p.masked());
+    amount == first.amount_minor && (pan.is_none() || pan == first.pan_masked)
 }
 
 /// A six-digit authorization id for approvals the account system gave none for.

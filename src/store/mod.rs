@@ -24,7 +24,7 @@
 //!   commit. No job of the batch was acknowledged. After an I/O error *during*
 //!   `COMMIT` the outcome is unknown (the rows may appear after a restart),
 //!   so writes that may be retried carry their own idempotency key (the
-//!   journal's unique `txn_id`).
+//!   journal's primary key is the transaction id).
 //! - [`StoreError::WriterGone`]: the writer thread is not running; nothing was
 //!   acknowledged.
 //! - Cancelling a `write` future after its job was queued does not withdraw
@@ -51,6 +51,7 @@
 //! the writer's savepoint `job`) nor call the store (a job waiting on the
 //! writer would wait on itself).
 
+mod checkpoint;
 mod migrations;
 
 use std::any::Any;
@@ -80,7 +81,7 @@ pub const MAX_BATCH: usize = 1024;
 const MAX_IDLE_READERS: usize = 4;
 
 /// How long a connection waits for a lock held by another process.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The writer thread's name, as seen in debuggers and `top -H`.
 const WRITER_THREAD: &str = "cardhub-store-writer";
@@ -179,6 +180,9 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     /// Bumped by the writer, read by `stats`.
     counters: Arc<Counters>,
+    /// Copies the WAL into the database file off the commit path; dropped
+    /// (with a last checkpoint) after the writer has stopped.
+    _checkpointer: checkpoint::Checkpointer,
 }
 
 /// The writer's counters (relaxed atomics: each is a tally on its own).
@@ -248,6 +252,7 @@ impl Store {
         configure_writer(&conn).map_err(open_error)?;
         migrate(&mut conn, path)?;
 
+        let checkpointer = checkpoint::Checkpointer::start(path)?;
         let counters = Arc::new(Counters::default());
         let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
         let writer = {
@@ -267,6 +272,7 @@ impl Store {
                 writer: Some(writer),
                 readers: Mutex::new(Vec::new()),
                 counters,
+                _checkpointer: checkpointer,
             }),
         })
     }
@@ -602,6 +608,8 @@ fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
     }
     // In WAL mode only FULL syncs the WAL on every commit; NORMAL does not.
     conn.pragma_update(None, "synchronous", "FULL")?;
+    // Checkpoints run on their own thread (see `checkpoint`), not in commits.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     // macOS: fsync alone does not reach the platter; ignored elsewhere.
     conn.pragma_update(None, "fullfsync", true)?;
     conn.pragma_update(None, "foreign_keys", true)?;
