@@ -9,10 +9,8 @@ use cardhub::iso8583::Dialect;
 use cardhub::iso8583::fields::Stan;
 use cardhub::link::frame::Framing;
 use cardhub::link::netmgmt::{self, NetworkCode};
-use cardhub::link::{IssuerUnavailable, SwitchSettings, connection};
+use cardhub::sim::SimClient;
 use tokio::net::TcpStream;
-use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -55,29 +53,17 @@ async fn serves_declines_91_and_stops_gracefully_on_sigterm() {
     })
     .await
     .expect("hub listening");
-    let peer = stream.peer_addr().unwrap();
+    drop(stream);
     let dialect = Arc::new(Dialect::shipped("base24").unwrap().unwrap());
-    let settings = SwitchSettings::simulator(
+    let c = SimClient::connect(
         &addr,
         dialect,
         Framing::TwoByte,
         Some("ISO006000070".into()),
-    );
-    let c = connection::spawn(
-        stream,
-        peer,
-        Arc::new(settings),
-        Arc::new(IssuerUnavailable),
-        Arc::new(Semaphore::new(100)),
-        CancellationToken::new(),
-    );
-    let on = netmgmt::request(
-        NetworkCode::SignOn,
-        Stan::new(1).unwrap(),
-        Some("ISO006000070"),
-        None,
-    );
-    let reply = c.outbound.request(&on, WAIT).await.unwrap();
+    )
+    .await
+    .unwrap();
+    let reply = c.sign_on().await.unwrap();
     assert!(reply.response_code().unwrap().is_approval());
 
     let mut purchase = netmgmt::request(
@@ -91,7 +77,7 @@ async fn serves_declines_91_and_stops_gracefully_on_sigterm() {
     purchase.set(2, "4761739001010010");
     purchase.set(3, "000000");
     purchase.set(4, "000000001000");
-    let reply = c.outbound.request(&purchase, WAIT).await.unwrap();
+    let (reply, _) = c.request(&purchase, WAIT).await.unwrap();
     assert_eq!(reply.mti().as_str(), "0110");
     assert_eq!(reply.response_code().unwrap().as_str(), "91");
 
@@ -106,5 +92,5 @@ async fn serves_declines_91_and_stops_gracefully_on_sigterm() {
         .unwrap();
     assert!(status.success(), "hub exited with {status}");
     // The hub signed off before closing (our side answered its 0800/002).
-    assert!(!c.signed_on.load(std::sync::atomic::Ordering::SeqCst));
+    assert!(!c.is_signed_on());
 }

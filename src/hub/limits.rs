@@ -35,6 +35,15 @@ impl LimitChannel {
         }
     }
 
+    /// The limit channel of a journal row's `channel` column.
+    pub fn of_journal(channel: &str) -> LimitChannel {
+        if channel == Channel::Atm.as_str() {
+            LimitChannel::Atm
+        } else {
+            LimitChannel::Pos
+        }
+    }
+
     pub fn limits(self, profile: &LimitProfile) -> &ChannelLimits {
         match self {
             LimitChannel::Atm => &profile.atm,

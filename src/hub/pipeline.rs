@@ -123,11 +123,7 @@ impl Hub {
         for (hash, channel, amount, count) in journal::day_totals(&hub.store, &today, two_days_ago)?
         {
             if let (Ok(key), Ok(day)) = (CardKey::try_from(hash.as_slice()), today.parse()) {
-                let channel = if channel == "atm" {
-                    LimitChannel::Atm
-                } else {
-                    LimitChannel::Pos
-                };
+                let channel = LimitChannel::of_journal(&channel);
                 hub.counters.apply(&key, channel, day, amount, count as i32);
             }
         }
@@ -520,11 +516,7 @@ impl Hub {
         ) && original.kind != "load"
             && original.kind != "refund"
         {
-            let channel = if original.channel == "atm" {
-                LimitChannel::Atm
-            } else {
-                LimitChannel::Pos
-            };
+            let channel = LimitChannel::of_journal(&original.channel);
             self.counters.apply(&hash, channel, day, -undo, count);
             outcome.counted = (-undo, count);
         }

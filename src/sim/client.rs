@@ -148,6 +148,11 @@ impl SimClient {
         exchange(&self.handle.outbound, msg, timeout).await
     }
 
+    /// Whether the connection is signed on (the hub's sign-off clears it).
+    pub fn is_signed_on(&self) -> bool {
+        self.handle.signed_on.load(Ordering::Relaxed)
+    }
+
     /// The connection's sender: STANs, the dialect, raw sends.
     pub fn outbound(&self) -> &Outbound {
         &self.handle.outbound
