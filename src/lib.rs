@@ -2,6 +2,7 @@
 //! legacy account systems. See `docs/` and the README for the whole picture.
 #![forbid(unsafe_code)]
 
+pub mod adapter;
 pub mod cards;
 pub mod cli;
 pub mod config;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod adapters;
 mod cards;
 mod iso;
 mod serve;
@@ -28,6 +29,11 @@ enum Command {
         #[command(subcommand)]
         command: cards::CardsCommand,
     },
+    /// Declarative account-system adapters: check adapter files.
+    Adapters {
+        #[command(subcommand)]
+        command: adapters::AdaptersCommand,
+    },
     /// Decode and encode ISO 8583 messages with a dialect.
     Iso {
         #[command(subcommand)]
@@ -47,6 +53,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Cards { command } => cards::run(command),
+        Command::Adapters { command } => adapters::run(command),
         Command::Iso { command } => iso::run(command),
         Command::Serve(args) => {
             init_logging(cli.log_json);

@@ -28,10 +28,42 @@ pub struct AccountRequest {
     pub rrn: String,
     /// For reverse and advice: the transaction it refers to.
     pub original_transaction_id: Option<String>,
-    /// For advice: the decision cardhub (or the switch) made, and why.
-    pub decision: Option<(ResponseCode, String)>,
+    /// For advice: the decision made without the account system.
+    pub decision: Option<AdviceDecision>,
     /// When cardhub needs the answer.
     pub deadline: Instant,
+}
+
+/// Who made a decision an advice reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decider {
+    /// cardhub stood in for the account system.
+    StandIn,
+    /// The card switch stood in (0120 / 0220 advices).
+    Switch,
+    /// A hub rule (e.g. a late answer reconciled).
+    Hub,
+}
+
+impl Decider {
+    /// The name in the canonical WSDL.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decider::StandIn => "STAND_IN",
+            Decider::Switch => "SWITCH",
+            Decider::Hub => "HUB",
+        }
+    }
+}
+
+/// The decision an advice reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdviceDecision {
+    /// DE 39 of the decision.
+    pub code: ResponseCode,
+    pub decided_by: Decider,
+    /// Why, in words.
+    pub reason: String,
 }
 
 /// The account system's answer, mapped to ISO 8583 terms by the adapter.
@@ -43,6 +75,8 @@ pub struct AccountAnswer {
     pub raw_code: String,
     pub auth_id: Option<String>,
     pub balances: Option<Balances>,
+    /// The vendor's message, for the journal.
+    pub message: Option<String>,
 }
 
 /// Why an account system gave no usable answer. The stand-in layer decides
@@ -64,6 +98,9 @@ pub enum AccountError {
     /// An answer that could not be read.
     #[error("malformed answer: {0}")]
     Malformed(String),
+    /// The adapter does not offer this operation (a configuration gap).
+    #[error("the adapter has no {0} operation")]
+    Unsupported(&'static str),
 }
 
 /// An institution's account system.

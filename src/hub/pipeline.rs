@@ -13,7 +13,9 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{error, warn};
 
-use super::account_system::{AccountAnswer, AccountError, AccountRequest, AccountSystem};
+use super::account_system::{
+    AccountAnswer, AccountError, AccountRequest, AccountSystem, AdviceDecision, Decider,
+};
 use super::journal::{self, Entry, JournalEntry};
 use super::limits::{BusinessDay, Counters, LimitBreach, LimitChannel, Reservation};
 use super::mapping;
@@ -450,7 +452,11 @@ impl Hub {
                     &card,
                     txn_id,
                     None,
-                    Some((code, "advice from the switch".into())),
+                    Some(AdviceDecision {
+                        code,
+                        decided_by: Decider::Switch,
+                        reason: "advice from the switch".into(),
+                    }),
                 );
                 match call_until(request.deadline, system.advice(&request)).await {
                     Ok(_) => "advice recorded and delivered".to_string(),
@@ -667,7 +673,7 @@ fn account_request(
     card: &Card,
     txn_id: TxnId,
     original_transaction_id: Option<TxnId>,
-    decision: Option<(ResponseCode, String)>,
+    decision: Option<AdviceDecision>,
 ) -> AccountRequest {
     AccountRequest {
         transaction_id: txn_id.to_string(),
@@ -794,7 +800,10 @@ fn decision_from(answer: Result<AccountAnswer, AccountError>, adapter: &str) -> 
             code: a.code,
             balances: a.balances,
             decided_by: DecidedBy::AccountSystem,
-            reason: "account system answered".into(),
+            reason: match a.message {
+                Some(m) => format!("account system answered: {m}"),
+                None => "account system answered".into(),
+            },
             adapter: Some(adapter.to_string()),
             raw_code: Some(a.raw_code),
         },

@@ -38,12 +38,12 @@ const fn invert(table: &[u8; 256]) -> [u8; 256] {
 }
 
 /// Converts one EBCDIC byte to Latin-1.
-pub fn to_latin1(byte: u8) -> u8 {
+pub(crate) fn to_latin1(byte: u8) -> u8 {
     TO_LATIN1[usize::from(byte)]
 }
 
 /// Converts one Latin-1 byte to EBCDIC.
-pub fn from_latin1(byte: u8) -> u8 {
+pub(crate) fn from_latin1(byte: u8) -> u8 {
     FROM_LATIN1[usize::from(byte)]
 }
 

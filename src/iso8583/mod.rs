@@ -6,7 +6,7 @@
 
 mod codec;
 pub mod dialect;
-mod ebcdic;
+pub(crate) mod ebcdic;
 pub mod error;
 pub mod field_list;
 pub mod fields;

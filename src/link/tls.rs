@@ -97,20 +97,29 @@ pub fn connector(
     address: &str,
 ) -> Result<(TlsConnector, ServerName<'static>), TlsError> {
     let name = server_name(cfg.server_name.as_deref(), address)?;
+    Ok((TlsConnector::from(Arc::new(client_config(cfg)?)), name))
+}
+
+/// The client side's rustls configuration: the server's CA (`ca`, required)
+/// and an optional client certificate (`cert` + `key`). Also used by the
+/// adapters' HTTPS clients.
+///
+/// # Errors
+/// As [`connector`], without the server name.
+pub fn client_config(cfg: &TlsConfig) -> Result<ClientConfig, TlsError> {
     let ca = cfg.ca.as_deref().ok_or(TlsError::MissingSetting("ca"))?;
     let roots = load_roots(ca)?;
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots);
-    let config = match (cfg.cert.as_deref(), cfg.key.as_deref()) {
+    Ok(match (cfg.cert.as_deref(), cfg.key.as_deref()) {
         (Some(cert), Some(key)) => {
             builder.with_client_auth_cert(load_certs(cert)?, load_key(key)?)?
         }
         (None, None) => builder.with_no_client_auth(),
         (Some(_), None) => return Err(TlsError::MissingSetting("key")),
         (None, Some(_)) => return Err(TlsError::MissingSetting("cert")),
-    };
-    Ok((TlsConnector::from(Arc::new(config)), name))
+    })
 }
 
 /// The configured name, or the host part of `host:port` / `[v6]:port`.

@@ -122,6 +122,7 @@ fn answer(code: &str, raw: &str, balance: i64) -> AccountAnswer {
             available: balance,
             ledger: balance,
         }),
+        message: None,
     }
 }
 

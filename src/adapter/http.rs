@@ -1,0 +1,211 @@
+//! The HTTP transport of SOAP and XML adapters: one pooled keep-alive client
+//! per endpoint, a cap on requests in flight per endpoint, ordered failover,
+//! and time limits that never pass the request's deadline.
+//!
+//! Failover moves to the next endpoint only when the request cannot have
+//! reached the server (connection refused, connect timeout, TLS handshake
+//! failure): an authorization that may have been received is never sent twice.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use reqwest::header::{CONTENT_TYPE, HeaderValue};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use super::AdapterError;
+use super::file::{EndpointFile, TlsFile};
+use crate::hub::account_system::AccountError;
+
+/// An HTTP answer, whatever its status (SOAP 1.1 faults come with 500).
+#[derive(Debug)]
+pub struct HttpAnswer {
+    pub status: u16,
+    pub body: Bytes,
+}
+
+struct Endpoint {
+    url: String,
+    client: reqwest::Client,
+    /// Requests in flight to this endpoint.
+    permits: Arc<Semaphore>,
+}
+
+/// The endpoints of one adapter.
+pub struct HttpTransport {
+    endpoints: Vec<Endpoint>,
+    timeout: Duration,
+    basic: Option<(String, String)>,
+    max_answer: usize,
+}
+
+impl HttpTransport {
+    /// Clients for every endpoint; `base` anchors relative TLS paths.
+    ///
+    /// # Errors
+    /// [`AdapterError::Invalid`] for unusable URLs or TLS files.
+    pub fn new(
+        endpoint: &EndpointFile,
+        tls: Option<&TlsFile>,
+        base: &Path,
+        basic: Option<(String, String)>,
+        max_answer: usize,
+    ) -> Result<HttpTransport, AdapterError> {
+        let mut problems = Vec::new();
+        let has_ca = tls.is_some_and(|t| t.ca.is_some());
+        let tls_config = match tls.map_or_else(plain_http_tls, |t| client_tls(t, base)) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                problems.push(e);
+                None
+            }
+        };
+        let mut endpoints = Vec::new();
+        for url in &endpoint.urls {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                problems.push(format!("endpoint.urls: {url:?} is not an http(s) URL"));
+                continue;
+            }
+            if url.starts_with("https://") && !has_ca {
+                problems.push(format!(
+                    "endpoint.urls: {url:?} needs [tls] ca to verify the server"
+                ));
+                continue;
+            }
+            let mut builder = reqwest::Client::builder()
+                .connect_timeout(Duration::from_millis(endpoint.connect_timeout_ms))
+                .pool_idle_timeout(Duration::from_secs(90))
+                .tcp_nodelay(true); // Always our own rustls configuration (ring): reqwest has no
+            // provider of its own and would panic building a client.
+            if let Some(c) = &tls_config {
+                builder = builder.tls_backend_preconfigured(c.clone());
+            }
+            match builder.build() {
+                Ok(client) => endpoints.push(Endpoint {
+                    url: url.clone(),
+                    client,
+                    permits: Arc::new(Semaphore::new(endpoint.max_in_flight.max(1))),
+                }),
+                Err(e) => problems.push(format!("endpoint {url}: {e}")),
+            }
+        }
+        if endpoint.urls.is_empty() {
+            problems.push("endpoint.urls: at least one URL is needed".into());
+        }
+        if !problems.is_empty() {
+            return Err(AdapterError::invalid(problems));
+        }
+        Ok(HttpTransport {
+            endpoints,
+            timeout: Duration::from_millis(endpoint.timeout_ms),
+            basic,
+            max_answer,
+        })
+    }
+
+    /// POSTs `body` to the first endpoint that can be reached.
+    ///
+    /// # Errors
+    /// [`AccountError::Unreachable`] when no endpoint can be reached,
+    /// [`AccountError::Timeout`] when the answer does not come in time,
+    /// [`AccountError::Malformed`] for an answer too large to read.
+    pub async fn post(
+        &self,
+        body: Bytes,
+        content_type: &str,
+        soap_action: Option<&str>,
+        deadline: Instant,
+    ) -> Result<HttpAnswer, AccountError> {
+        let deadline = deadline.min(Instant::now() + self.timeout);
+        let mut failures = Vec::new();
+        for endpoint in &self.endpoints {
+            let permit =
+                tokio::time::timeout_at(deadline, endpoint.permits.clone().acquire_owned())
+                    .await
+                    .map_err(|_| AccountError::Timeout)?
+                    .map_err(|_| AccountError::Unreachable("endpoint closed".into()))?;
+            let mut request = endpoint
+                .client
+                .post(&endpoint.url)
+                .header(CONTENT_TYPE, header(content_type)?)
+                .body(body.clone());
+            if let Some(action) = soap_action {
+                request = request.header("SOAPAction", header(action)?);
+            }
+            if let Some((user, password)) = &self.basic {
+                request = request.basic_auth(user, Some(password));
+            }
+            let sent = tokio::time::timeout_at(deadline, request.send()).await;
+            match sent {
+                Err(_) => return Err(AccountError::Timeout),
+                Ok(Err(e)) if e.is_connect() => {
+                    failures.push(format!("{}: {e}", endpoint.url));
+                    continue;
+                }
+                Ok(Err(e)) if e.is_timeout() => return Err(AccountError::Timeout),
+                Ok(Err(e)) => {
+                    return Err(AccountError::Unreachable(format!("{}: {e}", endpoint.url)));
+                }
+                Ok(Ok(response)) => {
+                    let answer = tokio::time::timeout_at(deadline, self.read(response)).await;
+                    drop(permit);
+                    return answer.map_err(|_| AccountError::Timeout)?;
+                }
+            }
+        }
+        Err(AccountError::Unreachable(failures.join("; ")))
+    }
+
+    /// Reads an answer's body, at most `max_answer` bytes.
+    async fn read(&self, mut response: reqwest::Response) -> Result<HttpAnswer, AccountError> {
+        let status = response.status().as_u16();
+        let mut body = BytesMut::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| AccountError::Unreachable(format!("reading the answer: {e}")))?
+        {
+            if body.len() + chunk.len() > self.max_answer {
+                return Err(AccountError::Malformed(format!(
+                    "answer larger than {} bytes",
+                    self.max_answer
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(HttpAnswer {
+            status,
+            body: body.freeze(),
+        })
+    }
+}
+
+fn header(value: &str) -> Result<HeaderValue, AccountError> {
+    HeaderValue::from_str(value)
+        .map_err(|_| AccountError::Malformed(format!("header value {value:?} is not valid")))
+}
+
+/// The TLS configuration of an adapter without `[tls]`: it only speaks
+/// `http://` (an `https://` URL without a CA is refused when the file
+/// loads), so no root is trusted.
+fn plain_http_tls() -> Result<rustls::ClientConfig, String> {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("tls: {e}"))?
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth())
+}
+
+/// A rustls client configuration (ring provider) from the adapter's TLS files.
+fn client_tls(tls: &TlsFile, base: &Path) -> Result<rustls::ClientConfig, String> {
+    let link_tls = crate::link::config::TlsConfig {
+        cert: tls.cert.as_ref().map(|p| base.join(p)),
+        key: tls.key.as_ref().map(|p| base.join(p)),
+        ca: tls.ca.as_ref().map(|p| base.join(p)),
+        server_name: None,
+    };
+    crate::link::tls::client_config(&link_tls).map_err(|e| format!("tls: {e}"))
+}

@@ -1,0 +1,883 @@
+//! Reading account-system answers: a small namespace-aware tree built with
+//! quick-xml, and paths compiled from adapter files that pick values out of
+//! it.
+//!
+//! The input is a vendor's answer, so it is untrusted: the size is checked
+//! before parsing, depth and node count while parsing; a DOCTYPE is refused
+//! (so no entity can be declared), only the five predefined entities and
+//! character references are expanded, and anything that is not well-formed
+//! XML is an error with its byte position. This module does not write
+//! documents beyond [`escape`]; requests come from compiled templates.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use quick_xml::XmlVersion;
+use quick_xml::errors::IllFormedError;
+use quick_xml::escape::{EscapeError, resolve_predefined_entity};
+use quick_xml::events::{BytesRef, BytesStart, Event};
+use quick_xml::name::{NamespaceResolver, ResolveResult};
+use quick_xml::reader::NsReader;
+
+/// Bounds on one answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Size of the whole answer, checked before parsing.
+    pub max_bytes: usize,
+    /// Elements open at once (the root is depth 1).
+    pub max_depth: usize,
+    /// Elements plus attributes (namespace declarations not counted).
+    pub max_nodes: usize,
+}
+
+impl Default for Limits {
+    /// 1 MiB, depth 64, 10,000 nodes: far above any account-system answer.
+    fn default() -> Self {
+        Limits {
+            max_bytes: 1 << 20,
+            max_depth: 64,
+            max_nodes: 10_000,
+        }
+    }
+}
+
+/// An element of a [`Document`]; only meaningful for the document that
+/// returned it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NodeId(usize);
+
+/// A parsed answer: elements only (with their own text), read-only.
+#[derive(Debug, Clone)]
+pub struct Document {
+    elements: Vec<Element>,
+    attributes: Vec<Attr>,
+    /// Interned namespace URIs; index 0 is "" (no namespace).
+    namespaces: Vec<Box<str>>,
+}
+
+#[derive(Debug, Clone)]
+struct Element {
+    ns: usize,
+    local: Box<str>,
+    /// The element's own character data (text, CDATA, references), not its
+    /// descendants'.
+    text: String,
+    /// Range into `Document::attributes`.
+    attrs: (usize, usize),
+    first_child: Option<NodeId>,
+    next_sibling: Option<NodeId>,
+}
+
+#[derive(Debug, Clone)]
+struct Attr {
+    ns: usize,
+    local: Box<str>,
+    value: Box<str>,
+}
+
+/// The element children of a node, in document order.
+#[derive(Debug, Clone)]
+pub struct Children<'d> {
+    doc: &'d Document,
+    next: Option<NodeId>,
+}
+
+/// A compiled path like `as:AuthorizeResponse/as:resultCode` or
+/// `v:Reply/@code`: element steps from a start node, the last step may name
+/// an attribute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Path {
+    text: String,
+    steps: Vec<Name>,
+    attribute: Option<Name>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Name {
+    /// Namespace URI, "" for none.
+    ns: String,
+    local: String,
+}
+
+/// Why an answer cannot be read (the vendor's fault) or a path cannot be
+/// compiled (ours: the adapter file). Positions are byte offsets in the
+/// answer. No retry helps with any of them.
+#[derive(Debug, thiserror::Error)]
+pub enum XmlError {
+    /// A [`Limits`] bound was passed.
+    #[error("answer exceeds {limit} = {max} at byte {position}")]
+    Limit {
+        limit: &'static str,
+        max: usize,
+        position: usize,
+    },
+    /// The bytes are not UTF-8.
+    #[error("answer is not valid UTF-8 at byte {position}")]
+    Utf8 { position: usize },
+    /// An encoding other than UTF-8 is declared and the answer is not plain ASCII.
+    #[error(
+        "answer declares encoding {declared:?} (at byte {position}) and is not ASCII; only UTF-8 is read"
+    )]
+    Encoding { declared: String, position: usize },
+    /// A DOCTYPE (DTD); refused so that no entity can be declared.
+    #[error("answer has a DOCTYPE at byte {position}; DTDs are refused")]
+    Doctype { position: usize },
+    /// A reference to an entity other than the five predefined ones.
+    #[error("answer references undeclared entity &{name}; at byte {position}")]
+    Entity { name: String, position: usize },
+    /// A character reference that is not a number or not an XML character.
+    #[error("answer has an invalid character reference &{reference}; at byte {position}")]
+    CharRef { reference: String, position: usize },
+    /// A character XML does not allow (e.g. most control characters).
+    #[error(
+        "answer has character U+{code:04X}, not allowed in XML, in the markup at byte {position}"
+    )]
+    Char { code: u32, position: usize },
+    /// A namespace prefix with no declaration in scope.
+    #[error("answer uses undeclared namespace prefix {prefix:?} at byte {position}")]
+    Prefix { prefix: String, position: usize },
+    /// Text, a reference, CDATA or a second element outside the root element.
+    #[error("answer has {what} outside the root element at byte {position}")]
+    OutsideRoot { what: String, position: usize },
+    /// An XML declaration that is not the first thing in the answer.
+    #[error("answer has an XML declaration at byte {position}, not at the start")]
+    Declaration { position: usize },
+    /// The answer ends inside an element.
+    #[error("answer ends at byte {position} with <{element}> still open")]
+    Unclosed { element: String, position: usize },
+    /// No element at all.
+    #[error("answer has no root element (ends at byte {position})")]
+    NoRoot { position: usize },
+    /// Any other well-formedness error found by quick-xml (mismatched end
+    /// tag, unclosed tag, bad attribute, bad namespace binding …).
+    #[error("answer is malformed at byte {position}: {source}")]
+    Malformed {
+        position: usize,
+        #[source]
+        source: quick_xml::Error,
+    },
+    /// A path in an adapter file that is not `step/step/…[/@attr]`.
+    #[error("path {path:?}: {reason}")]
+    PathSyntax { path: String, reason: &'static str },
+    /// A path prefix missing from the adapter file's `[namespaces]`.
+    #[error("path {path:?}: prefix {prefix:?} is not in the adapter's [namespaces]")]
+    PathPrefix { path: String, prefix: String },
+}
+
+impl XmlError {
+    /// Whether the vendor's answer is at fault (`false`: our adapter file is).
+    pub fn is_vendor_fault(&self) -> bool {
+        !matches!(
+            self,
+            XmlError::PathSyntax { .. } | XmlError::PathPrefix { .. }
+        )
+    }
+}
+
+/// An element being parsed.
+struct Open {
+    id: NodeId,
+    last_child: Option<NodeId>,
+    /// The qualified name as written, for errors.
+    qname: String,
+}
+
+/// Parse state: the tree so far and the open elements.
+struct Builder<'l> {
+    limits: &'l Limits,
+    doc: Document,
+    ns_index: HashMap<String, usize>,
+    stack: Vec<Open>,
+    root_done: bool,
+    version: XmlVersion,
+}
+
+impl Document {
+    /// Parses an answer.
+    ///
+    /// # Errors
+    ///
+    /// Any [`XmlError`] but the path ones: the answer is past a limit, not
+    /// UTF-8, not well-formed, has a DOCTYPE, an undeclared entity or prefix.
+    pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Document, XmlError> {
+        if bytes.len() > limits.max_bytes {
+            return Err(XmlError::Limit {
+                limit: "max_bytes",
+                max: limits.max_bytes,
+                position: limits.max_bytes,
+            });
+        }
+        let input = std::str::from_utf8(bytes).map_err(|e| XmlError::Utf8 {
+            position: e.valid_up_to(),
+        })?;
+        let mut reader = NsReader::from_str(input);
+        reader.config_mut().enable_all_checks(true);
+        let mut builder = Builder::new(limits);
+        let mut first = true;
+        loop {
+            let position = offset(reader.buffer_position());
+            let event = reader.read_event().map_err(|source| {
+                malformed(source, position.max(offset(reader.error_position())))
+            })?;
+            let resolver = reader.resolver();
+            match event {
+                Event::Decl(decl) if first => {
+                    builder.version = decl.xml_version().map_err(|e| malformed(e, position))?;
+                    if let Some(declared) = decl.encoding() {
+                        let declared = declared.map_err(|e| malformed(e.into(), position))?;
+                        if !declared.eq_ignore_ascii_case("utf-8") && !input.is_ascii() {
+                            let declared = declared.into_owned();
+                            return Err(XmlError::Encoding { declared, position });
+                        }
+                    }
+                }
+                Event::Decl(_) => return Err(XmlError::Declaration { position }),
+                Event::DocType(_) => return Err(XmlError::Doctype { position }),
+                Event::Start(start) => builder.open(resolver, &start, position)?,
+                Event::Empty(start) => {
+                    builder.open(resolver, &start, position)?;
+                    builder.close(position)?;
+                }
+                Event::End(_) => builder.close(position)?,
+                Event::Text(text) => {
+                    builder.text(&text.xml_content(builder.version), "text", position)?;
+                }
+                Event::CData(cdata) => {
+                    builder.text(&cdata.xml_content(builder.version), "CDATA", position)?;
+                }
+                Event::GeneralRef(reference) => builder.reference(&reference, position)?,
+                Event::Comment(_) | Event::PI(_) => {}
+                Event::Eof => return builder.finish(position),
+            }
+            first = false;
+        }
+    }
+
+    /// The root element.
+    pub fn root(&self) -> NodeId {
+        NodeId(0)
+    }
+
+    /// The namespace URI ("" for none) and local name of an element.
+    pub fn name(&self, node: NodeId) -> (&str, &str) {
+        match self.elements.get(node.0) {
+            Some(e) => (self.namespace(e.ns), &e.local),
+            None => ("", ""),
+        }
+    }
+
+    /// The element's own character data, untrimmed (text of child elements
+    /// is not included).
+    pub fn text(&self, node: NodeId) -> &str {
+        self.elements.get(node.0).map_or("", |e| e.text.as_str())
+    }
+
+    /// [`text`](Self::text) without leading and trailing XML whitespace.
+    pub fn trimmed_text(&self, node: NodeId) -> &str {
+        self.text(node)
+            .trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'))
+    }
+
+    /// An attribute's value (normalized as XML requires). `ns_uri` `None`
+    /// (or `""`) means an unprefixed attribute.
+    pub fn attribute(&self, node: NodeId, ns_uri: Option<&str>, local: &str) -> Option<&str> {
+        let (start, end) = self.elements.get(node.0)?.attrs;
+        let ns_uri = ns_uri.unwrap_or("");
+        self.attributes
+            .get(start..end)?
+            .iter()
+            .find(|a| &*a.local == local && self.namespace(a.ns) == ns_uri)
+            .map(|a| &*a.value)
+    }
+
+    /// The first element child with this namespace URI ("" for none) and
+    /// local name.
+    pub fn child(&self, node: NodeId, ns_uri: &str, local: &str) -> Option<NodeId> {
+        self.children(node)
+            .find(|&c| self.name(c) == (ns_uri, local))
+    }
+
+    /// The element children of `node`, in document order.
+    pub fn children(&self, node: NodeId) -> Children<'_> {
+        let next = self.elements.get(node.0).and_then(|e| e.first_child);
+        Children { doc: self, next }
+    }
+
+    /// Follows `path` from `from`: the first matching child at each step,
+    /// then the element's trimmed text or the attribute's value. `None` when
+    /// a step or the attribute is missing.
+    pub fn select(&self, path: &Path, from: NodeId) -> Option<&str> {
+        let mut node = from;
+        for step in &path.steps {
+            node = self.child(node, &step.ns, &step.local)?;
+        }
+        match &path.attribute {
+            Some(attr) => self.attribute(node, Some(&attr.ns), &attr.local),
+            None if node.0 < self.elements.len() => Some(self.trimmed_text(node)),
+            None => None,
+        }
+    }
+
+    fn namespace(&self, index: usize) -> &str {
+        self.namespaces.get(index).map_or("", |ns| ns)
+    }
+}
+
+impl Iterator for Children<'_> {
+    type Item = NodeId;
+
+    fn next(&mut self) -> Option<NodeId> {
+        let current = self.next?;
+        self.next = self
+            .doc
+            .elements
+            .get(current.0)
+            .and_then(|e| e.next_sibling);
+        Some(current)
+    }
+}
+
+impl<'l> Builder<'l> {
+    fn new(limits: &'l Limits) -> Self {
+        Builder {
+            limits,
+            doc: Document {
+                elements: Vec::new(),
+                attributes: Vec::new(),
+                namespaces: vec!["".into()],
+            },
+            ns_index: HashMap::from([(String::new(), 0)]),
+            stack: Vec::new(),
+            root_done: false,
+            version: XmlVersion::Implicit1_0,
+        }
+    }
+
+    fn open(
+        &mut self,
+        resolver: &NamespaceResolver,
+        start: &BytesStart,
+        position: usize,
+    ) -> Result<(), XmlError> {
+        let qname = start.name().into_inner();
+        if self.root_done {
+            let what = format!("a second element <{qname}>");
+            return Err(XmlError::OutsideRoot { what, position });
+        }
+        if self.stack.len() >= self.limits.max_depth {
+            return Err(self.limit("max_depth", self.limits.max_depth, position));
+        }
+        self.count_node(position)?;
+        let (ns, local) = resolver.resolve_element(start.name());
+        let ns = self.intern(ns, position)?;
+        let first_attr = self.doc.attributes.len();
+        for attr in start.attributes() {
+            let attr = attr.map_err(|e| malformed(e.into(), position))?;
+            if attr.key.as_namespace_binding().is_some() {
+                continue;
+            }
+            self.count_node(position)?;
+            let (attr_ns, attr_local) = resolver.resolve_attribute(attr.key);
+            let attr_ns = self.intern(attr_ns, position)?;
+            let value = attr
+                .normalized_value(self.version)
+                .map_err(|e| malformed(e, position))?;
+            check_chars(&value, position)?;
+            self.doc.attributes.push(Attr {
+                ns: attr_ns,
+                local: attr_local.into_inner().into(),
+                value: value.into(),
+            });
+        }
+        let id = NodeId(self.doc.elements.len());
+        self.doc.elements.push(Element {
+            ns,
+            local: local.into_inner().into(),
+            text: String::new(),
+            attrs: (first_attr, self.doc.attributes.len()),
+            first_child: None,
+            next_sibling: None,
+        });
+        if let Some(parent) = self.stack.last_mut() {
+            let slot = match parent.last_child {
+                Some(last) => &mut self.doc.elements[last.0].next_sibling,
+                None => &mut self.doc.elements[parent.id.0].first_child,
+            };
+            *slot = Some(id);
+            parent.last_child = Some(id);
+        }
+        self.stack.push(Open {
+            id,
+            last_child: None,
+            qname: qname.to_owned(),
+        });
+        Ok(())
+    }
+
+    fn close(&mut self, position: usize) -> Result<(), XmlError> {
+        // quick-xml already refuses end tags that do not match.
+        if self.stack.pop().is_none() {
+            let source = IllFormedError::UnmatchedEndTag(String::new()).into();
+            return Err(XmlError::Malformed { position, source });
+        }
+        self.root_done = self.stack.is_empty();
+        Ok(())
+    }
+
+    fn text(&mut self, content: &str, what: &str, position: usize) -> Result<(), XmlError> {
+        let Some(open) = self.stack.last() else {
+            if what == "text"
+                && content
+                    .chars()
+                    .all(|c| matches!(c, ' ' | '\t' | '\r' | '\n'))
+            {
+                return Ok(());
+            }
+            let what = what.to_owned();
+            return Err(XmlError::OutsideRoot { what, position });
+        };
+        check_chars(content, position)?;
+        self.doc.elements[open.id.0].text.push_str(content);
+        Ok(())
+    }
+
+    fn reference(&mut self, reference: &BytesRef, position: usize) -> Result<(), XmlError> {
+        let name: &str = reference;
+        let mut buf = [0; 4];
+        let resolved = if reference.is_char_ref() {
+            match reference.resolve_char_ref() {
+                Ok(Some(c)) if is_xml_char(c) => &*c.encode_utf8(&mut buf),
+                _ => {
+                    let reference = name.to_owned();
+                    return Err(XmlError::CharRef {
+                        reference,
+                        position,
+                    });
+                }
+            }
+        } else {
+            match resolve_predefined_entity(name) {
+                Some(resolved) => resolved,
+                None => {
+                    let name = name.to_owned();
+                    return Err(XmlError::Entity { name, position });
+                }
+            }
+        };
+        self.text(resolved, "a reference", position)
+    }
+
+    fn finish(self, position: usize) -> Result<Document, XmlError> {
+        if let Some(open) = self.stack.last() {
+            let element = open.qname.clone();
+            return Err(XmlError::Unclosed { element, position });
+        }
+        if self.doc.elements.is_empty() {
+            return Err(XmlError::NoRoot { position });
+        }
+        Ok(self.doc)
+    }
+
+    fn count_node(&self, position: usize) -> Result<(), XmlError> {
+        if self.doc.elements.len() + self.doc.attributes.len() >= self.limits.max_nodes {
+            return Err(self.limit("max_nodes", self.limits.max_nodes, position));
+        }
+        Ok(())
+    }
+
+    fn limit(&self, limit: &'static str, max: usize, position: usize) -> XmlError {
+        XmlError::Limit {
+            limit,
+            max,
+            position,
+        }
+    }
+
+    fn intern(&mut self, ns: ResolveResult, position: usize) -> Result<usize, XmlError> {
+        let uri = match ns {
+            ResolveResult::Bound(ns) => ns.into_inner(),
+            ResolveResult::Unbound => "",
+            ResolveResult::Unknown(prefix) => return Err(XmlError::Prefix { prefix, position }),
+        };
+        if let Some(&index) = self.ns_index.get(uri) {
+            return Ok(index);
+        }
+        let index = self.doc.namespaces.len();
+        self.doc.namespaces.push(uri.into());
+        self.ns_index.insert(uri.to_owned(), index);
+        Ok(index)
+    }
+}
+
+impl Path {
+    /// Compiles `text` (`p:a/p:b`, `p:a/@attr`, `@p:attr`, `a/b` for no
+    /// namespace) against the adapter file's prefixes.
+    ///
+    /// # Errors
+    ///
+    /// [`XmlError::PathSyntax`] for an empty path or step, a bad name or an
+    /// attribute that is not the last step; [`XmlError::PathPrefix`] for a
+    /// prefix not in `namespaces`.
+    pub fn compile(text: &str, namespaces: &BTreeMap<String, String>) -> Result<Path, XmlError> {
+        let syntax = |reason| XmlError::PathSyntax {
+            path: text.to_owned(),
+            reason,
+        };
+        if text.is_empty() {
+            return Err(syntax("empty path"));
+        }
+        let mut path = Path {
+            text: text.to_owned(),
+            steps: Vec::new(),
+            attribute: None,
+        };
+        for step in text.split('/') {
+            if path.attribute.is_some() {
+                return Err(syntax("an attribute (@name) can only be the last step"));
+            }
+            let (is_attr, qname) = match step.strip_prefix('@') {
+                Some(qname) => (true, qname),
+                None => (false, step),
+            };
+            let (prefix, local) = match qname.split_once(':') {
+                Some((prefix, local)) => (Some(prefix), local),
+                None => (None, qname),
+            };
+            if !prefix.is_none_or(is_name) || !is_name(local) {
+                return Err(syntax(
+                    "a step is empty or not a name (prefix:local or @prefix:local)",
+                ));
+            }
+            let ns = match prefix {
+                Some(prefix) => {
+                    namespaces
+                        .get(prefix)
+                        .cloned()
+                        .ok_or_else(|| XmlError::PathPrefix {
+                            path: text.to_owned(),
+                            prefix: prefix.to_owned(),
+                        })?
+                }
+                None => String::new(),
+            };
+            let name = Name {
+                ns,
+                local: local.to_owned(),
+            };
+            if is_attr {
+                path.attribute = Some(name);
+            } else {
+                path.steps.push(name);
+            }
+        }
+        Ok(path)
+    }
+
+    /// The path as written in the adapter file.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl fmt::Display for Path {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// Appends `text` XML-escaped, safe both as element content and inside a
+/// quoted attribute value: `& < > " '` become entities, tab, newline and
+/// carriage return become character references (so they survive attribute
+/// normalization), and characters XML cannot carry at all (most C0 controls,
+/// U+FFFE, U+FFFF) become U+FFFD.
+pub fn escape(text: &str, out: &mut String) {
+    out.reserve(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' => out.push_str("&#9;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            c if is_xml_char(c) => out.push(c),
+            _ => out.push('\u{FFFD}'),
+        }
+    }
+}
+
+/// XML 1.0 `Char` (surrogates cannot be a `char`).
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+fn check_chars(text: &str, position: usize) -> Result<(), XmlError> {
+    match text.chars().find(|&c| !is_xml_char(c)) {
+        Some(c) => Err(XmlError::Char {
+            code: u32::from(c),
+            position,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// A loose NCName: a letter, `_` or non-ASCII first, then also digits, `-`, `.`.
+fn is_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
+        && chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+fn offset(position: u64) -> usize {
+    usize::try_from(position).unwrap_or(usize::MAX)
+}
+
+/// Maps quick-xml's errors, naming undeclared entities in attribute values.
+fn malformed(source: quick_xml::Error, position: usize) -> XmlError {
+    match source {
+        quick_xml::Error::Escape(EscapeError::UnrecognizedEntity(_, name)) => {
+            XmlError::Entity { name, position }
+        }
+        source => XmlError::Malformed { position, source },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn parse(xml: &str) -> Result<Document, XmlError> {
+        Document::parse(xml.as_bytes(), &Limits::default())
+    }
+
+    fn path(text: &str) -> Path {
+        let ns = BTreeMap::from([
+            ("p".to_owned(), "urn:x".to_owned()),
+            ("v".to_owned(), "urn:v".to_owned()),
+        ]);
+        Path::compile(text, &ns).expect("path compiles")
+    }
+
+    #[test]
+    fn prefixes_for_the_same_uri_resolve_the_same() {
+        let docs = [
+            r#"<a:R xmlns:a="urn:x"><a:C>1</a:C></a:R>"#,
+            r#"<R xmlns="urn:x"><b:C xmlns:b="urn:x"> 1 </b:C></R>"#,
+            r#"<?xml version="1.0"?><z:R xmlns:z="urn:x"><C xmlns="urn:x">1</C></z:R>"#,
+        ];
+        for xml in docs {
+            let doc = parse(xml).expect(xml);
+            assert_eq!(doc.name(doc.root()), ("urn:x", "R"), "{xml}");
+            assert_eq!(doc.select(&path("p:C"), doc.root()), Some("1"), "{xml}");
+            assert_eq!(doc.select(&path("C"), doc.root()), None, "{xml}");
+        }
+    }
+
+    #[test]
+    fn default_namespace_applies_to_elements_not_attributes() {
+        let doc = parse(r#"<R xmlns="urn:x" a="1"><C/><D xmlns=""><E>e</E></D></R>"#).unwrap();
+        let c = doc.child(doc.root(), "urn:x", "C").unwrap();
+        assert_eq!(doc.name(c), ("urn:x", "C"));
+        assert_eq!(doc.select(&path("D/E"), doc.root()), Some("e"));
+        assert_eq!(doc.select(&path("p:D/E"), doc.root()), None);
+        assert_eq!(doc.attribute(doc.root(), None, "a"), Some("1"));
+        assert_eq!(doc.attribute(doc.root(), Some("urn:x"), "a"), None);
+    }
+
+    #[test]
+    fn attributes_resolve_their_namespace_and_are_normalized() {
+        let xml = r#"<R xmlns:w="urn:v" code="7" w:code="8" xml:lang="en">
+            <In status=" o&amp;k " t="a&#10;b" n="a
+b"/></R>"#;
+        let doc = parse(xml).unwrap();
+        let root = doc.root();
+        assert_eq!(doc.attribute(root, None, "code"), Some("7"));
+        assert_eq!(doc.attribute(root, Some("urn:v"), "code"), Some("8"));
+        let xml_ns = "http://www.w3.org/XML/1998/namespace";
+        assert_eq!(doc.attribute(root, Some(xml_ns), "lang"), Some("en"));
+        assert_eq!(doc.attribute(root, None, "xmlns"), None);
+        assert_eq!(doc.select(&path("@code"), root), Some("7"));
+        assert_eq!(doc.select(&path("@v:code"), root), Some("8"));
+        assert_eq!(doc.select(&path("In/@status"), root), Some(" o&k "));
+        assert_eq!(doc.select(&path("In/@t"), root), Some("a\nb"));
+        assert_eq!(doc.select(&path("In/@n"), root), Some("a b"));
+        assert_eq!(doc.select(&path("In/@missing"), root), None);
+    }
+
+    #[test]
+    fn text_joins_text_cdata_and_references_but_not_children() {
+        let xml = "<R> a<!-- c -->b<![CDATA[<c>]]>&amp;&#x41;&#66;<?pi x?><K>k</K>\r\nz </R>";
+        let doc = parse(xml).unwrap();
+        assert_eq!(doc.text(doc.root()), " ab<c>&AB\nz ");
+        assert_eq!(doc.trimmed_text(doc.root()), "ab<c>&AB\nz");
+        let kids: Vec<_> = doc.children(doc.root()).collect();
+        assert_eq!(kids.len(), 1);
+        assert_eq!(doc.text(kids[0]), "k");
+    }
+
+    #[test]
+    fn doctype_and_entities_are_refused() {
+        let laughs = r#"<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol">
+<!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">]>
+<lolz>&lol2;</lolz>"#;
+        assert!(matches!(
+            parse(laughs),
+            Err(XmlError::Doctype { position: 22 })
+        ));
+        let external = r#"<!DOCTYPE R SYSTEM "file:///etc/passwd"><R/>"#;
+        assert!(matches!(
+            parse(external),
+            Err(XmlError::Doctype { position: 0 })
+        ));
+        let undeclared = parse("<R>&lol2;</R>").unwrap_err();
+        assert!(matches!(&undeclared, XmlError::Entity { name, position: 3 } if name == "lol2"));
+        let in_attribute = parse(r#"<R a="x&lol;"/>"#).unwrap_err();
+        assert!(matches!(&in_attribute, XmlError::Entity { name, .. } if name == "lol"));
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let limits = Limits {
+            max_bytes: 64,
+            max_depth: 3,
+            max_nodes: 4,
+        };
+        let ok = |xml: &str| Document::parse(xml.as_bytes(), &limits).map(|_| ());
+        let limit = |xml: &str| match Document::parse(xml.as_bytes(), &limits) {
+            Err(XmlError::Limit { limit, .. }) => limit,
+            other => panic!("{xml}: {other:?}"),
+        };
+        ok("<a><b><c/></b></a>").unwrap();
+        assert_eq!(limit("<a><b><c><d/></c></b></a>"), "max_depth");
+        ok("<a x='1'><b/><c/></a>").unwrap();
+        assert_eq!(limit("<a><b/><c/><d/><e/></a>"), "max_nodes");
+        assert_eq!(limit("<a x='1' y='2'><b/><c/></a>"), "max_nodes");
+        ok(&format!("<a>{}</a>", "x".repeat(57))).unwrap();
+        assert_eq!(limit(&format!("<a>{}</a>", "x".repeat(58))), "max_bytes");
+    }
+
+    #[test]
+    fn malformed_answers_are_errors_with_a_position() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"", "no root element (ends at byte 0)"),
+            (b"  \n", "no root element"),
+            (
+                b"<a></b>",
+                "at byte 3: ill-formed document: expected `</a>`, but `</b>`",
+            ),
+            (b"<a><b></b>", "ends at byte 10 with <a> still open"),
+            (b"<a", "malformed at byte 0"),
+            (b"</a>", "malformed at byte 0"),
+            (
+                b"<a/><b/>",
+                "a second element <b> outside the root element at byte 4",
+            ),
+            (b"<a/>junk", "text outside the root element at byte 4"),
+            (b"x<a/>", "text outside the root element at byte 0"),
+            (b"<a/>&amp;", "a reference outside"),
+            (b"<![CDATA[x]]><a/>", "CDATA outside"),
+            (b"<p:a/>", "undeclared namespace prefix \"p\" at byte 0"),
+            (b"<a>\xff</a>", "not valid UTF-8 at byte 3"),
+            (b"<a>\x01</a>", "U+0001"),
+            (b"<a>&#1;</a>", "invalid character reference &#1; at byte 3"),
+            (b"<a>&#xZZ;</a>", "&#xZZ;"),
+            (b"<a>&amp</a>", "malformed"),
+            (b" <?xml version=\"1.0\"?><a/>", "XML declaration at byte 1"),
+            (b"<a x='1' x='2'/>", "malformed at byte 0"),
+            (b"<a><!-- x -- y --></a>", "malformed"),
+            (
+                b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>\xe9</a>",
+                "not valid UTF-8",
+            ),
+            (
+                "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>é</a>".as_bytes(),
+                "declares encoding \"ISO-8859-1\"",
+            ),
+        ];
+        for (xml, want) in cases {
+            let err = Document::parse(xml, &Limits::default()).unwrap_err();
+            assert!(err.is_vendor_fault());
+            let text = err.to_string();
+            assert!(
+                text.contains(want),
+                "{:?}: {text}",
+                String::from_utf8_lossy(xml)
+            );
+        }
+    }
+
+    #[test]
+    fn harmless_prologs_are_accepted() {
+        let latin1_ascii = "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<a>x</a>\n";
+        parse(latin1_ascii).unwrap();
+        let doc = parse("\u{feff}<!-- c --><?pi?>\n<a>x</a>\n<!-- c -->\n").unwrap();
+        assert_eq!(doc.text(doc.root()), "x");
+    }
+
+    #[test]
+    fn path_errors_are_ours_and_name_the_problem() {
+        let ns = BTreeMap::from([("p".to_owned(), "urn:x".to_owned())]);
+        let err = Path::compile("p:a/q:b", &ns).unwrap_err();
+        assert!(!err.is_vendor_fault());
+        assert!(matches!(&err, XmlError::PathPrefix { prefix, .. } if prefix == "q"));
+        assert!(err.to_string().contains("\"p:a/q:b\""));
+        let err = Path::compile("@q:a", &ns).unwrap_err();
+        assert!(matches!(&err, XmlError::PathPrefix { prefix, .. } if prefix == "q"));
+        for bad in [
+            "", "a//b", "/a", "a/", "@a/b", "a/@", "p:", ":a", "a b", "a:b:c", "1a", "@",
+        ] {
+            let err = Path::compile(bad, &ns).unwrap_err();
+            assert!(matches!(err, XmlError::PathSyntax { .. }), "{bad:?}: {err}");
+        }
+        assert_eq!(path("p:A/v:b/@v:c").to_string(), "p:A/v:b/@v:c");
+    }
+
+    #[test]
+    fn escape_covers_markup_and_whitespace() {
+        let mut out = String::new();
+        escape("a&<>\"'\t\n\r\u{0}é", &mut out);
+        assert_eq!(out, "a&amp;&lt;&gt;&quot;&apos;&#9;&#10;&#13;\u{FFFD}é");
+    }
+
+    fn xml_char() -> impl Strategy<Value = char> {
+        prop_oneof![
+            prop::sample::select(vec!['&', '<', '>', '"', '\'', '\t', '\n', '\r', ' ', ']']),
+            any::<char>().prop_filter("XML Char", |&c| is_xml_char(c)),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            let _ = Document::parse(&bytes, &Limits::default());
+        }
+
+        #[test]
+        fn parse_never_panics_on_near_xml(
+            parts in prop::collection::vec(prop::sample::select(vec![
+                "<a>", "</a>", "<b/>", "<p:c xmlns:p='u'>", "</p:c>", "&amp;", "&#x41;", "&",
+                "<![CDATA[", "]]>", "<!--", "-->", "<?pi", "?>", " x='1'", "<!DOCTYPE", "text", ">",
+            ]), 0..24),
+        ) {
+            let _ = Document::parse(parts.concat().as_bytes(), &Limits::default());
+        }
+
+        #[test]
+        fn escaped_text_parses_back(chars in prop::collection::vec(xml_char(), 0..64)) {
+            let text: String = chars.into_iter().collect();
+            let mut xml = String::from("<r a=\"");
+            escape(&text, &mut xml);
+            xml.push_str("\">");
+            escape(&text, &mut xml);
+            xml.push_str("</r>");
+            let doc = parse(&xml).map_err(|e| TestCaseError::fail(format!("{xml}: {e}")))?;
+            prop_assert_eq!(doc.text(doc.root()), text.as_str());
+            prop_assert_eq!(doc.attribute(doc.root(), None, "a"), Some(text.as_str()));
+        }
+    }
+}
