@@ -17,6 +17,8 @@ use crate::link::{LinkSettings, SwitchConfig, SwitchSettings};
 pub struct ConfigFile {
     /// Folder of dialect files (default `adapters/switch` beside the working directory).
     pub dialects_dir: Option<PathBuf>,
+    /// Folder of account-system adapter files (default `adapters` beside the working directory).
+    pub adapters_dir: Option<PathBuf>,
     #[serde(default)]
     pub link: LinkSettings,
     /// `[[switch]]` sections.
@@ -43,6 +45,8 @@ pub struct Config {
     pub switches: Vec<Arc<SwitchSettings>>,
     /// Database file, resolved against the config file's folder.
     pub store_path: PathBuf,
+    /// Folder of adapter files.
+    pub adapters_dir: PathBuf,
     pub security: SecurityConfig,
     pub day: DayConfig,
     pub limits: LimitProfiles,
@@ -133,6 +137,10 @@ impl Config {
             link: file.link,
             switches,
             store_path: base.join(&file.store.path),
+            adapters_dir: file
+                .adapters_dir
+                .as_ref()
+                .map_or_else(|| PathBuf::from("adapters"), |d| base.join(d)),
             security: file.security,
             day: file.day,
             limits: file.limits,

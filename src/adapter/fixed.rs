@@ -10,12 +10,16 @@
 //! [`AccountError::Unreachable`] and the next call connects again from the
 //! first address (failover, then fail-back).
 //!
+//! A response that comes after its call gave up is logged and dropped —
+//! unless the counter has wrapped round to its number meanwhile, which the
+//! column's width (a million numbers for six digits) makes remote.
+//!
 //! This layer does not render or parse record fields beyond the sequence
 //! column (records are raw bytes), does not retry (a failed call may or may
-//! not have reached the account system: the engine decides), and does no TLS.
+//! not have reached the account system: the engine decides), sends no
+//! keep-alive of its own, and does no TLS.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -66,18 +70,18 @@ pub struct FixedTcpConfig {
     pub max_record: usize,
 }
 
-/// A configuration [`FixedTcp`] cannot work with.
+/// A configuration [`FixedTcp`] cannot work with (named by adapter file key).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    #[error("no address to connect to")]
+    #[error("endpoint.addresses: none to connect to")]
     NoAddress,
-    #[error("sequence column of {0} digits (1 to {MAX_SEQUENCE_DIGITS} allowed)")]
+    #[error("records.sequence.length: {0} digits (1 to {MAX_SEQUENCE_DIGITS} allowed)")]
     SequenceWidth(usize),
-    #[error("delimited framing with an empty delimiter")]
+    #[error("records.delimiter: empty with delimited framing")]
     EmptyDelimiter,
-    #[error("max_in_flight is 0")]
+    #[error("endpoint.max_in_flight: 0")]
     NoInFlight,
-    #[error("max_record of {max} bytes cannot hold the sequence column ending at byte {end}")]
+    #[error("records.sequence: ends at byte {end}, past the largest record ({max} bytes)")]
     RecordTooSmall { max: usize, end: usize },
 }
 
@@ -314,13 +318,15 @@ impl RecordCodec {
         }
     }
 
+    fn too_large(&self, length: usize) -> RecordError {
+        let max = self.max;
+        RecordError::TooLarge { length, max }
+    }
+
     /// Checks a record to send; a record that fails is never sent.
     fn check(&self, record: &[u8]) -> Result<(), RecordError> {
         if record.len() > self.max {
-            return Err(RecordError::TooLarge {
-                length: record.len(),
-                max: self.max,
-            });
+            return Err(self.too_large(record.len()));
         }
         if self.framing == RecordFraming::Delimited && self.find(record).is_some() {
             return Err(RecordError::ContainsDelimiter);
@@ -340,10 +346,7 @@ impl RecordCodec {
         };
         let length = usize::from(u16::from_be_bytes([high, low]));
         if length > self.max {
-            return Err(RecordError::TooLarge {
-                length,
-                max: self.max,
-            });
+            return Err(self.too_large(length));
         }
         if src.len() < 2 + length {
             src.reserve(2 + length - src.len());
@@ -368,10 +371,7 @@ impl RecordCodec {
         };
         self.scanned = 0;
         if at > self.max {
-            return Err(RecordError::TooLarge {
-                length: at,
-                max: self.max,
-            });
+            return Err(self.too_large(at));
         }
         let record = src.split_to(at);
         src.advance(width);
@@ -398,10 +398,8 @@ impl Encoder<Bytes> for RecordCodec {
         self.check(&record)?;
         match self.framing {
             RecordFraming::TwoByte => {
-                let length = u16::try_from(record.len()).map_err(|_| RecordError::TooLarge {
-                    length: record.len(),
-                    max: self.max,
-                })?;
+                let length =
+                    u16::try_from(record.len()).map_err(|_| self.too_large(record.len()))?;
                 dst.reserve(2 + record.len());
                 dst.put_u16(length);
                 dst.put_slice(&record);
@@ -520,9 +518,8 @@ impl Writer {
                 sent = self.sink.flush().await;
             }
             if let Err(e) = sent {
-                return self
-                    .link
-                    .lose(format!("writing to {}: {e}", self.link.peer));
+                let reason = format!("writing to {}: {e}", self.link.peer);
+                return self.link.lose(reason);
             }
         }
     }
@@ -535,26 +532,22 @@ impl Reader {
                 () = self.link.closed.cancelled() => return,
                 next = self.records.next() => next,
             };
-            match next {
-                Some(Ok(record)) => match self.sequence.read(&record) {
-                    Some(number) => self.link.complete(number, record.to_vec()),
-                    None => warn!(
-                        peer = %self.link.peer,
-                        length = record.len(),
-                        "response without a readable sequence number dropped"
-                    ),
-                },
-                Some(Err(e)) => {
-                    return self
-                        .link
-                        .lose(format!("reading from {}: {e}", self.link.peer));
+            let reason = match next {
+                Some(Ok(record)) => {
+                    match self.sequence.read(&record) {
+                        Some(number) => self.link.complete(number, record.to_vec()),
+                        None => warn!(
+                            peer = %self.link.peer,
+                            length = record.len(),
+                            "response without a readable sequence number dropped"
+                        ),
+                    }
+                    continue;
                 }
-                None => {
-                    return self
-                        .link
-                        .lose(format!("{} closed the connection", self.link.peer));
-                }
-            }
+                Some(Err(e)) => format!("reading from {}: {e}", self.link.peer),
+                None => format!("{} closed the connection", self.link.peer),
+            };
+            return self.link.lose(reason);
         }
     }
 }
@@ -622,8 +615,9 @@ impl FixedTcp {
     /// that fails [`FixedTcpConfig::validate`] makes every call fail.
     pub fn new(config: FixedTcpConfig) -> FixedTcp {
         let invalid = config.validate().err().map(|problems| {
-            let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
-            problems.join("; ")
+            (problems.iter().map(ToString::to_string))
+                .collect::<Vec<_>>()
+                .join("; ")
         });
         let sequence = Sequence {
             column: config.sequence,
@@ -717,14 +711,6 @@ impl FixedTcp {
     }
 }
 
-impl fmt::Debug for FixedTcp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FixedTcp")
-            .field("addresses", &self.shared.config.addresses)
-            .finish_non_exhaustive()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -745,149 +731,122 @@ mod tests {
         }
     }
 
+    fn codec(framing: RecordFraming, delimiter: &[u8], max_record: usize) -> RecordCodec {
+        RecordCodec::new(&config(framing, delimiter, max_record))
+    }
+
     fn sequence(encoding: RecordEncoding, start: usize, length: usize) -> Sequence {
-        Sequence {
-            column: Column { start, length },
-            encoding,
-        }
+        let column = Column { start, length };
+        Sequence { column, encoding }
     }
 
     #[test]
-    fn ascii_sequence_is_written_zero_padded_and_read_back() {
-        let seq = sequence(RecordEncoding::Ascii, 2, 6);
+    fn sequence_is_written_zero_padded_and_read_back() {
+        let ascii = sequence(RecordEncoding::Ascii, 2, 6);
         let mut record = b"XX......YY".to_vec();
-        seq.write(&mut record, 42).unwrap();
+        ascii.write(&mut record, 42).unwrap();
         assert_eq!(record, b"XX000042YY");
-        assert_eq!(seq.read(&record), Some(42));
-        assert_eq!(seq.read(b"XX00a042YY"), None, "non-digit");
-        assert_eq!(seq.read(b"XX0000"), None, "too short");
-    }
+        assert_eq!(ascii.read(&record), Some(42));
+        assert_eq!(ascii.read(b"XX00a042YY"), None, "not digits");
+        assert_eq!(ascii.read(b"XX0000"), None, "too short");
 
-    #[test]
-    fn ebcdic_sequence_uses_cp500_digits() {
-        let seq = sequence(RecordEncoding::Ebcdic, 0, 3);
+        let ebcdic = sequence(RecordEncoding::Ebcdic, 0, 3);
         let mut record = vec![0x40; 5];
-        seq.write(&mut record, 7).unwrap();
+        ebcdic.write(&mut record, 7).unwrap();
         assert_eq!(record, [0xf0, 0xf0, 0xf7, 0x40, 0x40]);
-        assert_eq!(seq.read(&record), Some(7));
-        assert_eq!(seq.read(b"007"), None, "ASCII digits are not EBCDIC digits");
-    }
+        assert_eq!(ebcdic.read(&record), Some(7));
+        assert_eq!(ebcdic.read(b"007"), None, "ASCII digits are not EBCDIC");
 
-    #[test]
-    fn short_request_is_malformed() {
-        let seq = sequence(RecordEncoding::Ascii, 4, 6);
-        let err = seq.write(&mut b"ABCDEFG".to_vec(), 1).unwrap_err();
-        assert!(
-            matches!(&err, AccountError::Malformed(m) if m.contains("7 bytes")),
-            "{err}"
-        );
+        let err = sequence(RecordEncoding::Ascii, 4, 6).write(&mut [b' '; 7], 1);
+        assert!(matches!(err, Err(AccountError::Malformed(m)) if m.contains("7 bytes")));
         let overflowing = sequence(RecordEncoding::Ascii, usize::MAX, 2);
-        assert!(overflowing.write(&mut [0u8; 4], 1).is_err());
-        assert_eq!(overflowing.read(&[0u8; 4]), None);
+        assert!(overflowing.write(&mut [0; 4], 1).is_err());
+        assert_eq!(overflowing.read(&[0; 4]), None);
     }
 
     #[test]
     fn numbers_wrap_before_outgrowing_the_column() {
-        let seq = sequence(RecordEncoding::Ascii, 0, 2);
-        assert_eq!(seq.largest(), 99);
-        assert_eq!([0, 1, 98, 99, 100].map(|c| seq.nth(c)), [1, 2, 99, 1, 2]);
+        let two = sequence(RecordEncoding::Ascii, 0, 2);
+        assert_eq!([0, 1, 98, 99, 100].map(|c| two.nth(c)), [1, 2, 99, 1, 2]);
         let widest = sequence(RecordEncoding::Ascii, 0, MAX_SEQUENCE_DIGITS);
         assert_eq!(widest.largest(), 9_999_999_999_999_999_999);
-        let mut record = vec![b' '; MAX_SEQUENCE_DIGITS];
+        let mut record = [b' '; MAX_SEQUENCE_DIGITS];
         widest.write(&mut record, widest.largest()).unwrap();
         assert_eq!(widest.read(&record), Some(widest.largest()));
     }
 
-    /// Encodes `records`, feeds the wire back one byte at a time, decodes.
-    fn round_trip(framing: RecordFraming, delimiter: &[u8]) {
-        let records: [&[u8]; 3] = [b"first record", b"2", b"third"];
-        let mut codec = RecordCodec::new(&config(framing, delimiter, 64));
-        let mut wire = BytesMut::new();
-        for record in records {
-            codec
-                .encode(Bytes::copy_from_slice(record), &mut wire)
-                .unwrap();
-        }
+    /// Encodes two records, checks the wire, decodes it fed one byte at a time.
+    fn round_trip(mut codec: RecordCodec, wire: &[u8]) {
         let mut buf = BytesMut::new();
-        let mut got = Vec::new();
-        for &b in wire.iter() {
+        for record in [&b"abc"[..], b"second record"] {
+            codec.encode(Bytes::from(record), &mut buf).unwrap();
+        }
+        assert_eq!(&buf[..], wire);
+        let (mut got, mut buf) = (Vec::new(), BytesMut::new());
+        for &b in wire {
             buf.put_u8(b);
             while let Some(record) = codec.decode(&mut buf).unwrap() {
-                got.push(record.to_vec());
+                got.push(record);
             }
         }
-        assert_eq!(got, records.map(<[u8]>::to_vec));
+        assert_eq!(got, [&b"abc"[..], b"second record"]);
         assert!(buf.is_empty());
     }
 
     #[test]
     fn framings_round_trip_in_pieces() {
-        round_trip(RecordFraming::TwoByte, b"");
-        round_trip(RecordFraming::Delimited, b"\n");
-        round_trip(RecordFraming::Delimited, b"\r\n");
-    }
-
-    #[test]
-    fn wire_formats() {
-        let mut wire = BytesMut::new();
-        RecordCodec::new(&config(RecordFraming::TwoByte, b"", 64))
-            .encode(Bytes::from_static(b"abc"), &mut wire)
-            .unwrap();
-        assert_eq!(&wire[..], &[0, 3, b'a', b'b', b'c']);
-        wire.clear();
-        RecordCodec::new(&config(RecordFraming::Delimited, b"\r\n", 64))
-            .encode(Bytes::from_static(b"abc"), &mut wire)
-            .unwrap();
-        assert_eq!(&wire[..], b"abc\r\n");
-        let mut two = BytesMut::from(&b"one\ntwo\n"[..]);
-        let mut codec = RecordCodec::new(&config(RecordFraming::Delimited, b"\n", 64));
-        assert_eq!(codec.decode(&mut two).unwrap().unwrap(), &b"one"[..]);
-        assert_eq!(codec.decode(&mut two).unwrap().unwrap(), &b"two"[..]);
-        assert_eq!(codec.decode(&mut two).unwrap(), None);
+        let two_byte = b"\0\x03abc\0\x0dsecond record";
+        round_trip(codec(RecordFraming::TwoByte, b"", 64), two_byte);
+        let lines = b"abc\nsecond record\n";
+        round_trip(codec(RecordFraming::Delimited, b"\n", 64), lines);
+        let crlf = b"abc\r\nsecond record\r\n";
+        round_trip(codec(RecordFraming::Delimited, b"\r\n", 64), crlf);
     }
 
     #[test]
     fn oversize_incoming_records_are_errors() {
-        let mut codec = RecordCodec::new(&config(RecordFraming::TwoByte, b"", 4));
-        let mut buf = BytesMut::from(&[0, 4, 1, 2, 3, 4][..]);
-        assert_eq!(codec.decode(&mut buf).unwrap().unwrap(), &[1, 2, 3, 4][..]);
-        let mut buf = BytesMut::from(&[0, 5][..]);
+        let mut two_byte = codec(RecordFraming::TwoByte, b"", 4);
+        let mut buf = BytesMut::from(&[0, 4, 1, 2, 3, 4, 0, 5][..]);
+        assert_eq!(
+            two_byte.decode(&mut buf).unwrap().unwrap(),
+            &[1, 2, 3, 4][..]
+        );
+        let err = two_byte.decode(&mut buf);
         assert!(matches!(
-            codec.decode(&mut buf),
+            err,
             Err(RecordError::TooLarge { length: 5, max: 4 })
         ));
 
-        let mut codec = RecordCodec::new(&config(RecordFraming::Delimited, b"\r\n", 4));
+        let mut crlf = codec(RecordFraming::Delimited, b"\r\n", 4);
         let mut buf = BytesMut::from(&b"abcd\r\nabcde\r\n"[..]);
-        assert_eq!(codec.decode(&mut buf).unwrap().unwrap(), &b"abcd"[..]);
+        assert_eq!(crlf.decode(&mut buf).unwrap().unwrap(), &b"abcd"[..]);
+        let err = crlf.decode(&mut buf);
         assert!(matches!(
-            codec.decode(&mut buf),
+            err,
             Err(RecordError::TooLarge { length: 5, max: 4 })
         ));
-        // No delimiter where one must have come: fails before buffering more.
-        let mut codec = RecordCodec::new(&config(RecordFraming::Delimited, b"\r\n", 4));
+        // Without the delimiter where it must have come: fails at once.
         let mut buf = BytesMut::from(&b"abcd\r"[..]);
-        assert_eq!(codec.decode(&mut buf).unwrap(), None);
+        assert_eq!(crlf.decode(&mut buf).unwrap(), None);
         buf.put_u8(b'x');
+        let err = crlf.decode(&mut buf);
         assert!(matches!(
-            codec.decode(&mut buf),
+            err,
             Err(RecordError::Unterminated { read: 6, max: 4 })
         ));
     }
 
     #[test]
     fn unsendable_records_are_refused() {
-        let codec = RecordCodec::new(&config(RecordFraming::Delimited, b"\n", 8));
+        let lines = codec(RecordFraming::Delimited, b"\n", 8);
+        let err = lines.check(b"123456789");
         assert!(matches!(
-            codec.check(b"123456789"),
+            err,
             Err(RecordError::TooLarge { length: 9, max: 8 })
         ));
-        assert!(matches!(
-            codec.check(b"12\n45"),
-            Err(RecordError::ContainsDelimiter)
-        ));
-        let capped = RecordCodec::new(&config(RecordFraming::TwoByte, b"", 100_000));
-        assert_eq!(capped.max, 65_535);
+        let err = lines.check(b"12\n45");
+        assert!(matches!(err, Err(RecordError::ContainsDelimiter)));
+        assert_eq!(codec(RecordFraming::TwoByte, b"", 100_000).max, 65_535);
     }
 
     #[test]
@@ -897,15 +856,13 @@ mod tests {
         bad.addresses.clear();
         bad.max_in_flight = 0;
         bad.sequence.length = 20;
-        assert_eq!(
-            bad.validate(),
-            Err(vec![
-                ConfigError::NoAddress,
-                ConfigError::SequenceWidth(20),
-                ConfigError::EmptyDelimiter,
-                ConfigError::NoInFlight,
-                ConfigError::RecordTooSmall { max: 4, end: 22 },
-            ])
-        );
+        let problems = vec![
+            ConfigError::NoAddress,
+            ConfigError::SequenceWidth(20),
+            ConfigError::EmptyDelimiter,
+            ConfigError::NoInFlight,
+            ConfigError::RecordTooSmall { max: 4, end: 22 },
+        ];
+        assert_eq!(bad.validate(), Err(problems));
     }
 }

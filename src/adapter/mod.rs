@@ -9,6 +9,7 @@ pub mod engine;
 pub mod file;
 pub mod fixed;
 pub mod http;
+pub mod registry;
 pub mod soap;
 pub mod template;
 pub mod xml;

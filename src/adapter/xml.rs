@@ -15,7 +15,7 @@ use std::fmt;
 use quick_xml::XmlVersion;
 use quick_xml::errors::IllFormedError;
 use quick_xml::escape::{EscapeError, resolve_predefined_entity};
-use quick_xml::events::{BytesRef, BytesStart, Event};
+use quick_xml::events::{BytesDecl, BytesRef, BytesStart, Event};
 use quick_xml::name::{NamespaceResolver, ResolveResult};
 use quick_xml::reader::NsReader;
 
@@ -201,11 +201,8 @@ impl Document {
     /// UTF-8, not well-formed, has a DOCTYPE, an undeclared entity or prefix.
     pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Document, XmlError> {
         if bytes.len() > limits.max_bytes {
-            return Err(XmlError::Limit {
-                limit: "max_bytes",
-                max: limits.max_bytes,
-                position: limits.max_bytes,
-            });
+            let max = limits.max_bytes;
+            return Err(limit("max_bytes", max, max));
         }
         let input = std::str::from_utf8(bytes).map_err(|e| XmlError::Utf8 {
             position: e.valid_up_to(),
@@ -221,16 +218,7 @@ impl Document {
             })?;
             let resolver = reader.resolver();
             match event {
-                Event::Decl(decl) if first => {
-                    builder.version = decl.xml_version().map_err(|e| malformed(e, position))?;
-                    if let Some(declared) = decl.encoding() {
-                        let declared = declared.map_err(|e| malformed(e.into(), position))?;
-                        if !declared.eq_ignore_ascii_case("utf-8") && !input.is_ascii() {
-                            let declared = declared.into_owned();
-                            return Err(XmlError::Encoding { declared, position });
-                        }
-                    }
-                }
+                Event::Decl(decl) if first => builder.declaration(&decl, input, position)?,
                 Event::Decl(_) => return Err(XmlError::Declaration { position }),
                 Event::DocType(_) => return Err(XmlError::Doctype { position }),
                 Event::Start(start) => builder.open(resolver, &start, position)?,
@@ -274,8 +262,7 @@ impl Document {
 
     /// [`text`](Self::text) without leading and trailing XML whitespace.
     pub fn trimmed_text(&self, node: NodeId) -> &str {
-        self.text(node)
-            .trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'))
+        self.text(node).trim_matches(is_xml_space)
     }
 
     /// An attribute's value (normalized as XML requires). `ns_uri` `None`
@@ -353,6 +340,25 @@ impl<'l> Builder<'l> {
         }
     }
 
+    /// Takes the XML version; refuses a non-UTF-8 encoding unless the
+    /// answer is ASCII (then it reads the same).
+    fn declaration(
+        &mut self,
+        decl: &BytesDecl,
+        input: &str,
+        position: usize,
+    ) -> Result<(), XmlError> {
+        self.version = decl.xml_version().map_err(|e| malformed(e, position))?;
+        if let Some(declared) = decl.encoding() {
+            let declared = declared.map_err(|e| malformed(e.into(), position))?;
+            if !declared.eq_ignore_ascii_case("utf-8") && !input.is_ascii() {
+                let declared = declared.into_owned();
+                return Err(XmlError::Encoding { declared, position });
+            }
+        }
+        Ok(())
+    }
+
     fn open(
         &mut self,
         resolver: &NamespaceResolver,
@@ -365,7 +371,7 @@ impl<'l> Builder<'l> {
             return Err(XmlError::OutsideRoot { what, position });
         }
         if self.stack.len() >= self.limits.max_depth {
-            return Err(self.limit("max_depth", self.limits.max_depth, position));
+            return Err(limit("max_depth", self.limits.max_depth, position));
         }
         self.count_node(position)?;
         let (ns, local) = resolver.resolve_element(start.name());
@@ -426,11 +432,7 @@ impl<'l> Builder<'l> {
 
     fn text(&mut self, content: &str, what: &str, position: usize) -> Result<(), XmlError> {
         let Some(open) = self.stack.last() else {
-            if what == "text"
-                && content
-                    .chars()
-                    .all(|c| matches!(c, ' ' | '\t' | '\r' | '\n'))
-            {
+            if what == "text" && content.chars().all(is_xml_space) {
                 return Ok(());
             }
             let what = what.to_owned();
@@ -480,17 +482,9 @@ impl<'l> Builder<'l> {
 
     fn count_node(&self, position: usize) -> Result<(), XmlError> {
         if self.doc.elements.len() + self.doc.attributes.len() >= self.limits.max_nodes {
-            return Err(self.limit("max_nodes", self.limits.max_nodes, position));
+            return Err(limit("max_nodes", self.limits.max_nodes, position));
         }
         Ok(())
-    }
-
-    fn limit(&self, limit: &'static str, max: usize, position: usize) -> XmlError {
-        XmlError::Limit {
-            limit,
-            max,
-            position,
-        }
     }
 
     fn intern(&mut self, ns: ResolveResult, position: usize) -> Result<usize, XmlError> {
@@ -608,6 +602,18 @@ pub fn escape(text: &str, out: &mut String) {
     }
 }
 
+fn is_xml_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\r' | '\n')
+}
+
+fn limit(limit: &'static str, max: usize, position: usize) -> XmlError {
+    XmlError::Limit {
+        limit,
+        max,
+        position,
+    }
+}
+
 /// XML 1.0 `Char` (surrogates cannot be a `char`).
 fn is_xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{FFFD}' | '\u{10000}'..)
@@ -623,7 +629,7 @@ fn check_chars(text: &str, position: usize) -> Result<(), XmlError> {
     }
 }
 
-/// A loose NCName: a letter, `_` or non-ASCII first, then also digits, `-`, `.`.
+/// A loose NCName: a letter or `_`, then letters, digits, `_`, `-`, `.`.
 fn is_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')

@@ -35,11 +35,14 @@ pub fn run(args: ServeArgs) -> Result<()> {
             info!("stop signal received, shutting down");
             link.shutdown().await;
             return Ok(());
-        }
-        // No adapters yet: institutions without an account system decline 91.
-        let hub = Arc::new(service::open(&config, Default::default())?);
+        } // Institutions without an adapter decline 91.
+        let (hub, adapters) = service::open_with_adapters(&config)?;
+        let hub = Arc::new(hub);
         let link = link::start(&config.switches, &config.link, hub.clone()).await?;
         service::spawn_card_refresh(&hub, link.shutdown_token());
+        if let Some(adapters) = adapters {
+            adapters.spawn_watch(link.shutdown_token());
+        }
         info!("cardhub serving");
         wait_for_stop_signal().await?;
         info!("stop signal received, shutting down");

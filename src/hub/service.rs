@@ -12,6 +12,8 @@ use tracing::warn;
 use super::account_system::AccountSystem;
 use super::limits::BusinessDay;
 use super::pipeline::{Hub, Route};
+use crate::adapter::AdapterError;
+use crate::adapter::registry::Adapters;
 use crate::cards::config::Catalog;
 use crate::cards::{CardError, CardRegistry, PanKeys};
 use crate::config::Config;
@@ -32,6 +34,46 @@ pub enum HubError {
     /// An account system given for an institution the config does not have.
     #[error("account system for unknown institution {0:?}")]
     UnknownInstitution(String),
+    /// Adapter files that do not compile (every problem, one per line).
+    #[error("adapters: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Adapters(Vec<AdapterError>),
+    /// An institution names an adapter that has no file.
+    #[error("institution {institution:?}: no adapter {adapter:?} in {dir}")]
+    MissingAdapter {
+        institution: String,
+        adapter: String,
+        dir: String,
+    },
+}
+
+/// Opens the hub with the adapters its institutions name, loaded from
+/// `adapters_dir` (the returned set is watched for changes by the caller).
+///
+/// # Errors
+/// As [`open`], plus adapter files that do not compile and adapters that
+/// have no file.
+pub fn open_with_adapters(config: &Config) -> Result<(Hub, Option<Arc<Adapters>>), HubError> {
+    let named: Vec<(&str, &str)> = config
+        .institutions
+        .iter()
+        .filter_map(|i| i.adapter.as_deref().map(|a| (i.id.as_str(), a)))
+        .collect();
+    if named.is_empty() {
+        return Ok((open(config, HashMap::new())?, None));
+    }
+    let adapters = Arc::new(Adapters::load(&config.adapters_dir).map_err(HubError::Adapters)?);
+    let mut systems: HashMap<String, Arc<dyn AccountSystem>> = HashMap::new();
+    for (institution, adapter) in named {
+        let handle = adapters
+            .handle(adapter)
+            .ok_or_else(|| HubError::MissingAdapter {
+                institution: institution.to_string(),
+                adapter: adapter.to_string(),
+                dir: config.adapters_dir.display().to_string(),
+            })?;
+        systems.insert(institution.to_string(), Arc::new(handle));
+    }
+    Ok((open(config, systems)?, Some(adapters)))
 }
 
 /// Opens the store and the card registry of a configuration and builds the
