@@ -20,7 +20,7 @@ use super::file::{
     Source, Transport,
 };
 use super::fixed::{FixedTcp, FixedTcpConfig};
-use super::http::{HttpAnswer, HttpTransport};
+use super::http::HttpTransport;
 use super::soap::{self, UsernameToken, Version};
 use super::template::{RenderContext, Template};
 use super::xml::{self, Document, NodeId};
@@ -185,15 +185,76 @@ impl Adapter {
         compiled: &Compiled,
         request: &AccountRequest,
     ) -> Result<AccountAnswer, AccountError> {
+        let wire_request = self.encode(compiled, request);
+        match &self.wire {
+            Wire::Soap(version, http) => {
+                let action = compiled.action.as_deref();
+                let answer = http
+                    .post(
+                        Bytes::from(wire_request),
+                        &soap::content_type(*version, action),
+                        soap::soap_action_header(*version, action).as_deref(),
+                        request.deadline,
+                    )
+                    .await?;
+                self.decode(compiled, answer.status, &answer.body, request)
+            }
+            Wire::XmlHttp(http) => {
+                let answer = http
+                    .post(
+                        Bytes::from(wire_request),
+                        "application/xml; charset=utf-8",
+                        None,
+                        request.deadline,
+                    )
+                    .await?;
+                self.decode(compiled, answer.status, &answer.body, request)
+            }
+            Wire::Fixed(tcp, _) => {
+                let answer = tcp.call(wire_request, request.deadline).await?;
+                self.decode(compiled, 200, &answer, request)
+            }
+        }
+    }
+
+    /// The bytes an operation sends for a request: the SOAP envelope (with
+    /// its WS-Security header), the XML document, or the encoded record.
+    ///
+    /// # Errors
+    /// [`AccountError::Unsupported`] when the adapter has no such operation.
+    pub fn encode_request(
+        &self,
+        operation: Operation,
+        request: &AccountRequest,
+    ) -> Result<Vec<u8>, AccountError> {
+        Ok(self.encode(self.operation(operation)?, request))
+    }
+
+    /// Reads an answer to an operation: an HTTP status and body, or a record
+    /// (status 200).
+    ///
+    /// # Errors
+    /// An [`AccountError`] for a fault, an error status or a malformed answer.
+    pub fn decode_answer(
+        &self,
+        operation: Operation,
+        status: u16,
+        body: &[u8],
+        request: &AccountRequest,
+    ) -> Result<AccountAnswer, AccountError> {
+        self.decode(self.operation(operation)?, status, body, request)
+    }
+
+    fn encode(&self, compiled: &Compiled, request: &AccountRequest) -> Vec<u8> {
         let now = Timestamp::now();
         let ctx = RenderContext {
             request,
             now,
             sequence: "",
         };
+        let body = render_body(&compiled.body, &ctx);
         match &self.wire {
-            Wire::Soap(version, http) => {
-                let body = render_body(&compiled.body, &ctx);
+            Wire::Soap(version, _) => {
                 let header = self.wsse.as_ref().map(|token| {
                     let mut h = String::new();
                     soap::wsse_header(token, now, &soap::wsse_nonce(), &mut h);
@@ -201,34 +262,27 @@ impl Adapter {
                 });
                 let mut envelope = String::with_capacity(body.len() + 512);
                 soap::envelope(*version, header.as_deref(), &body, &mut envelope);
-                let action = compiled.action.as_deref();
-                let answer = http
-                    .post(
-                        Bytes::from(envelope),
-                        &soap::content_type(*version, action),
-                        soap::soap_action_header(*version, action).as_deref(),
-                        request.deadline,
-                    )
-                    .await?;
-                self.read_xml(&answer, Some(*version), &compiled.response, request)
+                envelope.into_bytes()
             }
-            Wire::XmlHttp(http) => {
-                let body = render_body(&compiled.body, &ctx);
-                let answer = http
-                    .post(
-                        Bytes::from(body),
-                        "application/xml; charset=utf-8",
-                        None,
-                        request.deadline,
-                    )
-                    .await?;
-                self.read_xml(&answer, None, &compiled.response, request)
+            Wire::XmlHttp(_) => body.into_bytes(),
+            Wire::Fixed(_, encoding) => encode_record(&body, *encoding),
+        }
+    }
+
+    fn decode(
+        &self,
+        compiled: &Compiled,
+        status: u16,
+        body: &[u8],
+        request: &AccountRequest,
+    ) -> Result<AccountAnswer, AccountError> {
+        match &self.wire {
+            Wire::Soap(version, _) => {
+                self.read_xml(status, body, Some(*version), &compiled.response, request)
             }
-            Wire::Fixed(tcp, encoding) => {
-                let record = render_body(&compiled.body, &ctx);
-                let bytes = encode_record(&record, *encoding);
-                let answer = tcp.call(bytes, request.deadline).await?;
-                let text = decode_record(&answer, *encoding);
+            Wire::XmlHttp(_) => self.read_xml(status, body, None, &compiled.response, request),
+            Wire::Fixed(_, encoding) => {
+                let text = decode_record(body, *encoding);
                 self.read(&Answer::Record(&text), &compiled.response, request)
             }
         }
@@ -237,15 +291,16 @@ impl Adapter {
     /// Reads an XML (or SOAP) answer.
     fn read_xml(
         &self,
-        answer: &HttpAnswer,
+        status: u16,
+        body: &[u8],
         version: Option<Version>,
         response: &Response,
         request: &AccountRequest,
     ) -> Result<AccountAnswer, AccountError> {
-        let ok_status = (200..300).contains(&answer.status);
-        let doc = match Document::parse(&answer.body, &self.limits) {
+        let ok_status = (200..300).contains(&status);
+        let doc = match Document::parse(body, &self.limits) {
             Ok(doc) => doc,
-            Err(_) if !ok_status => return Err(AccountError::HttpStatus(answer.status)),
+            Err(_) if !ok_status => return Err(AccountError::HttpStatus(status)),
             Err(e) => return Err(AccountError::Malformed(e.to_string())),
         };
         let base = match version {
@@ -257,12 +312,12 @@ impl Adapter {
                     }
                     body
                 }
-                Err(_) if !ok_status => return Err(AccountError::HttpStatus(answer.status)),
+                Err(_) if !ok_status => return Err(AccountError::HttpStatus(status)),
                 Err(e) => return Err(AccountError::Malformed(e.to_string())),
             },
         };
         if !ok_status {
-            return Err(AccountError::HttpStatus(answer.status));
+            return Err(AccountError::HttpStatus(status));
         }
         self.read(&Answer::Xml(&doc, base), response, request)
     }

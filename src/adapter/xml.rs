@@ -9,7 +9,7 @@
 //! XML is an error with its byte position. This module does not write
 //! documents beyond [`escape`]; requests come from compiled templates.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 
 use quick_xml::XmlVersion;
@@ -186,7 +186,6 @@ struct Open {
 struct Builder<'l> {
     limits: &'l Limits,
     doc: Document,
-    ns_index: HashMap<String, usize>,
     stack: Vec<Open>,
     root_done: bool,
     version: XmlVersion,
@@ -333,7 +332,6 @@ impl<'l> Builder<'l> {
                 attributes: Vec::new(),
                 namespaces: vec!["".into()],
             },
-            ns_index: HashMap::from([(String::new(), 0)]),
             stack: Vec::new(),
             root_done: false,
             version: XmlVersion::Implicit1_0,
@@ -493,13 +491,12 @@ impl<'l> Builder<'l> {
             ResolveResult::Unbound => "",
             ResolveResult::Unknown(prefix) => return Err(XmlError::Prefix { prefix, position }),
         };
-        if let Some(&index) = self.ns_index.get(uri) {
+        // Answers use a handful of namespaces: a scan beats hashing.
+        if let Some(index) = self.doc.namespaces.iter().position(|n| &**n == uri) {
             return Ok(index);
         }
-        let index = self.doc.namespaces.len();
         self.doc.namespaces.push(uri.into());
-        self.ns_index.insert(uri.to_owned(), index);
-        Ok(index)
+        Ok(self.doc.namespaces.len() - 1)
     }
 }
 
