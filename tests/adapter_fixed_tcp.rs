@@ -74,10 +74,10 @@ async fn serve(stream: TcpStream, framing: RecordFraming, stats: Arc<Stats>) {
     let writer = tokio::spawn(async move {
         let mut write: OwnedWriteHalf = write;
         while let Some(record) = queued.recv().await {
+            writer_stats.outstanding.fetch_sub(1, Ordering::SeqCst);
             if write.write_all(&frame(framing, &record)).await.is_err() {
                 return;
             }
-            writer_stats.outstanding.fetch_sub(1, Ordering::SeqCst);
         }
     });
     let mut read = BufReader::new(read);

@@ -15,11 +15,8 @@ use jiff::Timestamp;
 use tokio::time::Instant;
 
 use super::AdapterError;
-use super::file::{
-    AdapterFile, Align, AmountFormat, AmountSource, AuthKind, Column, Operation, RecordEncoding,
-    Source, Transport,
-};
-use super::fixed::{FixedTcp, FixedTcpConfig};
+use super::file::{AdapterFile, Align, AmountFormat, Column, Operation, RecordEncoding};
+use super::fixed::FixedTcp;
 use super::http::HttpTransport;
 use super::soap::{self, UsernameToken, Version};
 use super::template::{RenderContext, Template};
@@ -34,59 +31,61 @@ const RETRY_PAUSE: Duration = Duration::from_millis(50);
 
 /// A compiled adapter.
 pub struct Adapter {
-    name: String,
-    wire: Wire,
-    operations: BTreeMap<Operation, Compiled>,
-    result_codes: HashMap<String, ResponseCode>,
-    default_code: ResponseCode,
-    fault_code: Option<xml::Path>,
-    fault_codes: HashMap<String, ResponseCode>,
-    wsse: Option<UsernameToken>,
-    limits: xml::Limits,
+    pub(super) name: String,
+    pub(super) wire: Wire,
+    pub(super) operations: BTreeMap<Operation, Compiled>,
+    pub(super) result_codes: HashMap<String, ResponseCode>,
+    pub(super) default_code: ResponseCode,
+    pub(super) fault_code: Option<xml::Path>,
+    pub(super) fault_codes: HashMap<String, ResponseCode>,
+    pub(super) wsse: Option<UsernameToken>,
+    pub(super) limits: xml::Limits,
 }
 
 /// How requests travel.
-enum Wire {
+pub(super) enum Wire {
     Soap(Version, HttpTransport),
     XmlHttp(HttpTransport),
-    Fixed(FixedTcp, RecordEncoding),
+    /// The transport, the records' encoding, the per-call time limit.
+    Fixed(FixedTcp, RecordEncoding, Duration),
 }
 
-struct Compiled {
-    action: Option<String>,
-    body: Body,
-    response: Response,
-    retry: bool,
+pub(super) struct Compiled {
+    pub(super) action: Option<String>,
+    pub(super) body: Body,
+    pub(super) response: Response,
+    pub(super) retry: bool,
 }
 
-enum Body {
+pub(super) enum Body {
     Xml(Template),
     Record(Vec<RecordField>),
 }
 
-struct RecordField {
-    template: Template,
-    length: usize,
-    align: Align,
+pub(super) struct RecordField {
+    pub(super) name: String,
+    pub(super) template: Template,
+    pub(super) length: usize,
+    pub(super) align: Align,
 }
 
-struct Response {
-    result_code: Src,
-    auth_id: Option<Src>,
-    available: Option<AmountSrc>,
-    ledger: Option<AmountSrc>,
-    message: Option<Src>,
+pub(super) struct Response {
+    pub(super) result_code: Src,
+    pub(super) auth_id: Option<Src>,
+    pub(super) available: Option<AmountSrc>,
+    pub(super) ledger: Option<AmountSrc>,
+    pub(super) message: Option<Src>,
 }
 
-enum Src {
+pub(super) enum Src {
     Path(xml::Path),
     Column(Column),
 }
 
-struct AmountSrc {
-    at: Src,
-    format: AmountFormat,
-    sign: Option<Column>,
+pub(super) struct AmountSrc {
+    pub(super) at: Src,
+    pub(super) format: AmountFormat,
+    pub(super) sign: Option<Column>,
 }
 
 /// Where an answer's values are read from.
@@ -119,7 +118,7 @@ impl Adapter {
             origin: "adapter".into(),
             message: e.to_string().trim_end().replace('\n', " "),
         })?;
-        compile(file, base)
+        super::compile::compile(file, base)
     }
 
     /// The adapter's name.
@@ -143,7 +142,7 @@ impl Adapter {
             now: Timestamp::now(),
             sequence: "",
         };
-        Ok(render_body(&compiled.body, &ctx))
+        render_body(&compiled.body, &ctx)
     }
 
     fn operation(&self, operation: Operation) -> Result<&Compiled, AccountError> {
@@ -185,7 +184,7 @@ impl Adapter {
         compiled: &Compiled,
         request: &AccountRequest,
     ) -> Result<AccountAnswer, AccountError> {
-        let wire_request = self.encode(compiled, request);
+        let wire_request = self.encode(compiled, request)?;
         match &self.wire {
             Wire::Soap(version, http) => {
                 let action = compiled.action.as_deref();
@@ -210,8 +209,9 @@ impl Adapter {
                     .await?;
                 self.decode(compiled, answer.status, &answer.body, request)
             }
-            Wire::Fixed(tcp, _) => {
-                let answer = tcp.call(wire_request, request.deadline).await?;
+            Wire::Fixed(tcp, _, timeout) => {
+                let deadline = request.deadline.min(Instant::now() + *timeout);
+                let answer = tcp.call(wire_request, deadline).await?;
                 self.decode(compiled, 200, &answer, request)
             }
         }
@@ -227,7 +227,7 @@ impl Adapter {
         operation: Operation,
         request: &AccountRequest,
     ) -> Result<Vec<u8>, AccountError> {
-        Ok(self.encode(self.operation(operation)?, request))
+        self.encode(self.operation(operation)?, request)
     }
 
     /// Reads an answer to an operation: an HTTP status and body, or a record
@@ -244,16 +244,19 @@ impl Adapter {
     ) -> Result<AccountAnswer, AccountError> {
         self.decode(self.operation(operation)?, status, body, request)
     }
-
-    fn encode(&self, compiled: &Compiled, request: &AccountRequest) -> Vec<u8> {
+    fn encode(
+        &self,
+        compiled: &Compiled,
+        request: &AccountRequest,
+    ) -> Result<Vec<u8>, AccountError> {
         let now = Timestamp::now();
         let ctx = RenderContext {
             request,
             now,
             sequence: "",
         };
-        let body = render_body(&compiled.body, &ctx);
-        match &self.wire {
+        let body = render_body(&compiled.body, &ctx)?;
+        Ok(match &self.wire {
             Wire::Soap(version, _) => {
                 let header = self.wsse.as_ref().map(|token| {
                     let mut h = String::new();
@@ -265,8 +268,8 @@ impl Adapter {
                 envelope.into_bytes()
             }
             Wire::XmlHttp(_) => body.into_bytes(),
-            Wire::Fixed(_, encoding) => encode_record(&body, *encoding),
-        }
+            Wire::Fixed(_, encoding, _) => encode_record(&body, *encoding),
+        })
     }
 
     fn decode(
@@ -281,7 +284,7 @@ impl Adapter {
                 self.read_xml(status, body, Some(*version), &compiled.response, request)
             }
             Wire::XmlHttp(_) => self.read_xml(status, body, None, &compiled.response, request),
-            Wire::Fixed(_, encoding) => {
+            Wire::Fixed(_, encoding, _) => {
                 let text = decode_record(body, *encoding);
                 self.read(&Answer::Record(&text), &compiled.response, request)
             }
@@ -388,7 +391,9 @@ impl Adapter {
     }
 }
 
-fn render_body(body: &Body, ctx: &RenderContext<'_>) -> String {
+/// Renders a request body; a record field whose value is longer than its
+/// column is refused, never cut (a cut amount or account is another one).
+fn render_body(body: &Body, ctx: &RenderContext<'_>) -> Result<String, AccountError> {
     let mut out = String::with_capacity(1024);
     match body {
         Body::Xml(t) => t.render(ctx, &mut out),
@@ -397,8 +402,15 @@ fn render_body(body: &Body, ctx: &RenderContext<'_>) -> String {
             for f in fields {
                 value.clear();
                 f.template.render(ctx, &mut value);
-                let mut v: String = value.chars().take(f.length).collect();
-                let pad = f.length - v.chars().count();
+                let width = value.chars().count();
+                if width > f.length {
+                    return Err(AccountError::Unsendable(format!(
+                        "record field {}: {width} characters do not fit its {} columns",
+                        f.name, f.length
+                    )));
+                }
+                let mut v = value.clone();
+                let pad = f.length - width;
                 match f.align {
                     Align::Left => v.extend(std::iter::repeat_n(' ', pad)),
                     Align::Right => v.insert_str(0, &"0".repeat(pad)),
@@ -407,7 +419,7 @@ fn render_body(body: &Body, ctx: &RenderContext<'_>) -> String {
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// A value of the answer, trimmed.
@@ -474,260 +486,6 @@ fn decode_record(bytes: &[u8], encoding: RecordEncoding) -> String {
             RecordEncoding::Ebcdic => char::from(crate::iso8583::ebcdic::to_latin1(b)),
         })
         .collect()
-}
-
-/// Compiles a parsed file, collecting every problem.
-fn compile(file: AdapterFile, base: &Path) -> Result<Adapter, AdapterError> {
-    let mut problems = Vec::new();
-    let xml_wire = file.transport != Transport::FixedTcp;
-    let mut operations = BTreeMap::new();
-    for (op, def) in &file.operations {
-        let at = format!("operations.{}", op.as_str());
-        let body = if xml_wire {
-            if !def.record.is_empty() {
-                problems.push(format!("{at}.record: only for transport fixed-tcp"));
-            }
-            match def.template.as_deref() {
-                None => {
-                    problems.push(format!("{at}.template: missing"));
-                    None
-                }
-                Some(t) => Template::compile(t, &file.values, true)
-                    .map(Body::Xml)
-                    .map_err(|e| problems.push(format!("{at}.template: {e}")))
-                    .ok(),
-            }
-        } else {
-            if def.template.is_some() {
-                problems.push(format!("{at}.template: transport fixed-tcp uses record"));
-            }
-            let fields: Vec<RecordField> = def
-                .record
-                .iter()
-                .filter_map(|f| {
-                    Template::compile(&f.value, &file.values, false)
-                        .map(|template| RecordField {
-                            template,
-                            length: f.length,
-                            align: f.align,
-                        })
-                        .map_err(|e| problems.push(format!("{at}.record.{}: {e}", f.name)))
-                        .ok()
-                })
-                .collect();
-            if def.record.is_empty() {
-                problems.push(format!("{at}.record: missing"));
-            }
-            Some(Body::Record(fields))
-        };
-        if matches!(file.transport, Transport::Soap11 | Transport::Soap12)
-            && def.soap_action.is_none()
-        {
-            problems.push(format!("{at}.soap_action: missing (SOAP transports)"));
-        }
-        let source = |s: &Source, what: &str, problems: &mut Vec<String>| -> Option<Src> {
-            match (s, xml_wire) {
-                (Source::Path(p), true) => xml::Path::compile(p, &file.namespaces)
-                    .map(Src::Path)
-                    .map_err(|e| problems.push(format!("{at}.response.{what}: {e}")))
-                    .ok(),
-                (Source::Column(c), false) => Some(Src::Column(*c)),
-                _ => {
-                    problems.push(format!(
-                        "{at}.response.{what}: use {} for this transport",
-                        if xml_wire {
-                            "a path"
-                        } else {
-                            "a { start, length } column"
-                        }
-                    ));
-                    None
-                }
-            }
-        };
-        let r = &def.response;
-        let result_code = source(&r.result_code, "result_code", &mut problems);
-        let auth_id = r
-            .auth_id
-            .as_ref()
-            .and_then(|s| source(s, "auth_id", &mut problems));
-        let message = r
-            .message
-            .as_ref()
-            .and_then(|s| source(s, "message", &mut problems));
-        let amount_src = |a: &Option<AmountSource>, what: &str, problems: &mut Vec<String>| {
-            a.as_ref().and_then(|a| {
-                source(&a.at, what, problems).map(|at| AmountSrc {
-                    at,
-                    format: a.format,
-                    sign: a.sign,
-                })
-            })
-        };
-        let available = amount_src(&r.available, "available", &mut problems);
-        let ledger = amount_src(&r.ledger, "ledger", &mut problems);
-        if def.retry && !matches!(op, Operation::Advice | Operation::Reverse) {
-            problems.push(format!(
-                "{at}.retry: only advice and reverse are idempotent"
-            ));
-        }
-        if let (Some(body), Some(result_code)) = (body, result_code) {
-            operations.insert(
-                *op,
-                Compiled {
-                    action: def.soap_action.clone(),
-                    body,
-                    response: Response {
-                        result_code,
-                        auth_id,
-                        available,
-                        ledger,
-                        message,
-                    },
-                    retry: def.retry,
-                },
-            );
-        }
-    }
-    if file.operations.is_empty() {
-        problems.push("operations: at least one operation is needed".into());
-    }
-    let de39 = |code: &str, at: &str, problems: &mut Vec<String>| {
-        ResponseCode::new(code)
-            .map_err(|e| problems.push(format!("{at}: {e}")))
-            .ok()
-    };
-    let default_code = de39(
-        &file.result_codes.default,
-        "result_codes.default",
-        &mut problems,
-    );
-    let result_codes: HashMap<String, ResponseCode> = file
-        .result_codes
-        .map
-        .iter()
-        .filter_map(|(k, v)| {
-            de39(v, &format!("result_codes.map.{k}"), &mut problems).map(|c| (k.clone(), c))
-        })
-        .collect();
-    let fault_codes: HashMap<String, ResponseCode> = file
-        .faults
-        .map
-        .iter()
-        .filter_map(|(k, v)| {
-            de39(v, &format!("faults.map.{k}"), &mut problems).map(|c| (k.clone(), c))
-        })
-        .collect();
-    let fault_code = file.faults.code.as_ref().and_then(|p| {
-        xml::Path::compile(p, &file.namespaces)
-            .map_err(|e| problems.push(format!("faults.code: {e}")))
-            .ok()
-    });
-    let (basic, wsse) = auth(&file, &mut problems);
-    let limits = xml::Limits::default();
-    let wire = wire(&file, base, basic, &limits, &mut problems);
-    match (wire, default_code) {
-        (Some(wire), Some(default_code)) if problems.is_empty() => Ok(Adapter {
-            name: file.name,
-            wire,
-            operations,
-            result_codes,
-            default_code,
-            fault_code,
-            fault_codes,
-            wsse,
-            limits,
-        }),
-        _ => Err(AdapterError::invalid(problems)),
-    }
-}
-
-/// The credentials of `[auth]`: HTTP basic, or a WS-Security token.
-fn auth(
-    file: &AdapterFile,
-    problems: &mut Vec<String>,
-) -> (Option<(String, String)>, Option<UsernameToken>) {
-    let Some(a) = &file.auth else {
-        return (None, None);
-    };
-    let password = match (&a.password_env, &a.password) {
-        (Some(var), None) => std::env::var(var)
-            .map_err(|_| {
-                problems.push(format!(
-                    "auth.password_env: environment variable {var} is not set"
-                ))
-            })
-            .ok(),
-        (None, Some(p)) => Some(p.clone()),
-        _ => {
-            problems.push("auth: give exactly one of password_env and password".into());
-            None
-        }
-    };
-    let Some(password) = password else {
-        return (None, None);
-    };
-    let soap = matches!(file.transport, Transport::Soap11 | Transport::Soap12);
-    match a.kind {
-        AuthKind::Basic if file.transport != Transport::FixedTcp => {
-            (Some((a.username.clone(), password)), None)
-        }
-        AuthKind::WsseText | AuthKind::WsseDigest if soap => (
-            None,
-            Some(UsernameToken {
-                username: a.username.clone(),
-                password,
-                digest: a.kind == AuthKind::WsseDigest,
-            }),
-        ),
-        _ => {
-            problems.push(format!(
-                "auth.kind: {:?} does not fit transport {:?}",
-                a.kind, file.transport
-            ));
-            (None, None)
-        }
-    }
-}
-
-/// The transport of the file.
-fn wire(
-    file: &AdapterFile,
-    base: &Path,
-    basic: Option<(String, String)>,
-    limits: &xml::Limits,
-    problems: &mut Vec<String>,
-) -> Option<Wire> {
-    let e = &file.endpoint;
-    let http = |problems: &mut Vec<String>| {
-        if !e.addresses.is_empty() {
-            problems.push("endpoint.addresses: only for transport fixed-tcp".into());
-        }
-        HttpTransport::new(e, file.tls.as_ref(), base, basic.clone(), limits.max_bytes)
-            .map_err(|err| problems.extend(err.problems()))
-            .ok()
-    };
-    match file.transport {
-        Transport::Soap11 => http(problems).map(|h| Wire::Soap(Version::V11, h)),
-        Transport::Soap12 => http(problems).map(|h| Wire::Soap(Version::V12, h)),
-        Transport::XmlHttp => http(problems).map(Wire::XmlHttp),
-        Transport::FixedTcp => {
-            let Some(records) = &file.records else {
-                problems.push("records: missing (transport fixed-tcp)".into());
-                return None;
-            };
-            if e.addresses.is_empty() || !e.urls.is_empty() {
-                problems.push("endpoint: fixed-tcp needs addresses and no urls".into());
-                return None;
-            }
-            let config = FixedTcpConfig::from_file(e, records);
-            if let Err(errors) = config.validate() {
-                problems.extend(errors.iter().map(ToString::to_string));
-                return None;
-            }
-            Some(Wire::Fixed(FixedTcp::new(config), records.encoding))
-        }
-    }
 }
 
 impl AccountSystem for Adapter {

@@ -5,6 +5,7 @@
 //! (SOAP 1.1/1.2 or XML over HTTP, fixed-width records over TCP), and paths or
 //! columns read the answer, whose result code a table maps to DE 39.
 
+mod compile;
 pub mod engine;
 pub mod file;
 pub mod fixed;

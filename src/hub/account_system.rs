@@ -98,6 +98,10 @@ pub enum AccountError {
     /// An answer that could not be read.
     #[error("malformed answer: {0}")]
     Malformed(String),
+    /// The request cannot be written in the vendor's format (e.g. a value
+    /// longer than its fixed-width column); nothing was sent.
+    #[error("request not sendable: {0}")]
+    Unsendable(String),
     /// The adapter does not offer this operation (a configuration gap).
     #[error("the adapter has no {0} operation")]
     Unsupported(&'static str),

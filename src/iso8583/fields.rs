@@ -8,7 +8,7 @@
 use std::fmt;
 
 use super::error::FieldError;
-use super::message::{Message, Mti};
+use super::message::Mti;
 use crate::mask;
 
 /// Field numbers of the data elements cardhub reads by name.
@@ -409,7 +409,7 @@ impl fmt::Display for Base24Header {
 }
 
 /// Parses an all-digit slice of known width into a number.
-fn digits(field: u16, raw: &[u8]) -> Result<u64, FieldError> {
+pub(super) fn digits(field: u16, raw: &[u8]) -> Result<u64, FieldError> {
     if raw.is_empty() || raw.len() > 18 || !raw.iter().all(u8::is_ascii_digit) {
         return Err(FieldError::invalid(
             field,
@@ -422,7 +422,7 @@ fn digits(field: u16, raw: &[u8]) -> Result<u64, FieldError> {
 }
 
 /// Reads `width`-digit groups of a fixed field and checks each is within `max`.
-fn numbers<const N: usize>(
+pub(super) fn numbers<const N: usize>(
     field: u16,
     raw: &[u8],
     width: usize,
@@ -448,16 +448,16 @@ fn numbers<const N: usize>(
     Ok(out)
 }
 
-fn parse_expiry(field: u16, raw: &[u8]) -> Result<Expiry, FieldError> {
+pub(super) fn parse_expiry(field: u16, raw: &[u8]) -> Result<Expiry, FieldError> {
     let text = std::str::from_utf8(raw).map_err(|_| FieldError::invalid(field, "not text"))?;
     Expiry::parse(text).map_err(|e| FieldError::invalid(field, e))
 }
 
-fn parse_amount(field: u16, raw: &[u8]) -> Result<Amount, FieldError> {
+pub(super) fn parse_amount(field: u16, raw: &[u8]) -> Result<Amount, FieldError> {
     Amount::new(digits(field, raw)?).map_err(|e| FieldError::invalid(field, e))
 }
 
-fn parse_track2(raw: &[u8]) -> Result<Track2, FieldError> {
+pub(super) fn parse_track2(raw: &[u8]) -> Result<Track2, FieldError> {
     let field = de::TRACK2;
     let body = raw.strip_prefix(b";").unwrap_or(raw);
     let body = body.strip_suffix(b"?").unwrap_or(body);
@@ -484,7 +484,7 @@ fn parse_track2(raw: &[u8]) -> Result<Track2, FieldError> {
     })
 }
 
-fn parse_additional_amounts(raw: &[u8]) -> Result<Vec<AdditionalAmount>, FieldError> {
+pub(super) fn parse_additional_amounts(raw: &[u8]) -> Result<Vec<AdditionalAmount>, FieldError> {
     let field = de::ADDITIONAL_AMOUNTS;
     if !raw.len().is_multiple_of(20) {
         return Err(FieldError::invalid(
@@ -516,7 +516,7 @@ fn parse_additional_amounts(raw: &[u8]) -> Result<Vec<AdditionalAmount>, FieldEr
         .collect()
 }
 
-fn parse_original_data(raw: &[u8]) -> Result<OriginalData, FieldError> {
+pub(super) fn parse_original_data(raw: &[u8]) -> Result<OriginalData, FieldError> {
     let field = de::ORIGINAL_DATA;
     if raw.len() != 42 {
         return Err(FieldError::invalid(
@@ -542,7 +542,7 @@ fn parse_original_data(raw: &[u8]) -> Result<OriginalData, FieldError> {
     })
 }
 
-fn parse_replacement_amounts(raw: &[u8]) -> Result<ReplacementAmounts, FieldError> {
+pub(super) fn parse_replacement_amounts(raw: &[u8]) -> Result<ReplacementAmounts, FieldError> {
     let field = de::REPLACEMENT_AMOUNTS;
     if raw.len() != 42 {
         return Err(FieldError::invalid(
@@ -559,449 +559,6 @@ fn parse_replacement_amounts(raw: &[u8]) -> Result<ReplacementAmounts, FieldErro
     })
 }
 
-impl Message {
-    fn required(&self, field: u16) -> Result<&[u8], FieldError> {
-        self.get(field).ok_or(FieldError::Missing { field })
-    }
-
-    /// DE 2.
-    ///
-    /// # Errors
-    /// Missing, or not 12–19 digits.
-    pub fn pan(&self) -> Result<Pan, FieldError> {
-        let raw = self.required(de::PAN)?;
-        std::str::from_utf8(raw)
-            .map_err(|_| FieldError::invalid(de::PAN, "not text"))
-            .and_then(|s| Pan::new(s).map_err(|e| FieldError::invalid(de::PAN, e)))
-    }
-
-    /// DE 3.
-    ///
-    /// # Errors
-    /// Missing, or not 6 digits.
-    pub fn processing_code(&self) -> Result<ProcessingCode, FieldError> {
-        let [transaction_type, from_account, to_account] = numbers(
-            de::PROCESSING_CODE,
-            self.required(de::PROCESSING_CODE)?,
-            2,
-            [(0, 99); 3],
-        )?;
-        Ok(ProcessingCode {
-            transaction_type,
-            from_account,
-            to_account,
-        })
-    }
-
-    /// DE 4 in minor units.
-    ///
-    /// # Errors
-    /// Missing, or not a number of at most 12 digits.
-    pub fn amount(&self) -> Result<Amount, FieldError> {
-        parse_amount(de::AMOUNT, self.required(de::AMOUNT)?)
-    }
-
-    /// DE 7.
-    ///
-    /// # Errors
-    /// Missing, or not a valid MMDDhhmmss.
-    pub fn transmission_time(&self) -> Result<TransmissionTime, FieldError> {
-        let raw = self.required(de::TRANSMISSION_TIME)?;
-        let [month, day, hour, minute, second] = numbers(
-            de::TRANSMISSION_TIME,
-            raw,
-            2,
-            [(1, 12), (1, 31), (0, 23), (0, 59), (0, 59)],
-        )?;
-        Ok(TransmissionTime {
-            month,
-            day,
-            hour,
-            minute,
-            second,
-        })
-    }
-
-    /// DE 11.
-    ///
-    /// # Errors
-    /// Missing, or not a number of at most 6 digits.
-    pub fn stan(&self) -> Result<Stan, FieldError> {
-        let v = digits(de::STAN, self.required(de::STAN)?)?;
-        Stan::new(u32::try_from(v).unwrap_or(u32::MAX))
-            .map_err(|e| FieldError::invalid(de::STAN, e))
-    }
-
-    /// DE 12.
-    ///
-    /// # Errors
-    /// Missing, or not a valid hhmmss.
-    pub fn local_time(&self) -> Result<LocalTime, FieldError> {
-        let raw = self.required(de::LOCAL_TIME)?;
-        let [hour, minute, second] = numbers(de::LOCAL_TIME, raw, 2, [(0, 23), (0, 59), (0, 59)])?;
-        Ok(LocalTime {
-            hour,
-            minute,
-            second,
-        })
-    }
-
-    /// DE 13.
-    ///
-    /// # Errors
-    /// Missing, or not a valid MMDD.
-    pub fn local_date(&self) -> Result<LocalDate, FieldError> {
-        let raw = self.required(de::LOCAL_DATE)?;
-        let [month, day] = numbers(de::LOCAL_DATE, raw, 2, [(1, 12), (1, 31)])?;
-        Ok(LocalDate { month, day })
-    }
-
-    /// DE 14.
-    ///
-    /// # Errors
-    /// Missing, or not a valid YYMM.
-    pub fn expiry(&self) -> Result<Expiry, FieldError> {
-        parse_expiry(de::EXPIRY, self.required(de::EXPIRY)?)
-    }
-
-    /// DE 18, the merchant category code.
-    ///
-    /// # Errors
-    /// Missing, or not 4 digits.
-    pub fn merchant_type(&self) -> Result<u16, FieldError> {
-        Ok(self.fixed_number(de::MERCHANT_TYPE, 4)? as u16)
-    }
-
-    /// DE 22, the point-of-service entry mode (3 digits, as sent).
-    ///
-    /// # Errors
-    /// Missing, or not digits.
-    pub fn pos_entry_mode(&self) -> Result<String, FieldError> {
-        self.digit_text(de::POS_ENTRY_MODE)
-    }
-
-    /// DE 32, the acquiring institution id.
-    ///
-    /// # Errors
-    /// Missing, or not digits.
-    pub fn acquirer(&self) -> Result<String, FieldError> {
-        self.digit_text(de::ACQUIRER)
-    }
-
-    /// DE 35.
-    ///
-    /// # Errors
-    /// Missing, or without a separator, PAN or valid expiry.
-    pub fn track2(&self) -> Result<Track2, FieldError> {
-        parse_track2(self.required(de::TRACK2)?)
-    }
-
-    /// DE 37, the retrieval reference number.
-    ///
-    /// # Errors
-    /// Missing.
-    pub fn rrn(&self) -> Result<String, FieldError> {
-        self.text(de::RRN)
-    }
-
-    /// DE 38, the authorization id.
-    ///
-    /// # Errors
-    /// Missing.
-    pub fn auth_id(&self) -> Result<String, FieldError> {
-        self.text(de::AUTH_ID)
-    }
-
-    /// DE 39.
-    ///
-    /// # Errors
-    /// Missing, or not two letters or digits.
-    pub fn response_code(&self) -> Result<ResponseCode, FieldError> {
-        let text = self.text(de::RESPONSE_CODE)?;
-        ResponseCode::new(&text).map_err(|e| FieldError::invalid(de::RESPONSE_CODE, e))
-    }
-
-    /// DE 41, the terminal id, as sent (BASE24 pads it to 16).
-    ///
-    /// # Errors
-    /// Missing.
-    pub fn terminal_id(&self) -> Result<String, FieldError> {
-        self.text(de::TERMINAL)
-    }
-
-    /// DE 42, the card acceptor (merchant) id.
-    ///
-    /// # Errors
-    /// Missing.
-    pub fn merchant_id(&self) -> Result<String, FieldError> {
-        self.text(de::MERCHANT)
-    }
-
-    /// DE 43, the card acceptor name and location.
-    ///
-    /// # Errors
-    /// Missing.
-    pub fn card_acceptor_name(&self) -> Result<String, FieldError> {
-        self.text(de::CARD_ACCEPTOR_NAME)
-    }
-
-    /// DE 49, the ISO 4217 numeric currency of DE 4.
-    ///
-    /// # Errors
-    /// Missing, or not 3 digits.
-    pub fn currency(&self) -> Result<u16, FieldError> {
-        Ok(self.fixed_number(de::CURRENCY, 3)? as u16)
-    }
-
-    /// DE 54, the additional amounts (balances).
-    ///
-    /// # Errors
-    /// Missing, or an entry that is not 20 characters of the layout.
-    pub fn additional_amounts(&self) -> Result<Vec<AdditionalAmount>, FieldError> {
-        parse_additional_amounts(self.required(de::ADDITIONAL_AMOUNTS)?)
-    }
-
-    /// DE 70, the network management information code.
-    ///
-    /// # Errors
-    /// Missing, or not 3 digits.
-    pub fn network_management_code(&self) -> Result<u16, FieldError> {
-        Ok(self.fixed_number(de::NETWORK_MANAGEMENT_CODE, 3)? as u16)
-    }
-
-    /// DE 90.
-    ///
-    /// # Errors
-    /// Missing, or not 42 digits.
-    pub fn original_data(&self) -> Result<OriginalData, FieldError> {
-        parse_original_data(self.required(de::ORIGINAL_DATA)?)
-    }
-
-    /// DE 95.
-    ///
-    /// # Errors
-    /// Missing, or not 42 characters with numeric amounts.
-    pub fn replacement_amounts(&self) -> Result<ReplacementAmounts, FieldError> {
-        parse_replacement_amounts(self.required(de::REPLACEMENT_AMOUNTS)?)
-    }
-
-    /// DE 102, the "from" account.
-    ///
-    /// # Errors
-    /// Missing.
-    pub fn account_1(&self) -> Result<String, FieldError> {
-        self.text(de::ACCOUNT_1)
-    }
-
-    /// DE 103, the "to" account.
-    ///
-    /// # Errors
-    /// Missing.
-    pub fn account_2(&self) -> Result<String, FieldError> {
-        self.text(de::ACCOUNT_2)
-    }
-
-    /// Sets DE 2.
-    pub fn set_pan(&mut self, pan: &Pan) {
-        self.set(de::PAN, pan.expose());
-    }
-
-    /// Sets DE 4 as 12 zero-padded digits.
-    pub fn set_amount(&mut self, amount: Amount) {
-        self.set(de::AMOUNT, format!("{:012}", amount.minor_units()));
-    }
-
-    /// Sets DE 11 as 6 zero-padded digits.
-    pub fn set_stan(&mut self, stan: Stan) {
-        self.set(de::STAN, stan.to_string());
-    }
-
-    /// Sets DE 39.
-    pub fn set_response_code(&mut self, code: ResponseCode) {
-        self.set(de::RESPONSE_CODE, code.as_str());
-    }
-
-    /// Sets DE 54 from its entries.
-    pub fn set_additional_amounts(&mut self, amounts: &[AdditionalAmount]) {
-        let text: String = amounts
-            .iter()
-            .map(|a| {
-                format!(
-                    "{:0>2.2}{:0>2.2}{:03}{}{:012}",
-                    a.account_type,
-                    a.amount_type,
-                    a.currency,
-                    match a.sign {
-                        Sign::Credit => 'C',
-                        Sign::Debit => 'D',
-                    },
-                    a.amount.minor_units()
-                )
-            })
-            .collect();
-        self.set(de::ADDITIONAL_AMOUNTS, text);
-    }
-
-    fn fixed_number(&self, field: u16, width: usize) -> Result<u64, FieldError> {
-        let raw = self.required(field)?;
-        if raw.len() != width {
-            return Err(FieldError::invalid(field, format!("not {width} digits")));
-        }
-        digits(field, raw)
-    }
-
-    fn digit_text(&self, field: u16) -> Result<String, FieldError> {
-        let raw = self.required(field)?;
-        if raw.iter().all(u8::is_ascii_digit) {
-            Ok(String::from_utf8_lossy(raw).into_owned())
-        } else {
-            Err(FieldError::invalid(field, "not digits"))
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn msg(fields: &[(u16, &str)]) -> Message {
-        let mut m = Message::new("0100".parse().unwrap());
-        for (n, v) in fields {
-            m.set(*n, *v);
-        }
-        m
-    }
-
-    #[test]
-    fn reads_common_fields() {
-        let m = msg(&[
-            (2, "4761739001010010"),
-            (3, "013000"),
-            (4, "000000012550"),
-            (7, "1122030201"),
-            (11, "000123"),
-            (14, "2812"),
-            (18, "5411"),
-            (35, "4761739001010010=28121011234567"),
-            (49, "978"),
-            (54, "1002978C0000000500002001978D000000001000"),
-            (70, "301"),
-        ]);
-        assert_eq!(m.pan().unwrap().last4(), "0010");
-        assert!(m.pan().unwrap().luhn_ok());
-        assert_eq!(
-            m.processing_code().unwrap(),
-            ProcessingCode {
-                transaction_type: 1,
-                from_account: 30,
-                to_account: 0
-            }
-        );
-        assert_eq!(m.amount().unwrap().minor_units(), 12550);
-        assert_eq!(m.transmission_time().unwrap().second, 1);
-        assert_eq!(m.stan().unwrap().value(), 123);
-        assert_eq!(
-            m.expiry().unwrap(),
-            Expiry {
-                year: 28,
-                month: 12
-            }
-        );
-        assert_eq!(m.merchant_type().unwrap(), 5411);
-        let t2 = m.track2().unwrap();
-        assert_eq!(
-            t2.expiry,
-            Some(Expiry {
-                year: 28,
-                month: 12
-            })
-        );
-        assert_eq!(t2.service_code.as_deref(), Some("101"));
-        assert_eq!(m.currency().unwrap(), 978);
-        let amounts = m.additional_amounts().unwrap();
-        assert_eq!(amounts.len(), 2);
-        assert_eq!(amounts[0].sign, Sign::Credit);
-        assert_eq!(amounts[0].amount.minor_units(), 50000);
-        assert_eq!(amounts[1].amount_type, "01");
-        assert_eq!(m.network_management_code().unwrap(), 301);
-    }
-
-    #[test]
-    fn expiry_is_yymm() {
-        let e = Expiry::parse("2812").unwrap();
-        assert_eq!((e.year, e.month), (28, 12));
-        assert_eq!(e.to_string(), "2812");
-        assert_eq!(Expiry::parse("3001").unwrap().to_string(), "3001");
-        for bad in ["", "281", "28123", "2813", "2800", "28-1", "２８１２"] {
-            assert!(Expiry::parse(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn base24_header() {
-        let h = Base24Header::parse(b"ISO026000070").unwrap();
-        assert_eq!(h.product, Base24Product::Pos);
-        assert_eq!(h.release, "60");
-        assert_eq!(h.status, "000");
-        assert_eq!((h.originator, h.responder), ('7', '0'));
-        assert_eq!(
-            Base24Header::parse(b"ISO016000070").unwrap().product,
-            Base24Product::Atm
-        );
-        assert!(Base24Header::parse(b"XSO026000070").is_err());
-        assert!(Base24Header::parse(b"ISO02600007").is_err());
-    }
-
-    #[test]
-    fn additional_amounts_round_trip() {
-        let mut m = msg(&[]);
-        let entries = vec![AdditionalAmount {
-            account_type: "00".into(),
-            amount_type: "02".into(),
-            currency: 752,
-            sign: Sign::Debit,
-            amount: Amount::new(42).unwrap(),
-        }];
-        m.set_additional_amounts(&entries);
-        assert_eq!(m.additional_amounts().unwrap(), entries);
-    }
-
-    #[test]
-    fn original_data_and_replacement_amounts() {
-        let m = msg(&[
-            (90, "010000012311220302010000000123400000000000"),
-            (95, "000000005000000000005000C00000000C00000000"),
-        ]);
-        let o = m.original_data().unwrap();
-        assert_eq!(o.mti.as_str(), "0100");
-        assert_eq!(o.stan.value(), 123);
-        assert_eq!(o.transmission_time, "1122030201");
-        assert_eq!(o.acquirer, "00000001234");
-        let r = m.replacement_amounts().unwrap();
-        assert_eq!(r.transaction.minor_units(), 5000);
-        assert_eq!(r.transaction_fee, "C00000000");
-    }
-
-    #[test]
-    fn errors_name_the_field() {
-        let m = msg(&[(4, "00000001x550"), (14, "2813"), (3, "12")]);
-        assert_eq!(m.pan(), Err(FieldError::Missing { field: 2 }));
-        assert!(matches!(
-            m.amount(),
-            Err(FieldError::Invalid { field: 4, .. })
-        ));
-        assert!(matches!(
-            m.expiry(),
-            Err(FieldError::Invalid { field: 14, .. })
-        ));
-        assert!(matches!(
-            m.processing_code(),
-            Err(FieldError::Invalid { field: 3, .. })
-        ));
-        assert!(Pan::new("1234").is_err());
-        assert_eq!(
-            format!("{:?}", Pan::new("4761739001010010").unwrap()),
-            "Pan(476173******0010)"
-        );
-    }
-}
+#[path = "fields_tests.rs"]
+mod tests;

@@ -4,6 +4,7 @@
 //! This layer knows bytes and fields only. It does not frame messages on a
 //! socket (see `link`) and does not decide anything (see `hub`).
 
+mod accessors;
 mod codec;
 pub mod dialect;
 pub(crate) mod ebcdic;

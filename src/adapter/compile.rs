@@ -1,0 +1,275 @@
+//! Compiling an adapter file: every template, path, column and code checked
+//! and parsed once, the transport built; every problem collected, so a file
+//! is refused whole with a complete list.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use super::AdapterError;
+use super::engine::{Adapter, AmountSrc, Body, Compiled, RecordField, Response, Src, Wire};
+use super::file::{AdapterFile, AmountSource, AuthKind, Operation, Source, Transport};
+use super::fixed::{FixedTcp, FixedTcpConfig};
+use super::http::HttpTransport;
+use super::soap::{UsernameToken, Version};
+use super::template::Template;
+use super::xml;
+use crate::iso8583::fields::ResponseCode;
+
+/// Compiles a parsed file, collecting every problem.
+pub(super) fn compile(file: AdapterFile, base: &Path) -> Result<Adapter, AdapterError> {
+    let mut problems = Vec::new();
+    let xml_wire = file.transport != Transport::FixedTcp;
+    let mut operations = BTreeMap::new();
+    for (op, def) in &file.operations {
+        let at = format!("operations.{}", op.as_str());
+        let body = if xml_wire {
+            if !def.record.is_empty() {
+                problems.push(format!("{at}.record: only for transport fixed-tcp"));
+            }
+            match def.template.as_deref() {
+                None => {
+                    problems.push(format!("{at}.template: missing"));
+                    None
+                }
+                Some(t) => Template::compile(t, &file.values, true)
+                    .map(Body::Xml)
+                    .map_err(|e| problems.push(format!("{at}.template: {e}")))
+                    .ok(),
+            }
+        } else {
+            if def.template.is_some() {
+                problems.push(format!("{at}.template: transport fixed-tcp uses record"));
+            }
+            let fields: Vec<RecordField> = def
+                .record
+                .iter()
+                .filter_map(|f| {
+                    Template::compile(&f.value, &file.values, false)
+                        .map(|template| RecordField {
+                            name: f.name.clone(),
+                            template,
+                            length: f.length,
+                            align: f.align,
+                        })
+                        .map_err(|e| problems.push(format!("{at}.record.{}: {e}", f.name)))
+                        .ok()
+                })
+                .collect();
+            if def.record.is_empty() {
+                problems.push(format!("{at}.record: missing"));
+            }
+            Some(Body::Record(fields))
+        };
+        if matches!(file.transport, Transport::Soap11 | Transport::Soap12)
+            && def.soap_action.is_none()
+        {
+            problems.push(format!("{at}.soap_action: missing (SOAP transports)"));
+        }
+        let source = |s: &Source, what: &str, problems: &mut Vec<String>| -> Option<Src> {
+            match (s, xml_wire) {
+                (Source::Path(p), true) => xml::Path::compile(p, &file.namespaces)
+                    .map(Src::Path)
+                    .map_err(|e| problems.push(format!("{at}.response.{what}: {e}")))
+                    .ok(),
+                (Source::Column(c), false) => Some(Src::Column(*c)),
+                _ => {
+                    problems.push(format!(
+                        "{at}.response.{what}: use {} for this transport",
+                        if xml_wire {
+                            "a path"
+                        } else {
+                            "a { start, length } column"
+                        }
+                    ));
+                    None
+                }
+            }
+        };
+        let r = &def.response;
+        let result_code = source(&r.result_code, "result_code", &mut problems);
+        let auth_id = r
+            .auth_id
+            .as_ref()
+            .and_then(|s| source(s, "auth_id", &mut problems));
+        let message = r
+            .message
+            .as_ref()
+            .and_then(|s| source(s, "message", &mut problems));
+        let amount_src = |a: &Option<AmountSource>, what: &str, problems: &mut Vec<String>| {
+            a.as_ref().and_then(|a| {
+                source(&a.at, what, problems).map(|at| AmountSrc {
+                    at,
+                    format: a.format,
+                    sign: a.sign,
+                })
+            })
+        };
+        let available = amount_src(&r.available, "available", &mut problems);
+        let ledger = amount_src(&r.ledger, "ledger", &mut problems);
+        if def.retry && !matches!(op, Operation::Advice | Operation::Reverse) {
+            problems.push(format!(
+                "{at}.retry: only advice and reverse are idempotent"
+            ));
+        }
+        if let (Some(body), Some(result_code)) = (body, result_code) {
+            operations.insert(
+                *op,
+                Compiled {
+                    action: def.soap_action.clone(),
+                    body,
+                    response: Response {
+                        result_code,
+                        auth_id,
+                        available,
+                        ledger,
+                        message,
+                    },
+                    retry: def.retry,
+                },
+            );
+        }
+    }
+    if file.operations.is_empty() {
+        problems.push("operations: at least one operation is needed".into());
+    }
+    let de39 = |code: &str, at: &str, problems: &mut Vec<String>| {
+        ResponseCode::new(code)
+            .map_err(|e| problems.push(format!("{at}: {e}")))
+            .ok()
+    };
+    let default_code = de39(
+        &file.result_codes.default,
+        "result_codes.default",
+        &mut problems,
+    );
+    let result_codes: HashMap<String, ResponseCode> = file
+        .result_codes
+        .map
+        .iter()
+        .filter_map(|(k, v)| {
+            de39(v, &format!("result_codes.map.{k}"), &mut problems).map(|c| (k.clone(), c))
+        })
+        .collect();
+    let fault_codes: HashMap<String, ResponseCode> = file
+        .faults
+        .map
+        .iter()
+        .filter_map(|(k, v)| {
+            de39(v, &format!("faults.map.{k}"), &mut problems).map(|c| (k.clone(), c))
+        })
+        .collect();
+    let fault_code = file.faults.code.as_ref().and_then(|p| {
+        xml::Path::compile(p, &file.namespaces)
+            .map_err(|e| problems.push(format!("faults.code: {e}")))
+            .ok()
+    });
+    let (basic, wsse) = auth(&file, &mut problems);
+    let limits = xml::Limits::default();
+    let wire = wire(&file, base, basic, &limits, &mut problems);
+    match (wire, default_code) {
+        (Some(wire), Some(default_code)) if problems.is_empty() => Ok(Adapter {
+            name: file.name,
+            wire,
+            operations,
+            result_codes,
+            default_code,
+            fault_code,
+            fault_codes,
+            wsse,
+            limits,
+        }),
+        _ => Err(AdapterError::invalid(problems)),
+    }
+}
+
+/// The credentials of `[auth]`: HTTP basic, or a WS-Security token.
+fn auth(
+    file: &AdapterFile,
+    problems: &mut Vec<String>,
+) -> (Option<(String, String)>, Option<UsernameToken>) {
+    let Some(a) = &file.auth else {
+        return (None, None);
+    };
+    let password = match (&a.password_env, &a.password) {
+        (Some(var), None) => std::env::var(var)
+            .map_err(|_| {
+                problems.push(format!(
+                    "auth.password_env: environment variable {var} is not set"
+                ))
+            })
+            .ok(),
+        (None, Some(p)) => Some(p.clone()),
+        _ => {
+            problems.push("auth: give exactly one of password_env and password".into());
+            None
+        }
+    };
+    let Some(password) = password else {
+        return (None, None);
+    };
+    let soap = matches!(file.transport, Transport::Soap11 | Transport::Soap12);
+    match a.kind {
+        AuthKind::Basic if file.transport != Transport::FixedTcp => {
+            (Some((a.username.clone(), password)), None)
+        }
+        AuthKind::WsseText | AuthKind::WsseDigest if soap => (
+            None,
+            Some(UsernameToken {
+                username: a.username.clone(),
+                password,
+                digest: a.kind == AuthKind::WsseDigest,
+            }),
+        ),
+        _ => {
+            problems.push(format!(
+                "auth.kind: {:?} does not fit transport {:?}",
+                a.kind, file.transport
+            ));
+            (None, None)
+        }
+    }
+}
+
+/// The transport of the file.
+fn wire(
+    file: &AdapterFile,
+    base: &Path,
+    basic: Option<(String, String)>,
+    limits: &xml::Limits,
+    problems: &mut Vec<String>,
+) -> Option<Wire> {
+    let e = &file.endpoint;
+    let http = |problems: &mut Vec<String>| {
+        if !e.addresses.is_empty() {
+            problems.push("endpoint.addresses: only for transport fixed-tcp".into());
+        }
+        HttpTransport::new(e, file.tls.as_ref(), base, basic.clone(), limits.max_bytes)
+            .map_err(|err| problems.extend(err.problems()))
+            .ok()
+    };
+    match file.transport {
+        Transport::Soap11 => http(problems).map(|h| Wire::Soap(Version::V11, h)),
+        Transport::Soap12 => http(problems).map(|h| Wire::Soap(Version::V12, h)),
+        Transport::XmlHttp => http(problems).map(Wire::XmlHttp),
+        Transport::FixedTcp => {
+            let Some(records) = &file.records else {
+                problems.push("records: missing (transport fixed-tcp)".into());
+                return None;
+            };
+            if e.addresses.is_empty() || !e.urls.is_empty() {
+                problems.push("endpoint: fixed-tcp needs addresses and no urls".into());
+                return None;
+            }
+            let config = FixedTcpConfig::from_file(e, records);
+            if let Err(errors) = config.validate() {
+                problems.extend(errors.iter().map(ToString::to_string));
+                return None;
+            }
+            Some(Wire::Fixed(
+                FixedTcp::new(config),
+                records.encoding,
+                std::time::Duration::from_millis(e.timeout_ms),
+            ))
+        }
+    }
+}

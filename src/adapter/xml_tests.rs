@@ -1,0 +1,235 @@
+//! Tests of `xml`.
+use super::*;
+use proptest::prelude::*;
+
+fn parse(xml: &str) -> Result<Document, XmlError> {
+    Document::parse(xml.as_bytes(), &Limits::default())
+}
+
+fn path(text: &str) -> Path {
+    let ns = BTreeMap::from([
+        ("p".to_owned(), "urn:x".to_owned()),
+        ("v".to_owned(), "urn:v".to_owned()),
+    ]);
+    Path::compile(text, &ns).expect("path compiles")
+}
+
+#[test]
+fn prefixes_for_the_same_uri_resolve_the_same() {
+    let docs = [
+        r#"<a:R xmlns:a="urn:x"><a:C>1</a:C></a:R>"#,
+        r#"<R xmlns="urn:x"><b:C xmlns:b="urn:x"> 1 </b:C></R>"#,
+        r#"<?xml version="1.0"?><z:R xmlns:z="urn:x"><C xmlns="urn:x">1</C></z:R>"#,
+    ];
+    for xml in docs {
+        let doc = parse(xml).expect(xml);
+        assert_eq!(doc.name(doc.root()), ("urn:x", "R"), "{xml}");
+        assert_eq!(doc.select(&path("p:C"), doc.root()), Some("1"), "{xml}");
+        assert_eq!(doc.select(&path("C"), doc.root()), None, "{xml}");
+    }
+}
+
+#[test]
+fn default_namespace_applies_to_elements_not_attributes() {
+    let doc = parse(r#"<R xmlns="urn:x" a="1"><C/><D xmlns=""><E>e</E></D></R>"#).unwrap();
+    let c = doc.child(doc.root(), "urn:x", "C").unwrap();
+    assert_eq!(doc.name(c), ("urn:x", "C"));
+    assert_eq!(doc.select(&path("D/E"), doc.root()), Some("e"));
+    assert_eq!(doc.select(&path("p:D/E"), doc.root()), None);
+    assert_eq!(doc.attribute(doc.root(), None, "a"), Some("1"));
+    assert_eq!(doc.attribute(doc.root(), Some("urn:x"), "a"), None);
+}
+
+#[test]
+fn attributes_resolve_their_namespace_and_are_normalized() {
+    let xml = r#"<R xmlns:w="urn:v" code="7" w:code="8" xml:lang="en">
+        <In status=" o&amp;k " t="a&#10;b" n="a
+b"/></R>"#;
+    let doc = parse(xml).unwrap();
+    let root = doc.root();
+    assert_eq!(doc.attribute(root, None, "code"), Some("7"));
+    assert_eq!(doc.attribute(root, Some("urn:v"), "code"), Some("8"));
+    let xml_ns = "http://www.w3.org/XML/1998/namespace";
+    assert_eq!(doc.attribute(root, Some(xml_ns), "lang"), Some("en"));
+    assert_eq!(doc.attribute(root, None, "xmlns"), None);
+    assert_eq!(doc.select(&path("@code"), root), Some("7"));
+    assert_eq!(doc.select(&path("@v:code"), root), Some("8"));
+    assert_eq!(doc.select(&path("In/@status"), root), Some(" o&k "));
+    assert_eq!(doc.select(&path("In/@t"), root), Some("a\nb"));
+    assert_eq!(doc.select(&path("In/@n"), root), Some("a b"));
+    assert_eq!(doc.select(&path("In/@missing"), root), None);
+}
+
+#[test]
+fn text_joins_text_cdata_and_references_but_not_children() {
+    let xml = "<R> a<!-- c -->b<![CDATA[<c>]]>&amp;&#x41;&#66;<?pi x?><K>k</K>\r\nz </R>";
+    let doc = parse(xml).unwrap();
+    assert_eq!(doc.text(doc.root()), " ab<c>&AB\nz ");
+    assert_eq!(doc.trimmed_text(doc.root()), "ab<c>&AB\nz");
+    let kids: Vec<_> = doc.children(doc.root()).collect();
+    assert_eq!(kids.len(), 1);
+    assert_eq!(doc.text(kids[0]), "k");
+}
+
+#[test]
+fn doctype_and_entities_are_refused() {
+    let laughs = r#"<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol">
+<!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">]>
+<lolz>&lol2;</lolz>"#;
+    assert!(matches!(
+        parse(laughs),
+        Err(XmlError::Doctype { position: 22 })
+    ));
+    let external = r#"<!DOCTYPE R SYSTEM "file:///etc/passwd"><R/>"#;
+    assert!(matches!(
+        parse(external),
+        Err(XmlError::Doctype { position: 0 })
+    ));
+    let undeclared = parse("<R>&lol2;</R>").unwrap_err();
+    assert!(matches!(&undeclared, XmlError::Entity { name, position: 3 } if name == "lol2"));
+    let in_attribute = parse(r#"<R a="x&lol;"/>"#).unwrap_err();
+    assert!(matches!(&in_attribute, XmlError::Entity { name, .. } if name == "lol"));
+}
+
+#[test]
+fn limits_are_enforced() {
+    let limits = Limits {
+        max_bytes: 64,
+        max_depth: 3,
+        max_nodes: 4,
+    };
+    let ok = |xml: &str| Document::parse(xml.as_bytes(), &limits).map(|_| ());
+    let limit = |xml: &str| match Document::parse(xml.as_bytes(), &limits) {
+        Err(XmlError::Limit { limit, .. }) => limit,
+        other => panic!("{xml}: {other:?}"),
+    };
+    ok("<a><b><c/></b></a>").unwrap();
+    assert_eq!(limit("<a><b><c><d/></c></b></a>"), "max_depth");
+    ok("<a x='1'><b/><c/></a>").unwrap();
+    assert_eq!(limit("<a><b/><c/><d/><e/></a>"), "max_nodes");
+    assert_eq!(limit("<a x='1' y='2'><b/><c/></a>"), "max_nodes");
+    ok(&format!("<a>{}</a>", "x".repeat(57))).unwrap();
+    assert_eq!(limit(&format!("<a>{}</a>", "x".repeat(58))), "max_bytes");
+}
+
+#[test]
+fn malformed_answers_are_errors_with_a_position() {
+    let cases: &[(&[u8], &str)] = &[
+        (b"", "no root element (ends at byte 0)"),
+        (b"  \n", "no root element"),
+        (
+            b"<a></b>",
+            "at byte 3: ill-formed document: expected `</a>`, but `</b>`",
+        ),
+        (b"<a><b></b>", "ends at byte 10 with <a> still open"),
+        (b"<a", "malformed at byte 0"),
+        (b"</a>", "malformed at byte 0"),
+        (
+            b"<a/><b/>",
+            "a second element <b> outside the root element at byte 4",
+        ),
+        (b"<a/>junk", "text outside the root element at byte 4"),
+        (b"x<a/>", "text outside the root element at byte 0"),
+        (b"<a/>&amp;", "a reference outside"),
+        (b"<![CDATA[x]]><a/>", "CDATA outside"),
+        (b"<p:a/>", "undeclared namespace prefix \"p\" at byte 0"),
+        (b"<a>\xff</a>", "not valid UTF-8 at byte 3"),
+        (b"<a>\x01</a>", "U+0001"),
+        (b"<a>&#1;</a>", "invalid character reference &#1; at byte 3"),
+        (b"<a>&#xZZ;</a>", "&#xZZ;"),
+        (b"<a>&amp</a>", "malformed"),
+        (b" <?xml version=\"1.0\"?><a/>", "XML declaration at byte 1"),
+        (b"<a x='1' x='2'/>", "malformed at byte 0"),
+        (b"<a><!-- x -- y --></a>", "malformed"),
+        (
+            b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>\xe9</a>",
+            "not valid UTF-8",
+        ),
+        (
+            "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>é</a>".as_bytes(),
+            "declares encoding \"ISO-8859-1\"",
+        ),
+    ];
+    for (xml, want) in cases {
+        let err = Document::parse(xml, &Limits::default()).unwrap_err();
+        assert!(err.is_vendor_fault());
+        let text = err.to_string();
+        assert!(
+            text.contains(want),
+            "{:?}: {text}",
+            String::from_utf8_lossy(xml)
+        );
+    }
+}
+
+#[test]
+fn harmless_prologs_are_accepted() {
+    let latin1_ascii = "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<a>x</a>\n";
+    parse(latin1_ascii).unwrap();
+    let doc = parse("\u{feff}<!-- c --><?pi?>\n<a>x</a>\n<!-- c -->\n").unwrap();
+    assert_eq!(doc.text(doc.root()), "x");
+}
+
+#[test]
+fn path_errors_are_ours_and_name_the_problem() {
+    let ns = BTreeMap::from([("p".to_owned(), "urn:x".to_owned())]);
+    let err = Path::compile("p:a/q:b", &ns).unwrap_err();
+    assert!(!err.is_vendor_fault());
+    assert!(matches!(&err, XmlError::PathPrefix { prefix, .. } if prefix == "q"));
+    assert!(err.to_string().contains("\"p:a/q:b\""));
+    let err = Path::compile("@q:a", &ns).unwrap_err();
+    assert!(matches!(&err, XmlError::PathPrefix { prefix, .. } if prefix == "q"));
+    for bad in [
+        "", "a//b", "/a", "a/", "@a/b", "a/@", "p:", ":a", "a b", "a:b:c", "1a", "@",
+    ] {
+        let err = Path::compile(bad, &ns).unwrap_err();
+        assert!(matches!(err, XmlError::PathSyntax { .. }), "{bad:?}: {err}");
+    }
+    assert_eq!(path("p:A/v:b/@v:c").to_string(), "p:A/v:b/@v:c");
+}
+
+#[test]
+fn escape_covers_markup_and_whitespace() {
+    let mut out = String::new();
+    escape("a&<>\"'\t\n\r\u{0}é", &mut out);
+    assert_eq!(out, "a&amp;&lt;&gt;&quot;&apos;&#9;&#10;&#13;\u{FFFD}é");
+}
+
+fn xml_char() -> impl Strategy<Value = char> {
+    prop_oneof![
+        prop::sample::select(vec!['&', '<', '>', '"', '\'', '\t', '\n', '\r', ' ', ']']),
+        any::<char>().prop_filter("XML Char", |&c| is_xml_char(c)),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn parse_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        let _ = Document::parse(&bytes, &Limits::default());
+    }
+
+    #[test]
+    fn parse_never_panics_on_near_xml(
+        parts in prop::collection::vec(prop::sample::select(vec![
+            "<a>", "</a>", "<b/>", "<p:c xmlns:p='u'>", "</p:c>", "&amp;", "&#x41;", "&",
+            "<![CDATA[", "]]>", "<!--", "-->", "<?pi", "?>", " x='1'", "<!DOCTYPE", "text", ">",
+        ]), 0..24),
+    ) {
+        let _ = Document::parse(parts.concat().as_bytes(), &Limits::default());
+    }
+
+    #[test]
+    fn escaped_text_parses_back(chars in prop::collection::vec(xml_char(), 0..64)) {
+        let text: String = chars.into_iter().collect();
+        let mut xml = String::from("<r a=\"");
+        escape(&text, &mut xml);
+        xml.push_str("\">");
+        escape(&text, &mut xml);
+        xml.push_str("</r>");
+        let doc = parse(&xml).map_err(|e| TestCaseError::fail(format!("{xml}: {e}")))?;
+        prop_assert_eq!(doc.text(doc.root()), text.as_str());
+        prop_assert_eq!(doc.attribute(doc.root(), None, "a"), Some(text.as_str()));
+    }
+}

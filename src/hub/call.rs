@@ -1,0 +1,174 @@
+//! Calling an institution's account system for a request: the canonical
+//! request built from the card and the message, the call bounded by the
+//! request's deadline, a late answer recorded in the journal when it comes,
+//! and the decision an answer or failure leads to.
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use tokio::time::Instant;
+use tracing::error;
+
+use super::account_system::{
+    AccountAnswer, AccountError, AccountRequest, AccountSystem, AdviceDecision,
+};
+use super::journal::{self, Entry, JournalEntry};
+use super::model::{CanonicalRequest, DecidedBy, Decision, Kind, SwitchKeys, codes};
+use super::txn_id::{TxnId, TxnIds};
+use crate::cards::card::Card;
+use crate::store::Store;
+
+/// The canonical request for the account system.
+pub(super) fn account_request(
+    c: &CanonicalRequest,
+    card: &Card,
+    txn_id: TxnId,
+    original_transaction_id: Option<TxnId>,
+    decision: Option<AdviceDecision>,
+) -> AccountRequest {
+    AccountRequest {
+        transaction_id: txn_id.to_string(),
+        institution: card.institution.clone(),
+        account: card.account.clone(),
+        card: card.pan_masked.clone(),
+        kind: c.kind,
+        channel: c.channel,
+        amount: c.amount,
+        terminal: c.keys.terminal.clone(),
+        merchant: c.merchant.clone(),
+        transmission_time: c.keys.transmission_time.clone(),
+        rrn: c.keys.rrn.clone(),
+        original_transaction_id: original_transaction_id.map(|id| id.to_string()),
+        decision,
+        deadline: c.deadline,
+    }
+}
+
+/// Runs an account-system call until the deadline.
+pub(super) async fn call_until<F>(deadline: Instant, call: F) -> Result<AccountAnswer, AccountError>
+where
+    F: std::future::Future<Output = Result<AccountAnswer, AccountError>>,
+{
+    tokio::time::timeout_at(deadline, call)
+        .await
+        .unwrap_or(Err(AccountError::Timeout))
+}
+
+/// Where an account system's late answer is recorded: the journal, under a
+/// new id that refers to the original transaction.
+pub(super) struct LateRecorder {
+    pub(super) store: Store,
+    pub(super) ids: Arc<TxnIds>,
+    pub(super) original: TxnId,
+}
+
+/// Calls the account system for a request; an answer after the deadline is
+/// not waited for but recorded in the journal when it comes.
+pub(super) async fn call_with_deadline(
+    system: Arc<dyn AccountSystem>,
+    request: AccountRequest,
+    kind: Kind,
+    late: LateRecorder,
+) -> Result<AccountAnswer, AccountError> {
+    let deadline = request.deadline;
+    let mut call = tokio::spawn(async move {
+        let answer = match kind {
+            Kind::Purchase | Kind::Cash => system.authorize(&request).await,
+            Kind::Load | Kind::Refund => system.load(&request).await,
+            Kind::BalanceInquiry => system.balance_inquiry(&request).await,
+        };
+        (answer, system.name().to_string(), request)
+    });
+    match tokio::time::timeout_at(deadline, &mut call).await {
+        Ok(Ok((answer, _, _))) => answer,
+        Ok(Err(e)) => Err(AccountError::Malformed(format!(
+            "account system call failed: {e}"
+        ))),
+        Err(_) => {
+            tokio::spawn(async move {
+                if let Ok((answer, adapter, request)) = call.await {
+                    late.record(answer, adapter, &request).await;
+                }
+            });
+            Err(AccountError::Timeout)
+        }
+    }
+}
+
+impl LateRecorder {
+    /// Journals an account system's answer that came after the deadline.
+    async fn record(
+        self,
+        answer: Result<AccountAnswer, AccountError>,
+        adapter: String,
+        request: &AccountRequest,
+    ) {
+        let mut decision = decision_from(answer, &adapter);
+        decision.reason = format!("late answer after the deadline: {}", decision.reason);
+        let entry = JournalEntry {
+            txn_id: self.ids.next(),
+            entry: Entry::LateResult,
+            received_at_us: Timestamp::now().as_microsecond(),
+            business_day: String::new(),
+            switch: String::new(),
+            mti: String::new(),
+            is_repeat: false,
+            kind: request.kind.as_str(),
+            channel: request.channel.as_str(),
+            pan_hash: None,
+            pan_masked: Some(request.card.clone()),
+            account: Some(request.account.clone()),
+            institution: Some(request.institution.clone()),
+            amount_minor: request.amount.minor as i64,
+            currency: request.amount.currency.numeric,
+            keys: SwitchKeys {
+                mti: crate::iso8583::Mti::NETWORK_REQUEST,
+                transmission_time: request.transmission_time.clone(),
+                stan: String::new(),
+                acquirer: String::new(),
+                terminal: request.terminal.clone(),
+                rrn: request.rrn.clone(),
+            },
+            merchant: request.merchant.clone(),
+            mcc: None,
+            decision,
+            counted_minor: 0,
+            counted_count: 0,
+            original_txn_id: Some(self.original),
+            latency_us: 0,
+        };
+        if let Err(e) = journal::append(&self.store, entry).await {
+            error!(error = %e, txn_id = %self.original, "late account-system answer not journaled");
+        }
+    }
+}
+
+/// The decision an account system's answer (or failure) leads to.
+pub(super) fn decision_from(
+    answer: Result<AccountAnswer, AccountError>,
+    adapter: &str,
+) -> Decision {
+    match answer {
+        Ok(a) => Decision {
+            auth_id: a.auth_id.or_else(|| a.code.is_approval().then(auth_id)),
+            code: a.code,
+            balances: a.balances,
+            decided_by: DecidedBy::AccountSystem,
+            reason: match a.message {
+                Some(m) => format!("account system answered: {m}"),
+                None => "account system answered".into(),
+            },
+            adapter: Some(adapter.to_string()),
+            raw_code: Some(a.raw_code),
+        },
+        Err(e) => Decision {
+            adapter: Some(adapter.to_string()),
+            ..Decision::rule(codes::ISSUER_UNAVAILABLE, format!("account system: {e}"))
+        },
+    }
+}
+
+/// A six-digit authorization id for approvals the account system gave none for.
+fn auth_id() -> String {
+    format!("{:06}", rand::random::<u32>() % 1_000_000)
+}
