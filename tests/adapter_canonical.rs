@@ -51,6 +51,7 @@ fn request(deadline_in: Duration) -> AccountRequest {
         rrn: "532609123456".into(),
         original_transaction_id: None,
         decision: None,
+        clear_pan: None,
         deadline: Instant::now() + deadline_in,
     }
 }
@@ -267,4 +268,26 @@ async fn request_bodies_match_the_golden_files_and_the_wsdl() {
             .unwrap_or_else(|e| panic!("{}: {e} (CARDHUB_BLESS=1 writes it)", golden.display()));
         assert_eq!(got, expected, "{}", Path::new(&golden).display());
     }
+}
+
+#[tokio::test]
+async fn the_clear_pan_is_sent_only_when_the_file_allows_it() {
+    let text = std::fs::read_to_string(repo().join("adapters/canonical.toml"))
+        .unwrap()
+        .replace("<as:card>{card}</as:card>", "<as:card>{pan}</as:card>");
+    let refused = Adapter::from_toml(&text, &repo().join("adapters"))
+        .err()
+        .unwrap();
+    let all = refused.problems().join("\n");
+    assert!(all.contains("send_clear_pan"), "{all}");
+
+    let allowed = format!("send_clear_pan = true\n{text}");
+    let a = Adapter::from_toml(&allowed, &repo().join("adapters")).unwrap();
+    let mut r = request(Duration::from_secs(2));
+    r.clear_pan = Some(cardhub::iso8583::fields::Pan::new("4761739001010010").unwrap());
+    let body = a.render(Operation::Authorize, &r).unwrap();
+    assert!(
+        body.contains("<as:card>4761739001010010</as:card>"),
+        "{body}"
+    );
 }

@@ -64,6 +64,7 @@ fn request() -> AccountRequest {
         rrn: "532609123456".into(),
         original_transaction_id: None,
         decision: None,
+        clear_pan: None,
         deadline: Instant::now() + Duration::from_secs(2),
     }
 }

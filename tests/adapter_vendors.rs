@@ -87,6 +87,7 @@ fn request(account: &str, deadline_in: Duration) -> AccountRequest {
         rrn: "532609123456".into(),
         original_transaction_id: None,
         decision: None,
+        clear_pan: None,
         deadline: Instant::now() + deadline_in,
     }
 }
@@ -1189,6 +1190,28 @@ mod mainframe_fixed {
             started.elapsed() < Duration::from_millis(1000),
             "{:?}",
             started.elapsed()
+        );
+    }
+
+    /// A sign column holding anything but +, -, C, D or blank is a malformed
+    /// answer, not a positive balance.
+    #[tokio::test]
+    async fn an_unknown_sign_is_malformed() {
+        let good = record("authorize.AP.rec");
+        assert_eq!(&good[42..43], "+", "layout: available sign at column 42");
+        let bad = format!("{}?{}", &good[..42], &good[43..]);
+        let host = Host::start(move |_: &str| Reply::After(Duration::ZERO, bad.clone())).await;
+        let a = adapter("mainframe-fixed", &[host.address.to_string()], "");
+        let err = a
+            .call(
+                Operation::Authorize,
+                &request(ACCOUNT, Duration::from_secs(5)),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, AccountError::Malformed(why) if why.contains("sign")),
+            "{err:?}"
         );
     }
 

@@ -32,9 +32,12 @@ pub(super) fn compile(file: AdapterFile, base: &Path) -> Result<Adapter, Adapter
                     None
                 }
                 Some(t) => Template::compile(t, &file.values, true)
-                    .map(Body::Xml)
                     .map_err(|e| problems.push(format!("{at}.template: {e}")))
-                    .ok(),
+                    .ok()
+                    .filter(|t| {
+                        clear_pan_allowed(t, &file, &format!("{at}.template"), &mut problems)
+                    })
+                    .map(Body::Xml),
             }
         } else {
             if def.template.is_some() {
@@ -45,14 +48,18 @@ pub(super) fn compile(file: AdapterFile, base: &Path) -> Result<Adapter, Adapter
                 .iter()
                 .filter_map(|f| {
                     Template::compile(&f.value, &file.values, false)
+                        .map_err(|e| problems.push(format!("{at}.record.{}: {e}", f.name)))
+                        .ok()
+                        .filter(|t| {
+                            let at = format!("{at}.record.{}", f.name);
+                            clear_pan_allowed(t, &file, &at, &mut problems)
+                        })
                         .map(|template| RecordField {
                             name: f.name.clone(),
                             template,
                             length: f.length,
                             align: f.align,
                         })
-                        .map_err(|e| problems.push(format!("{at}.record.{}: {e}", f.name)))
-                        .ok()
                 })
                 .collect();
             if def.record.is_empty() {
@@ -180,6 +187,22 @@ pub(super) fn compile(file: AdapterFile, base: &Path) -> Result<Adapter, Adapter
         }),
         _ => Err(AdapterError::invalid(problems)),
     }
+}
+
+/// A template may write the clear PAN only when the file says so.
+fn clear_pan_allowed(
+    t: &Template,
+    file: &AdapterFile,
+    at: &str,
+    problems: &mut Vec<String>,
+) -> bool {
+    let allowed = file.send_clear_pan || !t.uses_clear_pan();
+    if !allowed {
+        problems.push(format!(
+            "{at}: {{pan}} sends the clear card number; set send_clear_pan = true to allow it"
+        ));
+    }
+    allowed
 }
 
 /// The credentials of `[auth]`: HTTP basic, or a WS-Security token.

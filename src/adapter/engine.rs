@@ -460,7 +460,15 @@ fn amount(
         }
     };
     let signed_by_column = match (answer, src.sign) {
-        (Answer::Record(text), Some(c)) => matches!(column(text, c), Some("-" | "D")),
+        (Answer::Record(text), Some(c)) => match column(text, c).map(str::trim) {
+            Some("-" | "D") => true,
+            Some("+" | "C" | "") => false,
+            other => {
+                return Err(AccountError::Malformed(format!(
+                    "sign {other:?} is not +, -, C or D"
+                )));
+            }
+        },
         _ => false,
     };
     Ok(Some(if negative || signed_by_column {

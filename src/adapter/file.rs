@@ -67,6 +67,10 @@ pub struct AdapterFile {
     /// Prefix → namespace URI, for templates and response paths.
     #[serde(default)]
     pub namespaces: BTreeMap<String, String>,
+    /// Whether templates may write the clear PAN (`{pan}`); off by default —
+    /// the canonical interface sends only the masked card.
+    #[serde(default)]
+    pub send_clear_pan: bool,
     /// Canonical value → vendor value, per field (e.g. `[values.kind] purchase = "DEBIT"`).
     #[serde(default)]
     pub values: BTreeMap<String, BTreeMap<String, String>>,

@@ -3,7 +3,7 @@
 //! rendered per call without parsing. `{{` and `}}` are literal braces.
 //!
 //! Fields: `transaction_id`, `institution`, `account`, `card` (masked),
-//! `card_last4`, `amount`, `currency` (numeric), `currency_code` (alphabetic),
+//! `card_last4`, `pan` (clear: only when the adapter sets `send_clear_pan`), `amount`, `currency` (numeric), `currency_code` (alphabetic),
 //! `channel`, `kind`, `terminal`, `merchant`, `transmission_time`, `rrn`,
 //! `deadline`, `now`, `original_transaction_id`, `decision`, `decided_by`,
 //! `reason`, `sequence` (fixed-width records: filled by the transport).
@@ -34,6 +34,8 @@ pub enum Field {
     Account,
     Card,
     CardLast4,
+    /// The clear PAN: only in adapters with `send_clear_pan = true`.
+    Pan,
     Amount,
     Currency,
     CurrencyCode,
@@ -58,6 +60,7 @@ const FIELDS: &[(&str, Field)] = &[
     ("account", Field::Account),
     ("card", Field::Card),
     ("card_last4", Field::CardLast4),
+    ("pan", Field::Pan),
     ("amount", Field::Amount),
     ("currency", Field::Currency),
     ("currency_code", Field::CurrencyCode),
@@ -221,6 +224,18 @@ impl Template {
         Ok(Template { pieces, xml })
     }
 
+    /// Whether the template writes the clear PAN (`{pan}`).
+    pub fn uses_clear_pan(&self) -> bool {
+        fn any(pieces: &[Piece]) -> bool {
+            pieces.iter().any(|p| match p {
+                Piece::Value(Field::Pan, _) | Piece::Section(Field::Pan, _) => true,
+                Piece::Section(_, inner) => any(inner),
+                _ => false,
+            })
+        }
+        any(&self.pieces)
+    }
+
     /// Renders into `out`. Absent optional values (a merchant, an original
     /// transaction) render as nothing.
     pub fn render(&self, ctx: &RenderContext<'_>, out: &mut String) {
@@ -334,6 +349,7 @@ fn write_value(ctx: &RenderContext<'_>, field: Field, format: &Format, out: &mut
         Field::Account => r.account.as_str().into(),
         Field::Card => r.card.as_str().into(),
         Field::CardLast4 => r.card[r.card.len().saturating_sub(4)..].into(),
+        Field::Pan => r.clear_pan.as_ref().map_or("", |p| p.expose()).into(),
         Field::Amount => match format {
             Format::Decimal => r.amount.to_decimal().into(),
             _ => r.amount.minor.to_string().into(),
@@ -398,6 +414,7 @@ mod tests {
             rrn: "531909004711".into(),
             original_transaction_id: None,
             decision: None,
+            clear_pan: None,
             deadline: Instant::now(),
         }
     }

@@ -6,7 +6,7 @@ use futures::future::BoxFuture;
 use tokio::time::Instant;
 
 use super::model::{Balances, Channel, Kind};
-use crate::iso8583::fields::ResponseCode;
+use crate::iso8583::fields::{Pan, ResponseCode};
 use crate::money::Money;
 
 /// What cardhub asks of an account system (the canonical WSDL's request).
@@ -30,6 +30,9 @@ pub struct AccountRequest {
     pub original_transaction_id: Option<String>,
     /// For advice: the decision made without the account system.
     pub decision: Option<AdviceDecision>,
+    /// The clear PAN, only for adapters whose file sets `send_clear_pan`
+    /// (kept in memory for the call; `Pan` masks itself in logs).
+    pub clear_pan: Option<Pan>,
     /// When cardhub needs the answer.
     pub deadline: Instant,
 }

@@ -40,6 +40,7 @@ pub(super) fn account_request(
         rrn: c.keys.rrn.clone(),
         original_transaction_id: original_transaction_id.map(|id| id.to_string()),
         decision,
+        clear_pan: Some(c.pan.clone()),
         deadline: c.deadline,
     }
 }
