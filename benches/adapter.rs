@@ -2,6 +2,9 @@
 //! Authorize (SOAP 1.1 envelope out, AuthorizeResponse in). Other shipped
 //! adapters are measured when present. Run: `cargo bench --bench adapter`.
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use std::hint::black_box;
 use std::path::Path;
 use std::time::Duration;
@@ -9,29 +12,10 @@ use std::time::Duration;
 use cardhub::adapter::Adapter;
 use cardhub::adapter::file::Operation;
 use cardhub::hub::account_system::AccountRequest;
-use cardhub::hub::model::{Channel, Kind};
-use cardhub::money::{Currency, Money};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use tokio::time::Instant;
 
 fn request() -> AccountRequest {
-    AccountRequest {
-        transaction_id: "0193A2B4C5D60001".into(),
-        institution: "bank-a".into(),
-        account: "A-1001".into(),
-        card: "476173******0010".into(),
-        kind: Kind::Purchase,
-        channel: Channel::Pos,
-        amount: Money::new(12550, Currency::from_numeric(840).unwrap()),
-        terminal: "TERM0042".into(),
-        merchant: Some("000012345678901".into()),
-        transmission_time: "1122091405".into(),
-        rrn: "532609123456".into(),
-        original_transaction_id: None,
-        decision: None,
-        clear_pan: None,
-        deadline: Instant::now() + Duration::from_secs(3600),
-    }
+    support::account_request("A-1001", Duration::from_secs(3600))
 }
 
 fn adapter(c: &mut Criterion) {

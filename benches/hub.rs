@@ -14,7 +14,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
-use cardhub::hub::account_system::{AccountAnswer, AccountError, AccountRequest, AccountSystem};
+use cardhub::hub::account_system::{
+    AccountAnswer, AccountError, AccountRequest, AccountSystem, Operation,
+};
 use cardhub::hub::service;
 use cardhub::iso8583::fields::ResponseCode;
 use cardhub::link;
@@ -39,32 +41,10 @@ impl AccountSystem for ApproveAll {
     fn name(&self) -> &str {
         "approve-all"
     }
-    fn authorize<'a>(
+
+    fn call<'a>(
         &'a self,
-        _: &'a AccountRequest,
-    ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>> {
-        approve()
-    }
-    fn load<'a>(
-        &'a self,
-        _: &'a AccountRequest,
-    ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>> {
-        approve()
-    }
-    fn reverse<'a>(
-        &'a self,
-        _: &'a AccountRequest,
-    ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>> {
-        approve()
-    }
-    fn advice<'a>(
-        &'a self,
-        _: &'a AccountRequest,
-    ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>> {
-        approve()
-    }
-    fn balance_inquiry<'a>(
-        &'a self,
+        _: Operation,
         _: &'a AccountRequest,
     ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>> {
         approve()

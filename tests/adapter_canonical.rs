@@ -4,15 +4,15 @@
 //! against golden files. Rendered requests are also written to
 //! `target/rendered-requests/` for the WSDL check (`scripts/check-wsdl`).
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cardhub::adapter::Adapter;
 use cardhub::adapter::file::Operation;
 use cardhub::hub::account_system::{AccountError, AccountRequest, AdviceDecision, Decider};
-use cardhub::hub::model::{Channel, Kind};
 use cardhub::iso8583::fields::ResponseCode;
-use cardhub::money::{Currency, Money};
 use tokio::time::Instant;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -37,23 +37,7 @@ fn adapter(urls: &[String], extra: &str) -> Adapter {
 }
 
 fn request(deadline_in: Duration) -> AccountRequest {
-    AccountRequest {
-        transaction_id: "0193A2B4C5D60001".into(),
-        institution: "bank-a".into(),
-        account: "A-1001".into(),
-        card: "476173******0010".into(),
-        kind: Kind::Purchase,
-        channel: Channel::Pos,
-        amount: Money::new(12550, Currency::from_numeric(840).unwrap()),
-        terminal: "TERM0042".into(),
-        merchant: Some("000012345678901".into()),
-        transmission_time: "1122091405".into(),
-        rrn: "532609123456".into(),
-        original_transaction_id: None,
-        decision: None,
-        clear_pan: None,
-        deadline: Instant::now() + deadline_in,
-    }
+    support::account_request("A-1001", deadline_in)
 }
 
 fn fixture(name: &str) -> String {

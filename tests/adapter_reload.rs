@@ -12,12 +12,9 @@ use std::time::Duration;
 use cardhub::adapter::registry::{Adapters, Reload};
 use cardhub::config::Config;
 use cardhub::hub::account_system::{AccountRequest, AccountSystem};
-use cardhub::hub::model::{Channel, Kind};
 use cardhub::hub::service;
 use cardhub::link;
-use cardhub::money::{Currency, Money};
 use support::{ACTIVE_USD, client, purchase};
-use tokio::time::Instant;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -50,23 +47,7 @@ async fn bank(auth_id: &str) -> MockServer {
 }
 
 fn request() -> AccountRequest {
-    AccountRequest {
-        transaction_id: "0193A2B4C5D60001".into(),
-        institution: "bank-a".into(),
-        account: "A-1001".into(),
-        card: "476173******0010".into(),
-        kind: Kind::Purchase,
-        channel: Channel::Pos,
-        amount: Money::new(100, Currency::from_numeric(840).unwrap()),
-        terminal: "T1".into(),
-        merchant: None,
-        transmission_time: "1122091405".into(),
-        rrn: "532609123456".into(),
-        original_transaction_id: None,
-        decision: None,
-        clear_pan: None,
-        deadline: Instant::now() + Duration::from_secs(2),
-    }
+    support::account_request("A-1001", Duration::from_secs(2))
 }
 
 async fn auth_id(handle: &dyn AccountSystem) -> String {

@@ -14,6 +14,8 @@
 //! (`CARDHUB_BLESS=1` rewrites them; review the diff). Answers come from
 //! `fixtures/vendors/<name>/`. Also: every `adapters/*.toml` loads.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -73,23 +75,7 @@ fn usd(minor: u64) -> Money {
 
 /// A 125.50 USD POS purchase on `account`.
 fn request(account: &str, deadline_in: Duration) -> AccountRequest {
-    AccountRequest {
-        transaction_id: "0193A2B4C5D60001".into(),
-        institution: "bank-a".into(),
-        account: account.into(),
-        card: "476173******0010".into(),
-        kind: Kind::Purchase,
-        channel: Channel::Pos,
-        amount: usd(12550),
-        terminal: "TERM0042".into(),
-        merchant: Some("000012345678901".into()),
-        transmission_time: "1122091405".into(),
-        rrn: "532609123456".into(),
-        original_transaction_id: None,
-        decision: None,
-        clear_pan: None,
-        deadline: Instant::now() + deadline_in,
-    }
+    support::account_request(account, deadline_in)
 }
 
 /// The request of the story each operation's sample answer tells (see the

@@ -501,38 +501,11 @@ impl AccountSystem for Adapter {
         &self.name
     }
 
-    fn authorize<'a>(
+    fn call<'a>(
         &'a self,
-        r: &'a AccountRequest,
+        operation: Operation,
+        request: &'a AccountRequest,
     ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>> {
-        Box::pin(self.call(Operation::Authorize, r))
-    }
-
-    fn load<'a>(
-        &'a self,
-        r: &'a AccountRequest,
-    ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>> {
-        Box::pin(self.call(Operation::Load, r))
-    }
-
-    fn reverse<'a>(
-        &'a self,
-        r: &'a AccountRequest,
-    ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>> {
-        Box::pin(self.call(Operation::Reverse, r))
-    }
-
-    fn advice<'a>(
-        &'a self,
-        r: &'a AccountRequest,
-    ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>> {
-        Box::pin(self.call(Operation::Advice, r))
-    }
-
-    fn balance_inquiry<'a>(
-        &'a self,
-        r: &'a AccountRequest,
-    ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>> {
-        Box::pin(self.call(Operation::BalanceInquiry, r))
+        Box::pin(Adapter::call(self, operation, request))
     }
 }

@@ -21,36 +21,7 @@ pub enum Transport {
     FixedTcp,
 }
 
-/// The operations cardhub calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Operation {
-    Authorize,
-    Load,
-    Reverse,
-    Advice,
-    BalanceInquiry,
-}
-
-impl Operation {
-    pub const ALL: [Operation; 5] = [
-        Operation::Authorize,
-        Operation::Load,
-        Operation::Reverse,
-        Operation::Advice,
-        Operation::BalanceInquiry,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Operation::Authorize => "authorize",
-            Operation::Load => "load",
-            Operation::Reverse => "reverse",
-            Operation::Advice => "advice",
-            Operation::BalanceInquiry => "balance_inquiry",
-        }
-    }
-}
+pub use crate::hub::account_system::Operation;
 
 /// The whole file.
 #[derive(Debug, Clone, Deserialize)]

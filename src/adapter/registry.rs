@@ -146,7 +146,11 @@ pub struct AdapterHandle {
     name: String,
 }
 
-impl AdapterHandle {
+impl AccountSystem for AdapterHandle {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
     fn call<'a>(
         &'a self,
         operation: Operation,
@@ -162,42 +166,6 @@ impl AdapterHandle {
                 ))),
             }
         })
-    }
-}
-
-impl AccountSystem for AdapterHandle {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn authorize<'a>(
-        &'a self,
-        r: &'a AccountRequest,
-    ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>> {
-        self.call(Operation::Authorize, r)
-    }
-    fn load<'a>(
-        &'a self,
-        r: &'a AccountRequest,
-    ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>> {
-        self.call(Operation::Load, r)
-    }
-    fn reverse<'a>(
-        &'a self,
-        r: &'a AccountRequest,
-    ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>> {
-        self.call(Operation::Reverse, r)
-    }
-    fn advice<'a>(
-        &'a self,
-        r: &'a AccountRequest,
-    ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>> {
-        self.call(Operation::Advice, r)
-    }
-    fn balance_inquiry<'a>(
-        &'a self,
-        r: &'a AccountRequest,
-    ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>> {
-        self.call(Operation::BalanceInquiry, r)
     }
 }
 

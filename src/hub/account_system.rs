@@ -3,6 +3,7 @@
 //! request's deadline; the implementation must not run past it.
 
 use futures::future::BoxFuture;
+use serde::Deserialize;
 use tokio::time::Instant;
 
 use super::model::{Balances, Channel, Kind};
@@ -110,38 +111,89 @@ pub enum AccountError {
     Unsupported(&'static str),
 }
 
-/// An institution's account system.
+/// The operations cardhub calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    Authorize,
+    Load,
+    Reverse,
+    Advice,
+    BalanceInquiry,
+}
+
+impl Operation {
+    pub const ALL: [Operation; 5] = [
+        Operation::Authorize,
+        Operation::Load,
+        Operation::Reverse,
+        Operation::Advice,
+        Operation::BalanceInquiry,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Authorize => "authorize",
+            Operation::Load => "load",
+            Operation::Reverse => "reverse",
+            Operation::Advice => "advice",
+            Operation::BalanceInquiry => "balance_inquiry",
+        }
+    }
+}
+
+/// An institution's account system. Implementors answer [`call`]; the
+/// five operations are its named forms.
+///
+/// [`call`]: AccountSystem::call
 pub trait AccountSystem: Send + Sync + 'static {
     /// Name for logs and the journal (the adapter's name).
     fn name(&self) -> &str;
+
+    /// Performs one operation for a request, by its deadline.
+    fn call<'a>(
+        &'a self,
+        operation: Operation,
+        request: &'a AccountRequest,
+    ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>>;
 
     /// Hold or debit `amount` now if the balance allows.
     fn authorize<'a>(
         &'a self,
         request: &'a AccountRequest,
-    ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>>;
+    ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>> {
+        self.call(Operation::Authorize, request)
+    }
 
     /// Credit `amount` (deposit, prepaid load, refund).
     fn load<'a>(
         &'a self,
         request: &'a AccountRequest,
-    ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>>;
+    ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>> {
+        self.call(Operation::Load, request)
+    }
 
     /// Undo all or `amount` of `original_transaction_id`.
     fn reverse<'a>(
         &'a self,
         request: &'a AccountRequest,
-    ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>>;
+    ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>> {
+        self.call(Operation::Reverse, request)
+    }
 
     /// "This is what happened without you": idempotent by transaction id.
     fn advice<'a>(
         &'a self,
         request: &'a AccountRequest,
-    ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>>;
+    ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>> {
+        self.call(Operation::Advice, request)
+    }
 
     /// Current available and ledger balance.
     fn balance_inquiry<'a>(
         &'a self,
         request: &'a AccountRequest,
-    ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>>;
+    ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>> {
+        self.call(Operation::BalanceInquiry, request)
+    }
 }

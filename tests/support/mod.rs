@@ -12,7 +12,9 @@ use std::time::Duration;
 use cardhub::cards::config::Catalog;
 use cardhub::cards::file;
 use cardhub::config::Config;
-use cardhub::hub::account_system::{AccountAnswer, AccountError, AccountRequest, AccountSystem};
+use cardhub::hub::account_system::{
+    AccountAnswer, AccountError, AccountRequest, AccountSystem, Operation,
+};
 use cardhub::hub::model::Balances;
 use cardhub::hub::pipeline::Hub;
 use cardhub::hub::service;
@@ -130,38 +132,22 @@ impl AccountSystem for TestBank {
     fn name(&self) -> &str {
         "test-bank"
     }
-    fn authorize<'a>(
+
+    fn call<'a>(
         &'a self,
+        operation: Operation,
         r: &'a AccountRequest,
     ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>> {
         let amount = r.amount.minor as i64;
-        self.answer("authorize", r, |b| (b >= amount).then_some(b - amount))
-    }
-    fn load<'a>(
-        &'a self,
-        r: &'a AccountRequest,
-    ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>> {
-        let amount = r.amount.minor as i64;
-        self.answer("load", r, |b| Some(b + amount))
-    }
-    fn reverse<'a>(
-        &'a self,
-        r: &'a AccountRequest,
-    ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>> {
-        let amount = r.amount.minor as i64;
-        self.answer("reverse", r, |b| Some(b + amount))
-    }
-    fn advice<'a>(
-        &'a self,
-        r: &'a AccountRequest,
-    ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>> {
-        self.answer("advice", r, Some)
-    }
-    fn balance_inquiry<'a>(
-        &'a self,
-        r: &'a AccountRequest,
-    ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>> {
-        self.answer("balance_inquiry", r, Some)
+        match operation {
+            Operation::Authorize => {
+                self.answer("authorize", r, |b| (b >= amount).then_some(b - amount))
+            }
+            Operation::Load => self.answer("load", r, |b| Some(b + amount)),
+            Operation::Reverse => self.answer("reverse", r, |b| Some(b + amount)),
+            Operation::Advice => self.answer("advice", r, Some),
+            Operation::BalanceInquiry => self.answer("balance_inquiry", r, Some),
+        }
     }
 }
 
@@ -290,6 +276,31 @@ pub fn purchase(pan: &str, amount: u64, stan: u32) -> Message {
 
 pub fn cash(pan: &str, amount: u64, stan: u32) -> Message {
     request("0200", "011000", pan, amount, stan)
+}
+
+/// A 125.50 USD POS purchase on `account`, as the hub asks an account
+/// system (the adapter tests' and benchmarks' sample request).
+pub fn account_request(account: &str, deadline_in: Duration) -> AccountRequest {
+    AccountRequest {
+        transaction_id: "0193A2B4C5D60001".into(),
+        institution: "bank-a".into(),
+        account: account.into(),
+        card: "476173******0010".into(),
+        kind: cardhub::hub::model::Kind::Purchase,
+        channel: cardhub::hub::model::Channel::Pos,
+        amount: cardhub::money::Money::new(
+            12550,
+            cardhub::money::Currency::from_numeric(840).unwrap(),
+        ),
+        terminal: "TERM0042".into(),
+        merchant: Some("000012345678901".into()),
+        transmission_time: "1122091405".into(),
+        rrn: "532609123456".into(),
+        original_transaction_id: None,
+        decision: None,
+        clear_pan: None,
+        deadline: tokio::time::Instant::now() + deadline_in,
+    }
 }
 
 /// Sends a request and returns the answer's DE 39.
