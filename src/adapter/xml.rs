@@ -53,12 +53,19 @@ pub struct Document {
     attributes: Vec<Attr>,
     /// Interned namespace URIs; index 0 is "" (no namespace).
     namespaces: Vec<Box<str>>,
+    /// Element and attribute names and attribute values, one after another
+    /// (one allocation for the whole answer instead of one per name).
+    strings: String,
 }
+
+/// A range of `Document::strings`.
+#[derive(Debug, Clone, Copy)]
+struct Span(u32, u32);
 
 #[derive(Debug, Clone)]
 struct Element {
     ns: usize,
-    local: Box<str>,
+    local: Span,
     /// The element's own character data (text, CDATA, references), not its
     /// descendants'.
     text: String,
@@ -71,8 +78,8 @@ struct Element {
 #[derive(Debug, Clone)]
 struct Attr {
     ns: usize,
-    local: Box<str>,
-    value: Box<str>,
+    local: Span,
+    value: Span,
 }
 
 /// The element children of a node, in document order.
@@ -178,8 +185,6 @@ impl XmlError {
 struct Open {
     id: NodeId,
     last_child: Option<NodeId>,
-    /// The qualified name as written, for errors.
-    qname: String,
 }
 
 /// Parse state: the tree so far and the open elements.
@@ -240,6 +245,12 @@ impl Document {
         }
     }
 
+    fn string(&self, span: Span) -> &str {
+        self.strings
+            .get(span.0 as usize..span.1 as usize)
+            .unwrap_or_default()
+    }
+
     /// The root element.
     pub fn root(&self) -> NodeId {
         NodeId(0)
@@ -248,7 +259,7 @@ impl Document {
     /// The namespace URI ("" for none) and local name of an element.
     pub fn name(&self, node: NodeId) -> (&str, &str) {
         match self.elements.get(node.0) {
-            Some(e) => (self.namespace(e.ns), &e.local),
+            Some(e) => (self.namespace(e.ns), self.string(e.local)),
             None => ("", ""),
         }
     }
@@ -272,8 +283,8 @@ impl Document {
         self.attributes
             .get(start..end)?
             .iter()
-            .find(|a| &*a.local == local && self.namespace(a.ns) == ns_uri)
-            .map(|a| &*a.value)
+            .find(|a| self.string(a.local) == local && self.namespace(a.ns) == ns_uri)
+            .map(|a| self.string(a.value))
     }
 
     /// The first element child with this namespace URI ("" for none) and
@@ -295,7 +306,13 @@ impl Document {
     pub fn select(&self, path: &Path, from: NodeId) -> Option<&str> {
         let mut node = from;
         for step in &path.steps {
-            node = self.child(node, &step.ns, &step.local)?;
+            // Compare interned namespace indexes, not URIs, while scanning.
+            let ns = self.namespaces.iter().position(|n| **n == *step.ns)?;
+            node = self.children(node).find(|&c| {
+                self.elements
+                    .get(c.0)
+                    .is_some_and(|e| e.ns == ns && self.string(e.local) == step.local)
+            })?;
         }
         match &path.attribute {
             Some(attr) => self.attribute(node, Some(&attr.ns), &attr.local),
@@ -331,6 +348,7 @@ impl<'l> Builder<'l> {
                 elements: Vec::new(),
                 attributes: Vec::new(),
                 namespaces: vec!["".into()],
+                strings: String::with_capacity(256),
             },
             stack: Vec::new(),
             root_done: false,
@@ -387,16 +405,19 @@ impl<'l> Builder<'l> {
                 .normalized_value(self.version)
                 .map_err(|e| malformed(e, position))?;
             check_chars(&value, position)?;
+            let local = self.keep(attr_local.into_inner());
+            let value = self.keep(&value);
             self.doc.attributes.push(Attr {
                 ns: attr_ns,
-                local: attr_local.into_inner().into(),
-                value: value.into(),
+                local,
+                value,
             });
         }
         let id = NodeId(self.doc.elements.len());
+        let local = self.keep(local.into_inner());
         self.doc.elements.push(Element {
             ns,
-            local: local.into_inner().into(),
+            local,
             text: String::new(),
             attrs: (first_attr, self.doc.attributes.len()),
             first_child: None,
@@ -413,7 +434,6 @@ impl<'l> Builder<'l> {
         self.stack.push(Open {
             id,
             last_child: None,
-            qname: qname.to_owned(),
         });
         Ok(())
     }
@@ -469,7 +489,7 @@ impl<'l> Builder<'l> {
 
     fn finish(self, position: usize) -> Result<Document, XmlError> {
         if let Some(open) = self.stack.last() {
-            let element = open.qname.clone();
+            let element = self.doc.name(open.id).1.to_owned();
             return Err(XmlError::Unclosed { element, position });
         }
         if self.doc.elements.is_empty() {
@@ -483,6 +503,13 @@ impl<'l> Builder<'l> {
             return Err(limit("max_nodes", self.limits.max_nodes, position));
         }
         Ok(())
+    }
+
+    /// Appends a name or value to the document's string buffer.
+    fn keep(&mut self, text: &str) -> Span {
+        let start = self.doc.strings.len() as u32;
+        self.doc.strings.push_str(text);
+        Span(start, self.doc.strings.len() as u32)
     }
 
     fn intern(&mut self, ns: ResolveResult, position: usize) -> Result<usize, XmlError> {
