@@ -342,3 +342,46 @@ async fn an_oversize_response_closes_the_connection() {
         assert_eq!(responder.connections(), 2, "{framing:?}");
     }
 }
+
+/// A peer that vanishes without closing the connection answers nothing:
+/// after `MAX_SILENT_TIMEOUTS` timed-out calls the connection is dropped and
+/// the next call connects again (here: to a peer that answers).
+#[tokio::test]
+async fn a_silent_peer_is_dropped_after_consecutive_timeouts() {
+    use cardhub::adapter::fixed::MAX_SILENT_TIMEOUTS;
+    // Accepts, reads, never answers, never closes.
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            held.push(stream);
+        }
+    });
+    let transport = FixedTcp::new(config(&[silent_addr], RecordFraming::TwoByte));
+    for i in 0..MAX_SILENT_TIMEOUTS {
+        let err = transport
+            .call(
+                request('A', 0, &format!("s{i}")),
+                Instant::now() + Duration::from_millis(150),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err, AccountError::Timeout);
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "one connection so far");
+    let _ = transport
+        .call(
+            request('A', 0, "again"),
+            Instant::now() + Duration::from_millis(150),
+        )
+        .await;
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        2,
+        "the dead connection was replaced"
+    );
+}

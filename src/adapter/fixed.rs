@@ -20,7 +20,7 @@
 //! keep-alive of its own, and does no TLS.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -119,6 +119,10 @@ struct RecordCodec {
 /// What a call ends with: the response record or why there is none.
 type Answer = Result<Vec<u8>, AccountError>;
 
+/// Consecutive timed-out calls, with no response in between, after which a
+/// connection is taken for dead (the peer may have vanished without closing it).
+pub const MAX_SILENT_TIMEOUTS: u32 = 3;
+
 /// The reader's (or a lost link's) end of a waiting call.
 type Reply = oneshot::Sender<Answer>;
 
@@ -138,6 +142,9 @@ struct Link {
     waiting: Mutex<Waiting>,
     /// Cancelled when the connection ends: stops the reader and the writer.
     closed: CancellationToken,
+    /// Calls that timed out since the last response arrived: a peer that
+    /// vanished without closing the connection answers nothing at all.
+    silent_timeouts: AtomicU32,
 }
 
 /// One open connection as calls see it.
@@ -454,6 +461,7 @@ impl Link {
 
     /// Hands a response to the call waiting for its sequence number.
     fn complete(&self, number: u64, record: Vec<u8>) {
+        self.silent_timeouts.store(0, Ordering::Relaxed);
         let reply = self.waiting().by_sequence.remove(&number);
         match reply {
             Some(reply) => {
@@ -593,6 +601,7 @@ impl Shared {
             peer: address.to_owned(),
             waiting: Mutex::default(),
             closed: CancellationToken::new(),
+            silent_timeouts: AtomicU32::new(0),
         });
         let writer = Writer {
             sink: FramedWrite::new(write, self.codec.clone()),
@@ -693,9 +702,20 @@ impl FixedTcp {
         // A closed queue means the writer is gone and the link has already
         // failed `answer`.
         let _ = conn.frames.send(Bytes::from(record)).await;
-        answer
-            .await
-            .unwrap_or_else(|_| Err(AccountError::Unreachable("connection lost".into())))
+        match timeout_at(deadline, answer).await {
+            Ok(answer) => {
+                answer.unwrap_or_else(|_| Err(AccountError::Unreachable("connection lost".into())))
+            }
+            Err(_) => {
+                let silent = conn.link.silent_timeouts.fetch_add(1, Ordering::Relaxed) + 1;
+                if silent >= MAX_SILENT_TIMEOUTS {
+                    // The next call reconnects (and fails over).
+                    conn.link
+                        .lose(format!("{silent} calls timed out with nothing received"));
+                }
+                Err(AccountError::Timeout)
+            }
+        }
     }
 
     /// The open connection, or a new one when there is none or it broke.
