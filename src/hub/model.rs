@@ -191,13 +191,13 @@ pub mod codes {
         ResponseCode::from_bytes(*c)
     }
 
-    pub const APPROVED: ResponseCode = code(b"00");
+    pub const APPROVED: ResponseCode = ResponseCode::APPROVED;
     pub const DO_NOT_HONOR: ResponseCode = code(b"05");
-    pub const INVALID_TRANSACTION: ResponseCode = code(b"12");
+    pub const INVALID_TRANSACTION: ResponseCode = ResponseCode::INVALID_TRANSACTION;
     pub const INVALID_AMOUNT: ResponseCode = code(b"13");
     pub const INVALID_CARD: ResponseCode = code(b"14");
     pub const ORIGINAL_NOT_FOUND: ResponseCode = code(b"25");
-    pub const FORMAT_ERROR: ResponseCode = code(b"30");
+    pub const FORMAT_ERROR: ResponseCode = ResponseCode::FORMAT_ERROR;
     pub const LOST: ResponseCode = code(b"41");
     pub const STOLEN: ResponseCode = code(b"43");
     pub const INSUFFICIENT_FUNDS: ResponseCode = code(b"51");
@@ -206,7 +206,7 @@ pub mod codes {
     pub const EXCEEDS_AMOUNT_LIMIT: ResponseCode = code(b"61");
     pub const RESTRICTED: ResponseCode = code(b"62");
     pub const EXCEEDS_COUNT_LIMIT: ResponseCode = code(b"65");
-    pub const ISSUER_UNAVAILABLE: ResponseCode = code(b"91");
+    pub const ISSUER_UNAVAILABLE: ResponseCode = ResponseCode::ISSUER_UNAVAILABLE;
     pub const DUPLICATE: ResponseCode = code(b"94");
-    pub const SYSTEM_ERROR: ResponseCode = code(b"96");
+    pub const SYSTEM_ERROR: ResponseCode = ResponseCode::SYSTEM_ERROR;
 }

@@ -191,20 +191,30 @@ impl Hub {
                 }
             };
         let entry = self.entry(request, &keys, txn_id, &outcome, canonical.as_ref());
-        let decision = match journal::append(&self.store, entry).await {
-            Ok(()) => {
-                self.seen.insert(&keys);
-                outcome.decision
-            }
-            Err(e) => {
-                error!(error = %e, "journal write failed; answering 96");
-                Decision::rule(codes::SYSTEM_ERROR, "journal write failed")
-            }
-        };
+        let (decision, journaled) = self.durably(entry, outcome.decision).await;
+        if journaled {
+            self.seen.insert(&keys);
+        }
         let _ = sender.send(Some(decision.clone()));
         drop(done);
         let currency = outcome.card.as_ref().map(|c| c.currency);
         mapping::to_answer(msg, &decision, currency)
+    }
+
+    /// The decision to answer once its journal row is durable, and whether
+    /// it is: when the row cannot be written the answer is 96, never an
+    /// approval that is not on disk.
+    async fn durably(&self, entry: JournalEntry, decision: Decision) -> (Decision, bool) {
+        match journal::append(&self.store, entry).await {
+            Ok(()) => (decision, true),
+            Err(e) => {
+                error!(error = %e, "journal write failed; answering 96");
+                (
+                    Decision::rule(codes::SYSTEM_ERROR, "journal write failed"),
+                    false,
+                )
+            }
+        }
     }
 
     /// Registers a request as in flight, or finds the one it repeats.
@@ -260,13 +270,7 @@ impl Hub {
             entry: Entry::Retransmission,
             ..entry
         };
-        let decision = match journal::append(&self.store, entry).await {
-            Ok(()) => outcome.decision,
-            Err(e) => {
-                error!(error = %e, "journal write failed; answering 96");
-                Decision::rule(codes::SYSTEM_ERROR, "journal write failed")
-            }
-        };
+        let (decision, _) = self.durably(entry, outcome.decision).await;
         let _ = sender.send(Some(decision.clone()));
         mapping::to_answer(&request.message, &decision, None)
     }

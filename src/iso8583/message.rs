@@ -72,15 +72,10 @@ impl Mti {
     /// The response MTI for a request or advice: function + 1, origin reset
     /// from repeat to original (0101 → 0110, 0420 → 0430).
     pub fn response(&self) -> Mti {
-        let mut d = self.0;
+        let mut d = self.without_repeat().0;
         if matches!(d[2], b'0' | b'2' | b'4') {
             d[2] += 1;
         }
-        d[3] = match d[3] {
-            b'1' => b'0',
-            b'3' => b'2',
-            other => other,
-        };
         Mti(d)
     }
 
