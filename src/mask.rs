@@ -1,6 +1,7 @@
 //! Masking of card data for display and logs: a PAN shows at most its first
 //! six and last four digits; track data shows the masked PAN and nothing
-//! after it; secrets (PIN blocks, ICC data) show nothing.
+//! after it; secrets (PIN blocks, ICC data) show nothing; free text (an
+//! error, a vendor's message) has every run of 12+ digits masked.
 
 /// What a secret value is shown as.
 pub const SECRET: &str = "[hidden]";
@@ -45,6 +46,31 @@ pub fn track_bytes(value: &[u8]) -> String {
     track(&String::from_utf8_lossy(value))
 }
 
+/// A value fit to echo in a message: every run of 12 or more digits (a
+/// card number in the wrong column, say) is masked like a PAN.
+pub fn redact_pans(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut digits = String::new();
+    let flush = |digits: &mut String, out: &mut String| {
+        if digits.len() >= 12 {
+            out.push_str(&pan(digits));
+        } else {
+            out.push_str(digits);
+        }
+        digits.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+        } else {
+            flush(&mut digits, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut digits, &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,6 +81,14 @@ mod tests {
         assert_eq!(pan("4761739001010010123"), "476173*********0123");
         assert_eq!(pan("123456789012"), "********9012");
         assert_eq!(pan("1234"), "****");
+    }
+
+    #[test]
+    fn card_numbers_in_free_text_are_masked() {
+        assert_eq!(redact_pans("frozen"), "frozen");
+        assert_eq!(redact_pans("A-1001"), "A-1001");
+        assert_eq!(redact_pans("4761739001010010"), "476173******0010");
+        assert_eq!(redact_pans("x4761739001010010y"), "x476173******0010y");
     }
 
     #[test]

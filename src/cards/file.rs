@@ -17,10 +17,11 @@ use std::collections::hash_map::Entry;
 use std::io::Read;
 use std::path::Path;
 
-use crate::cards::card::{CardStatus, Product, UnknownName, redact_pans};
+use crate::cards::card::{CardStatus, Product, UnknownName};
 use crate::cards::config::Catalog;
 use crate::cards::error::{CardError, LineError};
 use crate::iso8583::fields::{Expiry, Pan};
+use crate::mask::redact_pans;
 use crate::money::Currency;
 
 /// At most this many errors are kept for the report (all are counted).

@@ -15,13 +15,14 @@
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use crate::cards::card::{Card, CardStatus, redact_pans};
+use crate::cards::card::{Card, CardStatus};
 use crate::cards::config::Catalog;
 use crate::cards::db::{self, Change, Changed, NewCard};
 use crate::cards::error::CardError;
 use crate::cards::file::CardRow;
 use crate::cards::pan::{PanHash, PanKeys};
 use crate::iso8583::fields::Pan;
+use crate::mask::redact_pans;
 use crate::store::Store;
 
 /// The card registry. Share it as `Arc<CardRegistry>`.

@@ -16,6 +16,7 @@ use super::journal::{self, Entry, JournalEntry};
 use super::model::{CanonicalRequest, DecidedBy, Decision, Kind, SwitchKeys, codes};
 use super::txn_id::{TxnId, TxnIds};
 use crate::cards::card::Card;
+use crate::mask::redact_pans;
 use crate::store::Store;
 
 /// The canonical request for the account system.
@@ -155,8 +156,9 @@ pub(super) fn decision_from(
             code: a.code,
             balances: a.balances,
             decided_by: DecidedBy::AccountSystem,
+            // Vendor text: a card number in it must not reach the journal.
             reason: match a.message {
-                Some(m) => format!("account system answered: {m}"),
+                Some(m) => format!("account system answered: {}", redact_pans(&m)),
                 None => "account system answered".into(),
             },
             adapter: Some(adapter.to_string()),
@@ -164,7 +166,10 @@ pub(super) fn decision_from(
         },
         Err(e) => Decision {
             adapter: Some(adapter.to_string()),
-            ..Decision::rule(codes::ISSUER_UNAVAILABLE, format!("account system: {e}"))
+            ..Decision::rule(
+                codes::ISSUER_UNAVAILABLE,
+                format!("account system: {}", redact_pans(&e.to_string())),
+            )
         },
     }
 }
@@ -172,4 +177,32 @@ pub(super) fn decision_from(
 /// A six-digit authorization id for approvals the account system gave none for.
 fn auth_id() -> String {
     format!("{:06}", rand::random::<u32>() % 1_000_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::iso8583::fields::ResponseCode;
+
+    #[test]
+    fn vendor_text_with_a_card_number_is_masked_in_the_reason() {
+        let answer = AccountAnswer {
+            code: ResponseCode::new("14").unwrap(),
+            raw_code: "UNKNOWN_CARD".into(),
+            auth_id: None,
+            balances: None,
+            message: Some("card 4761739001010010 is not ours".into()),
+        };
+        let d = decision_from(Ok(answer), "vendor");
+        assert!(!d.reason.contains("4761739001010010"), "{}", d.reason);
+        assert!(d.reason.contains("476173******0010"), "{}", d.reason);
+
+        let fault = AccountError::Fault {
+            code: "E1".into(),
+            message: "no account for 4761739001010010".into(),
+        };
+        let d = decision_from(Err(fault), "vendor");
+        assert!(!d.reason.contains("4761739001010010"), "{}", d.reason);
+        assert_eq!(d.code, codes::ISSUER_UNAVAILABLE);
+    }
 }
