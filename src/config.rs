@@ -10,6 +10,7 @@ use serde::Deserialize;
 use crate::cards::config::{LimitProfiles, SecurityConfig};
 use crate::hub::config::{DayConfig, InstitutionConfig, StoreConfig};
 use crate::link::{LinkSettings, SwitchConfig, SwitchSettings};
+use crate::standin::config::HoldsConfig;
 
 /// The file as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -36,6 +37,8 @@ pub struct ConfigFile {
     /// `[[institution]]` sections.
     #[serde(default, rename = "institution")]
     pub institutions: Vec<InstitutionConfig>,
+    #[serde(default)]
+    pub holds: HoldsConfig,
 }
 
 /// The checked configuration.
@@ -51,6 +54,7 @@ pub struct Config {
     pub day: DayConfig,
     pub limits: LimitProfiles,
     pub institutions: Vec<InstitutionConfig>,
+    pub holds: HoldsConfig,
 }
 
 /// Why a configuration cannot be used.
@@ -126,6 +130,23 @@ impl Config {
             if file.institutions[..i].iter().any(|o| o.id == inst.id) {
                 problems.push(format!("institution {:?}: id used twice", inst.id));
             }
+            for p in inst
+                .stand_in
+                .problems()
+                .into_iter()
+                .chain(inst.saf.problems())
+            {
+                problems.push(format!("institution {:?}: {p}", inst.id));
+            }
+        }
+        problems.extend(file.holds.problems());
+        for (name, profile) in &file.limits {
+            problems.extend(
+                profile
+                    .offline_problems()
+                    .into_iter()
+                    .map(|p| format!("limits.{name}: {p}")),
+            );
         }
         if !problems.is_empty() {
             return Err(ConfigError::Invalid {
@@ -145,6 +166,7 @@ impl Config {
             day: file.day,
             limits: file.limits,
             institutions: file.institutions,
+            holds: file.holds,
         })
     }
 }

@@ -12,4 +12,5 @@ pub mod link;
 pub mod mask;
 pub mod money;
 pub mod sim;
+pub mod standin;
 pub mod store;

@@ -39,6 +39,49 @@ pub struct ChannelLimits {
 pub struct LimitProfile {
     pub atm: ChannelLimits,
     pub pos: ChannelLimits,
+    /// `[limits.<name>.offline]`: what stand-in may approve, never above
+    /// the online limits (the same as them when absent).
+    pub offline: Option<OfflineLimits>,
+}
+
+/// Stand-in's own limits of a profile.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OfflineLimits {
+    pub atm: ChannelLimits,
+    pub pos: ChannelLimits,
+}
+
+impl LimitProfile {
+    /// Offline limits above the online ones, one entry per problem.
+    pub fn offline_problems(&self) -> Vec<String> {
+        let Some(offline) = &self.offline else {
+            return Vec::new();
+        };
+        let mut problems = Vec::new();
+        for (name, off, on) in [
+            ("atm", &offline.atm, &self.atm),
+            ("pos", &offline.pos, &self.pos),
+        ] {
+            let pairs = [
+                ("per_transaction", off.per_transaction, on.per_transaction),
+                ("daily_amount", off.daily_amount, on.daily_amount),
+                (
+                    "daily_count",
+                    u64::from(off.daily_count),
+                    u64::from(on.daily_count),
+                ),
+            ];
+            for (field, off, on) in pairs {
+                if off > on {
+                    problems.push(format!(
+                        "offline.{name}.{field} {off} is above the online {on}"
+                    ));
+                }
+            }
+        }
+        problems
+    }
 }
 
 /// All limit profiles by name.

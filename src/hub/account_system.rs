@@ -111,6 +111,17 @@ pub enum AccountError {
     Unsupported(&'static str),
 }
 
+impl AccountError {
+    /// Whether it says the account system is unavailable (what the circuit
+    /// breaker counts), rather than a request cardhub cannot send.
+    pub fn is_unavailability(&self) -> bool {
+        !matches!(
+            self,
+            AccountError::Unsendable(_) | AccountError::Unsupported(_)
+        )
+    }
+}
+
 /// The operations cardhub calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
 #[serde(rename_all = "snake_case")]

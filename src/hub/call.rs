@@ -4,19 +4,23 @@
 //! and the decision an answer or failure leads to.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use jiff::Timestamp;
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::error;
 
 use super::account_system::{
-    AccountAnswer, AccountError, AccountRequest, AccountSystem, AdviceDecision,
+    AccountAnswer, AccountError, AccountRequest, AccountSystem, AdviceDecision, Operation,
 };
 use super::journal::{self, Entry, JournalEntry};
 use super::model::{CanonicalRequest, DecidedBy, Decision, Kind, SwitchKeys, codes};
 use super::txn_id::{TxnId, TxnIds};
 use crate::cards::card::Card;
 use crate::mask::redact_pans;
+use crate::standin::saf::{self, NewItem};
+use crate::standin::state::Institution;
 use crate::store::Store;
 
 /// The canonical request for the account system.
@@ -62,7 +66,14 @@ pub(super) struct LateRecorder {
     pub(super) store: Store,
     pub(super) ids: Arc<TxnIds>,
     pub(super) original: TxnId,
+    /// The decision cardhub answered the switch with, once made.
+    pub(super) decided: watch::Receiver<Option<Decision>>,
+    /// Told when a reconciling reversal is queued.
+    pub(super) wake: Arc<Institution>,
 }
+
+/// How long a late answer waits for cardhub's own decision to reconcile with.
+const FINAL_DECISION_WAIT: Duration = Duration::from_secs(30);
 
 /// Calls the account system for a request; an answer after the deadline is
 /// not waited for but recorded in the journal when it comes.
@@ -98,17 +109,46 @@ pub(super) async fn call_with_deadline(
 }
 
 impl LateRecorder {
-    /// Journals an account system's answer that came after the deadline.
+    /// Journals an account system's answer that came after the deadline and
+    /// reconciles it with what cardhub decided: an approval cardhub did not
+    /// honour is reversed at the account system (queued for replay, behind
+    /// the advice of cardhub's own decision).
     async fn record(
-        self,
+        mut self,
         answer: Result<AccountAnswer, AccountError>,
         adapter: String,
         request: &AccountRequest,
     ) {
         let mut decision = decision_from(answer, &adapter);
-        decision.reason = format!("late answer after the deadline: {}", decision.reason);
+        let final_decision =
+            tokio::time::timeout(FINAL_DECISION_WAIT, self.decided.wait_for(Option::is_some))
+                .await
+                .ok()
+                .and_then(|r| r.ok().and_then(|d| d.clone()));
+        let txn_id = self.ids.next();
+        let reverse = match &final_decision {
+            Some(f) if decision.approved() && !f.approved() => {
+                let mut reversal = request.clone();
+                reversal.transaction_id = txn_id.to_string();
+                reversal.original_transaction_id = Some(self.original.to_string());
+                reversal.decision = None;
+                Some(NewItem::new(Operation::Reverse, txn_id, &reversal))
+            }
+            _ => None,
+        };
+        decision.reason = match (&final_decision, &reverse) {
+            (_, Some(_)) => format!(
+                "late answer after the deadline: {}; cardhub declined, reversal queued",
+                decision.reason
+            ),
+            (Some(f), None) => format!(
+                "late answer after the deadline: {}; cardhub answered {}",
+                decision.reason, f.code
+            ),
+            (None, None) => format!("late answer after the deadline: {}", decision.reason),
+        };
         let entry = JournalEntry {
-            txn_id: self.ids.next(),
+            txn_id,
             entry: Entry::LateResult,
             received_at_us: Timestamp::now().as_microsecond(),
             business_day: String::new(),
@@ -139,8 +179,20 @@ impl LateRecorder {
             original_txn_id: Some(self.original),
             latency_us: 0,
         };
-        if let Err(e) = journal::append(&self.store, entry).await {
-            error!(error = %e, txn_id = %self.original, "late account-system answer not journaled");
+        let queued = reverse.is_some();
+        let written = self
+            .store
+            .write(move |c| {
+                journal::insert(c, &entry)?;
+                reverse.map_or(Ok(()), |item| saf::enqueue(c, &item))
+            })
+            .await;
+        match written {
+            Ok(()) if queued => self.wake.saf_wake.notify_one(),
+            Ok(()) => {}
+            Err(e) => {
+                error!(error = %e, txn_id = %self.original, "late account-system answer not journaled")
+            }
         }
     }
 }
@@ -175,7 +227,7 @@ pub(super) fn decision_from(
 }
 
 /// A six-digit authorization id for approvals the account system gave none for.
-fn auth_id() -> String {
+pub(super) fn auth_id() -> String {
     format!("{:06}", rand::random::<u32>() % 1_000_000)
 }
 

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::standin::config::{BreakerConfig, SafConfig, StandInConfig};
+
 /// How an institution's account system is reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -24,6 +26,12 @@ pub struct InstitutionConfig {
     /// Adapter file name (in `adapters/`) of its account system.
     pub adapter: Option<String>,
     pub mode: InstitutionMode,
+    #[serde(default)]
+    pub stand_in: StandInConfig,
+    #[serde(default)]
+    pub breaker: BreakerConfig,
+    #[serde(default)]
+    pub saf: SafConfig,
 }
 
 /// `[day]`: when the business day (for daily limits) turns over.

@@ -77,6 +77,8 @@ pub struct Original {
     pub account: Option<String>,
     pub institution: Option<String>,
     pub kind: String,
+    /// Who approved it: stand-in approvals also release stand-in's own counters.
+    pub decided_by: String,
 }
 
 const INSERT: &str = "INSERT INTO journal (txn_id, entry, received_at_us, business_day, switch, mti, \
@@ -92,49 +94,51 @@ const INSERT: &str = "INSERT INTO journal (txn_id, entry, received_at_us, busine
 /// # Errors
 /// The store's error; the row is then not recorded.
 pub async fn append(store: &Store, e: JournalEntry) -> Result<(), StoreError> {
-    store
-        .write(move |c| {
-            let d = &e.decision;
-            c.prepare_cached(INSERT)?
-                .execute(params![
-                    e.txn_id.0,
-                    e.entry.as_str(),
-                    e.received_at_us,
-                    e.business_day,
-                    e.switch,
-                    e.mti,
-                    e.is_repeat,
-                    e.kind,
-                    e.channel,
-                    e.pan_hash,
-                    e.pan_masked,
-                    e.account,
-                    e.institution,
-                    e.amount_minor,
-                    e.currency,
-                    e.keys.transmission_time,
-                    e.keys.stan,
-                    e.keys.acquirer,
-                    e.keys.rrn,
-                    e.keys.terminal,
-                    e.merchant,
-                    e.mcc,
-                    d.code.as_str(),
-                    d.auth_id,
-                    d.decided_by.as_str(),
-                    d.adapter,
-                    d.raw_code,
-                    d.reason,
-                    d.balances.map(|b| b.available),
-                    d.balances.map(|b| b.ledger),
-                    e.counted_minor,
-                    e.counted_count,
-                    e.original_txn_id.map(|id| id.0),
-                    e.latency_us,
-                ])
-                .map(|_| ())
-        })
-        .await
+    store.write(move |c| insert(c, &e)).await
+}
+
+/// Writes a row on the store's write connection (for callers that write
+/// more in the same transaction).
+pub fn insert(c: &rusqlite::Connection, e: &JournalEntry) -> rusqlite::Result<()> {
+    let d = &e.decision;
+    c.prepare_cached(INSERT)?
+        .execute(params![
+            e.txn_id.0,
+            e.entry.as_str(),
+            e.received_at_us,
+            e.business_day,
+            e.switch,
+            e.mti,
+            e.is_repeat,
+            e.kind,
+            e.channel,
+            e.pan_hash,
+            e.pan_masked,
+            e.account,
+            e.institution,
+            e.amount_minor,
+            e.currency,
+            e.keys.transmission_time,
+            e.keys.stan,
+            e.keys.acquirer,
+            e.keys.rrn,
+            e.keys.terminal,
+            e.merchant,
+            e.mcc,
+            d.code.as_str(),
+            d.auth_id,
+            d.decided_by.as_str(),
+            d.adapter,
+            d.raw_code,
+            d.reason,
+            d.balances.map(|b| b.available),
+            d.balances.map(|b| b.ledger),
+            e.counted_minor,
+            e.counted_count,
+            e.original_txn_id.map(|id| id.0),
+            e.latency_us,
+        ])
+        .map(|_| ())
 }
 
 /// A request already journaled under some switch keys.
@@ -221,7 +225,7 @@ pub fn original(
     store.read(move |c| {
         c.prepare_cached(
             "SELECT txn_id, response_code, amount_minor, counted_count, channel, pan_hash, \
-             business_day, account, institution, kind FROM journal \
+             business_day, account, institution, kind, decided_by FROM journal \
              WHERE transmission_time = ?2 AND stan = ?3 AND mti = ?1 \
              AND ltrim(acquirer, '0') = ?4 AND entry = 'request' ORDER BY txn_id LIMIT 1",
         )?
@@ -237,6 +241,7 @@ pub fn original(
                 account: r.get(7)?,
                 institution: r.get(8)?,
                 kind: r.get(9)?,
+                decided_by: r.get(10)?,
             })
         })
         .optional()
@@ -259,8 +264,9 @@ pub fn reversed_so_far(store: &Store, original_txn_id: TxnId) -> Result<i64, Sto
     })
 }
 
-/// A card's counter totals for a business day: (pan hash, channel, amount, count).
-pub type DayTotal = (Vec<u8>, String, i64, i64);
+/// A card's counter totals for a business day: (pan hash, channel, amount,
+/// count, whether stand-in decided them).
+pub type DayTotal = (Vec<u8>, String, i64, i64, bool);
 
 /// Every card's counter totals for a business day, from rows since `since`
 /// (a business day never spans more than two calendar days), to rebuild the
@@ -276,12 +282,13 @@ pub fn day_totals(
     let day = business_day.to_string();
     store.read(move |c| {
         c.prepare(
-            "SELECT pan_hash, channel, SUM(counted_minor), SUM(counted_count) FROM journal \
+            "SELECT pan_hash, channel, SUM(counted_minor), SUM(counted_count), \
+             decided_by = 'stand_in' FROM journal \
              WHERE txn_id >= ?1 AND business_day = ?2 AND pan_hash IS NOT NULL \
-             AND (counted_minor != 0 OR counted_count != 0) GROUP BY pan_hash, channel",
+             AND (counted_minor != 0 OR counted_count != 0) GROUP BY pan_hash, channel, 5",
         )?
         .query_map(params![since.0, day], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })?
         .collect()
     })

@@ -51,6 +51,16 @@ impl LimitChannel {
         }
     }
 
+    /// Stand-in's limits for this channel: the offline ones, or the online
+    /// ones when the profile has none.
+    pub fn offline_limits(self, profile: &LimitProfile) -> &ChannelLimits {
+        match (&profile.offline, self) {
+            (Some(o), LimitChannel::Atm) => &o.atm,
+            (Some(o), LimitChannel::Pos) => &o.pos,
+            (None, _) => self.limits(profile),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             LimitChannel::Atm => "atm",

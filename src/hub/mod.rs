@@ -3,7 +3,7 @@
 //! limits, route to the account system, journal durably, answer.
 
 pub mod account_system;
-mod call;
+pub(crate) mod call;
 pub mod config;
 pub mod journal;
 pub mod limits;

@@ -36,6 +36,19 @@ impl Kind {
         }
     }
 
+    /// The kind with this journal name.
+    pub fn parse(name: &str) -> Option<Kind> {
+        [
+            Kind::Purchase,
+            Kind::Cash,
+            Kind::BalanceInquiry,
+            Kind::Load,
+            Kind::Refund,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == name)
+    }
+
     /// Whether it takes money from the account (and counts against limits).
     pub fn is_debit(self) -> bool {
         matches!(self, Kind::Purchase | Kind::Cash)
@@ -51,6 +64,13 @@ pub enum Channel {
 }
 
 impl Channel {
+    /// The channel with this journal name.
+    pub fn parse(name: &str) -> Option<Channel> {
+        [Channel::Atm, Channel::Pos, Channel::Other]
+            .into_iter()
+            .find(|c| c.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Channel::Atm => "atm",

@@ -5,19 +5,25 @@
 //! each decline carries its own DE 39. The journal row is durable before the
 //! answer is returned to the link.
 
+mod stand_in;
+
+use stand_in::Tell;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use jiff::Timestamp;
 use tokio::sync::watch;
 use tracing::{error, warn};
 
-use super::account_system::{AccountSystem, AdviceDecision, Decider};
-use super::call::{LateRecorder, account_request, call_until, call_with_deadline, decision_from};
+use super::account_system::{AccountSystem, AdviceDecision, Decider, Operation};
+use super::call::{LateRecorder, account_request, call_with_deadline, decision_from};
+use super::config::InstitutionConfig;
 use super::journal::{self, Entry, JournalEntry};
-use super::limits::{BusinessDay, Counters, LimitBreach, LimitChannel, Reservation};
+use super::limits::{BusinessDay, Counters, LimitChannel, Reservation};
 use super::mapping;
-use super::model::{CanonicalRequest, Decision, Kind, MessageRole, SwitchKeys, codes};
+use super::model::{CanonicalRequest, DecidedBy, Decision, Kind, MessageRole, SwitchKeys, codes};
 use super::seen::{self, SeenKeys};
 use super::txn_id::{TxnId, TxnIds};
 use crate::cards::card::{Card, CardStatus, Product};
@@ -26,6 +32,11 @@ use crate::cards::registry::CardRegistry;
 use crate::iso8583::Message;
 use crate::iso8583::fields::ResponseCode;
 use crate::link::{Handler, Request};
+use crate::mask::redact_pans;
+use crate::standin::Effects;
+use crate::standin::config::HoldsConfig;
+use crate::standin::shadow::ShadowBook;
+use crate::standin::state::Institutions;
 use crate::store::Store;
 
 /// Counter key: the card's PAN hash.
@@ -49,6 +60,8 @@ struct Outcome {
     entry: Entry,
     /// For reversals: the amount undone, journaled instead of the request's amount.
     reversal: Option<i64>,
+    /// Shadow-balance and SAF changes, written with the journal row.
+    effects: Effects,
 }
 
 impl Outcome {
@@ -61,6 +74,7 @@ impl Outcome {
             original_txn_id: None,
             entry: Entry::Request,
             reversal: None,
+            effects: Effects::default(),
         }
     }
 }
@@ -82,6 +96,13 @@ pub struct Hub {
     ids: Arc<TxnIds>,
     /// Switch keys of recent requests: most requests skip the journal read.
     seen: SeenKeys,
+    /// Institution states and breakers.
+    institutions: Arc<Institutions>,
+    /// Shadow balances for stand-in.
+    book: Arc<ShadowBook>,
+    holds: HoldsConfig,
+    /// Stand-in's own daily counters (its approvals only).
+    offline: Counters<CardKey>,
 }
 
 impl Hub {
@@ -96,9 +117,15 @@ impl Hub {
         profiles: LimitProfiles,
         day: BusinessDay,
         routes: Vec<Route>,
+        institutions: &[InstitutionConfig],
+        holds: HoldsConfig,
     ) -> Result<Hub, crate::store::StoreError> {
         let ids = Arc::new(TxnIds::after(journal::highest_id(&store)?));
         let hub = Hub {
+            institutions: Arc::new(Institutions::open(store.clone(), institutions)?),
+            book: Arc::new(ShadowBook::new(store.clone())),
+            holds,
+            offline: Counters::default(),
             store,
             cards,
             profiles,
@@ -120,11 +147,15 @@ impl Hub {
         // A business day spans at most two calendar days.
         let two_days_ago = TxnId::at(now - std::time::Duration::from_secs(2 * 86_400));
         let today = hub.day.today().to_string();
-        for (hash, channel, amount, count) in journal::day_totals(&hub.store, &today, two_days_ago)?
+        for (hash, channel, amount, count, stand_in) in
+            journal::day_totals(&hub.store, &today, two_days_ago)?
         {
             if let (Ok(key), Ok(day)) = (CardKey::try_from(hash.as_slice()), today.parse()) {
                 let channel = LimitChannel::of_journal(&channel);
                 hub.counters.apply(&key, channel, day, amount, count as i32);
+                if stand_in {
+                    hub.offline.apply(&key, channel, day, amount, count as i32);
+                }
             }
         }
         Ok(hub)
@@ -138,6 +169,30 @@ impl Hub {
     /// The card registry (refreshed by the caller when cards change).
     pub fn cards(&self) -> &Arc<CardRegistry> {
         &self.cards
+    }
+
+    /// Institution states (for status signals, the API and the replay).
+    pub fn institutions(&self) -> &Arc<Institutions> {
+        &self.institutions
+    }
+
+    /// The shadow balances (told when a balance file becomes current).
+    pub fn book(&self) -> &Arc<ShadowBook> {
+        &self.book
+    }
+
+    /// The hub's store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Each institution's account system, where one is configured.
+    pub fn account_systems(&self) -> impl Iterator<Item = (&str, &Arc<dyn AccountSystem>)> {
+        self.routes.values().filter_map(|r| {
+            r.account_system
+                .as_ref()
+                .map(|s| (r.institution.as_str(), s))
+        })
     }
 
     async fn decide(&self, request: &Request) -> Message {
@@ -183,7 +238,9 @@ impl Hub {
                 Err(e) => (Outcome::rule(e.code(), e.to_string()), None),
                 Ok(c) => {
                     let outcome = match c.role {
-                        MessageRole::Request => self.authorize(&c, txn_id).await,
+                        MessageRole::Request => {
+                            self.authorize(&c, txn_id, sender.subscribe()).await
+                        }
                         MessageRole::Advice => self.advice(&c, txn_id).await,
                         MessageRole::Reversal { advice } => self.reverse(&c, txn_id, advice).await,
                     };
@@ -191,7 +248,7 @@ impl Hub {
                 }
             };
         let entry = self.entry(request, &keys, txn_id, &outcome, canonical.as_ref());
-        let (decision, journaled) = self.durably(entry, outcome.decision).await;
+        let (decision, journaled) = self.durably(entry, outcome.decision, outcome.effects).await;
         if journaled {
             self.seen.insert(&keys);
         }
@@ -204,10 +261,35 @@ impl Hub {
     /// The decision to answer once its journal row is durable, and whether
     /// it is: when the row cannot be written the answer is 96, never an
     /// approval that is not on disk.
-    async fn durably(&self, entry: JournalEntry, decision: Decision) -> (Decision, bool) {
-        match journal::append(&self.store, entry).await {
-            Ok(()) => (decision, true),
+    async fn durably(
+        &self,
+        entry: JournalEntry,
+        decision: Decision,
+        effects: Effects,
+    ) -> (Decision, bool) {
+        let movement = effects
+            .movement
+            .as_ref()
+            .map(|m| (m.institution.clone(), m.account.clone(), m.txn_id));
+        let wake = effects.saf.as_ref().map(|i| i.request.institution.clone());
+        let written = self
+            .store
+            .write(move |c| {
+                journal::insert(c, &entry)?;
+                effects.write(c)
+            })
+            .await;
+        match written {
+            Ok(()) => {
+                if let Some(inst) = wake.and_then(|id| self.institutions.get(&id)) {
+                    inst.saf_wake.notify_one();
+                }
+                (decision, true)
+            }
             Err(e) => {
+                if let Some((institution, account, txn_id)) = movement {
+                    self.book.forget(&institution, &account, txn_id);
+                }
                 error!(error = %e, "journal write failed; answering 96");
                 (
                     Decision::rule(codes::SYSTEM_ERROR, "journal write failed"),
@@ -270,7 +352,9 @@ impl Hub {
             entry: Entry::Retransmission,
             ..entry
         };
-        let (decision, _) = self.durably(entry, outcome.decision).await;
+        let (decision, _) = self
+            .durably(entry, outcome.decision, Effects::default())
+            .await;
         let _ = sender.send(Some(decision.clone()));
         mapping::to_answer(&request.message, &decision, None)
     }
@@ -290,11 +374,9 @@ impl Hub {
         let outcome = Outcome {
             decision: decision.clone(),
             card,
-            counted: (0, 0),
-            business_day: None,
             original_txn_id,
             entry: Entry::Retransmission,
-            reversal: None,
+            ..Outcome::rule(codes::APPROVED, "")
         };
         let entry = self.entry(request, keys, txn_id, &outcome, None);
         if let Err(e) = journal::append(&self.store, entry).await {
@@ -304,8 +386,14 @@ impl Hub {
         mapping::to_answer(&request.message, &decision, currency)
     }
 
-    /// 0100 / 0200: card checks, limits, route, account system.
-    async fn authorize(&self, c: &CanonicalRequest, txn_id: TxnId) -> Outcome {
+    /// 0100 / 0200: card checks, limits, route, then the account system —
+    /// or stand-in when the institution is not open or its system fails.
+    async fn authorize(
+        &self,
+        c: &CanonicalRequest,
+        txn_id: TxnId,
+        decided: watch::Receiver<Option<Decision>>,
+    ) -> Outcome {
         let card = match self.check_card(c) {
             Ok(card) => card,
             Err(refusal) => return refusal.into(),
@@ -319,17 +407,60 @@ impl Hub {
         } else {
             None
         };
-        let decision = match self.route(&card) {
-            None => Decision::rule(codes::ISSUER_UNAVAILABLE, "no account system configured"),
-            Some(system) => {
-                let request = account_request(c, &card, txn_id, None, None);
+        let Some(institution) = self.institutions.get(&card.institution).cloned() else {
+            let reason = format!("institution {:?} not configured", card.institution);
+            if let Some(r) = reservation {
+                self.counters.release(r);
+            }
+            return Refusal::new(codes::ISSUER_UNAVAILABLE, reason, Some(&card)).into();
+        };
+        let system = self.route(&card).cloned();
+        let (decision, effects) = match (&system, institution.state()) {
+            (Some(system), state) if state.is_online() => {
+                let mut request = account_request(c, &card, txn_id, None, None);
+                let reserve = Duration::from_millis(institution.stand_in.reserve_ms);
+                request.deadline = c.deadline.checked_sub(reserve).unwrap_or(c.deadline);
                 let late = LateRecorder {
                     store: self.store.clone(),
                     ids: self.ids.clone(),
                     original: txn_id,
+                    decided,
+                    wake: institution.clone(),
                 };
-                let answer = call_with_deadline(system.clone(), request, c.kind, late).await;
-                decision_from(answer, system.name())
+                match call_with_deadline(system.clone(), request, c.kind, late).await {
+                    Ok(answer) => {
+                        self.institutions.record_success(&institution.id);
+                        let decision = decision_from(Ok(answer), system.name());
+                        let effects = self.online_effects(c, &card, txn_id, &decision);
+                        (decision, effects)
+                    }
+                    Err(e) => {
+                        if e.is_unavailability() {
+                            self.institutions
+                                .record_failure(&institution.id, &e.to_string())
+                                .await;
+                        }
+                        let why = format!("account system: {}", redact_pans(&e.to_string()));
+                        let mut standin =
+                            self.stand_in(c, &card, txn_id, &institution, Tell::Everything, &why);
+                        standin.0.adapter = Some(system.name().to_string());
+                        standin
+                    }
+                }
+            }
+            (_, state) => {
+                let why = match system {
+                    None => format!("institution {state}, no account system"),
+                    Some(_) => format!("institution {state}"),
+                };
+                {
+                    let tell = if system.is_some() {
+                        Tell::MoneyMoves
+                    } else {
+                        Tell::Nothing
+                    };
+                    self.stand_in(c, &card, txn_id, &institution, tell, &why)
+                }
             }
         };
         let counted = match (reservation, decision.approved()) {
@@ -348,9 +479,8 @@ impl Hub {
             card: Some(card),
             counted,
             business_day: Some(day.to_string()),
-            original_txn_id: None,
-            entry: Entry::Request,
-            reversal: None,
+            effects,
+            ..Outcome::rule(codes::APPROVED, "")
         }
     }
 
@@ -410,15 +540,8 @@ impl Hub {
         let limits = channel.limits(profile);
         self.counters
             .reserve(&card.pan_hash.0, channel, day, c.amount.minor, limits)
-            .map_err(|breach| {
-                let (code, what) = match breach {
-                    LimitBreach::PerTransaction => {
-                        (codes::EXCEEDS_AMOUNT_LIMIT, "per-transaction limit")
-                    }
-                    LimitBreach::DailyAmount => (codes::EXCEEDS_AMOUNT_LIMIT, "daily amount limit"),
-                    LimitBreach::DailyCount => (codes::EXCEEDS_COUNT_LIMIT, "daily count limit"),
-                };
-                let reason = format!("{} {what} exceeded", channel.as_str());
+            .map_err(|b| {
+                let (code, reason) = stand_in::breach(b, channel, "");
                 Refusal::new(code, reason, Some(card))
             })
     }
@@ -429,52 +552,58 @@ impl Hub {
             .and_then(|r| r.account_system.as_ref())
     }
 
-    /// 0120 / 0220: the switch decided (stand-in or completion). Recorded,
-    /// counted when approved, passed on to the account system, acknowledged.
+    /// 0120 / 0220: the switch decided (its own stand-in, or a completion
+    /// of an earlier authorization). Recorded, counted when approved, passed
+    /// on to the account system (or queued for it), acknowledged.
     async fn advice(&self, c: &CanonicalRequest, txn_id: TxnId) -> Outcome {
         let Some(card) = self.cards.lookup(&c.pan) else {
             return Outcome::rule(codes::APPROVED, "advice for an unknown card recorded");
         };
         let day = self.day.today();
         let switch_approved = c.advice_code.is_none_or(|code| code.is_approval());
-        let counted = if switch_approved && c.kind.is_debit() {
+        let mut outcome = Outcome {
+            card: Some(card.clone()),
+            business_day: Some(day.to_string()),
+            ..Outcome::rule(codes::APPROVED, "")
+        };
+        let completes = match (&c.original, switch_approved && c.kind.is_debit()) {
+            (Some(_), true) => self.find_original(c).filter(|o| o.approved),
+            _ => None,
+        };
+        if let Some(original) = &completes {
+            // A completion: the hold becomes a debit of the final amount;
+            // the daily counters already hold the authorization.
+            outcome.original_txn_id = Some(original.txn_id);
+            let amount = c.amount.minor as i64;
+            if let Ok(Some((remaining, state))) =
+                self.book
+                    .complete(&card.institution, &card.account, original.txn_id, amount)
+            {
+                outcome.effects.movement_update = Some((original.txn_id, remaining, state));
+            }
+        } else if switch_approved && c.kind.is_debit() {
             let channel = LimitChannel::of(c.channel);
             self.counters
                 .apply(&card.pan_hash.0, channel, day, c.amount.minor as i64, 1);
-            (c.amount.minor as i64, 1)
-        } else {
-            (0, 0)
-        };
-        let code = c.advice_code.unwrap_or(codes::APPROVED);
-        let reason = match self.route(&card) {
-            None => "advice recorded; no account system configured".to_string(),
-            Some(system) => {
-                let request = account_request(
-                    c,
-                    &card,
-                    txn_id,
-                    None,
-                    Some(AdviceDecision {
-                        code,
-                        decided_by: Decider::Switch,
-                        reason: "advice from the switch".into(),
-                    }),
-                );
-                match call_until(request.deadline, system.advice(&request)).await {
-                    Ok(_) => "advice recorded and delivered".to_string(),
-                    Err(e) => format!("advice recorded; delivery failed: {e}"),
-                }
+            outcome.counted = (c.amount.minor as i64, 1);
+            let movement = self.movement(c, &card, txn_id, stand_in::SWITCH);
+            if self.book.record(movement.clone()).is_ok() {
+                outcome.effects.movement = Some(movement);
             }
-        };
-        Outcome {
-            decision: Decision::rule(codes::APPROVED, reason),
-            card: Some(card),
-            counted,
-            business_day: Some(day.to_string()),
-            original_txn_id: None,
-            entry: Entry::Request,
-            reversal: None,
         }
+        let code = c.advice_code.unwrap_or(codes::APPROVED);
+        let decision = AdviceDecision {
+            code,
+            decided_by: Decider::Switch,
+            reason: "advice from the switch".into(),
+        };
+        let request = account_request(c, &card, txn_id, None, Some(decision));
+        let (reason, saf) = self
+            .deliver_or_queue(Operation::Advice, &card, request, txn_id)
+            .await;
+        outcome.decision.reason = format!("advice recorded; {reason}");
+        outcome.effects.saf = saf;
+        outcome
     }
 
     /// 0400 / 0420: undo an earlier transaction, fully or (DE 95) partly.
@@ -526,18 +655,29 @@ impl Hub {
         {
             let channel = LimitChannel::of_journal(&original.channel);
             self.counters.apply(&hash, channel, day, -undo, count);
+            if original.decided_by == DecidedBy::StandIn.as_str() {
+                self.offline.apply(&hash, channel, day, -undo, count);
+            }
             outcome.counted = (-undo, count);
         }
-        outcome.decision.reason = match (&card, card.as_ref().and_then(|k| self.route(k))) {
-            (Some(card), Some(system)) => {
+        if let (Some(institution), Some(account)) = (&original.institution, &original.account)
+            && let Ok(Some((remaining, state))) =
+                self.book
+                    .reverse(institution, account, original.txn_id, undo)
+        {
+            outcome.effects.movement_update = Some((original.txn_id, remaining, state));
+        }
+        outcome.decision.reason = match &card {
+            Some(card) => {
                 let mut request = account_request(c, card, txn_id, Some(original.txn_id), None);
                 request.amount.minor = undo as u64;
-                match call_until(request.deadline, system.reverse(&request)).await {
-                    Ok(_) => format!("reversed {undo}; delivered to the account system"),
-                    Err(e) => format!("reversed {undo}; delivery failed: {e}"),
-                }
+                let (told, saf) = self
+                    .deliver_or_queue(Operation::Reverse, card, request, txn_id)
+                    .await;
+                outcome.effects.saf = saf;
+                format!("reversed {undo}; {told}")
             }
-            _ => format!("reversed {undo}; no account system to tell"),
+            None => format!("reversed {undo}; card no longer known, account system not told"),
         };
         // A reversal row's amount is what it undid.
         outcome.reversal = Some(undo);

@@ -107,6 +107,8 @@ pub fn open(
         config.limits.clone(),
         day,
         routes,
+        &config.institutions,
+        config.holds.clone(),
     )?)
 }
 

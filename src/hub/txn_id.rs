@@ -21,6 +21,11 @@ const COUNTER_BITS: u32 = 20;
 pub struct TxnId(pub i64);
 
 impl TxnId {
+    /// When the id was handed out, in microseconds since the Unix epoch.
+    pub fn micros(self) -> i64 {
+        (self.0 >> COUNTER_BITS) * 1_000
+    }
+
     /// The first id at or after a moment.
     pub fn at(time: Timestamp) -> TxnId {
         TxnId(time.as_millisecond() << COUNTER_BITS)
@@ -31,6 +36,15 @@ impl TxnId {
 impl fmt::Display for TxnId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:016X}", self.0)
+    }
+}
+
+/// Parses the sixteen hex digits of [`TxnId`]'s display form.
+impl std::str::FromStr for TxnId {
+    type Err = std::num::ParseIntError;
+
+    fn from_str(s: &str) -> Result<TxnId, Self::Err> {
+        u64::from_str_radix(s, 16).map(|v| TxnId(v as i64))
     }
 }
 

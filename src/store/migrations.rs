@@ -39,6 +39,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "cards",
         sql: include_str!("migrations/0002_cards.sql"),
     },
+    Migration {
+        version: 3,
+        name: "stand-in",
+        sql: include_str!("migrations/0003_standin.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows (0 with no migrations).

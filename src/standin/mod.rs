@@ -1,0 +1,49 @@
+//! Stand-in and store-and-forward: institution states and the circuit
+//! breaker, balance files and shadow balances, cardhub's own decisions when
+//! an account system cannot answer, and the durable queue that tells the
+//! account system about them afterwards.
+
+pub mod config;
+pub mod policy;
+pub mod probe;
+pub mod replay;
+pub mod saf;
+pub mod shadow;
+pub mod state;
+
+use rusqlite::Connection;
+
+use crate::hub::txn_id::TxnId;
+use saf::NewItem;
+use shadow::{Base, Movement, MovementState};
+
+/// What a decision changes besides its journal row, written in the same
+/// transaction: a shadow-balance movement (new or changed), the balance an
+/// online answer returned, a SAF item.
+#[derive(Debug, Default)]
+pub struct Effects {
+    pub movement: Option<Movement>,
+    pub movement_update: Option<(TxnId, i64, MovementState)>,
+    /// (institution, account, balance).
+    pub online_balance: Option<(String, String, Base)>,
+    pub saf: Option<NewItem>,
+}
+
+impl Effects {
+    /// Writes them on the store's write connection.
+    pub fn write(&self, c: &Connection) -> rusqlite::Result<()> {
+        if let Some(m) = &self.movement {
+            shadow::insert_movement(c, m)?;
+        }
+        if let Some((txn_id, remaining, state)) = self.movement_update {
+            shadow::update_movement(c, txn_id, remaining, state)?;
+        }
+        if let Some((institution, account, base)) = &self.online_balance {
+            shadow::upsert_online_balance(c, institution, account, *base)?;
+        }
+        if let Some(item) = &self.saf {
+            saf::enqueue(c, item)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,219 @@
+//! SAF replay: one task per institution delivers its queue while the
+//! institution is `open` and not paused, a batch of due items at a time
+//! (each the first undelivered item of its account, so accounts never
+//! overtake themselves), retrying failures with jittered exponential
+//! backoff until they become dead letters.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::join_all;
+use jiff::Timestamp;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::saf::{self, Item, StoredRequest};
+use super::shadow::{self, ShadowBook};
+use super::state::{Institution, Institutions};
+use crate::hub::account_system::{AccountError, AccountSystem};
+use crate::hub::model::Kind;
+use crate::hub::txn_id::TxnId;
+use crate::store::Store;
+
+/// How long an idle replay sleeps before looking at the queue again.
+const IDLE: Duration = Duration::from_secs(1);
+
+/// An institution's replay.
+pub struct Replay {
+    pub institution: Arc<Institution>,
+    pub institutions: Arc<Institutions>,
+    pub system: Arc<dyn AccountSystem>,
+    pub store: Store,
+    pub book: Arc<ShadowBook>,
+}
+
+/// What one delivery attempt came to.
+enum Attempt {
+    Delivered,
+    /// Worth retrying (the system may come back).
+    Failed(AccountError),
+    /// Can never succeed as it is: straight to the dead letters.
+    Permanent(String),
+}
+
+impl Replay {
+    /// Runs until shutdown.
+    pub fn spawn(self, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move { self.run(shutdown).await })
+    }
+
+    async fn run(self, shutdown: CancellationToken) {
+        let inst = self.institution.clone();
+        let mut state = inst.watch_state();
+        let mut paused = inst.watch_paused();
+        loop {
+            while !state.borrow_and_update().is_online() || *paused.borrow_and_update() {
+                tokio::select! {
+                    _ = state.changed() => {}
+                    _ = paused.changed() => {}
+                    () = shutdown.cancelled() => return,
+                }
+            }
+            let now = Timestamp::now().as_microsecond();
+            let batch = match saf::due(&self.store, &inst.id, now, inst.saf.concurrency) {
+                Ok(batch) => batch,
+                Err(e) => {
+                    warn!(institution = %inst.id, error = %e, "SAF queue not readable");
+                    Vec::new()
+                }
+            };
+            if batch.is_empty() {
+                let wait = match saf::next_due(&self.store, &inst.id) {
+                    Ok(Some(due)) => Duration::from_micros((due - now).max(1) as u64).min(IDLE),
+                    _ => IDLE,
+                };
+                tokio::select! {
+                    () = inst.saf_wake.notified() => {}
+                    () = tokio::time::sleep(wait) => {}
+                    _ = state.changed() => {}
+                    _ = paused.changed() => {}
+                    () = shutdown.cancelled() => return,
+                }
+                continue;
+            }
+            join_all(batch.into_iter().map(|item| self.deliver(item))).await;
+        }
+    }
+
+    /// One attempt at one item, and its outcome written down.
+    async fn deliver(&self, item: Item) {
+        let inst = &self.institution;
+        // Paused or closed since the batch was read: a pause really stops.
+        if !inst.state().is_online() || inst.saf_paused() {
+            return;
+        }
+        let attempts = item.attempts + 1;
+        let timeout = Duration::from_millis(inst.saf.attempt_timeout_ms);
+        let stored: Result<StoredRequest, String> = serde_json::from_str(&item.request)
+            .map_err(|e| format!("stored request unreadable: {e}"));
+        let attempt = match stored.and_then(|s| s.to_request(Instant::now() + timeout)) {
+            Err(e) => Attempt::Permanent(e),
+            Ok(request) => {
+                let call = self.system.call(item.operation(), &request);
+                match tokio::time::timeout(timeout, call).await {
+                    Ok(Ok(_)) => Attempt::Delivered,
+                    Ok(Err(e @ (AccountError::Unsendable(_) | AccountError::Unsupported(_)))) => {
+                        Attempt::Permanent(e.to_string())
+                    }
+                    Ok(Err(e)) => Attempt::Failed(e),
+                    Err(_) => Attempt::Failed(AccountError::Timeout),
+                }
+            }
+        };
+        let seq = item.seq;
+        let txn_id: Option<TxnId> = item.txn_id.parse().ok();
+        match attempt {
+            Attempt::Delivered => {
+                self.institutions.record_success(&inst.id);
+                let credit = is_credit(&item);
+                let written = self
+                    .store
+                    .write(move |c| {
+                        saf::delivered(c, seq, attempts)?;
+                        match (credit, txn_id) {
+                            (true, Some(id)) => shadow::confirm_credit(c, id),
+                            _ => Ok(()),
+                        }
+                    })
+                    .await;
+                match written {
+                    Ok(()) => {
+                        if let (true, Some(id)) = (credit, txn_id) {
+                            let _ = self
+                                .book
+                                .confirm_credit(&item.institution, &item.account, id);
+                        }
+                    }
+                    // Delivered again later: the account system drops the repeat by its id.
+                    Err(e) => {
+                        warn!(seq, error = %e, "SAF delivery not recorded; it will be repeated")
+                    }
+                }
+            }
+            Attempt::Failed(error) => {
+                self.institutions
+                    .record_failure(&inst.id, &error.to_string())
+                    .await;
+                self.fail(
+                    &item,
+                    attempts,
+                    attempts >= inst.saf.max_attempts,
+                    error.to_string(),
+                )
+                .await;
+            }
+            Attempt::Permanent(reason) => self.fail(&item, attempts, true, reason).await,
+        }
+    }
+
+    async fn fail(&self, item: &Item, attempts: u32, dead: bool, error: String) {
+        let next = Timestamp::now().as_microsecond()
+            + backoff(&self.institution.saf, attempts).as_micros() as i64;
+        let seq = item.seq;
+        if dead {
+            warn!(institution = %item.institution, seq, txn_id = %item.txn_id, attempts, error, "SAF item is a dead letter");
+        } else {
+            info!(institution = %item.institution, seq, attempts, error, "SAF delivery failed; will retry");
+        }
+        if let Err(e) = self
+            .store
+            .write(move |c| saf::failed(c, seq, attempts, next, dead, &error))
+            .await
+        {
+            warn!(seq, error = %e, "SAF failure not recorded");
+        }
+    }
+}
+
+/// Whether an item reports an approved credit (which counts once delivered).
+fn is_credit(item: &Item) -> bool {
+    serde_json::from_str::<StoredRequest>(&item.request).is_ok_and(|r| {
+        matches!(Kind::parse(&r.kind), Some(Kind::Load | Kind::Refund))
+            && r.decision.is_some_and(|d| d.code == "00")
+    })
+}
+
+/// Delay before attempt `attempts + 1`: doubling from the initial delay up
+/// to the maximum, then a random point in its upper half.
+fn backoff(config: &super::config::SafConfig, attempts: u32) -> Duration {
+    let doubled = config
+        .backoff_initial_ms
+        .saturating_mul(1u64 << attempts.saturating_sub(1).min(30));
+    let ceiling = doubled.min(config.backoff_max_ms).max(1);
+    let jitter = rand::random::<u64>() % (ceiling / 2 + 1);
+    Duration::from_millis(ceiling - jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::standin::config::SafConfig;
+
+    #[test]
+    fn backoff_doubles_within_jitter_up_to_the_maximum() {
+        let config = SafConfig {
+            backoff_initial_ms: 100,
+            backoff_max_ms: 1_000,
+            ..SafConfig::default()
+        };
+        for _ in 0..100 {
+            let first = backoff(&config, 1).as_millis();
+            assert!((50..=100).contains(&first), "{first}");
+            let third = backoff(&config, 3).as_millis();
+            assert!((200..=400).contains(&third), "{third}");
+            let late = backoff(&config, 20).as_millis();
+            assert!((500..=1_000).contains(&late), "{late}");
+        }
+    }
+}

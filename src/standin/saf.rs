@@ -1,0 +1,366 @@
+//! Store-and-forward: the durable per-institution queue of what an account
+//! system must still be told — every stand-in decision (as an advice), and
+//! every reversal or advice that could not be delivered.
+//!
+//! Items are written in the same transaction as their journal row. Replay
+//! (see `replay`) delivers them in order per account: an item is eligible
+//! only when no earlier undelivered item of the same account exists, so a
+//! reversal never overtakes its original and one poison item holds back
+//! only its own account. After `max_attempts` an item is a dead letter,
+//! listed for operators and re-queueable.
+
+use jiff::Timestamp;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::hub::account_system::{AccountRequest, AdviceDecision, Decider, Operation};
+use crate::hub::model::{Channel, Kind};
+use crate::hub::txn_id::TxnId;
+use crate::iso8583::fields::ResponseCode;
+use crate::money::{Currency, Money};
+use crate::store::{Store, StoreError};
+
+/// The canonical request of an item, as stored (the card masked; no clear PAN).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredRequest {
+    pub transaction_id: String,
+    pub institution: String,
+    pub account: String,
+    pub card: String,
+    pub kind: String,
+    pub channel: String,
+    pub amount_minor: u64,
+    pub currency: u16,
+    pub terminal: String,
+    pub merchant: Option<String>,
+    pub transmission_time: String,
+    pub rrn: String,
+    pub original_transaction_id: Option<String>,
+    pub decision: Option<StoredDecision>,
+}
+
+/// The decision an advice reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredDecision {
+    pub code: String,
+    pub decided_by: String,
+    pub reason: String,
+}
+
+impl StoredRequest {
+    pub fn of(r: &AccountRequest) -> StoredRequest {
+        StoredRequest {
+            transaction_id: r.transaction_id.clone(),
+            institution: r.institution.clone(),
+            account: r.account.clone(),
+            card: r.card.clone(),
+            kind: r.kind.as_str().into(),
+            channel: r.channel.as_str().into(),
+            amount_minor: r.amount.minor,
+            currency: r.amount.currency.numeric,
+            terminal: r.terminal.clone(),
+            merchant: r.merchant.clone(),
+            transmission_time: r.transmission_time.clone(),
+            rrn: r.rrn.clone(),
+            original_transaction_id: r.original_transaction_id.clone(),
+            decision: r.decision.as_ref().map(|d| StoredDecision {
+                code: d.code.as_str().into(),
+                decided_by: d.decided_by.as_str().into(),
+                reason: d.reason.clone(),
+            }),
+        }
+    }
+
+    /// The request to send, with a deadline for this attempt.
+    ///
+    /// # Errors
+    /// A stored value that no longer parses (the item is then a dead letter).
+    pub fn to_request(&self, deadline: Instant) -> Result<AccountRequest, String> {
+        let kind =
+            Kind::parse(&self.kind).ok_or_else(|| format!("unknown kind {:?}", self.kind))?;
+        let channel = Channel::parse(&self.channel)
+            .ok_or_else(|| format!("unknown channel {:?}", self.channel))?;
+        let currency = Currency::from_numeric(self.currency).map_err(|e| e.to_string())?;
+        let decision = match &self.decision {
+            None => None,
+            Some(d) => Some(AdviceDecision {
+                code: ResponseCode::new(&d.code).map_err(|e| e.to_string())?,
+                decided_by: match d.decided_by.as_str() {
+                    "STAND_IN" => Decider::StandIn,
+                    "SWITCH" => Decider::Switch,
+                    _ => Decider::Hub,
+                },
+                reason: d.reason.clone(),
+            }),
+        };
+        Ok(AccountRequest {
+            transaction_id: self.transaction_id.clone(),
+            institution: self.institution.clone(),
+            account: self.account.clone(),
+            card: self.card.clone(),
+            kind,
+            channel,
+            amount: Money::new(self.amount_minor, currency),
+            terminal: self.terminal.clone(),
+            merchant: self.merchant.clone(),
+            transmission_time: self.transmission_time.clone(),
+            rrn: self.rrn.clone(),
+            original_transaction_id: self.original_transaction_id.clone(),
+            decision,
+            clear_pan: None,
+            deadline,
+        })
+    }
+}
+
+/// An item to queue.
+#[derive(Debug, Clone)]
+pub struct NewItem {
+    pub operation: Operation,
+    /// The journal row it delivers (the id the account system sees).
+    pub txn_id: TxnId,
+    pub request: StoredRequest,
+}
+
+impl NewItem {
+    pub fn new(operation: Operation, txn_id: TxnId, request: &AccountRequest) -> NewItem {
+        NewItem {
+            operation,
+            txn_id,
+            request: StoredRequest::of(request),
+        }
+    }
+}
+
+/// A queued item.
+#[derive(Debug, Clone, Serialize)]
+pub struct Item {
+    pub seq: i64,
+    pub institution: String,
+    pub account: String,
+    pub operation: &'static str,
+    pub txn_id: String,
+    pub state: String,
+    pub attempts: u32,
+    pub next_attempt_us: i64,
+    pub last_error: Option<String>,
+    pub enqueued_us: i64,
+    pub delivered_us: Option<i64>,
+    #[serde(skip)]
+    pub request: String,
+}
+
+impl Item {
+    pub fn operation(&self) -> Operation {
+        match self.operation {
+            "reverse" => Operation::Reverse,
+            _ => Operation::Advice,
+        }
+    }
+}
+
+/// Queues an item (in the journal row's transaction).
+pub fn enqueue(c: &Connection, item: &NewItem) -> rusqlite::Result<()> {
+    let request = serde_json::to_string(&item.request)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let now = Timestamp::now().as_microsecond();
+    c.prepare_cached(
+        "INSERT INTO saf_queue (institution, account, operation, txn_id, request, state, next_attempt_us, enqueued_us) \
+         VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6)",
+    )?
+    .execute(params![
+        item.request.institution,
+        item.request.account,
+        item.operation.as_str(),
+        item.txn_id.0,
+        request,
+        now
+    ])
+    .map(|_| ())
+}
+
+const COLUMNS: &str = "seq, institution, account, operation, txn_id, state, attempts, next_attempt_us, \
+     last_error, enqueued_us, delivered_us, request";
+
+fn item(r: &rusqlite::Row<'_>) -> rusqlite::Result<Item> {
+    let operation: String = r.get(3)?;
+    Ok(Item {
+        seq: r.get(0)?,
+        institution: r.get(1)?,
+        account: r.get(2)?,
+        operation: if operation == "reverse" {
+            "reverse"
+        } else {
+            "advice"
+        },
+        txn_id: TxnId(r.get(4)?).to_string(),
+        state: r.get(5)?,
+        attempts: r.get(6)?,
+        next_attempt_us: r.get(7)?,
+        last_error: r.get(8)?,
+        enqueued_us: r.get(9)?,
+        delivered_us: r.get(10)?,
+        request: r.get(11)?,
+    })
+}
+
+/// The items replay may send now: due, and first of their account among
+/// the undelivered ones (at most `limit`, oldest first).
+///
+/// # Errors
+/// The store's error.
+pub fn due(
+    store: &Store,
+    institution: &str,
+    now_us: i64,
+    limit: usize,
+) -> Result<Vec<Item>, StoreError> {
+    let institution = institution.to_string();
+    store.read(move |c| {
+        c.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM saf_queue q WHERE q.institution = ?1 AND q.state = 'pending' \
+             AND q.next_attempt_us <= ?2 AND NOT EXISTS (SELECT 1 FROM saf_queue p \
+             WHERE p.institution = q.institution AND p.account = q.account AND p.state != 'delivered' \
+             AND p.seq < q.seq) ORDER BY q.seq LIMIT ?3"
+        ))?
+        .query_map(params![institution, now_us, limit as i64], item)?
+        .collect()
+    })
+}
+
+/// When the next pending item of an institution is due (for the replay's sleep).
+///
+/// # Errors
+/// The store's error.
+pub fn next_due(store: &Store, institution: &str) -> Result<Option<i64>, StoreError> {
+    let institution = institution.to_string();
+    store.read(move |c| {
+        c.prepare_cached(
+            "SELECT MIN(next_attempt_us) FROM saf_queue WHERE institution = ?1 AND state = 'pending'",
+        )?
+        .query_row(params![institution], |r| r.get(0))
+    })
+}
+
+/// Marks an item delivered.
+pub fn delivered(c: &Connection, seq: i64, attempts: u32) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "UPDATE saf_queue SET state = 'delivered', attempts = ?2, delivered_us = ?3, last_error = NULL WHERE seq = ?1",
+    )?
+    .execute(params![seq, attempts, Timestamp::now().as_microsecond()])
+    .map(|_| ())
+}
+
+/// Records a failed attempt: retried at `next_attempt_us`, or a dead letter.
+pub fn failed(
+    c: &Connection,
+    seq: i64,
+    attempts: u32,
+    next_attempt_us: i64,
+    dead: bool,
+    error: &str,
+) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "UPDATE saf_queue SET state = ?2, attempts = ?3, next_attempt_us = ?4, last_error = ?5 WHERE seq = ?1",
+    )?
+    .execute(params![seq, if dead { "dead" } else { "pending" }, attempts, next_attempt_us, error])
+    .map(|_| ())
+}
+
+/// Puts a dead letter back in the queue with fresh attempts; false when
+/// there is no dead item with this number.
+///
+/// # Errors
+/// The store's error.
+pub fn requeue(c: &Connection, seq: i64) -> rusqlite::Result<bool> {
+    let now = Timestamp::now().as_microsecond();
+    c.prepare_cached(
+        "UPDATE saf_queue SET state = 'pending', attempts = 0, next_attempt_us = ?2 WHERE seq = ?1 AND state = 'dead'",
+    )?
+    .execute(params![seq, now])
+    .map(|n| n == 1)
+}
+
+/// Which items to list.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Filter {
+    pub institution: Option<String>,
+    /// pending | delivered | dead
+    pub state: Option<String>,
+    /// Items after this sequence number (for pages).
+    pub after: Option<i64>,
+    pub limit: Option<usize>,
+}
+
+/// Items by filter, in queue order, with why each waits: its own last
+/// error, or the earlier undelivered item of its account it waits behind.
+///
+/// # Errors
+/// The store's error.
+pub fn list(store: &Store, filter: &Filter) -> Result<Vec<(Item, Option<i64>)>, StoreError> {
+    let f = filter.clone();
+    store.read(move |c| {
+        c.prepare(&format!(
+            "SELECT {COLUMNS}, (SELECT MIN(p.seq) FROM saf_queue p WHERE p.institution = q.institution \
+             AND p.account = q.account AND p.state != 'delivered' AND p.seq < q.seq AND q.state != 'delivered') \
+             FROM saf_queue q WHERE (?1 IS NULL OR institution = ?1) AND (?2 IS NULL OR state = ?2) \
+             AND seq > ?3 ORDER BY seq LIMIT ?4"
+        ))?
+        .query_map(
+            params![f.institution, f.state, f.after.unwrap_or(0), f.limit.unwrap_or(100).min(1000) as i64],
+            |r| Ok((item(r)?, r.get(12)?)),
+        )?
+        .collect()
+    })
+}
+
+/// Per institution: (pending, dead) item counts.
+///
+/// # Errors
+/// The store's error.
+pub fn depths(store: &Store) -> Result<Vec<(String, i64, i64)>, StoreError> {
+    store.read(|c| {
+        c.prepare_cached(
+            "SELECT institution, SUM(state = 'pending'), SUM(state = 'dead') FROM saf_queue \
+             WHERE state != 'delivered' GROUP BY institution ORDER BY institution",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect()
+    })
+}
+
+/// Whether an account has undelivered items (then its reversals and
+/// advices queue behind them instead of going online).
+///
+/// # Errors
+/// The store's error.
+pub fn has_undelivered(
+    store: &Store,
+    institution: &str,
+    account: &str,
+) -> Result<bool, StoreError> {
+    let (i, a) = (institution.to_string(), account.to_string());
+    store.read(move |c| {
+        c.prepare_cached(
+            "SELECT 1 FROM saf_queue WHERE institution = ?1 AND account = ?2 AND state != 'delivered' LIMIT 1",
+        )?
+        .query_row(params![i, a], |_| Ok(()))
+        .optional()
+        .map(|o| o.is_some())
+    })
+}
+
+/// The SAF items of one transaction (for `txn show`).
+///
+/// # Errors
+/// The store's error.
+pub fn of_transaction(store: &Store, txn_id: TxnId) -> Result<Vec<Item>, StoreError> {
+    store.read(move |c| {
+        c.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM saf_queue WHERE txn_id = ?1 ORDER BY seq"
+        ))?
+        .query_map(params![txn_id.0], item)?
+        .collect()
+    })
+}

@@ -1,0 +1,613 @@
+//! Institution states: whether cardhub may ask an institution's account
+//! system online, or must stand in.
+//!
+//! States come from three places: status signals from the institution
+//! (StatusNotify over SOAP, the JSON API, `cardhub institutions set-state`),
+//! the circuit breaker (too many failures in a window → `unreachable`) and
+//! the health probe (`unreachable` → `open` once the system answers). Every
+//! transition is written to the store with its source and reason, logged and
+//! counted; another process's changes (the CLI) are picked up by
+//! [`Institutions::refresh`].
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use super::config::{BreakerConfig, SafConfig, StandInConfig};
+use crate::hub::config::{InstitutionConfig, InstitutionMode};
+use crate::store::{Store, StoreError};
+
+/// Where an institution stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InstitutionState {
+    /// Online: requests go to its account system.
+    Open,
+    /// End of day starting: no more online requests.
+    Closing,
+    /// End of day: closed for online requests.
+    Closed,
+    /// Detected: its account system does not answer.
+    Unreachable,
+    /// Configured: never online, decided from balance files alone.
+    OfflineOnly,
+}
+
+impl InstitutionState {
+    pub const ALL: [InstitutionState; 5] = [
+        InstitutionState::Open,
+        InstitutionState::Closing,
+        InstitutionState::Closed,
+        InstitutionState::Unreachable,
+        InstitutionState::OfflineOnly,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstitutionState::Open => "open",
+            InstitutionState::Closing => "closing",
+            InstitutionState::Closed => "closed",
+            InstitutionState::Unreachable => "unreachable",
+            InstitutionState::OfflineOnly => "offline-only",
+        }
+    }
+
+    /// Whether requests may go to the account system.
+    pub fn is_online(self) -> bool {
+        self == InstitutionState::Open
+    }
+}
+
+impl fmt::Display for InstitutionState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for InstitutionState {
+    type Err = StateError;
+
+    fn from_str(s: &str) -> Result<Self, StateError> {
+        InstitutionState::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| StateError::UnknownState(s.to_string()))
+    }
+}
+
+/// Who changed a state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Soap,
+    Api,
+    Cli,
+    Breaker,
+    Probe,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Soap => "soap",
+            Source::Api => "api",
+            Source::Cli => "cli",
+            Source::Breaker => "breaker",
+            Source::Probe => "probe",
+        }
+    }
+
+    /// Whether this is an institution's or operator's signal (not detection).
+    fn is_signal(self) -> bool {
+        matches!(self, Source::Soap | Source::Api | Source::Cli)
+    }
+}
+
+/// Why a state change is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("unknown institution {0:?}")]
+    UnknownInstitution(String),
+    #[error("unknown state {0:?} (open, closing, closed)")]
+    UnknownState(String),
+    /// Signals set open, closing or closed; unreachable is detected, offline-only configured.
+    #[error("state {0} cannot be signalled (open, closing, closed)")]
+    NotSignallable(InstitutionState),
+    #[error("institution {0:?} is configured offline-only: it has no online state")]
+    OfflineOnly(String),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// One institution at run time.
+pub struct Institution {
+    pub id: String,
+    pub stand_in: StandInConfig,
+    pub breaker_config: BreakerConfig,
+    pub saf: SafConfig,
+    offline_only: bool,
+    state: watch::Sender<InstitutionState>,
+    paused: watch::Sender<bool>,
+    breaker: Mutex<Breaker>,
+    /// Woken when a SAF item is queued for this institution.
+    pub saf_wake: Notify,
+    /// State transitions since start.
+    transitions: AtomicU64,
+}
+
+impl Institution {
+    pub fn state(&self) -> InstitutionState {
+        *self.state.borrow()
+    }
+
+    /// Whether an operator paused its SAF replay.
+    pub fn saf_paused(&self) -> bool {
+        *self.paused.borrow()
+    }
+
+    /// Watches the state (for the replay and the probe).
+    pub fn watch_state(&self) -> watch::Receiver<InstitutionState> {
+        self.state.subscribe()
+    }
+
+    pub fn watch_paused(&self) -> watch::Receiver<bool> {
+        self.paused.subscribe()
+    }
+
+    /// Transitions since start (for monitoring).
+    pub fn transitions(&self) -> u64 {
+        self.transitions.load(Ordering::Relaxed)
+    }
+
+    /// Sets the in-memory state; true when it changed.
+    fn apply(&self, to: InstitutionState) -> bool {
+        let changed = self.state.send_if_modified(|s| {
+            let changed = *s != to;
+            *s = to;
+            changed
+        });
+        if changed {
+            self.transitions.fetch_add(1, Ordering::Relaxed);
+            if to.is_online() {
+                self.breaker
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .reset();
+            }
+        }
+        changed
+    }
+}
+
+/// Consecutive failures within a window.
+#[derive(Debug, Default)]
+struct Breaker {
+    failures: u32,
+    first: Option<Instant>,
+}
+
+impl Breaker {
+    /// Counts a failure; true when the breaker opens with it.
+    fn fail(&mut self, now: Instant, config: &BreakerConfig) -> bool {
+        let window = Duration::from_secs(config.window_secs);
+        match self.first {
+            Some(first) if now.duration_since(first) <= window => self.failures += 1,
+            _ => {
+                self.first = Some(now);
+                self.failures = 1;
+            }
+        }
+        self.failures >= config.failures
+    }
+
+    fn reset(&mut self) {
+        self.failures = 0;
+        self.first = None;
+    }
+}
+
+/// What an operator sees of an institution.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InstitutionStatus {
+    pub id: String,
+    pub state: &'static str,
+    pub saf_paused: bool,
+    pub transitions: u64,
+}
+
+/// Every configured institution's run-time state.
+pub struct Institutions {
+    store: Store,
+    by_id: HashMap<String, Arc<Institution>>,
+    /// The last event applied from the store.
+    last_event: AtomicI64,
+}
+
+impl Institutions {
+    /// Institutions of the configuration with their last stored state
+    /// (`open` when none was ever stored; `offline-only` from the config).
+    ///
+    /// # Errors
+    /// The store's error.
+    pub fn open(store: Store, configs: &[InstitutionConfig]) -> Result<Institutions, StoreError> {
+        let stored = store.read(|c| {
+            c.prepare("SELECT institution, state, saf_paused FROM institution_state")?
+                .query_map([], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?))
+                })?
+                .collect::<rusqlite::Result<Vec<(String, String, bool)>>>()
+        })?;
+        let last_event = store.read(|c| {
+            c.query_row(
+                "SELECT COALESCE(MAX(id), 0) FROM institution_events",
+                [],
+                |r| r.get(0),
+            )
+        })?;
+        let by_id = configs
+            .iter()
+            .map(|cfg| {
+                let offline_only = cfg.mode == InstitutionMode::OfflineOnly;
+                let row = stored.iter().find(|(id, _, _)| *id == cfg.id);
+                let state = match (offline_only, row) {
+                    (true, _) => InstitutionState::OfflineOnly,
+                    (false, Some((_, s, _))) => s.parse().unwrap_or(InstitutionState::Open),
+                    (false, None) => InstitutionState::Open,
+                };
+                let paused = row.is_some_and(|(_, _, p)| *p);
+                let inst = Institution {
+                    id: cfg.id.clone(),
+                    stand_in: cfg.stand_in.clone(),
+                    breaker_config: cfg.breaker.clone(),
+                    saf: cfg.saf.clone(),
+                    offline_only,
+                    state: watch::Sender::new(state),
+                    paused: watch::Sender::new(paused),
+                    breaker: Mutex::default(),
+                    saf_wake: Notify::new(),
+                    transitions: AtomicU64::new(0),
+                };
+                (cfg.id.clone(), Arc::new(inst))
+            })
+            .collect();
+        Ok(Institutions {
+            store,
+            by_id,
+            last_event: AtomicI64::new(last_event),
+        })
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Arc<Institution>> {
+        self.by_id.get(id)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Institution>> {
+        self.by_id.values()
+    }
+
+    /// Every institution's status, by id.
+    pub fn statuses(&self) -> Vec<InstitutionStatus> {
+        let mut all: Vec<_> = self
+            .by_id
+            .values()
+            .map(|i| InstitutionStatus {
+                id: i.id.clone(),
+                state: i.state().as_str(),
+                saf_paused: i.saf_paused(),
+                transitions: i.transitions(),
+            })
+            .collect();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        all
+    }
+
+    fn institution(&self, id: &str) -> Result<&Arc<Institution>, StateError> {
+        self.by_id
+            .get(id)
+            .ok_or_else(|| StateError::UnknownInstitution(id.to_string()))
+    }
+
+    /// Records a state signal or detection; returns the previous state.
+    ///
+    /// # Errors
+    /// [`StateError`] for unknown institutions, offline-only ones, states a
+    /// signal cannot set, and the store's error (the state is then unchanged).
+    pub async fn set_state(
+        &self,
+        id: &str,
+        to: InstitutionState,
+        source: Source,
+        reason: &str,
+    ) -> Result<InstitutionState, StateError> {
+        let inst = self.institution(id)?;
+        check_change(inst.offline_only, id, to, source)?;
+        let from = inst.state();
+        let (id_, reason_) = (id.to_string(), reason.to_string());
+        self.store
+            .write(move |c| write_state(c, &id_, Some(from), to, source, &reason_))
+            .await?;
+        if inst.apply(to) {
+            info!(institution = id, from = %from, to = %to, source = source.as_str(), reason, "institution state changed");
+        }
+        Ok(from)
+    }
+
+    /// Pauses or resumes an institution's SAF replay.
+    ///
+    /// # Errors
+    /// Unknown institution or the store's error.
+    pub async fn set_paused(
+        &self,
+        id: &str,
+        paused: bool,
+        source: Source,
+    ) -> Result<(), StateError> {
+        let inst = self.institution(id)?;
+        let id_ = id.to_string();
+        self.store
+            .write(move |c| write_paused(c, &id_, paused, source))
+            .await?;
+        if inst.paused.send_replace(paused) != paused {
+            info!(
+                institution = id,
+                paused,
+                source = source.as_str(),
+                "SAF replay {}",
+                if paused { "paused" } else { "resumed" }
+            );
+        }
+        Ok(())
+    }
+
+    /// Counts an account-system failure; opens the breaker (→ `unreachable`)
+    /// when there are enough of them within the window.
+    pub async fn record_failure(&self, id: &str, reason: &str) {
+        let Some(inst) = self.by_id.get(id) else {
+            return;
+        };
+        if inst.state() != InstitutionState::Open {
+            return;
+        }
+        let trips = inst
+            .breaker
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .fail(Instant::now(), &inst.breaker_config);
+        if trips {
+            let reason = format!(
+                "{} consecutive failures within {} s, last: {reason}",
+                inst.breaker_config.failures, inst.breaker_config.window_secs
+            );
+            if let Err(e) = self
+                .set_state(id, InstitutionState::Unreachable, Source::Breaker, &reason)
+                .await
+            {
+                warn!(institution = id, error = %e, "breaker could not record unreachable");
+            }
+        }
+    }
+
+    /// An answer from the account system: the failure count starts again.
+    pub fn record_success(&self, id: &str) {
+        if let Some(inst) = self.by_id.get(id) {
+            inst.breaker
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .reset();
+        }
+    }
+
+    /// Applies state changes other processes wrote to the store (the CLI).
+    ///
+    /// # Errors
+    /// The store's error.
+    pub fn refresh(&self) -> Result<usize, StoreError> {
+        let after = self.last_event.load(Ordering::Relaxed);
+        let events = self.store.read(move |c| {
+            c.prepare_cached(
+                "SELECT id, institution, event FROM institution_events WHERE id > ?1 ORDER BY id",
+            )?
+            .query_map(params![after], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        let mut changed = 0;
+        for (event_id, id, event) in events {
+            self.last_event.fetch_max(event_id, Ordering::Relaxed);
+            let Some(inst) = self.by_id.get(&id) else {
+                continue;
+            };
+            let applied = match event.as_str() {
+                PAUSED => !inst.paused.send_replace(true),
+                RESUMED => inst.paused.send_replace(false),
+                state => match state.parse() {
+                    Ok(state) if !inst.offline_only => inst.apply(state),
+                    _ => false,
+                },
+            };
+            if applied {
+                info!(institution = %id, event, "institution change from the store applied");
+                changed += 1;
+            }
+        }
+        Ok(changed)
+    }
+}
+
+const PAUSED: &str = "saf_paused";
+const RESUMED: &str = "saf_resumed";
+
+/// Whether `source` may move an institution to `to`.
+fn check_change(
+    offline_only: bool,
+    id: &str,
+    to: InstitutionState,
+    source: Source,
+) -> Result<(), StateError> {
+    if offline_only {
+        return Err(StateError::OfflineOnly(id.to_string()));
+    }
+    let signallable = matches!(
+        to,
+        InstitutionState::Open | InstitutionState::Closing | InstitutionState::Closed
+    );
+    if source.is_signal() && !signallable {
+        return Err(StateError::NotSignallable(to));
+    }
+    Ok(())
+}
+
+/// Writes a state and its event (for the hub and for the CLI's own store).
+fn write_state(
+    c: &Connection,
+    id: &str,
+    from: Option<InstitutionState>,
+    to: InstitutionState,
+    source: Source,
+    reason: &str,
+) -> rusqlite::Result<()> {
+    let now = Timestamp::now().as_microsecond();
+    c.prepare_cached(
+        "INSERT INTO institution_state (institution, state, reason, changed_us) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (institution) DO UPDATE SET state = ?2, reason = ?3, changed_us = ?4",
+    )?
+    .execute(params![id, to.as_str(), reason, now])?;
+    insert_event(
+        c,
+        id,
+        to.as_str(),
+        from.map(InstitutionState::as_str),
+        source,
+        reason,
+        now,
+    )
+}
+
+fn write_paused(c: &Connection, id: &str, paused: bool, source: Source) -> rusqlite::Result<()> {
+    let now = Timestamp::now().as_microsecond();
+    c.prepare_cached(
+        "INSERT INTO institution_state (institution, state, reason, changed_us, saf_paused) \
+         VALUES (?1, 'open', '', ?2, ?3) ON CONFLICT (institution) DO UPDATE SET saf_paused = ?3",
+    )?
+    .execute(params![id, now, paused])?;
+    let event = if paused { PAUSED } else { RESUMED };
+    insert_event(c, id, event, None, source, "", now)
+}
+
+fn insert_event(
+    c: &Connection,
+    id: &str,
+    event: &str,
+    previous: Option<&str>,
+    source: Source,
+    reason: &str,
+    at_us: i64,
+) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO institution_events (institution, event, previous, source, reason, at_us) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![id, event, previous, source.as_str(), reason, at_us])
+    .map(|_| ())
+}
+
+/// Sets a state from another process (the CLI), for the running hub to pick up.
+///
+/// # Errors
+/// As [`Institutions::set_state`].
+pub fn set_state_in_store(
+    store: &Store,
+    config: &InstitutionConfig,
+    to: InstitutionState,
+    source: Source,
+    reason: &str,
+) -> Result<(), StateError> {
+    check_change(
+        config.mode == InstitutionMode::OfflineOnly,
+        &config.id,
+        to,
+        source,
+    )?;
+    let (id, reason) = (config.id.clone(), reason.to_string());
+    store.write_blocking(move |c| {
+        let from: Option<String> = c
+            .query_row(
+                "SELECT state FROM institution_state WHERE institution = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let from = from.and_then(|s| s.parse().ok());
+        write_state(c, &id, from, to, source, &reason)
+    })?;
+    Ok(())
+}
+
+/// Pauses or resumes replay from another process (the CLI).
+///
+/// # Errors
+/// The store's error.
+pub fn set_paused_in_store(
+    store: &Store,
+    id: &str,
+    paused: bool,
+    source: Source,
+) -> Result<(), StoreError> {
+    let id = id.to_string();
+    store.write_blocking(move |c| write_paused(c, &id, paused, source))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn breaker_opens_on_enough_failures_within_the_window_only() {
+        let config = BreakerConfig {
+            failures: 3,
+            window_secs: 10,
+            ..BreakerConfig::default()
+        };
+        let mut b = Breaker::default();
+        let t0 = Instant::now();
+        assert!(!b.fail(t0, &config));
+        assert!(!b.fail(t0 + Duration::from_secs(1), &config));
+        // Outside the window: counting starts again.
+        assert!(!b.fail(t0 + Duration::from_secs(20), &config));
+        assert!(!b.fail(t0 + Duration::from_secs(21), &config));
+        assert!(b.fail(t0 + Duration::from_secs(22), &config));
+        b.reset();
+        assert!(!b.fail(t0 + Duration::from_secs(23), &config));
+    }
+
+    #[test]
+    fn signals_cannot_set_detected_or_configured_states() {
+        assert!(check_change(false, "B", InstitutionState::Closing, Source::Soap).is_ok());
+        assert!(matches!(
+            check_change(false, "B", InstitutionState::Unreachable, Source::Api),
+            Err(StateError::NotSignallable(_))
+        ));
+        assert!(check_change(false, "B", InstitutionState::Unreachable, Source::Breaker).is_ok());
+        assert!(matches!(
+            check_change(true, "B", InstitutionState::Open, Source::Cli),
+            Err(StateError::OfflineOnly(_))
+        ));
+        assert_eq!(
+            "closing".parse::<InstitutionState>().unwrap(),
+            InstitutionState::Closing
+        );
+        assert!("shut".parse::<InstitutionState>().is_err());
+    }
+}
