@@ -626,7 +626,7 @@ pub fn escape(text: &str, out: &mut String) {
     }
 }
 
-fn is_xml_space(c: char) -> bool {
+pub(crate) fn is_xml_space(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\r' | '\n')
 }
 
@@ -639,7 +639,7 @@ fn limit(limit: &'static str, max: usize, position: usize) -> XmlError {
 }
 
 /// XML 1.0 `Char` (surrogates cannot be a `char`).
-fn is_xml_char(c: char) -> bool {
+pub(crate) fn is_xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
@@ -654,7 +654,7 @@ fn check_chars(text: &str, position: usize) -> Result<(), XmlError> {
 }
 
 /// A loose NCName: a letter or `_`, then letters, digits, `_`, `-`, `.`.
-fn is_name(name: &str) -> bool {
+pub(crate) fn is_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
         && chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
