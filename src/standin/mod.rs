@@ -3,6 +3,7 @@
 //! an account system cannot answer, and the durable queue that tells the
 //! account system about them afterwards.
 
+pub mod balance_file;
 pub mod config;
 pub mod policy;
 pub mod probe;

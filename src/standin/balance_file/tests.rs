@@ -1,0 +1,858 @@
+//! Tests of `balance_file`: each format's good files and every kind of
+//! problem, with exact lines and columns.
+
+use std::io::Read;
+
+use super::*;
+
+const CSV: &str = r##"
+format = "csv"
+account = "account"
+available = "available"
+currency = "currency"
+as_of = "as_of"
+"##;
+
+const FIXED: &str = r##"
+format = "fixed"
+[header]
+record_type = "H"
+as_of = { start = 2, length = 14 }
+as_of_format = "%Y%m%d%H%M%S"
+[detail]
+record_type = "D"
+account = { start = 2, length = 10 }
+available = { start = 12, length = 10, sign = "leading" }
+currency = { start = 22, length = 3 }
+[trailer]
+record_type = "T"
+count = { start = 2, length = 6 }
+total = { start = 8, length = 12, sign = "leading" }
+"##;
+
+const XML: &str = r##"
+format = "xml"
+record = "Balances/Account"
+account = "@number"
+available = "Available"
+currency = "Available/@currency"
+as_of = "Balances/@asOf"
+"##;
+
+fn format(toml_text: &str) -> BalanceFormat {
+    toml::from_str(toml_text).expect("format parses")
+}
+
+/// A format with `extra` keys added at the top (before any table).
+fn with(base: &str, extra: &str) -> BalanceFormat {
+    let (top, tables) = base
+        .split_once("\n[")
+        .map_or((base, ""), |(t, rest)| (t, rest));
+    let tables = if tables.is_empty() {
+        String::new()
+    } else {
+        format!("\n[{tables}")
+    };
+    format(&format!("{top}\n{extra}\n{tables}"))
+}
+
+fn at(text: &str) -> Timestamp {
+    text.parse().expect("timestamp")
+}
+
+type Outcome = Result<(FileSummary, Vec<BalanceRow>), BalanceFileError>;
+
+fn run(format: &BalanceFormat, input: impl Read, supplied: Option<Timestamp>) -> Outcome {
+    let mut rows = Vec::new();
+    let summary = read(format, input, supplied, |row| {
+        rows.push(row);
+        Ok(())
+    })?;
+    Ok((summary, rows))
+}
+
+fn rows(format: &BalanceFormat, text: &str) -> Vec<(String, i64, &'static str, u64)> {
+    let (_, rows) = run(format, text.as_bytes(), None).unwrap_or_else(|e| panic!("{}", e.report()));
+    rows.into_iter()
+        .map(|r| (r.account, r.available_minor, r.currency.code, r.line))
+        .collect()
+}
+
+fn problems(format: &BalanceFormat, text: &[u8], supplied: Option<Timestamp>) -> Vec<String> {
+    match run(format, text, supplied) {
+        Err(BalanceFileError::Invalid { problems, .. }) => {
+            problems.iter().map(ToString::to_string).collect()
+        }
+        Err(other) => panic!("expected problems, got {other}"),
+        Ok((_, rows)) => panic!("expected problems, got {} rows", rows.len()),
+    }
+}
+
+fn row(
+    account: &str,
+    minor: i64,
+    code: &'static str,
+    line: u64,
+) -> (String, i64, &'static str, u64) {
+    (account.to_owned(), minor, code, line)
+}
+
+// ---- CSV ----
+
+#[test]
+fn csv_good_file() {
+    let text = "account,available,currency,as_of,name\n\
+                A-1001,1234.50,EUR,2026-11-21T22:00:00Z,x\n\
+                A-1002,-3.00,978,2026-11-21T22:00:00Z,y\n\
+                \"A-1003\", 7 ,eur,2026-11-21T23:00:00+01:00,\"z, q\"\n";
+    let f = format(CSV);
+    let (summary, _) = run(&f, text.as_bytes(), None).unwrap();
+    assert_eq!(summary.as_of, at("2026-11-21T22:00:00Z"));
+    assert_eq!(summary.rows, 3);
+    assert_eq!(
+        rows(&f, text),
+        [
+            row("A-1001", 123450, "EUR", 2),
+            row("A-1002", -300, "EUR", 3),
+            row("A-1003", 700, "EUR", 4),
+        ]
+    );
+}
+
+#[test]
+fn csv_columns_in_any_order_with_another_delimiter() {
+    let f = with(CSV, "delimiter = \";\"");
+    let text = "\u{feff}AS_OF;Currency;Available;Account\n\
+                2026-11-21T22:00:00Z;JPY;1250;J-1\n\
+                2026-11-21T22:00:00Z;KWD;-1.250;K-1\n\
+                2026-11-21T22:00:00Z;KWD;2.5;K-2\n";
+    assert_eq!(
+        rows(&f, text),
+        [
+            row("J-1", 1250, "JPY", 2),
+            row("K-1", -1250, "KWD", 3),
+            row("K-2", 2500, "KWD", 4),
+        ]
+    );
+}
+
+#[test]
+fn csv_minor_units_and_a_fixed_currency() {
+    let f = format(
+        r##"
+format = "csv"
+account = "konto"
+available = "saldo"
+amount = "minor"
+currency_code = "SEK"
+as_of_line = "#as_of="
+"##,
+    );
+    let text = "#as_of=2026-11-21T22:00:00Z\nkonto,saldo\nS-1,123450\nS-2,-300\n";
+    assert_eq!(
+        rows(&f, text),
+        [row("S-1", 123450, "SEK", 3), row("S-2", -300, "SEK", 4)]
+    );
+    let errs = problems(
+        &f,
+        b"#as_of=2026-11-21T22:00:00Z\nkonto,saldo\nS-1,12.50\n",
+        None,
+    );
+    assert_eq!(
+        errs,
+        ["line 3, column saldo: \"12.50\" is not an amount in minor units of SEK"]
+    );
+}
+
+#[test]
+fn csv_every_bad_value_is_reported_with_line_and_column() {
+    let text = b"account,available,currency,as_of\n\
+                A-1001,12.50,EUR,2026-11-21T22:00:00Z\n\
+                A-1002,\"12,3x\",EUR,2026-11-21T22:00:00Z\n\
+                A-1003,1.00,XYZ,2026-11-21T22:00:00Z\n\
+                ,1.00,EUR,2026-11-21T22:00:00Z\n\
+                A-1001,5.00,EUR,2026-11-21T22:00:00Z\n\
+                A-1006,1.5,JPY,2026-11-21T22:00:00Z\n\
+                A-1007,1.00,EUR\n\
+                A-1008,1.00,EUR,2026-11-22T22:00:00Z\n\
+                A-1009,1.0x,XYZ,yesterday\n\
+                A-\xff,1.00,EUR,2026-11-21T22:00:00Z\n";
+    let errs = problems(&format(CSV), text, None);
+    let expected = [
+        "line 3, column available: \"12,3x\" is not an amount in EUR",
+        "line 4, column currency: unknown currency \"XYZ\"",
+        "line 5, column account: account is empty",
+        "line 6, column account: account \"A-1001\" already on line 2",
+        "line 7, column available: \"1.5\" is not an amount in JPY",
+        "line 8: 3 fields, the header has 4",
+        "line 9, column as_of: as-of 2026-11-22T22:00:00Z differs from 2026-11-21T22:00:00Z on line 2",
+        "line 10, column currency: unknown currency \"XYZ\"",
+        "line 10, column available: \"1.0x\" is not an amount",
+        "line 10, column as_of: \"yesterday\" is not an RFC 3339 time like 2026-11-21T22:00:00Z",
+        "line 11, column account: not UTF-8 text",
+    ];
+    assert_eq!(errs, expected);
+}
+
+#[test]
+fn csv_header_problems_stop_the_read() {
+    let f = format(CSV);
+    assert_eq!(
+        problems(&f, b"account,currency,as_of,account\nA,EUR,x,A\n", None),
+        [
+            "line 1, column account: column appears twice",
+            "line 1, column available: column missing from the header row",
+        ]
+    );
+    assert_eq!(problems(&f, b"", None), ["line 1: no header row"]);
+    let f = with(
+        CSV.replace("as_of = \"as_of\"", "").as_str(),
+        "as_of_line = \"#as_of=\"",
+    );
+    assert_eq!(
+        problems(&f, b"account,available,currency\n", None),
+        ["line 1: the first line must give the as-of, starting \"#as_of=\""]
+    );
+}
+
+#[test]
+fn supplied_as_of_stands_in_for_or_must_match_the_file() {
+    let no_as_of = format(&CSV.replace("as_of = \"as_of\"", ""));
+    let text = "account,available,currency\nA-1,1.00,EUR\n";
+    let (summary, _) = run(&no_as_of, text.as_bytes(), Some(at("2026-11-21T22:00:00Z"))).unwrap();
+    assert_eq!(summary.as_of, at("2026-11-21T22:00:00Z"));
+    assert_eq!(
+        problems(&no_as_of, text.as_bytes(), None),
+        ["file: no as-of: neither the file nor its sender gives one"]
+    );
+
+    let f = format(CSV);
+    let text = "account,available,currency,as_of\nA-1,1.00,EUR,2026-11-21T22:00:00Z\n";
+    let same = run(&f, text.as_bytes(), Some(at("2026-11-21T23:00:00+01:00")));
+    assert_eq!(same.unwrap().0.as_of, at("2026-11-21T22:00:00Z"));
+    assert_eq!(
+        problems(&f, text.as_bytes(), Some(at("2026-11-20T22:00:00Z"))),
+        [
+            "line 2, column as_of: as-of 2026-11-21T22:00:00Z differs from the one supplied with the file, 2026-11-20T22:00:00Z"
+        ]
+    );
+}
+
+#[test]
+fn problems_are_capped_but_counted_and_reported_one_a_line() {
+    let mut text = "account,available,currency,as_of\n".to_string();
+    for i in 0..150 {
+        text.push_str(&format!("A-{i},x,EUR,2026-11-21T22:00:00Z\n"));
+    }
+    let err = run(&format(CSV), text.as_bytes(), None).unwrap_err();
+    let BalanceFileError::Invalid { problems, more } = &err else {
+        panic!("{err}");
+    };
+    assert_eq!((problems.len(), *more), (MAX_REPORTED_PROBLEMS, 50));
+    let report = err.report();
+    let lines: Vec<&str> = report.lines().collect();
+    assert_eq!(lines.len(), 101);
+    assert_eq!(
+        lines[0],
+        "line 2, column available: \"x\" is not an amount in EUR"
+    );
+    assert_eq!(lines[100], "and 50 more problems");
+    assert!(err.is_bank_fault() && !err.is_retryable());
+    assert!(
+        err.to_string()
+            .starts_with("balance file refused: 150 problems; first: line 2")
+    );
+}
+
+#[test]
+fn rows_stop_going_to_the_sink_after_a_problem_and_a_refusing_sink_stops_the_read() {
+    let text = "account,available,currency,as_of\n\
+                A-1,1.00,EUR,2026-11-21T22:00:00Z\n\
+                A-2,x,EUR,2026-11-21T22:00:00Z\n\
+                A-3,1.00,EUR,2026-11-21T22:00:00Z\n";
+    let mut seen = Vec::new();
+    let result = read(&format(CSV), text.as_bytes(), None, |row| {
+        seen.push(row.account);
+        Ok(())
+    });
+    assert!(result.is_err());
+    assert_eq!(seen, ["A-1"]);
+
+    let result = read(&format(CSV), text.as_bytes(), None, |_| {
+        Err("staging table full".to_string())
+    });
+    let err = result.unwrap_err();
+    assert!(matches!(&err, BalanceFileError::Sink(m) if m == "staging table full"));
+    assert!(err.is_retryable() && !err.is_bank_fault());
+}
+
+#[test]
+fn card_numbers_in_values_are_masked() {
+    let text = "account,available,currency,as_of\n\
+                4761739001010010,x,4761739001010010,2026-11-21T22:00:00Z\n";
+    let errs = problems(&format(CSV), text.as_bytes(), None).concat();
+    assert!(errs.contains("476173******0010"), "{errs}");
+    assert!(!errs.contains("4761739001010010"), "{errs}");
+}
+
+// ---- fixed width ----
+
+/// A detail record of the `FIXED` layout.
+fn detail(account: &str, amount: &str, currency: &str) -> String {
+    format!("D{account:<10}{amount:>10}{currency}")
+}
+
+#[test]
+fn fixed_good_file_with_leading_signs() {
+    let text = [
+        "H20261121220000".to_string(),
+        detail("A-1001", "+000123450", "EUR"),
+        detail("A-1002", "-000000300", "978"),
+        detail("A-1003", "       700", "JPY"),
+        "T000003+00000123850".to_string(),
+    ]
+    .join("\n");
+    let f = format(FIXED);
+    let (summary, _) = run(&f, text.as_bytes(), None).unwrap();
+    assert_eq!(
+        (summary.as_of, summary.rows),
+        (at("2026-11-21T22:00:00Z"), 3)
+    );
+    assert_eq!(
+        rows(&f, &format!("{text}\r\n")),
+        [
+            row("A-1001", 123450, "EUR", 2),
+            row("A-1002", -300, "EUR", 3),
+            row("A-1003", 700, "JPY", 4),
+        ]
+    );
+}
+
+#[test]
+fn fixed_trailing_and_separate_signs() {
+    let trailing = FIXED.replace("sign = \"leading\"", "sign = \"trailing\"");
+    let text = [
+        "H20261121220000".to_string(),
+        detail("A-1", "    12345-", "EUR"),
+        detail("A-2", "    00100+", "EUR"),
+        "T00000200000012245-\n".to_string(),
+    ]
+    .join("\n");
+    assert_eq!(
+        rows(&format(&trailing), &text),
+        [row("A-1", -12345, "EUR", 2), row("A-2", 100, "EUR", 3)]
+    );
+    let text = format!(
+        "H20261121220000\n{}\nT00000100000012345+\n",
+        detail("A-1", "    12345 ", "EUR")
+    );
+    let errs = problems(&format(&trailing), text.as_bytes(), None);
+    assert_eq!(
+        errs,
+        [
+            "line 2, column available (12-21): \"    12345 \" is not an amount with a trailing sign (sign \" \")"
+        ]
+    );
+
+    let separate = FIXED
+        .replace(
+            "available = { start = 12, length = 10, sign = \"leading\" }",
+            "available = { start = 12, length = 9, sign = { separate = 21 } }",
+        )
+        .replace(
+            "total = { start = 8, length = 12, sign = \"leading\" }",
+            "total = { start = 8, length = 11, sign = { separate = 19 } }",
+        );
+    let text = format!(
+        "H20261121220000\nD{:<10}000012345-EUR\nD{:<10}000000100 EUR\nT00000200000012245-\n",
+        "A-1", "A-2"
+    );
+    assert_eq!(
+        rows(&format(&separate), &text),
+        [row("A-1", -12345, "EUR", 2), row("A-2", 100, "EUR", 3)]
+    );
+}
+
+#[test]
+fn fixed_implied_decimals_other_than_the_currency_exponent() {
+    let f = with(FIXED, "implied_decimals = 2");
+    let text = [
+        "H20261121220000".to_string(),
+        detail("J-1", "+000012300", "JPY"),
+        detail("K-1", "+000012345", "KWD"),
+        "T000002+00000024645".to_string(),
+    ]
+    .join("\n");
+    assert_eq!(
+        rows(&f, &text),
+        [row("J-1", 123, "JPY", 2), row("K-1", 123450, "KWD", 3)]
+    );
+    let text = text.replace("+000012300", "+000012345");
+    let text = text.replace("+00000024645", "+00000024690");
+    assert_eq!(
+        problems(&f, text.as_bytes(), None),
+        [
+            "line 2, column available (12-21): 12345 with 2 implied decimals has more decimals than JPY (0)"
+        ]
+    );
+}
+
+#[test]
+fn fixed_structure_problems_with_their_lines() {
+    let f = format(FIXED);
+    let text = [
+        detail("A-1", "+000000100", "EUR"),
+        "H20261121220000".to_string(),
+        detail("A-2", "+00000x100", "EUR"),
+        "DA-3     +0001".to_string(),
+        detail("", "+000000100", "XYZ"),
+        "X something".to_string(),
+        detail("A-1", "+000000100", "EUR"),
+        "T000009+00000000300".to_string(),
+        detail("A-9", "+000000100", "EUR"),
+    ]
+    .join("\n");
+    let errs = problems(&f, text.as_bytes(), None);
+    let expected = [
+        "line 1: missing header record: the file must start with a record of type \"H\"",
+        "line 2: header record after the first line",
+        "line 3, column available (12-21): \"+00000x100\" is not an amount with a leading sign",
+        "line 4: truncated record: 14 bytes, a detail record needs 24",
+        "line 5, column account (2-11): account is empty",
+        "line 5, column currency (22-24): unknown currency \"XYZ\"",
+        "line 6: unknown record type: the record starts \"X someth\", expected \"H\", \"D\" or \"T\"",
+        "line 7, column account (2-11): account \"A-1\" already on line 1",
+        "line 8, column count (2-7): trailer count 9, the file has 5 detail records",
+        "line 9: record after the trailer on line 8",
+    ];
+    assert_eq!(errs, expected);
+}
+
+#[test]
+fn fixed_trailer_total_and_missing_trailer() {
+    let f = format(FIXED);
+    let good = [
+        "H20261121220000".to_string(),
+        detail("A-1", "+000000100", "EUR"),
+        detail("A-2", "-000000050", "EUR"),
+    ]
+    .join("\n");
+    assert_eq!(
+        problems(
+            &f,
+            format!("{good}\nT000002+00000000051\n").as_bytes(),
+            None
+        ),
+        ["line 4, column total (8-19): trailer total 51, the detail amounts add up to 50"]
+    );
+    assert_eq!(
+        problems(&f, good.as_bytes(), None),
+        ["line 4: no trailer record (type \"T\") after line 3: the file is cut short"]
+    );
+    assert_eq!(
+        problems(&f, b"", None),
+        ["line 1: empty file: no header record"]
+    );
+    let BalanceFormat::Fixed(mut fixed) = format(FIXED) else {
+        unreachable!()
+    };
+    fixed.trailer.counts = Counted::Records;
+    fixed.trailer.total = None;
+    let f = BalanceFormat::Fixed(fixed);
+    let (summary, _) = run(&f, format!("{good}\nT000004\n").as_bytes(), None).unwrap();
+    assert_eq!(summary.rows, 2);
+}
+
+#[test]
+fn fixed_as_of_in_a_time_zone_or_supplied() {
+    let f = format(&FIXED.replace(
+        "as_of_format = \"%Y%m%d%H%M%S\"",
+        "as_of_format = \"%Y%m%d%H%M%S\"\ntime_zone = \"Europe/Stockholm\"",
+    ));
+    let text = "H20261121230000\nT000000+00000000000\n";
+    let (summary, rows) = run(&f, text.as_bytes(), None).unwrap();
+    assert_eq!((summary.as_of, rows.len()), (at("2026-11-21T22:00:00Z"), 0));
+
+    let f = format(&FIXED.replace("as_of = { start = 2, length = 14 }\n", ""));
+    let supplied = at("2026-11-21T22:00:00Z");
+    let (summary, _) = run(&f, text.as_bytes(), Some(supplied)).unwrap();
+    assert_eq!(summary.as_of, supplied);
+
+    let f = format(FIXED);
+    assert_eq!(
+        problems(&f, b"H2026112X220000\nT000000+00000000000\n", None),
+        [
+            "line 1, column as_of (2-15): \"2026112X220000\" is not a time in the format \"%Y%m%d%H%M%S\""
+        ]
+    );
+}
+
+// ---- XML ----
+
+#[test]
+fn xml_good_file() {
+    let text = r#"<?xml version="1.0" encoding="UTF-8"?>
+<!-- balances of bank A -->
+<Balances xmlns="urn:example:balances" asOf="2026-11-21T22:00:00Z">
+  <Account number="A-1001"><Available currency="EUR">1234.50</Available></Account>
+  <Account number="A-1002">
+    <Name>B &amp; C</Name>
+    <Available currency="978"> -3.00 </Available>
+  </Account>
+  <Account number="J-1"><Available currency="JPY"><![CDATA[1250]]></Available></Account>
+  <Other><Account number="ignored"/></Other>
+</Balances>
+"#;
+    let f = format(XML);
+    let (summary, _) = run(&f, text.as_bytes(), None).unwrap();
+    assert_eq!(
+        (summary.as_of, summary.rows),
+        (at("2026-11-21T22:00:00Z"), 3)
+    );
+    assert_eq!(
+        rows(&f, text),
+        [
+            row("A-1001", 123450, "EUR", 4),
+            row("A-1002", -300, "EUR", 5),
+            row("J-1", 1250, "JPY", 9),
+        ]
+    );
+}
+
+#[test]
+fn xml_elements_prefixes_and_an_as_of_element() {
+    let f = format(
+        r##"
+format = "xml"
+record = "File/Accounts/Acct"
+account = "Id"
+available = "Bal/Amt"
+currency_code = "KWD"
+as_of = "File/Header/AsOf"
+as_of_format = "%Y-%m-%d %H:%M"
+"##,
+    );
+    let text = r#"<b:File xmlns:b="urn:b"><b:Header><b:AsOf>2026-11-21 22:00</b:AsOf></b:Header>
+<b:Accounts>
+<b:Acct><b:Id>K-1</b:Id><b:Bal><b:Amt>1.250</b:Amt></b:Bal></b:Acct>
+<b:Acct><b:Bal><b:Amt>-0.5</b:Amt></b:Bal><b:Id>K-2</b:Id></b:Acct>
+</b:Accounts></b:File>"#;
+    let (summary, _) = run(&f, text.as_bytes(), None).unwrap();
+    assert_eq!(summary.as_of, at("2026-11-21T22:00:00Z"));
+    assert_eq!(
+        rows(&f, text),
+        [row("K-1", 1250, "KWD", 3), row("K-2", -500, "KWD", 4)]
+    );
+}
+
+#[test]
+fn xml_record_problems_with_their_lines() {
+    let text = r#"<Balances asOf="2026-11-21T22:00:00Z">
+  <Account number="A-1"><Available currency="EUR">12,3x</Available></Account>
+  <Account number="A-2"></Account>
+  <Account number="A-3">
+    <Available currency="EUR">1.00</Available>
+    <Available currency="EUR">2.00</Available>
+  </Account>
+  <Account number="A-1"><Available currency="XYZ">1.00</Available></Account>
+  <Account number=""><Available currency="EUR">1.00</Available></Account>
+  <Account number="A-4"><Available currency="EUR">1.00</Available></Account>
+  <Account number="A-4"><Available currency="EUR">1.00</Available></Account>
+</Balances>"#;
+    let errs = problems(&format(XML), text.as_bytes(), None);
+    let expected = [
+        "line 2, column Available: \"12,3x\" is not an amount in EUR",
+        "line 3, column Available/@currency: missing from the record",
+        "line 3, column Available: missing from the record",
+        "line 6, column Available/@currency: appears twice in the record (first on line 5)",
+        "line 6, column Available: appears twice in the record (first on line 5)",
+        "line 8, column Available/@currency: unknown currency \"XYZ\"",
+        "line 9, column @number: account is empty",
+        "line 11, column @number: account \"A-4\" already on line 10",
+    ];
+    assert_eq!(errs, expected);
+}
+
+#[test]
+fn xml_malformed_files_end_the_read_with_their_line() {
+    let f = format(XML);
+    let head = "<Balances asOf=\"2026-11-21T22:00:00Z\">\n";
+    let good = "<Account number=\"A-1\"><Available currency=\"EUR\">1.00</Available></Account>\n";
+    let cases: [(String, &str); 8] = [
+        (
+            format!("{head}{good}<Account number=\"A-2\">\n</Acount>\n</Balances>"),
+            "line 4: malformed XML",
+        ),
+        (
+            format!("{head}{good}"),
+            "line 3: the file ends inside <Balances>: it is cut short",
+        ),
+        (
+            format!("<!DOCTYPE x [<!ENTITY e \"e\">]>\n{head}</Balances>"),
+            "line 1: DOCTYPE refused: no DTDs or entities",
+        ),
+        (
+            format!("{head}\n<Account number=\"&e;\"/></Balances>"),
+            "line 3: undeclared entity &e;",
+        ),
+        (
+            format!("{head}&#1;</Balances>"),
+            "line 2: invalid character reference &#1;",
+        ),
+        (
+            format!("<Other>\n{good}</Other>"),
+            "line 1: the root element is <Other>, the format expects <Balances>",
+        ),
+        (
+            format!("{head}<x:Account/></Balances>"),
+            "line 2: undeclared namespace prefix \"x\"",
+        ),
+        (
+            format!("{head}{good}</Balances>\n<Balances/>"),
+            "line 4: a second root element <Balances>",
+        ),
+    ];
+    for (text, want) in cases {
+        let errs = problems(&f, text.as_bytes(), None);
+        assert!(
+            errs.last().is_some_and(|e| e.starts_with(want)),
+            "{text}\n{errs:#?}"
+        );
+    }
+    let text = format!("{head}{good}<Account number=\"A-#\"/>\n</Balances>");
+    let mut bytes = text.into_bytes();
+    let at = bytes.iter().position(|&b| b == b'#').unwrap();
+    bytes[at] = 0xff;
+    assert_eq!(problems(&f, &bytes, None), ["line 3: not UTF-8 text"]);
+}
+
+#[test]
+fn xml_as_of_missing_differs_or_declared_in_another_encoding() {
+    let f = format(XML);
+    let good = "<Account number=\"A-1\"><Available currency=\"EUR\">1.00</Available></Account>";
+    let text = format!("<Balances>{good}</Balances>");
+    assert_eq!(
+        problems(&f, text.as_bytes(), None),
+        ["file: no as-of: neither the file nor its sender gives one"]
+    );
+    let supplied = at("2026-11-21T22:00:00Z");
+    assert_eq!(
+        run(&f, text.as_bytes(), Some(supplied)).unwrap().0.as_of,
+        supplied
+    );
+    let text = format!(
+        "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<Balances asOf=\"2026-11-21T22:00:00Z\">{good}</Balances>"
+    );
+    assert!(run(&f, text.as_bytes(), None).is_ok());
+    let text = text.replace("A-1", "A-\u{e9}");
+    assert_eq!(
+        problems(&f, text.as_bytes(), None),
+        ["line 2: declares encoding \"ISO-8859-1\" and is not ASCII; only UTF-8 is read"]
+    );
+}
+
+// ---- every format ----
+
+/// A CSV file generated row by row, never held whole.
+struct Generated {
+    rows: u64,
+    next: u64,
+    line: Vec<u8>,
+    at: usize,
+}
+
+impl Generated {
+    fn new(rows: u64) -> Self {
+        Generated {
+            rows,
+            next: 0,
+            line: b"account,available,currency,as_of\n".to_vec(),
+            at: 0,
+        }
+    }
+}
+
+impl Read for Generated {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.at == self.line.len() {
+            if self.next == self.rows {
+                return Ok(0);
+            }
+            let n = self.next;
+            self.line = format!(
+                "A-{n:08},{}.{:02},EUR,2026-11-21T22:00:00Z\n",
+                n % 5000,
+                n % 100
+            )
+            .into_bytes();
+            self.at = 0;
+            self.next += 1;
+        }
+        let n = buf.len().min(self.line.len() - self.at);
+        buf[..n].copy_from_slice(&self.line[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_large_file_streams_through_and_hashes_the_bytes_read() {
+    let rows = 200_000;
+    let f = format(CSV);
+    let mut count = 0u64;
+    let mut sum = 0i64;
+    let summary = read(&f, Generated::new(rows), None, |row| {
+        count += 1;
+        sum += row.available_minor;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!((summary.rows, count), (rows, rows));
+    assert!(sum > 0);
+    let mut bytes = Vec::new();
+    Generated::new(rows).read_to_end(&mut bytes).unwrap();
+    let expected: [u8; 32] = Sha256::digest(&bytes).into();
+    assert_eq!(summary.sha256, expected);
+    let again = read(&f, Generated::new(rows), None, |_| Ok(())).unwrap();
+    assert_eq!(again.sha256, summary.sha256);
+}
+
+#[test]
+fn the_same_rows_in_other_bytes_hash_differently() {
+    let f = format(CSV);
+    let a = "account,available,currency,as_of\nA-1,1.00,EUR,2026-11-21T22:00:00Z\n";
+    let b = a.replace('\n', "\r\n");
+    let (ha, ra) = run(&f, a.as_bytes(), None).unwrap();
+    let (hb, rb) = run(&f, b.as_bytes(), None).unwrap();
+    assert_eq!(ra, rb);
+    assert_ne!(ha.sha256, hb.sha256);
+}
+
+#[test]
+fn limits_bound_the_file_its_records_and_rows() {
+    let f = format(CSV);
+    let text = "account,available,currency,as_of\n\
+                A-1,1.00,EUR,2026-11-21T22:00:00Z\n\
+                A-2,1.00,EUR,2026-11-21T22:00:00Z\n";
+    let limited = |limits: ReadLimits, f: &BalanceFormat, text: &str| -> Vec<String> {
+        match read_with_limits(f, text.as_bytes(), None, limits, |_| Ok(())) {
+            Err(BalanceFileError::Invalid { problems, .. }) => {
+                problems.iter().map(ToString::to_string).collect()
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    let limits = ReadLimits {
+        max_bytes: 80,
+        ..ReadLimits::default()
+    };
+    assert_eq!(
+        limited(limits, &f, text),
+        ["line 3: file is larger than 80 bytes"]
+    );
+    let limits = ReadLimits {
+        max_rows: 1,
+        ..ReadLimits::default()
+    };
+    assert_eq!(limited(limits, &f, text), ["line 3: more than 1 rows"]);
+    let limits = ReadLimits {
+        max_record_bytes: 40,
+        ..ReadLimits::default()
+    };
+    let long = text.replace("A-2", &"A".repeat(50));
+    assert_eq!(
+        limited(limits, &f, &long),
+        ["line 3: record is longer than 40 bytes"]
+    );
+    let fixed = format(FIXED);
+    let long = format!(
+        "H20261121220000\n{}\nT000000+00000000000\n",
+        "D".repeat(100)
+    );
+    assert_eq!(
+        limited(limits, &fixed, &long),
+        ["line 2: record is longer than 40 bytes"]
+    );
+    let xml = format(XML);
+    let long = format!(
+        "<Balances asOf=\"2026-11-21T22:00:00Z\">\n<!--{}--></Balances>",
+        "-".repeat(100)
+    );
+    assert_eq!(
+        limited(limits, &xml, &long),
+        ["line 2: record is longer than 40 bytes"]
+    );
+}
+
+#[test]
+fn formats_refuse_unknown_keys() {
+    let err = toml::from_str::<BalanceFormat>(&format!("{CSV}\ncolour = \"red\"\n")).unwrap_err();
+    assert!(err.to_string().contains("unknown field `colour`"), "{err}");
+    let err = toml::from_str::<BalanceFormat>(&FIXED.replace("[trailer]", "[trailer]\nextra = 1"))
+        .unwrap_err();
+    assert!(err.to_string().contains("unknown field `extra`"), "{err}");
+    assert!(toml::from_str::<BalanceFormat>("format = \"json\"").is_err());
+}
+
+#[test]
+fn check_reports_every_format_problem() {
+    for good in [CSV, FIXED, XML] {
+        assert_eq!(format(good).check(), Ok(()));
+    }
+    let csv = format(
+        r##"
+format = "csv"
+delimiter = ";;"
+account = "a"
+available = "A"
+currency = "c"
+currency_code = "EUR"
+as_of = "t"
+as_of_line = "#"
+time_zone = "Mars/Olympus"
+"##,
+    );
+    let problems = csv.check().unwrap_err();
+    for want in [
+        "delimiter: one ASCII character",
+        "available: column \"A\" is also account",
+        "currency and currency_code: give one, not both",
+        "as_of and as_of_line: give one, not both",
+        "time_zone:",
+    ] {
+        assert!(problems.contains(want), "{want} not in {problems}");
+    }
+    let fixed = format(
+        &FIXED
+            .replace(
+                "account = { start = 2, length = 10 }",
+                "account = { start = 1, length = 0 }",
+            )
+            .replace(
+                "currency = { start = 22, length = 3 }",
+                "currency = { start = 20, length = 3 }",
+            )
+            .replace("record_type = \"T\"", "record_type = \"DT\""),
+    );
+    let problems = fixed.check().unwrap_err();
+    for want in [
+        "detail.record_type and trailer.record_type: \"D\" and \"DT\" cannot be told apart",
+        "detail.account: start and length count from 1",
+        "detail.currency: bytes 20-22 overlap detail.available (12-21)",
+    ] {
+        assert!(problems.contains(want), "{want} not in {problems}");
+    }
+    let xml = format(
+        &XML.replace("\"@number\"", "\"a:b\"")
+            .replace("Balances/@asOf", "Other/@asOf"),
+    );
+    let problems = xml.check().unwrap_err();
+    for want in [
+        "account: \"a:b\": steps are local names",
+        "as_of: a path from the root, starting Balances/",
+    ] {
+        assert!(problems.contains(want), "{want} not in {problems}");
+    }
+    let err = read(&xml, &b""[..], None, |_| Ok(())).unwrap_err();
+    assert!(matches!(err, BalanceFileError::Format(_)), "{err}");
+}
