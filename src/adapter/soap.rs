@@ -1,6 +1,7 @@
 //! SOAP 1.1 and 1.2: writing the envelope around a rendered body, the HTTP
 //! headers each version wants, finding the Body and a Fault in an answer
-//! parsed by [`xml`](super::xml), and the WS-Security UsernameToken header
+//! parsed by [`xml`](super::xml), writing a Fault (for the interface cardhub
+//! serves, `api::hub_soap`), and the WS-Security UsernameToken header
 //! (OASIS WSS 1.0, UsernameToken profile 1.0).
 //!
 //! It does not render bodies (templates do) nor send anything (the HTTP
@@ -47,6 +48,22 @@ pub struct Fault {
     pub detail: Option<NodeId>,
 }
 
+/// The SOAP fault code of a Fault cardhub writes (see [`write_fault`]):
+/// who is to blame, in SOAP's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FaultCode {
+    /// The envelope is not of a SOAP version cardhub speaks.
+    VersionMismatch,
+    /// A header block marked mustUnderstand that cardhub does not process.
+    MustUnderstand,
+    /// The request is wrong (1.1 `Client`, 1.2 `Sender`); sending it again
+    /// unchanged cannot help.
+    Sender,
+    /// cardhub could not process a correct request (1.1 `Server`, 1.2
+    /// `Receiver`); it may succeed later.
+    Receiver,
+}
+
 /// WS-Security UsernameToken credentials.
 #[derive(Clone, PartialEq, Eq)]
 pub struct UsernameToken {
@@ -83,10 +100,25 @@ impl Version {
         }
     }
 
-    fn from_namespace(ns: &str) -> Option<Version> {
+    /// The version whose envelope namespace URI is `ns`.
+    pub fn from_namespace(ns: &str) -> Option<Version> {
         [Version::V11, Version::V12]
             .into_iter()
             .find(|v| v.namespace() == ns)
+    }
+}
+
+impl FaultCode {
+    /// The local part of the code's QName in `version`.
+    pub const fn local_name(self, version: Version) -> &'static str {
+        match (self, version) {
+            (FaultCode::VersionMismatch, _) => "VersionMismatch",
+            (FaultCode::MustUnderstand, _) => "MustUnderstand",
+            (FaultCode::Sender, Version::V11) => "Client",
+            (FaultCode::Sender, Version::V12) => "Sender",
+            (FaultCode::Receiver, Version::V11) => "Server",
+            (FaultCode::Receiver, Version::V12) => "Receiver",
+        }
     }
 }
 
@@ -126,6 +158,49 @@ pub fn envelope(version: Version, header: Option<&str>, body: &str, out: &mut St
     out.push_str("<soap:Body>");
     out.push_str(body);
     out.push_str("</soap:Body></soap:Envelope>");
+}
+
+/// Appends a Fault element for [`envelope`]'s `body`: SOAP 1.1 `faultcode`
+/// (`soap:Client` …), `faultstring` and `detail`; SOAP 1.2 `Code/Value`
+/// (`soap:Sender` …), `Reason/Text` (`xml:lang="en"`) and `Detail`. `reason`
+/// is escaped; `detail` is already-rendered XML (declaring its own
+/// namespaces), inserted verbatim. Like [`wsse_header`], it relies on
+/// [`envelope`] binding `soap` to the version's namespace.
+pub fn write_fault(
+    version: Version,
+    code: FaultCode,
+    reason: &str,
+    detail: Option<&str>,
+    out: &mut String,
+) {
+    let code = code.local_name(version);
+    match version {
+        Version::V11 => {
+            out.push_str("<soap:Fault><faultcode>soap:");
+            out.push_str(code);
+            out.push_str("</faultcode><faultstring>");
+            escape(reason, out);
+            out.push_str("</faultstring>");
+            if let Some(detail) = detail {
+                out.push_str("<detail>");
+                out.push_str(detail);
+                out.push_str("</detail>");
+            }
+        }
+        Version::V12 => {
+            out.push_str("<soap:Fault><soap:Code><soap:Value>soap:");
+            out.push_str(code);
+            out.push_str(r#"</soap:Value></soap:Code><soap:Reason><soap:Text xml:lang="en">"#);
+            escape(reason, out);
+            out.push_str("</soap:Text></soap:Reason>");
+            if let Some(detail) = detail {
+                out.push_str("<soap:Detail>");
+                out.push_str(detail);
+                out.push_str("</soap:Detail>");
+            }
+        }
+    }
+    out.push_str("</soap:Fault>");
 }
 
 /// The request's `Content-Type`: SOAP 1.1 `text/xml; charset=utf-8` (the
@@ -483,6 +558,42 @@ mod tests {
             (f.code.as_str(), f.reason.as_str()),
             ("s:Client", "bad card")
         );
+    }
+
+    #[test]
+    fn written_faults_read_back() {
+        let detail = r#"<v:Oops xmlns:v="urn:vendor">x</v:Oops>"#;
+        let cases = [
+            (Version::V11, FaultCode::Sender, "soap:Client"),
+            (Version::V11, FaultCode::Receiver, "soap:Server"),
+            (
+                Version::V11,
+                FaultCode::MustUnderstand,
+                "soap:MustUnderstand",
+            ),
+            (Version::V12, FaultCode::Sender, "soap:Sender"),
+            (Version::V12, FaultCode::Receiver, "soap:Receiver"),
+            (
+                Version::V12,
+                FaultCode::VersionMismatch,
+                "soap:VersionMismatch",
+            ),
+        ];
+        for (version, code, want) in cases {
+            for detail in [None, Some(detail)] {
+                let mut body = String::new();
+                write_fault(version, code, "bad <input> & \"more\"", detail, &mut body);
+                let mut xml = String::new();
+                envelope(version, None, &body, &mut xml);
+                let doc = parse(&xml);
+                let at = super::body(&doc, version).unwrap();
+                let f = fault(&doc, at, version).unwrap();
+                assert_eq!(f.code, want);
+                assert_eq!(f.reason, "bad <input> & \"more\"");
+                let vendor = f.detail.and_then(|d| doc.child(d, "urn:vendor", "Oops"));
+                assert_eq!(vendor.is_some(), detail.is_some(), "{xml}");
+            }
+        }
     }
 
     #[test]
