@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod adapter;
+pub mod api;
 pub mod cards;
 pub mod cli;
 pub mod config;
