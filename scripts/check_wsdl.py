@@ -25,9 +25,13 @@ What is checked, one output line per file:
    samples is checked too.
 4. Every `*.xml` file under `target/rendered-requests/` (recursively), if
    that folder exists: the adapter engine renders the canonical requests
-   there so that they can be checked against the WSDL. Such a file may be a
-   SOAP 1.1 / 1.2 Envelope or a bare message element (e.g. as:Authorize);
-   its body element must be one the WSDLs declare, and is validated as above.
+   there, and the tests of `src/api/hub_soap` every answer and fault cardhub
+   serves (in `hub/`), so that they can be checked against the WSDLs. Such a
+   file may be a SOAP 1.1 / 1.2 Envelope or a bare message element (e.g.
+   as:Authorize); its body element (or Fault detail) must be one the WSDLs
+   declare and is validated against that WSDL's XSD as above; a file named
+   like a sample is held to its name. When `hub/` exists it must hold, valid,
+   every hub.wsdl output and fault element in both SOAP versions.
 
 Extra arguments (files or folders) replace steps 3 and 4: only those files
 are checked (as in step 4), after the WSDLs and schemas.
@@ -64,6 +68,7 @@ REPO = Path(__file__).resolve().parent.parent
 WSDL_DIR = REPO / "wsdl"
 CANONICAL = REPO / "fixtures" / "soap" / "canonical"
 RENDERED = REPO / "target" / "rendered-requests"
+HUB_RENDERED = RENDERED / "hub"
 
 XS = "http://www.w3.org/2001/XMLSchema"
 SOAP11_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -129,6 +134,9 @@ REQUIRED_SAMPLES = [
     "authorize-declined.soap11.xml",
     "authorize-fault.soap11.xml",
     "status-notify-request.soap11.xml",
+    "status-notify-request.soap12.xml",
+    "status-notify-fault.soap11.xml",
+    "status-notify-fault.soap12.xml",
     "submit-balances-request.soap11.xml",
 ]
 
@@ -374,8 +382,9 @@ def only_child_elements(parent: etree._Element) -> list[etree._Element]:
     return children
 
 
-def check_fault(fault: etree._Element, env_ns: str) -> str:
-    """SOAP 1.1 / 1.2 Fault structure; validates the one detail element."""
+def check_fault(fault: etree._Element, env_ns: str) -> tuple[str, str]:
+    """SOAP 1.1 / 1.2 Fault structure; validates the one detail element.
+    Returns a summary and the detail element's QName."""
     children = only_child_elements(fault)
     if env_ns == SOAP11_ENV:
         names = [c.tag for c in children]
@@ -411,17 +420,40 @@ def check_fault(fault: etree._Element, env_ns: str) -> str:
     iface = element_interface(item.tag)
     if iface is None or iface.elements[item.tag][1] != "fault":
         raise Failure(xpath(item), f"{item.tag} is not a fault element the WSDLs declare")
-    return f"Fault ({'faultcode' if env_ns == SOAP11_ENV else 'Code'} {value}), detail {validate_message(item)}"
+    return f"Fault ({'faultcode' if env_ns == SOAP11_ENV else 'Code'} {value}), detail {validate_message(item)}", item.tag
 
 
-def check_document(path: Path, expect: tuple[str, str | None] | None, allow_bare: bool) -> str:
+def choices(qname: str) -> list[str]:
+    """The branches of a message element whose type is a choice (e.g.
+    SubmitBalancesResponse: accepted, rejected); [''] for any other."""
+    iface = element_interface(qname)
+    xsd = iface.schema.elements.get(etree.QName(qname).localname) if iface else None
+    content = xsd.type.content if xsd is not None else None
+    if getattr(content, "model", None) != "choice":
+        return [""]
+    return [e.local_name for e in content.iter_elements()]
+
+
+def branch(elem: etree._Element) -> str:
+    """The choice branch a (valid) message element takes, '' for none."""
+    if choices(elem.tag) == [""]:
+        return ""
+    child = next((c for c in elem if isinstance(c.tag, str)), None)
+    return etree.QName(child).localname if child is not None else ""
+
+
+Validated = tuple[str, str, str]  # (SOAP version or 'bare', message or fault-detail QName, choice branch)
+
+
+def check_document(path: Path, expect: tuple[str, str | None] | None, allow_bare: bool) -> tuple[str, Validated]:
     """Checks one file. `expect` is (SOAP version, body element QName or
-    'Fault') from the sample's name, or None. Returns a summary."""
+    'Fault') from the sample's name, or None. Returns a summary and what was
+    validated."""
     root = parse(path).getroot()
     env_ns = etree.QName(root).namespace
     if etree.QName(root).localname != "Envelope" or env_ns not in SOAP_VERSION:
         if allow_bare and element_interface(root.tag) is not None:
-            return f"bare {validate_message(root)}"
+            return f"bare {validate_message(root)}", ("bare", root.tag, branch(root))
         raise Failure(xpath(root), f"root is {root.tag}, expected a SOAP 1.1 or 1.2 Envelope" + (" or a WSDL message element" if allow_bare else ""))
     version = SOAP_VERSION[env_ns]
     if expect is not None and expect[0] != version:
@@ -439,10 +471,11 @@ def check_document(path: Path, expect: tuple[str, str | None] | None, allow_bare
     if item.tag == f"{{{env_ns}}}Fault":
         if expect is not None and expect[1] != "Fault":
             raise Failure(xpath(item), f"a Fault, but the file name says {expect[1]}")
-        return f"SOAP {version} {check_fault(item, env_ns)}"
+        summary, detail = check_fault(item, env_ns)
+        return f"SOAP {version} {summary}", (version, detail, "")
     if expect is not None and item.tag != expect[1]:
         raise Failure(xpath(item), f"body element is {item.tag}, but the file name says {expect[1]}")
-    return f"SOAP {version} {validate_message(item)}"
+    return f"SOAP {version} {validate_message(item)}", (version, item.tag, branch(item))
 
 
 def expectation(path: Path) -> tuple[str, str]:
@@ -463,16 +496,37 @@ def expectation(path: Path) -> tuple[str, str]:
     return version, f"{{{iface.namespace}}}{op}Response"
 
 
-def check_file(checker: Checker, path: Path, sample: bool) -> None:
+def check_file(checker: Checker, path: Path, sample: bool) -> Validated | None:
+    """Checks one file; returns what it validated (see check_document), None on failure."""
     try:
         # Canonical samples must be named for what they hold; other files are
         # held to their name only when it follows the same pattern.
         expect = expectation(path) if sample or SAMPLE_NAME.match(path.name) else None
-        summary = check_document(path, expect, allow_bare=not sample)
+        summary, validated = check_document(path, expect, allow_bare=not sample)
     except Failure as f:
         checker.fail(path, f.where, f.reason)
+        return None
+    checker.ok(path, summary)
+    return validated
+
+
+def check_hub_coverage(checker: Checker, validated: set[Validated]) -> None:
+    """Every hub.wsdl answer (output, each branch of a choice) and fault
+    element was rendered into HUB_RENDERED, in SOAP 1.1 and 1.2, and passed."""
+    hub = next(i for i in INTERFACES if i.namespace == HUB_NS)
+    wanted = {
+        (version, qname, choice)
+        for version in SOAP_VERSION.values()
+        for qname, (_, role) in hub.elements.items()
+        if role in ("output", "fault")
+        for choice in choices(qname)
+    }
+    missing = sorted(wanted - validated)
+    if missing:
+        names = ", ".join(f"SOAP {v} {etree.QName(q).localname}{'/' + c if c else ''}" for v, q, c in missing)
+        checker.fail(HUB_RENDERED, "/", f"no valid rendered {names} (written by `cargo test --lib api::hub_soap`)")
     else:
-        checker.ok(path, summary)
+        checker.ok(HUB_RENDERED, f"every hub.wsdl answer and fault rendered in SOAP 1.1 and 1.2 ({len(wanted)} element/branch/version combinations)")
 
 
 def xml_files(folder: Path) -> list[Path]:
@@ -515,8 +569,13 @@ def main(argv: list[str]) -> int:
             rendered = xml_files(RENDERED)
             if not rendered:
                 print(f"--    {checker.rel(RENDERED)}/  no *.xml files")
+            hub_validated = set()
             for f in rendered:
-                check_file(checker, f, sample=False)
+                validated = check_file(checker, f, sample=False)
+                if validated is not None and HUB_RENDERED in f.parents:
+                    hub_validated.add(validated)
+            if HUB_RENDERED.is_dir():
+                check_hub_coverage(checker, hub_validated)
 
     if checker.failures:
         print(f"check-wsdl: {checker.failures} of {checker.checked} check(s) failed", file=sys.stderr)
