@@ -7,9 +7,11 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use crate::api::config::{ApiConfig, ApiSettings};
 use crate::cards::config::{LimitProfiles, SecurityConfig};
 use crate::hub::config::{DayConfig, InstitutionConfig, StoreConfig};
 use crate::link::{LinkSettings, SwitchConfig, SwitchSettings};
+use crate::standin::balance_file::BalanceFormat;
 use crate::standin::config::HoldsConfig;
 
 /// The file as written.
@@ -39,6 +41,8 @@ pub struct ConfigFile {
     pub institutions: Vec<InstitutionConfig>,
     #[serde(default)]
     pub holds: HoldsConfig,
+    /// `[api]`: the JSON API and SOAP service (none when absent).
+    pub api: Option<ApiConfig>,
 }
 
 /// The checked configuration.
@@ -55,6 +59,7 @@ pub struct Config {
     pub limits: LimitProfiles,
     pub institutions: Vec<InstitutionConfig>,
     pub holds: HoldsConfig,
+    pub api: Option<ApiSettings>,
 }
 
 /// Why a configuration cannot be used.
@@ -138,8 +143,18 @@ impl Config {
             {
                 problems.push(format!("institution {:?}: {p}", inst.id));
             }
+            if let Some(Err(p)) = inst.balances.as_ref().map(BalanceFormat::check) {
+                problems.push(format!("institution {:?}: balances: {p}", inst.id));
+            }
+            if inst.drop_folder.is_some() && inst.balances.is_none() {
+                problems.push(format!(
+                    "institution {:?}: drop_folder needs a balances format",
+                    inst.id
+                ));
+            }
         }
         problems.extend(file.holds.problems());
+        let api = file.api.as_ref().and_then(|a| a.resolve(&mut problems));
         for (name, profile) in &file.limits {
             problems.extend(
                 profile
@@ -165,8 +180,16 @@ impl Config {
             security: file.security,
             day: file.day,
             limits: file.limits,
-            institutions: file.institutions,
+            institutions: file
+                .institutions
+                .into_iter()
+                .map(|mut i| {
+                    i.drop_folder = i.drop_folder.map(|d| base.join(d));
+                    i
+                })
+                .collect(),
             holds: file.holds,
+            api,
         })
     }
 }

@@ -193,7 +193,7 @@ impl Adapter {
                         Bytes::from(wire_request),
                         &soap::content_type(*version, action),
                         soap::soap_action_header(*version, action).as_deref(),
-                        request.deadline,
+                        request.transport_deadline(),
                     )
                     .await?;
                 self.decode(compiled, answer.status, &answer.body, request)
@@ -204,13 +204,13 @@ impl Adapter {
                         Bytes::from(wire_request),
                         "application/xml; charset=utf-8",
                         None,
-                        request.deadline,
+                        request.transport_deadline(),
                     )
                     .await?;
                 self.decode(compiled, answer.status, &answer.body, request)
             }
             Wire::Fixed(tcp, _, timeout) => {
-                let deadline = request.deadline.min(Instant::now() + *timeout);
+                let deadline = request.transport_deadline().min(Instant::now() + *timeout);
                 let answer = tcp.call(wire_request, deadline).await?;
                 self.decode(compiled, 200, &answer, request)
             }

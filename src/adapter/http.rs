@@ -190,7 +190,7 @@ fn header(value: &str) -> Result<HeaderValue, AccountError> {
 /// The TLS configuration of an adapter without `[tls]`: it only speaks
 /// `http://` (an `https://` URL without a CA is refused when the file
 /// loads), so no root is trusted.
-fn plain_http_tls() -> Result<rustls::ClientConfig, String> {
+pub fn plain_http_tls() -> Result<rustls::ClientConfig, String> {
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

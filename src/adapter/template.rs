@@ -415,6 +415,7 @@ mod tests {
             original_transaction_id: None,
             decision: None,
             clear_pan: None,
+            listen_until: None,
             deadline: Instant::now(),
         }
     }

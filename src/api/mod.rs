@@ -1,1 +1,6 @@
+//! The hub's HTTP side: the JSON API for operators and the SOAP service
+//! institutions call (`wsdl/hub.wsdl`).
+
+pub mod config;
 pub mod hub_soap;
+pub mod server;

@@ -10,6 +10,7 @@ mod cards;
 mod iso;
 mod serve;
 mod sim;
+mod standin;
 
 /// cardhub — authorization hub for card issuers on legacy account systems.
 #[derive(Debug, Parser)]
@@ -39,6 +40,21 @@ enum Command {
         #[command(subcommand)]
         command: iso::IsoCommand,
     },
+    /// Institution states: list them, signal open / closing / closed.
+    Institutions {
+        #[command(subcommand)]
+        command: standin::InstitutionsCommand,
+    },
+    /// Store-and-forward queue: list items and dead letters, re-queue, pause, resume.
+    Saf {
+        #[command(subcommand)]
+        command: standin::SafCommand,
+    },
+    /// Balance files: upload one to the running hub.
+    Balances {
+        #[command(subcommand)]
+        command: standin::BalancesCommand,
+    },
     /// Run the hub: serve the switch connections of a config file.
     Serve(serve::ServeArgs),
     /// Switch simulator: send requests to a running hub, or flood it.
@@ -60,6 +76,9 @@ pub fn main() -> ExitCode {
             serve::run(args)
         }
         Command::Sim { command } => sim::run(command),
+        Command::Institutions { command } => standin::run_institutions(command),
+        Command::Saf { command } => standin::run_saf(command),
+        Command::Balances { command } => standin::run_balances(command),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use tracing::info;
 
+use crate::api;
 use crate::config::Config;
 use crate::hub::service;
 use crate::link::{self, IssuerUnavailable};
@@ -39,7 +40,17 @@ pub fn run(args: ServeArgs) -> Result<()> {
         let (hub, adapters) = service::open_with_adapters(&config)?;
         let hub = Arc::new(hub);
         let link = link::start(&config.switches, &config.link, hub.clone()).await?;
-        service::spawn_card_refresh(&hub, link.shutdown_token());
+        service::spawn_background(&hub, &config, link.shutdown_token());
+        if let Some(settings) = &config.api {
+            api::server::start(
+                settings,
+                hub.clone(),
+                Arc::new(config.clone()),
+                link.shutdown_token(),
+            )
+            .await
+            .with_context(|| format!("starting the API on {}", settings.listen))?;
+        }
         if let Some(adapters) = adapters {
             adapters.spawn_watch(link.shutdown_token());
         }

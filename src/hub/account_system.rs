@@ -34,8 +34,20 @@ pub struct AccountRequest {
     /// The clear PAN, only for adapters whose file sets `send_clear_pan`
     /// (kept in memory for the call; `Pan` masks itself in logs).
     pub clear_pan: Option<Pan>,
-    /// When cardhub needs the answer.
+    /// When cardhub needs the answer (what the request tells the account system).
     pub deadline: Instant,
+    /// How long the transport may still wait for an answer past `deadline`
+    /// (cardhub has answered the switch by then, but a late answer is still
+    /// reconciled); `None`: not past the deadline.
+    pub listen_until: Option<Instant>,
+}
+
+impl AccountRequest {
+    /// When the transport stops waiting for the answer.
+    pub fn transport_deadline(&self) -> Instant {
+        self.listen_until
+            .map_or(self.deadline, |l| l.max(self.deadline))
+    }
 }
 
 /// Who made a decision an advice reports.

@@ -46,6 +46,7 @@ pub(super) fn account_request(
         original_transaction_id: original_transaction_id.map(|id| id.to_string()),
         decision,
         clear_pan: Some(c.pan.clone()),
+        listen_until: None,
         deadline: c.deadline,
     }
 }
@@ -119,6 +120,8 @@ impl LateRecorder {
         adapter: String,
         request: &AccountRequest,
     ) {
+        // Sent but never answered: the account system may have approved.
+        let unanswered = matches!(answer, Err(AccountError::Timeout));
         let mut decision = decision_from(answer, &adapter);
         let final_decision =
             tokio::time::timeout(FINAL_DECISION_WAIT, self.decided.wait_for(Option::is_some))
@@ -127,7 +130,7 @@ impl LateRecorder {
                 .and_then(|r| r.ok().and_then(|d| d.clone()));
         let txn_id = self.ids.next();
         let reverse = match &final_decision {
-            Some(f) if decision.approved() && !f.approved() => {
+            Some(f) if (decision.approved() || unanswered) && !f.approved() => {
                 let mut reversal = request.clone();
                 reversal.transaction_id = txn_id.to_string();
                 reversal.original_transaction_id = Some(self.original.to_string());
@@ -138,7 +141,7 @@ impl LateRecorder {
         };
         decision.reason = match (&final_decision, &reverse) {
             (_, Some(_)) => format!(
-                "late answer after the deadline: {}; cardhub declined, reversal queued",
+                "late answer after the deadline: {}; cardhub declined, reversal queued for anything it approved",
                 decision.reason
             ),
             (Some(f), None) => format!(

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::standin::balance_file::BalanceFormat;
 use crate::standin::config::{BreakerConfig, SafConfig, StandInConfig};
 
 /// How an institution's account system is reached.
@@ -32,6 +33,10 @@ pub struct InstitutionConfig {
     pub breaker: BreakerConfig,
     #[serde(default)]
     pub saf: SafConfig,
+    /// `[institution.balances]`: the format of its balance files.
+    pub balances: Option<BalanceFormat>,
+    /// Folder watched for its balance files (relative to the config file).
+    pub drop_folder: Option<PathBuf>,
 }
 
 /// `[day]`: when the business day (for daily limits) turns over.

@@ -39,6 +39,11 @@ use crate::standin::shadow::ShadowBook;
 use crate::standin::state::Institutions;
 use crate::store::Store;
 
+/// How long an account system's answer is still awaited after the switch
+/// was answered, so a late answer can be reconciled (the adapter's own
+/// operation timeout bounds it too).
+const LATE_LISTEN: Duration = Duration::from_secs(30);
+
 /// Counter key: the card's PAN hash.
 type CardKey = [u8; 32];
 
@@ -420,6 +425,7 @@ impl Hub {
                 let mut request = account_request(c, &card, txn_id, None, None);
                 let reserve = Duration::from_millis(institution.stand_in.reserve_ms);
                 request.deadline = c.deadline.checked_sub(reserve).unwrap_or(c.deadline);
+                request.listen_until = Some(c.deadline + LATE_LISTEN);
                 let late = LateRecorder {
                     store: self.store.clone(),
                     ids: self.ids.clone(),

@@ -17,10 +17,17 @@ use crate::adapter::registry::Adapters;
 use crate::cards::config::Catalog;
 use crate::cards::{CardError, CardRegistry, PanKeys};
 use crate::config::Config;
+use crate::standin::drop_folder::DropFolder;
+use crate::standin::probe;
+use crate::standin::replay::Replay;
 use crate::store::{Store, StoreError};
 
 /// How often the card snapshot checks for changes made by other processes.
 pub const CARD_REFRESH: Duration = Duration::from_secs(1);
+
+/// How often institution states are read back for changes made by other
+/// processes (`cardhub institutions set-state`).
+pub const STATE_REFRESH: Duration = Duration::from_secs(1);
 
 /// Why the hub cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -112,9 +119,62 @@ pub fn open(
     )?)
 }
 
+/// Starts the hub's background work until shutdown: the card snapshot and
+/// institution states kept fresh (for changes other processes make), the
+/// balance-file drop folders, and, per institution with an account system,
+/// its SAF replay and health probe.
+pub fn spawn_background(hub: &Arc<Hub>, config: &Config, shutdown: CancellationToken) {
+    spawn_card_refresh(hub, shutdown.clone());
+    for inst in &config.institutions {
+        if let (Some(folder), Some(format)) = (&inst.drop_folder, &inst.balances) {
+            DropFolder {
+                institution: inst.id.clone(),
+                folder: folder.clone(),
+                format: format.clone(),
+                store: hub.store().clone(),
+                book: hub.book().clone(),
+            }
+            .spawn(shutdown.clone());
+        }
+    }
+    let institutions = hub.institutions().clone();
+    for (id, system) in hub.account_systems() {
+        let Some(institution) = institutions.get(id) else {
+            continue;
+        };
+        Replay {
+            institution: institution.clone(),
+            institutions: institutions.clone(),
+            system: system.clone(),
+            store: hub.store().clone(),
+            book: hub.book().clone(),
+        }
+        .spawn(shutdown.clone());
+        probe::spawn(
+            institution.clone(),
+            institutions.clone(),
+            system.clone(),
+            shutdown.clone(),
+        );
+    }
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(STATE_REFRESH);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if let Err(e) = institutions.refresh() {
+                        warn!(error = %e, "institution states not refreshed");
+                    }
+                }
+                () = shutdown.cancelled() => break,
+            }
+        }
+    });
+}
+
 /// Reloads the card snapshot whenever the registry changed (e.g. by
 /// `cardhub cards block` in another process), until shutdown.
-pub fn spawn_card_refresh(hub: &Arc<Hub>, shutdown: CancellationToken) {
+fn spawn_card_refresh(hub: &Arc<Hub>, shutdown: CancellationToken) {
     let cards = hub.cards().clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(CARD_REFRESH);

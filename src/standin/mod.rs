@@ -4,7 +4,9 @@
 //! account system about them afterwards.
 
 pub mod balance_file;
+pub mod balances;
 pub mod config;
+pub mod drop_folder;
 pub mod policy;
 pub mod probe;
 pub mod replay;

@@ -63,6 +63,7 @@ pub fn spawn(
                 original_transaction_id: None,
                 decision: None,
                 clear_pan: None,
+                listen_until: None,
                 deadline: Instant::now() + interval,
             };
             let answer = tokio::time::timeout(interval, system.balance_inquiry(&request)).await;

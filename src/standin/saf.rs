@@ -109,6 +109,7 @@ impl StoredRequest {
             original_transaction_id: self.original_transaction_id.clone(),
             decision,
             clear_pan: None,
+            listen_until: None,
             deadline,
         })
     }

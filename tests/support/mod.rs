@@ -299,6 +299,7 @@ pub fn account_request(account: &str, deadline_in: Duration) -> AccountRequest {
         original_transaction_id: None,
         decision: None,
         clear_pan: None,
+        listen_until: None,
         deadline: tokio::time::Instant::now() + deadline_in,
     }
 }

@@ -1,0 +1,437 @@
+//! The JSON API and the SOAP service for institutions, on their own
+//! address (`[api]`). Every route but `/healthz` requires the configured
+//! bearer token.
+//!
+//! - `GET  /api/institutions` — states, SAF depth, current balance file
+//! - `POST /api/institutions/{id}/state` — `{"state": "closing", "reason": "..."}`
+//! - `POST /api/institutions/{id}/saf/pause`, `.../saf/resume`
+//! - `POST /api/institutions/{id}/balances` — a balance file as the body
+//!   (streamed, any size; `X-As-Of: <RFC 3339>` when the file has no as-of)
+//! - `GET  /api/saf?institution=&state=&after=&limit=` — queue items, with
+//!   what each waits behind
+//! - `POST /api/saf/{seq}/requeue` — a dead letter back into the queue
+//! - `POST /soap/hub` — StatusNotify and SubmitBalances (`wsdl/hub.wsdl`)
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::TryStreamExt;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio_util::io::{StreamReader, SyncIoBridge};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::config::ApiSettings;
+use super::hub_soap::{self, FaultCode, HubCall, LineErrorOut, SoapVersion};
+use crate::config::Config;
+use crate::hub::pipeline::Hub;
+use crate::standin::balance_file::BalanceFileError;
+use crate::standin::balances::{self, BalanceError};
+use crate::standin::saf;
+use crate::standin::state::{InstitutionState, Source, StateError};
+
+/// What every handler shares.
+#[derive(Clone)]
+struct Api {
+    hub: Arc<Hub>,
+    config: Arc<Config>,
+    token: Arc<str>,
+}
+
+/// A started API server.
+pub struct RunningApi {
+    pub addr: SocketAddr,
+}
+
+/// Binds the API's address and serves until shutdown.
+///
+/// # Errors
+/// When the address cannot be bound.
+pub async fn start(
+    settings: &ApiSettings,
+    hub: Arc<Hub>,
+    config: Arc<Config>,
+    shutdown: CancellationToken,
+) -> std::io::Result<RunningApi> {
+    let listener = tokio::net::TcpListener::bind(&settings.listen).await?;
+    let addr = listener.local_addr()?;
+    let api = Api {
+        hub,
+        config,
+        token: settings.token.clone().into(),
+    };
+    let app = router(api);
+    tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        if let Err(e) = served {
+            warn!(error = %e, "API server stopped");
+        }
+    });
+    info!(%addr, "API listening");
+    Ok(RunningApi { addr })
+}
+
+fn router(api: Api) -> Router {
+    let protected = Router::new()
+        .route("/api/institutions", get(institutions))
+        .route("/api/institutions/{id}/state", post(set_state))
+        .route("/api/institutions/{id}/saf/pause", post(pause))
+        .route("/api/institutions/{id}/saf/resume", post(resume))
+        .route("/api/institutions/{id}/balances", post(upload_balances))
+        .route("/api/saf", get(saf_list))
+        .route("/api/saf/{seq}/requeue", post(requeue))
+        .route("/soap/hub", post(soap_hub))
+        .route_layer(middleware::from_fn_with_state(api.clone(), bearer));
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .merge(protected)
+        .with_state(api)
+}
+
+/// An error answer: a status and `{"error": ...}`.
+struct ApiError(StatusCode, Value);
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl std::fmt::Display) -> ApiError {
+        ApiError(status, json!({ "error": message.to_string() }))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(self.1)).into_response()
+    }
+}
+
+impl From<StateError> for ApiError {
+    fn from(e: StateError) -> ApiError {
+        let status = match e {
+            StateError::UnknownInstitution(_) => StatusCode::NOT_FOUND,
+            StateError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        ApiError::new(status, e)
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e)
+    }
+}
+
+async fn bearer(State(api): State<Api>, request: Request, next: Next) -> Response {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(token) if constant_time_eq(token.as_bytes(), api.token.as_bytes()) => {
+            next.run(request).await
+        }
+        _ => {
+            ApiError::new(StatusCode::UNAUTHORIZED, "bearer token missing or wrong").into_response()
+        }
+    }
+}
+
+/// Compares without stopping at the first difference.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn institutions(State(api): State<Api>) -> Result<Json<Value>, ApiError> {
+    let store = api.hub.store().clone();
+    let (depths, files) = tokio::task::spawn_blocking(move || {
+        Ok::<_, crate::store::StoreError>((saf::depths(&store)?, balances::current_files(&store)?))
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))??;
+    let list: Vec<Value> = api
+        .hub
+        .institutions()
+        .statuses()
+        .into_iter()
+        .map(|s| {
+            let depth = depths.iter().find(|d| d.0 == s.id);
+            let file = files.iter().find(|f| f.institution == s.id);
+            json!({
+                "id": s.id,
+                "state": s.state,
+                "saf_paused": s.saf_paused,
+                "transitions": s.transitions,
+                "saf_pending": depth.map_or(0, |d| d.1),
+                "saf_dead": depth.map_or(0, |d| d.2),
+                "balances_as_of": file
+                    .and_then(|f| jiff::Timestamp::from_microsecond(f.as_of_us).ok())
+                    .map(|t| t.to_string()),
+                "balances_rows": file.map(|f| f.rows),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "institutions": list })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateChange {
+    state: String,
+    reason: Option<String>,
+}
+
+async fn set_state(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    Json(change): Json<StateChange>,
+) -> Result<Json<Value>, ApiError> {
+    let to: InstitutionState = change.state.parse()?;
+    let reason = change
+        .reason
+        .unwrap_or_else(|| "set through the API".into());
+    let previous = api
+        .hub
+        .institutions()
+        .set_state(&id, to, Source::Api, &reason)
+        .await?;
+    Ok(Json(
+        json!({ "institution": id, "previous": previous.as_str(), "state": to.as_str() }),
+    ))
+}
+
+async fn pause(State(api): State<Api>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    api.hub
+        .institutions()
+        .set_paused(&id, true, Source::Api)
+        .await?;
+    Ok(Json(json!({ "institution": id, "saf_paused": true })))
+}
+
+async fn resume(State(api): State<Api>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    api.hub
+        .institutions()
+        .set_paused(&id, false, Source::Api)
+        .await?;
+    Ok(Json(json!({ "institution": id, "saf_paused": false })))
+}
+
+async fn upload_balances(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<Json<Value>, ApiError> {
+    let as_of = match headers.get("x-as-of").map(|v| v.to_str().map(str::parse)) {
+        None => None,
+        Some(Ok(Ok(t))) => Some(t),
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "X-As-Of is not an RFC 3339 time (e.g. 2026-11-21T22:00:00Z)",
+            ));
+        }
+    };
+    let stream = body.into_data_stream().map_err(std::io::Error::other);
+    let reader = SyncIoBridge::new(StreamReader::new(stream));
+    let applied = apply_balances(&api, &id, reader, as_of, "upload").await?;
+    Ok(Json(applied))
+}
+
+/// Applies a balance file on a blocking thread; the JSON answer or the
+/// error with every line problem.
+async fn apply_balances(
+    api: &Api,
+    id: &str,
+    input: impl std::io::Read + Send + 'static,
+    as_of: Option<jiff::Timestamp>,
+    source: &'static str,
+) -> Result<Value, ApiError> {
+    let Some(institution) = api.config.institutions.iter().find(|i| i.id == id) else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("unknown institution {id:?}"),
+        ));
+    };
+    let Some(format) = institution.balances.clone() else {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("institution {id:?} has no balance file format configured"),
+        ));
+    };
+    let (hub, id_) = (api.hub.clone(), id.to_string());
+    let result = tokio::task::spawn_blocking(move || {
+        balances::apply(hub.store(), hub.book(), &id_, &format, input, as_of, source)
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    match result {
+        Ok(applied) => {
+            info!(
+                institution = id,
+                rows = applied.rows,
+                unchanged = applied.unchanged,
+                source,
+                "balance file applied"
+            );
+            Ok(serde_json::to_value(applied).unwrap_or_default())
+        }
+        Err(e) => Err(balance_error(e)),
+    }
+}
+
+fn balance_error(e: BalanceError) -> ApiError {
+    match e {
+        BalanceError::File(BalanceFileError::Invalid { problems, more }) => ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({
+                "error": "balance file rejected; the previous balances stay in use",
+                "problems": problems
+                    .iter()
+                    .map(|p| json!({"line": p.line, "column": p.column, "reason": p.reason}))
+                    .collect::<Vec<_>>(),
+                "more": more,
+            }),
+        ),
+        BalanceError::File(f) => ApiError::new(StatusCode::BAD_REQUEST, f),
+        BalanceError::Older { .. } => ApiError::new(StatusCode::CONFLICT, e),
+        BalanceError::Store(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+async fn saf_list(
+    State(api): State<Api>,
+    Query(filter): Query<saf::Filter>,
+) -> Result<Json<Value>, ApiError> {
+    let store = api.hub.store().clone();
+    let items = tokio::task::spawn_blocking(move || saf::list(&store, &filter))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))??;
+    let next_after = items.last().map(|(i, _)| i.seq);
+    let items: Vec<Value> = items
+        .into_iter()
+        .map(|(item, behind)| {
+            let mut v = serde_json::to_value(&item).unwrap_or_default();
+            v["waits_behind"] = json!(behind);
+            v
+        })
+        .collect();
+    Ok(Json(json!({ "items": items, "next_after": next_after })))
+}
+
+async fn requeue(State(api): State<Api>, Path(seq): Path<i64>) -> Result<Json<Value>, ApiError> {
+    let requeued = api.hub.store().write(move |c| saf::requeue(c, seq)).await?;
+    if !requeued {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no dead letter {seq}"),
+        ));
+    }
+    for inst in api.hub.institutions().iter() {
+        inst.saf_wake.notify_one();
+    }
+    Ok(Json(json!({ "seq": seq, "state": "pending" })))
+}
+
+/// Largest SOAP request accepted (a SubmitBalances carries a whole file, base64).
+const SOAP_MAX: usize = 256 * 1024 * 1024;
+
+async fn soap_hub(State(api): State<Api>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let action = headers.get("soapaction").and_then(|v| v.to_str().ok());
+    let (version, call) =
+        match hub_soap::parse_request_limited(&body, content_type, action, SOAP_MAX) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                let version = hub_soap::fault_version(content_type);
+                let status = hub_soap::fault_http_status(version, e.fault_code());
+                return soap(version, status, e.to_fault(version));
+            }
+        };
+    let refuse = |code: FaultCode, hub_code: &str, message: &str| {
+        let status = hub_soap::fault_http_status(version, code);
+        soap(
+            version,
+            status,
+            hub_soap::fault(version, code, hub_code, message),
+        )
+    };
+    match call {
+        HubCall::StatusNotify {
+            institution,
+            state,
+            reason,
+            ..
+        } => {
+            let reason = reason.unwrap_or_else(|| "StatusNotify".into());
+            let institutions = api.hub.institutions();
+            match institutions
+                .set_state(&institution, state.into(), Source::Soap, &reason)
+                .await
+            {
+                Ok(_) => {
+                    let held = institutions
+                        .get(&institution)
+                        .map_or(state.into(), |i| i.state());
+                    soap(version, 200, hub_soap::status_response(version, held))
+                }
+                Err(StateError::Store(e)) => refuse(FaultCode::Receiver, "STORE", &e.to_string()),
+                Err(e) => refuse(FaultCode::Sender, "REFUSED", &e.to_string()),
+            }
+        }
+        HubCall::SubmitBalances {
+            institution,
+            as_of,
+            content,
+            ..
+        } => {
+            let reader = std::io::Cursor::new(content);
+            match apply_balances(&api, &institution, reader, Some(as_of), "soap").await {
+                Ok(applied) => {
+                    let rows = applied["rows"].as_u64().unwrap_or(0);
+                    soap(version, 200, hub_soap::balances_accepted(version, rows))
+                }
+                Err(ApiError(StatusCode::UNPROCESSABLE_ENTITY, body))
+                    if body.get("problems").is_some() =>
+                {
+                    let errors: Vec<LineErrorOut> = body["problems"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|p| LineErrorOut {
+                            line: p["line"].as_u64().unwrap_or(0),
+                            column: p["column"].as_str().map(str::to_string),
+                            reason: p["reason"].as_str().unwrap_or_default().to_string(),
+                        })
+                        .collect();
+                    soap(version, 200, hub_soap::balances_rejected(version, &errors))
+                }
+                Err(ApiError(status, body)) => {
+                    let message = body["error"].as_str().unwrap_or("balance file not applied");
+                    let code = if status.is_server_error() {
+                        FaultCode::Receiver
+                    } else {
+                        FaultCode::Sender
+                    };
+                    refuse(code, "BALANCES", message)
+                }
+            }
+        }
+    }
+}
+
+fn soap(version: SoapVersion, status: u16, body: String) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let content_type = crate::adapter::soap::content_type(version, None);
+    (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
+}

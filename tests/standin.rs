@@ -1,0 +1,801 @@
+//! Stand-in and store-and-forward end to end, on real sockets: the switch
+//! simulator on the link, the hub's API and SOAP service over HTTP, the
+//! canonical adapter against an account system on wiremock that counts
+//! what it is told, balance files uploaded and dropped into a folder.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cardhub::api;
+use cardhub::config::Config;
+use cardhub::hub::pipeline::Hub;
+use cardhub::hub::service;
+use cardhub::link::{self, RunningLink};
+use support::{ACTIVE_USD, ACTIVE_USD_2, WAIT, cash, client, purchase};
+use wiremock::matchers::{body_string_contains, method};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const TOKEN: &str = "stand-in-test-token-0123";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(repo().join("fixtures/soap/canonical").join(name)).unwrap()
+}
+
+/// Mounts the canonical account system's answers: every authorization
+/// approved, advices and reversals acknowledged, balance inquiries answered.
+async fn mount_bank(server: &MockServer, authorize_delay: Duration) {
+    let answers = [
+        ("<as:Authorize ", "authorize-response.soap11.xml"),
+        ("<as:Advice ", "advice-response.soap11.xml"),
+        ("<as:Reverse ", "reverse-response.soap11.xml"),
+        ("<as:BalanceInquiry ", "balance-inquiry-response.soap11.xml"),
+    ];
+    for (element, file) in answers {
+        let mut answer = ResponseTemplate::new(200)
+            .insert_header("content-type", "text/xml; charset=utf-8")
+            .set_body_string(fixture(file));
+        if element == "<as:Authorize " {
+            answer = answer.set_delay(authorize_delay);
+        }
+        Mock::given(method("POST"))
+            .and(body_string_contains(element))
+            .respond_with(answer)
+            .mount(server)
+            .await;
+    }
+}
+
+/// The transaction ids (and original ids) the account system was sent for
+/// one operation, in arrival order.
+async fn told(server: &MockServer, element: &str) -> Vec<(String, Option<String>)> {
+    let between = |body: &str, tag: &str| {
+        let open = format!("<as:{tag}>");
+        let start = body.find(&open)? + open.len();
+        let end = body[start..].find("</as:")? + start;
+        Some(body[start..end].to_string())
+    };
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .filter(|body| body.contains(element))
+        .map(|body| {
+            (
+                between(&body, "transactionId").unwrap_or_default(),
+                between(&body, "originalTransactionId"),
+            )
+        })
+        .collect()
+}
+
+/// A hub whose bank-a goes through the canonical adapter to `bank_url`,
+/// with an API, a drop folder, quick breaker and replay settings.
+struct StandInHub {
+    hub: Arc<Hub>,
+    link: RunningLink,
+    switch: String,
+    api: String,
+    dir: tempfile::TempDir,
+}
+
+async fn start_hub(bank_url: &str, switch_timeout_ms: u64) -> StandInHub {
+    let (dir, _) = support::prepare("").await;
+    let config = write_config(
+        dir.path(),
+        bank_url,
+        switch_timeout_ms,
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+    );
+    let (hub, _adapters) = service::open_with_adapters(&config).unwrap();
+    let hub = Arc::new(hub);
+    let link = link::start(&config.switches, &config.link, hub.clone())
+        .await
+        .unwrap();
+    service::spawn_background(&hub, &config, link.shutdown_token());
+    let running = api::server::start(
+        config.api.as_ref().unwrap(),
+        hub.clone(),
+        Arc::new(config.clone()),
+        link.shutdown_token(),
+    )
+    .await
+    .unwrap();
+    StandInHub {
+        hub,
+        switch: link.local_addr("base24").unwrap().to_string(),
+        link,
+        api: format!("http://{}", running.addr),
+        dir,
+    }
+}
+
+/// Writes the canonical adapter (to `bank_url`) and the hub's config into
+/// a prepared directory: bank-a online through it, with an API, a drop
+/// folder, a quick breaker and quick replay.
+fn write_config(
+    dir: &Path,
+    bank_url: &str,
+    switch_timeout_ms: u64,
+    switch: &str,
+    api: &str,
+) -> Config {
+    let adapters = dir.join("adapters");
+    std::fs::create_dir_all(&adapters).unwrap();
+    std::fs::create_dir_all(dir.join("drop")).unwrap();
+    let canonical = std::fs::read_to_string(repo().join("adapters/canonical.toml"))
+        .unwrap()
+        .replace(
+            "http://127.0.0.1:8080/account-system",
+            &format!("{bank_url}/account-system"),
+        );
+    std::fs::write(adapters.join("canonical.toml"), canonical).unwrap();
+    let text = support::config_text(&format!(
+        "switch_timeout_ms = {switch_timeout_ms}\n\n[api]\nlisten = \"{api}\"\ntoken = \"{TOKEN}\"\n"
+    ))
+    .replace("address = \"127.0.0.1:0\"", &format!("address = \"{switch}\""))
+    .replace(
+        "id = \"bank-a\"\nname = \"Bank A\"\nmode = \"online\"",
+        "id = \"bank-a\"\nname = \"Bank A\"\nmode = \"online\"\nadapter = \"canonical\"\n\
+         drop_folder = \"drop\"\n\
+         balances = { format = \"csv\", account = \"account\", available = \"available\", currency = \"currency\", as_of_line = \"#as_of=\" }\n\
+         stand_in = { floor_limit = 200000, reserve_ms = 300 }\n\
+         breaker = { failures = 3, window_secs = 30, probe_interval_ms = 100 }\n\
+         saf = { concurrency = 4, max_attempts = 50, backoff_initial_ms = 20, backoff_max_ms = 100 }",
+    );
+    let text = format!("adapters_dir = \"adapters\"\n{text}");
+    std::fs::write(dir.join("cardhub.toml"), text).unwrap();
+    Config::load(&dir.join("cardhub.toml")).unwrap()
+}
+
+fn http() -> reqwest::Client {
+    let tls = cardhub::adapter::http::plain_http_tls().unwrap();
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .build()
+        .unwrap()
+}
+
+impl StandInHub {
+    async fn upload(&self, csv: &str) -> (u16, serde_json::Value) {
+        let response = http()
+            .post(format!("{}/api/institutions/bank-a/balances", self.api))
+            .bearer_auth(TOKEN)
+            .body(csv.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (
+            status,
+            serde_json::from_str(&response.text().await.unwrap()).unwrap(),
+        )
+    }
+
+    async fn status_notify(&self, state: &str) -> String {
+        let body = fixture("status-notify-request.soap11.xml").replace("CLOSING", state);
+        let response = http()
+            .post(format!("{}/soap/hub", self.api))
+            .bearer_auth(TOKEN)
+            .header("content-type", "text/xml; charset=utf-8")
+            .header("SOAPAction", "\"urn:cardhub:hub:v1#StatusNotify\"")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        response.text().await.unwrap()
+    }
+
+    fn state(&self) -> &'static str {
+        self.hub
+            .institutions()
+            .get("bank-a")
+            .unwrap()
+            .state()
+            .as_str()
+    }
+
+    /// Journal rows: (txn id as hex, response code, decided by) of requests.
+    fn journal(&self, sql_filter: &str) -> Vec<(String, String, String)> {
+        let db = rusqlite::Connection::open(self.dir.path().join("hub.db")).unwrap();
+        let mut stmt = db
+            .prepare(&format!(
+                "SELECT printf('%016X', txn_id), response_code, decided_by FROM journal \
+                 WHERE entry = 'request' AND {sql_filter} ORDER BY txn_id"
+            ))
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+}
+
+fn balances_csv(as_of: &str, rows: &[(&str, &str)]) -> String {
+    let mut csv = format!("#as_of={as_of}\naccount,available,currency\n");
+    for (account, amount) in rows {
+        csv.push_str(&format!("{account},{amount},USD\n"));
+    }
+    csv
+}
+
+fn hours_ago(h: i64) -> String {
+    (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(h)).to_string()
+}
+
+async fn wait_for<F: Fn() -> bool>(what: &str, condition: F) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn code(c: &cardhub::sim::SimClient, message: &cardhub::iso8583::Message) -> String {
+    let (answer, _) = c.request(message, WAIT).await.unwrap();
+    answer.response_code().unwrap().as_str().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_of_day_stands_in_within_the_shadow_balance_and_replays_in_order_once() {
+    let bank = MockServer::start().await;
+    mount_bank(&bank, Duration::ZERO).await;
+    let hub = start_hub(&bank.uri(), 5_000).await;
+    let (status, applied) = hub
+        .upload(&balances_csv(
+            &hours_ago(1),
+            &[("A-1001", "700.00"), ("A-1002", "50.00")],
+        ))
+        .await;
+    assert_eq!(status, 200, "{applied}");
+    assert_eq!(applied["rows"], 2);
+
+    let answer = hub.status_notify("CLOSING").await;
+    assert!(answer.contains("CLOSING"), "{answer}");
+    assert_eq!(hub.state(), "closing");
+
+    let c = client(&hub.switch).await;
+    // ATM 500 then POS 300 against 700: the second is declined 51, not 91.
+    assert_eq!(code(&c, &cash(ACTIVE_USD, 50_000, 1)).await, "00");
+    assert_eq!(code(&c, &purchase(ACTIVE_USD, 30_000, 2)).await, "51");
+    assert_eq!(code(&c, &purchase(ACTIVE_USD, 20_000, 3)).await, "00");
+    assert_eq!(code(&c, &purchase(ACTIVE_USD_2, 4_000, 4)).await, "00");
+    assert!(
+        told(&bank, "<as:Authorize ").await.is_empty(),
+        "nothing online while closing"
+    );
+    assert!(
+        told(&bank, "<as:Advice ").await.is_empty(),
+        "no replay while closing"
+    );
+
+    let stood_in = hub.journal("decided_by = 'stand_in' AND response_code = '00'");
+    assert_eq!(stood_in.len(), 3);
+    let declined = hub.journal("decided_by = 'stand_in' AND response_code = '51'");
+    assert_eq!(declined.len(), 1);
+
+    hub.status_notify("OPEN").await;
+    let expected: Vec<String> = stood_in.iter().map(|r| r.0.clone()).collect();
+    let mut delivered = Vec::new();
+    for _ in 0..500 {
+        delivered = told(&bank, "<as:Advice ").await;
+        if delivered.len() >= expected.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Replay may run accounts side by side, but each account in order.
+    let ids: Vec<String> = delivered.iter().map(|d| d.0.clone()).collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(sorted, expected, "exactly the stand-in approvals");
+    let a1001: Vec<&String> = ids.iter().filter(|id| **id != expected[2]).collect();
+    assert_eq!(
+        a1001,
+        vec![&expected[0], &expected[1]],
+        "in order per account"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(told(&bank, "<as:Advice ").await.len(), 3, "each once");
+    // Open again: online.
+    assert_eq!(code(&c, &purchase(ACTIVE_USD, 1_000, 5)).await, "00");
+    assert_eq!(told(&bank, "<as:Authorize ").await.len(), 1);
+    hub.link.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_resumes_after_the_account_system_fails_in_the_middle() {
+    let bank = MockServer::start().await;
+    // The second advice fails twice before it is taken.
+    let advices_seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = advices_seen.clone();
+    Mock::given(method("POST"))
+        .and(body_string_contains("<as:Advice "))
+        .respond_with(move |_: &wiremock::Request| {
+            let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if (1..3).contains(&n) {
+                ResponseTemplate::new(500).set_body_string("temporarily broken")
+            } else {
+                ResponseTemplate::new(200)
+                    .insert_header("content-type", "text/xml; charset=utf-8")
+                    .set_body_string(fixture("advice-response.soap11.xml"))
+            }
+        })
+        .with_priority(1)
+        .mount(&bank)
+        .await;
+    mount_bank(&bank, Duration::ZERO).await;
+    let hub = start_hub(&bank.uri(), 5_000).await;
+    hub.upload(&balances_csv(&hours_ago(1), &[("A-1001", "5000.00")]))
+        .await;
+    hub.status_notify("CLOSED").await;
+    let c = client(&hub.switch).await;
+    for stan in 1..=4 {
+        assert_eq!(code(&c, &purchase(ACTIVE_USD, 1_000, stan)).await, "00");
+    }
+    let expected: Vec<String> = hub
+        .journal("decided_by = 'stand_in'")
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
+    hub.status_notify("OPEN").await;
+    wait_for("replay to finish", || {
+        advices_seen.load(std::sync::atomic::Ordering::SeqCst) >= 6
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let delivered = told(&bank, "<as:Advice ").await;
+    let ids: Vec<&str> = delivered.iter().map(|d| d.0.as_str()).collect();
+    // 1st delivered; 2nd tried 3 times (2 failures); then 3rd and 4th: in order.
+    let e: Vec<&str> = expected.iter().map(String::as_str).collect();
+    assert_eq!(ids, vec![e[0], e[1], e[1], e[1], e[2], e[3]]);
+    hub.link.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_answer_is_reconciled_after_stand_in() {
+    let bank = MockServer::start().await;
+    // Approves — but only after the switch's deadline.
+    mount_bank(&bank, Duration::from_millis(1_500)).await;
+    let hub = start_hub(&bank.uri(), 1_000).await;
+    let c = client(&hub.switch).await;
+    // No balance file: stand-in cannot approve and declines 91 in time.
+    let started = std::time::Instant::now();
+    assert_eq!(code(&c, &purchase(ACTIVE_USD, 2_000, 1)).await, "91");
+    assert!(
+        started.elapsed() < Duration::from_millis(1_000),
+        "{:?}",
+        started.elapsed()
+    );
+    let original = hub.journal("stan = '000001'")[0].clone();
+    assert_eq!(original.2, "stand_in");
+    // The late approval is reversed, after the advice of the decline.
+    let mut reversals = Vec::new();
+    for _ in 0..400 {
+        reversals = told(&bank, "<as:Reverse ").await;
+        if !reversals.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(reversals.len(), 1, "one reversal of the late approval");
+    assert_eq!(reversals[0].1.as_deref(), Some(original.0.as_str()));
+    let advices = told(&bank, "<as:Advice ").await;
+    assert_eq!(advices.len(), 1);
+    assert_eq!(advices[0].0, original.0, "the final decision is told");
+    let order: Vec<String> = bank
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .filter_map(|b| {
+            ["<as:Advice ", "<as:Reverse "]
+                .into_iter()
+                .find(|e| b.contains(e))
+                .map(str::to_string)
+        })
+        .collect();
+    assert_eq!(order, vec!["<as:Advice ", "<as:Reverse "]);
+    hub.link.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_balance_file_is_rejected_whole_and_the_old_balances_stay() {
+    let bank = MockServer::start().await;
+    mount_bank(&bank, Duration::ZERO).await;
+    let hub = start_hub(&bank.uri(), 5_000).await;
+    let good = balances_csv(&hours_ago(2), &[("A-1001", "100.00"), ("A-1002", "20.00")]);
+    assert_eq!(hub.upload(&good).await.0, 200);
+    let (status, again) = hub.upload(&good).await;
+    assert_eq!(
+        (status, again["unchanged"].as_bool()),
+        (200, Some(true)),
+        "same file: no-op"
+    );
+
+    let bad = balances_csv(&hours_ago(1), &[("A-1001", "900.00"), ("A-1002", "12.x0")]);
+    let (status, refused) = hub.upload(&bad).await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["problems"][0]["line"], 4, "{refused}");
+    assert_eq!(refused["problems"][0]["column"], "available", "{refused}");
+
+    let older = balances_csv(&hours_ago(3), &[("A-1001", "900.00")]);
+    assert_eq!(
+        hub.upload(&older).await.0,
+        409,
+        "older than the current file"
+    );
+
+    // The drop folder: a bad file moves to rejected/ with its report.
+    let drop = hub.dir.path().join("drop");
+    std::fs::write(drop.join("eod.csv"), &bad).unwrap();
+    wait_for("the dropped file to be rejected", || {
+        std::fs::read_dir(drop.join("rejected")).is_ok_and(|d| d.count() == 2)
+    })
+    .await;
+    let report = std::fs::read_dir(drop.join("rejected"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".errors.txt"))
+        .unwrap();
+    let report = std::fs::read_to_string(report).unwrap();
+    assert!(report.contains("line 4"), "{report}");
+
+    // Still the first file's 100.00: 150.00 does not fit, 90.00 does.
+    hub.status_notify("CLOSED").await;
+    let c = client(&hub.switch).await;
+    assert_eq!(code(&c, &purchase(ACTIVE_USD, 15_000, 1)).await, "51");
+    assert_eq!(code(&c, &purchase(ACTIVE_USD, 9_000, 2)).await, "00");
+
+    // A good dropped file is applied and moves to processed/.
+    let newer = balances_csv(&hours_ago(0), &[("A-1001", "1000.00")]);
+    std::fs::write(drop.join("eod2.csv"), &newer).unwrap();
+    wait_for("the dropped file to be processed", || {
+        std::fs::read_dir(drop.join("processed")).is_ok_and(|d| d.count() == 1)
+    })
+    .await;
+    assert_eq!(code(&c, &purchase(ACTIVE_USD, 15_000, 3)).await, "00");
+    hub.link.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_breaker_opens_when_the_account_system_dies_and_the_probe_reopens_it() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let bank = MockServer::builder().listener(listener).start().await;
+    mount_bank(&bank, Duration::ZERO).await;
+    let hub = start_hub(&format!("http://{addr}"), 5_000).await;
+    hub.upload(&balances_csv(&hours_ago(1), &[("A-1001", "500.00")]))
+        .await;
+    let c = client(&hub.switch).await;
+    assert_eq!(code(&c, &purchase(ACTIVE_USD, 1_000, 1)).await, "00");
+    drop(bank); // the account system dies
+
+    // Refused connections: stand-in answers, and after three the breaker opens.
+    for stan in 2..=4 {
+        assert_eq!(code(&c, &purchase(ACTIVE_USD, 1_000, stan)).await, "00");
+    }
+    assert_eq!(hub.state(), "unreachable");
+    assert_eq!(code(&c, &purchase(ACTIVE_USD, 1_000, 5)).await, "00");
+    let stood_in: Vec<String> = hub
+        .journal("decided_by = 'stand_in'")
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(stood_in.len(), 4);
+
+    // Back on the same address: the probe reopens, replay follows.
+    let listener = std::net::TcpListener::bind(addr).unwrap();
+    let bank = MockServer::builder().listener(listener).start().await;
+    mount_bank(&bank, Duration::ZERO).await;
+    wait_for("the probe to reopen bank-a", || hub.state() == "open").await;
+    let mut delivered = Vec::new();
+    for _ in 0..500 {
+        delivered = told(&bank, "<as:Advice ").await;
+        if delivered.len() >= 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let ids: Vec<String> = delivered.into_iter().map(|d| d.0).collect();
+    assert_eq!(ids, stood_in);
+    let transitions: i64 = rusqlite::Connection::open(hub.dir.path().join("hub.db"))
+        .unwrap()
+        .query_row(
+            "SELECT COUNT(*) FROM institution_events WHERE source IN ('breaker', 'probe')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        transitions, 2,
+        "unreachable by the breaker, open by the probe"
+    );
+    hub.link.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_api_requires_its_token_and_lists_dead_letters() {
+    let bank = MockServer::start().await;
+    mount_bank(&bank, Duration::ZERO).await;
+    let hub = start_hub(&bank.uri(), 5_000).await;
+    let response = http()
+        .get(format!("{}/api/institutions", hub.api))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    let listed = http()
+        .get(format!("{}/api/institutions", hub.api))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed["institutions"][0]["id"], "bank-a");
+    assert_eq!(listed["institutions"][0]["state"], "open");
+    let refused = http()
+        .post(format!("{}/api/institutions/bank-a/state", hub.api))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body(r#"{"state": "unreachable"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.status().as_u16(),
+        422,
+        "unreachable is detected, not signalled"
+    );
+    hub.link.shutdown().await;
+}
+
+/// A free loopback address (bound, then released for the child to take).
+fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+/// `cardhub serve` on a prepared directory, up and answering.
+async fn spawn_hub(dir: &Path, api: &str) -> std::process::Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("hub.log"))
+        .unwrap();
+    #[allow(clippy::zombie_processes)] // killed and waited for by the test
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cardhub"))
+        .arg("serve")
+        .arg("--config")
+        .arg(dir.join("cardhub.toml"))
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let up = http().get(format!("{api}/healthz")).send().await;
+        if up.is_ok_and(|r| r.status().is_success()) {
+            return child;
+        }
+        if tokio::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("hub did not come up; see {}", dir.join("hub.log").display());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn api_post(api: &str, path: &str, body: reqwest::Body) -> u16 {
+    http()
+        .post(format!("{api}{path}"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+fn db_rows(dir: &Path, sql: &str) -> Vec<(String, String)> {
+    let db = rusqlite::Connection::open(dir.join("hub.db")).unwrap();
+    let mut stmt = db.prepare(sql).unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_lost_or_told_twice_across_kill_9() {
+    let bank = MockServer::start().await;
+    // Slow advices: replay is still running when the hub is killed.
+    Mock::given(method("POST"))
+        .and(body_string_contains("<as:Advice "))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "text/xml; charset=utf-8")
+                .set_body_string(fixture("advice-response.soap11.xml"))
+                .set_delay(Duration::from_millis(20)),
+        )
+        .with_priority(1)
+        .mount(&bank)
+        .await;
+    mount_bank(&bank, Duration::ZERO).await;
+    let (dir, _) = support::prepare("").await;
+    let (switch, api) = (free_addr(), free_addr());
+    write_config(dir.path(), &bank.uri(), 5_000, &switch, &api);
+    let api = format!("http://{api}");
+    let mut child = spawn_hub(dir.path(), &api).await;
+    let csv = balances_csv(
+        &hours_ago(1),
+        &[("A-1001", "1000000.00"), ("A-1002", "1000000.00")],
+    );
+    assert_eq!(
+        api_post(&api, "/api/institutions/bank-a/balances", csv.into()).await,
+        200
+    );
+    let closed = r#"{"state": "closed", "reason": "end of day"}"#;
+    assert_eq!(
+        api_post(&api, "/api/institutions/bank-a/state", closed.into()).await,
+        200
+    );
+
+    // Stand-in traffic, and kill -9 in the middle of it.
+    let c = Arc::new(client(&switch).await);
+    let approved = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+    let mut workers = Vec::new();
+    for w in 0..8u32 {
+        let (c, approved) = (c.clone(), approved.clone());
+        workers.push(tokio::spawn(async move {
+            let card = if w % 2 == 0 { ACTIVE_USD } else { ACTIVE_USD_2 };
+            for i in 0.. {
+                let stan = 1 + w * 50_000 + i;
+                let Ok((answer, _)) = c.request(&purchase(card, 100, stan), WAIT).await else {
+                    break;
+                };
+                if answer.response_code().is_ok_and(|code| code.is_approval()) {
+                    approved.lock().unwrap().insert(format!("{stan:06}"));
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    for w in workers {
+        w.await.unwrap();
+    }
+    let approved = approved.lock().unwrap().clone();
+    assert!(
+        approved.len() > 20,
+        "only {} approvals before the kill",
+        approved.len()
+    );
+
+    // After restart: every approval the switch saw is journaled and queued.
+    let mut child = spawn_hub(dir.path(), &api).await;
+    let stood_in = db_rows(
+        dir.path(),
+        "SELECT stan, printf('%016X', txn_id) FROM journal WHERE decided_by = 'stand_in' \
+         AND response_code = '00' AND entry = 'request' ORDER BY txn_id",
+    );
+    let journaled: std::collections::HashSet<String> =
+        stood_in.iter().map(|r| r.0.clone()).collect();
+    assert!(
+        approved.is_subset(&journaled),
+        "an approval the switch saw is not journaled"
+    );
+    let mut queued: Vec<String> = db_rows(
+        dir.path(),
+        "SELECT printf('%016X', txn_id), state FROM saf_queue",
+    )
+    .into_iter()
+    .map(|q| q.0)
+    .collect();
+    queued.sort();
+    let ids: Vec<String> = stood_in.iter().map(|r| r.1.clone()).collect();
+    assert_eq!(queued, ids, "each approval queued once");
+
+    // Reopen, and kill -9 again while replay runs.
+    let open = r#"{"state": "open"}"#;
+    assert_eq!(
+        api_post(&api, "/api/institutions/bank-a/state", open.into()).await,
+        200
+    );
+    let mut waited = 0;
+    while told(&bank, "<as:Advice ").await.len() < ids.len() / 4 && waited < 500 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        waited += 1;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let partly = told(&bank, "<as:Advice ").await.len();
+    assert!(
+        partly < ids.len(),
+        "replay finished before the kill; nothing was tested"
+    );
+
+    let mut child = spawn_hub(dir.path(), &api).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !db_rows(
+        dir.path(),
+        "SELECT CAST(seq AS TEXT), state FROM saf_queue WHERE state != 'delivered'",
+    )
+    .is_empty()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "replay did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // The account system was told every stand-in approval; a repeat is only
+    // an advice that was in flight at the kill (it drops it by its id).
+    let advised: Vec<String> = told(&bank, "<as:Advice ")
+        .await
+        .into_iter()
+        .map(|a| a.0)
+        .collect();
+    let mut distinct = advised.clone();
+    distinct.sort();
+    distinct.dedup();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(
+        distinct, expected,
+        "every stand-in approval told, nothing else"
+    );
+    let repeats = advised.len() - distinct.len();
+    assert!(
+        repeats <= 2,
+        "{repeats} repeats: more than the two in flight at the kill"
+    );
+    // Per account, first deliveries in the order the decisions were made durable.
+    for account in ["A-1001", "A-1002"] {
+        let mine: Vec<String> = db_rows(
+            dir.path(),
+            &format!(
+                "SELECT printf('%016X', txn_id), account FROM saf_queue \
+                 WHERE account = '{account}' ORDER BY seq"
+            ),
+        )
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
+        let mut firsts: Vec<&String> = Vec::new();
+        for id in advised.iter().filter(|id| mine.contains(id)) {
+            if !firsts.contains(&id) {
+                firsts.push(id);
+            }
+        }
+        assert_eq!(
+            firsts,
+            mine.iter().collect::<Vec<_>>(),
+            "{account} in order"
+        );
+    }
+}
