@@ -856,3 +856,67 @@ time_zone = "Mars/Olympus"
     let err = read(&xml, &b""[..], None, |_| Ok(())).unwrap_err();
     assert!(matches!(err, BalanceFileError::Format(_)), "{err}");
 }
+
+// ---- properties ----
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Any bytes: an answer (rows or problems), never a panic.
+        #[test]
+        fn arbitrary_input_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            for f in [CSV, FIXED, XML] {
+                let _ = run(&format(f), bytes.as_slice(), None);
+            }
+        }
+
+        /// A fixed-width or XML file cut anywhere before its end is refused.
+        #[test]
+        fn cut_files_are_refused(cut in 0usize..1000) {
+            let fixed = format!(
+                "H20261121220000\n{}\n{}\nT000002+00000000050",
+                detail("A-1", "+000000100", "EUR"),
+                detail("A-2", "-000000050", "EUR"),
+            );
+            let xml = "<Balances asOf=\"2026-11-21T22:00:00Z\">\
+                <Account number=\"A-1\"><Available currency=\"EUR\">1.00</Available></Account>\
+                <Account number=\"A-2\"><Available currency=\"EUR\">-0.50</Available></Account>\
+                </Balances>";
+            for (f, text) in [(FIXED, fixed.as_str()), (XML, xml)] {
+                prop_assert!(run(&format(f), text.as_bytes(), None).is_ok());
+                let cut = cut % text.len();
+                let result = run(&format(f), &text.as_bytes()[..cut], None);
+                prop_assert!(matches!(result, Err(BalanceFileError::Invalid { .. })), "{}", &text[..cut]);
+            }
+        }
+
+        /// Rows written as CSV and as fixed-width records read back the same.
+        #[test]
+        fn written_rows_read_back(amounts in proptest::collection::vec(-999_999_999i64..999_999_999, 0..20)) {
+            let mut csv = String::from("account,available,currency,as_of\n");
+            let mut fixed = String::from("H20261121220000\n");
+            for (i, minor) in amounts.iter().enumerate() {
+                let sign = if *minor < 0 { "-" } else { "" };
+                let (units, cents) = (minor.abs() / 100, minor.abs() % 100);
+                csv.push_str(&format!("A-{i},{sign}{units}.{cents:02},EUR,2026-11-21T22:00:00Z\n"));
+                let signed = format!("{}{:09}", if *minor < 0 { '-' } else { '+' }, minor.abs());
+                fixed.push_str(&format!("{}\n", detail(&format!("A-{i}"), &signed, "EUR")));
+            }
+            let total: i64 = amounts.iter().sum();
+            let sign = if total < 0 { '-' } else { '+' };
+            fixed.push_str(&format!("T{:06}{sign}{:011}\n", amounts.len(), total.abs()));
+            for (f, text) in [(CSV, &csv), (FIXED, &fixed)] {
+                // An empty CSV file gives no as-of of its own.
+                let supplied = Some(at("2026-11-21T22:00:00Z"));
+                let (summary, rows) = run(&format(f), text.as_bytes(), supplied)
+                    .unwrap_or_else(|e| panic!("{}\n{text}", e.report()));
+                let read: Vec<i64> = rows.iter().map(|r| r.available_minor).collect();
+                prop_assert_eq!(&read, &amounts);
+                prop_assert_eq!(summary.rows, amounts.len() as u64);
+            }
+        }
+    }
+}
