@@ -150,7 +150,7 @@ fn write_config(
          balances = { format = \"csv\", account = \"account\", available = \"available\", currency = \"currency\", as_of_line = \"#as_of=\" }\n\
          stand_in = { floor_limit = 200000, reserve_ms = 300 }\n\
          breaker = { failures = 3, window_secs = 30, probe_interval_ms = 100 }\n\
-         saf = { concurrency = 4, max_attempts = 50, backoff_initial_ms = 20, backoff_max_ms = 100 }",
+         saf = { concurrency = 4, max_attempts = 3, backoff_initial_ms = 20, backoff_max_ms = 100 }",
     );
     let text = format!("adapters_dir = \"adapters\"\n{text}");
     std::fs::write(dir.join("cardhub.toml"), text).unwrap();
@@ -604,6 +604,36 @@ async fn spawn_hub(dir: &Path, api: &str) -> std::process::Child {
     }
 }
 
+/// Runs `cardhub ARGS --config DIR/cardhub.toml`; panics with its output when it fails.
+fn cli(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cardhub"))
+        .args(args)
+        .arg("--config")
+        .arg(dir.join("cardhub.toml"))
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{args:?}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+async fn http_get(api: &str, path: &str) -> String {
+    http()
+        .get(format!("{api}{path}"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 async fn api_post(api: &str, path: &str, body: reqwest::Body) -> u16 {
     http()
         .post(format!("{api}{path}"))
@@ -647,19 +677,36 @@ async fn nothing_is_lost_or_told_twice_across_kill_9() {
     write_config(dir.path(), &bank.uri(), 5_000, &switch, &api);
     let api = format!("http://{api}");
     let mut child = spawn_hub(dir.path(), &api).await;
+    // Through the CLI: the balance file uploaded, the state set in the store.
     let csv = balances_csv(
         &hours_ago(1),
         &[("A-1001", "1000000.00"), ("A-1002", "1000000.00")],
     );
-    assert_eq!(
-        api_post(&api, "/api/institutions/bank-a/balances", csv.into()).await,
-        200
+    std::fs::write(dir.path().join("balances.csv"), csv).unwrap();
+    cli(
+        dir.path(),
+        &["balances", "upload", "bank-a", "balances.csv"],
     );
-    let closed = r#"{"state": "closed", "reason": "end of day"}"#;
-    assert_eq!(
-        api_post(&api, "/api/institutions/bank-a/state", closed.into()).await,
-        200
+    cli(
+        dir.path(),
+        &[
+            "institutions",
+            "set-state",
+            "bank-a",
+            "closed",
+            "--reason",
+            "end of day",
+        ],
     );
+    let mut waited = 0;
+    while !http_get(&api, "/api/institutions")
+        .await
+        .contains("\"state\":\"closed\"")
+    {
+        assert!(waited < 200, "the hub did not pick up the CLI's state");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        waited += 1;
+    }
 
     // Stand-in traffic, and kill -9 in the middle of it.
     let c = Arc::new(client(&switch).await);
@@ -750,6 +797,11 @@ async fn nothing_is_lost_or_told_twice_across_kill_9() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let listed = cli(
+        dir.path(),
+        &["saf", "list", "--state", "delivered", "--limit", "5"],
+    );
+    assert_eq!(listed.lines().count(), 6, "header and five items: {listed}");
     child.kill().unwrap();
     child.wait().unwrap();
 
@@ -798,4 +850,120 @@ async fn nothing_is_lost_or_told_twice_across_kill_9() {
             "{account} in order"
         );
     }
+}
+
+impl StandInHub {
+    async fn get(&self, path: &str) -> serde_json::Value {
+        let text = http()
+            .get(format!("{}{path}", self.api))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    async fn post(&self, path: &str) -> u16 {
+        api_post(&self.api, path, reqwest::Body::from("")).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_item_holds_back_only_its_account_and_a_pause_really_stops() {
+    let bank = MockServer::start().await;
+    // Every advice for A-1001 fails; A-1002's are taken.
+    Mock::given(method("POST"))
+        .and(body_string_contains("<as:Advice "))
+        .and(body_string_contains("<as:account>A-1001</as:account>"))
+        .respond_with(ResponseTemplate::new(500).set_body_string("account locked"))
+        .with_priority(2)
+        .named("poison")
+        .mount(&bank)
+        .await;
+    mount_bank(&bank, Duration::ZERO).await;
+    let hub = start_hub(&bank.uri(), 5_000).await;
+    hub.upload(&balances_csv(
+        &hours_ago(1),
+        &[("A-1001", "500.00"), ("A-1002", "500.00")],
+    ))
+    .await;
+    hub.status_notify("CLOSED").await;
+    let c = client(&hub.switch).await;
+    for (stan, card) in [
+        (1, ACTIVE_USD),
+        (2, ACTIVE_USD_2),
+        (3, ACTIVE_USD),
+        (4, ACTIVE_USD_2),
+    ] {
+        assert_eq!(code(&c, &purchase(card, 1_000, stan)).await, "00");
+    }
+    hub.status_notify("OPEN").await;
+
+    // A-1002 flows; A-1001's first item dies after 3 attempts, its second waits.
+    let mut dead = serde_json::Value::Null;
+    for _ in 0..500 {
+        dead = hub.get("/api/saf?state=dead").await;
+        if dead["items"].as_array().is_some_and(|i| !i.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let dead_item = &dead["items"][0];
+    assert_eq!(dead_item["account"], "A-1001", "{dead}");
+    assert_eq!(dead_item["attempts"], 3, "{dead}");
+    assert_eq!(dead_item["last_error"], "HTTP status 500", "{dead}");
+    let a1002: Vec<String> = told(&bank, "<as:Advice ")
+        .await
+        .into_iter()
+        .map(|a| a.0)
+        .collect();
+    let journal = hub.journal("decided_by = 'stand_in'");
+    assert!(
+        a1002.contains(&journal[1].0) && a1002.contains(&journal[3].0),
+        "A-1002 flows"
+    );
+    let pending = hub.get("/api/saf?state=pending").await;
+    assert_eq!(pending["items"].as_array().unwrap().len(), 1, "{pending}");
+    assert_eq!(
+        pending["items"][0]["waits_behind"], dead_item["seq"],
+        "{pending}"
+    );
+    assert_eq!(pending["items"][0]["txn_id"], journal[2].0.as_str());
+
+    // Paused, the fixed account system gets nothing, even after a re-queue.
+    assert_eq!(hub.post("/api/institutions/bank-a/saf/pause").await, 200);
+    bank.reset().await;
+    mount_bank(&bank, Duration::ZERO).await;
+    let seq = dead_item["seq"].as_i64().unwrap();
+    assert_eq!(hub.post(&format!("/api/saf/{seq}/requeue")).await, 200);
+    assert_eq!(
+        hub.post(&format!("/api/saf/{seq}/requeue")).await,
+        404,
+        "no longer dead"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        told(&bank, "<as:Advice ").await.is_empty(),
+        "paused replay sent something"
+    );
+
+    assert_eq!(hub.post("/api/institutions/bank-a/saf/resume").await, 200);
+    let mut delivered = Vec::new();
+    for _ in 0..500 {
+        delivered = told(&bank, "<as:Advice ").await;
+        if delivered.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let ids: Vec<String> = delivered.into_iter().map(|a| a.0).collect();
+    assert_eq!(
+        ids,
+        vec![journal[0].0.clone(), journal[2].0.clone()],
+        "A-1001 in order"
+    );
+    hub.link.shutdown().await;
 }
