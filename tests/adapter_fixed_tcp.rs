@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cardhub::adapter::file::{Column, RecordEncoding, RecordFraming};
+use cardhub::adapter::encoding::Encoding;
+use cardhub::adapter::file::{Column, RecordFraming};
 use cardhub::adapter::fixed::{FixedTcp, FixedTcpConfig};
 use cardhub::hub::account_system::AccountError;
 use futures::future::join_all;
@@ -145,7 +146,7 @@ fn config(addresses: &[SocketAddr], framing: RecordFraming) -> FixedTcpConfig {
         connect_timeout: Duration::from_millis(500),
         framing,
         delimiter: b"\n".to_vec(),
-        encoding: RecordEncoding::Ascii,
+        encoding: Encoding::Ascii,
         sequence: SEQUENCE,
         max_in_flight: 256,
         max_record: MAX_RECORD,
@@ -209,7 +210,7 @@ async fn in_flight_limit_holds_with_ebcdic_sequence_numbers() {
     let responder = Responder::start(RecordFraming::TwoByte).await;
     let mut config = config(&[responder.address], RecordFraming::TwoByte);
     config.max_in_flight = 8;
-    config.encoding = RecordEncoding::Ebcdic;
+    config.encoding = Encoding::Ebcdic;
     let transport = FixedTcp::new(config);
     join_all((0..40).map(|i| {
         let transport = &transport;

@@ -782,6 +782,51 @@ mod homebank_xml {
         http_transport_outcomes(NAME, PATH, ACCOUNT, answer("auth.ok.xml")).await;
     }
 
+    /// The answer to an authorization served as `bytes` with `content_type`.
+    async fn served_as(bytes: Vec<u8>, content_type: &str) -> Result<AccountAnswer, AccountError> {
+        let server = MockServer::start().await;
+        Mock::given(wiremock::matchers::method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(bytes, content_type))
+            .mount(&server)
+            .await;
+        adapter(NAME, &[format!("{}{PATH}", server.uri())], "")
+            .call(
+                Operation::Authorize,
+                &request(ACCOUNT, Duration::from_secs(2)),
+            )
+            .await
+    }
+
+    /// The host answers in ISO-8859-1 (its samples declare it): the XML
+    /// declaration or the HTTP charset says so.
+    #[tokio::test]
+    async fn latin1_answers_are_read_as_declared_or_as_the_charset_says() {
+        let text = answer("auth.ok.xml").replace(r#"text="OK""#, r#"text="GENEHMIGT FÜR MÜLLER""#);
+        let declared: Vec<u8> = text.chars().map(|c| u8::try_from(c).unwrap()).collect();
+        let answer = served_as(declared.clone(), "text/xml").await.unwrap();
+        assert_eq!(answer.message.as_deref(), Some("GENEHMIGT FÜR MÜLLER"));
+        assert_eq!(answer.code, ResponseCode::APPROVED);
+
+        let start = declared.iter().position(|&b| b == b'\n').unwrap() + 1;
+        let undeclared = declared[start..].to_vec();
+        let answer = served_as(undeclared.clone(), "text/xml; charset=ISO-8859-1")
+            .await
+            .unwrap();
+        assert_eq!(answer.message.as_deref(), Some("GENEHMIGT FÜR MÜLLER"));
+        let err = served_as(undeclared.clone(), "text/xml").await.unwrap_err();
+        assert!(
+            matches!(&err, AccountError::Malformed(why) if why.contains("not UTF-8")),
+            "{err:?}"
+        );
+        let err = served_as(undeclared, "text/xml; charset=EBCDIC-CP-US")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, AccountError::Malformed(why) if why.contains("\"EBCDIC-CP-US\"")),
+            "{err:?}"
+        );
+    }
+
     fn normalised(body: &[u8]) -> String {
         blank_attribute(std::str::from_utf8(body).unwrap(), "replyBy")
     }
@@ -1220,6 +1265,120 @@ mod mainframe_fixed {
             .await
             .unwrap_err();
         assert!(matches!(err, AccountError::Unsendable(_)), "{err:?}");
+    }
+
+    /// `mainframe-fixed` with its records in `encoding` (the file says ascii).
+    fn in_encoding(encoding: &str) -> Adapter {
+        let file = std::fs::read_to_string(repo().join("adapters/mainframe-fixed.toml")).unwrap();
+        let file = file.replace(r#"encoding = "ascii""#, &format!("encoding = {encoding:?}"));
+        Adapter::from_toml(&file, &repo().join("adapters"))
+            .unwrap_or_else(|e| panic!("{}", e.problems().join("; ")))
+    }
+
+    /// The approval record with `message` in its MESSAGE columns (18..42),
+    /// as `bytes` of the record encoding.
+    fn approval_saying(message: &[u8]) -> Vec<u8> {
+        let mut answer = record("authorize.AP.rec").into_bytes();
+        let mut column = message.to_vec();
+        column.resize(24, b' ');
+        answer.splice(18..42, column);
+        answer
+    }
+
+    fn latin1(text: &str) -> Vec<u8> {
+        text.chars().map(|c| u8::try_from(c).unwrap()).collect()
+    }
+
+    fn decoded(a: &Adapter, answer: &[u8]) -> Result<AccountAnswer, AccountError> {
+        let r = request(ACCOUNT, Duration::from_secs(5));
+        a.decode_answer(Operation::Authorize, 200, answer, &r)
+    }
+
+    fn encoded(a: &Adapter, merchant: &str) -> Result<Vec<u8>, AccountError> {
+        let mut r = request(ACCOUNT, Duration::from_secs(5));
+        r.merchant = Some(merchant.into());
+        a.encode_request(Operation::Authorize, &r)
+    }
+
+    /// MERCH-ID: columns 64..79 of the request.
+    const MERCHANT: std::ops::Range<usize> = 64..79;
+
+    /// One byte per character in Latin-1 and Windows-1252: the columns after
+    /// a `Ü` stay where the layout puts them, both ways.
+    #[test]
+    fn latin1_and_cp1252_records_are_read_and_written_byte_for_byte() {
+        let a = in_encoding("latin1");
+        let answer = decoded(&a, &approval_saying(&latin1("BESTÄTIGT FÜR MÜLLER"))).unwrap();
+        assert_eq!(answer.message.as_deref(), Some("BESTÄTIGT FÜR MÜLLER"));
+        assert_eq!(balances(&answer), Some((81_450, 94_000)));
+        let sent = encoded(&a, "CAFÉ MÜNCHEN").unwrap();
+        assert_eq!(sent.len(), REQUEST_LENGTH);
+        assert_eq!(&sent[MERCHANT], b"CAF\xc9 M\xdcNCHEN   ");
+        let err = encoded(&a, "CAFÉ 5 €").unwrap_err();
+        assert_eq!(
+            err,
+            AccountError::Unsendable(
+                "record field MERCH-ID: '€' (U+20AC) cannot be written in ISO-8859-1".into()
+            )
+        );
+
+        let a = in_encoding("cp1252");
+        let answer = decoded(&a, &approval_saying(b"FEE 2,50 \x80 \x93OK\x94")).unwrap();
+        assert_eq!(answer.message.as_deref(), Some("FEE 2,50 € “OK”"));
+        assert_eq!(
+            &encoded(&a, "5 €").unwrap()[MERCHANT],
+            b"5 \x80            "
+        );
+    }
+
+    /// In UTF-8 (the default) a column counts bytes: `É` takes two.
+    #[test]
+    fn utf8_records_count_bytes_not_characters() {
+        let a = in_encoding("utf-8");
+        let answer = decoded(&a, &approval_saying("GRÜSSE AN MÜLLER".as_bytes())).unwrap();
+        assert_eq!(answer.message.as_deref(), Some("GRÜSSE AN MÜLLER"));
+        assert_eq!(balances(&answer), Some((81_450, 94_000)));
+        let sent = encoded(&a, "CAFÉ").unwrap();
+        assert_eq!(sent.len(), REQUEST_LENGTH);
+        assert_eq!(&sent[MERCHANT], "CAFÉ          ".as_bytes());
+        let err = encoded(&a, "ÉÉÉÉÉÉÉÉ").unwrap_err();
+        assert_eq!(
+            err,
+            AccountError::Unsendable(
+                "record field MERCH-ID: 16 bytes do not fit its 15 columns".into()
+            )
+        );
+        // A column boundary through a character: the host wrote another layout.
+        let mut cut = "X".repeat(23).into_bytes();
+        cut.extend_from_slice("Ü".as_bytes());
+        let err = decoded(&a, &approval_saying(&cut)).unwrap_err();
+        assert!(
+            matches!(&err, AccountError::Malformed(why) if why == "answer columns 18..42: not UTF-8 at byte 23 of them"),
+            "{err:?}"
+        );
+    }
+
+    /// `ascii` is 7-bit: nothing else is sent as `?` or read as Latin-1.
+    #[test]
+    fn ascii_records_refuse_other_characters() {
+        let a = in_encoding("ascii");
+        let err = encoded(&a, "CAFÉ").unwrap_err();
+        assert!(
+            matches!(&err, AccountError::Unsendable(why) if why.contains("'É' (U+00C9) cannot be written in US-ASCII")),
+            "{err:?}"
+        );
+        let err = decoded(&a, &approval_saying(&latin1("MÜLLER"))).unwrap_err();
+        assert!(
+            matches!(&err, AccountError::Malformed(why) if why.contains("not US-ASCII at byte 1")),
+            "{err:?}"
+        );
+        let unknown = std::fs::read_to_string(repo().join("adapters/mainframe-fixed.toml"))
+            .unwrap()
+            .replace(r#"encoding = "ascii""#, r#"encoding = "koi8-r""#);
+        let Err(err) = Adapter::from_toml(&unknown, &repo().join("adapters")) else {
+            panic!("koi8-r is not a record encoding");
+        };
+        assert!(err.to_string().contains("koi8-r"), "{err}");
     }
 
     /// A request record with SEQ-NO and REPLY-BY (when present) blanked to `#`.

@@ -6,10 +6,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use super::AdapterError;
-use super::engine::{Adapter, AmountSrc, Body, Compiled, RecordField, Response, Src, Wire};
+use super::engine::{Adapter, AmountSrc, Body, Compiled, Response, Src, Wire};
 use super::file::{AdapterFile, AmountSource, AuthKind, Operation, Source, Transport};
 use super::fixed::{FixedTcp, FixedTcpConfig};
 use super::http::HttpTransport;
+use super::record::RecordField;
 use super::soap::{UsernameToken, Version};
 use super::template::Template;
 use super::xml;

@@ -15,9 +15,11 @@ use jiff::Timestamp;
 use tokio::time::Instant;
 
 use super::AdapterError;
-use super::file::{AdapterFile, Align, AmountFormat, Column, Operation, RecordEncoding};
+use super::encoding::Encoding;
+use super::file::{AdapterFile, AmountFormat, Column, Operation};
 use super::fixed::FixedTcp;
 use super::http::HttpTransport;
+use super::record::{self, AnswerRecord, RecordField};
 use super::soap::{self, UsernameToken, Version};
 use super::template::{RenderContext, Template};
 use super::xml::{self, Document, NodeId};
@@ -47,7 +49,7 @@ pub(super) enum Wire {
     Soap(Version, HttpTransport),
     XmlHttp(HttpTransport),
     /// The transport, the records' encoding, the per-call time limit.
-    Fixed(FixedTcp, RecordEncoding, Duration),
+    Fixed(FixedTcp, Encoding, Duration),
 }
 
 pub(super) struct Compiled {
@@ -60,13 +62,6 @@ pub(super) struct Compiled {
 pub(super) enum Body {
     Xml(Template),
     Record(Vec<RecordField>),
-}
-
-pub(super) struct RecordField {
-    pub(super) name: String,
-    pub(super) template: Template,
-    pub(super) length: usize,
-    pub(super) align: Align,
 }
 
 pub(super) struct Response {
@@ -91,7 +86,7 @@ pub(super) struct AmountSrc {
 /// Where an answer's values are read from.
 enum Answer<'a> {
     Xml(&'a Document, NodeId),
-    Record(&'a str),
+    Record(AnswerRecord<'a>),
 }
 
 impl Adapter {
@@ -142,7 +137,25 @@ impl Adapter {
             now: Timestamp::now(),
             sequence: "",
         };
-        render_body(&compiled.body, &ctx)
+        match &compiled.body {
+            Body::Xml(template) => Ok(render_xml(template, &ctx)),
+            Body::Record(fields) => {
+                let encoding = self.record_encoding();
+                let record = record::render(fields, &ctx, encoding)?;
+                let text = encoding
+                    .decode(&record)
+                    .map_err(|e| AccountError::Unsendable(format!("the rendered record: {e}")))?;
+                Ok(text.into_owned())
+            }
+        }
+    }
+
+    /// The encoding of `fixed-tcp` records (the only records there are).
+    fn record_encoding(&self) -> Encoding {
+        match &self.wire {
+            Wire::Fixed(_, encoding, _) => *encoding,
+            Wire::Soap(..) | Wire::XmlHttp(_) => Encoding::Utf8,
+        }
     }
 
     fn operation(&self, operation: Operation) -> Result<&Compiled, AccountError> {
@@ -196,7 +209,8 @@ impl Adapter {
                         request.transport_deadline(),
                     )
                     .await?;
-                self.decode(compiled, answer.status, &answer.body, request)
+                let charset = answer.charset.as_deref();
+                self.decode(compiled, answer.status, &answer.body, charset, request)
             }
             Wire::XmlHttp(http) => {
                 let answer = http
@@ -207,12 +221,13 @@ impl Adapter {
                         request.transport_deadline(),
                     )
                     .await?;
-                self.decode(compiled, answer.status, &answer.body, request)
+                let charset = answer.charset.as_deref();
+                self.decode(compiled, answer.status, &answer.body, charset, request)
             }
             Wire::Fixed(tcp, _, timeout) => {
                 let deadline = request.transport_deadline().min(Instant::now() + *timeout);
                 let answer = tcp.call(wire_request, deadline).await?;
-                self.decode(compiled, 200, &answer, request)
+                self.decode(compiled, 200, &answer, None, request)
             }
         }
     }
@@ -230,7 +245,8 @@ impl Adapter {
         self.encode(self.operation(operation)?, request)
     }
 
-    /// Reads an answer to an operation: an HTTP status and body, or a record
+    /// Reads an answer to an operation: an HTTP status and body (in the
+    /// encoding its byte order mark or XML declaration names), or a record
     /// (status 200).
     ///
     /// # Errors
@@ -242,8 +258,9 @@ impl Adapter {
         body: &[u8],
         request: &AccountRequest,
     ) -> Result<AccountAnswer, AccountError> {
-        self.decode(self.operation(operation)?, status, body, request)
+        self.decode(self.operation(operation)?, status, body, None, request)
     }
+
     fn encode(
         &self,
         compiled: &Compiled,
@@ -255,7 +272,11 @@ impl Adapter {
             now,
             sequence: "",
         };
-        let body = render_body(&compiled.body, &ctx)?;
+        let template = match &compiled.body {
+            Body::Record(fields) => return record::render(fields, &ctx, self.record_encoding()),
+            Body::Xml(template) => template,
+        };
+        let body = render_xml(template, &ctx);
         Ok(match &self.wire {
             Wire::Soap(version, _) => {
                 let header = self.wsse.as_ref().map(|token| {
@@ -267,26 +288,28 @@ impl Adapter {
                 soap::envelope(*version, header.as_deref(), &body, &mut envelope);
                 envelope.into_bytes()
             }
-            Wire::XmlHttp(_) => body.into_bytes(),
-            Wire::Fixed(_, encoding, _) => encode_record(&body, *encoding),
+            Wire::XmlHttp(_) | Wire::Fixed(..) => body.into_bytes(),
         })
     }
 
+    /// Reads an answer; `charset` is the HTTP answer's, if it named one.
     fn decode(
         &self,
         compiled: &Compiled,
         status: u16,
         body: &[u8],
+        charset: Option<&str>,
         request: &AccountRequest,
     ) -> Result<AccountAnswer, AccountError> {
+        let response = &compiled.response;
         match &self.wire {
             Wire::Soap(version, _) => {
-                self.read_xml(status, body, Some(*version), &compiled.response, request)
+                self.read_xml(status, body, charset, Some(*version), response, request)
             }
-            Wire::XmlHttp(_) => self.read_xml(status, body, None, &compiled.response, request),
+            Wire::XmlHttp(_) => self.read_xml(status, body, charset, None, response, request),
             Wire::Fixed(_, encoding, _) => {
-                let text = decode_record(body, *encoding);
-                self.read(&Answer::Record(&text), &compiled.response, request)
+                let answer = Answer::Record(AnswerRecord::new(body, *encoding));
+                self.read(&answer, response, request)
             }
         }
     }
@@ -296,12 +319,13 @@ impl Adapter {
         &self,
         status: u16,
         body: &[u8],
+        charset: Option<&str>,
         version: Option<Version>,
         response: &Response,
         request: &AccountRequest,
     ) -> Result<AccountAnswer, AccountError> {
         let ok_status = (200..300).contains(&status);
-        let doc = match Document::parse(body, &self.limits) {
+        let doc = match Document::parse_with_charset(body, charset, &self.limits) {
             Ok(doc) => doc,
             Err(_) if !ok_status => return Err(AccountError::HttpStatus(status)),
             Err(e) => return Err(AccountError::Malformed(e.to_string())),
@@ -354,17 +378,17 @@ impl Adapter {
         response: &Response,
         request: &AccountRequest,
     ) -> Result<AccountAnswer, AccountError> {
-        let raw_code = value(answer, &response.result_code)
+        let raw_code = value(answer, &response.result_code)?
             .ok_or_else(|| AccountError::Malformed("no result code in the answer".into()))?;
         let code = self
             .result_codes
             .get(raw_code.as_str())
             .copied()
             .unwrap_or(self.default_code);
-        let auth_id = response
-            .auth_id
-            .as_ref()
-            .and_then(|s| value(answer, s))
+        let auth_id = (response.auth_id.as_ref())
+            .map(|s| value(answer, s))
+            .transpose()?
+            .flatten()
             .filter(|a| !a.is_empty());
         let amount = |s: &Option<AmountSrc>| -> Result<Option<i64>, AccountError> {
             s.as_ref()
@@ -380,7 +404,10 @@ impl Adapter {
             }),
             _ => None,
         };
-        let message = response.message.as_ref().and_then(|s| value(answer, s));
+        let message = (response.message.as_ref())
+            .map(|s| value(answer, s))
+            .transpose()?
+            .flatten();
         Ok(AccountAnswer {
             code,
             raw_code,
@@ -391,50 +418,27 @@ impl Adapter {
     }
 }
 
-/// Renders a request body; a record field whose value is longer than its
-/// column is refused, never cut (a cut amount or account is another one).
-fn render_body(body: &Body, ctx: &RenderContext<'_>) -> Result<String, AccountError> {
+/// Renders an XML request body.
+fn render_xml(template: &Template, ctx: &RenderContext<'_>) -> String {
     let mut out = String::with_capacity(1024);
-    match body {
-        Body::Xml(t) => t.render(ctx, &mut out),
-        Body::Record(fields) => {
-            let mut value = String::new();
-            for f in fields {
-                value.clear();
-                f.template.render(ctx, &mut value);
-                let width = value.chars().count();
-                if width > f.length {
-                    return Err(AccountError::Unsendable(format!(
-                        "record field {}: {width} characters do not fit its {} columns",
-                        f.name, f.length
-                    )));
-                }
-                let mut v = value.clone();
-                let pad = f.length - width;
-                match f.align {
-                    Align::Left => v.extend(std::iter::repeat_n(' ', pad)),
-                    Align::Right => v.insert_str(0, &"0".repeat(pad)),
-                }
-                out.push_str(&v);
-            }
-        }
-    }
-    Ok(out)
+    template.render(ctx, &mut out);
+    out
 }
 
-/// A value of the answer, trimmed.
-fn value(answer: &Answer<'_>, src: &Src) -> Option<String> {
-    match (answer, src) {
+/// A value of the answer, trimmed; `None` when the answer does not have it.
+///
+/// # Errors
+/// [`AccountError::Malformed`] for a record column that is not text.
+fn value(answer: &Answer<'_>, src: &Src) -> Result<Option<String>, AccountError> {
+    Ok(match (answer, src) {
         (Answer::Xml(doc, base), Src::Path(p)) => {
             doc.select(p, *base).map(|v| v.trim().to_string())
         }
-        (Answer::Record(text), Src::Column(c)) => column(text, *c).map(|v| v.trim().to_string()),
+        (Answer::Record(record), Src::Column(c)) => {
+            record.column(*c)?.map(|v| v.trim().to_string())
+        }
         _ => None,
-    }
-}
-
-fn column(text: &str, c: Column) -> Option<&str> {
-    text.get(c.start..c.start + c.length)
+    })
 }
 
 /// An amount of the answer in minor units of the request's currency;
@@ -444,7 +448,7 @@ fn amount(
     src: &AmountSrc,
     request: &AccountRequest,
 ) -> Result<Option<i64>, AccountError> {
-    let Some(text) = value(answer, &src.at).filter(|t| !t.is_empty()) else {
+    let Some(text) = value(answer, &src.at)?.filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
     let bad = || AccountError::Malformed(format!("amount {text:?} cannot be read"));
@@ -460,7 +464,7 @@ fn amount(
         }
     };
     let signed_by_column = match (answer, src.sign) {
-        (Answer::Record(text), Some(c)) => match column(text, c).map(str::trim) {
+        (Answer::Record(record), Some(c)) => match record.column(c)?.as_deref().map(str::trim) {
             Some("-" | "D") => true,
             Some("+" | "C" | "") => false,
             other => {
@@ -476,24 +480,6 @@ fn amount(
     } else {
         minor
     }))
-}
-
-fn encode_record(text: &str, encoding: RecordEncoding) -> Vec<u8> {
-    let latin1 = text.chars().map(|c| u8::try_from(c).unwrap_or(b'?'));
-    match encoding {
-        RecordEncoding::Ascii => latin1.collect(),
-        RecordEncoding::Ebcdic => latin1.map(crate::iso8583::ebcdic::from_latin1).collect(),
-    }
-}
-
-fn decode_record(bytes: &[u8], encoding: RecordEncoding) -> String {
-    bytes
-        .iter()
-        .map(|&b| match encoding {
-            RecordEncoding::Ascii => char::from(b),
-            RecordEncoding::Ebcdic => char::from(crate::iso8583::ebcdic::to_latin1(b)),
-        })
-        .collect()
 }
 
 impl AccountSystem for Adapter {

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::encoding::Encoding;
+
 /// How requests reach the account system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -130,9 +132,9 @@ pub struct RecordsFile {
     /// Delimiter after each record when `framing = "delimited"` (default `\n`).
     #[serde(default = "default_delimiter")]
     pub delimiter: String,
-    /// Character set of the records.
-    #[serde(default = "default_encoding")]
-    pub encoding: RecordEncoding,
+    /// Character encoding of the records (default UTF-8); columns count bytes.
+    #[serde(default)]
+    pub encoding: Encoding,
     /// The request and response column carrying the sequence number that
     /// correlates them: `{ start, length }` (0-based).
     pub sequence: Column,
@@ -141,22 +143,12 @@ pub struct RecordsFile {
 fn default_delimiter() -> String {
     "\n".into()
 }
-fn default_encoding() -> RecordEncoding {
-    RecordEncoding::Ascii
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RecordFraming {
     TwoByte,
     Delimited,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RecordEncoding {
-    Ascii,
-    Ebcdic,
 }
 
 /// A column of a fixed-width record.

@@ -34,9 +34,9 @@ use tokio_util::codec::{Decoder, Encoder, FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::file::{Column, EndpointFile, RecordEncoding, RecordFraming, RecordsFile};
+use super::encoding::Encoding;
+use super::file::{Column, EndpointFile, RecordFraming, RecordsFile};
 use crate::hub::account_system::AccountError;
-use crate::iso8583::ebcdic;
 
 /// Largest record, in bytes, when the adapter file does not say.
 pub const DEFAULT_MAX_RECORD: usize = 8192;
@@ -60,8 +60,8 @@ pub struct FixedTcpConfig {
     pub framing: RecordFraming,
     /// Bytes after each record with `Delimited` framing, sent as they are.
     pub delimiter: Vec<u8>,
-    /// How the sequence digits are written and read (ASCII or EBCDIC cp500).
-    pub encoding: RecordEncoding,
+    /// How the sequence digits are written and read.
+    pub encoding: Encoding,
     /// Where the sequence number sits, in request and response records alike.
     pub sequence: Column,
     /// Calls in flight at most (also capped by the numbers the column can hold).
@@ -103,7 +103,7 @@ enum RecordError {
 #[derive(Debug, Clone, Copy)]
 struct Sequence {
     column: Column,
-    encoding: RecordEncoding,
+    encoding: Encoding,
 }
 
 /// Frames records on the stream; checks, then parses.
@@ -288,10 +288,7 @@ impl Sequence {
         let range = self.fits(record)?;
         let digits = format!("{number:0width$}", width = range.len());
         for (slot, digit) in record[range].iter_mut().rev().zip(digits.bytes().rev()) {
-            *slot = match self.encoding {
-                RecordEncoding::Ascii => digit,
-                RecordEncoding::Ebcdic => ebcdic::from_latin1(digit),
-            };
+            *slot = self.encoding.ascii_byte(digit);
         }
         Ok(())
     }
@@ -300,11 +297,8 @@ impl Sequence {
     /// short or the column holds anything but digits.
     fn read(self, record: &[u8]) -> Option<u64> {
         let range = self.field(record.len())?;
-        record[range].iter().try_fold(0u64, |number, &byte| {
-            let digit = match self.encoding {
-                RecordEncoding::Ascii => byte,
-                RecordEncoding::Ebcdic => ebcdic::to_latin1(byte),
-            };
+        let digits = self.encoding.decode(&record[range]).ok()?;
+        digits.bytes().try_fold(0u64, |number, digit| {
             let value = digit.is_ascii_digit().then(|| u64::from(digit - b'0'))?;
             number.checked_mul(10)?.checked_add(value)
         })

@@ -7,7 +7,7 @@ fn config(framing: RecordFraming, delimiter: &[u8], max_record: usize) -> FixedT
         connect_timeout: Duration::from_millis(100),
         framing,
         delimiter: delimiter.to_vec(),
-        encoding: RecordEncoding::Ascii,
+        encoding: Encoding::Ascii,
         sequence: Column {
             start: 2,
             length: 6,
@@ -21,14 +21,14 @@ fn codec(framing: RecordFraming, delimiter: &[u8], max_record: usize) -> RecordC
     RecordCodec::new(&config(framing, delimiter, max_record))
 }
 
-fn sequence(encoding: RecordEncoding, start: usize, length: usize) -> Sequence {
+fn sequence(encoding: Encoding, start: usize, length: usize) -> Sequence {
     let column = Column { start, length };
     Sequence { column, encoding }
 }
 
 #[test]
 fn sequence_is_written_zero_padded_and_read_back() {
-    let ascii = sequence(RecordEncoding::Ascii, 2, 6);
+    let ascii = sequence(Encoding::Ascii, 2, 6);
     let mut record = b"XX......YY".to_vec();
     ascii.write(&mut record, 42).unwrap();
     assert_eq!(record, b"XX000042YY");
@@ -36,25 +36,25 @@ fn sequence_is_written_zero_padded_and_read_back() {
     assert_eq!(ascii.read(b"XX00a042YY"), None, "not digits");
     assert_eq!(ascii.read(b"XX0000"), None, "too short");
 
-    let ebcdic = sequence(RecordEncoding::Ebcdic, 0, 3);
+    let ebcdic = sequence(Encoding::Ebcdic, 0, 3);
     let mut record = vec![0x40; 5];
     ebcdic.write(&mut record, 7).unwrap();
     assert_eq!(record, [0xf0, 0xf0, 0xf7, 0x40, 0x40]);
     assert_eq!(ebcdic.read(&record), Some(7));
     assert_eq!(ebcdic.read(b"007"), None, "ASCII digits are not EBCDIC");
 
-    let err = sequence(RecordEncoding::Ascii, 4, 6).write(&mut [b' '; 7], 1);
+    let err = sequence(Encoding::Ascii, 4, 6).write(&mut [b' '; 7], 1);
     assert!(matches!(err, Err(AccountError::Malformed(m)) if m.contains("7 bytes")));
-    let overflowing = sequence(RecordEncoding::Ascii, usize::MAX, 2);
+    let overflowing = sequence(Encoding::Ascii, usize::MAX, 2);
     assert!(overflowing.write(&mut [0; 4], 1).is_err());
     assert_eq!(overflowing.read(&[0; 4]), None);
 }
 
 #[test]
 fn numbers_wrap_before_outgrowing_the_column() {
-    let two = sequence(RecordEncoding::Ascii, 0, 2);
+    let two = sequence(Encoding::Ascii, 0, 2);
     assert_eq!([0, 1, 98, 99, 100].map(|c| two.nth(c)), [1, 2, 99, 1, 2]);
-    let widest = sequence(RecordEncoding::Ascii, 0, MAX_SEQUENCE_DIGITS);
+    let widest = sequence(Encoding::Ascii, 0, MAX_SEQUENCE_DIGITS);
     assert_eq!(widest.largest(), 9_999_999_999_999_999_999);
     let mut record = [b' '; MAX_SEQUENCE_DIGITS];
     widest.write(&mut record, widest.largest()).unwrap();

@@ -24,6 +24,8 @@ use crate::hub::account_system::AccountError;
 pub struct HttpAnswer {
     pub status: u16,
     pub body: Bytes,
+    /// The `charset` parameter of the answer's `Content-Type`, if any.
+    pub charset: Option<String>,
 }
 
 struct Endpoint {
@@ -161,6 +163,10 @@ impl HttpTransport {
     /// Reads an answer's body, at most `max_answer` bytes.
     async fn read(&self, mut response: reqwest::Response) -> Result<HttpAnswer, AccountError> {
         let status = response.status().as_u16();
+        let charset = (response.headers().get(CONTENT_TYPE))
+            .and_then(|value| value.to_str().ok())
+            .and_then(charset)
+            .map(str::to_owned);
         let mut body = BytesMut::new();
         while let Some(chunk) = response
             .chunk()
@@ -178,8 +184,19 @@ impl HttpTransport {
         Ok(HttpAnswer {
             status,
             body: body.freeze(),
+            charset,
         })
     }
+}
+
+/// The `charset` parameter of a media type (`text/xml; charset="ISO-8859-1"`).
+fn charset(content_type: &str) -> Option<&str> {
+    content_type.split(';').skip(1).find_map(|parameter| {
+        let (name, value) = parameter.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| value.trim().trim_matches('"'))
+    })
 }
 
 fn header(value: &str) -> Result<HeaderValue, AccountError> {
@@ -208,4 +225,20 @@ fn client_tls(tls: &TlsFile, base: &Path) -> Result<rustls::ClientConfig, String
         server_name: None,
     };
     crate::link::tls::client_config(&link_tls).map_err(|e| format!("tls: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn charset_is_read_from_the_content_type() {
+        assert_eq!(charset("text/xml; charset=ISO-8859-1"), Some("ISO-8859-1"));
+        assert_eq!(
+            charset("application/soap+xml;action=\"a;b\"; Charset=\"windows-1252\""),
+            Some("windows-1252")
+        );
+        assert_eq!(charset("text/xml"), None);
+        assert_eq!(charset("text/xml; format=flowed"), None);
+    }
 }

@@ -6,10 +6,12 @@
 //! columns read the answer, whose result code a table maps to DE 39.
 
 mod compile;
+pub mod encoding;
 pub mod engine;
 pub mod file;
 pub mod fixed;
 pub mod http;
+mod record;
 pub mod registry;
 pub mod soap;
 pub mod template;

@@ -8,7 +8,14 @@
 //! character references are expanded, and anything that is not well-formed
 //! XML is an error with its byte position. This module does not write
 //! documents beyond [`escape`]; requests come from compiled templates.
+//!
+//! Answers in UTF-8, US-ASCII, ISO-8859-1 and Windows-1252 are read: the
+//! encoding is taken from a UTF-8 byte order mark, else the transport's
+//! charset (HTTP `Content-Type`), else the XML declaration, else UTF-8 (the
+//! order of RFC 7303 and XML 1.0 appendix F), and the answer is decoded
+//! to UTF-8 before parsing. Any other encoding is an error naming it.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -17,7 +24,9 @@ use quick_xml::errors::IllFormedError;
 use quick_xml::escape::{EscapeError, resolve_predefined_entity};
 use quick_xml::events::{BytesDecl, BytesRef, BytesStart, Event};
 use quick_xml::name::{NamespaceResolver, ResolveResult};
-use quick_xml::reader::NsReader;
+use quick_xml::reader::{NsReader, Reader};
+
+use super::encoding::{Encoding, EncodingError};
 
 /// Bounds on one answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,14 +127,18 @@ pub enum XmlError {
         max: usize,
         position: usize,
     },
-    /// The bytes are not UTF-8.
-    #[error("answer is not valid UTF-8 at byte {position}")]
-    Utf8 { position: usize },
-    /// An encoding other than UTF-8 is declared and the answer is not plain ASCII.
+    /// The bytes are not text in the answer's encoding.
+    #[error("answer is {0}")]
+    Undecodable(#[from] EncodingError),
+    /// An encoding cardhub does not read.
     #[error(
-        "answer declares encoding {declared:?} (at byte {position}) and is not ASCII; only UTF-8 is read"
+        "answer is in encoding {label:?} (named by its {named_by}), which cardhub does not read"
     )]
-    Encoding { declared: String, position: usize },
+    UnknownEncoding {
+        label: String,
+        /// `byte order mark`, `charset`, or `XML declaration`.
+        named_by: &'static str,
+    },
     /// A DOCTYPE (DTD); refused so that no entity can be declared.
     #[error("answer has a DOCTYPE at byte {position}; DTDs are refused")]
     Doctype { position: usize },
@@ -197,21 +210,37 @@ struct Builder<'l> {
 }
 
 impl Document {
-    /// Parses an answer.
+    /// Parses an answer in the encoding its byte order mark or XML
+    /// declaration names (UTF-8 without either).
     ///
     /// # Errors
     ///
-    /// Any [`XmlError`] but the path ones: the answer is past a limit, not
-    /// UTF-8, not well-formed, has a DOCTYPE, an undeclared entity or prefix.
+    /// Any [`XmlError`] but the path ones: the answer is past a limit, in an
+    /// encoding not read or not valid in its encoding, not well-formed, has a
+    /// DOCTYPE, an undeclared entity or prefix.
     pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Document, XmlError> {
+        Document::parse_with_charset(bytes, None, limits)
+    }
+
+    /// Parses an answer that came with a `charset` from its transport (the
+    /// HTTP `Content-Type` parameter): it overrides the XML declaration.
+    ///
+    /// # Errors
+    ///
+    /// As [`parse`](Self::parse); an unknown `charset` is
+    /// [`XmlError::UnknownEncoding`].
+    pub fn parse_with_charset(
+        bytes: &[u8],
+        charset: Option<&str>,
+        limits: &Limits,
+    ) -> Result<Document, XmlError> {
         if bytes.len() > limits.max_bytes {
             let max = limits.max_bytes;
             return Err(limit("max_bytes", max, max));
         }
-        let input = std::str::from_utf8(bytes).map_err(|e| XmlError::Utf8 {
-            position: e.valid_up_to(),
-        })?;
-        let mut reader = NsReader::from_str(input);
+        let (encoding, bytes) = answer_encoding(bytes, charset)?;
+        let input = encoding.decode(bytes)?;
+        let mut reader = NsReader::from_str(&input);
         reader.config_mut().enable_all_checks(true);
         let mut builder = Builder::new(limits);
         let mut first = true;
@@ -222,7 +251,7 @@ impl Document {
             })?;
             let resolver = reader.resolver();
             match event {
-                Event::Decl(decl) if first => builder.declaration(&decl, input, position)?,
+                Event::Decl(decl) if first => builder.declaration(&decl, position)?,
                 Event::Decl(_) => return Err(XmlError::Declaration { position }),
                 Event::DocType(_) => return Err(XmlError::Doctype { position }),
                 Event::Start(start) => builder.open(resolver, &start, position)?,
@@ -356,22 +385,9 @@ impl<'l> Builder<'l> {
         }
     }
 
-    /// Takes the XML version; refuses a non-UTF-8 encoding unless the
-    /// answer is ASCII (then it reads the same).
-    fn declaration(
-        &mut self,
-        decl: &BytesDecl,
-        input: &str,
-        position: usize,
-    ) -> Result<(), XmlError> {
+    /// Takes the XML version (the encoding was read before decoding).
+    fn declaration(&mut self, decl: &BytesDecl, position: usize) -> Result<(), XmlError> {
         self.version = decl.xml_version().map_err(|e| malformed(e, position))?;
-        if let Some(declared) = decl.encoding() {
-            let declared = declared.map_err(|e| malformed(e.into(), position))?;
-            if !declared.eq_ignore_ascii_case("utf-8") && !input.is_ascii() {
-                let declared = declared.into_owned();
-                return Err(XmlError::Encoding { declared, position });
-            }
-        }
         Ok(())
     }
 
@@ -623,6 +639,53 @@ pub fn escape(text: &str, out: &mut String) {
             c if is_xml_char(c) => out.push(c),
             _ => out.push('\u{FFFD}'),
         }
+    }
+}
+
+/// The encoding of an answer and its bytes without a byte order mark: a
+/// UTF-8 BOM, else the transport's `charset`, else the XML declaration's
+/// `encoding`, else UTF-8.
+fn answer_encoding<'b>(
+    bytes: &'b [u8],
+    charset: Option<&str>,
+) -> Result<(Encoding, &'b [u8]), XmlError> {
+    const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+    if let Some(rest) = bytes.strip_prefix(UTF8_BOM) {
+        return Ok((Encoding::Utf8, rest));
+    }
+    if bytes.starts_with(b"\xFE\xFF") || bytes.starts_with(b"\xFF\xFE") {
+        let label = "UTF-16".to_owned();
+        let named_by = "byte order mark";
+        return Err(XmlError::UnknownEncoding { label, named_by });
+    }
+    let (label, named_by) = match charset {
+        Some(charset) => (Cow::Borrowed(charset), "charset"),
+        None => match declared_encoding(bytes) {
+            Some(declared) => (Cow::Owned(declared), "XML declaration"),
+            None => return Ok((Encoding::Utf8, bytes)),
+        },
+    };
+    match Encoding::from_label(&label) {
+        Some(encoding) => Ok((encoding, bytes)),
+        None => Err(XmlError::UnknownEncoding {
+            label: label.into_owned(),
+            named_by,
+        }),
+    }
+}
+
+/// The `encoding` of the XML declaration at the start of `bytes`, if there
+/// is one. The declaration is ASCII in every encoding read here; one that
+/// cannot be read is left for the parser to report.
+fn declared_encoding(bytes: &[u8]) -> Option<String> {
+    if !bytes.starts_with(b"<?xml") {
+        return None;
+    }
+    let end = bytes.windows(2).position(|w| w == b"?>")? + 2;
+    let declaration = std::str::from_utf8(bytes.get(..end)?).ok()?;
+    match Reader::from_str(declaration).read_event() {
+        Ok(Event::Decl(decl)) => decl.encoding()?.ok().map(Cow::into_owned),
+        _ => None,
     }
 }
 

@@ -135,7 +135,7 @@ fn malformed_answers_are_errors_with_a_position() {
         (b"<a/>&amp;", "a reference outside"),
         (b"<![CDATA[x]]><a/>", "CDATA outside"),
         (b"<p:a/>", "undeclared namespace prefix \"p\" at byte 0"),
-        (b"<a>\xff</a>", "not valid UTF-8 at byte 3"),
+        (b"<a>\xff</a>", "answer is not UTF-8 at byte 3"),
         (b"<a>\x01</a>", "U+0001"),
         (b"<a>&#1;</a>", "invalid character reference &#1; at byte 3"),
         (b"<a>&#xZZ;</a>", "&#xZZ;"),
@@ -144,12 +144,12 @@ fn malformed_answers_are_errors_with_a_position() {
         (b"<a x='1' x='2'/>", "malformed at byte 0"),
         (b"<a><!-- x -- y --></a>", "malformed"),
         (
-            b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>\xe9</a>",
-            "not valid UTF-8",
+            b"<?xml version=\"1.0\" encoding=\"KOI8-R\"?><a/>",
+            "encoding \"KOI8-R\" (named by its XML declaration), which cardhub does not read",
         ),
         (
-            "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>é</a>".as_bytes(),
-            "declares encoding \"ISO-8859-1\"",
+            b"\xff\xfe<\0a\0/\0>\0",
+            "encoding \"UTF-16\" (named by its byte order mark)",
         ),
     ];
     for (xml, want) in cases {
@@ -162,6 +162,37 @@ fn malformed_answers_are_errors_with_a_position() {
             String::from_utf8_lossy(xml)
         );
     }
+}
+
+#[test]
+fn latin1_and_cp1252_answers_are_read_as_declared_or_sent() {
+    let limits = Limits::default();
+    let latin1 = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a b=\"\xe9\">Gr\xfc\xdfe</a>";
+    let doc = Document::parse(latin1, &limits).unwrap();
+    assert_eq!(doc.text(doc.root()), "Grüße");
+    assert_eq!(doc.attribute(doc.root(), None, "b"), Some("é"));
+    let cp1252 = b"<?xml version='1.0' encoding='windows-1252'?><a>5 \x80</a>";
+    let doc = Document::parse(cp1252, &limits).unwrap();
+    assert_eq!(doc.text(doc.root()), "5 €");
+
+    // The transport's charset names the encoding of an undeclared answer,
+    // and overrides a declaration.
+    let undeclared = b"<a>Gr\xfc\xdfe</a>";
+    let err = Document::parse(undeclared, &limits).unwrap_err();
+    assert_eq!(err.to_string(), "answer is not UTF-8 at byte 5");
+    let doc = Document::parse_with_charset(undeclared, Some("ISO-8859-1"), &limits).unwrap();
+    assert_eq!(doc.text(doc.root()), "Grüße");
+    let err = Document::parse_with_charset(latin1, Some("utf-8"), &limits).unwrap_err();
+    assert!(matches!(err, XmlError::Undecodable(_)), "{err}");
+    let err = Document::parse_with_charset(undeclared, Some("shift_jis"), &limits).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "answer is in encoding \"shift_jis\" (named by its charset), which cardhub does not read"
+    );
+    // A UTF-8 byte order mark wins over both.
+    let bom = "\u{feff}<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>é</a>";
+    let doc = Document::parse_with_charset(bom.as_bytes(), Some("latin1"), &limits).unwrap();
+    assert_eq!(doc.text(doc.root()), "é");
 }
 
 #[test]
