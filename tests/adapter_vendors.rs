@@ -42,10 +42,19 @@ fn fixture(adapter: &str, name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// `adapters/<name>.toml`.
+fn adapter_text(name: &str) -> String {
+    std::fs::read_to_string(repo().join(format!("adapters/{name}.toml"))).unwrap()
+}
+
 /// `adapters/<name>.toml` with its endpoint list (`urls` or `addresses`)
 /// replaced by `endpoints`, then `extra` appended.
 fn adapter(name: &str, endpoints: &[String], extra: &str) -> Adapter {
-    let text = std::fs::read_to_string(repo().join(format!("adapters/{name}.toml"))).unwrap();
+    edited_adapter(name, &adapter_text(name), endpoints, extra)
+}
+
+/// [`adapter`] from `text`, an edited `adapters/<name>.toml`.
+fn edited_adapter(name: &str, text: &str, endpoints: &[String], extra: &str) -> Adapter {
     let list = endpoints
         .iter()
         .map(|e| format!("{e:?}"))
@@ -825,6 +834,73 @@ mod homebank_xml {
             matches!(&err, AccountError::Malformed(why) if why.contains("\"EBCDIC-CP-US\"")),
             "{err:?}"
         );
+    }
+
+    /// The adapter file's content type, headers and a path per operation are
+    /// what the host receives; a Latin-1 content type sends a Latin-1 body.
+    #[tokio::test]
+    async fn configured_content_type_headers_and_paths_are_sent() {
+        let server = MockServer::start().await;
+        Mock::given(wiremock::matchers::method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_string(answer("auth.ok.xml")))
+            .mount(&server)
+            .await;
+        let text = adapter_text(NAME)
+            .replace(r#"encoding="UTF-8""#, r#"encoding="ISO-8859-1""#)
+            .replace(
+                "[operations.authorize]\n",
+                "[operations.authorize]\npath = \"card/auth?v=3\"\nheaders = { X-HB-Func = \"AUTH\", X-HB-Client = \"CARDHUB-AUTH\" }\n",
+            );
+        let extra = r#"
+[http]
+content_type = "text/xml; charset=ISO-8859-1"
+headers = { X-HB-Client = "CARDHUB", X-HB-Channel = "cards" }
+"#;
+        let a = edited_adapter(NAME, &text, &[format!("{}{PATH}", server.uri())], extra);
+
+        let mut r = op_request(Operation::Authorize, ACCOUNT);
+        r.merchant = Some("CAFÉ MÜNCHEN".into());
+        a.call(Operation::Authorize, &r).await.unwrap();
+        let sent = last_request(&server).await;
+        assert_eq!(sent.url.path(), format!("{PATH}/card/auth"));
+        assert_eq!(sent.url.query(), Some("v=3"));
+        assert_eq!(
+            header(&sent, "content-type"),
+            Some("text/xml; charset=ISO-8859-1")
+        );
+        assert_eq!(header(&sent, "x-hb-func"), Some("AUTH"));
+        assert_eq!(
+            header(&sent, "x-hb-client"),
+            Some("CARDHUB-AUTH"),
+            "the operation's wins"
+        );
+        assert_eq!(header(&sent, "x-hb-channel"), Some("cards"));
+        assert!(
+            header(&sent, "authorization").is_some(),
+            "basic auth still sent"
+        );
+        let body = &sent.body;
+        assert!(body.starts_with(b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>"));
+        let merchant = b" merchant=\"CAF\xc9 M\xdcNCHEN\" ";
+        assert!(body.windows(merchant.len()).any(|w| w == merchant));
+
+        let balance = op_request(Operation::BalanceInquiry, ACCOUNT);
+        a.call(Operation::BalanceInquiry, &balance).await.unwrap();
+        let sent = last_request(&server).await;
+        assert_eq!(sent.url.path(), PATH, "no path: the endpoint URL");
+        assert_eq!(header(&sent, "x-hb-func"), None);
+        assert_eq!(header(&sent, "x-hb-client"), Some("CARDHUB"));
+
+        let received = server.received_requests().await.unwrap().len();
+        r.merchant = Some("5 € SHOP".into());
+        let err = a.call(Operation::Authorize, &r).await.unwrap_err();
+        assert_eq!(
+            err,
+            AccountError::Unsendable(
+                "request body: '€' (U+20AC) cannot be written in ISO-8859-1".into()
+            )
+        );
+        assert_eq!(server.received_requests().await.unwrap().len(), received);
     }
 
     fn normalised(body: &[u8]) -> String {

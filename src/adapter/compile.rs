@@ -5,13 +5,18 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+
 use super::AdapterError;
+use super::encoding::Encoding;
 use super::engine::{Adapter, AmountSrc, Body, Compiled, Response, Src, Wire};
-use super::file::{AdapterFile, AmountSource, AuthKind, Operation, Source, Transport};
+use super::file::{
+    AdapterFile, AmountSource, AuthKind, Operation, OperationFile, Source, Transport,
+};
 use super::fixed::{FixedTcp, FixedTcpConfig};
-use super::http::HttpTransport;
+use super::http::{self, HttpCall, HttpTransport};
 use super::record::RecordField;
-use super::soap::{UsernameToken, Version};
+use super::soap::{self, UsernameToken, Version};
 use super::template::Template;
 use super::xml;
 use crate::iso8583::fields::ResponseCode;
@@ -20,12 +25,26 @@ use crate::iso8583::fields::ResponseCode;
 pub(super) fn compile(file: AdapterFile, base: &Path) -> Result<Adapter, AdapterError> {
     let mut problems = Vec::new();
     let xml_wire = file.transport != Transport::FixedTcp;
+    let (http_headers, body_encoding) = http_settings(&file, &mut problems);
     let mut operations = BTreeMap::new();
     for (op, def) in &file.operations {
         let at = format!("operations.{}", op.as_str());
+        let http = http_call(&file, &at, def, &http_headers, &mut problems);
         let body = if xml_wire {
             if !def.record.is_empty() {
                 problems.push(format!("{at}.record: only for transport fixed-tcp"));
+            }
+            if file.transport == Transport::XmlHttp
+                && let Some(declared) = def
+                    .template
+                    .as_deref()
+                    .and_then(|t| xml::declared_encoding(t.as_bytes()))
+                && Encoding::from_label(&declared) != Some(body_encoding)
+            {
+                problems.push(format!(
+                    "{at}.template: declares encoding {declared:?}, but the body is sent in \
+                     {body_encoding} (the charset of [http] content_type)"
+                ));
             }
             match def.template.as_deref() {
                 None => {
@@ -123,7 +142,7 @@ pub(super) fn compile(file: AdapterFile, base: &Path) -> Result<Adapter, Adapter
             operations.insert(
                 *op,
                 Compiled {
-                    action: def.soap_action.clone(),
+                    http,
                     body,
                     response: Response {
                         result_code,
@@ -173,7 +192,7 @@ pub(super) fn compile(file: AdapterFile, base: &Path) -> Result<Adapter, Adapter
     });
     let (basic, wsse) = auth(&file, &mut problems);
     let limits = xml::Limits::default();
-    let wire = wire(&file, base, basic, &limits, &mut problems);
+    let wire = wire(&file, base, basic, body_encoding, &limits, &mut problems);
     match (wire, default_code) {
         (Some(wire), Some(default_code)) if problems.is_empty() => Ok(Adapter {
             name: file.name,
@@ -188,6 +207,99 @@ pub(super) fn compile(file: AdapterFile, base: &Path) -> Result<Adapter, Adapter
         }),
         _ => Err(AdapterError::invalid(problems)),
     }
+}
+
+/// `[http]`: the headers of every request (with the content type of
+/// `xml-http`) and the encoding `xml-http` bodies are sent in.
+fn http_settings(file: &AdapterFile, problems: &mut Vec<String>) -> (HeaderMap, Encoding) {
+    let mut headers = HeaderMap::new();
+    let mut encoding = Encoding::Utf8;
+    if file.transport == Transport::FixedTcp {
+        if file.http.content_type.is_some() || !file.http.headers.is_empty() {
+            problems.push("http: only for HTTP transports".into());
+        }
+        return (headers, encoding);
+    }
+    for (name, value) in &file.http.headers {
+        match http::static_header(name, value) {
+            Ok((name, value)) => drop(headers.insert(name, value)),
+            Err(reason) => problems.push(format!("http.headers.{name}: {reason}")),
+        }
+    }
+    let content_type = file.http.content_type.as_deref();
+    if file.transport != Transport::XmlHttp {
+        if content_type.is_some() {
+            problems
+                .push("http.content_type: only for transport xml-http (SOAP sets its own)".into());
+        }
+        return (headers, encoding);
+    }
+    let content_type = content_type.unwrap_or("application/xml; charset=utf-8");
+    if let Some(charset) = http::charset(content_type) {
+        match Encoding::from_label(charset) {
+            Some(known) => encoding = known,
+            None => problems.push(format!(
+                "http.content_type: charset {charset:?} is not one cardhub writes \
+                 (utf-8, us-ascii, iso-8859-1, windows-1252)"
+            )),
+        }
+    }
+    match HeaderValue::from_str(content_type) {
+        Ok(value) => drop(headers.insert(CONTENT_TYPE, value)),
+        Err(_) => problems.push(format!(
+            "http.content_type: {content_type:?} is not a header value"
+        )),
+    }
+    (headers, encoding)
+}
+
+/// An operation's path and headers: `[http]`'s, the SOAP content type and
+/// action, its own.
+fn http_call(
+    file: &AdapterFile,
+    at: &str,
+    def: &OperationFile,
+    common: &HeaderMap,
+    problems: &mut Vec<String>,
+) -> HttpCall {
+    if file.transport == Transport::FixedTcp {
+        if def.path.is_some() || !def.headers.is_empty() {
+            problems.push(format!(
+                "{at}: path and headers are only for HTTP transports"
+            ));
+        }
+        return HttpCall::default();
+    }
+    let mut headers = common.clone();
+    let version = match file.transport {
+        Transport::Soap11 => Some(Version::V11),
+        Transport::Soap12 => Some(Version::V12),
+        Transport::XmlHttp | Transport::FixedTcp => None,
+    };
+    if let Some(version) = version {
+        let action = def.soap_action.as_deref();
+        let soap_action = soap::soap_action_header(version, action)
+            .map(|value| (HeaderName::from_static("soapaction"), value));
+        let content_type = (CONTENT_TYPE, soap::content_type(version, action));
+        for (name, value) in std::iter::once(content_type).chain(soap_action) {
+            match HeaderValue::from_str(&value) {
+                Ok(value) => drop(headers.insert(name, value)),
+                Err(_) => problems.push(format!("{at}.soap_action: not usable in a header")),
+            }
+        }
+    }
+    for (name, value) in &def.headers {
+        match http::static_header(name, value) {
+            Ok((name, value)) => drop(headers.insert(name, value)),
+            Err(reason) => problems.push(format!("{at}.headers.{name}: {reason}")),
+        }
+    }
+    if let Some(path) = &def.path
+        && let Err(reason) = http::check_path(path, &file.endpoint.urls)
+    {
+        problems.push(format!("{at}.path: {reason}"));
+    }
+    HttpCall::new(def.path.as_deref(), headers)
 }
 
 /// A template may write the clear PAN only when the file says so.
@@ -259,6 +371,7 @@ fn wire(
     file: &AdapterFile,
     base: &Path,
     basic: Option<(String, String)>,
+    body_encoding: Encoding,
     limits: &xml::Limits,
     problems: &mut Vec<String>,
 ) -> Option<Wire> {
@@ -274,7 +387,7 @@ fn wire(
     match file.transport {
         Transport::Soap11 => http(problems).map(|h| Wire::Soap(Version::V11, h)),
         Transport::Soap12 => http(problems).map(|h| Wire::Soap(Version::V12, h)),
-        Transport::XmlHttp => http(problems).map(Wire::XmlHttp),
+        Transport::XmlHttp => http(problems).map(|h| Wire::XmlHttp(h, body_encoding)),
         Transport::FixedTcp => {
             let Some(records) = &file.records else {
                 problems.push("records: missing (transport fixed-tcp)".into());
@@ -297,3 +410,7 @@ fn wire(
         }
     }
 }
+
+#[cfg(test)]
+#[path = "compile_tests.rs"]
+mod tests;

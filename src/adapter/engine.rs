@@ -18,7 +18,7 @@ use super::AdapterError;
 use super::encoding::Encoding;
 use super::file::{AdapterFile, AmountFormat, Column, Operation};
 use super::fixed::FixedTcp;
-use super::http::HttpTransport;
+use super::http::{HttpCall, HttpTransport};
 use super::record::{self, AnswerRecord, RecordField};
 use super::soap::{self, UsernameToken, Version};
 use super::template::{RenderContext, Template};
@@ -47,13 +47,15 @@ pub struct Adapter {
 /// How requests travel.
 pub(super) enum Wire {
     Soap(Version, HttpTransport),
-    XmlHttp(HttpTransport),
+    /// The transport, the encoding bodies are sent in.
+    XmlHttp(HttpTransport, Encoding),
     /// The transport, the records' encoding, the per-call time limit.
     Fixed(FixedTcp, Encoding, Duration),
 }
 
 pub(super) struct Compiled {
-    pub(super) action: Option<String>,
+    /// HTTP transports: path and headers.
+    pub(super) http: HttpCall,
     pub(super) body: Body,
     pub(super) response: Response,
     pub(super) retry: bool,
@@ -154,7 +156,7 @@ impl Adapter {
     fn record_encoding(&self) -> Encoding {
         match &self.wire {
             Wire::Fixed(_, encoding, _) => *encoding,
-            Wire::Soap(..) | Wire::XmlHttp(_) => Encoding::Utf8,
+            Wire::Soap(..) | Wire::XmlHttp(..) => Encoding::Utf8,
         }
     }
 
@@ -199,28 +201,9 @@ impl Adapter {
     ) -> Result<AccountAnswer, AccountError> {
         let wire_request = self.encode(compiled, request)?;
         match &self.wire {
-            Wire::Soap(version, http) => {
-                let action = compiled.action.as_deref();
-                let answer = http
-                    .post(
-                        Bytes::from(wire_request),
-                        &soap::content_type(*version, action),
-                        soap::soap_action_header(*version, action).as_deref(),
-                        request.transport_deadline(),
-                    )
-                    .await?;
-                let charset = answer.charset.as_deref();
-                self.decode(compiled, answer.status, &answer.body, charset, request)
-            }
-            Wire::XmlHttp(http) => {
-                let answer = http
-                    .post(
-                        Bytes::from(wire_request),
-                        "application/xml; charset=utf-8",
-                        None,
-                        request.transport_deadline(),
-                    )
-                    .await?;
+            Wire::Soap(_, http) | Wire::XmlHttp(http, _) => {
+                let body = Bytes::from(wire_request);
+                let answer = http.post(body, &compiled.http, request.transport_deadline()).await?;
                 let charset = answer.charset.as_deref();
                 self.decode(compiled, answer.status, &answer.body, charset, request)
             }
@@ -288,7 +271,14 @@ impl Adapter {
                 soap::envelope(*version, header.as_deref(), &body, &mut envelope);
                 envelope.into_bytes()
             }
-            Wire::XmlHttp(_) | Wire::Fixed(..) => body.into_bytes(),
+            Wire::XmlHttp(_, Encoding::Utf8) | Wire::Fixed(..) => body.into_bytes(),
+            Wire::XmlHttp(_, encoding) => {
+                let mut bytes = Vec::with_capacity(body.len());
+                encoding
+                    .encode(&body, &mut bytes)
+                    .map_err(|e| AccountError::Unsendable(format!("request body: {e}")))?;
+                bytes
+            }
         })
     }
 
@@ -306,7 +296,7 @@ impl Adapter {
             Wire::Soap(version, _) => {
                 self.read_xml(status, body, charset, Some(*version), response, request)
             }
-            Wire::XmlHttp(_) => self.read_xml(status, body, charset, None, response, request),
+            Wire::XmlHttp(..) => self.read_xml(status, body, charset, None, response, request),
             Wire::Fixed(_, encoding, _) => {
                 let answer = Answer::Record(AnswerRecord::new(body, *encoding));
                 self.read(&answer, response, request)

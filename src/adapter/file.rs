@@ -37,6 +37,9 @@ pub struct AdapterFile {
     pub endpoint: EndpointFile,
     pub tls: Option<TlsFile>,
     pub auth: Option<AuthFile>,
+    /// HTTP transports: the content type (`xml-http`) and static headers.
+    #[serde(default)]
+    pub http: HttpFile,
     /// Prefix → namespace URI, for templates and response paths.
     #[serde(default)]
     pub namespaces: BTreeMap<String, String>,
@@ -98,6 +101,18 @@ pub struct TlsFile {
     /// Client certificate chain and key.
     pub cert: Option<PathBuf>,
     pub key: Option<PathBuf>,
+}
+
+/// What HTTP requests carry besides the body.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpFile {
+    /// `xml-http`: the `Content-Type` (default `application/xml;
+    /// charset=utf-8`); its charset is the encoding the body is sent in.
+    pub content_type: Option<String>,
+    /// Header name → value, sent with every request.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
 }
 
 /// Authentication.
@@ -165,6 +180,12 @@ pub struct Column {
 pub struct OperationFile {
     /// SOAP action (SOAP transports).
     pub soap_action: Option<String>,
+    /// HTTP transports: appended to every endpoint URL after a `/`.
+    pub path: Option<String>,
+    /// HTTP transports: headers of this operation's requests, added to
+    /// (and for the same name, replacing) `[http] headers`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
     /// XML transports: the request body (the SOAP Body's child, or the whole
     /// document for `xml-http`) with `{field}` / `{field:format}` placeholders.
     pub template: Option<String>,

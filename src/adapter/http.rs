@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use reqwest::header::{CONTENT_TYPE, HeaderValue};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
@@ -26,6 +26,16 @@ pub struct HttpAnswer {
     pub body: Bytes,
     /// The `charset` parameter of the answer's `Content-Type`, if any.
     pub charset: Option<String>,
+}
+
+/// What one operation's requests carry besides the body, fixed when the
+/// adapter compiles: a path after the endpoint URL, and every header but
+/// basic authentication (content type, SOAP action, the file's headers).
+#[derive(Debug, Clone, Default)]
+pub struct HttpCall {
+    /// Appended to each endpoint URL after a `/`; empty for the URL itself.
+    path: String,
+    headers: HeaderMap,
 }
 
 struct Endpoint {
@@ -107,7 +117,8 @@ impl HttpTransport {
         })
     }
 
-    /// POSTs `body` to the first endpoint that can be reached.
+    /// POSTs `body` with `call`'s path and headers to the first endpoint
+    /// that can be reached.
     ///
     /// # Errors
     /// [`AccountError::Unreachable`] when no endpoint can be reached,
@@ -116,8 +127,7 @@ impl HttpTransport {
     pub async fn post(
         &self,
         body: Bytes,
-        content_type: &str,
-        soap_action: Option<&str>,
+        call: &HttpCall,
         deadline: Instant,
     ) -> Result<HttpAnswer, AccountError> {
         let deadline = deadline.min(Instant::now() + self.timeout);
@@ -130,12 +140,9 @@ impl HttpTransport {
                     .map_err(|_| AccountError::Unreachable("endpoint closed".into()))?;
             let mut request = endpoint
                 .client
-                .post(&endpoint.url)
-                .header(CONTENT_TYPE, header(content_type)?)
+                .post(call.url(&endpoint.url))
+                .headers(call.headers.clone())
                 .body(body.clone());
-            if let Some(action) = soap_action {
-                request = request.header("SOAPAction", header(action)?);
-            }
             if let Some((user, password)) = &self.basic {
                 request = request.basic_auth(user, Some(password));
             }
@@ -189,19 +196,83 @@ impl HttpTransport {
     }
 }
 
+impl HttpCall {
+    /// A call with `path` after the endpoint URLs (checked with
+    /// [`check_path`]) and `headers`.
+    pub fn new(path: Option<&str>, headers: HeaderMap) -> HttpCall {
+        let path = path.unwrap_or_default().to_owned();
+        HttpCall { path, headers }
+    }
+
+    fn url(&self, endpoint: &str) -> String {
+        join(endpoint, &self.path)
+    }
+}
+
+fn join(url: &str, path: &str) -> String {
+    if path.is_empty() {
+        url.to_owned()
+    } else {
+        format!("{}/{path}", url.trim_end_matches('/'))
+    }
+}
+
+/// Checks an operation's `path` against the endpoint URLs it is appended to.
+///
+/// # Errors
+/// Why the path cannot be used: empty, absolute (`/…`), a fragment, an
+/// endpoint URL with a query, or not a URL once appended.
+pub fn check_path(path: &str, urls: &[String]) -> Result<(), String> {
+    if path.is_empty() || path.starts_with('/') {
+        return Err(format!(
+            "{path:?}: give a path relative to the endpoint URLs (\"authorize\", not \"/authorize\")"
+        ));
+    }
+    if path.contains('#') {
+        return Err(format!("{path:?}: a fragment is never sent"));
+    }
+    for url in urls {
+        if url.contains('?') {
+            return Err(format!(
+                "endpoint URL {url:?} has a query; a path cannot follow it"
+            ));
+        }
+        reqwest::Url::parse(&join(url, path))
+            .map_err(|e| format!("{path:?} after {url:?}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// A header an adapter file sets, parsed; headers the engine or the
+/// transport writes are refused.
+///
+/// # Errors
+/// Why the header cannot be set, naming the key to use instead.
+pub fn static_header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let name = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("{name:?} is not a header name"))?;
+    let instead = match name.as_str() {
+        "content-type" => "[http] content_type (xml-http; SOAP sets its own)",
+        "soapaction" => "soap_action",
+        "authorization" => "[auth]",
+        "content-length" | "transfer-encoding" | "host" | "connection" => "the transport",
+        _ => {
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| format!("{value:?} is not a header value (control characters?)"))?;
+            return Ok((name, value));
+        }
+    };
+    Err(format!("set by {instead}"))
+}
+
 /// The `charset` parameter of a media type (`text/xml; charset="ISO-8859-1"`).
-fn charset(content_type: &str) -> Option<&str> {
+pub fn charset(content_type: &str) -> Option<&str> {
     content_type.split(';').skip(1).find_map(|parameter| {
         let (name, value) = parameter.split_once('=')?;
         name.trim()
             .eq_ignore_ascii_case("charset")
             .then(|| value.trim().trim_matches('"'))
     })
-}
-
-fn header(value: &str) -> Result<HeaderValue, AccountError> {
-    HeaderValue::from_str(value)
-        .map_err(|_| AccountError::Malformed(format!("header value {value:?} is not valid")))
 }
 
 /// The TLS configuration of an adapter without `[tls]`: it only speaks

@@ -677,7 +677,7 @@ fn answer_encoding<'b>(
 /// The `encoding` of the XML declaration at the start of `bytes`, if there
 /// is one. The declaration is ASCII in every encoding read here; one that
 /// cannot be read is left for the parser to report.
-fn declared_encoding(bytes: &[u8]) -> Option<String> {
+pub(super) fn declared_encoding(bytes: &[u8]) -> Option<String> {
     if !bytes.starts_with(b"<?xml") {
         return None;
     }
