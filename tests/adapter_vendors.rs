@@ -499,6 +499,61 @@ mod legacy_soap12 {
         );
     }
 
+    /// SOAP fault codes map by namespace and local name: `soap:Receiver`
+    /// (the envelope's namespace) and `wsse:FailedAuthentication` (from
+    /// `[namespaces]`) match whatever prefixes the answer binds.
+    #[tokio::test]
+    async fn soap_fault_codes_map_by_qualified_name() {
+        let text = adapter_text(NAME)
+            .replace(
+                r#""CB-E1004" = "13""#,
+                "\"CB-E1004\" = \"13\"\n\"soap:Receiver\" = \"91\"\n\"wsse:FailedAuthentication\" = \"63\"",
+            )
+            .replace("[namespaces]\n", &format!("[namespaces]\nwsse = {WSSE:?}\n"));
+        let outcome = |body: String| {
+            let text = text.clone();
+            async move {
+                let server = http_server(500, body).await;
+                edited_adapter(NAME, &text, &[format!("{}{PATH}", server.uri())], "")
+                    .call(
+                        Operation::Authorize,
+                        &request(ACCOUNT, Duration::from_secs(2)),
+                    )
+                    .await
+            }
+        };
+        let prefixed = |file: &str| {
+            answer(file)
+                .replace("env:", "soap12:")
+                .replace("xmlns:env=", "xmlns:soap12=")
+                .replace("wsse:", "sec:")
+                .replace("xmlns:wsse=", "xmlns:sec=")
+        };
+        for body in [
+            answer("fault.authentication.xml"),
+            prefixed("fault.authentication.xml"),
+        ] {
+            let declined = outcome(body).await.unwrap();
+            assert_eq!(declined.code.as_str(), "63");
+            assert!(declined.raw_code.ends_with(":FailedAuthentication"));
+        }
+        // The vendor's CB-E9001 is not mapped; the SOAP code is.
+        for body in [
+            answer("fault.ledger-unavailable.xml"),
+            prefixed("fault.ledger-unavailable.xml"),
+        ] {
+            let declined = outcome(body).await.unwrap();
+            assert_eq!(declined.code.as_str(), "91");
+            assert!(declined.raw_code.ends_with(":Receiver"));
+        }
+        // The vendor's mapped code still comes first.
+        let declined = outcome(answer("fault.invalid-amount.xml")).await.unwrap();
+        assert_eq!(
+            (declined.code.as_str(), declined.raw_code.as_str()),
+            ("13", "CB-E1004")
+        );
+    }
+
     #[tokio::test]
     async fn malformed_answers() {
         let approved = answer("reserve-funds.approved.xml");

@@ -1,5 +1,6 @@
 //! Fuzz target: an account system's answer (untrusted XML) must never panic
-//! the hardened reader or the SOAP layer, and stays within its limits.
+//! the hardened reader or the SOAP layer (fault codes resolved as qualified
+//! names included), and stays within its limits.
 //!
 //! Run from the repository root: `cargo +nightly fuzz run answer`.
 #![no_main]
@@ -27,7 +28,11 @@ fuzz_target!(|data: &[u8]| {
     assert!(data.len() <= limits.max_bytes);
     for version in [Version::V11, Version::V12] {
         if let Ok(body) = soap::body(&doc, version) {
-            let _ = soap::fault(&doc, body, version);
+            if let Some(fault) = soap::fault(&doc, body, version) {
+                for &code in &fault.codes {
+                    let _ = doc.resolve_qname(code, doc.trimmed_text(code));
+                }
+            }
             for path in PATHS.iter() {
                 let _ = doc.select(path, body);
             }

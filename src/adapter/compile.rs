@@ -10,6 +10,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use super::AdapterError;
 use super::encoding::Encoding;
 use super::engine::{Adapter, AmountSrc, Body, Compiled, Response, Src, Wire};
+use super::faults::Faults;
 use super::file::{
     AdapterFile, AmountSource, AuthKind, Operation, OperationFile, Source, Transport,
 };
@@ -177,19 +178,12 @@ pub(super) fn compile(file: AdapterFile, base: &Path) -> Result<Adapter, Adapter
             de39(v, &format!("result_codes.map.{k}"), &mut problems).map(|c| (k.clone(), c))
         })
         .collect();
-    let fault_codes: HashMap<String, ResponseCode> = file
-        .faults
-        .map
-        .iter()
-        .filter_map(|(k, v)| {
-            de39(v, &format!("faults.map.{k}"), &mut problems).map(|c| (k.clone(), c))
-        })
-        .collect();
-    let fault_code = file.faults.code.as_ref().and_then(|p| {
-        xml::Path::compile(p, &file.namespaces)
-            .map_err(|e| problems.push(format!("faults.code: {e}")))
-            .ok()
-    });
+    let faults = Faults::compile(
+        &file.faults,
+        &file.namespaces,
+        soap_version(file.transport),
+        &mut problems,
+    );
     let (basic, wsse) = auth(&file, &mut problems);
     let limits = xml::Limits::default();
     let wire = wire(&file, base, basic, body_encoding, &limits, &mut problems);
@@ -200,8 +194,7 @@ pub(super) fn compile(file: AdapterFile, base: &Path) -> Result<Adapter, Adapter
             operations,
             result_codes,
             default_code,
-            fault_code,
-            fault_codes,
+            faults,
             wsse,
             limits,
         }),
@@ -271,12 +264,7 @@ fn http_call(
         return HttpCall::default();
     }
     let mut headers = common.clone();
-    let version = match file.transport {
-        Transport::Soap11 => Some(Version::V11),
-        Transport::Soap12 => Some(Version::V12),
-        Transport::XmlHttp | Transport::FixedTcp => None,
-    };
-    if let Some(version) = version {
+    if let Some(version) = soap_version(file.transport) {
         let action = def.soap_action.as_deref();
         let soap_action = soap::soap_action_header(version, action)
             .map(|value| (HeaderName::from_static("soapaction"), value));
@@ -300,6 +288,15 @@ fn http_call(
         problems.push(format!("{at}.path: {reason}"));
     }
     HttpCall::new(def.path.as_deref(), headers)
+}
+
+/// The SOAP version of a transport, if it is SOAP.
+fn soap_version(transport: Transport) -> Option<Version> {
+    match transport {
+        Transport::Soap11 => Some(Version::V11),
+        Transport::Soap12 => Some(Version::V12),
+        Transport::XmlHttp | Transport::FixedTcp => None,
+    }
 }
 
 /// A template may write the clear PAN only when the file says so.

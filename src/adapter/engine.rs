@@ -16,6 +16,7 @@ use tokio::time::Instant;
 
 use super::AdapterError;
 use super::encoding::Encoding;
+use super::faults::Faults;
 use super::file::{AdapterFile, AmountFormat, Column, Operation};
 use super::fixed::FixedTcp;
 use super::http::{HttpCall, HttpTransport};
@@ -38,8 +39,7 @@ pub struct Adapter {
     pub(super) operations: BTreeMap<Operation, Compiled>,
     pub(super) result_codes: HashMap<String, ResponseCode>,
     pub(super) default_code: ResponseCode,
-    pub(super) fault_code: Option<xml::Path>,
-    pub(super) fault_codes: HashMap<String, ResponseCode>,
+    pub(super) faults: Faults,
     pub(super) wsse: Option<UsernameToken>,
     pub(super) limits: xml::Limits,
 }
@@ -325,7 +325,7 @@ impl Adapter {
             Some(v) => match soap::body(&doc, v) {
                 Ok(body) => {
                     if let Some(fault) = soap::fault(&doc, body, v) {
-                        return self.fault(&doc, fault);
+                        return self.faults.outcome(&doc, fault);
                     }
                     body
                 }
@@ -337,28 +337,6 @@ impl Adapter {
             return Err(AccountError::HttpStatus(status));
         }
         self.read(&Answer::Xml(&doc, base), response, request)
-    }
-
-    /// A SOAP fault: a decline when its code is mapped, otherwise no answer.
-    fn fault(&self, doc: &Document, fault: soap::Fault) -> Result<AccountAnswer, AccountError> {
-        let vendor_code = match (&self.fault_code, fault.detail) {
-            (Some(path), Some(detail)) => doc.select(path, detail).map(str::to_string),
-            _ => None,
-        }
-        .unwrap_or_else(|| fault.code.clone());
-        match self.fault_codes.get(&vendor_code) {
-            Some(code) => Ok(AccountAnswer {
-                code: *code,
-                raw_code: vendor_code,
-                auth_id: None,
-                balances: None,
-                message: Some(fault.reason),
-            }),
-            None => Err(AccountError::Fault {
-                code: vendor_code,
-                message: fault.reason,
-            }),
-        }
     }
 
     /// Maps the values of an answer.

@@ -8,6 +8,7 @@
 mod compile;
 pub mod encoding;
 pub mod engine;
+mod faults;
 pub mod file;
 pub mod fixed;
 pub mod http;

@@ -42,6 +42,10 @@ pub struct Fault {
     /// `/`. The QName text as sent (e.g. `soap:Server`), trimmed; its prefix
     /// is the vendor's choice. Empty when missing.
     pub code: String,
+    /// The elements holding the code, then (1.2) each subcode, most general
+    /// first: their text is a qualified name to resolve in their scope
+    /// ([`Document::resolve_qname`]).
+    pub codes: Vec<NodeId>,
     /// 1.1 `faultstring`; 1.2 the first `Reason/Text`. Trimmed, empty when missing.
     pub reason: String,
     /// 1.1 `detail`, 1.2 `Detail`: where a vendor's own error code lives.
@@ -289,23 +293,30 @@ pub fn fault(doc: &Document, body: NodeId, version: Version) -> Option<Fault> {
                 doc.child(fault, "", local)
                     .or_else(|| doc.child(fault, ns, local))
             };
+            let code = part("faultcode");
             Fault {
-                code: text(part("faultcode")),
+                code: text(code),
+                codes: code.into_iter().collect(),
                 reason: text(part("faultstring")),
                 detail: part("detail"),
             }
         }
         Version::V12 => {
             let mut level = doc.child(fault, ns, "Code");
-            let mut code = text(level.and_then(|c| doc.child(c, ns, "Value")));
+            let value = level.and_then(|c| doc.child(c, ns, "Value"));
+            let mut code = text(value);
+            let mut codes: Vec<NodeId> = value.into_iter().collect();
             while let Some(sub) = level.and_then(|c| doc.child(c, ns, "Subcode")) {
+                let value = doc.child(sub, ns, "Value");
                 code.push('/');
-                code.push_str(&text(doc.child(sub, ns, "Value")));
+                code.push_str(&text(value));
+                codes.extend(value);
                 level = Some(sub);
             }
             let reason = doc.child(fault, ns, "Reason");
             Fault {
                 code,
+                codes,
                 reason: text(reason.and_then(|r| doc.child(r, ns, "Text"))),
                 detail: doc.child(fault, ns, "Detail"),
             }
@@ -546,6 +557,19 @@ mod tests {
         let doc = parse(subcodes);
         let f = fault(&doc, body(&doc, Version::V12).unwrap(), Version::V12).unwrap();
         assert_eq!(f.code, "env:Sender/v:Validation/v:AmountTooLarge");
+        let codes: Vec<_> = (f.codes.iter())
+            .map(|&n| doc.resolve_qname(n, doc.trimmed_text(n)).unwrap())
+            .collect();
+        let env = Version::V12.namespace();
+        let vendor = "urn:vendor";
+        assert_eq!(
+            codes,
+            [
+                (env, "Sender"),
+                (vendor, "Validation"),
+                (vendor, "AmountTooLarge")
+            ]
+        );
         assert_eq!((f.reason.as_str(), f.detail), ("amount too large", None));
 
         // Qualified 1.1 parts (seen in the wild) are read as well.

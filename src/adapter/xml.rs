@@ -1,6 +1,8 @@
 //! Reading account-system answers: a small namespace-aware tree built with
-//! quick-xml, and paths compiled from adapter files that pick values out of
-//! it.
+//! quick-xml, and paths compiled from adapter files ([`path`]) that pick
+//! values out of it. The tree keeps each element's namespace scope, so that
+//! qualified names written as text (SOAP fault codes) resolve as XML
+//! resolves element names.
 //!
 //! The input is a vendor's answer, so it is untrusted: the size is checked
 //! before parsing, depth and node count while parsing; a DOCTYPE is refused
@@ -16,17 +18,23 @@
 //! to UTF-8 before parsing. Any other encoding is an error naming it.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
-use std::fmt;
 
 use quick_xml::XmlVersion;
 use quick_xml::errors::IllFormedError;
 use quick_xml::escape::{EscapeError, resolve_predefined_entity};
 use quick_xml::events::{BytesDecl, BytesRef, BytesStart, Event};
-use quick_xml::name::{NamespaceResolver, ResolveResult};
+use quick_xml::name::{NamespaceResolver, PrefixDeclaration, ResolveResult};
 use quick_xml::reader::{NsReader, Reader};
 
 use super::encoding::{Encoding, EncodingError};
+
+mod path;
+
+pub use path::{ExpandedName, NameError, Path};
+pub(crate) use path::is_name;
+
+/// The namespace the `xml` prefix is bound to without a declaration.
+const XML_NAMESPACE: &str = "http://www.w3.org/XML/1998/namespace";
 
 /// Bounds on one answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +70,9 @@ pub struct Document {
     attributes: Vec<Attr>,
     /// Interned namespace URIs; index 0 is "" (no namespace).
     namespaces: Vec<Box<str>>,
+    /// Namespace declarations (`xmlns`, `xmlns:p`), each chained to the one
+    /// in scope before it.
+    bindings: Vec<Binding>,
     /// Element and attribute names and attribute values, one after another
     /// (one allocation for the whole answer instead of one per name).
     strings: String,
@@ -80,8 +91,20 @@ struct Element {
     text: String,
     /// Range into `Document::attributes`.
     attrs: (usize, usize),
+    /// The innermost namespace declaration in scope (index into
+    /// `Document::bindings`).
+    scope: Option<u32>,
     first_child: Option<NodeId>,
     next_sibling: Option<NodeId>,
+}
+
+/// A namespace declaration: a prefix ("" for the default namespace) bound
+/// to an interned URI ("" undeclares), and the declaration in scope before.
+#[derive(Debug, Clone)]
+struct Binding {
+    prefix: Span,
+    ns: usize,
+    outer: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -96,23 +119,6 @@ struct Attr {
 pub struct Children<'d> {
     doc: &'d Document,
     next: Option<NodeId>,
-}
-
-/// A compiled path like `as:AuthorizeResponse/as:resultCode` or
-/// `v:Reply/@code`: element steps from a start node, the last step may name
-/// an attribute.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Path {
-    text: String,
-    steps: Vec<Name>,
-    attribute: Option<Name>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Name {
-    /// Namespace URI, "" for none.
-    ns: String,
-    local: String,
 }
 
 /// Why an answer cannot be read (the vendor's fault) or a path cannot be
@@ -333,21 +339,60 @@ impl Document {
     /// then the element's trimmed text or the attribute's value. `None` when
     /// a step or the attribute is missing.
     pub fn select(&self, path: &Path, from: NodeId) -> Option<&str> {
+        self.locate(path, from).map(|(_, value)| value)
+    }
+
+    /// [`select`](Self::select), with the element the value is on (whose
+    /// scope resolves a qualified name in the value).
+    pub fn locate(&self, path: &Path, from: NodeId) -> Option<(NodeId, &str)> {
         let mut node = from;
         for step in &path.steps {
             // Compare interned namespace indexes, not URIs, while scanning.
-            let ns = self.namespaces.iter().position(|n| **n == *step.ns)?;
+            let ns = self
+                .namespaces
+                .iter()
+                .position(|n| **n == *step.namespace)?;
             node = self.children(node).find(|&c| {
                 self.elements
                     .get(c.0)
                     .is_some_and(|e| e.ns == ns && self.string(e.local) == step.local)
             })?;
         }
-        match &path.attribute {
-            Some(attr) => self.attribute(node, Some(&attr.ns), &attr.local),
+        let value = match &path.attribute {
+            Some(attr) => self.attribute(node, Some(&attr.namespace), &attr.local),
             None if node.0 < self.elements.len() => Some(self.trimmed_text(node)),
             None => None,
+        };
+        value.map(|value| (node, value))
+    }
+
+    /// The namespace URI `prefix` ("" for the default namespace) is bound
+    /// to at `node`; `None` when it is not bound there ("" when the default
+    /// namespace is not).
+    pub fn namespace_of(&self, node: NodeId, prefix: &str) -> Option<&str> {
+        if prefix == "xml" {
+            return Some(XML_NAMESPACE);
         }
+        let mut scope = self.elements.get(node.0)?.scope;
+        while let Some(binding) = scope.and_then(|i| self.bindings.get(i as usize)) {
+            if self.string(binding.prefix) == prefix {
+                break;
+            }
+            scope = binding.outer;
+        }
+        let ns = scope
+            .and_then(|i| self.bindings.get(i as usize))
+            .map_or(0, |b| b.ns);
+        (ns != 0 || prefix.is_empty()).then(|| self.namespace(ns))
+    }
+
+    /// A qualified name written as text at `node` (an `xs:QName` value such
+    /// as a SOAP fault code) resolved in its scope: the namespace URI and
+    /// local name. An unprefixed name takes the default namespace. `None`
+    /// when the prefix is not bound there.
+    pub fn resolve_qname<'d>(&'d self, node: NodeId, qname: &'d str) -> Option<(&'d str, &'d str)> {
+        let (prefix, local) = qname.split_once(':').unwrap_or(("", qname));
+        Some((self.namespace_of(node, prefix)?, local))
     }
 
     fn namespace(&self, index: usize) -> &str {
@@ -377,6 +422,7 @@ impl<'l> Builder<'l> {
                 elements: Vec::new(),
                 attributes: Vec::new(),
                 namespaces: vec!["".into()],
+                bindings: Vec::new(),
                 strings: String::with_capacity(256),
             },
             stack: Vec::new(),
@@ -408,10 +454,13 @@ impl<'l> Builder<'l> {
         self.count_node(position)?;
         let (ns, local) = resolver.resolve_element(start.name());
         let ns = self.intern(ns, position)?;
+        let parent = self.stack.last().map(|open| open.id.0);
+        let mut scope = parent.and_then(|p| self.doc.elements[p].scope);
         let first_attr = self.doc.attributes.len();
         for attr in start.attributes() {
             let attr = attr.map_err(|e| malformed(e.into(), position))?;
-            if attr.key.as_namespace_binding().is_some() {
+            if let Some(declaration) = attr.key.as_namespace_binding() {
+                scope = Some(self.bind(declaration, &attr.value, scope));
                 continue;
             }
             self.count_node(position)?;
@@ -436,6 +485,7 @@ impl<'l> Builder<'l> {
             local,
             text: String::new(),
             attrs: (first_attr, self.doc.attributes.len()),
+            scope,
             first_child: None,
             next_sibling: None,
         });
@@ -528,94 +578,34 @@ impl<'l> Builder<'l> {
         Span(start, self.doc.strings.len() as u32)
     }
 
-    fn intern(&mut self, ns: ResolveResult, position: usize) -> Result<usize, XmlError> {
-        let uri = match ns {
-            ResolveResult::Bound(ns) => ns.into_inner(),
-            ResolveResult::Unbound => "",
-            ResolveResult::Unknown(prefix) => return Err(XmlError::Prefix { prefix, position }),
+    /// Records a namespace declaration (`uri` as written, as quick-xml
+    /// resolves names with it) inside scope `outer`; returns the new scope.
+    fn bind(&mut self, declaration: PrefixDeclaration, uri: &str, outer: Option<u32>) -> u32 {
+        let prefix = match declaration {
+            PrefixDeclaration::Default => "",
+            PrefixDeclaration::Named(prefix) => prefix,
         };
+        let prefix = self.keep(prefix);
+        let ns = self.intern_uri(uri);
+        self.doc.bindings.push(Binding { prefix, ns, outer });
+        (self.doc.bindings.len() - 1) as u32
+    }
+
+    fn intern(&mut self, ns: ResolveResult, position: usize) -> Result<usize, XmlError> {
+        match ns {
+            ResolveResult::Bound(ns) => Ok(self.intern_uri(ns.into_inner())),
+            ResolveResult::Unbound => Ok(0),
+            ResolveResult::Unknown(prefix) => Err(XmlError::Prefix { prefix, position }),
+        }
+    }
+
+    fn intern_uri(&mut self, uri: &str) -> usize {
         // Answers use a handful of namespaces: a scan beats hashing.
         if let Some(index) = self.doc.namespaces.iter().position(|n| &**n == uri) {
-            return Ok(index);
+            return index;
         }
         self.doc.namespaces.push(uri.into());
-        Ok(self.doc.namespaces.len() - 1)
-    }
-}
-
-impl Path {
-    /// Compiles `text` (`p:a/p:b`, `p:a/@attr`, `@p:attr`, `a/b` for no
-    /// namespace) against the adapter file's prefixes.
-    ///
-    /// # Errors
-    ///
-    /// [`XmlError::PathSyntax`] for an empty path or step, a bad name or an
-    /// attribute that is not the last step; [`XmlError::PathPrefix`] for a
-    /// prefix not in `namespaces`.
-    pub fn compile(text: &str, namespaces: &BTreeMap<String, String>) -> Result<Path, XmlError> {
-        let syntax = |reason| XmlError::PathSyntax {
-            path: text.to_owned(),
-            reason,
-        };
-        if text.is_empty() {
-            return Err(syntax("empty path"));
-        }
-        let mut path = Path {
-            text: text.to_owned(),
-            steps: Vec::new(),
-            attribute: None,
-        };
-        for step in text.split('/') {
-            if path.attribute.is_some() {
-                return Err(syntax("an attribute (@name) can only be the last step"));
-            }
-            let (is_attr, qname) = match step.strip_prefix('@') {
-                Some(qname) => (true, qname),
-                None => (false, step),
-            };
-            let (prefix, local) = match qname.split_once(':') {
-                Some((prefix, local)) => (Some(prefix), local),
-                None => (None, qname),
-            };
-            if !prefix.is_none_or(is_name) || !is_name(local) {
-                return Err(syntax(
-                    "a step is empty or not a name (prefix:local or @prefix:local)",
-                ));
-            }
-            let ns = match prefix {
-                Some(prefix) => {
-                    namespaces
-                        .get(prefix)
-                        .cloned()
-                        .ok_or_else(|| XmlError::PathPrefix {
-                            path: text.to_owned(),
-                            prefix: prefix.to_owned(),
-                        })?
-                }
-                None => String::new(),
-            };
-            let name = Name {
-                ns,
-                local: local.to_owned(),
-            };
-            if is_attr {
-                path.attribute = Some(name);
-            } else {
-                path.steps.push(name);
-            }
-        }
-        Ok(path)
-    }
-
-    /// The path as written in the adapter file.
-    pub fn as_str(&self) -> &str {
-        &self.text
-    }
-}
-
-impl fmt::Display for Path {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
+        self.doc.namespaces.len() - 1
     }
 }
 
@@ -714,13 +704,6 @@ fn check_chars(text: &str, position: usize) -> Result<(), XmlError> {
         }),
         None => Ok(()),
     }
-}
-
-/// A loose NCName: a letter or `_`, then letters, digits, `_`, `-`, `.`.
-pub(crate) fn is_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
-        && chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
 fn offset(position: u64) -> usize {

@@ -1,4 +1,6 @@
 //! Tests of `xml`.
+use std::collections::BTreeMap;
+
 use super::*;
 use proptest::prelude::*;
 
@@ -27,6 +29,45 @@ fn prefixes_for_the_same_uri_resolve_the_same() {
         assert_eq!(doc.select(&path("p:C"), doc.root()), Some("1"), "{xml}");
         assert_eq!(doc.select(&path("C"), doc.root()), None, "{xml}");
     }
+}
+
+#[test]
+fn qualified_names_in_text_resolve_in_their_scope() {
+    let xml = r#"<a:R xmlns:a="urn:a" xmlns="urn:d">
+        <C xmlns:b="urn:b">a:x</C>
+        <D xmlns:a="urn:a2" xmlns=""><E>a:y</E></D>
+        <F>b:z</F></a:R>"#;
+    let doc = parse(xml).unwrap();
+    let child = |local| {
+        doc.children(doc.root())
+            .find(|&c| doc.name(c).1 == local)
+            .unwrap()
+    };
+    let (c, d, f) = (child("C"), child("D"), child("F"));
+    let e = doc.children(d).next().unwrap();
+    assert_eq!(doc.resolve_qname(c, "a:x"), Some(("urn:a", "x")));
+    assert_eq!(doc.resolve_qname(c, "b:x"), Some(("urn:b", "x")));
+    assert_eq!(
+        doc.resolve_qname(e, "a:y"),
+        Some(("urn:a2", "y")),
+        "redeclared"
+    );
+    assert_eq!(doc.resolve_qname(f, "b:z"), None, "b is out of scope");
+    assert_eq!(
+        doc.resolve_qname(f, "z"),
+        Some(("urn:d", "z")),
+        "default namespace"
+    );
+    assert_eq!(
+        doc.resolve_qname(e, "z"),
+        Some(("", "z")),
+        "default undeclared"
+    );
+    assert_eq!(doc.resolve_qname(doc.root(), "nope:z"), None);
+    let xml_ns = "http://www.w3.org/XML/1998/namespace";
+    assert_eq!(doc.resolve_qname(f, "xml:lang"), Some((xml_ns, "lang")));
+    assert_eq!(doc.namespace_of(d, "a"), Some("urn:a2"));
+    assert_eq!(doc.namespace_of(doc.root(), "a"), Some("urn:a"));
 }
 
 #[test]
