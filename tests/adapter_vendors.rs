@@ -1512,6 +1512,37 @@ mod mainframe_fixed {
         assert!(err.to_string().contains("koi8-r"), "{err}");
     }
 
+    /// With `time_zone`, REPLY-BY (`{deadline:%Y%m%d%H%M%S}`) is the host's
+    /// local time, not UTC.
+    #[test]
+    fn time_zone_renders_reply_by_in_local_time() {
+        let zone = "Asia/Kolkata"; // UTC+05:30 all year
+        let file = adapter_text(NAME).replace(
+            "transport = \"fixed-tcp\"\n",
+            &format!("transport = \"fixed-tcp\"\ntime_zone = {zone:?}\n"),
+        );
+        let a = Adapter::from_toml(&file, &repo().join("adapters"))
+            .unwrap_or_else(|e| panic!("{}", e.problems().join("; ")));
+        let r = request(ACCOUNT, Duration::from_secs(2));
+        let sent = a.encode_request(Operation::Authorize, &r).unwrap();
+        let reply_by = std::str::from_utf8(&sent[REPLY_BY]).unwrap();
+        let civil = jiff::civil::DateTime::strptime("%Y%m%d%H%M%S", reply_by).unwrap();
+        let ahead = |zone: jiff::tz::TimeZone| {
+            let at = civil.to_zoned(zone).unwrap().timestamp();
+            at.duration_since(jiff::Timestamp::now()).as_secs()
+        };
+        let local = ahead(jiff::tz::TimeZone::get(zone).unwrap());
+        assert!(
+            (-1..=3).contains(&local),
+            "REPLY-BY {reply_by} is {local} s ahead"
+        );
+        let as_utc = ahead(jiff::tz::TimeZone::UTC);
+        assert!(
+            (19_799..=19_803).contains(&as_utc),
+            "5:30 ahead of UTC: {as_utc}"
+        );
+    }
+
     /// A request record with SEQ-NO and REPLY-BY (when present) blanked to `#`.
     fn normalised(record: &str) -> String {
         let mut text = record.to_string();

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
+use jiff::tz::TimeZone;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
 use super::AdapterError;
@@ -27,6 +28,7 @@ pub(super) fn compile(file: AdapterFile, base: &Path) -> Result<Adapter, Adapter
     let mut problems = Vec::new();
     let xml_wire = file.transport != Transport::FixedTcp;
     let (http_headers, body_encoding) = http_settings(&file, &mut problems);
+    let zone = time_zone(&file, &mut problems);
     let mut operations = BTreeMap::new();
     for (op, def) in &file.operations {
         let at = format!("operations.{}", op.as_str());
@@ -52,7 +54,7 @@ pub(super) fn compile(file: AdapterFile, base: &Path) -> Result<Adapter, Adapter
                     problems.push(format!("{at}.template: missing"));
                     None
                 }
-                Some(t) => Template::compile(t, &file.values, true)
+                Some(t) => Template::compile(t, &file.values, &zone, true)
                     .map_err(|e| problems.push(format!("{at}.template: {e}")))
                     .ok()
                     .filter(|t| {
@@ -68,7 +70,7 @@ pub(super) fn compile(file: AdapterFile, base: &Path) -> Result<Adapter, Adapter
                 .record
                 .iter()
                 .filter_map(|f| {
-                    Template::compile(&f.value, &file.values, false)
+                    Template::compile(&f.value, &file.values, &zone, false)
                         .map_err(|e| problems.push(format!("{at}.record.{}: {e}", f.name)))
                         .ok()
                         .filter(|t| {
@@ -288,6 +290,20 @@ fn http_call(
         problems.push(format!("{at}.path: {reason}"));
     }
     HttpCall::new(def.path.as_deref(), headers)
+}
+
+/// The zone of `time_zone` (UTC without one), from the system's time zone
+/// database.
+fn time_zone(file: &AdapterFile, problems: &mut Vec<String>) -> TimeZone {
+    let Some(name) = &file.time_zone else {
+        return TimeZone::UTC;
+    };
+    TimeZone::get(name).unwrap_or_else(|e| {
+        problems.push(format!(
+            "time_zone: {name:?} is not an IANA time zone (like \"Europe/Stockholm\"): {e}"
+        ));
+        TimeZone::UTC
+    })
 }
 
 /// The SOAP version of a transport, if it is SOAP.

@@ -92,3 +92,17 @@ fn http_settings_belong_to_http_transports() {
         ["http.content_type: only for transport xml-http (SOAP sets its own)"]
     );
 }
+
+#[test]
+fn time_zone_must_be_an_iana_zone() {
+    let known = xml_http("time_zone = \"Europe/Stockholm\"", "");
+    assert_eq!(problems(&known), Vec::<String>::new());
+    let got = problems(&xml_http("time_zone = \"Europe/Stockhlom\"", ""));
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with(
+            "time_zone: \"Europe/Stockhlom\" is not an IANA time zone (like \"Europe/Stockholm\")"
+        ),
+        "{got:?}"
+    );
+}

@@ -43,6 +43,9 @@ pub struct AdapterFile {
     /// Prefix → namespace URI, for templates and response paths.
     #[serde(default)]
     pub namespaces: BTreeMap<String, String>,
+    /// IANA time zone (`Europe/Stockholm`) strftime patterns of `deadline`
+    /// and `now` render in; default UTC.
+    pub time_zone: Option<String>,
     /// Whether templates may write the clear PAN (`{pan}`); off by default —
     /// the canonical interface sends only the masked card.
     #[serde(default)]

@@ -10,8 +10,9 @@
 //!
 //! Formats: amounts `minor` (default) or `decimal` (the currency's decimals);
 //! times (`deadline`, `now`) `iso` (default, UTC with milliseconds) or a
-//! strftime pattern like `%Y%m%d%H%M%S`; any field `upper`, `lower`, or
-//! `vendor` (through the adapter's `[values.<field>]` table).
+//! strftime pattern like `%Y%m%d%H%M%S`, rendered in the adapter's time zone
+//! (daylight saving time included); any field `upper`, `lower`, or `vendor`
+//! (through the adapter's `[values.<field>]` table).
 //!
 //! `{?field}…{/field}` is a section rendered only when the field has a value
 //! (for optional elements such as `merchantId` or `originalTransactionId`).
@@ -20,6 +21,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use jiff::Timestamp;
+use jiff::tz::TimeZone;
 use tokio::time::Instant;
 
 use super::xml;
@@ -111,8 +113,11 @@ enum Format {
     Lower,
     /// Through `[values.<field>]`.
     Vendor(BTreeMap<String, String>),
-    /// A strftime pattern.
-    Time(String),
+    /// A strftime pattern, rendered in a time zone.
+    Time {
+        pattern: String,
+        zone: TimeZone,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,6 +147,12 @@ pub enum TemplateError {
     UnknownField(String),
     #[error("format {format:?} does not apply to {field:?}")]
     BadFormat { field: String, format: String },
+    #[error("{{{field}:{pattern}}}: not a strftime pattern jiff can render: {reason}")]
+    BadTimePattern {
+        field: String,
+        pattern: String,
+        reason: String,
+    },
     #[error("{{{field}:vendor}} needs a [values.{field}] table mapping {missing}")]
     VendorValues { field: String, missing: String },
     #[error("section {{?{0}}} is not closed by {{/{0}}}")]
@@ -160,13 +171,15 @@ pub struct RenderContext<'a> {
 }
 
 impl Template {
-    /// Compiles template text; `values` are the adapter's `[values]` tables.
+    /// Compiles template text; `values` are the adapter's `[values]` tables,
+    /// `time_zone` the zone strftime patterns render in.
     ///
     /// # Errors
     /// A [`TemplateError`] naming the placeholder and what is wrong.
     pub fn compile(
         text: &str,
         values: &BTreeMap<String, BTreeMap<String, String>>,
+        time_zone: &TimeZone,
         xml: bool,
     ) -> Result<Template, TemplateError> {
         // Open sections: the field and the pieces before it.
@@ -209,7 +222,7 @@ impl Template {
                             _ => return Err(TemplateError::StraySectionEnd(name.trim().into())),
                         }
                     } else {
-                        pieces.push(placeholder(&inner, values)?);
+                        pieces.push(placeholder(&inner, values, time_zone)?);
                     }
                 }
                 c => literal.push(c),
@@ -285,6 +298,7 @@ fn field(name: &str) -> Result<Field, TemplateError> {
 fn placeholder(
     inner: &str,
     values: &BTreeMap<String, BTreeMap<String, String>>,
+    time_zone: &TimeZone,
 ) -> Result<Piece, TemplateError> {
     let (name, format) = match inner.split_once(':') {
         Some((n, f)) => (n.trim(), Some(f.trim())),
@@ -301,7 +315,21 @@ fn placeholder(
         None => Format::Plain,
         Some("decimal") if field == Field::Amount => Format::Decimal,
         Some("iso") if is_time => Format::Plain,
-        Some(f) if is_time && f.contains('%') => Format::Time(f.to_string()),
+        Some(f) if is_time && f.contains('%') => {
+            // Rendering fails on a bad directive: find out now, not per call.
+            let sample = Timestamp::UNIX_EPOCH.to_zoned(time_zone.clone());
+            if let Err(e) = jiff::fmt::strtime::format(f, &sample) {
+                return Err(TemplateError::BadTimePattern {
+                    field: name.to_string(),
+                    pattern: f.to_string(),
+                    reason: e.to_string(),
+                });
+            }
+            Format::Time {
+                pattern: f.to_string(),
+                zone: time_zone.clone(),
+            }
+        }
         Some("upper") => Format::Upper,
         Some("lower") => Format::Lower,
         Some("vendor") => {
@@ -336,8 +364,12 @@ fn placeholder(
 fn write_value(ctx: &RenderContext<'_>, field: Field, format: &Format, out: &mut String) {
     let r = ctx.request;
     let time = |at: Timestamp, out: &mut String| match format {
-        Format::Time(pattern) => {
-            let _ = write!(out, "{}", at.strftime(pattern.as_str()));
+        Format::Time { pattern, zone } => {
+            let _ = write!(
+                out,
+                "{}",
+                at.to_zoned(zone.clone()).strftime(pattern.as_str())
+            );
         }
         _ => {
             let _ = write!(out, "{}", at.strftime("%Y-%m-%dT%H:%M:%S%.3fZ"));
@@ -425,7 +457,7 @@ mod tests {
         values: &BTreeMap<String, BTreeMap<String, String>>,
         xml: bool,
     ) -> String {
-        let t = Template::compile(text, values, xml).unwrap();
+        let t = Template::compile(text, values, &TimeZone::UTC, xml).unwrap();
         let req = sample();
         let mut out = String::new();
         let ctx = RenderContext {
@@ -462,6 +494,52 @@ mod tests {
         );
     }
 
+    /// `{now:pattern}` at `now` in `zone`, and `{now}` (always UTC).
+    fn local(zone: &str, now: &str) -> (String, String) {
+        let zone = TimeZone::get(zone).unwrap();
+        let none = BTreeMap::new();
+        let t = Template::compile("{now:%Y-%m-%d %H:%M:%S %Z %z}|{now}", &none, &zone, false);
+        let req = sample();
+        let ctx = RenderContext {
+            request: &req,
+            now: now.parse().unwrap(),
+            sequence: "",
+        };
+        let mut out = String::new();
+        t.unwrap().render(&ctx, &mut out);
+        let (local, iso) = out.split_once('|').unwrap();
+        (local.to_owned(), iso.to_owned())
+    }
+
+    #[test]
+    fn patterns_render_in_the_time_zone_across_daylight_saving_time() {
+        // Stockholm: CET until 2026-03-29 01:00 UTC, CEST until 2026-10-25 01:00 UTC.
+        let cases = [
+            ("2026-03-29T00:59:59Z", "2026-03-29 01:59:59 CET +0100"),
+            ("2026-03-29T01:00:00Z", "2026-03-29 03:00:00 CEST +0200"),
+            ("2026-10-25T00:30:00Z", "2026-10-25 02:30:00 CEST +0200"),
+            ("2026-10-25T01:30:00Z", "2026-10-25 02:30:00 CET +0100"),
+            ("2026-12-31T23:30:00Z", "2027-01-01 00:30:00 CET +0100"),
+        ];
+        for (now, want) in cases {
+            let (local, iso) = local("Europe/Stockholm", now);
+            assert_eq!(local, want, "{now}");
+            assert_eq!(iso, now.replace('Z', ".000Z"), "iso stays UTC");
+        }
+        let (utc, _) = local("UTC", "2026-03-29T01:00:00Z");
+        assert_eq!(utc, "2026-03-29 01:00:00 UTC +0000");
+    }
+
+    #[test]
+    fn time_patterns_are_checked_when_compiled() {
+        let none = BTreeMap::new();
+        let err = Template::compile("{deadline:%Y%J}", &none, &TimeZone::UTC, false);
+        assert!(
+            matches!(&err, Err(TemplateError::BadTimePattern { pattern, .. }) if pattern == "%Y%J"),
+            "{err:?}"
+        );
+    }
+
     #[test]
     fn xml_templates_escape_values() {
         let none = BTreeMap::new();
@@ -486,7 +564,7 @@ mod tests {
         let mut partial = values.clone();
         partial.get_mut("kind").unwrap().remove("REFUND");
         assert!(matches!(
-            Template::compile("{kind:vendor}", &partial, false),
+            Template::compile("{kind:vendor}", &partial, &TimeZone::UTC, false),
             Err(TemplateError::VendorValues { .. })
         ));
     }
@@ -503,11 +581,11 @@ mod tests {
             "a<r>531909004711</r>b"
         );
         assert_eq!(
-            Template::compile("{?rrn}x", &none, true),
+            Template::compile("{?rrn}x", &none, &TimeZone::UTC, true),
             Err(TemplateError::UnclosedSection("rrn".into()))
         );
         assert_eq!(
-            Template::compile("x{/rrn}", &none, true),
+            Template::compile("x{/rrn}", &none, &TimeZone::UTC, true),
             Err(TemplateError::StraySectionEnd("rrn".into()))
         );
     }
@@ -516,23 +594,23 @@ mod tests {
     fn compile_errors() {
         let none = BTreeMap::new();
         assert_eq!(
-            Template::compile("{nope}", &none, true),
+            Template::compile("{nope}", &none, &TimeZone::UTC, true),
             Err(TemplateError::UnknownField("nope".into()))
         );
         assert!(matches!(
-            Template::compile("{amount:hex}", &none, true),
+            Template::compile("{amount:hex}", &none, &TimeZone::UTC, true),
             Err(TemplateError::BadFormat { .. })
         ));
         assert!(matches!(
-            Template::compile("{rrn:decimal}", &none, true),
+            Template::compile("{rrn:decimal}", &none, &TimeZone::UTC, true),
             Err(TemplateError::BadFormat { .. })
         ));
         assert_eq!(
-            Template::compile("a {rrn", &none, true),
+            Template::compile("a {rrn", &none, &TimeZone::UTC, true),
             Err(TemplateError::Unclosed(2))
         );
         assert_eq!(
-            Template::compile("a } b", &none, true),
+            Template::compile("a } b", &none, &TimeZone::UTC, true),
             Err(TemplateError::LoneBrace(2))
         );
     }
