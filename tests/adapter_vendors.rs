@@ -1238,6 +1238,43 @@ mod mainframe_fixed {
         }
     }
 
+    /// The host's answer to an authorization must be an AU02 record of 70
+    /// bytes: an LD02 (another transaction's answer under a reused SEQ-NO)
+    /// or another length is another layout, whatever its RESULT says.
+    #[tokio::test]
+    async fn answers_of_another_record_type_or_length_are_malformed() {
+        let host = Host::start(answering("load.AP.rec")).await;
+        let err = adapter(NAME, &[host.address.to_string()], "")
+            .call(
+                Operation::Authorize,
+                &request(ACCOUNT, Duration::from_secs(2)),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            AccountError::Malformed(
+                "answer record type \"LD02\" in columns 0..4; this operation's is \"AU02\"".into()
+            )
+        );
+        host.assert_well_formed();
+
+        let a = in_encoding("ascii");
+        let approved = record("authorize.AP.rec").into_bytes();
+        let mut long = approved.clone();
+        long.push(b' ');
+        for (answer, length) in [(&approved[..69], 69), (&long[..], 71)] {
+            let err = decoded(&a, answer).unwrap_err();
+            assert_eq!(
+                err,
+                AccountError::Malformed(format!(
+                    "answer record is {length} bytes; the layout's is 70"
+                ))
+            );
+        }
+        assert_eq!(decoded(&a, &approved).unwrap().code, ResponseCode::APPROVED);
+    }
+
     #[tokio::test]
     async fn answers_are_matched_by_sequence_number_not_arrival() {
         // The first request's answer comes 300 ms late; the second overtakes it.

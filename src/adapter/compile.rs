@@ -17,7 +17,7 @@ use super::file::{
 };
 use super::fixed::{FixedTcp, FixedTcpConfig};
 use super::http::{self, HttpCall, HttpTransport};
-use super::record::RecordField;
+use super::record::{AnswerLayout, RecordField};
 use super::soap::{self, UsernameToken, Version};
 use super::template::Template;
 use super::xml;
@@ -136,6 +136,20 @@ pub(super) fn compile(file: AdapterFile, base: &Path) -> Result<Adapter, Adapter
         };
         let available = amount_src(&r.available, "available", &mut problems);
         let ledger = amount_src(&r.ledger, "ledger", &mut problems);
+        let layout = match &file.records {
+            Some(records) if !xml_wire => {
+                let at = format!("{at}.response");
+                AnswerLayout::compile(r, records.sequence, records.encoding, &at, &mut problems)
+            }
+            _ => {
+                if r.length.is_some() || r.record_type.is_some() {
+                    problems.push(format!(
+                        "{at}.response: length and record_type are only for transport fixed-tcp"
+                    ));
+                }
+                AnswerLayout::default()
+            }
+        };
         if def.retry && !matches!(op, Operation::Advice | Operation::Reverse) {
             problems.push(format!(
                 "{at}.retry: only advice and reverse are idempotent"
@@ -153,6 +167,7 @@ pub(super) fn compile(file: AdapterFile, base: &Path) -> Result<Adapter, Adapter
                         available,
                         ledger,
                         message,
+                        layout,
                     },
                     retry: def.retry,
                 },

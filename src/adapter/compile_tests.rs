@@ -106,3 +106,68 @@ fn time_zone_must_be_an_iana_zone() {
         "{got:?}"
     );
 }
+
+/// A small `fixed-tcp` adapter whose authorize answer section gets `response`.
+fn fixed_tcp(response: &str) -> String {
+    format!(
+        r#"name = "t"
+transport = "fixed-tcp"
+
+[endpoint]
+addresses = ["127.0.0.1:9"]
+
+[records]
+framing = "two-byte"
+sequence = {{ start = 4, length = 6 }}
+
+[operations.authorize]
+record = [{{ name = "CODE", length = 4, value = "AU01" }}, {{ name = "SEQ", length = 6, value = "{{sequence}}" }}]
+
+[operations.authorize.response]
+result_code = {{ start = 10, length = 2 }}
+ledger = {{ at = {{ start = 12, length = 8 }}, sign = {{ start = 20, length = 1 }} }}
+{response}
+
+[result_codes]
+default = "05"
+map = {{ "AP" = "00" }}
+"#
+    )
+}
+
+#[test]
+fn answer_layouts_compile() {
+    let layout = "length = 21\nrecord_type = { start = 0, length = 4, value = \"AU02\" }";
+    assert_eq!(problems(&fixed_tcp(layout)), Vec::<String>::new());
+}
+
+#[test]
+fn answer_layouts_that_cannot_hold_their_columns_are_named() {
+    let layout = "length = 20\nrecord_type = { start = 0, length = 4, value = \"AU2\" }";
+    assert_eq!(
+        problems(&fixed_tcp(layout)),
+        [
+            "operations.authorize.response.record_type.value: \"AU2\" is 3 bytes; the column is 4",
+            "operations.authorize.response.ledger: columns 20..21 end past the answer's 20 bytes (operations.authorize.response.length)",
+        ]
+    );
+    let layout = "length = 8\nrecord_type = { start = 6, length = 4, value = \"ÄU02\" }";
+    assert_eq!(
+        problems(&fixed_tcp(layout).replace("framing", "encoding = \"ascii\"\nframing")),
+        [
+            "operations.authorize.response.record_type.value: 'Ä' (U+00C4) cannot be written in US-ASCII",
+            "records.sequence: columns 4..10 end past the answer's 8 bytes (operations.authorize.response.length)",
+            "operations.authorize.response.result_code: columns 10..12 end past the answer's 8 bytes (operations.authorize.response.length)",
+            "operations.authorize.response.ledger: columns 12..20 end past the answer's 8 bytes (operations.authorize.response.length)",
+            "operations.authorize.response.ledger: columns 20..21 end past the answer's 8 bytes (operations.authorize.response.length)",
+        ]
+    );
+    let xml = xml_http("", "").replace(
+        "result_code = \"R/@code\"",
+        "result_code = \"R/@code\"\nlength = 70",
+    );
+    assert_eq!(
+        problems(&xml),
+        ["operations.authorize.response: length and record_type are only for transport fixed-tcp"]
+    );
+}

@@ -20,7 +20,7 @@ use super::faults::Faults;
 use super::file::{AdapterFile, AmountFormat, Column, Operation};
 use super::fixed::FixedTcp;
 use super::http::{HttpCall, HttpTransport};
-use super::record::{self, AnswerRecord, RecordField};
+use super::record::{self, AnswerLayout, AnswerRecord, RecordField};
 use super::soap::{self, UsernameToken, Version};
 use super::template::{RenderContext, Template};
 use super::xml::{self, Document, NodeId};
@@ -72,6 +72,8 @@ pub(super) struct Response {
     pub(super) available: Option<AmountSrc>,
     pub(super) ledger: Option<AmountSrc>,
     pub(super) message: Option<Src>,
+    /// `fixed-tcp`: the answer record's length and record type.
+    pub(super) layout: AnswerLayout,
 }
 
 pub(super) enum Src {
@@ -298,6 +300,7 @@ impl Adapter {
             }
             Wire::XmlHttp(..) => self.read_xml(status, body, charset, None, response, request),
             Wire::Fixed(_, encoding, _) => {
+                response.layout.check(body, *encoding)?;
                 let answer = Answer::Record(AnswerRecord::new(body, *encoding));
                 self.read(&answer, response, request)
             }

@@ -233,6 +233,21 @@ pub struct ResponseFile {
     pub available: Option<AmountSource>,
     pub ledger: Option<AmountSource>,
     pub message: Option<Source>,
+    /// `fixed-tcp`: the answer record's length in bytes; an answer of
+    /// another length is malformed.
+    pub length: Option<usize>,
+    /// `fixed-tcp`: the column naming the answer's record type (its
+    /// transaction code) and what it must hold for this operation.
+    pub record_type: Option<FixedColumn>,
+}
+
+/// A record column that must hold `value`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixedColumn {
+    pub start: usize,
+    pub length: usize,
+    pub value: String,
 }
 
 /// A value's place in the answer: an XML path like
