@@ -230,12 +230,7 @@ fn http_settings(file: &AdapterFile, problems: &mut Vec<String>) -> (HeaderMap, 
         }
         return (headers, encoding);
     }
-    for (name, value) in &file.http.headers {
-        match http::static_header(name, value) {
-            Ok((name, value)) => drop(headers.insert(name, value)),
-            Err(reason) => problems.push(format!("http.headers.{name}: {reason}")),
-        }
-    }
+    add_headers(&file.http.headers, "http.headers", &mut headers, problems);
     let content_type = file.http.content_type.as_deref();
     if file.transport != Transport::XmlHttp {
         if content_type.is_some() {
@@ -255,7 +250,9 @@ fn http_settings(file: &AdapterFile, problems: &mut Vec<String>) -> (HeaderMap, 
         }
     }
     match HeaderValue::from_str(content_type) {
-        Ok(value) => drop(headers.insert(CONTENT_TYPE, value)),
+        Ok(value) => {
+            headers.insert(CONTENT_TYPE, value);
+        }
         Err(_) => problems.push(format!(
             "http.content_type: {content_type:?} is not a header value"
         )),
@@ -288,23 +285,43 @@ fn http_call(
         let content_type = (CONTENT_TYPE, soap::content_type(version, action));
         for (name, value) in std::iter::once(content_type).chain(soap_action) {
             match HeaderValue::from_str(&value) {
-                Ok(value) => drop(headers.insert(name, value)),
+                Ok(value) => {
+                    headers.insert(name, value);
+                }
                 Err(_) => problems.push(format!("{at}.soap_action: not usable in a header")),
             }
         }
     }
-    for (name, value) in &def.headers {
-        match http::static_header(name, value) {
-            Ok((name, value)) => drop(headers.insert(name, value)),
-            Err(reason) => problems.push(format!("{at}.headers.{name}: {reason}")),
-        }
-    }
+    add_headers(
+        &def.headers,
+        &format!("{at}.headers"),
+        &mut headers,
+        problems,
+    );
     if let Some(path) = &def.path
         && let Err(reason) = http::check_path(path, &file.endpoint.urls)
     {
         problems.push(format!("{at}.path: {reason}"));
     }
     HttpCall::new(def.path.as_deref(), headers)
+}
+
+/// Adds a `headers` table of the file (at key `at`) to `headers`; a header
+/// of the same name is replaced.
+fn add_headers(
+    table: &BTreeMap<String, String>,
+    at: &str,
+    headers: &mut HeaderMap,
+    problems: &mut Vec<String>,
+) {
+    for (name, value) in table {
+        match http::static_header(name, value) {
+            Ok((name, value)) => {
+                headers.insert(name, value);
+            }
+            Err(reason) => problems.push(format!("{at}.{name}: {reason}")),
+        }
+    }
 }
 
 /// The zone of `time_zone` (UTC without one), from the system's time zone

@@ -61,11 +61,17 @@ impl Faults {
                 .map_err(|e| problems.push(format!("faults.map.{key}: {e}")))
                 .ok();
             if !key.contains(':') {
-                code.map(|code| faults.by_text.insert(key.clone(), code));
+                if let Some(code) = code {
+                    faults.by_text.insert(key.clone(), code);
+                }
                 continue;
             }
             match ExpandedName::parse(key, &prefixes) {
-                Ok(name) => drop(code.map(|code| faults.by_name.insert(name, code))),
+                Ok(name) => {
+                    if let Some(code) = code {
+                        faults.by_name.insert(name, code);
+                    }
+                }
                 Err(e) => problems.push(format!(
                     "faults.map.{key}: {e} (a key with a colon is a qualified name; \
                      soap is the envelope's namespace)"
