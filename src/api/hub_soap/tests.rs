@@ -723,6 +723,11 @@ fn rendered_answers_match_the_canonical_samples() {
             reason: "available: not an integer amount in minor units".into(),
         },
         LineErrorOut {
+            line: 4,
+            column: Some("currency".into()),
+            reason: "not an ISO 4217 numeric code".into(),
+        },
+        LineErrorOut {
             line: 5,
             column: None,
             reason: "account A-1001 appears twice (first on line 2)".into(),
