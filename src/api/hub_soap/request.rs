@@ -229,12 +229,12 @@ pub fn parse_request_limited(
 }
 
 /// The SOAP version to answer a request in when [`parse_request`] failed:
-/// the Content-Type's, SOAP 1.1 when it names neither.
+/// the one the Content-Type's media type names, SOAP 1.1 when it names
+/// neither (or is absent).
 pub fn fault_version(content_type: Option<&str>) -> SoapVersion {
-    match content_type.map(soap_content_type) {
-        Some(Ok((version, _))) => version,
-        _ => SoapVersion::V11,
-    }
+    content_type
+        .and_then(media_version)
+        .unwrap_or(SoapVersion::V11)
 }
 
 fn read_status_notify(doc: &Document, call: NodeId) -> Result<HubCall, HubSoapError> {
@@ -327,15 +327,11 @@ fn byte_shown(byte: u8) -> String {
 
 /// The SOAP version and SOAP 1.2 `action` of a Content-Type header value.
 fn soap_content_type(value: &str) -> Result<(SoapVersion, Option<String>), HubSoapError> {
-    let (media, params) = value.split_once(';').unwrap_or((value, ""));
-    let version = match media.trim().to_ascii_lowercase().as_str() {
-        "text/xml" => SoapVersion::V11,
-        "application/soap+xml" => SoapVersion::V12,
-        _ => {
-            let found = shown(value);
-            return Err(HubSoapError::ContentType { found });
-        }
+    let Some(version) = media_version(value) else {
+        let found = shown(value);
+        return Err(HubSoapError::ContentType { found });
     };
+    let params = value.split_once(';').map_or("", |(_, params)| params);
     let mut action = None;
     for (name, value) in parameters(params) {
         match name.as_str() {
@@ -348,6 +344,16 @@ fn soap_content_type(value: &str) -> Result<(SoapVersion, Option<String>), HubSo
         }
     }
     Ok((version, action))
+}
+
+/// The SOAP version a Content-Type's media type names, parameters aside.
+fn media_version(value: &str) -> Option<SoapVersion> {
+    let media = value.split_once(';').map_or(value, |(media, _)| media);
+    match media.trim().to_ascii_lowercase().as_str() {
+        "text/xml" => Some(SoapVersion::V11),
+        "application/soap+xml" => Some(SoapVersion::V12),
+        _ => None,
+    }
 }
 
 /// `name=value` parameters after the media type (RFC 9110): names

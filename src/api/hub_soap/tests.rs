@@ -573,6 +573,10 @@ fn content_type_parameters_are_read_like_http_does() {
         SoapVersion::V11
     );
     assert_eq!(fault_version(Some("text/plain")), SoapVersion::V11);
+    assert_eq!(
+        fault_version(Some("application/soap+xml; charset=latin1")),
+        SoapVersion::V12
+    );
     assert_eq!(fault_version(None), SoapVersion::V11);
     // SOAP 1.1 has no action parameter: it is not read there.
     let v11 = status(STATUS_OK);
