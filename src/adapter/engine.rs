@@ -205,7 +205,9 @@ impl Adapter {
         match &self.wire {
             Wire::Soap(_, http) | Wire::XmlHttp(http, _) => {
                 let body = Bytes::from(wire_request);
-                let answer = http.post(body, &compiled.http, request.transport_deadline()).await?;
+                let answer = http
+                    .post(body, &compiled.http, request.transport_deadline())
+                    .await?;
                 let charset = answer.charset.as_deref();
                 self.decode(compiled, answer.status, &answer.body, charset, request)
             }

@@ -18,7 +18,7 @@ pub(crate) fn sample() -> AccountRequest {
         original_transaction_id: None,
         decision: None,
         clear_pan: None,
-            listen_until: None,
+        listen_until: None,
         deadline: Instant::now(),
     }
 }

@@ -30,8 +30,8 @@ mod path;
 
 use build::Builder;
 
-pub use path::{ExpandedName, NameError, Path};
 pub(crate) use path::is_name;
+pub use path::{ExpandedName, NameError, Path};
 
 /// The namespace the `xml` prefix is bound to without a declaration.
 const XML_NAMESPACE: &str = "http://www.w3.org/XML/1998/namespace";

@@ -33,6 +33,9 @@ pub struct DropFolder {
 impl DropFolder {
     /// Watches the folder until shutdown.
     pub fn spawn(self, shutdown: CancellationToken) {
+        if let Err(e) = std::fs::create_dir_all(&self.folder) {
+            warn!(folder = %self.folder.display(), error = %e, "drop folder cannot be created");
+        }
         tokio::spawn(async move {
             let me = Arc::new(self);
             // Size and modification time seen at the last look, per file.
