@@ -2,9 +2,14 @@
 //! (group commit, fsync before every answer), driven by `cardhub sim flood`
 //! as a separate process over loopback — once with an account system that
 //! approves at once (defined here, bench harness only), once through the
-//! canonical adapter to a SOAP 1.1 server on loopback (wiremock).
+//! canonical adapter to a SOAP 1.1 server on loopback (wiremock), and once
+//! in stand-in: the institution closed, every request decided from the
+//! shadow balance (a balance file applied first), each approval queued for
+//! store-and-forward in the same commit.
 //!
-//! Run: `cargo bench --bench hub` (figures in docs/performance.md).
+//! Run: `cargo bench --bench hub` (figures in docs/performance.md);
+//! `cargo bench --bench hub -- stand-in` runs only scenarios whose title
+//! contains the word.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -76,6 +81,8 @@ fn flood(addr: &str, pace: &[&str], count: u32) -> String {
 fn main() {
     // `cargo test --benches` runs benches once without --bench: keep that quick.
     let full = std::env::args().any(|a| a == "--bench");
+    let only = std::env::args().skip(1).find(|a| !a.starts_with("--"));
+    let wanted = |title: &str| only.as_deref().is_none_or(|w| title.contains(w));
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let runs: &[(&str, &[&str], u32)] = if full {
@@ -87,14 +94,16 @@ fn main() {
             &[("smoke", &["--concurrency", "8"], 200)]
         };
         // The account system approves at once, in process.
-        let (dir, config) = support::prepare("max_in_flight = 50000\nidle_echo_ms = 0").await;
-        let systems: HashMap<String, Arc<dyn AccountSystem>> = HashMap::from([(
-            "bank-a".to_string(),
-            Arc::new(ApproveAll) as Arc<dyn AccountSystem>,
-        )]);
-        let hub = Arc::new(service::open(&config, systems).expect("hub opens"));
-        scenario("hub, account system in process", hub, &config, runs).await;
-        drop(dir);
+        if wanted("account system in process") {
+            let (dir, config) = support::prepare("max_in_flight = 50000\nidle_echo_ms = 0").await;
+            let systems: HashMap<String, Arc<dyn AccountSystem>> = HashMap::from([(
+                "bank-a".to_string(),
+                Arc::new(ApproveAll) as Arc<dyn AccountSystem>,
+            )]);
+            let hub = Arc::new(service::open(&config, systems).expect("hub opens"));
+            scenario("hub, account system in process", hub, &config, runs).await;
+            drop(dir);
+        }
 
         // Through the canonical adapter to a SOAP 1.1 server on loopback.
         let soap_runs: &[(&str, &[&str], u32)] = if full {
@@ -105,19 +114,107 @@ fn main() {
         } else {
             &[("smoke", &["--concurrency", "8"], 100)]
         };
-        let server = soap_server().await;
-        let (dir, _) = support::prepare("max_in_flight = 50000\nidle_echo_ms = 0").await;
-        let config = with_canonical_adapter(dir.path(), &server.uri());
-        let (hub, _adapters) = service::open_with_adapters(&config).expect("hub opens");
+        if wanted("canonical adapter") {
+            let server = soap_server().await;
+            let (dir, _) = support::prepare("max_in_flight = 50000\nidle_echo_ms = 0").await;
+            let config = with_canonical_adapter(dir.path(), &server.uri());
+            let (hub, _adapters) = service::open_with_adapters(&config).expect("hub opens");
+            scenario(
+                "hub, canonical adapter to a SOAP server",
+                Arc::new(hub),
+                &config,
+                soap_runs,
+            )
+            .await;
+            drop(dir);
+        }
+
+        // Stand-in: bank-a closed, decided from its balance file.
+        if !wanted("stand-in") {
+            return;
+        }
+        let (dir, config) = support::prepare("max_in_flight = 50000\nidle_echo_ms = 0").await;
+        // An account system to queue for (closed: never called during the run).
+        let systems: HashMap<String, Arc<dyn AccountSystem>> = HashMap::from([(
+            "bank-a".to_string(),
+            Arc::new(ApproveAll) as Arc<dyn AccountSystem>,
+        )]);
+        let hub = Arc::new(service::open(&config, systems).expect("hub opens"));
+        closed_with_balances(&hub).await;
+        let cards = dir.path().join("cards.txt");
+        std::fs::write(
+            &cards,
+            format!("{}\n{}\n", support::ACTIVE_USD, support::ACTIVE_USD_2),
+        )
+        .expect("cards file");
+        let cards = cards.to_string_lossy().into_owned();
+        let stand_in_runs: Vec<(&str, Vec<&str>, u32)> = if full {
+            vec![
+                (
+                    "rate 10,000/s",
+                    vec!["--rate", "10000", "--cards", &cards],
+                    100_000,
+                ),
+                (
+                    "throughput",
+                    vec!["--concurrency", "128", "--cards", &cards],
+                    200_000,
+                ),
+            ]
+        } else {
+            vec![("smoke", vec!["--concurrency", "8", "--cards", &cards], 200)]
+        };
+        let runs: Vec<(&str, &[&str], u32)> = stand_in_runs
+            .iter()
+            .map(|(n, p, c)| (*n, p.as_slice(), *c))
+            .collect();
         scenario(
-            "hub, canonical adapter to a SOAP server",
-            Arc::new(hub),
+            "hub, stand-in (institution closed)",
+            hub.clone(),
             &config,
-            soap_runs,
+            &runs,
         )
         .await;
+        let queued = hub
+            .store()
+            .read(|c| c.query_row("SELECT COUNT(*) FROM saf_queue", [], |r| r.get::<_, i64>(0)))
+            .expect("queue readable");
+        println!("saf         {queued} stand-in approvals queued for replay\n");
         drop(dir);
     });
+}
+
+/// Applies a balance file for bank-a's accounts (plenty of money) and closes bank-a.
+async fn closed_with_balances(hub: &Arc<cardhub::hub::pipeline::Hub>) {
+    let format: cardhub::standin::balance_file::BalanceFormat = toml::from_str(
+        "format = \"csv\"\naccount = \"account\"\navailable = \"available\"\ncurrency_code = \"USD\"",
+    )
+    .expect("format");
+    let file = "account,available\nA-1001,10000000000.00\nA-1002,10000000000.00\n".to_string();
+    let h = hub.clone();
+    tokio::task::spawn_blocking(move || {
+        cardhub::standin::balances::apply(
+            h.store(),
+            h.book(),
+            "bank-a",
+            &format,
+            file.as_bytes(),
+            Some(jiff::Timestamp::now()),
+            "bench",
+        )
+    })
+    .await
+    .expect("apply runs")
+    .expect("balances applied");
+    hub.institutions()
+        .set_state(
+            "bank-a",
+            cardhub::standin::state::InstitutionState::Closed,
+            cardhub::standin::state::Source::Cli,
+            "benchmark",
+        )
+        .await
+        .expect("closed");
 }
 
 /// A SOAP 1.1 account system on loopback that approves every Authorize.

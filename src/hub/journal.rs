@@ -248,6 +248,62 @@ pub fn original(
     })
 }
 
+/// What a journal row recorded of a request, to tell an account system
+/// about it later (store-and-forward rebuilds its requests from these).
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub mti: String,
+    pub kind: String,
+    pub channel: String,
+    pub pan_masked: Option<String>,
+    pub amount_minor: i64,
+    pub currency: u16,
+    pub transmission_time: String,
+    pub rrn: String,
+    pub terminal: String,
+    pub merchant: Option<String>,
+    pub response_code: String,
+    /// The account system's own code, or a switch advice's DE 39.
+    pub raw_code: Option<String>,
+    pub decided_by: String,
+    pub reason: String,
+    pub original_txn_id: Option<TxnId>,
+}
+
+/// The row of a transaction id.
+///
+/// # Errors
+/// The store's error.
+pub fn recorded(store: &Store, txn_id: TxnId) -> Result<Option<Recorded>, StoreError> {
+    store.read(move |c| {
+        c.prepare_cached(
+            "SELECT mti, kind, channel, pan_masked, amount_minor, currency, transmission_time, rrn, \
+             terminal, merchant, response_code, raw_response_code, decided_by, reason, original_txn_id \
+             FROM journal WHERE txn_id = ?1",
+        )?
+        .query_row(params![txn_id.0], |r| {
+            Ok(Recorded {
+                mti: r.get(0)?,
+                kind: r.get(1)?,
+                channel: r.get(2)?,
+                pan_masked: r.get(3)?,
+                amount_minor: r.get(4)?,
+                currency: r.get(5)?,
+                transmission_time: r.get::<_, Option<String>>(6)?.unwrap_or_default(),
+                rrn: r.get::<_, Option<String>>(7)?.unwrap_or_default(),
+                terminal: r.get::<_, Option<String>>(8)?.unwrap_or_default(),
+                merchant: r.get(9)?,
+                response_code: r.get(10)?,
+                raw_code: r.get(11)?,
+                decided_by: r.get(12)?,
+                reason: r.get::<_, Option<String>>(13)?.unwrap_or_default(),
+                original_txn_id: r.get::<_, Option<i64>>(14)?.map(TxnId),
+            })
+        })
+        .optional()
+    })
+}
+
 /// How much of a transaction approved reversals have already undone.
 ///
 /// # Errors

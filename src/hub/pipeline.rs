@@ -276,7 +276,7 @@ impl Hub {
             .movement
             .as_ref()
             .map(|m| (m.institution.clone(), m.account.clone(), m.txn_id));
-        let wake = effects.saf.as_ref().map(|i| i.request.institution.clone());
+        let wake = effects.saf.as_ref().map(|i| i.institution.clone());
         let written = self
             .store
             .write(move |c| {
@@ -581,11 +581,11 @@ impl Hub {
             // the daily counters already hold the authorization.
             outcome.original_txn_id = Some(original.txn_id);
             let amount = c.amount.minor as i64;
-            if let Ok(Some((remaining, state))) =
+            if let Ok(Some(update)) =
                 self.book
                     .complete(&card.institution, &card.account, original.txn_id, amount)
             {
-                outcome.effects.movement_update = Some((original.txn_id, remaining, state));
+                outcome.effects.movement_update = Some(update);
             }
         } else if switch_approved && c.kind.is_debit() {
             let channel = LimitChannel::of(c.channel);
@@ -608,6 +608,8 @@ impl Hub {
             .deliver_or_queue(Operation::Advice, &card, request, txn_id)
             .await;
         outcome.decision.reason = format!("advice recorded; {reason}");
+        // The switch's own decision, for the journal and for a queued advice.
+        outcome.decision.raw_code = Some(code.as_str().to_string());
         outcome.effects.saf = saf;
         outcome
     }
@@ -667,11 +669,11 @@ impl Hub {
             outcome.counted = (-undo, count);
         }
         if let (Some(institution), Some(account)) = (&original.institution, &original.account)
-            && let Ok(Some((remaining, state))) =
-                self.book
-                    .reverse(institution, account, original.txn_id, undo)
+            && let Ok(Some(update)) = self
+                .book
+                .reverse(institution, account, original.txn_id, undo)
         {
-            outcome.effects.movement_update = Some((original.txn_id, remaining, state));
+            outcome.effects.movement_update = Some(update);
         }
         outcome.decision.reason = match &card {
             Some(card) => {

@@ -16,9 +16,8 @@ pub mod state;
 
 use rusqlite::Connection;
 
-use crate::hub::txn_id::TxnId;
 use saf::NewItem;
-use shadow::{Base, Movement, MovementState};
+use shadow::{Base, Movement, MovementUpdate};
 
 /// What a decision changes besides its journal row, written in the same
 /// transaction: a shadow-balance movement (new or changed), the balance an
@@ -26,7 +25,7 @@ use shadow::{Base, Movement, MovementState};
 #[derive(Debug, Default)]
 pub struct Effects {
     pub movement: Option<Movement>,
-    pub movement_update: Option<(TxnId, i64, MovementState)>,
+    pub movement_update: Option<MovementUpdate>,
     /// (institution, account, balance).
     pub online_balance: Option<(String, String, Base)>,
     pub saf: Option<NewItem>,
@@ -38,8 +37,8 @@ impl Effects {
         if let Some(m) = &self.movement {
             shadow::insert_movement(c, m)?;
         }
-        if let Some((txn_id, remaining, state)) = self.movement_update {
-            shadow::update_movement(c, txn_id, remaining, state)?;
+        if let Some(update) = &self.movement_update {
+            shadow::update_movement(c, update)?;
         }
         if let Some((institution, account, base)) = &self.online_balance {
             shadow::upsert_online_balance(c, institution, account, *base)?;

@@ -13,11 +13,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::saf::{self, Item, StoredRequest};
+use super::saf::{self, Item};
 use super::shadow::{self, ShadowBook};
 use super::state::{Institution, Institutions};
 use crate::hub::account_system::{AccountError, AccountSystem};
-use crate::hub::model::Kind;
 use crate::hub::txn_id::TxnId;
 use crate::store::Store;
 
@@ -95,11 +94,11 @@ impl Replay {
         }
         let attempts = item.attempts + 1;
         let timeout = Duration::from_millis(inst.saf.attempt_timeout_ms);
-        let stored: Result<StoredRequest, String> = serde_json::from_str(&item.request)
-            .map_err(|e| format!("stored request unreadable: {e}"));
-        let attempt = match stored.and_then(|s| s.to_request(Instant::now() + timeout)) {
+        let prepared = saf::request_for(&self.store, &item, Instant::now() + timeout);
+        let credit = prepared.as_ref().is_ok_and(|(_, credit)| *credit);
+        let attempt = match prepared {
             Err(e) => Attempt::Permanent(e),
-            Ok(request) => {
+            Ok((request, _)) => {
                 let call = self.system.call(item.operation(), &request);
                 match tokio::time::timeout(timeout, call).await {
                     Ok(Ok(_)) => Attempt::Delivered,
@@ -116,13 +115,15 @@ impl Replay {
         match attempt {
             Attempt::Delivered => {
                 self.institutions.record_success(&inst.id);
-                let credit = is_credit(&item);
+                let (institution, account) = (item.institution.clone(), item.account.clone());
                 let written = self
                     .store
                     .write(move |c| {
                         saf::delivered(c, seq, attempts)?;
                         match (credit, txn_id) {
-                            (true, Some(id)) => shadow::confirm_credit(c, id),
+                            (true, Some(id)) => {
+                                shadow::confirm_credit(c, &institution, &account, id)
+                            }
                             _ => Ok(()),
                         }
                     })
@@ -174,14 +175,6 @@ impl Replay {
             warn!(seq, error = %e, "SAF failure not recorded");
         }
     }
-}
-
-/// Whether an item reports an approved credit (which counts once delivered).
-fn is_credit(item: &Item) -> bool {
-    serde_json::from_str::<StoredRequest>(&item.request).is_ok_and(|r| {
-        matches!(Kind::parse(&r.kind), Some(Kind::Load | Kind::Refund))
-            && r.decision.is_some_and(|d| d.code == "00")
-    })
 }
 
 /// Delay before attempt `attempts + 1`: doubling from the initial delay up

@@ -15,113 +15,22 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::hub::account_system::{AccountRequest, AdviceDecision, Decider, Operation};
+use crate::hub::journal;
 use crate::hub::model::{Channel, Kind};
 use crate::hub::txn_id::TxnId;
 use crate::iso8583::fields::ResponseCode;
 use crate::money::{Currency, Money};
 use crate::store::{Store, StoreError};
 
-/// The canonical request of an item, as stored (the card masked; no clear PAN).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredRequest {
-    pub transaction_id: String,
-    pub institution: String,
-    pub account: String,
-    pub card: String,
-    pub kind: String,
-    pub channel: String,
-    pub amount_minor: u64,
-    pub currency: u16,
-    pub terminal: String,
-    pub merchant: Option<String>,
-    pub transmission_time: String,
-    pub rrn: String,
-    pub original_transaction_id: Option<String>,
-    pub decision: Option<StoredDecision>,
-}
-
-/// The decision an advice reports.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredDecision {
-    pub code: String,
-    pub decided_by: String,
-    pub reason: String,
-}
-
-impl StoredRequest {
-    pub fn of(r: &AccountRequest) -> StoredRequest {
-        StoredRequest {
-            transaction_id: r.transaction_id.clone(),
-            institution: r.institution.clone(),
-            account: r.account.clone(),
-            card: r.card.clone(),
-            kind: r.kind.as_str().into(),
-            channel: r.channel.as_str().into(),
-            amount_minor: r.amount.minor,
-            currency: r.amount.currency.numeric,
-            terminal: r.terminal.clone(),
-            merchant: r.merchant.clone(),
-            transmission_time: r.transmission_time.clone(),
-            rrn: r.rrn.clone(),
-            original_transaction_id: r.original_transaction_id.clone(),
-            decision: r.decision.as_ref().map(|d| StoredDecision {
-                code: d.code.as_str().into(),
-                decided_by: d.decided_by.as_str().into(),
-                reason: d.reason.clone(),
-            }),
-        }
-    }
-
-    /// The request to send, with a deadline for this attempt.
-    ///
-    /// # Errors
-    /// A stored value that no longer parses (the item is then a dead letter).
-    pub fn to_request(&self, deadline: Instant) -> Result<AccountRequest, String> {
-        let kind =
-            Kind::parse(&self.kind).ok_or_else(|| format!("unknown kind {:?}", self.kind))?;
-        let channel = Channel::parse(&self.channel)
-            .ok_or_else(|| format!("unknown channel {:?}", self.channel))?;
-        let currency = Currency::from_numeric(self.currency).map_err(|e| e.to_string())?;
-        let decision = match &self.decision {
-            None => None,
-            Some(d) => Some(AdviceDecision {
-                code: ResponseCode::new(&d.code).map_err(|e| e.to_string())?,
-                decided_by: match d.decided_by.as_str() {
-                    "STAND_IN" => Decider::StandIn,
-                    "SWITCH" => Decider::Switch,
-                    _ => Decider::Hub,
-                },
-                reason: d.reason.clone(),
-            }),
-        };
-        Ok(AccountRequest {
-            transaction_id: self.transaction_id.clone(),
-            institution: self.institution.clone(),
-            account: self.account.clone(),
-            card: self.card.clone(),
-            kind,
-            channel,
-            amount: Money::new(self.amount_minor, currency),
-            terminal: self.terminal.clone(),
-            merchant: self.merchant.clone(),
-            transmission_time: self.transmission_time.clone(),
-            rrn: self.rrn.clone(),
-            original_transaction_id: self.original_transaction_id.clone(),
-            decision,
-            clear_pan: None,
-            listen_until: None,
-            deadline,
-        })
-    }
-}
-
-/// An item to queue.
+/// An item to queue: which operation, for which journal row. The request
+/// is rebuilt from that row when it is delivered.
 #[derive(Debug, Clone)]
 pub struct NewItem {
     pub operation: Operation,
-    /// The journal row it delivers (the id the account system sees).
+    /// The journal row it delivers (its id is the one the account system sees).
     pub txn_id: TxnId,
-    pub request: StoredRequest,
+    pub institution: String,
+    pub account: String,
 }
 
 impl NewItem {
@@ -129,7 +38,8 @@ impl NewItem {
         NewItem {
             operation,
             txn_id,
-            request: StoredRequest::of(request),
+            institution: request.institution.clone(),
+            account: request.account.clone(),
         }
     }
 }
@@ -148,8 +58,6 @@ pub struct Item {
     pub last_error: Option<String>,
     pub enqueued_us: i64,
     pub delivered_us: Option<i64>,
-    #[serde(skip)]
-    pub request: String,
 }
 
 impl Item {
@@ -161,28 +69,86 @@ impl Item {
     }
 }
 
+/// The request an item delivers, rebuilt from its journal row, with a
+/// deadline for this attempt; and whether it reports an approved credit
+/// (which counts once delivered).
+///
+/// # Errors
+/// A row that is missing or no longer reads (the item is then a dead letter).
+pub fn request_for(
+    store: &Store,
+    item: &Item,
+    deadline: Instant,
+) -> Result<(AccountRequest, bool), String> {
+    let txn_id: TxnId = item
+        .txn_id
+        .parse()
+        .map_err(|_| format!("bad transaction id {:?}", item.txn_id))?;
+    let row = journal::recorded(store, txn_id)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no journal row {}", item.txn_id))?;
+    let kind = Kind::parse(&row.kind).ok_or_else(|| format!("unknown kind {:?}", row.kind))?;
+    let channel =
+        Channel::parse(&row.channel).ok_or_else(|| format!("unknown channel {:?}", row.channel))?;
+    let currency = Currency::from_numeric(row.currency).map_err(|e| e.to_string())?;
+    let code = ResponseCode::new(&row.response_code).map_err(|e| e.to_string())?;
+    let decision = (item.operation() == Operation::Advice).then(|| {
+        // A switch advice reports the switch's own DE 39 (kept as its raw code).
+        let switch = row.mti == "0120" || row.mti == "0220";
+        AdviceDecision {
+            code: match &row.raw_code {
+                Some(raw) if switch => ResponseCode::new(raw).unwrap_or(code),
+                _ => code,
+            },
+            decided_by: match (row.decided_by.as_str(), switch) {
+                ("stand_in", _) => Decider::StandIn,
+                (_, true) => Decider::Switch,
+                _ => Decider::Hub,
+            },
+            reason: row.reason.clone(),
+        }
+    });
+    let credit = matches!(kind, Kind::Load | Kind::Refund) && code.is_approval();
+    let request = AccountRequest {
+        transaction_id: item.txn_id.clone(),
+        institution: item.institution.clone(),
+        account: item.account.clone(),
+        card: row.pan_masked.unwrap_or_default(),
+        kind,
+        channel,
+        amount: Money::new(row.amount_minor.max(0) as u64, currency),
+        terminal: row.terminal,
+        merchant: row.merchant,
+        transmission_time: row.transmission_time,
+        rrn: row.rrn,
+        original_transaction_id: row.original_txn_id.map(|id| id.to_string()),
+        decision,
+        clear_pan: None,
+        listen_until: None,
+        deadline,
+    };
+    Ok((request, credit))
+}
+
 /// Queues an item (in the journal row's transaction).
 pub fn enqueue(c: &Connection, item: &NewItem) -> rusqlite::Result<()> {
-    let request = serde_json::to_string(&item.request)
-        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     let now = Timestamp::now().as_microsecond();
     c.prepare_cached(
-        "INSERT INTO saf_queue (institution, account, operation, txn_id, request, state, next_attempt_us, enqueued_us) \
-         VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6)",
+        "INSERT INTO saf_queue (institution, account, operation, txn_id, state, next_attempt_us, enqueued_us) \
+         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
     )?
     .execute(params![
-        item.request.institution,
-        item.request.account,
+        item.institution,
+        item.account,
         item.operation.as_str(),
         item.txn_id.0,
-        request,
         now
     ])
     .map(|_| ())
 }
 
 const COLUMNS: &str = "seq, institution, account, operation, txn_id, state, attempts, next_attempt_us, \
-     last_error, enqueued_us, delivered_us, request";
+     last_error, enqueued_us, delivered_us";
 
 fn item(r: &rusqlite::Row<'_>) -> rusqlite::Result<Item> {
     let operation: String = r.get(3)?;
@@ -202,7 +168,6 @@ fn item(r: &rusqlite::Row<'_>) -> rusqlite::Result<Item> {
         last_error: r.get(8)?,
         enqueued_us: r.get(9)?,
         delivered_us: r.get(10)?,
-        request: r.get(11)?,
     })
 }
 
@@ -310,7 +275,7 @@ pub fn list(store: &Store, filter: &Filter) -> Result<Vec<(Item, Option<i64>)>, 
         ))?
         .query_map(
             params![f.institution, f.state, f.after.unwrap_or(0), f.limit.unwrap_or(100).min(1000) as i64],
-            |r| Ok((item(r)?, r.get(12)?)),
+            |r| Ok((item(r)?, r.get(11)?)),
         )?
         .collect()
     })
@@ -349,19 +314,5 @@ pub fn has_undelivered(
         .query_row(params![i, a], |_| Ok(()))
         .optional()
         .map(|o| o.is_some())
-    })
-}
-
-/// The SAF items of one transaction (for `txn show`).
-///
-/// # Errors
-/// The store's error.
-pub fn of_transaction(store: &Store, txn_id: TxnId) -> Result<Vec<Item>, StoreError> {
-    store.read(move |c| {
-        c.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM saf_queue WHERE txn_id = ?1 ORDER BY seq"
-        ))?
-        .query_map(params![txn_id.0], item)?
-        .collect()
     })
 }

@@ -127,6 +127,17 @@ impl Movement {
         }
     }
 
+    /// Its remaining amount and state, to write.
+    fn update(&self) -> MovementUpdate {
+        MovementUpdate {
+            institution: self.institution.clone(),
+            account: self.account.clone(),
+            txn_id: self.txn_id,
+            remaining: self.remaining,
+            state: self.state,
+        }
+    }
+
     /// The state shown to operators: an open hold past its expiry is expired.
     pub fn shown_state(&self, now_us: i64) -> &'static str {
         match (self.kind, self.state, self.expires_us) {
@@ -157,7 +168,20 @@ struct Account {
     /// The institution's file generation `file` was read under.
     file_generation: u64,
     online: Option<Base>,
+    /// Movements after the newest balance's as-of (older ones are in it).
     movements: Vec<Movement>,
+    /// The movements' sum, while it holds: an approval adds to it; anything
+    /// else (a new balance, a reversal, a hold expiring) recomputes it.
+    sum: Option<Sum>,
+}
+
+/// The movements' effect on the balance, valid for one base and until the
+/// next counted hold expires.
+#[derive(Debug, Clone, Copy)]
+struct Sum {
+    as_of_us: i64,
+    moved: i64,
+    valid_until_us: i64,
 }
 
 impl Account {
@@ -168,22 +192,61 @@ impl Account {
         }
     }
 
-    fn shadow(&self, now_us: i64) -> Option<Shadow> {
+    fn shadow(&mut self, now_us: i64) -> Option<Shadow> {
         let base = self.base()?;
-        let moved: i64 = self
-            .movements
-            .iter()
-            .filter(|m| m.created_us > base.as_of_us)
-            .map(|m| m.effect(now_us))
-            .sum();
+        let sum = match self.sum {
+            Some(sum) if sum.as_of_us == base.as_of_us && now_us < sum.valid_until_us => sum,
+            _ => {
+                let counted = self
+                    .movements
+                    .iter()
+                    .filter(|m| m.created_us > base.as_of_us);
+                let sum = Sum {
+                    as_of_us: base.as_of_us,
+                    moved: counted.clone().map(|m| m.effect(now_us)).sum(),
+                    valid_until_us: counted
+                        .filter(|m| m.effect(now_us) != 0)
+                        .filter_map(|m| m.expires_us)
+                        .min()
+                        .unwrap_or(i64::MAX),
+                };
+                self.sum = Some(sum);
+                sum
+            }
+        };
         Some(Shadow {
-            available: base.available + moved,
+            available: base.available + sum.moved,
             as_of_us: base.as_of_us,
         })
     }
 
+    /// Adds a movement, keeping the sum when it holds.
+    fn push(&mut self, m: Movement, now_us: i64) {
+        let base = self.base();
+        if let (Some(sum), Some(base)) = (&mut self.sum, base)
+            && sum.as_of_us == base.as_of_us
+            && m.created_us > base.as_of_us
+        {
+            sum.moved += m.effect(now_us);
+            if let Some(expires) = m.expires_us.filter(|_| m.effect(now_us) != 0) {
+                sum.valid_until_us = sum.valid_until_us.min(expires);
+            }
+        }
+        self.movements.push(m);
+    }
+
+    /// A movement to change: the sum is recomputed afterwards.
     fn movement(&mut self, txn_id: TxnId) -> Option<&mut Movement> {
+        self.sum = None;
         self.movements.iter_mut().find(|m| m.txn_id == txn_id)
+    }
+
+    /// A new balance: movements before it are in it.
+    fn rebased(&mut self) {
+        self.sum = None;
+        if let Some(base) = self.base() {
+            self.movements.retain(|m| m.created_us > base.as_of_us);
+        }
     }
 }
 
@@ -267,6 +330,7 @@ impl ShadowBook {
             if let Some(a) = shard.get_mut(&key) {
                 a.file = file;
                 a.file_generation = generation;
+                a.rebased();
             } else {
                 drop(shard);
                 let loaded = load_account(&self.store, institution, account, file, generation)?;
@@ -315,7 +379,7 @@ impl ShadowBook {
             if shadow.available < movement.remaining {
                 return Err(Refused::Short(shadow));
             }
-            a.movements.push(movement);
+            a.push(movement, now_us);
             Ok(shadow)
         })
     }
@@ -326,13 +390,16 @@ impl ShadowBook {
     /// The store's error.
     pub fn record(&self, movement: Movement) -> Result<(), StoreError> {
         let (institution, account) = (movement.institution.clone(), movement.account.clone());
-        self.with_account(&institution, &account, |a| a.movements.push(movement))
+        self.with_account(&institution, &account, |a| {
+            a.push(movement, jiff::Timestamp::now().as_microsecond());
+        })
     }
 
     /// Takes back a movement whose journal row could not be written.
     pub fn forget(&self, institution: &str, account: &str, txn_id: TxnId) {
         let _ = self.with_account(institution, account, |a| {
-            a.movements.retain(|m| m.txn_id != txn_id)
+            a.sum = None;
+            a.movements.retain(|m| m.txn_id != txn_id);
         });
     }
 
@@ -349,6 +416,7 @@ impl ShadowBook {
         self.with_account(institution, account, |a| {
             if a.online.is_none_or(|o| o.as_of_us <= base.as_of_us) {
                 a.online = Some(base);
+                a.rebased();
             }
         })
     }
@@ -364,14 +432,14 @@ impl ShadowBook {
         account: &str,
         txn_id: TxnId,
         amount: i64,
-    ) -> Result<Option<(i64, MovementState)>, StoreError> {
+    ) -> Result<Option<MovementUpdate>, StoreError> {
         self.with_account(institution, account, |a| {
             let m = a.movement(txn_id)?;
             m.remaining = (m.remaining - amount).max(0);
             if m.remaining == 0 {
                 m.state = MovementState::Reversed;
             }
-            Some((m.remaining, m.state))
+            Some(m.update())
         })
     }
 
@@ -385,12 +453,12 @@ impl ShadowBook {
         account: &str,
         txn_id: TxnId,
         amount: i64,
-    ) -> Result<Option<(i64, MovementState)>, StoreError> {
+    ) -> Result<Option<MovementUpdate>, StoreError> {
         self.with_account(institution, account, |a| {
             let m = a.movement(txn_id)?;
             m.remaining = amount;
             m.state = MovementState::Completed;
-            Some((m.remaining, m.state))
+            Some(m.update())
         })
     }
 
@@ -479,12 +547,15 @@ fn load_account(
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok((online, movements))
     })?;
-    Ok(Account {
+    let mut account = Account {
         file,
         file_generation,
         online,
         movements,
-    })
+        sum: None,
+    };
+    account.rebased();
+    Ok(account)
 }
 
 /// The static name of a stored approver.
@@ -517,24 +588,44 @@ pub fn insert_movement(c: &Connection, m: &Movement) -> rusqlite::Result<()> {
     .map(|_| ())
 }
 
+/// A movement's new remaining amount and state (a reversal or completion).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MovementUpdate {
+    pub institution: String,
+    pub account: String,
+    pub txn_id: TxnId,
+    pub remaining: i64,
+    pub state: MovementState,
+}
+
 /// Writes a movement's new remaining amount and state.
-pub fn update_movement(
-    c: &Connection,
-    txn_id: TxnId,
-    remaining: i64,
-    state: MovementState,
-) -> rusqlite::Result<()> {
-    c.prepare_cached("UPDATE movements SET remaining_minor = ?2, state = ?3 WHERE txn_id = ?1")?
-        .execute(params![txn_id.0, remaining, state.as_str()])
-        .map(|_| ())
+pub fn update_movement(c: &Connection, u: &MovementUpdate) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "UPDATE movements SET remaining_minor = ?4, state = ?5 \
+         WHERE institution = ?1 AND account = ?2 AND txn_id = ?3",
+    )?
+    .execute(params![
+        u.institution,
+        u.account,
+        u.txn_id.0,
+        u.remaining,
+        u.state.as_str()
+    ])
+    .map(|_| ())
 }
 
 /// Marks a pending credit confirmed (its SAF advice was acknowledged).
-pub fn confirm_credit(c: &Connection, txn_id: TxnId) -> rusqlite::Result<()> {
+pub fn confirm_credit(
+    c: &Connection,
+    institution: &str,
+    account: &str,
+    txn_id: TxnId,
+) -> rusqlite::Result<()> {
     c.prepare_cached(
-        "UPDATE movements SET state = 'confirmed' WHERE txn_id = ?1 AND state = 'pending'",
+        "UPDATE movements SET state = 'confirmed' \
+         WHERE institution = ?1 AND account = ?2 AND txn_id = ?3 AND state = 'pending'",
     )?
-    .execute(params![txn_id.0])
+    .execute(params![institution, account, txn_id.0])
     .map(|_| ())
 }
 
@@ -552,24 +643,6 @@ pub fn upsert_online_balance(
     )?
     .execute(params![institution, account, base.available, base.as_of_us])
     .map(|_| ())
-}
-
-/// The movement a journal transaction made, from the store (for `txn show`).
-///
-/// # Errors
-/// The store's error.
-pub fn movement_of(
-    store: &Store,
-    txn_id: TxnId,
-) -> Result<Option<(String, String, i64, i64)>, StoreError> {
-    store.read(move |c| {
-        c.query_row(
-            "SELECT kind, state, remaining_minor, COALESCE(expires_us, 0) FROM movements WHERE txn_id = ?1",
-            params![txn_id.0],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
-        .optional()
-    })
 }
 
 #[cfg(test)]
@@ -605,24 +678,29 @@ mod tests {
             ..Account::default()
         };
         a.movements.push(movement(1, MovementKind::Debit, 500, 900)); // before the file: in it already
-        a.movements
-            .push(movement(2, MovementKind::Debit, 2_000, 1_100));
-        a.movements
-            .push(movement(3, MovementKind::Hold, 1_000, 1_200));
-        a.movements
-            .push(movement(4, MovementKind::Credit, 3_000, 1_300)); // not confirmed yet
+        // Added through `push`, the running sum holds without a recompute.
+        assert_eq!(a.shadow(950).unwrap().available, 10_000);
+        a.push(movement(2, MovementKind::Debit, 2_000, 1_100), 1_100);
+        a.push(movement(3, MovementKind::Hold, 1_000, 1_200), 1_200);
+        a.push(movement(4, MovementKind::Credit, 3_000, 1_300), 1_200); // not confirmed yet
         assert_eq!(a.shadow(1_250).unwrap().available, 7_000);
         // The hold expires at 1_300: it no longer counts, and shows as expired.
         assert_eq!(a.shadow(1_300).unwrap().available, 8_000);
         assert_eq!(a.movements[2].shown_state(1_300), "expired");
-        a.movements[3].state = MovementState::Confirmed;
+        a.movement(TxnId(4)).unwrap().state = MovementState::Confirmed;
         assert_eq!(a.shadow(1_300).unwrap().available, 11_000);
         // A newer online balance replaces the file and what came before it.
         a.online = Some(Base {
             available: 4_000,
             as_of_us: 1_250,
         });
+        a.rebased();
         assert_eq!(a.shadow(1_300).unwrap().available, 7_000);
+        assert_eq!(
+            a.movements.len(),
+            1,
+            "movements before the balance are in it"
+        );
     }
 
     #[test]

@@ -57,18 +57,18 @@ CREATE TABLE online_balances (
 -- shadow balance subtracts (debits, holds) or adds (confirmed credits)
 -- after its balance's as-of time.
 CREATE TABLE movements (
-    txn_id          INTEGER PRIMARY KEY,          -- the journal row that made it
     institution     TEXT    NOT NULL,
     account         TEXT    NOT NULL,
+    txn_id          INTEGER NOT NULL,             -- the journal row that made it
     kind            TEXT    NOT NULL,             -- hold | debit | credit
     amount_minor    INTEGER NOT NULL,             -- as approved
     remaining_minor INTEGER NOT NULL,             -- after reversals and completion
     approved_by     TEXT    NOT NULL,             -- account_system | stand_in | switch
     created_us      INTEGER NOT NULL,
     expires_us      INTEGER,                      -- holds only
-    state           TEXT    NOT NULL              -- open | completed | reversed | pending (credit) | confirmed (credit)
-);
-CREATE INDEX movements_account ON movements (institution, account, created_us);
+    state           TEXT    NOT NULL,             -- open | completed | reversed | pending (credit) | confirmed (credit)
+    PRIMARY KEY (institution, account, txn_id)     -- one B-tree: an account's movements together
+) WITHOUT ROWID;
 
 -- Store-and-forward: what an account system must still be told, in order.
 CREATE TABLE saf_queue (
@@ -76,8 +76,7 @@ CREATE TABLE saf_queue (
     institution     TEXT    NOT NULL,
     account         TEXT    NOT NULL,
     operation       TEXT    NOT NULL,             -- advice | reverse
-    txn_id          INTEGER NOT NULL,             -- cardhub's id the account system sees
-    request         TEXT    NOT NULL,             -- the canonical request, JSON (masked card only)
+    txn_id          INTEGER NOT NULL,             -- the journal row it delivers (the request is rebuilt from it)
     state           TEXT    NOT NULL,             -- pending | delivered | dead
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_us INTEGER NOT NULL,
@@ -87,4 +86,3 @@ CREATE TABLE saf_queue (
 );
 -- What replay reads: undelivered items per institution and account, in order.
 CREATE INDEX saf_open ON saf_queue (institution, account, seq) WHERE state != 'delivered';
-CREATE INDEX saf_txn ON saf_queue (txn_id);
