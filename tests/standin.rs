@@ -469,7 +469,47 @@ async fn a_bad_balance_file_is_rejected_whole_and_the_old_balances_stay() {
     })
     .await;
     assert_eq!(code(&c, &purchase(ACTIVE_USD, 15_000, 3)).await, "00");
+
+    // SubmitBalances over SOAP: a bad file is refused with its line, a good one taken.
+    let as_of = jiff::Timestamp::now().to_string();
+    let bad = balances_csv(&as_of, &[("A-1001", "1.00"), ("A-1002", "-x")]);
+    let answer = hub.submit_balances(&as_of, &bad).await;
+    assert!(answer.contains("<hub:line>4</hub:line>"), "{answer}");
+    let good = balances_csv(&as_of, &[("A-1001", "1.00"), ("A-1002", "2.00")]);
+    let answer = hub.submit_balances(&as_of, &good).await;
+    assert!(answer.contains("<hub:records>2</hub:records>"), "{answer}");
+    assert_eq!(
+        code(&c, &purchase(ACTIVE_USD, 200, 4)).await,
+        "51",
+        "1.00 left now"
+    );
     hub.link.shutdown().await;
+}
+
+impl StandInHub {
+    /// SubmitBalances (SOAP 1.1) of a CSV file; the answer's body.
+    async fn submit_balances(&self, as_of: &str, csv: &str) -> String {
+        use base64::Engine;
+        let content = base64::engine::general_purpose::STANDARD.encode(csv);
+        let body = fixture("submit-balances-request.soap11.xml")
+            .replace("2025-11-22T05:30:00Z", as_of)
+            .replace(
+                "YWNjb3VudCxhdmFpbGFibGUsbGVkZ2VyLGN1cnJlbmN5CkEtMTAwMSwxMDAwMDAsMTAwMDAwLDg0MApBLTEwMDIsOTk1MCw5OTUwLDg0MAo=",
+                &content,
+            );
+        http()
+            .post(format!("{}/soap/hub", self.api))
+            .bearer_auth(TOKEN)
+            .header("content-type", "text/xml; charset=utf-8")
+            .header("SOAPAction", "\"urn:cardhub:hub:v1#SubmitBalances\"")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
