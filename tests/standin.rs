@@ -77,6 +77,19 @@ async fn told(server: &MockServer, element: &str) -> Vec<(String, Option<String>
         .collect()
 }
 
+/// What the account system was told for one operation, once it has been
+/// told at least `n` times (or after 10 s, for the assertion to show).
+async fn wait_told(bank: &MockServer, element: &str, n: usize) -> Vec<(String, Option<String>)> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let seen = told(bank, element).await;
+        if seen.len() >= n || tokio::time::Instant::now() > deadline {
+            return seen;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A hub whose bank-a goes through the canonical adapter to `bank_url`,
 /// with an API, a drop folder, quick breaker and replay settings.
 struct StandInHub {
@@ -289,14 +302,7 @@ async fn end_of_day_stands_in_within_the_shadow_balance_and_replays_in_order_onc
 
     hub.status_notify("OPEN").await;
     let expected: Vec<String> = stood_in.iter().map(|r| r.0.clone()).collect();
-    let mut delivered = Vec::new();
-    for _ in 0..500 {
-        delivered = told(&bank, "<as:Advice ").await;
-        if delivered.len() >= expected.len() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let delivered = wait_told(&bank, "<as:Advice ", expected.len()).await;
     // Replay may run accounts side by side, but each account in order.
     let ids: Vec<String> = delivered.iter().map(|d| d.0.clone()).collect();
     let mut sorted = ids.clone();
@@ -383,14 +389,7 @@ async fn a_late_answer_is_reconciled_after_stand_in() {
     let original = hub.journal("stan = '000001'")[0].clone();
     assert_eq!(original.2, "stand_in");
     // The late approval is reversed, after the advice of the decline.
-    let mut reversals = Vec::new();
-    for _ in 0..400 {
-        reversals = told(&bank, "<as:Reverse ").await;
-        if !reversals.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let reversals = wait_told(&bank, "<as:Reverse ", 1).await;
     assert_eq!(reversals.len(), 1, "one reversal of the late approval");
     assert_eq!(reversals[0].1.as_deref(), Some(original.0.as_str()));
     let advices = told(&bank, "<as:Advice ").await;
@@ -543,14 +542,7 @@ async fn the_breaker_opens_when_the_account_system_dies_and_the_probe_reopens_it
     let bank = MockServer::builder().listener(listener).start().await;
     mount_bank(&bank, Duration::ZERO).await;
     wait_for("the probe to reopen bank-a", || hub.state() == "open").await;
-    let mut delivered = Vec::new();
-    for _ in 0..500 {
-        delivered = told(&bank, "<as:Advice ").await;
-        if delivered.len() >= 4 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let delivered = wait_told(&bank, "<as:Advice ", 4).await;
     let ids: Vec<String> = delivered.into_iter().map(|d| d.0).collect();
     assert_eq!(ids, stood_in);
     let transitions: i64 = rusqlite::Connection::open(hub.dir.path().join("hub.db"))
@@ -579,16 +571,7 @@ async fn the_api_requires_its_token_and_lists_dead_letters() {
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 401);
-    let listed = http()
-        .get(format!("{}/api/institutions", hub.api))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let listed = hub.get("/api/institutions").await;
     assert_eq!(listed["institutions"][0]["id"], "bank-a");
     assert_eq!(listed["institutions"][0]["state"], "open");
     let refused = http()
@@ -894,16 +877,7 @@ async fn nothing_is_lost_or_told_twice_across_kill_9() {
 
 impl StandInHub {
     async fn get(&self, path: &str) -> serde_json::Value {
-        let text = http()
-            .get(format!("{}{path}", self.api))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        serde_json::from_str(&text).unwrap()
+        serde_json::from_str(&http_get(&self.api, path).await).unwrap()
     }
 
     async fn post(&self, path: &str) -> u16 {
@@ -991,14 +965,7 @@ async fn a_poison_item_holds_back_only_its_account_and_a_pause_really_stops() {
     );
 
     assert_eq!(hub.post("/api/institutions/bank-a/saf/resume").await, 200);
-    let mut delivered = Vec::new();
-    for _ in 0..500 {
-        delivered = told(&bank, "<as:Advice ").await;
-        if delivered.len() >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let delivered = wait_told(&bank, "<as:Advice ", 2).await;
     let ids: Vec<String> = delivered.into_iter().map(|a| a.0).collect();
     assert_eq!(
         ids,

@@ -433,13 +433,11 @@ impl ShadowBook {
         txn_id: TxnId,
         amount: i64,
     ) -> Result<Option<MovementUpdate>, StoreError> {
-        self.with_account(institution, account, |a| {
-            let m = a.movement(txn_id)?;
+        self.change(institution, account, txn_id, |m| {
             m.remaining = (m.remaining - amount).max(0);
             if m.remaining == 0 {
                 m.state = MovementState::Reversed;
             }
-            Some(m.update())
         })
     }
 
@@ -454,10 +452,23 @@ impl ShadowBook {
         txn_id: TxnId,
         amount: i64,
     ) -> Result<Option<MovementUpdate>, StoreError> {
-        self.with_account(institution, account, |a| {
-            let m = a.movement(txn_id)?;
+        self.change(institution, account, txn_id, |m| {
             m.remaining = amount;
             m.state = MovementState::Completed;
+        })
+    }
+
+    /// Changes a known movement; its new remaining amount and state to write.
+    fn change(
+        &self,
+        institution: &str,
+        account: &str,
+        txn_id: TxnId,
+        f: impl FnOnce(&mut Movement),
+    ) -> Result<Option<MovementUpdate>, StoreError> {
+        self.with_account(institution, account, |a| {
+            let m = a.movement(txn_id)?;
+            f(m);
             Some(m.update())
         })
     }
