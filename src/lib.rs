@@ -11,6 +11,7 @@ pub mod hub;
 pub mod iso8583;
 pub mod link;
 pub mod mask;
+pub mod metrics;
 pub mod money;
 pub mod sim;
 pub mod standin;

@@ -587,6 +587,56 @@ async fn the_api_requires_its_token_and_lists_dead_letters() {
         422,
         "unreachable is detected, not signalled"
     );
+
+    // Health, readiness and metrics need no token; the metrics parse.
+    let c = client(&hub.switch).await;
+    assert_eq!(code(&c, &purchase(ACTIVE_USD, 1_000, 1)).await, "00");
+    for path in ["/healthz", "/readyz"] {
+        let r = http()
+            .get(format!("{}{path}", hub.api))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{path}");
+    }
+    let text = http()
+        .get(format!("{}/metrics", hub.api))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let samples: Vec<(&str, f64)> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (series, value) = l.rsplit_once(' ').expect("series and value");
+            (series, value.parse().expect("a number"))
+        })
+        .collect();
+    let value = |series: &str| samples.iter().find(|s| s.0 == series).map(|s| s.1);
+    assert_eq!(
+        value(
+            "cardhub_requests_total{mti=\"0100\",code=\"00\",decided_by=\"account_system\",institution=\"bank-a\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        value("cardhub_institution_state{institution=\"bank-a\",state=\"open\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        value("cardhub_saf_pending{institution=\"bank-a\"}"),
+        Some(0.0)
+    );
+    assert!(
+        samples.iter().any(|s| s.0.starts_with(
+            "cardhub_adapter_call_seconds_count{institution=\"bank-a\",outcome=\"answered\"}"
+        ) && s.1 == 1.0),
+        "{text}"
+    );
     hub.link.shutdown().await;
 }
 

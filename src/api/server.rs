@@ -1,7 +1,9 @@
 //! The JSON API and the SOAP service for institutions, on their own
-//! address (`[api]`). Every route but `/healthz` requires the configured
-//! bearer token.
+//! address (`[api]`). Every route but `/healthz`, `/readyz` and `/metrics`
+//! requires the configured bearer token.
 //!
+//! - `GET  /healthz` — the process answers; `GET /readyz` — the store reads and writes
+//! - `GET  /metrics` — Prometheus text exposition (no card data in it)
 //! - `GET  /api/institutions` — states, SAF depth, current balance file
 //! - `POST /api/institutions/{id}/state` — `{"state": "closing", "reason": "..."}`
 //! - `POST /api/institutions/{id}/saf/pause`, `.../saf/resume`
@@ -32,6 +34,7 @@ use super::config::ApiSettings;
 use super::hub_soap::{self, FaultCode, HubCall, LineErrorOut, SoapVersion};
 use crate::config::Config;
 use crate::hub::pipeline::Hub;
+use crate::metrics::InstitutionSnapshot;
 use crate::standin::balance_file::BalanceFileError;
 use crate::standin::balances::{self, BalanceError};
 use crate::standin::saf;
@@ -93,8 +96,67 @@ fn router(api: Api) -> Router {
         .route_layer(middleware::from_fn_with_state(api.clone(), bearer));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
         .merge(protected)
         .with_state(api)
+}
+
+/// Ready when the store answers a read and takes a write.
+async fn ready(State(api): State<Api>) -> Response {
+    let store = api.hub.store().clone();
+    let read = store.read(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)));
+    let write =
+        tokio::time::timeout(std::time::Duration::from_secs(2), store.write(|_| Ok(()))).await;
+    match (read, write) {
+        (Ok(_), Ok(Ok(()))) => (StatusCode::OK, "ready\n").into_response(),
+        (Err(e), _) | (_, Ok(Err(e))) => {
+            (StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}\n")).into_response()
+        }
+        (_, Err(_)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store: writer does not answer\n",
+        )
+            .into_response(),
+    }
+}
+
+/// The Prometheus text exposition.
+async fn metrics(State(api): State<Api>) -> Result<Response, ApiError> {
+    let store = api.hub.store().clone();
+    let (depths, files) = tokio::task::spawn_blocking(move || {
+        Ok::<_, crate::store::StoreError>((saf::depths(&store)?, balances::current_files(&store)?))
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))??;
+    let now = jiff::Timestamp::now().as_microsecond();
+    let snapshots: Vec<InstitutionSnapshot> = api
+        .hub
+        .institutions()
+        .statuses()
+        .into_iter()
+        .map(|s| {
+            let depth = depths.iter().find(|d| d.0 == s.id);
+            let file = files.iter().find(|f| f.institution == s.id);
+            InstitutionSnapshot {
+                saf_pending: depth.map_or(0, |d| d.1),
+                saf_dead: depth.map_or(0, |d| d.2),
+                balance_age_secs: file.map(|f| (now - f.as_of_us) / 1_000_000),
+                state: s.state,
+                transitions: s.transitions,
+                id: s.id,
+            }
+        })
+        .collect();
+    let text = api.hub.metrics().render(&snapshots);
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
 }
 
 /// An error answer: a status and `{"error": ...}`.

@@ -124,6 +124,19 @@ pub enum AccountError {
 }
 
 impl AccountError {
+    /// A short name of the outcome, for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AccountError::Timeout => "timeout",
+            AccountError::Unreachable(_) => "unreachable",
+            AccountError::Fault { .. } => "fault",
+            AccountError::HttpStatus(_) => "http_status",
+            AccountError::Malformed(_) => "malformed",
+            AccountError::Unsendable(_) => "unsendable",
+            AccountError::Unsupported(_) => "unsupported",
+        }
+    }
+
     /// Whether it says the account system is unavailable (what the circuit
     /// breaker counts), rather than a request cardhub cannot send.
     pub fn is_unavailability(&self) -> bool {

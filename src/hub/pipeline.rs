@@ -33,6 +33,7 @@ use crate::iso8583::Message;
 use crate::iso8583::fields::ResponseCode;
 use crate::link::{Handler, Request};
 use crate::mask::redact_pans;
+use crate::metrics::Metrics;
 use crate::standin::Effects;
 use crate::standin::config::HoldsConfig;
 use crate::standin::shadow::ShadowBook;
@@ -108,6 +109,7 @@ pub struct Hub {
     holds: HoldsConfig,
     /// Stand-in's own daily counters (its approvals only).
     offline: Counters<CardKey>,
+    metrics: Arc<Metrics>,
 }
 
 impl Hub {
@@ -131,6 +133,7 @@ impl Hub {
             book: Arc::new(ShadowBook::new(store.clone())),
             holds,
             offline: Counters::default(),
+            metrics: Arc::default(),
             store,
             cards,
             profiles,
@@ -184,6 +187,11 @@ impl Hub {
     /// The shadow balances (told when a balance file becomes current).
     pub fn book(&self) -> &Arc<ShadowBook> {
         &self.book
+    }
+
+    /// What the hub counts (served at `/metrics`).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// The hub's store.
@@ -277,6 +285,11 @@ impl Hub {
             .as_ref()
             .map(|m| (m.institution.clone(), m.account.clone(), m.txn_id));
         let wake = effects.saf.as_ref().map(|i| i.institution.clone());
+        let labels = (
+            entry.mti.clone(),
+            entry.institution.clone(),
+            entry.latency_us,
+        );
         let written = self
             .store
             .write(move |c| {
@@ -284,7 +297,7 @@ impl Hub {
                 effects.write(c)
             })
             .await;
-        match written {
+        let answered = match written {
             Ok(()) => {
                 if let Some(inst) = wake.and_then(|id| self.institutions.get(&id)) {
                     inst.saf_wake.notify_one();
@@ -301,7 +314,21 @@ impl Hub {
                     false,
                 )
             }
-        }
+        };
+        let (mti, institution, latency_us) = labels;
+        self.observe(&mti, institution.as_deref(), latency_us, &answered.0);
+        answered
+    }
+
+    /// Counts an answered request for `/metrics`.
+    fn observe(&self, mti: &str, institution: Option<&str>, latency_us: i64, decision: &Decision) {
+        self.metrics.request(
+            mti,
+            decision.code.as_str(),
+            decision.decided_by.as_str(),
+            institution.unwrap_or("none"),
+            latency_us as f64 / 1e6,
+        );
     }
 
     /// Registers a request as in flight, or finds the one it repeats.
@@ -384,6 +411,12 @@ impl Hub {
             ..Outcome::rule(codes::APPROVED, "")
         };
         let entry = self.entry(request, keys, txn_id, &outcome, None);
+        self.observe(
+            &entry.mti,
+            entry.institution.as_deref(),
+            entry.latency_us,
+            &decision,
+        );
         if let Err(e) = journal::append(&self.store, entry).await {
             warn!(error = %e, "retransmission not journaled");
         }
@@ -433,7 +466,15 @@ impl Hub {
                     decided,
                     wake: institution.clone(),
                 };
-                match call_with_deadline(system.clone(), request, c.kind, late).await {
+                let started = std::time::Instant::now();
+                let answer = call_with_deadline(system.clone(), request, c.kind, late).await;
+                let outcome = match &answer {
+                    Ok(_) => "answered",
+                    Err(e) => e.kind(),
+                };
+                let seconds = started.elapsed().as_secs_f64();
+                self.metrics.adapter_call(&institution.id, outcome, seconds);
+                match answer {
                     Ok(answer) => {
                         self.institutions.record_success(&institution.id);
                         let decision = decision_from(Ok(answer), system.name());
