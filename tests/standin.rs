@@ -870,6 +870,11 @@ async fn nothing_is_lost_or_told_twice_across_kill_9() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let status = cli(dir.path(), &["status"]);
+    assert!(
+        status.contains("bank-a") && status.contains("stand_in"),
+        "{status}"
+    );
     let listed = cli(
         dir.path(),
         &["saf", "list", "--state", "delivered", "--limit", "5"],

@@ -11,6 +11,7 @@ mod iso;
 mod serve;
 mod sim;
 mod standin;
+mod status;
 
 /// cardhub — authorization hub for card issuers on legacy account systems.
 #[derive(Debug, Parser)]
@@ -55,6 +56,8 @@ enum Command {
         #[command(subcommand)]
         command: standin::BalancesCommand,
     },
+    /// One screen of the hub's health: institutions, SAF depth, balance files, last minute's traffic.
+    Status(status::StatusArgs),
     /// Run the hub: serve the switch connections of a config file.
     Serve(serve::ServeArgs),
     /// Switch simulator: send requests to a running hub, or flood it.
@@ -78,6 +81,7 @@ pub fn main() -> ExitCode {
         Command::Sim { command } => sim::run(command),
         Command::Institutions { command } => standin::run_institutions(command),
         Command::Saf { command } => standin::run_saf(command),
+        Command::Status(args) => status::run(args),
         Command::Balances { command } => standin::run_balances(command),
     };
     match outcome {
