@@ -588,6 +588,43 @@ async fn the_api_requires_its_token_and_lists_dead_letters() {
         "unreachable is detected, not signalled"
     );
 
+    // The OpenAPI document needs no token, and every route in it is served.
+    let doc = http()
+        .get(format!("{}/openapi.json", hub.api))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&doc).unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() >= 10, "{doc}");
+    for (path, methods) in paths {
+        let url = format!(
+            "{}{}",
+            hub.api,
+            path.replace("{id}", "bank-a").replace("{seq}", "999999")
+        );
+        for method in methods.as_object().unwrap().keys() {
+            let request = match method.as_str() {
+                "get" => http().get(&url),
+                "post" => http()
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body("{}"),
+                other => panic!("{path}: method {other} not tested"),
+            };
+            let response = request.bearer_auth(TOKEN).send().await.unwrap();
+            let status = response.status().as_u16();
+            let body = response.text().await.unwrap();
+            assert!(
+                !(status == 404 && body.is_empty()),
+                "{method} {path}: no such route"
+            );
+        }
+    }
+
     // Health, readiness and metrics need no token; the metrics parse.
     let c = client(&hub.switch).await;
     assert_eq!(code(&c, &purchase(ACTIVE_USD, 1_000, 1)).await, "00");

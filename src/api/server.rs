@@ -4,6 +4,7 @@
 //!
 //! - `GET  /healthz` — the process answers; `GET /readyz` — the store reads and writes
 //! - `GET  /metrics` — Prometheus text exposition (no card data in it)
+//! - `GET  /openapi.json` — the OpenAPI document of all of these
 //! - `GET  /api/institutions` — states, SAF depth, current balance file
 //! - `POST /api/institutions/{id}/state` — `{"state": "closing", "reason": "..."}`
 //! - `POST /api/institutions/{id}/saf/pause`, `.../saf/resume`
@@ -98,8 +99,16 @@ fn router(api: Api) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
         .merge(protected)
         .with_state(api)
+}
+
+/// The OpenAPI 3 document of these routes.
+const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
 /// Ready when the store answers a read and takes a write.
