@@ -17,6 +17,7 @@ use crate::adapter::registry::Adapters;
 use crate::cards::config::Catalog;
 use crate::cards::{CardError, CardRegistry, PanKeys};
 use crate::config::Config;
+use crate::standin::balances;
 use crate::standin::drop_folder::DropFolder;
 use crate::standin::probe;
 use crate::standin::replay::Replay;
@@ -125,6 +126,15 @@ pub fn open(
 /// its SAF replay and health probe.
 pub fn spawn_background(hub: &Arc<Hub>, config: &Config, shutdown: CancellationToken) {
     spawn_card_refresh(hub, shutdown.clone());
+    let store = hub.store().clone();
+    tokio::task::spawn_blocking(move || match balances::discard_abandoned(&store) {
+        Ok(0) => {}
+        Ok(n) => warn!(
+            files = n,
+            "discarded balance files left half-read by an earlier run"
+        ),
+        Err(e) => warn!(error = %e, "half-read balance files not discarded"),
+    });
     for inst in &config.institutions {
         if let (Some(folder), Some(format)) = (&inst.drop_folder, &inst.balances) {
             DropFolder {

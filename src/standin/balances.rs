@@ -193,6 +193,24 @@ fn discard(store: &Store, file_id: i64) -> Result<(), StoreError> {
     })
 }
 
+/// Discards files left half-staged by a hub that stopped while reading
+/// them (only a running hub stages files: call it at start). Returns how
+/// many there were.
+///
+/// # Errors
+/// The store's error.
+pub fn discard_abandoned(store: &Store) -> Result<usize, StoreError> {
+    let staging: Vec<i64> = store.read(|c| {
+        c.prepare("SELECT file_id FROM balance_files WHERE state = 'staging'")?
+            .query_map([], |r| r.get(0))?
+            .collect()
+    })?;
+    for file_id in &staging {
+        discard(store, *file_id)?;
+    }
+    Ok(staging.len())
+}
+
 /// Drops the rows of files no longer current (their header rows stay, for
 /// the same-file check and history).
 fn prune(store: &Store, institution: &str) -> Result<(), StoreError> {
@@ -255,4 +273,82 @@ pub fn current_files(store: &Store) -> Result<Vec<CurrentFile>, StoreError> {
         })?
         .collect()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn format() -> BalanceFormat {
+        toml::from_str(
+            "format = \"csv\"\naccount = \"account\"\navailable = \"available\"\ncurrency_code = \"USD\"\nas_of_line = \"#as_of=\"",
+        )
+        .unwrap()
+    }
+
+    fn apply_text(store: &Store, book: &ShadowBook, text: &str) -> Result<Applied, BalanceError> {
+        apply(
+            store,
+            book,
+            "bank-a",
+            &format(),
+            text.as_bytes(),
+            None,
+            "test",
+        )
+    }
+
+    fn count(store: &Store, sql: &'static str) -> i64 {
+        store.read(|c| c.query_row(sql, [], |r| r.get(0))).unwrap()
+    }
+
+    #[test]
+    fn files_apply_whole_once_and_never_older_and_half_read_ones_are_discarded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("b.db")).unwrap();
+        let book = ShadowBook::new(store.clone());
+        let first = "#as_of=2026-11-21T22:00:00Z\naccount,available\nA-1,10.00\nA-2,20.00\n";
+        let applied = apply_text(&store, &book, first).unwrap();
+        assert_eq!((applied.rows, applied.unchanged), (2, false));
+        assert!(apply_text(&store, &book, first).unwrap().unchanged);
+        let older = "#as_of=2026-11-20T22:00:00Z\naccount,available\nA-1,1.00\n";
+        assert!(matches!(
+            apply_text(&store, &book, older),
+            Err(BalanceError::Older { .. })
+        ));
+        let bad = "#as_of=2026-11-22T22:00:00Z\naccount,available\nA-1,1.00\nA-2,x\n";
+        assert!(matches!(
+            apply_text(&store, &book, bad),
+            Err(BalanceError::File(_))
+        ));
+        // Only the first file's rows remain, and it is the current one.
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM file_balances"), 2);
+        assert_eq!(
+            count(
+                &store,
+                "SELECT COUNT(*) FROM balance_files WHERE state = 'current'"
+            ),
+            1
+        );
+
+        // A hub stopped while staging: its rows are dropped at the next start.
+        store
+            .write_blocking(|c| {
+                c.execute_batch(
+                    "INSERT INTO balance_files (file_id, institution, sha256, as_of_us, source, state, received_us) \
+                     VALUES (99, 'bank-a', x'', 0, 'upload', 'staging', 0); \
+                     INSERT INTO file_balances VALUES (99, 'A-9', 1, 840);",
+                )
+            })
+            .unwrap();
+        assert_eq!(discard_abandoned(&store).unwrap(), 1);
+        assert_eq!(
+            count(
+                &store,
+                "SELECT COUNT(*) FROM file_balances WHERE file_id = 99"
+            ),
+            0
+        );
+        assert_eq!(discard_abandoned(&store).unwrap(), 0);
+    }
 }
