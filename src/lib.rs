@@ -13,6 +13,7 @@ pub mod link;
 pub mod mask;
 pub mod metrics;
 pub mod money;
+pub mod refsys;
 pub mod sim;
 pub mod standin;
 pub mod store;

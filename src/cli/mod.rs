@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod adapters;
 mod cards;
 mod iso;
+mod refsys;
 mod serve;
 mod sim;
 mod standin;
@@ -60,6 +61,8 @@ enum Command {
     Status(status::StatusArgs),
     /// Run the hub: serve the switch connections of a config file.
     Serve(serve::ServeArgs),
+    /// Run the reference account system (wsdl/account-system.wsdl) for demos and vendors.
+    ReferenceAccountSystem(refsys::RefsysArgs),
     /// Switch simulator: send requests to a running hub, or flood it.
     Sim {
         #[command(subcommand)]
@@ -77,6 +80,10 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => {
             init_logging(cli.log_json);
             serve::run(args)
+        }
+        Command::ReferenceAccountSystem(args) => {
+            init_logging(cli.log_json);
+            refsys::run(args)
         }
         Command::Sim { command } => sim::run(command),
         Command::Institutions { command } => standin::run_institutions(command),
