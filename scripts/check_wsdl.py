@@ -31,7 +31,10 @@ What is checked, one output line per file:
    as:Authorize); its body element (or Fault detail) must be one the WSDLs
    declare and is validated against that WSDL's XSD as above; a file named
    like a sample is held to its name. When `hub/` exists it must hold, valid,
-   every hub.wsdl output and fault element in both SOAP versions.
+   every hub.wsdl output and fault element in both SOAP versions; when
+   `refsys/` exists (the reference account system's answers, written by
+   `cargo test --test refsys`), every account-system.wsdl output and fault
+   element in both SOAP versions.
 
 Extra arguments (files or folders) replace steps 3 and 4: only those files
 are checked (as in step 4), after the WSDLs and schemas.
@@ -69,6 +72,7 @@ WSDL_DIR = REPO / "wsdl"
 CANONICAL = REPO / "fixtures" / "soap" / "canonical"
 RENDERED = REPO / "target" / "rendered-requests"
 HUB_RENDERED = RENDERED / "hub"
+REFSYS_RENDERED = RENDERED / "refsys"
 
 XS = "http://www.w3.org/2001/XMLSchema"
 SOAP11_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -510,23 +514,24 @@ def check_file(checker: Checker, path: Path, sample: bool) -> Validated | None:
     return validated
 
 
-def check_hub_coverage(checker: Checker, validated: set[Validated]) -> None:
-    """Every hub.wsdl answer (output, each branch of a choice) and fault
-    element was rendered into HUB_RENDERED, in SOAP 1.1 and 1.2, and passed."""
-    hub = next(i for i in INTERFACES if i.namespace == HUB_NS)
+def check_coverage(checker: Checker, validated: set[Validated], namespace: str, folder: Path, writer: str) -> None:
+    """Every answer (output, each branch of a choice) and fault element of
+    the WSDL of `namespace` was rendered into `folder`, in SOAP 1.1 and 1.2,
+    and passed."""
+    iface = next(i for i in INTERFACES if i.namespace == namespace)
     wanted = {
         (version, qname, choice)
         for version in SOAP_VERSION.values()
-        for qname, (_, role) in hub.elements.items()
+        for qname, (_, role) in iface.elements.items()
         if role in ("output", "fault")
         for choice in choices(qname)
     }
     missing = sorted(wanted - validated)
     if missing:
         names = ", ".join(f"SOAP {v} {etree.QName(q).localname}{'/' + c if c else ''}" for v, q, c in missing)
-        checker.fail(HUB_RENDERED, "/", f"no valid rendered {names} (written by `cargo test --lib api::hub_soap`)")
+        checker.fail(folder, "/", f"no valid rendered {names} (written by `{writer}`)")
     else:
-        checker.ok(HUB_RENDERED, f"every hub.wsdl answer and fault rendered in SOAP 1.1 and 1.2 ({len(wanted)} element/branch/version combinations)")
+        checker.ok(folder, f"every {iface.wsdl} answer and fault rendered in SOAP 1.1 and 1.2 ({len(wanted)} element/branch/version combinations)")
 
 
 def xml_files(folder: Path) -> list[Path]:
@@ -569,13 +574,16 @@ def main(argv: list[str]) -> int:
             rendered = xml_files(RENDERED)
             if not rendered:
                 print(f"--    {checker.rel(RENDERED)}/  no *.xml files")
-            hub_validated = set()
+            covered = {HUB_RENDERED: set(), REFSYS_RENDERED: set()}
             for f in rendered:
                 validated = check_file(checker, f, sample=False)
-                if validated is not None and HUB_RENDERED in f.parents:
-                    hub_validated.add(validated)
+                for folder, seen in covered.items():
+                    if validated is not None and folder in f.parents:
+                        seen.add(validated)
             if HUB_RENDERED.is_dir():
-                check_hub_coverage(checker, hub_validated)
+                check_coverage(checker, covered[HUB_RENDERED], HUB_NS, HUB_RENDERED, "cargo test --lib api::hub_soap")
+            if REFSYS_RENDERED.is_dir():
+                check_coverage(checker, covered[REFSYS_RENDERED], AS_NS, REFSYS_RENDERED, "cargo test --test refsys")
 
     if checker.failures:
         print(f"check-wsdl: {checker.failures} of {checker.checked} check(s) failed", file=sys.stderr)

@@ -48,7 +48,8 @@ pub enum Mode {
     /// issuer inoperative), which cardhub treats as no answer and stands in;
     /// Reverse, Advice and BalanceInquiry are still served.
     Closed,
-    /// Answers every operation, each `delay_ms` late (applied first).
+    /// Answers every operation `delay_ms` late (the request is applied
+    /// first, as a slow system applies it even when the caller gave up).
     Slow,
     /// Broken: HTTP 500 with a plain-text body for every SOAP request,
     /// nothing applied.
@@ -195,7 +196,9 @@ async fn stats(State(state): State<Arc<RefSys>>) -> Json<Stats> {
     Json(state.stats())
 }
 
-/// One SOAP request: read, apply unless the mode says otherwise, answer.
+/// One SOAP request: read, apply unless the mode says otherwise, answer;
+/// in slow mode the answer waits after the request was applied, so a late
+/// answer's effect is in the ledger whether or not the caller still waits.
 async fn soap_call(
     State(state): State<Arc<RefSys>>,
     headers: HeaderMap,
@@ -205,13 +208,18 @@ async fn soap_call(
         .switches
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
+    let response = answer(&state, mode, &headers, &body).await;
     if mode == Mode::Slow {
         tokio::time::sleep(Duration::from_millis(delay_ms)).await;
     }
+    response
+}
+
+async fn answer(state: &RefSys, mode: Mode, headers: &HeaderMap, body: &[u8]) -> Response {
     let declared = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    let (version, request) = match soap::parse_request(&body, declared) {
+    let (version, request) = match soap::parse_request(body, declared) {
         Ok(read) => read,
         Err(e) => {
             state.count(|c| c.faults += 1);
@@ -255,8 +263,8 @@ async fn soap_call(
             )
                 .into_response()
         }
-        Ok(Err(e)) => internal(&state, version, &e),
-        Err(e) => internal(&state, version, &LedgerError::Panicked(e.to_string())),
+        Ok(Err(e)) => internal(state, version, &e),
+        Err(e) => internal(state, version, &LedgerError::Panicked(e.to_string())),
     }
 }
 
