@@ -1066,3 +1066,57 @@ async fn a_poison_item_holds_back_only_its_account_and_a_pause_really_stops() {
     );
     hub.link.shutdown().await;
 }
+
+/// End of day against the reference account system (a real SOAP server with
+/// its own ledger) instead of wiremock: online, then stand-in from the
+/// balance it last returned, then replay — and its ledger agrees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_of_day_against_the_reference_account_system() {
+    use cardhub::refsys::{self, Mode, RefSys, accounts, ledger::Ledger};
+    let mut ledger = Ledger::open(None).unwrap();
+    let opening = accounts::parse(b"account,available,currency\nA-1001,1000.00,USD\n").unwrap();
+    ledger.open_accounts(&opening).unwrap();
+    let state = RefSys::new(ledger, Mode::Open, 0);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let addr = refsys::spawn("127.0.0.1:0".parse().unwrap(), state.clone(), stop.clone())
+        .await
+        .unwrap();
+    let hub = start_hub(&format!("http://{addr}"), 5_000).await;
+    let c = client(&hub.switch).await;
+    // Online: the account system approves and returns the balance after.
+    assert_eq!(code(&c, &cash(ACTIVE_USD, 10_000, 1)).await, "00");
+    assert_eq!(hub.journal("stan = '000001'")[0].2, "account_system");
+
+    // End of day: no balance file at all — stand-in works from the balance
+    // the account system returned online (900.00).
+    hub.status_notify("CLOSING").await;
+    state.set_mode(refsys::Switches {
+        mode: Mode::Closed,
+        delay_ms: None,
+    });
+    assert_eq!(code(&c, &purchase(ACTIVE_USD, 60_000, 2)).await, "00");
+    assert_eq!(code(&c, &purchase(ACTIVE_USD, 40_000, 3)).await, "51");
+    assert_eq!(
+        state.stats().requests.get("authorize"),
+        Some(&1),
+        "nothing online while closing"
+    );
+
+    // Reopen: the stand-in approval is replayed once, and applied.
+    state.set_mode(refsys::Switches {
+        mode: Mode::Open,
+        delay_ms: None,
+    });
+    hub.status_notify("OPEN").await;
+    wait_for("the advice to be delivered", || {
+        state.stats().requests.get("advice").copied() == Some(1)
+    })
+    .await;
+    // The account system's ledger now has 1000 - 100 - 600 = 300.00 left:
+    // 300.01 is declined online, 300.00 approved.
+    assert_eq!(code(&c, &purchase(ACTIVE_USD, 30_001, 4)).await, "51");
+    assert_eq!(hub.journal("stan = '000004'")[0].2, "account_system");
+    assert_eq!(code(&c, &purchase(ACTIVE_USD, 30_000, 5)).await, "00");
+    stop.cancel();
+    hub.link.shutdown().await;
+}
