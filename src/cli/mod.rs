@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod adapters;
 mod cards;
+mod demo;
 mod iso;
 mod refsys;
 mod serve;
@@ -27,6 +28,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The whole job in one command: the hub, a reference account system and a
+    /// scripted story through the switch simulator, on loopback.
+    Demo(demo::DemoArgs),
     /// Card registry: import card files, show and change cards.
     Cards {
         #[command(subcommand)]
@@ -74,6 +78,7 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
+        Command::Demo(args) => demo::run(args),
         Command::Cards { command } => cards::run(command),
         Command::Adapters { command } => adapters::run(command),
         Command::Iso { command } => iso::run(command),

@@ -1,0 +1,459 @@
+//! `cardhub demo`: the whole job in one command, on loopback. Starts the
+//! reference account system, the hub (embedded store, the canonical
+//! adapter, the API) and drives a scripted story through the switch
+//! simulator: online approvals and declines, a bank decided from balance
+//! files alone, end of day with stand-in and a declined double spend,
+//! reopening with store-and-forward replay, a reversal, a retransmission
+//! and a malformed frame. Prints a narrative and a summary, then keeps
+//! running with the API up until Ctrl-C — or exits with `--once`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::cards::config::Catalog;
+use crate::cards::file;
+use crate::config::Config;
+use crate::hub::pipeline::Hub;
+use crate::hub::service;
+use crate::iso8583::{Dialect, Message};
+use crate::link::{self, frame::Framing};
+use crate::refsys::{self, Mode, RefSys, Switches, accounts, ledger::Ledger};
+use crate::sim::SimClient;
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Run the story, print the summary and exit (what the tests use).
+    #[arg(long)]
+    once: bool,
+    /// Folder for the demo's store and files (default: a new temporary folder).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Address of the API (back office) while the demo keeps running.
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    api: String,
+}
+
+/// Demo card numbers (test range, public in `fixtures/cards/demo-cards.csv`).
+const CARDS: &str = include_str!("../../fixtures/cards/demo-cards.csv");
+const ADAPTER: &str = include_str!("../../adapters/canonical.toml");
+const ACTIVE: &str = "4761739001010010"; // A-1001, bank-a, USD
+const ACTIVE_2: &str = "4761739001010028"; // A-1002, bank-a, USD
+const LOST: &str = "4761739001010036"; // A-1003, lost
+const PREPAID: &str = "4761739001010085"; // B-9002, bank-b (offline-only), EUR
+const TOKEN: &str = "demo-token-public-in-the-repository";
+
+pub fn run(args: DemoArgs) -> Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    runtime.block_on(demo(args))
+}
+
+async fn demo(args: DemoArgs) -> Result<()> {
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("cardhub-demo-{}", std::process::id())),
+    };
+    std::fs::create_dir_all(dir.join("adapters")).context("creating the demo folder")?;
+    let stop = CancellationToken::new();
+
+    // The account system of bank-a: the reference implementation of the WSDL.
+    let mut ledger = Ledger::open(None)?;
+    let opening =
+        accounts::parse(b"account,available,currency\nA-1001,1000.00,USD\nA-1002,250.00,USD\n")
+            .map_err(|e| anyhow::anyhow!("demo accounts: {}", e.join("; ")))?;
+    ledger.open_accounts(&opening)?;
+    let bank = RefSys::new(ledger, Mode::Open, 0);
+    let bank_addr = refsys::spawn("127.0.0.1:0".parse()?, bank.clone(), stop.clone()).await?;
+
+    let api = if args.once {
+        "127.0.0.1:0"
+    } else {
+        args.api.as_str()
+    };
+    let config = write_config(&dir, &format!("http://{bank_addr}"), api)?;
+    let (hub, _adapters) = service::open_with_adapters(&config)?;
+    let hub = Arc::new(hub);
+    let rows = file::read(&dir.join("cards.csv"), &Catalog::from_config(&config))?;
+    hub.cards().import(rows).await?;
+    let link = link::start(&config.switches, &config.link, hub.clone()).await?;
+    service::spawn_background(&hub, &config, link.shutdown_token());
+    let api_settings = config.api.clone().context("the demo config has an [api]")?;
+    let running = crate::api::server::start(
+        &api_settings,
+        hub.clone(),
+        Arc::new(config.clone()),
+        link.shutdown_token(),
+    )
+    .await
+    .with_context(|| format!("starting the API on {api}"))?;
+    let api_url = format!("http://{}", running.addr);
+    let switch = link.local_addr("base24").context("listening")?.to_string();
+    let dialect = Arc::new(Dialect::shipped("base24").context("base24 dialect")??);
+    let client = SimClient::connect(
+        &switch,
+        dialect.clone(),
+        Framing::TwoByte,
+        Some("ISO006000070".into()),
+    )
+    .await?;
+    client.sign_on().await?;
+    let story = Story {
+        client,
+        dialect,
+        switch,
+        api: api_url.clone(),
+        http: http_client()?,
+        bank: bank.clone(),
+    };
+    story.tell().await?;
+    println!("{}", summary(&hub)?);
+    if args.once {
+        link.shutdown().await;
+        stop.cancel();
+        if args.dir.is_none() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        return Ok(());
+    }
+    println!(
+        "The hub keeps running. Back office: {api_url}/api/institutions (Authorization: Bearer {TOKEN}), \
+         {api_url}/metrics; the switch listens on {}; Ctrl-C stops.",
+        story.switch
+    );
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    link.shutdown().await;
+    stop.cancel();
+    Ok(())
+}
+
+/// The demo's configuration: bank-a online through the canonical adapter to
+/// the reference account system, bank-b offline-only (balance files alone).
+fn write_config(dir: &Path, bank_url: &str, api: &str) -> Result<Config> {
+    std::fs::write(dir.join("cards.csv"), CARDS)?;
+    let adapter = ADAPTER.replace("http://127.0.0.1:8080", bank_url);
+    std::fs::write(dir.join("adapters/canonical.toml"), adapter)?;
+    let text = format!(
+        r##"adapters_dir = "adapters"
+[store]
+path = "demo.db"
+# DEMO KEYS — public in the repository, they protect nothing.
+[security]
+pan_hash_key = "37cbfeb75e35b442706f6c70d0dd6f96f0afc0a67508122f4711ba8a25b47eb4"
+pan_encryption_key = "23921b6f5cc3ceecf2768da2954e2d863a1c725acc3b20b464da401a98e35307"
+[limits.standard]
+atm = {{ per_transaction = 50000, daily_amount = 100000, daily_count = 10 }}
+pos = {{ per_transaction = 500000, daily_amount = 1000000, daily_count = 50 }}
+[limits.prepaid]
+atm = {{ per_transaction = 0, daily_amount = 0, daily_count = 0 }}
+pos = {{ per_transaction = 20000, daily_amount = 50000, daily_count = 20 }}
+[api]
+listen = "{api}"
+token = "{TOKEN}"
+[[institution]]
+id = "bank-a"
+name = "Bank A"
+mode = "online"
+adapter = "canonical"
+balances = {{ format = "csv", account = "account", available = "available", currency = "currency", as_of_line = "#as_of=" }}
+breaker = {{ probe_interval_ms = 200 }}
+saf = {{ backoff_initial_ms = 50, backoff_max_ms = 1000 }}
+[[institution]]
+id = "bank-b"
+name = "Bank B (prepaid programs, never online)"
+mode = "offline-only"
+balances = {{ format = "csv", account = "account", available = "available", currency = "currency", as_of_line = "#as_of=" }}
+[[switch]]
+name = "base24"
+role = "listen"
+address = "127.0.0.1:0"
+header = "ISO006000070"
+"##
+    );
+    std::fs::write(dir.join("cardhub.toml"), text)?;
+    Ok(Config::load(&dir.join("cardhub.toml"))?)
+}
+
+fn http_client() -> Result<reqwest::Client> {
+    let tls = crate::adapter::http::plain_http_tls().map_err(anyhow::Error::msg)?;
+    Ok(reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .build()?)
+}
+
+struct Story {
+    client: SimClient,
+    dialect: Arc<Dialect>,
+    switch: String,
+    api: String,
+    http: reqwest::Client,
+    bank: Arc<RefSys>,
+}
+
+/// A BASE24 request with the demo's terminal data.
+fn request(
+    mti: &str,
+    processing: &str,
+    pan: &str,
+    amount: u64,
+    stan: u32,
+    currency: &str,
+) -> Message {
+    let atm = processing.starts_with("01");
+    let mut m = Message::new(mti.parse().unwrap_or(crate::iso8583::Mti::NETWORK_REQUEST));
+    m.set_header(Some(if atm {
+        b"ISO016000070".to_vec()
+    } else {
+        b"ISO026000070".to_vec()
+    }));
+    m.set(2, pan);
+    m.set(3, processing);
+    m.set(4, format!("{amount:012}"));
+    m.set(7, "1122030201");
+    m.set(11, format!("{stan:06}"));
+    m.set(32, "4761739");
+    m.set(37, format!("DEMO{stan:08}"));
+    m.set(41, if atm { "ATM00001" } else { "POS00001" });
+    m.set(49, currency);
+    m
+}
+
+impl Story {
+    async fn send(&self, what: &str, m: &Message) -> Result<String> {
+        let (answer, took) = self.client.request(m, Duration::from_secs(10)).await?;
+        let code = answer
+            .response_code()
+            .map(|c| c.as_str().to_string())
+            .unwrap_or_default();
+        println!(
+            "  {what:<58} → {} {code}  ({:.1} ms)",
+            answer.mti(),
+            took.as_secs_f64() * 1e3
+        );
+        Ok(code)
+    }
+
+    async fn expect(&self, what: &str, m: &Message, code: &str) -> Result<()> {
+        let got = self.send(what, m).await?;
+        if got != code {
+            bail!("demo: {what}: expected {code}, got {got}");
+        }
+        Ok(())
+    }
+
+    async fn post(&self, path: &str, content_type: &str, body: String) -> Result<String> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.api))
+            .bearer_auth(TOKEN)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await?;
+        let status = response.status();
+        let text = response.text().await?;
+        if !status.is_success() {
+            bail!("demo: {path}: {status}: {text}");
+        }
+        Ok(text)
+    }
+
+    async fn status_notify(&self, state: &str) -> Result<()> {
+        let body = format!(
+            r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:hub="urn:cardhub:hub:v1"><soap:Body><hub:StatusNotify><hub:institution>bank-a</hub:institution><hub:state>{state}</hub:state><hub:reason>demo</hub:reason><hub:time>{}</hub:time></hub:StatusNotify></soap:Body></soap:Envelope>"#,
+            jiff::Timestamp::now()
+        );
+        self.post("/soap/hub", "text/xml; charset=utf-8", body)
+            .await?;
+        println!("  StatusNotify {state} (SOAP, from bank-a)");
+        Ok(())
+    }
+
+    async fn tell(&self) -> Result<()> {
+        let as_of = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1);
+        println!("\n1. Balance files: bank-a's and bank-b's uploaded through the API");
+        let a = format!(
+            "#as_of={as_of}\naccount,available,currency\nA-1001,1000.00,USD\nA-1002,250.00,USD\n"
+        );
+        self.post("/api/institutions/bank-a/balances", "text/csv", a)
+            .await?;
+        let b = format!("#as_of={as_of}\naccount,available,currency\nB-9002,80.00,EUR\n");
+        self.post("/api/institutions/bank-b/balances", "text/csv", b)
+            .await?;
+
+        println!("\n2. Online: bank-a's account system (the reference implementation) decides");
+        self.expect(
+            "ATM cash 100.00 USD, A-1001",
+            &request("0200", "011000", ACTIVE, 10_000, 1, "840"),
+            "00",
+        )
+        .await?;
+        self.expect(
+            "POS purchase 400.00 USD, A-1002 (250.00 on it)",
+            &request("0100", "000000", ACTIVE_2, 40_000, 2, "840"),
+            "51",
+        )
+        .await?;
+        self.expect(
+            "POS purchase on a card reported lost (hub rule)",
+            &request("0100", "000000", LOST, 1_000, 3, "840"),
+            "41",
+        )
+        .await?;
+
+        println!("\n3. bank-b is offline-only: cardhub decides from its balance file");
+        self.expect(
+            "POS purchase 30.00 EUR, prepaid B-9002 (80.00)",
+            &request("0100", "000000", PREPAID, 3_000, 4, "978"),
+            "00",
+        )
+        .await?;
+        self.expect(
+            "POS purchase 60.00 EUR, B-9002 (50.00 left)",
+            &request("0100", "000000", PREPAID, 6_000, 5, "978"),
+            "51",
+        )
+        .await?;
+
+        println!("\n4. End of day at bank-a: stand-in from the shadow balance");
+        self.status_notify("CLOSING").await?;
+        self.bank.set_mode(Switches {
+            mode: Mode::Closed,
+            delay_ms: None,
+        });
+        self.expect(
+            "ATM cash 500.00 USD, A-1001 (900.00 left)",
+            &request("0200", "011000", ACTIVE, 50_000, 6, "840"),
+            "00",
+        )
+        .await?;
+        self.expect(
+            "POS purchase 450.00 USD, A-1001: the double spend",
+            &request("0200", "000000", ACTIVE, 45_000, 7, "840"),
+            "51",
+        )
+        .await?;
+
+        println!("\n5. bank-a reopens: store-and-forward replays stand-in's approvals");
+        self.bank.set_mode(Switches {
+            mode: Mode::Open,
+            delay_ms: None,
+        });
+        self.status_notify("OPEN").await?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while self
+            .bank
+            .stats()
+            .requests
+            .get("advice")
+            .copied()
+            .unwrap_or(0)
+            < 1
+        {
+            if tokio::time::Instant::now() > deadline {
+                bail!("demo: the stand-in approval was not replayed");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        println!("  the account system received the advice of the ATM cash 500.00");
+
+        println!("\n6. A reversal, a retransmission and a malformed frame");
+        self.expect(
+            "reversal of the ATM cash 100.00 (0400)",
+            &request("0400", "011000", ACTIVE, 10_000, 1, "840"),
+            "00",
+        )
+        .await?;
+        self.expect(
+            "retransmission of the lost-card request (0101)",
+            &request("0101", "000000", LOST, 1_000, 3, "840"),
+            "41",
+        )
+        .await?;
+        self.malformed().await?;
+        self.expect(
+            "and the hub keeps serving: POS purchase 20.00 USD",
+            &request("0100", "000000", ACTIVE, 2_000, 8, "840"),
+            "00",
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// A frame whose DE 41 is cut short: the hub answers 30 and goes on.
+    async fn malformed(&self) -> Result<()> {
+        // Header, MTI, bitmap (DE 11 and 41), DE 11, then 4 of DE 41's 16 characters.
+        let body = concat!("ISO026000070", "0100", "0020000000800000", "000777", "TERM").as_bytes();
+        let mut stream = tokio::net::TcpStream::connect(&self.switch).await?;
+        stream.write_all(&(body.len() as u16).to_be_bytes()).await?;
+        stream.write_all(body).await?;
+        let mut len = [0u8; 2];
+        tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut len)).await??;
+        let mut answer = vec![0u8; u16::from_be_bytes(len) as usize];
+        stream.read_exact(&mut answer).await?;
+        let answer = self.dialect.decode(&answer)?;
+        let code = answer
+            .response_code()
+            .map(|c| c.as_str().to_string())
+            .unwrap_or_default();
+        println!(
+            "  {:<58} → {} {code}",
+            "malformed 0100 (DE 41 cut short)",
+            answer.mti()
+        );
+        if code != "30" {
+            bail!("demo: malformed frame answered {code}, not 30");
+        }
+        Ok(())
+    }
+}
+
+/// Counts by outcome and the store-and-forward check, from the journal.
+fn summary(hub: &Hub) -> Result<String> {
+    let rows: Vec<(String, String, String, i64)> = hub.store().read(|c| {
+        c.prepare(
+            "SELECT COALESCE(institution, '-'), decided_by, response_code, COUNT(*) FROM journal \
+             WHERE entry = 'request' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect()
+    })?;
+    let (stand_in_approved, delivered): (i64, i64) = hub.store().read(|c| {
+        c.query_row(
+            "SELECT (SELECT COUNT(*) FROM journal WHERE institution = 'bank-a' AND decided_by = 'stand_in' \
+             AND response_code = '00' AND entry = 'request'), \
+             (SELECT COUNT(*) FROM saf_queue WHERE state = 'delivered' AND operation = 'advice')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+    })?;
+    let mut out = String::from("\nSummary\n");
+    let _ = writeln!(
+        out,
+        "  {:<12} {:<15} {:<5} {:>5}",
+        "institution", "decided by", "code", "count"
+    );
+    for (institution, decided_by, code, count) in rows {
+        let _ = writeln!(
+            out,
+            "  {institution:<12} {decided_by:<15} {code:<5} {count:>5}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  SAF: {delivered} advice(s) delivered for {stand_in_approved} stand-in approval(s) at bank-a{}",
+        if delivered == stand_in_approved {
+            " — all told"
+        } else {
+            " — NOT all told"
+        }
+    );
+    Ok(out)
+}

@@ -1,0 +1,39 @@
+//! `cardhub demo --once`: the whole story runs on loopback and its summary
+//! adds up — counts by outcome, and every stand-in approval told to the
+//! account system.
+
+use std::process::Command;
+
+#[test]
+fn the_demo_tells_its_story_and_everything_stood_in_is_told() {
+    let out = Command::new(env!("CARGO_BIN_EXE_cardhub"))
+        .args(["demo", "--once"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let count = |institution: &str, decided_by: &str, code: &str| -> Option<u32> {
+        text.lines().find_map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            (cols.len() == 4 && cols[..3] == [institution, decided_by, code])
+                .then(|| cols[3].parse().unwrap())
+        })
+    };
+    assert_eq!(count("bank-a", "account_system", "00"), Some(2), "{text}");
+    assert_eq!(count("bank-a", "account_system", "51"), Some(1), "{text}");
+    assert_eq!(count("bank-a", "hub_rule", "41"), Some(1), "{text}");
+    assert_eq!(count("bank-a", "stand_in", "00"), Some(1), "{text}");
+    assert_eq!(count("bank-a", "stand_in", "51"), Some(1), "{text}");
+    assert_eq!(count("bank-b", "stand_in", "00"), Some(1), "{text}");
+    assert!(
+        text.contains("SAF: 1 advice(s) delivered for 1 stand-in approval(s) at bank-a — all told"),
+        "{text}"
+    );
+    assert!(text.contains("malformed 0100 (DE 41 cut short)"), "{text}");
+    // Card numbers appear masked only.
+    assert!(!text.contains("4761739001010010"), "{text}");
+}
