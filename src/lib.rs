@@ -4,6 +4,7 @@
 
 pub mod adapter;
 pub mod api;
+pub mod backoffice;
 pub mod cards;
 pub mod cli;
 pub mod config;

@@ -907,6 +907,16 @@ async fn nothing_is_lost_or_told_twice_across_kill_9() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let shown = cli(dir.path(), &["txn", "show", &ids[0]]);
+    assert!(
+        shown.contains("\"decided_by\": \"stand_in\"")
+            && shown.contains("\"state\": \"delivered\""),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("4761739001010010"),
+        "card number in clear: {shown}"
+    );
     let status = cli(dir.path(), &["status"]);
     assert!(
         status.contains("bank-a") && status.contains("stand_in"),
@@ -1112,6 +1122,15 @@ async fn end_of_day_against_the_reference_account_system() {
         state.stats().requests.get("advice").copied() == Some(1)
     })
     .await;
+    // The whole story of the stand-in approval: hold, and its advice delivered.
+    let stood_in = hub.journal("stan = '000002'")[0].0.clone();
+    let story = hub.get(&format!("/api/transactions/{stood_in}")).await;
+    assert_eq!(story["transaction"]["decided_by"], "stand_in", "{story}");
+    assert_eq!(story["transaction"]["card"], "476173******0010", "{story}");
+    assert_eq!(story["movement"]["kind"], "hold", "{story}");
+    assert_eq!(story["movement"]["approved_by"], "stand_in", "{story}");
+    assert_eq!(story["deliveries"][0]["operation"], "advice", "{story}");
+    assert_eq!(story["deliveries"][0]["state"], "delivered", "{story}");
     // The account system's ledger now has 1000 - 100 - 600 = 300.00 left:
     // 300.01 is declined online, 300.00 approved.
     assert_eq!(code(&c, &purchase(ACTIVE_USD, 30_001, 4)).await, "51");

@@ -13,6 +13,7 @@
 //! - `GET  /api/saf?institution=&state=&after=&limit=` — queue items, with
 //!   what each waits behind
 //! - `POST /api/saf/{seq}/requeue` — a dead letter back into the queue
+//! - `GET  /api/transactions/{id}` — the whole story of one transaction
 //! - `POST /soap/hub` — StatusNotify and SubmitBalances (`wsdl/hub.wsdl`)
 
 use std::net::SocketAddr;
@@ -92,6 +93,7 @@ fn router(api: Api) -> Router {
         .route("/api/institutions/{id}/saf/resume", post(resume))
         .route("/api/institutions/{id}/balances", post(upload_balances))
         .route("/api/saf", get(saf_list))
+        .route("/api/transactions/{id}", get(transaction))
         .route("/api/saf/{seq}/requeue", post(requeue))
         .route("/soap/hub", post(soap_hub))
         .route_layer(middleware::from_fn_with_state(api.clone(), bearer));
@@ -375,6 +377,29 @@ fn balance_error(e: BalanceError) -> ApiError {
         BalanceError::File(f) => ApiError::new(StatusCode::BAD_REQUEST, f),
         BalanceError::Older { .. } => ApiError::new(StatusCode::CONFLICT, e),
         BalanceError::Store(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+async fn transaction(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let Ok(txn_id) = id.parse::<crate::hub::txn_id::TxnId>() else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("{id:?} is not a transaction id (16 hex digits)"),
+        ));
+    };
+    let store = api.hub.store().clone();
+    let story = tokio::task::spawn_blocking(move || crate::backoffice::story(&store, txn_id))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))??;
+    match story {
+        Some(story) => Ok(Json(serde_json::to_value(story).unwrap_or_default())),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no transaction {id}"),
+        )),
     }
 }
 

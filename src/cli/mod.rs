@@ -14,6 +14,7 @@ mod serve;
 mod sim;
 mod standin;
 mod status;
+mod txn;
 
 /// cardhub — authorization hub for card issuers on legacy account systems.
 #[derive(Debug, Parser)]
@@ -63,6 +64,11 @@ enum Command {
     },
     /// One screen of the hub's health: institutions, SAF depth, balance files, last minute's traffic.
     Status(status::StatusArgs),
+    /// Back office: the whole story of one transaction.
+    Txn {
+        #[command(subcommand)]
+        command: txn::TxnCommand,
+    },
     /// Run the hub: serve the switch connections of a config file.
     Serve(serve::ServeArgs),
     /// Run the reference account system (wsdl/account-system.wsdl) for demos and vendors.
@@ -94,6 +100,7 @@ pub fn main() -> ExitCode {
         Command::Institutions { command } => standin::run_institutions(command),
         Command::Saf { command } => standin::run_saf(command),
         Command::Status(args) => status::run(args),
+        Command::Txn { command } => txn::run(command),
         Command::Balances { command } => standin::run_balances(command),
     };
     match outcome {
