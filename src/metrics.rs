@@ -58,15 +58,21 @@ pub struct Metrics {
     balance_age: Family<InstitutionLabels, Gauge>,
 }
 
-/// What is read at scrape time, per institution.
-#[derive(Debug, Clone, Default)]
+/// An institution as operators see it now (the API lists these; metrics
+/// are set from them at scrape time).
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct InstitutionSnapshot {
     pub id: String,
     pub state: &'static str,
+    pub saf_paused: bool,
     pub transitions: u64,
     pub saf_pending: i64,
     pub saf_dead: i64,
-    /// Seconds since the current balance file's as-of (`None`: no file).
+    /// The current balance file's as-of (RFC 3339) and rows; `None`: no file.
+    pub balances_as_of: Option<String>,
+    pub balances_rows: Option<i64>,
+    /// Seconds since that as-of.
+    #[serde(skip)]
     pub balance_age_secs: Option<i64>,
 }
 
@@ -217,6 +223,7 @@ mod tests {
             saf_pending: 7,
             saf_dead: 1,
             balance_age_secs: Some(3600),
+            ..InstitutionSnapshot::default()
         }]);
         assert!(text.contains(
             "cardhub_requests_total{mti=\"0100\",code=\"00\",decided_by=\"stand_in\",institution=\"bank-a\"} 2"

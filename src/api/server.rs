@@ -134,32 +134,7 @@ async fn ready(State(api): State<Api>) -> Response {
 
 /// The Prometheus text exposition.
 async fn metrics(State(api): State<Api>) -> Result<Response, ApiError> {
-    let store = api.hub.store().clone();
-    let (depths, files) = tokio::task::spawn_blocking(move || {
-        Ok::<_, crate::store::StoreError>((saf::depths(&store)?, balances::current_files(&store)?))
-    })
-    .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))??;
-    let now = jiff::Timestamp::now().as_microsecond();
-    let snapshots: Vec<InstitutionSnapshot> = api
-        .hub
-        .institutions()
-        .statuses()
-        .into_iter()
-        .map(|s| {
-            let depth = depths.iter().find(|d| d.0 == s.id);
-            let file = files.iter().find(|f| f.institution == s.id);
-            InstitutionSnapshot {
-                saf_pending: depth.map_or(0, |d| d.1),
-                saf_dead: depth.map_or(0, |d| d.2),
-                balance_age_secs: file.map(|f| (now - f.as_of_us) / 1_000_000),
-                state: s.state,
-                transitions: s.transitions,
-                id: s.id,
-            }
-        })
-        .collect();
-    let text = api.hub.metrics().render(&snapshots);
+    let text = api.hub.metrics().render(&snapshots(&api).await?);
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -224,13 +199,20 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 async fn institutions(State(api): State<Api>) -> Result<Json<Value>, ApiError> {
+    let list = snapshots(&api).await?;
+    Ok(Json(json!({ "institutions": list })))
+}
+
+/// Every institution now: state, SAF depth, current balance file.
+async fn snapshots(api: &Api) -> Result<Vec<InstitutionSnapshot>, ApiError> {
     let store = api.hub.store().clone();
     let (depths, files) = tokio::task::spawn_blocking(move || {
         Ok::<_, crate::store::StoreError>((saf::depths(&store)?, balances::current_files(&store)?))
     })
     .await
     .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))??;
-    let list: Vec<Value> = api
+    let now = jiff::Timestamp::now().as_microsecond();
+    Ok(api
         .hub
         .institutions()
         .statuses()
@@ -238,21 +220,21 @@ async fn institutions(State(api): State<Api>) -> Result<Json<Value>, ApiError> {
         .map(|s| {
             let depth = depths.iter().find(|d| d.0 == s.id);
             let file = files.iter().find(|f| f.institution == s.id);
-            json!({
-                "id": s.id,
-                "state": s.state,
-                "saf_paused": s.saf_paused,
-                "transitions": s.transitions,
-                "saf_pending": depth.map_or(0, |d| d.1),
-                "saf_dead": depth.map_or(0, |d| d.2),
-                "balances_as_of": file
+            InstitutionSnapshot {
+                saf_pending: depth.map_or(0, |d| d.1),
+                saf_dead: depth.map_or(0, |d| d.2),
+                balances_as_of: file
                     .and_then(|f| jiff::Timestamp::from_microsecond(f.as_of_us).ok())
                     .map(|t| t.to_string()),
-                "balances_rows": file.map(|f| f.rows),
-            })
+                balances_rows: file.map(|f| f.rows),
+                balance_age_secs: file.map(|f| (now - f.as_of_us) / 1_000_000),
+                state: s.state,
+                saf_paused: s.saf_paused,
+                transitions: s.transitions,
+                id: s.id,
+            }
         })
-        .collect();
-    Ok(Json(json!({ "institutions": list })))
+        .collect())
 }
 
 #[derive(Deserialize)]

@@ -197,7 +197,7 @@ struct Story {
     bank: Arc<RefSys>,
 }
 
-/// A BASE24 request with the demo's terminal data.
+/// A BASE24 request (fixed terminal data).
 fn request(
     mti: &str,
     processing: &str,
@@ -206,23 +206,8 @@ fn request(
     stan: u32,
     currency: &str,
 ) -> Message {
-    let atm = processing.starts_with("01");
-    let mut m = Message::new(mti.parse().unwrap_or(crate::iso8583::Mti::NETWORK_REQUEST));
-    m.set_header(Some(if atm {
-        b"ISO016000070".to_vec()
-    } else {
-        b"ISO026000070".to_vec()
-    }));
-    m.set(2, pan);
-    m.set(3, processing);
-    m.set(4, format!("{amount:012}"));
-    m.set(7, "1122030201");
-    m.set(11, format!("{stan:06}"));
-    m.set(32, "4761739");
-    m.set(37, format!("DEMO{stan:08}"));
-    m.set(41, if atm { "ATM00001" } else { "POS00001" });
-    m.set(49, currency);
-    m
+    let mti = mti.parse().unwrap_or(crate::iso8583::Mti::NETWORK_REQUEST);
+    crate::sim::template::base24_request(mti, processing, pan, amount, stan, currency)
 }
 
 impl Story {

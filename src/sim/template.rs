@@ -171,6 +171,36 @@ impl RequestMaker {
     }
 }
 
+/// A BASE24 financial request with fixed terminal data: the ATM header and
+/// terminal for cash (processing code 01…), POS otherwise; `amount` in minor
+/// units of `currency` (DE 49, numeric).
+pub fn base24_request(
+    mti: crate::iso8583::Mti,
+    processing: &str,
+    pan: &str,
+    amount: u64,
+    stan: u32,
+    currency: &str,
+) -> Message {
+    let atm = processing.starts_with("01");
+    let mut m = Message::new(mti);
+    m.set_header(Some(if atm {
+        b"ISO016000070".to_vec()
+    } else {
+        b"ISO026000070".to_vec()
+    }));
+    m.set(2, pan);
+    m.set(3, processing);
+    m.set(4, format!("{amount:012}"));
+    m.set(7, "1122030201");
+    m.set(11, format!("{stan:06}"));
+    m.set(32, "4761739");
+    m.set(37, format!("RRN{stan:09}"));
+    m.set(41, if atm { "ATM00001" } else { "POS00001" });
+    m.set(49, currency);
+    m
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -251,23 +251,14 @@ pub async fn client(addr: &str) -> SimClient {
 /// A BASE24 request: `mti`, processing code, PAN, amount, STAN; POS header
 /// unless the processing code is cash (ATM header).
 pub fn request(mti: &str, processing: &str, pan: &str, amount: u64, stan: u32) -> Message {
-    let mut m = Message::new(mti.parse().unwrap());
-    let atm = processing.starts_with("01");
-    m.set_header(Some(if atm {
-        b"ISO016000070".to_vec()
-    } else {
-        b"ISO026000070".to_vec()
-    }));
-    m.set(2, pan);
-    m.set(3, processing);
-    m.set(4, format!("{amount:012}"));
-    m.set(7, "1122030201");
-    m.set(11, format!("{stan:06}"));
-    m.set(32, "4761739");
-    m.set(37, format!("RRN{stan:09}"));
-    m.set(41, if atm { "ATM00001" } else { "POS00001" });
-    m.set(49, "840");
-    m
+    cardhub::sim::template::base24_request(
+        mti.parse().unwrap(),
+        processing,
+        pan,
+        amount,
+        stan,
+        "840",
+    )
 }
 
 pub fn purchase(pan: &str, amount: u64, stan: u32) -> Message {
