@@ -5,6 +5,7 @@
 //! (mapped to DE 39), a SOAP fault, an HTTP error status, a malformed answer,
 //! a timeout, an unreachable system.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::Duration;
@@ -403,13 +404,18 @@ fn render_xml(template: &Template, ctx: &RenderContext<'_>) -> String {
 /// # Errors
 /// [`AccountError::Malformed`] for a record column that is not text.
 fn value(answer: &Answer<'_>, src: &Src) -> Result<Option<String>, AccountError> {
+    Ok(value_ref(answer, src)?.map(Cow::into_owned))
+}
+
+/// [`value`], borrowed from the answer where it can be (amounts are read
+/// without a copy).
+fn value_ref<'a>(answer: &Answer<'a>, src: &Src) -> Result<Option<Cow<'a, str>>, AccountError> {
     Ok(match (answer, src) {
-        (Answer::Xml(doc, base), Src::Path(p)) => {
-            doc.select(p, *base).map(|v| v.trim().to_string())
-        }
-        (Answer::Record(record), Src::Column(c)) => {
-            record.column(*c)?.map(|v| v.trim().to_string())
-        }
+        (Answer::Xml(doc, base), Src::Path(p)) => doc.select(p, *base).map(|v| v.trim().into()),
+        (Answer::Record(record), Src::Column(c)) => record.column(*c)?.map(|v| match v {
+            Cow::Borrowed(v) => Cow::Borrowed(v.trim()),
+            Cow::Owned(v) => Cow::Owned(v.trim().to_owned()),
+        }),
         _ => None,
     })
 }
@@ -421,7 +427,7 @@ fn amount(
     src: &AmountSrc,
     request: &AccountRequest,
 ) -> Result<Option<i64>, AccountError> {
-    let Some(text) = value(answer, &src.at)?.filter(|t| !t.is_empty()) else {
+    let Some(text) = value_ref(answer, &src.at)?.filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
     let bad = || AccountError::Malformed(format!("amount {text:?} cannot be read"));

@@ -69,13 +69,17 @@ pub struct Document {
     elements: Vec<Element>,
     attributes: Vec<Attr>,
     /// Interned namespace URIs; index 0 is "" (no namespace).
-    namespaces: Vec<Box<str>>,
+    /// (Ranges of `strings`.)
+    namespaces: Vec<Span>,
     /// Namespace declarations (`xmlns`, `xmlns:p`), each chained to the one
     /// in scope before it.
     bindings: Vec<Binding>,
     /// Element and attribute names and attribute values, one after another
     /// (one allocation for the whole answer instead of one per name).
     strings: String,
+    /// Elements' character data, each element's in one range (one
+    /// allocation instead of one per element).
+    texts: String,
 }
 
 /// A range of `Document::strings`.
@@ -87,8 +91,8 @@ struct Element {
     ns: usize,
     local: Span,
     /// The element's own character data (text, CDATA, references), not its
-    /// descendants'.
-    text: String,
+    /// descendants': a range of `Document::texts`.
+    text: Span,
     /// Range into `Document::attributes`.
     attrs: (usize, usize),
     /// The innermost namespace declaration in scope (index into
@@ -233,7 +237,7 @@ impl Document {
         let input = encoding.decode(bytes)?;
         let mut reader = NsReader::from_str(&input);
         reader.config_mut().enable_all_checks(true);
-        let mut builder = Builder::new(limits);
+        let mut builder = Builder::new(limits, input.len());
         let mut first = true;
         loop {
             let position = offset(reader.buffer_position());
@@ -287,7 +291,10 @@ impl Document {
     /// The element's own character data, untrimmed (text of child elements
     /// is not included).
     pub fn text(&self, node: NodeId) -> &str {
-        self.elements.get(node.0).map_or("", |e| e.text.as_str())
+        self.elements
+            .get(node.0)
+            .and_then(|e| self.texts.get(e.text.0 as usize..e.text.1 as usize))
+            .unwrap_or_default()
     }
 
     /// [`text`](Self::text) without leading and trailing XML whitespace.
@@ -336,7 +343,7 @@ impl Document {
             let ns = self
                 .namespaces
                 .iter()
-                .position(|n| **n == *step.namespace)?;
+                .position(|&n| self.string(n) == step.namespace)?;
             node = self.children(node).find(|&c| {
                 self.elements
                     .get(c.0)
@@ -381,7 +388,7 @@ impl Document {
     }
 
     fn namespace(&self, index: usize) -> &str {
-        self.namespaces.get(index).map_or("", |ns| ns)
+        self.namespaces.get(index).map_or("", |&ns| self.string(ns))
     }
 }
 
@@ -487,6 +494,12 @@ pub(crate) fn is_xml_char(c: char) -> bool {
 }
 
 fn check_chars(text: &str, position: usize) -> Result<(), XmlError> {
+    // Printable ASCII, tab, newline and carriage return are all allowed: a
+    // byte test the compiler vectorizes, before the per-char one.
+    let plain = |b: u8| matches!(b, b'\t' | b'\n' | b'\r' | 0x20..=0x7E);
+    if text.bytes().all(plain) {
+        return Ok(());
+    }
     match text.chars().find(|&c| !is_xml_char(c)) {
         Some(c) => Err(XmlError::Char {
             code: u32::from(c),

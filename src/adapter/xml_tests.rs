@@ -113,6 +113,20 @@ fn text_joins_text_cdata_and_references_but_not_children() {
 }
 
 #[test]
+fn text_around_nested_children_stays_with_its_element() {
+    // Each parent's text resumes after its children's: kept apart, then
+    // joined when the parent closes (and the buffers reused).
+    let xml = "<A>1<B>2<C>3</C>4<C/>5</B>6<B>7</B>8</A>";
+    let doc = parse(xml).unwrap();
+    let a = doc.root();
+    assert_eq!(doc.text(a), "168");
+    let bs: Vec<_> = doc.children(a).collect();
+    assert_eq!((doc.text(bs[0]), doc.text(bs[1])), ("245", "7"));
+    let cs: Vec<_> = doc.children(bs[0]).collect();
+    assert_eq!((doc.text(cs[0]), doc.text(cs[1])), ("3", ""));
+}
+
+#[test]
 fn doctype_and_entities_are_refused() {
     let laughs = r#"<?xml version="1.0"?>
 <!DOCTYPE lolz [<!ENTITY lol "lol">

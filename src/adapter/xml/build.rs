@@ -17,6 +17,10 @@ use super::{
 struct Open {
     id: NodeId,
     last_child: Option<NodeId>,
+    /// The element's text so far, once a descendant's text was kept after
+    /// it (mixed content, pretty-printing): moved to the end of
+    /// `Document::texts` when the element closes.
+    spill: Option<String>,
 }
 
 /// Parse state: the tree so far and the open elements.
@@ -25,23 +29,31 @@ pub(super) struct Builder<'l> {
     doc: Document,
     stack: Vec<Open>,
     root_done: bool,
+    /// Spill buffers of closed elements, for reuse.
+    spills: Vec<String>,
     /// The declared XML version: how text and attribute values are read.
     pub(super) version: XmlVersion,
 }
 
 impl<'l> Builder<'l> {
-    pub(super) fn new(limits: &'l Limits) -> Self {
+    /// A builder for an answer of `input_len` bytes: buffers are sized
+    /// from it (an element takes at least 7 bytes of markup, `<a></a>`,
+    /// and answers are mostly markup), so they rarely grow.
+    pub(super) fn new(limits: &'l Limits, input_len: usize) -> Self {
+        let elements = (input_len / 32).max(8).min(limits.max_nodes);
         Builder {
             limits,
             doc: Document {
-                elements: Vec::new(),
-                attributes: Vec::new(),
-                namespaces: vec!["".into()],
-                bindings: Vec::new(),
-                strings: String::with_capacity(256),
+                elements: Vec::with_capacity(elements),
+                attributes: Vec::with_capacity(4),
+                namespaces: vec![Span(0, 0)],
+                bindings: Vec::with_capacity(4),
+                strings: String::with_capacity((input_len / 2).max(64)),
+                texts: String::with_capacity((input_len / 2).max(64)),
             },
-            stack: Vec::new(),
+            stack: Vec::with_capacity(16),
             root_done: false,
+            spills: Vec::new(),
             version: XmlVersion::Implicit1_0,
         }
     }
@@ -102,7 +114,7 @@ impl<'l> Builder<'l> {
         self.doc.elements.push(Element {
             ns,
             local,
-            text: String::new(),
+            text: Span(0, 0),
             attrs: (first_attr, self.doc.attributes.len()),
             scope,
             first_child: None,
@@ -119,15 +131,22 @@ impl<'l> Builder<'l> {
         self.stack.push(Open {
             id,
             last_child: None,
+            spill: None,
         });
         Ok(())
     }
 
     pub(super) fn close(&mut self, position: usize) -> Result<(), XmlError> {
         // quick-xml already refuses end tags that do not match.
-        if self.stack.pop().is_none() {
+        let Some(open) = self.stack.pop() else {
             let source = IllFormedError::UnmatchedEndTag(String::new()).into();
             return Err(XmlError::Malformed { position, source });
+        };
+        if let Some(mut spill) = open.spill {
+            let text = self.keep_text(&spill);
+            self.doc.elements[open.id.0].text = text;
+            spill.clear();
+            self.spills.push(spill);
         }
         self.root_done = self.stack.is_empty();
         Ok(())
@@ -139,7 +158,7 @@ impl<'l> Builder<'l> {
         what: &str,
         position: usize,
     ) -> Result<(), XmlError> {
-        let Some(open) = self.stack.last() else {
+        let Some(open) = self.stack.last_mut() else {
             if what == "text" && content.chars().all(is_xml_space) {
                 return Ok(());
             }
@@ -147,7 +166,35 @@ impl<'l> Builder<'l> {
             return Err(XmlError::OutsideRoot { what, position });
         };
         check_chars(content, position)?;
-        self.doc.elements[open.id.0].text.push_str(content);
+        if content.is_empty() {
+            return Ok(());
+        }
+        if let Some(spill) = &mut open.spill {
+            spill.push_str(content);
+            return Ok(());
+        }
+        let texts = &mut self.doc.texts;
+        let span = &mut self.doc.elements[open.id.0].text;
+        if span.0 == span.1 {
+            // No text yet: start a range at the end.
+            let start = texts.len() as u32;
+            texts.push_str(content);
+            *span = Span(start, texts.len() as u32);
+        } else if span.1 as usize == texts.len() {
+            // Still the last text kept: extend it in place.
+            texts.push_str(content);
+            span.1 = texts.len() as u32;
+        } else {
+            // A descendant's text came after: gather the rest apart.
+            let mut spill = (self.spills.pop()).unwrap_or_else(|| String::with_capacity(64));
+            spill.push_str(
+                texts
+                    .get(span.0 as usize..span.1 as usize)
+                    .unwrap_or_default(),
+            );
+            spill.push_str(content);
+            open.spill = Some(spill);
+        }
         Ok(())
     }
 
@@ -206,6 +253,13 @@ impl<'l> Builder<'l> {
         Span(start, self.doc.strings.len() as u32)
     }
 
+    /// Appends an element's text to the document's text buffer.
+    fn keep_text(&mut self, text: &str) -> Span {
+        let start = self.doc.texts.len() as u32;
+        self.doc.texts.push_str(text);
+        Span(start, self.doc.texts.len() as u32)
+    }
+
     /// Records a namespace declaration (`uri` as written, as quick-xml
     /// resolves names with it) inside scope `outer`; returns the new scope.
     fn bind(&mut self, declaration: PrefixDeclaration, uri: &str, outer: Option<u32>) -> u32 {
@@ -229,10 +283,12 @@ impl<'l> Builder<'l> {
 
     fn intern_uri(&mut self, uri: &str) -> usize {
         // Answers use a handful of namespaces: a scan beats hashing.
-        if let Some(index) = self.doc.namespaces.iter().position(|n| &**n == uri) {
+        let doc = &self.doc;
+        if let Some(index) = doc.namespaces.iter().position(|&n| doc.string(n) == uri) {
             return index;
         }
-        self.doc.namespaces.push(uri.into());
+        let uri = self.keep(uri);
+        self.doc.namespaces.push(uri);
         self.doc.namespaces.len() - 1
     }
 }
