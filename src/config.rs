@@ -247,4 +247,48 @@ mod tests {
             assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
         }
     }
+
+    #[test]
+    fn stand_in_settings_are_checked() {
+        let text = r#"
+            [limits.standard]
+            atm = { per_transaction = 500, daily_amount = 1000, daily_count = 3 }
+            pos = { per_transaction = 500, daily_amount = 1000, daily_count = 3 }
+            [limits.standard.offline]
+            atm = { per_transaction = 600, daily_amount = 1000, daily_count = 3 }
+            pos = { per_transaction = 500, daily_amount = 1000, daily_count = 4 }
+
+            [[holds.group]]
+            name = "hotels"
+            mcc = ["7011", "x"]
+            hours = 720
+
+            [[institution]]
+            id = "bank-a"
+            name = "A"
+            mode = "online"
+            drop_folder = "drop"
+            stand_in = { unavailable_code = "00" }
+            saf = { concurrency = 0 }
+
+            [api]
+            listen = "127.0.0.1:0"
+            token = "short"
+        "#;
+        let ConfigError::Invalid { problems, .. } = parse(text).unwrap_err() else {
+            panic!("expected Invalid");
+        };
+        let all = problems.join("\n");
+        for needle in [
+            "limits.standard: offline.atm.per_transaction 600 is above the online 500",
+            "limits.standard: offline.pos.daily_count 4 is above the online 3",
+            "holds.group \"hotels\": \"x\" is not an MCC or MCC range",
+            "unavailable_code \"00\" is not a decline code",
+            "saf.concurrency must be at least 1",
+            "drop_folder needs a balances format",
+            "the token must be at least 16 characters",
+        ] {
+            assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+        }
+    }
 }
