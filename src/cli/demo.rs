@@ -123,14 +123,15 @@ async fn demo(args: DemoArgs) -> Result<()> {
     }
     println!(
         "The hub keeps running. Back office: {api_url}/api/institutions (Authorization: Bearer {TOKEN}), \
-         {api_url}/metrics; the switch listens on {}; Ctrl-C stops.",
+         {api_url}/metrics; the switch listens on {}; Ctrl-C or SIGTERM stops (and removes the demo's files).",
         story.switch
     );
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
+    super::serve::wait_for_stop_signal().await?;
     link.shutdown().await;
     stop.cancel();
+    if args.dir.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     Ok(())
 }
 

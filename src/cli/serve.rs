@@ -63,7 +63,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
 }
 
 /// Waits for Ctrl-C or, on Unix, SIGTERM.
-async fn wait_for_stop_signal() -> Result<()> {
+pub(super) async fn wait_for_stop_signal() -> Result<()> {
     #[cfg(unix)]
     {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
