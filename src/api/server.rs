@@ -13,12 +13,16 @@
 //! - `GET  /api/saf?institution=&state=&after=&limit=` — queue items, with
 //!   what each waits behind
 //! - `POST /api/saf/{seq}/requeue` — a dead letter back into the queue
+//! - `POST /api/transactions/search` — transactions by card (full PAN, in the
+//!   body so it never sits in a URL or an access log), account, institution,
+//!   terminal, RRN, STAN, time range, response code, decided-by; paginated
 //! - `GET  /api/transactions/{id}` — the whole story of one transaction
 //! - `POST /soap/hub` — StatusNotify and SubmitBalances (`wsdl/hub.wsdl`)
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -34,6 +38,7 @@ use tracing::{info, warn};
 
 use super::config::ApiSettings;
 use super::hub_soap::{self, FaultCode, HubCall, LineErrorOut, SoapVersion};
+use crate::backoffice::search::{Criteria, Page};
 use crate::config::Config;
 use crate::hub::pipeline::Hub;
 use crate::metrics::InstitutionSnapshot;
@@ -93,6 +98,7 @@ fn router(api: Api) -> Router {
         .route("/api/institutions/{id}/saf/resume", post(resume))
         .route("/api/institutions/{id}/balances", post(upload_balances))
         .route("/api/saf", get(saf_list))
+        .route("/api/transactions/search", post(search))
         .route("/api/transactions/{id}", get(transaction))
         .route("/api/saf/{seq}/requeue", post(requeue))
         .route("/soap/hub", post(soap_hub))
@@ -360,6 +366,25 @@ fn balance_error(e: BalanceError) -> ApiError {
         BalanceError::Older { .. } => ApiError::new(StatusCode::CONFLICT, e),
         BalanceError::Store(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e),
     }
+}
+
+async fn search(
+    State(api): State<Api>,
+    criteria: Result<Json<Criteria>, JsonRejection>,
+) -> Result<Json<Page>, ApiError> {
+    let Json(criteria) = criteria.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
+    let cards = api.hub.cards().clone();
+    let query = criteria.compile(|pan| cards.hash(pan)).map_err(|e| {
+        ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({ "error": e.to_string(), "field": e.field }),
+        )
+    })?;
+    let store = api.hub.store().clone();
+    let page = tokio::task::spawn_blocking(move || query.run(&store))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))??;
+    Ok(Json(page))
 }
 
 async fn transaction(

@@ -44,6 +44,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "stand-in",
         sql: include_str!("migrations/0003_standin.sql"),
     },
+    Migration {
+        version: 4,
+        name: "search",
+        sql: include_str!("migrations/0004_search.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows (0 with no migrations).

@@ -2,6 +2,10 @@
 //! (its row, the rows that refer to it — reversals, retransmissions, late
 //! answers —, its shadow-balance movement and its store-and-forward items).
 //! Card numbers appear masked only.
+//!
+//! [`search`] finds transactions by card, account, terminal and the rest.
+
+pub mod search;
 
 use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;

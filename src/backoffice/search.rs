@@ -1,0 +1,279 @@
+//! Transaction search over the journal: by card, account, institution,
+//! terminal, RRN, STAN, time range, response code and who decided, newest
+//! first, a page at a time.
+//!
+//! A card is looked for by its keyed hash: the operator enters the full PAN,
+//! the caller hashes it with the hub's key ([`Criteria::compile`] takes the
+//! hasher), and rows come back with the masked form only. Pages are cut by
+//! transaction id (`before`), which is time-ordered, so a page never repeats
+//! or skips a row while new rows arrive. Every searchable key has an index
+//! `(key, txn_id)` (migration `0004_search.sql`); see `docs/back-office.md`.
+
+use std::fmt;
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use rusqlite::types::Value as SqlValue;
+use serde::{Deserialize, Serialize};
+
+use super::{JOURNAL_COLUMNS, JournalRow, journal_row};
+use crate::cards::PanHash;
+use crate::hub::txn_id::TxnId;
+use crate::iso8583::fields::Pan;
+use crate::store::{Store, StoreError};
+
+/// Rows on a page unless asked otherwise.
+pub const DEFAULT_LIMIT: u32 = 50;
+/// Rows on a page at most.
+pub const MAX_LIMIT: u32 = 500;
+
+/// What to look for, as the API's JSON body and the CLI's flags give it.
+/// Every criterion given must match; none given lists the newest rows.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Criteria {
+    /// The full card number (12 to 19 digits); looked up by its keyed hash.
+    pub card: Option<String>,
+    pub account: Option<String>,
+    pub institution: Option<String>,
+    pub terminal: Option<String>,
+    /// DE 37.
+    pub rrn: Option<String>,
+    /// DE 11.
+    pub stan: Option<String>,
+    /// Earliest time, inclusive: RFC 3339 (`2026-09-01T08:00:00Z`) or a UTC day (`2026-09-01`).
+    pub from: Option<String>,
+    /// Latest time: RFC 3339 (exclusive) or a UTC day (that whole day included).
+    pub to: Option<String>,
+    /// DE 39 answered, e.g. `51`.
+    pub response_code: Option<String>,
+    /// `account_system`, `stand_in` or `hub_rule`.
+    pub decided_by: Option<String>,
+    /// The page after another one: its `next_before`.
+    pub before: Option<String>,
+    /// Rows per page, 1 to [`MAX_LIMIT`]; [`DEFAULT_LIMIT`] when absent.
+    pub limit: Option<u32>,
+}
+
+/// Hides the card number: criteria end up in logs and error messages.
+impl fmt::Debug for Criteria {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Criteria")
+            .field("card", &self.card.as_deref().map(crate::mask::pan))
+            .field("account", &self.account)
+            .field("institution", &self.institution)
+            .field("terminal", &self.terminal)
+            .field("rrn", &self.rrn)
+            .field("stan", &self.stan)
+            .field("from", &self.from)
+            .field("to", &self.to)
+            .field("response_code", &self.response_code)
+            .field("decided_by", &self.decided_by)
+            .field("before", &self.before)
+            .field("limit", &self.limit)
+            .finish()
+    }
+}
+
+/// A criterion that cannot be searched for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct InvalidCriterion {
+    /// The criterion's name, as in [`Criteria`].
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> InvalidCriterion {
+    InvalidCriterion {
+        field,
+        reason: reason.into(),
+    }
+}
+
+/// Validated criteria, ready to run.
+#[derive(Debug, Clone)]
+pub struct Query {
+    /// `column = value` conditions.
+    equal: Vec<(&'static str, SqlValue)>,
+    /// Transaction ids in `[from, to)`.
+    from: Option<TxnId>,
+    to: Option<TxnId>,
+    limit: u32,
+}
+
+impl Criteria {
+    /// Checks every criterion and hashes the card number with `hash` (the
+    /// hub's PAN key).
+    ///
+    /// # Errors
+    /// The first criterion that is malformed, named.
+    pub fn compile(&self, hash: impl Fn(&Pan) -> PanHash) -> Result<Query, InvalidCriterion> {
+        let mut equal = Vec::new();
+        if let Some(card) = given(&self.card) {
+            let pan = Pan::new(card).map_err(|e| invalid("card", e))?;
+            equal.push(("pan_hash", SqlValue::Blob(hash(&pan).0.to_vec())));
+        }
+        for (field, value) in [
+            ("account", &self.account),
+            ("institution", &self.institution),
+            ("terminal", &self.terminal),
+            ("rrn", &self.rrn),
+            ("stan", &self.stan),
+        ] {
+            if let Some(value) = given(value) {
+                equal.push((field, SqlValue::Text(value.to_string())));
+            }
+        }
+        if let Some(code) = given(&self.response_code) {
+            if code.len() != 2 || !code.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err(invalid(
+                    "response_code",
+                    format!("{code:?} is not a response code (two letters or digits)"),
+                ));
+            }
+            equal.push(("response_code", SqlValue::Text(code.to_string())));
+        }
+        if let Some(by) = given(&self.decided_by) {
+            if !["account_system", "stand_in", "hub_rule"].contains(&by) {
+                return Err(invalid(
+                    "decided_by",
+                    format!("{by:?} is not one of account_system, stand_in, hub_rule"),
+                ));
+            }
+            equal.push(("decided_by", SqlValue::Text(by.to_string())));
+        }
+        let from = given(&self.from)
+            .map(|t| moment(t, false).map_err(|e| invalid("from", e)))
+            .transpose()?;
+        let mut to = given(&self.to)
+            .map(|t| moment(t, true).map_err(|e| invalid("to", e)))
+            .transpose()?;
+        if let (Some(from), Some(to)) = (from, to)
+            && to <= from
+        {
+            return Err(invalid("to", "is not after from"));
+        }
+        if let Some(before) = given(&self.before) {
+            let before: TxnId = before.parse().map_err(|_| {
+                invalid(
+                    "before",
+                    format!("{before:?} is not a transaction id (16 hex digits)"),
+                )
+            })?;
+            to = Some(to.map_or(before, |to| to.min(before)));
+        }
+        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(invalid(
+                "limit",
+                format!("{limit} is not between 1 and {MAX_LIMIT}"),
+            ));
+        }
+        Ok(Query {
+            equal,
+            from,
+            to,
+            limit,
+        })
+    }
+}
+
+/// A criterion's text, when given and not blank.
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// The transaction id where a moment starts: an RFC 3339 timestamp, or a
+/// UTC day — its start, or with `end_of_day` the start of the next day.
+fn moment(text: &str, end_of_day: bool) -> Result<TxnId, String> {
+    if let Ok(t) = text.parse::<Timestamp>() {
+        return Ok(TxnId::at(t));
+    }
+    let day: Date = text.parse().map_err(|_| {
+        format!(
+            "{text:?} is neither an RFC 3339 time (2026-09-01T08:00:00Z) nor a day (2026-09-01)"
+        )
+    })?;
+    let day = if end_of_day {
+        day.tomorrow().map_err(|e| e.to_string())?
+    } else {
+        day
+    };
+    let start = day
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .map_err(|e| e.to_string())?;
+    Ok(TxnId::at(start.timestamp()))
+}
+
+/// One page of results, newest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page {
+    pub transactions: Vec<JournalRow>,
+    /// Pass as `before` for the next page; absent on the last page.
+    pub next_before: Option<String>,
+}
+
+impl Query {
+    /// The SQL and its parameters (the limit asks one row more than a page,
+    /// to tell whether another page follows).
+    fn sql(&self) -> (String, Vec<SqlValue>) {
+        let mut sql = format!("SELECT {JOURNAL_COLUMNS} FROM journal WHERE 1");
+        let mut args = Vec::with_capacity(self.equal.len() + 3);
+        for (column, value) in &self.equal {
+            args.push(value.clone());
+            sql.push_str(&format!(" AND {column} = ?{}", args.len()));
+        }
+        for (bound, op) in [(self.from, ">="), (self.to, "<")] {
+            if let Some(id) = bound {
+                args.push(SqlValue::Integer(id.0));
+                sql.push_str(&format!(" AND txn_id {op} ?{}", args.len()));
+            }
+        }
+        args.push(SqlValue::Integer(i64::from(self.limit) + 1));
+        sql.push_str(&format!(" ORDER BY txn_id DESC LIMIT ?{}", args.len()));
+        (sql, args)
+    }
+
+    /// Runs the query on a read connection.
+    ///
+    /// # Errors
+    /// The store's error.
+    pub fn run(&self, store: &Store) -> Result<Page, StoreError> {
+        let (sql, args) = self.sql();
+        let limit = self.limit as usize;
+        store.read(move |c| {
+            let mut rows: Vec<JournalRow> = c
+                .prepare_cached(&sql)?
+                .query_map(rusqlite::params_from_iter(args), journal_row)?
+                .collect::<rusqlite::Result<_>>()?;
+            let next_before = if rows.len() > limit {
+                rows.truncate(limit);
+                rows.last().map(|r| r.txn_id.clone())
+            } else {
+                None
+            };
+            Ok(Page {
+                transactions: rows,
+                next_before,
+            })
+        })
+    }
+
+    /// SQLite's plan for the query, one step per line (tests and the
+    /// benchmark check that every key is searched through its index).
+    ///
+    /// # Errors
+    /// The store's error.
+    pub fn plan(&self, store: &Store) -> Result<String, StoreError> {
+        let (sql, args) = self.sql();
+        store.read(move |c| {
+            let mut plan = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+            let steps = plan
+                .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(steps.join("\n"))
+        })
+    }
+}

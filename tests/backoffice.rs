@@ -1,0 +1,303 @@
+//! Back-office transaction search: through the JSON API and `cardhub txn
+//! search`, on a hub that decided real requests from the switch; and the
+//! query plans, which must use an index for every searchable key.
+
+mod support;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use cardhub::backoffice::search::Criteria;
+use cardhub::cards::PanHash;
+use cardhub::store::Store;
+use serde_json::{Value, json};
+use support::{ACTIVE_USD, ACTIVE_USD_2, LOST, cash, client, code_of, purchase};
+
+const TOKEN: &str = "search-test-token-0123456789";
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .use_preconfigured_tls(cardhub::adapter::http::plain_http_tls().unwrap())
+        .build()
+        .unwrap()
+}
+
+struct Api {
+    url: String,
+}
+
+impl Api {
+    async fn search(&self, criteria: Value) -> (u16, Value) {
+        let r = http()
+            .post(format!("{}/api/transactions/search", self.url))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/json")
+            .body(criteria.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        assert!(
+            !text.contains(ACTIVE_USD) && !text.contains(ACTIVE_USD_2),
+            "a full card number in an answer: {text}"
+        );
+        (status, serde_json::from_str(&text).unwrap())
+    }
+
+    /// Every page of a search, `limit` rows at a time.
+    async fn all_pages(&self, mut criteria: Value, limit: u32) -> Vec<Value> {
+        criteria["limit"] = json!(limit);
+        let mut rows = Vec::new();
+        loop {
+            let (status, page) = self.search(criteria.clone()).await;
+            assert_eq!(status, 200, "{page}");
+            let got = page["transactions"].as_array().unwrap();
+            assert!(got.len() <= limit as usize);
+            rows.extend(got.iter().cloned());
+            match page["next_before"].as_str() {
+                Some(next) => {
+                    assert_eq!(
+                        got.len(),
+                        limit as usize,
+                        "a short page that is not the last"
+                    );
+                    criteria["before"] = json!(next);
+                }
+                None => return rows,
+            }
+        }
+    }
+}
+
+fn ids(rows: &[Value]) -> Vec<String> {
+    rows.iter()
+        .map(|r| r["txn_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn search_by_every_key_pages_newest_first_and_needs_the_token() {
+    let hub = support::start(&format!(
+        "[api]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n"
+    ))
+    .await;
+    let running = cardhub::api::server::start(
+        hub.config.api.as_ref().unwrap(),
+        hub.hub.clone(),
+        std::sync::Arc::new(hub.config.clone()),
+        hub.link.shutdown_token(),
+    )
+    .await
+    .unwrap();
+    let api = Api {
+        url: format!("http://{}", running.addr),
+    };
+
+    // Seven POS purchases on the first card, two ATM withdrawals on the
+    // second, one on a lost card (declined 41 by a hub rule).
+    let c = client(&hub.addr).await;
+    for stan in 1..=7 {
+        assert_eq!(
+            code_of(&c, &purchase(ACTIVE_USD, 1_000 + stan, stan as u32)).await,
+            "00"
+        );
+    }
+    for stan in 8..=9 {
+        assert_eq!(code_of(&c, &cash(ACTIVE_USD_2, 2_000, stan)).await, "00");
+    }
+    assert_eq!(code_of(&c, &purchase(LOST, 500, 10)).await, "41");
+
+    // By card: its seven rows, newest first, masked.
+    let (status, page) = api.search(json!({ "card": ACTIVE_USD })).await;
+    assert_eq!(status, 200, "{page}");
+    let rows = page["transactions"].as_array().unwrap();
+    assert_eq!(rows.len(), 7, "{page}");
+    assert!(page["next_before"].is_null());
+    let found = ids(rows);
+    let mut sorted = found.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(found, sorted, "newest first");
+    assert!(rows.iter().all(|r| r["card"] == "476173******0010"));
+    assert_eq!(rows[0]["amount_minor"], 1_007);
+
+    // Pages of two walk the same rows once each.
+    assert_eq!(
+        ids(&api.all_pages(json!({ "card": ACTIVE_USD }), 2).await),
+        found
+    );
+    assert_eq!(ids(&api.all_pages(json!({}), 3).await).len(), 10);
+
+    // The other keys.
+    let count = |criteria: Value| {
+        let api = &api;
+        async move {
+            let (status, page) = api.search(criteria.clone()).await;
+            assert_eq!(status, 200, "{criteria}: {page}");
+            page["transactions"].as_array().unwrap().len()
+        }
+    };
+    assert_eq!(count(json!({ "terminal": "ATM00001" })).await, 2);
+    assert_eq!(count(json!({ "terminal": "POS00001" })).await, 8);
+    assert_eq!(count(json!({ "stan": "000003" })).await, 1);
+    assert_eq!(count(json!({ "rrn": "RRN000000009" })).await, 1);
+    assert_eq!(count(json!({ "response_code": "41" })).await, 1);
+    assert_eq!(count(json!({ "decided_by": "hub_rule" })).await, 1);
+    assert_eq!(count(json!({ "decided_by": "account_system" })).await, 9);
+    assert_eq!(count(json!({ "institution": "bank-a" })).await, 10);
+    assert_eq!(
+        count(json!({ "card": ACTIVE_USD_2, "terminal": "POS00001" })).await,
+        0
+    );
+    let account = rows[0]["account"].as_str().unwrap().to_string();
+    assert_eq!(count(json!({ "account": account })).await, 7);
+
+    // Time ranges: today (a day includes its end), and one that ended.
+    let today = jiff::Timestamp::now().to_string()[..10].to_string();
+    assert_eq!(count(json!({ "from": today, "to": today })).await, 10);
+    assert_eq!(
+        count(json!({ "from": "2026-01-01", "to": "2026-01-02T00:00:00Z" })).await,
+        0
+    );
+
+    // Its story, by the id the search gave.
+    let r = http()
+        .get(format!("{}/api/transactions/{}", api.url, found[0]))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let story: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    assert_eq!(story["transaction"]["stan"], "000007");
+
+    // Bad criteria are named; a body that is not JSON or has an unknown
+    // key is refused; no token is 401.
+    for (criteria, field) in [
+        (json!({ "card": "4761" }), "card"),
+        (json!({ "response_code": "123" }), "response_code"),
+        (json!({ "decided_by": "nobody" }), "decided_by"),
+        (json!({ "from": "yesterday" }), "from"),
+        (json!({ "from": "2026-03-02", "to": "2026-03-01" }), "to"),
+        (json!({ "before": "xyz" }), "before"),
+        (json!({ "limit": 0 }), "limit"),
+        (json!({ "limit": 501 }), "limit"),
+    ] {
+        let (status, body) = api.search(criteria.clone()).await;
+        assert_eq!(
+            (status, body["field"].as_str()),
+            (422, Some(field)),
+            "{criteria}: {body}"
+        );
+    }
+    let (status, body) = api.search(json!({ "pan": ACTIVE_USD })).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("unknown field"),
+        "{body}"
+    );
+    let r = http()
+        .post(format!("{}/api/transactions/search", api.url))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let r = http()
+        .post(format!("{}/api/transactions/search", api.url))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+
+    // The CLI on the same store, the card read from standard input.
+    let cli = |args: &[&str], stdin: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cardhub"))
+            .args(["txn", "search"])
+            .args(args)
+            .arg("--config")
+            .arg(hub.dir.path().join("cardhub.toml"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8(out.stdout).unwrap() + &String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let (ok, out) = cli(&["--card", "-", "--limit", "5"], &format!("{ACTIVE_USD}\n"));
+    assert!(ok, "{out}");
+    assert!(!out.contains(ACTIVE_USD), "{out}");
+    assert_eq!(out.matches("476173******0010").count(), 5, "{out}");
+    assert!(out.contains("10.07"), "amounts in major units: {out}");
+    let next = out
+        .split("--before ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no next page: {out}"))
+        .trim()
+        .to_string();
+    assert_eq!(next, found[4]);
+    let (ok, out) = cli(&["--card", ACTIVE_USD, "--before", &next, "--json"], "");
+    assert!(ok, "{out}");
+    let page: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(ids(page["transactions"].as_array().unwrap()), found[5..]);
+    let (ok, out) = cli(&["--code", "5"], "");
+    assert!(!ok);
+    assert!(out.contains("--code:"), "{out}");
+}
+
+#[test]
+fn every_search_key_is_read_through_its_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("plans.db")).unwrap();
+    let hash = |_: &cardhub::iso8583::fields::Pan| PanHash([7; 32]);
+    for (criteria, index) in [
+        (
+            json!({ "card": ACTIVE_USD, "from": "2026-09-01", "to": "2026-11-30" }),
+            "journal_card",
+        ),
+        (
+            json!({ "account": "A-1", "response_code": "51" }),
+            "journal_account",
+        ),
+        (
+            json!({ "terminal": "ATM00001", "before": "0193A2B4C5D60001" }),
+            "journal_terminal",
+        ),
+        (json!({ "rrn": "RRN000000001" }), "journal_rrn"),
+        (
+            json!({ "stan": "000001", "institution": "bank-a" }),
+            "journal_stan",
+        ),
+    ] {
+        let criteria: Criteria = serde_json::from_value(criteria.clone()).unwrap();
+        let plan = criteria.compile(hash).unwrap().plan(&store).unwrap();
+        assert!(
+            plan.contains(&format!("USING INDEX {index}")),
+            "{criteria:?}: {plan}"
+        );
+        assert!(
+            !plan.contains("TEMP B-TREE"),
+            "sorted without the index: {plan}"
+        );
+    }
+    // Without a key: a range of the primary key, newest first, no sort.
+    let criteria: Criteria =
+        serde_json::from_value(json!({ "from": "2026-09-01", "decided_by": "stand_in" })).unwrap();
+    let plan = criteria.compile(hash).unwrap().plan(&store).unwrap();
+    assert!(plan.contains("INTEGER PRIMARY KEY"), "{plan}");
+    assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+}
