@@ -1,8 +1,10 @@
 //! Reading account-system answers: a small namespace-aware tree built with
 //! quick-xml, and paths compiled from adapter files ([`path`]) that pick
-//! values out of it. The tree keeps each element's namespace scope, so that
-//! qualified names written as text (SOAP fault codes) resolve as XML
-//! resolves element names.
+//! values out of it. The tree keeps each element's namespace scope: element
+//! and attribute names resolve their prefixes through it while the tree is
+//! built (quick-xml's plain reader checks the syntax; the namespace
+//! declarations are checked here), and qualified names written as text (SOAP
+//! fault codes) resolve the same way afterwards.
 //!
 //! The input is a vendor's answer, so it is untrusted: the size is checked
 //! before parsing, depth and node count while parsing; a DOCTYPE is refused
@@ -19,9 +21,11 @@
 
 use std::borrow::Cow;
 
+use quick_xml::XmlVersion;
 use quick_xml::escape::EscapeError;
 use quick_xml::events::Event;
-use quick_xml::reader::{NsReader, Reader};
+use quick_xml::events::{BytesDecl, BytesStart};
+use quick_xml::reader::Reader;
 
 use super::encoding::{Encoding, EncodingError};
 
@@ -35,6 +39,9 @@ pub use path::{ExpandedName, NameError, Path};
 
 /// The namespace the `xml` prefix is bound to without a declaration.
 const XML_NAMESPACE: &str = "http://www.w3.org/XML/1998/namespace";
+
+/// Where [`XML_NAMESPACE`] is in `Document::namespaces`.
+const XML_NS_INDEX: usize = 1;
 
 /// Bounds on one answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,8 +75,8 @@ pub struct NodeId(usize);
 pub struct Document {
     elements: Vec<Element>,
     attributes: Vec<Attr>,
-    /// Interned namespace URIs; index 0 is "" (no namespace).
-    /// (Ranges of `strings`.)
+    /// Interned namespace URIs; index 0 is "" (no namespace), index 1
+    /// [`XML_NAMESPACE`]. (Ranges of `strings`.)
     namespaces: Vec<Span>,
     /// Namespace declarations (`xmlns`, `xmlns:p`), each chained to the one
     /// in scope before it.
@@ -235,7 +242,7 @@ impl Document {
         }
         let (encoding, bytes) = answer_encoding(bytes, charset)?;
         let input = encoding.decode(bytes)?;
-        let mut reader = NsReader::from_str(&input);
+        let mut reader = Reader::from_str(&input);
         reader.config_mut().enable_all_checks(true);
         let mut builder = Builder::new(limits, input.len());
         let mut first = true;
@@ -244,19 +251,27 @@ impl Document {
             let event = reader.read_event().map_err(|source| {
                 malformed(source, position.max(offset(reader.error_position())))
             })?;
-            let resolver = reader.resolver();
             match event {
                 Event::Decl(decl) if first => builder.declaration(&decl, position)?,
                 Event::Decl(_) => return Err(XmlError::Declaration { position }),
                 Event::DocType(_) => return Err(XmlError::Doctype { position }),
-                Event::Start(start) => builder.open(resolver, &start, position)?,
+                Event::Start(start) => builder.open(&start, position)?,
                 Event::Empty(start) => {
-                    builder.open(resolver, &start, position)?;
+                    builder.open(&start, position)?;
                     builder.close(position)?;
                 }
                 Event::End(_) => builder.close(position)?,
                 Event::Text(text) => {
-                    builder.text(&text.xml_content(builder.version), "text", position)?;
+                    // Line ends need normalizing only where there is a CR
+                    // (XML 1.0; 1.1 has more line ends).
+                    let raw: &str = &text;
+                    if builder.version != XmlVersion::Explicit1_1
+                        && !raw.bytes().any(|b| b == b'\r')
+                    {
+                        builder.text(raw, "text", position)?;
+                    } else {
+                        builder.text(&text.xml_content(builder.version), "text", position)?;
+                    }
                 }
                 Event::CData(cdata) => {
                     builder.text(&cdata.xml_content(builder.version), "CDATA", position)?;
@@ -362,20 +377,25 @@ impl Document {
     /// to at `node`; `None` when it is not bound there ("" when the default
     /// namespace is not).
     pub fn namespace_of(&self, node: NodeId, prefix: &str) -> Option<&str> {
+        let scope = self.elements.get(node.0)?.scope;
+        self.lookup(scope, prefix).map(|ns| self.namespace(ns))
+    }
+
+    /// The interned namespace `prefix` ("" for the default namespace) is
+    /// bound to in `scope` (the innermost declaration); `None` when it is
+    /// not bound (`Some(0)` when the default namespace is not).
+    fn lookup(&self, mut scope: Option<u32>, prefix: &str) -> Option<usize> {
         if prefix == "xml" {
-            return Some(XML_NAMESPACE);
+            return Some(XML_NS_INDEX);
         }
-        let mut scope = self.elements.get(node.0)?.scope;
         while let Some(binding) = scope.and_then(|i| self.bindings.get(i as usize)) {
             if self.string(binding.prefix) == prefix {
-                break;
+                // `xmlns:p=""` leaves `p` unbound.
+                return (binding.ns != 0 || prefix.is_empty()).then_some(binding.ns);
             }
             scope = binding.outer;
         }
-        let ns = scope
-            .and_then(|i| self.bindings.get(i as usize))
-            .map_or(0, |b| b.ns);
-        (ns != 0 || prefix.is_empty()).then(|| self.namespace(ns))
+        prefix.is_empty().then_some(0)
     }
 
     /// A qualified name written as text at `node` (an `xs:QName` value such
@@ -412,8 +432,15 @@ impl Iterator for Children<'_> {
 /// normalization), and characters XML cannot carry at all (most C0 controls,
 /// U+FFFE, U+FFFF) become U+FFFD.
 pub fn escape(text: &str, out: &mut String) {
+    // Copy the part that needs nothing in one go (usually all of it).
+    let plain = text
+        .bytes()
+        .position(byte_needs_escape)
+        .unwrap_or(text.len());
+    let (head, rest) = text.split_at(plain);
     out.reserve(text.len());
-    for c in text.chars() {
+    out.push_str(head);
+    for c in rest.chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
@@ -427,6 +454,17 @@ pub fn escape(text: &str, out: &mut String) {
             _ => out.push('\u{FFFD}'),
         }
     }
+}
+
+/// Whether [`escape`] would change `text`.
+pub(crate) fn needs_escape(text: &str) -> bool {
+    text.bytes().any(byte_needs_escape)
+}
+
+/// Markup, C0 controls, and any byte of a non-ASCII character (which
+/// [`escape`] looks at as a whole).
+fn byte_needs_escape(b: u8) -> bool {
+    matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'' | ..0x20 | 0x80..)
 }
 
 /// The encoding of an answer and its bytes without a byte order mark: a
@@ -465,15 +503,20 @@ fn answer_encoding<'b>(
 /// is one. The declaration is ASCII in every encoding read here; one that
 /// cannot be read is left for the parser to report.
 pub(super) fn declared_encoding(bytes: &[u8]) -> Option<String> {
-    if !bytes.starts_with(b"<?xml") {
+    // `<?xml` and white space: not a processing instruction like `<?xml-x`.
+    let rest = bytes.strip_prefix(b"<?xml")?;
+    if !rest
+        .first()
+        .is_some_and(|&b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+    {
         return None;
     }
-    let end = bytes.windows(2).position(|w| w == b"?>")? + 2;
-    let declaration = std::str::from_utf8(bytes.get(..end)?).ok()?;
-    match Reader::from_str(declaration).read_event() {
-        Ok(Event::Decl(decl)) => decl.encoding()?.ok().map(Cow::into_owned),
-        _ => None,
-    }
+    let end = rest.windows(2).position(|w| w == b"?>")?;
+    // `xml version="1.0" encoding="…"`: read as quick-xml reads a
+    // declaration's pseudo-attributes, without a reader.
+    let content = std::str::from_utf8(bytes.get(2..5 + end)?).ok()?;
+    let decl = BytesDecl::from_start(BytesStart::from_content(content, 3));
+    decl.encoding()?.ok().map(Cow::into_owned)
 }
 
 pub(crate) fn is_xml_space(c: char) -> bool {

@@ -71,6 +71,133 @@ fn qualified_names_in_text_resolve_in_their_scope() {
 }
 
 #[test]
+fn redeclared_prefixes_hold_inside_their_element_only() {
+    let xml = r#"<a:R xmlns:a="urn:1" xmlns="urn:d">
+        <a:C xmlns:a="urn:2"><a:D/><E xmlns="urn:e"><F/></E><G/></a:C>
+        <a:H/><I/></a:R>"#;
+    let doc = parse(xml).unwrap();
+    let names: Vec<_> = (0..doc.elements.len())
+        .map(|i| doc.name(NodeId(i)))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("urn:1", "R"),
+            ("urn:2", "C"),
+            ("urn:2", "D"),
+            ("urn:e", "E"),
+            ("urn:e", "F"),
+            ("urn:d", "G"),
+            ("urn:1", "H"),
+            ("urn:d", "I"),
+        ]
+    );
+}
+
+#[test]
+fn prefixes_bound_on_the_element_itself_apply_to_its_name_and_attributes() {
+    // The attribute comes before the declaration it needs.
+    let xml = r#"<p:R p:x="1" y="2" xmlns:p="urn:p" q:z="3" xmlns:q="urn:q"><q:C/></p:R>"#;
+    let doc = parse(xml).unwrap();
+    let root = doc.root();
+    assert_eq!(doc.name(root), ("urn:p", "R"));
+    assert_eq!(doc.attribute(root, Some("urn:p"), "x"), Some("1"));
+    assert_eq!(doc.attribute(root, None, "y"), Some("2"));
+    assert_eq!(doc.attribute(root, Some("urn:q"), "z"), Some("3"));
+    assert_eq!(doc.attribute(root, None, "x"), None);
+    let c = doc.children(root).next().unwrap();
+    assert_eq!(doc.name(c), ("urn:q", "C"));
+    // Namespace names are attribute values: references are expanded.
+    let doc = parse(r#"<p:R xmlns:p="urn:a&amp;b&#x21;"/>"#).unwrap();
+    assert_eq!(doc.name(doc.root()), ("urn:a&b!", "R"));
+    // `xml` needs no declaration, and may be declared as what it is.
+    let xml_ns = "http://www.w3.org/XML/1998/namespace";
+    let doc = parse(&format!(r#"<R xmlns:xml="{xml_ns}" xml:lang="en"/>"#)).unwrap();
+    assert_eq!(doc.attribute(doc.root(), Some(xml_ns), "lang"), Some("en"));
+}
+
+#[test]
+fn forbidden_namespace_declarations_and_unbound_prefixes_are_errors() {
+    let xml_ns = "http://www.w3.org/XML/1998/namespace";
+    let xmlns_ns = "http://www.w3.org/2000/xmlns/";
+    let cases = [
+        (
+            r#"<R xmlns:xml="urn:x"/>"#.to_owned(),
+            "'xml' cannot be bound",
+        ),
+        (
+            r#"<R xmlns:xmlns="urn:x"/>"#.to_owned(),
+            "'xmlns' cannot be bound",
+        ),
+        (
+            format!(r#"<R xmlns:p="{xml_ns}"/>"#),
+            "prefix 'p' cannot be bound",
+        ),
+        (
+            format!(r#"<R xmlns:p="{xmlns_ns}"/>"#),
+            "prefix 'p' cannot be bound",
+        ),
+        (
+            format!(r#"<R xmlns="{xmlns_ns}"/>"#),
+            "prefix '' cannot be bound",
+        ),
+        (
+            format!(r#"<R xmlns="{xml_ns}"/>"#),
+            "prefix '' cannot be bound",
+        ),
+        (
+            r#"<R xmlns:="urn:x"/>"#.to_owned(),
+            "unknown namespace prefix ''",
+        ),
+        (
+            r#"<R xmlns:p="urn:p"><p:C xmlns:p=""/></R>"#.to_owned(),
+            "undeclared namespace prefix \"p\" at byte 19",
+        ),
+        (
+            r#"<R><p:C/></R>"#.to_owned(),
+            "undeclared namespace prefix \"p\" at byte 3",
+        ),
+        (
+            r#"<R p:a="1"/>"#.to_owned(),
+            "undeclared namespace prefix \"p\"",
+        ),
+        (
+            r#"<xmlns:R/>"#.to_owned(),
+            "undeclared namespace prefix \"xmlns\"",
+        ),
+        (r#"<:R/>"#.to_owned(), "undeclared namespace prefix \"\""),
+        (
+            r#"<a:R xmlns:a="urn:a"/><a:S/>"#.to_owned(),
+            "a second element <a:S>",
+        ),
+    ];
+    for (xml, want) in cases {
+        let err = parse(&xml).unwrap_err();
+        assert!(err.is_vendor_fault());
+        let text = err.to_string();
+        assert!(text.contains(want), "{xml}: {text}");
+    }
+}
+
+#[test]
+fn namespace_declarations_in_scope_are_bounded() {
+    let declarations = |n: usize| -> String {
+        (0..n)
+            .map(|i| format!(r#" xmlns:p{i}="urn:{i}""#))
+            .collect()
+    };
+    // 128 in scope at once are read; one more is refused.
+    let nested = format!("<R{}><C{}/></R>", declarations(100), declarations(28));
+    parse(&nested).unwrap();
+    let nested = format!("<R{}><C{}/></R>", declarations(100), declarations(29));
+    let err = parse(&nested).unwrap_err().to_string();
+    assert!(err.contains("more than 128 namespace bindings"), "{err}");
+    // Declarations of siblings are not in scope together.
+    let siblings = format!("<R>{}</R>", format!("<C{}/>", declarations(100)).repeat(3));
+    parse(&siblings).unwrap();
+}
+
+#[test]
 fn default_namespace_applies_to_elements_not_attributes() {
     let doc = parse(r#"<R xmlns="urn:x" a="1"><C/><D xmlns=""><E>e</E></D></R>"#).unwrap();
     let c = doc.child(doc.root(), "urn:x", "C").unwrap();
@@ -290,6 +417,91 @@ fn xml_char() -> impl Strategy<Value = char> {
     ]
 }
 
+/// An element for the comparison with quick-xml: its prefix, its
+/// declarations (default, `p`, `q`), a prefixed attribute, its children.
+#[derive(Debug, Clone)]
+struct Tree {
+    prefix: Option<&'static str>,
+    declarations: [Option<&'static str>; 3],
+    attribute: Option<&'static str>,
+    children: Vec<Tree>,
+}
+
+impl Tree {
+    fn write(&self, out: &mut String) {
+        let name = self.prefix.map_or("e".to_owned(), |p| format!("{p}:e"));
+        out.push_str(&format!("<{name}"));
+        for (prefix, uri) in ["xmlns", "xmlns:p", "xmlns:q"]
+            .iter()
+            .zip(self.declarations)
+        {
+            if let Some(uri) = uri {
+                out.push_str(&format!(" {prefix}='{uri}'"));
+            }
+        }
+        if let Some(prefix) = self.attribute {
+            out.push_str(&format!(" {prefix}:a='1'"));
+        }
+        out.push('>');
+        for child in &self.children {
+            child.write(out);
+        }
+        out.push_str(&format!("</{name}>"));
+    }
+}
+
+fn tree() -> impl Strategy<Value = Tree> {
+    let prefix = || prop::option::of(prop::sample::select(vec!["p", "q"]));
+    let uri = || prop::option::of(prop::sample::select(vec!["urn:1", "urn:2", ""]));
+    let element = move || (prefix(), [uri(), uri(), uri()], prefix());
+    element()
+        .prop_map(|(prefix, declarations, attribute)| Tree {
+            prefix,
+            declarations,
+            attribute,
+            children: Vec::new(),
+        })
+        .prop_recursive(4, 24, 3, move |inner| {
+            (element(), prop::collection::vec(inner, 0..3)).prop_map(
+                |((prefix, declarations, attribute), children)| Tree {
+                    prefix,
+                    declarations,
+                    attribute,
+                    children,
+                },
+            )
+        })
+}
+
+/// Element and attribute names in document order as quick-xml's namespace
+/// reader resolves them; `None` when it finds a prefix unbound.
+fn quick_xml_names(xml: &str) -> Option<Vec<(String, String)>> {
+    use quick_xml::name::ResolveResult;
+    let name = |ns: ResolveResult, local: &str| match ns {
+        ResolveResult::Bound(ns) => Some((ns.into_inner().to_owned(), local.to_owned())),
+        ResolveResult::Unbound => Some((String::new(), local.to_owned())),
+        ResolveResult::Unknown(_) => None,
+    };
+    let mut reader = quick_xml::reader::NsReader::from_str(xml);
+    let mut names = Vec::new();
+    loop {
+        match reader.read_resolved_event().expect("well-formed") {
+            (ns, Event::Start(e)) => {
+                names.push(name(ns, e.local_name().into_inner())?);
+                for attr in e.attributes() {
+                    let attr = attr.expect("well-formed");
+                    if attr.key.as_namespace_binding().is_none() {
+                        let (ns, local) = reader.resolver().resolve_attribute(attr.key);
+                        names.push(name(ns, local.into_inner())?);
+                    }
+                }
+            }
+            (_, Event::Eof) => return Some(names),
+            _ => {}
+        }
+    }
+}
+
 proptest! {
     #[test]
     fn parse_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
@@ -304,6 +516,31 @@ proptest! {
         ]), 0..24),
     ) {
         let _ = Document::parse(parts.concat().as_bytes(), &Limits::default());
+    }
+
+    /// Names resolve as quick-xml's own namespace reader (an independent
+    /// implementation) resolves them, and a prefix it finds unbound is an
+    /// error.
+    #[test]
+    fn names_resolve_as_quick_xml_resolves_them(tree in tree()) {
+        let mut xml = String::new();
+        tree.write(&mut xml);
+        match (parse(&xml), quick_xml_names(&xml)) {
+            (Ok(doc), Some(theirs)) => {
+                let mut ours = Vec::new();
+                for (i, element) in doc.elements.iter().enumerate() {
+                    let (ns, local) = doc.name(NodeId(i));
+                    ours.push((ns.to_owned(), local.to_owned()));
+                    for attr in &doc.attributes[element.attrs.0..element.attrs.1] {
+                        let ns = doc.namespace(attr.ns).to_owned();
+                        ours.push((ns, doc.string(attr.local).to_owned()));
+                    }
+                }
+                prop_assert_eq!(ours, theirs, "{}", xml);
+            }
+            (Err(XmlError::Prefix { .. }), None) => {}
+            (ours, theirs) => prop_assert!(false, "{xml}: ours {ours:?}, quick-xml {theirs:?}"),
+        }
     }
 
     #[test]

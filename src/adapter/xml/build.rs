@@ -1,22 +1,38 @@
 //! Building a [`Document`] from quick-xml's events: elements, attributes,
 //! text and namespace scopes, with the limits and checks of an untrusted
 //! answer. [`Document::parse`] drives it.
+//!
+//! Namespaces are resolved here, from the declarations kept in the tree,
+//! rather than by quick-xml's `NsReader` (which keeps a second copy of them
+//! per answer): a declaration is checked as the Namespaces in XML
+//! recommendation wants (`xml` only bound to its namespace, `xmlns` never
+//! declared, neither namespace bound to another prefix), and the number of
+//! declarations in scope is bounded as quick-xml bounds it.
 
 use quick_xml::XmlVersion;
 use quick_xml::errors::IllFormedError;
 use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::{BytesDecl, BytesRef, BytesStart};
-use quick_xml::name::{NamespaceResolver, PrefixDeclaration, ResolveResult};
+use quick_xml::name::{NamespaceError, PrefixDeclaration};
 
 use super::{
-    Attr, Binding, Document, Element, Limits, NodeId, Span, XmlError, check_chars, is_xml_char,
-    is_xml_space, limit, malformed,
+    Attr, Binding, Document, Element, Limits, NodeId, Span, XML_NAMESPACE, XML_NS_INDEX, XmlError,
+    check_chars, is_xml_char, is_xml_space, limit, malformed,
 };
+
+/// The namespace of namespace declarations, which no prefix may be bound to.
+const XMLNS_NAMESPACE: &str = "http://www.w3.org/2000/xmlns/";
+
+/// Namespace declarations in scope at once (quick-xml's default bound):
+/// each name looked up walks them.
+const MAX_BINDINGS_IN_SCOPE: usize = 128;
 
 /// An element being parsed.
 struct Open {
     id: NodeId,
     last_child: Option<NodeId>,
+    /// Namespace declarations in scope (its own and its ancestors').
+    bindings: usize,
     /// The element's text so far, once a descendant's text was kept after
     /// it (mixed content, pretty-printing): moved to the end of
     /// `Document::texts` when the element closes.
@@ -46,7 +62,7 @@ impl<'l> Builder<'l> {
             doc: Document {
                 elements: Vec::with_capacity(elements),
                 attributes: Vec::with_capacity(4),
-                namespaces: vec![Span(0, 0)],
+                namespaces: Vec::with_capacity(4),
                 bindings: Vec::with_capacity(4),
                 strings: String::with_capacity((input_len / 2).max(64)),
                 texts: String::with_capacity((input_len / 2).max(64)),
@@ -56,6 +72,16 @@ impl<'l> Builder<'l> {
             spills: Vec::new(),
             version: XmlVersion::Implicit1_0,
         }
+        .with_fixed_namespaces()
+    }
+
+    /// Interns "" (no namespace) and the `xml` namespace at their indexes.
+    fn with_fixed_namespaces(mut self) -> Self {
+        self.doc.namespaces.push(Span(0, 0));
+        let xml = self.keep(XML_NAMESPACE);
+        self.doc.namespaces.push(xml);
+        debug_assert_eq!(self.doc.namespaces.len(), XML_NS_INDEX + 1);
+        self
     }
 
     /// Takes the XML version (the encoding was read before decoding).
@@ -68,12 +94,10 @@ impl<'l> Builder<'l> {
         Ok(())
     }
 
-    pub(super) fn open(
-        &mut self,
-        resolver: &NamespaceResolver,
-        start: &BytesStart,
-        position: usize,
-    ) -> Result<(), XmlError> {
+    /// Adds an element and its attributes; its namespace declarations
+    /// (which may bind the prefixes of its own name and attributes) open a
+    /// scope for it and its descendants.
+    pub(super) fn open(&mut self, start: &BytesStart, position: usize) -> Result<(), XmlError> {
         let qname = start.name().into_inner();
         if self.root_done {
             let what = format!("a second element <{qname}>");
@@ -83,34 +107,21 @@ impl<'l> Builder<'l> {
             return Err(limit("max_depth", self.limits.max_depth, position));
         }
         self.count_node(position)?;
-        let (ns, local) = resolver.resolve_element(start.name());
-        let ns = self.intern(ns, position)?;
-        let parent = self.stack.last().map(|open| open.id.0);
-        let mut scope = parent.and_then(|p| self.doc.elements[p].scope);
+        let parent = self.stack.last();
+        let mut scope = parent.and_then(|open| self.doc.elements[open.id.0].scope);
+        let mut bindings = parent.map_or(0, |open| open.bindings);
         let first_attr = self.doc.attributes.len();
-        for attr in start.attributes() {
-            let attr = attr.map_err(|e| malformed(e.into(), position))?;
-            if let Some(declaration) = attr.key.as_namespace_binding() {
-                scope = Some(self.bind(declaration, &attr.value, scope));
-                continue;
-            }
-            self.count_node(position)?;
-            let (attr_ns, attr_local) = resolver.resolve_attribute(attr.key);
-            let attr_ns = self.intern(attr_ns, position)?;
-            let value = attr
-                .normalized_value(self.version)
-                .map_err(|e| malformed(e, position))?;
-            check_chars(&value, position)?;
-            let local = self.keep(attr_local.into_inner());
-            let value = self.keep(&value);
-            self.doc.attributes.push(Attr {
-                ns: attr_ns,
-                local,
-                value,
-            });
+        // Most elements have no attributes: skip the iterator's set-up.
+        if start.attributes_raw().bytes().any(|b| !is_space(b)) {
+            (scope, bindings) = self.attributes(start, scope, bindings, position)?;
         }
+        let (ns, local) = match split_qname(qname) {
+            // Unprefixed: the default namespace in scope, if any.
+            None => (self.doc.lookup(scope, "").unwrap_or(0), qname),
+            Some((prefix, local)) => (self.resolve(scope, prefix, position)?, local),
+        };
         let id = NodeId(self.doc.elements.len());
-        let local = self.keep(local.into_inner());
+        let local = self.keep(local);
         self.doc.elements.push(Element {
             ns,
             local,
@@ -131,9 +142,97 @@ impl<'l> Builder<'l> {
         self.stack.push(Open {
             id,
             last_child: None,
+            bindings,
             spill: None,
         });
         Ok(())
+    }
+
+    /// Reads an element's attributes: namespace declarations extend
+    /// `scope` (and count in `bindings`, the declarations in it), the others
+    /// are kept, their prefixes resolved once all declarations are known.
+    fn attributes(
+        &mut self,
+        start: &BytesStart,
+        mut scope: Option<u32>,
+        mut bindings: usize,
+        position: usize,
+    ) -> Result<(Option<u32>, usize), XmlError> {
+        let first = self.doc.attributes.len();
+        let mut prefixed = false;
+        for attr in start.attributes() {
+            let attr = attr.map_err(|e| malformed(e.into(), position))?;
+            let value = attr
+                .normalized_value(self.version)
+                .map_err(|e| malformed(e, position))?;
+            check_chars(&value, position)?;
+            if let Some(declaration) = attr.key.as_namespace_binding() {
+                bindings += 1;
+                if bindings > MAX_BINDINGS_IN_SCOPE {
+                    let e = NamespaceError::TooManyBindings(MAX_BINDINGS_IN_SCOPE);
+                    return Err(malformed(e.into(), position));
+                }
+                scope = self.bind(declaration, &value, scope, position)?;
+                continue;
+            }
+            self.count_node(position)?;
+            // The qualified name for now: its prefix is resolved below,
+            // once all of the element's declarations are known.
+            let key = attr.key.into_inner();
+            prefixed |= split_qname(key).is_some();
+            let local = self.keep(key);
+            let value = self.keep(&value);
+            self.doc.attributes.push(Attr {
+                ns: 0,
+                local,
+                value,
+            });
+        }
+        if prefixed {
+            self.resolve_attributes(first, scope, position)?;
+        }
+        Ok((scope, bindings))
+    }
+
+    /// Resolves the prefixes of the attributes from `first` on (kept with
+    /// their qualified names by [`open`](Self::open)) in `scope`.
+    fn resolve_attributes(
+        &mut self,
+        first: usize,
+        scope: Option<u32>,
+        position: usize,
+    ) -> Result<(), XmlError> {
+        for i in first..self.doc.attributes.len() {
+            let name = self.doc.attributes[i].local;
+            let Some((prefix, _)) = split_qname(self.doc.string(name)) else {
+                continue;
+            };
+            let ns = self.resolve(scope, prefix, position)?;
+            let local = Span(name.0 + prefix.len() as u32 + 1, name.1);
+            let attr = &mut self.doc.attributes[i];
+            (attr.ns, attr.local) = (ns, local);
+        }
+        Ok(())
+    }
+
+    /// The interned namespace of a name's prefix in `scope`.
+    ///
+    /// # Errors
+    /// [`XmlError::Prefix`] when the prefix is not bound there (or empty,
+    /// as in `:name`).
+    fn resolve(
+        &self,
+        scope: Option<u32>,
+        prefix: &str,
+        position: usize,
+    ) -> Result<usize, XmlError> {
+        match self.doc.lookup(scope, prefix) {
+            Some(ns) if !prefix.is_empty() => Ok(ns),
+            _ => Err(XmlError::Prefix {
+                prefix: prefix.to_owned(),
+                position,
+            }),
+        }
     }
 
     pub(super) fn close(&mut self, position: usize) -> Result<(), XmlError> {
@@ -260,25 +359,44 @@ impl<'l> Builder<'l> {
         Span(start, self.doc.texts.len() as u32)
     }
 
-    /// Records a namespace declaration (`uri` as written, as quick-xml
-    /// resolves names with it) inside scope `outer`; returns the new scope.
-    fn bind(&mut self, declaration: PrefixDeclaration, uri: &str, outer: Option<u32>) -> u32 {
+    /// Records a namespace declaration (`uri` normalized, as attribute
+    /// values are) inside scope `outer`; returns the new scope.
+    ///
+    /// # Errors
+    /// [`XmlError::Malformed`] for a declaration the Namespaces in XML
+    /// recommendation forbids: `xml` bound elsewhere than its namespace,
+    /// `xmlns` declared, another prefix (or the default namespace) bound to
+    /// either namespace, an empty prefix (`xmlns:=`).
+    fn bind(
+        &mut self,
+        declaration: PrefixDeclaration,
+        uri: &str,
+        outer: Option<u32>,
+        position: usize,
+    ) -> Result<Option<u32>, XmlError> {
         let prefix = match declaration {
             PrefixDeclaration::Default => "",
             PrefixDeclaration::Named(prefix) => prefix,
         };
-        let prefix = self.keep(prefix);
-        let ns = self.intern_uri(uri);
-        self.doc.bindings.push(Binding { prefix, ns, outer });
-        (self.doc.bindings.len() - 1) as u32
-    }
-
-    fn intern(&mut self, ns: ResolveResult, position: usize) -> Result<usize, XmlError> {
-        match ns {
-            ResolveResult::Bound(ns) => Ok(self.intern_uri(ns.into_inner())),
-            ResolveResult::Unbound => Ok(0),
-            ResolveResult::Unknown(prefix) => Err(XmlError::Prefix { prefix, position }),
-        }
+        let refused = match (declaration, uri) {
+            (PrefixDeclaration::Named("xml"), XML_NAMESPACE) => return Ok(outer),
+            (PrefixDeclaration::Named("xml"), _) => {
+                NamespaceError::InvalidXmlPrefixBind(uri.to_owned())
+            }
+            (PrefixDeclaration::Named("xmlns"), _) => {
+                NamespaceError::InvalidXmlnsPrefixBind(uri.to_owned())
+            }
+            (PrefixDeclaration::Named(""), _) => NamespaceError::UnknownPrefix(String::new()),
+            (_, XML_NAMESPACE) => NamespaceError::InvalidPrefixForXml(prefix.to_owned()),
+            (_, XMLNS_NAMESPACE) => NamespaceError::InvalidPrefixForXmlns(prefix.to_owned()),
+            _ => {
+                let prefix = self.keep(prefix);
+                let ns = self.intern_uri(uri);
+                self.doc.bindings.push(Binding { prefix, ns, outer });
+                return Ok(Some((self.doc.bindings.len() - 1) as u32));
+            }
+        };
+        Err(malformed(refused.into(), position))
     }
 
     fn intern_uri(&mut self, uri: &str) -> usize {
@@ -291,4 +409,15 @@ impl<'l> Builder<'l> {
         self.doc.namespaces.push(uri);
         self.doc.namespaces.len() - 1
     }
+}
+
+/// `prefix:local` split at its first colon (`None` without one); a byte
+/// scan, as names are short.
+fn split_qname(qname: &str) -> Option<(&str, &str)> {
+    let colon = qname.bytes().position(|b| b == b':')?;
+    Some((qname.get(..colon)?, qname.get(colon + 1..)?))
+}
+
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
