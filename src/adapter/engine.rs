@@ -33,6 +33,9 @@ use crate::money::Money;
 /// First pause before repeating an idempotent call; doubles each time.
 const RETRY_PAUSE: Duration = Duration::from_millis(50);
 
+/// Room for a rendered request: the shipped adapters' fit without growing.
+const REQUEST_CAPACITY: usize = 2048;
+
 /// A compiled adapter.
 pub struct Adapter {
     pub(super) name: String,
@@ -264,7 +267,6 @@ impl Adapter {
             Body::Record(fields) => return record::render(fields, &ctx, self.record_encoding()),
             Body::Xml(template) => template,
         };
-        let body = render_xml(template, &ctx);
         Ok(match &self.wire {
             Wire::Soap(version, _) => {
                 let header = self.wsse.as_ref().map(|token| {
@@ -272,12 +274,18 @@ impl Adapter {
                     soap::wsse_header(token, now, &soap::wsse_nonce(), &mut h);
                     h
                 });
-                let mut envelope = String::with_capacity(body.len() + 512);
-                soap::envelope(*version, header.as_deref(), &body, &mut envelope);
+                // One buffer: the body is rendered inside the envelope.
+                let mut envelope = String::with_capacity(REQUEST_CAPACITY);
+                soap::open_envelope(*version, header.as_deref(), &mut envelope);
+                template.render(&ctx, &mut envelope);
+                soap::close_envelope(&mut envelope);
                 envelope.into_bytes()
             }
-            Wire::XmlHttp(_, Encoding::Utf8) | Wire::Fixed(..) => body.into_bytes(),
+            Wire::XmlHttp(_, Encoding::Utf8) | Wire::Fixed(..) => {
+                render_xml(template, &ctx).into_bytes()
+            }
             Wire::XmlHttp(_, encoding) => {
+                let body = render_xml(template, &ctx);
                 let mut bytes = Vec::with_capacity(body.len());
                 encoding
                     .encode(&body, &mut bytes)
@@ -394,7 +402,7 @@ impl Adapter {
 
 /// Renders an XML request body.
 fn render_xml(template: &Template, ctx: &RenderContext<'_>) -> String {
-    let mut out = String::with_capacity(1024);
+    let mut out = String::with_capacity(REQUEST_CAPACITY);
     template.render(ctx, &mut out);
     out
 }

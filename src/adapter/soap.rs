@@ -12,9 +12,9 @@ use std::fmt;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use jiff::Timestamp;
-use jiff::tz::Offset;
 use sha1::{Digest, Sha1};
 
+use super::template::write_iso_millis;
 use super::xml::{Document, NodeId, escape};
 
 /// The name of the SOAP 1.1 action header (see [`soap_action_header`]).
@@ -150,6 +150,14 @@ impl fmt::Debug for UsernameToken {
 /// XML, inserted verbatim; they declare their own namespaces, except that
 /// they may use the `soap` prefix (see [`wsse_header`]).
 pub fn envelope(version: Version, header: Option<&str>, body: &str, out: &mut String) {
+    open_envelope(version, header, out);
+    out.push_str(body);
+    close_envelope(out);
+}
+
+/// [`envelope`] up to the Body's start tag, for a body rendered straight
+/// after it; [`close_envelope`] ends it.
+pub fn open_envelope(version: Version, header: Option<&str>, out: &mut String) {
     out.push_str(r#"<?xml version="1.0" encoding="UTF-8"?>"#);
     out.push_str(r#"<soap:Envelope xmlns:soap=""#);
     out.push_str(version.namespace());
@@ -160,7 +168,10 @@ pub fn envelope(version: Version, header: Option<&str>, body: &str, out: &mut St
         out.push_str("</soap:Header>");
     }
     out.push_str("<soap:Body>");
-    out.push_str(body);
+}
+
+/// Ends what [`open_envelope`] started.
+pub fn close_envelope(out: &mut String) {
     out.push_str("</soap:Body></soap:Envelope>");
 }
 
@@ -367,17 +378,9 @@ pub fn wsse_header(token: &UsernameToken, created: Timestamp, nonce: &[u8], out:
 
 /// `YYYY-MM-DDThh:mm:ss.sssZ` in UTC, milliseconds truncated.
 fn created_text(created: Timestamp) -> String {
-    let t = Offset::UTC.to_datetime(created);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        t.month(),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
+    let mut text = String::with_capacity(24);
+    write_iso_millis(created, &mut text);
+    text
 }
 
 /// `Base64(SHA-1(nonce + created + password))`, over the raw (unescaped) text.

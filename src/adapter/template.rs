@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use jiff::Timestamp;
-use jiff::tz::TimeZone;
+use jiff::tz::{Offset, TimeZone};
 use tokio::time::Instant;
 
 use super::xml;
@@ -252,34 +252,29 @@ impl Template {
     /// Renders into `out`. Absent optional values (a merchant, an original
     /// transaction) render as nothing.
     pub fn render(&self, ctx: &RenderContext<'_>, out: &mut String) {
-        let mut value = String::new();
-        self.render_pieces(&self.pieces, ctx, out, &mut value);
+        self.render_pieces(&self.pieces, ctx, out);
     }
 
-    fn render_pieces(
-        &self,
-        pieces: &[Piece],
-        ctx: &RenderContext<'_>,
-        out: &mut String,
-        value: &mut String,
-    ) {
+    fn render_pieces(&self, pieces: &[Piece], ctx: &RenderContext<'_>, out: &mut String) {
         for piece in pieces {
             match piece {
                 Piece::Literal(text) => out.push_str(text),
                 Piece::Value(field, format) => {
-                    value.clear();
-                    write_value(ctx, *field, format, value);
-                    if self.xml {
-                        xml::escape(value, out);
-                    } else {
-                        out.push_str(value);
+                    // Written in place; escaped (moved aside) only when needed.
+                    let start = out.len();
+                    write_value(ctx, *field, format, out);
+                    if self.xml && out.get(start..).is_some_and(xml::needs_escape) {
+                        let value = out.split_off(start);
+                        xml::escape(&value, out);
                     }
                 }
                 Piece::Section(field, inner) => {
-                    value.clear();
-                    write_value(ctx, *field, &Format::Plain, value);
-                    if !value.is_empty() {
-                        self.render_pieces(inner, ctx, out, value);
+                    let start = out.len();
+                    write_value(ctx, *field, &Format::Plain, out);
+                    let present = out.len() > start;
+                    out.truncate(start);
+                    if present {
+                        self.render_pieces(inner, ctx, out);
                     }
                 }
             }
@@ -361,9 +356,72 @@ fn placeholder(
     Ok(Piece::Value(field, format))
 }
 
+/// Appends a field's value in its format.
 fn write_value(ctx: &RenderContext<'_>, field: Field, format: &Format, out: &mut String) {
     let r = ctx.request;
-    let time = |at: Timestamp, out: &mut String| match format {
+    let start = out.len();
+    let text = match field {
+        Field::TransactionId => r.transaction_id.as_str(),
+        Field::Institution => r.institution.as_str(),
+        Field::Account => r.account.as_str(),
+        Field::Card => r.card.as_str(),
+        Field::CardLast4 => &r.card[r.card.len().saturating_sub(4)..],
+        Field::Pan => r.clear_pan.as_ref().map_or("", |p| p.expose()),
+        Field::Amount => {
+            match format {
+                Format::Decimal => out.push_str(&r.amount.to_decimal()),
+                _ => {
+                    let _ = write!(out, "{}", r.amount.minor);
+                }
+            }
+            ""
+        }
+        Field::Currency => {
+            let _ = write!(out, "{:03}", r.amount.currency.numeric);
+            ""
+        }
+        Field::CurrencyCode => r.amount.currency.code,
+        Field::Channel => channel_name(r.channel),
+        Field::Kind => kind_name(r.kind),
+        Field::Terminal => r.terminal.as_str(),
+        Field::Merchant => r.merchant.as_deref().unwrap_or_default(),
+        Field::TransmissionTime => r.transmission_time.as_str(),
+        Field::Rrn => r.rrn.as_str(),
+        Field::Deadline => {
+            let left = r.deadline.saturating_duration_since(Instant::now());
+            write_time(ctx.now.checked_add(left).unwrap_or(ctx.now), format, out);
+            ""
+        }
+        Field::Now => {
+            write_time(ctx.now, format, out);
+            ""
+        }
+        Field::OriginalTransactionId => r.original_transaction_id.as_deref().unwrap_or_default(),
+        Field::Decision => r.decision.as_ref().map_or("", |d| d.code.as_str()),
+        Field::DecidedBy => r.decision.as_ref().map_or("", |d| d.decided_by.as_str()),
+        Field::Reason => r.decision.as_ref().map_or("", |d| d.reason.as_str()),
+        Field::Sequence => ctx.sequence,
+    };
+    out.push_str(text);
+    // The formats that rewrite the value as a whole, whichever field wrote it.
+    let written = out.get(start..).unwrap_or_default();
+    let rewritten = match format {
+        Format::Upper => written.to_uppercase(),
+        Format::Lower => written.to_lowercase(),
+        Format::Vendor(table) => match table.get(written) {
+            Some(vendor) => vendor.clone(),
+            None => return,
+        },
+        _ => return,
+    };
+    out.truncate(start);
+    out.push_str(&rewritten);
+}
+
+/// Appends a time: through a strftime pattern in its zone, or (`iso`) as
+/// [`write_iso_millis`].
+fn write_time(at: Timestamp, format: &Format, out: &mut String) {
+    match format {
         Format::Time { pattern, zone } => {
             let _ = write!(
                 out,
@@ -371,58 +429,39 @@ fn write_value(ctx: &RenderContext<'_>, field: Field, format: &Format, out: &mut
                 at.to_zoned(zone.clone()).strftime(pattern.as_str())
             );
         }
-        _ => {
-            let _ = write!(out, "{}", at.strftime("%Y-%m-%dT%H:%M:%S%.3fZ"));
-        }
-    };
-    let text: std::borrow::Cow<'_, str> = match field {
-        Field::TransactionId => r.transaction_id.as_str().into(),
-        Field::Institution => r.institution.as_str().into(),
-        Field::Account => r.account.as_str().into(),
-        Field::Card => r.card.as_str().into(),
-        Field::CardLast4 => r.card[r.card.len().saturating_sub(4)..].into(),
-        Field::Pan => r.clear_pan.as_ref().map_or("", |p| p.expose()).into(),
-        Field::Amount => match format {
-            Format::Decimal => r.amount.to_decimal().into(),
-            _ => r.amount.minor.to_string().into(),
-        },
-        Field::Currency => format!("{:03}", r.amount.currency.numeric).into(),
-        Field::CurrencyCode => r.amount.currency.code.into(),
-        Field::Channel => channel_name(r.channel).into(),
-        Field::Kind => kind_name(r.kind).into(),
-        Field::Terminal => r.terminal.as_str().into(),
-        Field::Merchant => r.merchant.as_deref().unwrap_or_default().into(),
-        Field::TransmissionTime => r.transmission_time.as_str().into(),
-        Field::Rrn => r.rrn.as_str().into(),
-        Field::Deadline => {
-            let left = r.deadline.saturating_duration_since(Instant::now());
-            let at = ctx.now.checked_add(left).unwrap_or(ctx.now);
-            time(at, out);
-            return;
-        }
-        Field::Now => {
-            time(ctx.now, out);
-            return;
-        }
-        Field::OriginalTransactionId => r
-            .original_transaction_id
-            .as_deref()
-            .unwrap_or_default()
-            .into(),
-        Field::Decision => r.decision.as_ref().map_or("", |d| d.code.as_str()).into(),
-        Field::DecidedBy => r
-            .decision
-            .as_ref()
-            .map_or("", |d| d.decided_by.as_str())
-            .into(),
-        Field::Reason => r.decision.as_ref().map_or("", |d| d.reason.as_str()).into(),
-        Field::Sequence => ctx.sequence.into(),
-    };
-    match format {
-        Format::Upper => out.push_str(&text.to_uppercase()),
-        Format::Lower => out.push_str(&text.to_lowercase()),
-        Format::Vendor(table) => out.push_str(table.get(text.as_ref()).map_or(&text, |v| v)),
-        _ => out.push_str(&text),
+        _ => write_iso_millis(at, out),
+    }
+}
+
+/// Appends `YYYY-MM-DDThh:mm:ss.sssZ`: UTC, milliseconds truncated (what
+/// strftime's `%Y-%m-%dT%H:%M:%S%.3fZ` writes, without its pattern parsing).
+pub(super) fn write_iso_millis(at: Timestamp, out: &mut String) {
+    let t = Offset::UTC.to_datetime(at);
+    let year = i32::from(t.year());
+    if year < 0 {
+        out.push('-');
+    }
+    push_digits(year.unsigned_abs(), 4, out);
+    let parts = [
+        ('-', t.month().unsigned_abs().into(), 2),
+        ('-', t.day().unsigned_abs().into(), 2),
+        ('T', t.hour().unsigned_abs().into(), 2),
+        (':', t.minute().unsigned_abs().into(), 2),
+        (':', t.second().unsigned_abs().into(), 2),
+        ('.', t.millisecond().unsigned_abs().into(), 3),
+    ];
+    for (separator, value, width) in parts {
+        out.push(separator);
+        push_digits(value, width, out);
+    }
+    out.push('Z');
+}
+
+/// Appends `value`'s last `width` decimal digits, zero-padded.
+fn push_digits(value: u32, width: u32, out: &mut String) {
+    for place in (0..width).rev() {
+        let digit = (value / 10u32.pow(place)) % 10;
+        out.push(char::from(b'0' + digit as u8));
     }
 }
 

@@ -181,3 +181,48 @@ fn compile_errors() {
         Err(TemplateError::LoneBrace(2))
     );
 }
+
+#[test]
+fn iso_times_are_written_as_strftime_writes_them() {
+    let times = [
+        "2026-11-22T04:30:00Z",
+        "2025-11-22T09:14:05.123999999Z",
+        "1970-01-01T00:00:00.0009Z",
+        "0999-01-02T03:04:05.006Z",
+        "9999-12-01T23:59:59.999999999Z",
+    ];
+    for text in times {
+        let at: Timestamp = text.parse().unwrap();
+        let mut ours = String::new();
+        write_iso_millis(at, &mut ours);
+        let strftime = at.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+        assert_eq!(ours, strftime, "{text}");
+    }
+}
+
+#[test]
+fn formats_apply_to_computed_values_and_escaping_follows_them() {
+    let mut values = BTreeMap::new();
+    values.insert(
+        "amount".to_string(),
+        BTreeMap::from([("12550".to_string(), "<big & round>".to_string())]),
+    );
+    values.insert(
+        "currency".to_string(),
+        BTreeMap::from([("978".to_string(), "EUR".to_string())]),
+    );
+    // A vendor value is escaped like any other; one not in the table
+    // stays as it is.
+    assert_eq!(
+        render(
+            "{amount:vendor}|{currency:vendor}|{terminal:lower}",
+            &values,
+            true
+        ),
+        "&lt;big &amp; round&gt;|840|pos&lt;01&gt;&amp;"
+    );
+    assert_eq!(
+        render("{amount:vendor} {currency_code:lower}", &values, false),
+        "<big & round> usd"
+    );
+}
