@@ -254,6 +254,25 @@ fn text_around_nested_children_stays_with_its_element() {
 }
 
 #[test]
+fn reused_buffers_carry_nothing_over() {
+    // Each thread keeps the buffers of its last answer for the next one.
+    let first = parse(r#"<a:R xmlns:a="urn:1" x="1"><a:C>one<a:D/>more</a:C></a:R>"#).unwrap();
+    let kept = first.clone();
+    drop(first);
+    assert!(parse("<R><C>half").is_err());
+    let second = parse("<R><C>two</C></R>").unwrap();
+    let root = second.root();
+    assert_eq!(second.name(root), ("", "R"));
+    assert_eq!(second.attribute(root, None, "x"), None);
+    let c = second.children(root).next().unwrap();
+    assert_eq!((second.text(c), second.namespace_of(c, "a")), ("two", None));
+    assert_eq!(second.children(c).count(), 0);
+    // A document still alive is not touched by later parses.
+    let c = kept.children(kept.root()).next().unwrap();
+    assert_eq!((kept.name(c), kept.text(c)), (("urn:1", "C"), "onemore"));
+}
+
+#[test]
 fn doctype_and_entities_are_refused() {
     let laughs = r#"<?xml version="1.0"?>
 <!DOCTYPE lolz [<!ENTITY lol "lol">

@@ -9,6 +9,9 @@
 //! declared, neither namespace bound to another prefix), and the number of
 //! declarations in scope is bounded as quick-xml bounds it.
 
+use std::cell::Cell;
+use std::mem;
+
 use quick_xml::XmlVersion;
 use quick_xml::errors::IllFormedError;
 use quick_xml::escape::resolve_predefined_entity;
@@ -26,6 +29,29 @@ const XMLNS_NAMESPACE: &str = "http://www.w3.org/2000/xmlns/";
 /// Namespace declarations in scope at once (quick-xml's default bound):
 /// each name looked up walks them.
 const MAX_BINDINGS_IN_SCOPE: usize = 128;
+
+/// Buffers past this many bytes (after an unusually large answer) are not
+/// kept for the next one.
+const SPARE_MAX_BYTES: usize = 256 << 10;
+
+thread_local! {
+    /// The buffers of the thread's last parse, emptied.
+    static SPARE: Cell<Option<Buffers>> = const { Cell::new(None) };
+}
+
+/// The buffers of a parse (the tree's and the builder's own), kept per
+/// thread for the next answer: a warm thread parses without allocating.
+#[derive(Default)]
+struct Buffers {
+    elements: Vec<Element>,
+    attributes: Vec<Attr>,
+    namespaces: Vec<Span>,
+    bindings: Vec<Binding>,
+    strings: String,
+    texts: String,
+    stack: Vec<Open>,
+    spills: Vec<String>,
+}
 
 /// An element being parsed.
 struct Open {
@@ -56,20 +82,41 @@ impl<'l> Builder<'l> {
     /// from it (an element takes at least 7 bytes of markup, `<a></a>`,
     /// and answers are mostly markup), so they rarely grow.
     pub(super) fn new(limits: &'l Limits, input_len: usize) -> Self {
-        let elements = (input_len / 32).max(8).min(limits.max_nodes);
+        let Buffers {
+            mut elements,
+            mut attributes,
+            mut namespaces,
+            mut bindings,
+            mut strings,
+            mut texts,
+            mut stack,
+            spills,
+        } = SPARE
+            .try_with(Cell::take)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        // No-ops once the thread has parsed an answer of this size.
+        elements.reserve((input_len / 32).max(8).min(limits.max_nodes));
+        strings.reserve((input_len / 2).max(64));
+        texts.reserve((input_len / 2).max(64));
+        attributes.reserve(4);
+        namespaces.reserve(4);
+        bindings.reserve(4);
+        stack.reserve(16);
         Builder {
             limits,
             doc: Document {
-                elements: Vec::with_capacity(elements),
-                attributes: Vec::with_capacity(4),
-                namespaces: Vec::with_capacity(4),
-                bindings: Vec::with_capacity(4),
-                strings: String::with_capacity((input_len / 2).max(64)),
-                texts: String::with_capacity((input_len / 2).max(64)),
+                elements,
+                attributes,
+                namespaces,
+                bindings,
+                strings,
+                texts,
             },
-            stack: Vec::with_capacity(16),
+            stack,
             root_done: false,
-            spills: Vec::new(),
+            spills,
             version: XmlVersion::Implicit1_0,
         }
         .with_fixed_namespaces()
@@ -335,7 +382,11 @@ impl<'l> Builder<'l> {
         if self.doc.elements.is_empty() {
             return Err(XmlError::NoRoot { position });
         }
-        Ok(self.doc)
+        let Builder {
+            doc, stack, spills, ..
+        } = self;
+        recycle(|spare| (spare.stack, spare.spills) = (stack, spills));
+        Ok(doc)
     }
 
     fn count_node(&self, position: usize) -> Result<(), XmlError> {
@@ -409,6 +460,65 @@ impl<'l> Builder<'l> {
         self.doc.namespaces.push(uri);
         self.doc.namespaces.len() - 1
     }
+}
+
+impl Drop for Document {
+    /// Keeps the buffers for the thread's next answer.
+    fn drop(&mut self) {
+        recycle(|spare| {
+            spare.elements = mem::take(&mut self.elements);
+            spare.attributes = mem::take(&mut self.attributes);
+            spare.namespaces = mem::take(&mut self.namespaces);
+            spare.bindings = mem::take(&mut self.bindings);
+            spare.strings = mem::take(&mut self.strings);
+            spare.texts = mem::take(&mut self.texts);
+        });
+    }
+}
+
+impl Buffers {
+    fn bytes(&self) -> usize {
+        fn vec<T>(v: &Vec<T>) -> usize {
+            v.capacity() * size_of::<T>()
+        }
+        let spills: usize = self.spills.iter().map(String::capacity).sum();
+        vec(&self.elements)
+            + vec(&self.attributes)
+            + vec(&self.namespaces)
+            + vec(&self.bindings)
+            + self.strings.capacity()
+            + self.texts.capacity()
+            + vec(&self.stack)
+            + vec(&self.spills)
+            + spills
+    }
+
+    /// Empties the buffers, keeping their room (spill buffers are kept
+    /// as buffers).
+    fn clear(&mut self) {
+        self.elements.clear();
+        self.attributes.clear();
+        self.namespaces.clear();
+        self.bindings.clear();
+        self.strings.clear();
+        self.texts.clear();
+        self.stack.clear();
+        self.spills.iter_mut().for_each(String::clear);
+    }
+}
+
+/// Moves buffers into the thread's spare set (`give` puts them in), which
+/// is kept emptied, or dropped when past [`SPARE_MAX_BYTES`].
+fn recycle(give: impl FnOnce(&mut Buffers)) {
+    // Fails only while the thread exits: the buffers are dropped then.
+    let _ = SPARE.try_with(|spare| {
+        let mut buffers = spare.take().unwrap_or_default();
+        give(&mut buffers);
+        if buffers.bytes() <= SPARE_MAX_BYTES {
+            buffers.clear();
+            spare.set(Some(buffers));
+        }
+    });
 }
 
 /// `prefix:local` split at its first colon (`None` without one); a byte
