@@ -23,8 +23,7 @@ use std::borrow::Cow;
 
 use quick_xml::XmlVersion;
 use quick_xml::escape::EscapeError;
-use quick_xml::events::Event;
-use quick_xml::events::{BytesDecl, BytesStart};
+use quick_xml::events::{BytesDecl, BytesStart, Event};
 use quick_xml::reader::Reader;
 
 use super::encoding::{Encoding, EncodingError};
@@ -456,7 +455,8 @@ pub fn escape(text: &str, out: &mut String) {
     }
 }
 
-/// Whether [`escape`] would change `text`.
+/// Whether `text` may need [`escape`]: it has markup, a control character
+/// or a non-ASCII character (which `escape` looks at one by one).
 pub(crate) fn needs_escape(text: &str) -> bool {
     text.bytes().any(byte_needs_escape)
 }
