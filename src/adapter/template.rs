@@ -17,6 +17,7 @@
 //! `{?field}…{/field}` is a section rendered only when the field has a value
 //! (for optional elements such as `merchantId` or `originalTransactionId`).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -406,10 +407,10 @@ fn write_value(ctx: &RenderContext<'_>, field: Field, format: &Format, out: &mut
     // The formats that rewrite the value as a whole, whichever field wrote it.
     let written = out.get(start..).unwrap_or_default();
     let rewritten = match format {
-        Format::Upper => written.to_uppercase(),
-        Format::Lower => written.to_lowercase(),
+        Format::Upper => Cow::Owned(written.to_uppercase()),
+        Format::Lower => Cow::Owned(written.to_lowercase()),
         Format::Vendor(table) => match table.get(written) {
-            Some(vendor) => vendor.clone(),
+            Some(vendor) => Cow::Borrowed(vendor.as_str()),
             None => return,
         },
         _ => return,
