@@ -20,12 +20,15 @@ use super::xml::{Document, NodeId, escape};
 /// The name of the SOAP 1.1 action header (see [`soap_action_header`]).
 pub const SOAP_ACTION: &str = "SOAPAction";
 
-const WSSE: &str =
+/// The WS-Security 1.0 namespace (`wsse:`).
+pub const WSSE: &str =
     "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd";
-const WSU: &str =
+/// The WS-Security utility namespace (`wsu:`).
+pub const WSU: &str =
     "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd";
 const PASSWORD_TEXT: &str = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordText";
-const PASSWORD_DIGEST: &str = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordDigest";
+/// The `Type` of a UsernameToken's `PasswordDigest` password.
+pub const PASSWORD_DIGEST: &str = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordDigest";
 const BASE64_BINARY: &str = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary";
 
 /// A SOAP version.
@@ -383,8 +386,9 @@ fn created_text(created: Timestamp) -> String {
     text
 }
 
-/// `Base64(SHA-1(nonce + created + password))`, over the raw (unescaped) text.
-fn password_digest(nonce: &[u8], created: &str, password: &str) -> String {
+/// `Base64(SHA-1(nonce + created + password))`, over the raw (unescaped)
+/// text: what a UsernameToken's `PasswordDigest` holds.
+pub fn password_digest(nonce: &[u8], created: &str, password: &str) -> String {
     let mut sha = Sha1::new();
     sha.update(nonce);
     sha.update(created.as_bytes());

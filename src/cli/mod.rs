@@ -71,7 +71,7 @@ enum Command {
     },
     /// Run the hub: serve the switch connections of a config file.
     Serve(serve::ServeArgs),
-    /// Run the reference account system (wsdl/account-system.wsdl) for demos and vendors.
+    /// Run the reference account system (wsdl/account-system.wsdl, or a vendor adapter's interface) for demos and vendors.
     ReferenceAccountSystem(refsys::RefsysArgs),
     /// Switch simulator: send requests to a running hub, or flood it.
     Sim {

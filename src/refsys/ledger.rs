@@ -232,6 +232,9 @@ impl Ledger {
         {
             answer.auth_id = Some(format!("{:06}", seq % 1_000_000));
         }
+        if answer.balances.is_some() {
+            answer.currency = load(&tx, &txn.account)?.map(|a| a.currency);
+        }
         let (available, ledger) = answer.balances.unzip();
         tx.execute(
             "INSERT INTO txns (seq, id, operation, account, original, effect, remaining,
@@ -276,7 +279,8 @@ struct Txn {
 
 fn stored(conn: &Connection, id: &str) -> rusqlite::Result<Option<(String, Answer)>> {
     conn.query_row(
-        "SELECT operation, result, code, auth_id, available, ledger, message FROM txns WHERE id = ?1",
+        "SELECT t.operation, t.result, t.code, t.auth_id, t.available, t.ledger, t.message, a.currency
+         FROM txns t LEFT JOIN accounts a ON a.account = t.account WHERE t.id = ?1",
         [id],
         |r| {
             let available: Option<i64> = r.get(4)?;
@@ -288,6 +292,7 @@ fn stored(conn: &Connection, id: &str) -> rusqlite::Result<Option<(String, Answe
                     code: r.get(2)?,
                     auth_id: r.get(3)?,
                     balances: available.zip(ledger),
+                    currency: available.and(r.get(7)?),
                     message: r.get(6)?,
                 },
             ))
@@ -349,6 +354,7 @@ fn answer_of(request: &Request, code: &str, balances: Option<(i64, i64)>, messag
         code: code.to_owned(),
         auth_id: None,
         balances,
+        currency: None,
         message: (!message.is_empty()).then(|| message.to_owned()),
     }
 }

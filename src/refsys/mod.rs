@@ -13,8 +13,12 @@
 //! applied at a time.
 
 pub mod accounts;
+pub mod corebank;
+pub mod homebank;
 pub mod ledger;
+pub mod mainframe;
 pub mod soap;
+pub mod vendors;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
@@ -33,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 use crate::adapter::soap::{FaultCode, Version, content_type};
 use crate::hub::account_system::Operation;
 use ledger::{Ledger, LedgerError, codes};
+use soap::{Answer, Request};
 
 /// The SOAP endpoint's path (as in `adapters/canonical.toml`).
 pub const SOAP_PATH: &str = "/account-system";
@@ -80,6 +85,20 @@ pub struct Stats {
     pub faults: u64,
     /// Distinct transaction ids seen since start.
     pub distinct_transaction_ids: u64,
+}
+
+/// What [`RefSys::process`] did with a request, for the front end that
+/// read it to answer in its own format.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Decided now, or answered again from the stored answer (`repeat`).
+    Answered { answer: Answer, repeat: bool },
+    /// Closed for end of day: an Authorize or Load, refused and not applied.
+    Closed,
+    /// Fail mode: refused and not applied.
+    Failed,
+    /// The ledger failed; nothing was applied.
+    Broken(LedgerError),
 }
 
 /// The server's shared state: one per server, shared by every connection.
@@ -133,20 +152,86 @@ impl RefSys {
         }
     }
 
+    /// Counts a request that could not be read (answered with a fault).
+    pub fn unreadable(&self) {
+        self.count(|c| c.faults += 1);
+    }
+
+    /// Counts `request`, applies it to the ledger unless the mode refuses
+    /// it, and in slow mode waits `delay_ms` after applying (a slow system
+    /// applies a request even when its caller gave up). Front ends read
+    /// requests and write the outcome in their own format.
+    pub async fn process(&self, request: Request) -> Outcome {
+        let (mode, delay_ms) = *self.switches.lock().unwrap_or_else(PoisonError::into_inner);
+        let outcome = self.decide(mode, request).await;
+        if mode == Mode::Slow {
+            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        }
+        outcome
+    }
+
+    async fn decide(&self, mode: Mode, request: Request) -> Outcome {
+        let op = request.operation;
+        self.count(|c| {
+            *c.requests.entry(op.as_str().to_owned()).or_default() += 1;
+            c.ids.insert(request.transaction_id.clone());
+        });
+        let refused = match mode {
+            Mode::Fail => Some(Outcome::Failed),
+            Mode::Closed if matches!(op, Operation::Authorize | Operation::Load) => {
+                Some(Outcome::Closed)
+            }
+            _ => None,
+        };
+        if let Some(refused) = refused {
+            self.count(|c| c.faults += 1);
+            return refused;
+        }
+        let ledger = self.ledger.clone();
+        let applied = tokio::task::spawn_blocking(move || {
+            ledger
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .apply(&request)
+        })
+        .await
+        .unwrap_or_else(|e| Err(LedgerError::Panicked(e.to_string())));
+        match applied {
+            Ok((answer, repeat)) => {
+                if repeat {
+                    self.count(|c| c.repeats += 1);
+                }
+                Outcome::Answered { answer, repeat }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "ledger failed");
+                self.count(|c| c.faults += 1);
+                Outcome::Broken(e)
+            }
+        }
+    }
+
     fn count(&self, f: impl FnOnce(&mut Counters)) {
         f(&mut self.counters.lock().unwrap_or_else(PoisonError::into_inner));
     }
 }
 
-/// The routes: `POST /account-system` (SOAP), `POST /admin/mode`,
-/// `GET /admin/stats`, `GET /healthz`.
+/// The routes: `POST /account-system` (SOAP) and [`admin_router`]'s.
 pub fn router(state: Arc<RefSys>) -> Router {
     Router::new()
         .route(SOAP_PATH, post(soap_call))
+        .layer(DefaultBodyLimit::max(soap::MAX_REQUEST_BYTES))
+        .with_state(state.clone())
+        .merge(admin_router(state))
+}
+
+/// The switches and counters every front end serves: `POST /admin/mode`,
+/// `GET /admin/stats`, `GET /healthz`.
+pub fn admin_router(state: Arc<RefSys>) -> Router {
+    Router::new()
         .route("/admin/mode", post(set_mode))
         .route("/admin/stats", get(stats))
         .route("/healthz", get(|| async { "ok\n" }))
-        .layer(DefaultBodyLimit::max(soap::MAX_REQUEST_BYTES))
         .with_state(state)
 }
 
@@ -160,9 +245,28 @@ pub async fn serve(
     state: Arc<RefSys>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    serve_router(listener, router(state), shutdown).await
+}
+
+/// Serves `routes` on `listener` until `shutdown` is cancelled.
+///
+/// # Errors
+///
+/// The listener failed.
+pub async fn serve_router(
+    listener: TcpListener,
+    routes: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, routes)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
+}
+
+/// Equality of a secret sent with the expected one, in time independent of
+/// where they first differ.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Binds `addr` and serves in a task; returns the bound address (useful
@@ -196,65 +300,27 @@ async fn stats(State(state): State<Arc<RefSys>>) -> Json<Stats> {
     Json(state.stats())
 }
 
-/// One SOAP request: read, apply unless the mode says otherwise, answer;
-/// in slow mode the answer waits after the request was applied, so a late
-/// answer's effect is in the ledger whether or not the caller still waits.
+/// One SOAP request: read, then [`RefSys::process`], then the answer or
+/// fault in the request's SOAP version.
 async fn soap_call(
     State(state): State<Arc<RefSys>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let (mode, delay_ms) = *state
-        .switches
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
-    let response = answer(&state, mode, &headers, &body).await;
-    if mode == Mode::Slow {
-        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-    }
-    response
-}
-
-async fn answer(state: &RefSys, mode: Mode, headers: &HeaderMap, body: &[u8]) -> Response {
     let declared = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    let (version, request) = match soap::parse_request(body, declared) {
+    let (version, request) = match soap::parse_request(&body, declared) {
         Ok(read) => read,
         Err(e) => {
-            state.count(|c| c.faults += 1);
+            state.unreadable();
             let v = soap::fault_version(declared);
             return soap_fault(v, FaultCode::Sender, "904", &e.to_string());
         }
     };
-    let (op, id) = (request.operation, request.transaction_id.clone());
-    state.count(|c| {
-        *c.requests.entry(op.as_str().to_owned()).or_default() += 1;
-        c.ids.insert(id);
-    });
-    if mode == Mode::Fail {
-        state.count(|c| c.faults += 1);
-        let text = "reference account system: fail mode\n";
-        return (StatusCode::INTERNAL_SERVER_ERROR, text).into_response();
-    }
-    if mode == Mode::Closed && matches!(op, Operation::Authorize | Operation::Load) {
-        state.count(|c| c.faults += 1);
-        let message = "closed for end of day";
-        return soap_fault(version, FaultCode::Receiver, codes::CLOSED, message);
-    }
-    let ledger = state.ledger.clone();
-    let applied = tokio::task::spawn_blocking(move || {
-        ledger
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .apply(&request)
-    })
-    .await;
-    match applied {
-        Ok(Ok((answer, repeat))) => {
-            if repeat {
-                state.count(|c| c.repeats += 1);
-            }
+    let op = request.operation;
+    match state.process(request).await {
+        Outcome::Answered { answer, .. } => {
             let xml = soap::answer(version, op, &answer);
             (
                 StatusCode::OK,
@@ -263,20 +329,24 @@ async fn answer(state: &RefSys, mode: Mode, headers: &HeaderMap, body: &[u8]) ->
             )
                 .into_response()
         }
-        Ok(Err(e)) => internal(state, version, &e),
-        Err(e) => internal(state, version, &LedgerError::Panicked(e.to_string())),
+        Outcome::Closed => {
+            let message = "closed for end of day";
+            soap_fault(version, FaultCode::Receiver, codes::CLOSED, message)
+        }
+        Outcome::Failed => fail_mode_response(),
+        Outcome::Broken(e) => soap_fault(
+            version,
+            FaultCode::Receiver,
+            codes::MALFUNCTION,
+            &e.to_string(),
+        ),
     }
 }
 
-fn internal(state: &RefSys, version: Version, e: &LedgerError) -> Response {
-    tracing::error!(error = %e, "ledger failed");
-    state.count(|c| c.faults += 1);
-    soap_fault(
-        version,
-        FaultCode::Receiver,
-        codes::MALFUNCTION,
-        &e.to_string(),
-    )
+/// What every HTTP front end answers in fail mode: HTTP 500, plain text.
+pub fn fail_mode_response() -> Response {
+    let text = "reference account system: fail mode\n";
+    (StatusCode::INTERNAL_SERVER_ERROR, text).into_response()
 }
 
 /// A Fault with HTTP 500 (SOAP 1.1, and 1.2 `Receiver`) or 400 (1.2 `Sender`).

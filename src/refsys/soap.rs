@@ -55,6 +55,9 @@ pub struct Answer {
     pub auth_id: Option<String>,
     /// Available and ledger balance after, both or neither.
     pub balances: Option<(i64, i64)>,
+    /// ISO 4217 numeric currency of the account the balances are of (for
+    /// the vendor front ends; the canonical answer does not carry it).
+    pub currency: Option<u16>,
     /// For operators; truncated to 512 characters when written.
     pub message: Option<String>,
 }
@@ -527,6 +530,7 @@ mod tests {
             code: "000".into(),
             auth_id: Some("000042".into()),
             balances: Some((-5, 10)),
+            currency: Some(840),
             message: Some("a <b> & c".into()),
         };
         for version in [Version::V11, Version::V12] {
