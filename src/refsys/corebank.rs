@@ -531,7 +531,9 @@ fn response(request: &Request, status: &str, text: &str, answer: Option<&Answer>
             body.push_str("</cb:ApprovalCode>");
         }
         let currency = answer.currency.and_then(|c| Currency::from_numeric(c).ok());
-        if let (Some((available, ledger)), Some(currency)) = (answer.balances, currency) {
+        // As the samples: no balances for an original not found.
+        let balances = answer.balances.filter(|_| status != "NO_ORIGINAL");
+        if let (Some((available, ledger)), Some(currency)) = (balances, currency) {
             body.push_str(&format!(
                 "<cb:Balances><cb:Available>{}</cb:Available><cb:Ledger>{}</cb:Ledger><cb:Ccy>{}</cb:Ccy></cb:Balances>",
                 decimal(available, currency),

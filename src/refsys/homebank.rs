@@ -322,7 +322,9 @@ pub fn answer(echo: &Echo, operation: Operation, answer: &Answer) -> Vec<u8> {
         escape(id, &mut inner);
         inner.push_str("\"/>\n");
     }
-    if let (Some((available, booked)), Some(currency)) = (answer.balances, answer.currency) {
+    // As the samples: no balances for an original not found.
+    let balances = answer.balances.filter(|_| code != "109");
+    if let (Some((available, booked)), Some(currency)) = (balances, answer.currency) {
         if operation == Operation::BalanceInquiry {
             // The home-banking accounts of the demo have no credit line.
             inner.push_str(&format!(

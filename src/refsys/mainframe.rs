@@ -266,7 +266,9 @@ pub fn answer(echo: &Echo, operation: Operation, answer: &Answer) -> Vec<u8> {
     let auth_id = (result == "AP")
         .then_some(answer.auth_id.as_deref())
         .flatten();
-    write(echo, result, auth_id, message, answer.balances)
+    // As the samples: no balances for an original not found.
+    let balances = answer.balances.filter(|_| result != "NO");
+    write(echo, result, auth_id, message, balances)
 }
 
 /// The `FE` answer to a record [`read`] refused.
