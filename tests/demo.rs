@@ -1,6 +1,6 @@
 //! `cardhub demo --once`: the whole story runs on loopback and its summary
-//! adds up — counts by outcome, and every stand-in approval told to the
-//! account system.
+//! adds up — counts by outcome (at each of the four adapters), and every
+//! stand-in approval told to the account system.
 
 use std::process::Command;
 
@@ -29,6 +29,19 @@ fn the_demo_tells_its_story_and_everything_stood_in_is_told() {
     assert_eq!(count("bank-a", "stand_in", "00"), Some(1), "{text}");
     assert_eq!(count("bank-a", "stand_in", "51"), Some(1), "{text}");
     assert_eq!(count("bank-b", "stand_in", "00"), Some(1), "{text}");
+    // One approval and one decline at each vendor adapter's demo server.
+    for bank in ["bank-c", "bank-d", "bank-e"] {
+        assert_eq!(
+            count(bank, "account_system", "00"),
+            Some(1),
+            "{bank}: {text}"
+        );
+        assert_eq!(
+            count(bank, "account_system", "51"),
+            Some(1),
+            "{bank}: {text}"
+        );
+    }
     assert!(
         text.contains("SAF: 1 advice(s) delivered for 1 stand-in approval(s) at bank-a — all told"),
         "{text}"

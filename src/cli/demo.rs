@@ -1,8 +1,9 @@
 //! `cardhub demo`: the whole job in one command, on loopback. Starts the
-//! reference account system, the hub (embedded store, the canonical
-//! adapter, the API) and drives a scripted story through the switch
-//! simulator: online approvals and declines, a bank decided from balance
-//! files alone, end of day with stand-in and a declined double spend,
+//! reference account system in each interface of `adapters/` (the canonical
+//! WSDL, CoreBank SOAP 1.2, HomeBank XML, the fixed-width mainframe), the
+//! hub (embedded store, the four adapters, the API) and drives a scripted
+//! story through the switch simulator: online approvals and declines at
+//! each adapter, a bank decided from balance files alone, end of day with stand-in and a declined double spend,
 //! reopening with store-and-forward replay, a reversal, a retransmission
 //! and a malformed frame. Prints a narrative and a summary, then keeps
 //! running with the API up until Ctrl-C — or exits with `--once`.
@@ -24,7 +25,9 @@ use crate::hub::pipeline::Hub;
 use crate::hub::service;
 use crate::iso8583::{Dialect, Message};
 use crate::link::{self, frame::Framing};
-use crate::refsys::{self, Mode, RefSys, Switches, accounts, ledger::Ledger};
+use crate::refsys::corebank::Credentials;
+use crate::refsys::vendors::{self, DEMO_PASSWORD, Vendor};
+use crate::refsys::{Mode, RefSys, Switches, accounts, ledger::Ledger};
 use crate::sim::SimClient;
 
 #[derive(Debug, Args)]
@@ -42,7 +45,61 @@ pub struct DemoArgs {
 
 /// Demo card numbers (test range, public in `fixtures/cards/demo-cards.csv`).
 const CARDS: &str = include_str!("../../fixtures/cards/demo-cards.csv");
-const ADAPTER: &str = include_str!("../../adapters/canonical.toml");
+/// The demo's own cards, at the banks behind the vendor adapters.
+const VENDOR_CARDS: &str = "4761739001030018,2812,active,0042778812,bank-c,USD,standard,debit
+4761739001040017,2812,active,4711002,bank-d,USD,standard,debit
+4761739001050016,2812,active,4711000123,bank-e,USD,standard,debit
+";
+/// An online bank of the demo and its account system.
+struct DemoBank {
+    id: &'static str,
+    /// The adapter file as shipped in `adapters/`.
+    adapter: &'static str,
+    /// The endpoint in the shipped file, replaced by the demo server's.
+    shipped: &'static str,
+    vendor: Vendor,
+    account: &'static str,
+    card: &'static str,
+}
+
+const BANKS: [DemoBank; 4] = [
+    DemoBank {
+        id: "bank-a",
+        adapter: ADAPTER_CANONICAL,
+        shipped: "http://127.0.0.1:8080",
+        vendor: Vendor::Canonical,
+        account: "A-1001",
+        card: ACTIVE,
+    },
+    DemoBank {
+        id: "bank-c",
+        adapter: ADAPTER_COREBANK,
+        shipped: "http://127.0.0.1:8081",
+        vendor: Vendor::LegacySoap12,
+        account: "0042778812",
+        card: "4761739001030018",
+    },
+    DemoBank {
+        id: "bank-d",
+        adapter: ADAPTER_HOMEBANK,
+        shipped: "http://127.0.0.1:8082",
+        vendor: Vendor::HomebankXml,
+        account: "4711002",
+        card: "4761739001040017",
+    },
+    DemoBank {
+        id: "bank-e",
+        adapter: ADAPTER_MAINFRAME,
+        shipped: "127.0.0.1:7001",
+        vendor: Vendor::MainframeFixed,
+        account: "4711000123",
+        card: "4761739001050016",
+    },
+];
+const ADAPTER_CANONICAL: &str = include_str!("../../adapters/canonical.toml");
+const ADAPTER_COREBANK: &str = include_str!("../../adapters/legacy-soap12.toml");
+const ADAPTER_HOMEBANK: &str = include_str!("../../adapters/homebank-xml.toml");
+const ADAPTER_MAINFRAME: &str = include_str!("../../adapters/mainframe-fixed.toml");
 const ACTIVE: &str = "4761739001010010"; // A-1001, bank-a, USD
 const ACTIVE_2: &str = "4761739001010028"; // A-1002, bank-a, USD
 const LOST: &str = "4761739001010036"; // A-1003, lost
@@ -62,21 +119,24 @@ async fn demo(args: DemoArgs) -> Result<()> {
     std::fs::create_dir_all(dir.join("adapters")).context("creating the demo folder")?;
     let stop = CancellationToken::new();
 
-    // The account system of bank-a: the reference implementation of the WSDL.
-    let mut ledger = Ledger::open(None)?;
-    let opening =
-        accounts::parse(b"account,available,currency\nA-1001,1000.00,USD\nA-1002,250.00,USD\n")
-            .map_err(|e| anyhow::anyhow!("demo accounts: {}", e.join("; ")))?;
-    ledger.open_accounts(&opening)?;
-    let bank = RefSys::new(ledger, Mode::Open, 0);
-    let bank_addr = refsys::spawn("127.0.0.1:0".parse()?, bank.clone(), stop.clone()).await?;
+    // The account systems: bank-a's the reference implementation of the
+    // WSDL, the others the demo servers of the vendor interfaces, each
+    // with a ledger of its own; each adapter file aimed at its server.
+    let mut bank = None;
+    for b in &BANKS {
+        let state = start_bank(b, &dir, &stop).await?;
+        if b.vendor == Vendor::Canonical {
+            bank = Some(state);
+        }
+    }
+    let bank = bank.context("bank-a is in BANKS")?;
 
     let api = if args.once {
         "127.0.0.1:0"
     } else {
         args.api.as_str()
     };
-    let config = write_config(&dir, &format!("http://{bank_addr}"), api)?;
+    let config = write_config(&dir, api)?;
     let (hub, _adapters) = service::open_with_adapters(&config)?;
     let hub = Arc::new(hub);
     let rows = file::read(&dir.join("cards.csv"), &Catalog::from_config(&config))?;
@@ -135,12 +195,49 @@ async fn demo(args: DemoArgs) -> Result<()> {
     Ok(())
 }
 
+/// Starts `b`'s account system on loopback with its account opened
+/// (bank-a: two), and writes its adapter file into `dir/adapters/` aimed at
+/// the server.
+async fn start_bank(b: &DemoBank, dir: &Path, stop: &CancellationToken) -> Result<Arc<RefSys>> {
+    let (id, vendor, adapter, shipped) = (b.id, b.vendor, b.adapter, b.shipped);
+    let lines = match vendor {
+        Vendor::Canonical => "A-1001,1000.00,USD\nA-1002,250.00,USD\n".to_owned(),
+        _ => format!("{},500.00,USD\n", b.account),
+    };
+    let opening = accounts::parse(format!("account,available,currency\n{lines}").as_bytes())
+        .map_err(|e| anyhow::anyhow!("{id}'s demo accounts: {}", e.join("; ")))?;
+    let mut ledger = Ledger::open(None)?;
+    ledger.open_accounts(&opening)?;
+    let state = RefSys::new(ledger, Mode::Open, 0);
+    let credentials = Credentials {
+        username: vendor.default_username().to_owned(),
+        password: DEMO_PASSWORD.to_owned(),
+    };
+    let any = "127.0.0.1:0".parse()?;
+    let addr = vendors::spawn(vendor, any, state.clone(), credentials, stop.clone()).await?;
+    let name = adapter
+        .lines()
+        .find_map(|l| l.strip_prefix("name = "))
+        .map(|n| n.trim_matches('"'))
+        .context("an adapter file without a name")?;
+    if !adapter.contains(shipped) {
+        bail!("demo: adapters/{name}.toml no longer points at {shipped}");
+    }
+    let scheme = if shipped.starts_with("http://") {
+        "http://"
+    } else {
+        ""
+    };
+    let aimed = adapter.replace(shipped, &format!("{scheme}{addr}"));
+    std::fs::write(dir.join(format!("adapters/{name}.toml")), aimed)?;
+    Ok(state)
+}
+
 /// The demo's configuration: bank-a online through the canonical adapter to
-/// the reference account system, bank-b offline-only (balance files alone).
-fn write_config(dir: &Path, bank_url: &str, api: &str) -> Result<Config> {
-    std::fs::write(dir.join("cards.csv"), CARDS)?;
-    let adapter = ADAPTER.replace("http://127.0.0.1:8080", bank_url);
-    std::fs::write(dir.join("adapters/canonical.toml"), adapter)?;
+/// the reference account system, bank-b offline-only (balance files alone),
+/// banks c, d and e online through the vendor adapters.
+fn write_config(dir: &Path, api: &str) -> Result<Config> {
+    std::fs::write(dir.join("cards.csv"), format!("{CARDS}{VENDOR_CARDS}"))?;
     let text = format!(
         r##"adapters_dir = "adapters"
 [store]
@@ -171,6 +268,21 @@ id = "bank-b"
 name = "Bank B (prepaid programs, never online)"
 mode = "offline-only"
 balances = {{ format = "csv", account = "account", available = "available", currency = "currency", as_of_line = "#as_of=" }}
+[[institution]]
+id = "bank-c"
+name = "Bank C (CoreBank, SOAP 1.2 with WS-Security)"
+mode = "online"
+adapter = "legacy-soap12"
+[[institution]]
+id = "bank-d"
+name = "Bank D (HomeBank XML over HTTP)"
+mode = "online"
+adapter = "homebank-xml"
+[[institution]]
+id = "bank-e"
+name = "Bank E (mainframe, fixed-width records over TCP)"
+mode = "online"
+adapter = "mainframe-fixed"
 [[switch]]
 name = "base24"
 role = "listen"
@@ -294,7 +406,30 @@ impl Story {
         )
         .await?;
 
-        println!("\n3. bank-b is offline-only: cardhub decides from its balance file");
+        println!("\n3. Online through the vendor adapters: each bank's own interface decides");
+        let mut stan = 100;
+        for b in BANKS.iter().skip(1) {
+            let how = match b.vendor {
+                Vendor::LegacySoap12 => "CoreBank SOAP 1.2",
+                Vendor::HomebankXml => "HomeBank XML",
+                _ => "mainframe records",
+            };
+            stan += 2;
+            self.expect(
+                &format!("POS purchase 120.00 USD, {} ({how})", b.id),
+                &request("0100", "000000", b.card, 12_000, stan, "840"),
+                "00",
+            )
+            .await?;
+            self.expect(
+                &format!("POS purchase 900.00 USD, {} (380.00 left)", b.id),
+                &request("0100", "000000", b.card, 90_000, stan + 1, "840"),
+                "51",
+            )
+            .await?;
+        }
+
+        println!("\n4. bank-b is offline-only: cardhub decides from its balance file");
         self.expect(
             "POS purchase 30.00 EUR, prepaid B-9002 (80.00)",
             &request("0100", "000000", PREPAID, 3_000, 4, "978"),
@@ -308,7 +443,7 @@ impl Story {
         )
         .await?;
 
-        println!("\n4. End of day at bank-a: stand-in from the shadow balance");
+        println!("\n5. End of day at bank-a: stand-in from the shadow balance");
         self.status_notify("CLOSING").await?;
         self.bank.set_mode(Switches {
             mode: Mode::Closed,
@@ -327,7 +462,7 @@ impl Story {
         )
         .await?;
 
-        println!("\n5. bank-a reopens: store-and-forward replays stand-in's approvals");
+        println!("\n6. bank-a reopens: store-and-forward replays stand-in's approvals");
         self.bank.set_mode(Switches {
             mode: Mode::Open,
             delay_ms: None,
@@ -350,7 +485,7 @@ impl Story {
         }
         println!("  the account system received the advice of the ATM cash 500.00");
 
-        println!("\n6. A reversal, a retransmission and a malformed frame");
+        println!("\n7. A reversal, a retransmission and a malformed frame");
         self.expect(
             "reversal of the ATM cash 100.00 (0400)",
             &request("0400", "011000", ACTIVE, 10_000, 1, "840"),
