@@ -135,7 +135,7 @@ impl CardArg {
 
 /// The store and keys of a configuration, as a registry without a snapshot
 /// (the CLI reads and writes single cards in the store).
-fn open_registry(config: &Path) -> Result<(CardRegistry, Config)> {
+pub(super) fn open_registry(config: &Path) -> Result<(CardRegistry, Config)> {
     let config = Config::load(config)?;
     let keys = PanKeys::from_config(&config.security)?;
     let store = Store::open(&config.store_path)

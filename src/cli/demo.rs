@@ -18,9 +18,9 @@ use clap::Args;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
+use super::loopback::{self, TOKEN};
 use crate::cards::config::Catalog;
 use crate::cards::file;
-use crate::config::Config;
 use crate::hub::pipeline::Hub;
 use crate::hub::service;
 use crate::iso8583::{Dialect, Message};
@@ -96,6 +96,24 @@ const BANKS: [DemoBank; 4] = [
         card: "4761739001050016",
     },
 ];
+/// Banks c, d and e in the config, after the loopback setup's bank-a and bank-b.
+const VENDOR_INSTITUTIONS: &str = r#"
+[[institution]]
+id = "bank-c"
+name = "Bank C (CoreBank, SOAP 1.2 with WS-Security)"
+mode = "online"
+adapter = "legacy-soap12"
+[[institution]]
+id = "bank-d"
+name = "Bank D (HomeBank XML over HTTP)"
+mode = "online"
+adapter = "homebank-xml"
+[[institution]]
+id = "bank-e"
+name = "Bank E (mainframe, fixed-width records over TCP)"
+mode = "online"
+adapter = "mainframe-fixed"
+"#;
 const ADAPTER_CANONICAL: &str = include_str!("../../adapters/canonical.toml");
 const ADAPTER_COREBANK: &str = include_str!("../../adapters/legacy-soap12.toml");
 const ADAPTER_HOMEBANK: &str = include_str!("../../adapters/homebank-xml.toml");
@@ -104,7 +122,6 @@ const ACTIVE: &str = "4761739001010010"; // A-1001, bank-a, USD
 const ACTIVE_2: &str = "4761739001010028"; // A-1002, bank-a, USD
 const LOST: &str = "4761739001010036"; // A-1003, lost
 const PREPAID: &str = "4761739001010085"; // B-9002, bank-b (offline-only), EUR
-const TOKEN: &str = "demo-token-public-in-the-repository";
 
 pub fn run(args: DemoArgs) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
@@ -124,19 +141,28 @@ async fn demo(args: DemoArgs) -> Result<()> {
     // with a ledger of its own; each adapter file aimed at its server.
     let mut bank = None;
     for b in &BANKS {
-        let state = start_bank(b, &dir, &stop).await?;
+        let (state, url) = start_bank(b, &dir, &stop).await?;
         if b.vendor == Vendor::Canonical {
-            bank = Some(state);
+            bank = Some((state, url));
         }
     }
-    let bank = bank.context("bank-a is in BANKS")?;
+    let (bank, bank_url) = bank.context("bank-a is in BANKS")?;
 
     let api = if args.once {
         "127.0.0.1:0"
     } else {
         args.api.as_str()
     };
-    let config = write_config(&dir, api)?;
+    let config = loopback::write_config(
+        &dir,
+        &loopback::Setup {
+            bank_url: &bank_url,
+            api,
+            switch: "127.0.0.1:0",
+            cards: &format!("{CARDS}{VENDOR_CARDS}"),
+            extra: VENDOR_INSTITUTIONS,
+        },
+    )?;
     let (hub, _adapters) = service::open_with_adapters(&config)?;
     let hub = Arc::new(hub);
     let rows = file::read(&dir.join("cards.csv"), &Catalog::from_config(&config))?;
@@ -168,7 +194,7 @@ async fn demo(args: DemoArgs) -> Result<()> {
         dialect,
         switch,
         api: api_url.clone(),
-        http: http_client()?,
+        http: loopback::http_client()?,
         bank: bank.clone(),
     };
     story.tell().await?;
@@ -198,7 +224,11 @@ async fn demo(args: DemoArgs) -> Result<()> {
 /// Starts `b`'s account system on loopback with its account opened
 /// (bank-a: two), and writes its adapter file into `dir/adapters/` aimed at
 /// the server.
-async fn start_bank(b: &DemoBank, dir: &Path, stop: &CancellationToken) -> Result<Arc<RefSys>> {
+async fn start_bank(
+    b: &DemoBank,
+    dir: &Path,
+    stop: &CancellationToken,
+) -> Result<(Arc<RefSys>, String)> {
     let (id, vendor, adapter, shipped) = (b.id, b.vendor, b.adapter, b.shipped);
     let lines = match vendor {
         Vendor::Canonical => "A-1001,1000.00,USD\nA-1002,250.00,USD\n".to_owned(),
@@ -228,77 +258,12 @@ async fn start_bank(b: &DemoBank, dir: &Path, stop: &CancellationToken) -> Resul
     } else {
         ""
     };
-    let aimed = adapter.replace(shipped, &format!("{scheme}{addr}"));
-    std::fs::write(dir.join(format!("adapters/{name}.toml")), aimed)?;
-    Ok(state)
-}
-
-/// The demo's configuration: bank-a online through the canonical adapter to
-/// the reference account system, bank-b offline-only (balance files alone),
-/// banks c, d and e online through the vendor adapters.
-fn write_config(dir: &Path, api: &str) -> Result<Config> {
-    std::fs::write(dir.join("cards.csv"), format!("{CARDS}{VENDOR_CARDS}"))?;
-    let text = format!(
-        r##"adapters_dir = "adapters"
-[store]
-path = "demo.db"
-# DEMO KEYS — public in the repository, they protect nothing.
-[security]
-pan_hash_key = "37cbfeb75e35b442706f6c70d0dd6f96f0afc0a67508122f4711ba8a25b47eb4"
-pan_encryption_key = "23921b6f5cc3ceecf2768da2954e2d863a1c725acc3b20b464da401a98e35307"
-[limits.standard]
-atm = {{ per_transaction = 50000, daily_amount = 100000, daily_count = 10 }}
-pos = {{ per_transaction = 500000, daily_amount = 1000000, daily_count = 50 }}
-[limits.prepaid]
-atm = {{ per_transaction = 0, daily_amount = 0, daily_count = 0 }}
-pos = {{ per_transaction = 20000, daily_amount = 50000, daily_count = 20 }}
-[api]
-listen = "{api}"
-token = "{TOKEN}"
-[[institution]]
-id = "bank-a"
-name = "Bank A"
-mode = "online"
-adapter = "canonical"
-balances = {{ format = "csv", account = "account", available = "available", currency = "currency", as_of_line = "#as_of=" }}
-breaker = {{ probe_interval_ms = 200 }}
-saf = {{ backoff_initial_ms = 50, backoff_max_ms = 1000 }}
-[[institution]]
-id = "bank-b"
-name = "Bank B (prepaid programs, never online)"
-mode = "offline-only"
-balances = {{ format = "csv", account = "account", available = "available", currency = "currency", as_of_line = "#as_of=" }}
-[[institution]]
-id = "bank-c"
-name = "Bank C (CoreBank, SOAP 1.2 with WS-Security)"
-mode = "online"
-adapter = "legacy-soap12"
-[[institution]]
-id = "bank-d"
-name = "Bank D (HomeBank XML over HTTP)"
-mode = "online"
-adapter = "homebank-xml"
-[[institution]]
-id = "bank-e"
-name = "Bank E (mainframe, fixed-width records over TCP)"
-mode = "online"
-adapter = "mainframe-fixed"
-[[switch]]
-name = "base24"
-role = "listen"
-address = "127.0.0.1:0"
-header = "ISO006000070"
-"##
-    );
-    std::fs::write(dir.join("cardhub.toml"), text)?;
-    Ok(Config::load(&dir.join("cardhub.toml"))?)
-}
-
-fn http_client() -> Result<reqwest::Client> {
-    let tls = crate::adapter::http::plain_http_tls().map_err(anyhow::Error::msg)?;
-    Ok(reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .build()?)
+    let url = format!("{scheme}{addr}");
+    std::fs::write(
+        dir.join(format!("adapters/{name}.toml")),
+        adapter.replace(shipped, &url),
+    )?;
+    Ok((state, url))
 }
 
 struct Story {
@@ -347,20 +312,13 @@ impl Story {
     }
 
     async fn post(&self, path: &str, content_type: &str, body: String) -> Result<String> {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.api))
-            .bearer_auth(TOKEN)
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await?;
-        let status = response.status();
-        let text = response.text().await?;
-        if !status.is_success() {
-            bail!("demo: {path}: {status}: {text}");
-        }
-        Ok(text)
+        loopback::post(
+            &self.http,
+            &format!("{}{path}", self.api),
+            content_type,
+            body,
+        )
+        .await
     }
 
     async fn status_notify(&self, state: &str) -> Result<()> {

@@ -6,9 +6,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod adapters;
+mod bench;
 mod cards;
 mod demo;
 mod iso;
+mod loopback;
 mod refsys;
 mod serve;
 mod sim;
@@ -32,6 +34,9 @@ enum Command {
     /// The whole job in one command: the hub, a reference account system and a
     /// scripted story through the switch simulator, on loopback.
     Demo(demo::DemoArgs),
+    /// End-to-end benchmark on loopback: the link-only floor, the online
+    /// path and the stand-in path, with throughput and latency percentiles.
+    Bench(bench::BenchArgs),
     /// Card registry: import card files, show and change cards.
     Cards {
         #[command(subcommand)]
@@ -85,6 +90,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Demo(args) => demo::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::Cards { command } => cards::run(command),
         Command::Adapters { command } => adapters::run(command),
         Command::Iso { command } => iso::run(command),

@@ -1,0 +1,96 @@
+//! `cardhub bench` with a tiny count: the report's structure, and every
+//! scenario answered as it should be — 91 from the link-only floor,
+//! approvals through the reference account system online, approvals from
+//! the shadow balance (the account system never asked) in stand-in.
+//! Behaviour only: no figure is asserted.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+fn bench(args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_cardhub"))
+        .args(["bench", "--json", "--warm-up", "20", "--cards", "50"])
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+fn count(scenario: &Value, code: &str) -> u64 {
+    scenario["codes"][code].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn all_three_scenarios_are_answered_as_they_should_be_and_compared_with_the_floor() {
+    let report = bench(&["--count", "150", "--concurrency", "16"]);
+    assert_eq!(report["pace"], "concurrency 16", "{report:#}");
+    let scenarios = report["scenarios"].as_array().unwrap();
+    let names: Vec<&str> = scenarios
+        .iter()
+        .map(|s| s["scenario"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["floor", "online", "stand-in"], "{report:#}");
+    for s in scenarios {
+        assert_eq!(s["requests"], 150, "{s:#}");
+        assert_eq!(s["answered"], 150, "{s:#}");
+        assert_eq!(s["timeouts"], 0, "{s:#}");
+        assert_eq!(s["mismatches"], 0, "{s:#}");
+        let code = s["expected_code"].as_str().unwrap();
+        assert_eq!(count(s, code), 150, "{s:#}");
+        assert_eq!(s["expected_share"], 1.0, "{s:#}");
+        assert!(s["throughput_per_s"].as_f64().unwrap() > 0.0, "{s:#}");
+        let latency = |p: &str| s["latency_ms"][p].as_f64().unwrap();
+        assert!(latency("p50") > 0.0, "{s:#}");
+        assert!(latency("p50") <= latency("p90"), "{s:#}");
+        assert!(latency("p90") <= latency("p99"), "{s:#}");
+        assert!(latency("p99") <= latency("p999"), "{s:#}");
+        assert!(latency("p999") <= latency("max"), "{s:#}");
+    }
+    let (floor, online, stand_in) = (&scenarios[0], &scenarios[1], &scenarios[2]);
+    assert_eq!(floor["expected_code"], "91");
+    assert!(floor["account_system_authorizations"].is_null());
+    // Online, each approval was the reference system's; in stand-in none.
+    assert_eq!(online["expected_code"], "00");
+    assert_eq!(online["account_system_authorizations"], 150, "{online:#}");
+    assert_eq!(stand_in["expected_code"], "00");
+    assert_eq!(stand_in["account_system_authorizations"], 0, "{stand_in:#}");
+
+    let ratios = report["ratios_to_floor"].as_array().unwrap();
+    let ratio_names: Vec<&str> = ratios
+        .iter()
+        .map(|r| r["scenario"].as_str().unwrap())
+        .collect();
+    assert_eq!(ratio_names, ["online", "stand-in"], "{report:#}");
+    for r in ratios {
+        assert!(r["throughput"].as_f64().unwrap() > 0.0, "{r:#}");
+        assert!(r["p99"].as_f64().unwrap() > 0.0, "{r:#}");
+    }
+}
+
+#[test]
+fn one_scenario_runs_alone_at_a_rate_without_ratios() {
+    let report = bench(&[
+        "--scenario",
+        "stand-in",
+        "--rate",
+        "500",
+        "--duration",
+        "0.2",
+    ]);
+    assert_eq!(report["pace"], "rate 500/s", "{report:#}");
+    let scenarios = report["scenarios"].as_array().unwrap();
+    assert_eq!(scenarios.len(), 1, "{report:#}");
+    let s = &scenarios[0];
+    assert_eq!(s["scenario"], "stand-in");
+    // --duration at a rate: rate × duration requests.
+    assert_eq!(s["requests"], 100, "{s:#}");
+    assert_eq!(count(s, "00"), 100, "{s:#}");
+    assert_eq!(report["ratios_to_floor"].as_array().unwrap().len(), 0);
+}
