@@ -62,6 +62,19 @@ fn all_three_scenarios_are_answered_as_they_should_be_and_compared_with_the_floo
     assert_eq!(stand_in["expected_code"], "00");
     assert_eq!(stand_in["account_system_authorizations"], 0, "{stand_in:#}");
 
+    // Where the system tells CPU time (Linux), each process's share.
+    if std::path::Path::new("/proc/self/stat").exists() {
+        for (s, processes) in [
+            (floor, &["hub-link-only", "simulator"][..]),
+            (online, &["hub", "reference-account-system", "simulator"]),
+            (stand_in, &["hub", "reference-account-system", "simulator"]),
+        ] {
+            let cpu = s["cpu_us_per_request"].as_object().unwrap();
+            let names: Vec<&str> = cpu.keys().map(String::as_str).collect();
+            assert_eq!(names, processes, "{s:#}");
+        }
+    }
+
     let ratios = report["ratios_to_floor"].as_array().unwrap();
     let ratio_names: Vec<&str> = ratios
         .iter()

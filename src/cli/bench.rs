@@ -107,6 +107,9 @@ struct Measured {
     /// Authorize calls the reference account system received during the
     /// run (none for the floor).
     authorizations: Option<u64>,
+    /// CPU time each process used during the run, where the system tells
+    /// (Linux): the simulator first, then the children.
+    cpu: Vec<(&'static str, Duration)>,
 }
 
 /// A scenario against the floor: its throughput divided by the floor's,
@@ -293,18 +296,15 @@ impl<'a> Bench<'a> {
         let config = config.to_string_lossy().into_owned();
         let mut link = Child::spawn(
             self.dir,
-            "floor",
+            "hub-link-only",
             &["serve", "--link-only", "--config", &config],
         )?;
         link.wait_listening(&[switch]).await?;
-        let warm_up = self.warm_up(Scenario::Floor, switch).await?;
-        let report = self.measure(Scenario::Floor, switch, &warm_up).await?;
+        let measured = self
+            .measure(Scenario::Floor, switch, &[&link], None)
+            .await?;
         link.stop().await;
-        Ok(Measured {
-            scenario: Scenario::Floor,
-            report,
-            authorizations: None,
-        })
+        Ok(measured)
     }
 
     /// The reference system and the hub; online, then stand-in.
@@ -348,54 +348,66 @@ impl<'a> Bench<'a> {
 
         let bank_url = format!("http://{bank}");
         let mut measured = Vec::new();
+        let children = [&hub, &refsys];
         if self.args.wants(Scenario::Online) {
-            let warm_up = self.warm_up(Scenario::Online, switch).await?;
-            let before = self.authorizations(&bank_url).await?;
-            let report = self.measure(Scenario::Online, switch, &warm_up).await?;
-            let calls = self.authorizations(&bank_url).await? - before;
-            measured.push(Measured {
-                scenario: Scenario::Online,
-                report,
-                authorizations: Some(calls),
-            });
+            let run = self.measure(Scenario::Online, switch, &children, Some(&bank_url));
+            measured.push(run.await?);
         }
         if self.args.wants(Scenario::StandIn) {
             self.close_bank_a(&bank_url, api).await?;
-            let warm_up = self.warm_up(Scenario::StandIn, switch).await?;
-            let before = self.authorizations(&bank_url).await?;
-            let report = self.measure(Scenario::StandIn, switch, &warm_up).await?;
-            let calls = self.authorizations(&bank_url).await? - before;
-            measured.push(Measured {
-                scenario: Scenario::StandIn,
-                report,
-                authorizations: Some(calls),
-            });
+            let run = self.measure(Scenario::StandIn, switch, &children, Some(&bank_url));
+            measured.push(run.await?);
         }
         hub.stop().await;
         refsys.stop().await;
         Ok(measured)
     }
 
-    /// The warm-up run (an empty report without one).
-    async fn warm_up(&self, scenario: Scenario, switch: SocketAddr) -> Result<FloodReport> {
-        let count = self.args.warm_up;
-        if count == 0 {
-            return Ok(FloodReport::default());
-        }
-        eprintln!("bench: {}: warm-up, {count} requests", scenario.title());
-        self.flood(switch, count).await
-    }
-
-    /// The measured run, after `warm_up`.
+    /// A warm-up, then the measured run, with what `children` and the
+    /// account system at `bank_url` did during it.
     async fn measure(
         &self,
         scenario: Scenario,
         switch: SocketAddr,
-        warm_up: &FloodReport,
-    ) -> Result<FloodReport> {
-        let count = self.args.measured_count(warm_up);
-        eprintln!("bench: {}: measuring, {count} requests", scenario.title());
-        self.flood(switch, count).await
+        children: &[&Child],
+        bank_url: Option<&str>,
+    ) -> Result<Measured> {
+        let title = scenario.title();
+        let warm_up = match self.args.warm_up {
+            0 => FloodReport::default(),
+            count => {
+                eprintln!("bench: {title}: warm-up, {count} requests");
+                self.flood(switch, count).await?
+            }
+        };
+        let count = self.args.measured_count(&warm_up);
+        eprintln!("bench: {title}: measuring, {count} requests");
+        let cpu = || {
+            let mut cpu = vec![("simulator", cpu_time(std::process::id()))];
+            cpu.extend(children.iter().map(|c| (c.name, c.cpu_time())));
+            cpu
+        };
+        let calls_before = match bank_url {
+            Some(url) => Some(self.authorizations(url).await?),
+            None => None,
+        };
+        let cpu_before = cpu();
+        let report = self.flood(switch, count).await?;
+        let cpu = cpu()
+            .into_iter()
+            .zip(cpu_before)
+            .filter_map(|((name, after), (_, before))| Some((name, after? - before?)))
+            .collect();
+        let authorizations = match (bank_url, calls_before) {
+            (Some(url), Some(before)) => Some(self.authorizations(url).await? - before),
+            _ => None,
+        };
+        Ok(Measured {
+            scenario,
+            report,
+            authorizations,
+            cpu,
+        })
     }
 
     async fn flood(&self, switch: SocketAddr, count: u64) -> Result<FloodReport> {
@@ -494,6 +506,20 @@ fn account(i: usize) -> String {
     format!("BENCH-{i:07}")
 }
 
+/// CPU time (user and system) the process `pid` has used so far, from
+/// `/proc/<pid>/stat` (in ticks of 1/100 s, Linux's `USER_HZ`); `None`
+/// where there is no such file.
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command name in parentheses: state (field 3) … utime (14), stime (15).
+    let fields: Vec<&str> = stat
+        .get(stat.rfind(')')? + 1..)?
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    Some(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
+}
+
 /// `N` distinct free loopback addresses (free when asked: another process
 /// could take one before the child binds it, which then fails to start).
 fn free_addresses<const N: usize>() -> Result<[SocketAddr; N]> {
@@ -559,6 +585,10 @@ impl Child {
         Ok(())
     }
 
+    fn cpu_time(&self) -> Option<Duration> {
+        cpu_time(self.process.id()?)
+    }
+
     /// Kills the process and waits for it (its state is thrown away).
     async fn stop(mut self) {
         let _ = self.process.kill().await;
@@ -571,6 +601,15 @@ impl Measured {
         let r = &self.report;
         let expected = r.codes.get(self.scenario.expected_code()).copied();
         expected.unwrap_or(0) as f64 / r.requests.max(1) as f64
+    }
+
+    /// CPU microseconds per request of each process.
+    fn cpu_per_request(&self) -> Vec<(&'static str, f64)> {
+        let requests = self.report.requests.max(1) as f64;
+        self.cpu
+            .iter()
+            .map(|(name, cpu)| (*name, cpu.as_secs_f64() * 1e6 / requests))
+            .collect()
     }
 
     fn json(&self) -> serde_json::Value {
@@ -598,6 +637,9 @@ impl Measured {
                 "max": ms(r.latency.max),
             },
             "account_system_authorizations": self.authorizations,
+            "cpu_us_per_request": self.cpu_per_request().into_iter()
+                .map(|(name, us)| (name.to_string(), json!(us)))
+                .collect::<serde_json::Map<_, _>>(),
         })
     }
 }
@@ -687,6 +729,14 @@ impl Report {
                 m.expected_share() * 100.0,
                 m.scenario.expected_code()
             );
+            let cpu: Vec<String> = m
+                .cpu_per_request()
+                .iter()
+                .map(|(name, us)| format!("{name} {us:.0}"))
+                .collect();
+            if !cpu.is_empty() {
+                let _ = writeln!(out, "cpu         µs per request: {}", cpu.join(", "));
+            }
             if let Some(calls) = m.authorizations {
                 let _ = writeln!(
                     out,
@@ -728,6 +778,7 @@ mod tests {
                 ..FloodReport::default()
             },
             authorizations: None,
+            cpu: Vec::new(),
         }
     }
 
