@@ -25,7 +25,6 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde::Serialize;
-use serde_json::json;
 use tokio::time::Instant;
 
 use super::loopback::{self, Setup};
@@ -37,6 +36,9 @@ use crate::link::frame::Framing;
 use crate::refsys::Stats;
 use crate::sim::template::{self, RRN_SEQUENCE};
 use crate::sim::{self, FloodOptions, FloodReport, Pace};
+use report::{Measured, Report, failures, ratios};
+
+mod report;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -86,8 +88,6 @@ enum Scenario {
     StandIn,
 }
 
-/// The share of requests that must get the expected answer.
-const MIN_EXPECTED_SHARE: f64 = 0.9;
 /// How long a child process may take to listen.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long each request waits for its answer.
@@ -99,41 +99,6 @@ const TEMPLATE: &str = include_str!("../../fixtures/iso8583/base24/0100.hex");
 const LIMITS: &str = "[limits.bench]
 atm = { per_transaction = 500000, daily_amount = 100000000000, daily_count = 1000000 }
 pos = { per_transaction = 500000, daily_amount = 100000000000, daily_count = 1000000 }";
-
-/// One measured run.
-struct Measured {
-    scenario: Scenario,
-    report: FloodReport,
-    /// Authorize calls the reference account system received during the
-    /// run (none for the floor).
-    authorizations: Option<u64>,
-    /// CPU time each process used during the run, where the system tells
-    /// (Linux): the simulator first, then the children.
-    cpu: Vec<(&'static str, Duration)>,
-}
-
-/// A scenario against the floor: its throughput divided by the floor's,
-/// its p99 latency divided by the floor's.
-struct Ratio {
-    scenario: Scenario,
-    throughput: f64,
-    p99: f64,
-}
-
-/// The whole report.
-struct Report {
-    /// `concurrency N` or `rate N/s`.
-    pace: String,
-    connections: usize,
-    cards: u32,
-    warm_up: u64,
-    /// Logical CPUs of the machine, shared by the three processes.
-    cpus: usize,
-    /// /proc/loadavg at the start, where there is one.
-    load_average: Option<String>,
-    scenarios: Vec<Measured>,
-    ratios_to_floor: Vec<Ratio>,
-}
 
 pub fn run(args: BenchArgs) -> Result<()> {
     // One thread, as `cardhub sim flood`: the simulator shares the machine
@@ -150,7 +115,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let load_average = std::fs::read_to_string("/proc/loadavg")
         .ok()
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
-    let outcome = runtime.block_on(Bench::new(&args, &dir)?.run());
+    let outcome = runtime.block_on(async { Bench::new(&args, &dir)?.run().await });
     let scenarios = match outcome {
         Ok(s) => s,
         Err(e) => return Err(e.context(format!("files and logs kept in {}", dir.display()))),
@@ -396,10 +361,12 @@ impl<'a> Bench<'a> {
         let cpu = cpu()
             .into_iter()
             .zip(cpu_before)
-            .filter_map(|((name, after), (_, before))| Some((name, after? - before?)))
+            .filter_map(|((name, after), (_, before))| Some((name, after?.saturating_sub(before?))))
             .collect();
         let authorizations = match (bank_url, calls_before) {
-            (Some(url), Some(before)) => Some(self.authorizations(url).await? - before),
+            (Some(url), Some(before)) => {
+                Some(self.authorizations(url).await?.saturating_sub(before))
+            }
             _ => None,
         };
         Ok(Measured {
@@ -595,212 +562,9 @@ impl Child {
     }
 }
 
-impl Measured {
-    /// Share of the requests answered with the scenario's expected code.
-    fn expected_share(&self) -> f64 {
-        let r = &self.report;
-        let expected = r.codes.get(self.scenario.expected_code()).copied();
-        expected.unwrap_or(0) as f64 / r.requests.max(1) as f64
-    }
-
-    /// CPU microseconds per request of each process.
-    fn cpu_per_request(&self) -> Vec<(&'static str, f64)> {
-        let requests = self.report.requests.max(1) as f64;
-        self.cpu
-            .iter()
-            .map(|(name, cpu)| (*name, cpu.as_secs_f64() * 1e6 / requests))
-            .collect()
-    }
-
-    fn json(&self) -> serde_json::Value {
-        let r = &self.report;
-        let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        json!({
-            "scenario": self.scenario,
-            "expected_code": self.scenario.expected_code(),
-            "expected_share": self.expected_share(),
-            "requests": r.requests,
-            "answered": r.answered,
-            "codes": r.codes,
-            "timeouts": r.timeouts,
-            "errors": r.errors,
-            "mismatches": r.mismatches,
-            "dropped": r.dropped,
-            "first_error": r.first_error,
-            "throughput_per_s": r.throughput,
-            "elapsed_s": r.elapsed.as_secs_f64(),
-            "latency_ms": {
-                "p50": ms(r.latency.p50),
-                "p90": ms(r.latency.p90),
-                "p99": ms(r.latency.p99),
-                "p999": ms(r.latency.p999),
-                "max": ms(r.latency.max),
-            },
-            "account_system_authorizations": self.authorizations,
-            "cpu_us_per_request": self.cpu_per_request().into_iter()
-                .map(|(name, us)| (name.to_string(), json!(us)))
-                .collect::<serde_json::Map<_, _>>(),
-        })
-    }
-}
-
-/// The scenarios answered with their expected code for less than
-/// [`MIN_EXPECTED_SHARE`] of their requests, each said in a line.
-fn failures(scenarios: &[Measured]) -> Vec<String> {
-    scenarios
-        .iter()
-        .filter(|m| m.expected_share() < MIN_EXPECTED_SHARE)
-        .map(|m| {
-            let r = &m.report;
-            format!(
-                "{}: {:.1} % of requests answered {} (codes {:?}, {} timeouts, {} errors{})",
-                m.scenario.title(),
-                m.expected_share() * 100.0,
-                m.scenario.expected_code(),
-                r.codes,
-                r.timeouts,
-                r.errors,
-                r.first_error
-                    .as_deref()
-                    .map(|e| format!(", first: {e}"))
-                    .unwrap_or_default()
-            )
-        })
-        .collect()
-}
-
-/// Each scenario's throughput and p99 against the floor's, when the floor ran.
-fn ratios(scenarios: &[Measured]) -> Vec<Ratio> {
-    let Some(floor) = scenarios.iter().find(|m| m.scenario == Scenario::Floor) else {
-        return Vec::new();
-    };
-    scenarios
-        .iter()
-        .filter(|m| m.scenario != Scenario::Floor)
-        .map(|m| Ratio {
-            scenario: m.scenario,
-            throughput: m.report.throughput / floor.report.throughput.max(f64::MIN_POSITIVE),
-            p99: m.report.latency.p99.as_secs_f64()
-                / floor.report.latency.p99.as_secs_f64().max(1e-6),
-        })
-        .collect()
-}
-
-impl Report {
-    fn json(&self) -> serde_json::Value {
-        json!({
-            "pace": self.pace,
-            "connections": self.connections,
-            "cards": self.cards,
-            "warm_up": self.warm_up,
-            "cpus": self.cpus,
-            "load_average": self.load_average,
-            "scenarios": self.scenarios.iter().map(Measured::json).collect::<Vec<_>>(),
-            "ratios_to_floor": self.ratios_to_floor.iter().map(|r| json!({
-                "scenario": r.scenario,
-                "throughput": r.throughput,
-                "p99": r.p99,
-            })).collect::<Vec<_>>(),
-        })
-    }
-
-    /// The report for people.
-    fn text(&self) -> String {
-        use std::fmt::Write as _;
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "cardhub bench: simulator, hub and reference account system as separate processes on loopback; \
-             {}, {} connection(s), {} cards, {} warm-up requests per scenario; {} CPUs, load average {}",
-            self.pace,
-            self.connections,
-            self.cards,
-            self.warm_up,
-            self.cpus,
-            self.load_average.as_deref().unwrap_or("unknown")
-        );
-        for m in &self.scenarios {
-            let _ = writeln!(
-                out,
-                "\n== {} ({})\n{}\nexpected    {:.1} % of requests answered {}",
-                m.scenario.title(),
-                m.scenario.description(),
-                m.report,
-                m.expected_share() * 100.0,
-                m.scenario.expected_code()
-            );
-            let cpu: Vec<String> = m
-                .cpu_per_request()
-                .iter()
-                .map(|(name, us)| format!("{name} {us:.0}"))
-                .collect();
-            if !cpu.is_empty() {
-                let _ = writeln!(out, "cpu         µs per request: {}", cpu.join(", "));
-            }
-            if let Some(calls) = m.authorizations {
-                let _ = writeln!(
-                    out,
-                    "bank        {calls} Authorize calls reached the reference account system"
-                );
-            }
-        }
-        if !self.ratios_to_floor.is_empty() {
-            let _ = writeln!(out, "\nagainst the floor   throughput   p99");
-            for r in &self.ratios_to_floor {
-                let _ = writeln!(
-                    out,
-                    "{:<19} {:>10.3}   {:>5.1} ×",
-                    r.scenario.title(),
-                    r.throughput,
-                    r.p99
-                );
-            }
-        }
-        out
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn run(scenario: Scenario, codes: &[(&str, u64)], timeouts: u64) -> Measured {
-        let codes: std::collections::BTreeMap<String, u64> =
-            codes.iter().map(|(c, n)| (c.to_string(), *n)).collect();
-        let answered = codes.values().sum::<u64>();
-        Measured {
-            scenario,
-            report: FloodReport {
-                requests: answered + timeouts,
-                answered,
-                codes,
-                timeouts,
-                ..FloodReport::default()
-            },
-            authorizations: None,
-            cpu: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn runs_of_declines_or_timeouts_are_failures_and_the_floor_expects_91() {
-        let good = [
-            run(Scenario::Floor, &[("91", 100)], 0),
-            run(Scenario::Online, &[("00", 95), ("51", 5)], 0),
-            run(Scenario::StandIn, &[("00", 90)], 10),
-        ];
-        assert!(failures(&good).is_empty(), "{:?}", failures(&good));
-        let bad = [
-            run(Scenario::Floor, &[("00", 100)], 0),
-            run(Scenario::Online, &[("00", 40), ("61", 60)], 0),
-            run(Scenario::StandIn, &[("00", 89)], 11),
-        ];
-        let failed = failures(&bad);
-        assert_eq!(failed.len(), 3, "{failed:?}");
-        assert!(failed[0].starts_with("link-only floor: 0.0 % of requests answered 91"));
-        assert!(failed[1].starts_with("online: 40.0 % of requests answered 00"));
-        assert!(failed[2].contains("11 timeouts"), "{}", failed[2]);
-    }
 
     #[test]
     fn bench_cards_are_distinct_valid_test_range_card_numbers() {
