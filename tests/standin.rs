@@ -668,6 +668,12 @@ async fn the_api_requires_its_token_and_lists_dead_letters() {
         value("cardhub_saf_pending{institution=\"bank-a\"}"),
         Some(0.0)
     );
+    assert_eq!(value("cardhub_saf_dead{institution=\"bank-a\"}"), Some(0.0));
+    assert_eq!(
+        value("cardhub_hub_seconds_count{mti=\"0100\"}"),
+        Some(1.0),
+        "{text}"
+    );
     assert!(
         samples.iter().any(|s| s.0.starts_with(
             "cardhub_adapter_call_seconds_count{institution=\"bank-a\",outcome=\"answered\"}"

@@ -143,7 +143,7 @@ fn search(args: SearchArgs) -> Result<()> {
 /// A page as a fixed-width table, amounts in major units of their currency.
 fn table(page: &Page) -> String {
     let mut out = format!(
-        "{:<16}  {:<27}  {:<4}  {:<19}  {:>14}  {:<3}  {:<2}  {:<14}  {:<10}  {:<12}  {:<8}  {:<12}  {}\n",
+        "{:<16}  {:<27}  {:<4}  {:<19}  {:>14}  {:<3}  {:<2}  {:<14}  {:<11}  {:<12}  {:<8}  {:<12}  {}\n",
         "TXN ID",
         "RECEIVED",
         "MTI",
@@ -152,7 +152,7 @@ fn table(page: &Page) -> String {
         "CUR",
         "RC",
         "DECIDED BY",
-        "INSTITUTE",
+        "INSTITUTION",
         "ACCOUNT",
         "TERMINAL",
         "RRN",
@@ -167,7 +167,7 @@ fn table(page: &Page) -> String {
             Err(_) => (t.amount_minor.to_string(), t.currency.to_string()),
         };
         out.push_str(&format!(
-            "{:<16}  {:<27}  {:<4}  {:<19}  {:>14}  {:<3}  {:<2}  {:<14}  {:<10}  {:<12}  {:<8}  {:<12}  {}\n",
+            "{:<16}  {:<27}  {:<4}  {:<19}  {:>14}  {:<3}  {:<2}  {:<14}  {:<11}  {:<12}  {:<8}  {:<12}  {}\n",
             t.txn_id,
             t.received_at,
             t.mti,
