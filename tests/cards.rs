@@ -533,3 +533,136 @@ proptest::proptest! {
         }
     }
 }
+
+/// A journal row of a card (by its hash) as the hub writes it, the columns
+/// re-keying and search read; the rest plain.
+fn journal_row(conn: &rusqlite::Connection, n: i64, hash: &[u8]) {
+    let now_ms = jiff::Timestamp::now().as_millisecond();
+    conn.execute(
+        "INSERT INTO journal (txn_id, entry, received_at_us, business_day, switch, mti, \
+         is_repeat, kind, channel, pan_hash, pan_masked, amount_minor, currency, \
+         response_code, decided_by, latency_us) \
+         VALUES (?1, 'request', ?2, '2026-12-04', 'base24', '0100', 0, 'purchase', 'pos', \
+         ?3, '476173******0010', 2500, 840, '00', 'stand_in', 900)",
+        rusqlite::params![(now_ms << 20) | n, now_ms * 1000, hash],
+    )
+    .unwrap();
+}
+
+#[test]
+fn rekeying_moves_cards_and_journal_to_the_new_keys_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old_path, config) = config_in(dir.path());
+    let old = old_path.to_str().unwrap();
+    let new_path = dir.path().join("cardhub.new.toml");
+    let new = new_path.to_str().unwrap();
+    let text = std::fs::read_to_string(&old_path).unwrap();
+    let keys = PanKeys::from_config(&config.security).unwrap();
+    let old_hash_key = config.security.pan_hash_key.clone().unwrap();
+    let old_encryption_key = config.security.pan_encryption_key.clone().unwrap();
+    std::fs::write(
+        &new_path,
+        text.replace(&old_hash_key, &"a1".repeat(32))
+            .replace(&old_encryption_key, &"b2".repeat(32)),
+    )
+    .unwrap();
+    let demo = fixture("fixtures/cards/demo-cards.csv");
+    let (ok, _, err) = cardhub(
+        &["cards", "import", demo.to_str().unwrap(), "--config", old],
+        "",
+    );
+    assert!(ok, "{err}");
+    // Two rows of a registered card, one of a card never registered.
+    {
+        let conn = rusqlite::Connection::open(&config.store_path).unwrap();
+        let card = keys.hash(&pan("4761739001010010"));
+        journal_row(&conn, 1, &card.0);
+        journal_row(&conn, 2, &card.0);
+        journal_row(&conn, 3, &keys.hash(&pan("4000001234567899")).0);
+    }
+
+    // A hub answering on the config's API address: refused, nothing moved.
+    let hub = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let api = format!(
+        "\n[api]\nlisten = \"{}\"\ntoken = \"a-test-token-of-some-length\"\n",
+        hub.local_addr().unwrap()
+    );
+    for path in [&old_path, &new_path] {
+        let mut text = std::fs::read_to_string(path).unwrap();
+        text.push_str(&api);
+        std::fs::write(path, text).unwrap();
+    }
+    let rekey = ["cards", "rekey", "--config", old, "--new-config", new];
+    let (ok, _, err) = cardhub(&rekey, "");
+    assert!(!ok);
+    assert!(err.contains("a hub answers at 127.0.0.1:"), "{err}");
+    drop(hub);
+
+    let (ok, out, err) = cardhub(&rekey, "");
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("8 card(s) and 2 journal row(s) moved to the new keys"),
+        "{out}"
+    );
+
+    // The new config finds the cards and their transactions; the old one
+    // is refused; a second run says it is done.
+    let (ok, out, err) = cardhub(
+        &["cards", "show", "-", "--config", new],
+        "4761739001010010\n",
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("account      A-1001"), "{out}");
+    let (ok, out, err) = cardhub(
+        &["txn", "search", "--card", "-", "--json", "--config", new],
+        "4761739001010010\n",
+    );
+    assert!(ok, "{err}");
+    let page: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(page["transactions"].as_array().unwrap().len(), 2, "{out}");
+    let (ok, _, err) = cardhub(
+        &["cards", "show", "-", "--config", old],
+        "4761739001010010\n",
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("does not match the key the stored cards were written with"),
+        "{err}"
+    );
+    let (ok, _, err) = cardhub(&rekey, "");
+    assert!(!ok);
+    assert!(
+        err.contains("the store is already under the keys of"),
+        "{err}"
+    );
+    let (ok, _, err) = cardhub(
+        &["cards", "rekey", "--config", new, "--new-config", new],
+        "",
+    );
+    assert!(!ok);
+    assert!(err.contains("the new keys are the current ones"), "{err}");
+
+    // Every registered card opens with the new keys; the unregistered
+    // card's row keeps the old hash (no PAN to hash again).
+    let store = Store::open(&config.store_path).unwrap();
+    let new_config = Config::load(&new_path).unwrap();
+    let registry = CardRegistry::open(
+        store.clone(),
+        PanKeys::from_config(&new_config.security).unwrap(),
+        Catalog::from_config(&new_config),
+    )
+    .unwrap();
+    for (digits, status) in DEMO {
+        assert_eq!(registry.lookup(&pan(digits)).unwrap().status, status);
+    }
+    let old_hashes: i64 = store
+        .read(|c| {
+            c.query_row(
+                "SELECT count(*) FROM journal WHERE pan_hash = ?1",
+                [&keys.hash(&pan("4000001234567899")).0[..]],
+                |r| r.get(0),
+            )
+        })
+        .unwrap();
+    assert_eq!(old_hashes, 1);
+}

@@ -2,6 +2,8 @@
 //! snapshot and the CLI, the import upsert and single-card changes. Every
 //! function runs inside a store job; none commits on its own.
 
+use std::collections::HashMap;
+
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -204,6 +206,64 @@ fn write_card(conn: &Connection, c: &Card, now_us: i64) -> rusqlite::Result<()> 
         now_us,
     ])?;
     Ok(())
+}
+
+/// A stored card's protected PAN: what re-keying reads.
+#[derive(Debug)]
+pub(crate) struct StoredPan {
+    pub hash: Vec<u8>,
+    pub masked: String,
+    pub encrypted: Vec<u8>,
+}
+
+/// Every stored card's hash, masked PAN and encrypted PAN.
+pub(crate) fn stored_pans(conn: &Connection) -> rusqlite::Result<Vec<StoredPan>> {
+    conn.prepare("SELECT pan_hash, pan_masked, pan_encrypted FROM cards")?
+        .query_map([], |r| {
+            Ok(StoredPan {
+                hash: r.get(0)?,
+                masked: r.get(1)?,
+                encrypted: r.get(2)?,
+            })
+        })?
+        .collect()
+}
+
+/// One card's move to new keys.
+#[derive(Debug)]
+pub(crate) struct Rekeyed {
+    pub old: StoredPan,
+    pub new_hash: Vec<u8>,
+    pub new_encrypted: Vec<u8>,
+}
+
+/// Moves every card, and the journal rows that carry its hash, to its new
+/// hash and ciphertext, then bumps the registry version. Writes nothing and
+/// answers `Ok(None)` when the cards are no longer exactly those of `plan`
+/// (changed since they were read); else the journal rows moved.
+pub(crate) fn rekey(conn: &Connection, plan: &[Rekeyed]) -> rusqlite::Result<Option<u64>> {
+    let mut now = HashMap::with_capacity(plan.len());
+    for stored in stored_pans(conn)? {
+        now.insert(stored.hash, stored.encrypted);
+    }
+    if now.len() != plan.len()
+        || plan
+            .iter()
+            .any(|r| now.get(&r.old.hash) != Some(&r.old.encrypted))
+    {
+        return Ok(None);
+    }
+    let mut card = conn
+        .prepare_cached("UPDATE cards SET pan_hash = ?1, pan_encrypted = ?2 WHERE pan_hash = ?3")?;
+    let mut journal =
+        conn.prepare_cached("UPDATE journal SET pan_hash = ?1 WHERE pan_hash = ?2")?;
+    let mut moved = 0;
+    for r in plan {
+        card.execute(params![r.new_hash, r.new_encrypted, r.old.hash])?;
+        moved += journal.execute(params![r.new_hash, r.old.hash])? as u64;
+    }
+    bump(conn)?;
+    Ok(Some(moved))
 }
 
 /// Moves the registry version on; returns the new one.

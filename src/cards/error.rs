@@ -98,6 +98,21 @@ pub enum CardError {
     /// `unblock` of a card that is not blocked (lost, stolen … stay so).
     #[error("card {card} is {status}, not blocked; use set-status to change it")]
     NotBlocked { card: String, status: CardStatus },
+    /// Re-keying found a stored card the current keys do not open; nothing
+    /// was changed.
+    #[error("card {card}: {reason}; nothing re-keyed")]
+    RekeyCard {
+        /// Masked PAN.
+        card: String,
+        reason: &'static str,
+    },
+    /// The new keys are the current ones: re-keying would change nothing.
+    #[error("the new keys are the current ones; nothing to re-key")]
+    RekeySameKeys,
+    /// Cards were added or changed while re-keying read them; nothing was
+    /// changed.
+    #[error("cards changed during re-keying (is a hub or an import running?); nothing re-keyed")]
+    RekeyConflict,
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

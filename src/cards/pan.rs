@@ -124,6 +124,11 @@ impl PanKeys {
         }
     }
 
+    /// Whether both keys are the same bytes as `other`'s.
+    pub fn same_as(&self, other: &PanKeys) -> bool {
+        *self.hash_key == *other.hash_key && *self.encryption_key == *other.encryption_key
+    }
+
     /// HMAC-SHA256 of the PAN digits under the hash key.
     pub fn hash(&self, pan: &Pan) -> PanHash {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.hash_key.as_slice())

@@ -68,6 +68,25 @@ impl std::fmt::Display for ImportReport {
     }
 }
 
+/// What a re-keying did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RekeyReport {
+    /// Cards moved to the new keys.
+    pub cards: u64,
+    /// Journal rows whose card hash moved with them.
+    pub journal_rows: u64,
+}
+
+impl std::fmt::Display for RekeyReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} card(s) and {} journal row(s) moved to the new keys",
+            self.cards, self.journal_rows
+        )
+    }
+}
+
 impl CardRegistry {
     /// A registry over a store with an empty, unloaded snapshot: changes and
     /// [`CardRegistry::get`] work, [`CardRegistry::lookup`] finds nothing
@@ -115,6 +134,58 @@ impl CardRegistry {
     /// Registry version of the snapshot (`None` before the first load).
     pub fn version(&self) -> Option<i64> {
         self.read_snapshot().version
+    }
+
+    /// Moves every stored card to `new` keys in one store write: each PAN
+    /// is decrypted with the current keys, checked against its stored hash,
+    /// re-hashed and re-encrypted; the journal rows carrying a card's old
+    /// hash get the new one (rows of PANs never registered keep theirs: the
+    /// journal has no PAN to hash again). For a stopped hub: a running one
+    /// keeps hashing with the old key and would find no card.
+    ///
+    /// # Errors
+    /// [`CardError::KeyMismatch`] when the current keys are not the store's,
+    /// [`CardError::RekeySameKeys`], [`CardError::RekeyCard`] naming a card
+    /// the keys do not open, [`CardError::RekeyConflict`],
+    /// [`CardError::Encrypt`], [`CardError::Store`]; on any error nothing
+    /// was changed.
+    pub async fn rekey(&self, new: &PanKeys) -> Result<RekeyReport, CardError> {
+        self.check_keys()?;
+        if self.keys.same_as(new) {
+            return Err(CardError::RekeySameKeys);
+        }
+        let plan =
+            self.store
+                .read(db::stored_pans)?
+                .into_iter()
+                .map(|old| {
+                    let fail = |reason| CardError::RekeyCard {
+                        card: old.masked.clone(),
+                        reason,
+                    };
+                    let pan = self.keys.decrypt(&old.encrypted).map_err(|_| {
+                        fail("its stored PAN does not decrypt with the current key")
+                    })?;
+                    if self.keys.hash(&pan).0[..] != old.hash[..] {
+                        return Err(fail("its stored hash is not the current key's"));
+                    }
+                    Ok(db::Rekeyed {
+                        new_hash: new.hash(&pan).0.to_vec(),
+                        new_encrypted: new.encrypt(&pan)?,
+                        old,
+                    })
+                })
+                .collect::<Result<Vec<_>, CardError>>()?;
+        let cards = plan.len() as u64;
+        let journal_rows = self
+            .store
+            .write(move |c| db::rekey(c, &plan))
+            .await?
+            .ok_or(CardError::RekeyConflict)?;
+        Ok(RekeyReport {
+            cards,
+            journal_rows,
+        })
     }
 
     /// The keyed hash of a PAN under this registry's key.

@@ -45,6 +45,16 @@ pub enum CardsCommand {
         card: CardArg,
         profile: String,
     },
+    /// Move every stored card (and the journal's card hashes) from the PAN
+    /// keys of `--config` to those of `--new-config`, in one transaction.
+    /// Stop the hub first; start it again on the new config.
+    Rekey {
+        /// The configuration with the new keys (`[security]`), same store.
+        #[arg(long)]
+        new_config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -94,6 +104,7 @@ pub fn run(command: CardsCommand) -> Result<()> {
                 let (registry, pan) = card.open()?;
                 print_card(&registry.set_profile(&pan, &profile).await?)
             }
+            CardsCommand::Rekey { new_config, config } => rekey(&config.config, &new_config).await,
         }
     })
 }
@@ -121,6 +132,54 @@ async fn import(path: &Path, config: &Path) -> Result<()> {
     };
     let report = registry.import(rows).await?;
     println!("{}: {report}", path.display());
+    Ok(())
+}
+
+/// Re-keys the store of `config` to the keys of `new_config`, refusing
+/// while a hub answers on the config's API address.
+async fn rekey(config: &Path, new_config: &Path) -> Result<()> {
+    let current = Config::load(config)?;
+    let new = Config::load(new_config)?;
+    if current.store_path != new.store_path {
+        bail!(
+            "{} uses the store {}, {} the store {}: re-keying moves one store",
+            config.display(),
+            current.store_path.display(),
+            new_config.display(),
+            new.store_path.display()
+        );
+    }
+    if let Some(api) = &current.api
+        && let Some(addr) = api.listen.parse().ok()
+        && std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(500))
+            .is_ok()
+    {
+        bail!(
+            "a hub answers at {}: stop it before re-keying (it would no longer find its cards)",
+            api.listen
+        );
+    }
+    let new_keys = PanKeys::from_config(&new.security)
+        .with_context(|| format!("the new keys ({})", new_config.display()))?;
+    let store = Store::open(&current.store_path)
+        .with_context(|| format!("opening the store {}", current.store_path.display()))?;
+    let registry = CardRegistry::new(
+        store.clone(),
+        PanKeys::from_config(&current.security)?,
+        Catalog::from_config(&current),
+    );
+    if let Err(e @ CardError::KeyMismatch { .. }) = registry.check_keys() {
+        let moved = CardRegistry::new(store, new_keys, Catalog::from_config(&new));
+        if moved.check_keys().is_ok() {
+            bail!(
+                "the store is already under the keys of {}: start the hub on it",
+                new_config.display()
+            );
+        }
+        return Err(e.into());
+    }
+    let report = registry.rekey(&new_keys).await?;
+    println!("{report}");
     Ok(())
 }
 
