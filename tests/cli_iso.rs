@@ -74,3 +74,46 @@ fn a_broken_message_gives_a_precise_error() {
     assert!(!ok);
     assert!(err.contains("unknown dialect \"nonesuch\""), "{err}");
 }
+
+/// A reader that goes away (`cardhub iso decode - | head -0`) ends the
+/// command quietly, with the status a shell shows for SIGPIPE, not with a
+/// panic or an error.
+#[test]
+fn a_closed_pipe_ends_the_command_quietly() {
+    use std::io::Write;
+    use std::process::Stdio;
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cardhub"))
+        .args(["iso", "decode", "-"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader closes before the command has its input, so before it
+    // prints anything.
+    drop(child.stdout.take());
+    let hex = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/iso8583/base24/0100.hex"),
+    )
+    .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(hex.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(141),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,6 +1,7 @@
 //! `cardhub adapters check [FILE…]`: compiles adapter files as the engine
 //! would and prints every problem with the file and key it concerns.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
@@ -45,12 +46,17 @@ fn check(files: Vec<PathBuf>) -> Result<()> {
     let mut failed = 0;
     for path in &files {
         match Adapter::load(path) {
-            Ok(adapter) => println!("ok     {} ({})", path.display(), adapter.name()),
+            Ok(adapter) => writeln!(
+                std::io::stdout(),
+                "ok     {} ({})",
+                path.display(),
+                adapter.name()
+            )?,
             Err(e) => {
                 failed += 1;
-                println!("FAILED {}", path.display());
+                writeln!(std::io::stdout(), "FAILED {}", path.display())?;
                 for problem in e.problems() {
-                    println!("       {problem}");
+                    writeln!(std::io::stdout(), "       {problem}")?;
                 }
             }
         }

@@ -131,7 +131,7 @@ async fn import(path: &Path, config: &Path) -> Result<()> {
         Err(e) => return Err(e.into()),
     };
     let report = registry.import(rows).await?;
-    println!("{}: {report}", path.display());
+    writeln!(std::io::stdout(), "{}: {report}", path.display())?;
     Ok(())
 }
 
@@ -179,7 +179,7 @@ async fn rekey(config: &Path, new_config: &Path) -> Result<()> {
         return Err(e.into());
     }
     let report = registry.rekey(&new_keys).await?;
-    println!("{report}");
+    writeln!(std::io::stdout(), "{report}")?;
     Ok(())
 }
 

@@ -124,7 +124,7 @@ fn encode(input: &str, dialect: &Dialect, out: Option<&Path>) -> Result<()> {
         Some(path) => {
             std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?
         }
-        None => println!("{}", hex::encode_upper(&bytes)),
+        None => writeln!(std::io::stdout(), "{}", hex::encode_upper(&bytes))?,
     }
     Ok(())
 }

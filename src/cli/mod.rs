@@ -88,6 +88,17 @@ enum Command {
 /// Runs the command line and turns the outcome into an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Commands whose only pipe or socket written to is standard output.
+    let prints_only = matches!(
+        cli.command,
+        Command::Cards { .. }
+            | Command::Adapters { .. }
+            | Command::Iso { .. }
+            | Command::Institutions { .. }
+            | Command::Saf { .. }
+            | Command::Status(_)
+            | Command::Txn { .. }
+    );
     let outcome = match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
@@ -111,11 +122,23 @@ pub fn main() -> ExitCode {
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of the output went away (`cardhub txn search | head`):
+        // end quietly, with the status of a process ended by SIGPIPE.
+        Err(e) if prints_only && is_broken_pipe(&e) => ExitCode::from(141),
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Whether an error is a write to a pipe whose reader has gone.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`).

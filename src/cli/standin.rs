@@ -6,6 +6,7 @@
 //! running hub's API (its `[api]` section), with a progress bar.
 
 use std::io::Read;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -107,10 +108,14 @@ pub fn run_institutions(command: InstitutionsCommand) -> Result<()> {
                     .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?, r.get::<_, bool>(4)?)))?
                     .collect::<rusqlite::Result<Vec<_>>>()
             })?;
-            println!(
+            writeln!(
+                std::io::stdout(),
                 "{:<16} {:<13} {:<7} {:<25} reason",
-                "institution", "state", "paused", "since"
-            );
+                "institution",
+                "state",
+                "paused",
+                "since"
+            )?;
             for inst in &config.institutions {
                 let row = stored.iter().find(|r| r.0 == inst.id);
                 let state = match (inst.mode, row) {
@@ -123,10 +128,11 @@ pub fn run_institutions(command: InstitutionsCommand) -> Result<()> {
                     .map_or_else(|| "-".to_string(), |t| t.to_string());
                 let paused = row.is_some_and(|r| r.4);
                 let reason = row.map_or("", |r| r.2.as_str());
-                println!(
+                writeln!(
+                    std::io::stdout(),
                     "{:<16} {state:<13} {paused:<7} {since:<25} {reason}",
                     inst.id
-                );
+                )?;
             }
             Ok(())
         }
@@ -142,7 +148,10 @@ pub fn run_institutions(command: InstitutionsCommand) -> Result<()> {
             };
             let to: InstitutionState = state.parse()?;
             state::set_state_in_store(&store, inst, to, Source::Cli, &reason)?;
-            println!("{institution}: {to} (the running hub applies it within a second)");
+            writeln!(
+                std::io::stdout(),
+                "{institution}: {to} (the running hub applies it within a second)"
+            )?;
             Ok(())
         }
     }
@@ -163,17 +172,25 @@ pub fn run_saf(command: SafCommand) -> Result<()> {
                 after: None,
                 limit: Some(limit),
             };
-            println!(
+            writeln!(
+                std::io::stdout(),
                 "{:>8} {:<12} {:<14} {:<8} {:<18} {:<9} {:>3}  why",
-                "seq", "institution", "account", "op", "txn id", "state", "try"
-            );
+                "seq",
+                "institution",
+                "account",
+                "op",
+                "txn id",
+                "state",
+                "try"
+            )?;
             for (item, behind) in saf::list(&store, &filter)? {
                 let why = match (behind, &item.last_error) {
                     (Some(seq), _) => format!("waits behind {seq}"),
                     (None, Some(e)) => e.clone(),
                     (None, None) => String::new(),
                 };
-                println!(
+                writeln!(
+                    std::io::stdout(),
                     "{:>8} {:<12} {:<14} {:<8} {:<18} {:<9} {:>3}  {why}",
                     item.seq,
                     item.institution,
@@ -182,7 +199,7 @@ pub fn run_saf(command: SafCommand) -> Result<()> {
                     item.txn_id,
                     item.state,
                     item.attempts
-                );
+                )?;
             }
             Ok(())
         }
@@ -191,7 +208,7 @@ pub fn run_saf(command: SafCommand) -> Result<()> {
             if !store.write_blocking(move |c| saf::requeue(c, seq))? {
                 bail!("no dead letter {seq}");
             }
-            println!("{seq}: back in the queue");
+            writeln!(std::io::stdout(), "{seq}: back in the queue")?;
             Ok(())
         }
         SafCommand::Pause {
@@ -211,10 +228,11 @@ fn set_paused(config: &ConfigArg, institution: &str, paused: bool) -> Result<()>
         bail!("unknown institution {institution:?}");
     }
     state::set_paused_in_store(&store, institution, paused, Source::Cli)?;
-    println!(
+    writeln!(
+        std::io::stdout(),
         "{institution}: SAF replay {}",
         if paused { "paused" } else { "resumed" }
-    );
+    )?;
     Ok(())
 }
 
@@ -314,13 +332,17 @@ fn upload(config: &Path, institution: &str, file: &Path, as_of: Option<Timestamp
         bail!("{status}: {message}");
     }
     if body["unchanged"].as_bool() == Some(true) {
-        println!("{institution}: the same file was already applied; nothing changed");
+        writeln!(
+            std::io::stdout(),
+            "{institution}: the same file was already applied; nothing changed"
+        )?;
     } else {
-        println!(
+        writeln!(
+            std::io::stdout(),
             "{institution}: {} balances as of {} applied",
             body["rows"],
             body["as_of"].as_str().unwrap_or("?")
-        );
+        )?;
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! institutions with their states, SAF depth and dead letters, the current
 //! balance file, and the traffic of the last minute.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -43,15 +44,21 @@ pub fn run(args: StatusArgs) -> Result<()> {
         .collect()
     })?;
 
-    println!(
+    writeln!(
+        std::io::stdout(),
         "cardhub status at {}",
         now.strftime("%Y-%m-%d %H:%M:%S UTC")
-    );
-    println!();
-    println!(
+    )?;
+    writeln!(std::io::stdout())?;
+    writeln!(
+        std::io::stdout(),
         "{:<14} {:<13} {:<21} {:>8} {:>5}  balance file",
-        "institution", "state", "since", "saf", "dead"
-    );
+        "institution",
+        "state",
+        "since",
+        "saf",
+        "dead"
+    )?;
     for inst in &config.institutions {
         let stored = states.iter().find(|s| s.0 == inst.id);
         let state = match (inst.mode, stored) {
@@ -76,18 +83,22 @@ pub fn run(args: StatusArgs) -> Result<()> {
                 format!("{} rows, as of {age} h ago", f.rows)
             },
         );
-        println!(
+        writeln!(
+            std::io::stdout(),
             "{:<14} {state:<13} {since:<21} {pending:>8} {dead:>5}  {file}",
             inst.id
-        );
+        )?;
     }
-    println!();
-    println!("last minute");
+    writeln!(std::io::stdout())?;
+    writeln!(std::io::stdout(), "last minute")?;
     if traffic.is_empty() {
-        println!("  no requests");
+        writeln!(std::io::stdout(), "  no requests")?;
     }
     for (institution, decided_by, count) in traffic {
-        println!("  {institution:<14} {decided_by:<15} {count:>8}");
+        writeln!(
+            std::io::stdout(),
+            "  {institution:<14} {decided_by:<15} {count:>8}"
+        )?;
     }
     Ok(())
 }

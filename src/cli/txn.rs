@@ -2,6 +2,7 @@
 //! store, as JSON (card numbers masked). `cardhub txn search`: transactions
 //! by card, account, terminal and the rest, newest first, a page at a time.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
@@ -88,7 +89,11 @@ pub fn run(command: TxnCommand) -> Result<()> {
             let Some(story) = backoffice::story(&store, txn_id)? else {
                 bail!("no transaction {id} in the journal");
             };
-            println!("{}", serde_json::to_string_pretty(&story)?);
+            writeln!(
+                std::io::stdout(),
+                "{}",
+                serde_json::to_string_pretty(&story)?
+            )?;
             Ok(())
         }
         TxnCommand::Search(args) => search(*args),
@@ -133,9 +138,13 @@ fn search(args: SearchArgs) -> Result<()> {
         .with_context(|| format!("opening {}", config.store_path.display()))?;
     let page = query.run(&store)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&page)?);
+        writeln!(
+            std::io::stdout(),
+            "{}",
+            serde_json::to_string_pretty(&page)?
+        )?;
     } else {
-        print!("{}", table(&page));
+        write!(std::io::stdout(), "{}", table(&page))?;
     }
     Ok(())
 }
