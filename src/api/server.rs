@@ -1,6 +1,6 @@
 //! The JSON API and the SOAP service for institutions, on their own
-//! address (`[api]`). Every route but `/healthz`, `/readyz` and `/metrics`
-//! requires the configured bearer token.
+//! address (`[api]`). Every route but `/healthz`, `/readyz`, `/metrics` and
+//! `/openapi.json` requires the configured bearer token.
 //!
 //! - `GET  /healthz` — the process answers; `GET /readyz` — the store reads and writes
 //! - `GET  /metrics` — Prometheus text exposition (no card data in it)

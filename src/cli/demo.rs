@@ -207,9 +207,13 @@ async fn demo(args: DemoArgs) -> Result<()> {
         }
         return Ok(());
     }
+    let files = match &args.dir {
+        None => "removes the demo's files".to_string(),
+        Some(dir) => format!("keeps the demo's files in {}", dir.display()),
+    };
     println!(
         "The hub keeps running. Back office: {api_url}/api/institutions (Authorization: Bearer {TOKEN}), \
-         {api_url}/metrics; the switch listens on {}; Ctrl-C or SIGTERM stops (and removes the demo's files).",
+         {api_url}/metrics; the switch listens on {}; Ctrl-C or SIGTERM stops (and {files}).",
         story.switch
     );
     super::serve::wait_for_stop_signal().await?;

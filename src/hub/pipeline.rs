@@ -52,7 +52,8 @@ type CardKey = [u8; 32];
 #[derive(Clone)]
 pub struct Route {
     pub institution: String,
-    /// `None` when no adapter is configured: requests are declined 91.
+    /// `None` when no adapter is configured: stand-in decides every request
+    /// from the institution's balances.
     pub account_system: Option<Arc<dyn AccountSystem>>,
 }
 

@@ -104,7 +104,8 @@ pub struct SwitchConfig {
     pub echo_timeout_ms: u64,
     #[serde(default = "default_before_sign_on")]
     pub before_sign_on: BeforeSignOn,
-    /// DE 39 for requests refused by the link (before sign-on, over capacity).
+    /// DE 39 for requests refused before sign-on. Requests over the in-flight
+    /// limit or during shutdown are always answered 91.
     #[serde(default = "default_refuse_code")]
     pub refuse_code: String,
     /// Dial: first reconnect delay; doubles up to `reconnect_max_ms`, jittered.
