@@ -179,6 +179,36 @@ async fn failing_job_does_not_spoil_its_batch() {
 }
 
 #[tokio::test]
+async fn a_lone_failing_job_leaves_nothing_behind() {
+    let dir = temp_dir();
+    let path = db_path(&dir);
+    let store = Store::open(&path).expect("open");
+    store
+        .write(|c| insert_row(c, "first"))
+        .await
+        .expect("first row");
+    // Alone in its batch (no savepoint): one row written, then a duplicate
+    // fails the job.
+    let failed = store
+        .write(|c| {
+            insert_row(c, "partial")?;
+            insert_row(c, "first")
+        })
+        .await;
+    assert!(matches!(failed, Err(StoreError::Sqlite(_))), "{failed:?}");
+    store
+        .write(|c| insert_row(c, "after"))
+        .await
+        .expect("the writer still works");
+    let ids = txn_ids_on_disk(&path);
+    assert!(ids.contains("first") && ids.contains("after"), "{ids:?}");
+    assert!(
+        !ids.contains("partial"),
+        "the failed job's first row stayed"
+    );
+}
+
+#[tokio::test]
 async fn panicking_job_reaches_its_caller_and_the_writer_survives() {
     let dir = temp_dir();
     let store = Store::open(&db_path(&dir)).expect("open");

@@ -18,7 +18,8 @@
 //! The other outcomes:
 //!
 //! - [`StoreError::Sqlite`]: the job's own statements failed; everything it
-//!   did was rolled back (to its savepoint). Other jobs of the same batch are
+//!   did was rolled back (to its savepoint, or the lone job's transaction).
+//!   Other jobs of the same batch are
 //!   unaffected.
 //! - [`StoreError::Commit`]: the batch's transaction could not begin or
 //!   commit. No job of the batch was acknowledged. After an I/O error *during*
@@ -34,8 +35,10 @@
 //!
 //! One writer thread owns the only write connection. It takes the first
 //! queued job (blocking), then every job already queued (at most
-//! [`MAX_BATCH`]), runs `BEGIN IMMEDIATE`, each job in its own `SAVEPOINT`,
-//! one `COMMIT` (one fsync for the whole batch), and only then answers every
+//! [`MAX_BATCH`]), runs `BEGIN IMMEDIATE`, each job in its own `SAVEPOINT`
+//! (a lone job needs none: it is the transaction; so a bulk job queued alone
+//! does not keep a copy of every page it changes), one `COMMIT` (one fsync
+//! for the whole batch), and only then answers every
 //! job. Under load, batches grow by themselves: while one commit is syncing,
 //! the next batch queues up. The queue is bounded ([`QUEUE_CAPACITY`]); a full
 //! queue makes `write` wait, it never drops a job. Jobs run in queue order.
@@ -543,7 +546,8 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>, counters: &Cou
     }
 }
 
-/// `BEGIN IMMEDIATE`, each job in its own savepoint, `COMMIT`. Once the
+/// `BEGIN IMMEDIATE`, each job in its own savepoint (a lone job in the
+/// transaction alone), `COMMIT`. Once the
 /// transaction is broken no further job runs in it (they go to `skipped`)
 /// and it is rolled back.
 fn run_batch(
@@ -553,9 +557,23 @@ fn run_batch(
     skipped: &mut Vec<Box<dyn Job>>,
 ) -> Result<(), Arc<rusqlite::Error>> {
     let mut broken = conn.execute_batch("BEGIN IMMEDIATE").err();
+    // A lone job needs no savepoint: the transaction is its own, and so is
+    // its rollback. (A savepoint keeps a copy of every page the job changes
+    // until it ends: for a bulk job such as a re-keying, gigabytes.)
+    let alone = batch.len() == 1;
+    let mut rolled_back = false;
     for job in batch.drain(..) {
         if broken.is_some() {
             skipped.push(job);
+            continue;
+        }
+        if alone {
+            let done = job.run(conn);
+            if !done.succeeded() {
+                rolled_back = true;
+                broken = exec(conn, "ROLLBACK").err();
+            }
+            ran.push(done);
             continue;
         }
         if let Err(e) = exec(conn, "SAVEPOINT job") {
@@ -575,6 +593,8 @@ fn run_batch(
         ran.push(done);
     }
     let outcome = match broken {
+        // The lone job failed: its error is its own, nothing to commit.
+        None if rolled_back => Ok(()),
         None => exec(conn, "COMMIT").map_err(Arc::new),
         Some(e) => Err(Arc::new(e)),
     };
@@ -613,6 +633,10 @@ fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
     // macOS: fsync alone does not reach the platter; ignored elsewhere.
     conn.pragma_update(None, "fullfsync", true)?;
     conn.pragma_update(None, "foreign_keys", true)?;
+    // Each job runs in its own savepoint, so every page a job touches first
+    // is copied to a sub-journal for its rollback: in memory, not in a
+    // temporary file (a write system call per page).
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
 }
