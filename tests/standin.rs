@@ -851,6 +851,92 @@ fn db_rows(dir: &Path, sql: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// `kill -9` while an Authorize is under way at a slow account system that
+/// applies it: at restart the call is journaled (96, outcome unknown) and a
+/// Reverse queued for it, delivered once the call cannot still be under
+/// way; the account system undoes the hold, and the switch's 0420 finds the
+/// original instead of an orphan.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_cut_by_kill_9_is_reversed_after_restart() {
+    use cardhub::refsys::{self, Mode, RefSys, Switches, accounts, ledger::Ledger};
+    let mut ledger = Ledger::open(None).unwrap();
+    let opening = accounts::parse(b"account,available,currency\nA-1001,1000.00,USD\n").unwrap();
+    ledger.open_accounts(&opening).unwrap();
+    // Applies at once, answers 4 s later: after the hub is killed.
+    let vendor = RefSys::new(ledger, Mode::Slow, 4_000);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let addr = refsys::spawn("127.0.0.1:0".parse().unwrap(), vendor.clone(), stop.clone())
+        .await
+        .unwrap();
+    let (dir, _) = support::prepare("").await;
+    let (switch, api) = (free_addr(), free_addr());
+    write_config(dir.path(), &format!("http://{addr}"), 5_000, &switch, &api);
+    let api = format!("http://{api}");
+    let mut child = spawn_hub(dir.path(), &api).await;
+    let c = client(&switch).await;
+    let pending =
+        tokio::spawn(async move { c.request(&purchase(ACTIVE_USD, 10_000, 1), WAIT).await });
+    wait_for("the Authorize to be applied", || {
+        vendor.stats().requests.get("authorize") == Some(&1)
+    })
+    .await;
+    child.kill().unwrap(); // SIGKILL, mid-call
+    child.wait().unwrap();
+    assert!(
+        pending.await.unwrap().is_err(),
+        "no answer left the killed hub"
+    );
+    assert!(
+        db_rows(dir.path(), "SELECT txn_id, stan FROM journal").is_empty(),
+        "nothing decided before the kill"
+    );
+    vendor.set_mode(Switches {
+        mode: Mode::Open,
+        delay_ms: Some(0),
+    });
+
+    let mut child = spawn_hub(dir.path(), &api).await;
+    let original = db_rows(
+        dir.path(),
+        "SELECT printf('%016X', txn_id), response_code || ' ' || reason FROM journal WHERE stan = '000001'",
+    );
+    assert_eq!(original.len(), 1, "{original:?}");
+    assert!(original[0].1.starts_with("96 ") && original[0].1.contains("outcome unknown"));
+    // The switch's reversal advice finds the original (declined: nothing more to undo).
+    let c = client(&switch).await;
+    let mut reversal = support::request("0420", "000000", ACTIVE_USD, 10_000, 2);
+    reversal.set(90, "010000000111220302010000476173900000000000");
+    assert_eq!(code(&c, &reversal).await, "00");
+    let rows = db_rows(
+        dir.path(),
+        "SELECT entry, printf('%016X', original_txn_id) FROM journal WHERE stan = '000002'",
+    );
+    assert_eq!(rows, [("request".to_string(), original[0].0.clone())]);
+    // The Reverse, under an id of its own, waits out the late-answer window.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let item = loop {
+        let listed: serde_json::Value =
+            serde_json::from_str(&http_get(&api, "/api/saf?state=delivered").await).unwrap();
+        if let Some(item) = listed["items"].as_array().and_then(|i| i.first()).cloned() {
+            break item;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no reversal delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(item["operation"], "reverse", "{item}");
+    assert_eq!(item["txn_id"], original[0].0.as_str(), "{item}");
+    assert_ne!(item["request_id"], item["txn_id"], "{item}");
+    // 400: the account system found the hold and released it.
+    assert_eq!(item["last_code"], "00 (400)", "{item}");
+    assert_eq!(vendor.stats().requests.get("reverse"), Some(&1));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    stop.cancel();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_is_lost_or_told_twice_across_kill_9() {
     let bank = MockServer::start().await;

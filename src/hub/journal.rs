@@ -81,13 +81,32 @@ pub struct Original {
     pub decided_by: String,
 }
 
-const INSERT: &str = "INSERT INTO journal (txn_id, entry, received_at_us, business_day, switch, mti, \
+/// The columns of a journal row (and of a call intent, which has the same).
+const COLUMNS: &str = "txn_id, entry, received_at_us, business_day, switch, mti, \
      is_repeat, kind, channel, pan_hash, pan_masked, account, institution, amount_minor, currency, \
      transmission_time, stan, acquirer, rrn, terminal, merchant, mcc, response_code, auth_id, \
      decided_by, adapter, raw_response_code, reason, available_minor, ledger_minor, counted_minor, \
-     counted_count, original_txn_id, latency_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, \
-     ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, \
-     ?30, ?31, ?32, ?33, ?34)";
+     counted_count, original_txn_id, latency_us";
+
+/// `INSERT INTO <table> (COLUMNS) VALUES (?1 … ?34)`.
+macro_rules! insert_into {
+    ($table:literal) => {
+        concat!(
+            "INSERT INTO ",
+            $table,
+            " (txn_id, entry, received_at_us, business_day, switch, mti, is_repeat, kind, channel, \
+             pan_hash, pan_masked, account, institution, amount_minor, currency, transmission_time, \
+             stan, acquirer, rrn, terminal, merchant, mcc, response_code, auth_id, decided_by, \
+             adapter, raw_response_code, reason, available_minor, ledger_minor, counted_minor, \
+             counted_count, original_txn_id, latency_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
+             ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, \
+             ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34)"
+        )
+    };
+}
+
+const INSERT: &str = insert_into!("journal");
+const INSERT_INTENT: &str = insert_into!("call_intents");
 
 /// Appends a row; returns once it is durable.
 ///
@@ -100,8 +119,59 @@ pub async fn append(store: &Store, e: JournalEntry) -> Result<(), StoreError> {
 /// Writes a row on the store's write connection (for callers that write
 /// more in the same transaction).
 pub fn insert(c: &rusqlite::Connection, e: &JournalEntry) -> rusqlite::Result<()> {
+    insert_as(c, INSERT, e)
+}
+
+/// Records, before an online call, the row the journal gets should the hub
+/// stop before the call's decision is journaled (`e` carries that decision:
+/// outcome unknown).
+pub fn record_intent(c: &rusqlite::Connection, e: &JournalEntry) -> rusqlite::Result<()> {
+    insert_as(c, INSERT_INTENT, e)
+}
+
+/// Removes a call's intent (in the transaction of its decision's row).
+pub fn clear_intent(c: &rusqlite::Connection, txn_id: TxnId) -> rusqlite::Result<()> {
+    c.prepare_cached("DELETE FROM call_intents WHERE txn_id = ?1")?
+        .execute([txn_id.0])
+        .map(|_| ())
+}
+
+/// A call whose outcome nobody knows: the hub stopped while it was under way.
+#[derive(Debug, Clone)]
+pub struct Interrupted {
+    pub txn_id: TxnId,
+    /// When the request arrived (µs since the epoch).
+    pub received_at_us: i64,
+    pub institution: String,
+    pub account: String,
+}
+
+/// Moves every call intent left by a stopped hub into the journal (its
+/// decision, 96, is what the switch's repeats and reversals then find) and
+/// returns them, for a Reverse each.
+pub fn journal_interrupted(c: &rusqlite::Connection) -> rusqlite::Result<Vec<Interrupted>> {
+    let calls = c
+        .prepare(
+            "SELECT txn_id, received_at_us, institution, account FROM call_intents ORDER BY txn_id",
+        )?
+        .query_map([], |r| {
+            Ok(Interrupted {
+                txn_id: TxnId(r.get(0)?),
+                received_at_us: r.get(1)?,
+                institution: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                account: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    c.execute_batch(&format!(
+        "INSERT INTO journal ({COLUMNS}) SELECT {COLUMNS} FROM call_intents; DELETE FROM call_intents;"
+    ))?;
+    Ok(calls)
+}
+
+fn insert_as(c: &rusqlite::Connection, sql: &str, e: &JournalEntry) -> rusqlite::Result<()> {
     let d = &e.decision;
-    c.prepare_cached(INSERT)?
+    c.prepare_cached(sql)?
         .execute(params![
             e.txn_id.0,
             e.entry.as_str(),
@@ -356,9 +426,13 @@ pub fn day_totals(
 /// The store's error.
 pub fn highest_id(store: &Store) -> Result<i64, StoreError> {
     store.read(|c| {
-        c.query_row("SELECT COALESCE(MAX(txn_id), 0) FROM journal", [], |r| {
-            r.get(0)
-        })
+        // Call intents left by a stopped hub are journaled under their own ids.
+        c.query_row(
+            "SELECT MAX(COALESCE((SELECT MAX(txn_id) FROM journal), 0), \
+             COALESCE((SELECT MAX(txn_id) FROM call_intents), 0))",
+            [],
+            |r| r.get(0),
+        )
     })
 }
 

@@ -37,8 +37,9 @@ use crate::mask::redact_pans;
 use crate::metrics::Metrics;
 use crate::standin::Effects;
 use crate::standin::config::HoldsConfig;
+use crate::standin::saf::{self, NewItem};
 use crate::standin::shadow::ShadowBook;
-use crate::standin::state::Institutions;
+use crate::standin::state::{Institution, Institutions};
 use crate::store::Store;
 
 /// How long an account system's answer is still awaited after the switch
@@ -70,6 +71,8 @@ struct Outcome {
     reversal: Option<i64>,
     /// Shadow-balance and SAF changes, written with the journal row.
     effects: Effects,
+    /// A call intent was recorded before an online call: removed with the row.
+    intent: bool,
 }
 
 impl Outcome {
@@ -83,6 +86,7 @@ impl Outcome {
             entry: Entry::Request,
             reversal: None,
             effects: Effects::default(),
+            intent: false,
         }
     }
 }
@@ -149,6 +153,7 @@ impl Hub {
             ids,
             seen: SeenKeys::default(),
         };
+        hub.reverse_interrupted_calls()?;
         let now = Timestamp::now();
         let recent = TxnId::at(now - seen::MAX_AGE);
         for keys in journal::recent_keys(&hub.store, recent)? {
@@ -169,6 +174,47 @@ impl Hub {
             }
         }
         Ok(hub)
+    }
+
+    /// Online calls a stopped hub left under way (`kill -9`, power loss):
+    /// nobody knows whether the account system applied them, so each is
+    /// journaled with its intent's decision (96, what a repeat or a
+    /// reversal from the switch then finds) and a Reverse is queued for it,
+    /// under an id of its own, in one transaction. The Reverse waits until
+    /// the call could no longer be under way at the account system (the
+    /// late-answer window after its arrival), so it cannot overtake it.
+    fn reverse_interrupted_calls(&self) -> Result<(), crate::store::StoreError> {
+        let ids = self.ids.clone();
+        let store = self.store.clone();
+        // Start-up, possibly on a runtime worker (where tokio refuses a
+        // blocking wait): the one write waits on a thread of its own.
+        let recover = move || {
+            store.write_blocking(move |c| {
+                let calls = journal::journal_interrupted(c)?;
+                for call in &calls {
+                    let item = NewItem::after_call(
+                        Operation::Reverse,
+                        call.txn_id,
+                        ids.next(),
+                        call.institution.clone(),
+                        call.account.clone(),
+                        Some(call.received_at_us + LATE_LISTEN.as_micros() as i64),
+                    );
+                    saf::enqueue(c, &item)?;
+                }
+                Ok(calls)
+            })
+        };
+        let calls = std::thread::scope(|scope| scope.spawn(recover).join())
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        for call in calls {
+            warn!(
+                txn_id = %call.txn_id,
+                institution = call.institution,
+                "account-system call interrupted by a stop: outcome unknown, reversal queued"
+            );
+        }
+        Ok(())
     }
 
     /// Commit and job counts of the hub's store (for monitoring and benchmarks).
@@ -254,7 +300,8 @@ impl Hub {
                 Ok(c) => {
                     let outcome = match c.role {
                         MessageRole::Request => {
-                            self.authorize(&c, txn_id, sender.subscribe()).await
+                            self.authorize(request, &c, txn_id, sender.subscribe())
+                                .await
                         }
                         MessageRole::Advice => self.advice(&c, txn_id).await,
                         MessageRole::Reversal { advice } => self.reverse(&c, txn_id, advice).await,
@@ -263,7 +310,9 @@ impl Hub {
                 }
             };
         let entry = self.entry(request, &keys, txn_id, &outcome, canonical.as_ref());
-        let (decision, journaled) = self.durably(entry, outcome.decision, outcome.effects).await;
+        let (decision, journaled) = self
+            .durably(entry, outcome.decision, outcome.effects, outcome.intent)
+            .await;
         if journaled {
             self.seen.insert(&keys);
         }
@@ -281,6 +330,7 @@ impl Hub {
         entry: JournalEntry,
         decision: Decision,
         effects: Effects,
+        intent: bool,
     ) -> (Decision, bool) {
         let movement = effects
             .movement
@@ -296,6 +346,9 @@ impl Hub {
             .store
             .write(move |c| {
                 journal::insert(c, &entry)?;
+                if intent {
+                    journal::clear_intent(c, entry.txn_id)?;
+                }
                 effects.write(c)
             })
             .await;
@@ -387,7 +440,7 @@ impl Hub {
             ..entry
         };
         let (decision, _) = self
-            .durably(entry, outcome.decision, Effects::default())
+            .durably(entry, outcome.decision, Effects::default(), false)
             .await;
         let _ = sender.send(Some(decision.clone()));
         mapping::to_answer(&request.message, &decision, None)
@@ -430,6 +483,7 @@ impl Hub {
     /// or stand-in when the institution is not open or its system fails.
     async fn authorize(
         &self,
+        request: &Request,
         c: &CanonicalRequest,
         txn_id: TxnId,
         decided: watch::Receiver<Option<Decision>>,
@@ -455,54 +509,23 @@ impl Hub {
             return Refusal::new(codes::ISSUER_UNAVAILABLE, reason, Some(&card)).into();
         };
         let system = self.route(&card).cloned();
+        let mut intent = false;
         let (decision, effects) = match (&system, institution.state()) {
             (Some(system), state) if state.is_online() => {
-                let mut request = account_request(c, &card, txn_id, None, None);
-                let reserve = Duration::from_millis(institution.stand_in.reserve_ms);
-                request.deadline = c.deadline.checked_sub(reserve).unwrap_or(c.deadline);
-                let listen_until = c.deadline + LATE_LISTEN;
-                request.listen_until = Some(listen_until);
-                let late = LateRecorder {
-                    store: self.store.clone(),
-                    ids: self.ids.clone(),
-                    original: txn_id,
-                    decided,
-                    wake: institution.clone(),
-                };
-                let started = std::time::Instant::now();
-                let answer = call_with_deadline(system.clone(), request, c.kind, late).await;
-                let outcome = match &answer {
-                    Ok(_) => "answered",
-                    Err(e) => e.kind(),
-                };
-                let seconds = started.elapsed().as_secs_f64();
-                self.metrics.adapter_call(&institution.id, outcome, seconds);
-                match answer {
-                    Ok(answer) => {
-                        self.institutions.record_success(&institution.id);
-                        let decision = decision_from(Ok(answer), system.name());
-                        let effects = self.online_effects(c, &card, txn_id, &decision);
-                        (decision, effects)
-                    }
-                    Err(e) => {
-                        if e.is_unavailability() {
-                            self.institutions
-                                .record_failure(&institution.id, &e.to_string())
-                                .await;
-                        }
-                        let why = format!("account system: {}", redact_pans(&e.to_string()));
-                        // A request that timed out may still reach the account
-                        // system: its advice waits until the call has ended.
-                        let not_before_us = (e == AccountError::Timeout).then(|| {
-                            let left = listen_until.saturating_duration_since(Instant::now());
-                            Timestamp::now().as_microsecond() + left.as_micros() as i64
-                        });
-                        let tell = Tell::AfterCall { not_before_us };
-                        let mut standin = self.stand_in(c, &card, txn_id, &institution, tell, &why);
-                        standin.0.adapter = Some(system.name().to_string());
-                        standin
-                    }
-                }
+                let called = self
+                    .call_online(
+                        request,
+                        c,
+                        &card,
+                        txn_id,
+                        &institution,
+                        system,
+                        decided,
+                        day,
+                    )
+                    .await;
+                intent = called.2;
+                (called.0, called.1)
             }
             (_, state) => {
                 let why = match system {
@@ -536,7 +559,95 @@ impl Hub {
             counted,
             business_day: Some(day.to_string()),
             effects,
+            intent,
             ..Outcome::rule(codes::APPROVED, "")
+        }
+    }
+
+    /// The account system's decision on a request, or stand-in's when it
+    /// fails or is late; and whether a call intent was recorded (durably,
+    /// before the call, so a hub stopped under way reverses the call at
+    /// its next start). Without that record nothing is sent: 96.
+    #[allow(clippy::too_many_arguments)]
+    async fn call_online(
+        &self,
+        link_request: &Request,
+        c: &CanonicalRequest,
+        card: &Arc<Card>,
+        txn_id: TxnId,
+        institution: &Arc<Institution>,
+        system: &Arc<dyn AccountSystem>,
+        decided: watch::Receiver<Option<Decision>>,
+        day: jiff::civil::Date,
+    ) -> (Decision, Effects, bool) {
+        let unknown = Outcome {
+            decision: Decision {
+                adapter: Some(system.name().to_string()),
+                ..Decision::rule(
+                    codes::SYSTEM_ERROR,
+                    "the hub stopped during the account-system call: outcome unknown; reversal queued",
+                )
+            },
+            card: Some(card.clone()),
+            business_day: Some(day.to_string()),
+            ..Outcome::rule(codes::SYSTEM_ERROR, "")
+        };
+        let intent = self.entry(link_request, &c.keys, txn_id, &unknown, Some(c));
+        if let Err(e) = self
+            .store
+            .write(move |w| journal::record_intent(w, &intent))
+            .await
+        {
+            error!(error = %e, "call intent not recorded; answering 96");
+            let decision = Decision::rule(codes::SYSTEM_ERROR, "call intent not recorded");
+            return (decision, Effects::default(), false);
+        }
+        let mut request = account_request(c, card, txn_id, None, None);
+        let reserve = Duration::from_millis(institution.stand_in.reserve_ms);
+        request.deadline = c.deadline.checked_sub(reserve).unwrap_or(c.deadline);
+        let listen_until = c.deadline + LATE_LISTEN;
+        request.listen_until = Some(listen_until);
+        let late = LateRecorder {
+            store: self.store.clone(),
+            ids: self.ids.clone(),
+            original: txn_id,
+            decided,
+            wake: institution.clone(),
+        };
+        let started = std::time::Instant::now();
+        let answer = call_with_deadline(system.clone(), request, c.kind, late).await;
+        let outcome = match &answer {
+            Ok(_) => "answered",
+            Err(e) => e.kind(),
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        self.metrics.adapter_call(&institution.id, outcome, seconds);
+        match answer {
+            Ok(answer) => {
+                self.institutions.record_success(&institution.id);
+                let decision = decision_from(Ok(answer), system.name());
+                let effects = self.online_effects(c, card, txn_id, &decision);
+                (decision, effects, true)
+            }
+            Err(e) => {
+                if e.is_unavailability() {
+                    self.institutions
+                        .record_failure(&institution.id, &e.to_string())
+                        .await;
+                }
+                let why = format!("account system: {}", redact_pans(&e.to_string()));
+                // A request that timed out may still reach the account
+                // system: its advice waits until the call has ended.
+                let not_before_us = (e == AccountError::Timeout).then(|| {
+                    let left = listen_until.saturating_duration_since(Instant::now());
+                    Timestamp::now().as_microsecond() + left.as_micros() as i64
+                });
+                let tell = Tell::AfterCall { not_before_us };
+                let (mut decision, effects) =
+                    self.stand_in(c, card, txn_id, institution, tell, &why);
+                decision.adapter = Some(system.name().to_string());
+                (decision, effects, true)
+            }
         }
     }
 

@@ -53,20 +53,26 @@ impl NewItem {
         }
     }
 
-    /// An advice of cardhub's decision on `txn_id` after the account system
-    /// was asked about it online (and failed or was late): its own id
-    /// `advice_id`, `txn_id` as its original, and held until
-    /// `not_before_us` when the online call may still arrive.
-    pub fn advice_after_call(
+    /// An item about `txn_id`, which the account system was asked about
+    /// online (and failed, was late, or the hub stopped under way): sent
+    /// under an id of its own, `request_id`, naming `txn_id` as its
+    /// original; held until `not_before_us` while that call may still reach
+    /// the account system.
+    pub fn after_call(
+        operation: Operation,
         txn_id: TxnId,
-        advice_id: TxnId,
-        request: &AccountRequest,
+        request_id: TxnId,
+        institution: String,
+        account: String,
         not_before_us: Option<i64>,
     ) -> NewItem {
         NewItem {
-            request_id: Some(advice_id),
+            operation,
+            txn_id,
+            request_id: Some(request_id),
             not_before_us,
-            ..NewItem::new(Operation::Advice, txn_id, request)
+            institution,
+            account,
         }
     }
 }

@@ -54,6 +54,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "saf answers",
         sql: include_str!("migrations/0005_saf_answers.sql"),
     },
+    Migration {
+        version: 6,
+        name: "call intents",
+        sql: include_str!("migrations/0006_call_intents.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows (0 with no migrations).

@@ -129,16 +129,14 @@ impl Hub {
                 let request = account_request(c, card, txn_id, None, Some(advice));
                 Some(NewItem::new(Operation::Advice, txn_id, &request))
             }
-            Tell::AfterCall { not_before_us } => {
-                let request = account_request(c, card, txn_id, None, Some(advice));
-                let advice_id = self.ids.next();
-                Some(NewItem::advice_after_call(
-                    txn_id,
-                    advice_id,
-                    &request,
-                    not_before_us,
-                ))
-            }
+            Tell::AfterCall { not_before_us } => Some(NewItem::after_call(
+                Operation::Advice,
+                txn_id,
+                self.ids.next(),
+                card.institution.clone(),
+                card.account.clone(),
+                not_before_us,
+            )),
         };
         (decision, effects)
     }
