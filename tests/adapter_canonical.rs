@@ -206,7 +206,7 @@ async fn request_bodies_match_the_golden_files_and_the_wsdl() {
     Mock::given(method("POST"))
         .and(header(
             "SOAPAction",
-            "\"urn:cardhub:account-system:v1/Authorize\"",
+            "\"urn:cardhub:account-system:v1#Authorize\"",
         ))
         .respond_with(
             ResponseTemplate::new(200).set_body_string(fixture("authorize-response.soap11.xml")),

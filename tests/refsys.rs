@@ -23,6 +23,8 @@ use tokio_util::sync::CancellationToken;
 const ACCOUNTS: &str = "account,available,currency\nA-1001,940.00,USD\nB-2002,50.00,840\n";
 const SOAP11: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 const SOAP12: &str = "http://www.w3.org/2003/05/soap-envelope";
+/// account-system.wsdl's target namespace; its actions are `NS#Operation`.
+const NS: &str = "urn:cardhub:account-system:v1";
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -96,10 +98,23 @@ impl Bank {
     }
 
     /// Posts a raw envelope; returns status, Content-Type and body.
-    async fn post(&self, xml: &str, content_type: &str) -> (u16, String, String) {
+    /// Posts a request for the WSDL operation `op` (its action in the
+    /// SOAPAction header, as every SOAP 1.1 client sends one).
+    async fn post(&self, xml: &str, content_type: &str, op: &str) -> (u16, String, String) {
+        self.post_with_action(xml, content_type, &format!("\"{NS}#{op}\""))
+            .await
+    }
+
+    async fn post_with_action(
+        &self,
+        xml: &str,
+        content_type: &str,
+        soap_action: &str,
+    ) -> (u16, String, String) {
         let response = http()
             .post(format!("http://{}/account-system", self.addr))
             .header("content-type", content_type)
+            .header("SOAPAction", soap_action)
             .body(xml.to_owned())
             .send()
             .await
@@ -346,7 +361,9 @@ async fn soap_12_is_answered_in_12() {
         repo().join("fixtures/soap/canonical/authorize-request.soap12.xml"),
     )
     .unwrap();
-    let (status, ct, body) = bank.post(&xml, "application/soap+xml; charset=utf-8").await;
+    let (status, ct, body) = bank
+        .post(&xml, "application/soap+xml; charset=utf-8", "Authorize")
+        .await;
     assert_eq!(status, 200);
     assert!(ct.starts_with("application/soap+xml"), "{ct}");
     assert!(
@@ -354,12 +371,35 @@ async fn soap_12_is_answered_in_12() {
         "{body}"
     );
 
-    let (status, _, body) = bank.post("<nope/>", "application/soap+xml").await;
+    let (status, _, body) = bank.post("<nope/>", "application/soap+xml", "Authorize").await;
     assert_eq!(status, 400);
     assert!(
         body.contains("soap:Sender") && body.contains("<as:code>904</as:code>"),
         "{body}"
     );
+}
+
+/// A request whose SOAPAction is not the WSDL binding's gets a Client fault
+/// and changes nothing, as from a server generated from the WSDL.
+#[tokio::test]
+async fn a_wrong_soap_action_is_a_client_fault() {
+    let bank = Bank::start("soap11").await;
+    let xml = std::fs::read_to_string(
+        repo().join("fixtures/soap/canonical/authorize-request.soap11.xml"),
+    )
+    .unwrap();
+    for action in [format!("\"{NS}/Authorize\""), format!("\"{NS}#Load\""), "".into()] {
+        let (status, _, body) = bank.post_with_action(&xml, "text/xml", &action).await;
+        assert_eq!(status, 500, "{action}: {body}");
+        assert!(
+            body.contains("<faultcode>soap:Client</faultcode>")
+                && body.contains(&format!("{NS}#Authorize")),
+            "{action}: {body}"
+        );
+    }
+    let (status, _, body) = bank.post(&xml, "text/xml", "Authorize").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("<as:result>APPROVED</as:result>"), "{body}");
 }
 
 /// Posts every canonical request sample (and its SOAP 1.2 twin) and writes
@@ -371,17 +411,23 @@ async fn renders_answers_for_check_wsdl() {
     let out = repo().join("target/rendered-requests/refsys");
     std::fs::create_dir_all(&out).unwrap();
     let samples = repo().join("fixtures/soap/canonical");
-    let ops = ["authorize", "load", "reverse", "advice", "balance-inquiry"];
+    let ops = [
+        ("authorize", "Authorize"),
+        ("load", "Load"),
+        ("reverse", "Reverse"),
+        ("advice", "Advice"),
+        ("balance-inquiry", "BalanceInquiry"),
+    ];
     for (version, ns, ct) in [
         ("11", SOAP11, "text/xml; charset=utf-8"),
         ("12", SOAP12, "application/soap+xml"),
     ] {
         let bank = Bank::start("soap11").await;
-        for op in ops {
+        for (op, element) in ops {
             let xml = std::fs::read_to_string(samples.join(format!("{op}-request.soap11.xml")))
                 .unwrap()
                 .replace(SOAP11, ns);
-            let (status, _, body) = bank.post(&xml, ct).await;
+            let (status, _, body) = bank.post(&xml, ct, element).await;
             assert_eq!(status, 200, "{op}: {body}");
             std::fs::write(out.join(format!("{op}-response.soap{version}.xml")), body).unwrap();
         }
@@ -390,7 +436,7 @@ async fn renders_answers_for_check_wsdl() {
             .replace(SOAP11, ns)
             .replace("01KANDF3XR3T5V7W9X1Z2A3B4C", "DECLINE1")
             .replace(">12550<", ">99999999<");
-        let (_, _, body) = bank.post(&poor, ct).await;
+        let (_, _, body) = bank.post(&poor, ct, "Authorize").await;
         assert!(
             body.contains("<as:resultCode>116</as:resultCode>"),
             "{body}"
@@ -401,7 +447,7 @@ async fn renders_answers_for_check_wsdl() {
         )
         .unwrap();
         bank.set(Mode::Closed, None).await;
-        let (status, _, body) = bank.post(&poor, ct).await;
+        let (status, _, body) = bank.post(&poor, ct, "Authorize").await;
         assert_eq!(status, 500);
         std::fs::write(out.join(format!("authorize-fault.soap{version}.xml")), body).unwrap();
     }

@@ -97,18 +97,55 @@ enum Answer<'a> {
     Record(AnswerRecord<'a>),
 }
 
+/// An adapter file's text.
+fn read_file(path: &Path) -> Result<String, AdapterError> {
+    std::fs::read_to_string(path).map_err(|source| AdapterError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// An adapter file's keys, before compiling.
+fn parse_file(text: &str) -> Result<AdapterFile, AdapterError> {
+    toml::from_str(text).map_err(|e| AdapterError::Syntax {
+        origin: "adapter".into(),
+        message: e.to_string().trim_end().replace('\n', " "),
+    })
+}
+
 impl Adapter {
     /// Reads and compiles an adapter file.
     ///
     /// # Errors
     /// [`AdapterError`] naming the file and every problem in it.
     pub fn load(path: &Path) -> Result<Adapter, AdapterError> {
-        let text = std::fs::read_to_string(path).map_err(|source| AdapterError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = read_file(path)?;
         let base = path.parent().unwrap_or(Path::new("."));
         Adapter::from_toml(&text, base).map_err(|e| e.in_file(path))
+    }
+
+    /// Reads and compiles an adapter file as [`Adapter::load`] does, and
+    /// checks every `soap_action` against the binding of the WSDL the file
+    /// names (`cardhub adapters check`; the hub itself does not read WSDLs).
+    ///
+    /// # Errors
+    /// [`AdapterError`] naming the file and every problem in it, the
+    /// actions the WSDL disagrees with among them.
+    pub fn check(path: &Path) -> Result<Adapter, AdapterError> {
+        let text = read_file(path)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let file = parse_file(&text).map_err(|e| e.in_file(path))?;
+        let wsdl = super::wsdl::action_problems(&file, base)
+            .unwrap_or_else(|e| vec![format!("wsdl: {e}")]);
+        match super::compile::compile(file, base) {
+            Ok(adapter) if wsdl.is_empty() => Ok(adapter),
+            Ok(_) => Err(AdapterError::invalid(wsdl).in_file(path)),
+            Err(AdapterError::Invalid { mut problems, .. }) => {
+                problems.extend(wsdl);
+                Err(AdapterError::invalid(problems).in_file(path))
+            }
+            Err(e) => Err(e.in_file(path)),
+        }
     }
 
     /// Compiles adapter TOML; `base` anchors relative paths (TLS files).
@@ -117,11 +154,7 @@ impl Adapter {
     /// [`AdapterError::Syntax`] (with line and column) or
     /// [`AdapterError::Invalid`] listing every problem.
     pub fn from_toml(text: &str, base: &Path) -> Result<Adapter, AdapterError> {
-        let file: AdapterFile = toml::from_str(text).map_err(|e| AdapterError::Syntax {
-            origin: "adapter".into(),
-            message: e.to_string().trim_end().replace('\n', " "),
-        })?;
-        super::compile::compile(file, base)
+        super::compile::compile(parse_file(text)?, base)
     }
 
     /// The adapter's name.

@@ -33,6 +33,9 @@ pub struct AdapterFile {
     pub name: String,
     #[serde(default)]
     pub description: String,
+    /// The WSDL this interface implements, relative to the adapter file;
+    /// `cardhub adapters check` checks each `soap_action` against its binding.
+    pub wsdl: Option<PathBuf>,
     pub transport: Transport,
     pub endpoint: EndpointFile,
     pub tls: Option<TlsFile>,

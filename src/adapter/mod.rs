@@ -16,6 +16,7 @@ mod record;
 pub mod registry;
 pub mod soap;
 pub mod template;
+pub mod wsdl;
 pub mod xml;
 
 use std::path::{Path, PathBuf};

@@ -655,14 +655,14 @@ mod tests {
 
     #[test]
     fn http_headers_per_version() {
-        let action = Some("urn:cardhub:account-system:v1/Authorize");
+        let action = Some("urn:cardhub:account-system:v1#Authorize");
         assert_eq!(
             content_type(Version::V11, action),
             "text/xml; charset=utf-8"
         );
         assert_eq!(
             soap_action_header(Version::V11, action).as_deref(),
-            Some(r#""urn:cardhub:account-system:v1/Authorize""#)
+            Some(r#""urn:cardhub:account-system:v1#Authorize""#)
         );
         assert_eq!(
             soap_action_header(Version::V11, None).as_deref(),
@@ -670,7 +670,7 @@ mod tests {
         );
         assert_eq!(
             content_type(Version::V12, action),
-            r#"application/soap+xml; charset=utf-8; action="urn:cardhub:account-system:v1/Authorize""#
+            r#"application/soap+xml; charset=utf-8; action="urn:cardhub:account-system:v1#Authorize""#
         );
         assert_eq!(
             content_type(Version::V12, None),

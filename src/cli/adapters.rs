@@ -1,5 +1,6 @@
 //! `cardhub adapters check [FILE…]`: compiles adapter files as the engine
-//! would and prints every problem with the file and key it concerns.
+//! would, checks SOAP actions against the WSDL a file names, and prints
+//! every problem with the file and key it concerns.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -45,7 +46,7 @@ fn check(files: Vec<PathBuf>) -> Result<()> {
     let _guard = runtime.enter();
     let mut failed = 0;
     for path in &files {
-        match Adapter::load(path) {
+        match Adapter::check(path) {
             Ok(adapter) => writeln!(
                 std::io::stdout(),
                 "ok     {} ({})",

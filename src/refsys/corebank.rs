@@ -22,7 +22,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use jiff::{SignedDuration, Timestamp};
 
 use super::ledger::codes;
-use super::soap::{Answer, Request, media_version};
+use super::soap::{Answer, Request, media_version, request_action};
 use crate::adapter::soap::{
     self, FaultCode, PASSWORD_DIGEST, SoapError, Version, WSSE, WSU, password_digest,
 };
@@ -245,7 +245,7 @@ pub fn parse_request(
             ns: ns.to_owned(),
             local: local.to_owned(),
         })?;
-    let action = action(content_type).unwrap_or_default();
+    let action = request_action(Version::V12, Some(content_type), None).unwrap_or_default();
     if action != format!("{NAMESPACE}/{name}") {
         let found = action.chars().take(128).collect();
         return Err(RequestError::Action {
@@ -259,20 +259,6 @@ pub fn parse_request(
     })
 }
 
-/// The `action` parameter of a SOAP 1.2 Content-Type, unquoted.
-fn action(content_type: &str) -> Option<String> {
-    content_type.split(';').skip(1).find_map(|param| {
-        let (key, value) = param.split_once('=')?;
-        let value = value.trim();
-        key.trim().eq_ignore_ascii_case("action").then(|| {
-            let inner = value.strip_prefix('"').and_then(|v| v.strip_suffix('"'));
-            inner
-                .unwrap_or(value)
-                .replace("\\\"", "\"")
-                .replace("\\\\", "\\")
-        })
-    })
-}
 
 /// Checks the `wsse:Security` header's UsernameToken.
 fn authenticate(

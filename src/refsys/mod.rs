@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::adapter::soap::{FaultCode, Version, content_type};
+use crate::adapter::soap::{FaultCode, SOAP_ACTION, Version, content_type};
 use crate::hub::account_system::Operation;
 use ledger::{Ledger, LedgerError, codes};
 use soap::{Answer, Request};
@@ -310,7 +310,10 @@ async fn soap_call(
     let declared = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    let (version, request) = match soap::parse_request(&body, declared) {
+    let action = headers
+        .get(SOAP_ACTION)
+        .and_then(|v| v.to_str().ok());
+    let (version, request) = match soap::parse_request(&body, declared, action) {
         Ok(read) => read,
         Err(e) => {
             state.unreadable();

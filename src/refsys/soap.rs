@@ -83,6 +83,11 @@ pub enum RequestError {
     BodyElements(usize),
     #[error("{{{ns}}}{local} is not an operation of account-system.wsdl")]
     UnknownOperation { ns: String, local: String },
+    #[error("action {found:?} is not the binding's {expected:?}")]
+    Action {
+        expected: String,
+        found: Option<String>,
+    },
     #[error("{operation}: element as:{element} is missing")]
     Missing {
         operation: &'static str,
@@ -131,18 +136,57 @@ pub fn fault_version(content_type: Option<&str>) -> Version {
     content_type.and_then(media_version).unwrap_or(Version::V11)
 }
 
+/// The action account-system.wsdl's bindings give `operation`.
+pub fn action_of(operation: Operation) -> String {
+    format!("{NAMESPACE}#{}", element_names(operation).0)
+}
+
+/// The action a request carries: SOAP 1.1's `SOAPAction` header, SOAP 1.2's
+/// Content-Type `action` parameter, unquoted; `None` when it has none.
+pub fn request_action(
+    version: Version,
+    content_type: Option<&str>,
+    soap_action: Option<&str>,
+) -> Option<String> {
+    match version {
+        Version::V11 => soap_action.map(unquoted),
+        Version::V12 => content_type.and_then(|ct| {
+            ct.split(';').skip(1).find_map(|param| {
+                let (key, value) = param.split_once('=')?;
+                key.trim()
+                    .eq_ignore_ascii_case("action")
+                    .then(|| unquoted(value))
+            })
+        }),
+    }
+}
+
+/// An HTTP header value or parameter without its quotes and escapes.
+fn unquoted(value: &str) -> String {
+    let value = value.trim();
+    let inner = value.strip_prefix('"').and_then(|v| v.strip_suffix('"'));
+    inner
+        .unwrap_or(value)
+        .replace("\\\"", "\"")
+        .replace("\\\\", "\\")
+}
+
 /// Reads a request: the SOAP version from the envelope's namespace (which
 /// must agree with `content_type` when one is given), the Body's single
-/// element, then its values. The operation is told by the Body, not by the
-/// SOAPAction (canonical.toml and the WSDL spell actions differently).
+/// element, then its values. The action must be the WSDL binding's for the
+/// Body's operation, as a generated server insists (WS-I BP R2744): SOAP
+/// 1.1 always carries one (`soap_action`, the header); SOAP 1.2 may leave
+/// it out (`soapActionRequired="false"`).
 ///
 /// # Errors
 ///
 /// [`RequestError`]: too large, not SOAP, unreadable, an unknown operation,
-/// a missing, repeated or unknown element, a value against the XSD.
+/// a wrong action, a missing, repeated or unknown element, a value against
+/// the XSD.
 pub fn parse_request(
     body: &[u8],
     content_type: Option<&str>,
+    soap_action: Option<&str>,
 ) -> Result<(Version, Request), RequestError> {
     if body.len() > MAX_REQUEST_BYTES {
         let (size, max) = (body.len(), MAX_REQUEST_BYTES);
@@ -180,6 +224,16 @@ pub fn parse_request(
             ns: ns.to_owned(),
             local: local.to_owned(),
         })?;
+    let expected = action_of(operation);
+    let found = request_action(version, content_type, soap_action);
+    match (version, found) {
+        (_, Some(found)) if found == expected => {}
+        (Version::V12, None) => {}
+        (_, found) => {
+            let found = found.map(|f| shown(&f));
+            return Err(RequestError::Action { expected, found });
+        }
+    }
     Ok((version, read_request(&doc, call, operation)?))
 }
 
@@ -454,10 +508,20 @@ mod tests {
         std::fs::read(path).unwrap()
     }
 
+    /// The SOAPAction header a SOAP 1.1 client sends for `operation`.
+    fn header(operation: Operation) -> Option<String> {
+        Some(format!("\"{}\"", action_of(operation)))
+    }
+
     #[test]
     fn the_canonical_samples_are_read() {
         let (v, r) =
-            parse_request(&sample("authorize-request.soap11.xml"), Some("text/xml")).unwrap();
+            parse_request(
+            &sample("authorize-request.soap11.xml"),
+            Some("text/xml"),
+            header(Operation::Authorize).as_deref(),
+        )
+        .unwrap();
         assert_eq!(v, Version::V11);
         assert_eq!(r.operation, Operation::Authorize);
         assert_eq!(r.transaction_id, "01KANDF3XR3T5V7W9X1Z2A3B4C");
@@ -468,21 +532,25 @@ mod tests {
         assert_eq!(r.kind, Kind::Purchase);
 
         let ct = "application/soap+xml; charset=utf-8";
-        let (v, _) = parse_request(&sample("authorize-request.soap12.xml"), Some(ct)).unwrap();
+        let (v, _) = parse_request(&sample("authorize-request.soap12.xml"), Some(ct), None).unwrap();
         assert_eq!(v, Version::V12);
 
-        let (_, r) = parse_request(&sample("reverse-request.soap11.xml"), None).unwrap();
+        let reverse = header(Operation::Reverse);
+        let (_, r) = parse_request(&sample("reverse-request.soap11.xml"), None, reverse.as_deref())
+            .unwrap();
         assert_eq!(
             r.original_transaction_id.as_deref(),
             Some("01KANDF3XR3T5V7W9X1Z2A3B4C")
         );
-        let (_, r) = parse_request(&sample("advice-request.soap11.xml"), None).unwrap();
+        let advice = header(Operation::Advice);
+        let (_, r) =
+            parse_request(&sample("advice-request.soap11.xml"), None, advice.as_deref()).unwrap();
         assert_eq!((r.kind, r.decision.as_deref()), (Kind::Cash, Some("00")));
-        for name in [
-            "load-request.soap11.xml",
-            "balance-inquiry-request.soap11.xml",
+        for (name, op) in [
+            ("load-request.soap11.xml", Operation::Load),
+            ("balance-inquiry-request.soap11.xml", Operation::BalanceInquiry),
         ] {
-            parse_request(&sample(name), None).unwrap();
+            parse_request(&sample(name), None, header(op).as_deref()).unwrap();
         }
     }
 
@@ -513,14 +581,42 @@ mod tests {
                 "XML",
             ),
         ];
+        let action = header(Operation::Authorize);
+        let action = action.as_deref();
         for (xml, want) in cases {
-            let err = parse_request(xml.as_bytes(), None).unwrap_err().to_string();
+            let err = parse_request(xml.as_bytes(), None, action)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(want), "{want}: {err}");
         }
-        let err = parse_request(good.as_bytes(), Some("application/soap+xml")).unwrap_err();
+        let err = parse_request(good.as_bytes(), Some("application/soap+xml"), action).unwrap_err();
         assert!(matches!(err, RequestError::VersionMismatch { .. }), "{err}");
-        let err = parse_request(good.as_bytes(), Some("application/json")).unwrap_err();
+        let err = parse_request(good.as_bytes(), Some("application/json"), action).unwrap_err();
         assert!(matches!(err, RequestError::ContentType(_)), "{err}");
+    }
+
+    /// As a server generated from the WSDL: the binding's action or a
+    /// Client fault (SOAP 1.1 always carries one; SOAP 1.2 may omit it).
+    #[test]
+    fn the_action_must_be_the_bindings() {
+        let v11 = sample("authorize-request.soap11.xml");
+        let v12 = sample("authorize-request.soap12.xml");
+        let ct12 = |action: &str| format!("application/soap+xml; charset=utf-8; action=\"{action}\"");
+        let slash = "urn:cardhub:account-system:v1/Authorize";
+        let wrong = [
+            parse_request(&v11, Some("text/xml"), Some(&format!("\"{slash}\""))),
+            parse_request(&v11, Some("text/xml"), None),
+            parse_request(&v11, Some("text/xml"), header(Operation::Load).as_deref()),
+            parse_request(&v12, Some(&ct12(slash)), None),
+        ];
+        for refused in wrong {
+            let err = refused.unwrap_err();
+            assert!(matches!(err, RequestError::Action { .. }), "{err}");
+            assert!(err.to_string().contains("v1#Authorize"), "{err}");
+        }
+        let right = ct12(&action_of(Operation::Authorize));
+        parse_request(&v12, Some(&right), None).unwrap();
+        parse_request(&v11, None, Some("urn:cardhub:account-system:v1#Authorize")).unwrap();
     }
 
     #[test]
