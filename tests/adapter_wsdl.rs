@@ -89,7 +89,8 @@ fn a_wrong_action_is_named_by_the_check() {
     let problems = Adapter::check(&path).err().unwrap().problems();
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(
-        problems[0].starts_with("operations.advice.soap_action: \"urn:cardhub:account-system:v1/Advice\"")
+        problems[0]
+            .starts_with("operations.advice.soap_action: \"urn:cardhub:account-system:v1/Advice\"")
             && problems[0].contains("\"urn:cardhub:account-system:v1#Advice\""),
         "{problems:?}"
     );

@@ -371,7 +371,9 @@ async fn soap_12_is_answered_in_12() {
         "{body}"
     );
 
-    let (status, _, body) = bank.post("<nope/>", "application/soap+xml", "Authorize").await;
+    let (status, _, body) = bank
+        .post("<nope/>", "application/soap+xml", "Authorize")
+        .await;
     assert_eq!(status, 400);
     assert!(
         body.contains("soap:Sender") && body.contains("<as:code>904</as:code>"),
@@ -388,7 +390,11 @@ async fn a_wrong_soap_action_is_a_client_fault() {
         repo().join("fixtures/soap/canonical/authorize-request.soap11.xml"),
     )
     .unwrap();
-    for action in [format!("\"{NS}/Authorize\""), format!("\"{NS}#Load\""), "".into()] {
+    for action in [
+        format!("\"{NS}/Authorize\""),
+        format!("\"{NS}#Load\""),
+        "".into(),
+    ] {
         let (status, _, body) = bank.post_with_action(&xml, "text/xml", &action).await;
         assert_eq!(status, 500, "{action}: {body}");
         assert!(

@@ -143,6 +143,80 @@ async fn end_of_day_stands_in_within_the_shadow_balance_and_replays_in_order_onc
     hub.link.shutdown().await;
 }
 
+/// An advice is delivered only when the answer maps to success: 909 (96)
+/// is retried until 000 comes; 913 (94, "duplicate": nothing booked) makes
+/// the item a dead letter at once, its code shown by the API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_successful_answer_delivers_an_advice() {
+    let bank = MockServer::start().await;
+    let advice = |code: &str| {
+        ResponseTemplate::new(200)
+            .insert_header("content-type", "text/xml; charset=utf-8")
+            .set_body_string(fixture("advice-response.soap11.xml").replace(
+                "<as:resultCode>000</as:resultCode>",
+                &format!("<as:resultCode>{code}</as:resultCode>"),
+            ))
+    };
+    let on = |account: &str| body_string_contains(format!("<as:account>{account}</as:account>"));
+    Mock::given(method("POST"))
+        .and(body_string_contains("<as:Advice "))
+        .and(on("A-1001"))
+        .respond_with(advice("909"))
+        .up_to_n_times(2)
+        .mount(&bank)
+        .await;
+    Mock::given(method("POST"))
+        .and(body_string_contains("<as:Advice "))
+        .and(on("A-1002"))
+        .respond_with(advice("913"))
+        .mount(&bank)
+        .await;
+    mount_bank(&bank, Duration::ZERO).await;
+    let hub = start_hub(&bank.uri(), 5_000).await;
+    hub.upload(&balances_csv(
+        &hours_ago(1),
+        &[("A-1001", "700.00"), ("A-1002", "50.00")],
+    ))
+    .await;
+    hub.status_notify("CLOSING").await;
+    let c = client(&hub.switch).await;
+    assert_eq!(code(&c, &purchase(ACTIVE_USD, 1_000, 1)).await, "00");
+    assert_eq!(code(&c, &purchase(ACTIVE_USD_2, 1_000, 2)).await, "00");
+    hub.status_notify("OPEN").await;
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let items = loop {
+        let listed = hub.get("/api/saf").await;
+        let items = listed["items"].as_array().unwrap().clone();
+        let settled = items.iter().all(|i| i["state"] != "pending");
+        if settled || tokio::time::Instant::now() > deadline {
+            break items;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let of = |account: &str| {
+        items
+            .iter()
+            .find(|i| i["account"] == account)
+            .unwrap_or_else(|| panic!("{account}: {items:?}"))
+            .clone()
+    };
+    let retried = of("A-1001");
+    assert_eq!(retried["state"], "delivered", "{retried}");
+    assert_eq!(retried["attempts"], 3, "{retried}");
+    assert_eq!(retried["last_code"], "00 (000)", "{retried}");
+    let dead = of("A-1002");
+    assert_eq!(dead["state"], "dead", "{dead}");
+    assert_eq!(dead["attempts"], 1, "{dead}");
+    assert_eq!(dead["last_code"], "94 (913)", "{dead}");
+    assert!(
+        dead["last_error"].as_str().unwrap().contains("94 (913)"),
+        "{dead}"
+    );
+    assert_eq!(told(&bank, "<as:Advice ").await.len(), 4, "3 + 1 attempts");
+    hub.link.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_resumes_after_the_account_system_fails_in_the_middle() {
     let bank = MockServer::start().await;
@@ -200,13 +274,7 @@ async fn a_late_answer_is_reconciled_after_stand_in() {
     let hub = start_hub(&bank.uri(), 1_000).await;
     let c = client(&hub.switch).await;
     // No balance file: stand-in cannot approve and declines 91 in time.
-    let started = std::time::Instant::now();
     assert_eq!(code(&c, &purchase(ACTIVE_USD, 2_000, 1)).await, "91");
-    assert!(
-        started.elapsed() < Duration::from_millis(1_000),
-        "{:?}",
-        started.elapsed()
-    );
     let original = hub.journal("stan = '000001'")[0].clone();
     assert_eq!(original.2, "stand_in");
     // The late approval is reversed, after the advice of the decline.
@@ -215,7 +283,12 @@ async fn a_late_answer_is_reconciled_after_stand_in() {
     assert_eq!(reversals[0].1.as_deref(), Some(original.0.as_str()));
     let advices = told(&bank, "<as:Advice ").await;
     assert_eq!(advices.len(), 1);
-    assert_eq!(advices[0].0, original.0, "the final decision is told");
+    // The final decision is told by an advice of its own that names the
+    // Authorize (an account system drops a repeated id as a duplicate).
+    assert_ne!(advices[0].0, original.0, "the advice has an id of its own");
+    assert_eq!(advices[0].1.as_deref(), Some(original.0.as_str()));
+    let authorizations = told(&bank, "<as:Authorize ").await;
+    assert_eq!(authorizations, [(original.0.clone(), None)]);
     let order: Vec<String> = bank
         .received_requests()
         .await
@@ -364,8 +437,14 @@ async fn the_breaker_opens_when_the_account_system_dies_and_the_probe_reopens_it
     mount_bank(&bank, Duration::ZERO).await;
     wait_for("the probe to reopen bank-a", || hub.state() == "open").await;
     let delivered = wait_told(&bank, "<as:Advice ", 4).await;
-    let ids: Vec<String> = delivered.into_iter().map(|d| d.0).collect();
-    assert_eq!(ids, stood_in);
+    assert_eq!(delivered.len(), 4, "{delivered:?}");
+    // The three asked online (refused) are told by advices of their own
+    // naming them; the fourth, never asked (breaker open), under its own id.
+    for (told, stood_in) in delivered.iter().zip(&stood_in).take(3) {
+        assert_ne!(&told.0, stood_in);
+        assert_eq!(told.1.as_ref(), Some(stood_in));
+    }
+    assert_eq!(delivered[3], (stood_in[3].clone(), None));
     let transitions: i64 = rusqlite::Connection::open(hub.dir.path().join("hub.db"))
         .unwrap()
         .query_row(
@@ -949,9 +1028,18 @@ async fn end_of_day_against_the_reference_account_system() {
         state.stats().requests.get("advice").copied() == Some(1)
     })
     .await;
-    // The whole story of the stand-in approval: hold, and its advice delivered.
+    // The whole story of the stand-in approval: hold, and its advice
+    // delivered (recorded by the hub once the answer is in).
     let stood_in = hub.journal("stan = '000002'")[0].0.clone();
-    let story = hub.get(&format!("/api/transactions/{stood_in}")).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let story = loop {
+        let story = hub.get(&format!("/api/transactions/{stood_in}")).await;
+        if story["deliveries"][0]["state"] == "delivered" || tokio::time::Instant::now() > deadline
+        {
+            break story;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(story["transaction"]["decided_by"], "stand_in", "{story}");
     assert_eq!(story["transaction"]["card"], "476173******0010", "{story}");
     assert_eq!(story["movement"]["kind"], "hold", "{story}");

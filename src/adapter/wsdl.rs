@@ -167,12 +167,19 @@ pub fn action_problems(file: &AdapterFile, base: &Path) -> Result<Vec<String>, W
     let mut problems = Vec::new();
     for (operation, def) in &file.operations {
         let at = format!("operations.{}", operation.as_str());
-        let Some(element) = def.template.as_deref().and_then(|t| request_element(file, t)) else {
+        let Some(element) = def
+            .template
+            .as_deref()
+            .and_then(|t| request_element(file, t))
+        else {
             problems.push(format!("{at}.template: no request element to look up"));
             continue;
         };
         let (ns, local) = &element;
-        match (bindings.action(version, &element), def.soap_action.as_deref()) {
+        match (
+            bindings.action(version, &element),
+            def.soap_action.as_deref(),
+        ) {
             (None, _) => problems.push(format!(
                 "{at}: {{{ns}}}{local} is the input of no operation in the {version} binding of {}",
                 path.display()

@@ -174,14 +174,15 @@ pub fn run_saf(command: SafCommand) -> Result<()> {
             };
             writeln!(
                 std::io::stdout(),
-                "{:>8} {:<12} {:<14} {:<8} {:<18} {:<9} {:>3}  why",
+                "{:>8} {:<12} {:<14} {:<8} {:<26} {:<9} {:>3} {:<10} why",
                 "seq",
                 "institution",
                 "account",
                 "op",
                 "txn id",
                 "state",
-                "try"
+                "try",
+                "code"
             )?;
             for (item, behind) in saf::list(&store, &filter)? {
                 let why = match (behind, &item.last_error) {
@@ -191,14 +192,15 @@ pub fn run_saf(command: SafCommand) -> Result<()> {
                 };
                 writeln!(
                     std::io::stdout(),
-                    "{:>8} {:<12} {:<14} {:<8} {:<18} {:<9} {:>3}  {why}",
+                    "{:>8} {:<12} {:<14} {:<8} {:<26} {:<9} {:>3} {:<10} {why}",
                     item.seq,
                     item.institution,
                     item.account,
                     item.operation,
                     item.txn_id,
                     item.state,
-                    item.attempts
+                    item.attempts,
+                    item.last_code.as_deref().unwrap_or("-")
                 )?;
             }
             Ok(())

@@ -182,17 +182,18 @@ impl LateRecorder {
             original_txn_id: Some(self.original),
             latency_us: 0,
         };
-        let queued = reverse.is_some();
+        let original = self.original;
         let written = self
             .store
             .write(move |c| {
                 journal::insert(c, &entry)?;
+                // The call has ended: the advice of cardhub's decision may go.
+                saf::release(c, original)?;
                 reverse.map_or(Ok(()), |item| saf::enqueue(c, &item))
             })
             .await;
         match written {
-            Ok(()) if queued => self.wake.saf_wake.notify_one(),
-            Ok(()) => {}
+            Ok(()) => self.wake.saf_wake.notify_one(),
             Err(e) => {
                 error!(error = %e, txn_id = %self.original, "late account-system answer not journaled")
             }

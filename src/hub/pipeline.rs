@@ -15,9 +15,10 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tracing::{error, warn};
 
-use super::account_system::{AccountSystem, AdviceDecision, Decider, Operation};
+use super::account_system::{AccountError, AccountSystem, AdviceDecision, Decider, Operation};
 use super::call::{LateRecorder, account_request, call_with_deadline, decision_from};
 use super::config::InstitutionConfig;
 use super::journal::{self, Entry, JournalEntry};
@@ -459,7 +460,8 @@ impl Hub {
                 let mut request = account_request(c, &card, txn_id, None, None);
                 let reserve = Duration::from_millis(institution.stand_in.reserve_ms);
                 request.deadline = c.deadline.checked_sub(reserve).unwrap_or(c.deadline);
-                request.listen_until = Some(c.deadline + LATE_LISTEN);
+                let listen_until = c.deadline + LATE_LISTEN;
+                request.listen_until = Some(listen_until);
                 let late = LateRecorder {
                     store: self.store.clone(),
                     ids: self.ids.clone(),
@@ -489,8 +491,14 @@ impl Hub {
                                 .await;
                         }
                         let why = format!("account system: {}", redact_pans(&e.to_string()));
-                        let mut standin =
-                            self.stand_in(c, &card, txn_id, &institution, Tell::Everything, &why);
+                        // A request that timed out may still reach the account
+                        // system: its advice waits until the call has ended.
+                        let not_before_us = (e == AccountError::Timeout).then(|| {
+                            let left = listen_until.saturating_duration_since(Instant::now());
+                            Timestamp::now().as_microsecond() + left.as_micros() as i64
+                        });
+                        let tell = Tell::AfterCall { not_before_us };
+                        let mut standin = self.stand_in(c, &card, txn_id, &institution, tell, &why);
                         standin.0.adapter = Some(system.name().to_string());
                         standin
                     }

@@ -259,7 +259,6 @@ pub fn parse_request(
     })
 }
 
-
 /// Checks the `wsse:Security` header's UsernameToken.
 fn authenticate(
     doc: &Document,

@@ -310,9 +310,7 @@ async fn soap_call(
     let declared = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    let action = headers
-        .get(SOAP_ACTION)
-        .and_then(|v| v.to_str().ok());
+    let action = headers.get(SOAP_ACTION).and_then(|v| v.to_str().ok());
     let (version, request) = match soap::parse_request(&body, declared, action) {
         Ok(read) => read,
         Err(e) => {

@@ -515,8 +515,7 @@ mod tests {
 
     #[test]
     fn the_canonical_samples_are_read() {
-        let (v, r) =
-            parse_request(
+        let (v, r) = parse_request(
             &sample("authorize-request.soap11.xml"),
             Some("text/xml"),
             header(Operation::Authorize).as_deref(),
@@ -532,23 +531,35 @@ mod tests {
         assert_eq!(r.kind, Kind::Purchase);
 
         let ct = "application/soap+xml; charset=utf-8";
-        let (v, _) = parse_request(&sample("authorize-request.soap12.xml"), Some(ct), None).unwrap();
+        let (v, _) =
+            parse_request(&sample("authorize-request.soap12.xml"), Some(ct), None).unwrap();
         assert_eq!(v, Version::V12);
 
         let reverse = header(Operation::Reverse);
-        let (_, r) = parse_request(&sample("reverse-request.soap11.xml"), None, reverse.as_deref())
-            .unwrap();
+        let (_, r) = parse_request(
+            &sample("reverse-request.soap11.xml"),
+            None,
+            reverse.as_deref(),
+        )
+        .unwrap();
         assert_eq!(
             r.original_transaction_id.as_deref(),
             Some("01KANDF3XR3T5V7W9X1Z2A3B4C")
         );
         let advice = header(Operation::Advice);
-        let (_, r) =
-            parse_request(&sample("advice-request.soap11.xml"), None, advice.as_deref()).unwrap();
+        let (_, r) = parse_request(
+            &sample("advice-request.soap11.xml"),
+            None,
+            advice.as_deref(),
+        )
+        .unwrap();
         assert_eq!((r.kind, r.decision.as_deref()), (Kind::Cash, Some("00")));
         for (name, op) in [
             ("load-request.soap11.xml", Operation::Load),
-            ("balance-inquiry-request.soap11.xml", Operation::BalanceInquiry),
+            (
+                "balance-inquiry-request.soap11.xml",
+                Operation::BalanceInquiry,
+            ),
         ] {
             parse_request(&sample(name), None, header(op).as_deref()).unwrap();
         }
@@ -601,7 +612,8 @@ mod tests {
     fn the_action_must_be_the_bindings() {
         let v11 = sample("authorize-request.soap11.xml");
         let v12 = sample("authorize-request.soap12.xml");
-        let ct12 = |action: &str| format!("application/soap+xml; charset=utf-8; action=\"{action}\"");
+        let ct12 =
+            |action: &str| format!("application/soap+xml; charset=utf-8; action=\"{action}\"");
         let slash = "urn:cardhub:account-system:v1/Authorize";
         let wrong = [
             parse_request(&v11, Some("text/xml"), Some(&format!("\"{slash}\""))),

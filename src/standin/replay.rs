@@ -16,8 +16,10 @@ use tracing::{info, warn};
 use super::saf::{self, Item};
 use super::shadow::{self, ShadowBook};
 use super::state::{Institution, Institutions};
-use crate::hub::account_system::{AccountError, AccountSystem};
+use crate::hub::account_system::{AccountAnswer, AccountError, AccountSystem, Operation};
+use crate::hub::model::codes;
 use crate::hub::txn_id::TxnId;
+use crate::mask::redact_pans;
 use crate::store::Store;
 
 /// How long an idle replay sleeps before looking at the queue again.
@@ -32,13 +34,44 @@ pub struct Replay {
     pub book: Arc<ShadowBook>,
 }
 
-/// What one delivery attempt came to.
+/// What one delivery attempt came to; `code` is the answer's (DE 39 and
+/// the vendor's own, e.g. `94 (913)`) when the account system answered.
 enum Attempt {
-    Delivered,
-    /// Worth retrying (the system may come back).
-    Failed(AccountError),
+    /// Settled by an answer the adapter maps to success.
+    Delivered { code: String },
+    /// Worth retrying (the system may come back, or answered a transient code).
+    Failed { error: String, code: Option<String> },
     /// Can never succeed as it is: straight to the dead letters.
-    Permanent(String),
+    Permanent { error: String, code: Option<String> },
+}
+
+impl Attempt {
+    /// What an answer to a delivery of `operation` comes to: only a success
+    /// settles an item (00; for a Reverse also 25, the account system holds
+    /// nothing of the original to undo); issuer unavailable (91) and system
+    /// error (96) are retried; any other code can never become a success by
+    /// repeating the same request, so the item is a dead letter with it.
+    fn of_answer(operation: Operation, answer: &AccountAnswer) -> Attempt {
+        let code = format!("{} ({})", answer.code, answer.raw_code);
+        let said = || match &answer.message {
+            Some(m) => format!("account system answered {code}: {}", redact_pans(m)),
+            None => format!("account system answered {code}"),
+        };
+        match answer.code {
+            c if c.is_approval() => Attempt::Delivered { code },
+            c if c == codes::ORIGINAL_NOT_FOUND && operation == Operation::Reverse => {
+                Attempt::Delivered { code }
+            }
+            c if c == codes::ISSUER_UNAVAILABLE || c == codes::SYSTEM_ERROR => Attempt::Failed {
+                error: said(),
+                code: Some(code),
+            },
+            _ => Attempt::Permanent {
+                error: said(),
+                code: Some(code),
+            },
+        }
+    }
 }
 
 impl Replay {
@@ -96,30 +129,51 @@ impl Replay {
         let timeout = Duration::from_millis(inst.saf.attempt_timeout_ms);
         let prepared = saf::request_for(&self.store, &item, Instant::now() + timeout);
         let credit = prepared.as_ref().is_ok_and(|(_, credit)| *credit);
+        let operation = item.operation();
         let attempt = match prepared {
-            Err(e) => Attempt::Permanent(e),
+            Err(error) => Attempt::Permanent { error, code: None },
             Ok((request, _)) => {
-                let call = self.system.call(item.operation(), &request);
+                let call = self.system.call(operation, &request);
                 match tokio::time::timeout(timeout, call).await {
-                    Ok(Ok(_)) => Attempt::Delivered,
+                    Ok(Ok(answer)) => Attempt::of_answer(operation, &answer),
                     Ok(Err(e @ (AccountError::Unsendable(_) | AccountError::Unsupported(_)))) => {
-                        Attempt::Permanent(e.to_string())
+                        Attempt::Permanent {
+                            error: e.to_string(),
+                            code: None,
+                        }
                     }
-                    Ok(Err(e)) => Attempt::Failed(e),
-                    Err(_) => Attempt::Failed(AccountError::Timeout),
+                    Ok(Err(e)) => {
+                        self.institutions
+                            .record_failure(&inst.id, &e.to_string())
+                            .await;
+                        Attempt::Failed {
+                            error: e.to_string(),
+                            code: None,
+                        }
+                    }
+                    Err(_) => {
+                        let e = AccountError::Timeout;
+                        self.institutions
+                            .record_failure(&inst.id, &e.to_string())
+                            .await;
+                        Attempt::Failed {
+                            error: e.to_string(),
+                            code: None,
+                        }
+                    }
                 }
             }
         };
         let seq = item.seq;
         let txn_id: Option<TxnId> = item.txn_id.parse().ok();
         match attempt {
-            Attempt::Delivered => {
+            Attempt::Delivered { code } => {
                 self.institutions.record_success(&inst.id);
                 let (institution, account) = (item.institution.clone(), item.account.clone());
                 let written = self
                     .store
                     .write(move |c| {
-                        saf::delivered(c, seq, attempts)?;
+                        saf::delivered(c, seq, attempts, &code)?;
                         match (credit, txn_id) {
                             (true, Some(id)) => {
                                 shadow::confirm_credit(c, &institution, &account, id)
@@ -142,23 +196,24 @@ impl Replay {
                     }
                 }
             }
-            Attempt::Failed(error) => {
-                self.institutions
-                    .record_failure(&inst.id, &error.to_string())
-                    .await;
-                self.fail(
-                    &item,
-                    attempts,
-                    attempts >= inst.saf.max_attempts,
-                    error.to_string(),
-                )
-                .await;
+            Attempt::Failed { error, code } => {
+                let dead = attempts >= inst.saf.max_attempts;
+                self.fail(&item, attempts, dead, error, code).await;
             }
-            Attempt::Permanent(reason) => self.fail(&item, attempts, true, reason).await,
+            Attempt::Permanent { error, code } => {
+                self.fail(&item, attempts, true, error, code).await
+            }
         }
     }
 
-    async fn fail(&self, item: &Item, attempts: u32, dead: bool, error: String) {
+    async fn fail(
+        &self,
+        item: &Item,
+        attempts: u32,
+        dead: bool,
+        error: String,
+        code: Option<String>,
+    ) {
         let next = Timestamp::now().as_microsecond()
             + backoff(&self.institution.saf, attempts).as_micros() as i64;
         let seq = item.seq;
@@ -169,7 +224,7 @@ impl Replay {
         }
         if let Err(e) = self
             .store
-            .write(move |c| saf::failed(c, seq, attempts, next, dead, &error))
+            .write(move |c| saf::failed(c, seq, attempts, next, dead, &error, code.as_deref()))
             .await
         {
             warn!(seq, error = %e, "SAF failure not recorded");

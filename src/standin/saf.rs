@@ -27,19 +27,46 @@ use crate::store::{Store, StoreError};
 #[derive(Debug, Clone)]
 pub struct NewItem {
     pub operation: Operation,
-    /// The journal row it delivers (its id is the one the account system sees).
+    /// The journal row it delivers.
     pub txn_id: TxnId,
+    /// The id the account system sees when it is not `txn_id`: an advice
+    /// about a transaction the account system was already asked about
+    /// under `txn_id` is a request of its own, naming `txn_id` as its original.
+    pub request_id: Option<TxnId>,
+    /// Not sent before this time (µs since the epoch): while the online
+    /// call it reports on may still reach the account system.
+    pub not_before_us: Option<i64>,
     pub institution: String,
     pub account: String,
 }
 
 impl NewItem {
+    /// An item sent under its journal row's id.
     pub fn new(operation: Operation, txn_id: TxnId, request: &AccountRequest) -> NewItem {
         NewItem {
             operation,
             txn_id,
+            request_id: None,
+            not_before_us: None,
             institution: request.institution.clone(),
             account: request.account.clone(),
+        }
+    }
+
+    /// An advice of cardhub's decision on `txn_id` after the account system
+    /// was asked about it online (and failed or was late): its own id
+    /// `advice_id`, `txn_id` as its original, and held until
+    /// `not_before_us` when the online call may still arrive.
+    pub fn advice_after_call(
+        txn_id: TxnId,
+        advice_id: TxnId,
+        request: &AccountRequest,
+        not_before_us: Option<i64>,
+    ) -> NewItem {
+        NewItem {
+            request_id: Some(advice_id),
+            not_before_us,
+            ..NewItem::new(Operation::Advice, txn_id, request)
         }
     }
 }
@@ -52,10 +79,15 @@ pub struct Item {
     pub account: String,
     pub operation: &'static str,
     pub txn_id: String,
+    /// The id the account system sees, when not `txn_id` (which it then names as original).
+    pub request_id: Option<String>,
     pub state: String,
     pub attempts: u32,
     pub next_attempt_us: i64,
     pub last_error: Option<String>,
+    /// The last answer's code: DE 39 as the adapter mapped it, and the
+    /// account system's own, e.g. `94 (913)`.
+    pub last_code: Option<String>,
     pub enqueued_us: i64,
     pub delivered_us: Option<i64>,
 }
@@ -109,8 +141,16 @@ pub fn request_for(
         }
     });
     let credit = matches!(kind, Kind::Load | Kind::Refund) && code.is_approval();
+    // An advice with an id of its own names the transaction it reports on.
+    let (transaction_id, original_transaction_id) = match &item.request_id {
+        Some(id) => (id.clone(), Some(item.txn_id.clone())),
+        None => (
+            item.txn_id.clone(),
+            row.original_txn_id.map(|id| id.to_string()),
+        ),
+    };
     let request = AccountRequest {
-        transaction_id: item.txn_id.clone(),
+        transaction_id,
         institution: item.institution.clone(),
         account: item.account.clone(),
         card: row.pan_masked.unwrap_or_default(),
@@ -121,7 +161,7 @@ pub fn request_for(
         merchant: row.merchant,
         transmission_time: row.transmission_time,
         rrn: row.rrn,
-        original_transaction_id: row.original_txn_id.map(|id| id.to_string()),
+        original_transaction_id,
         decision,
         clear_pan: None,
         listen_until: None,
@@ -134,21 +174,34 @@ pub fn request_for(
 pub fn enqueue(c: &Connection, item: &NewItem) -> rusqlite::Result<()> {
     let now = Timestamp::now().as_microsecond();
     c.prepare_cached(
-        "INSERT INTO saf_queue (institution, account, operation, txn_id, state, next_attempt_us, enqueued_us) \
-         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
+        "INSERT INTO saf_queue (institution, account, operation, txn_id, request_id, state, \
+         next_attempt_us, enqueued_us) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7)",
     )?
     .execute(params![
         item.institution,
         item.account,
         item.operation.as_str(),
         item.txn_id.0,
+        item.request_id.map(|id| id.0),
+        item.not_before_us.unwrap_or(now).max(now),
         now
     ])
     .map(|_| ())
 }
 
+/// Makes the held advices about `txn_id` due now: the online call they
+/// waited for has ended (answered late, or given up).
+pub fn release(c: &Connection, txn_id: TxnId) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "UPDATE saf_queue SET next_attempt_us = MIN(next_attempt_us, ?2) \
+         WHERE txn_id = ?1 AND request_id IS NOT NULL AND state = 'pending' AND attempts = 0",
+    )?
+    .execute(params![txn_id.0, Timestamp::now().as_microsecond()])
+    .map(|_| ())
+}
+
 const COLUMNS: &str = "seq, institution, account, operation, txn_id, state, attempts, next_attempt_us, \
-     last_error, enqueued_us, delivered_us";
+     last_error, enqueued_us, delivered_us, request_id, last_code";
 
 fn item(r: &rusqlite::Row<'_>) -> rusqlite::Result<Item> {
     let operation: String = r.get(3)?;
@@ -162,12 +215,14 @@ fn item(r: &rusqlite::Row<'_>) -> rusqlite::Result<Item> {
             "advice"
         },
         txn_id: TxnId(r.get(4)?).to_string(),
+        request_id: r.get::<_, Option<i64>>(11)?.map(|id| TxnId(id).to_string()),
         state: r.get(5)?,
         attempts: r.get(6)?,
         next_attempt_us: r.get(7)?,
         last_error: r.get(8)?,
         enqueued_us: r.get(9)?,
         delivered_us: r.get(10)?,
+        last_code: r.get(12)?,
     })
 }
 
@@ -209,16 +264,19 @@ pub fn next_due(store: &Store, institution: &str) -> Result<Option<i64>, StoreEr
     })
 }
 
-/// Marks an item delivered.
-pub fn delivered(c: &Connection, seq: i64, attempts: u32) -> rusqlite::Result<()> {
+/// Marks an item delivered, with the code of the answer that settled it.
+pub fn delivered(c: &Connection, seq: i64, attempts: u32, code: &str) -> rusqlite::Result<()> {
     c.prepare_cached(
-        "UPDATE saf_queue SET state = 'delivered', attempts = ?2, delivered_us = ?3, last_error = NULL WHERE seq = ?1",
+        "UPDATE saf_queue SET state = 'delivered', attempts = ?2, delivered_us = ?3, last_error = NULL, \
+         last_code = ?4 WHERE seq = ?1",
     )?
-    .execute(params![seq, attempts, Timestamp::now().as_microsecond()])
+    .execute(params![seq, attempts, Timestamp::now().as_microsecond(), code])
     .map(|_| ())
 }
 
-/// Records a failed attempt: retried at `next_attempt_us`, or a dead letter.
+/// Records a failed attempt: retried at `next_attempt_us`, or a dead
+/// letter; `code` when the account system answered (with a code that is
+/// not a success).
 pub fn failed(
     c: &Connection,
     seq: i64,
@@ -226,11 +284,20 @@ pub fn failed(
     next_attempt_us: i64,
     dead: bool,
     error: &str,
+    code: Option<&str>,
 ) -> rusqlite::Result<()> {
     c.prepare_cached(
-        "UPDATE saf_queue SET state = ?2, attempts = ?3, next_attempt_us = ?4, last_error = ?5 WHERE seq = ?1",
+        "UPDATE saf_queue SET state = ?2, attempts = ?3, next_attempt_us = ?4, last_error = ?5, \
+         last_code = COALESCE(?6, last_code) WHERE seq = ?1",
     )?
-    .execute(params![seq, if dead { "dead" } else { "pending" }, attempts, next_attempt_us, error])
+    .execute(params![
+        seq,
+        if dead { "dead" } else { "pending" },
+        attempts,
+        next_attempt_us,
+        error,
+        code
+    ])
     .map(|_| ())
 }
 
@@ -275,7 +342,7 @@ pub fn list(store: &Store, filter: &Filter) -> Result<Vec<(Item, Option<i64>)>, 
         ))?
         .query_map(
             params![f.institution, f.state, f.after.unwrap_or(0), f.limit.unwrap_or(100).min(1000) as i64],
-            |r| Ok((item(r)?, r.get(11)?)),
+            |r| Ok((item(r)?, r.get(13)?)),
         )?
         .collect()
     })

@@ -49,6 +49,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "search",
         sql: include_str!("migrations/0004_search.sql"),
     },
+    Migration {
+        version: 5,
+        name: "saf answers",
+        sql: include_str!("migrations/0005_saf_answers.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows (0 with no migrations).

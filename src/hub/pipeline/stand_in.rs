@@ -58,9 +58,11 @@ pub(super) enum Tell {
     Nothing,
     /// It never saw the request: approvals that move money.
     MoneyMoves,
-    /// It may have seen the request (it failed or was late): every decision,
-    /// so a late answer is reconciled.
-    Everything,
+    /// It was asked online and failed or was late: every decision, so a
+    /// late answer is reconciled, as an advice with an id of its own that
+    /// names the request; held until `not_before_us` while that request may
+    /// still reach the account system.
+    AfterCall { not_before_us: Option<i64> },
 }
 
 impl Hub {
@@ -115,15 +117,29 @@ impl Hub {
             }
         };
         let moves_money = decision.approved() && c.kind != Kind::BalanceInquiry;
-        if tell == Tell::Everything || (tell == Tell::MoneyMoves && moves_money) {
-            let advice = AdviceDecision {
-                code: decision.code,
-                decided_by: Decider::StandIn,
-                reason: decision.reason.clone(),
-            };
-            let request = account_request(c, card, txn_id, None, Some(advice));
-            effects.saf = Some(NewItem::new(Operation::Advice, txn_id, &request));
-        }
+        let advice = AdviceDecision {
+            code: decision.code,
+            decided_by: Decider::StandIn,
+            reason: decision.reason.clone(),
+        };
+        effects.saf = match tell {
+            Tell::Nothing => None,
+            Tell::MoneyMoves if !moves_money => None,
+            Tell::MoneyMoves => {
+                let request = account_request(c, card, txn_id, None, Some(advice));
+                Some(NewItem::new(Operation::Advice, txn_id, &request))
+            }
+            Tell::AfterCall { not_before_us } => {
+                let request = account_request(c, card, txn_id, None, Some(advice));
+                let advice_id = self.ids.next();
+                Some(NewItem::advice_after_call(
+                    txn_id,
+                    advice_id,
+                    &request,
+                    not_before_us,
+                ))
+            }
+        };
         (decision, effects)
     }
 
