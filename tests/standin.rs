@@ -5,28 +5,16 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cardhub::api;
-use cardhub::config::Config;
-use cardhub::hub::pipeline::Hub;
-use cardhub::hub::service;
-use cardhub::link::{self, RunningLink};
+use support::canonical_hub::{
+    StandInHub, TOKEN, balances_csv, fixture, hours_ago, http, start_hub, wait_for, write_config,
+};
 use support::{ACTIVE_USD, ACTIVE_USD_2, WAIT, cash, client, purchase};
 use wiremock::matchers::{body_string_contains, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-const TOKEN: &str = "stand-in-test-token-0123";
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(repo().join("fixtures/soap/canonical").join(name)).unwrap()
-}
 
 /// Mounts the canonical account system's answers: every authorization
 /// approved, advices and reversals acknowledged, balance inquiries answered.
@@ -86,173 +74,6 @@ async fn wait_told(bank: &MockServer, element: &str, n: usize) -> Vec<(String, O
         if seen.len() >= n || tokio::time::Instant::now() > deadline {
             return seen;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// A hub whose bank-a goes through the canonical adapter to `bank_url`,
-/// with an API, a drop folder, quick breaker and replay settings.
-struct StandInHub {
-    hub: Arc<Hub>,
-    link: RunningLink,
-    switch: String,
-    api: String,
-    dir: tempfile::TempDir,
-}
-
-async fn start_hub(bank_url: &str, switch_timeout_ms: u64) -> StandInHub {
-    let (dir, _) = support::prepare("").await;
-    let config = write_config(
-        dir.path(),
-        bank_url,
-        switch_timeout_ms,
-        "127.0.0.1:0",
-        "127.0.0.1:0",
-    );
-    let (hub, _adapters) = service::open_with_adapters(&config).unwrap();
-    let hub = Arc::new(hub);
-    let link = link::start(&config.switches, &config.link, hub.clone())
-        .await
-        .unwrap();
-    service::spawn_background(&hub, &config, link.shutdown_token());
-    let running = api::server::start(
-        config.api.as_ref().unwrap(),
-        hub.clone(),
-        Arc::new(config.clone()),
-        link.shutdown_token(),
-    )
-    .await
-    .unwrap();
-    StandInHub {
-        hub,
-        switch: link.local_addr("base24").unwrap().to_string(),
-        link,
-        api: format!("http://{}", running.addr),
-        dir,
-    }
-}
-
-/// Writes the canonical adapter (to `bank_url`) and the hub's config into
-/// a prepared directory: bank-a online through it, with an API, a drop
-/// folder, a quick breaker and quick replay.
-fn write_config(
-    dir: &Path,
-    bank_url: &str,
-    switch_timeout_ms: u64,
-    switch: &str,
-    api: &str,
-) -> Config {
-    let adapters = dir.join("adapters");
-    std::fs::create_dir_all(&adapters).unwrap();
-    std::fs::create_dir_all(dir.join("drop")).unwrap();
-    let canonical = std::fs::read_to_string(repo().join("adapters/canonical.toml"))
-        .unwrap()
-        .replace(
-            "http://127.0.0.1:8080/account-system",
-            &format!("{bank_url}/account-system"),
-        );
-    std::fs::write(adapters.join("canonical.toml"), canonical).unwrap();
-    let text = support::config_text(&format!(
-        "switch_timeout_ms = {switch_timeout_ms}\n\n[api]\nlisten = \"{api}\"\ntoken = \"{TOKEN}\"\n"
-    ))
-    .replace("address = \"127.0.0.1:0\"", &format!("address = \"{switch}\""))
-    .replace(
-        "id = \"bank-a\"\nname = \"Bank A\"\nmode = \"online\"",
-        "id = \"bank-a\"\nname = \"Bank A\"\nmode = \"online\"\nadapter = \"canonical\"\n\
-         drop_folder = \"drop\"\n\
-         balances = { format = \"csv\", account = \"account\", available = \"available\", currency = \"currency\", as_of_line = \"#as_of=\" }\n\
-         stand_in = { floor_limit = 200000, reserve_ms = 300 }\n\
-         breaker = { failures = 3, window_secs = 30, probe_interval_ms = 100 }\n\
-         saf = { concurrency = 4, max_attempts = 3, backoff_initial_ms = 20, backoff_max_ms = 100 }",
-    );
-    let text = format!("adapters_dir = \"adapters\"\n{text}");
-    std::fs::write(dir.join("cardhub.toml"), text).unwrap();
-    Config::load(&dir.join("cardhub.toml")).unwrap()
-}
-
-fn http() -> reqwest::Client {
-    let tls = cardhub::adapter::http::plain_http_tls().unwrap();
-    reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .build()
-        .unwrap()
-}
-
-impl StandInHub {
-    async fn upload(&self, csv: &str) -> (u16, serde_json::Value) {
-        let response = http()
-            .post(format!("{}/api/institutions/bank-a/balances", self.api))
-            .bearer_auth(TOKEN)
-            .body(csv.to_string())
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (
-            status,
-            serde_json::from_str(&response.text().await.unwrap()).unwrap(),
-        )
-    }
-
-    async fn status_notify(&self, state: &str) -> String {
-        let body = fixture("status-notify-request.soap11.xml").replace("CLOSING", state);
-        let response = http()
-            .post(format!("{}/soap/hub", self.api))
-            .bearer_auth(TOKEN)
-            .header("content-type", "text/xml; charset=utf-8")
-            .header("SOAPAction", "\"urn:cardhub:hub:v1#StatusNotify\"")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status().as_u16(), 200);
-        response.text().await.unwrap()
-    }
-
-    fn state(&self) -> &'static str {
-        self.hub
-            .institutions()
-            .get("bank-a")
-            .unwrap()
-            .state()
-            .as_str()
-    }
-
-    /// Journal rows: (txn id as hex, response code, decided by) of requests.
-    fn journal(&self, sql_filter: &str) -> Vec<(String, String, String)> {
-        let db = rusqlite::Connection::open(self.dir.path().join("hub.db")).unwrap();
-        let mut stmt = db
-            .prepare(&format!(
-                "SELECT printf('%016X', txn_id), response_code, decided_by FROM journal \
-                 WHERE entry = 'request' AND {sql_filter} ORDER BY txn_id"
-            ))
-            .unwrap();
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-    }
-}
-
-fn balances_csv(as_of: &str, rows: &[(&str, &str)]) -> String {
-    let mut csv = format!("#as_of={as_of}\naccount,available,currency\n");
-    for (account, amount) in rows {
-        csv.push_str(&format!("{account},{amount},USD\n"));
-    }
-    csv
-}
-
-fn hours_ago(h: i64) -> String {
-    (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(h)).to_string()
-}
-
-async fn wait_for<F: Fn() -> bool>(what: &str, condition: F) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !condition() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

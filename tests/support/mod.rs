@@ -25,6 +25,8 @@ use cardhub::link::{self, RunningLink};
 use cardhub::sim::SimClient;
 use futures::future::BoxFuture;
 
+pub mod canonical_hub;
+
 pub const WAIT: Duration = Duration::from_secs(10);
 
 /// Cards of fixtures/cards/demo-cards.csv.
