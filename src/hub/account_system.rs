@@ -167,6 +167,11 @@ impl Operation {
         Operation::BalanceInquiry,
     ];
 
+    /// Its place in [`Operation::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Operation::Authorize => "authorize",

@@ -51,6 +51,15 @@ pub(super) fn account_request(
     }
 }
 
+/// The operation that asks the account system to decide a request of `kind`.
+pub(super) fn operation_of(kind: Kind) -> Operation {
+    match kind {
+        Kind::Purchase | Kind::Cash => Operation::Authorize,
+        Kind::Load | Kind::Refund => Operation::Load,
+        Kind::BalanceInquiry => Operation::BalanceInquiry,
+    }
+}
+
 /// Runs an account-system call until the deadline.
 pub(super) async fn call_until<F>(deadline: Instant, call: F) -> Result<AccountAnswer, AccountError>
 where
@@ -86,11 +95,7 @@ pub(super) async fn call_with_deadline(
 ) -> Result<AccountAnswer, AccountError> {
     let deadline = request.deadline;
     let mut call = tokio::spawn(async move {
-        let answer = match kind {
-            Kind::Purchase | Kind::Cash => system.authorize(&request).await,
-            Kind::Load | Kind::Refund => system.load(&request).await,
-            Kind::BalanceInquiry => system.balance_inquiry(&request).await,
-        };
+        let answer = system.call(operation_of(kind), &request).await;
         (answer, system.name().to_string(), request)
     });
     match tokio::time::timeout_at(deadline, &mut call).await {

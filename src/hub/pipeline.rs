@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use tracing::{error, warn};
 
 use super::account_system::{AccountError, AccountSystem, AdviceDecision, Decider, Operation};
-use super::call::{LateRecorder, account_request, call_with_deadline, decision_from};
+use super::call::{LateRecorder, account_request, call_with_deadline, decision_from, operation_of};
 use super::config::InstitutionConfig;
 use super::journal::{self, Entry, JournalEntry};
 use super::limits::{BusinessDay, Counters, LimitChannel, Reservation};
@@ -624,7 +624,8 @@ impl Hub {
         self.metrics.adapter_call(&institution.id, outcome, seconds);
         match answer {
             Ok(answer) => {
-                self.institutions.record_success(&institution.id);
+                self.institutions
+                    .record_success(&institution.id, operation_of(c.kind));
                 let decision = decision_from(Ok(answer), system.name());
                 let effects = self.online_effects(c, card, txn_id, &decision);
                 (decision, effects, true)
@@ -632,7 +633,7 @@ impl Hub {
             Err(e) => {
                 if e.is_unavailability() {
                     self.institutions
-                        .record_failure(&institution.id, &e.to_string())
+                        .record_failure(&institution.id, operation_of(c.kind), &e.to_string())
                         .await;
                 }
                 let why = format!("account system: {}", redact_pans(&e.to_string()));

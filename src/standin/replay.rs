@@ -17,7 +17,6 @@ use super::saf::{self, Item};
 use super::shadow::{self, ShadowBook};
 use super::state::{Institution, Institutions};
 use crate::hub::account_system::{AccountAnswer, AccountError, AccountSystem, Operation};
-use crate::hub::model::codes;
 use crate::hub::txn_id::TxnId;
 use crate::mask::redact_pans;
 use crate::store::Store;
@@ -46,28 +45,23 @@ enum Attempt {
 }
 
 impl Attempt {
-    /// What an answer to a delivery of `operation` comes to: only a success
-    /// settles an item (00; for a Reverse also 25, the account system holds
-    /// nothing of the original to undo); issuer unavailable (91) and system
-    /// error (96) are retried; any other code can never become a success by
-    /// repeating the same request, so the item is a dead letter with it.
+    /// What an answer to a delivery of `operation` comes to (see
+    /// [`saf::Answered`]): a transient code is retried, any other failure
+    /// makes the item a dead letter at once, with the code.
     fn of_answer(operation: Operation, answer: &AccountAnswer) -> Attempt {
         let code = format!("{} ({})", answer.code, answer.raw_code);
-        let said = || match &answer.message {
+        let error = match &answer.message {
             Some(m) => format!("account system answered {code}: {}", redact_pans(m)),
             None => format!("account system answered {code}"),
         };
-        match answer.code {
-            c if c.is_approval() => Attempt::Delivered { code },
-            c if c == codes::ORIGINAL_NOT_FOUND && operation == Operation::Reverse => {
-                Attempt::Delivered { code }
-            }
-            c if c == codes::ISSUER_UNAVAILABLE || c == codes::SYSTEM_ERROR => Attempt::Failed {
-                error: said(),
+        match saf::Answered::of(operation, answer.code) {
+            saf::Answered::Settled => Attempt::Delivered { code },
+            saf::Answered::Transient => Attempt::Failed {
+                error,
                 code: Some(code),
             },
-            _ => Attempt::Permanent {
-                error: said(),
+            saf::Answered::Refused => Attempt::Permanent {
+                error,
                 code: Some(code),
             },
         }
@@ -144,7 +138,7 @@ impl Replay {
                     }
                     Ok(Err(e)) => {
                         self.institutions
-                            .record_failure(&inst.id, &e.to_string())
+                            .record_failure(&inst.id, operation, &e.to_string())
                             .await;
                         Attempt::Failed {
                             error: e.to_string(),
@@ -154,7 +148,7 @@ impl Replay {
                     Err(_) => {
                         let e = AccountError::Timeout;
                         self.institutions
-                            .record_failure(&inst.id, &e.to_string())
+                            .record_failure(&inst.id, operation, &e.to_string())
                             .await;
                         Attempt::Failed {
                             error: e.to_string(),
@@ -168,7 +162,7 @@ impl Replay {
         let txn_id: Option<TxnId> = item.txn_id.parse().ok();
         match attempt {
             Attempt::Delivered { code } => {
-                self.institutions.record_success(&inst.id);
+                self.institutions.record_success(&inst.id, operation);
                 let (institution, account) = (item.institution.clone(), item.account.clone());
                 let written = self
                     .store

@@ -107,6 +107,33 @@ impl Item {
     }
 }
 
+/// What an account system's answer to a delivery of an item means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answered {
+    /// A success the adapter mapped (00; for a Reverse also 25, the
+    /// account system holds nothing of the original to undo): delivered.
+    Settled,
+    /// Issuer unavailable (91) or system error (96): worth sending again.
+    Transient,
+    /// Any other code: the same request can never become a success.
+    Refused,
+}
+
+impl Answered {
+    /// The meaning of `code` (DE 39, as the adapter mapped the answer) for `operation`.
+    pub fn of(operation: Operation, code: ResponseCode) -> Answered {
+        use crate::hub::model::codes;
+        match code {
+            c if c.is_approval() => Answered::Settled,
+            c if c == codes::ORIGINAL_NOT_FOUND && operation == Operation::Reverse => {
+                Answered::Settled
+            }
+            c if c == codes::ISSUER_UNAVAILABLE || c == codes::SYSTEM_ERROR => Answered::Transient,
+            _ => Answered::Refused,
+        }
+    }
+}
+
 /// The request an item delivers, rebuilt from its journal row, with a
 /// deadline for this attempt; and whether it reports an approved credit
 /// (which counts once delivered).

@@ -23,6 +23,7 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use super::config::{BreakerConfig, SafConfig, StandInConfig};
+use crate::hub::account_system::Operation;
 use crate::hub::config::{InstitutionConfig, InstitutionMode};
 use crate::store::{Store, StoreError};
 
@@ -186,30 +187,46 @@ impl Institution {
     }
 }
 
-/// Consecutive failures within a window.
+/// Consecutive failures within a window, counted per operation (an
+/// Advice that succeeds says nothing about Authorize), and whether the
+/// breaker already tripped since the institution was last online.
 #[derive(Debug, Default)]
 struct Breaker {
+    by_operation: [FailureCount; Operation::ALL.len()],
+    tripped: bool,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct FailureCount {
     failures: u32,
     first: Option<Instant>,
 }
 
 impl Breaker {
-    /// Counts a failure; true when the breaker opens with it.
-    fn fail(&mut self, now: Instant, config: &BreakerConfig) -> bool {
+    /// Counts a failure of `operation`; true exactly once, when the
+    /// breaker trips with it.
+    fn fail(&mut self, operation: Operation, now: Instant, config: &BreakerConfig) -> bool {
         let window = Duration::from_secs(config.window_secs);
-        match self.first {
-            Some(first) if now.duration_since(first) <= window => self.failures += 1,
+        let count = &mut self.by_operation[operation.index()];
+        match count.first {
+            Some(first) if now.duration_since(first) <= window => count.failures += 1,
             _ => {
-                self.first = Some(now);
-                self.failures = 1;
+                count.first = Some(now);
+                count.failures = 1;
             }
         }
-        self.failures >= config.failures
+        let trips = !self.tripped && count.failures >= config.failures;
+        self.tripped |= trips;
+        trips
+    }
+
+    /// An answer to `operation`: its failures start again.
+    fn succeed(&mut self, operation: Operation) {
+        self.by_operation[operation.index()] = FailureCount::default();
     }
 
     fn reset(&mut self) {
-        self.failures = 0;
-        self.first = None;
+        *self = Breaker::default();
     }
 }
 
@@ -366,24 +383,27 @@ impl Institutions {
         Ok(())
     }
 
-    /// Counts an account-system failure; opens the breaker (→ `unreachable`)
-    /// when there are enough of them within the window.
-    pub async fn record_failure(&self, id: &str, reason: &str) {
+    /// Counts a failure of `operation`; opens the breaker (→ `unreachable`,
+    /// one institution event) when one operation has failed often enough
+    /// within the window.
+    pub async fn record_failure(&self, id: &str, operation: Operation, reason: &str) {
         let Some(inst) = self.by_id.get(id) else {
             return;
         };
         if inst.state() != InstitutionState::Open {
             return;
         }
-        let trips = inst
-            .breaker
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .fail(Instant::now(), &inst.breaker_config);
+        let trips = inst.breaker.lock().unwrap_or_else(|p| p.into_inner()).fail(
+            operation,
+            Instant::now(),
+            &inst.breaker_config,
+        );
         if trips {
             let reason = format!(
-                "{} consecutive failures within {} s, last: {reason}",
-                inst.breaker_config.failures, inst.breaker_config.window_secs
+                "{} consecutive {} failures within {} s, last: {reason}",
+                inst.breaker_config.failures,
+                operation.as_str(),
+                inst.breaker_config.window_secs
             );
             if let Err(e) = self
                 .set_state(id, InstitutionState::Unreachable, Source::Breaker, &reason)
@@ -394,13 +414,13 @@ impl Institutions {
         }
     }
 
-    /// An answer from the account system: the failure count starts again.
-    pub fn record_success(&self, id: &str) {
+    /// An answer to `operation`: its failure count starts again.
+    pub fn record_success(&self, id: &str, operation: Operation) {
         if let Some(inst) = self.by_id.get(id) {
             inst.breaker
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .reset();
+                .succeed(operation);
         }
     }
 
@@ -580,16 +600,51 @@ mod tests {
             window_secs: 10,
             ..BreakerConfig::default()
         };
+        let auth = Operation::Authorize;
         let mut b = Breaker::default();
         let t0 = Instant::now();
-        assert!(!b.fail(t0, &config));
-        assert!(!b.fail(t0 + Duration::from_secs(1), &config));
+        assert!(!b.fail(auth, t0, &config));
+        assert!(!b.fail(auth, t0 + Duration::from_secs(1), &config));
         // Outside the window: counting starts again.
-        assert!(!b.fail(t0 + Duration::from_secs(20), &config));
-        assert!(!b.fail(t0 + Duration::from_secs(21), &config));
-        assert!(b.fail(t0 + Duration::from_secs(22), &config));
+        assert!(!b.fail(auth, t0 + Duration::from_secs(20), &config));
+        assert!(!b.fail(auth, t0 + Duration::from_secs(21), &config));
+        assert!(b.fail(auth, t0 + Duration::from_secs(22), &config));
         b.reset();
-        assert!(!b.fail(t0 + Duration::from_secs(23), &config));
+        assert!(!b.fail(auth, t0 + Duration::from_secs(23), &config));
+    }
+
+    /// Advices that succeed (SAF replay) do not hide Authorize failing;
+    /// and concurrent failures past the threshold trip the breaker once.
+    #[test]
+    fn failures_count_per_operation_and_trip_once() {
+        let config = BreakerConfig {
+            failures: 3,
+            window_secs: 10,
+            ..BreakerConfig::default()
+        };
+        for (i, op) in Operation::ALL.into_iter().enumerate() {
+            assert_eq!(op.index(), i);
+        }
+        let mut b = Breaker::default();
+        let t0 = Instant::now();
+        assert!(!b.fail(Operation::Authorize, t0, &config));
+        b.succeed(Operation::Advice);
+        assert!(!b.fail(Operation::Authorize, t0, &config));
+        b.succeed(Operation::Advice);
+        assert!(
+            b.fail(Operation::Authorize, t0, &config),
+            "third Authorize failure"
+        );
+        assert!(
+            !b.fail(Operation::Authorize, t0, &config),
+            "tripped already"
+        );
+        assert!(!b.fail(Operation::Load, t0, &config));
+        b.reset();
+        b.fail(Operation::Authorize, t0, &config);
+        b.succeed(Operation::Authorize);
+        assert!(!b.fail(Operation::Authorize, t0, &config));
+        assert!(!b.fail(Operation::Authorize, t0, &config));
     }
 
     #[test]

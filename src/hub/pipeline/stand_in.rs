@@ -316,14 +316,21 @@ impl Hub {
                 .checked_sub(reserve)
                 .unwrap_or(request.deadline);
             match call_until(request.deadline, system.call(operation, &request)).await {
-                Ok(_) => {
-                    self.institutions.record_success(&institution.id);
-                    return ("delivered to the account system".into(), None);
+                Ok(answer) => {
+                    self.institutions.record_success(&institution.id, operation);
+                    if saf::Answered::of(operation, answer.code) == saf::Answered::Settled {
+                        return ("delivered to the account system".into(), None);
+                    }
+                    // Replay sends it again: retried, or a dead letter with its code.
+                    format!(
+                        "the account system answered {} ({}); queued",
+                        answer.code, answer.raw_code
+                    )
                 }
                 Err(e) => {
                     if e.is_unavailability() {
                         self.institutions
-                            .record_failure(&institution.id, &e.to_string())
+                            .record_failure(&institution.id, operation, &e.to_string())
                             .await;
                     }
                     format!(
