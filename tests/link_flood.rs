@@ -32,7 +32,8 @@ const WAIT: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(10);
 
 /// Raises the soft open-file limit to the hard one when it is low: the
-/// flood test holds about 1,500 sockets (both ends) at its peak.
+/// flood test holds about 800 sockets (700 attacking ends, the hub's
+/// side of at most 64 and those it is closing) at its peak.
 fn enough_file_descriptors() {
     use rustix::process::{Resource, getrlimit, setrlimit};
     let limit = getrlimit(Resource::Nofile);

@@ -288,7 +288,7 @@ impl Slots {
         if !limits.allow.is_empty() && !allowed {
             return Err(Refusal::NotAllowed);
         }
-        let mut table = self.table.lock().map_err(|_| Refusal::Full)?;
+        let mut table = self.lock();
         let from_ip = table.entries.values().filter(|e| e.ip == ip).count();
         if from_ip >= limits.per_address {
             return Err(Refusal::PerAddress);
@@ -346,20 +346,25 @@ impl Slots {
         })
     }
 
+    /// The table; a panic elsewhere while it was held leaves it consistent
+    /// (every change is one insert or remove), so it is used as it is.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
+        self.table
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Open and established connections now, and the counters.
     pub fn stats(&self) -> ConnectionStats {
-        let (open, established) = self
-            .table
-            .lock()
-            .map(|t| {
-                let established = t
-                    .entries
-                    .values()
-                    .filter(|e| e.established.load(Ordering::Relaxed))
-                    .count();
-                (t.entries.len(), established)
-            })
-            .unwrap_or_default();
+        let (open, established) = {
+            let t = self.lock();
+            let established = t
+                .entries
+                .values()
+                .filter(|e| e.established.load(Ordering::Relaxed))
+                .count();
+            (t.entries.len(), established)
+        };
         ConnectionStats {
             open,
             established,
@@ -389,9 +394,7 @@ impl Counters {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        if let Ok(mut table) = self.slots.table.lock() {
-            table.entries.remove(&self.id);
-        }
+        self.slots.lock().entries.remove(&self.id);
     }
 }
 
