@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::admission::{AddressRange, AddressRangeError};
 use super::frame::Framing;
 use crate::iso8583::Dialect;
 use crate::iso8583::fields::ResponseCode;
@@ -90,6 +91,26 @@ pub struct SwitchConfig {
     /// Connections accepted at once (listen only).
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Slots strangers (not signed on, not allow-listed) may never hold
+    /// (listen only; default: a quarter of `max_connections`).
+    pub reserved_connections: Option<usize>,
+    /// Connections from one IP address at once (listen only).
+    #[serde(default = "default_max_connections_per_address")]
+    pub max_connections_per_address: usize,
+    /// IP addresses or CIDR blocks that may connect; empty: any (listen only).
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// A connection must sign on (or, with `before_sign_on = "accept"`, send
+    /// a complete frame) within this long of its accept, TLS handshake
+    /// included (listen only; 0: no limit).
+    #[serde(default = "default_sign_on_timeout_ms")]
+    pub sign_on_timeout_ms: u64,
+    /// A connection with no complete frame for this long is closed (0: never).
+    #[serde(default = "default_idle_timeout_ms")]
+    pub idle_timeout_ms: u64,
+    /// A frame must be complete within this long of its first byte (0: no limit).
+    #[serde(default = "default_frame_timeout_ms")]
+    pub frame_timeout_ms: u64,
     /// The switch's time limit for an answer, from the frame's arrival.
     #[serde(default = "default_switch_timeout_ms")]
     pub switch_timeout_ms: u64,
@@ -133,6 +154,18 @@ fn default_max_in_flight() -> usize {
 fn default_max_connections() -> usize {
     64
 }
+fn default_max_connections_per_address() -> usize {
+    16
+}
+fn default_sign_on_timeout_ms() -> u64 {
+    10_000
+}
+fn default_idle_timeout_ms() -> u64 {
+    90_000
+}
+fn default_frame_timeout_ms() -> u64 {
+    5_000
+}
 fn default_switch_timeout_ms() -> u64 {
     5000
 }
@@ -164,6 +197,8 @@ pub struct SwitchSettings {
     pub config: SwitchConfig,
     pub dialect: std::sync::Arc<Dialect>,
     pub refuse_code: ResponseCode,
+    /// `allow`, parsed.
+    pub allow: Vec<AddressRange>,
 }
 
 impl SwitchSettings {
@@ -185,6 +220,12 @@ impl SwitchSettings {
                 max_frame: framing.capacity(),
                 max_in_flight: 100_000,
                 max_connections: 1,
+                reserved_connections: None,
+                max_connections_per_address: 1,
+                allow: Vec::new(),
+                sign_on_timeout_ms: 0,
+                idle_timeout_ms: 0,
+                frame_timeout_ms: 0,
                 switch_timeout_ms: default_switch_timeout_ms(),
                 safety_margin_ms: default_safety_margin_ms(),
                 idle_echo_ms: 0,
@@ -199,6 +240,7 @@ impl SwitchSettings {
             },
             dialect,
             refuse_code: ResponseCode::ISSUER_UNAVAILABLE,
+            allow: Vec::new(),
         }
     }
 
@@ -212,12 +254,37 @@ impl SwitchSettings {
     }
 
     pub fn idle_echo(&self) -> Option<Duration> {
-        (self.config.idle_echo_ms > 0).then(|| Duration::from_millis(self.config.idle_echo_ms))
+        millis_or_none(self.config.idle_echo_ms)
     }
 
     pub fn echo_timeout(&self) -> Duration {
         Duration::from_millis(self.config.echo_timeout_ms)
     }
+
+    /// The time limit for signing on, counted from accept (listen only).
+    pub fn sign_on_timeout(&self) -> Option<Duration> {
+        millis_or_none(self.config.sign_on_timeout_ms)
+    }
+
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        millis_or_none(self.config.idle_timeout_ms)
+    }
+
+    pub fn frame_timeout(&self) -> Option<Duration> {
+        millis_or_none(self.config.frame_timeout_ms)
+    }
+
+    /// `reserved_connections`, or its default: a quarter of `max_connections`.
+    pub fn reserved_connections(&self) -> usize {
+        self.config
+            .reserved_connections
+            .unwrap_or(self.config.max_connections / 4)
+    }
+}
+
+/// A setting in ms where 0 means "no limit".
+fn millis_or_none(ms: u64) -> Option<Duration> {
+    (ms > 0).then(|| Duration::from_millis(ms))
 }
 
 impl SwitchConfig {
@@ -259,6 +326,38 @@ impl SwitchConfig {
         if self.echo_timeout_ms == 0 {
             problem("echo_timeout_ms must be at least 1".into());
         }
+        if let Some(reserved) = self.reserved_connections
+            && reserved >= self.max_connections
+        {
+            problem(format!(
+                "reserved_connections {reserved} must be below max_connections {}",
+                self.max_connections
+            ));
+        }
+        if self.max_connections_per_address == 0 {
+            problem("max_connections_per_address must be at least 1".into());
+        }
+        if self.idle_timeout_ms > 0
+            && self.idle_echo_ms > 0
+            && self.idle_timeout_ms <= self.idle_echo_ms.saturating_add(self.echo_timeout_ms)
+        {
+            problem(format!(
+                "idle_timeout_ms {} must exceed idle_echo_ms + echo_timeout_ms ({}), \
+                 or a peer answering every echo test would be dropped",
+                self.idle_timeout_ms,
+                self.idle_echo_ms.saturating_add(self.echo_timeout_ms)
+            ));
+        }
+        let allow: Vec<AddressRange> = self
+            .allow
+            .iter()
+            .filter_map(|entry| {
+                entry
+                    .parse()
+                    .map_err(|e: AddressRangeError| problem(format!("allow: {e}")))
+                    .ok()
+            })
+            .collect();
         let refuse_code = ResponseCode::new(&self.refuse_code)
             .map_err(&mut problem)
             .ok();
@@ -303,6 +402,57 @@ impl SwitchConfig {
             config: self.clone(),
             dialect: std::sync::Arc::new(dialect?),
             refuse_code: refuse_code?,
+            allow,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::{Config, ConfigError};
+
+    fn parse(extra: &str) -> Result<Config, ConfigError> {
+        let text = format!(
+            "[[switch]]\nname = \"s\"\nrole = \"listen\"\naddress = \"127.0.0.1:0\"\n\
+             header = \"ISO006000070\"\n{extra}"
+        );
+        Config::from_toml(Path::new("t.toml"), &text, Path::new("."))
+    }
+
+    #[test]
+    fn connection_guards_have_defaults_and_are_checked_together() {
+        let cfg = parse("").unwrap();
+        let s = &cfg.switches[0];
+        assert_eq!(s.reserved_connections(), 16, "a quarter of 64");
+        assert_eq!(s.config.max_connections_per_address, 16);
+        assert!(s.allow.is_empty());
+        assert!(s.sign_on_timeout().is_some() && s.idle_timeout().is_some());
+        assert!(s.frame_timeout().is_some());
+
+        let cfg = parse("allow = [\"10.0.0.1\", \"10.1.0.0/16\"]\nidle_timeout_ms = 0").unwrap();
+        assert_eq!(cfg.switches[0].allow.len(), 2);
+        assert_eq!(cfg.switches[0].idle_timeout(), None);
+
+        let err = parse(
+            "max_connections = 4\nreserved_connections = 4\nmax_connections_per_address = 0\n\
+             allow = [\"10.0.0.1/8\", \"nope\"]\nidle_echo_ms = 30000\necho_timeout_ms = 5000\n\
+             idle_timeout_ms = 35000",
+        )
+        .unwrap_err();
+        let ConfigError::Invalid { problems, .. } = err else {
+            panic!("{err}")
+        };
+        let text = problems.join("\n");
+        for expected in [
+            "reserved_connections 4 must be below max_connections 4",
+            "max_connections_per_address must be at least 1",
+            "allow: \"10.0.0.1/8\" has bits set past the prefix; the block is 10.0.0.0/8",
+            "allow: \"nope\" is not an IP address",
+            "idle_timeout_ms 35000 must exceed idle_echo_ms + echo_timeout_ms (35000)",
+        ] {
+            assert!(text.contains(expected), "{expected:?} missing in:\n{text}");
+        }
     }
 }

@@ -29,8 +29,10 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use super::LinkError;
+use super::admission::{Counters, Timeout};
 use super::config::{BeforeSignOn, SwitchSettings};
 use super::frame::FrameCodec;
+use super::frame_clock::FrameClock;
 use super::handler::{Handler, Origin, Request, answer};
 use super::netmgmt::{self, NetworkCode};
 use crate::iso8583::fields::{ResponseCode, Stan};
@@ -192,6 +194,31 @@ pub struct ConnectionHandle {
     pub task: JoinHandle<()>,
 }
 
+/// How the listener or dialer oversees a connection: what it can see of it
+/// and the limits it imposes.
+pub(crate) struct Supervision {
+    /// Set once the connection is established: signed on, or — with
+    /// `before_sign_on = "accept"` — sent a complete frame. Never unset.
+    pub established: Arc<AtomicBool>,
+    /// Closes the connection from outside (eviction, [`ConnectionHandle::close`]).
+    pub close: CancellationToken,
+    /// Where time-limit closes are counted.
+    pub counters: Arc<Counters>,
+    /// Closed unless established by then (listen: accept + `sign_on_timeout_ms`).
+    pub sign_on_by: Option<Instant>,
+}
+
+impl Default for Supervision {
+    fn default() -> Self {
+        Supervision {
+            established: Arc::default(),
+            close: CancellationToken::new(),
+            counters: Arc::default(),
+            sign_on_by: None,
+        }
+    }
+}
+
 /// The reader's state and everything a request task needs.
 struct Connection<H> {
     settings: Arc<SwitchSettings>,
@@ -211,9 +238,12 @@ struct Connection<H> {
     shutdown: CancellationToken,
     /// Set once shutdown began on this connection.
     draining: bool,
+    /// Established flag, counters and sign-on deadline.
+    supervision: Supervision,
 }
 
-/// Starts serving a connection: spawns its reader and writer tasks.
+/// Starts serving a connection: spawns its reader and writer tasks. The
+/// idle and frame time limits of `settings` apply; no sign-on time limit.
 pub fn spawn<S, H>(
     stream: S,
     peer: SocketAddr,
@@ -226,11 +256,37 @@ where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     H: Handler,
 {
+    spawn_supervised(
+        stream,
+        peer,
+        settings,
+        handler,
+        global,
+        shutdown,
+        Supervision::default(),
+    )
+}
+
+/// [`spawn`], overseen by a listener or dialer.
+pub(crate) fn spawn_supervised<S, H>(
+    stream: S,
+    peer: SocketAddr,
+    settings: Arc<SwitchSettings>,
+    handler: Arc<H>,
+    global: Arc<Semaphore>,
+    shutdown: CancellationToken,
+    supervision: Supervision,
+) -> ConnectionHandle
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    H: Handler,
+{
     let (read, write) = tokio::io::split(stream);
     let cfg = &settings.config;
     let codec = FrameCodec::new(cfg.framing, cfg.max_frame);
     let (frames, queue) = mpsc::channel(cfg.max_in_flight + WRITER_HEADROOM);
-    let close = CancellationToken::new();
+    let close = supervision.close.clone();
+    let read = FrameClock::new(read, settings.frame_timeout());
     let outbound = Outbound {
         frames,
         pending: Arc::default(),
@@ -254,6 +310,7 @@ where
         shutdown,
         draining: false,
         settings,
+        supervision,
     };
     let writer = tokio::spawn(write_frames(write, codec, queue, close.clone()));
     let task = tokio::spawn(async move {
@@ -270,14 +327,18 @@ where
 impl<H: Handler> Connection<H> {
     async fn run<R: AsyncRead + Unpin>(
         mut self,
-        mut frames: FramedRead<R, FrameCodec>,
+        mut frames: FramedRead<FrameClock<R>, FrameCodec>,
         writer: JoinHandle<()>,
     ) {
         let switch = self.origin.switch.clone();
         let peer = self.origin.peer;
         info!(switch, %peer, "connection open");
         let idle_echo = self.settings.idle_echo();
+        let idle_timeout = self.settings.idle_timeout();
+        let sign_on_by = self.supervision.sign_on_by;
         let mut last_frame = Instant::now();
+        // Unlike `last_frame`, not moved by our own echo tests.
+        let mut last_received = last_frame;
         let echo_outstanding = Arc::new(AtomicBool::new(false));
         let drained = CancellationToken::new();
         loop {
@@ -308,9 +369,29 @@ impl<H: Handler> Connection<H> {
                     // Wait a whole idle period again before the next echo.
                     last_frame = Instant::now();
                 }
+                _ = sleep_until_opt(sign_on_by),
+                    if sign_on_by.is_some() && !self.supervision.established.load(Ordering::Relaxed) =>
+                {
+                    self.supervision.counters.timed_out(Timeout::SignOn);
+                    info!(switch, %peer, limit_ms = self.settings.config.sign_on_timeout_ms,
+                        "not signed on in time, closing the connection");
+                    break;
+                }
+                _ = sleep_until_opt(idle_timeout.map(|d| last_received + d)), if idle_timeout.is_some() => {
+                    self.supervision.counters.timed_out(Timeout::Idle);
+                    info!(switch, %peer, limit_ms = self.settings.config.idle_timeout_ms,
+                        "no frame for too long, closing the connection");
+                    break;
+                }
                 frame = frames.next() => match frame {
                     None => {
                         info!(switch, %peer, "peer closed the connection");
+                        break;
+                    }
+                    Some(Err(_)) if frames.get_ref().expired() => {
+                        self.supervision.counters.timed_out(Timeout::Frame);
+                        info!(switch, %peer, limit_ms = self.settings.config.frame_timeout_ms,
+                            "frame not completed in time, closing the connection");
                         break;
                     }
                     Some(Err(e)) => {
@@ -318,8 +399,12 @@ impl<H: Handler> Connection<H> {
                         break;
                     }
                     Some(Ok(bytes)) => {
+                        let more_buffered = !frames.read_buffer().is_empty();
+                        frames.get_mut().frame_done(more_buffered);
                         last_frame = Instant::now();
+                        last_received = last_frame;
                         self.on_frame(&bytes, last_frame).await;
+                        self.note_established();
                     }
                 },
             }
@@ -412,6 +497,18 @@ impl<H: Handler> Connection<H> {
             send_reply(&outbound, &reply).await;
             drop(permits);
         });
+    }
+
+    /// Marks the connection established once it is signed on, or once it
+    /// sent a frame where sign-on is not required.
+    fn note_established(&self) {
+        let established = &self.supervision.established;
+        if !established.load(Ordering::Relaxed)
+            && (self.settings.config.before_sign_on == BeforeSignOn::Accept
+                || self.signed_on.load(Ordering::Relaxed))
+        {
+            established.store(true, Ordering::Relaxed);
+        }
     }
 
     async fn reply(&self, msg: &Message) {

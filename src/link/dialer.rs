@@ -11,8 +11,9 @@ use tokio_rustls::TlsConnector;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::admission::Counters;
 use super::config::SwitchSettings;
-use super::connection::{self, ConnectionHandle};
+use super::connection::{self, ConnectionHandle, Supervision};
 use super::handler::Handler;
 use super::netmgmt::{self, NetworkCode};
 
@@ -24,6 +25,8 @@ pub(crate) struct Dialer<H> {
     pub settings: Arc<SwitchSettings>,
     pub tls: Option<(TlsConnector, ServerName<'static>)>,
     pub handler: Arc<H>,
+    /// Where this switch's connections count their time-limit closes.
+    pub counters: Arc<Counters>,
     /// Link-wide in-flight limit.
     pub global: Arc<Semaphore>,
     pub shutdown: CancellationToken,
@@ -89,8 +92,21 @@ impl<H: Handler> Dialer<H> {
             self.global.clone(),
             self.shutdown.clone(),
         );
+        // cardhub signs on itself (bounded by `echo_timeout_ms`): no sign-on limit here.
+        let supervision = Supervision {
+            counters: self.counters.clone(),
+            ..Supervision::default()
+        };
         Ok(match &self.tls {
-            None => connection::spawn(stream, peer, settings, handler, global, shutdown),
+            None => connection::spawn_supervised(
+                stream,
+                peer,
+                settings,
+                handler,
+                global,
+                shutdown,
+                supervision,
+            ),
             Some((connector, name)) => {
                 let tls = connector
                     .connect(name.clone(), stream)
@@ -99,7 +115,15 @@ impl<H: Handler> Dialer<H> {
                         address: cfg.address.clone(),
                         source,
                     })?;
-                connection::spawn(tls, peer, settings, handler, global, shutdown)
+                connection::spawn_supervised(
+                    tls,
+                    peer,
+                    settings,
+                    handler,
+                    global,
+                    shutdown,
+                    supervision,
+                )
             }
         })
     }

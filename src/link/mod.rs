@@ -4,10 +4,12 @@
 //! shutdown live here. What to answer to a financial request does not: the
 //! link hands each decoded request to a [`Handler`].
 
+pub mod admission;
 pub mod config;
 pub mod connection;
 mod dialer;
 pub mod frame;
+mod frame_clock;
 pub mod handler;
 mod listener;
 pub mod netmgmt;
@@ -24,6 +26,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::iso8583::{EncodeError, Mti};
+pub use admission::ConnectionStats;
 pub use config::{LinkSettings, Role, SwitchConfig, SwitchSettings};
 pub use connection::{ConnectionHandle, Outbound};
 pub use handler::{Handler, IssuerUnavailable, Origin, Request};
@@ -74,9 +77,18 @@ pub enum LinkError {
     DuplicateKey,
 }
 
+/// Where a switch endpoint's [`ConnectionStats`] come from.
+enum StatsSource {
+    /// A listener's slot table (with its counters).
+    Listen(Arc<admission::Slots>),
+    /// A dialer's connection counters.
+    Dial(Arc<admission::Counters>),
+}
+
 /// A started link: listeners bound, dialers running.
 pub struct RunningLink {
     listening: Vec<(String, SocketAddr)>,
+    stats: Vec<(String, StatsSource)>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
     grace: Duration,
@@ -129,6 +141,7 @@ pub async fn start<H: Handler>(
         }
     }
     let mut listening = Vec::new();
+    let mut stats = Vec::new();
     for (s, listener, tls) in listeners {
         let addr = listener.local_addr().map_err(|source| LinkError::Bind {
             switch: s.config.name.clone(),
@@ -137,6 +150,16 @@ pub async fn start<H: Handler>(
         })?;
         info!(switch = s.config.name, %addr, "listening");
         listening.push((s.config.name.clone(), addr));
+        let slots = admission::Slots::new(
+            admission::Limits {
+                max_connections: s.config.max_connections,
+                reserved: s.reserved_connections(),
+                per_address: s.config.max_connections_per_address,
+                allow: s.allow.clone(),
+            },
+            Arc::default(),
+        );
+        stats.push((s.config.name.clone(), StatsSource::Listen(slots.clone())));
         tracker.spawn(
             listener::Listener {
                 listener,
@@ -144,6 +167,7 @@ pub async fn start<H: Handler>(
                 settings: s,
                 handler: handler.clone(),
                 global: global.clone(),
+                slots,
                 shutdown: shutdown.clone(),
                 tracker: tracker.clone(),
             }
@@ -151,10 +175,13 @@ pub async fn start<H: Handler>(
         );
     }
     for (s, tls) in dialers {
+        let counters = Arc::new(admission::Counters::default());
+        stats.push((s.config.name.clone(), StatsSource::Dial(counters.clone())));
         tracker.spawn(
             dialer::Dialer {
                 settings: s,
                 tls,
+                counters,
                 handler: handler.clone(),
                 global: global.clone(),
                 shutdown: shutdown.clone(),
@@ -164,6 +191,7 @@ pub async fn start<H: Handler>(
     }
     Ok(RunningLink {
         listening,
+        stats,
         shutdown,
         tracker,
         grace: Duration::from_millis(settings.shutdown_grace_ms),
@@ -177,6 +205,18 @@ impl RunningLink {
             .iter()
             .find(|(name, _)| name == switch)
             .map(|(_, addr)| *addr)
+    }
+
+    /// A switch endpoint's connections and what it refused, evicted and
+    /// timed out since start, by name.
+    pub fn stats(&self, switch: &str) -> Option<ConnectionStats> {
+        self.stats
+            .iter()
+            .find(|(name, _)| name == switch)
+            .map(|(_, source)| match source {
+                StatsSource::Listen(slots) => slots.stats(),
+                StatsSource::Dial(counters) => counters.snapshot(),
+            })
     }
 
     /// The token that stops the link; cancelling it starts a graceful shutdown.
