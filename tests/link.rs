@@ -491,3 +491,28 @@ async fn dial_mode_signs_on_and_reconnects_after_the_peer_restarts() {
         .unwrap();
     tokio::time::timeout(WAIT, stopping).await.unwrap().unwrap();
 }
+
+/// Handling that panics on an amount of 13: the hub's fault.
+struct PanickingHandler;
+
+impl Handler for PanickingHandler {
+    async fn handle(&self, request: Request) -> Message {
+        let amount = request.message.amount().map(|a| a.minor_units());
+        assert!(amount != Ok(13), "a bug in the hub");
+        answer(&request.message, ResponseCode::APPROVED)
+    }
+}
+
+/// A request whose handling panics is answered 96 (the hub's error, not
+/// the switch's), and the connection keeps serving.
+#[tokio::test]
+async fn a_panic_while_handling_is_answered_96_and_the_link_serves_on() {
+    let (link, addr) = start("", Arc::new(PanickingHandler)).await;
+    let c = client(&addr).await;
+    network(&c, NetworkCode::SignOn).await;
+    let failed = c.outbound.request(&purchase(1, 13), WAIT).await.unwrap();
+    assert_eq!(failed.response_code().unwrap(), ResponseCode::SYSTEM_ERROR);
+    let next = c.outbound.request(&purchase(2, 100), WAIT).await.unwrap();
+    assert_eq!(next.response_code().unwrap(), ResponseCode::APPROVED);
+    link.shutdown().await;
+}

@@ -13,12 +13,13 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -26,7 +27,7 @@ use tokio::time::Instant;
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::LinkError;
 use super::admission::{Counters, Timeout};
@@ -492,8 +493,14 @@ impl<H: Handler> Connection<H> {
         };
         let handler = self.handler.clone();
         let outbound = self.outbound.clone();
+        // A request whose handling panics is the hub's fault: answered 96.
+        let failed = answer(&request.message, ResponseCode::SYSTEM_ERROR);
         self.tasks.spawn(async move {
-            let reply = handler.handle(request).await;
+            let handled = AssertUnwindSafe(handler.handle(request)).catch_unwind();
+            let reply = handled.await.unwrap_or_else(|_| {
+                error!("request handling panicked: answering 96");
+                failed
+            });
             send_reply(&outbound, &reply).await;
             drop(permits);
         });
