@@ -1,7 +1,9 @@
 //! `[api]`: where the JSON API and the institutions' SOAP service listen,
-//! and the bearer token they require.
+//! the bearer token they require, and the largest SOAP request read.
 
 use serde::Deserialize;
+
+use super::hub_soap::DEFAULT_MAX_REQUEST_BYTES;
 
 /// `[api]` as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -13,6 +15,8 @@ pub struct ApiConfig {
     pub token_env: Option<String>,
     /// Inline token (demo and tests only).
     pub token: Option<String>,
+    /// Largest SOAP request (`POST /soap/hub`) read, in bytes; default 64 MiB.
+    pub soap_max_bytes: Option<usize>,
 }
 
 /// The API's checked settings.
@@ -20,6 +24,8 @@ pub struct ApiConfig {
 pub struct ApiSettings {
     pub listen: String,
     pub token: String,
+    /// Largest SOAP request read; a larger one is a `REQUEST_TOO_LARGE` fault.
+    pub soap_max_bytes: usize,
 }
 
 /// Shortest token accepted.
@@ -50,9 +56,15 @@ impl ApiConfig {
             ));
             return None;
         }
+        let soap_max_bytes = self.soap_max_bytes.unwrap_or(DEFAULT_MAX_REQUEST_BYTES);
+        if soap_max_bytes == 0 {
+            problems.push("api.soap_max_bytes must be at least 1".into());
+            return None;
+        }
         Some(ApiSettings {
             listen: self.listen.clone(),
             token,
+            soap_max_bytes,
         })
     }
 }
