@@ -5,3 +5,4 @@ pub mod balances;
 pub mod config;
 pub mod hub_soap;
 pub mod server;
+pub mod tls;

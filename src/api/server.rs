@@ -1,6 +1,7 @@
 //! The JSON API and the SOAP service for institutions, on their own
-//! address (`[api]`). Every route but `/healthz`, `/readyz`, `/metrics` and
-//! `/openapi.json` requires the configured bearer token.
+//! address (`[api]`; HTTPS with `[api.tls]`, see [`super::tls`]). Every
+//! route but `/healthz`, `/readyz`, `/metrics` and `/openapi.json` requires
+//! the configured bearer token.
 //!
 //! - `GET  /healthz` — the process answers; `GET /readyz` — the store reads and writes
 //! - `GET  /metrics` — Prometheus text exposition (no card data in it)
@@ -39,6 +40,7 @@ use tracing::{info, warn};
 use super::balances::{self, BalancesError};
 use super::config::ApiSettings;
 use super::hub_soap::{self, HubCall, HubFaultCode, LineErrorOut, SoapVersion};
+use super::tls::TlsListener;
 use crate::backoffice::search::{Criteria, Page};
 use crate::config::Config;
 use crate::hub::pipeline::Hub;
@@ -63,7 +65,9 @@ pub struct RunningApi {
     pub addr: SocketAddr,
 }
 
-/// Binds the API's address and serves until shutdown.
+/// Binds the API's address and serves until shutdown: HTTPS when
+/// `settings.tls` is set (its certificates were loaded with the config),
+/// HTTP otherwise.
 ///
 /// # Errors
 /// When the address cannot be bound.
@@ -82,16 +86,32 @@ pub async fn start(
         soap_max_bytes: settings.soap_max_bytes,
     };
     let app = router(api);
-    tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
-        if let Err(e) = served {
-            warn!(error = %e, "API server stopped");
+    match &settings.tls {
+        Some(tls) => {
+            let listener = TlsListener::start(listener, tls.0.clone(), shutdown.clone())?;
+            tokio::spawn(serve(listener, app, shutdown.clone()));
+            info!(%addr, "API listening (HTTPS)");
         }
-    });
-    info!(%addr, "API listening");
+        None => {
+            tokio::spawn(serve(listener, app, shutdown.clone()));
+            info!(%addr, "API listening (HTTP)");
+        }
+    }
     Ok(RunningApi { addr })
+}
+
+/// The server role: serves `app` on `listener` until `shutdown`, then drains.
+async fn serve<L>(listener: L, app: Router, shutdown: CancellationToken)
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await;
+    if let Err(e) = served {
+        warn!(error = %e, "API server stopped");
+    }
 }
 
 fn router(api: Api) -> Router {
