@@ -154,7 +154,10 @@ impl Config {
             }
         }
         problems.extend(file.holds.problems());
-        let api = file.api.as_ref().and_then(|a| a.resolve(&mut problems));
+        let api = file
+            .api
+            .as_ref()
+            .and_then(|a| a.resolve(base, &mut problems));
         for (name, profile) in &file.limits {
             problems.extend(
                 profile

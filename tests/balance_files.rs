@@ -100,6 +100,34 @@ fn one_bad_line_refuses_the_file_with_a_report() {
     );
 }
 
+/// Reads `text` with the example CSV format and a sender's as-of.
+fn read_csv(text: &str, supplied: Option<Timestamp>) -> Result<FileSummary, BalanceFileError> {
+    read(&formats()["csv"], text.as_bytes(), supplied, |_| Ok(()))
+}
+
+#[test]
+fn the_as_of_line_is_optional_when_the_sender_gives_the_as_of() {
+    let good = std::fs::read_to_string(dir().join("csv-good.csv")).unwrap();
+    let (line, rest) = good.split_once('\n').unwrap();
+    assert_eq!(line, "#as_of=2026-11-21T22:00:00Z");
+    let summary = read_csv(rest, Some(as_of())).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((summary.as_of, summary.rows), (as_of(), 4));
+    // With the line too, both must be the same instant.
+    assert_eq!(read_csv(&good, Some(as_of())).unwrap().rows, 4);
+    let later: Timestamp = "2026-11-21T23:00:00Z".parse().unwrap();
+    let err = read_csv(&good, Some(later)).unwrap_err();
+    assert_eq!(
+        err.report(),
+        "line 1, column as-of line: as-of 2026-11-21T22:00:00Z differs from the one supplied with the file, 2026-11-21T23:00:00Z\n"
+    );
+    // Without a sender's as-of the line is required.
+    let err = read_csv(rest, None).unwrap_err();
+    assert_eq!(
+        err.report(),
+        "line 1: the first line must give the as-of, starting \"#as_of=\"\n"
+    );
+}
+
 #[test]
 fn fixture_accounts_are_the_demo_cards_accounts() {
     let cards = std::fs::read_to_string(

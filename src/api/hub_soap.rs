@@ -19,6 +19,7 @@
 //! the base64 is split into lines (a copy without the whitespace).
 
 mod answer;
+mod code;
 mod request;
 
 use std::fmt;
@@ -31,6 +32,7 @@ use crate::standin::state::InstitutionState;
 
 pub use crate::adapter::soap::{FaultCode, Version as SoapVersion};
 pub use answer::{balances_accepted, balances_rejected, fault, fault_http_status, status_response};
+pub use code::HubFaultCode;
 pub use request::{fault_version, parse_request, parse_request_limited};
 
 /// The hub interface's XML namespace (`hub.xsd`'s targetNamespace).
@@ -106,7 +108,8 @@ pub struct LineErrorOut {
 /// [`hub_code`](Self::hub_code) say how to answer it ([`HubSoapError::to_fault`]).
 #[derive(Debug, thiserror::Error)]
 pub enum HubSoapError {
-    /// The body is larger than the limit (checked before parsing).
+    /// The body is larger than the limit (checked before parsing). `size`
+    /// is what is known: the whole body, or as far as it was read.
     #[error("request body is {size} bytes; the limit is {max}")]
     TooLarge { size: usize, max: usize },
     /// A Content-Type that is neither SOAP 1.1's nor SOAP 1.2's.
@@ -297,44 +300,42 @@ impl HubSoapError {
     /// The SOAP fault code to answer with: `VersionMismatch` and
     /// `MustUnderstand` where SOAP says so, otherwise `Sender` (1.1 `Client`).
     pub fn fault_code(&self) -> FaultCode {
-        match self {
-            HubSoapError::UnknownEnvelope { .. } => FaultCode::VersionMismatch,
-            HubSoapError::MustUnderstand { .. } => FaultCode::MustUnderstand,
-            _ => FaultCode::Sender,
-        }
+        self.hub_code().soap_code()
     }
 
     /// cardhub's code for the `HubFault` detail.
-    pub fn hub_code(&self) -> &'static str {
+    pub fn hub_code(&self) -> HubFaultCode {
         match self {
-            HubSoapError::TooLarge { .. } => "REQUEST_TOO_LARGE",
+            HubSoapError::TooLarge { .. } => HubFaultCode::RequestTooLarge,
             HubSoapError::ContentType { .. } | HubSoapError::Charset { .. } => {
-                "UNSUPPORTED_MEDIA_TYPE"
+                HubFaultCode::UnsupportedMediaType
             }
-            HubSoapError::Xml { .. } => "MALFORMED_XML",
+            HubSoapError::Xml { .. } => HubFaultCode::MalformedXml,
             HubSoapError::NotEnvelope { .. }
             | HubSoapError::Envelope(_)
-            | HubSoapError::BodyElements { .. } => "NOT_SOAP",
-            HubSoapError::UnknownEnvelope { .. } | HubSoapError::VersionMismatch { .. } => {
-                "VERSION_MISMATCH"
-            }
-            HubSoapError::MustUnderstand { .. } => "MUST_UNDERSTAND",
-            HubSoapError::UnknownOperation { .. } => "UNKNOWN_OPERATION",
-            HubSoapError::ActionMismatch { .. } => "ACTION_MISMATCH",
+            | HubSoapError::BodyElements { .. } => HubFaultCode::NotSoap,
+            HubSoapError::UnknownEnvelope { .. } => HubFaultCode::VersionMismatch,
+            // The Content-Type names the other version than the envelope:
+            // the media type is wrong (a Sender fault, unlike SOAP's
+            // VersionMismatch for an envelope of no known version).
+            HubSoapError::VersionMismatch { .. } => HubFaultCode::UnsupportedMediaType,
+            HubSoapError::MustUnderstand { .. } => HubFaultCode::MustUnderstand,
+            HubSoapError::UnknownOperation { .. } => HubFaultCode::UnknownOperation,
+            HubSoapError::ActionMismatch { .. } => HubFaultCode::ActionMismatch,
             HubSoapError::Missing { .. }
             | HubSoapError::Unqualified { .. }
             | HubSoapError::Unexpected { .. }
             | HubSoapError::Order { .. }
             | HubSoapError::BadValue { .. }
-            | HubSoapError::Base64 { .. } => "INVALID_MESSAGE",
+            | HubSoapError::Base64 { .. } => HubFaultCode::InvalidMessage,
         }
     }
 
     /// The fault envelope answering this error ([`fault`] with
-    /// [`fault_code`](Self::fault_code), [`hub_code`](Self::hub_code) and
-    /// the message). `v` is best [`fault_version`]'s.
+    /// [`hub_code`](Self::hub_code) and the message). `v` is best
+    /// [`fault_version`]'s.
     pub fn to_fault(&self, v: SoapVersion) -> String {
-        fault(v, self.fault_code(), self.hub_code(), &self.to_string())
+        fault(v, self.hub_code(), &self.to_string())
     }
 }
 

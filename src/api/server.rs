@@ -1,6 +1,7 @@
 //! The JSON API and the SOAP service for institutions, on their own
-//! address (`[api]`). Every route but `/healthz`, `/readyz`, `/metrics` and
-//! `/openapi.json` requires the configured bearer token.
+//! address (`[api]`; HTTPS with `[api.tls]`, see [`super::tls`]). Every
+//! route but `/healthz`, `/readyz`, `/metrics` and `/openapi.json` requires
+//! the configured bearer token.
 //!
 //! - `GET  /healthz` — the process answers; `GET /readyz` — the store reads and writes
 //! - `GET  /metrics` — Prometheus text exposition (no card data in it)
@@ -36,14 +37,16 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::balances::{self, BalancesError};
 use super::config::ApiSettings;
-use super::hub_soap::{self, FaultCode, HubCall, LineErrorOut, SoapVersion};
+use super::hub_soap::{self, HubCall, HubFaultCode, LineErrorOut, SoapVersion};
+use super::tls::TlsListener;
 use crate::backoffice::search::{Criteria, Page};
 use crate::config::Config;
 use crate::hub::pipeline::Hub;
 use crate::metrics::InstitutionSnapshot;
 use crate::standin::balance_file::BalanceFileError;
-use crate::standin::balances::{self, BalanceError};
+use crate::standin::balances::{BalanceError, current_files};
 use crate::standin::saf;
 use crate::standin::state::{InstitutionState, Source, StateError};
 
@@ -53,6 +56,8 @@ struct Api {
     hub: Arc<Hub>,
     config: Arc<Config>,
     token: Arc<str>,
+    /// Largest SOAP request read (`[api] soap_max_bytes`).
+    soap_max_bytes: usize,
 }
 
 /// A started API server.
@@ -60,7 +65,9 @@ pub struct RunningApi {
     pub addr: SocketAddr,
 }
 
-/// Binds the API's address and serves until shutdown.
+/// Binds the API's address and serves until shutdown: HTTPS when
+/// `settings.tls` is set (its certificates were loaded with the config),
+/// HTTP otherwise.
 ///
 /// # Errors
 /// When the address cannot be bound.
@@ -76,18 +83,35 @@ pub async fn start(
         hub,
         config,
         token: settings.token.clone().into(),
+        soap_max_bytes: settings.soap_max_bytes,
     };
     let app = router(api);
-    tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
-        if let Err(e) = served {
-            warn!(error = %e, "API server stopped");
+    match &settings.tls {
+        Some(tls) => {
+            let listener = TlsListener::start(listener, tls.0.clone(), shutdown.clone())?;
+            tokio::spawn(serve(listener, app, shutdown.clone()));
+            info!(%addr, "API listening (HTTPS)");
         }
-    });
-    info!(%addr, "API listening");
+        None => {
+            tokio::spawn(serve(listener, app, shutdown.clone()));
+            info!(%addr, "API listening (HTTP)");
+        }
+    }
     Ok(RunningApi { addr })
+}
+
+/// The server role: serves `app` on `listener` until `shutdown`, then drains.
+async fn serve<L>(listener: L, app: Router, shutdown: CancellationToken)
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await;
+    if let Err(e) = served {
+        warn!(error = %e, "API server stopped");
+    }
 }
 
 fn router(api: Api) -> Router {
@@ -171,9 +195,39 @@ impl From<StateError> for ApiError {
         let status = match e {
             StateError::UnknownInstitution(_) => StatusCode::NOT_FOUND,
             StateError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::UNPROCESSABLE_ENTITY,
+            StateError::UnknownState(_)
+            | StateError::NotSignallable(_)
+            | StateError::OfflineOnly(_) => StatusCode::UNPROCESSABLE_ENTITY,
         };
-        ApiError::new(status, e)
+        let code = HubFaultCode::of_state_error(&e);
+        ApiError(
+            status,
+            json!({ "error": e.to_string(), "code": code.as_str() }),
+        )
+    }
+}
+
+impl From<BalancesError> for ApiError {
+    fn from(e: BalancesError) -> ApiError {
+        let (status, code) = (e.http_status(), e.hub_code().as_str());
+        match e {
+            BalancesError::Balance(BalanceError::File(BalanceFileError::Invalid {
+                problems,
+                more,
+            })) => ApiError(
+                status,
+                json!({
+                    "error": "balance file rejected; the previous balances stay in use",
+                    "code": code,
+                    "problems": problems
+                        .iter()
+                        .map(|p| json!({"line": p.line, "column": p.column, "reason": p.reason}))
+                        .collect::<Vec<_>>(),
+                    "more": more,
+                }),
+            ),
+            e => ApiError(status, json!({ "error": e.to_string(), "code": code })),
+        }
     }
 }
 
@@ -213,7 +267,7 @@ async fn institutions(State(api): State<Api>) -> Result<Json<Value>, ApiError> {
 async fn snapshots(api: &Api) -> Result<Vec<InstitutionSnapshot>, ApiError> {
     let store = api.hub.store().clone();
     let (depths, files) = tokio::task::spawn_blocking(move || {
-        Ok::<_, crate::store::StoreError>((saf::depths(&store)?, balances::current_files(&store)?))
+        Ok::<_, crate::store::StoreError>((saf::depths(&store)?, current_files(&store)?))
     })
     .await
     .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))??;
@@ -303,69 +357,9 @@ async fn upload_balances(
     };
     let stream = body.into_data_stream().map_err(std::io::Error::other);
     let reader = SyncIoBridge::new(StreamReader::new(stream));
-    let applied = apply_balances(&api, &id, reader, as_of, "upload").await?;
-    Ok(Json(applied))
-}
-
-/// Applies a balance file on a blocking thread; the JSON answer or the
-/// error with every line problem.
-async fn apply_balances(
-    api: &Api,
-    id: &str,
-    input: impl std::io::Read + Send + 'static,
-    as_of: Option<jiff::Timestamp>,
-    source: &'static str,
-) -> Result<Value, ApiError> {
-    let Some(institution) = api.config.institutions.iter().find(|i| i.id == id) else {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("unknown institution {id:?}"),
-        ));
-    };
-    let Some(format) = institution.balances.clone() else {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("institution {id:?} has no balance file format configured"),
-        ));
-    };
-    let (hub, id_) = (api.hub.clone(), id.to_string());
-    let result = tokio::task::spawn_blocking(move || {
-        balances::apply(hub.store(), hub.book(), &id_, &format, input, as_of, source)
-    })
-    .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
-    match result {
-        Ok(applied) => {
-            info!(
-                institution = id,
-                rows = applied.rows,
-                unchanged = applied.unchanged,
-                source,
-                "balance file applied"
-            );
-            Ok(serde_json::to_value(applied).unwrap_or_default())
-        }
-        Err(e) => Err(balance_error(e)),
-    }
-}
-
-fn balance_error(e: BalanceError) -> ApiError {
-    match e {
-        BalanceError::File(BalanceFileError::Invalid { problems, more }) => ApiError(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            json!({
-                "error": "balance file rejected; the previous balances stay in use",
-                "problems": problems
-                    .iter()
-                    .map(|p| json!({"line": p.line, "column": p.column, "reason": p.reason}))
-                    .collect::<Vec<_>>(),
-                "more": more,
-            }),
-        ),
-        BalanceError::File(f) => ApiError::new(StatusCode::BAD_REQUEST, f),
-        BalanceError::Older { .. } => ApiError::new(StatusCode::CONFLICT, e),
-        BalanceError::Store(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e),
-    }
+    let applied =
+        balances::apply(&api.hub, &api.config, &id, None, reader, as_of, "upload").await?;
+    Ok(Json(serde_json::to_value(applied).unwrap_or_default()))
 }
 
 async fn search(
@@ -444,30 +438,59 @@ async fn requeue(State(api): State<Api>, Path(seq): Path<i64>) -> Result<Json<Va
     Ok(Json(json!({ "seq": seq, "state": "pending" })))
 }
 
-/// Largest SOAP request accepted (a SubmitBalances carries a whole file, base64).
-const SOAP_MAX: usize = 256 * 1024 * 1024;
+/// The request body, read whole while it fits in `max` bytes; `Ok(Err(n))`
+/// as soon as it is known to be `n` > `max` bytes (from Content-Length, or
+/// the bytes read so far), without reading the rest.
+async fn read_body(
+    headers: &HeaderMap,
+    body: axum::body::Body,
+    max: usize,
+) -> Result<Result<bytes::Bytes, usize>, axum::Error> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if let Some(size) = declared.filter(|size| *size > max) {
+        return Ok(Err(size));
+    }
+    let mut stream = body.into_data_stream();
+    let mut read = bytes::BytesMut::new();
+    while let Some(chunk) = stream.try_next().await? {
+        let size = read.len() + chunk.len();
+        if size > max {
+            return Ok(Err(size));
+        }
+        read.extend_from_slice(&chunk);
+    }
+    Ok(Ok(read.freeze()))
+}
 
-async fn soap_hub(State(api): State<Api>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+async fn soap_hub(State(api): State<Api>, headers: HeaderMap, body: axum::body::Body) -> Response {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
     let action = headers.get("soapaction").and_then(|v| v.to_str().ok());
-    let (version, call) =
-        match hub_soap::parse_request_limited(&body, content_type, action, SOAP_MAX) {
-            Ok(parsed) => parsed,
-            Err(e) => {
-                let version = hub_soap::fault_version(content_type);
-                let status = hub_soap::fault_http_status(version, e.fault_code());
-                return soap(version, status, e.to_fault(version));
-            }
-        };
-    let refuse = |code: FaultCode, hub_code: &str, message: &str| {
-        let status = hub_soap::fault_http_status(version, code);
-        soap(
-            version,
-            status,
-            hub_soap::fault(version, code, hub_code, message),
-        )
+    let max = api.soap_max_bytes;
+    let parsed = match read_body(&headers, body, max).await {
+        Ok(Ok(body)) => hub_soap::parse_request_limited(&body, content_type, action, max),
+        Ok(Err(size)) => Err(hub_soap::HubSoapError::TooLarge { size, max }),
+        Err(e) => {
+            // The client broke off: nobody is left to read a fault.
+            warn!(error = %e, "SOAP request body not read");
+            return (StatusCode::BAD_REQUEST, "request body not read\n").into_response();
+        }
+    };
+    let (version, call) = match parsed {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            let version = hub_soap::fault_version(content_type);
+            let status = e.hub_code().http_status(version);
+            return soap(version, status, e.to_fault(version));
+        }
+    };
+    let refuse = |code: HubFaultCode, message: &str| {
+        let status = code.http_status(version);
+        soap(version, status, hub_soap::fault(version, code, message))
     };
     match call {
         HubCall::StatusNotify {
@@ -488,46 +511,48 @@ async fn soap_hub(State(api): State<Api>, headers: HeaderMap, body: axum::body::
                         .map_or(state.into(), |i| i.state());
                     soap(version, 200, hub_soap::status_response(version, held))
                 }
-                Err(StateError::Store(e)) => refuse(FaultCode::Receiver, "STORE", &e.to_string()),
-                Err(e) => refuse(FaultCode::Sender, "REFUSED", &e.to_string()),
+                Err(e) => refuse(HubFaultCode::of_state_error(&e), &e.to_string()),
             }
         }
         HubCall::SubmitBalances {
             institution,
             as_of,
+            format,
             content,
             ..
         } => {
             let reader = std::io::Cursor::new(content);
-            match apply_balances(&api, &institution, reader, Some(as_of), "soap").await {
-                Ok(applied) => {
-                    let rows = applied["rows"].as_u64().unwrap_or(0);
-                    soap(version, 200, hub_soap::balances_accepted(version, rows))
-                }
-                Err(ApiError(StatusCode::UNPROCESSABLE_ENTITY, body))
-                    if body.get("problems").is_some() =>
-                {
-                    let errors: Vec<LineErrorOut> = body["problems"]
-                        .as_array()
+            let applied = balances::apply(
+                &api.hub,
+                &api.config,
+                &institution,
+                Some(&format),
+                reader,
+                Some(as_of),
+                "soap",
+            )
+            .await;
+            match applied {
+                Ok(applied) => soap(
+                    version,
+                    200,
+                    hub_soap::balances_accepted(version, applied.rows),
+                ),
+                Err(BalancesError::Balance(BalanceError::File(BalanceFileError::Invalid {
+                    problems,
+                    ..
+                }))) => {
+                    let errors: Vec<LineErrorOut> = problems
                         .into_iter()
-                        .flatten()
                         .map(|p| LineErrorOut {
-                            line: p["line"].as_u64().unwrap_or(0),
-                            column: p["column"].as_str().map(str::to_string),
-                            reason: p["reason"].as_str().unwrap_or_default().to_string(),
+                            line: p.line,
+                            column: p.column,
+                            reason: p.reason,
                         })
                         .collect();
                     soap(version, 200, hub_soap::balances_rejected(version, &errors))
                 }
-                Err(ApiError(status, body)) => {
-                    let message = body["error"].as_str().unwrap_or("balance file not applied");
-                    let code = if status.is_server_error() {
-                        FaultCode::Receiver
-                    } else {
-                        FaultCode::Sender
-                    };
-                    refuse(code, "BALANCES", message)
-                }
+                Err(e) => refuse(e.hub_code(), &e.to_string()),
             }
         }
     }

@@ -234,7 +234,7 @@ pub fn read_with_limits<R: Read>(
     let mut source = Source::new(input, limits);
     let mut collector = Collector::new(limits.max_rows, sink);
     match &reader {
-        Reader::Csv(r) => r.read(&mut source, &mut collector)?,
+        Reader::Csv(r) => r.read(&mut source, &mut collector, supplied_as_of.is_some())?,
         Reader::Fixed(r) => r.read(&mut source, &mut collector)?,
         Reader::Xml(r) => r.read(&mut source, &mut collector)?,
     }

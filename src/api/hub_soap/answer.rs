@@ -1,6 +1,6 @@
 //! Writing the answers and faults, always valid against hub.xsd.
 
-use super::{FaultCode, IDENTIFIER_MAX, LineErrorOut, NAMESPACE, SoapVersion, TEXT_MAX, clamp};
+use super::{FaultCode, HubFaultCode, LineErrorOut, NAMESPACE, SoapVersion, TEXT_MAX, clamp};
 use crate::adapter::soap;
 use crate::adapter::xml::escape;
 use crate::standin::state::InstitutionState;
@@ -87,30 +87,21 @@ pub fn balances_rejected(v: SoapVersion, errors: &[LineErrorOut]) -> String {
 
 /// A SOAP Fault carrying a `HubFault` detail: 1.1 `faultcode` `soap:Client`
 /// / `soap:Server` …, 1.2 `Code/Value` `soap:Sender` / `soap:Receiver` …
-/// (`soap` bound to the version's namespace). `code` is cardhub's
-/// (whitespace collapsed, cut to 64 characters, `UNSPECIFIED` if empty);
-/// `message` is the faultstring / Reason text and the detail's message, cut
-/// to 512 characters. Send it with [`fault_http_status`].
-pub fn fault(v: SoapVersion, soap_code: FaultCode, code: &str, message: &str) -> String {
+/// (`soap` bound to the version's namespace) as `code` says
+/// ([`HubFaultCode::soap_code`]); `message` is the faultstring / Reason text
+/// and the detail's message, cut to 512 characters. Send it with
+/// [`HubFaultCode::http_status`].
+pub fn fault(v: SoapVersion, code: HubFaultCode, message: &str) -> String {
     let mut detail = String::new();
     open_message(&mut detail, "HubFault");
     detail.push_str("<hub:code>");
-    let code = code.split_ascii_whitespace().collect::<Vec<_>>().join(" ");
-    push_text(
-        if code.is_empty() {
-            "UNSPECIFIED"
-        } else {
-            &code
-        },
-        IDENTIFIER_MAX,
-        &mut detail,
-    );
+    detail.push_str(code.as_str());
     detail.push_str("</hub:code><hub:message>");
     push_text(message, TEXT_MAX, &mut detail);
     detail.push_str("</hub:message></hub:HubFault>");
     let reason = clamp(message, TEXT_MAX);
     respond(v, |out| {
-        soap::write_fault(v, soap_code, &reason, Some(&detail), out);
+        soap::write_fault(v, code.soap_code(), &reason, Some(&detail), out);
     })
 }
 

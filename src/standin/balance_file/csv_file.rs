@@ -1,7 +1,7 @@
 //! CSV balance files: an optional as-of line, a header row, one account a
 //! row. Columns are found by header name.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Cursor, Read};
 
 use super::{
     AmountText, BalanceFileError, BalanceRow, Collector, CsvFormat, CurrencyFrom, Source, TimeText,
@@ -90,31 +90,42 @@ impl CsvReader {
         })
     }
 
+    /// Reads the file. With `as_of_supplied` (the sender gave the as-of) an
+    /// `as_of_line` is optional: a first line without its prefix is the
+    /// header row.
     pub(super) fn read<R: Read, S: FnMut(BalanceRow) -> Result<(), String>>(
         &self,
         source: &mut Source<R>,
         c: &mut Collector<S>,
+        as_of_supplied: bool,
     ) -> Result<(), BalanceFileError> {
         let mut input = BufReader::new(source);
         // Lines and bytes before the CSV proper: the as-of line.
         let (mut lines_before, mut bytes_before) = (0, 0);
+        // A first line read for the as-of that is the header row after all.
+        let mut header_read = Vec::new();
         if let Some(prefix) = &self.as_of_line {
             let mut line = Vec::new();
             if let Err(e) = input.read_until(b'\n', &mut line) {
                 return c.io(e, 1);
             }
-            (lines_before, bytes_before) = (1, line.len() as u64);
             let raw = strip_eol(&line);
             let raw = raw.strip_prefix("\u{feff}".as_bytes()).unwrap_or(raw);
             let text = std::str::from_utf8(raw).unwrap_or_default();
-            let Some(rest) = text.strip_prefix(prefix.as_str()) else {
-                let reason = format!("the first line must give the as-of, starting {prefix:?}");
-                c.fatal(1, None, reason);
-                return Ok(());
-            };
-            let as_of = self.time.parse(rest.trim());
-            c.file_as_of(as_of, 1, "as-of line");
-            input.get_mut().record_at(bytes_before);
+            match text.strip_prefix(prefix.as_str()) {
+                Some(rest) => {
+                    (lines_before, bytes_before) = (1, line.len() as u64);
+                    let as_of = self.time.parse(rest.trim());
+                    c.file_as_of(as_of, 1, "as-of line");
+                    input.get_mut().record_at(bytes_before);
+                }
+                None if as_of_supplied => header_read = line,
+                None => {
+                    let reason = format!("the first line must give the as-of, starting {prefix:?}");
+                    c.fatal(1, None, reason);
+                    return Ok(());
+                }
+            }
         }
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
@@ -125,7 +136,7 @@ impl CsvReader {
             // is trimmed from the last field.
             .terminator(csv::Terminator::Any(b'\n'))
             .delimiter(self.delimiter)
-            .from_reader(input);
+            .from_reader(Cursor::new(header_read).chain(input));
         let mut record = csv::ByteRecord::new();
         let header_line = lines_before + 1;
         if !next(&mut reader, &mut record, c, lines_before)? {
@@ -139,7 +150,7 @@ impl CsvReader {
         };
         loop {
             let at = bytes_before + reader.position().byte();
-            reader.get_mut().get_mut().record_at(at);
+            reader.get_mut().get_mut().1.get_mut().record_at(at);
             if c.stopped || !next(&mut reader, &mut record, c, lines_before)? {
                 return Ok(());
             }
