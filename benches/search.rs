@@ -19,110 +19,19 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use cardhub::backoffice::search::Criteria;
-use cardhub::cards::{PanHash, PanKeys};
-use cardhub::hub::journal::{self, Entry, JournalEntry};
-use cardhub::hub::model::{Balances, DecidedBy, Decision, SwitchKeys};
-use cardhub::hub::txn_id::TxnId;
-use cardhub::iso8583::fields::{Pan, ResponseCode};
+use cardhub::cards::PanHash;
+use cardhub::hub::journal;
 use cardhub::store::Store;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
-const CARDS: u64 = 200_000;
-const INSTITUTIONS: u64 = 8;
-const TERMINALS: u64 = 50_000;
-const DAYS: i64 = 180;
+#[path = "support/journal_rows.rs"]
+mod journal_rows;
+
+use journal_rows::{CARDS, DAYS, INSTITUTIONS, card_of, keys, mix, pan, row, terminal_of};
+
 /// Searches per kind, for the percentiles.
 const SEARCHES: usize = 1_000;
-
-/// A cheap, well-mixed pseudo-random function (splitmix64).
-fn mix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
-
-/// The card of row `i`.
-fn card_of(i: u64) -> u64 {
-    mix(i) % CARDS
-}
-
-/// The terminal of row `i`.
-fn terminal_of(i: u64) -> u64 {
-    (mix(i) >> 16) % TERMINALS
-}
-
-fn pan(card: u64) -> Pan {
-    Pan::new(&format!("476173{card:010}")).expect("16 digits")
-}
-
-fn keys() -> PanKeys {
-    PanKeys::from_bytes([0x11; 32], [0x22; 32])
-}
-
-/// The row `i` of `rows` spread over the last [`DAYS`] days before `end`.
-fn row(i: u64, rows: u64, end: Timestamp, hashes: &[PanHash]) -> JournalEntry {
-    let span_ms = DAYS * 86_400_000;
-    let at_ms = end.as_millisecond() - span_ms + (i as i64 * span_ms) / rows as i64;
-    let r = mix(i);
-    let card = card_of(i);
-    let (code, decided_by) = match (r >> 32) % 100 {
-        0..=84 => ("00", DecidedBy::AccountSystem),
-        85..=89 => ("51", DecidedBy::AccountSystem),
-        90..=94 => ("00", DecidedBy::StandIn),
-        95..=96 => ("91", DecidedBy::StandIn),
-        _ => ("05", DecidedBy::HubRule),
-    };
-    let atm = (r >> 40).is_multiple_of(5);
-    let institution = format!("bank-{}", card % INSTITUTIONS);
-    JournalEntry {
-        txn_id: TxnId((at_ms << 20) | (i as i64 & 0xFFFFF)),
-        entry: Entry::Request,
-        received_at_us: at_ms * 1_000,
-        business_day: Timestamp::from_millisecond(at_ms)
-            .expect("in range")
-            .to_string()[..10]
-            .to_string(),
-        switch: "base24".into(),
-        mti: if atm { "0200" } else { "0100" }.into(),
-        is_repeat: false,
-        kind: if atm { "cash" } else { "purchase" },
-        channel: if atm { "atm" } else { "pos" },
-        pan_hash: Some(hashes[card as usize].0.to_vec()),
-        pan_masked: Some(pan(card).masked()),
-        account: Some(format!("ACC{card:09}")),
-        institution: Some(institution.clone()),
-        amount_minor: ((r >> 8) % 50_000 + 100) as i64,
-        currency: 978,
-        keys: SwitchKeys {
-            mti: "0100".parse().expect("MTI"),
-            transmission_time: "1122030201".into(),
-            stan: format!("{:06}", i % 999_999 + 1),
-            acquirer: "4761739".into(),
-            terminal: format!("T{:07}", terminal_of(i)),
-            rrn: format!("{i:012}"),
-        },
-        merchant: Some("000012345678901".into()),
-        mcc: Some(5411),
-        decision: Decision {
-            code: ResponseCode::new(code).expect("code"),
-            auth_id: (code == "00").then(|| "A12345".into()),
-            balances: Some(Balances {
-                available: 100_000,
-                ledger: 100_000,
-            }),
-            decided_by,
-            reason: "generated".into(),
-            adapter: (decided_by == DecidedBy::AccountSystem).then(|| "canonical".into()),
-            raw_code: None,
-        },
-        counted_minor: 0,
-        counted_count: 0,
-        original_txn_id: None,
-        latency_us: 900,
-    }
-}
 
 /// Writes `rows` rows through the journal's own insert, the indexes dropped
 /// during the load and rebuilt after (as a restore would).

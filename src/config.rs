@@ -13,6 +13,7 @@ use crate::hub::config::{DayConfig, InstitutionConfig, StoreConfig};
 use crate::link::{LinkSettings, SwitchConfig, SwitchSettings};
 use crate::standin::balance_file::BalanceFormat;
 use crate::standin::config::HoldsConfig;
+use crate::store::{Store, StoreError, StoreOptions};
 
 /// The file as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -52,6 +53,8 @@ pub struct Config {
     pub switches: Vec<Arc<SwitchSettings>>,
     /// Database file, resolved against the config file's folder.
     pub store_path: PathBuf,
+    /// How the store is run (`[store]` beyond its path).
+    pub store_options: StoreOptions,
     /// Folder of adapter files.
     pub adapters_dir: PathBuf,
     pub security: SecurityConfig,
@@ -153,6 +156,13 @@ impl Config {
                 ));
             }
         }
+        let wal_cap_bytes = file.store.wal_cap_mib.checked_mul(1 << 20).unwrap_or(0);
+        if wal_cap_bytes == 0 {
+            problems.push(format!(
+                "store: wal_cap_mib {} must be at least 1 (and fit in bytes)",
+                file.store.wal_cap_mib
+            ));
+        }
         problems.extend(file.holds.problems());
         let api = file
             .api
@@ -176,6 +186,7 @@ impl Config {
             link: file.link,
             switches,
             store_path: base.join(&file.store.path),
+            store_options: StoreOptions { wal_cap_bytes },
             adapters_dir: file
                 .adapters_dir
                 .as_ref()
@@ -194,6 +205,14 @@ impl Config {
             holds: file.holds,
             api,
         })
+    }
+
+    /// Opens the configured store (see [`Store::open_with`]).
+    ///
+    /// # Errors
+    /// As [`Store::open_with`].
+    pub fn open_store(&self) -> Result<Store, StoreError> {
+        Store::open_with(&self.store_path, self.store_options)
     }
 }
 
@@ -277,6 +296,9 @@ mod tests {
             [api]
             listen = "127.0.0.1:0"
             token = "short"
+
+            [store]
+            wal_cap_mib = 0
         "#;
         let ConfigError::Invalid { problems, .. } = parse(text).unwrap_err() else {
             panic!("expected Invalid");
@@ -290,6 +312,7 @@ mod tests {
             "saf.concurrency must be at least 1",
             "drop_folder needs a balances format",
             "the token must be at least 16 characters",
+            "store: wal_cap_mib 0 must be at least 1",
         ] {
             assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
         }

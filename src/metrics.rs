@@ -1,7 +1,8 @@
 //! Prometheus metrics: what the hub counts as it runs (requests by MTI,
 //! decision, decider and institution; hub and adapter-call latency), and
 //! what is read at scrape time (institution states and transitions, SAF
-//! depth and dead letters, balance-file age). Served at `/metrics`.
+//! depth and dead letters, balance-file age, the store's WAL size). Served
+//! at `/metrics`.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -56,6 +57,7 @@ pub struct Metrics {
     saf_pending: Family<InstitutionLabels, Gauge>,
     saf_dead: Family<InstitutionLabels, Gauge>,
     balance_age: Family<InstitutionLabels, Gauge>,
+    store_wal_bytes: Gauge,
 }
 
 /// An institution as operators see it now (the API lists these; metrics
@@ -89,6 +91,7 @@ impl Default for Metrics {
         let saf_pending = Family::<InstitutionLabels, Gauge>::default();
         let saf_dead = Family::<InstitutionLabels, Gauge>::default();
         let balance_age = Family::<InstitutionLabels, Gauge>::default();
+        let store_wal_bytes = Gauge::default();
         registry.register(
             "requests",
             "Requests answered, by MTI, DE 39, who decided and institution",
@@ -129,6 +132,11 @@ impl Default for Metrics {
             "Age of the current balance file's as-of",
             balance_age.clone(),
         );
+        registry.register(
+            "store_wal_bytes",
+            "Size of the store's WAL file",
+            store_wal_bytes.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -139,6 +147,7 @@ impl Default for Metrics {
             saf_pending,
             saf_dead,
             balance_age,
+            store_wal_bytes,
         }
     }
 }
@@ -175,8 +184,11 @@ impl Metrics {
         self.adapter_seconds.get_or_create(&labels).observe(seconds);
     }
 
-    /// The text exposition, with the scrape-time values set first.
-    pub fn render(&self, institutions: &[InstitutionSnapshot]) -> String {
+    /// The text exposition, with the scrape-time values set first
+    /// (`wal_bytes`: [`crate::store::Store::wal_bytes`]).
+    pub fn render(&self, institutions: &[InstitutionSnapshot], wal_bytes: u64) -> String {
+        self.store_wal_bytes
+            .set(i64::try_from(wal_bytes).unwrap_or(i64::MAX));
         for i in institutions {
             let id = InstitutionLabels {
                 institution: i.id.clone(),
@@ -216,15 +228,18 @@ mod tests {
         m.request("0100", "00", "stand_in", "bank-a", 0.002);
         m.request("0100", "00", "stand_in", "bank-a", 0.003);
         m.adapter_call("bank-a", "timeout", 1.5);
-        let text = m.render(&[InstitutionSnapshot {
-            id: "bank-a".into(),
-            state: "closed",
-            transitions: 2,
-            saf_pending: 7,
-            saf_dead: 1,
-            balance_age_secs: Some(3600),
-            ..InstitutionSnapshot::default()
-        }]);
+        let text = m.render(
+            &[InstitutionSnapshot {
+                id: "bank-a".into(),
+                state: "closed",
+                transitions: 2,
+                saf_pending: 7,
+                saf_dead: 1,
+                balance_age_secs: Some(3600),
+                ..InstitutionSnapshot::default()
+            }],
+            4096,
+        );
         assert!(text.contains(
             "cardhub_requests_total{mti=\"0100\",code=\"00\",decided_by=\"stand_in\",institution=\"bank-a\"} 2"
         ), "{text}");
@@ -248,5 +263,6 @@ mod tests {
             text.contains("cardhub_balance_file_age_seconds{institution=\"bank-a\"} 3600"),
             "{text}"
         );
+        assert!(text.contains("cardhub_store_wal_bytes 4096"), "{text}");
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
-use cardhub::store::{SCHEMA_VERSION, Store, StoreError};
+use cardhub::store::{SCHEMA_VERSION, Store, StoreError, StoreOptions};
 use rusqlite::{Connection, ErrorCode, params};
 use tempfile::TempDir;
 
@@ -226,6 +226,94 @@ async fn panicking_job_reaches_its_caller_and_the_writer_survives() {
         .write(|c| insert_row(c, "after-panic"))
         .await
         .expect("writer still works");
+}
+
+/// A small WAL cap, so a test passes it in a few hundred writes.
+const SMALL_WAL_CAP: u64 = 256 * 1024;
+
+/// Fills the WAL past [`SMALL_WAL_CAP`] while a reader holds one snapshot
+/// (so SQLite cannot reset the log), then lets the reader go; returns the
+/// open store.
+async fn wal_past_its_cap_then_released(path: &Path) -> Store {
+    let options = StoreOptions {
+        wal_cap_bytes: SMALL_WAL_CAP,
+    };
+    let store = Store::open_with(path, options).expect("open");
+    store
+        .write(|c| c.execute_batch("CREATE TABLE blobs (b BLOB)"))
+        .await
+        .expect("table");
+    let pin = Connection::open(path).expect("reader");
+    pin.execute_batch("BEGIN").expect("begin");
+    let _: i64 = pin
+        .query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))
+        .expect("snapshot taken");
+    while store.wal_bytes() < 4 * SMALL_WAL_CAP {
+        store
+            .write(|c| c.execute("INSERT INTO blobs VALUES (zeroblob(4000))", []))
+            .await
+            .expect("insert");
+    }
+    pin.execute_batch("COMMIT").expect("snapshot released");
+    store
+}
+
+/// Polls until the WAL is back under the cap, running `each` every round.
+async fn wal_comes_under_the_cap(store: &Store, mut each: impl AsyncFnMut()) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while store.wal_bytes() > SMALL_WAL_CAP {
+        assert!(
+            Instant::now() < deadline,
+            "the WAL stayed at {} bytes, past its cap of {SMALL_WAL_CAP}",
+            store.wal_bytes()
+        );
+        each().await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wal_returns_under_its_cap_under_writes_once_a_pinning_reader_lets_go() {
+    let dir = temp_dir();
+    let store = wal_past_its_cap_then_released(&db_path(&dir)).await;
+    wal_comes_under_the_cap(&store, async || {
+        store
+            .write(|c| c.execute("INSERT INTO blobs VALUES (zeroblob(4000))", []))
+            .await
+            .expect("insert");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_wal_returns_under_its_cap_once_a_pinning_reader_lets_go() {
+    let dir = temp_dir();
+    let store = wal_past_its_cap_then_released(&db_path(&dir)).await;
+    wal_comes_under_the_cap(&store, async || {}).await;
+    let rows: i64 = store
+        .read(|c| c.query_row("SELECT count(*) FROM blobs", [], |r| r.get(0)))
+        .expect("count");
+    assert!(rows > 0, "the emptied log's rows are in the database");
+}
+
+/// The store and the files SQLite makes beside it are the owner's alone,
+/// whatever the umask (the test runs under the usual 022).
+#[cfg(unix)]
+#[tokio::test]
+async fn store_files_are_created_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir();
+    let path = db_path(&dir);
+    let store = Store::open(&path).expect("open");
+    store.write(|c| insert_row(c, "t1")).await.expect("write");
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", path.display()));
+        let mode = std::fs::metadata(&file)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{}: {mode:o}", file.display());
+    }
 }
 
 #[test]

@@ -164,7 +164,10 @@ async fn ready(State(api): State<Api>) -> Response {
 
 /// The Prometheus text exposition.
 async fn metrics(State(api): State<Api>) -> Result<Response, ApiError> {
-    let text = api.hub.metrics().render(&snapshots(&api).await?);
+    let text = api
+        .hub
+        .metrics()
+        .render(&snapshots(&api).await?, api.hub.store().wal_bytes());
     Ok((
         [(
             header::CONTENT_TYPE,

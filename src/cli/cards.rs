@@ -13,7 +13,6 @@ use crate::cards::config::Catalog;
 use crate::cards::{CardError, CardRegistry, PanKeys, file};
 use crate::config::Config;
 use crate::iso8583::fields::Pan;
-use crate::store::Store;
 
 #[derive(Debug, Subcommand)]
 pub enum CardsCommand {
@@ -161,7 +160,8 @@ async fn rekey(config: &Path, new_config: &Path) -> Result<()> {
     }
     let new_keys = PanKeys::from_config(&new.security)
         .with_context(|| format!("the new keys ({})", new_config.display()))?;
-    let store = Store::open(&current.store_path)
+    let store = current
+        .open_store()
         .with_context(|| format!("opening the store {}", current.store_path.display()))?;
     let registry = CardRegistry::new(
         store.clone(),
@@ -197,7 +197,8 @@ impl CardArg {
 pub(super) fn open_registry(config: &Path) -> Result<(CardRegistry, Config)> {
     let config = Config::load(config)?;
     let keys = PanKeys::from_config(&config.security)?;
-    let store = Store::open(&config.store_path)
+    let store = config
+        .open_store()
         .with_context(|| format!("opening the store {}", config.store_path.display()))?;
     let registry = CardRegistry::new(store, keys, Catalog::from_config(&config));
     registry.check_keys()?;

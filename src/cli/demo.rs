@@ -29,6 +29,7 @@ use crate::refsys::corebank::Credentials;
 use crate::refsys::vendors::{self, DEMO_PASSWORD, Vendor};
 use crate::refsys::{Mode, RefSys, Switches, accounts, ledger::Ledger};
 use crate::sim::SimClient;
+use crate::store::ServeLock;
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -163,6 +164,8 @@ async fn demo(args: DemoArgs) -> Result<()> {
             extra: VENDOR_INSTITUTIONS,
         },
     )?;
+    // A `--dir` of an earlier demo may hold a store another demo serves.
+    let _lock = ServeLock::acquire(&config.store_path)?;
     let (hub, _adapters) = service::open_with_adapters(&config)?;
     let hub = Arc::new(hub);
     let rows = file::read(&dir.join("cards.csv"), &Catalog::from_config(&config))?;

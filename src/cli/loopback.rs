@@ -8,6 +8,7 @@ use std::path::Path;
 use anyhow::{Result, bail};
 
 use crate::config::Config;
+use crate::store::write_private;
 
 /// The API's bearer token in loopback configs (public in the repository).
 pub const TOKEN: &str = "demo-token-public-in-the-repository";
@@ -40,7 +41,8 @@ pub struct Setup<'a> {
 /// A file cannot be written, or the config does not load.
 pub fn write_config(dir: &Path, setup: &Setup) -> Result<Config> {
     std::fs::create_dir_all(dir.join("adapters"))?;
-    std::fs::write(dir.join("cards.csv"), setup.cards)?;
+    // Card numbers and keys: readable by the owner alone.
+    write_private(&dir.join("cards.csv"), setup.cards.as_bytes())?;
     let adapter = ADAPTER.replace("http://127.0.0.1:8080", setup.bank_url);
     std::fs::write(dir.join("adapters/canonical.toml"), adapter)?;
     let Setup {
@@ -83,7 +85,7 @@ address = "{switch}"
 header = "ISO006000070"
 {extra}"##
     );
-    std::fs::write(dir.join("cardhub.toml"), text)?;
+    write_private(&dir.join("cardhub.toml"), text.as_bytes())?;
     Ok(Config::load(&dir.join("cardhub.toml"))?)
 }
 

@@ -12,6 +12,7 @@ use crate::api;
 use crate::config::Config;
 use crate::hub::service;
 use crate::link::{self, IssuerUnavailable};
+use crate::store::ServeLock;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -26,6 +27,13 @@ pub struct ServeArgs {
 
 pub fn run(args: ServeArgs) -> Result<()> {
     let config = Config::load(&args.config)?;
+    // One hub per store, held until the process ends (the link alone
+    // opens no store).
+    let _lock = if args.link_only {
+        None
+    } else {
+        Some(ServeLock::acquire(&config.store_path)?)
+    };
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
     runtime.block_on(async {
         if args.link_only {

@@ -29,7 +29,8 @@ pub struct ConfigArg {
 impl ConfigArg {
     fn open(&self) -> Result<(Config, Store)> {
         let config = Config::load(&self.config)?;
-        let store = Store::open(&config.store_path)
+        let store = config
+            .open_store()
             .with_context(|| format!("opening {}", config.store_path.display()))?;
         Ok((config, store))
     }

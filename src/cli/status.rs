@@ -13,7 +13,6 @@ use crate::config::Config;
 use crate::hub::config::InstitutionMode;
 use crate::hub::txn_id::TxnId;
 use crate::standin::{balances, saf};
-use crate::store::Store;
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
@@ -24,7 +23,8 @@ pub struct StatusArgs {
 
 pub fn run(args: StatusArgs) -> Result<()> {
     let config = Config::load(&args.config)?;
-    let store = Store::open(&config.store_path)
+    let store = config
+        .open_store()
         .with_context(|| format!("opening {}", config.store_path.display()))?;
     let states: Vec<(String, String, i64)> = store.read(|c| {
         c.prepare("SELECT institution, state, changed_us FROM institution_state")?

@@ -14,7 +14,6 @@ use crate::cards::PanKeys;
 use crate::config::Config;
 use crate::hub::txn_id::TxnId;
 use crate::money::{Currency, Money};
-use crate::store::Store;
 
 #[derive(Debug, Subcommand)]
 pub enum TxnCommand {
@@ -84,7 +83,8 @@ pub fn run(command: TxnCommand) -> Result<()> {
                 .parse()
                 .with_context(|| format!("{id:?} is not a transaction id (16 hex digits)"))?;
             let config = Config::load(&config)?;
-            let store = Store::open(&config.store_path)
+            let store = config
+                .open_store()
                 .with_context(|| format!("opening {}", config.store_path.display()))?;
             let Some(story) = backoffice::story(&store, txn_id)? else {
                 bail!("no transaction {id} in the journal");
@@ -134,7 +134,8 @@ fn search(args: SearchArgs) -> Result<()> {
         };
         anyhow::anyhow!("--{flag}: {}", e.reason)
     })?;
-    let store = Store::open(&config.store_path)
+    let store = config
+        .open_store()
         .with_context(|| format!("opening {}", config.store_path.display()))?;
     let page = query.run(&store)?;
     if args.json {

@@ -21,7 +21,7 @@ use crate::standin::balances;
 use crate::standin::drop_folder::DropFolder;
 use crate::standin::probe;
 use crate::standin::replay::Replay;
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 
 /// How often the card snapshot checks for changes made by other processes.
 pub const CARD_REFRESH: Duration = Duration::from_secs(1);
@@ -94,7 +94,7 @@ pub fn open(
     config: &Config,
     mut account_systems: HashMap<String, Arc<dyn AccountSystem>>,
 ) -> Result<Hub, HubError> {
-    let store = Store::open(&config.store_path)?;
+    let store = config.open_store()?;
     let keys = PanKeys::from_config(&config.security)?;
     let cards = CardRegistry::open(store.clone(), keys, Catalog::from_config(config))?;
     let day = BusinessDay::from_config(&config.day).map_err(HubError::Day)?;

@@ -55,7 +55,10 @@
 //! writer would wait on itself).
 
 mod checkpoint;
+mod files;
 mod migrations;
+
+pub use files::{ServeLock, write_private};
 
 use std::any::Any;
 use std::fmt;
@@ -86,6 +89,9 @@ const MAX_IDLE_READERS: usize = 4;
 /// How long a connection waits for a lock held by another process.
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The default soft cap on the WAL file (see [`StoreOptions::wal_cap_bytes`]).
+pub const DEFAULT_WAL_CAP_BYTES: u64 = 64 * 1024 * 1024;
+
 /// The writer thread's name, as seen in debuggers and `top -H`.
 const WRITER_THREAD: &str = "cardhub-store-writer";
 
@@ -98,6 +104,17 @@ const WRITER_THREAD: &str = "cardhub-store-writer";
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
+}
+
+/// How a store is run (`[store]` in the config file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Soft cap on the WAL file: past it, the log is copied into the
+    /// database and emptied between two group commits (see `checkpoint`), and
+    /// a log SQLite resets is cut back to this size. The file may pass it by
+    /// the writes of one checkpoint tick (250 ms), or for as long as a read
+    /// holds one snapshot.
+    pub wal_cap_bytes: u64,
 }
 
 /// Counters since the store was opened, for throughput reports.
@@ -126,6 +143,32 @@ pub enum StoreError {
         /// SQLite's reason.
         #[source]
         source: rusqlite::Error,
+    },
+    /// The database file cannot be created, or the lock file cannot be
+    /// created, locked or written (missing folder, permissions). The
+    /// operator's or the environment's fault; retrying helps only once the
+    /// cause is fixed.
+    #[error("cannot create or lock {}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The system's reason.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Another process serves this store ([`ServeLock`]): two hubs on one
+    /// store would both answer and their shadow balances diverge. The
+    /// operator's; retrying helps once that hub has stopped.
+    #[error(
+        "the store {} is already served by another cardhub{}; stop it first",
+        path.display(),
+        holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default()
+    )]
+    InUse {
+        /// The database file.
+        path: PathBuf,
+        /// The holder's process id, when its lock file names one.
+        holder: Option<u32>,
     },
     /// A schema migration failed; its transaction was rolled back, so the
     /// file stays at the previous version. A bug in the migration or a
@@ -183,6 +226,8 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     /// Bumped by the writer, read by `stats`.
     counters: Arc<Counters>,
+    /// The WAL's size and cap, shared with the writer and the checkpointer.
+    wal: Arc<checkpoint::Wal>,
     /// Copies the WAL into the database file off the commit path; dropped
     /// (with a last checkpoint) after the writer has stopped.
     _checkpointer: checkpoint::Checkpointer,
@@ -231,19 +276,42 @@ enum Answer<T> {
     Panicked(Box<dyn Any + Send>),
 }
 
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            wal_cap_bytes: DEFAULT_WAL_CAP_BYTES,
+        }
+    }
+}
+
 impl Store {
-    /// Opens (or creates) the database at `path`, sets it up for durable
-    /// concurrent use (`journal_mode=WAL`, `synchronous=FULL`,
-    /// `foreign_keys=ON`, a busy timeout), applies pending migrations in
-    /// order, each in its own transaction, and starts the writer thread.
+    /// [`Store::open_with`] the default [`StoreOptions`].
     ///
     /// # Errors
-    /// [`StoreError::Open`] when the file cannot be opened or set up,
+    /// As [`Store::open_with`].
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::open_with(path, StoreOptions::default())
+    }
+
+    /// Opens (or creates, `0600`) the database at `path`, warns when group
+    /// or others may read its files, sets it up for durable
+    /// concurrent use (`journal_mode=WAL`, `synchronous=FULL`,
+    /// `foreign_keys=ON`, a busy timeout, the WAL's cap), applies pending
+    /// migrations in order, each in its own transaction, and starts the
+    /// writer and checkpoint threads.
+    ///
+    /// # Errors
+    /// [`StoreError::File`] when the file cannot be created,
+    /// [`StoreError::Open`] when it cannot be opened or set up,
     /// [`StoreError::TooNew`] when its schema is newer than this binary
     /// (the file is then left untouched), [`StoreError::Migration`] when a
     /// migration fails, [`StoreError::WriterGone`] when the writer thread
     /// cannot be started.
-    pub fn open(path: &Path) -> Result<Store, StoreError> {
+    pub fn open_with(path: &Path, options: StoreOptions) -> Result<Store, StoreError> {
+        files::prepare_database(path).map_err(|source| StoreError::File {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let open_error = open_error(path);
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
@@ -252,17 +320,19 @@ impl Store {
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
         // Refuse a newer file before changing anything in it.
         check_version(user_version(&conn).map_err(open_error)?)?;
-        configure_writer(&conn).map_err(open_error)?;
+        configure_writer(&conn, &options).map_err(open_error)?;
         migrate(&mut conn, path)?;
 
-        let checkpointer = checkpoint::Checkpointer::start(path)?;
+        let wal = Arc::new(checkpoint::Wal::new(path, options.wal_cap_bytes));
+        let checkpointer = checkpoint::Checkpointer::start(path, Arc::clone(&wal))?;
         let counters = Arc::new(Counters::default());
         let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
         let writer = {
             let counters = Arc::clone(&counters);
+            let wal = Arc::clone(&wal);
             thread::Builder::new()
                 .name(WRITER_THREAD.into())
-                .spawn(move || run_writer(&conn, queue, &counters))
+                .spawn(move || run_writer(&conn, queue, &counters, &wal))
                 .map_err(|e| {
                     tracing::error!(error = %e, "cannot start the store writer thread");
                     StoreError::WriterGone
@@ -275,6 +345,7 @@ impl Store {
                 writer: Some(writer),
                 readers: Mutex::new(Vec::new()),
                 counters,
+                wal,
                 _checkpointer: checkpointer,
             }),
         })
@@ -381,6 +452,12 @@ impl Store {
             .map_or(0, |q| q.max_capacity() - q.capacity())
     }
 
+    /// The WAL file's size now, in bytes (0 when there is none), for metrics.
+    #[must_use]
+    pub fn wal_bytes(&self) -> u64 {
+        self.inner.wal.bytes()
+    }
+
     /// The database file.
     #[must_use]
     pub fn path(&self) -> &Path {
@@ -431,6 +508,8 @@ impl StoreError {
                 is_busy(e) || e.sqlite_error_code() == Some(ErrorCode::DiskFull)
             }
             StoreError::Open { .. }
+            | StoreError::File { .. }
+            | StoreError::InUse { .. }
             | StoreError::Migration { .. }
             | StoreError::TooNew { .. }
             | StoreError::WriterGone => false,
@@ -497,8 +576,14 @@ impl<T> Answer<T> {
 }
 
 /// The writer thread: one batch, one transaction, one fsync, until every
-/// handle is gone and the queue is empty.
-fn run_writer(conn: &Connection, mut queue: mpsc::Receiver<Box<dyn Job>>, counters: &Counters) {
+/// handle is gone and the queue is empty. Between batches it empties the WAL
+/// when the checkpoint thread asks for it.
+fn run_writer(
+    conn: &Connection,
+    mut queue: mpsc::Receiver<Box<dyn Job>>,
+    counters: &Counters,
+    wal: &checkpoint::Wal,
+) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = queue.blocking_recv() {
         batch.push(first);
@@ -509,6 +594,7 @@ fn run_writer(conn: &Connection, mut queue: mpsc::Receiver<Box<dyn Job>>, counte
             }
         }
         commit_batch(conn, &mut batch, counters);
+        wal.after_batch(conn);
     }
     tracing::debug!("store writer stopped");
 }
@@ -620,7 +706,7 @@ fn is_busy(e: &rusqlite::Error) -> bool {
 }
 
 /// Durable, concurrent settings for the write connection.
-fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
+fn configure_writer(conn: &Connection, options: &StoreOptions) -> rusqlite::Result<()> {
     let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         // Still durable (synchronous=FULL), but readers will wait on writes.
@@ -630,6 +716,10 @@ fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     // Checkpoints run on their own thread (see `checkpoint`), not in commits.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    // When SQLite resets the log (everything copied, no reader on it), the
+    // next commit cuts the file back to the cap instead of keeping its size.
+    let limit = i64::try_from(options.wal_cap_bytes).unwrap_or(i64::MAX);
+    conn.pragma_update(None, "journal_size_limit", limit)?;
     // macOS: fsync alone does not reach the platter; ignored elsewhere.
     conn.pragma_update(None, "fullfsync", true)?;
     conn.pragma_update(None, "foreign_keys", true)?;
