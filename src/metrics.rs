@@ -58,6 +58,7 @@ pub struct Metrics {
     saf_dead: Family<InstitutionLabels, Gauge>,
     balance_age: Family<InstitutionLabels, Gauge>,
     store_wal_bytes: Gauge,
+    store_read_errors: Counter,
 }
 
 /// An institution as operators see it now (the API lists these; metrics
@@ -92,6 +93,7 @@ impl Default for Metrics {
         let saf_dead = Family::<InstitutionLabels, Gauge>::default();
         let balance_age = Family::<InstitutionLabels, Gauge>::default();
         let store_wal_bytes = Gauge::default();
+        let store_read_errors = Counter::default();
         registry.register(
             "requests",
             "Requests answered, by MTI, DE 39, who decided and institution",
@@ -137,6 +139,11 @@ impl Default for Metrics {
             "Size of the store's WAL file",
             store_wal_bytes.clone(),
         );
+        registry.register(
+            "store_read_errors",
+            "Journal reads that failed while deciding a request (each answered 96)",
+            store_read_errors.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -148,6 +155,7 @@ impl Default for Metrics {
             saf_dead,
             balance_age,
             store_wal_bytes,
+            store_read_errors,
         }
     }
 }
@@ -173,6 +181,11 @@ impl Metrics {
             mti: mti.to_string(),
         };
         self.hub_seconds.get_or_create(&mti).observe(seconds);
+    }
+
+    /// Counts a journal read that failed while deciding a request.
+    pub fn store_read_error(&self) {
+        self.store_read_errors.inc();
     }
 
     /// Times an online account-system call (`outcome`: answered, timeout, ...).

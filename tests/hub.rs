@@ -187,6 +187,30 @@ async fn a_late_account_system_answer_is_answered_91_in_time_and_recorded() {
     t.link.shutdown().await;
 }
 
+/// When the journal cannot be read, whether a request repeats an answered
+/// one cannot be told: it is answered 96 and the account system is not
+/// asked (it would be debited twice), and reversals are not decided.
+#[tokio::test]
+async fn an_unreadable_journal_is_answered_96_without_asking_the_bank() {
+    let t = start("").await;
+    let c = client(&t.addr).await;
+    let first = purchase(ACTIVE_USD, 1_000, 1);
+    assert_eq!(code_of(&c, &first).await, "00");
+    let db = rusqlite::Connection::open(t.dir.path().join("hub.db")).unwrap();
+    db.execute_batch("ALTER TABLE journal RENAME TO journal_away")
+        .unwrap();
+    assert_eq!(code_of(&c, &first).await, "96", "a retransmission");
+    let mut reversal = request("0400", "000000", ACTIVE_USD, 1_000, 2);
+    reversal.set(90, "010000000111220302010000476173900000000000");
+    assert_eq!(code_of(&c, &reversal).await, "96", "a reversal");
+    assert_eq!(t.bank.calls("authorize").len(), 1, "asked once only");
+    assert!(t.bank.calls("reverse").is_empty());
+    db.execute_batch("ALTER TABLE journal_away RENAME TO journal")
+        .unwrap();
+    assert_eq!(code_of(&c, &first).await, "00", "the original answer again");
+    t.link.shutdown().await;
+}
+
 #[tokio::test]
 async fn retransmissions_get_the_original_answer_and_debit_once() {
     let t = start("").await;

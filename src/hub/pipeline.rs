@@ -277,11 +277,14 @@ impl Hub {
             in_flight: &self.in_flight,
         };
         let answered = if self.seen.may_contain(&keys) {
-            journal::answered(&self.store, &keys).ok().flatten()
+            journal::answered(&self.store, &keys)
         } else {
-            None
+            Ok(None)
         };
-        if let Some(first) = answered {
+        // Whether it repeats an answered request cannot be told: nothing
+        // is decided (nor the account system asked) without knowing.
+        let unreadable = answered.as_ref().err().map(|e| self.unreadable(e));
+        if let Ok(Some(first)) = answered {
             if same_content(msg, &first) {
                 let _ = sender.send(Some(first.decision.clone()));
                 drop(done);
@@ -294,21 +297,24 @@ impl Hub {
                 .refuse_duplicate(request, &keys, txn_id, first.txn_id, sender)
                 .await;
         }
-        let (outcome, canonical) =
-            match mapping::to_canonical(msg, request.received, request.deadline) {
-                Err(e) => (Outcome::rule(e.code(), e.to_string()), None),
-                Ok(c) => {
-                    let outcome = match c.role {
-                        MessageRole::Request => {
-                            self.authorize(request, &c, txn_id, sender.subscribe())
-                                .await
-                        }
-                        MessageRole::Advice => self.advice(&c, txn_id).await,
-                        MessageRole::Reversal { advice } => self.reverse(&c, txn_id, advice).await,
-                    };
-                    (outcome, Some(c))
-                }
-            };
+        let (outcome, canonical) = match (
+            unreadable,
+            mapping::to_canonical(msg, request.received, request.deadline),
+        ) {
+            (_, Err(e)) => (Outcome::rule(e.code(), e.to_string()), None),
+            (Some(refusal), Ok(c)) => (refusal, Some(c)),
+            (None, Ok(c)) => {
+                let outcome = match c.role {
+                    MessageRole::Request => {
+                        self.authorize(request, &c, txn_id, sender.subscribe())
+                            .await
+                    }
+                    MessageRole::Advice => self.advice(&c, txn_id).await,
+                    MessageRole::Reversal { advice } => self.reverse(&c, txn_id, advice).await,
+                };
+                (outcome, Some(c))
+            }
+        };
         let entry = self.entry(request, &keys, txn_id, &outcome, canonical.as_ref());
         let (decision, journaled) = self
             .durably(entry, outcome.decision, outcome.effects, outcome.intent)
@@ -735,7 +741,10 @@ impl Hub {
             ..Outcome::rule(codes::APPROVED, "")
         };
         let completes = match (&c.original, switch_approved && c.kind.is_debit()) {
-            (Some(_), true) => self.find_original(c).filter(|o| o.approved),
+            (Some(_), true) => match self.find_original(c) {
+                Ok(original) => original.filter(|o| o.approved),
+                Err(e) => return self.unreadable(&e),
+            },
             _ => None,
         };
         if let Some(original) = &completes {
@@ -779,7 +788,11 @@ impl Hub {
     /// 0400 / 0420: undo an earlier transaction, fully or (DE 95) partly.
     async fn reverse(&self, c: &CanonicalRequest, txn_id: TxnId, advice: bool) -> Outcome {
         let card = self.cards.lookup(&c.pan);
-        let Some(original) = self.find_original(c) else {
+        let original = match self.find_original(c) {
+            Ok(original) => original,
+            Err(e) => return self.unreadable(&e),
+        };
+        let Some(original) = original else {
             return match advice {
                 false => Outcome::rule(codes::ORIGINAL_NOT_FOUND, "original not found"),
                 true => Outcome {
@@ -801,7 +814,10 @@ impl Hub {
         if !original.approved {
             return outcome;
         }
-        let done = journal::reversed_so_far(&self.store, original.txn_id).unwrap_or(0);
+        let done = match journal::reversed_so_far(&self.store, original.txn_id) {
+            Ok(done) => done,
+            Err(e) => return self.unreadable(&e),
+        };
         let remaining = (original.amount_minor - done).max(0);
         let wanted = match c.replacement {
             Some(actual) => original.amount_minor - actual as i64,
@@ -854,7 +870,11 @@ impl Hub {
         outcome
     }
 
-    fn find_original(&self, c: &CanonicalRequest) -> Option<journal::Original> {
+    /// The journaled original a reversal or completion refers to.
+    fn find_original(
+        &self,
+        c: &CanonicalRequest,
+    ) -> Result<Option<journal::Original>, crate::store::StoreError> {
         if let Some(o) = &c.original {
             return journal::original(
                 &self.store,
@@ -862,22 +882,30 @@ impl Hub {
                 &o.transmission_time,
                 &o.stan.to_string(),
                 &o.acquirer,
-            )
-            .ok()
-            .flatten();
+            );
         }
         // Without DE 90 the reversal carries the original's own keys.
-        ["0100", "0200"].into_iter().find_map(|mti| {
-            journal::original(
+        for mti in ["0100", "0200"] {
+            let found = journal::original(
                 &self.store,
                 mti,
                 &c.keys.transmission_time,
                 &c.keys.stan,
                 &c.keys.acquirer,
-            )
-            .ok()
-            .flatten()
-        })
+            )?;
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        Ok(None)
+    }
+
+    /// A journal read failed: the request is answered 96 (the hub's
+    /// error, counted), never decided as if the read had found nothing.
+    fn unreadable(&self, e: &crate::store::StoreError) -> Outcome {
+        error!(error = %e, "journal not readable; answering 96");
+        self.metrics.store_read_error();
+        Outcome::rule(codes::SYSTEM_ERROR, format!("journal not readable: {e}"))
     }
 
     fn entry(
