@@ -22,6 +22,7 @@ use super::{
     amount_syntax, currency, decimal_amount,
 };
 use crate::adapter::xml::{is_name, is_xml_char, is_xml_space};
+use crate::mask::redact_pans;
 use crate::money::Currency;
 
 /// Elements open at once (the root is depth 1).
@@ -282,9 +283,10 @@ fn malformed(error: &quick_xml::Error) -> String {
     match error {
         quick_xml::Error::Encoding(_) => "not UTF-8 text".to_owned(),
         quick_xml::Error::Escape(EscapeError::UnrecognizedEntity(_, name)) => {
-            format!("undeclared entity &{name};")
+            redact_pans(&format!("undeclared entity &{name};"))
         }
-        other => format!("malformed XML: {other}"),
+        // quick-xml's messages quote the file's markup.
+        other => redact_pans(&format!("malformed XML: {other}")),
     }
 }
 
@@ -339,16 +341,21 @@ impl Walk<'_> {
             return c.fatal(
                 line,
                 None,
-                format!("undeclared namespace prefix {prefix:?}"),
+                redact_pans(&format!("undeclared namespace prefix {prefix:?}")),
             );
         }
         let name = local.into_inner();
         if self.stack.is_empty() {
             let root = &format.record[0];
             if self.root_seen {
-                return c.fatal(line, None, format!("a second root element <{name}>"));
+                return c.fatal(
+                    line,
+                    None,
+                    redact_pans(&format!("a second root element <{name}>")),
+                );
             } else if name != root {
                 let reason = format!("the root element is <{name}>, the format expects <{root}>");
+                let reason = redact_pans(&reason);
                 return c.fatal(line, None, reason);
             }
             self.root_seen = true;
@@ -403,7 +410,7 @@ impl Walk<'_> {
                 return c.fatal(
                     line,
                     None,
-                    format!("undeclared namespace prefix {prefix:?}"),
+                    redact_pans(&format!("undeclared namespace prefix {prefix:?}")),
                 );
             }
             let value = match attr.normalized_value(version) {
@@ -491,12 +498,21 @@ impl Walk<'_> {
         let resolved = if reference.is_char_ref() {
             match reference.resolve_char_ref() {
                 Ok(Some(ch)) if is_xml_char(ch) => &*ch.encode_utf8(&mut buf),
-                _ => return c.fatal(line, None, format!("invalid character reference &{name};")),
+                _ => {
+                    return c.fatal(
+                        line,
+                        None,
+                        redact_pans(&format!("invalid character reference &{name};")),
+                    );
+                }
             }
         } else {
             match resolve_predefined_entity(name) {
                 Some(resolved) => resolved,
-                None => return c.fatal(line, None, format!("undeclared entity &{name};")),
+                None => {
+                    let reason = redact_pans(&format!("undeclared entity &{name};"));
+                    return c.fatal(line, None, reason);
+                }
             }
         };
         if self.stack.is_empty() {
