@@ -4,8 +4,9 @@
 //! (which echoes parts of the request) is one the hub's adapter for that
 //! server reads as an answer or a fault, never as a malformed reply.
 //!
-//! Input: byte 0 picks the server (mod 4), the rest is the request body
-//! (the mainframe's record without its length prefix).
+//! Input: byte 0 picks the server (mod 4; for CoreBank, the SOAP action by
+//! the rest), the rest is the request body (the mainframe's record without
+//! its length prefix).
 
 use std::sync::LazyLock;
 
@@ -41,7 +42,7 @@ pub fn target(data: &[u8]) {
     };
     match server % 4 {
         0 => reference(body),
-        1 => core_bank(body),
+        1 => core_bank(*server, body),
         2 => home_bank(body),
         _ => main_frame(body),
     }
@@ -76,16 +77,32 @@ fn reference(body: &[u8]) {
     }
 }
 
-fn core_bank(body: &[u8]) {
+/// CoreBank's operations, in the order of `Operation::ALL`.
+const COREBANK_OPERATIONS: [&str; 5] = [
+    "ReserveFunds",
+    "CreditAccount",
+    "CancelReservation",
+    "PostAdvice",
+    "GetBalance",
+];
+
+/// `pick` chooses the SOAP action. The seeds carry a token for the
+/// legacy-soap12 adapter's credentials created at `now`, so the reader gets
+/// past authentication.
+fn core_bank(pick: u8, body: &[u8]) {
     let credentials = Credentials {
-        username: "hub".into(),
-        password: "secret".into(),
+        username: "CARDHUB01".into(),
+        password: "demo-only-not-a-secret".into(),
     };
     let now = "2026-03-01T12:00:00Z".parse().expect("timestamp");
-    let content_type = "application/soap+xml; charset=utf-8";
+    let operation = COREBANK_OPERATIONS[usize::from(pick / 4) % COREBANK_OPERATIONS.len()];
+    let content_type = format!(
+        "application/soap+xml; charset=utf-8; action=\"{}/{operation}\"",
+        corebank::NAMESPACE
+    );
     match corebank::parse_request(
         body,
-        content_type,
+        &content_type,
         &credentials,
         &mut Nonces::default(),
         now,
