@@ -305,6 +305,7 @@ fn card_numbers_in_xml_markup_are_masked() {
         format!("{head}<p4761739001010010:Account/></Balances>"),
         format!("{head}<Account4761739001010010></Account></Balances>"),
         "<B4761739001010010>\n</B4761739001010010>".to_string(),
+        format!("{head}<Account4761739001010010>"),
     ] {
         let errs = problems(&f, text.as_bytes(), None).concat();
         assert!(errs.contains("476173******0010"), "{errs}");

@@ -236,6 +236,7 @@ impl XmlReader {
         if let (Some(declared), Some(line), false) = (declared, non_ascii, c.stopped) {
             let reason =
                 format!("declares encoding {declared:?} and is not ASCII; only UTF-8 is read");
+            let reason = redact_pans(&reason);
             c.problem(line, None, reason);
         }
         Ok(())
@@ -250,13 +251,13 @@ fn declaration<S: FnMut(BalanceRow) -> Result<(), String>>(
     c: &mut Collector<S>,
 ) -> (XmlVersion, Option<String>) {
     let version = decl.xml_version().unwrap_or_else(|e| {
-        c.fatal(line, None, format!("malformed XML: {e}"));
+        c.fatal(line, None, redact_pans(&format!("malformed XML: {e}")));
         XmlVersion::Implicit1_0
     });
     let declared = match decl.encoding() {
         Some(Ok(name)) if !name.eq_ignore_ascii_case("utf-8") => Some(name.into_owned()),
         Some(Err(e)) => {
-            c.fatal(line, None, format!("malformed XML: {e}"));
+            c.fatal(line, None, redact_pans(&format!("malformed XML: {e}")));
             None
         }
         _ => None,
@@ -400,7 +401,7 @@ impl Walk<'_> {
         for attr in start.attributes() {
             let attr = match attr {
                 Ok(attr) => attr,
-                Err(e) => return c.fatal(line, None, format!("malformed XML: {e}")),
+                Err(e) => return c.fatal(line, None, redact_pans(&format!("malformed XML: {e}"))),
             };
             if attr.key.as_namespace_binding().is_some() {
                 continue;
@@ -603,7 +604,7 @@ impl Walk<'_> {
             c.fatal(
                 line,
                 None,
-                format!("the file ends inside <{open}>: it is cut short"),
+                redact_pans(&format!("the file ends inside <{open}>: it is cut short")),
             );
         } else if !self.root_seen {
             c.fatal(line, None, "no root element");
