@@ -1,19 +1,9 @@
-//! Fuzz target: a request to the hub interface (untrusted SOAP from an
-//! institution) must never panic the parser, and any error it reports must
-//! render as a fault envelope that reads back.
-//!
+//! cargo-fuzz entry for the `hub_request` target (`fuzz/targets/hub_request.rs`).
 //! Run from the repository root: `cargo +nightly fuzz run hub_request`.
 #![no_main]
 
-use cardhub::adapter::xml::{Document, Limits};
-use cardhub::api::hub_soap::{self, SoapVersion};
-use libfuzzer_sys::fuzz_target;
+#[allow(dead_code)]
+#[path = "../targets/mod.rs"]
+mod targets;
 
-fuzz_target!(|data: &[u8]| {
-    for content_type in [None, Some("text/xml"), Some("application/soap+xml")] {
-        if let Err(e) = hub_soap::parse_request_limited(data, content_type, None, 1 << 20) {
-            let fault = e.to_fault(SoapVersion::V12);
-            assert!(Document::parse(fault.as_bytes(), &Limits::default()).is_ok());
-        }
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| targets::hub_request::target(data));

@@ -295,6 +295,24 @@ fn card_numbers_in_values_are_masked() {
     assert!(!errs.contains("4761739001010010"), "{errs}");
 }
 
+/// XML problems quote the file's markup (names, the parser's messages):
+/// card numbers there are masked as in values (found by fuzzing).
+#[test]
+fn card_numbers_in_xml_markup_are_masked() {
+    let f = format(XML);
+    let head = "<Balances asOf=\"2026-11-21T22:00:00Z\">\n";
+    for text in [
+        format!("{head}<p4761739001010010:Account/></Balances>"),
+        format!("{head}<Account4761739001010010></Account></Balances>"),
+        "<B4761739001010010>\n</B4761739001010010>".to_string(),
+        format!("{head}<Account4761739001010010>"),
+    ] {
+        let errs = problems(&f, text.as_bytes(), None).concat();
+        assert!(errs.contains("476173******0010"), "{errs}");
+        assert!(!errs.contains("4761739001010010"), "{errs}");
+    }
+}
+
 // ---- fixed width ----
 
 /// A detail record of the `FIXED` layout.

@@ -22,6 +22,7 @@ use super::{
     amount_syntax, currency, decimal_amount,
 };
 use crate::adapter::xml::{is_name, is_xml_char, is_xml_space};
+use crate::mask::redact_pans;
 use crate::money::Currency;
 
 /// Elements open at once (the root is depth 1).
@@ -235,6 +236,7 @@ impl XmlReader {
         if let (Some(declared), Some(line), false) = (declared, non_ascii, c.stopped) {
             let reason =
                 format!("declares encoding {declared:?} and is not ASCII; only UTF-8 is read");
+            let reason = redact_pans(&reason);
             c.problem(line, None, reason);
         }
         Ok(())
@@ -249,13 +251,13 @@ fn declaration<S: FnMut(BalanceRow) -> Result<(), String>>(
     c: &mut Collector<S>,
 ) -> (XmlVersion, Option<String>) {
     let version = decl.xml_version().unwrap_or_else(|e| {
-        c.fatal(line, None, format!("malformed XML: {e}"));
+        c.fatal(line, None, redact_pans(&format!("malformed XML: {e}")));
         XmlVersion::Implicit1_0
     });
     let declared = match decl.encoding() {
         Some(Ok(name)) if !name.eq_ignore_ascii_case("utf-8") => Some(name.into_owned()),
         Some(Err(e)) => {
-            c.fatal(line, None, format!("malformed XML: {e}"));
+            c.fatal(line, None, redact_pans(&format!("malformed XML: {e}")));
             None
         }
         _ => None,
@@ -282,9 +284,10 @@ fn malformed(error: &quick_xml::Error) -> String {
     match error {
         quick_xml::Error::Encoding(_) => "not UTF-8 text".to_owned(),
         quick_xml::Error::Escape(EscapeError::UnrecognizedEntity(_, name)) => {
-            format!("undeclared entity &{name};")
+            redact_pans(&format!("undeclared entity &{name};"))
         }
-        other => format!("malformed XML: {other}"),
+        // quick-xml's messages quote the file's markup.
+        other => redact_pans(&format!("malformed XML: {other}")),
     }
 }
 
@@ -339,16 +342,21 @@ impl Walk<'_> {
             return c.fatal(
                 line,
                 None,
-                format!("undeclared namespace prefix {prefix:?}"),
+                redact_pans(&format!("undeclared namespace prefix {prefix:?}")),
             );
         }
         let name = local.into_inner();
         if self.stack.is_empty() {
             let root = &format.record[0];
             if self.root_seen {
-                return c.fatal(line, None, format!("a second root element <{name}>"));
+                return c.fatal(
+                    line,
+                    None,
+                    redact_pans(&format!("a second root element <{name}>")),
+                );
             } else if name != root {
                 let reason = format!("the root element is <{name}>, the format expects <{root}>");
+                let reason = redact_pans(&reason);
                 return c.fatal(line, None, reason);
             }
             self.root_seen = true;
@@ -393,7 +401,7 @@ impl Walk<'_> {
         for attr in start.attributes() {
             let attr = match attr {
                 Ok(attr) => attr,
-                Err(e) => return c.fatal(line, None, format!("malformed XML: {e}")),
+                Err(e) => return c.fatal(line, None, redact_pans(&format!("malformed XML: {e}"))),
             };
             if attr.key.as_namespace_binding().is_some() {
                 continue;
@@ -403,7 +411,7 @@ impl Walk<'_> {
                 return c.fatal(
                     line,
                     None,
-                    format!("undeclared namespace prefix {prefix:?}"),
+                    redact_pans(&format!("undeclared namespace prefix {prefix:?}")),
                 );
             }
             let value = match attr.normalized_value(version) {
@@ -491,12 +499,21 @@ impl Walk<'_> {
         let resolved = if reference.is_char_ref() {
             match reference.resolve_char_ref() {
                 Ok(Some(ch)) if is_xml_char(ch) => &*ch.encode_utf8(&mut buf),
-                _ => return c.fatal(line, None, format!("invalid character reference &{name};")),
+                _ => {
+                    return c.fatal(
+                        line,
+                        None,
+                        redact_pans(&format!("invalid character reference &{name};")),
+                    );
+                }
             }
         } else {
             match resolve_predefined_entity(name) {
                 Some(resolved) => resolved,
-                None => return c.fatal(line, None, format!("undeclared entity &{name};")),
+                None => {
+                    let reason = redact_pans(&format!("undeclared entity &{name};"));
+                    return c.fatal(line, None, reason);
+                }
             }
         };
         if self.stack.is_empty() {
@@ -587,7 +604,7 @@ impl Walk<'_> {
             c.fatal(
                 line,
                 None,
-                format!("the file ends inside <{open}>: it is cut short"),
+                redact_pans(&format!("the file ends inside <{open}>: it is cut short")),
             );
         } else if !self.root_seen {
             c.fatal(line, None, "no root element");
