@@ -187,6 +187,73 @@ async fn a_late_account_system_answer_is_answered_91_in_time_and_recorded() {
     t.link.shutdown().await;
 }
 
+/// Shutdown waits for an account system's late answer to be journaled
+/// (and reconciled) instead of dropping it with the process.
+#[tokio::test]
+async fn shutdown_waits_for_late_answers_to_be_recorded() {
+    let t = start("switch_timeout_ms = 600\nsafety_margin_ms = 100").await;
+    t.bank.delay_ms.store(1_500, Ordering::SeqCst);
+    let c = client(&t.addr).await;
+    assert_eq!(code_of(&c, &purchase(ACTIVE_USD, 700, 1)).await, "91");
+    t.link.shutdown().await;
+    assert!(
+        t.hub
+            .drain_late_answers(std::time::Duration::from_secs(20))
+            .await
+    );
+    let db = rusqlite::Connection::open(t.dir.path().join("hub.db")).unwrap();
+    let late: Vec<(String, String)> = db
+        .prepare(
+            "SELECT response_code, reason FROM journal WHERE entry = 'late_result' \
+             AND original_txn_id = (SELECT txn_id FROM journal WHERE stan = '000001')",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(late.len(), 1, "{late:?}");
+    assert_eq!(late[0].0, "00");
+    // cardhub declined: the late approval is queued for reversal.
+    let reverses: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM saf_queue WHERE operation = 'reverse'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(reverses, 1);
+}
+
+/// A call that fails inside cardhub (its task panics) is the hub's error:
+/// 96, no stand-in, the breaker untouched, and a Reverse queued because
+/// the request may have reached the account system.
+#[tokio::test]
+async fn a_panicking_call_is_answered_96_and_reversed() {
+    let t = start("").await;
+    t.bank.panics.store(true, Ordering::SeqCst);
+    let c = client(&t.addr).await;
+    assert_eq!(code_of(&c, &purchase(ACTIVE_USD, 700, 1)).await, "96");
+    assert_eq!(
+        t.hub.institutions().get("bank-a").unwrap().state().as_str(),
+        "open"
+    );
+    let db = rusqlite::Connection::open(t.dir.path().join("hub.db")).unwrap();
+    let (decided_by, operation): (String, String) = db
+        .query_row(
+            "SELECT j.decided_by, q.operation FROM journal j JOIN saf_queue q ON q.txn_id = j.txn_id \
+             WHERE j.stan = '000001'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (decided_by.as_str(), operation.as_str()),
+        ("hub_rule", "reverse")
+    );
+    t.link.shutdown().await;
+}
+
 /// When the journal cannot be read, whether a request repeats an answered
 /// one cannot be told: it is answered 96 and the account system is not
 /// asked (it would be debited twice), and reversals are not decided.

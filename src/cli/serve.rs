@@ -66,6 +66,8 @@ pub fn run(args: ServeArgs) -> Result<()> {
         wait_for_stop_signal().await?;
         info!("stop signal received, shutting down");
         link.shutdown().await;
+        let grace = std::time::Duration::from_millis(config.link.shutdown_grace_ms);
+        hub.drain_late_answers(grace).await;
         Ok(())
     })
 }

@@ -121,6 +121,11 @@ pub enum AccountError {
     /// The adapter does not offer this operation (a configuration gap).
     #[error("the adapter has no {0} operation")]
     Unsupported(&'static str),
+    /// cardhub itself failed while calling (its call task panicked): the
+    /// hub's fault, not the account system's; whether the request reached
+    /// the account system is unknown.
+    #[error("cardhub failed during the call: {0}")]
+    Internal(String),
 }
 
 impl AccountError {
@@ -134,6 +139,7 @@ impl AccountError {
             AccountError::Malformed(_) => "malformed",
             AccountError::Unsendable(_) => "unsendable",
             AccountError::Unsupported(_) => "unsupported",
+            AccountError::Internal(_) => "internal",
         }
     }
 
@@ -142,7 +148,7 @@ impl AccountError {
     pub fn is_unavailability(&self) -> bool {
         !matches!(
             self,
-            AccountError::Unsendable(_) | AccountError::Unsupported(_)
+            AccountError::Unsendable(_) | AccountError::Unsupported(_) | AccountError::Internal(_)
         )
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use tokio::sync::watch;
 use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
 use tracing::error;
 
 use super::account_system::{
@@ -80,6 +81,8 @@ pub(super) struct LateRecorder {
     pub(super) decided: watch::Receiver<Option<Decision>>,
     /// Told when a reconciling reversal is queued.
     pub(super) wake: Arc<Institution>,
+    /// Where the task waiting for the late answer runs (drained at shutdown).
+    pub(super) tasks: TaskTracker,
 }
 
 /// How long a late answer waits for cardhub's own decision to reconcile with.
@@ -100,11 +103,14 @@ pub(super) async fn call_with_deadline(
     });
     match tokio::time::timeout_at(deadline, &mut call).await {
         Ok(Ok((answer, _, _))) => answer,
-        Ok(Err(e)) => Err(AccountError::Malformed(format!(
-            "account system call failed: {e}"
-        ))),
+        Ok(Err(e)) => {
+            error!(error = %e, "account-system call task failed");
+            Err(AccountError::Internal(e.to_string()))
+        }
         Err(_) => {
-            tokio::spawn(async move {
+            // Tracked: shutdown waits for late answers to be recorded.
+            let tasks = late.tasks.clone();
+            tasks.spawn(async move {
                 if let Ok((answer, adapter, request)) = call.await {
                     late.record(answer, adapter, &request).await;
                 }

@@ -16,6 +16,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use tokio::sync::watch;
 use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
 use tracing::{error, warn};
 
 use super::account_system::{AccountError, AccountSystem, AdviceDecision, Decider, Operation};
@@ -116,6 +117,8 @@ pub struct Hub {
     /// Stand-in's own daily counters (its approvals only).
     offline: Counters<CardKey>,
     metrics: Arc<Metrics>,
+    /// Tasks waiting for account systems' late answers (drained at shutdown).
+    late_answers: TaskTracker,
 }
 
 impl Hub {
@@ -152,6 +155,7 @@ impl Hub {
             in_flight: Mutex::default(),
             ids,
             seen: SeenKeys::default(),
+            late_answers: TaskTracker::new(),
         };
         hub.reverse_interrupted_calls()?;
         let now = Timestamp::now();
@@ -215,6 +219,24 @@ impl Hub {
             );
         }
         Ok(())
+    }
+
+    /// At shutdown, after the link stopped taking requests: waits up to
+    /// `grace` for account systems' late answers still awaited to be
+    /// journaled (and a late approval cardhub declined to be queued for
+    /// reversal); true when none is left.
+    pub async fn drain_late_answers(&self, grace: Duration) -> bool {
+        self.late_answers.close();
+        let drained = tokio::time::timeout(grace, self.late_answers.wait())
+            .await
+            .is_ok();
+        if !drained {
+            warn!(
+                left = self.late_answers.len(),
+                "late account-system answers still awaited at shutdown are not recorded"
+            );
+        }
+        drained
     }
 
     /// Commit and job counts of the hub's store (for monitoring and benchmarks).
@@ -619,6 +641,7 @@ impl Hub {
             original: txn_id,
             decided,
             wake: institution.clone(),
+            tasks: self.late_answers.clone(),
         };
         let started = std::time::Instant::now();
         let answer = call_with_deadline(system.clone(), request, c.kind, late).await;
@@ -634,6 +657,35 @@ impl Hub {
                     .record_success(&institution.id, operation_of(c.kind));
                 let decision = decision_from(Ok(answer), system.name());
                 let effects = self.online_effects(c, card, txn_id, &decision);
+                (decision, effects, true)
+            }
+            Err(AccountError::Internal(why)) => {
+                // The hub's own failure: 96, not stand-in; the request may
+                // have reached the account system, so it is reversed there.
+                let decision = Decision {
+                    adapter: Some(system.name().to_string()),
+                    ..Decision::rule(
+                        codes::SYSTEM_ERROR,
+                        format!(
+                            "hub error during the account-system call ({why}); reversal queued"
+                        ),
+                    )
+                };
+                let not_before_us = Timestamp::now().as_microsecond()
+                    + listen_until
+                        .saturating_duration_since(Instant::now())
+                        .as_micros() as i64;
+                let effects = Effects {
+                    saf: Some(NewItem::after_call(
+                        Operation::Reverse,
+                        txn_id,
+                        self.ids.next(),
+                        card.institution.clone(),
+                        card.account.clone(),
+                        Some(not_before_us),
+                    )),
+                    ..Effects::default()
+                };
                 (decision, effects, true)
             }
             Err(e) => {

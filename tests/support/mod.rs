@@ -58,6 +58,8 @@ pub struct TestBank {
     pub calls: Mutex<Vec<Call>>,
     pub delay_ms: AtomicU32,
     pub unreachable: AtomicBool,
+    /// The call panics (a bug on cardhub's side of the boundary).
+    pub panics: AtomicBool,
 }
 
 impl TestBank {
@@ -110,8 +112,10 @@ impl TestBank {
             }
         };
         let delay = Duration::from_millis(u64::from(self.delay_ms.load(Ordering::SeqCst)));
+        let panics = self.panics.load(Ordering::SeqCst);
         Box::pin(async move {
             tokio::time::sleep(delay).await;
+            assert!(!panics, "the test bank's call panics");
             outcome
         })
     }
