@@ -163,8 +163,15 @@ pub fn journal_interrupted(c: &rusqlite::Connection) -> rusqlite::Result<Vec<Int
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    // A request whose duplicate key a journaled request already has (only
+    // after the seen-keys filter forgot it) keeps the key unique.
+    let entry = "CASE WHEN EXISTS (SELECT 1 FROM journal f WHERE f.entry IN ('request', \
+         'orphan_reversal') AND f.transmission_time IS i.transmission_time AND f.stan IS i.stan \
+         AND f.acquirer IS i.acquirer AND f.terminal IS i.terminal AND f.mti = i.mti) \
+         THEN 'repeated_request' ELSE i.entry END";
+    let selected = COLUMNS.replacen("entry", entry, 1);
     c.execute_batch(&format!(
-        "INSERT INTO journal ({COLUMNS}) SELECT {COLUMNS} FROM call_intents; DELETE FROM call_intents;"
+        "INSERT INTO journal ({COLUMNS}) SELECT {selected} FROM call_intents i; DELETE FROM call_intents;"
     ))?;
     Ok(calls)
 }

@@ -66,14 +66,10 @@ impl SeenKeys {
     }
 }
 
-/// A 64-bit fingerprint of the keys duplicate detection compares.
+/// A 64-bit fingerprint of the duplicate key (`SwitchKeys`' own hash).
 fn fingerprint(keys: &SwitchKeys) -> u64 {
     let mut h = DefaultHasher::new();
-    keys.mti.hash(&mut h);
-    keys.transmission_time.hash(&mut h);
-    keys.stan.hash(&mut h);
-    keys.acquirer.hash(&mut h);
-    keys.terminal.hash(&mut h);
+    keys.hash(&mut h);
     h.finish()
 }
 
@@ -103,5 +99,12 @@ mod tests {
         let mut other_rrn = keys("000001");
         other_rrn.rrn = "y".into();
         assert!(seen.may_contain(&other_rrn));
+        // The same key as the in-flight map's: equal, and equal hashes.
+        assert_eq!(other_rrn, keys("000001"));
+        assert_eq!(fingerprint(&other_rrn), fingerprint(&keys("000001")));
+        let mut other_mti = keys("000001");
+        other_mti.mti = "0200".parse().unwrap();
+        assert_ne!(other_mti, keys("000001"));
+        assert!(!seen.may_contain(&other_mti));
     }
 }

@@ -59,6 +59,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "call intents",
         sql: include_str!("migrations/0006_call_intents.sql"),
     },
+    Migration {
+        version: 7,
+        name: "duplicate key",
+        sql: include_str!("migrations/0007_duplicate_key.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows (0 with no migrations).
