@@ -29,6 +29,19 @@ pub mod canonical_hub;
 
 pub const WAIT: Duration = Duration::from_secs(10);
 
+/// A delay no test waits out: an answer this late reaches only a caller
+/// that ignores its deadline, and [`within_wait`] fails that caller.
+pub const NEVER: Duration = Duration::from_secs(3_600);
+
+/// `call`'s outcome, or a panic naming `what` once [`WAIT`] has passed —
+/// a call that waited for an answer delayed by [`NEVER`] instead of giving
+/// up at its deadline.
+pub async fn within_wait<T>(what: &str, call: impl Future<Output = T>) -> T {
+    tokio::time::timeout(WAIT, call)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: still waiting after {WAIT:?}, past its deadline"))
+}
+
 /// Cards of fixtures/cards/demo-cards.csv.
 pub const ACTIVE_USD: &str = "4761739001010010";
 pub const ACTIVE_USD_2: &str = "4761739001010028";
