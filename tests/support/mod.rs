@@ -64,16 +64,41 @@ pub struct Call {
 }
 
 /// An account system for tests: balances per account (default 1,000.00),
-/// approves within the balance, 51 beyond it; can be slowed or cut off.
+/// approves within the balance, 51 beyond it; can be slowed, held or cut off.
 #[derive(Default)]
 pub struct TestBank {
     balances: Mutex<HashMap<String, i64>>,
     pub calls: Mutex<Vec<Call>>,
     pub delay_ms: AtomicU32,
     pub unreachable: AtomicBool,
+    /// While set, answers (already decided) wait for [`TestBank::release`].
+    held: AtomicBool,
+    released: tokio::sync::Notify,
 }
 
 impl TestBank {
+    /// Holds every answer from now on until [`TestBank::release`].
+    pub fn hold(&self) {
+        self.held.store(true, Ordering::SeqCst);
+    }
+
+    /// Lets the held answers (and later ones) go.
+    pub fn release(&self) {
+        self.held.store(false, Ordering::SeqCst);
+        self.released.notify_waiters();
+    }
+
+    async fn until_released(&self) {
+        loop {
+            // Created before the check: a release in between still wakes it.
+            let released = self.released.notified();
+            if !self.held.load(Ordering::SeqCst) {
+                return;
+            }
+            released.await;
+        }
+    }
+
     pub fn calls(&self, operation: &str) -> Vec<Call> {
         let calls = self.calls.lock().unwrap();
         calls
@@ -125,6 +150,7 @@ impl TestBank {
         let delay = Duration::from_millis(u64::from(self.delay_ms.load(Ordering::SeqCst)));
         Box::pin(async move {
             tokio::time::sleep(delay).await;
+            self.until_released().await;
             outcome
         })
     }
@@ -308,6 +334,17 @@ pub fn account_request(account: &str, deadline_in: Duration) -> AccountRequest {
         listen_until: None,
         deadline: tokio::time::Instant::now() + deadline_in,
     }
+}
+
+/// Polls `condition` every 10 ms until it holds; panics naming `what`
+/// after [`WAIT`].
+pub async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    within_wait(what, async {
+        while !condition() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
 }
 
 /// Sends a request and returns the answer's DE 39.
