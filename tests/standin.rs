@@ -78,6 +78,21 @@ async fn wait_told(bank: &MockServer, element: &str, n: usize) -> Vec<(String, O
     }
 }
 
+/// The SAF items once none is pending — each delivered or dead, nothing
+/// left for replay to send (or after 20 s, for the assertion to show).
+async fn settled_saf(hub: &StandInHub) -> Vec<serde_json::Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let listed = hub.get("/api/saf").await;
+        let items = listed["items"].as_array().unwrap().clone();
+        let settled = items.iter().all(|i| i["state"] != "pending");
+        if settled || tokio::time::Instant::now() > deadline {
+            return items;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn code(c: &cardhub::sim::SimClient, message: &cardhub::iso8583::Message) -> String {
     let (answer, _) = c.request(message, WAIT).await.unwrap();
     answer.response_code().unwrap().as_str().to_string()
@@ -135,7 +150,10 @@ async fn end_of_day_stands_in_within_the_shadow_balance_and_replays_in_order_onc
         vec![&expected[0], &expected[1]],
         "in order per account"
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Once every item is delivered replay has nothing left to send: what
+    // the account system was told by then is all it is told.
+    let items = settled_saf(&hub).await;
+    assert!(items.iter().all(|i| i["state"] == "delivered"), "{items:?}");
     assert_eq!(told(&bank, "<as:Advice ").await.len(), 3, "each once");
     // Open again: online.
     assert_eq!(code(&c, &purchase(ACTIVE_USD, 1_000, 5)).await, "00");
@@ -184,16 +202,7 @@ async fn only_a_successful_answer_delivers_an_advice() {
     assert_eq!(code(&c, &purchase(ACTIVE_USD_2, 1_000, 2)).await, "00");
     hub.status_notify("OPEN").await;
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let items = loop {
-        let listed = hub.get("/api/saf").await;
-        let items = listed["items"].as_array().unwrap().clone();
-        let settled = items.iter().all(|i| i["state"] != "pending");
-        if settled || tokio::time::Instant::now() > deadline {
-            break items;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let items = settled_saf(&hub).await;
     let of = |account: &str| {
         items
             .iter()
@@ -257,7 +266,8 @@ async fn replay_resumes_after_the_account_system_fails_in_the_middle() {
         advices_seen.load(std::sync::atomic::Ordering::SeqCst) >= 6
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let items = settled_saf(&hub).await;
+    assert!(items.iter().all(|i| i["state"] == "delivered"), "{items:?}");
     let delivered = told(&bank, "<as:Advice ").await;
     let ids: Vec<&str> = delivered.iter().map(|d| d.0.as_str()).collect();
     // 1st delivered; 2nd tried 3 times (2 failures); then 3rd and 4th: in order.
@@ -829,7 +839,8 @@ async fn nothing_is_lost_or_told_twice_across_kill_9() {
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    // Killed once the switch has seen approvals enough, under full load.
+    support::wait_until("50 approvals", || approved.lock().unwrap().len() >= 50).await;
     child.kill().unwrap();
     child.wait().unwrap();
     for w in workers {
@@ -1052,6 +1063,8 @@ async fn a_poison_item_holds_back_only_its_account_and_a_pause_really_stops() {
         404,
         "no longer dead"
     );
+    // A check that something does not happen needs a window: nothing marks
+    // "replay looked and held back" (the item stays pending either way).
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
         told(&bank, "<as:Advice ").await.is_empty(),
