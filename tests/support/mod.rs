@@ -26,6 +26,7 @@ use cardhub::sim::SimClient;
 use futures::future::BoxFuture;
 
 pub mod canonical_hub;
+pub mod served;
 
 pub const WAIT: Duration = Duration::from_secs(10);
 
