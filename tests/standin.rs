@@ -593,49 +593,32 @@ async fn the_api_requires_its_token_and_lists_dead_letters() {
     hub.link.shutdown().await;
 }
 
-/// A free loopback address (bound, then released for the child to take).
-fn free_addr() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().to_string()
+/// `cardhub serve` on a prepared directory, its log in `hub.log`, up and
+/// answering; with the bound switch address and the API's URL (the config
+/// binds port 0 for both, so a restart moves them). The CLI's config,
+/// `cli.toml`, is the hub's with the API's bound address, for the commands
+/// that call the API.
+async fn spawn_hub(dir: &Path) -> (std::process::Child, String, String) {
+    let config = dir.join("cardhub.toml");
+    let served =
+        support::served::serve(&config, &[], &dir.join("hub.log"), &["base24"], true).await;
+    let (switch, api) = (served.switch("base24"), served.api());
+    let text = std::fs::read_to_string(&config).unwrap();
+    let listen = "listen = \"127.0.0.1:0\"";
+    assert_eq!(text.matches(listen).count(), 1, "{text}");
+    let bound = api.strip_prefix("http://").unwrap();
+    let cli = text.replace(listen, &format!("listen = \"{bound}\""));
+    std::fs::write(dir.join("cli.toml"), cli).unwrap();
+    (served.child, switch, api)
 }
 
-/// `cardhub serve` on a prepared directory, up and answering.
-async fn spawn_hub(dir: &Path, api: &str) -> std::process::Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("hub.log"))
-        .unwrap();
-    #[allow(clippy::zombie_processes)] // killed and waited for by the test
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cardhub"))
-        .arg("serve")
-        .arg("--config")
-        .arg(dir.join("cardhub.toml"))
-        .stdout(std::process::Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let up = http().get(format!("{api}/healthz")).send().await;
-        if up.is_ok_and(|r| r.status().is_success()) {
-            return child;
-        }
-        if tokio::time::Instant::now() > deadline {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            panic!("hub did not come up; see {}", dir.join("hub.log").display());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Runs `cardhub ARGS --config DIR/cardhub.toml`; panics with its output when it fails.
+/// Runs `cardhub ARGS --config DIR/cli.toml` (see [`spawn_hub`]); panics
+/// with its output when it fails.
 fn cli(dir: &Path, args: &[&str]) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_cardhub"))
         .args(args)
         .arg("--config")
-        .arg(dir.join("cardhub.toml"))
+        .arg(dir.join("cli.toml"))
         .current_dir(dir)
         .output()
         .unwrap();
@@ -700,10 +683,9 @@ async fn a_call_cut_by_kill_9_is_reversed_after_restart() {
         .await
         .unwrap();
     let (dir, _) = support::prepare("").await;
-    let (switch, api) = (free_addr(), free_addr());
-    write_config(dir.path(), &format!("http://{addr}"), 5_000, &switch, &api);
-    let api = format!("http://{api}");
-    let mut child = spawn_hub(dir.path(), &api).await;
+    let any = "127.0.0.1:0";
+    write_config(dir.path(), &format!("http://{addr}"), 5_000, any, any);
+    let (mut child, switch, _) = spawn_hub(dir.path()).await;
     let c = client(&switch).await;
     let pending =
         tokio::spawn(async move { c.request(&purchase(ACTIVE_USD, 10_000, 1), WAIT).await });
@@ -726,7 +708,7 @@ async fn a_call_cut_by_kill_9_is_reversed_after_restart() {
         delay_ms: Some(0),
     });
 
-    let mut child = spawn_hub(dir.path(), &api).await;
+    let (mut child, switch, api) = spawn_hub(dir.path()).await;
     let original = db_rows(
         dir.path(),
         "SELECT printf('%016X', txn_id), response_code || ' ' || reason FROM journal WHERE stan = '000001'",
@@ -785,10 +767,9 @@ async fn nothing_is_lost_or_told_twice_across_kill_9() {
         .await;
     mount_bank(&bank, Duration::ZERO).await;
     let (dir, _) = support::prepare("").await;
-    let (switch, api) = (free_addr(), free_addr());
-    write_config(dir.path(), &bank.uri(), 5_000, &switch, &api);
-    let api = format!("http://{api}");
-    let mut child = spawn_hub(dir.path(), &api).await;
+    let any = "127.0.0.1:0";
+    write_config(dir.path(), &bank.uri(), 5_000, any, any);
+    let (mut child, switch, api) = spawn_hub(dir.path()).await;
     // Through the CLI: the balance file uploaded, the state set in the store.
     let csv = balances_csv(
         &hours_ago(1),
@@ -854,7 +835,7 @@ async fn nothing_is_lost_or_told_twice_across_kill_9() {
     );
 
     // After restart: every approval the switch saw is journaled and queued.
-    let mut child = spawn_hub(dir.path(), &api).await;
+    let (mut child, _, api) = spawn_hub(dir.path()).await;
     let stood_in = db_rows(
         dir.path(),
         "SELECT stan, printf('%016X', txn_id) FROM journal WHERE decided_by = 'stand_in' \
@@ -896,7 +877,7 @@ async fn nothing_is_lost_or_told_twice_across_kill_9() {
         "replay finished before the kill; nothing was tested"
     );
 
-    let mut child = spawn_hub(dir.path(), &api).await;
+    let (mut child, _, _) = spawn_hub(dir.path()).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while !db_rows(
         dir.path(),
