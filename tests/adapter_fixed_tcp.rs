@@ -3,8 +3,9 @@
 //! both framings, oversize records.
 //!
 //! Request records (written by these tests): sequence (6) | command (1) |
-//! delay in ms (4) | id. Commands: `A` answer after the delay, `K` close the
-//! connection without answering, `H` answer with a record over the maximum.
+//! delay in ms (4) | id. Commands: `A` answer after the delay, `G` answer
+//! once the test opens the responder's gate, `K` close the connection
+//! without answering, `H` answer with a record over the maximum.
 //! Answers: sequence (6) | `OK` | id.
 
 use std::net::SocketAddr;
@@ -22,6 +23,7 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep};
+use tokio_util::sync::CancellationToken;
 
 const MAX_RECORD: usize = 256;
 const SEQUENCE: Column = Column {
@@ -30,12 +32,17 @@ const SEQUENCE: Column = Column {
 };
 const WAIT: Duration = Duration::from_secs(5);
 
-/// What the responder saw.
+/// What the responder saw, and its gate.
 #[derive(Default)]
 struct Stats {
     connections: AtomicUsize,
+    /// Requests read and not yet answered.
     outstanding: AtomicUsize,
     most_outstanding: AtomicUsize,
+    /// Answers written to a connection.
+    written: AtomicUsize,
+    /// `G` requests are answered once this is cancelled.
+    gate: CancellationToken,
 }
 
 /// A fake account system on 127.0.0.1.
@@ -65,6 +72,22 @@ impl Responder {
     fn connections(&self) -> usize {
         self.stats.connections.load(Ordering::SeqCst)
     }
+
+    /// Lets the held (`G`) requests be answered.
+    fn open_gate(&self) {
+        self.stats.gate.cancel();
+    }
+
+    /// Waits (bounded) until `count(stats)` reaches `n`.
+    async fn until(&self, what: &str, n: usize, count: impl Fn(&Stats) -> &AtomicUsize) {
+        tokio::time::timeout(WAIT, async {
+            while count(&self.stats).load(Ordering::SeqCst) < n {
+                sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("waited for {n} {what}"));
+    }
 }
 
 /// One connection: reads requests, answers each after its own delay.
@@ -79,6 +102,7 @@ async fn serve(stream: TcpStream, framing: RecordFraming, stats: Arc<Stats>) {
             if write.write_all(&frame(framing, &record)).await.is_err() {
                 return;
             }
+            writer_stats.written.fetch_add(1, Ordering::SeqCst);
         }
     });
     let mut read = BufReader::new(read);
@@ -101,8 +125,12 @@ async fn serve(stream: TcpStream, framing: RecordFraming, stats: Arc<Stats>) {
                 answer.extend_from_slice(&request[11..]);
             }
         }
-        let answers = answers.clone();
+        let (answers, gate) = (answers.clone(), stats.gate.clone());
+        let held = request[6] == b'G';
         tokio::spawn(async move {
+            if held {
+                gate.cancelled().await;
+            }
             sleep(Duration::from_millis(delay)).await;
             let _ = answers.send(answer);
         });
@@ -226,10 +254,10 @@ async fn a_call_past_its_deadline_times_out_while_others_succeed() {
     let responder = Responder::start(RecordFraming::TwoByte).await;
     let transport = FixedTcp::new(config(&[responder.address], RecordFraming::TwoByte));
     answered(&transport, 0, "warm-up").await;
-    let started = Instant::now();
+    // Held until after the deadline: only the deadline can end the call.
     let slow = transport.call(
-        request('A', 600, "slow"),
-        started + Duration::from_millis(100),
+        request('G', 0, "slow"),
+        Instant::now() + Duration::from_millis(100),
     );
     let fast = join_all((0..20).map(|i| {
         let transport = &transport;
@@ -239,9 +267,9 @@ async fn a_call_past_its_deadline_times_out_while_others_succeed() {
         fast.await;
     });
     assert_eq!(slow, Err(AccountError::Timeout));
-    assert!(started.elapsed() < Duration::from_millis(400));
     // The late answer arrives, is dropped, and the connection carries on.
-    sleep(Duration::from_millis(700)).await;
+    responder.open_gate();
+    responder.until("answers written", 22, |s| &s.written).await;
     answered(&transport, 0, "after").await;
     assert_eq!(responder.connections(), 1);
 }
@@ -292,18 +320,17 @@ async fn a_closed_connection_fails_waiting_calls_and_the_next_call_reconnects() 
     let responder = Responder::start(RecordFraming::TwoByte).await;
     let transport = FixedTcp::new(config(&[responder.address], RecordFraming::TwoByte));
     let deadline = Instant::now() + WAIT;
+    // Never answered: only the closed connection can end these calls
+    // before their deadline.
     let waiting =
-        join_all((0..5).map(|i| transport.call(request('A', 2000, &format!("w{i}")), deadline)));
+        join_all((0..5).map(|i| transport.call(request('G', 0, &format!("w{i}")), deadline)));
     let kill = async {
-        sleep(Duration::from_millis(100)).await;
+        responder
+            .until("requests read", 5, |s| &s.outstanding)
+            .await;
         transport.call(request('K', 0, "kill"), deadline).await
     };
-    let started = Instant::now();
     let (waiting, killed) = tokio::join!(waiting, kill);
-    assert!(
-        started.elapsed() < Duration::from_millis(1500),
-        "failed at once"
-    );
     for result in waiting.into_iter().chain([killed]) {
         assert_lost(result, "closed the connection");
     }

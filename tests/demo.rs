@@ -1,13 +1,14 @@
-//! `cardhub demo --once`: the whole story runs on loopback and its summary
-//! adds up — counts by outcome (at each of the four adapters), and every
-//! stand-in approval told to the account system.
+//! `cardhub demo --once --api 127.0.0.1:0`: the whole story runs on
+//! loopback, on free ports only (it runs beside a demo someone left
+//! running), and its summary adds up — counts by outcome (at each of the
+//! four adapters), and every stand-in approval told to the account system.
 
 use std::process::Command;
 
 #[test]
 fn the_demo_tells_its_story_and_everything_stood_in_is_told() {
     let out = Command::new(env!("CARGO_BIN_EXE_cardhub"))
-        .args(["demo", "--once"])
+        .args(["demo", "--once", "--api", "127.0.0.1:0"])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -47,6 +48,34 @@ fn the_demo_tells_its_story_and_everything_stood_in_is_told() {
         "{text}"
     );
     assert!(text.contains("malformed 0100 (DE 41 cut short)"), "{text}");
+    // Every listener is on a port the system chose, and says which.
+    let listening: Vec<(&str, &str)> = text
+        .lines()
+        .skip_while(|l| *l != "Listening:")
+        .skip(1)
+        .map_while(|l| l.strip_prefix("  ")?.rsplit_once(' '))
+        .collect();
+    let names: Vec<&str> = listening.iter().map(|(what, _)| what.trim()).collect();
+    assert_eq!(
+        names,
+        [
+            "account system of bank-a",
+            "account system of bank-c",
+            "account system of bank-d",
+            "account system of bank-e",
+            "switch listener (BASE24)",
+            "API"
+        ],
+        "{text}"
+    );
+    for (what, address) in &listening {
+        let address = address.strip_prefix("http://").unwrap_or(address);
+        let bound: std::net::SocketAddr = address.parse().unwrap();
+        assert!(
+            bound.ip().is_loopback() && bound.port() != 0,
+            "{what}: {text}"
+        );
+    }
     // Card numbers appear masked only.
     assert!(!text.contains("4761739001010010"), "{text}");
 }

@@ -9,7 +9,6 @@ use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use cardhub::config::Config;
 use support::*;
@@ -54,7 +53,8 @@ async fn every_approval_the_switch_saw_survives_kill_9() {
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Killed once the switch has seen approvals enough, under full load.
+    wait_until("150 approvals", || approved.lock().unwrap().len() >= 150).await;
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     for w in workers {

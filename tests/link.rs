@@ -20,19 +20,50 @@ use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
-use tokio::time::Instant;
 use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
 const HEADER: &str = "ISO006000070";
 const WAIT: Duration = Duration::from_secs(10);
 
-/// Approves everything; an amount of 999 makes it take `slow` first; records deadlines.
-#[derive(Default)]
+/// Approves everything; an amount of 999 is held until the test opens the
+/// gate; records deadlines.
 struct TestHandler {
-    slow: Duration,
+    /// Closed (no permits) until [`TestHandler::open`] closes the semaphore,
+    /// which lets every held request and every later one through.
+    gate: Semaphore,
     handled: AtomicUsize,
+    held: AtomicUsize,
     budget_ms: AtomicUsize,
+}
+
+impl Default for TestHandler {
+    fn default() -> Self {
+        Self {
+            gate: Semaphore::new(0),
+            handled: AtomicUsize::new(0),
+            held: AtomicUsize::new(0),
+            budget_ms: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl TestHandler {
+    /// Lets the held requests (amount 999) and any later ones answer.
+    fn open(&self) {
+        self.gate.close();
+    }
+
+    /// Waits (bounded) until `n` requests are held at the gate.
+    async fn until_held(&self, n: usize) {
+        tokio::time::timeout(WAIT, async {
+            while self.held.load(Ordering::SeqCst) < n {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{n} requests held at the gate"));
+    }
 }
 
 impl Handler for TestHandler {
@@ -47,7 +78,9 @@ impl Handler for TestHandler {
             .amount()
             .is_ok_and(|a| a.minor_units() == 999)
         {
-            tokio::time::sleep(self.slow).await;
+            self.held.fetch_add(1, Ordering::SeqCst);
+            // Closed: the gate is open (an acquire before that never succeeds).
+            let _ = self.gate.acquire().await;
         }
         answer(&request.message, ResponseCode::APPROVED)
     }
@@ -155,21 +188,20 @@ async fn before_sign_on_accept_lets_requests_through() {
     link.shutdown().await;
 }
 
+/// The slow request is held at the gate until all 999 others are answered:
+/// it blocks nobody, and it is still answered (and matched) afterwards.
 #[tokio::test]
 async fn a_thousand_requests_in_flight_and_a_slow_one_blocks_nobody() {
-    let handler = Arc::new(TestHandler {
-        slow: Duration::from_millis(1500),
-        ..Default::default()
-    });
+    let handler = Arc::new(TestHandler::default());
     let (link, addr) = start("", handler.clone()).await;
     let c = Arc::new(client(&addr).await);
     network(&c, NetworkCode::SignOn).await;
 
-    let started = Instant::now();
     let slow = {
         let c = c.clone();
         tokio::spawn(async move { c.outbound.request(&purchase(1, 999), WAIT).await })
     };
+    handler.until_held(1).await;
     let mut fast = Vec::new();
     for stan in 2..=1000u32 {
         let c = c.clone();
@@ -180,12 +212,11 @@ async fn a_thousand_requests_in_flight_and_a_slow_one_blocks_nobody() {
                 .request(&purchase(stan, amount), WAIT)
                 .await
                 .unwrap();
-            (stan, reply, started.elapsed())
+            (stan, reply)
         }));
     }
-    let mut latest = Duration::ZERO;
     for task in fast {
-        let (stan, reply, at) = task.await.unwrap();
+        let (stan, reply) = task.await.unwrap();
         assert_eq!(
             reply.stan().unwrap().value(),
             stan,
@@ -196,13 +227,9 @@ async fn a_thousand_requests_in_flight_and_a_slow_one_blocks_nobody() {
             10_000 + u64::from(stan)
         );
         assert_eq!(code(&reply), "00");
-        latest = latest.max(at);
     }
-    assert!(
-        latest < Duration::from_millis(1500),
-        "fast answers took {latest:?}"
-    );
-    assert!(!slow.is_finished(), "the slow request is still running");
+    assert!(!slow.is_finished(), "the slow request is still held");
+    handler.open();
     let slow = slow.await.unwrap().unwrap();
     assert_eq!(
         (code(&slow), slow.stan().unwrap().value()),
@@ -212,37 +239,40 @@ async fn a_thousand_requests_in_flight_and_a_slow_one_blocks_nobody() {
     link.shutdown().await;
 }
 
+/// Five requests are held in the handler; the fifteen past the limit are
+/// answered 91 while those five are still held, not after them.
 #[tokio::test]
 async fn past_the_in_flight_limit_requests_get_91_at_once() {
-    let handler = Arc::new(TestHandler {
-        slow: Duration::from_millis(500),
-        ..Default::default()
-    });
-    let (link, addr) = start("max_in_flight = 5\nbefore_sign_on = \"accept\"", handler).await;
+    let handler = Arc::new(TestHandler::default());
+    let (link, addr) = start(
+        "max_in_flight = 5\nbefore_sign_on = \"accept\"",
+        handler.clone(),
+    )
+    .await;
     let c = Arc::new(client(&addr).await);
-    let mut tasks = Vec::new();
+    let (answered, mut answers) = tokio::sync::mpsc::unbounded_channel();
     for stan in 1..=20u32 {
-        let c = c.clone();
-        tasks.push(tokio::spawn(async move {
-            let t = Instant::now();
-            let reply = c
-                .outbound
-                .request(&purchase(stan, 999), WAIT)
-                .await
-                .unwrap();
-            (code(&reply), t.elapsed())
-        }));
+        let (c, answered) = (c.clone(), answered.clone());
+        tokio::spawn(async move {
+            let reply = c.outbound.request(&purchase(stan, 999), WAIT).await;
+            let _ = answered.send(reply.map(|r| code(&r)));
+        });
     }
-    let mut approved = 0;
-    for task in tasks {
-        let (code, took) = task.await.unwrap();
-        match code.as_str() {
-            "00" => approved += 1,
-            "91" => assert!(took < Duration::from_millis(400), "91 came after {took:?}"),
-            other => panic!("unexpected {other}"),
-        }
+    let mut next = async || {
+        tokio::time::timeout(WAIT, answers.recv())
+            .await
+            .expect("an answer")
+            .expect("a sender")
+            .expect("answered")
+    };
+    for _ in 0..15 {
+        assert_eq!(next().await, "91", "past the limit, while five are held");
     }
-    assert_eq!(approved, 5);
+    assert_eq!(handler.held.load(Ordering::SeqCst), 5, "only five handled");
+    handler.open();
+    for _ in 0..5 {
+        assert_eq!(next().await, "00");
+    }
     link.shutdown().await;
 }
 
@@ -408,11 +438,8 @@ async fn an_idle_peer_that_does_not_answer_echo_is_dropped() {
 
 #[tokio::test]
 async fn shutdown_answers_every_request_in_flight_then_signs_off() {
-    let handler = Arc::new(TestHandler {
-        slow: Duration::from_millis(400),
-        ..Default::default()
-    });
-    let (link, addr) = start("", handler).await;
+    let handler = Arc::new(TestHandler::default());
+    let (link, addr) = start("", handler.clone()).await;
     let c = Arc::new(client(&addr).await);
     network(&c, NetworkCode::SignOn).await;
     let mut tasks = Vec::new();
@@ -422,8 +449,15 @@ async fn shutdown_answers_every_request_in_flight_then_signs_off() {
             c.outbound.request(&purchase(stan, 999), WAIT).await
         }));
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // All fifty are in the handler when the shutdown begins; they are
+    // let through only once it has.
+    handler.until_held(50).await;
+    let stopped = link.shutdown_token();
     let stopping = tokio::spawn(link.shutdown());
+    tokio::time::timeout(WAIT, stopped.cancelled())
+        .await
+        .expect("shutdown began");
+    handler.open();
     for task in tasks {
         let reply = task.await.unwrap().expect("answered during shutdown");
         assert_eq!(code(&reply), "00");

@@ -1,59 +1,32 @@
 //! `cardhub serve --link-only` as a process: it serves a switch connection
 //! from its config file, declines financial requests with 91, and on SIGTERM answers what is in flight, signs off and exits 0.
 
-use std::process::{Command, Stdio};
+mod support;
+
+use std::process::Command;
 use std::sync::Arc;
-use std::time::Duration;
+
+use support::{WAIT, served};
 
 use cardhub::iso8583::Dialect;
 use cardhub::iso8583::fields::Stan;
 use cardhub::link::frame::Framing;
 use cardhub::link::netmgmt::{self, NetworkCode};
 use cardhub::sim::SimClient;
-use tokio::net::TcpStream;
-
-const WAIT: Duration = Duration::from_secs(10);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[tokio::test]
 async fn serves_declines_91_and_stops_gracefully_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let config = dir.path().join("cardhub.toml");
     std::fs::write(
         &config,
-        format!(
-            "[[switch]]\nname = \"pos\"\nrole = \"listen\"\naddress = \"127.0.0.1:{port}\"\n\
-             header = \"ISO006000070\"\n"
-        ),
+        "[[switch]]\nname = \"pos\"\nrole = \"listen\"\naddress = \"127.0.0.1:0\"\n\
+         header = \"ISO006000070\"\n",
     )
     .unwrap();
-    let mut hub = Command::new(env!("CARGO_BIN_EXE_cardhub"))
-        .args(["serve", "--link-only", "--config"])
-        .arg(&config)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-
-    let addr = format!("127.0.0.1:{port}");
-    let stream = tokio::time::timeout(WAIT, async {
-        loop {
-            if let Ok(s) = TcpStream::connect(&addr).await {
-                return s;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("hub listening");
-    drop(stream);
+    let log = dir.path().join("hub.log");
+    let served = served::serve(&config, &["--link-only"], &log, &["pos"], false).await;
+    let (mut hub, addr) = (served.child, served.switches["pos"].clone());
     let dialect = Arc::new(Dialect::shipped("base24").unwrap().unwrap());
     let c = SimClient::connect(
         &addr,

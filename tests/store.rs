@@ -402,15 +402,18 @@ fn acknowledged_writes_survive_kill_9() {
         }
     });
 
-    // Wait for the child to be writing, then let it write for about a second.
-    let first = acks
-        .recv_timeout(Duration::from_secs(60))
-        .expect("child never acknowledged");
-    std::thread::sleep(Duration::from_secs(1));
+    // Kill it in the middle of writing: once it has acknowledged rows enough.
+    let mut acked = Vec::new();
+    while acked.len() < 2_000 {
+        let id = acks
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("child stopped acknowledging after {}", acked.len()));
+        acked.push(id);
+    }
     child.kill().expect("SIGKILL");
     child.wait().expect("reap child");
     reader.join().expect("reader");
-    let acked: Vec<String> = std::iter::once(first).chain(acks.try_iter()).collect();
+    acked.extend(acks.try_iter());
 
     let store = Store::open(&path).expect("reopen after crash");
     let on_disk: HashSet<String> = store

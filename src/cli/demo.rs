@@ -5,8 +5,10 @@
 //! story through the switch simulator: online approvals and declines at
 //! each adapter, a bank decided from balance files alone, end of day with stand-in and a declined double spend,
 //! reopening with store-and-forward replay, a reversal, a retransmission
-//! and a malformed frame. Prints a narrative and a summary, then keeps
-//! running with the API up until Ctrl-C — or exits with `--once`.
+//! and a malformed frame. Prints the addresses it listens on (the account
+//! systems and the switch listener always on free ports), a narrative and
+//! a summary, then keeps running with the API up until Ctrl-C — or exits
+//! with `--once`.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -39,10 +41,15 @@ pub struct DemoArgs {
     /// Folder for the demo's store and files (default: a new temporary folder).
     #[arg(long)]
     dir: Option<PathBuf>,
-    /// Address of the API (back office) while the demo keeps running.
-    #[arg(long, default_value = "127.0.0.1:8081")]
-    api: String,
+    /// Address of the API (back office); port 0 takes any free port (the
+    /// bound address is printed). Default: 127.0.0.1:8081, or any free
+    /// port with `--once`.
+    #[arg(long)]
+    api: Option<String>,
 }
+
+/// The API's address when `--api` is not given and the demo keeps running.
+const DEFAULT_API: &str = "127.0.0.1:8081";
 
 /// Demo card numbers (test range, public in `fixtures/cards/demo-cards.csv`).
 const CARDS: &str = include_str!("../../fixtures/cards/demo-cards.csv");
@@ -141,18 +148,20 @@ async fn demo(args: DemoArgs) -> Result<()> {
     // WSDL, the others the demo servers of the vendor interfaces, each
     // with a ledger of its own; each adapter file aimed at its server.
     let mut bank = None;
+    let mut listening = Vec::new();
     for b in &BANKS {
         let (state, url) = start_bank(b, &dir, &stop).await?;
+        listening.push((format!("account system of {}", b.id), url.clone()));
         if b.vendor == Vendor::Canonical {
             bank = Some((state, url));
         }
     }
     let (bank, bank_url) = bank.context("bank-a is in BANKS")?;
 
-    let api = if args.once {
-        "127.0.0.1:0"
-    } else {
-        args.api.as_str()
+    let api = match (&args.api, args.once) {
+        (Some(api), _) => api.as_str(),
+        (None, true) => "127.0.0.1:0",
+        (None, false) => DEFAULT_API,
     };
     let config = loopback::write_config(
         &dir,
@@ -183,6 +192,12 @@ async fn demo(args: DemoArgs) -> Result<()> {
     .with_context(|| format!("starting the API on {api}"))?;
     let api_url = format!("http://{}", running.addr);
     let switch = link.local_addr("base24").context("listening")?.to_string();
+    listening.push(("switch listener (BASE24)".into(), switch.clone()));
+    listening.push(("API".into(), api_url.clone()));
+    println!("Listening:");
+    for (what, address) in &listening {
+        println!("  {what:<28} {address}");
+    }
     let dialect = Arc::new(Dialect::shipped("base24").context("base24 dialect")??);
     let client = SimClient::connect(
         &switch,

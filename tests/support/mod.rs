@@ -26,8 +26,22 @@ use cardhub::sim::SimClient;
 use futures::future::BoxFuture;
 
 pub mod canonical_hub;
+pub mod served;
 
 pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A delay no test waits out: an answer this late reaches only a caller
+/// that ignores its deadline, and [`within_wait`] fails that caller.
+pub const NEVER: Duration = Duration::from_secs(3_600);
+
+/// `call`'s outcome, or a panic naming `what` once [`WAIT`] has passed —
+/// a call that waited for an answer delayed by [`NEVER`] instead of giving
+/// up at its deadline.
+pub async fn within_wait<T>(what: &str, call: impl Future<Output = T>) -> T {
+    tokio::time::timeout(WAIT, call)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: still waiting after {WAIT:?}, past its deadline"))
+}
 
 /// Cards of fixtures/cards/demo-cards.csv.
 pub const ACTIVE_USD: &str = "4761739001010010";
@@ -51,7 +65,7 @@ pub struct Call {
 }
 
 /// An account system for tests: balances per account (default 1,000.00),
-/// approves within the balance, 51 beyond it; can be slowed or cut off.
+/// approves within the balance, 51 beyond it; can be slowed, held or cut off.
 #[derive(Default)]
 pub struct TestBank {
     balances: Mutex<HashMap<String, i64>>,
@@ -60,9 +74,34 @@ pub struct TestBank {
     pub unreachable: AtomicBool,
     /// The call panics (a bug on cardhub's side of the boundary).
     pub panics: AtomicBool,
+    /// While set, answers (already decided) wait for [`TestBank::release`].
+    held: AtomicBool,
+    released: tokio::sync::Notify,
 }
 
 impl TestBank {
+    /// Holds every answer from now on until [`TestBank::release`].
+    pub fn hold(&self) {
+        self.held.store(true, Ordering::SeqCst);
+    }
+
+    /// Lets the held answers (and later ones) go.
+    pub fn release(&self) {
+        self.held.store(false, Ordering::SeqCst);
+        self.released.notify_waiters();
+    }
+
+    async fn until_released(&self) {
+        loop {
+            // Created before the check: a release in between still wakes it.
+            let released = self.released.notified();
+            if !self.held.load(Ordering::SeqCst) {
+                return;
+            }
+            released.await;
+        }
+    }
+
     pub fn calls(&self, operation: &str) -> Vec<Call> {
         let calls = self.calls.lock().unwrap();
         calls
@@ -115,6 +154,7 @@ impl TestBank {
         let panics = self.panics.load(Ordering::SeqCst);
         Box::pin(async move {
             tokio::time::sleep(delay).await;
+            self.until_released().await;
             assert!(!panics, "the test bank's call panics");
             outcome
         })
@@ -299,6 +339,17 @@ pub fn account_request(account: &str, deadline_in: Duration) -> AccountRequest {
         listen_until: None,
         deadline: tokio::time::Instant::now() + deadline_in,
     }
+}
+
+/// Polls `condition` every 10 ms until it holds; panics naming `what`
+/// after [`WAIT`].
+pub async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    within_wait(what, async {
+        while !condition() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
 }
 
 /// Sends a request and returns the answer's DE 39.
