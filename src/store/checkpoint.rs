@@ -161,8 +161,9 @@ impl Keeper {
         }
     }
 
-    /// Retries the checkpoint until the log is emptied (`true`) or the hold
-    /// is over (`false`); no batch runs meanwhile.
+    /// Retries the checkpoint until the log is emptied or the hold is over;
+    /// no batch runs meanwhile. Returns whether a later batch may hold again:
+    /// not after a hold that ran out (a long read pins the log).
     fn hold(&self, writer: &Connection) -> bool {
         self.wal.holds.fetch_add(1, Ordering::Relaxed);
         let until = Instant::now() + self.wal.hold;
