@@ -121,7 +121,8 @@ pub struct StoreOptions {
     pub wal_cap_bytes: u64,
     /// The longest the writer holds batches (and so answers) to empty a WAL
     /// past its cap that reads still use. Past it writes resume and the file
-    /// grows until the read ends.
+    /// grows until the read ends. Not a config key: the hub uses
+    /// [`DEFAULT_WAL_HOLD`]; tests set their own.
     pub wal_hold: Duration,
 }
 
