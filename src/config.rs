@@ -186,7 +186,10 @@ impl Config {
             link: file.link,
             switches,
             store_path: base.join(&file.store.path),
-            store_options: StoreOptions { wal_cap_bytes },
+            store_options: StoreOptions {
+                wal_cap_bytes,
+                ..StoreOptions::default()
+            },
             adapters_dir: file
                 .adapters_dir
                 .as_ref()

@@ -1,8 +1,11 @@
 //! Prometheus metrics: what the hub counts as it runs (requests by MTI,
 //! decision, decider and institution; hub and adapter-call latency), and
 //! what is read at scrape time (institution states and transitions, SAF
-//! depth and dead letters, balance-file age, the store's WAL size). Served
-//! at `/metrics`.
+//! depth and dead letters, balance-file age, the store's WAL size, the
+//! switch link's connections, refusals, evictions and time-outs). Served at
+//! `/metrics`.
+
+use std::sync::atomic::Ordering;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -10,6 +13,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+use crate::link::EndpointStats;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -41,6 +46,29 @@ struct StateLabels {
     state: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SwitchLabels {
+    switch: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SwitchStateLabels {
+    switch: String,
+    state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SwitchReasonLabels {
+    switch: String,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SwitchLimitLabels {
+    switch: String,
+    limit: &'static str,
+}
+
 /// Latency buckets: 0.25 ms to about 4 s, doubling.
 fn latency() -> Histogram {
     Histogram::new(exponential_buckets(0.000_25, 2.0, 15))
@@ -59,6 +87,11 @@ pub struct Metrics {
     balance_age: Family<InstitutionLabels, Gauge>,
     store_wal_bytes: Gauge,
     store_read_errors: Counter,
+    link_connections: Family<SwitchStateLabels, Gauge>,
+    link_accepted: Family<SwitchLabels, Counter>,
+    link_refused: Family<SwitchReasonLabels, Counter>,
+    link_evicted: Family<SwitchLabels, Counter>,
+    link_timeouts: Family<SwitchLimitLabels, Counter>,
 }
 
 /// An institution as operators see it now (the API lists these; metrics
@@ -94,6 +127,11 @@ impl Default for Metrics {
         let balance_age = Family::<InstitutionLabels, Gauge>::default();
         let store_wal_bytes = Gauge::default();
         let store_read_errors = Counter::default();
+        let link_connections = Family::<SwitchStateLabels, Gauge>::default();
+        let link_accepted = Family::<SwitchLabels, Counter>::default();
+        let link_refused = Family::<SwitchReasonLabels, Counter>::default();
+        let link_evicted = Family::<SwitchLabels, Counter>::default();
+        let link_timeouts = Family::<SwitchLimitLabels, Counter>::default();
         registry.register(
             "requests",
             "Requests answered, by MTI, DE 39, who decided and institution",
@@ -144,6 +182,31 @@ impl Default for Metrics {
             "Journal reads that failed while deciding a request (each answered 96)",
             store_read_errors.clone(),
         );
+        registry.register(
+            "link_connections",
+            "Connections of a listening switch endpoint now: open (holding a slot), signed_on (of those, signed on or past their first frame)",
+            link_connections.clone(),
+        );
+        registry.register(
+            "link_accepted",
+            "Connections a listening switch endpoint admitted",
+            link_accepted.clone(),
+        );
+        registry.register(
+            "link_refused",
+            "Connections refused at accept, by reason (not_allowed, per_address, full)",
+            link_refused.clone(),
+        );
+        registry.register(
+            "link_evicted",
+            "Connections not yet signed on closed to make room for a newcomer",
+            link_evicted.clone(),
+        );
+        registry.register(
+            "link_timeouts",
+            "Connections closed on a time limit (sign_on, idle, frame)",
+            link_timeouts.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -156,6 +219,11 @@ impl Default for Metrics {
             balance_age,
             store_wal_bytes,
             store_read_errors,
+            link_connections,
+            link_accepted,
+            link_refused,
+            link_evicted,
+            link_timeouts,
         }
     }
 }
@@ -198,8 +266,14 @@ impl Metrics {
     }
 
     /// The text exposition, with the scrape-time values set first
-    /// (`wal_bytes`: [`crate::store::Store::wal_bytes`]).
-    pub fn render(&self, institutions: &[InstitutionSnapshot], wal_bytes: u64) -> String {
+    /// (`wal_bytes`: [`crate::store::Store::wal_bytes`]; `link`:
+    /// [`crate::link::LinkStats::all`]).
+    pub fn render(
+        &self,
+        institutions: &[InstitutionSnapshot],
+        wal_bytes: u64,
+        link: &[EndpointStats],
+    ) -> String {
         self.store_wal_bytes
             .set(i64::try_from(wal_bytes).unwrap_or(i64::MAX));
         for i in institutions {
@@ -224,6 +298,9 @@ impl Metrics {
                 self.balance_age.get_or_create(&id).set(age);
             }
         }
+        for endpoint in link {
+            self.set_link(endpoint);
+        }
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
@@ -231,9 +308,56 @@ impl Metrics {
     }
 }
 
+impl Metrics {
+    /// Sets one switch endpoint's series from its stats (the link counts;
+    /// these mirror its totals at scrape time).
+    fn set_link(&self, endpoint: &EndpointStats) {
+        let s = &endpoint.stats;
+        let switch = || endpoint.switch.clone();
+        let set = |counter: &Counter, total: u64| counter.inner().store(total, Ordering::Relaxed);
+        if endpoint.listening {
+            for (state, now) in [("open", s.open), ("signed_on", s.established)] {
+                let labels = SwitchStateLabels {
+                    switch: switch(),
+                    state,
+                };
+                let now = i64::try_from(now).unwrap_or(i64::MAX);
+                self.link_connections.get_or_create(&labels).set(now);
+            }
+            let labels = SwitchLabels { switch: switch() };
+            set(&self.link_accepted.get_or_create(&labels), s.accepted);
+        }
+        for (reason, total) in [
+            ("not_allowed", s.refused_not_allowed),
+            ("per_address", s.refused_per_address),
+            ("full", s.refused_full),
+        ] {
+            let labels = SwitchReasonLabels {
+                switch: switch(),
+                reason,
+            };
+            set(&self.link_refused.get_or_create(&labels), total);
+        }
+        let labels = SwitchLabels { switch: switch() };
+        set(&self.link_evicted.get_or_create(&labels), s.evicted);
+        for (limit, total) in [
+            ("sign_on", s.sign_on_timeouts),
+            ("idle", s.idle_timeouts),
+            ("frame", s.frame_timeouts),
+        ] {
+            let labels = SwitchLimitLabels {
+                switch: switch(),
+                limit,
+            };
+            set(&self.link_timeouts.get_or_create(&labels), total);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::link::ConnectionStats;
 
     #[test]
     fn counts_and_snapshots_are_rendered() {
@@ -252,6 +376,19 @@ mod tests {
                 ..InstitutionSnapshot::default()
             }],
             4096,
+            &[EndpointStats {
+                switch: "visa".into(),
+                listening: true,
+                stats: ConnectionStats {
+                    open: 3,
+                    established: 2,
+                    accepted: 9,
+                    refused_per_address: 4,
+                    evicted: 1,
+                    idle_timeouts: 5,
+                    ..ConnectionStats::default()
+                },
+            }],
         );
         assert!(text.contains(
             "cardhub_requests_total{mti=\"0100\",code=\"00\",decided_by=\"stand_in\",institution=\"bank-a\"} 2"
@@ -277,5 +414,16 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("cardhub_store_wal_bytes 4096"), "{text}");
+        for line in [
+            "cardhub_link_connections{switch=\"visa\",state=\"open\"} 3",
+            "cardhub_link_connections{switch=\"visa\",state=\"signed_on\"} 2",
+            "cardhub_link_accepted_total{switch=\"visa\"} 9",
+            "cardhub_link_refused_total{switch=\"visa\",reason=\"per_address\"} 4",
+            "cardhub_link_refused_total{switch=\"visa\",reason=\"full\"} 0",
+            "cardhub_link_evicted_total{switch=\"visa\"} 1",
+            "cardhub_link_timeouts_total{switch=\"visa\",limit=\"idle\"} 5",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in:\n{text}");
+        }
     }
 }

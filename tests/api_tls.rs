@@ -90,6 +90,7 @@ async fn start(tls: &str) -> Https {
         config.api.as_ref().unwrap(),
         hub,
         Arc::new(config.clone()),
+        cardhub::link::LinkStats::default(),
         shutdown.clone(),
     )
     .await

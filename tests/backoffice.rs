@@ -86,6 +86,7 @@ async fn search_by_every_key_pages_newest_first_and_needs_the_token() {
         hub.config.api.as_ref().unwrap(),
         hub.hub.clone(),
         std::sync::Arc::new(hub.config.clone()),
+        hub.link.stats_source(),
         hub.link.shutdown_token(),
     )
     .await

@@ -80,6 +80,7 @@ async fn start() -> ApiHub {
         config.api.as_ref().unwrap(),
         hub,
         Arc::new(config.clone()),
+        cardhub::link::LinkStats::default(),
         shutdown.clone(),
     )
     .await

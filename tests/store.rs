@@ -237,6 +237,7 @@ const SMALL_WAL_CAP: u64 = 256 * 1024;
 async fn wal_past_its_cap_then_released(path: &Path) -> Store {
     let options = StoreOptions {
         wal_cap_bytes: SMALL_WAL_CAP,
+        ..StoreOptions::default()
     };
     let store = Store::open_with(path, options).expect("open");
     store

@@ -44,6 +44,7 @@ use super::tls::TlsListener;
 use crate::backoffice::search::{Criteria, Page};
 use crate::config::Config;
 use crate::hub::pipeline::Hub;
+use crate::link::LinkStats;
 use crate::metrics::InstitutionSnapshot;
 use crate::standin::balance_file::BalanceFileError;
 use crate::standin::balances::{BalanceError, current_files};
@@ -58,6 +59,8 @@ struct Api {
     token: Arc<str>,
     /// Largest SOAP request read (`[api] soap_max_bytes`).
     soap_max_bytes: usize,
+    /// The switch link's connection counters, read at each `/metrics` scrape.
+    link: LinkStats,
 }
 
 /// A started API server.
@@ -67,7 +70,7 @@ pub struct RunningApi {
 
 /// Binds the API's address and serves until shutdown: HTTPS when
 /// `settings.tls` is set (its certificates were loaded with the config),
-/// HTTP otherwise.
+/// HTTP otherwise. `/metrics` reports `link`'s endpoints (the default: none).
 ///
 /// # Errors
 /// When the address cannot be bound.
@@ -75,6 +78,7 @@ pub async fn start(
     settings: &ApiSettings,
     hub: Arc<Hub>,
     config: Arc<Config>,
+    link: LinkStats,
     shutdown: CancellationToken,
 ) -> std::io::Result<RunningApi> {
     let listener = tokio::net::TcpListener::bind(&settings.listen).await?;
@@ -84,6 +88,7 @@ pub async fn start(
         config,
         token: settings.token.clone().into(),
         soap_max_bytes: settings.soap_max_bytes,
+        link,
     };
     let app = router(api);
     match &settings.tls {
@@ -164,10 +169,11 @@ async fn ready(State(api): State<Api>) -> Response {
 
 /// The Prometheus text exposition.
 async fn metrics(State(api): State<Api>) -> Result<Response, ApiError> {
-    let text = api
-        .hub
-        .metrics()
-        .render(&snapshots(&api).await?, api.hub.store().wal_bytes());
+    let text = api.hub.metrics().render(
+        &snapshots(&api).await?,
+        api.hub.store().wal_bytes(),
+        &api.link.all(),
+    );
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -186,6 +186,7 @@ async fn demo(args: DemoArgs) -> Result<()> {
         &api_settings,
         hub.clone(),
         Arc::new(config.clone()),
+        link.stats_source(),
         link.shutdown_token(),
     )
     .await

@@ -54,6 +54,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
                 settings,
                 hub.clone(),
                 Arc::new(config.clone()),
+                link.stats_source(),
                 link.shutdown_token(),
             )
             .await

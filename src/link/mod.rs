@@ -85,10 +85,29 @@ enum StatsSource {
     Dial(Arc<admission::Counters>),
 }
 
+/// Every switch endpoint's [`ConnectionStats`], readable at any time (the
+/// API's `/metrics` reads them at each scrape). Cheap to clone; the default
+/// has no endpoint (no link).
+#[derive(Clone, Default)]
+pub struct LinkStats {
+    endpoints: Arc<[(String, StatsSource)]>,
+}
+
+/// One switch endpoint's stats, as [`LinkStats::all`] lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointStats {
+    /// The switch connection's name.
+    pub switch: String,
+    /// Whether it listens (only then are `open` and `established` counted).
+    pub listening: bool,
+    /// Its connections now and its counters since start.
+    pub stats: ConnectionStats,
+}
+
 /// A started link: listeners bound, dialers running.
 pub struct RunningLink {
     listening: Vec<(String, SocketAddr)>,
-    stats: Vec<(String, StatsSource)>,
+    stats: LinkStats,
     shutdown: CancellationToken,
     tracker: TaskTracker,
     grace: Duration,
@@ -191,11 +210,44 @@ pub async fn start<H: Handler>(
     }
     Ok(RunningLink {
         listening,
-        stats,
+        stats: LinkStats {
+            endpoints: stats.into(),
+        },
         shutdown,
         tracker,
         grace: Duration::from_millis(settings.shutdown_grace_ms),
     })
+}
+
+impl StatsSource {
+    fn read(&self) -> ConnectionStats {
+        match self {
+            StatsSource::Listen(slots) => slots.stats(),
+            StatsSource::Dial(counters) => counters.snapshot(),
+        }
+    }
+}
+
+impl LinkStats {
+    /// A switch endpoint's stats now, by name.
+    pub fn get(&self, switch: &str) -> Option<ConnectionStats> {
+        self.endpoints
+            .iter()
+            .find(|(name, _)| name == switch)
+            .map(|(_, source)| source.read())
+    }
+
+    /// Every endpoint's stats now, in configuration order.
+    pub fn all(&self) -> Vec<EndpointStats> {
+        self.endpoints
+            .iter()
+            .map(|(name, source)| EndpointStats {
+                switch: name.clone(),
+                listening: matches!(source, StatsSource::Listen(_)),
+                stats: source.read(),
+            })
+            .collect()
+    }
 }
 
 impl RunningLink {
@@ -210,13 +262,13 @@ impl RunningLink {
     /// A switch endpoint's connections and what it refused, evicted and
     /// timed out since start, by name.
     pub fn stats(&self, switch: &str) -> Option<ConnectionStats> {
-        self.stats
-            .iter()
-            .find(|(name, _)| name == switch)
-            .map(|(_, source)| match source {
-                StatsSource::Listen(slots) => slots.stats(),
-                StatsSource::Dial(counters) => counters.snapshot(),
-            })
+        self.stats.get(switch)
+    }
+
+    /// A handle on every endpoint's stats, for readers that outlive this
+    /// borrow (the API's `/metrics`).
+    pub fn stats_source(&self) -> LinkStats {
+        self.stats.clone()
     }
 
     /// The token that stops the link; cancelling it starts a graceful shutdown.

@@ -9,26 +9,37 @@
 //! A passive checkpoint copies frames but never *resets* the WAL: under a
 //! steady stream of commits the log never becomes fully copied at the moment
 //! a new write starts, so SQLite keeps appending and the file grows without
-//! end. So, once the WAL file passes the soft cap ([`StoreOptions`]), the
-//! checkpoint thread stops its passive runs and asks the writer for a
-//! `TRUNCATE` checkpoint, which the writer runs between two group commits on
-//! its own connection: it copies the rest of the log, waits at most
-//! [`FORCED_WAIT`] for reads still using the log, and empties the file. While
-//! it runs no batch commits (the writer is busy with it), so writes pause for
-//! the copy and at most [`FORCED_WAIT`]; at most once per tick. When the
-//! writer has run no batch for a whole tick (idle, or inside one long job),
-//! the checkpoint thread runs it itself. A read that holds one snapshot for
-//! longer keeps the log from being emptied (SQLite cannot drop frames a
-//! reader may still need); the next tick tries again.
+//! end. So the writer keeps the file under the soft cap ([`StoreOptions`])
+//! itself, between two group commits, on its own connection ([`Keeper`]):
+//!
+//! - after every batch it looks at the file's size (one `stat`). Past half
+//!   the cap it runs a `TRUNCATE` checkpoint: copy the rest of the log into
+//!   the database, wait at most [`SOFT_WAIT`] for reads still on the log
+//!   (a search's snapshot; reads that start once everything is copied read
+//!   the database file and do not count), empty the file. If reads keep it,
+//!   the next batch tries again — not the next tick;
+//! - past the cap itself it holds further batches and retries until the log
+//!   is emptied, for at most [`StoreOptions::wal_hold`]. So the file passes
+//!   the cap by at most one batch's writes. Only a read that keeps one
+//!   snapshot longer than the hold can pin the log: writes then resume (the
+//!   hub keeps answering), the file grows until that read ends, and the
+//!   writer holds again only after a checkpoint has emptied it.
+//!
+//! While the log is under half the cap, this thread copies it with passive
+//! checkpoints, so the writer's checkpoints find little left to copy. Past
+//! half the cap it keeps off the writer's way (a second checkpoint would
+//! make the writer's fail at once), unless the writer has run no batch for a
+//! whole tick (idle, or inside one long job): then it empties the log itself.
 //!
 //! [`StoreOptions`]: super::StoreOptions
+//! [`StoreOptions::wal_hold`]: super::StoreOptions::wal_hold
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
 
@@ -37,9 +48,17 @@ use super::{BUSY_TIMEOUT, StoreError, files, open_error};
 /// How often the WAL is copied into the database file and its size checked.
 const EVERY: Duration = Duration::from_millis(250);
 
-/// The longest a forced checkpoint waits for reads still using the log (the
-/// writer's pause is this plus the copy).
-pub(crate) const FORCED_WAIT: Duration = Duration::from_millis(100);
+/// How long the writer's checkpoint after a batch waits for reads still on
+/// the log (a search takes well under this) before the next batch retries.
+const SOFT_WAIT: Duration = Duration::from_millis(10);
+
+/// How long the checkpoint thread's own checkpoint waits for the write lock
+/// and for reads, and the longest one retry of a hold waits.
+const FORCED_WAIT: Duration = Duration::from_millis(100);
+
+/// Pause between two tries of a hold whose checkpoint found another
+/// checkpoint running (SQLite then refuses at once, without waiting).
+const RETRY_PAUSE: Duration = Duration::from_millis(1);
 
 const THREAD: &str = "cardhub-store-checkpoint";
 
@@ -48,11 +67,25 @@ const THREAD: &str = "cardhub-store-checkpoint";
 pub(crate) struct Wal {
     /// `<database>-wal`.
     file: PathBuf,
-    /// Past this many bytes the log is emptied by a forced checkpoint.
+    /// The soft cap, in bytes; half of it starts the writer's checkpoints.
     cap: u64,
-    /// Set by the checkpoint thread when the file is past the cap; taken by
-    /// the writer between batches.
-    truncate_wanted: AtomicBool,
+    /// The longest the writer holds batches to empty a log past the cap.
+    hold: Duration,
+    /// Set by the writer after each batch; taken by the checkpoint thread
+    /// each tick (a writer that ran no batch leaves the log to the thread).
+    wrote: AtomicBool,
+    /// Times the writer held batches for the cap (read by `Store::stats`).
+    holds: AtomicU64,
+}
+
+/// The writer's side of the cap: owned by the writer thread, run between
+/// two batches.
+pub(crate) struct Keeper {
+    wal: Arc<Wal>,
+    /// Whether a log past the cap holds batches; cleared by a hold that
+    /// timed out (a long read pins the log), set again once the log is
+    /// emptied.
+    may_hold: bool,
 }
 
 /// The checkpoint thread; stopped and joined on drop (after a last checkpoint).
@@ -62,13 +95,28 @@ pub(crate) struct Checkpointer {
     thread: Option<JoinHandle<()>>,
 }
 
+/// What a `TRUNCATE` checkpoint achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Truncated {
+    /// The whole log was copied and the file emptied.
+    Emptied,
+    /// Reads still on the log, the write lock or another checkpoint kept it
+    /// (what could be copied was).
+    InUse,
+    /// SQLite reported an error (logged).
+    Failed,
+}
+
 impl Wal {
-    /// The WAL of the database at `db`, capped at `cap` bytes.
-    pub(crate) fn new(db: &Path, cap: u64) -> Wal {
+    /// The WAL of the database at `db`, capped at `cap` bytes; batches are
+    /// held at most `hold` to keep it there.
+    pub(crate) fn new(db: &Path, cap: u64, hold: Duration) -> Wal {
         Wal {
             file: files::sibling(db, "-wal"),
             cap,
-            truncate_wanted: AtomicBool::new(false),
+            hold,
+            wrote: AtomicBool::new(false),
+            holds: AtomicU64::new(0),
         }
     }
 
@@ -77,11 +125,64 @@ impl Wal {
         std::fs::metadata(&self.file).map_or(0, |m| m.len())
     }
 
-    /// Called by the writer between batches: empties the log if the
-    /// checkpoint thread asked for it.
-    pub(crate) fn after_batch(&self, writer: &Connection) {
-        if self.truncate_wanted.swap(false, Ordering::Relaxed) {
-            truncate(writer);
+    /// Times the writer has held batches to keep the log under its cap.
+    pub(crate) fn holds(&self) -> u64 {
+        self.holds.load(Ordering::Relaxed)
+    }
+
+    /// Past this size the log is emptied between batches.
+    fn trigger(&self) -> u64 {
+        self.cap / 2
+    }
+}
+
+impl Keeper {
+    pub(crate) fn new(wal: Arc<Wal>) -> Keeper {
+        Keeper {
+            wal,
+            may_hold: true,
+        }
+    }
+
+    /// Called by the writer after each batch: empties the log past half the
+    /// cap, and past the cap holds the next batch until it is emptied (at
+    /// most the hold).
+    pub(crate) fn after_batch(&mut self, writer: &Connection) {
+        self.wal.wrote.store(true, Ordering::Relaxed);
+        if self.wal.bytes() <= self.wal.trigger() {
+            return;
+        }
+        if truncate(writer, SOFT_WAIT) == Truncated::Emptied {
+            self.may_hold = true;
+            return;
+        }
+        if self.may_hold && self.wal.bytes() > self.wal.cap {
+            self.may_hold = self.hold(writer);
+        }
+    }
+
+    /// Retries the checkpoint until the log is emptied or the hold is over;
+    /// no batch runs meanwhile. Returns whether a later batch may hold again:
+    /// not after a hold that ran out (a long read pins the log).
+    fn hold(&self, writer: &Connection) -> bool {
+        self.wal.holds.fetch_add(1, Ordering::Relaxed);
+        let until = Instant::now() + self.wal.hold;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                tracing::warn!(
+                    wal_bytes = self.wal.bytes(),
+                    cap = self.wal.cap,
+                    "store WAL past its cap, pinned by a long read; writes resume"
+                );
+                return false;
+            }
+            match truncate(writer, left.min(FORCED_WAIT)) {
+                Truncated::Emptied => return true,
+                // Logged; holding on would only delay the answers.
+                Truncated::Failed => return true,
+                Truncated::InUse => thread::sleep(RETRY_PAUSE),
+            }
         }
     }
 }
@@ -124,14 +225,14 @@ impl Drop for Checkpointer {
 fn run(conn: &Connection, wal: &Wal, stopped: &mpsc::Receiver<()>) {
     loop {
         let last = !matches!(stopped.recv_timeout(EVERY), Err(RecvTimeoutError::Timeout));
-        if wal.bytes() <= wal.cap {
+        let wrote = wal.wrote.swap(false, Ordering::Relaxed);
+        if wal.bytes() <= wal.trigger() {
             passive(conn);
-        } else if wal.truncate_wanted.swap(true, Ordering::Relaxed) || last {
-            // Still wanted since the last tick: the writer ran no batch in
-            // between, so the lock is free (or held by one long job, and the
-            // wait below is bounded).
-            wal.truncate_wanted.store(false, Ordering::Relaxed);
-            truncate(conn);
+        } else if !wrote || last {
+            // The writer ran no batch this tick, so it will not empty the
+            // log: the lock is free (or held by one long job, and the wait
+            // is bounded).
+            truncate(conn, FORCED_WAIT);
         }
         if last {
             break;
@@ -147,20 +248,22 @@ fn passive(conn: &Connection) {
 }
 
 /// TRUNCATE: copies the whole log and empties the file, waiting at most
-/// [`FORCED_WAIT`] for the write lock and for reads still using the log.
-fn truncate(conn: &Connection) {
-    let outcome = conn.busy_timeout(FORCED_WAIT).and_then(|()| {
+/// `wait` for the write lock and for reads still using the log.
+fn truncate(conn: &Connection, wait: Duration) -> Truncated {
+    let outcome = conn.busy_timeout(wait).and_then(|()| {
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
             r.get::<_, i64>(0)
         })
     });
-    match outcome {
-        Ok(0) => tracing::debug!("store WAL emptied"),
-        // Readers (or a long write) still need the log: the next tick retries.
-        Ok(_) => tracing::debug!("store WAL past its cap, still in use; retrying"),
-        Err(e) => tracing::warn!(error = %e, "store checkpoint (truncate) failed"),
-    }
     if let Err(e) = conn.busy_timeout(BUSY_TIMEOUT) {
         tracing::warn!(error = %e, "store busy timeout not restored");
+    }
+    match outcome {
+        Ok(0) => Truncated::Emptied,
+        Ok(_) => Truncated::InUse,
+        Err(e) => {
+            tracing::warn!(error = %e, "store checkpoint (truncate) failed");
+            Truncated::Failed
+        }
     }
 }

@@ -92,6 +92,9 @@ pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The default soft cap on the WAL file (see [`StoreOptions::wal_cap_bytes`]).
 pub const DEFAULT_WAL_CAP_BYTES: u64 = 64 * 1024 * 1024;
 
+/// The default [`StoreOptions::wal_hold`].
+pub const DEFAULT_WAL_HOLD: Duration = Duration::from_secs(1);
+
 /// The writer thread's name, as seen in debuggers and `top -H`.
 const WRITER_THREAD: &str = "cardhub-store-writer";
 
@@ -109,12 +112,18 @@ pub struct Store {
 /// How a store is run (`[store]` in the config file).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoreOptions {
-    /// Soft cap on the WAL file: past it, the log is copied into the
-    /// database and emptied between two group commits (see `checkpoint`), and
-    /// a log SQLite resets is cut back to this size. The file may pass it by
-    /// the writes of one checkpoint tick (250 ms), or for as long as a read
-    /// holds one snapshot.
+    /// Soft cap on the WAL file: past half of it, the writer copies the log
+    /// into the database and empties it between two group commits; past
+    /// the cap itself, it holds further batches until that succeeds (see
+    /// `checkpoint`); a log SQLite resets is cut back to this size. The file
+    /// passes the cap by at most one batch's writes, unless a read keeps one
+    /// snapshot for longer than [`StoreOptions::wal_hold`].
     pub wal_cap_bytes: u64,
+    /// The longest the writer holds batches (and so answers) to empty a WAL
+    /// past its cap that reads still use. Past it writes resume and the file
+    /// grows until the read ends. Not a config key: the hub uses
+    /// [`DEFAULT_WAL_HOLD`]; tests set their own.
+    pub wal_hold: Duration,
 }
 
 /// Counters since the store was opened, for throughput reports.
@@ -126,6 +135,8 @@ pub struct StoreStats {
     pub commits: u64,
     /// Jobs answered with an error: their own, or their batch's.
     pub failed_jobs: u64,
+    /// Times the writer held batches because the WAL was past its cap.
+    pub wal_holds: u64,
 }
 
 /// What went wrong in the store, whose fault it is and whether a retry helps
@@ -280,6 +291,7 @@ impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             wal_cap_bytes: DEFAULT_WAL_CAP_BYTES,
+            wal_hold: DEFAULT_WAL_HOLD,
         }
     }
 }
@@ -323,16 +335,20 @@ impl Store {
         configure_writer(&conn, &options).map_err(open_error)?;
         migrate(&mut conn, path)?;
 
-        let wal = Arc::new(checkpoint::Wal::new(path, options.wal_cap_bytes));
+        let wal = Arc::new(checkpoint::Wal::new(
+            path,
+            options.wal_cap_bytes,
+            options.wal_hold,
+        ));
         let checkpointer = checkpoint::Checkpointer::start(path, Arc::clone(&wal))?;
         let counters = Arc::new(Counters::default());
         let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
         let writer = {
             let counters = Arc::clone(&counters);
-            let wal = Arc::clone(&wal);
+            let keeper = checkpoint::Keeper::new(Arc::clone(&wal));
             thread::Builder::new()
                 .name(WRITER_THREAD.into())
-                .spawn(move || run_writer(&conn, queue, &counters, &wal))
+                .spawn(move || run_writer(&conn, queue, &counters, keeper))
                 .map_err(|e| {
                     tracing::error!(error = %e, "cannot start the store writer thread");
                     StoreError::WriterGone
@@ -440,6 +456,7 @@ impl Store {
             jobs: c.jobs.load(Ordering::Relaxed),
             commits: c.commits.load(Ordering::Relaxed),
             failed_jobs: c.failed_jobs.load(Ordering::Relaxed),
+            wal_holds: self.inner.wal.holds(),
         }
     }
 
@@ -576,13 +593,13 @@ impl<T> Answer<T> {
 }
 
 /// The writer thread: one batch, one transaction, one fsync, until every
-/// handle is gone and the queue is empty. Between batches it empties the WAL
-/// when the checkpoint thread asks for it.
+/// handle is gone and the queue is empty. Between batches it keeps the WAL
+/// under its cap.
 fn run_writer(
     conn: &Connection,
     mut queue: mpsc::Receiver<Box<dyn Job>>,
     counters: &Counters,
-    wal: &checkpoint::Wal,
+    mut keeper: checkpoint::Keeper,
 ) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = queue.blocking_recv() {
@@ -594,7 +611,7 @@ fn run_writer(
             }
         }
         commit_batch(conn, &mut batch, counters);
-        wal.after_batch(conn);
+        keeper.after_batch(conn);
     }
     tracing::debug!("store writer stopped");
 }
