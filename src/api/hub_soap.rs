@@ -339,9 +339,10 @@ impl HubSoapError {
     }
 }
 
-/// A value for an error message: at most 40 characters.
+/// A value for an error message: card numbers in it masked, at most 40
+/// characters (faults are logged and may be kept by the caller).
 fn shown(value: &str) -> String {
-    clamp(value, 40)
+    clamp(&crate::mask::redact_pans(value), 40)
 }
 
 /// `text` cut to `max` characters, the last one `…` when cut.

@@ -919,3 +919,11 @@ proptest! {
         }
     }
 }
+
+/// A card number in a value a fault quotes is masked (faults are logged).
+#[test]
+fn values_quoted_in_faults_mask_card_numbers() {
+    let quoted = super::shown("card 4761739001010010");
+    assert!(!quoted.contains("4761739001010010"), "{quoted}");
+    assert!(quoted.contains("476173******0010"), "{quoted}");
+}
