@@ -33,6 +33,7 @@ use axum::{Json, Router};
 use futures::TryStreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -253,18 +254,13 @@ async fn bearer(State(api): State<Api>, request: Request, next: Next) -> Respons
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match given {
-        Some(token) if constant_time_eq(token.as_bytes(), api.token.as_bytes()) => {
+        Some(token) if bool::from(token.as_bytes().ct_eq(api.token.as_bytes())) => {
             next.run(request).await
         }
         _ => {
             ApiError::new(StatusCode::UNAUTHORIZED, "bearer token missing or wrong").into_response()
         }
     }
-}
-
-/// Compares without stopping at the first difference.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn institutions(State(api): State<Api>) -> Result<Json<Value>, ApiError> {

@@ -266,7 +266,8 @@ pub async fn serve_router(
 /// Equality of a secret sent with the expected one, in time independent of
 /// where they first differ.
 fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
 }
 
 /// Binds `addr` and serves in a task; returns the bound address (useful
