@@ -12,6 +12,8 @@ use cardhub::config::Config;
 use cardhub::hub::pipeline::Hub;
 use cardhub::hub::service;
 use cardhub::link::{self, RunningLink};
+use wiremock::matchers::{body_string_contains, method};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 pub const TOKEN: &str = "stand-in-test-token-0123";
 
@@ -188,5 +190,106 @@ pub async fn wait_for<F: Fn() -> bool>(what: &str, condition: F) {
             "timed out waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Mounts the canonical account system's answers: every authorization
+/// approved, advices and reversals acknowledged, balance inquiries answered.
+pub async fn mount_bank(server: &MockServer, authorize_delay: Duration) {
+    let answers = [
+        ("<as:Authorize ", "authorize-response.soap11.xml"),
+        ("<as:Advice ", "advice-response.soap11.xml"),
+        ("<as:Reverse ", "reverse-response.soap11.xml"),
+        ("<as:BalanceInquiry ", "balance-inquiry-response.soap11.xml"),
+    ];
+    for (element, file) in answers {
+        let mut answer = ResponseTemplate::new(200)
+            .insert_header("content-type", "text/xml; charset=utf-8")
+            .set_body_string(fixture(file));
+        if element == "<as:Authorize " {
+            answer = answer.set_delay(authorize_delay);
+        }
+        Mock::given(method("POST"))
+            .and(body_string_contains(element))
+            .respond_with(answer)
+            .mount(server)
+            .await;
+    }
+}
+
+/// The transaction ids (and original ids) the account system was sent for
+/// one operation, in arrival order.
+pub async fn told(server: &MockServer, element: &str) -> Vec<(String, Option<String>)> {
+    let between = |body: &str, tag: &str| {
+        let open = format!("<as:{tag}>");
+        let start = body.find(&open)? + open.len();
+        let end = body[start..].find("</as:")? + start;
+        Some(body[start..end].to_string())
+    };
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .filter(|body| body.contains(element))
+        .map(|body| {
+            (
+                between(&body, "transactionId").unwrap_or_default(),
+                between(&body, "originalTransactionId"),
+            )
+        })
+        .collect()
+}
+
+/// What the account system was told for one operation, once it has been
+/// told at least `n` times (or after 10 s, for the assertion to show).
+pub async fn wait_told(
+    bank: &MockServer,
+    element: &str,
+    n: usize,
+) -> Vec<(String, Option<String>)> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let seen = told(bank, element).await;
+        if seen.len() >= n || tokio::time::Instant::now() > deadline {
+            return seen;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub async fn http_get(api: &str, path: &str) -> String {
+    http()
+        .get(format!("{api}{path}"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+pub async fn api_post(api: &str, path: &str, body: reqwest::Body) -> u16 {
+    http()
+        .post(format!("{api}{path}"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+impl StandInHub {
+    pub async fn get(&self, path: &str) -> serde_json::Value {
+        serde_json::from_str(&http_get(&self.api, path).await).unwrap()
+    }
+
+    pub async fn post(&self, path: &str) -> u16 {
+        api_post(&self.api, path, reqwest::Body::from("")).await
     }
 }
