@@ -81,12 +81,19 @@ pub struct Original {
     pub decided_by: String,
 }
 
-/// The columns of a journal row (and of a call intent, which has the same).
-const COLUMNS: &str = "txn_id, entry, received_at_us, business_day, switch, mti, \
-     is_repeat, kind, channel, pan_hash, pan_masked, account, institution, amount_minor, currency, \
-     transmission_time, stan, acquirer, rrn, terminal, merchant, mcc, response_code, auth_id, \
-     decided_by, adapter, raw_response_code, reason, available_minor, ledger_minor, counted_minor, \
-     counted_count, original_txn_id, latency_us";
+/// The columns of a journal row (and of a call intent, which has the same),
+/// as a literal for `concat!`.
+macro_rules! columns {
+    () => {
+        "txn_id, entry, received_at_us, business_day, switch, mti, \
+         is_repeat, kind, channel, pan_hash, pan_masked, account, institution, amount_minor, currency, \
+         transmission_time, stan, acquirer, rrn, terminal, merchant, mcc, response_code, auth_id, \
+         decided_by, adapter, raw_response_code, reason, available_minor, ledger_minor, counted_minor, \
+         counted_count, original_txn_id, latency_us"
+    };
+}
+
+const COLUMNS: &str = columns!();
 
 /// `INSERT INTO <table> (COLUMNS) VALUES (?1 … ?34)`.
 macro_rules! insert_into {
@@ -94,13 +101,10 @@ macro_rules! insert_into {
         concat!(
             "INSERT INTO ",
             $table,
-            " (txn_id, entry, received_at_us, business_day, switch, mti, is_repeat, kind, channel, \
-             pan_hash, pan_masked, account, institution, amount_minor, currency, transmission_time, \
-             stan, acquirer, rrn, terminal, merchant, mcc, response_code, auth_id, decided_by, \
-             adapter, raw_response_code, reason, available_minor, ledger_minor, counted_minor, \
-             counted_count, original_txn_id, latency_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
-             ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, \
-             ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34)"
+            " (",
+            columns!(),
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+             ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34)"
         )
     };
 }

@@ -540,20 +540,20 @@ impl Hub {
         let mut intent = false;
         let (decision, effects) = match (&system, institution.state()) {
             (Some(system), state) if state.is_online() => {
-                let called = self
-                    .call_online(
-                        request,
-                        c,
-                        &card,
-                        txn_id,
-                        &institution,
-                        system,
-                        decided,
-                        day,
-                    )
-                    .await;
-                intent = called.2;
-                (called.0, called.1)
+                // Its intent, if written, is cleared with the decision's row
+                // (clearing one that was not written changes nothing).
+                intent = true;
+                self.call_online(
+                    request,
+                    c,
+                    &card,
+                    txn_id,
+                    &institution,
+                    system,
+                    decided,
+                    day,
+                )
+                .await
             }
             (_, state) => {
                 let why = match system {
@@ -593,9 +593,9 @@ impl Hub {
     }
 
     /// The account system's decision on a request, or stand-in's when it
-    /// fails or is late; and whether a call intent was recorded (durably,
-    /// before the call, so a hub stopped under way reverses the call at
-    /// its next start). Without that record nothing is sent: 96.
+    /// fails or is late. A call intent is recorded durably before the call,
+    /// so a hub stopped under way reverses the call at its next start;
+    /// without that record nothing is sent: 96.
     #[allow(clippy::too_many_arguments)]
     async fn call_online(
         &self,
@@ -607,7 +607,7 @@ impl Hub {
         system: &Arc<dyn AccountSystem>,
         decided: watch::Receiver<Option<Decision>>,
         day: jiff::civil::Date,
-    ) -> (Decision, Effects, bool) {
+    ) -> (Decision, Effects) {
         let unknown = Outcome {
             decision: Decision {
                 adapter: Some(system.name().to_string()),
@@ -628,13 +628,19 @@ impl Hub {
         {
             error!(error = %e, "call intent not recorded; answering 96");
             let decision = Decision::rule(codes::SYSTEM_ERROR, "call intent not recorded");
-            return (decision, Effects::default(), false);
+            return (decision, Effects::default());
         }
         let mut request = account_request(c, card, txn_id, None, None);
         let reserve = Duration::from_millis(institution.stand_in.reserve_ms);
         request.deadline = c.deadline.checked_sub(reserve).unwrap_or(c.deadline);
         let listen_until = c.deadline + LATE_LISTEN;
         request.listen_until = Some(listen_until);
+        // When the call can no longer reach the account system, as wall time
+        // (for a SAF item held until then).
+        let call_over_us = || {
+            let left = listen_until.saturating_duration_since(Instant::now());
+            Timestamp::now().as_microsecond() + left.as_micros() as i64
+        };
         let late = LateRecorder {
             store: self.store.clone(),
             ids: self.ids.clone(),
@@ -657,7 +663,7 @@ impl Hub {
                     .record_success(&institution.id, operation_of(c.kind));
                 let decision = decision_from(Ok(answer), system.name());
                 let effects = self.online_effects(c, card, txn_id, &decision);
-                (decision, effects, true)
+                (decision, effects)
             }
             Err(AccountError::Internal(why)) => {
                 // The hub's own failure: 96, not stand-in; the request may
@@ -671,10 +677,6 @@ impl Hub {
                         ),
                     )
                 };
-                let not_before_us = Timestamp::now().as_microsecond()
-                    + listen_until
-                        .saturating_duration_since(Instant::now())
-                        .as_micros() as i64;
                 let effects = Effects {
                     saf: Some(NewItem::after_call(
                         Operation::Reverse,
@@ -682,11 +684,11 @@ impl Hub {
                         self.ids.next(),
                         card.institution.clone(),
                         card.account.clone(),
-                        Some(not_before_us),
+                        Some(call_over_us()),
                     )),
                     ..Effects::default()
                 };
-                (decision, effects, true)
+                (decision, effects)
             }
             Err(e) => {
                 if e.is_unavailability() {
@@ -697,15 +699,12 @@ impl Hub {
                 let why = format!("account system: {}", redact_pans(&e.to_string()));
                 // A request that timed out may still reach the account
                 // system: its advice waits until the call has ended.
-                let not_before_us = (e == AccountError::Timeout).then(|| {
-                    let left = listen_until.saturating_duration_since(Instant::now());
-                    Timestamp::now().as_microsecond() + left.as_micros() as i64
-                });
+                let not_before_us = (e == AccountError::Timeout).then(call_over_us);
                 let tell = Tell::AfterCall { not_before_us };
                 let (mut decision, effects) =
                     self.stand_in(c, card, txn_id, institution, tell, &why);
                 decision.adapter = Some(system.name().to_string());
-                (decision, effects, true)
+                (decision, effects)
             }
         }
     }

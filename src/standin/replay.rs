@@ -128,25 +128,17 @@ impl Replay {
             Err(error) => Attempt::Permanent { error, code: None },
             Ok((request, _)) => {
                 let call = self.system.call(operation, &request);
-                match tokio::time::timeout(timeout, call).await {
-                    Ok(Ok(answer)) => Attempt::of_answer(operation, &answer),
-                    Ok(Err(e @ (AccountError::Unsendable(_) | AccountError::Unsupported(_)))) => {
-                        Attempt::Permanent {
-                            error: e.to_string(),
-                            code: None,
-                        }
-                    }
-                    Ok(Err(e)) => {
-                        self.institutions
-                            .record_failure(&inst.id, operation, &e.to_string())
-                            .await;
-                        Attempt::Failed {
-                            error: e.to_string(),
-                            code: None,
-                        }
-                    }
-                    Err(_) => {
-                        let e = AccountError::Timeout;
+                let answered = tokio::time::timeout(timeout, call)
+                    .await
+                    .unwrap_or(Err(AccountError::Timeout));
+                match answered {
+                    Ok(answer) => Attempt::of_answer(operation, &answer),
+                    // The adapter can never send it: no sign of the system's health.
+                    Err(e) if !e.is_unavailability() => Attempt::Permanent {
+                        error: e.to_string(),
+                        code: None,
+                    },
+                    Err(e) => {
                         self.institutions
                             .record_failure(&inst.id, operation, &e.to_string())
                             .await;

@@ -117,15 +117,15 @@ impl Hub {
             }
         };
         let moves_money = decision.approved() && c.kind != Kind::BalanceInquiry;
-        let advice = AdviceDecision {
-            code: decision.code,
-            decided_by: Decider::StandIn,
-            reason: decision.reason.clone(),
-        };
         effects.saf = match tell {
             Tell::Nothing => None,
             Tell::MoneyMoves if !moves_money => None,
             Tell::MoneyMoves => {
+                let advice = AdviceDecision {
+                    code: decision.code,
+                    decided_by: Decider::StandIn,
+                    reason: decision.reason.clone(),
+                };
                 let request = account_request(c, card, txn_id, None, Some(advice));
                 Some(NewItem::new(Operation::Advice, txn_id, &request))
             }
