@@ -19,10 +19,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
-use cardhub::hub::account_system::{
-    AccountAnswer, AccountError, AccountRequest, AccountSystem, Operation,
-};
-use cardhub::hub::service;
+use cardhub::account::{AccountAnswer, AccountError, AccountRequest, AccountSystem, Operation};
+use cardhub::app;
 use cardhub::iso8583::fields::ResponseCode;
 use cardhub::link;
 use futures::future::BoxFuture;
@@ -100,7 +98,7 @@ fn main() {
                 "bank-a".to_string(),
                 Arc::new(ApproveAll) as Arc<dyn AccountSystem>,
             )]);
-            let hub = Arc::new(service::open(&config, systems).expect("hub opens"));
+            let hub = Arc::new(app::open(&config, systems).expect("hub opens"));
             scenario("hub, account system in process", hub, &config, runs).await;
             drop(dir);
         }
@@ -118,7 +116,7 @@ fn main() {
             let server = soap_server().await;
             let (dir, _) = support::prepare("max_in_flight = 50000\nidle_echo_ms = 0").await;
             let config = with_canonical_adapter(dir.path(), &server.uri());
-            let (hub, _adapters) = service::open_with_adapters(&config).expect("hub opens");
+            let (hub, _adapters) = app::open_with_adapters(&config).expect("hub opens");
             scenario(
                 "hub, canonical adapter to a SOAP server",
                 Arc::new(hub),
@@ -139,7 +137,7 @@ fn main() {
             "bank-a".to_string(),
             Arc::new(ApproveAll) as Arc<dyn AccountSystem>,
         )]);
-        let hub = Arc::new(service::open(&config, systems).expect("hub opens"));
+        let hub = Arc::new(app::open(&config, systems).expect("hub opens"));
         closed_with_balances(&hub).await;
         let cards = dir.path().join("cards.txt");
         std::fs::write(

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use cardhub::backoffice::search::Criteria;
 use cardhub::cards::PanHash;
-use cardhub::hub::journal;
+use cardhub::journal;
 use cardhub::store::Store;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};

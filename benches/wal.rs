@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use cardhub::backoffice::search::Criteria;
 use cardhub::cards::PanHash;
-use cardhub::hub::journal;
+use cardhub::journal;
 use cardhub::store::{DEFAULT_WAL_CAP_BYTES, Store, StoreOptions};
 use jiff::Timestamp;
 use journal_rows::{CARDS, card_of, keys, mix, pan, row};

@@ -8,11 +8,13 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::api::config::{ApiConfig, ApiSettings};
-use crate::cards::config::{LimitProfiles, SecurityConfig};
-use crate::hub::config::{DayConfig, InstitutionConfig, StoreConfig};
+use crate::cards::config::{Catalog, LimitProfiles, SecurityConfig};
+use crate::hub::limits::DayConfig;
 use crate::link::{LinkSettings, SwitchConfig, SwitchSettings};
 use crate::standin::balance_file::BalanceFormat;
 use crate::standin::config::HoldsConfig;
+use crate::standin::config::InstitutionConfig;
+use crate::store::config::StoreConfig;
 use crate::store::{Store, StoreError, StoreOptions};
 
 /// The file as written.
@@ -208,6 +210,15 @@ impl Config {
             holds: file.holds,
             api,
         })
+    }
+
+    /// The institutions (`[[institution]] id`) and limit profiles
+    /// (`[limits.<name>]`) card files may name.
+    pub fn catalog(&self) -> Catalog {
+        Catalog::new(
+            self.institutions.iter().map(|i| i.id.clone()),
+            self.limits.keys().cloned(),
+        )
     }
 
     /// Opens the configured store (see [`Store::open_with`]).

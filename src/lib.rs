@@ -2,14 +2,17 @@
 //! legacy account systems. See `docs/` and the README for the whole picture.
 #![forbid(unsafe_code)]
 
+pub mod account;
 pub mod adapter;
 pub mod api;
+pub mod app;
 pub mod backoffice;
 pub mod cards;
 pub mod cli;
 pub mod config;
 pub mod hub;
 pub mod iso8583;
+pub mod journal;
 pub mod link;
 pub mod mask;
 pub mod metrics;

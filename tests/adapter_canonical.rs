@@ -9,9 +9,9 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use cardhub::account::{AccountError, AccountRequest, AdviceDecision, Decider};
 use cardhub::adapter::Adapter;
 use cardhub::adapter::file::Operation;
-use cardhub::hub::account_system::{AccountError, AccountRequest, AdviceDecision, Decider};
 use cardhub::iso8583::fields::ResponseCode;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};

@@ -13,10 +13,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use cardhub::account::AccountError;
 use cardhub::adapter::encoding::Encoding;
 use cardhub::adapter::file::{Column, RecordFraming};
 use cardhub::adapter::fixed::{FixedTcp, FixedTcpConfig};
-use cardhub::hub::account_system::AccountError;
 use futures::future::join_all;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::OwnedWriteHalf;

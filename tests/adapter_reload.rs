@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use cardhub::account::{AccountRequest, AccountSystem};
 use cardhub::adapter::registry::{Adapters, Reload};
+use cardhub::app;
 use cardhub::config::Config;
-use cardhub::hub::account_system::{AccountRequest, AccountSystem};
-use cardhub::hub::service;
 use cardhub::link;
 use support::{ACTIVE_USD, client, purchase};
 use wiremock::matchers::method;
@@ -118,7 +118,7 @@ async fn the_hub_authorizes_through_the_canonical_adapter() {
     let text = format!("adapters_dir = \"adapters\"\n{text}");
     std::fs::write(dir.path().join("cardhub.toml"), text).unwrap();
     let config = Config::load(&dir.path().join("cardhub.toml")).unwrap();
-    let (hub, adapters) = service::open_with_adapters(&config).unwrap();
+    let (hub, adapters) = app::open_with_adapters(&config).unwrap();
     assert!(adapters.is_some());
     let hub = Arc::new(hub);
     let running = link::start(&config.switches, &config.link, hub)

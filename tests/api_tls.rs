@@ -9,8 +9,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use cardhub::api;
+use cardhub::app;
 use cardhub::config::{Config, ConfigError};
-use cardhub::hub::service;
 use cardhub::link::config::TlsConfig;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -84,12 +84,12 @@ async fn start(tls: &str) -> Https {
     let dir = tempfile::tempdir().unwrap();
     write_pki(dir.path());
     let config = load(dir.path(), tls).unwrap();
-    let hub = Arc::new(service::open(&config, Default::default()).unwrap());
+    let hub = Arc::new(app::open(&config, Default::default()).unwrap());
     let shutdown = CancellationToken::new();
     let running = api::server::start(
         config.api.as_ref().unwrap(),
         hub,
-        Arc::new(config.clone()),
+        config.institutions.clone().into(),
         cardhub::link::LinkStats::default(),
         shutdown.clone(),
     )

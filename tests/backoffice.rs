@@ -85,7 +85,7 @@ async fn search_by_every_key_pages_newest_first_and_needs_the_token() {
     let running = cardhub::api::server::start(
         hub.config.api.as_ref().unwrap(),
         hub.hub.clone(),
-        std::sync::Arc::new(hub.config.clone()),
+        hub.config.institutions.clone().into(),
         hub.link.stats_source(),
         hub.link.shutdown_token(),
     )

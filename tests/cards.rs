@@ -55,11 +55,11 @@ fn config_in(dir: &Path) -> (PathBuf, Config) {
 fn registry(config: &Config) -> CardRegistry {
     let store = Store::open(&config.store_path).unwrap();
     let keys = PanKeys::from_config(&config.security).unwrap();
-    CardRegistry::open(store, keys, Catalog::from_config(config)).unwrap()
+    CardRegistry::open(store, keys, config.catalog()).unwrap()
 }
 
 fn read_file(config: &Config, path: &str) -> Result<Vec<file::CardRow>, CardError> {
-    file::read(&fixture(path), &Catalog::from_config(config))
+    file::read(&fixture(path), &config.catalog())
 }
 
 #[tokio::test]
@@ -131,7 +131,7 @@ async fn changed_rows_are_updated_and_the_snapshot_follows() {
          4761739001010093,2812,active,A-1009,bank-a,USD,standard\n",
     )
     .unwrap();
-    let rows = file::read(&changed, &Catalog::from_config(&config)).unwrap();
+    let rows = file::read(&changed, &config.catalog()).unwrap();
     let report = cards.import(rows).await.unwrap();
     assert_eq!((report.added, report.updated, report.unchanged), (1, 1, 1));
     assert_eq!(
@@ -301,7 +301,7 @@ async fn wrong_keys_are_refused_before_anything_is_written() {
     let mut security = config.security.clone();
     security.pan_hash_key = Some("11".repeat(32));
     let wrong_hash = PanKeys::from_config(&security).unwrap();
-    let catalog = Catalog::from_config(&config);
+    let catalog = config.catalog();
     for (keys, name) in [
         (other_hash, "pan_encryption_key"),
         (wrong_hash, "pan_hash_key"),
@@ -649,7 +649,7 @@ fn rekeying_moves_cards_and_journal_to_the_new_keys_once() {
     let registry = CardRegistry::open(
         store.clone(),
         PanKeys::from_config(&new_config.security).unwrap(),
-        Catalog::from_config(&new_config),
+        new_config.catalog(),
     )
     .unwrap();
     for (digits, status) in DEMO {

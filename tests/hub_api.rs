@@ -14,7 +14,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use cardhub::adapter::xml::{Document, Limits};
 use cardhub::api;
-use cardhub::hub::service;
+use cardhub::app;
 use tokio_util::sync::CancellationToken;
 
 const TOKEN: &str = "hub-api-test-token-0123";
@@ -74,12 +74,12 @@ async fn start() -> ApiHub {
     let path = dir.path().join("cardhub.toml");
     std::fs::write(&path, text).unwrap();
     let config = cardhub::config::Config::load(&path).unwrap();
-    let hub = Arc::new(service::open(&config, Default::default()).unwrap());
+    let hub = Arc::new(app::open(&config, Default::default()).unwrap());
     let shutdown = CancellationToken::new();
     let running = api::server::start(
         config.api.as_ref().unwrap(),
         hub,
-        Arc::new(config.clone()),
+        config.institutions.clone().into(),
         cardhub::link::LinkStats::default(),
         shutdown.clone(),
     )

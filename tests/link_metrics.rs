@@ -7,7 +7,6 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use cardhub::api;
@@ -38,7 +37,7 @@ async fn a_refused_connection_shows_on_metrics() {
     let api = api::server::start(
         hub.config.api.as_ref().unwrap(),
         hub.hub.clone(),
-        Arc::new(hub.config.clone()),
+        hub.config.institutions.clone().into(),
         hub.link.stats_source(),
         hub.link.shutdown_token(),
     )

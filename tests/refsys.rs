@@ -10,11 +10,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cardhub::account::{AccountError, AccountRequest, AccountSystem, AdviceDecision, Decider};
+use cardhub::account::{Balances, Kind};
 use cardhub::adapter::registry::{AdapterHandle, Adapters};
-use cardhub::hub::account_system::{
-    AccountError, AccountRequest, AccountSystem, AdviceDecision, Decider,
-};
-use cardhub::hub::model::{Balances, Kind};
 use cardhub::iso8583::fields::ResponseCode;
 use cardhub::refsys::{self, Mode, RefSys, Stats, Switches, accounts, ledger::Ledger};
 use tempfile::TempDir;

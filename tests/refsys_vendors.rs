@@ -19,10 +19,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cardhub::account::Kind;
+use cardhub::account::{AccountAnswer, AccountRequest, AccountSystem};
 use cardhub::adapter::registry::{AdapterHandle, Adapters};
 use cardhub::adapter::soap::{UsernameToken, Version, envelope, wsse_header, wsse_nonce};
-use cardhub::hub::account_system::{AccountAnswer, AccountRequest, AccountSystem};
-use cardhub::hub::model::Kind;
 use cardhub::iso8583::fields::ResponseCode;
 use cardhub::refsys::corebank::{self, Credentials};
 use cardhub::refsys::homebank;

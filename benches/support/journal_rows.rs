@@ -4,11 +4,13 @@
 
 #![allow(dead_code)] // each benchmark uses part of it
 
+use cardhub::account::Balances;
 use cardhub::cards::{PanHash, PanKeys};
-use cardhub::hub::journal::{Entry, JournalEntry};
-use cardhub::hub::model::{Balances, DecidedBy, Decision, SwitchKeys};
-use cardhub::hub::txn_id::TxnId;
 use cardhub::iso8583::fields::{Pan, ResponseCode};
+use cardhub::journal::decision::{DecidedBy, Decision};
+use cardhub::journal::keys::SwitchKeys;
+use cardhub::journal::txn_id::TxnId;
+use cardhub::journal::{Entry, JournalEntry};
 use jiff::Timestamp;
 
 pub const CARDS: u64 = 200_000;

@@ -10,10 +10,10 @@
 
 use std::sync::LazyLock;
 
+use cardhub::account::{AccountRequest, Operation};
 use cardhub::adapter::Adapter;
 use cardhub::adapter::soap::{self, Version};
 use cardhub::adapter::xml::{Document, Limits};
-use cardhub::hub::account_system::{AccountRequest, Operation};
 
 /// An adapter in `adapters/` and how its answers travel.
 struct Shipped {

@@ -10,9 +10,9 @@
 
 use std::sync::LazyLock;
 
+use cardhub::account::{AccountError, AccountRequest, Operation};
 use cardhub::adapter::Adapter;
 use cardhub::adapter::soap::FaultCode;
-use cardhub::hub::account_system::{AccountError, AccountRequest, Operation};
 use cardhub::refsys::corebank::{self, Credentials, Nonces, RequestError};
 use cardhub::refsys::{homebank, mainframe, soap};
 

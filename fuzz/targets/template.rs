@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
+use cardhub::account::AccountRequest;
 use cardhub::adapter::template::{RenderContext, Template};
-use cardhub::hub::account_system::AccountRequest;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 

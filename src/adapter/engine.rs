@@ -25,8 +25,8 @@ use super::record::{self, AnswerLayout, AnswerRecord, RecordField};
 use super::soap::{self, UsernameToken, Version};
 use super::template::{RenderContext, Template};
 use super::xml::{self, Document, NodeId};
-use crate::hub::account_system::{AccountAnswer, AccountError, AccountRequest, AccountSystem};
-use crate::hub::model::Balances;
+use crate::account::Balances;
+use crate::account::{AccountAnswer, AccountError, AccountRequest, AccountSystem};
 use crate::iso8583::fields::ResponseCode;
 use crate::money::Money;
 

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use super::file::FaultsFile;
 use super::soap::{self, Version};
 use super::xml::{self, Document, ExpandedName, NodeId};
-use crate::hub::account_system::{AccountAnswer, AccountError};
+use crate::account::{AccountAnswer, AccountError};
 use crate::iso8583::fields::ResponseCode;
 
 /// The fault table of an adapter, compiled.

@@ -23,7 +23,7 @@ pub enum Transport {
     FixedTcp,
 }
 
-pub use crate::hub::account_system::Operation;
+pub use crate::account::Operation;
 
 /// The whole file.
 #[derive(Debug, Clone, Deserialize)]

@@ -36,7 +36,7 @@ use tracing::{debug, info, warn};
 
 use super::encoding::Encoding;
 use super::file::{Column, EndpointFile, RecordFraming, RecordsFile};
-use crate::hub::account_system::AccountError;
+use crate::account::AccountError;
 
 /// Largest record, in bytes, when the adapter file does not say.
 pub const DEFAULT_MAX_RECORD: usize = 8192;

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use super::AdapterError;
 use super::file::{EndpointFile, TlsFile};
-use crate::hub::account_system::AccountError;
+use crate::account::AccountError;
 
 /// An HTTP answer, whatever its status (SOAP 1.1 faults come with 500).
 #[derive(Debug)]

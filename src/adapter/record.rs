@@ -12,7 +12,7 @@ use std::iter::repeat_n;
 use super::encoding::Encoding;
 use super::file::{Align, AmountSource, Column, ResponseFile, Source};
 use super::template::{RenderContext, Template};
-use crate::hub::account_system::AccountError;
+use crate::account::AccountError;
 
 /// One field of a request record.
 pub(super) struct RecordField {

@@ -16,7 +16,7 @@ use tracing::{info, warn};
 use super::AdapterError;
 use super::engine::Adapter;
 use super::file::Operation;
-use crate::hub::account_system::{AccountAnswer, AccountError, AccountRequest, AccountSystem};
+use crate::account::{AccountAnswer, AccountError, AccountRequest, AccountSystem};
 
 /// How often files are checked for changes.
 pub const WATCH_EVERY: Duration = Duration::from_secs(1);

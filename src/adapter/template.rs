@@ -26,8 +26,8 @@ use jiff::tz::{Offset, TimeZone};
 use tokio::time::Instant;
 
 use super::xml;
-use crate::hub::account_system::AccountRequest;
-use crate::hub::model::{Channel, Kind};
+use crate::account::AccountRequest;
+use crate::account::{Channel, Kind};
 
 /// A canonical value a placeholder names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

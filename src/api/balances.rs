@@ -10,10 +10,10 @@ use jiff::Timestamp;
 use tracing::info;
 
 use super::hub_soap::HubFaultCode;
-use crate::config::Config;
 use crate::hub::pipeline::Hub;
 use crate::standin::balance_file::{BalanceFileError, BalanceFormat};
 use crate::standin::balances::{self, Applied, BalanceError};
+use crate::standin::config::InstitutionConfig;
 
 /// Why a balance file from the API was not applied. The previous balances
 /// stay in use whatever the error.
@@ -111,14 +111,14 @@ pub fn format_name(format: &BalanceFormat) -> &'static str {
 /// A [`BalancesError`]; nothing changed then.
 pub async fn apply(
     hub: &std::sync::Arc<Hub>,
-    config: &Config,
+    institutions: &[InstitutionConfig],
     id: &str,
     named: Option<&str>,
     input: impl Read + Send + 'static,
     as_of: Option<Timestamp>,
     source: &'static str,
 ) -> Result<Applied, BalancesError> {
-    let Some(institution) = config.institutions.iter().find(|i| i.id == id) else {
+    let Some(institution) = institutions.iter().find(|i| i.id == id) else {
         return Err(BalancesError::UnknownInstitution(id.to_string()));
     };
     let Some(format) = institution.balances.clone() else {

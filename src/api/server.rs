@@ -43,12 +43,12 @@ use super::config::ApiSettings;
 use super::hub_soap::{self, HubCall, HubFaultCode, LineErrorOut, SoapVersion};
 use super::tls::TlsListener;
 use crate::backoffice::search::{Criteria, Page};
-use crate::config::Config;
 use crate::hub::pipeline::Hub;
 use crate::link::LinkStats;
 use crate::metrics::InstitutionSnapshot;
 use crate::standin::balance_file::BalanceFileError;
 use crate::standin::balances::{BalanceError, current_files};
+use crate::standin::config::InstitutionConfig;
 use crate::standin::saf;
 use crate::standin::state::{InstitutionState, Source, StateError};
 
@@ -56,7 +56,8 @@ use crate::standin::state::{InstitutionState, Source, StateError};
 #[derive(Clone)]
 struct Api {
     hub: Arc<Hub>,
-    config: Arc<Config>,
+    /// The configured institutions (their balance-file formats).
+    institutions: Arc<[InstitutionConfig]>,
     token: Arc<str>,
     /// Largest SOAP request read (`[api] soap_max_bytes`).
     soap_max_bytes: usize,
@@ -78,7 +79,7 @@ pub struct RunningApi {
 pub async fn start(
     settings: &ApiSettings,
     hub: Arc<Hub>,
-    config: Arc<Config>,
+    institutions: Arc<[InstitutionConfig]>,
     link: LinkStats,
     shutdown: CancellationToken,
 ) -> std::io::Result<RunningApi> {
@@ -86,7 +87,7 @@ pub async fn start(
     let addr = listener.local_addr()?;
     let api = Api {
         hub,
-        config,
+        institutions,
         token: settings.token.clone().into(),
         soap_max_bytes: settings.soap_max_bytes,
         link,
@@ -362,8 +363,16 @@ async fn upload_balances(
     };
     let stream = body.into_data_stream().map_err(std::io::Error::other);
     let reader = SyncIoBridge::new(StreamReader::new(stream));
-    let applied =
-        balances::apply(&api.hub, &api.config, &id, None, reader, as_of, "upload").await?;
+    let applied = balances::apply(
+        &api.hub,
+        &api.institutions,
+        &id,
+        None,
+        reader,
+        as_of,
+        "upload",
+    )
+    .await?;
     Ok(Json(serde_json::to_value(applied).unwrap_or_default()))
 }
 
@@ -390,7 +399,7 @@ async fn transaction(
     State(api): State<Api>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let Ok(txn_id) = id.parse::<crate::hub::txn_id::TxnId>() else {
+    let Ok(txn_id) = id.parse::<crate::journal::txn_id::TxnId>() else {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             format!("{id:?} is not a transaction id (16 hex digits)"),
@@ -529,7 +538,7 @@ async fn soap_hub(State(api): State<Api>, headers: HeaderMap, body: axum::body::
             let reader = std::io::Cursor::new(content);
             let applied = balances::apply(
                 &api.hub,
-                &api.config,
+                &api.institutions,
                 &institution,
                 Some(&format),
                 reader,

@@ -10,7 +10,7 @@ pub mod search;
 use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 
-use crate::hub::txn_id::TxnId;
+use crate::journal::txn_id::TxnId;
 use crate::store::{Store, StoreError};
 
 /// One journal row, as operators see it.

@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{JOURNAL_COLUMNS, JournalRow, journal_row};
 use crate::cards::PanHash;
-use crate::hub::txn_id::TxnId;
 use crate::iso8583::fields::Pan;
+use crate::journal::txn_id::TxnId;
 use crate::store::{Store, StoreError};
 
 /// Rows on a page unless asked otherwise.

@@ -110,14 +110,6 @@ impl Catalog {
         }
     }
 
-    /// The institutions (`[[institution]] id`) and profiles (`[limits.<name>]`) of a configuration.
-    pub fn from_config(config: &crate::config::Config) -> Catalog {
-        Catalog::new(
-            config.institutions.iter().map(|i| i.id.clone()),
-            config.limits.keys().cloned(),
-        )
-    }
-
     /// Whether an institution with this id is configured.
     pub fn has_institution(&self, id: &str) -> bool {
         self.institutions.contains(id)

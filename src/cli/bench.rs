@@ -28,7 +28,6 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::loopback::{self, Setup};
-use crate::cards::config::Catalog;
 use crate::cards::file;
 use crate::iso8583::fields::Pan;
 use crate::iso8583::{Dialect, Message};
@@ -301,7 +300,7 @@ impl<'a> Bench<'a> {
         )?;
         let config_path = self.dir.join("cardhub.toml");
         let (registry, _) = super::cards::open_registry(&config_path)?;
-        let rows = file::read(&self.dir.join("cards.csv"), &Catalog::from_config(&config))?;
+        let rows = file::read(&self.dir.join("cards.csv"), &config.catalog())?;
         registry.import(rows).await?;
         drop(registry);
         let mut hub = Child::spawn(

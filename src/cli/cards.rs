@@ -9,7 +9,6 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 
 use crate::cards::card::{Card, CardStatus};
-use crate::cards::config::Catalog;
 use crate::cards::{CardError, CardRegistry, PanKeys, file};
 use crate::config::Config;
 use crate::iso8583::fields::Pan;
@@ -111,7 +110,7 @@ pub fn run(command: CardsCommand) -> Result<()> {
 /// Checks the whole file, then applies it in one write; prints every bad line.
 async fn import(path: &Path, config: &Path) -> Result<()> {
     let (registry, config) = open_registry(config)?;
-    let rows = match file::read(path, &Catalog::from_config(&config)) {
+    let rows = match file::read(path, &config.catalog()) {
         Ok(rows) => rows,
         Err(CardError::File {
             path,
@@ -166,10 +165,10 @@ async fn rekey(config: &Path, new_config: &Path) -> Result<()> {
     let registry = CardRegistry::new(
         store.clone(),
         PanKeys::from_config(&current.security)?,
-        Catalog::from_config(&current),
+        current.catalog(),
     );
     if let Err(e @ CardError::KeyMismatch { .. }) = registry.check_keys() {
-        let moved = CardRegistry::new(store, new_keys, Catalog::from_config(&new));
+        let moved = CardRegistry::new(store, new_keys, new.catalog());
         if moved.check_keys().is_ok() {
             bail!(
                 "the store is already under the keys of {}: start the hub on it",
@@ -200,7 +199,7 @@ pub(super) fn open_registry(config: &Path) -> Result<(CardRegistry, Config)> {
     let store = config
         .open_store()
         .with_context(|| format!("opening the store {}", config.store_path.display()))?;
-    let registry = CardRegistry::new(store, keys, Catalog::from_config(&config));
+    let registry = CardRegistry::new(store, keys, config.catalog());
     registry.check_keys()?;
     Ok((registry, config))
 }

@@ -21,10 +21,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use super::loopback::{self, TOKEN};
-use crate::cards::config::Catalog;
+use crate::app;
 use crate::cards::file;
 use crate::hub::pipeline::Hub;
-use crate::hub::service;
 use crate::iso8583::{Dialect, Message};
 use crate::link::{self, frame::Framing};
 use crate::refsys::corebank::Credentials;
@@ -175,17 +174,17 @@ async fn demo(args: DemoArgs) -> Result<()> {
     )?;
     // A `--dir` of an earlier demo may hold a store another demo serves.
     let _lock = ServeLock::acquire(&config.store_path)?;
-    let (hub, _adapters) = service::open_with_adapters(&config)?;
+    let (hub, _adapters) = app::open_with_adapters(&config)?;
     let hub = Arc::new(hub);
-    let rows = file::read(&dir.join("cards.csv"), &Catalog::from_config(&config))?;
+    let rows = file::read(&dir.join("cards.csv"), &config.catalog())?;
     hub.cards().import(rows).await?;
     let link = link::start(&config.switches, &config.link, hub.clone()).await?;
-    service::spawn_background(&hub, &config, link.shutdown_token());
+    app::spawn_background(&hub, &config, link.shutdown_token());
     let api_settings = config.api.clone().context("the demo config has an [api]")?;
     let running = crate::api::server::start(
         &api_settings,
         hub.clone(),
-        Arc::new(config.clone()),
+        config.institutions.clone().into(),
         link.stats_source(),
         link.shutdown_token(),
     )

@@ -9,8 +9,8 @@ use clap::Args;
 use tracing::info;
 
 use crate::api;
+use crate::app;
 use crate::config::Config;
-use crate::hub::service;
 use crate::link::{self, IssuerUnavailable};
 use crate::store::ServeLock;
 
@@ -45,15 +45,15 @@ pub fn run(args: ServeArgs) -> Result<()> {
             link.shutdown().await;
             return Ok(());
         } // Institutions without an adapter decline 91.
-        let (hub, adapters) = service::open_with_adapters(&config)?;
+        let (hub, adapters) = app::open_with_adapters(&config)?;
         let hub = Arc::new(hub);
         let link = link::start(&config.switches, &config.link, hub.clone()).await?;
-        service::spawn_background(&hub, &config, link.shutdown_token());
+        app::spawn_background(&hub, &config, link.shutdown_token());
         if let Some(settings) = &config.api {
             api::server::start(
                 settings,
                 hub.clone(),
-                Arc::new(config.clone()),
+                config.institutions.clone().into(),
                 link.stats_source(),
                 link.shutdown_token(),
             )

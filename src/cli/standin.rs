@@ -120,7 +120,7 @@ pub fn run_institutions(command: InstitutionsCommand) -> Result<()> {
             for inst in &config.institutions {
                 let row = stored.iter().find(|r| r.0 == inst.id);
                 let state = match (inst.mode, row) {
-                    (crate::hub::config::InstitutionMode::OfflineOnly, _) => "offline-only",
+                    (crate::standin::config::InstitutionMode::OfflineOnly, _) => "offline-only",
                     (_, Some(r)) => r.1.as_str(),
                     (_, None) => "open",
                 };

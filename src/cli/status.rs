@@ -10,8 +10,8 @@ use clap::Args;
 use jiff::Timestamp;
 
 use crate::config::Config;
-use crate::hub::config::InstitutionMode;
-use crate::hub::txn_id::TxnId;
+use crate::journal::txn_id::TxnId;
+use crate::standin::config::InstitutionMode;
 use crate::standin::{balances, saf};
 
 #[derive(Debug, Args)]

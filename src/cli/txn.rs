@@ -12,7 +12,7 @@ use crate::backoffice;
 use crate::backoffice::search::{self, Criteria, Page};
 use crate::cards::PanKeys;
 use crate::config::Config;
-use crate::hub::txn_id::TxnId;
+use crate::journal::txn_id::TxnId;
 use crate::money::{Currency, Money};
 
 #[derive(Debug, Subcommand)]

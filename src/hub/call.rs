@@ -12,13 +12,17 @@ use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 use tracing::error;
 
-use super::account_system::{
+use crate::account::Kind;
+use crate::account::{
     AccountAnswer, AccountError, AccountRequest, AccountSystem, AdviceDecision, Operation,
 };
-use super::journal::{self, Entry, JournalEntry};
-use super::model::{CanonicalRequest, DecidedBy, Decision, Kind, SwitchKeys, codes};
-use super::txn_id::{TxnId, TxnIds};
 use crate::cards::card::Card;
+use crate::hub::model::CanonicalRequest;
+use crate::iso8583::codes;
+use crate::journal::decision::{DecidedBy, Decision};
+use crate::journal::keys::SwitchKeys;
+use crate::journal::txn_id::{TxnId, TxnIds};
+use crate::journal::{self, Entry, JournalEntry};
 use crate::mask::redact_pans;
 use crate::standin::saf::{self, NewItem};
 use crate::standin::state::Institution;

@@ -12,9 +12,9 @@ use std::sync::Mutex;
 use jiff::civil::{Date, Time};
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
+use serde::Deserialize;
 
-use super::config::DayConfig;
-use super::model::Channel;
+use crate::account::Channel;
 use crate::cards::config::{ChannelLimits, LimitProfile};
 
 /// Counter shards: requests for different cards rarely wait for each other.
@@ -231,6 +231,25 @@ impl<K: Hash + Eq + Clone> Counters<K> {
         match shard.get(&key) {
             Some(t) if t.day == Some(day) => (t.amount, t.count),
             _ => (0, 0),
+        }
+    }
+}
+
+/// `[day]`: when the business day (for daily limits) turns over.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DayConfig {
+    /// Local time the day starts, `HH:MM`.
+    pub cutoff: String,
+    /// IANA time zone of the cut-off, e.g. `Europe/Stockholm`.
+    pub time_zone: String,
+}
+
+impl Default for DayConfig {
+    fn default() -> Self {
+        DayConfig {
+            cutoff: "00:00".into(),
+            time_zone: "UTC".into(),
         }
     }
 }

@@ -3,13 +3,15 @@
 
 use tokio::time::Instant;
 
-use super::model::{
-    Balances, CanonicalRequest, Channel, Decision, Kind, MessageRole, SwitchKeys, codes,
-};
+use crate::account::{Balances, Channel, Kind};
+use crate::hub::model::{CanonicalRequest, MessageRole};
+use crate::iso8583::codes;
 use crate::iso8583::fields::{
     AdditionalAmount, Amount, Base24Header, Base24Product, ResponseCode, Sign, de,
 };
 use crate::iso8583::{FieldError, Message};
+use crate::journal::decision::Decision;
+use crate::journal::keys::SwitchKeys;
 use crate::link::handler::answer;
 use crate::money::{Currency, Money};
 

@@ -15,7 +15,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::model::SwitchKeys;
+use crate::journal::keys::SwitchKeys;
 
 /// Fingerprints per generation (two generations: about 40 MB at most).
 pub const GENERATION: usize = 2_000_000;

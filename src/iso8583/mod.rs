@@ -6,6 +6,7 @@
 
 mod accessors;
 mod codec;
+pub mod codes;
 pub mod dialect;
 pub(crate) mod ebcdic;
 pub mod error;

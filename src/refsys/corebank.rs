@@ -23,12 +23,12 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::ledger::codes;
 use super::soap::{Answer, Request, media_version, request_action};
+use crate::account::Kind;
+use crate::account::Operation;
 use crate::adapter::soap::{
     self, FaultCode, PASSWORD_DIGEST, SoapError, Version, WSSE, WSU, password_digest,
 };
 use crate::adapter::xml::{Document, Limits, NodeId, XmlError, escape};
-use crate::hub::account_system::Operation;
-use crate::hub::model::Kind;
 use crate::money::{Currency, Money};
 
 /// The service's namespace.

@@ -11,9 +11,9 @@
 
 use super::ledger::codes;
 use super::soap::{Answer, Request};
+use crate::account::Kind;
+use crate::account::Operation;
 use crate::adapter::xml::{Document, Limits, NodeId, XmlError, escape};
-use crate::hub::account_system::Operation;
-use crate::hub::model::Kind;
 
 /// The interface's namespace (the documents' default namespace).
 pub const NAMESPACE: &str = "http://homebank.example/hbx/3";

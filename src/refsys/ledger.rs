@@ -19,8 +19,8 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::soap::{Answer, Request};
-use crate::hub::account_system::Operation;
-use crate::hub::model::Kind;
+use crate::account::Kind;
+use crate::account::Operation;
 
 /// ISO 8583:1993 action codes the ledger answers with; all are in
 /// `adapters/canonical.toml`'s result table.

@@ -9,8 +9,8 @@
 
 use super::ledger::codes;
 use super::soap::{Answer, Request};
-use crate::hub::account_system::Operation;
-use crate::hub::model::Kind;
+use crate::account::Kind;
+use crate::account::Operation;
 
 /// Length of every request record.
 pub const REQUEST_LEN: usize = 134;

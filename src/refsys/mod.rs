@@ -34,8 +34,8 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::account::Operation;
 use crate::adapter::soap::{FaultCode, SOAP_ACTION, Version, content_type};
-use crate::hub::account_system::Operation;
 use ledger::{Ledger, LedgerError, codes};
 use soap::{Answer, Request};
 

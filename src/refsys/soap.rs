@@ -9,10 +9,10 @@
 //! constraints. Elements the ledger does not use (card, channel, terminal,
 //! times) are accepted as sent.
 
+use crate::account::Kind;
+use crate::account::Operation;
 use crate::adapter::soap::{self, FaultCode, SoapError, Version};
 use crate::adapter::xml::{Document, Limits, NodeId, XmlError, escape};
-use crate::hub::account_system::Operation;
-use crate::hub::model::Kind;
 
 /// The interface's XML namespace (`account-system.xsd`'s targetNamespace).
 pub const NAMESPACE: &str = "urn:cardhub:account-system:v1";

@@ -3,9 +3,12 @@
 //! `saf` sections; `[holds]` is hub-wide. Amounts are minor units of the
 //! account's currency.
 
+use std::path::PathBuf;
+
 use serde::Deserialize;
 
 use crate::iso8583::fields::ResponseCode;
+use crate::standin::balance_file::BalanceFormat;
 
 /// `[institution.stand_in]`: what cardhub may approve in the account system's place.
 #[derive(Debug, Clone, Deserialize)]
@@ -200,6 +203,38 @@ fn mcc_range(text: &str) -> Option<(u16, u16)> {
     let (a, b) = text.split_once('-').unwrap_or((text, text));
     let (a, b) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
     (a <= b && b <= 9999).then_some((a, b))
+}
+
+/// How an institution's account system is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InstitutionMode {
+    /// Online through its adapter; cardhub stands in only when it cannot answer.
+    Online,
+    /// Never online: every decision is cardhub's (from balance files).
+    OfflineOnly,
+}
+
+/// `[[institution]]`: a bank whose accounts cardhub authorizes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstitutionConfig {
+    /// Identifier used in card files and logs.
+    pub id: String,
+    pub name: String,
+    /// Adapter file name (in `adapters/`) of its account system.
+    pub adapter: Option<String>,
+    pub mode: InstitutionMode,
+    #[serde(default)]
+    pub stand_in: StandInConfig,
+    #[serde(default)]
+    pub breaker: BreakerConfig,
+    #[serde(default)]
+    pub saf: SafConfig,
+    /// `[institution.balances]`: the format of its balance files.
+    pub balances: Option<BalanceFormat>,
+    /// Folder watched for its balance files (relative to the config file).
+    pub drop_folder: Option<PathBuf>,
 }
 
 #[cfg(test)]

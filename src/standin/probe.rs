@@ -10,8 +10,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use super::state::{Institution, InstitutionState, Institutions, Source};
-use crate::hub::account_system::{AccountRequest, AccountSystem};
-use crate::hub::model::{Channel, Kind};
+use crate::account::{AccountRequest, AccountSystem};
+use crate::account::{Channel, Kind};
 use crate::money::{Currency, Money};
 
 /// Probes one institution until shutdown.

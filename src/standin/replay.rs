@@ -16,8 +16,8 @@ use tracing::{info, warn};
 use super::saf::{self, Item};
 use super::shadow::{self, ShadowBook};
 use super::state::{Institution, Institutions};
-use crate::hub::account_system::{AccountAnswer, AccountError, AccountSystem, Operation};
-use crate::hub::txn_id::TxnId;
+use crate::account::{AccountAnswer, AccountError, AccountSystem, Operation};
+use crate::journal::txn_id::TxnId;
 use crate::mask::redact_pans;
 use crate::store::Store;
 

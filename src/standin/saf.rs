@@ -14,11 +14,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use crate::hub::account_system::{AccountRequest, AdviceDecision, Decider, Operation};
-use crate::hub::journal;
-use crate::hub::model::{Channel, Kind};
-use crate::hub::txn_id::TxnId;
+use crate::account::{AccountRequest, AdviceDecision, Decider, Operation};
+use crate::account::{Channel, Kind};
 use crate::iso8583::fields::ResponseCode;
+use crate::journal;
+use crate::journal::txn_id::TxnId;
 use crate::money::{Currency, Money};
 use crate::store::{Store, StoreError};
 
@@ -122,7 +122,7 @@ pub enum Answered {
 impl Answered {
     /// The meaning of `code` (DE 39, as the adapter mapped the answer) for `operation`.
     pub fn of(operation: Operation, code: ResponseCode) -> Answered {
-        use crate::hub::model::codes;
+        use crate::iso8583::codes;
         match code {
             c if c.is_approval() => Answered::Settled,
             c if c == codes::ORIGINAL_NOT_FOUND && operation == Operation::Reverse => {

@@ -19,7 +19,7 @@ use std::sync::{Mutex, RwLock};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::hub::txn_id::TxnId;
+use crate::journal::txn_id::TxnId;
 use crate::store::{Store, StoreError};
 
 const SHARDS: usize = 64;

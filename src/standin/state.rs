@@ -23,8 +23,8 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use super::config::{BreakerConfig, SafConfig, StandInConfig};
-use crate::hub::account_system::Operation;
-use crate::hub::config::{InstitutionConfig, InstitutionMode};
+use crate::account::Operation;
+use crate::standin::config::{InstitutionConfig, InstitutionMode};
 use crate::store::{Store, StoreError};
 
 /// Where an institution stands.

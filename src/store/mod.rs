@@ -55,6 +55,7 @@
 //! writer would wait on itself).
 
 mod checkpoint;
+pub mod config;
 mod files;
 mod migrations;
 

@@ -20,12 +20,10 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use cardhub::account::{AccountAnswer, AccountError, AccountRequest, AdviceDecision, Decider};
+use cardhub::account::{Channel, Kind};
 use cardhub::adapter::Adapter;
 use cardhub::adapter::file::Operation;
-use cardhub::hub::account_system::{
-    AccountAnswer, AccountError, AccountRequest, AdviceDecision, Decider,
-};
-use cardhub::hub::model::{Channel, Kind};
 use cardhub::iso8583::fields::ResponseCode;
 use cardhub::money::{Currency, Money};
 use tokio::time::Instant;

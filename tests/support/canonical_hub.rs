@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cardhub::api;
+use cardhub::app;
 use cardhub::config::Config;
 use cardhub::hub::pipeline::Hub;
-use cardhub::hub::service;
 use cardhub::link::{self, RunningLink};
 use wiremock::matchers::{body_string_contains, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -44,16 +44,16 @@ pub async fn start_hub(bank_url: &str, switch_timeout_ms: u64) -> StandInHub {
         "127.0.0.1:0",
         "127.0.0.1:0",
     );
-    let (hub, _adapters) = service::open_with_adapters(&config).unwrap();
+    let (hub, _adapters) = app::open_with_adapters(&config).unwrap();
     let hub = Arc::new(hub);
     let link = link::start(&config.switches, &config.link, hub.clone())
         .await
         .unwrap();
-    service::spawn_background(&hub, &config, link.shutdown_token());
+    app::spawn_background(&hub, &config, link.shutdown_token());
     let running = api::server::start(
         config.api.as_ref().unwrap(),
         hub.clone(),
-        Arc::new(config.clone()),
+        config.institutions.clone().into(),
         link.stats_source(),
         link.shutdown_token(),
     )

@@ -9,15 +9,12 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cardhub::cards::config::Catalog;
+use cardhub::account::Balances;
+use cardhub::account::{AccountAnswer, AccountError, AccountRequest, AccountSystem, Operation};
+use cardhub::app;
 use cardhub::cards::file;
 use cardhub::config::Config;
-use cardhub::hub::account_system::{
-    AccountAnswer, AccountError, AccountRequest, AccountSystem, Operation,
-};
-use cardhub::hub::model::Balances;
 use cardhub::hub::pipeline::Hub;
-use cardhub::hub::service;
 use cardhub::iso8583::fields::ResponseCode;
 use cardhub::iso8583::{Dialect, Message};
 use cardhub::link::frame::Framing;
@@ -253,9 +250,9 @@ pub async fn prepare(extra: &str) -> (tempfile::TempDir, Config) {
     let path = dir.path().join("cardhub.toml");
     std::fs::write(&path, config_text(extra)).unwrap();
     let config = Config::load(&path).unwrap();
-    let hub = service::open(&config, HashMap::new()).unwrap();
+    let hub = app::open(&config, HashMap::new()).unwrap();
     let cards = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/cards/demo-cards.csv");
-    let rows = file::read(&cards, &Catalog::from_config(&config)).unwrap();
+    let rows = file::read(&cards, &config.catalog()).unwrap();
     hub.cards().import(rows).await.unwrap();
     (dir, config)
 }
@@ -264,7 +261,7 @@ pub async fn prepare(extra: &str) -> (tempfile::TempDir, Config) {
 pub async fn start_in(dir: tempfile::TempDir, config: Config, bank: Arc<TestBank>) -> TestHub {
     let systems: HashMap<String, Arc<dyn AccountSystem>> =
         HashMap::from([("bank-a".to_string(), bank.clone() as Arc<dyn AccountSystem>)]);
-    let hub = Arc::new(service::open(&config, systems).unwrap());
+    let hub = Arc::new(app::open(&config, systems).unwrap());
     let link = link::start(&config.switches, &config.link, hub.clone())
         .await
         .unwrap();
@@ -323,8 +320,8 @@ pub fn account_request(account: &str, deadline_in: Duration) -> AccountRequest {
         institution: "bank-a".into(),
         account: account.into(),
         card: "476173******0010".into(),
-        kind: cardhub::hub::model::Kind::Purchase,
-        channel: cardhub::hub::model::Channel::Pos,
+        kind: cardhub::account::Kind::Purchase,
+        channel: cardhub::account::Channel::Pos,
         amount: cardhub::money::Money::new(
             12550,
             cardhub::money::Currency::from_numeric(840).unwrap(),

@@ -7,14 +7,16 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
-use super::{CardKey, Hub, codes};
+use crate::account::{AccountRequest, AdviceDecision, Decider, Operation};
+use crate::account::{Balances, Kind};
 use crate::cards::card::Card;
-use crate::hub::account_system::{AccountRequest, AdviceDecision, Decider, Operation};
 use crate::hub::call::{account_request, auth_id, call_until};
 use crate::hub::limits::{LimitBreach, LimitChannel};
-use crate::hub::model::{Balances, CanonicalRequest, DecidedBy, Decision, Kind};
-use crate::hub::txn_id::TxnId;
+use crate::hub::model::CanonicalRequest;
+use crate::hub::pipeline::{CardKey, Hub, codes};
 use crate::iso8583::fields::ResponseCode;
+use crate::journal::decision::{DecidedBy, Decision};
+use crate::journal::txn_id::TxnId;
 use crate::standin::saf::{self, NewItem};
 use crate::standin::shadow::{Base, Movement, MovementKind, MovementState, Refused};
 use crate::standin::state::Institution;
@@ -236,7 +238,7 @@ impl Hub {
             _ if authorization => {
                 let hours = self
                     .holds
-                    .hours(c.channel == crate::hub::model::Channel::Atm, c.mcc);
+                    .hours(c.channel == crate::account::Channel::Atm, c.mcc);
                 (
                     MovementKind::Hold,
                     MovementState::Open,

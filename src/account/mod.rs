@@ -6,7 +6,6 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use super::model::{Balances, Channel, Kind};
 use crate::iso8583::fields::{Pan, ResponseCode};
 use crate::money::Money;
 
@@ -243,4 +242,82 @@ pub trait AccountSystem: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>> {
         self.call(Operation::BalanceInquiry, request)
     }
+}
+
+/// What the cardholder is doing (from DE 3's transaction type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// 00, 09 (with cash back): goods and services.
+    Purchase,
+    /// 01: cash withdrawal.
+    Cash,
+    /// 30, 31: balance inquiry.
+    BalanceInquiry,
+    /// 21: deposit / prepaid load (a credit).
+    Load,
+    /// 20: refund / return (a credit).
+    Refund,
+}
+
+impl Kind {
+    /// The name in the journal and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Purchase => "purchase",
+            Kind::Cash => "cash",
+            Kind::BalanceInquiry => "balance_inquiry",
+            Kind::Load => "load",
+            Kind::Refund => "refund",
+        }
+    }
+
+    /// The kind with this journal name.
+    pub fn parse(name: &str) -> Option<Kind> {
+        [
+            Kind::Purchase,
+            Kind::Cash,
+            Kind::BalanceInquiry,
+            Kind::Load,
+            Kind::Refund,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == name)
+    }
+
+    /// Whether it takes money from the account (and counts against limits).
+    pub fn is_debit(self) -> bool {
+        matches!(self, Kind::Purchase | Kind::Cash)
+    }
+}
+
+/// Where the card is used: ATM and POS have separate limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Channel {
+    Atm,
+    Pos,
+    Other,
+}
+
+impl Channel {
+    /// The channel with this journal name.
+    pub fn parse(name: &str) -> Option<Channel> {
+        [Channel::Atm, Channel::Pos, Channel::Other]
+            .into_iter()
+            .find(|c| c.as_str() == name)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Atm => "atm",
+            Channel::Pos => "pos",
+            Channel::Other => "other",
+        }
+    }
+}
+
+/// Balances after a decision, in minor units of the account's currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Balances {
+    pub available: i64,
+    pub ledger: i64,
 }

@@ -9,14 +9,13 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use super::account_system::AccountSystem;
-use super::limits::BusinessDay;
-use super::pipeline::{Hub, Route};
+use crate::account::AccountSystem;
 use crate::adapter::AdapterError;
 use crate::adapter::registry::Adapters;
-use crate::cards::config::Catalog;
 use crate::cards::{CardError, CardRegistry, PanKeys};
 use crate::config::Config;
+use crate::hub::limits::BusinessDay;
+use crate::hub::pipeline::{Hub, Route};
 use crate::standin::balances;
 use crate::standin::drop_folder::DropFolder;
 use crate::standin::probe;
@@ -96,7 +95,7 @@ pub fn open(
 ) -> Result<Hub, HubError> {
     let store = config.open_store()?;
     let keys = PanKeys::from_config(&config.security)?;
-    let cards = CardRegistry::open(store.clone(), keys, Catalog::from_config(config))?;
+    let cards = CardRegistry::open(store.clone(), keys, config.catalog())?;
     let day = BusinessDay::from_config(&config.day).map_err(HubError::Day)?;
     let routes = config
         .institutions

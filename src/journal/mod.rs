@@ -3,12 +3,18 @@
 //! Also the lookups the pipeline needs: retransmissions, originals of
 //! reversals, and the day's counter totals at start.
 
+pub mod decision;
+pub mod keys;
+pub mod txn_id;
+
 use rusqlite::{OptionalExtension, params};
 
-use super::model::{Balances, DecidedBy, Decision, SwitchKeys};
-use super::txn_id::TxnId;
+use crate::account::Balances;
 use crate::iso8583::fields::ResponseCode;
 use crate::store::{Store, StoreError};
+use decision::{DecidedBy, Decision};
+use keys::SwitchKeys;
+use txn_id::TxnId;
 
 /// What a journal row records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
