@@ -14,9 +14,9 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::Duration;
 
-use cardhub::account::AccountRequest;
-use cardhub::adapter::Adapter;
-use cardhub::adapter::file::Operation;
+use cardhub_core::account::AccountRequest;
+use cardhub_core::adapter::Adapter;
+use cardhub_core::adapter::file::Operation;
 use criterion::{Criterion, Throughput, criterion_group};
 
 /// The canonical adapter, its Authorize answer, a request.
@@ -45,7 +45,7 @@ fn render(s: &Setup) -> Vec<u8> {
         .unwrap()
 }
 
-fn parse(s: &Setup) -> cardhub::account::AccountAnswer {
+fn parse(s: &Setup) -> cardhub_core::account::AccountAnswer {
     s.canonical
         .decode_answer(Operation::Authorize, 200, black_box(&s.answer), &s.request)
         .unwrap()

@@ -3,7 +3,7 @@
 
 use std::hint::black_box;
 
-use cardhub::iso8583::Dialect;
+use cardhub_core::iso8583::Dialect;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn codec(c: &mut Criterion) {

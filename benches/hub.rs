@@ -19,10 +19,12 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
-use cardhub::account::{AccountAnswer, AccountError, AccountRequest, AccountSystem, Operation};
-use cardhub::app;
-use cardhub::iso8583::fields::ResponseCode;
-use cardhub::link;
+use cardhub_core::account::{
+    AccountAnswer, AccountError, AccountRequest, AccountSystem, Operation,
+};
+use cardhub_core::app;
+use cardhub_core::iso8583::fields::ResponseCode;
+use cardhub_core::link;
 use futures::future::BoxFuture;
 
 /// Approves everything at once, with no balance bookkeeping.
@@ -183,15 +185,15 @@ fn main() {
 }
 
 /// Applies a balance file for bank-a's accounts (plenty of money) and closes bank-a.
-async fn closed_with_balances(hub: &Arc<cardhub::hub::pipeline::Hub>) {
-    let format: cardhub::standin::balance_file::BalanceFormat = toml::from_str(
+async fn closed_with_balances(hub: &Arc<cardhub_core::hub::pipeline::Hub>) {
+    let format: cardhub_core::standin::balance_file::BalanceFormat = toml::from_str(
         "format = \"csv\"\naccount = \"account\"\navailable = \"available\"\ncurrency_code = \"USD\"",
     )
     .expect("format");
     let file = "account,available\nA-1001,10000000000.00\nA-1002,10000000000.00\n".to_string();
     let h = hub.clone();
     tokio::task::spawn_blocking(move || {
-        cardhub::standin::balances::apply(
+        cardhub_core::standin::balances::apply(
             h.store(),
             h.book(),
             "bank-a",
@@ -207,8 +209,8 @@ async fn closed_with_balances(hub: &Arc<cardhub::hub::pipeline::Hub>) {
     hub.institutions()
         .set_state(
             "bank-a",
-            cardhub::standin::state::InstitutionState::Closed,
-            cardhub::standin::state::Source::Cli,
+            cardhub_core::standin::state::InstitutionState::Closed,
+            cardhub_core::standin::state::Source::Cli,
             "benchmark",
         )
         .await
@@ -234,7 +236,7 @@ async fn soap_server() -> wiremock::MockServer {
 }
 
 /// The prepared config with bank-a reaching `uri` through the canonical adapter.
-fn with_canonical_adapter(dir: &std::path::Path, uri: &str) -> cardhub::config::Config {
+fn with_canonical_adapter(dir: &std::path::Path, uri: &str) -> cardhub_core::config::Config {
     let adapters = dir.join("adapters");
     std::fs::create_dir_all(&adapters).expect("adapters dir");
     let canonical = std::fs::read_to_string(concat!(
@@ -250,15 +252,15 @@ fn with_canonical_adapter(dir: &std::path::Path, uri: &str) -> cardhub::config::
         "id = \"bank-a\"\nname = \"Bank A\"\nadapter = \"canonical\"",
     );
     std::fs::write(&path, format!("adapters_dir = \"adapters\"\n{text}")).expect("write config");
-    cardhub::config::Config::load(&path).expect("config loads")
+    cardhub_core::config::Config::load(&path).expect("config loads")
 }
 
 /// Serves `hub` and floods it once per run, printing the simulator's report
 /// and the journal's commit figures.
 async fn scenario(
     title: &str,
-    hub: Arc<cardhub::hub::pipeline::Hub>,
-    config: &cardhub::config::Config,
+    hub: Arc<cardhub_core::hub::pipeline::Hub>,
+    config: &cardhub_core::config::Config,
     runs: &[(&str, &[&str], u32)],
 ) {
     let link = link::start(&config.switches, &config.link, hub.clone())
@@ -291,7 +293,7 @@ async fn scenario(
 }
 
 /// (commits, jobs) of the hub's store so far.
-fn hub_stats(hub: &cardhub::hub::pipeline::Hub) -> (u64, u64) {
+fn hub_stats(hub: &cardhub_core::hub::pipeline::Hub) -> (u64, u64) {
     let s = hub.store_stats();
     (s.commits, s.jobs)
 }

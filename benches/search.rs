@@ -18,10 +18,10 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use cardhub::backoffice::search::Criteria;
-use cardhub::cards::PanHash;
-use cardhub::journal;
-use cardhub::store::Store;
+use cardhub_core::backoffice::search::Criteria;
+use cardhub_core::cards::PanHash;
+use cardhub_core::journal;
+use cardhub_core::store::Store;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 

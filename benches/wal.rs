@@ -19,10 +19,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use cardhub::backoffice::search::Criteria;
-use cardhub::cards::PanHash;
-use cardhub::journal;
-use cardhub::store::{DEFAULT_WAL_CAP_BYTES, Store, StoreOptions};
+use cardhub_core::backoffice::search::Criteria;
+use cardhub_core::cards::PanHash;
+use cardhub_core::journal;
+use cardhub_core::store::{DEFAULT_WAL_CAP_BYTES, Store, StoreOptions};
 use jiff::Timestamp;
 use journal_rows::{CARDS, card_of, keys, mix, pan, row};
 use serde_json::json;

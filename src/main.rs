@@ -1,6 +1,10 @@
-//! The `cardhub` binary: parses the command line and hands over to [`cardhub::cli`].
+//! The `cardhub` binary: parses the command line and runs the command
+//! ([`cli`]). The hub itself is the `cardhub-core` library; the reference
+//! account system, simulator, bench and demo are `cardhub-lab`.
 #![forbid(unsafe_code)]
 
+mod cli;
+
 fn main() -> std::process::ExitCode {
-    cardhub::cli::main()
+    cli::main()
 }

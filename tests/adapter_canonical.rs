@@ -9,10 +9,10 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cardhub::account::{AccountError, AccountRequest, AdviceDecision, Decider};
-use cardhub::adapter::Adapter;
-use cardhub::adapter::file::Operation;
-use cardhub::iso8583::fields::ResponseCode;
+use cardhub_core::account::{AccountError, AccountRequest, AdviceDecision, Decider};
+use cardhub_core::adapter::Adapter;
+use cardhub_core::adapter::file::Operation;
+use cardhub_core::iso8583::fields::ResponseCode;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
@@ -262,7 +262,7 @@ async fn the_clear_pan_is_sent_only_when_the_file_allows_it() {
     let allowed = format!("send_clear_pan = true\n{text}");
     let a = Adapter::from_toml(&allowed, &repo().join("adapters")).unwrap();
     let mut r = request(Duration::from_secs(2));
-    r.clear_pan = Some(cardhub::iso8583::fields::Pan::new("4761739001010010").unwrap());
+    r.clear_pan = Some(cardhub_core::iso8583::fields::Pan::new("4761739001010010").unwrap());
     let body = a.render(Operation::Authorize, &r).unwrap();
     assert!(
         body.contains("<as:card>4761739001010010</as:card>"),

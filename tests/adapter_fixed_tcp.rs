@@ -13,10 +13,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cardhub::account::AccountError;
-use cardhub::adapter::encoding::Encoding;
-use cardhub::adapter::file::{Column, RecordFraming};
-use cardhub::adapter::fixed::{FixedTcp, FixedTcpConfig};
+use cardhub_core::account::AccountError;
+use cardhub_core::adapter::encoding::Encoding;
+use cardhub_core::adapter::file::{Column, RecordFraming};
+use cardhub_core::adapter::fixed::{FixedTcp, FixedTcpConfig};
 use futures::future::join_all;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::OwnedWriteHalf;
@@ -376,7 +376,7 @@ async fn an_oversize_response_closes_the_connection() {
 /// the next call connects again (here: to a peer that answers).
 #[tokio::test]
 async fn a_silent_peer_is_dropped_after_consecutive_timeouts() {
-    use cardhub::adapter::fixed::MAX_SILENT_TIMEOUTS;
+    use cardhub_core::adapter::fixed::MAX_SILENT_TIMEOUTS;
     // Accepts, reads, never answers, never closes.
     let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let silent_addr = silent.local_addr().unwrap();

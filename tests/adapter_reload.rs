@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cardhub::account::{AccountRequest, AccountSystem};
-use cardhub::adapter::registry::{Adapters, Reload};
-use cardhub::app;
-use cardhub::config::Config;
-use cardhub::link;
+use cardhub_core::account::{AccountRequest, AccountSystem};
+use cardhub_core::adapter::registry::{Adapters, Reload};
+use cardhub_core::app;
+use cardhub_core::config::Config;
+use cardhub_core::link;
 use support::{ACTIVE_USD, client, purchase};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -5,10 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use cardhub::adapter::Adapter;
-use cardhub::adapter::file::AdapterFile;
-use cardhub::adapter::soap::Version;
-use cardhub::adapter::wsdl::{BindingActions, action_problems, request_element};
+use cardhub_core::adapter::Adapter;
+use cardhub_core::adapter::file::AdapterFile;
+use cardhub_core::adapter::soap::Version;
+use cardhub_core::adapter::wsdl::{BindingActions, action_problems, request_element};
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -52,7 +52,7 @@ fn every_shipped_adapter_sends_its_wsdls_actions() {
         let base = path.parent().unwrap();
         let actions = BindingActions::read(&base.join(wsdl)).unwrap();
         let version = match f.transport {
-            cardhub::adapter::file::Transport::Soap11 => Version::V11,
+            cardhub_core::adapter::file::Transport::Soap11 => Version::V11,
             _ => Version::V12,
         };
         for (op, def) in &f.operations {

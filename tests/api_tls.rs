@@ -8,10 +8,10 @@ mod support;
 use std::path::Path;
 use std::sync::Arc;
 
-use cardhub::api;
-use cardhub::app;
-use cardhub::config::{Config, ConfigError};
-use cardhub::link::config::TlsConfig;
+use cardhub_core::api;
+use cardhub_core::app;
+use cardhub_core::config::{Config, ConfigError};
+use cardhub_core::link::config::TlsConfig;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose,
@@ -90,7 +90,7 @@ async fn start(tls: &str) -> Https {
         config.api.as_ref().unwrap(),
         hub,
         config.institutions.clone().into(),
-        cardhub::link::LinkStats::default(),
+        cardhub_core::link::LinkStats::default(),
         shutdown.clone(),
     )
     .await
@@ -108,7 +108,7 @@ impl Https {
     /// when `with_cert`.
     fn client(&self, with_cert: bool) -> reqwest::Client {
         let tls = self.dir.path().join("tls");
-        let config = cardhub::link::tls::client_config(&TlsConfig {
+        let config = cardhub_core::link::tls::client_config(&TlsConfig {
             ca: Some(tls.join("ca.pem")),
             cert: with_cert.then(|| tls.join("client.pem")),
             key: with_cert.then(|| tls.join("client.key")),
@@ -160,7 +160,7 @@ async fn https_answers_healthz_and_status_notify_and_plain_http_fails() {
         "{answer}"
     );
 
-    let plain = cardhub::adapter::http::plain_http_tls().unwrap();
+    let plain = cardhub_core::adapter::http::plain_http_tls().unwrap();
     let plain = reqwest::Client::builder()
         .use_preconfigured_tls(plain)
         .build()

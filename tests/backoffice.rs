@@ -7,9 +7,9 @@ mod support;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use cardhub::backoffice::search::Criteria;
-use cardhub::cards::PanHash;
-use cardhub::store::Store;
+use cardhub_core::backoffice::search::Criteria;
+use cardhub_core::cards::PanHash;
+use cardhub_core::store::Store;
 use serde_json::{Value, json};
 use support::{ACTIVE_USD, ACTIVE_USD_2, LOST, cash, client, code_of, purchase};
 
@@ -17,7 +17,7 @@ const TOKEN: &str = "search-test-token-0123456789";
 
 fn http() -> reqwest::Client {
     reqwest::Client::builder()
-        .use_preconfigured_tls(cardhub::adapter::http::plain_http_tls().unwrap())
+        .use_preconfigured_tls(cardhub_core::adapter::http::plain_http_tls().unwrap())
         .build()
         .unwrap()
 }
@@ -82,7 +82,7 @@ async fn search_by_every_key_pages_newest_first_and_needs_the_token() {
         "[api]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n"
     ))
     .await;
-    let running = cardhub::api::server::start(
+    let running = cardhub_core::api::server::start(
         hub.config.api.as_ref().unwrap(),
         hub.hub.clone(),
         hub.config.institutions.clone().into(),
@@ -264,7 +264,7 @@ async fn search_by_every_key_pages_newest_first_and_needs_the_token() {
 fn every_search_key_is_read_through_its_index() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("plans.db")).unwrap();
-    let hash = |_: &cardhub::iso8583::fields::Pan| PanHash([7; 32]);
+    let hash = |_: &cardhub_core::iso8583::fields::Pan| PanHash([7; 32]);
     for (criteria, index) in [
         (
             json!({ "card": ACTIVE_USD, "from": "2026-09-01", "to": "2026-11-30" }),

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::path::PathBuf;
 
-use cardhub::standin::balance_file::{
+use cardhub_core::standin::balance_file::{
     BalanceFileError, BalanceFormat, BalanceRow, FileSummary, read,
 };
 use jiff::Timestamp;

@@ -5,11 +5,13 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use cardhub::cards::config::Catalog;
-use cardhub::cards::{CardError, CardRegistry, CardStatus, ImportReport, PanKeys, Product, file};
-use cardhub::config::Config;
-use cardhub::iso8583::fields::Pan;
-use cardhub::store::Store;
+use cardhub_core::cards::config::Catalog;
+use cardhub_core::cards::{
+    CardError, CardRegistry, CardStatus, ImportReport, PanKeys, Product, file,
+};
+use cardhub_core::config::Config;
+use cardhub_core::iso8583::fields::Pan;
+use cardhub_core::store::Store;
 
 /// Every PAN of the demo file, with its status there.
 const DEMO: [(&str, CardStatus); 8] = [

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use cardhub::config::Config;
+use cardhub_core::config::Config;
 
 #[test]
 fn every_sample_config_loads() {

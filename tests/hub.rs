@@ -7,7 +7,7 @@ mod support;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use cardhub::iso8583::fields::Sign;
+use cardhub_core::iso8583::fields::Sign;
 use support::*;
 
 #[tokio::test]
@@ -50,7 +50,7 @@ async fn approved_purchase_carries_auth_id_and_balances_and_is_journaled() {
 async fn card_checks_decline_with_their_own_codes() {
     let t = start("").await;
     let c = client(&t.addr).await;
-    let eur = |mut m: cardhub::iso8583::Message| {
+    let eur = |mut m: cardhub_core::iso8583::Message| {
         m.set(49, "978");
         m
     };

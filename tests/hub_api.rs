@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use cardhub::adapter::xml::{Document, Limits};
-use cardhub::api;
-use cardhub::app;
+use cardhub_core::adapter::xml::{Document, Limits};
+use cardhub_core::api;
+use cardhub_core::app;
 use tokio_util::sync::CancellationToken;
 
 const TOKEN: &str = "hub-api-test-token-0123";
@@ -73,14 +73,14 @@ async fn start() -> ApiHub {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cardhub.toml");
     std::fs::write(&path, text).unwrap();
-    let config = cardhub::config::Config::load(&path).unwrap();
+    let config = cardhub_core::config::Config::load(&path).unwrap();
     let hub = Arc::new(app::open(&config, Default::default()).unwrap());
     let shutdown = CancellationToken::new();
     let running = api::server::start(
         config.api.as_ref().unwrap(),
         hub,
         config.institutions.clone().into(),
-        cardhub::link::LinkStats::default(),
+        cardhub_core::link::LinkStats::default(),
         shutdown.clone(),
     )
     .await
@@ -93,7 +93,7 @@ async fn start() -> ApiHub {
 }
 
 fn http() -> reqwest::Client {
-    let tls = cardhub::adapter::http::plain_http_tls().unwrap();
+    let tls = cardhub_core::adapter::http::plain_http_tls().unwrap();
     reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .build()

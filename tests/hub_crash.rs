@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
-use cardhub::config::Config;
+use cardhub_core::config::Config;
 use support::*;
 
 const DIR_VAR: &str = "CARDHUB_CRASH_TEST_DIR";

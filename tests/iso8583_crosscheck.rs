@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cardhub::iso8583::{Dialect, FieldList};
+use cardhub_core::iso8583::{Dialect, FieldList};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -1,6 +1,6 @@
 //! Every decode and encode error kind, with the field and offset it reports.
 
-use cardhub::iso8583::{DecodeError, Dialect, EncodeError, Message, Part};
+use cardhub_core::iso8583::{DecodeError, Dialect, EncodeError, Message, Part};
 
 fn base24() -> Dialect {
     Dialect::shipped("base24").unwrap().unwrap()

@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 use std::sync::LazyLock;
 
-use cardhub::iso8583::dialect::{Class, Encoding, LengthKind};
-use cardhub::iso8583::{Dialect, FieldSpec, Message, Mti};
+use cardhub_core::iso8583::dialect::{Class, Encoding, LengthKind};
+use cardhub_core::iso8583::{Dialect, FieldSpec, Message, Mti};
 use proptest::prelude::*;
 
 static DIALECTS: LazyLock<Vec<Dialect>> = LazyLock::new(|| {

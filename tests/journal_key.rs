@@ -7,7 +7,7 @@ mod support;
 
 use std::sync::Arc;
 
-use cardhub::store::Store;
+use cardhub_core::store::Store;
 use support::*;
 
 /// Milliseconds in a transaction id's high bits (`ms << 20 | counter`).

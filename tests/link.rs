@@ -8,14 +8,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use cardhub::config::Config;
-use cardhub::iso8583::fields::{ResponseCode, Stan};
-use cardhub::iso8583::{Dialect, Message};
-use cardhub::link::frame::{FrameCodec, Framing};
-use cardhub::link::handler::answer;
-use cardhub::link::netmgmt::{self, NetworkCode};
-use cardhub::link::{self, ConnectionHandle, Handler, IssuerUnavailable, Request, RunningLink};
-use cardhub::link::{SwitchSettings, connection};
+use cardhub_core::config::Config;
+use cardhub_core::iso8583::fields::{ResponseCode, Stan};
+use cardhub_core::iso8583::{Dialect, Message};
+use cardhub_core::link::frame::{FrameCodec, Framing};
+use cardhub_core::link::handler::answer;
+use cardhub_core::link::netmgmt::{self, NetworkCode};
+use cardhub_core::link::{
+    self, ConnectionHandle, Handler, IssuerUnavailable, Request, RunningLink,
+};
+use cardhub_core::link::{SwitchSettings, connection};
 use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

@@ -16,11 +16,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cardhub::config::Config;
-use cardhub::iso8583::Dialect;
-use cardhub::link::frame::Framing;
-use cardhub::link::{self, ConnectionStats, IssuerUnavailable, RunningLink};
-use cardhub::sim::SimClient;
+use cardhub_core::config::Config;
+use cardhub_core::iso8583::Dialect;
+use cardhub_core::link::frame::Framing;
+use cardhub_core::link::{self, ConnectionStats, IssuerUnavailable, RunningLink};
+use cardhub_lab::sim::SimClient;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
@@ -223,9 +223,9 @@ async fn a_connection_not_signed_on_in_time_is_closed() {
     let mut silent = connect_from("127.0.0.1", addr).await;
     // A complete frame that is not a sign-on does not count.
     let mut echo_only = connect_from("127.0.0.1", addr).await;
-    let echo = cardhub::link::netmgmt::request(
-        cardhub::link::netmgmt::NetworkCode::Echo,
-        cardhub::iso8583::fields::Stan::new(1).unwrap(),
+    let echo = cardhub_core::link::netmgmt::request(
+        cardhub_core::link::netmgmt::NetworkCode::Echo,
+        cardhub_core::iso8583::fields::Stan::new(1).unwrap(),
         Some(HEADER),
         None,
     );
@@ -264,8 +264,8 @@ async fn without_sign_on_required_a_first_frame_is_enough() {
     .await
     .unwrap();
     // An echo test is a complete frame: the connection is established.
-    let echo = cardhub::link::netmgmt::request(
-        cardhub::link::netmgmt::NetworkCode::Echo,
+    let echo = cardhub_core::link::netmgmt::request(
+        cardhub_core::link::netmgmt::NetworkCode::Echo,
         c.outbound().next_stan(),
         Some(HEADER),
         None,

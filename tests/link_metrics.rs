@@ -9,7 +9,7 @@ mod support;
 
 use std::time::Duration;
 
-use cardhub::api;
+use cardhub_core::api;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::time::Instant;

@@ -21,12 +21,14 @@ use tokio::time::timeout;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use cardhub::iso8583::Dialect;
-use cardhub::link::config::TlsConfig;
-use cardhub::link::frame::Framing;
-use cardhub::link::netmgmt::{self, NetworkCode};
-use cardhub::link::tls::{TlsError, acceptor, connector};
-use cardhub::link::{ConnectionHandle, IssuerUnavailable, LinkError, SwitchSettings, connection};
+use cardhub_core::iso8583::Dialect;
+use cardhub_core::link::config::TlsConfig;
+use cardhub_core::link::frame::Framing;
+use cardhub_core::link::netmgmt::{self, NetworkCode};
+use cardhub_core::link::tls::{TlsError, acceptor, connector};
+use cardhub_core::link::{
+    ConnectionHandle, IssuerUnavailable, LinkError, SwitchSettings, connection,
+};
 use rustls_pki_types::ServerName;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;

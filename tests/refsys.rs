@@ -10,11 +10,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cardhub::account::{AccountError, AccountRequest, AccountSystem, AdviceDecision, Decider};
-use cardhub::account::{Balances, Kind};
-use cardhub::adapter::registry::{AdapterHandle, Adapters};
-use cardhub::iso8583::fields::ResponseCode;
-use cardhub::refsys::{self, Mode, RefSys, Stats, Switches, accounts, ledger::Ledger};
+use cardhub_core::account::{AccountError, AccountRequest, AccountSystem, AdviceDecision, Decider};
+use cardhub_core::account::{Balances, Kind};
+use cardhub_core::adapter::registry::{AdapterHandle, Adapters};
+use cardhub_core::iso8583::fields::ResponseCode;
+use cardhub_lab::refsys::{self, Mode, RefSys, Stats, Switches, accounts, ledger::Ledger};
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 
@@ -127,7 +127,7 @@ impl Bank {
 }
 
 fn http() -> reqwest::Client {
-    let tls = cardhub::adapter::http::plain_http_tls().unwrap();
+    let tls = cardhub_core::adapter::http::plain_http_tls().unwrap();
     reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .build()

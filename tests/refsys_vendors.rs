@@ -19,15 +19,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cardhub::account::Kind;
-use cardhub::account::{AccountAnswer, AccountRequest, AccountSystem};
-use cardhub::adapter::registry::{AdapterHandle, Adapters};
-use cardhub::adapter::soap::{UsernameToken, Version, envelope, wsse_header, wsse_nonce};
-use cardhub::iso8583::fields::ResponseCode;
-use cardhub::refsys::corebank::{self, Credentials};
-use cardhub::refsys::homebank;
-use cardhub::refsys::vendors::{self, DEMO_PASSWORD, Vendor};
-use cardhub::refsys::{Mode, RefSys, Switches, accounts, ledger::Ledger};
+use cardhub_core::account::Kind;
+use cardhub_core::account::{AccountAnswer, AccountRequest, AccountSystem};
+use cardhub_core::adapter::registry::{AdapterHandle, Adapters};
+use cardhub_core::adapter::soap::{UsernameToken, Version, envelope, wsse_header, wsse_nonce};
+use cardhub_core::iso8583::fields::ResponseCode;
+use cardhub_lab::refsys::corebank::{self, Credentials};
+use cardhub_lab::refsys::homebank;
+use cardhub_lab::refsys::vendors::{self, DEMO_PASSWORD, Vendor};
+use cardhub_lab::refsys::{Mode, RefSys, Switches, accounts, ledger::Ledger};
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
@@ -312,7 +312,7 @@ async fn post(
     basic: Option<(&str, &str)>,
     body: Vec<u8>,
 ) -> (u16, Vec<u8>) {
-    let tls = cardhub::adapter::http::plain_http_tls().unwrap();
+    let tls = cardhub_core::adapter::http::plain_http_tls().unwrap();
     let client = reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .build()

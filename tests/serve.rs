@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use support::{WAIT, served};
 
-use cardhub::iso8583::Dialect;
-use cardhub::iso8583::fields::Stan;
-use cardhub::link::frame::Framing;
-use cardhub::link::netmgmt::{self, NetworkCode};
-use cardhub::sim::SimClient;
+use cardhub_core::iso8583::Dialect;
+use cardhub_core::iso8583::fields::Stan;
+use cardhub_core::link::frame::Framing;
+use cardhub_core::link::netmgmt::{self, NetworkCode};
+use cardhub_lab::sim::SimClient;
 
 #[tokio::test]
 async fn serves_declines_91_and_stops_gracefully_on_sigterm() {

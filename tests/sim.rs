@@ -6,13 +6,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cardhub::config::Config;
-use cardhub::iso8583::fields::ResponseCode;
-use cardhub::iso8583::{Dialect, Message};
-use cardhub::link::frame::Framing;
-use cardhub::link::handler::{Handler, Request, answer};
-use cardhub::link::{self, RunningLink};
-use cardhub::sim::{self, FloodOptions, Pace, SimClient, template};
+use cardhub_core::config::Config;
+use cardhub_core::iso8583::fields::ResponseCode;
+use cardhub_core::iso8583::{Dialect, Message};
+use cardhub_core::link::frame::Framing;
+use cardhub_core::link::handler::{Handler, Request, answer};
+use cardhub_core::link::{self, RunningLink};
+use cardhub_lab::sim::{self, FloodOptions, Pace, SimClient, template};
 
 const CONFIG: &str = r#"
 [[switch]]

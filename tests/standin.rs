@@ -623,7 +623,7 @@ async fn a_poison_item_holds_back_only_its_account_and_a_pause_really_stops() {
 /// balance it last returned, then replay — and its ledger agrees.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn end_of_day_against_the_reference_account_system() {
-    use cardhub::refsys::{self, Mode, RefSys, accounts, ledger::Ledger};
+    use cardhub_lab::refsys::{self, Mode, RefSys, accounts, ledger::Ledger};
     let mut ledger = Ledger::open(None).unwrap();
     let opening = accounts::parse(b"account,available,currency\nA-1001,1000.00,USD\n").unwrap();
     ledger.open_accounts(&opening).unwrap();

@@ -69,7 +69,7 @@ fn db_rows(dir: &Path, sql: &str) -> Vec<(String, String)> {
 /// original instead of an orphan.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_cut_by_kill_9_is_reversed_after_restart() {
-    use cardhub::refsys::{self, Mode, RefSys, Switches, accounts, ledger::Ledger};
+    use cardhub_lab::refsys::{self, Mode, RefSys, Switches, accounts, ledger::Ledger};
     let mut ledger = Ledger::open(None).unwrap();
     let opening = accounts::parse(b"account,available,currency\nA-1001,1000.00,USD\n").unwrap();
     ledger.open_accounts(&opening).unwrap();

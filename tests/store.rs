@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
-use cardhub::store::{SCHEMA_VERSION, Store, StoreError, StoreOptions};
+use cardhub_core::store::{SCHEMA_VERSION, Store, StoreError, StoreOptions};
 use rusqlite::{Connection, ErrorCode, params};
 use tempfile::TempDir;
 

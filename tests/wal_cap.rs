@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use cardhub::store::{Store, StoreOptions};
+use cardhub_core::store::{Store, StoreOptions};
 use rusqlite::Connection;
 use tempfile::TempDir;
 

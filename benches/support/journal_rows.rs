@@ -4,13 +4,13 @@
 
 #![allow(dead_code)] // each benchmark uses part of it
 
-use cardhub::account::Balances;
-use cardhub::cards::{PanHash, PanKeys};
-use cardhub::iso8583::fields::{Pan, ResponseCode};
-use cardhub::journal::decision::{DecidedBy, Decision};
-use cardhub::journal::keys::SwitchKeys;
-use cardhub::journal::txn_id::TxnId;
-use cardhub::journal::{Entry, JournalEntry};
+use cardhub_core::account::Balances;
+use cardhub_core::cards::{PanHash, PanKeys};
+use cardhub_core::iso8583::fields::{Pan, ResponseCode};
+use cardhub_core::journal::decision::{DecidedBy, Decision};
+use cardhub_core::journal::keys::SwitchKeys;
+use cardhub_core::journal::txn_id::TxnId;
+use cardhub_core::journal::{Entry, JournalEntry};
 use jiff::Timestamp;
 
 pub const CARDS: u64 = 200_000;

@@ -10,10 +10,10 @@
 
 use std::sync::LazyLock;
 
-use cardhub::account::{AccountRequest, Operation};
-use cardhub::adapter::Adapter;
-use cardhub::adapter::soap::{self, Version};
-use cardhub::adapter::xml::{Document, Limits};
+use cardhub_core::account::{AccountRequest, Operation};
+use cardhub_core::adapter::Adapter;
+use cardhub_core::adapter::soap::{self, Version};
+use cardhub_core::adapter::xml::{Document, Limits};
 
 /// An adapter in `adapters/` and how its answers travel.
 struct Shipped {

@@ -2,8 +2,8 @@
 //! included): a file is refused with its line and column or with every
 //! problem named, or it compiles and renders each of its operations.
 
-use cardhub::account::Operation;
-use cardhub::adapter::{Adapter, AdapterError};
+use cardhub_core::account::Operation;
+use cardhub_core::adapter::{Adapter, AdapterError};
 
 pub fn target(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {

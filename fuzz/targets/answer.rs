@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
-use cardhub::adapter::soap::{self, Version};
-use cardhub::adapter::xml::{Document, Limits, Path};
+use cardhub_core::adapter::soap::{self, Version};
+use cardhub_core::adapter::xml::{Document, Limits, Path};
 
 static PATHS: LazyLock<Vec<Path>> = LazyLock::new(|| {
     let ns = BTreeMap::from([(

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::LazyLock;
 
-use cardhub::standin::balance_file::{
+use cardhub_core::standin::balance_file::{
     BalanceFileError, BalanceFormat, MAX_REPORTED_PROBLEMS, ReadLimits, read_with_limits,
 };
 use sha2::{Digest, Sha256};

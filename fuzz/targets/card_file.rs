@@ -6,9 +6,9 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::LazyLock;
 
-use cardhub::cards::config::Catalog;
-use cardhub::cards::error::CardError;
-use cardhub::cards::file::{FileLimits, parse};
+use cardhub_core::cards::config::Catalog;
+use cardhub_core::cards::error::CardError;
+use cardhub_core::cards::file::{FileLimits, parse};
 
 static CATALOG: LazyLock<Catalog> =
     LazyLock::new(|| Catalog::new(["bank-a", "bank-b"], ["standard", "prepaid"]));

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use cardhub::config::{Config, ConfigError};
+use cardhub_core::config::{Config, ConfigError};
 
 pub fn target(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {

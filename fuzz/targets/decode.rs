@@ -5,8 +5,8 @@
 
 use std::sync::LazyLock;
 
-use cardhub::iso8583::dialect::shipped_names;
-use cardhub::iso8583::{Dialect, FieldList, Message};
+use cardhub_core::iso8583::dialect::shipped_names;
+use cardhub_core::iso8583::{Dialect, FieldList, Message};
 
 /// The shipped dialects plus the test-only EBCDIC one (header, EBCDIC text,
 /// tertiary bitmap: paths the shipped dialects do not reach).
@@ -55,7 +55,7 @@ pub fn round_trip(dialect: &Dialect, data: &[u8]) {
                 Ok(_) => panic!("{name}: decode_partial succeeded where decode failed: {error}"),
                 Err(p) => {
                     assert!(p.error == error, "{name}: {} vs {error}", p.error);
-                    if let (Some(m), Some(cardhub::iso8583::Part::Field(bad))) =
+                    if let (Some(m), Some(cardhub_core::iso8583::Part::Field(bad))) =
                         (p.partial, error.part())
                     {
                         assert!(m.fields().all(|(n, _)| n < bad), "{name}: field past {bad}");

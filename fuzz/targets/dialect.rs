@@ -5,7 +5,7 @@
 
 use std::sync::LazyLock;
 
-use cardhub::iso8583::Dialect;
+use cardhub_core::iso8583::Dialect;
 
 /// Messages to decode with a fuzzed dialect: the `decode` corpus.
 static MESSAGES: LazyLock<Vec<Vec<u8>>> = LazyLock::new(|| {

@@ -6,7 +6,7 @@
 //! rest is the stream.
 
 use bytes::{Bytes, BytesMut};
-use cardhub::link::frame::{FrameCodec, Framing};
+use cardhub_core::link::frame::{FrameCodec, Framing};
 use tokio_util::codec::{Decoder, Encoder};
 
 const FRAMINGS: [Framing; 3] = [Framing::TwoByte, Framing::TwoByteEtx, Framing::FourAscii];

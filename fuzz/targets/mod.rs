@@ -70,10 +70,10 @@ pub fn assert_quoted_values_masked(what: &str, text: &str) {
 
 /// A request as the hub sends it to an account system (answers are read
 /// against it, templates render it).
-pub fn account_request() -> cardhub::account::AccountRequest {
-    use cardhub::account::{Channel, Kind};
-    use cardhub::money::{Currency, Money};
-    cardhub::account::AccountRequest {
+pub fn account_request() -> cardhub_core::account::AccountRequest {
+    use cardhub_core::account::{Channel, Kind};
+    use cardhub_core::money::{Currency, Money};
+    cardhub_core::account::AccountRequest {
         transaction_id: "0193A2B4C5D60001".into(),
         institution: "bank-a".into(),
         account: "A-1001".into(),

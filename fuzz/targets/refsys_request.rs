@@ -10,11 +10,11 @@
 
 use std::sync::LazyLock;
 
-use cardhub::account::{AccountError, AccountRequest, Operation};
-use cardhub::adapter::Adapter;
-use cardhub::adapter::soap::FaultCode;
-use cardhub::refsys::corebank::{self, Credentials, Nonces, RequestError};
-use cardhub::refsys::{homebank, mainframe, soap};
+use cardhub_core::account::{AccountError, AccountRequest, Operation};
+use cardhub_core::adapter::Adapter;
+use cardhub_core::adapter::soap::FaultCode;
+use cardhub_lab::refsys::corebank::{self, Credentials, Nonces, RequestError};
+use cardhub_lab::refsys::{homebank, mainframe, soap};
 
 /// The hub's adapter for each server: canonical, legacy-soap12,
 /// homebank-xml, mainframe-fixed.

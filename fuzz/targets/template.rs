@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
-use cardhub::account::AccountRequest;
-use cardhub::adapter::template::{RenderContext, Template};
+use cardhub_core::account::AccountRequest;
+use cardhub_core::adapter::template::{RenderContext, Template};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::Subcommand;
 
-use crate::adapter::Adapter;
+use cardhub_core::adapter::Adapter;
 
 /// Folder of adapter files (dialects live in its `switch/` subfolder).
 const ADAPTERS_DIR: &str = "adapters";

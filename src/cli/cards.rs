@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 
-use crate::cards::card::{Card, CardStatus};
-use crate::cards::{CardError, CardRegistry, PanKeys, file};
-use crate::config::Config;
-use crate::iso8583::fields::Pan;
+use cardhub_core::app;
+use cardhub_core::cards::card::{Card, CardStatus};
+use cardhub_core::cards::{CardError, CardRegistry, PanKeys, file};
+use cardhub_core::config::Config;
+use cardhub_core::iso8583::fields::Pan;
 
 #[derive(Debug, Subcommand)]
 pub enum CardsCommand {
@@ -191,16 +192,12 @@ impl CardArg {
     }
 }
 
-/// The store and keys of a configuration, as a registry without a snapshot
-/// (the CLI reads and writes single cards in the store).
-pub(super) fn open_registry(config: &Path) -> Result<(CardRegistry, Config)> {
+/// The registry of a configuration, read without a snapshot (the CLI reads
+/// and writes single cards in the store).
+fn open_registry(config: &Path) -> Result<(CardRegistry, Config)> {
     let config = Config::load(config)?;
-    let keys = PanKeys::from_config(&config.security)?;
-    let store = config
-        .open_store()
-        .with_context(|| format!("opening the store {}", config.store_path.display()))?;
-    let registry = CardRegistry::new(store, keys, config.catalog());
-    registry.check_keys()?;
+    let registry = app::open_card_registry(&config)
+        .with_context(|| format!("opening the cards of {}", config.store_path.display()))?;
     Ok((registry, config))
 }
 

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 
-use crate::iso8583::dialect::{self, HeaderLayout};
-use crate::iso8583::fields::Base24Header;
-use crate::iso8583::{Dialect, FieldList, Message};
+use cardhub_core::iso8583::dialect::{self, HeaderLayout};
+use cardhub_core::iso8583::fields::Base24Header;
+use cardhub_core::iso8583::{Dialect, FieldList, Message};
 
 #[derive(Debug, Subcommand)]
 pub enum IsoCommand {

@@ -3,14 +3,12 @@
 
 use std::process::ExitCode;
 
+use cardhub_lab::{bench, demo};
 use clap::{Parser, Subcommand};
 
 mod adapters;
-mod bench;
 mod cards;
-mod demo;
 mod iso;
-mod loopback;
 mod refsys;
 mod serve;
 mod sim;

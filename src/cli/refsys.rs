@@ -8,9 +8,9 @@ use anyhow::{Context, Result};
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use crate::refsys::corebank::Credentials;
-use crate::refsys::vendors::{self, DEMO_PASSWORD, Vendor};
-use crate::refsys::{self, Mode, RefSys, accounts, ledger::Ledger};
+use cardhub_lab::refsys::corebank::Credentials;
+use cardhub_lab::refsys::vendors::{self, DEMO_PASSWORD, Vendor};
+use cardhub_lab::refsys::{self, Mode, RefSys, accounts, ledger::Ledger};
 
 #[derive(Debug, Args)]
 pub struct RefsysArgs {

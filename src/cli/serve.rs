@@ -8,11 +8,11 @@ use anyhow::{Context, Result};
 use clap::Args;
 use tracing::info;
 
-use crate::api;
-use crate::app;
-use crate::config::Config;
-use crate::link::{self, IssuerUnavailable};
-use crate::store::ServeLock;
+use cardhub_core::api;
+use cardhub_core::app;
+use cardhub_core::config::Config;
+use cardhub_core::link::{self, IssuerUnavailable};
+use cardhub_core::store::ServeLock;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -40,7 +40,9 @@ pub fn run(args: ServeArgs) -> Result<()> {
             let link =
                 link::start(&config.switches, &config.link, Arc::new(IssuerUnavailable)).await?;
             info!("cardhub serving the link only: financial requests are declined 91");
-            wait_for_stop_signal().await?;
+            app::wait_for_stop_signal()
+                .await
+                .context("waiting for a stop signal")?;
             info!("stop signal received, shutting down");
             link.shutdown().await;
             return Ok(());
@@ -64,29 +66,13 @@ pub fn run(args: ServeArgs) -> Result<()> {
             adapters.spawn_watch(link.shutdown_token());
         }
         info!("cardhub serving");
-        wait_for_stop_signal().await?;
+        app::wait_for_stop_signal()
+            .await
+            .context("waiting for a stop signal")?;
         info!("stop signal received, shutting down");
         link.shutdown().await;
         let grace = std::time::Duration::from_millis(config.link.shutdown_grace_ms);
         hub.drain_late_answers(grace).await;
         Ok(())
     })
-}
-
-/// Waits for Ctrl-C or, on Unix, SIGTERM.
-pub(super) async fn wait_for_stop_signal() -> Result<()> {
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("installing the SIGTERM handler")?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
-    Ok(())
 }

@@ -11,10 +11,10 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{ArgGroup, Args, Subcommand};
 
 use super::iso::{DialectArgs, print_fields};
-use crate::iso8583::{Dialect, Mti, de};
-use crate::link::frame::Framing;
-use crate::sim::send::BuildOptions;
-use crate::sim::{
+use cardhub_core::iso8583::{Dialect, Mti, de};
+use cardhub_core::link::frame::Framing;
+use cardhub_lab::sim::send::BuildOptions;
+use cardhub_lab::sim::{
     self, Exchange, FloodOptions, MessageSpec, Pace, SendOptions, load_cards, template,
 };
 

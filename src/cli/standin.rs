@@ -14,10 +14,10 @@ use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use jiff::Timestamp;
 
-use crate::config::Config;
-use crate::standin::saf;
-use crate::standin::state::{self, InstitutionState, Source};
-use crate::store::Store;
+use cardhub_core::config::Config;
+use cardhub_core::standin::saf;
+use cardhub_core::standin::state::{self, InstitutionState, Source};
+use cardhub_core::store::Store;
 
 #[derive(Debug, Args)]
 pub struct ConfigArg {
@@ -120,7 +120,9 @@ pub fn run_institutions(command: InstitutionsCommand) -> Result<()> {
             for inst in &config.institutions {
                 let row = stored.iter().find(|r| r.0 == inst.id);
                 let state = match (inst.mode, row) {
-                    (crate::standin::config::InstitutionMode::OfflineOnly, _) => "offline-only",
+                    (cardhub_core::standin::config::InstitutionMode::OfflineOnly, _) => {
+                        "offline-only"
+                    }
                     (_, Some(r)) => r.1.as_str(),
                     (_, None) => "open",
                 };
@@ -296,7 +298,7 @@ fn upload(config: &Path, institution: &str, file: &Path, as_of: Option<Timestamp
             }
         });
         let body = reqwest::Body::wrap_stream(tokio_stream_from(rx));
-        let tls = crate::adapter::http::plain_http_tls().map_err(anyhow::Error::msg)?;
+        let tls = cardhub_core::adapter::http::plain_http_tls().map_err(anyhow::Error::msg)?;
         let client = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             .build()

@@ -9,10 +9,10 @@ use anyhow::{Context, Result};
 use clap::Args;
 use jiff::Timestamp;
 
-use crate::config::Config;
-use crate::journal::txn_id::TxnId;
-use crate::standin::config::InstitutionMode;
-use crate::standin::{balances, saf};
+use cardhub_core::config::Config;
+use cardhub_core::journal::txn_id::TxnId;
+use cardhub_core::standin::config::InstitutionMode;
+use cardhub_core::standin::{balances, saf};
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {

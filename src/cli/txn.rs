@@ -8,12 +8,12 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 
-use crate::backoffice;
-use crate::backoffice::search::{self, Criteria, Page};
-use crate::cards::PanKeys;
-use crate::config::Config;
-use crate::journal::txn_id::TxnId;
-use crate::money::{Currency, Money};
+use cardhub_core::backoffice;
+use cardhub_core::backoffice::search::{self, Criteria, Page};
+use cardhub_core::cards::PanKeys;
+use cardhub_core::config::Config;
+use cardhub_core::journal::txn_id::TxnId;
+use cardhub_core::money::{Currency, Money};
 
 #[derive(Debug, Subcommand)]
 pub enum TxnCommand {

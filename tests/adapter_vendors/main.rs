@@ -20,12 +20,12 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cardhub::account::{AccountAnswer, AccountError, AccountRequest, AdviceDecision, Decider};
-use cardhub::account::{Channel, Kind};
-use cardhub::adapter::Adapter;
-use cardhub::adapter::file::Operation;
-use cardhub::iso8583::fields::ResponseCode;
-use cardhub::money::{Currency, Money};
+use cardhub_core::account::{AccountAnswer, AccountError, AccountRequest, AdviceDecision, Decider};
+use cardhub_core::account::{Channel, Kind};
+use cardhub_core::adapter::Adapter;
+use cardhub_core::adapter::file::Operation;
+use cardhub_core::iso8583::fields::ResponseCode;
+use cardhub_core::money::{Currency, Money};
 use tokio::time::Instant;
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 

@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cardhub::api;
-use cardhub::app;
-use cardhub::config::Config;
-use cardhub::hub::pipeline::Hub;
-use cardhub::link::{self, RunningLink};
+use cardhub_core::api;
+use cardhub_core::app;
+use cardhub_core::config::Config;
+use cardhub_core::hub::pipeline::Hub;
+use cardhub_core::link::{self, RunningLink};
 use wiremock::matchers::{body_string_contains, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -107,7 +107,7 @@ pub fn write_config(
 }
 
 pub fn http() -> reqwest::Client {
-    let tls = cardhub::adapter::http::plain_http_tls().unwrap();
+    let tls = cardhub_core::adapter::http::plain_http_tls().unwrap();
     reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .build()

@@ -9,17 +9,19 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cardhub::account::Balances;
-use cardhub::account::{AccountAnswer, AccountError, AccountRequest, AccountSystem, Operation};
-use cardhub::app;
-use cardhub::cards::file;
-use cardhub::config::Config;
-use cardhub::hub::pipeline::Hub;
-use cardhub::iso8583::fields::ResponseCode;
-use cardhub::iso8583::{Dialect, Message};
-use cardhub::link::frame::Framing;
-use cardhub::link::{self, RunningLink};
-use cardhub::sim::SimClient;
+use cardhub_core::account::Balances;
+use cardhub_core::account::{
+    AccountAnswer, AccountError, AccountRequest, AccountSystem, Operation,
+};
+use cardhub_core::app;
+use cardhub_core::cards::file;
+use cardhub_core::config::Config;
+use cardhub_core::hub::pipeline::Hub;
+use cardhub_core::iso8583::fields::ResponseCode;
+use cardhub_core::iso8583::{Dialect, Message};
+use cardhub_core::link::frame::Framing;
+use cardhub_core::link::{self, RunningLink};
+use cardhub_lab::sim::SimClient;
 use futures::future::BoxFuture;
 
 pub mod canonical_hub;
@@ -294,7 +296,7 @@ pub async fn client(addr: &str) -> SimClient {
 /// A BASE24 request: `mti`, processing code, PAN, amount, STAN; POS header
 /// unless the processing code is cash (ATM header).
 pub fn request(mti: &str, processing: &str, pan: &str, amount: u64, stan: u32) -> Message {
-    cardhub::sim::template::base24_request(
+    cardhub_lab::sim::template::base24_request(
         mti.parse().unwrap(),
         processing,
         pan,
@@ -320,11 +322,11 @@ pub fn account_request(account: &str, deadline_in: Duration) -> AccountRequest {
         institution: "bank-a".into(),
         account: account.into(),
         card: "476173******0010".into(),
-        kind: cardhub::account::Kind::Purchase,
-        channel: cardhub::account::Channel::Pos,
-        amount: cardhub::money::Money::new(
+        kind: cardhub_core::account::Kind::Purchase,
+        channel: cardhub_core::account::Channel::Pos,
+        amount: cardhub_core::money::Money::new(
             12550,
-            cardhub::money::Currency::from_numeric(840).unwrap(),
+            cardhub_core::money::Currency::from_numeric(840).unwrap(),
         ),
         terminal: "TERM0042".into(),
         merchant: Some("000012345678901".into()),

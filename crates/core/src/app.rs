@@ -1,0 +1,238 @@
+//! Assembling a running hub from its configuration: the store, the PAN keys,
+//! the card registry, the business day and a route per institution — and
+//! keeping the card snapshot fresh while it runs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+use crate::account::AccountSystem;
+use crate::adapter::AdapterError;
+use crate::adapter::registry::Adapters;
+use crate::cards::{CardError, CardRegistry, PanKeys};
+use crate::config::Config;
+use crate::hub::limits::BusinessDay;
+use crate::hub::pipeline::{Hub, Route};
+use crate::standin::balances;
+use crate::standin::drop_folder::DropFolder;
+use crate::standin::probe;
+use crate::standin::replay::Replay;
+use crate::store::StoreError;
+
+/// How often the card snapshot checks for changes made by other processes.
+pub const CARD_REFRESH: Duration = Duration::from_secs(1);
+
+/// How often institution states are read back for changes made by other
+/// processes (`cardhub institutions set-state`).
+pub const STATE_REFRESH: Duration = Duration::from_secs(1);
+
+/// Why the hub cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("cards: {0}")]
+    Cards(#[from] CardError),
+    #[error("{0}")]
+    Day(String),
+    /// An account system given for an institution the config does not have.
+    #[error("account system for unknown institution {0:?}")]
+    UnknownInstitution(String),
+    /// Adapter files that do not compile (every problem, one per line).
+    #[error("adapters: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Adapters(Vec<AdapterError>),
+    /// An institution names an adapter that has no file.
+    #[error("institution {institution:?}: no adapter {adapter:?} in {dir}")]
+    MissingAdapter {
+        institution: String,
+        adapter: String,
+        dir: String,
+    },
+}
+
+/// Opens the hub with the adapters its institutions name, loaded from
+/// `adapters_dir` (the returned set is watched for changes by the caller).
+///
+/// # Errors
+/// As [`open`], plus adapter files that do not compile and adapters that
+/// have no file.
+pub fn open_with_adapters(config: &Config) -> Result<(Hub, Option<Arc<Adapters>>), HubError> {
+    let named: Vec<(&str, &str)> = config
+        .institutions
+        .iter()
+        .filter_map(|i| i.adapter.as_deref().map(|a| (i.id.as_str(), a)))
+        .collect();
+    if named.is_empty() {
+        return Ok((open(config, HashMap::new())?, None));
+    }
+    let adapters = Arc::new(Adapters::load(&config.adapters_dir).map_err(HubError::Adapters)?);
+    let mut systems: HashMap<String, Arc<dyn AccountSystem>> = HashMap::new();
+    for (institution, adapter) in named {
+        let handle = adapters
+            .handle(adapter)
+            .ok_or_else(|| HubError::MissingAdapter {
+                institution: institution.to_string(),
+                adapter: adapter.to_string(),
+                dir: config.adapters_dir.display().to_string(),
+            })?;
+        systems.insert(institution.to_string(), Arc::new(handle));
+    }
+    Ok((open(config, systems)?, Some(adapters)))
+}
+
+/// Opens the store and the card registry of a configuration and builds the
+/// hub. `account_systems` maps institution ids to their account systems;
+/// institutions without one decline with 91.
+///
+/// # Errors
+/// A [`HubError`] for the part that cannot start.
+pub fn open(
+    config: &Config,
+    mut account_systems: HashMap<String, Arc<dyn AccountSystem>>,
+) -> Result<Hub, HubError> {
+    let store = config.open_store()?;
+    let keys = PanKeys::from_config(&config.security)?;
+    let cards = CardRegistry::open(store.clone(), keys, config.catalog())?;
+    let day = BusinessDay::from_config(&config.day).map_err(HubError::Day)?;
+    let routes = config
+        .institutions
+        .iter()
+        .map(|i| Route {
+            institution: i.id.clone(),
+            account_system: account_systems.remove(&i.id),
+        })
+        .collect();
+    if let Some(id) = account_systems.into_keys().next() {
+        return Err(HubError::UnknownInstitution(id));
+    }
+    Ok(Hub::new(
+        store,
+        Arc::new(cards),
+        config.limits.clone(),
+        day,
+        routes,
+        &config.institutions,
+        config.holds.clone(),
+    )?)
+}
+
+/// Starts the hub's background work until shutdown: the card snapshot and
+/// institution states kept fresh (for changes other processes make), the
+/// balance-file drop folders, and, per institution with an account system,
+/// its SAF replay and health probe.
+pub fn spawn_background(hub: &Arc<Hub>, config: &Config, shutdown: CancellationToken) {
+    spawn_card_refresh(hub, shutdown.clone());
+    let store = hub.store().clone();
+    tokio::task::spawn_blocking(move || match balances::discard_abandoned(&store) {
+        Ok(0) => {}
+        Ok(n) => warn!(
+            files = n,
+            "discarded balance files left half-read by an earlier run"
+        ),
+        Err(e) => warn!(error = %e, "half-read balance files not discarded"),
+    });
+    for inst in &config.institutions {
+        if let (Some(folder), Some(format)) = (&inst.drop_folder, &inst.balances) {
+            DropFolder {
+                institution: inst.id.clone(),
+                folder: folder.clone(),
+                format: format.clone(),
+                store: hub.store().clone(),
+                book: hub.book().clone(),
+            }
+            .spawn(shutdown.clone());
+        }
+    }
+    let institutions = hub.institutions().clone();
+    for (id, system) in hub.account_systems() {
+        let Some(institution) = institutions.get(id) else {
+            continue;
+        };
+        Replay {
+            institution: institution.clone(),
+            institutions: institutions.clone(),
+            system: system.clone(),
+            store: hub.store().clone(),
+            book: hub.book().clone(),
+        }
+        .spawn(shutdown.clone());
+        probe::spawn(
+            institution.clone(),
+            institutions.clone(),
+            system.clone(),
+            shutdown.clone(),
+        );
+    }
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(STATE_REFRESH);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if let Err(e) = institutions.refresh() {
+                        warn!(error = %e, "institution states not refreshed");
+                    }
+                }
+                () = shutdown.cancelled() => break,
+            }
+        }
+    });
+}
+
+/// Reloads the card snapshot whenever the registry changed (e.g. by
+/// `cardhub cards block` in another process), until shutdown.
+fn spawn_card_refresh(hub: &Arc<Hub>, shutdown: CancellationToken) {
+    let cards = hub.cards().clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(CARD_REFRESH);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    // A reload reads every card: keep it off the async workers.
+                    let cards = cards.clone();
+                    match tokio::task::spawn_blocking(move || cards.refresh_if_changed()).await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => warn!(error = %e, "card registry refresh failed"),
+                        Err(e) => warn!(error = %e, "card registry refresh stopped"),
+                    }
+                }
+                _ = shutdown.cancelled() => break,
+            }
+        }
+    });
+}
+
+/// The card registry of a configuration without a snapshot, its keys
+/// checked against the store (for commands that read or change single cards
+/// while a hub may be running).
+///
+/// # Errors
+/// The store cannot be opened, or the configured PAN keys are not the ones
+/// the stored cards were written with.
+pub fn open_card_registry(config: &Config) -> Result<CardRegistry, HubError> {
+    let keys = PanKeys::from_config(&config.security)?;
+    let store = config.open_store()?;
+    let registry = CardRegistry::new(store, keys, config.catalog());
+    registry.check_keys()?;
+    Ok(registry)
+}
+
+/// Waits for Ctrl-C or, on Unix, SIGTERM.
+///
+/// # Errors
+/// When the signal handlers cannot be installed.
+pub async fn wait_for_stop_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}

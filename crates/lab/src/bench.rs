@@ -1,0 +1,579 @@
+//! `cardhub bench`: the end-to-end benchmark on loopback. Three processes:
+//! this one (the switch simulator, one thread, as `cardhub sim flood`), and
+//! two children of this same binary — the hub (`cardhub serve`) and the
+//! reference account system (`cardhub reference-account-system`). Three
+//! scenarios, each a warm-up then a measured run:
+//!
+//! - **floor**: `cardhub serve --link-only` — the link answering 91 at once,
+//!   no pipeline, no store: what the hub is measured against;
+//! - **online**: the hub with its journal on disk, deciding through the
+//!   canonical adapter (SOAP 1.1) with the reference system;
+//! - **stand-in**: bank-a closed and its balance file applied, every
+//!   request decided from the shadow balance and queued for replay.
+//!
+//! Every scenario must be answered with its expected code (91 for the
+//! floor, 00 otherwise) for most requests: a benchmark of declines or
+//! timeouts measures nothing, so the command fails when one is not.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::loopback::{self, Setup};
+use crate::refsys::Stats;
+use crate::sim::template::{self, RRN_SEQUENCE};
+use crate::sim::{self, FloodOptions, FloodReport, Pace};
+use cardhub_core::cards::file;
+use cardhub_core::iso8583::fields::Pan;
+use cardhub_core::iso8583::{Dialect, Message};
+use cardhub_core::link::frame::Framing;
+use report::{Measured, Report, failures, ratios};
+
+mod report;
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Scenarios to run, comma-separated (default: all three).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    scenario: Vec<Scenario>,
+    /// Requests of each measured run (default: what --duration takes).
+    #[arg(long, conflicts_with = "duration")]
+    count: Option<u64>,
+    /// Seconds each measured run lasts, about: the rate, or the warm-up's
+    /// throughput, times this.
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// Requests of each warm-up run (not measured).
+    #[arg(long, default_value_t = 2000)]
+    warm_up: u64,
+    /// Requests in flight at once; each sends the next when answered.
+    #[arg(long, default_value_t = 64, conflicts_with = "rate")]
+    concurrency: usize,
+    /// Requests started per second instead, answered or not.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Switch connections the simulator opens.
+    #[arg(long, default_value_t = 1)]
+    connections: usize,
+    /// Cards (one account each) the requests go round.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    cards: u32,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Folder for the hub's store, configs and logs (default: a temporary
+    /// folder, removed after a successful run).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+/// What is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum Scenario {
+    /// The link alone (`serve --link-only`).
+    Floor,
+    /// Hub → canonical adapter → reference account system.
+    Online,
+    /// Institution closed, decided from the shadow balance.
+    StandIn,
+}
+
+/// How long a child process may take to listen.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long each request waits for its answer.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The request template: a BASE24 POS purchase, 125.50 USD.
+const TEMPLATE: &str = include_str!("../../../fixtures/iso8583/base24/0100.hex");
+/// The bench's limits profile: generous, so that limits never decline —
+/// the benchmark measures decisions, not a card's daily count.
+const LIMITS: &str = "[limits.bench]
+atm = { per_transaction = 500000, daily_amount = 100000000000, daily_count = 1000000 }
+pos = { per_transaction = 500000, daily_amount = 100000000000, daily_count = 1000000 }";
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    // One thread, as `cardhub sim flood`: the simulator shares the machine
+    // with what it measures.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("cardhub-bench-{}", std::process::id())),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let load_average = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
+    let outcome = runtime.block_on(async { Bench::new(&args, &dir)?.run().await });
+    let scenarios = match outcome {
+        Ok(s) => s,
+        Err(e) => return Err(e.context(format!("files and logs kept in {}", dir.display()))),
+    };
+    let report = Report {
+        pace: args.pace_text(),
+        connections: args.connections,
+        cards: args.cards,
+        warm_up: args.warm_up,
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        load_average,
+        ratios_to_floor: ratios(&scenarios),
+        scenarios,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report.json())?);
+    } else {
+        print!("{}", report.text());
+    }
+    let failed = failures(&report.scenarios);
+    if !failed.is_empty() {
+        bail!(
+            "the benchmark measured failures, not decisions (files and logs kept in {}):\n  {}",
+            dir.display(),
+            failed.join("\n  ")
+        );
+    }
+    if args.dir.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(())
+}
+
+impl BenchArgs {
+    fn pace(&self) -> Pace {
+        match self.rate {
+            Some(rate) => Pace::Rate(rate),
+            None => Pace::Concurrency(self.concurrency),
+        }
+    }
+
+    fn pace_text(&self) -> String {
+        match self.pace() {
+            Pace::Rate(r) => format!("rate {r}/s"),
+            Pace::Concurrency(c) => format!("concurrency {c}"),
+        }
+    }
+
+    fn wants(&self, scenario: Scenario) -> bool {
+        self.scenario.is_empty() || self.scenario.contains(&scenario)
+    }
+
+    /// Requests of a measured run, after a warm-up that gave `warm_up`.
+    fn measured_count(&self, warm_up: &FloodReport) -> u64 {
+        if let Some(count) = self.count {
+            return count;
+        }
+        let per_second = match self.pace() {
+            Pace::Rate(rate) => rate,
+            Pace::Concurrency(_) => warm_up.throughput,
+        };
+        ((per_second * self.duration).ceil() as u64).clamp(1, RRN_SEQUENCE)
+    }
+}
+
+impl Scenario {
+    fn title(self) -> &'static str {
+        match self {
+            Scenario::Floor => "link-only floor",
+            Scenario::Online => "online",
+            Scenario::StandIn => "stand-in",
+        }
+    }
+
+    fn description(self) -> &'static str {
+        match self {
+            Scenario::Floor => "cardhub serve --link-only: no pipeline, every request answered 91",
+            Scenario::Online => {
+                "hub (journal fsynced) → canonical adapter → reference account system, SOAP 1.1"
+            }
+            Scenario::StandIn => {
+                "bank-a closed, balance file applied: decided from the shadow balance, queued for replay"
+            }
+        }
+    }
+
+    fn expected_code(self) -> &'static str {
+        match self {
+            Scenario::Floor => "91",
+            Scenario::Online | Scenario::StandIn => "00",
+        }
+    }
+}
+
+/// One run of the benchmark: its folder, its free ports, its cards.
+struct Bench<'a> {
+    args: &'a BenchArgs,
+    dir: &'a Path,
+    dialect: Arc<Dialect>,
+    template: Message,
+    cards: Vec<Pan>,
+    http: reqwest::Client,
+}
+
+impl<'a> Bench<'a> {
+    fn new(args: &'a BenchArgs, dir: &'a Path) -> Result<Bench<'a>> {
+        let dialect = Arc::new(Dialect::shipped("base24").context("base24 dialect")??);
+        let template_path = dir.join("template.hex");
+        std::fs::write(&template_path, TEMPLATE)?;
+        let template = template::load(&template_path, &dialect)?;
+        Ok(Bench {
+            args,
+            dir,
+            dialect,
+            template,
+            cards: (0..args.cards).map(card).collect::<Result<_>>()?,
+            http: loopback::http_client()?,
+        })
+    }
+
+    /// Runs the wanted scenarios in order: floor, online, stand-in.
+    async fn run(self) -> Result<Vec<Measured>> {
+        let mut measured = Vec::new();
+        if self.args.wants(Scenario::Floor) {
+            measured.push(self.floor().await?);
+        }
+        if self.args.wants(Scenario::Online) || self.args.wants(Scenario::StandIn) {
+            measured.extend(self.hub().await?);
+        }
+        Ok(measured)
+    }
+
+    async fn floor(&self) -> Result<Measured> {
+        let switch = free_addresses::<1>()?[0];
+        let config = self.dir.join("floor.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[[switch]]\nname = \"base24\"\nrole = \"listen\"\naddress = \"{switch}\"\n\
+                 header = \"ISO006000070\"\nidle_echo_ms = 0\n"
+            ),
+        )?;
+        let config = config.to_string_lossy().into_owned();
+        let mut link = Child::spawn(
+            self.dir,
+            "hub-link-only",
+            &["serve", "--link-only", "--config", &config],
+        )?;
+        link.wait_listening(&[switch]).await?;
+        let measured = self
+            .measure(Scenario::Floor, switch, &[&link], None)
+            .await?;
+        link.stop().await;
+        Ok(measured)
+    }
+
+    /// The reference system and the hub; online, then stand-in.
+    async fn hub(&self) -> Result<Vec<Measured>> {
+        let [bank, switch, api] = free_addresses::<3>()?;
+        let accounts = self.dir.join("accounts.csv");
+        std::fs::write(&accounts, self.accounts())?;
+        let mut refsys = Child::spawn(
+            self.dir,
+            "reference-account-system",
+            &[
+                "reference-account-system",
+                "--listen",
+                &bank.to_string(),
+                "--accounts",
+                &accounts.to_string_lossy(),
+            ],
+        )?;
+        refsys.wait_listening(&[bank]).await?;
+        let config = loopback::write_config(
+            self.dir,
+            &Setup {
+                bank_url: &format!("http://{bank}"),
+                api: &api.to_string(),
+                switch: &switch.to_string(),
+                cards: &self.card_file(),
+                extra: LIMITS,
+            },
+        )?;
+        let config_path = self.dir.join("cardhub.toml");
+        let registry = cardhub_core::app::open_card_registry(&config)?;
+        let rows = file::read(&self.dir.join("cards.csv"), &config.catalog())?;
+        registry.import(rows).await?;
+        drop(registry);
+        let mut hub = Child::spawn(
+            self.dir,
+            "hub",
+            &["serve", "--config", &config_path.to_string_lossy()],
+        )?;
+        hub.wait_listening(&[switch, api]).await?;
+
+        let bank_url = format!("http://{bank}");
+        let mut measured = Vec::new();
+        let children = [&hub, &refsys];
+        if self.args.wants(Scenario::Online) {
+            let run = self.measure(Scenario::Online, switch, &children, Some(&bank_url));
+            measured.push(run.await?);
+        }
+        if self.args.wants(Scenario::StandIn) {
+            self.close_bank_a(&bank_url, api).await?;
+            let run = self.measure(Scenario::StandIn, switch, &children, Some(&bank_url));
+            measured.push(run.await?);
+        }
+        hub.stop().await;
+        refsys.stop().await;
+        Ok(measured)
+    }
+
+    /// A warm-up, then the measured run, with what `children` and the
+    /// account system at `bank_url` did during it.
+    async fn measure(
+        &self,
+        scenario: Scenario,
+        switch: SocketAddr,
+        children: &[&Child],
+        bank_url: Option<&str>,
+    ) -> Result<Measured> {
+        let title = scenario.title();
+        let warm_up = match self.args.warm_up {
+            0 => FloodReport::default(),
+            count => {
+                eprintln!("bench: {title}: warm-up, {count} requests");
+                self.flood(switch, count).await?
+            }
+        };
+        let count = self.args.measured_count(&warm_up);
+        eprintln!("bench: {title}: measuring, {count} requests");
+        let cpu = || {
+            let mut cpu = vec![("simulator", cpu_time(std::process::id()))];
+            cpu.extend(children.iter().map(|c| (c.name, c.cpu_time())));
+            cpu
+        };
+        let calls_before = match bank_url {
+            Some(url) => Some(self.authorizations(url).await?),
+            None => None,
+        };
+        let cpu_before = cpu();
+        let report = self.flood(switch, count).await?;
+        let cpu = cpu()
+            .into_iter()
+            .zip(cpu_before)
+            .filter_map(|((name, after), (_, before))| Some((name, after?.saturating_sub(before?))))
+            .collect();
+        let authorizations = match (bank_url, calls_before) {
+            (Some(url), Some(before)) => {
+                Some(self.authorizations(url).await?.saturating_sub(before))
+            }
+            _ => None,
+        };
+        Ok(Measured {
+            scenario,
+            report,
+            authorizations,
+            cpu,
+        })
+    }
+
+    async fn flood(&self, switch: SocketAddr, count: u64) -> Result<FloodReport> {
+        let report = sim::flood(FloodOptions {
+            address: switch.to_string(),
+            dialect: self.dialect.clone(),
+            framing: Framing::TwoByte,
+            header: Some("ISO006000070".into()),
+            template: self.template.clone(),
+            cards: self.cards.clone(),
+            pace: self.args.pace(),
+            count,
+            connections: self.args.connections,
+            timeout: REQUEST_TIMEOUT,
+            progress: !self.args.json && std::io::stderr().is_terminal(),
+        })
+        .await?;
+        Ok(report)
+    }
+
+    /// Closes bank-a's account system for the day and tells the hub, with
+    /// a balance file applied first.
+    async fn close_bank_a(&self, bank_url: &str, api: SocketAddr) -> Result<()> {
+        loopback::post(
+            &self.http,
+            &format!("{bank_url}/admin/mode"),
+            "application/json",
+            r#"{"mode":"closed"}"#.into(),
+        )
+        .await?;
+        let balances = format!("#as_of={}\n{}", jiff::Timestamp::now(), self.accounts());
+        loopback::post(
+            &self.http,
+            &format!("http://{api}/api/institutions/bank-a/balances"),
+            "text/csv",
+            balances,
+        )
+        .await?;
+        loopback::post(
+            &self.http,
+            &format!("http://{api}/api/institutions/bank-a/state"),
+            "application/json",
+            r#"{"state":"closed","reason":"cardhub bench: stand-in"}"#.into(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Authorize calls the reference system has received so far.
+    async fn authorizations(&self, bank_url: &str) -> Result<u64> {
+        let text = self
+            .http
+            .get(format!("{bank_url}/admin/stats"))
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
+        let stats: Stats = serde_json::from_str(&text).context("reading /admin/stats")?;
+        Ok(stats.requests.get("authorize").copied().unwrap_or(0))
+    }
+
+    /// The card file: card `i` on account `BENCH-i` of bank-a.
+    fn card_file(&self) -> String {
+        let mut text = String::from("pan,expiry,status,account,institution,currency,profile\n");
+        for (i, pan) in self.cards.iter().enumerate() {
+            text.push_str(&format!(
+                "{},2812,active,{},bank-a,USD,bench\n",
+                pan.expose(),
+                account(i)
+            ));
+        }
+        text
+    }
+
+    /// The accounts (and balance file) of the cards: plenty of money each.
+    fn accounts(&self) -> String {
+        let mut text = String::from("account,available,currency\n");
+        for i in 0..self.cards.len() {
+            text.push_str(&format!("{},1000000000.00,USD\n", account(i)));
+        }
+        text
+    }
+}
+
+/// The `i`-th bench card: a test-range PAN with a valid Luhn digit.
+fn card(i: u32) -> Result<Pan> {
+    let body = format!("4761738{i:08}");
+    (0..10)
+        .filter_map(|d| Pan::new(&format!("{body}{d}")).ok())
+        .find(Pan::luhn_ok)
+        .context("no Luhn digit")
+}
+
+fn account(i: usize) -> String {
+    format!("BENCH-{i:07}")
+}
+
+/// CPU time (user and system) the process `pid` has used so far, from
+/// `/proc/<pid>/stat` (in ticks of 1/100 s, Linux's `USER_HZ`); `None`
+/// where there is no such file.
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command name in parentheses: state (field 3) … utime (14), stime (15).
+    let fields: Vec<&str> = stat
+        .get(stat.rfind(')')? + 1..)?
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    Some(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
+}
+
+/// `N` distinct free loopback addresses (free when asked: another process
+/// could take one before the child binds it, which then fails to start).
+fn free_addresses<const N: usize>() -> Result<[SocketAddr; N]> {
+    let listeners = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()
+        .context("finding free ports")?;
+    let mut addrs = [SocketAddr::from(([127, 0, 0, 1], 0)); N];
+    for (addr, listener) in addrs.iter_mut().zip(&listeners) {
+        *addr = listener.local_addr()?;
+    }
+    Ok(addrs)
+}
+
+/// A child process of this binary, its stderr in `<name>.log`; killed
+/// when dropped, so an error never leaves one behind.
+struct Child {
+    name: &'static str,
+    log: PathBuf,
+    process: tokio::process::Child,
+}
+
+impl Child {
+    fn spawn(dir: &Path, name: &'static str, args: &[&str]) -> Result<Child> {
+        let exe = std::env::current_exe().context("finding this program")?;
+        let log = dir.join(format!("{name}.log"));
+        let stderr = std::fs::File::create(&log)?;
+        let level = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into());
+        let process = tokio::process::Command::new(exe)
+            .args(args)
+            .env("RUST_LOG", level)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting the {name}"))?;
+        Ok(Child { name, log, process })
+    }
+
+    /// Waits until every address accepts connections.
+    async fn wait_listening(&mut self, addrs: &[SocketAddr]) -> Result<()> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        for addr in addrs {
+            while tokio::net::TcpStream::connect(addr).await.is_err() {
+                if let Some(status) = self.process.try_wait()? {
+                    bail!(
+                        "the {} exited ({status}); see {}",
+                        self.name,
+                        self.log.display()
+                    );
+                }
+                if Instant::now() > deadline {
+                    bail!(
+                        "the {} did not listen on {addr} within {START_TIMEOUT:?}; see {}",
+                        self.name,
+                        self.log.display()
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        Ok(())
+    }
+
+    fn cpu_time(&self) -> Option<Duration> {
+        cpu_time(self.process.id()?)
+    }
+
+    /// Kills the process and waits for it (its state is thrown away).
+    async fn stop(mut self) {
+        let _ = self.process.kill().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bench_cards_are_distinct_valid_test_range_card_numbers() {
+        let cards: Vec<Pan> = (0..1000).map(|i| card(i).unwrap()).collect();
+        let distinct: std::collections::HashSet<&str> = cards.iter().map(Pan::expose).collect();
+        assert_eq!(distinct.len(), 1000);
+        assert!(
+            cards
+                .iter()
+                .all(|p| p.luhn_ok() && p.expose().starts_with("476173"))
+        );
+    }
+}
