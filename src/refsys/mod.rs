@@ -3,7 +3,8 @@
 //! compare their implementation with and for demos. cardhub's canonical
 //! adapter (`adapters/canonical.toml`) calls it like any vendor's system.
 //!
-//! Layers: [`soap`] reads requests and writes answers (no I/O), [`ledger`]
+//! Layers: [`soap`] reads requests and writes answers (no I/O; requests
+//! through [`xml`], a reader independent of the hub's), [`ledger`]
 //! holds balances, holds and the answer per transaction id (SQLite),
 //! [`accounts`] reads the opening balances; this module is the HTTP server
 //! and its switches ([`Mode`]), settable at run time on `/admin/mode`, and
@@ -19,6 +20,7 @@ pub mod ledger;
 pub mod mainframe;
 pub mod soap;
 pub mod vendors;
+pub mod xml;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
