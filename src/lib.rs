@@ -16,5 +16,6 @@ pub mod metrics;
 pub mod money;
 pub mod refsys;
 pub mod sim;
+pub mod soap_writer;
 pub mod standin;
 pub mod store;

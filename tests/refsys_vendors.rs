@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cardhub::adapter::registry::{AdapterHandle, Adapters};
-use cardhub::adapter::soap::{UsernameToken, Version, envelope, wsse_header, wsse_nonce};
+use cardhub::adapter::soap::{UsernameToken, wsse_header, wsse_nonce};
 use cardhub::hub::account_system::{AccountAnswer, AccountRequest, AccountSystem};
 use cardhub::hub::model::Kind;
 use cardhub::iso8583::fields::ResponseCode;
@@ -28,6 +28,7 @@ use cardhub::refsys::corebank::{self, Credentials};
 use cardhub::refsys::homebank;
 use cardhub::refsys::vendors::{self, DEMO_PASSWORD, Vendor};
 use cardhub::refsys::{Mode, RefSys, Switches, accounts, ledger::Ledger};
+use cardhub::soap_writer::{Version, envelope};
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;

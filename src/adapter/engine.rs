@@ -29,6 +29,7 @@ use crate::hub::account_system::{AccountAnswer, AccountError, AccountRequest, Ac
 use crate::hub::model::Balances;
 use crate::iso8583::fields::ResponseCode;
 use crate::money::Money;
+use crate::soap_writer;
 
 /// First pause before repeating an idempotent call; doubles each time.
 const RETRY_PAUSE: Duration = Duration::from_millis(50);
@@ -309,9 +310,9 @@ impl Adapter {
                 });
                 // One buffer: the body is rendered inside the envelope.
                 let mut envelope = String::with_capacity(REQUEST_CAPACITY);
-                soap::open_envelope(*version, header.as_deref(), &mut envelope);
+                soap_writer::open_envelope(*version, header.as_deref(), &mut envelope);
                 template.render(&ctx, &mut envelope);
-                soap::close_envelope(&mut envelope);
+                soap_writer::close_envelope(&mut envelope);
                 envelope.into_bytes()
             }
             Wire::XmlHttp(_, Encoding::Utf8) | Wire::Fixed(..) => {

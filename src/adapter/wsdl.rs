@@ -204,7 +204,7 @@ pub fn request_element(file: &AdapterFile, template: &str) -> Option<ElementName
     let mut wrapped = String::from("<cardhub-template");
     for (prefix, uri) in &file.namespaces {
         wrapped.push_str(&format!(" xmlns:{prefix}=\""));
-        super::xml::escape(uri, &mut wrapped);
+        crate::soap_writer::escape(uri, &mut wrapped);
         wrapped.push('"');
     }
     wrapped.push('>');

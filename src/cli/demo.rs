@@ -31,6 +31,7 @@ use crate::refsys::corebank::Credentials;
 use crate::refsys::vendors::{self, DEMO_PASSWORD, Vendor};
 use crate::refsys::{Mode, RefSys, Switches, accounts, ledger::Ledger};
 use crate::sim::SimClient;
+use crate::soap_writer::{self, Version};
 use crate::store::ServeLock;
 
 #[derive(Debug, Args)]
@@ -345,10 +346,11 @@ impl Story {
     }
 
     async fn status_notify(&self, state: &str) -> Result<()> {
-        let body = format!(
-            r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:hub="urn:cardhub:hub:v1"><soap:Body><hub:StatusNotify><hub:institution>bank-a</hub:institution><hub:state>{state}</hub:state><hub:reason>demo</hub:reason><hub:time>{}</hub:time></hub:StatusNotify></soap:Body></soap:Envelope>"#,
+        let notify = format!(
+            r#"<hub:StatusNotify xmlns:hub="urn:cardhub:hub:v1"><hub:institution>bank-a</hub:institution><hub:state>{state}</hub:state><hub:reason>demo</hub:reason><hub:time>{}</hub:time></hub:StatusNotify>"#,
             jiff::Timestamp::now()
         );
+        let body = soap_writer::message(Version::V11, |out| out.push_str(&notify));
         self.post("/soap/hub", "text/xml; charset=utf-8", body)
             .await?;
         println!("  StatusNotify {state} (SOAP, from bank-a)");

@@ -27,11 +27,11 @@ use roxmltree::{Document, Node};
 use super::ledger::codes;
 use super::soap::{Answer, EnvelopeError, Request, media_version, request_action};
 use super::xml::{self, XmlError};
-use crate::adapter::soap::{self, FaultCode, PASSWORD_DIGEST, Version, WSSE, WSU, password_digest};
-use crate::adapter::xml::escape;
+use crate::adapter::soap::{PASSWORD_DIGEST, WSSE, WSU, password_digest};
 use crate::hub::account_system::Operation;
 use crate::hub::model::Kind;
 use crate::money::{Currency, Money};
+use crate::soap_writer::{self, Fault, FaultCode, Subcode, Version, escape};
 
 /// The service's namespace.
 pub const NAMESPACE: &str = "http://corebank.example/cardauth/2009";
@@ -492,37 +492,39 @@ pub fn system_error(request: &Request, text: &str) -> Reply {
 /// `answer` when given.
 fn response(request: &Request, status: &str, text: &str, answer: Option<&Answer>) -> Reply {
     let element = element_name(request.operation);
-    let mut body = format!(r#"<cb:{element}Response xmlns:cb="{NAMESPACE}"><cb:TxnRef>"#);
-    escape(&request.transaction_id, &mut body);
-    body.push_str("</cb:TxnRef><cb:Status>");
-    body.push_str(status);
-    body.push_str("</cb:Status>");
-    if !text.is_empty() {
-        body.push_str("<cb:StatusText>");
-        escape(text, &mut body);
-        body.push_str("</cb:StatusText>");
-    }
-    if let Some(answer) = answer {
-        if let Some(id) = answer.auth_id.as_deref().filter(|_| status == "APPROVED") {
-            body.push_str("<cb:ApprovalCode>");
-            escape(id, &mut body);
-            body.push_str("</cb:ApprovalCode>");
+    let xml = soap_writer::message(Version::V12, |body| {
+        body.push_str(&format!(
+            r#"<cb:{element}Response xmlns:cb="{NAMESPACE}"><cb:TxnRef>"#
+        ));
+        escape(&request.transaction_id, body);
+        body.push_str("</cb:TxnRef><cb:Status>");
+        body.push_str(status);
+        body.push_str("</cb:Status>");
+        if !text.is_empty() {
+            body.push_str("<cb:StatusText>");
+            escape(text, body);
+            body.push_str("</cb:StatusText>");
         }
-        let currency = answer.currency.and_then(|c| Currency::from_numeric(c).ok());
-        // As the samples: no balances for an original not found.
-        let balances = answer.balances.filter(|_| status != "NO_ORIGINAL");
-        if let (Some((available, ledger)), Some(currency)) = (balances, currency) {
-            body.push_str(&format!(
+        if let Some(answer) = answer {
+            if let Some(id) = answer.auth_id.as_deref().filter(|_| status == "APPROVED") {
+                body.push_str("<cb:ApprovalCode>");
+                escape(id, body);
+                body.push_str("</cb:ApprovalCode>");
+            }
+            let currency = answer.currency.and_then(|c| Currency::from_numeric(c).ok());
+            // As the samples: no balances for an original not found.
+            let balances = answer.balances.filter(|_| status != "NO_ORIGINAL");
+            if let (Some((available, ledger)), Some(currency)) = (balances, currency) {
+                body.push_str(&format!(
                 "<cb:Balances><cb:Available>{}</cb:Available><cb:Ledger>{}</cb:Ledger><cb:Ccy>{}</cb:Ccy></cb:Balances>",
                 decimal(available, currency),
                 decimal(ledger, currency),
                 currency.code
             ));
+            }
         }
-    }
-    body.push_str(&format!("</cb:{element}Response>"));
-    let mut xml = String::new();
-    soap::envelope(Version::V12, None, &body, &mut xml);
+        body.push_str(&format!("</cb:{element}Response>"));
+    });
     Reply { status: 200, xml }
 }
 
@@ -559,10 +561,7 @@ pub fn fault(
         detail.push_str("</cb:TxnRef>");
     }
     detail.push_str("</cb:CoreBankFault>");
-    let mut body = String::new();
-    soap::write_fault(Version::V12, code, reason, Some(&detail), &mut body);
-    let mut xml = String::new();
-    soap::envelope(Version::V12, None, &body, &mut xml);
+    let xml = soap12_fault(&Fault::new(code, reason, Some(&detail)));
     let status = if code == FaultCode::Sender { 400 } else { 500 };
     Reply { status, xml }
 }
@@ -570,12 +569,24 @@ pub fn fault(
 /// The WS-Security layer's fault (HTTP 400): `Sender` with the subcode
 /// `wsse:FailedAuthentication`, no CoreBank detail, nothing said of why.
 pub fn authentication_fault() -> Reply {
-    let body = format!(
-        r#"<soap:Fault xmlns:wsse="{WSSE}"><soap:Code><soap:Value>soap:Sender</soap:Value><soap:Subcode><soap:Value>wsse:FailedAuthentication</soap:Value></soap:Subcode></soap:Code><soap:Reason><soap:Text xml:lang="en">The security token could not be authenticated or authorized</soap:Text></soap:Reason></soap:Fault>"#
-    );
-    let mut xml = String::new();
-    soap::envelope(Version::V12, None, &body, &mut xml);
+    let subcode = Subcode {
+        prefix: "wsse",
+        namespace: WSSE,
+        local: "FailedAuthentication",
+    };
+    let reason = "The security token could not be authenticated or authorized";
+    let fault = Fault {
+        subcode: Some(subcode),
+        ..Fault::new(FaultCode::Sender, reason, None)
+    };
+    let xml = soap12_fault(&fault);
     Reply { status: 400, xml }
+}
+
+fn soap12_fault(fault: &Fault<'_>) -> String {
+    soap_writer::message(Version::V12, |out| {
+        soap_writer::write_fault(Version::V12, fault, out);
+    })
 }
 
 #[cfg(test)]

@@ -14,9 +14,9 @@ use roxmltree::Node;
 use super::ledger::codes;
 use super::soap::{Answer, Request};
 use super::xml::{self, XmlError};
-use crate::adapter::xml::escape;
 use crate::hub::account_system::Operation;
 use crate::hub::model::Kind;
+use crate::soap_writer::escape;
 
 /// The interface's namespace (the documents' default namespace).
 pub const NAMESPACE: &str = "http://homebank.example/hbx/3";

@@ -36,8 +36,9 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::adapter::soap::{FaultCode, SOAP_ACTION, Version, content_type};
+use crate::adapter::soap::{SOAP_ACTION, content_type};
 use crate::hub::account_system::Operation;
+use crate::soap_writer::{FaultCode, Version};
 use ledger::{Ledger, LedgerError, codes};
 use soap::{Answer, Request};
 

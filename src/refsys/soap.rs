@@ -14,10 +14,9 @@ use std::borrow::Cow;
 use roxmltree::{Document, Node};
 
 use super::xml::{self, XmlError};
-use crate::adapter::soap::{self, FaultCode, Version};
-use crate::adapter::xml::escape;
 use crate::hub::account_system::Operation;
 use crate::hub::model::Kind;
+use crate::soap_writer::{self, Fault, FaultCode, Version, escape};
 
 /// The interface's XML namespace (`account-system.xsd`'s targetNamespace).
 pub const NAMESPACE: &str = "urn:cardhub:account-system:v1";
@@ -484,30 +483,31 @@ fn parse_kind(text: &str) -> Option<Kind> {
 /// The envelope holding `operation`'s answer element.
 pub fn answer(version: Version, operation: Operation, answer: &Answer) -> String {
     let element = element_names(operation).1;
-    let mut body = format!(r#"<as:{element} xmlns:as="{NAMESPACE}"><as:result>"#);
-    body.push_str(&answer.result);
-    body.push_str("</as:result><as:resultCode>");
-    escape(&answer.code, &mut body);
-    body.push_str("</as:resultCode>");
-    if let Some(id) = &answer.auth_id {
-        body.push_str("<as:authorizationId>");
-        escape(id, &mut body);
-        body.push_str("</as:authorizationId>");
-    }
-    if let Some((available, ledger)) = answer.balances {
+    soap_writer::message(version, |body| {
         body.push_str(&format!(
-            "<as:availableBalance>{available}</as:availableBalance><as:ledgerBalance>{ledger}</as:ledgerBalance>"
+            r#"<as:{element} xmlns:as="{NAMESPACE}"><as:result>"#
         ));
-    }
-    if let Some(message) = &answer.message {
-        body.push_str("<as:message>");
-        escape(&truncated(message, TEXT_MAX), &mut body);
-        body.push_str("</as:message>");
-    }
-    body.push_str(&format!("</as:{element}>"));
-    let mut out = String::new();
-    soap::envelope(version, None, &body, &mut out);
-    out
+        body.push_str(&answer.result);
+        body.push_str("</as:result><as:resultCode>");
+        escape(&answer.code, body);
+        body.push_str("</as:resultCode>");
+        if let Some(id) = &answer.auth_id {
+            body.push_str("<as:authorizationId>");
+            escape(id, body);
+            body.push_str("</as:authorizationId>");
+        }
+        if let Some((available, ledger)) = answer.balances {
+            body.push_str(&format!(
+                "<as:availableBalance>{available}</as:availableBalance><as:ledgerBalance>{ledger}</as:ledgerBalance>"
+            ));
+        }
+        if let Some(message) = &answer.message {
+            body.push_str("<as:message>");
+            escape(&truncated(message, TEXT_MAX), body);
+            body.push_str("</as:message>");
+        }
+        body.push_str(&format!("</as:{element}>"));
+    })
 }
 
 /// The envelope holding a Fault whose detail is an `as:AccountSystemFault`
@@ -518,11 +518,10 @@ pub fn fault(version: Version, soap_code: FaultCode, code: &str, message: &str) 
     detail.push_str("</as:code><as:message>");
     escape(&truncated(message, TEXT_MAX), &mut detail);
     detail.push_str("</as:message></as:AccountSystemFault>");
-    let mut body = String::new();
-    soap::write_fault(version, soap_code, message, Some(&detail), &mut body);
-    let mut out = String::new();
-    soap::envelope(version, None, &body, &mut out);
-    out
+    let fault = Fault::new(soap_code, message, Some(&detail));
+    soap_writer::message(version, |out| {
+        soap_writer::write_fault(version, &fault, out)
+    })
 }
 
 fn truncated(text: &str, max: usize) -> String {

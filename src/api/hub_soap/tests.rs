@@ -11,7 +11,8 @@ use proptest::prelude::*;
 
 use super::request::parameters;
 use super::*;
-use crate::adapter::xml::{Document, Limits, NodeId, escape};
+use crate::adapter::xml::{Document, Limits, NodeId};
+use crate::soap_writer::escape;
 
 const CT11: &str = "text/xml; charset=utf-8";
 const CT12: &str = "application/soap+xml; charset=utf-8";
