@@ -14,9 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cardhub_core::account::AccountError;
-use cardhub_core::adapter::encoding::Encoding;
 use cardhub_core::adapter::file::{Column, RecordFraming};
 use cardhub_core::adapter::fixed::{FixedTcp, FixedTcpConfig};
+use cardhub_core::encoding::Encoding;
 use futures::future::join_all;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::OwnedWriteHalf;

@@ -201,6 +201,8 @@ fn layers(graph: &Graph) -> Vec<Vec<String>> {
         if let Some(&d) = level.get(n) {
             return d;
         }
+        // Provisional, so a cycle (reported by its own test) cannot recurse forever.
+        level.insert(n, 0);
         let d = graph
             .get(n)
             .into_iter()

@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use cardhub_core::adapter::xml::{Document, Limits};
 use cardhub_core::api;
 use cardhub_core::app;
+use cardhub_core::xml::{Document, Limits};
 use tokio_util::sync::CancellationToken;
 
 const TOKEN: &str = "hub-api-test-token-0123";

@@ -13,7 +13,7 @@ use std::sync::LazyLock;
 use cardhub_core::account::{AccountRequest, Operation};
 use cardhub_core::adapter::Adapter;
 use cardhub_core::adapter::soap::{self, Version};
-use cardhub_core::adapter::xml::{Document, Limits};
+use cardhub_core::xml::{Document, Limits};
 
 /// An adapter in `adapters/` and how its answers travel.
 struct Shipped {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use cardhub_core::adapter::soap::{self, Version};
-use cardhub_core::adapter::xml::{Document, Limits, Path};
+use cardhub_core::xml::{Document, Limits, Path};
 
 static PATHS: LazyLock<Vec<Path>> = LazyLock::new(|| {
     let ns = BTreeMap::from([(

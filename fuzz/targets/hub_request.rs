@@ -2,8 +2,8 @@
 //! institution) must never panic the parser, and any error it reports must
 //! render as a fault envelope that reads back.
 
-use cardhub_core::adapter::xml::{Document, Limits};
 use cardhub_core::api::hub_soap::{self, SoapVersion};
+use cardhub_core::xml::{Document, Limits};
 
 pub fn target(data: &[u8]) {
     for content_type in [None, Some("text/xml"), Some("application/soap+xml")] {

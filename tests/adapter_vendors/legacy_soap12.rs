@@ -3,7 +3,7 @@
 use super::*;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use cardhub_core::adapter::xml::{Document, Limits};
+use cardhub_core::xml::{Document, Limits};
 use sha1::{Digest, Sha1};
 
 const NAME: &str = "legacy-soap12";

@@ -30,6 +30,7 @@ use cardhub_core::cards::file;
 use cardhub_core::hub::pipeline::Hub;
 use cardhub_core::iso8583::{Dialect, Message};
 use cardhub_core::link::{self, frame::Framing};
+use cardhub_core::soap_writer::{self, Version};
 use cardhub_core::store::ServeLock;
 
 #[derive(Debug, Args)]
@@ -346,10 +347,11 @@ impl Story {
     }
 
     async fn status_notify(&self, state: &str) -> Result<()> {
-        let body = format!(
-            r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:hub="urn:cardhub:hub:v1"><soap:Body><hub:StatusNotify><hub:institution>bank-a</hub:institution><hub:state>{state}</hub:state><hub:reason>demo</hub:reason><hub:time>{}</hub:time></hub:StatusNotify></soap:Body></soap:Envelope>"#,
+        let notify = format!(
+            r#"<hub:StatusNotify xmlns:hub="urn:cardhub:hub:v1"><hub:institution>bank-a</hub:institution><hub:state>{state}</hub:state><hub:reason>demo</hub:reason><hub:time>{}</hub:time></hub:StatusNotify>"#,
             jiff::Timestamp::now()
         );
+        let body = soap_writer::message(Version::V11, |out| out.push_str(&notify));
         self.post("/soap/hub", "text/xml; charset=utf-8", body)
             .await?;
         println!("  StatusNotify {state} (SOAP, from bank-a)");

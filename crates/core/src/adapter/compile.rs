@@ -9,7 +9,6 @@ use jiff::tz::TimeZone;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
 use super::AdapterError;
-use super::encoding::Encoding;
 use super::engine::{Adapter, AmountSrc, Body, Compiled, Response, Src, Wire};
 use super::faults::Faults;
 use super::file::{
@@ -20,8 +19,9 @@ use super::http::{self, HttpCall, HttpTransport};
 use super::record::{AnswerLayout, RecordField};
 use super::soap::{self, UsernameToken, Version};
 use super::template::Template;
-use super::xml;
+use crate::encoding::Encoding;
 use crate::iso8583::fields::ResponseCode;
+use crate::xml;
 
 /// Compiles a parsed file, collecting every problem.
 pub(super) fn compile(file: AdapterFile, base: &Path) -> Result<Adapter, AdapterError> {

@@ -16,7 +16,6 @@ use jiff::Timestamp;
 use tokio::time::Instant;
 
 use super::AdapterError;
-use super::encoding::Encoding;
 use super::faults::Faults;
 use super::file::{AdapterFile, AmountFormat, Column, Operation};
 use super::fixed::FixedTcp;
@@ -24,11 +23,13 @@ use super::http::{HttpCall, HttpTransport};
 use super::record::{self, AnswerLayout, AnswerRecord, RecordField};
 use super::soap::{self, UsernameToken, Version};
 use super::template::{RenderContext, Template};
-use super::xml::{self, Document, NodeId};
 use crate::account::Balances;
 use crate::account::{AccountAnswer, AccountError, AccountRequest, AccountSystem};
+use crate::encoding::Encoding;
 use crate::iso8583::fields::ResponseCode;
 use crate::money::Money;
+use crate::soap_writer;
+use crate::xml::{self, Document, NodeId};
 
 /// First pause before repeating an idempotent call; doubles each time.
 const RETRY_PAUSE: Duration = Duration::from_millis(50);
@@ -309,9 +310,9 @@ impl Adapter {
                 });
                 // One buffer: the body is rendered inside the envelope.
                 let mut envelope = String::with_capacity(REQUEST_CAPACITY);
-                soap::open_envelope(*version, header.as_deref(), &mut envelope);
+                soap_writer::open_envelope(*version, header.as_deref(), &mut envelope);
                 template.render(&ctx, &mut envelope);
-                soap::close_envelope(&mut envelope);
+                soap_writer::close_envelope(&mut envelope);
                 envelope.into_bytes()
             }
             Wire::XmlHttp(_, Encoding::Utf8) | Wire::Fixed(..) => {

@@ -16,9 +16,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::file::FaultsFile;
 use super::soap::{self, Version};
-use super::xml::{self, Document, ExpandedName, NodeId};
 use crate::account::{AccountAnswer, AccountError};
 use crate::iso8583::fields::ResponseCode;
+use crate::xml::{self, Document, ExpandedName, NodeId};
 
 /// The fault table of an adapter, compiled.
 #[derive(Debug, Default)]
@@ -134,7 +134,7 @@ impl Faults {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapter::xml::Limits;
+    use crate::xml::Limits;
 
     const SOAP12: &str = "http://www.w3.org/2003/05/soap-envelope";
 

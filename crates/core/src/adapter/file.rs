@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::encoding::Encoding;
+use crate::encoding::Encoding;
 
 /// How requests reach the account system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -34,9 +34,9 @@ use tokio_util::codec::{Decoder, Encoder, FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::encoding::Encoding;
 use super::file::{Column, EndpointFile, RecordFraming, RecordsFile};
 use crate::account::AccountError;
+use crate::encoding::Encoding;
 
 /// Largest record, in bytes, when the adapter file does not say.
 pub const DEFAULT_MAX_RECORD: usize = 8192;

@@ -6,7 +6,6 @@
 //! columns read the answer, whose result code a table maps to DE 39.
 
 mod compile;
-pub mod encoding;
 pub mod engine;
 mod faults;
 pub mod file;
@@ -17,7 +16,6 @@ pub mod registry;
 pub mod soap;
 pub mod template;
 pub mod wsdl;
-pub mod xml;
 
 use std::path::{Path, PathBuf};
 

@@ -9,10 +9,10 @@
 use std::borrow::Cow;
 use std::iter::repeat_n;
 
-use super::encoding::Encoding;
 use super::file::{Align, AmountSource, Column, ResponseFile, Source};
 use super::template::{RenderContext, Template};
 use crate::account::AccountError;
+use crate::encoding::Encoding;
 
 /// One field of a request record.
 pub(super) struct RecordField {

@@ -1,13 +1,12 @@
-//! SOAP 1.1 and 1.2: writing the envelope around a rendered body, the HTTP
-//! headers each version wants, finding the Body and a Fault in an answer
-//! parsed by [`xml`](super::xml), writing a Fault (for the interface cardhub
-//! serves, `api::hub_soap`), and the WS-Security UsernameToken header
-//! (OASIS WSS 1.0, UsernameToken profile 1.0).
+//! SOAP 1.1 and 1.2 for the adapter: the HTTP headers each version wants,
+//! finding the Body and a Fault in an answer parsed by [`xml`](crate::xml),
+//! and the WS-Security UsernameToken header (OASIS WSS 1.0, UsernameToken
+//! profile 1.0). Envelopes and faults are written by
+//! [`soap_writer`](crate::soap_writer), whose [`Version`] and [`FaultCode`]
+//! this module re-exports.
 //!
 //! It does not render bodies (templates do) nor send anything (the HTTP
 //! transport does); it does not check signatures or any other WS-* header.
-
-use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -15,7 +14,9 @@ use jiff::Timestamp;
 use sha1::{Digest, Sha1};
 
 use super::template::write_iso_millis;
-use super::xml::{Document, NodeId, escape};
+use crate::soap_writer::escape;
+pub use crate::soap_writer::{FaultCode, Version};
+use crate::xml::{Document, NodeId};
 
 /// The name of the SOAP 1.1 action header (see [`soap_action_header`]).
 pub const SOAP_ACTION: &str = "SOAPAction";
@@ -30,13 +31,6 @@ const PASSWORD_TEXT: &str = "http://docs.oasis-open.org/wss/2004/01/oasis-200401
 /// The `Type` of a UsernameToken's `PasswordDigest` password.
 pub const PASSWORD_DIGEST: &str = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordDigest";
 const BASE64_BINARY: &str = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary";
-
-/// A SOAP version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Version {
-    V11,
-    V12,
-}
 
 /// A SOAP Fault found in an answer's Body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,22 +47,6 @@ pub struct Fault {
     pub reason: String,
     /// 1.1 `detail`, 1.2 `Detail`: where a vendor's own error code lives.
     pub detail: Option<NodeId>,
-}
-
-/// The SOAP fault code of a Fault cardhub writes (see [`write_fault`]):
-/// who is to blame, in SOAP's terms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FaultCode {
-    /// The envelope is not of a SOAP version cardhub speaks.
-    VersionMismatch,
-    /// A header block marked mustUnderstand that cardhub does not process.
-    MustUnderstand,
-    /// The request is wrong (1.1 `Client`, 1.2 `Sender`); sending it again
-    /// unchanged cannot help.
-    Sender,
-    /// cardhub could not process a correct request (1.1 `Server`, 1.2
-    /// `Receiver`); it may succeed later.
-    Receiver,
 }
 
 /// WS-Security UsernameToken credentials.
@@ -98,127 +76,14 @@ pub enum SoapError {
     EmptyBody { version: Version },
 }
 
-impl Version {
-    /// The envelope namespace URI.
-    pub const fn namespace(self) -> &'static str {
-        match self {
-            Version::V11 => "http://schemas.xmlsoap.org/soap/envelope/",
-            Version::V12 => "http://www.w3.org/2003/05/soap-envelope",
-        }
-    }
-
-    /// The version whose envelope namespace URI is `ns`.
-    pub fn from_namespace(ns: &str) -> Option<Version> {
-        [Version::V11, Version::V12]
-            .into_iter()
-            .find(|v| v.namespace() == ns)
-    }
-}
-
-impl FaultCode {
-    /// The local part of the code's QName in `version`.
-    pub const fn local_name(self, version: Version) -> &'static str {
-        match (self, version) {
-            (FaultCode::VersionMismatch, _) => "VersionMismatch",
-            (FaultCode::MustUnderstand, _) => "MustUnderstand",
-            (FaultCode::Sender, Version::V11) => "Client",
-            (FaultCode::Sender, Version::V12) => "Sender",
-            (FaultCode::Receiver, Version::V11) => "Server",
-            (FaultCode::Receiver, Version::V12) => "Receiver",
-        }
-    }
-}
-
-impl fmt::Display for Version {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Version::V11 => "SOAP 1.1",
-            Version::V12 => "SOAP 1.2",
-        })
-    }
-}
-
-impl fmt::Debug for UsernameToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl std::fmt::Debug for UsernameToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UsernameToken")
             .field("username", &self.username)
             .field("password", &"***")
             .field("digest", &self.digest)
             .finish()
     }
-}
-
-/// Appends the XML declaration and an Envelope (prefix `soap`) with an
-/// optional Header and the Body. `header` and `body` are already-rendered
-/// XML, inserted verbatim; they declare their own namespaces, except that
-/// they may use the `soap` prefix (see [`wsse_header`]).
-pub fn envelope(version: Version, header: Option<&str>, body: &str, out: &mut String) {
-    open_envelope(version, header, out);
-    out.push_str(body);
-    close_envelope(out);
-}
-
-/// [`envelope`] up to the Body's start tag, for a body rendered straight
-/// after it; [`close_envelope`] ends it.
-pub fn open_envelope(version: Version, header: Option<&str>, out: &mut String) {
-    out.push_str(r#"<?xml version="1.0" encoding="UTF-8"?>"#);
-    out.push_str(r#"<soap:Envelope xmlns:soap=""#);
-    out.push_str(version.namespace());
-    out.push_str(r#"">"#);
-    if let Some(header) = header {
-        out.push_str("<soap:Header>");
-        out.push_str(header);
-        out.push_str("</soap:Header>");
-    }
-    out.push_str("<soap:Body>");
-}
-
-/// Ends what [`open_envelope`] started.
-pub fn close_envelope(out: &mut String) {
-    out.push_str("</soap:Body></soap:Envelope>");
-}
-
-/// Appends a Fault element for [`envelope`]'s `body`: SOAP 1.1 `faultcode`
-/// (`soap:Client` …), `faultstring` and `detail`; SOAP 1.2 `Code/Value`
-/// (`soap:Sender` …), `Reason/Text` (`xml:lang="en"`) and `Detail`. `reason`
-/// is escaped; `detail` is already-rendered XML (declaring its own
-/// namespaces), inserted verbatim. Like [`wsse_header`], it relies on
-/// [`envelope`] binding `soap` to the version's namespace.
-pub fn write_fault(
-    version: Version,
-    code: FaultCode,
-    reason: &str,
-    detail: Option<&str>,
-    out: &mut String,
-) {
-    let code = code.local_name(version);
-    match version {
-        Version::V11 => {
-            out.push_str("<soap:Fault><faultcode>soap:");
-            out.push_str(code);
-            out.push_str("</faultcode><faultstring>");
-            escape(reason, out);
-            out.push_str("</faultstring>");
-            if let Some(detail) = detail {
-                out.push_str("<detail>");
-                out.push_str(detail);
-                out.push_str("</detail>");
-            }
-        }
-        Version::V12 => {
-            out.push_str("<soap:Fault><soap:Code><soap:Value>soap:");
-            out.push_str(code);
-            out.push_str(r#"</soap:Value></soap:Code><soap:Reason><soap:Text xml:lang="en">"#);
-            escape(reason, out);
-            out.push_str("</soap:Text></soap:Reason>");
-            if let Some(detail) = detail {
-                out.push_str("<soap:Detail>");
-                out.push_str(detail);
-                out.push_str("</soap:Detail>");
-            }
-        }
-    }
-    out.push_str("</soap:Fault>");
 }
 
 /// The request's `Content-Type`: SOAP 1.1 `text/xml; charset=utf-8` (the
@@ -348,7 +213,7 @@ pub fn wsse_nonce() -> [u8; 16] {
 /// password))` (`PasswordDigest`) with the nonce and creation time.
 ///
 /// The block carries `soap:mustUnderstand="1"` and does not declare `soap`:
-/// it is meant for [`envelope`]'s `header`, which binds `soap` to the right
+/// it is meant for [`envelope`](crate::soap_writer::envelope)'s `header`, which binds `soap` to the right
 /// version's namespace. `nonce` should be fresh per request ([`wsse_nonce`]).
 pub fn wsse_header(token: &UsernameToken, created: Timestamp, nonce: &[u8], out: &mut String) {
     out.push_str(r#"<wsse:Security xmlns:wsse=""#);
@@ -399,7 +264,8 @@ pub fn password_digest(nonce: &[u8], created: &str, password: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapter::xml::Limits;
+    use crate::soap_writer::{Fault as Written, envelope, write_fault};
+    use crate::xml::Limits;
 
     const AS: &str = "urn:cardhub:account-system:v1";
     const BODY: &str = r#"<as:Authorize xmlns:as="urn:cardhub:account-system:v1"><as:amount>12550</as:amount></as:Authorize>"#;
@@ -613,7 +479,8 @@ mod tests {
         for (version, code, want) in cases {
             for detail in [None, Some(detail)] {
                 let mut body = String::new();
-                write_fault(version, code, "bad <input> & \"more\"", detail, &mut body);
+                let reason = "bad <input> & \"more\"";
+                write_fault(version, &Written::new(code, reason, detail), &mut body);
                 let mut xml = String::new();
                 envelope(version, None, &body, &mut xml);
                 let doc = parse(&xml);

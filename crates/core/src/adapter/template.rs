@@ -25,9 +25,9 @@ use jiff::Timestamp;
 use jiff::tz::{Offset, TimeZone};
 use tokio::time::Instant;
 
-use super::xml;
 use crate::account::AccountRequest;
 use crate::account::{Channel, Kind};
+use crate::soap_writer;
 
 /// A canonical value a placeholder names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -264,9 +264,9 @@ impl Template {
                     // Written in place; escaped (moved aside) only when needed.
                     let start = out.len();
                     write_value(ctx, *field, format, out);
-                    if self.xml && out.get(start..).is_some_and(xml::needs_escape) {
+                    if self.xml && out.get(start..).is_some_and(soap_writer::needs_escape) {
                         let value = out.split_off(start);
-                        xml::escape(&value, out);
+                        soap_writer::escape(&value, out);
                     }
                 }
                 Piece::Section(field, inner) => {

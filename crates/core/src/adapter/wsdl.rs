@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use super::file::{AdapterFile, Transport};
 use super::soap::Version;
-use super::xml::{Document, Limits, NodeId, XmlError};
+use crate::xml::{Document, Limits, NodeId, XmlError};
 
 const WSDL: &str = "http://schemas.xmlsoap.org/wsdl/";
 const WSDL_SOAP11: &str = "http://schemas.xmlsoap.org/wsdl/soap/";
@@ -204,7 +204,7 @@ pub fn request_element(file: &AdapterFile, template: &str) -> Option<ElementName
     let mut wrapped = String::from("<cardhub-template");
     for (prefix, uri) in &file.namespaces {
         wrapped.push_str(&format!(" xmlns:{prefix}=\""));
-        super::xml::escape(uri, &mut wrapped);
+        crate::soap_writer::escape(uri, &mut wrapped);
         wrapped.push('"');
     }
     wrapped.push('>');

@@ -7,7 +7,7 @@
 //! two headers and gets a [`HubCall`]; the hub decides and the server sends
 //! what [`status_response`], [`balances_accepted`], [`balances_rejected`] or
 //! [`fault`] render. The request is untrusted: it is read with the hardened
-//! reader of [`adapter::xml`](crate::adapter::xml) (size checked first, no
+//! reader of [`adapter::xml`](crate::xml) (size checked first, no
 //! DTD, no entities, depth and node limits), and every value is held to the
 //! XSD's constraints. Envelope details (namespaces, Body, Fault layout) come
 //! from [`adapter::soap`](crate::adapter::soap).
@@ -27,8 +27,8 @@ use std::fmt;
 use jiff::Timestamp;
 
 use crate::adapter::soap;
-use crate::adapter::xml::XmlError;
 use crate::standin::state::InstitutionState;
+use crate::xml::XmlError;
 
 pub use crate::adapter::soap::{FaultCode, Version as SoapVersion};
 pub use answer::{balances_accepted, balances_rejected, fault, fault_http_status, status_response};

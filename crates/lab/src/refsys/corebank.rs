@@ -5,8 +5,9 @@
 //! vendor enums); an answer written from the ledger's [`Answer`] with
 //! CoreBank's textual statuses, or a SOAP fault with a `cb:CoreBankFault`.
 //!
-//! Pure: no I/O. The envelope is found through
-//! [`adapter::soap`](cardhub_core::adapter::soap); the token is checked by the
+//! Pure: no I/O. Read by the reference system's own reader
+//! ([`crate::xml`], independent of the hub's), the envelope found by
+//! [`super::soap::body`]; the token is checked by the
 //! OASIS UsernameToken profile: known user, `PasswordDigest`, a Created
 //! within [`FRESHNESS`] of now, a nonce not seen in that window, and
 //! `Base64(SHA-1(nonce + created + password))`.
@@ -15,21 +16,22 @@
 //! applied twice (unlike the canonical interface, which answers a repeat
 //! with its first answer).
 
+use std::borrow::Cow;
 use std::collections::{HashSet, VecDeque};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use jiff::{SignedDuration, Timestamp};
+use roxmltree::{Document, Node};
 
 use super::ledger::codes;
-use super::soap::{Answer, Request, media_version, request_action};
+use super::soap::{Answer, EnvelopeError, Request, media_version, request_action};
+use super::xml::{self, XmlError};
 use cardhub_core::account::Kind;
 use cardhub_core::account::Operation;
-use cardhub_core::adapter::soap::{
-    self, FaultCode, PASSWORD_DIGEST, SoapError, Version, WSSE, WSU, password_digest,
-};
-use cardhub_core::adapter::xml::{Document, Limits, NodeId, XmlError, escape};
+use cardhub_core::adapter::soap::{PASSWORD_DIGEST, WSSE, WSU, password_digest};
 use cardhub_core::money::{Currency, Money};
+use cardhub_core::soap_writer::{self, Fault, FaultCode, Subcode, Version, escape};
 
 /// The service's namespace.
 pub const NAMESPACE: &str = "http://corebank.example/cardauth/2009";
@@ -178,7 +180,7 @@ pub enum RequestError {
     #[error("not readable XML: {0}")]
     Xml(#[from] XmlError),
     #[error(transparent)]
-    Envelope(#[from] SoapError),
+    Envelope(#[from] EnvelopeError),
     #[error("security token refused: {0}")]
     Authentication(&'static str),
     #[error("the Body must hold exactly one element, it holds {0}")]
@@ -226,18 +228,15 @@ pub fn parse_request(
             content_type.chars().take(64).collect(),
         ));
     }
-    let limits = Limits {
-        max_bytes: MAX_REQUEST_BYTES,
-        ..Limits::default()
-    };
-    let doc = Document::parse(body, &limits)?;
-    let at = soap::body(&doc, Version::V12)?;
+    let text = xml::decode(body)?;
+    let doc = xml::parse(&text)?;
+    let at = super::soap::body(&doc, Version::V12)?;
     authenticate(&doc, credentials, nonces, now)?;
-    let count = doc.children(at).count();
-    let Some(call) = doc.children(at).next().filter(|_| count == 1) else {
+    let count = xml::elements(at).count();
+    let Some(call) = xml::elements(at).next().filter(|_| count == 1) else {
         return Err(RequestError::BodyElements(count));
     };
-    let (ns, local) = doc.name(call);
+    let (ns, local) = xml::name(call);
     let (operation, name, allowed) = OPERATIONS
         .into_iter()
         .find(|(_, name, _)| ns == NAMESPACE && *name == local)
@@ -253,7 +252,7 @@ pub fn parse_request(
             found,
         });
     }
-    let fields = Fields::read(&doc, call, name, allowed)?;
+    let fields = Fields::read(call, name, allowed)?;
     Ok(Call {
         request: fields.request(operation)?,
     })
@@ -261,69 +260,67 @@ pub fn parse_request(
 
 /// Checks the `wsse:Security` header's UsernameToken.
 fn authenticate(
-    doc: &Document,
+    doc: &Document<'_>,
     credentials: &Credentials,
     nonces: &mut Nonces,
     now: Timestamp,
 ) -> Result<(), RequestError> {
     let refuse = |why| Err(RequestError::Authentication(why));
-    let header = doc.child(doc.root(), Version::V12.namespace(), "Header");
+    let header = xml::child(doc.root_element(), Version::V12.namespace(), "Header");
     let token = header
-        .and_then(|h| doc.child(h, WSSE, "Security"))
-        .and_then(|s| doc.child(s, WSSE, "UsernameToken"));
+        .and_then(|h| xml::child(h, WSSE, "Security"))
+        .and_then(|s| xml::child(s, WSSE, "UsernameToken"));
     let Some(token) = token else {
         return refuse("no wsse:Security UsernameToken");
     };
-    let text = |ns, local| doc.child(token, ns, local).map(|n| doc.trimmed_text(n));
-    if text(WSSE, "Username") != Some(credentials.username.as_str()) {
+    let text = |ns, local| xml::child(token, ns, local).map(xml::text);
+    if text(WSSE, "Username").as_deref() != Some(credentials.username.as_str()) {
         return refuse("unknown user");
     }
-    let password = doc.child(token, WSSE, "Password");
-    if password.and_then(|p| doc.attribute(p, None, "Type")) != Some(PASSWORD_DIGEST) {
+    let password = xml::child(token, WSSE, "Password");
+    if password.and_then(|p| p.attribute("Type")) != Some(PASSWORD_DIGEST) {
         return refuse("password is not a PasswordDigest");
     }
     let (Some(nonce), Some(created)) = (text(WSSE, "Nonce"), text(WSU, "Created")) else {
         return refuse("PasswordDigest without Nonce or Created");
     };
-    let Ok(nonce_bytes) = BASE64.decode(nonce) else {
+    let Ok(nonce_bytes) = BASE64.decode(&*nonce) else {
         return refuse("Nonce is not Base64");
     };
     match created.parse::<Timestamp>() {
         Ok(at) if now.duration_since(at).abs() <= FRESHNESS => {}
         _ => return refuse("Created is not a time within 5 minutes of now"),
     }
-    let expected = password_digest(&nonce_bytes, created, &credentials.password);
-    let sent = password.map_or("", |p| doc.trimmed_text(p));
+    let expected = password_digest(&nonce_bytes, &created, &credentials.password);
+    let sent = password.map(xml::text).unwrap_or_default();
     if !super::same_secret(expected.as_bytes(), sent.as_bytes()) {
         return refuse("wrong PasswordDigest");
     }
-    if !nonces.first_use(nonce, now) {
+    if !nonces.first_use(&nonce, now) {
         return refuse("Nonce already used");
     }
     Ok(())
 }
 
-/// A request element's children by name, in the WSDL's order.
+/// A request element's children by name, in the WSDL's order, their text.
 struct Fields<'d> {
-    doc: &'d Document,
     operation: &'static str,
-    found: Vec<(&'static str, NodeId)>,
+    found: Vec<(&'static str, Cow<'d, str>)>,
 }
 
 impl<'d> Fields<'d> {
     /// The children, which must follow `allowed` in order (a `?` marks an
     /// optional one), each once.
     fn read(
-        doc: &'d Document,
-        call: NodeId,
+        call: Node<'d, '_>,
         operation: &'static str,
         allowed: &[&'static str],
     ) -> Result<Self, RequestError> {
         let wrong = |element: String| RequestError::Elements { operation, element };
         let mut found = Vec::new();
         let mut expected = allowed.iter().peekable();
-        for child in doc.children(call) {
-            let (ns, local) = doc.name(child);
+        for child in xml::elements(call) {
+            let (ns, local) = xml::name(child);
             loop {
                 let Some(next) = expected.next() else {
                     return Err(wrong(format!("{{{ns}}}{local}")));
@@ -333,7 +330,7 @@ impl<'d> Fields<'d> {
                     None => (*next, false),
                 };
                 if ns == NAMESPACE && name == local {
-                    found.push((name, child));
+                    found.push((name, xml::text(child)));
                     break;
                 }
                 if !optional {
@@ -344,22 +341,18 @@ impl<'d> Fields<'d> {
         if let Some(missing) = expected.find(|n| !n.ends_with('?')) {
             return Err(wrong(format!("cb:{missing}")));
         }
-        Ok(Fields {
-            doc,
-            operation,
-            found,
-        })
+        Ok(Fields { operation, found })
     }
 
-    fn get(&self, name: &str) -> Option<&'d str> {
+    fn get(&self, name: &str) -> Option<&str> {
         self.found
             .iter()
             .find(|(n, _)| *n == name)
-            .map(|(_, id)| self.doc.trimmed_text(*id))
+            .map(|(_, text)| &**text)
     }
 
     /// A field the element list made required (empty text if absent).
-    fn text(&self, name: &str) -> &'d str {
+    fn text(&self, name: &str) -> &str {
         self.get(name).unwrap_or_default()
     }
 
@@ -499,37 +492,39 @@ pub fn system_error(request: &Request, text: &str) -> Reply {
 /// `answer` when given.
 fn response(request: &Request, status: &str, text: &str, answer: Option<&Answer>) -> Reply {
     let element = element_name(request.operation);
-    let mut body = format!(r#"<cb:{element}Response xmlns:cb="{NAMESPACE}"><cb:TxnRef>"#);
-    escape(&request.transaction_id, &mut body);
-    body.push_str("</cb:TxnRef><cb:Status>");
-    body.push_str(status);
-    body.push_str("</cb:Status>");
-    if !text.is_empty() {
-        body.push_str("<cb:StatusText>");
-        escape(text, &mut body);
-        body.push_str("</cb:StatusText>");
-    }
-    if let Some(answer) = answer {
-        if let Some(id) = answer.auth_id.as_deref().filter(|_| status == "APPROVED") {
-            body.push_str("<cb:ApprovalCode>");
-            escape(id, &mut body);
-            body.push_str("</cb:ApprovalCode>");
+    let xml = soap_writer::message(Version::V12, |body| {
+        body.push_str(&format!(
+            r#"<cb:{element}Response xmlns:cb="{NAMESPACE}"><cb:TxnRef>"#
+        ));
+        escape(&request.transaction_id, body);
+        body.push_str("</cb:TxnRef><cb:Status>");
+        body.push_str(status);
+        body.push_str("</cb:Status>");
+        if !text.is_empty() {
+            body.push_str("<cb:StatusText>");
+            escape(text, body);
+            body.push_str("</cb:StatusText>");
         }
-        let currency = answer.currency.and_then(|c| Currency::from_numeric(c).ok());
-        // As the samples: no balances for an original not found.
-        let balances = answer.balances.filter(|_| status != "NO_ORIGINAL");
-        if let (Some((available, ledger)), Some(currency)) = (balances, currency) {
-            body.push_str(&format!(
+        if let Some(answer) = answer {
+            if let Some(id) = answer.auth_id.as_deref().filter(|_| status == "APPROVED") {
+                body.push_str("<cb:ApprovalCode>");
+                escape(id, body);
+                body.push_str("</cb:ApprovalCode>");
+            }
+            let currency = answer.currency.and_then(|c| Currency::from_numeric(c).ok());
+            // As the samples: no balances for an original not found.
+            let balances = answer.balances.filter(|_| status != "NO_ORIGINAL");
+            if let (Some((available, ledger)), Some(currency)) = (balances, currency) {
+                body.push_str(&format!(
                 "<cb:Balances><cb:Available>{}</cb:Available><cb:Ledger>{}</cb:Ledger><cb:Ccy>{}</cb:Ccy></cb:Balances>",
                 decimal(available, currency),
                 decimal(ledger, currency),
                 currency.code
             ));
+            }
         }
-    }
-    body.push_str(&format!("</cb:{element}Response>"));
-    let mut xml = String::new();
-    soap::envelope(Version::V12, None, &body, &mut xml);
+        body.push_str(&format!("</cb:{element}Response>"));
+    });
     Reply { status: 200, xml }
 }
 
@@ -566,10 +561,7 @@ pub fn fault(
         detail.push_str("</cb:TxnRef>");
     }
     detail.push_str("</cb:CoreBankFault>");
-    let mut body = String::new();
-    soap::write_fault(Version::V12, code, reason, Some(&detail), &mut body);
-    let mut xml = String::new();
-    soap::envelope(Version::V12, None, &body, &mut xml);
+    let xml = soap12_fault(&Fault::new(code, reason, Some(&detail)));
     let status = if code == FaultCode::Sender { 400 } else { 500 };
     Reply { status, xml }
 }
@@ -577,12 +569,24 @@ pub fn fault(
 /// The WS-Security layer's fault (HTTP 400): `Sender` with the subcode
 /// `wsse:FailedAuthentication`, no CoreBank detail, nothing said of why.
 pub fn authentication_fault() -> Reply {
-    let body = format!(
-        r#"<soap:Fault xmlns:wsse="{WSSE}"><soap:Code><soap:Value>soap:Sender</soap:Value><soap:Subcode><soap:Value>wsse:FailedAuthentication</soap:Value></soap:Subcode></soap:Code><soap:Reason><soap:Text xml:lang="en">The security token could not be authenticated or authorized</soap:Text></soap:Reason></soap:Fault>"#
-    );
-    let mut xml = String::new();
-    soap::envelope(Version::V12, None, &body, &mut xml);
+    let subcode = Subcode {
+        prefix: "wsse",
+        namespace: WSSE,
+        local: "FailedAuthentication",
+    };
+    let reason = "The security token could not be authenticated or authorized";
+    let fault = Fault {
+        subcode: Some(subcode),
+        ..Fault::new(FaultCode::Sender, reason, None)
+    };
+    let xml = soap12_fault(&fault);
     Reply { status: 400, xml }
+}
+
+fn soap12_fault(fault: &Fault<'_>) -> String {
+    soap_writer::message(Version::V12, |out| {
+        soap_writer::write_fault(Version::V12, fault, out);
+    })
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 use super::*;
 use cardhub_core::adapter::soap::{UsernameToken, wsse_header};
+use cardhub_core::soap_writer::envelope;
 
 const PASSWORD: &str = "demo-only-not-a-secret";
 
@@ -29,7 +30,7 @@ fn request(op: &str, created: Timestamp, nonce: &[u8], password: &str) -> String
     let mut header = String::new();
     wsse_header(&token, created, nonce, &mut header);
     let mut xml = String::new();
-    soap::envelope(
+    envelope(
         Version::V12,
         Some(&header),
         &body.replace('…', "2026-11-22T09:14:07.000Z"),

@@ -5,15 +5,18 @@
 //! the host sends it (samples: `fixtures/vendors/homebank-xml/`).
 //!
 //! Pure: no I/O, no authentication (HTTP basic, the server's, in
-//! [`super::vendors`]). Read through the hardened reader of
-//! [`adapter::xml`](cardhub_core::adapter::xml) by the interface's documented
-//! shape, not by cardhub's adapter file.
+//! [`super::vendors`]). Read by the reference system's own reader
+//! ([`crate::xml`], independent of the hub's) by the interface's
+//! documented shape, not by cardhub's adapter file.
+
+use roxmltree::Node;
 
 use super::ledger::codes;
 use super::soap::{Answer, Request};
+use super::xml::{self, XmlError};
 use cardhub_core::account::Kind;
 use cardhub_core::account::Operation;
-use cardhub_core::adapter::xml::{Document, Limits, NodeId, XmlError, escape};
+use cardhub_core::soap_writer::escape;
 
 /// The interface's namespace (the documents' default namespace).
 pub const NAMESPACE: &str = "http://homebank.example/hbx/3";
@@ -103,14 +106,13 @@ const KINDS: [(&str, Kind); 5] = [
 ];
 
 /// A request's elements by name, each at most once.
-struct Elements<'d> {
-    doc: &'d Document,
+struct Elements<'d, 'i> {
     func: &'static str,
-    found: Vec<(&'d str, NodeId)>,
+    found: Vec<(&'d str, Node<'d, 'i>)>,
 }
 
-impl<'d> Elements<'d> {
-    fn get(&self, name: &str) -> Option<NodeId> {
+impl<'d, 'i> Elements<'d, 'i> {
+    fn get(&self, name: &str) -> Option<Node<'d, 'i>> {
         self.found
             .iter()
             .find(|(n, _)| *n == name)
@@ -123,7 +125,7 @@ impl<'d> Elements<'d> {
         attribute: &'static str,
     ) -> Result<&'d str, RequestError> {
         self.get(element)
-            .and_then(|e| self.doc.attribute(e, None, attribute))
+            .and_then(|e| e.attribute(attribute))
             .ok_or(RequestError::Missing {
                 func: self.func,
                 element,
@@ -159,24 +161,22 @@ pub fn parse_request(body: &[u8]) -> Result<Call, (Echo, RequestError)> {
     if body.len() > MAX_REQUEST_BYTES {
         return Err((Echo::default(), RequestError::TooLarge(body.len())));
     }
-    let limits = Limits {
-        max_bytes: MAX_REQUEST_BYTES,
-        ..Limits::default()
-    };
-    let doc = Document::parse(body, &limits).map_err(|e| (Echo::default(), e.into()))?;
-    let root = doc.root();
-    let attr = |name| doc.attribute(root, None, name).unwrap_or_default();
-    let header = doc.child(root, NAMESPACE, "Header");
+    let unreadable = |e: XmlError| (Echo::default(), e.into());
+    let text = xml::decode(body).map_err(unreadable)?;
+    let doc = xml::parse(&text).map_err(unreadable)?;
+    let root = doc.root_element();
+    let attr = |name| root.attribute(name).unwrap_or_default();
+    let header = xml::child(root, NAMESPACE, "Header");
     let echo = Echo {
         func: attr("func").chars().take(4).collect(),
         reference: header
-            .and_then(|h| doc.attribute(h, None, "ref"))
+            .and_then(|h| h.attribute("ref"))
             .unwrap_or_default()
             .chars()
             .take(64)
             .collect(),
     };
-    read(&doc)
+    read(root)
         .map(|request| Call {
             echo: echo.clone(),
             request,
@@ -184,22 +184,20 @@ pub fn parse_request(body: &[u8]) -> Result<Call, (Echo, RequestError)> {
         .map_err(|e| (echo, e))
 }
 
-fn read(doc: &Document) -> Result<Request, RequestError> {
-    let root = doc.root();
-    let (ns, local) = doc.name(root);
-    if (ns, local) != (NAMESPACE, "HBRequest") || doc.attribute(root, None, "version") != Some("3")
-    {
+fn read(root: Node<'_, '_>) -> Result<Request, RequestError> {
+    let (ns, local) = xml::name(root);
+    if (ns, local) != (NAMESPACE, "HBRequest") || root.attribute("version") != Some("3") {
         let (ns, local) = (ns.to_owned(), local.to_owned());
         return Err(RequestError::Root { ns, local });
     }
-    let func = doc.attribute(root, None, "func").unwrap_or_default();
+    let func = root.attribute("func").unwrap_or_default();
     let (func, operation, allowed) = FUNCS
         .into_iter()
         .find(|(f, _, _)| *f == func)
         .ok_or_else(|| RequestError::Func(func.chars().take(16).collect()))?;
     let mut found = Vec::new();
-    for child in doc.children(root) {
-        let (ns, local) = doc.name(child);
+    for child in xml::elements(root) {
+        let (ns, local) = xml::name(child);
         let repeated = found.iter().any(|(n, _)| *n == local);
         if ns != NAMESPACE || !allowed.contains(&local) || repeated {
             let element = format!("{{{ns}}}{local}");
@@ -207,7 +205,7 @@ fn read(doc: &Document) -> Result<Request, RequestError> {
         }
         found.push((local, child));
     }
-    let e = Elements { doc, func, found };
+    let e = Elements { func, found };
     let transaction_id = e.reference("Header")?;
     let account = e.attribute("Account", "no")?.trim().to_owned();
     if !(1..=64).contains(&account.chars().count()) {
@@ -283,7 +281,7 @@ fn read(doc: &Document) -> Result<Request, RequestError> {
 }
 
 /// `<Amount currency="840">12550</Amount>`: minor units, ISO 4217 numeric.
-fn amount(e: &Elements<'_>) -> Result<(i64, u16), RequestError> {
+fn amount(e: &Elements<'_, '_>) -> Result<(i64, u16), RequestError> {
     let text = e.attribute("Amount", "currency")?;
     let currency = Some(text)
         .filter(|t| t.len() == 3 && t.bytes().all(|b| b.is_ascii_digit()))
@@ -294,7 +292,8 @@ fn amount(e: &Elements<'_>) -> Result<(i64, u16), RequestError> {
         element: "Amount",
         attribute: "currency",
     })?;
-    let text = e.doc.trimmed_text(node);
+    let text = xml::text(node);
+    let text = &*text;
     let amount = Some(text)
         .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|t| t.parse::<i64>().ok())
@@ -430,11 +429,12 @@ mod tests {
             currency: Some(840),
             message: None,
         };
-        let xml = answer(&echo, Operation::BalanceInquiry, &a);
-        let doc = Document::parse(&xml, &Limits::default()).unwrap();
-        let balances = doc.child(doc.root(), NAMESPACE, "Balances").unwrap();
-        let booked = doc.child(balances, NAMESPACE, "Booked").unwrap();
-        assert_eq!(doc.text(booked), "94000");
+        let written = answer(&echo, Operation::BalanceInquiry, &a);
+        let text = xml::decode(&written).unwrap();
+        let doc = xml::parse(&text).unwrap();
+        let balances = xml::child(doc.root_element(), NAMESPACE, "Balances").unwrap();
+        let booked = xml::child(balances, NAMESPACE, "Booked").unwrap();
+        assert_eq!(xml::text(booked), "94000");
         let status = status(
             &Echo {
                 func: "AUTH".into(),

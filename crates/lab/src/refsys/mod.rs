@@ -3,7 +3,8 @@
 //! compare their implementation with and for demos. cardhub's canonical
 //! adapter (`adapters/canonical.toml`) calls it like any vendor's system.
 //!
-//! Layers: [`soap`] reads requests and writes answers (no I/O), [`ledger`]
+//! Layers: [`soap`] reads requests and writes answers (no I/O; requests
+//! through [`xml`], a reader independent of the hub's), [`ledger`]
 //! holds balances, holds and the answer per transaction id (SQLite),
 //! [`accounts`] reads the opening balances; this module is the HTTP server
 //! and its switches ([`Mode`]), settable at run time on `/admin/mode`, and
@@ -19,6 +20,7 @@ pub mod ledger;
 pub mod mainframe;
 pub mod soap;
 pub mod vendors;
+pub mod xml;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
@@ -35,7 +37,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use cardhub_core::account::Operation;
-use cardhub_core::adapter::soap::{FaultCode, SOAP_ACTION, Version, content_type};
+use cardhub_core::adapter::soap::{SOAP_ACTION, content_type};
+use cardhub_core::soap_writer::{FaultCode, Version};
 use ledger::{Ledger, LedgerError, codes};
 use soap::{Answer, Request};
 

@@ -3,16 +3,20 @@
 //! BalanceInquiry) and writing its answer or a fault, in SOAP 1.1 or 1.2.
 //!
 //! Pure: no I/O, no ledger. The request is untrusted and read like
-//! `api::hub_soap` reads the hub's: size first, then the hardened reader of
-//! [`adapter::xml`](cardhub_core::adapter::xml), the envelope and Body through
-//! [`adapter::soap`](cardhub_core::adapter::soap), each value held to the XSD's
+//! `api::hub_soap` reads the hub's: size first, then the reference
+//! system's own reader ([`crate::xml`], independent of the hub's), the
+//! envelope and Body by [`body`], each value held to the XSD's
 //! constraints. Elements the ledger does not use (card, channel, terminal,
 //! times) are accepted as sent.
 
+use std::borrow::Cow;
+
+use roxmltree::{Document, Node};
+
+use super::xml::{self, XmlError};
 use cardhub_core::account::Kind;
 use cardhub_core::account::Operation;
-use cardhub_core::adapter::soap::{self, FaultCode, SoapError, Version};
-use cardhub_core::adapter::xml::{Document, Limits, NodeId, XmlError, escape};
+use cardhub_core::soap_writer::{self, Fault, FaultCode, Version, escape};
 
 /// The interface's XML namespace (`account-system.xsd`'s targetNamespace).
 pub const NAMESPACE: &str = "urn:cardhub:account-system:v1";
@@ -78,7 +82,7 @@ pub enum RequestError {
     #[error("request is not readable XML: {0}")]
     Xml(#[from] XmlError),
     #[error(transparent)]
-    Envelope(#[from] SoapError),
+    Envelope(#[from] EnvelopeError),
     #[error("the Body must hold exactly one element, it holds {0}")]
     BodyElements(usize),
     #[error("{{{ns}}}{local} is not an operation of account-system.wsdl")]
@@ -105,6 +109,24 @@ pub enum RequestError {
         value: String,
         expected: &'static str,
     },
+}
+
+/// A request that is not the SOAP envelope expected (shared by the
+/// SOAP front ends: this one and [`corebank`](super::corebank)).
+#[derive(Debug, thiserror::Error)]
+pub enum EnvelopeError {
+    /// The root element is not a SOAP Envelope of either version.
+    #[error("request is not a SOAP envelope: root element is {{{ns}}}{local}")]
+    NotEnvelope { ns: String, local: String },
+    /// An Envelope of the other SOAP version.
+    #[error("request is a {found} envelope; the service speaks {expected}")]
+    WrongVersion { expected: Version, found: Version },
+    /// The Envelope has no Body.
+    #[error("{version} envelope has no Body")]
+    NoBody { version: Version },
+    /// The Body has no element.
+    #[error("{version} Body is empty")]
+    EmptyBody { version: Version },
 }
 
 /// The request element, answer element and name of `operation`.
@@ -196,14 +218,11 @@ pub fn parse_request(
         Some(ct) => Some(media_version(ct).ok_or_else(|| RequestError::ContentType(shown(ct)))?),
         None => None,
     };
-    let limits = Limits {
-        max_bytes: MAX_REQUEST_BYTES,
-        ..Limits::default()
-    };
-    let doc = Document::parse(body, &limits)?;
-    let root_ns = doc.name(doc.root()).0;
+    let text = xml::decode(body)?;
+    let doc = xml::parse(&text)?;
+    let root_ns = xml::name(doc.root_element()).0;
     let version = Version::from_namespace(root_ns).unwrap_or(Version::V11);
-    let at = soap::body(&doc, version)?;
+    let at = self::body(&doc, version)?;
     if let Some(declared) = declared
         && declared != version
     {
@@ -212,11 +231,11 @@ pub fn parse_request(
             envelope: version,
         });
     }
-    let count = doc.children(at).count();
-    let Some(call) = doc.children(at).next().filter(|_| count == 1) else {
+    let count = xml::elements(at).count();
+    let Some(call) = xml::elements(at).next().filter(|_| count == 1) else {
         return Err(RequestError::BodyElements(count));
     };
-    let (ns, local) = doc.name(call);
+    let (ns, local) = xml::name(call);
     let operation = Operation::ALL
         .into_iter()
         .find(|&op| ns == NAMESPACE && element_names(op).0 == local)
@@ -234,7 +253,44 @@ pub fn parse_request(
             return Err(RequestError::Action { expected, found });
         }
     }
-    Ok((version, read_request(&doc, call, operation)?))
+    Ok((version, read_request(call, operation)?))
+}
+
+/// The Body of a request that must be a `version` envelope, holding at
+/// least one element. Written apart from the hub's `adapter::soap::body`
+/// on purpose (see [`crate::xml`]).
+///
+/// # Errors
+///
+/// [`EnvelopeError`]: the root is not an Envelope, is the other version's,
+/// has no Body, or the Body has no element.
+pub fn body<'a, 'i>(
+    doc: &'a Document<'i>,
+    version: Version,
+) -> Result<Node<'a, 'i>, EnvelopeError> {
+    let root = doc.root_element();
+    let (ns, local) = xml::name(root);
+    match Version::from_namespace(ns) {
+        Some(found) if local == "Envelope" && found != version => {
+            return Err(EnvelopeError::WrongVersion {
+                expected: version,
+                found,
+            });
+        }
+        Some(_) if local == "Envelope" => {}
+        _ => {
+            return Err(EnvelopeError::NotEnvelope {
+                ns: ns.to_owned(),
+                local: local.to_owned(),
+            });
+        }
+    }
+    let body =
+        xml::child(root, version.namespace(), "Body").ok_or(EnvelopeError::NoBody { version })?;
+    match xml::elements(body).next() {
+        Some(_) => Ok(body),
+        None => Err(EnvelopeError::EmptyBody { version }),
+    }
 }
 
 /// The elements of `AccountRequestType` and its extensions.
@@ -258,44 +314,36 @@ const ELEMENTS: [&str; 17] = [
     "reason",
 ];
 
-/// One request element's children by name, each at most once.
+/// One request element's children by name (each at most once), their text.
 struct Fields<'d> {
-    doc: &'d Document,
     operation: &'static str,
-    found: [Option<NodeId>; ELEMENTS.len()],
+    found: [Option<Cow<'d, str>>; ELEMENTS.len()],
 }
 
 impl<'d> Fields<'d> {
-    fn read(
-        doc: &'d Document,
-        call: NodeId,
-        operation: &'static str,
-    ) -> Result<Self, RequestError> {
-        let mut found = [None; ELEMENTS.len()];
-        for child in doc.children(call) {
-            let (ns, local) = doc.name(child);
+    fn read(call: Node<'d, '_>, operation: &'static str) -> Result<Self, RequestError> {
+        let mut found = [const { None }; ELEMENTS.len()];
+        for child in xml::elements(call) {
+            let (ns, local) = xml::name(child);
             let index = ELEMENTS.iter().position(|&n| n == local);
-            match index {
-                Some(i) if ns == NAMESPACE && found[i].is_none() => found[i] = Some(child),
-                _ => {
+            let slot = index.and_then(|i| found.get_mut(i));
+            match slot.filter(|s| s.is_none() && ns == NAMESPACE) {
+                Some(slot) => *slot = Some(xml::text(child)),
+                None => {
                     let element = shown(&format!("{{{ns}}}{local}"));
                     return Err(RequestError::Unexpected { operation, element });
                 }
             }
         }
-        Ok(Fields {
-            doc,
-            operation,
-            found,
-        })
+        Ok(Fields { operation, found })
     }
 
-    fn optional(&self, name: &'static str) -> Option<&'d str> {
+    fn optional(&self, name: &'static str) -> Option<&str> {
         let index = ELEMENTS.iter().position(|&n| n == name)?;
-        self.found[index].map(|n| self.doc.trimmed_text(n))
+        self.found.get(index)?.as_deref()
     }
 
-    fn required(&self, name: &'static str) -> Result<&'d str, RequestError> {
+    fn required(&self, name: &'static str) -> Result<&str, RequestError> {
         self.optional(name).ok_or(RequestError::Missing {
             operation: self.operation,
             element: name,
@@ -321,13 +369,9 @@ impl<'d> Fields<'d> {
     }
 }
 
-fn read_request(
-    doc: &Document,
-    call: NodeId,
-    operation: Operation,
-) -> Result<Request, RequestError> {
+fn read_request(call: Node<'_, '_>, operation: Operation) -> Result<Request, RequestError> {
     let name = element_names(operation).0;
-    let f = Fields::read(doc, call, name)?;
+    let f = Fields::read(call, name)?;
     for required in [
         "institution",
         "card",
@@ -439,30 +483,31 @@ fn parse_kind(text: &str) -> Option<Kind> {
 /// The envelope holding `operation`'s answer element.
 pub fn answer(version: Version, operation: Operation, answer: &Answer) -> String {
     let element = element_names(operation).1;
-    let mut body = format!(r#"<as:{element} xmlns:as="{NAMESPACE}"><as:result>"#);
-    body.push_str(&answer.result);
-    body.push_str("</as:result><as:resultCode>");
-    escape(&answer.code, &mut body);
-    body.push_str("</as:resultCode>");
-    if let Some(id) = &answer.auth_id {
-        body.push_str("<as:authorizationId>");
-        escape(id, &mut body);
-        body.push_str("</as:authorizationId>");
-    }
-    if let Some((available, ledger)) = answer.balances {
+    soap_writer::message(version, |body| {
         body.push_str(&format!(
-            "<as:availableBalance>{available}</as:availableBalance><as:ledgerBalance>{ledger}</as:ledgerBalance>"
+            r#"<as:{element} xmlns:as="{NAMESPACE}"><as:result>"#
         ));
-    }
-    if let Some(message) = &answer.message {
-        body.push_str("<as:message>");
-        escape(&truncated(message, TEXT_MAX), &mut body);
-        body.push_str("</as:message>");
-    }
-    body.push_str(&format!("</as:{element}>"));
-    let mut out = String::new();
-    soap::envelope(version, None, &body, &mut out);
-    out
+        body.push_str(&answer.result);
+        body.push_str("</as:result><as:resultCode>");
+        escape(&answer.code, body);
+        body.push_str("</as:resultCode>");
+        if let Some(id) = &answer.auth_id {
+            body.push_str("<as:authorizationId>");
+            escape(id, body);
+            body.push_str("</as:authorizationId>");
+        }
+        if let Some((available, ledger)) = answer.balances {
+            body.push_str(&format!(
+                "<as:availableBalance>{available}</as:availableBalance><as:ledgerBalance>{ledger}</as:ledgerBalance>"
+            ));
+        }
+        if let Some(message) = &answer.message {
+            body.push_str("<as:message>");
+            escape(&truncated(message, TEXT_MAX), body);
+            body.push_str("</as:message>");
+        }
+        body.push_str(&format!("</as:{element}>"));
+    })
 }
 
 /// The envelope holding a Fault whose detail is an `as:AccountSystemFault`
@@ -473,11 +518,10 @@ pub fn fault(version: Version, soap_code: FaultCode, code: &str, message: &str) 
     detail.push_str("</as:code><as:message>");
     escape(&truncated(message, TEXT_MAX), &mut detail);
     detail.push_str("</as:message></as:AccountSystemFault>");
-    let mut body = String::new();
-    soap::write_fault(version, soap_code, message, Some(&detail), &mut body);
-    let mut out = String::new();
-    soap::envelope(version, None, &body, &mut out);
-    out
+    let fault = Fault::new(soap_code, message, Some(&detail));
+    soap_writer::message(version, |out| {
+        soap_writer::write_fault(version, &fault, out)
+    })
 }
 
 fn truncated(text: &str, max: usize) -> String {
@@ -631,6 +675,74 @@ mod tests {
         parse_request(&v11, None, Some("urn:cardhub:account-system:v1#Authorize")).unwrap();
     }
 
+    /// What the hub's canonical adapter sends, read by this reader (which
+    /// shares no code with the hub's): values with markup in them come out
+    /// as the hub meant them, in both SOAP versions.
+    #[test]
+    fn requests_written_by_the_hubs_adapter_read_back() {
+        use cardhub_core::account::Channel;
+        use cardhub_core::account::{AccountRequest, AdviceDecision, Decider};
+        use cardhub_core::adapter::Adapter;
+        use cardhub_core::iso8583::fields::ResponseCode;
+        use cardhub_core::money::{Currency, Money};
+
+        let dir =
+            std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("adapters");
+        let file = std::fs::read_to_string(dir.join("canonical.toml")).unwrap();
+        let request = AccountRequest {
+            transaction_id: "01K<&>'\"X".into(),
+            institution: "bank-a".into(),
+            account: "A-1001".into(),
+            card: "476173******0010".into(),
+            kind: Kind::Cash,
+            channel: Channel::Atm,
+            amount: Money::new(12550, Currency::from_numeric(978).unwrap()),
+            terminal: "ATM<01>&".into(),
+            merchant: Some("CAFÉ & <Co> \"x\"".into()),
+            transmission_time: "1122091405".into(),
+            rrn: "532609123456".into(),
+            original_transaction_id: Some("orig&<1>".into()),
+            decision: Some(AdviceDecision {
+                code: ResponseCode::APPROVED,
+                decided_by: Decider::StandIn,
+                reason: "stand-in: <late> & slow".into(),
+            }),
+            clear_pan: None,
+            listen_until: None,
+            deadline: tokio::time::Instant::now(),
+        };
+        for (transport, version) in [("soap11", Version::V11), ("soap12", Version::V12)] {
+            let text = file.replace(
+                "transport = \"soap11\"",
+                &format!("transport = \"{transport}\""),
+            );
+            let adapter = Adapter::from_toml(&text, &dir).unwrap();
+            for operation in Operation::ALL {
+                let sent = adapter.encode_request(operation, &request).unwrap();
+                let action = format!("\"{}\"", action_of(operation));
+                let (read_version, read) = parse_request(&sent, None, Some(&action))
+                    .unwrap_or_else(|e| panic!("{transport} {operation:?}: {e}"));
+                assert_eq!(read_version, version);
+                assert_eq!(read.operation, operation);
+                assert_eq!(read.transaction_id, request.transaction_id);
+                assert_eq!(read.account, "A-1001");
+                assert_eq!(read.currency, 978);
+                if operation != Operation::BalanceInquiry {
+                    assert_eq!(
+                        (read.amount, read.kind),
+                        (12550, Kind::Cash),
+                        "{operation:?}"
+                    );
+                }
+                let original = matches!(operation, Operation::Reverse | Operation::Advice);
+                let expected = original.then_some("orig&<1>");
+                assert_eq!(read.original_transaction_id.as_deref(), expected);
+                let decision = (operation == Operation::Advice).then_some("00");
+                assert_eq!(read.decision.as_deref(), decision);
+            }
+        }
+    }
+
     #[test]
     fn answers_and_faults_read_back() {
         let a = Answer {
@@ -642,23 +754,30 @@ mod tests {
             message: Some("a <b> & c".into()),
         };
         for version in [Version::V11, Version::V12] {
-            let xml = answer(version, Operation::Load, &a);
-            let doc = Document::parse(xml.as_bytes(), &Limits::default()).unwrap();
-            let at = soap::body(&doc, version).unwrap();
-            let el = doc.child(at, NAMESPACE, "LoadResponse").unwrap();
-            let text = |n| doc.text(doc.child(el, NAMESPACE, n).unwrap()).to_owned();
+            let written = answer(version, Operation::Load, &a);
+            let doc = roxmltree::Document::parse(&written).unwrap();
+            let at = body(&doc, version).unwrap();
+            let el = xml::child(at, NAMESPACE, "LoadResponse").unwrap();
+            let text = |n| xml::text(xml::child(el, NAMESPACE, n).unwrap()).into_owned();
             assert_eq!(text("availableBalance"), "-5");
             assert_eq!(text("message"), "a <b> & c");
 
-            let xml = fault(version, FaultCode::Receiver, "907", "closed");
-            let doc = Document::parse(xml.as_bytes(), &Limits::default()).unwrap();
-            let at = soap::body(&doc, version).unwrap();
-            let f = soap::fault(&doc, at, version).unwrap();
-            assert_eq!(f.reason, "closed");
-            assert!(
-                doc.child(f.detail.unwrap(), NAMESPACE, "AccountSystemFault")
-                    .is_some()
-            );
+            let written = fault(version, FaultCode::Receiver, "907", "closed");
+            let doc = roxmltree::Document::parse(&written).unwrap();
+            let ns = version.namespace();
+            let f = xml::child(body(&doc, version).unwrap(), ns, "Fault").unwrap();
+            let reason = match version {
+                Version::V11 => xml::child(f, "", "faultstring"),
+                Version::V12 => xml::child(f, ns, "Reason").and_then(|r| xml::child(r, ns, "Text")),
+            };
+            assert_eq!(reason.map(xml::text).as_deref(), Some("closed"));
+            let detail = match version {
+                Version::V11 => xml::child(f, "", "detail"),
+                Version::V12 => xml::child(f, ns, "Detail"),
+            };
+            let vendor = detail.and_then(|d| xml::child(d, NAMESPACE, "AccountSystemFault"));
+            let code = vendor.and_then(|v| xml::child(v, NAMESPACE, "code"));
+            assert_eq!(code.map(xml::text).as_deref(), Some("907"));
         }
     }
 }

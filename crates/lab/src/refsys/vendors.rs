@@ -36,7 +36,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::corebank::{self, Credentials, Nonces, RequestError};
 use super::{Outcome, RefSys, admin_router, fail_mode_response, homebank, mainframe};
-use cardhub_core::adapter::soap::FaultCode;
+use cardhub_core::soap_writer::FaultCode;
 
 /// Which interface a reference account system speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

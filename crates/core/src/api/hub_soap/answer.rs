@@ -1,8 +1,7 @@
 //! Writing the answers and faults, always valid against hub.xsd.
 
 use super::{FaultCode, HubFaultCode, LineErrorOut, NAMESPACE, SoapVersion, TEXT_MAX, clamp};
-use crate::adapter::soap;
-use crate::adapter::xml::escape;
+use crate::soap_writer::{self, Fault, escape};
 use crate::standin::state::InstitutionState;
 
 /// The HTTP status of a fault, as SOAP's HTTP bindings ask: SOAP 1.1 always
@@ -23,7 +22,7 @@ pub fn status_response(v: SoapVersion, held: InstitutionState) -> String {
         InstitutionState::Unreachable => "UNREACHABLE",
         InstitutionState::OfflineOnly => "OFFLINE_ONLY",
     };
-    respond(v, |out| {
+    soap_writer::message(v, |out| {
         open_message(out, "StatusNotifyResponse");
         out.push_str("<hub:state>");
         out.push_str(held);
@@ -34,7 +33,7 @@ pub fn status_response(v: SoapVersion, held: InstitutionState) -> String {
 /// The answer to `SubmitBalances` when the snapshot replaced the previous
 /// one: its record count.
 pub fn balances_accepted(v: SoapVersion, records: u64) -> String {
-    respond(v, |out| {
+    soap_writer::message(v, |out| {
         open_message(out, "SubmitBalancesResponse");
         out.push_str("<hub:accepted><hub:records>");
         out.push_str(&records.to_string());
@@ -54,7 +53,7 @@ pub fn balances_rejected(v: SoapVersion, errors: &[LineErrorOut]) -> String {
         reason: "the file was refused without a line error".into(),
     }];
     let errors = if errors.is_empty() { &fallback } else { errors };
-    respond(v, |out| {
+    soap_writer::message(v, |out| {
         open_message(out, "SubmitBalancesResponse");
         out.push_str("<hub:rejected>");
         for e in errors {
@@ -100,9 +99,8 @@ pub fn fault(v: SoapVersion, code: HubFaultCode, message: &str) -> String {
     push_text(message, TEXT_MAX, &mut detail);
     detail.push_str("</hub:message></hub:HubFault>");
     let reason = clamp(message, TEXT_MAX);
-    respond(v, |out| {
-        soap::write_fault(v, code.soap_code(), &reason, Some(&detail), out);
-    })
+    let fault = Fault::new(code.soap_code(), &reason, Some(&detail));
+    soap_writer::message(v, |out| soap_writer::write_fault(v, &fault, out))
 }
 
 /// Appends `text` cut to `max` characters, escaped.
@@ -117,13 +115,4 @@ fn open_message(out: &mut String, name: &str) {
     out.push_str(r#" xmlns:hub=""#);
     out.push_str(NAMESPACE);
     out.push_str(r#"">"#);
-}
-
-/// An envelope around the body `write` appends.
-fn respond(v: SoapVersion, write: impl FnOnce(&mut String)) -> String {
-    let mut body = String::with_capacity(256);
-    write(&mut body);
-    let mut out = String::with_capacity(body.len() + 160);
-    soap::envelope(v, None, &body, &mut out);
-    out
 }

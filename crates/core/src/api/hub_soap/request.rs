@@ -10,7 +10,7 @@ use super::{
     SUBMIT_BALANCES, SignalledState, SoapVersion, TEXT_MAX, shown,
 };
 use crate::adapter::soap;
-use crate::adapter::xml::{Document, Limits, NodeId};
+use crate::xml::{Document, Limits, NodeId};
 
 /// SOAP 1.1 `actor` / 1.2 `role` values that address cardhub (absent also does).
 const ROLES_FOR_US: [&str; 3] = [

@@ -11,7 +11,8 @@ use proptest::prelude::*;
 
 use super::request::parameters;
 use super::*;
-use crate::adapter::xml::{Document, Limits, NodeId, escape};
+use crate::soap_writer::escape;
+use crate::xml::{Document, Limits, NodeId};
 
 const CT11: &str = "text/xml; charset=utf-8";
 const CT12: &str = "application/soap+xml; charset=utf-8";

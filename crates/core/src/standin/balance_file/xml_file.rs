@@ -21,9 +21,9 @@ use super::{
     BalanceFileError, BalanceRow, Collector, CurrencyFrom, Source, TimeText, XmlFormat, account,
     amount_syntax, currency, decimal_amount,
 };
-use crate::adapter::xml::{is_name, is_xml_char, is_xml_space};
 use crate::mask::redact_pans;
 use crate::money::Currency;
+use crate::xml::{is_name, is_xml_char, is_xml_space};
 
 /// Elements open at once (the root is depth 1).
 const MAX_DEPTH: usize = 64;

@@ -11,7 +11,8 @@
 //! (so no entity can be declared), only the five predefined entities and
 //! character references are expanded, and anything that is not well-formed
 //! XML is an error with its byte position. This module does not write
-//! documents beyond [`escape`]; requests come from compiled templates.
+//! documents: requests come from compiled templates, values are escaped by
+//! [`soap_writer::escape`](crate::soap_writer::escape).
 //!
 //! Answers in UTF-8, US-ASCII, ISO-8859-1 and Windows-1252 are read: the
 //! encoding is taken from a UTF-8 byte order mark, else the transport's
@@ -26,7 +27,7 @@ use quick_xml::escape::EscapeError;
 use quick_xml::events::{BytesDecl, BytesStart, Event};
 use quick_xml::reader::Reader;
 
-use super::encoding::{Encoding, EncodingError};
+use crate::encoding::{Encoding, EncodingError};
 
 mod build;
 mod path;
@@ -423,48 +424,6 @@ impl Iterator for Children<'_> {
             .and_then(|e| e.next_sibling);
         Some(current)
     }
-}
-
-/// Appends `text` XML-escaped, safe both as element content and inside a
-/// quoted attribute value: `& < > " '` become entities, tab, newline and
-/// carriage return become character references (so they survive attribute
-/// normalization), and characters XML cannot carry at all (most C0 controls,
-/// U+FFFE, U+FFFF) become U+FFFD.
-pub fn escape(text: &str, out: &mut String) {
-    // Copy the part that needs nothing in one go (usually all of it).
-    let plain = text
-        .bytes()
-        .position(byte_needs_escape)
-        .unwrap_or(text.len());
-    let (head, rest) = text.split_at(plain);
-    out.reserve(text.len());
-    out.push_str(head);
-    for c in rest.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' => out.push_str("&#9;"),
-            '\n' => out.push_str("&#10;"),
-            '\r' => out.push_str("&#13;"),
-            c if is_xml_char(c) => out.push(c),
-            _ => out.push('\u{FFFD}'),
-        }
-    }
-}
-
-/// Whether `text` may need [`escape`]: it has markup, a control character
-/// or a non-ASCII character (which `escape` looks at one by one).
-pub(crate) fn needs_escape(text: &str) -> bool {
-    text.bytes().any(byte_needs_escape)
-}
-
-/// Markup, C0 controls, and any byte of a non-ASCII character (which
-/// [`escape`] looks at as a whole).
-fn byte_needs_escape(b: u8) -> bool {
-    matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'' | ..0x20 | 0x80..)
 }
 
 /// The encoding of an answer and its bytes without a byte order mark: a
