@@ -5,7 +5,8 @@
 //!
 //! - `GET  /healthz` — the process answers; `GET /readyz` — the store reads and writes
 //! - `GET  /metrics` — Prometheus text exposition (no card data in it)
-//! - `GET  /openapi.json` — the OpenAPI document of all of these
+//! - `GET  /openapi.json` — the OpenAPI document of all of these, generated
+//!   from the handlers and their types (one route list, `routes`)
 //! - `GET  /api/institutions` — states, SAF depth, current balance file
 //! - `POST /api/institutions/{id}/state` — `{"state": "closing", "reason": "..."}`
 //! - `POST /api/institutions/{id}/saf/pause`, `.../saf/resume`
