@@ -17,6 +17,25 @@ use tokio_util::sync::CancellationToken;
 const TOKEN: &str = "openapi-test-token-0123";
 const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];
 
+/// The operations clients know (the hand-written document listed these):
+/// the generated one must keep every one of them.
+const KNOWN: [(&str, &str); 14] = [
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("get", "/openapi.json"),
+    ("get", "/api/institutions"),
+    ("post", "/api/institutions/{id}/state"),
+    ("post", "/api/institutions/{id}/saf/pause"),
+    ("post", "/api/institutions/{id}/saf/resume"),
+    ("post", "/api/institutions/{id}/balances"),
+    ("get", "/api/saf"),
+    ("post", "/api/saf/{seq}/requeue"),
+    ("post", "/api/transactions/search"),
+    ("get", "/api/transactions/{id}"),
+    ("post", "/soap/hub"),
+];
+
 struct Served {
     url: String,
     _dir: tempfile::TempDir,
@@ -193,7 +212,12 @@ async fn every_documented_operation_is_served_as_documented() {
     assert_eq!(doc.status, 200);
     let doc = doc.json.expect("the document is JSON");
     let operations = operations(&doc);
-    assert_eq!(operations.len(), 14, "{doc:#}");
+    for (method, path) in KNOWN {
+        assert!(
+            operations.iter().any(|(p, m, _)| p == path && m == method),
+            "{method} {path} is gone from the document"
+        );
+    }
 
     for (path, method, operation) in &operations {
         let what = format!("{method} {path}");
