@@ -10,9 +10,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use cardhub::api;
-use cardhub::hub::service;
+use cardhub::hub::txn_id::TxnId;
 use serde_json::{Map, Value};
-use tokio_util::sync::CancellationToken;
+use support::{ACTIVE_USD, client, code_of, purchase};
 
 const TOKEN: &str = "openapi-test-token-0123";
 const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];
@@ -36,39 +36,46 @@ const KNOWN: [(&str, &str); 14] = [
     ("post", "/soap/hub"),
 ];
 
+/// A hub that decided one purchase, with its API served.
 struct Served {
     url: String,
-    _dir: tempfile::TempDir,
-    shutdown: CancellationToken,
+    /// The purchase's transaction id.
+    txn_id: String,
+    hub: support::TestHub,
 }
 
 impl Drop for Served {
     fn drop(&mut self) {
-        self.shutdown.cancel();
+        self.hub.link.shutdown_token().cancel();
     }
 }
 
 async fn start() -> Served {
-    let extra = format!("\n[api]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n");
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("cardhub.toml");
-    std::fs::write(&path, support::config_text(&extra)).unwrap();
-    let config = cardhub::config::Config::load(&path).unwrap();
-    let hub = Arc::new(service::open(&config, Default::default()).unwrap());
-    let shutdown = CancellationToken::new();
+    let hub = support::start(&format!(
+        "[api]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n"
+    ))
+    .await;
     let running = api::server::start(
-        config.api.as_ref().unwrap(),
-        hub,
-        Arc::new(config.clone()),
-        cardhub::link::LinkStats::default(),
-        shutdown.clone(),
+        hub.config.api.as_ref().unwrap(),
+        hub.hub.clone(),
+        Arc::new(hub.config.clone()),
+        hub.link.stats_source(),
+        hub.link.shutdown_token(),
     )
     .await
     .unwrap();
+    let c = client(&hub.addr).await;
+    assert_eq!(code_of(&c, &purchase(ACTIVE_USD, 1_000, 1)).await, "00");
+    let txn_id = hub
+        .hub
+        .store()
+        .read(|c| c.query_row("SELECT txn_id FROM journal", [], |r| r.get::<_, i64>(0)))
+        .map(|id| TxnId(id).to_string())
+        .unwrap();
     Served {
         url: format!("http://{}", running.addr),
-        _dir: dir,
-        shutdown,
+        txn_id,
+        hub,
     }
 }
 
@@ -86,14 +93,17 @@ struct Answer {
     json: Option<Value>,
 }
 
-/// Sends `method` to `path` (path parameters filled in), with an empty
-/// JSON object as the body, with or without the token.
+/// Sends `method` to `path` (path parameters filled in: the purchase for a
+/// transaction, bank-a for an institution), with an empty JSON object as
+/// the body, with or without the token.
 async fn probe(served: &Served, method: &str, path: &str, token: bool) -> Answer {
-    let url = format!(
-        "{}{}",
-        served.url,
-        path.replace("{id}", "bank-a").replace("{seq}", "999999")
-    );
+    let id = if path.starts_with("/api/transactions/") {
+        served.txn_id.as_str()
+    } else {
+        "bank-a"
+    };
+    let path = path.replace("{id}", id).replace("{seq}", "999999");
+    let url = format!("{}{path}", served.url);
     let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
     let mut request = http()
         .request(method, url)
