@@ -77,7 +77,8 @@ pub struct RunningApi {
 /// HTTP otherwise. `/metrics` reports `link`'s endpoints (the default: none).
 ///
 /// # Errors
-/// When the address cannot be bound.
+/// When the address cannot be bound (or the OpenAPI document, built from
+/// the routes, cannot be rendered as JSON).
 pub async fn start(
     settings: &ApiSettings,
     hub: Arc<Hub>,
