@@ -96,7 +96,8 @@ pub struct Metrics {
 
 /// An institution as operators see it now (the API lists these; metrics
 /// are set from them at scrape time).
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Institution)]
 pub struct InstitutionSnapshot {
     pub id: String,
     pub state: &'static str,

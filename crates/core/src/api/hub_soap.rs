@@ -91,16 +91,28 @@ pub enum HubCall {
 }
 
 /// One line error of a refused balance file, as [`balances_rejected`]
-/// renders it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// renders it (and the JSON API lists it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = LineError)]
 pub struct LineErrorOut {
-    /// Line in the file, from 1 (0 is rendered as 1, the XSD's lowest).
+    /// Line in the file, from 1; 0 for the file as a whole (rendered as 1
+    /// over SOAP, the XSD's lowest).
     pub line: u64,
     /// A column number from 1 (rendered as `column`) or a column's name
     /// (rendered as `columnName`).
     pub column: Option<String>,
     /// What is wrong, without card numbers.
     pub reason: String,
+}
+
+impl From<crate::standin::balance_file::LineError> for LineErrorOut {
+    fn from(e: crate::standin::balance_file::LineError) -> LineErrorOut {
+        LineErrorOut {
+            line: e.line,
+            column: e.column,
+            reason: e.reason,
+        }
+    }
 }
 
 /// Why a request cannot be read. Always the sender's fault: sending the same

@@ -3,6 +3,8 @@
 
 pub mod balances;
 pub mod config;
+mod error;
 pub mod hub_soap;
+mod operator;
 pub mod server;
 pub mod tls;

@@ -5,7 +5,8 @@
 //!
 //! - `GET  /healthz` — the process answers; `GET /readyz` — the store reads and writes
 //! - `GET  /metrics` — Prometheus text exposition (no card data in it)
-//! - `GET  /openapi.json` — the OpenAPI document of all of these
+//! - `GET  /openapi.json` — the OpenAPI document of all of these, generated
+//!   from the handlers and their types (one route list, `routes`)
 //! - `GET  /api/institutions` — states, SAF depth, current balance file
 //! - `POST /api/institutions/{id}/state` — `{"state": "closing", "reason": "..."}`
 //! - `POST /api/institutions/{id}/saf/pause`, `.../saf/resume`
@@ -23,26 +24,27 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, Request, State};
+use axum::Router;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use futures::TryStreamExt;
-use serde::Deserialize;
-use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
-use tokio_util::io::{StreamReader, SyncIoBridge};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
+use utoipa::OpenApi as _;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, OpenApi, Ref, ResponseBuilder};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::balances::{self, BalancesError};
 use super::config::ApiSettings;
+use super::error::{ApiError, ErrorBody};
 use super::hub_soap::{self, HubCall, HubFaultCode, LineErrorOut, SoapVersion};
+use super::operator;
 use super::tls::TlsListener;
-use crate::backoffice::search::{Criteria, Page};
 use crate::hub::pipeline::Hub;
 use crate::link::LinkStats;
 use crate::metrics::InstitutionSnapshot;
@@ -50,19 +52,20 @@ use crate::standin::balance_file::BalanceFileError;
 use crate::standin::balances::{BalanceError, current_files};
 use crate::standin::config::InstitutionConfig;
 use crate::standin::saf;
-use crate::standin::state::{InstitutionState, Source, StateError};
+use crate::standin::state::Source;
 
 /// What every handler shares.
 #[derive(Clone)]
-struct Api {
-    hub: Arc<Hub>,
+pub(super) struct Api {
+    pub(super) hub: Arc<Hub>,
     /// The configured institutions (their balance-file formats).
-    institutions: Arc<[InstitutionConfig]>,
-    token: Arc<str>,
+    pub(super) institutions: Arc<[InstitutionConfig]>,
     /// Largest SOAP request read (`[api] soap_max_bytes`).
     soap_max_bytes: usize,
     /// The switch link's connection counters, read at each `/metrics` scrape.
     link: LinkStats,
+    /// `/openapi.json`, rendered once from the routes.
+    document: bytes::Bytes,
 }
 
 /// A started API server.
@@ -75,7 +78,8 @@ pub struct RunningApi {
 /// HTTP otherwise. `/metrics` reports `link`'s endpoints (the default: none).
 ///
 /// # Errors
-/// When the address cannot be bound.
+/// When the address cannot be bound (or the OpenAPI document, built from
+/// the routes, cannot be rendered as JSON).
 pub async fn start(
     settings: &ApiSettings,
     hub: Arc<Hub>,
@@ -85,14 +89,18 @@ pub async fn start(
 ) -> std::io::Result<RunningApi> {
     let listener = tokio::net::TcpListener::bind(&settings.listen).await?;
     let addr = listener.local_addr()?;
+    let (router, document) = routes(settings.token.as_str().into());
     let api = Api {
         hub,
         institutions,
-        token: settings.token.clone().into(),
         soap_max_bytes: settings.soap_max_bytes,
         link,
+        document: document
+            .to_pretty_json()
+            .map_err(std::io::Error::other)?
+            .into(),
     };
-    let app = router(api);
+    let app = router.with_state(api);
     match &settings.tls {
         Some(tls) => {
             let listener = TlsListener::start(listener, tls.0.clone(), shutdown.clone())?;
@@ -121,36 +129,124 @@ where
     }
 }
 
-fn router(api: Api) -> Router {
-    let protected = Router::new()
-        .route("/api/institutions", get(institutions))
-        .route("/api/institutions/{id}/state", post(set_state))
-        .route("/api/institutions/{id}/saf/pause", post(pause))
-        .route("/api/institutions/{id}/saf/resume", post(resume))
-        .route("/api/institutions/{id}/balances", post(upload_balances))
-        .route("/api/saf", get(saf_list))
-        .route("/api/transactions/search", post(search))
-        .route("/api/transactions/{id}", get(transaction))
-        .route("/api/saf/{seq}/requeue", post(requeue))
-        .route("/soap/hub", post(soap_hub))
-        .route_layer(middleware::from_fn_with_state(api.clone(), bearer));
-    Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(ready))
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(openapi))
-        .merge(protected)
-        .with_state(api)
+/// The document's frame: what no handler says.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "cardhub API",
+        version = "1.0.0",
+        description = "Operators' JSON API of cardhub: institution states, balance files, the \
+            store-and-forward queue, transactions; health and metrics; the SOAP service \
+            institutions call. Every /api route and /soap/hub needs `Authorization: Bearer \
+            <token>` (the `[api]` token). Card numbers never appear in clear.",
+    ),
+    components(schemas(ErrorBody))
+)]
+struct Frame;
+
+/// Every route the API serves, with its documentation: the router and the
+/// OpenAPI document come from this one list (`routes!` takes a handler's
+/// method and path from its `#[utoipa::path]`), so neither has a route the
+/// other lacks. Routes after the bearer check need `token`.
+fn routes(token: Arc<str>) -> (Router<Api>, OpenApi) {
+    let mut protected = OpenApiRouter::new()
+        .routes(routes!(operator::institutions))
+        .routes(routes!(operator::set_state))
+        .routes(routes!(operator::pause))
+        .routes(routes!(operator::resume))
+        .routes(routes!(operator::upload_balances))
+        .routes(routes!(operator::saf_list))
+        .routes(routes!(operator::requeue))
+        .routes(routes!(operator::search))
+        .routes(routes!(operator::transaction))
+        .routes(routes!(soap_hub));
+    require_bearer(protected.get_openapi_mut());
+    let mut frame = Frame::openapi();
+    // Not Cargo.toml's (empty) license: the API states none.
+    frame.info.license = None;
+    OpenApiRouter::with_openapi(frame)
+        .routes(routes!(healthz))
+        .routes(routes!(ready))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi))
+        .merge(protected.route_layer(middleware::from_fn_with_state(token, bearer)))
+        .split_for_parts()
 }
 
-/// The OpenAPI 3 document of these routes.
-const OPENAPI: &str = include_str!("openapi.json");
+/// The name of the bearer scheme in the document.
+const BEARER: &str = "bearer";
 
-async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+/// Marks every operation of `doc` as needing the bearer token and answering
+/// 401 without it, and adds the scheme and that answer to its components.
+fn require_bearer(doc: &mut OpenApi) {
+    const UNAUTHORIZED: &str = "Unauthorized";
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+        ];
+        for operation in operations.into_iter().flatten() {
+            operation.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
+            operation.responses.responses.insert(
+                StatusCode::UNAUTHORIZED.as_str().into(),
+                Ref::from_response_name(UNAUTHORIZED).into(),
+            );
+        }
+    }
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        BEARER,
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+    );
+    let error = ContentBuilder::new()
+        .schema(Some(Ref::from_schema_name("Error")))
+        .build();
+    components.responses.insert(
+        UNAUTHORIZED.into(),
+        ResponseBuilder::new()
+            .description("bearer token missing or wrong")
+            .content("application/json", error)
+            .build()
+            .into(),
+    );
 }
 
-/// Ready when the store answers a read and takes a write.
+/// The bearer check in front of every protected route.
+async fn bearer(State(token): State<Arc<str>>, request: Request, next: Next) -> Response {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(given) if bool::from(given.as_bytes().ct_eq(token.as_bytes())) => {
+            next.run(request).await
+        }
+        _ => {
+            ApiError::new(StatusCode::UNAUTHORIZED, "bearer token missing or wrong").into_response()
+        }
+    }
+}
+
+/// The process answers.
+#[utoipa::path(get, path = "/healthz", responses(
+    (status = OK, description = "ok", body = String, content_type = "text/plain"),
+))]
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// The store reads and takes a write.
+#[utoipa::path(get, path = "/readyz", responses(
+    (status = OK, description = "ready", body = String, content_type = "text/plain"),
+    (status = SERVICE_UNAVAILABLE, description = "the store does not answer", body = String, content_type = "text/plain"),
+))]
 async fn ready(State(api): State<Api>) -> Response {
     let store = api.hub.store().clone();
     let read = store.read(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)));
@@ -169,10 +265,14 @@ async fn ready(State(api): State<Api>) -> Response {
     }
 }
 
-/// The Prometheus text exposition.
+/// Prometheus text exposition (no card data in it).
+#[utoipa::path(get, path = "/metrics", responses(
+    (status = OK, description = "metrics", body = String, content_type = "text/plain; version=0.0.4; charset=utf-8"),
+    (status = SERVICE_UNAVAILABLE, description = "the store does not answer", body = ErrorBody),
+))]
 async fn metrics(State(api): State<Api>) -> Result<Response, ApiError> {
     let text = api.hub.metrics().render(
-        &snapshots(&api).await?,
+        &api.snapshots().await?,
         api.hub.store().wal_bytes(),
         &api.link.all(),
     );
@@ -186,270 +286,47 @@ async fn metrics(State(api): State<Api>) -> Result<Response, ApiError> {
         .into_response())
 }
 
-/// An error answer: a status and `{"error": ...}`.
-struct ApiError(StatusCode, Value);
-
-impl ApiError {
-    fn new(status: StatusCode, message: impl std::fmt::Display) -> ApiError {
-        ApiError(status, json!({ "error": message.to_string() }))
-    }
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", responses(
+    (status = OK, description = "OpenAPI 3.1, generated from the handlers", body = Object),
+))]
+async fn openapi(State(api): State<Api>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], api.document).into_response()
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.0, Json(self.1)).into_response()
-    }
-}
-
-impl From<StateError> for ApiError {
-    fn from(e: StateError) -> ApiError {
-        let status = match e {
-            StateError::UnknownInstitution(_) => StatusCode::NOT_FOUND,
-            StateError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
-            StateError::UnknownState(_)
-            | StateError::NotSignallable(_)
-            | StateError::OfflineOnly(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        };
-        let code = HubFaultCode::of_state_error(&e);
-        ApiError(
-            status,
-            json!({ "error": e.to_string(), "code": code.as_str() }),
-        )
-    }
-}
-
-impl From<BalancesError> for ApiError {
-    fn from(e: BalancesError) -> ApiError {
-        let (status, code) = (e.http_status(), e.hub_code().as_str());
-        match e {
-            BalancesError::Balance(BalanceError::File(BalanceFileError::Invalid {
-                problems,
-                more,
-            })) => ApiError(
-                status,
-                json!({
-                    "error": "balance file rejected; the previous balances stay in use",
-                    "code": code,
-                    "problems": problems
-                        .iter()
-                        .map(|p| json!({"line": p.line, "column": p.column, "reason": p.reason}))
-                        .collect::<Vec<_>>(),
-                    "more": more,
-                }),
-            ),
-            e => ApiError(status, json!({ "error": e.to_string(), "code": code })),
-        }
-    }
-}
-
-impl From<crate::store::StoreError> for ApiError {
-    fn from(e: crate::store::StoreError) -> ApiError {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e)
-    }
-}
-
-async fn bearer(State(api): State<Api>, request: Request, next: Next) -> Response {
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        Some(token) if bool::from(token.as_bytes().ct_eq(api.token.as_bytes())) => {
-            next.run(request).await
-        }
-        _ => {
-            ApiError::new(StatusCode::UNAUTHORIZED, "bearer token missing or wrong").into_response()
-        }
-    }
-}
-
-async fn institutions(State(api): State<Api>) -> Result<Json<Value>, ApiError> {
-    let list = snapshots(&api).await?;
-    Ok(Json(json!({ "institutions": list })))
-}
-
-/// Every institution now: state, SAF depth, current balance file.
-async fn snapshots(api: &Api) -> Result<Vec<InstitutionSnapshot>, ApiError> {
-    let store = api.hub.store().clone();
-    let (depths, files) = tokio::task::spawn_blocking(move || {
-        Ok::<_, crate::store::StoreError>((saf::depths(&store)?, current_files(&store)?))
-    })
-    .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))??;
-    let now = jiff::Timestamp::now().as_microsecond();
-    Ok(api
-        .hub
-        .institutions()
-        .statuses()
-        .into_iter()
-        .map(|s| {
-            let depth = depths.iter().find(|d| d.0 == s.id);
-            let file = files.iter().find(|f| f.institution == s.id);
-            InstitutionSnapshot {
-                saf_pending: depth.map_or(0, |d| d.1),
-                saf_dead: depth.map_or(0, |d| d.2),
-                balances_as_of: file
-                    .and_then(|f| jiff::Timestamp::from_microsecond(f.as_of_us).ok())
-                    .map(|t| t.to_string()),
-                balances_rows: file.map(|f| f.rows),
-                balance_age_secs: file.map(|f| (now - f.as_of_us) / 1_000_000),
-                state: s.state,
-                saf_paused: s.saf_paused,
-                transitions: s.transitions,
-                id: s.id,
-            }
+impl Api {
+    /// Every institution now: state, SAF depth, current balance file.
+    pub(super) async fn snapshots(&self) -> Result<Vec<InstitutionSnapshot>, ApiError> {
+        let store = self.hub.store().clone();
+        let (depths, files) = tokio::task::spawn_blocking(move || {
+            Ok::<_, crate::store::StoreError>((saf::depths(&store)?, current_files(&store)?))
         })
-        .collect())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StateChange {
-    state: String,
-    reason: Option<String>,
-}
-
-async fn set_state(
-    State(api): State<Api>,
-    Path(id): Path<String>,
-    Json(change): Json<StateChange>,
-) -> Result<Json<Value>, ApiError> {
-    let to: InstitutionState = change.state.parse()?;
-    let reason = change
-        .reason
-        .unwrap_or_else(|| "set through the API".into());
-    let previous = api
-        .hub
-        .institutions()
-        .set_state(&id, to, Source::Api, &reason)
-        .await?;
-    Ok(Json(
-        json!({ "institution": id, "previous": previous.as_str(), "state": to.as_str() }),
-    ))
-}
-
-async fn pause(State(api): State<Api>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    api.hub
-        .institutions()
-        .set_paused(&id, true, Source::Api)
-        .await?;
-    Ok(Json(json!({ "institution": id, "saf_paused": true })))
-}
-
-async fn resume(State(api): State<Api>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    api.hub
-        .institutions()
-        .set_paused(&id, false, Source::Api)
-        .await?;
-    Ok(Json(json!({ "institution": id, "saf_paused": false })))
-}
-
-async fn upload_balances(
-    State(api): State<Api>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: axum::body::Body,
-) -> Result<Json<Value>, ApiError> {
-    let as_of = match headers.get("x-as-of").map(|v| v.to_str().map(str::parse)) {
-        None => None,
-        Some(Ok(Ok(t))) => Some(t),
-        Some(_) => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "X-As-Of is not an RFC 3339 time (e.g. 2026-11-21T22:00:00Z)",
-            ));
-        }
-    };
-    let stream = body.into_data_stream().map_err(std::io::Error::other);
-    let reader = SyncIoBridge::new(StreamReader::new(stream));
-    let applied = balances::apply(
-        &api.hub,
-        &api.institutions,
-        &id,
-        None,
-        reader,
-        as_of,
-        "upload",
-    )
-    .await?;
-    Ok(Json(serde_json::to_value(applied).unwrap_or_default()))
-}
-
-async fn search(
-    State(api): State<Api>,
-    criteria: Result<Json<Criteria>, JsonRejection>,
-) -> Result<Json<Page>, ApiError> {
-    let Json(criteria) = criteria.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
-    let cards = api.hub.cards().clone();
-    let query = criteria.compile(|pan| cards.hash(pan)).map_err(|e| {
-        ApiError(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            json!({ "error": e.to_string(), "field": e.field }),
-        )
-    })?;
-    let store = api.hub.store().clone();
-    let page = tokio::task::spawn_blocking(move || query.run(&store))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))??;
-    Ok(Json(page))
-}
-
-async fn transaction(
-    State(api): State<Api>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let Ok(txn_id) = id.parse::<crate::journal::txn_id::TxnId>() else {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("{id:?} is not a transaction id (16 hex digits)"),
-        ));
-    };
-    let store = api.hub.store().clone();
-    let story = tokio::task::spawn_blocking(move || crate::backoffice::story(&store, txn_id))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))??;
-    match story {
-        Some(story) => Ok(Json(serde_json::to_value(story).unwrap_or_default())),
-        None => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("no transaction {id}"),
-        )),
+        .await??;
+        let now = jiff::Timestamp::now().as_microsecond();
+        Ok(self
+            .hub
+            .institutions()
+            .statuses()
+            .into_iter()
+            .map(|s| {
+                let depth = depths.iter().find(|d| d.0 == s.id);
+                let file = files.iter().find(|f| f.institution == s.id);
+                InstitutionSnapshot {
+                    saf_pending: depth.map_or(0, |d| d.1),
+                    saf_dead: depth.map_or(0, |d| d.2),
+                    balances_as_of: file
+                        .and_then(|f| jiff::Timestamp::from_microsecond(f.as_of_us).ok())
+                        .map(|t| t.to_string()),
+                    balances_rows: file.map(|f| f.rows),
+                    balance_age_secs: file.map(|f| (now - f.as_of_us) / 1_000_000),
+                    state: s.state,
+                    saf_paused: s.saf_paused,
+                    transitions: s.transitions,
+                    id: s.id,
+                }
+            })
+            .collect())
     }
-}
-
-async fn saf_list(
-    State(api): State<Api>,
-    Query(filter): Query<saf::Filter>,
-) -> Result<Json<Value>, ApiError> {
-    let store = api.hub.store().clone();
-    let items = tokio::task::spawn_blocking(move || saf::list(&store, &filter))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))??;
-    let next_after = items.last().map(|(i, _)| i.seq);
-    let items: Vec<Value> = items
-        .into_iter()
-        .map(|(item, behind)| {
-            let mut v = serde_json::to_value(&item).unwrap_or_default();
-            v["waits_behind"] = json!(behind);
-            v
-        })
-        .collect();
-    Ok(Json(json!({ "items": items, "next_after": next_after })))
-}
-
-async fn requeue(State(api): State<Api>, Path(seq): Path<i64>) -> Result<Json<Value>, ApiError> {
-    let requeued = api.hub.store().write(move |c| saf::requeue(c, seq)).await?;
-    if !requeued {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("no dead letter {seq}"),
-        ));
-    }
-    for inst in api.hub.institutions().iter() {
-        inst.saf_wake.notify_one();
-    }
-    Ok(Json(json!({ "seq": seq, "state": "pending" })))
 }
 
 /// The request body, read whole while it fits in `max` bytes; `Ok(Err(n))`
@@ -479,6 +356,20 @@ async fn read_body(
     Ok(Ok(read.freeze()))
 }
 
+/// StatusNotify and SubmitBalances over SOAP 1.1 / 1.2 (`wsdl/hub.wsdl`).
+#[utoipa::path(post, path = "/soap/hub",
+    params(("SOAPAction" = Option<String>, Header, description = "SOAP 1.1: the operation's action")),
+    request_body(description = "a SOAP envelope; SOAP 1.2 when `application/soap+xml`",
+        content(("text/xml"), ("application/soap+xml"))),
+    responses(
+        (status = OK, description = "the operation's answer (a refused balance file too)",
+            content(("text/xml"), ("application/soap+xml"))),
+        (status = BAD_REQUEST, description = "a SOAP 1.2 Sender fault; plain text when the body broke off",
+            content(("application/soap+xml"), ("text/plain"))),
+        (status = INTERNAL_SERVER_ERROR, description = "a SOAP 1.1 fault, or a SOAP 1.2 Receiver fault",
+            content(("text/xml"), ("application/soap+xml"))),
+    ),
+)]
 async fn soap_hub(State(api): State<Api>, headers: HeaderMap, body: axum::body::Body) -> Response {
     let content_type = headers
         .get(header::CONTENT_TYPE)

@@ -14,7 +14,8 @@ use crate::journal::txn_id::TxnId;
 use crate::store::{Store, StoreError};
 
 /// One journal row, as operators see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Transaction)]
 pub struct JournalRow {
     pub txn_id: String,
     pub entry: String,
@@ -41,7 +42,7 @@ pub struct JournalRow {
 }
 
 /// Its movement against the shadow balance.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MovementRow {
     pub kind: String,
     pub amount_minor: i64,
@@ -53,7 +54,7 @@ pub struct MovementRow {
 }
 
 /// One store-and-forward item.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SafRow {
     pub seq: i64,
     pub operation: String,
@@ -64,7 +65,7 @@ pub struct SafRow {
 }
 
 /// Everything recorded about one transaction.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Story {
     pub transaction: JournalRow,
     /// Rows that refer to it, in order.

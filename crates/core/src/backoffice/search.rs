@@ -29,8 +29,9 @@ pub const MAX_LIMIT: u32 = 500;
 
 /// What to look for, as the API's JSON body and the CLI's flags give it.
 /// Every criterion given must match; none given lists the newest rows.
-#[derive(Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SearchCriteria)]
 pub struct Criteria {
     /// The full card number (12 to 19 digits); looked up by its keyed hash.
     pub card: Option<String>,
@@ -208,7 +209,8 @@ fn moment(text: &str, end_of_day: bool) -> Result<TxnId, String> {
 }
 
 /// One page of results, newest first.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = SearchPage)]
 pub struct Page {
     pub transactions: Vec<JournalRow>,
     /// Pass as `before` for the next page; absent on the last page.

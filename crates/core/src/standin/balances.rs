@@ -22,11 +22,12 @@ use crate::store::{Store, StoreError};
 const CHUNK: usize = 5_000;
 
 /// What applying a file came to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Applied {
     pub file_id: i64,
     pub rows: u64,
     #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub as_of: Timestamp,
     /// The same file was already applied: nothing changed.
     pub unchanged: bool,

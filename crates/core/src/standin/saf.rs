@@ -78,7 +78,8 @@ impl NewItem {
 }
 
 /// A queued item.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = QueuedItem)]
 pub struct Item {
     pub seq: i64,
     pub institution: String,
@@ -349,13 +350,15 @@ pub fn requeue(c: &Connection, seq: i64) -> rusqlite::Result<bool> {
 }
 
 /// Which items to list.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Filter {
     pub institution: Option<String>,
     /// pending | delivered | dead
     pub state: Option<String>,
     /// Items after this sequence number (for pages).
     pub after: Option<i64>,
+    /// Items on a page, at most 1000; 100 when absent.
     pub limit: Option<usize>,
 }
 
