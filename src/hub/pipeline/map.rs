@@ -81,3 +81,69 @@ pub(super) fn account_request(c: &CanonicalRequest, card: &Card, txn_id: TxnId) 
         deadline: c.deadline,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tokio::time::Instant;
+
+    use super::*;
+    use crate::iso8583::Message;
+    use crate::link::handler::Origin;
+
+    fn request(processing_code: &str) -> Request {
+        let mut m = Message::new("0201".parse().unwrap());
+        m.set(2, "4761739001010010");
+        m.set(3, processing_code);
+        m.set(4, "000000002000");
+        m.set(7, "1122030201");
+        m.set(11, "000077");
+        m.set(32, "4761739");
+        m.set(41, "ATM00001        ");
+        m.set(49, "978");
+        let now = Instant::now();
+        Request {
+            message: m,
+            received: now,
+            deadline: now,
+            origin: Arc::new(Origin {
+                switch: "visa".into(),
+                peer: "127.0.0.1:0".parse().unwrap(),
+            }),
+        }
+    }
+
+    #[test]
+    fn a_request_is_read_once_into_keys_and_its_canonical_form() {
+        let r = request("010000");
+        let m = map(&r);
+        let c = m.canonical.as_ref().unwrap();
+        assert_eq!(m.keys, c.keys);
+        assert_eq!(m.keys.mti.as_str(), "0200");
+        assert_eq!(m.keys.terminal, "ATM00001");
+        assert!(m.repeat);
+        assert_eq!(m.amount_minor, 2000);
+        assert_eq!(m.pan_masked.as_deref(), Some("476173******0010"));
+    }
+
+    #[test]
+    fn a_message_that_is_no_request_still_has_what_the_duplicate_check_needs() {
+        let r = request("990000");
+        let m = map(&r);
+        assert!(matches!(
+            m.canonical,
+            Err(MappingError::InvalidTransaction(_))
+        ));
+        assert_eq!(
+            (
+                m.keys.mti.as_str(),
+                m.keys.stan.as_str(),
+                m.keys.acquirer.as_str()
+            ),
+            ("0200", "000077", "4761739")
+        );
+        assert_eq!(m.amount_minor, 2000);
+        assert_eq!(m.pan_masked.as_deref(), Some("476173******0010"));
+    }
+}
