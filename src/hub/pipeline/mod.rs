@@ -1,14 +1,15 @@
 //! The authorization pipeline: the link's [`Handler`] for financial requests.
 //!
-//! Every request goes through small steps, one file each: map
-//! ([`map`]: the message read once) → duplicate check ([`duplicate`]) →
-//! decide by role ([`decide`]: for a request card checks ([`card`]) →
-//! limits ([`limits`]) → route ([`route`]) → the account system
-//! ([`online`]) or stand-in ([`stand_in`]); [`advice`]; [`reverse`]) →
-//! journal ([`journal`]: the row durable before the answer) → answer. Each
-//! step takes what the step before it produced and returns what the next
-//! one needs, or an early answer; each decline carries its own DE 39.
-//! [`Hub::decide`] reads as that sequence.
+//! Every request goes through small steps, one file each: map (`map.rs`:
+//! the message read once) → duplicate check (`duplicate.rs`) → decide by
+//! role (`decide.rs`: for a request card checks (`card.rs`) → limits
+//! (`limits.rs`) → route (`route.rs`) → the account system (`online.rs`)
+//! or stand-in (`stand_in.rs`); an advice `advice.rs`, a reversal
+//! `reverse.rs`) → journal (`journal.rs`: the row durable before the
+//! answer) → answer. Each step takes what the step before it produced and
+//! returns what the next one needs, or an early answer; each decline
+//! carries its own DE 39. `Hub::decide` reads as that sequence; the hub's
+//! start is `start.rs`.
 
 mod advice;
 mod card;
