@@ -229,7 +229,7 @@ impl Hub {
         };
         let outcome = match (&m.canonical, claimed.unreadable.take()) {
             (Err(e), _) => Outcome::rule(e.code(), e.to_string()),
-            (Ok(_), Some(refusal)) => refusal,
+            (Ok(_), Some(unreadable)) => unreadable,
             (Ok(c), None) => {
                 let t = Txn {
                     m: &m,
