@@ -1,6 +1,5 @@
-//! Calling an institution's account system for a request: the canonical
-//! request built from the card and the message, the call bounded by the
-//! request's deadline, a late answer recorded in the journal when it comes,
+//! Calling an institution's account system for a request: the call bounded
+//! by the request's deadline, a late answer recorded in the journal when it comes,
 //! and the decision an answer or failure leads to.
 
 use std::sync::Arc;
@@ -13,11 +12,7 @@ use tokio_util::task::TaskTracker;
 use tracing::error;
 
 use crate::account::Kind;
-use crate::account::{
-    AccountAnswer, AccountError, AccountRequest, AccountSystem, AdviceDecision, Operation,
-};
-use crate::cards::card::Card;
-use crate::hub::model::CanonicalRequest;
+use crate::account::{AccountAnswer, AccountError, AccountRequest, AccountSystem, Operation};
 use crate::iso8583::codes;
 use crate::journal::decision::{DecidedBy, Decision};
 use crate::journal::keys::SwitchKeys;
@@ -27,34 +22,6 @@ use crate::mask::redact_pans;
 use crate::standin::saf::{self, NewItem};
 use crate::standin::state::Institution;
 use crate::store::Store;
-
-/// The canonical request for the account system.
-pub(super) fn account_request(
-    c: &CanonicalRequest,
-    card: &Card,
-    txn_id: TxnId,
-    original_transaction_id: Option<TxnId>,
-    decision: Option<AdviceDecision>,
-) -> AccountRequest {
-    AccountRequest {
-        transaction_id: txn_id.to_string(),
-        institution: card.institution.clone(),
-        account: card.account.clone(),
-        card: card.pan_masked.clone(),
-        kind: c.kind,
-        channel: c.channel,
-        amount: c.amount,
-        terminal: c.keys.terminal.clone(),
-        merchant: c.merchant.clone(),
-        transmission_time: c.keys.transmission_time.clone(),
-        rrn: c.keys.rrn.clone(),
-        original_transaction_id: original_transaction_id.map(|id| id.to_string()),
-        decision,
-        clear_pan: Some(c.pan.clone()),
-        listen_until: None,
-        deadline: c.deadline,
-    }
-}
 
 /// The operation that asks the account system to decide a request of `kind`.
 pub(super) fn operation_of(kind: Kind) -> Operation {

@@ -7,13 +7,15 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
+use super::map::account_request;
+use super::{CardKey, Hub};
 use crate::account::{AccountRequest, AdviceDecision, Decider, Operation};
 use crate::account::{Balances, Kind};
 use crate::cards::card::Card;
-use crate::hub::call::{account_request, auth_id, call_until};
+use crate::hub::call::{auth_id, call_until};
 use crate::hub::limits::{LimitBreach, LimitChannel};
 use crate::hub::model::CanonicalRequest;
-use crate::hub::pipeline::{CardKey, Hub, codes};
+use crate::iso8583::codes;
 use crate::iso8583::fields::ResponseCode;
 use crate::journal::decision::{DecidedBy, Decision};
 use crate::journal::txn_id::TxnId;
@@ -128,7 +130,10 @@ impl Hub {
                     decided_by: Decider::StandIn,
                     reason: decision.reason.clone(),
                 };
-                let request = account_request(c, card, txn_id, None, Some(advice));
+                let request = AccountRequest {
+                    decision: Some(advice),
+                    ..account_request(c, card, txn_id)
+                };
                 Some(NewItem::new(Operation::Advice, txn_id, &request))
             }
             Tell::AfterCall { not_before_us } => Some(NewItem::after_call(
@@ -299,9 +304,10 @@ impl Hub {
         mut request: AccountRequest,
         txn_id: TxnId,
     ) -> (String, Option<NewItem>) {
-        let (Some(system), Some(institution)) =
-            (self.route(card), self.institutions.get(&card.institution))
-        else {
+        let (Some(system), Some(institution)) = (
+            self.system_of(card),
+            self.institutions.get(&card.institution),
+        ) else {
             return ("no account system to tell".into(), None);
         };
         let state = institution.state();

@@ -1,0 +1,55 @@
+//! The card step: the card is known, its status allows the request, it has
+//! not expired, DE 14 is its expiry and the request is in its currency.
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+
+use super::{Hub, Refusal};
+use crate::account::Kind;
+use crate::cards::card::{Card, CardStatus, Product};
+use crate::hub::model::CanonicalRequest;
+use crate::iso8583::codes;
+
+impl Hub {
+    /// The card checks: known, usable status, not expired, right currency.
+    pub(super) fn check_card(&self, c: &CanonicalRequest) -> Result<Arc<Card>, Refusal> {
+        let Some(card) = self.cards.lookup(&c.pan) else {
+            return Err(Refusal::new(codes::INVALID_CARD, "unknown card", None));
+        };
+        let first_load = c.kind == Kind::Load && card.product == Product::Prepaid;
+        let refused = match card.status {
+            CardStatus::Active => None,
+            CardStatus::Inactive if first_load => None,
+            CardStatus::Inactive => Some((codes::RESTRICTED, "card not activated")),
+            CardStatus::Blocked => Some((codes::RESTRICTED, "card blocked")),
+            CardStatus::Lost => Some((codes::LOST, "card reported lost")),
+            CardStatus::Stolen => Some((codes::STOLEN, "card reported stolen")),
+            CardStatus::Expired => Some((codes::EXPIRED, "card expired")),
+            CardStatus::Closed => Some((codes::INVALID_CARD, "card closed")),
+        };
+        if let Some((code, reason)) = refused {
+            return Err(Refusal::new(code, reason, Some(&card)));
+        }
+        let now = Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC);
+        let this_month = ((now.year() % 100) as u8, now.month() as u8);
+        if (card.expiry.year, card.expiry.month) < this_month {
+            return Err(Refusal::new(codes::EXPIRED, "card expired", Some(&card)));
+        }
+        if c.expiry.is_some_and(|e| e != card.expiry) {
+            return Err(Refusal::new(
+                codes::INVALID_CARD,
+                "expiry date does not match the card",
+                Some(&card),
+            ));
+        }
+        if c.amount.currency != card.currency && c.kind != Kind::BalanceInquiry {
+            let reason = format!(
+                "transaction currency {} differs from the account currency {}",
+                c.amount.currency.code, card.currency.code
+            );
+            return Err(Refusal::new(codes::NOT_PERMITTED, reason, Some(&card)));
+        }
+        Ok(card)
+    }
+}

@@ -1,0 +1,154 @@
+//! The journal step: the request's journal row, written durably (with its
+//! shadow-balance and SAF effects, and the call intent cleared) before the
+//! answer leaves; a journal read that fails while deciding; what the hub
+//! counts for `/metrics`.
+
+use jiff::Timestamp;
+use tracing::error;
+
+use super::map::Mapped;
+use super::{Hub, Outcome};
+use crate::hub::model::CanonicalRequest;
+use crate::iso8583::codes;
+use crate::journal::decision::Decision;
+use crate::journal::txn_id::TxnId;
+use crate::journal::{self, JournalEntry};
+
+impl Hub {
+    /// Journals a decided request: the decision to answer once its row is
+    /// durable, and whether it is.
+    pub(super) async fn journal(
+        &self,
+        m: &Mapped<'_>,
+        txn_id: TxnId,
+        outcome: Outcome,
+    ) -> (Decision, bool) {
+        let entry = self.entry(m, txn_id, &outcome, m.canonical.as_ref().ok());
+        self.durably(entry, outcome).await
+    }
+
+    /// The decision to answer once its journal row is durable, and whether
+    /// it is: when the row cannot be written the answer is 96, never an
+    /// approval that is not on disk.
+    pub(super) async fn durably(&self, entry: JournalEntry, outcome: Outcome) -> (Decision, bool) {
+        let Outcome {
+            decision,
+            effects,
+            intent,
+            ..
+        } = outcome;
+        let movement = effects
+            .movement
+            .as_ref()
+            .map(|m| (m.institution.clone(), m.account.clone(), m.txn_id));
+        let wake = effects.saf.as_ref().map(|i| i.institution.clone());
+        let labels = (
+            entry.mti.clone(),
+            entry.institution.clone(),
+            entry.latency_us,
+        );
+        let written = self
+            .store
+            .write(move |c| {
+                journal::insert(c, &entry)?;
+                if intent {
+                    journal::clear_intent(c, entry.txn_id)?;
+                }
+                effects.write(c)
+            })
+            .await;
+        let answered = match written {
+            Ok(()) => {
+                if let Some(inst) = wake.and_then(|id| self.institutions.get(&id)) {
+                    inst.saf_wake.notify_one();
+                }
+                (decision, true)
+            }
+            Err(e) => {
+                if let Some((institution, account, txn_id)) = movement {
+                    self.book.forget(&institution, &account, txn_id);
+                }
+                error!(error = %e, "journal write failed; answering 96");
+                (
+                    Decision::rule(codes::SYSTEM_ERROR, "journal write failed"),
+                    false,
+                )
+            }
+        };
+        let (mti, institution, latency_us) = labels;
+        self.observe(&mti, institution.as_deref(), latency_us, &answered.0);
+        answered
+    }
+
+    /// Counts an answered request for `/metrics`.
+    pub(super) fn observe(
+        &self,
+        mti: &str,
+        institution: Option<&str>,
+        latency_us: i64,
+        decision: &Decision,
+    ) {
+        self.metrics.request(
+            mti,
+            decision.code.as_str(),
+            decision.decided_by.as_str(),
+            institution.unwrap_or("none"),
+            latency_us as f64 / 1e6,
+        );
+    }
+
+    /// A journal read failed: the request is answered 96 (the hub's
+    /// error, counted), never decided as if the read had found nothing.
+    pub(super) fn unreadable(&self, e: &crate::store::StoreError) -> Outcome {
+        error!(error = %e, "journal not readable; answering 96");
+        self.metrics.store_read_error();
+        Outcome::rule(codes::SYSTEM_ERROR, format!("journal not readable: {e}"))
+    }
+
+    /// The journal row of a request; `c` is its canonical form when the row
+    /// carries it (a retransmission's row does not).
+    pub(super) fn entry(
+        &self,
+        m: &Mapped<'_>,
+        txn_id: TxnId,
+        outcome: &Outcome,
+        c: Option<&CanonicalRequest>,
+    ) -> JournalEntry {
+        let request = m.request;
+        let card = outcome.card.as_deref();
+        let amount_minor = outcome
+            .reversal
+            .unwrap_or_else(|| c.map_or(0, |c| c.amount.minor as i64));
+        JournalEntry {
+            txn_id,
+            entry: outcome.entry,
+            received_at_us: Timestamp::now().as_microsecond()
+                - request.received.elapsed().as_micros() as i64,
+            business_day: outcome
+                .business_day
+                .clone()
+                .unwrap_or_else(|| self.day.today().to_string()),
+            switch: request.origin.switch.clone(),
+            mti: m.keys.mti.to_string(),
+            is_repeat: m.repeat,
+            kind: c.map_or("unknown", |c| c.kind.as_str()),
+            channel: c.map_or("other", |c| c.channel.as_str()),
+            pan_hash: card.map(|k| k.pan_hash.0.to_vec()),
+            pan_masked: card
+                .map(|k| k.pan_masked.clone())
+                .or_else(|| m.pan_masked.clone()),
+            account: card.map(|k| k.account.clone()),
+            institution: card.map(|k| k.institution.clone()),
+            amount_minor,
+            currency: c.map_or(0, |c| c.amount.currency.numeric),
+            keys: m.keys.clone(),
+            merchant: c.and_then(|c| c.merchant.clone()),
+            mcc: c.and_then(|c| c.mcc),
+            decision: outcome.decision.clone(),
+            counted_minor: outcome.counted.0,
+            counted_count: outcome.counted.1,
+            original_txn_id: outcome.original_txn_id,
+            latency_us: request.received.elapsed().as_micros() as i64,
+        }
+    }
+}
