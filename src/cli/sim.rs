@@ -226,17 +226,26 @@ fn framing_parser() -> impl TypedValueParser<Value = Framing> {
     })
 }
 
+/// A `--field` argument that is not `N=VALUE`.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+enum FieldArgError {
+    #[error("{0:?} is not N=VALUE")]
+    NoEquals(String),
+    #[error("{0:?} is not a field number (2 to 192)")]
+    Number(String),
+}
+
 /// `N=VALUE`, N a field number.
-fn parse_field(arg: &str) -> Result<(u16, String), String> {
+fn parse_field(arg: &str) -> Result<(u16, String), FieldArgError> {
     let (number, value) = arg
         .split_once('=')
-        .ok_or_else(|| format!("{arg:?} is not N=VALUE"))?;
+        .ok_or_else(|| FieldArgError::NoEquals(arg.to_owned()))?;
     let number = number
         .trim()
         .parse::<u16>()
         .ok()
         .filter(|n| (2..=192).contains(n))
-        .ok_or_else(|| format!("{number:?} is not a field number (2 to 192)"))?;
+        .ok_or_else(|| FieldArgError::Number(number.to_owned()))?;
     Ok((number, value.to_string()))
 }
 
@@ -248,8 +257,17 @@ mod tests {
     fn field_arguments() {
         assert_eq!(parse_field("41=TERM 1"), Ok((41, "TERM 1".to_string())));
         assert_eq!(parse_field("48="), Ok((48, String::new())));
-        assert!(parse_field("41").is_err());
-        assert!(parse_field("x=1").is_err());
-        assert!(parse_field("1=1").is_err());
+        assert_eq!(
+            parse_field("41"),
+            Err(FieldArgError::NoEquals("41".to_string()))
+        );
+        assert_eq!(
+            parse_field("x=1"),
+            Err(FieldArgError::Number("x".to_string()))
+        );
+        assert_eq!(
+            parse_field("1=1"),
+            Err(FieldArgError::Number("1".to_string()))
+        );
     }
 }

@@ -298,7 +298,7 @@ fn upload(config: &Path, institution: &str, file: &Path, as_of: Option<Timestamp
             }
         });
         let body = reqwest::Body::wrap_stream(tokio_stream_from(rx));
-        let tls = cardhub_core::adapter::http::plain_http_tls().map_err(anyhow::Error::msg)?;
+        let tls = cardhub_core::adapter::http::plain_http_tls()?;
         let client = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             .build()

@@ -14,7 +14,7 @@ use crate::adapter::AdapterError;
 use crate::adapter::registry::Adapters;
 use crate::cards::{CardError, CardRegistry, PanKeys};
 use crate::config::Config;
-use crate::hub::limits::BusinessDay;
+use crate::hub::limits::{BusinessDay, DayError};
 use crate::hub::pipeline::{Hub, Route};
 use crate::standin::balances;
 use crate::standin::drop_folder::DropFolder;
@@ -37,7 +37,7 @@ pub enum HubError {
     #[error("cards: {0}")]
     Cards(#[from] CardError),
     #[error("{0}")]
-    Day(String),
+    Day(#[from] DayError),
     /// An account system given for an institution the config does not have.
     #[error("account system for unknown institution {0:?}")]
     UnknownInstitution(String),
@@ -96,7 +96,7 @@ pub fn open(
     let store = config.open_store()?;
     let keys = PanKeys::from_config(&config.security)?;
     let cards = CardRegistry::open(store.clone(), keys, config.catalog())?;
-    let day = BusinessDay::from_config(&config.day).map_err(HubError::Day)?;
+    let day = BusinessDay::from_config(&config.day)?;
     let routes = config
         .institutions
         .iter()

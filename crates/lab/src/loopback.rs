@@ -95,7 +95,7 @@ header = "ISO006000070"
 ///
 /// The client cannot be built.
 pub fn http_client() -> Result<reqwest::Client> {
-    let tls = cardhub_core::adapter::http::plain_http_tls().map_err(anyhow::Error::msg)?;
+    let tls = cardhub_core::adapter::http::plain_http_tls()?;
     Ok(reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .build()?)

@@ -18,6 +18,46 @@ use tokio::time::Instant;
 use super::AdapterError;
 use super::file::{EndpointFile, TlsFile};
 use crate::account::AccountError;
+use crate::link::tls::TlsError;
+
+/// Why an adapter file's HTTP setting cannot be used (the adapter's author
+/// must fix the file; reported with the key by the compiler).
+#[derive(Debug, thiserror::Error)]
+pub enum HttpSettingError {
+    /// An operation path that is empty or starts with `/`.
+    #[error(
+        "{path:?}: give a path relative to the endpoint URLs (\"authorize\", not \"/authorize\")"
+    )]
+    AbsolutePath { path: String },
+    /// An operation path with a `#fragment`.
+    #[error("{path:?}: a fragment is never sent")]
+    Fragment { path: String },
+    /// An endpoint URL with a `?query`: no path can follow it.
+    #[error("endpoint URL {url:?} has a query; a path cannot follow it")]
+    QueryInUrl { url: String },
+    /// The path appended to an endpoint URL does not make a URL.
+    #[error("{path:?} after {url:?}: {source}")]
+    BadUrl {
+        path: String,
+        url: String,
+        #[source]
+        source: <reqwest::Url as std::str::FromStr>::Err,
+    },
+    #[error("{name:?} is not a header name")]
+    HeaderName { name: String },
+    #[error("{value:?} is not a header value (control characters?)")]
+    HeaderValue { value: String },
+    /// A header the engine or the transport writes; `instead` names the key
+    /// to use.
+    #[error("set by {instead}")]
+    Reserved { instead: &'static str },
+    /// The TLS files cannot be used.
+    #[error("tls: {0}")]
+    Tls(#[from] TlsError),
+    /// rustls refuses the configuration.
+    #[error("tls: {0}")]
+    Rustls(#[from] rustls::Error),
+}
 
 /// An HTTP answer, whatever its status (SOAP 1.1 faults come with 500).
 #[derive(Debug)]
@@ -70,7 +110,7 @@ impl HttpTransport {
         let tls_config = match tls.map_or_else(plain_http_tls, |t| client_tls(t, base)) {
             Ok(c) => Some(c),
             Err(e) => {
-                problems.push(e);
+                problems.push(e.to_string());
                 None
             }
         };
@@ -222,23 +262,23 @@ fn join(url: &str, path: &str) -> String {
 /// # Errors
 /// Why the path cannot be used: empty, absolute (`/…`), a fragment, an
 /// endpoint URL with a query, or not a URL once appended.
-pub fn check_path(path: &str, urls: &[String]) -> Result<(), String> {
+pub fn check_path(path: &str, urls: &[String]) -> Result<(), HttpSettingError> {
+    let path_owned = || path.to_owned();
     if path.is_empty() || path.starts_with('/') {
-        return Err(format!(
-            "{path:?}: give a path relative to the endpoint URLs (\"authorize\", not \"/authorize\")"
-        ));
+        return Err(HttpSettingError::AbsolutePath { path: path_owned() });
     }
     if path.contains('#') {
-        return Err(format!("{path:?}: a fragment is never sent"));
+        return Err(HttpSettingError::Fragment { path: path_owned() });
     }
     for url in urls {
         if url.contains('?') {
-            return Err(format!(
-                "endpoint URL {url:?} has a query; a path cannot follow it"
-            ));
+            return Err(HttpSettingError::QueryInUrl { url: url.clone() });
         }
-        reqwest::Url::parse(&join(url, path))
-            .map_err(|e| format!("{path:?} after {url:?}: {e}"))?;
+        reqwest::Url::parse(&join(url, path)).map_err(|source| HttpSettingError::BadUrl {
+            path: path_owned(),
+            url: url.clone(),
+            source,
+        })?;
     }
     Ok(())
 }
@@ -248,21 +288,28 @@ pub fn check_path(path: &str, urls: &[String]) -> Result<(), String> {
 ///
 /// # Errors
 /// Why the header cannot be set, naming the key to use instead.
-pub fn static_header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
-    let name = HeaderName::from_bytes(name.as_bytes())
-        .map_err(|_| format!("{name:?} is not a header name"))?;
+pub fn static_header(
+    name: &str,
+    value: &str,
+) -> Result<(HeaderName, HeaderValue), HttpSettingError> {
+    let name =
+        HeaderName::from_bytes(name.as_bytes()).map_err(|_| HttpSettingError::HeaderName {
+            name: name.to_owned(),
+        })?;
     let instead = match name.as_str() {
         "content-type" => "[http] content_type (xml-http; SOAP sets its own)",
         "soapaction" => "soap_action",
         "authorization" => "[auth]",
         "content-length" | "transfer-encoding" | "host" | "connection" => "the transport",
         _ => {
-            let value = HeaderValue::from_str(value)
-                .map_err(|_| format!("{value:?} is not a header value (control characters?)"))?;
+            let value =
+                HeaderValue::from_str(value).map_err(|_| HttpSettingError::HeaderValue {
+                    value: value.to_owned(),
+                })?;
             return Ok((name, value));
         }
     };
-    Err(format!("set by {instead}"))
+    Err(HttpSettingError::Reserved { instead })
 }
 
 /// The `charset` parameter of a media type (`text/xml; charset="ISO-8859-1"`).
@@ -278,24 +325,27 @@ pub fn charset(content_type: &str) -> Option<&str> {
 /// The TLS configuration of an adapter without `[tls]`: it only speaks
 /// `http://` (an `https://` URL without a CA is refused when the file
 /// loads), so no root is trusted.
-pub fn plain_http_tls() -> Result<rustls::ClientConfig, String> {
+///
+/// # Errors
+/// [`HttpSettingError::Rustls`] when rustls refuses the ring provider's
+/// protocol versions.
+pub fn plain_http_tls() -> Result<rustls::ClientConfig, HttpSettingError> {
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("tls: {e}"))?
+        .with_safe_default_protocol_versions()?
         .with_root_certificates(rustls::RootCertStore::empty())
         .with_no_client_auth())
 }
 
 /// A rustls client configuration (ring provider) from the adapter's TLS files.
-fn client_tls(tls: &TlsFile, base: &Path) -> Result<rustls::ClientConfig, String> {
+fn client_tls(tls: &TlsFile, base: &Path) -> Result<rustls::ClientConfig, HttpSettingError> {
     let link_tls = crate::link::config::TlsConfig {
         cert: tls.cert.as_ref().map(|p| base.join(p)),
         key: tls.key.as_ref().map(|p| base.join(p)),
         ca: tls.ca.as_ref().map(|p| base.join(p)),
         server_name: None,
     };
-    crate::link::tls::client_config(&link_tls).map_err(|e| format!("tls: {e}"))
+    Ok(crate::link::tls::client_config(&link_tls)?)
 }
 
 #[cfg(test)]

@@ -22,7 +22,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use jiff::Timestamp;
-use jiff::tz::{Offset, TimeZone};
+use jiff::fmt::temporal::DateTimePrinter;
+use jiff::tz::TimeZone;
 use tokio::time::Instant;
 
 use crate::account::AccountRequest;
@@ -434,36 +435,15 @@ fn write_time(at: Timestamp, format: &Format, out: &mut String) {
     }
 }
 
+/// The ISO time printer: UTC with `Z`, exactly three fractional digits
+/// (jiff truncates to the precision, as strftime's `%.3f` does).
+const ISO_MILLIS: DateTimePrinter = DateTimePrinter::new().precision(Some(3));
+
 /// Appends `YYYY-MM-DDThh:mm:ss.sssZ`: UTC, milliseconds truncated (what
 /// strftime's `%Y-%m-%dT%H:%M:%S%.3fZ` writes, without its pattern parsing).
 pub(super) fn write_iso_millis(at: Timestamp, out: &mut String) {
-    let t = Offset::UTC.to_datetime(at);
-    let year = i32::from(t.year());
-    if year < 0 {
-        out.push('-');
-    }
-    push_digits(year.unsigned_abs(), 4, out);
-    let parts = [
-        ('-', t.month().unsigned_abs().into(), 2),
-        ('-', t.day().unsigned_abs().into(), 2),
-        ('T', t.hour().unsigned_abs().into(), 2),
-        (':', t.minute().unsigned_abs().into(), 2),
-        (':', t.second().unsigned_abs().into(), 2),
-        ('.', t.millisecond().unsigned_abs().into(), 3),
-    ];
-    for (separator, value, width) in parts {
-        out.push(separator);
-        push_digits(value, width, out);
-    }
-    out.push('Z');
-}
-
-/// Appends `value`'s last `width` decimal digits, zero-padded.
-fn push_digits(value: u32, width: u32, out: &mut String) {
-    for place in (0..width).rev() {
-        let digit = (value / 10u32.pow(place)) % 10;
-        out.push(char::from(b'0' + digit as u8));
-    }
+    // Printing into a `String` cannot fail.
+    let _ = ISO_MILLIS.print_timestamp(&at, out);
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{JOURNAL_COLUMNS, JournalRow, journal_row};
 use crate::cards::PanHash;
+use crate::iso8583::ValueError;
 use crate::iso8583::fields::Pan;
 use crate::journal::txn_id::TxnId;
 use crate::store::{Store, StoreError};
@@ -83,10 +84,39 @@ pub struct InvalidCriterion {
     /// The criterion's name, as in [`Criteria`].
     pub field: &'static str,
     /// What is wrong with it.
-    pub reason: String,
+    pub reason: CriterionProblem,
 }
 
-fn invalid(field: &'static str, reason: impl Into<String>) -> InvalidCriterion {
+/// What is wrong with a criterion.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CriterionProblem {
+    /// The card number is not a PAN.
+    #[error("{0}")]
+    Pan(#[from] ValueError),
+    /// Not two letters or digits.
+    #[error("{0:?} is not a response code (two letters or digits)")]
+    ResponseCode(String),
+    /// Not one of the deciders.
+    #[error("{0:?} is not one of account_system, stand_in, hub_rule")]
+    DecidedBy(String),
+    /// Neither a timestamp nor a day.
+    #[error("{0:?} is neither an RFC 3339 time (2026-09-01T08:00:00Z) nor a day (2026-09-01)")]
+    Moment(String),
+    /// A day whose start (or the next day's) is outside the calendar.
+    #[error("day {0} is outside the supported range")]
+    DayOutOfRange(Date),
+    /// `to` is not after `from`.
+    #[error("is not after from")]
+    NotAfterFrom,
+    /// Not a transaction id.
+    #[error("{0:?} is not a transaction id (16 hex digits)")]
+    Before(String),
+    /// A page size out of range.
+    #[error("{0} is not between 1 and {MAX_LIMIT}")]
+    Limit(u32),
+}
+
+fn invalid(field: &'static str, reason: impl Into<CriterionProblem>) -> InvalidCriterion {
     InvalidCriterion {
         field,
         reason: reason.into(),
@@ -131,7 +161,7 @@ impl Criteria {
             if code.len() != 2 || !code.bytes().all(|b| b.is_ascii_alphanumeric()) {
                 return Err(invalid(
                     "response_code",
-                    format!("{code:?} is not a response code (two letters or digits)"),
+                    CriterionProblem::ResponseCode(code.to_owned()),
                 ));
             }
             equal.push(("response_code", SqlValue::Text(code.to_string())));
@@ -140,7 +170,7 @@ impl Criteria {
             if !["account_system", "stand_in", "hub_rule"].contains(&by) {
                 return Err(invalid(
                     "decided_by",
-                    format!("{by:?} is not one of account_system, stand_in, hub_rule"),
+                    CriterionProblem::DecidedBy(by.to_owned()),
                 ));
             }
             equal.push(("decided_by", SqlValue::Text(by.to_string())));
@@ -154,23 +184,17 @@ impl Criteria {
         if let (Some(from), Some(to)) = (from, to)
             && to <= from
         {
-            return Err(invalid("to", "is not after from"));
+            return Err(invalid("to", CriterionProblem::NotAfterFrom));
         }
         if let Some(before) = given(&self.before) {
-            let before: TxnId = before.parse().map_err(|_| {
-                invalid(
-                    "before",
-                    format!("{before:?} is not a transaction id (16 hex digits)"),
-                )
-            })?;
+            let before: TxnId = before
+                .parse()
+                .map_err(|_| invalid("before", CriterionProblem::Before(before.to_owned())))?;
             to = Some(to.map_or(before, |to| to.min(before)));
         }
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(invalid(
-                "limit",
-                format!("{limit} is not between 1 and {MAX_LIMIT}"),
-            ));
+            return Err(invalid("limit", CriterionProblem::Limit(limit)));
         }
         Ok(Query {
             equal,
@@ -188,23 +212,22 @@ fn given(value: &Option<String>) -> Option<&str> {
 
 /// The transaction id where a moment starts: an RFC 3339 timestamp, or a
 /// UTC day — its start, or with `end_of_day` the start of the next day.
-fn moment(text: &str, end_of_day: bool) -> Result<TxnId, String> {
+fn moment(text: &str, end_of_day: bool) -> Result<TxnId, CriterionProblem> {
     if let Ok(t) = text.parse::<Timestamp>() {
         return Ok(TxnId::at(t));
     }
-    let day: Date = text.parse().map_err(|_| {
-        format!(
-            "{text:?} is neither an RFC 3339 time (2026-09-01T08:00:00Z) nor a day (2026-09-01)"
-        )
-    })?;
+    let day: Date = text
+        .parse()
+        .map_err(|_| CriterionProblem::Moment(text.to_owned()))?;
+    let out_of_range = |_| CriterionProblem::DayOutOfRange(day);
     let day = if end_of_day {
-        day.tomorrow().map_err(|e| e.to_string())?
+        day.tomorrow().map_err(out_of_range)?
     } else {
         day
     };
     let start = day
         .to_zoned(jiff::tz::TimeZone::UTC)
-        .map_err(|e| e.to_string())?;
+        .map_err(out_of_range)?;
     Ok(TxnId::at(start.timestamp()))
 }
 

@@ -291,7 +291,7 @@ fn card_from_row(row: &Row<'_>) -> rusqlite::Result<Card> {
     Ok(Card {
         pan_hash,
         pan_masked: row.get(1)?,
-        expiry: Expiry::parse(&expiry).map_err(|e| bad(2, e))?,
+        expiry: Expiry::parse(&expiry).map_err(|e| bad(2, e.to_string()))?,
         status: status.parse().map_err(|e| bad(3, format!("{e}")))?,
         account: row.get(4)?,
         institution: row.get(5)?,

@@ -20,6 +20,7 @@ use std::path::Path;
 use crate::cards::card::{CardStatus, Product, UnknownName};
 use crate::cards::config::Catalog;
 use crate::cards::error::{CardError, LineError};
+use crate::iso8583::ValueError;
 use crate::iso8583::fields::{Expiry, Pan};
 use crate::mask::redact_pans;
 use crate::money::Currency;
@@ -104,6 +105,37 @@ impl Column {
     fn required(self) -> bool {
         self != Column::Product
     }
+}
+
+/// Why a value of a row is refused (the reason of its [`LineError`]).
+/// Values are quoted with card-number-like digits masked; a PAN shows only
+/// its length or masked form.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueProblem {
+    #[error("not UTF-8 text")]
+    NotUtf8,
+    #[error("longer than {MAX_VALUE_LEN} characters")]
+    TooLong,
+    #[error("contains control characters")]
+    ControlCharacters,
+    #[error("card number must be 12 to 19 digits, got {length} characters")]
+    PanLength { length: usize },
+    /// The masked card number.
+    #[error("card number {masked} fails the Luhn check")]
+    Luhn { masked: String },
+    #[error("{0}")]
+    Expiry(#[from] ValueError),
+    /// An unknown status or product.
+    #[error("{0}")]
+    Name(#[from] UnknownName),
+    #[error("account is empty")]
+    EmptyAccount,
+    #[error("unknown institution {0:?} (no [[institution]] with this id)")]
+    UnknownInstitution(String),
+    #[error("unknown currency {0:?}")]
+    UnknownCurrency(String),
+    #[error("unknown limits profile {0:?}")]
+    UnknownProfile(String),
 }
 
 /// Where each column is in the rows.
@@ -304,11 +336,11 @@ impl Header {
         };
         // Every column is read before any `?`, so all problems of the row are reported.
         let pan = fields.get(Column::Pan, parse_pan);
-        let expiry = fields.get(Column::Expiry, Expiry::parse);
-        let status = fields.get(Column::Status, |s| s.parse().map_err(name_error));
+        let expiry = fields.get(Column::Expiry, |s| Ok(Expiry::parse(s)?));
+        let status = fields.get(Column::Status, |s| Ok(s.parse::<CardStatus>()?));
         let account = fields.get(Column::Account, |s| {
             if s.is_empty() {
-                Err("account is empty".into())
+                Err(ValueProblem::EmptyAccount)
             } else {
                 Ok(s.to_string())
             }
@@ -317,25 +349,22 @@ impl Header {
             if catalog.has_institution(s) {
                 Ok(s.to_string())
             } else {
-                Err(format!(
-                    "unknown institution {:?} (no [[institution]] with this id)",
-                    redact_pans(s)
-                ))
+                Err(ValueProblem::UnknownInstitution(redact_pans(s)))
             }
         });
         let currency = fields.get(Column::Currency, |s| {
-            Currency::parse(s).map_err(|_| format!("unknown currency {:?}", redact_pans(s)))
+            Currency::parse(s).map_err(|_| ValueProblem::UnknownCurrency(redact_pans(s)))
         });
         let profile = fields.get(Column::Profile, |s| {
             if catalog.has_profile(s) {
                 Ok(s.to_string())
             } else {
-                Err(format!("unknown limits profile {:?}", redact_pans(s)))
+                Err(ValueProblem::UnknownProfile(redact_pans(s)))
             }
         });
         let product = fields.get(Column::Product, |s| match s {
             "" => Ok(Product::Debit),
-            s => s.parse().map_err(name_error),
+            s => Ok(s.parse::<Product>()?),
         });
         Some(CardRow {
             line,
@@ -365,7 +394,7 @@ impl Fields<'_> {
     fn get<T>(
         &mut self,
         column: Column,
-        parse: impl FnOnce(&str) -> Result<T, String>,
+        parse: impl FnOnce(&str) -> Result<T, ValueProblem>,
     ) -> Option<T> {
         let raw = match self.header.index[column as usize] {
             Some(i) => &self.record[i],
@@ -374,40 +403,36 @@ impl Fields<'_> {
         match value(raw).and_then(parse) {
             Ok(v) => Some(v),
             Err(reason) => {
-                self.errors.push(self.line, Some(column.name()), reason);
+                self.errors
+                    .push(self.line, Some(column.name()), reason.to_string());
                 None
             }
         }
     }
 }
 
-fn name_error(e: UnknownName) -> String {
-    e.to_string()
-}
-
 /// A field as text: UTF-8, bounded, no control characters.
-fn value(raw: &[u8]) -> Result<&str, String> {
-    let s = std::str::from_utf8(raw).map_err(|_| "not UTF-8 text".to_string())?;
+fn value(raw: &[u8]) -> Result<&str, ValueProblem> {
+    let s = std::str::from_utf8(raw).map_err(|_| ValueProblem::NotUtf8)?;
     if s.chars().count() > MAX_VALUE_LEN {
-        return Err(format!("longer than {MAX_VALUE_LEN} characters"));
+        return Err(ValueProblem::TooLong);
     }
     if s.chars().any(char::is_control) {
-        return Err("contains control characters".into());
+        return Err(ValueProblem::ControlCharacters);
     }
     Ok(s)
 }
 
 /// A card number: 12–19 digits with a right Luhn check digit. Messages show
 /// the masked form only.
-fn parse_pan(s: &str) -> Result<Pan, String> {
-    let pan = Pan::new(s).map_err(|_| {
-        format!(
-            "card number must be 12 to 19 digits, got {} characters",
-            s.chars().count()
-        )
+fn parse_pan(s: &str) -> Result<Pan, ValueProblem> {
+    let pan = Pan::new(s).map_err(|_| ValueProblem::PanLength {
+        length: s.chars().count(),
     })?;
     if !pan.luhn_ok() {
-        return Err(format!("card number {pan} fails the Luhn check"));
+        return Err(ValueProblem::Luhn {
+            masked: pan.to_string(),
+        });
     }
     Ok(pan)
 }

@@ -69,6 +69,21 @@ impl LimitChannel {
     }
 }
 
+/// A `[day]` setting that cannot be used (the operator's to fix).
+#[derive(Debug, thiserror::Error)]
+pub enum DayError {
+    /// Not a time zone of the system's database.
+    #[error("day.time_zone {name:?}: {source}")]
+    TimeZone {
+        name: String,
+        #[source]
+        source: jiff::Error,
+    },
+    /// Not a time written `HH:MM`.
+    #[error("day.cutoff {0:?} is not HH:MM")]
+    Cutoff(String),
+}
+
 /// When the business day turns over.
 #[derive(Debug, Clone)]
 pub struct BusinessDay {
@@ -78,15 +93,14 @@ pub struct BusinessDay {
 
 impl BusinessDay {
     /// # Errors
-    /// The reason, when the time zone is unknown or the cut-off not `HH:MM`.
-    pub fn from_config(config: &DayConfig) -> Result<BusinessDay, String> {
-        let zone = TimeZone::get(&config.time_zone)
-            .map_err(|e| format!("day.time_zone {:?}: {e}", config.time_zone))?;
-        let cutoff = config
-            .cutoff
-            .split_once(':')
-            .and_then(|(h, m)| Time::new(h.parse().ok()?, m.parse().ok()?, 0, 0).ok())
-            .ok_or_else(|| format!("day.cutoff {:?} is not HH:MM", config.cutoff))?;
+    /// [`DayError`] when the time zone is unknown or the cut-off not `HH:MM`.
+    pub fn from_config(config: &DayConfig) -> Result<BusinessDay, DayError> {
+        let zone = TimeZone::get(&config.time_zone).map_err(|source| DayError::TimeZone {
+            name: config.time_zone.clone(),
+            source,
+        })?;
+        let cutoff = Time::strptime("%H:%M", &config.cutoff)
+            .map_err(|_| DayError::Cutoff(config.cutoff.clone()))?;
         Ok(BusinessDay { zone, cutoff })
     }
 
@@ -328,12 +342,25 @@ mod tests {
         let after: Timestamp = "2026-11-22T17:30:00Z".parse().unwrap();
         assert_eq!(d.of(before), jiff::civil::date(2026, 11, 21));
         assert_eq!(d.of(after), jiff::civil::date(2026, 11, 22));
-        assert!(
+        let day = |cutoff: &str, time_zone: &str| {
             BusinessDay::from_config(&DayConfig {
-                cutoff: "25:00".into(),
-                time_zone: "UTC".into()
+                cutoff: cutoff.into(),
+                time_zone: time_zone.into(),
             })
-            .is_err()
+        };
+        assert!(day("00:00", "UTC").is_ok());
+        for bad in ["25:00", "18:00:00", "18", "noon", ""] {
+            assert!(
+                matches!(day(bad, "UTC"), Err(DayError::Cutoff(c)) if c == bad),
+                "{bad}"
+            );
+        }
+        let err = day("18:00", "Mars/Olympus").unwrap_err();
+        assert!(matches!(&err, DayError::TimeZone { name, .. } if name == "Mars/Olympus"));
+        assert!(
+            err.to_string()
+                .starts_with("day.time_zone \"Mars/Olympus\": "),
+            "{err}"
         );
     }
 }

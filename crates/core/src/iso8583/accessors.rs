@@ -25,7 +25,12 @@ impl Message {
         let raw = self.required(de::PAN)?;
         std::str::from_utf8(raw)
             .map_err(|_| FieldError::invalid(de::PAN, "not text"))
-            .and_then(|s| Pan::new(s).map_err(|e| FieldError::invalid(de::PAN, e)))
+            .and_then(|s| {
+                Pan::new(s).map_err(|source| FieldError::Value {
+                    field: de::PAN,
+                    source,
+                })
+            })
     }
 
     /// DE 3.
@@ -81,8 +86,10 @@ impl Message {
     /// Missing, or not a number of at most 6 digits.
     pub fn stan(&self) -> Result<Stan, FieldError> {
         let v = digits(de::STAN, self.required(de::STAN)?)?;
-        Stan::new(u32::try_from(v).unwrap_or(u32::MAX))
-            .map_err(|e| FieldError::invalid(de::STAN, e))
+        Stan::new(u32::try_from(v).unwrap_or(u32::MAX)).map_err(|source| FieldError::Value {
+            field: de::STAN,
+            source,
+        })
     }
 
     /// DE 12.
@@ -171,7 +178,10 @@ impl Message {
     /// Missing, or not two letters or digits.
     pub fn response_code(&self) -> Result<ResponseCode, FieldError> {
         let text = self.text(de::RESPONSE_CODE)?;
-        ResponseCode::new(&text).map_err(|e| FieldError::invalid(de::RESPONSE_CODE, e))
+        ResponseCode::new(&text).map_err(|source| FieldError::Value {
+            field: de::RESPONSE_CODE,
+            source,
+        })
     }
 
     /// DE 41, the terminal id, as sent (BASE24 pads it to 16).

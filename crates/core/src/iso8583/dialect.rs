@@ -312,10 +312,7 @@ impl Dialect {
             origin: origin.to_string(),
             message: e.to_string().trim_end().replace('\n', " "),
         })?;
-        compile(file).map_err(|problems| DialectError::Invalid {
-            origin: origin.to_string(),
-            problems,
-        })
+        compile(file, origin)
     }
 
     /// Reads a dialect file.
@@ -384,7 +381,9 @@ pub fn default_dir() -> PathBuf {
     PathBuf::from("adapters/switch")
 }
 
-fn compile(file: DialectFile) -> Result<Dialect, Vec<String>> {
+/// # Errors
+/// [`DialectError::Invalid`] listing every problem.
+fn compile(file: DialectFile, origin: &str) -> Result<Dialect, DialectError> {
     let mut problems = Vec::new();
     if !matches!(
         file.mti.encoding,
@@ -416,7 +415,10 @@ fn compile(file: DialectFile) -> Result<Dialect, Vec<String>> {
             fields,
         })
     } else {
-        Err(problems)
+        Err(DialectError::Invalid {
+            origin: origin.to_string(),
+            problems,
+        })
     }
 }
 

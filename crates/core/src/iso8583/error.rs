@@ -196,6 +196,44 @@ pub enum FieldError {
     /// The field is present but its content does not fit the type.
     #[error("field {field}: {reason}")]
     Invalid { field: u16, reason: String },
+    /// The field is present but its value is not one of its typed values.
+    #[error("field {field}: {source}")]
+    Value {
+        field: u16,
+        #[source]
+        source: ValueError,
+    },
+}
+
+/// A value that is not one of the typed values of a data element (the
+/// reason [`Pan::new`](super::Pan::new), [`Amount::new`](super::Amount::new)
+/// and the other validating constructors refuse it). PANs are never quoted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    /// Not 12 to 19 digits (the length only: a PAN is never quoted).
+    #[error("PAN must be 12 to 19 digits, got {length} characters")]
+    Pan { length: usize },
+    /// More than the 12 digits of an amount field.
+    #[error("amount {minor_units} exceeds 12 digits")]
+    Amount { minor_units: u64 },
+    /// More than the 6 digits of DE 11.
+    #[error("STAN {value} exceeds 6 digits")]
+    Stan { value: u32 },
+    /// An expiry that is not 4 digits.
+    #[error("expiry must be YYMM (4 digits)")]
+    ExpiryShape,
+    /// An expiry whose month is not 01 to 12.
+    #[error("expiry month {month:02} is not 01 to 12")]
+    ExpiryMonth { month: u8 },
+    /// A response code that is not two letters or digits.
+    #[error("response code {code:?} is not two letters or digits")]
+    ResponseCode { code: String },
+    /// A BASE24 header that is not `ISO` and 9 digits.
+    #[error("BASE24 header {header:?} is not ISO + 9 digits")]
+    Base24Header { header: String },
+    /// An MTI that is not four digits.
+    #[error("MTI {mti:?} is not four digits")]
+    Mti { mti: String },
 }
 
 impl FieldError {
@@ -215,7 +253,7 @@ pub enum FieldListError {
     Syntax(String),
     /// The MTI is not four digits.
     #[error("mti: {0}")]
-    BadMti(String),
+    BadMti(#[source] ValueError),
     /// A field number the dialect does not define.
     #[error("field {field}: not defined by dialect {dialect}")]
     UndefinedField { field: u16, dialect: String },

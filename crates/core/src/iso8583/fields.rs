@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use super::error::FieldError;
+use super::error::{FieldError, ValueError};
 use super::message::Mti;
 use crate::mask;
 
@@ -49,14 +49,13 @@ impl Pan {
     ///
     /// # Errors
     /// The reason, when it is not 12 to 19 digits.
-    pub fn new(digits: &str) -> Result<Pan, String> {
+    pub fn new(digits: &str) -> Result<Pan, ValueError> {
         if (12..=19).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
             Ok(Pan(digits.to_string()))
         } else {
-            Err(format!(
-                "PAN must be 12 to 19 digits, got {} characters",
-                digits.len()
-            ))
+            Err(ValueError::Pan {
+                length: digits.len(),
+            })
         }
     }
 
@@ -126,11 +125,11 @@ impl Amount {
 
     /// # Errors
     /// The reason, when the amount needs more than 12 digits.
-    pub fn new(minor_units: u64) -> Result<Amount, String> {
+    pub fn new(minor_units: u64) -> Result<Amount, ValueError> {
         if minor_units <= Amount::MAX {
             Ok(Amount(minor_units))
         } else {
-            Err(format!("amount {minor_units} exceeds 12 digits"))
+            Err(ValueError::Amount { minor_units })
         }
     }
 
@@ -146,11 +145,11 @@ pub struct Stan(u32);
 impl Stan {
     /// # Errors
     /// The reason, when it needs more than 6 digits.
-    pub fn new(value: u32) -> Result<Stan, String> {
+    pub fn new(value: u32) -> Result<Stan, ValueError> {
         if value <= 999_999 {
             Ok(Stan(value))
         } else {
-            Err(format!("STAN {value} exceeds 6 digits"))
+            Err(ValueError::Stan { value })
         }
     }
 
@@ -202,15 +201,15 @@ impl Expiry {
     ///
     /// # Errors
     /// The reason, when it is not 4 digits with a month from 01 to 12.
-    pub fn parse(text: &str) -> Result<Expiry, String> {
+    pub fn parse(text: &str) -> Result<Expiry, ValueError> {
         let b = text.as_bytes();
         if b.len() != 4 || !b.iter().all(u8::is_ascii_digit) {
-            return Err("expiry must be YYMM (4 digits)".into());
+            return Err(ValueError::ExpiryShape);
         }
         let year = (b[0] - b'0') * 10 + (b[1] - b'0');
         let month = (b[2] - b'0') * 10 + (b[3] - b'0');
         if !(1..=12).contains(&month) {
-            return Err(format!("expiry month {month:02} is not 01 to 12"));
+            return Err(ValueError::ExpiryMonth { month });
         }
         Ok(Expiry { year, month })
     }
@@ -260,14 +259,14 @@ impl ResponseCode {
 
     /// # Errors
     /// The reason, when it is not two letters or digits.
-    pub fn new(code: &str) -> Result<ResponseCode, String> {
+    pub fn new(code: &str) -> Result<ResponseCode, ValueError> {
         match code.as_bytes() {
             [a, b] if a.is_ascii_alphanumeric() && b.is_ascii_alphanumeric() => {
                 Ok(ResponseCode([*a, *b]))
             }
-            _ => Err(format!(
-                "response code {code:?} is not two letters or digits"
-            )),
+            _ => Err(ValueError::ResponseCode {
+                code: code.to_owned(),
+            }),
         }
     }
 
@@ -365,7 +364,7 @@ impl Base24Header {
     ///
     /// # Errors
     /// The reason, when it is not `ISO` followed by 9 digits.
-    pub fn parse(raw: &[u8]) -> Result<Base24Header, String> {
+    pub fn parse(raw: &[u8]) -> Result<Base24Header, ValueError> {
         match raw {
             [b'I', b'S', b'O', rest @ ..]
                 if rest.len() == 9 && rest.iter().all(u8::is_ascii_digit) =>
@@ -384,10 +383,9 @@ impl Base24Header {
                     responder: char::from(rest[8]),
                 })
             }
-            _ => Err(format!(
-                "BASE24 header {:?} is not ISO + 9 digits",
-                String::from_utf8_lossy(raw)
-            )),
+            _ => Err(ValueError::Base24Header {
+                header: String::from_utf8_lossy(raw).into_owned(),
+            }),
         }
     }
 }
@@ -450,11 +448,11 @@ pub(super) fn numbers<const N: usize>(
 
 pub(super) fn parse_expiry(field: u16, raw: &[u8]) -> Result<Expiry, FieldError> {
     let text = std::str::from_utf8(raw).map_err(|_| FieldError::invalid(field, "not text"))?;
-    Expiry::parse(text).map_err(|e| FieldError::invalid(field, e))
+    Expiry::parse(text).map_err(|source| FieldError::Value { field, source })
 }
 
 pub(super) fn parse_amount(field: u16, raw: &[u8]) -> Result<Amount, FieldError> {
-    Amount::new(digits(field, raw)?).map_err(|e| FieldError::invalid(field, e))
+    Amount::new(digits(field, raw)?).map_err(|source| FieldError::Value { field, source })
 }
 
 pub(super) fn parse_track2(raw: &[u8]) -> Result<Track2, FieldError> {
@@ -534,7 +532,7 @@ pub(super) fn parse_original_data(raw: &[u8]) -> Result<OriginalData, FieldError
         ));
     }
     Ok(OriginalData {
-        mti: Mti::from_digits(mti).map_err(|e| FieldError::invalid(field, e))?,
+        mti: Mti::from_digits(mti).map_err(|source| FieldError::Value { field, source })?,
         stan: Stan(digits(field, &raw[4..10])? as u32),
         transmission_time: text(&raw[10..20]),
         acquirer: text(&raw[20..31]),

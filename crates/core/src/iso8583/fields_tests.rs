@@ -1,6 +1,7 @@
 //! Tests of `fields`.
 use super::*;
 use crate::iso8583::Message;
+use crate::iso8583::ValueError;
 
 fn msg(fields: &[(u16, &str)]) -> Message {
     let mut m = Message::new("0100".parse().unwrap());
@@ -128,10 +129,13 @@ fn errors_name_the_field() {
         m.amount(),
         Err(FieldError::Invalid { field: 4, .. })
     ));
-    assert!(matches!(
+    assert_eq!(
         m.expiry(),
-        Err(FieldError::Invalid { field: 14, .. })
-    ));
+        Err(FieldError::Value {
+            field: 14,
+            source: ValueError::ExpiryMonth { month: 13 }
+        })
+    );
     assert!(matches!(
         m.processing_code(),
         Err(FieldError::Invalid { field: 3, .. })

@@ -9,7 +9,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::error::FieldError;
+use super::error::{FieldError, ValueError};
 use crate::mask;
 
 /// Fields whose content is card data, hidden by `Debug` whatever the dialect.
@@ -27,14 +27,13 @@ impl Mti {
     ///
     /// # Errors
     /// The reason, when the bytes are not four digits.
-    pub fn from_digits(digits: [u8; 4]) -> Result<Mti, String> {
+    pub fn from_digits(digits: [u8; 4]) -> Result<Mti, ValueError> {
         if digits.iter().all(u8::is_ascii_digit) {
             Ok(Mti(digits))
         } else {
-            Err(format!(
-                "MTI {:?} is not four digits",
-                String::from_utf8_lossy(&digits)
-            ))
+            Err(ValueError::Mti {
+                mti: String::from_utf8_lossy(&digits).into_owned(),
+            })
         }
     }
 
@@ -92,13 +91,13 @@ impl Mti {
 }
 
 impl FromStr for Mti {
-    type Err = String;
+    type Err = ValueError;
 
-    fn from_str(s: &str) -> Result<Mti, String> {
+    fn from_str(s: &str) -> Result<Mti, ValueError> {
         let digits: [u8; 4] = s
             .as_bytes()
             .try_into()
-            .map_err(|_| format!("MTI {s:?} is not four digits"))?;
+            .map_err(|_| ValueError::Mti { mti: s.to_owned() })?;
         Mti::from_digits(digits)
     }
 }

@@ -16,7 +16,9 @@ mod message;
 
 pub use codec::PartialDecode;
 pub use dialect::{Dialect, FieldSpec};
-pub use error::{DecodeError, DialectError, EncodeError, FieldError, FieldListError, Part};
+pub use error::{
+    DecodeError, DialectError, EncodeError, FieldError, FieldListError, Part, ValueError,
+};
 pub use field_list::FieldList;
 pub use fields::de;
 pub use message::{Message, Mti};

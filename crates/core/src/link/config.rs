@@ -359,7 +359,7 @@ impl SwitchConfig {
             })
             .collect();
         let refuse_code = ResponseCode::new(&self.refuse_code)
-            .map_err(&mut problem)
+            .map_err(|e| problem(e.to_string()))
             .ok();
         let dialect = Dialect::find(&self.dialect, dialect_dir)
             .map_err(|e| problem(e.to_string()))

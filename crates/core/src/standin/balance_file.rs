@@ -35,6 +35,7 @@ use sha2::{Digest, Sha256};
 
 use crate::mask::redact_pans;
 use crate::money::{Currency, Money};
+use crate::store::StoreError;
 
 /// At most this many problems are kept for the report (all are counted).
 pub const MAX_REPORTED_PROBLEMS: usize = 100;
@@ -113,11 +114,80 @@ pub enum BalanceFileError {
     Io(#[from] io::Error),
     /// The sink refused a row (ours: staging failed).
     #[error("balance rows cannot be staged: {0}")]
-    Sink(String),
+    Sink(#[source] StoreError),
     /// The format itself is wrong (the institution's config; see
     /// [`BalanceFormat::check`]).
     #[error("balance file format: {0}")]
-    Format(String),
+    Format(#[from] FormatError),
+}
+
+/// A [`BalanceFormat`] that cannot be used: every problem, each naming its
+/// key (shown `; `-separated).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", problems.join("; "))]
+pub struct FormatError {
+    pub problems: Vec<String>,
+}
+
+/// Why one value of a file is refused (the reason of its [`LineError`]).
+/// `value` fields hold the value as shown in messages: quoted, bounded,
+/// card-number-like digits masked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueProblem {
+    #[error("not UTF-8 text")]
+    NotUtf8,
+    #[error("longer than {MAX_VALUE_LEN} characters")]
+    TooLong,
+    #[error("{value} contains control characters")]
+    ControlCharacters { value: String },
+    #[error("account is empty")]
+    EmptyAccount,
+    #[error("unknown currency {value}")]
+    UnknownCurrency { value: String },
+    /// Not a decimal amount in the currency (or more decimals than it has).
+    #[error("{value} is not an amount in {currency}")]
+    NotDecimalAmount {
+        value: String,
+        currency: &'static str,
+    },
+    #[error("{value} is not an amount in minor units of {currency}")]
+    NotMinorAmount {
+        value: String,
+        currency: &'static str,
+    },
+    /// Not an amount in any currency (the row's currency is unknown).
+    #[error("{value} is not an amount")]
+    NotAmount { value: String },
+    #[error("{value} is not an RFC 3339 time like 2026-11-21T22:00:00Z")]
+    NotRfc3339 { value: String },
+    #[error("{value} is not a time in the format {format:?}")]
+    NotTimeInFormat { value: String, format: String },
+    /// A fixed-width field whose bounds fall inside a UTF-8 character.
+    #[error("the field cuts a multi-byte character")]
+    CutsCharacter,
+    #[error("{value} is not a number")]
+    NotNumber { value: String },
+    /// A fixed-width amount whose sign is not where the format says.
+    #[error("{value} is not an amount with {how} (sign {sign:?})")]
+    BadSign {
+        value: String,
+        how: &'static str,
+        sign: String,
+    },
+    #[error("{value} is not an amount with {how}")]
+    NotSignedAmount { value: String, how: &'static str },
+    #[error("{value} is too large an amount")]
+    TooLarge { value: String },
+    /// Implied decimals that the currency does not have are not zero.
+    #[error("{raw} with {implied} implied decimals has more decimals than {currency} ({exponent})")]
+    TooManyDecimals {
+        raw: i64,
+        implied: u32,
+        currency: &'static str,
+        exponent: u32,
+    },
+    #[error("{raw} is too large an amount in {currency}")]
+    TooLargeIn { raw: i64, currency: &'static str },
 }
 
 /// The file as read: every byte hashed; reads are bounded by the file size
@@ -162,14 +232,12 @@ impl BalanceFormat {
     /// time zone.
     ///
     /// # Errors
-    /// Every problem, `; `-separated, each naming its key.
-    pub fn check(&self) -> Result<(), String> {
-        self.compile()
-            .map(drop)
-            .map_err(|problems| problems.join("; "))
+    /// [`FormatError`] with every problem, each naming its key.
+    pub fn check(&self) -> Result<(), FormatError> {
+        self.compile().map(drop)
     }
 
-    fn compile(&self) -> Result<Reader, Vec<String>> {
+    fn compile(&self) -> Result<Reader, FormatError> {
         let mut problems = Vec::new();
         let reader = match self {
             BalanceFormat::Csv(f) => {
@@ -184,7 +252,7 @@ impl BalanceFormat {
         };
         match reader {
             Some(reader) if problems.is_empty() => Ok(reader),
-            _ => Err(problems),
+            _ => Err(FormatError { problems }),
         }
     }
 }
@@ -212,7 +280,7 @@ pub fn read<R: Read>(
     format: &BalanceFormat,
     input: R,
     supplied_as_of: Option<Timestamp>,
-    sink: impl FnMut(BalanceRow) -> Result<(), String>,
+    sink: impl FnMut(BalanceRow) -> Result<(), StoreError>,
 ) -> Result<FileSummary, BalanceFileError> {
     read_with_limits(format, input, supplied_as_of, ReadLimits::default(), sink)
 }
@@ -226,11 +294,9 @@ pub fn read_with_limits<R: Read>(
     input: R,
     supplied_as_of: Option<Timestamp>,
     limits: ReadLimits,
-    sink: impl FnMut(BalanceRow) -> Result<(), String>,
+    sink: impl FnMut(BalanceRow) -> Result<(), StoreError>,
 ) -> Result<FileSummary, BalanceFileError> {
-    let reader = format
-        .compile()
-        .map_err(|problems| BalanceFileError::Format(problems.join("; ")))?;
+    let reader = format.compile()?;
     let mut source = Source::new(input, limits);
     let mut collector = Collector::new(limits.max_rows, sink);
     match &reader {
@@ -349,7 +415,7 @@ impl fmt::Display for Overrun {
 
 impl std::error::Error for Overrun {}
 
-impl<S: FnMut(BalanceRow) -> Result<(), String>> Collector<S> {
+impl<S: FnMut(BalanceRow) -> Result<(), StoreError>> Collector<S> {
     fn new(max_rows: u64, sink: S) -> Self {
         Collector {
             problems: Vec::new(),
@@ -380,16 +446,16 @@ impl<S: FnMut(BalanceRow) -> Result<(), String>> Collector<S> {
     fn checked<T>(
         &mut self,
         found: Option<(&str, u64, &str)>,
-        check: impl FnOnce(&str) -> Result<T, String>,
+        check: impl FnOnce(&str) -> Result<T, ValueProblem>,
     ) -> Option<T> {
         let (text, line, column) = found?;
         self.check(line, column, check(text))
     }
 
     /// The value of `result`, or `None` with its problem reported.
-    fn check<T>(&mut self, line: u64, column: &str, result: Result<T, String>) -> Option<T> {
+    fn check<T>(&mut self, line: u64, column: &str, result: Result<T, ValueProblem>) -> Option<T> {
         result
-            .map_err(|reason| self.problem(line, Some(column), reason))
+            .map_err(|reason| self.problem(line, Some(column), reason.to_string()))
             .ok()
     }
 
@@ -444,12 +510,12 @@ impl<S: FnMut(BalanceRow) -> Result<(), String>> Collector<S> {
     }
 
     /// The file gives an as-of on `line`; every one it gives must agree.
-    fn file_as_of(&mut self, as_of: Result<Timestamp, String>, line: u64, column: &str) {
+    fn file_as_of(&mut self, as_of: Result<Timestamp, ValueProblem>, line: u64, column: &str) {
         let as_of = match as_of {
             Ok(as_of) => as_of,
             Err(reason) => {
                 self.as_of_unreadable = true;
-                return self.problem(line, Some(column), reason);
+                return self.problem(line, Some(column), reason.to_string());
             }
         };
         match &self.as_of {
@@ -512,28 +578,28 @@ fn shown(text: &str) -> String {
 }
 
 /// A value as text: UTF-8, bounded, no control characters.
-fn value(raw: &[u8]) -> Result<&str, String> {
-    let text = std::str::from_utf8(raw).map_err(|_| "not UTF-8 text".to_string())?;
+fn value(raw: &[u8]) -> Result<&str, ValueProblem> {
+    let text = std::str::from_utf8(raw).map_err(|_| ValueProblem::NotUtf8)?;
     if text.chars().count() > MAX_VALUE_LEN {
-        return Err(format!("longer than {MAX_VALUE_LEN} characters"));
+        return Err(ValueProblem::TooLong);
     }
     if text.chars().any(char::is_control) {
-        return Err(format!("{} contains control characters", shown(text)));
+        return Err(ValueProblem::ControlCharacters { value: shown(text) });
     }
     Ok(text)
 }
 
-fn account(text: &str) -> Result<String, String> {
+fn account(text: &str) -> Result<String, ValueProblem> {
     let text = value(text.as_bytes())?;
     if text.is_empty() {
-        return Err("account is empty".into());
+        return Err(ValueProblem::EmptyAccount);
     }
     Ok(text.to_owned())
 }
 
-fn currency(text: &str) -> Result<Currency, String> {
+fn currency(text: &str) -> Result<Currency, ValueProblem> {
     let text = value(text.as_bytes())?;
-    Currency::parse(text).map_err(|_| format!("unknown currency {}", shown(text)))
+    Currency::parse(text).map_err(|_| ValueProblem::UnknownCurrency { value: shown(text) })
 }
 
 /// `-` or `+` in front, and the rest.
@@ -551,18 +617,21 @@ fn signed(negative: bool, magnitude: u64) -> Option<i64> {
 
 /// A decimal amount in the currency's units ("-3.00" EUR → -300); more
 /// decimals than the currency has is an error, never rounded.
-fn decimal_amount(text: &str, currency: Currency) -> Result<i64, String> {
-    let bad = || format!("{} is not an amount in {}", shown(text), currency.code);
+fn decimal_amount(text: &str, currency: Currency) -> Result<i64, ValueProblem> {
+    let bad = || ValueProblem::NotDecimalAmount {
+        value: shown(text),
+        currency: currency.code,
+    };
     let (negative, digits) = split_sign(text);
     let money = Money::parse_decimal(digits, currency).map_err(|_| bad())?;
     signed(negative, money.minor).ok_or_else(bad)
 }
 
 /// An amount in minor units ("-300").
-fn minor_amount(text: &str, currency: Currency) -> Result<i64, String> {
-    let bad = || {
-        let code = currency.code;
-        format!("{} is not an amount in minor units of {code}", shown(text))
+fn minor_amount(text: &str, currency: Currency) -> Result<i64, ValueProblem> {
+    let bad = || ValueProblem::NotMinorAmount {
+        value: shown(text),
+        currency: currency.code,
     };
     let (negative, digits) = split_sign(text);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -574,7 +643,7 @@ fn minor_amount(text: &str, currency: Currency) -> Result<i64, String> {
 
 /// Whether `text` could be an amount in some currency: checked when the
 /// row's currency is unknown, so a bad amount is reported too.
-fn amount_syntax(text: &str, minor: bool) -> Result<(), String> {
+fn amount_syntax(text: &str, minor: bool) -> Result<(), ValueProblem> {
     let (_, digits) = split_sign(text);
     let (units, decimals) = digits.split_once('.').unwrap_or((digits, "0"));
     let shape_ok = !(units.is_empty() || decimals.is_empty() || minor && digits.contains('.'));
@@ -586,7 +655,7 @@ fn amount_syntax(text: &str, minor: bool) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("{} is not an amount", shown(text)))
+        Err(ValueProblem::NotAmount { value: shown(text) })
     }
 }
 

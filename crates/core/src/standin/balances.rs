@@ -76,7 +76,7 @@ pub fn apply(
     let read = balance_file::read(format, input, supplied_as_of, |row| {
         chunk.push(row);
         if chunk.len() == CHUNK {
-            stage(store, file_id, std::mem::take(&mut chunk)).map_err(|e| e.to_string())?;
+            stage(store, file_id, std::mem::take(&mut chunk))?;
         }
         Ok(())
     });

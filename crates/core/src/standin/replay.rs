@@ -125,7 +125,10 @@ impl Replay {
         let credit = prepared.as_ref().is_ok_and(|(_, credit)| *credit);
         let operation = item.operation();
         let attempt = match prepared {
-            Err(error) => Attempt::Permanent { error, code: None },
+            Err(error) => Attempt::Permanent {
+                error: error.to_string(),
+                code: None,
+            },
             Ok((request, _)) => {
                 let call = self.system.call(operation, &request);
                 let answered = tokio::time::timeout(timeout, call)

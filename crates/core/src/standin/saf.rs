@@ -16,10 +16,11 @@ use tokio::time::Instant;
 
 use crate::account::{AccountRequest, AdviceDecision, Decider, Operation};
 use crate::account::{Channel, Kind};
+use crate::iso8583::ValueError;
 use crate::iso8583::fields::ResponseCode;
 use crate::journal;
 use crate::journal::txn_id::TxnId;
-use crate::money::{Currency, Money};
+use crate::money::{Currency, Money, MoneyError};
 use crate::store::{Store, StoreError};
 
 /// An item to queue: which operation, for which journal row. The request
@@ -135,29 +136,51 @@ impl Answered {
     }
 }
 
+/// Why an item's request cannot be rebuilt from its journal row (the item
+/// then becomes a dead letter).
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// The item's transaction id is not one.
+    #[error("bad transaction id {0:?}")]
+    TxnId(String),
+    /// Reading the journal failed.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// The journal has no row for the item.
+    #[error("no journal row {0}")]
+    NoJournalRow(String),
+    #[error("unknown kind {0:?}")]
+    Kind(String),
+    #[error("unknown channel {0:?}")]
+    Channel(String),
+    #[error("{0}")]
+    Currency(#[from] MoneyError),
+    #[error("{0}")]
+    ResponseCode(#[from] ValueError),
+}
+
 /// The request an item delivers, rebuilt from its journal row, with a
 /// deadline for this attempt; and whether it reports an approved credit
 /// (which counts once delivered).
 ///
 /// # Errors
-/// A row that is missing or no longer reads (the item is then a dead letter).
+/// [`RequestError`]: a row that is missing or no longer reads.
 pub fn request_for(
     store: &Store,
     item: &Item,
     deadline: Instant,
-) -> Result<(AccountRequest, bool), String> {
+) -> Result<(AccountRequest, bool), RequestError> {
     let txn_id: TxnId = item
         .txn_id
         .parse()
-        .map_err(|_| format!("bad transaction id {:?}", item.txn_id))?;
-    let row = journal::recorded(store, txn_id)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("no journal row {}", item.txn_id))?;
-    let kind = Kind::parse(&row.kind).ok_or_else(|| format!("unknown kind {:?}", row.kind))?;
+        .map_err(|_| RequestError::TxnId(item.txn_id.clone()))?;
+    let row = journal::recorded(store, txn_id)?
+        .ok_or_else(|| RequestError::NoJournalRow(item.txn_id.clone()))?;
+    let kind = Kind::parse(&row.kind).ok_or_else(|| RequestError::Kind(row.kind.clone()))?;
     let channel =
-        Channel::parse(&row.channel).ok_or_else(|| format!("unknown channel {:?}", row.channel))?;
-    let currency = Currency::from_numeric(row.currency).map_err(|e| e.to_string())?;
-    let code = ResponseCode::new(&row.response_code).map_err(|e| e.to_string())?;
+        Channel::parse(&row.channel).ok_or_else(|| RequestError::Channel(row.channel.clone()))?;
+    let currency = Currency::from_numeric(row.currency)?;
+    let code = ResponseCode::new(&row.response_code)?;
     let decision = (item.operation() == Operation::Advice).then(|| {
         // A switch advice reports the switch's own DE 39 (kept as its raw code).
         let switch = row.mti == "0120" || row.mti == "0220";

@@ -44,10 +44,10 @@ pub fn parse_cards(text: &str, path: &Path) -> Result<Vec<Pan>, SimError> {
         if content.is_empty() {
             continue;
         }
-        let pan = Pan::new(content).map_err(|reason| SimError::Cards {
+        let pan = Pan::new(content).map_err(|source| SimError::Cards {
             path: path.to_path_buf(),
             line: index + 1,
-            reason,
+            source,
         })?;
         cards.push(pan);
     }

@@ -20,7 +20,7 @@ pub mod template;
 
 use std::path::PathBuf;
 
-use cardhub_core::iso8583::{DecodeError, FieldListError, Mti};
+use cardhub_core::iso8583::{DecodeError, FieldListError, Mti, ValueError};
 use cardhub_core::link::LinkError;
 
 pub use cards::{load_cards, parse_cards};
@@ -78,18 +78,23 @@ pub enum SimError {
         source: std::io::Error,
     },
     /// A line of the cards file that is not a card number.
-    #[error("cards file {}, line {line}: {reason}", path.display())]
+    #[error("cards file {}, line {line}: {source}", path.display())]
     Cards {
         path: PathBuf,
         line: usize,
-        reason: String,
+        #[source]
+        source: ValueError,
     },
     /// A cards file with nothing but comments and blank lines.
     #[error("cards file {} holds no card numbers", path.display())]
     NoCards { path: PathBuf },
     /// A value given for a typed field that does not pass its check (PAN, amount).
-    #[error("field {field}: {reason}")]
-    Field { field: u16, reason: String },
+    #[error("field {field}: {source}")]
+    Field {
+        field: u16,
+        #[source]
+        source: ValueError,
+    },
     /// The fields given for a request do not make a message of the dialect.
     #[error("building the request")]
     Build(#[source] FieldListError),

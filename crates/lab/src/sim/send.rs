@@ -130,7 +130,7 @@ pub fn build_request(
     header: Option<&str>,
     stan: Stan,
 ) -> Result<Message, SimError> {
-    let invalid = |field| move |reason| SimError::Field { field, reason };
+    let invalid = |field| move |source| SimError::Field { field, source };
     let pan = Pan::new(&options.pan).map_err(invalid(de::PAN))?;
     let amount = Amount::new(options.amount).map_err(invalid(de::AMOUNT))?;
     let mut msg = Message::new(options.mti);

@@ -108,9 +108,10 @@ impl RrnSource {
     /// RRNs for a run starting now (local time).
     pub fn starting_now() -> RrnSource {
         let now = jiff::Zoned::now();
-        let seconds =
-            i64::from(now.hour()) * 3600 + i64::from(now.minute()) * 60 + i64::from(now.second());
-        let millis = seconds * 1000 + i64::from(now.millisecond());
+        let millis = now
+            .time()
+            .duration_since(jiff::civil::Time::midnight())
+            .as_millis();
         RrnSource {
             prefix: format!(
                 "{}{:03}",

@@ -7,6 +7,7 @@ use super::{
     AmountText, BalanceFileError, BalanceRow, Collector, CsvFormat, CurrencyFrom, Source, TimeText,
     account, amount_syntax, currency, decimal_amount, minor_amount, strip_eol, value,
 };
+use crate::store::StoreError;
 
 /// A checked [`CsvFormat`].
 pub(super) struct CsvReader {
@@ -93,7 +94,7 @@ impl CsvReader {
     /// Reads the file. With `as_of_supplied` (the sender gave the as-of) an
     /// `as_of_line` is optional: a first line without its prefix is the
     /// header row.
-    pub(super) fn read<R: Read, S: FnMut(BalanceRow) -> Result<(), String>>(
+    pub(super) fn read<R: Read, S: FnMut(BalanceRow) -> Result<(), StoreError>>(
         &self,
         source: &mut Source<R>,
         c: &mut Collector<S>,
@@ -165,7 +166,7 @@ impl CsvReader {
 
     /// Finds the format's columns; `None` (with problems) when one is
     /// missing or repeated.
-    fn header<S: FnMut(BalanceRow) -> Result<(), String>>(
+    fn header<S: FnMut(BalanceRow) -> Result<(), StoreError>>(
         &self,
         record: &csv::ByteRecord,
         line: u64,
@@ -212,7 +213,7 @@ impl CsvReader {
     }
 
     /// Checks one data row, reporting everything wrong with it.
-    fn row<S: FnMut(BalanceRow) -> Result<(), String>>(
+    fn row<S: FnMut(BalanceRow) -> Result<(), StoreError>>(
         &self,
         header: &Header,
         record: &csv::ByteRecord,
@@ -262,7 +263,7 @@ impl CsvReader {
 }
 
 /// The next record, `false` at the end (or when a limit stops the read).
-fn next<R: Read, S: FnMut(BalanceRow) -> Result<(), String>>(
+fn next<R: Read, S: FnMut(BalanceRow) -> Result<(), StoreError>>(
     reader: &mut csv::Reader<R>,
     record: &mut csv::ByteRecord,
     c: &mut Collector<S>,

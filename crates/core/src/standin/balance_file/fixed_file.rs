@@ -5,9 +5,10 @@ use std::io::{BufRead, BufReader, Read};
 
 use super::{
     AmountField, BalanceFileError, BalanceRow, Collector, Counted, CurrencyFrom, Field,
-    FixedFormat, Sign, Source, TimeText, account, currency, shown, strip_eol,
+    FixedFormat, Sign, Source, TimeText, ValueProblem, account, currency, shown, strip_eol,
 };
 use crate::money::Currency;
+use crate::store::StoreError;
 
 /// Most digits in an amount or count: the value fits an `i64`.
 const MAX_DIGITS: usize = 18;
@@ -125,7 +126,7 @@ impl FixedReader {
         })
     }
 
-    pub(super) fn read<R: Read, S: FnMut(BalanceRow) -> Result<(), String>>(
+    pub(super) fn read<R: Read, S: FnMut(BalanceRow) -> Result<(), StoreError>>(
         &self,
         source: &mut Source<R>,
         c: &mut Collector<S>,
@@ -168,7 +169,7 @@ impl FixedReader {
     }
 
     /// One record: its place in the file, then its fields.
-    fn record<S: FnMut(BalanceRow) -> Result<(), String>>(
+    fn record<S: FnMut(BalanceRow) -> Result<(), StoreError>>(
         &self,
         raw: &[u8],
         st: &mut State,
@@ -252,7 +253,7 @@ impl FixedReader {
         Ok(())
     }
 
-    fn header<S: FnMut(BalanceRow) -> Result<(), String>>(
+    fn header<S: FnMut(BalanceRow) -> Result<(), StoreError>>(
         &self,
         text: &str,
         st: &mut State,
@@ -278,7 +279,7 @@ impl FixedReader {
         }
     }
 
-    fn detail<S: FnMut(BalanceRow) -> Result<(), String>>(
+    fn detail<S: FnMut(BalanceRow) -> Result<(), StoreError>>(
         &self,
         text: &str,
         st: &mut State,
@@ -287,18 +288,13 @@ impl FixedReader {
         let line = st.line;
         let account_column = column("account", self.account.start, self.account.length);
         let account = slice(text, self.account).and_then(|t| account(t.trim_end_matches(' ')));
-        let account = account
-            .map_err(|reason| c.problem(line, Some(&account_column), reason))
-            .ok();
+        let account = c.check(line, &account_column, account);
         let currency = match self.currency {
             CurrencyFrom::Fixed(fixed) => Some(fixed),
-            CurrencyFrom::Row(field) => slice(text, field)
-                .and_then(|t| currency(t.trim()))
-                .map_err(|reason| {
-                    let column = column("currency", field.start, field.length);
-                    c.problem(line, Some(&column), reason);
-                })
-                .ok(),
+            CurrencyFrom::Row(field) => {
+                let found = slice(text, field).and_then(|t| currency(t.trim()));
+                c.check(line, &column("currency", field.start, field.length), found)
+            }
         };
         let f = self.available;
         let available_column = column("available", f.start, f.length);
@@ -313,9 +309,7 @@ impl FixedReader {
             (Ok(_), None) => Ok(0),
             (Err(reason), _) => Err(reason),
         };
-        let available = available
-            .map_err(|reason| c.problem(line, Some(&available_column), reason))
-            .ok();
+        let available = c.check(line, &available_column, available);
         if let (Some(account), Some(available_minor), Some(currency)) =
             (account, available, currency)
         {
@@ -330,7 +324,7 @@ impl FixedReader {
         Ok(())
     }
 
-    fn trailer<S: FnMut(BalanceRow) -> Result<(), String>>(
+    fn trailer<S: FnMut(BalanceRow) -> Result<(), StoreError>>(
         &self,
         text: &str,
         st: &mut State,
@@ -350,7 +344,7 @@ impl FixedReader {
                 let reason = format!("trailer count {count}, the file has {counted} {what}");
                 c.problem(line, Some(&count_column), reason);
             }
-            Err(reason) => c.problem(line, Some(&count_column), reason),
+            Err(reason) => c.problem(line, Some(&count_column), reason.to_string()),
         }
         let Some(total_field) = self.total else {
             return;
@@ -365,7 +359,7 @@ impl FixedReader {
                 }
                 _ => {}
             },
-            Err(reason) => c.problem(line, Some(&total_column), reason),
+            Err(reason) => c.problem(line, Some(&total_column), reason.to_string()),
         }
     }
 }
@@ -446,15 +440,15 @@ fn column(name: &str, start: usize, length: usize) -> String {
 }
 
 /// The bytes of a field (the record is long enough: checked before).
-fn slice(text: &str, f: Field) -> Result<&str, String> {
+fn slice(text: &str, f: Field) -> Result<&str, ValueProblem> {
     let start = f.start.saturating_sub(1);
     text.get(start..start + f.length)
-        .ok_or_else(|| "the field cuts a multi-byte character".to_string())
+        .ok_or(ValueProblem::CutsCharacter)
 }
 
 /// Digits, possibly padded with spaces on the left.
-fn digits(text: &str) -> Result<u64, String> {
-    let bad = || format!("{} is not a number", shown(text));
+fn digits(text: &str) -> Result<u64, ValueProblem> {
+    let bad = || ValueProblem::NotNumber { value: shown(text) };
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());
     }
@@ -462,7 +456,7 @@ fn digits(text: &str) -> Result<u64, String> {
 }
 
 /// An amount as written, sign applied, decimals still implied.
-fn signed_digits(text: &str, f: AmountField) -> Result<i64, String> {
+fn signed_digits(text: &str, f: AmountField) -> Result<i64, ValueProblem> {
     let field = slice(
         text,
         Field {
@@ -489,38 +483,48 @@ fn signed_digits(text: &str, f: AmountField) -> Result<i64, String> {
         ("+", _) => false,
         (" ", Sign::Leading | Sign::Separate(_)) => false,
         _ => {
-            let reason = format!(
-                "{} is not an amount with {how} (sign {sign:?})",
-                shown(field)
-            );
-            return Err(reason);
+            return Err(ValueProblem::BadSign {
+                value: shown(field),
+                how,
+                sign: sign.to_owned(),
+            });
         }
     };
-    let magnitude = digits(body.trim_start_matches(' '))
-        .map_err(|_| format!("{} is not an amount with {how}", shown(field)))?;
     let magnitude =
-        i64::try_from(magnitude).map_err(|_| format!("{} is too large an amount", shown(field)))?;
+        digits(body.trim_start_matches(' ')).map_err(|_| ValueProblem::NotSignedAmount {
+            value: shown(field),
+            how,
+        })?;
+    let magnitude = i64::try_from(magnitude).map_err(|_| ValueProblem::TooLarge {
+        value: shown(field),
+    })?;
     Ok(if negative { -magnitude } else { magnitude })
 }
 
 /// An amount with `implied` decimals in minor units of `currency`: never
 /// rounded, so decimals beyond the currency's must be zero.
-fn scale(raw: i64, implied: Option<u8>, currency: Currency) -> Result<i64, String> {
+fn scale(raw: i64, implied: Option<u8>, currency: Currency) -> Result<i64, ValueProblem> {
     let exponent = u32::from(currency.exponent);
     let implied = implied.map_or(exponent, u32::from);
     let code = currency.code;
     if implied >= exponent {
         let factor = 10i64.pow(implied - exponent);
         if raw % factor != 0 {
-            return Err(format!(
-                "{raw} with {implied} implied decimals has more decimals than {code} ({exponent})"
-            ));
+            return Err(ValueProblem::TooManyDecimals {
+                raw,
+                implied,
+                currency: code,
+                exponent,
+            });
         }
         Ok(raw / factor)
     } else {
         10i64
             .checked_pow(exponent - implied)
             .and_then(|factor| raw.checked_mul(factor))
-            .ok_or_else(|| format!("{raw} is too large an amount in {code}"))
+            .ok_or(ValueProblem::TooLargeIn {
+                raw,
+                currency: code,
+            })
     }
 }

@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::Deserialize;
 
-use super::shown;
+use super::{ValueProblem, shown};
 use crate::money::Currency;
 
 /// How an institution's balance files are written: its
@@ -267,16 +267,16 @@ impl TimeText {
     }
 
     /// Parses an as-of; one without an offset is in the format's time zone.
-    pub(super) fn parse(&self, text: &str) -> Result<Timestamp, String> {
+    pub(super) fn parse(&self, text: &str) -> Result<Timestamp, ValueProblem> {
         let Some(format) = &self.format else {
-            return text.parse::<Timestamp>().map_err(|_| {
-                format!(
-                    "{} is not an RFC 3339 time like 2026-11-21T22:00:00Z",
-                    shown(text)
-                )
-            });
+            return text
+                .parse::<Timestamp>()
+                .map_err(|_| ValueProblem::NotRfc3339 { value: shown(text) });
         };
-        let bad = || format!("{} is not a time in the format {format:?}", shown(text));
+        let bad = || ValueProblem::NotTimeInFormat {
+            value: shown(text),
+            format: format.clone(),
+        };
         let tm = jiff::fmt::strtime::parse(format, text).map_err(|_| bad())?;
         if tm.offset().is_some() || tm.timestamp().is_some() {
             return tm.to_timestamp().map_err(|_| bad());

@@ -23,6 +23,7 @@ use super::{
 };
 use crate::mask::redact_pans;
 use crate::money::Currency;
+use crate::store::StoreError;
 use crate::xml::{is_name, is_xml_char, is_xml_space};
 
 /// Elements open at once (the root is depth 1).
@@ -170,7 +171,7 @@ impl XmlReader {
         })
     }
 
-    pub(super) fn read<R: Read, S: FnMut(BalanceRow) -> Result<(), String>>(
+    pub(super) fn read<R: Read, S: FnMut(BalanceRow) -> Result<(), StoreError>>(
         &self,
         source: &mut Source<R>,
         c: &mut Collector<S>,
@@ -245,7 +246,7 @@ impl XmlReader {
 
 /// The XML version, and a declared encoding other than UTF-8 (then the
 /// file must be ASCII to read the same).
-fn declaration<S: FnMut(BalanceRow) -> Result<(), String>>(
+fn declaration<S: FnMut(BalanceRow) -> Result<(), StoreError>>(
     decl: &BytesDecl,
     line: u64,
     c: &mut Collector<S>,
@@ -267,7 +268,7 @@ fn declaration<S: FnMut(BalanceRow) -> Result<(), String>>(
 
 /// A reader error: a passed limit or bad XML ends the read as a problem;
 /// an input failure is returned.
-fn xml_error<S: FnMut(BalanceRow) -> Result<(), String>>(
+fn xml_error<S: FnMut(BalanceRow) -> Result<(), StoreError>>(
     error: quick_xml::Error,
     line: u64,
     c: &mut Collector<S>,
@@ -328,7 +329,7 @@ impl Path {
 }
 
 impl Walk<'_> {
-    fn open<S: FnMut(BalanceRow) -> Result<(), String>>(
+    fn open<S: FnMut(BalanceRow) -> Result<(), StoreError>>(
         &mut self,
         start: &BytesStart,
         resolver: &NamespaceResolver,
@@ -438,7 +439,7 @@ impl Walk<'_> {
     }
 
     /// A value found: a field of the current record or the file's as-of.
-    fn store<S: FnMut(BalanceRow) -> Result<(), String>>(
+    fn store<S: FnMut(BalanceRow) -> Result<(), StoreError>>(
         &mut self,
         target: Target,
         text: &str,
@@ -466,7 +467,7 @@ impl Walk<'_> {
         }
     }
 
-    fn text<S: FnMut(BalanceRow) -> Result<(), String>>(
+    fn text<S: FnMut(BalanceRow) -> Result<(), StoreError>>(
         &mut self,
         text: &str,
         line: u64,
@@ -488,7 +489,7 @@ impl Walk<'_> {
         }
     }
 
-    fn reference<S: FnMut(BalanceRow) -> Result<(), String>>(
+    fn reference<S: FnMut(BalanceRow) -> Result<(), StoreError>>(
         &mut self,
         reference: &BytesRef,
         line: u64,
@@ -522,7 +523,7 @@ impl Walk<'_> {
         self.text(resolved, line, c);
     }
 
-    fn close<S: FnMut(BalanceRow) -> Result<(), String>>(
+    fn close<S: FnMut(BalanceRow) -> Result<(), StoreError>>(
         &mut self,
         c: &mut Collector<S>,
     ) -> Result<(), BalanceFileError> {
@@ -548,7 +549,7 @@ impl Walk<'_> {
     }
 
     /// A record's fields checked; all present and good make a row.
-    fn row<S: FnMut(BalanceRow) -> Result<(), String>>(
+    fn row<S: FnMut(BalanceRow) -> Result<(), StoreError>>(
         &self,
         record: Record,
         c: &mut Collector<S>,
@@ -583,7 +584,7 @@ impl Walk<'_> {
     }
 
     /// A field's text, line and path; its absence reported.
-    fn found<'a, S: FnMut(BalanceRow) -> Result<(), String>>(
+    fn found<'a, S: FnMut(BalanceRow) -> Result<(), StoreError>>(
         &'a self,
         record: &'a Record,
         field: usize,
@@ -599,7 +600,7 @@ impl Walk<'_> {
         }
     }
 
-    fn end<S: FnMut(BalanceRow) -> Result<(), String>>(&self, line: u64, c: &mut Collector<S>) {
+    fn end<S: FnMut(BalanceRow) -> Result<(), StoreError>>(&self, line: u64, c: &mut Collector<S>) {
         if let Some(open) = self.stack.last() {
             c.fatal(
                 line,
