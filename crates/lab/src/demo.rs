@@ -258,7 +258,15 @@ async fn start_bank(
         _ => format!("{},500.00,USD\n", b.account),
     };
     let opening = accounts::parse(format!("account,available,currency\n{lines}").as_bytes())
-        .map_err(|e| anyhow::anyhow!("{id}'s demo accounts: {}", e.join("; ")))?;
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{id}'s demo accounts: {}",
+                e.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        })?;
     let mut ledger = Ledger::open(None)?;
     ledger.open_accounts(&opening)?;
     let state = RefSys::new(ledger, Mode::Open, 0);
