@@ -1,15 +1,23 @@
 //! `/openapi.json` against the server that serves it, over real HTTP: every
 //! documented operation is served (and no other method on its path), the
 //! bearer scheme is exactly where the token is checked, every status the
-//! probes get is documented and every JSON answer has the documented shape;
-//! and no route is added in `crates/core/src/api/` outside the documented list.
+//! probes get is documented and every JSON answer has the documented shape
+//! (value lists, patterns and bounds included); the constraints the types
+//! enforce are stated in the document; and no route is added in
+//! `crates/core/src/api/` outside the documented list.
 
 mod support;
 
 use std::path::Path;
 
 use cardhub_core::api;
+use cardhub_core::backoffice::search::{DEFAULT_LIMIT, MAX_LIMIT};
+use cardhub_core::iso8583::fields::ResponseCode;
+use cardhub_core::journal::Entry;
+use cardhub_core::journal::decision::DecidedBy;
 use cardhub_core::journal::txn_id::TxnId;
+use cardhub_core::standin::saf::{ItemState, LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT};
+use cardhub_core::standin::state::InstitutionState;
 use serde_json::{Map, Value};
 use support::{ACTIVE_USD, client, code_of, purchase};
 
@@ -149,7 +157,8 @@ fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
 }
 
 /// Why `value` does not have the shape `schema` documents, if it does not:
-/// no undocumented key, every required key, each value's JSON type.
+/// no undocumented key, every required key, each value's JSON type, and
+/// each value's `enum`, `pattern`, `minimum` and `maximum`.
 fn misfit(doc: &Value, value: &Value, schema: &Value, at: &str) -> Option<String> {
     let schema = resolve(doc, schema);
     if let Some(alternatives) = schema["oneOf"].as_array() {
@@ -189,6 +198,9 @@ fn misfit(doc: &Value, value: &Value, schema: &Value, at: &str) -> Option<String
     if !fits {
         return Some(format!("{at}: a {kind}, documented {types:?}"));
     }
+    if let Some(misfit) = out_of_bounds(value, schema) {
+        return Some(format!("{at}: {misfit}"));
+    }
     match value {
         // Strict where properties are listed: none undocumented.
         Value::Object(fields) if schema["properties"].is_object() => {
@@ -211,6 +223,230 @@ fn misfit(doc: &Value, value: &Value, schema: &Value, at: &str) -> Option<String
             .enumerate()
             .find_map(|(i, v)| misfit(doc, v, &schema["items"], &format!("{at}[{i}]"))),
         _ => None,
+    }
+}
+
+/// Why `value` is outside what `schema` allows of its type, if it is: not
+/// one of the `enum` values, a string not matching `pattern`, a number
+/// below `minimum` or above `maximum`.
+fn out_of_bounds(value: &Value, schema: &Value) -> Option<String> {
+    if let Some(values) = schema["enum"].as_array()
+        && !values.contains(value)
+    {
+        return Some(format!("{value} is not one of {values:?}"));
+    }
+    if let (Some(pattern), Value::String(text)) = (schema["pattern"].as_str(), value) {
+        let regex = regex::Regex::new(pattern)
+            .unwrap_or_else(|e| panic!("pattern {pattern:?} is not a regex: {e}"));
+        if !regex.is_match(text) {
+            return Some(format!("{text:?} does not match {pattern:?}"));
+        }
+    }
+    let number = value.as_f64()?;
+    if let Some(minimum) = schema["minimum"].as_f64()
+        && number < minimum
+    {
+        return Some(format!("{value} is below the minimum {minimum}"));
+    }
+    if let Some(maximum) = schema["maximum"].as_f64()
+        && number > maximum
+    {
+        return Some(format!("{value} is above the maximum {maximum}"));
+    }
+    None
+}
+
+/// The schema of a value that `schema` allows (`$ref`s followed, the
+/// non-null alternative of an optional one), as a constraint is read from it.
+fn constraint<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    let schema = resolve(doc, schema);
+    match schema["oneOf"].as_array() {
+        Some(alternatives) => {
+            let mut present = alternatives
+                .iter()
+                .filter(|s| s["type"] != "null")
+                .map(|s| constraint(doc, s));
+            let only = present.next().expect("a non-null alternative");
+            assert!(
+                present.next().is_none(),
+                "one non-null alternative: {schema}"
+            );
+            only
+        }
+        None => schema,
+    }
+}
+
+/// The constraint schema of a component's property.
+fn property<'a>(doc: &'a Value, component: &str, name: &str) -> &'a Value {
+    let properties = &doc["components"]["schemas"][component]["properties"];
+    assert!(
+        properties[name].is_object(),
+        "{component}.{name} is not documented"
+    );
+    constraint(doc, &properties[name])
+}
+
+/// The constraint schema of an operation's parameter.
+fn parameter<'a>(doc: &'a Value, method: &str, path: &str, name: &str) -> &'a Value {
+    let parameters = doc["paths"][path][method]["parameters"].as_array().unwrap();
+    let parameter = parameters
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("{method} {path} has no parameter {name}"));
+    constraint(doc, &parameter["schema"])
+}
+
+/// The `enum` values of a schema, as strings.
+fn values(schema: &Value) -> Vec<&str> {
+    schema["enum"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no enum in {schema}"))
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect()
+}
+
+/// Every variant's name in the API; the matches fail to compile when a
+/// variant is added, so the lists below cannot fall behind the types.
+fn decided_by() -> Vec<&'static str> {
+    let all = [
+        DecidedBy::AccountSystem,
+        DecidedBy::StandIn,
+        DecidedBy::HubRule,
+    ];
+    all.iter().for_each(|d| match d {
+        DecidedBy::AccountSystem | DecidedBy::StandIn | DecidedBy::HubRule => {}
+    });
+    all.map(DecidedBy::as_str).to_vec()
+}
+
+fn entries() -> Vec<&'static str> {
+    let all = [
+        Entry::Request,
+        Entry::Retransmission,
+        Entry::LateResult,
+        Entry::OrphanReversal,
+        Entry::RepeatedRequest,
+    ];
+    all.iter().for_each(|e| match e {
+        Entry::Request
+        | Entry::Retransmission
+        | Entry::LateResult
+        | Entry::OrphanReversal
+        | Entry::RepeatedRequest => {}
+    });
+    all.map(Entry::as_str).to_vec()
+}
+
+fn item_states() -> Vec<&'static str> {
+    let all = [ItemState::Pending, ItemState::Delivered, ItemState::Dead];
+    all.iter().for_each(|s| match s {
+        ItemState::Pending | ItemState::Delivered | ItemState::Dead => {}
+    });
+    all.map(ItemState::as_str).to_vec()
+}
+
+#[tokio::test]
+async fn the_document_states_the_constraints_of_the_types() {
+    let served = start().await;
+    let doc = probe(&served, "get", "/openapi.json", false).await;
+    let doc = doc.json.expect("the document is JSON");
+
+    let states: Vec<&str> = InstitutionState::ALL.map(InstitutionState::as_str).to_vec();
+    assert_eq!(values(property(&doc, "Institution", "state")), states);
+    assert_eq!(values(property(&doc, "StateChange", "state")), states);
+    assert_eq!(
+        values(property(&doc, "QueuedItem", "operation")),
+        ["advice", "reverse"]
+    );
+    assert_eq!(values(property(&doc, "QueuedItem", "state")), item_states());
+    assert_eq!(
+        values(parameter(&doc, "get", "/api/saf", "state")),
+        item_states()
+    );
+    assert_eq!(values(property(&doc, "SafRow", "state")), item_states());
+    assert_eq!(values(property(&doc, "Transaction", "entry")), entries());
+    assert_eq!(
+        values(property(&doc, "Transaction", "decided_by")),
+        decided_by()
+    );
+    assert_eq!(
+        values(property(&doc, "SearchCriteria", "decided_by")),
+        decided_by()
+    );
+
+    // Transaction ids: the pattern takes what TxnId prints and nothing else.
+    let txn_ids = [
+        property(&doc, "Transaction", "txn_id"),
+        property(&doc, "Transaction", "original_txn_id"),
+        property(&doc, "QueuedItem", "txn_id"),
+        property(&doc, "QueuedItem", "request_id"),
+        property(&doc, "SearchCriteria", "before"),
+        property(&doc, "SearchPage", "next_before"),
+        parameter(&doc, "get", "/api/transactions/{id}", "id"),
+    ];
+    for schema in txn_ids {
+        for id in [0, 1, i64::MAX, -1, TxnId::at(jiff::Timestamp::now()).0] {
+            let id = Value::from(TxnId(id).to_string());
+            assert_eq!(out_of_bounds(&id, schema), None, "{schema}");
+        }
+        for not_an_id in [
+            "0000000000000000A",
+            "00000000000000a1",
+            "",
+            "G000000000000000",
+        ] {
+            assert!(
+                out_of_bounds(&Value::from(not_an_id), schema).is_some(),
+                "{not_an_id:?} {schema}"
+            );
+        }
+    }
+    // Response codes: the pattern takes exactly what ResponseCode accepts.
+    for schema in [
+        property(&doc, "Transaction", "response_code"),
+        property(&doc, "SearchCriteria", "response_code"),
+    ] {
+        for code in ["00", "51", "N7", "zz", "5", "051", "5-", " 5", "é5"] {
+            assert_eq!(
+                out_of_bounds(&Value::from(code), schema).is_none(),
+                ResponseCode::new(code).is_ok(),
+                "{code:?} {schema}"
+            );
+        }
+    }
+
+    let limit = property(&doc, "SearchCriteria", "limit");
+    assert_eq!(limit["minimum"], 1, "{limit}");
+    assert_eq!(limit["maximum"], MAX_LIMIT, "{limit}");
+    assert_eq!(limit["default"], DEFAULT_LIMIT, "{limit}");
+    let limit = parameter(&doc, "get", "/api/saf", "limit");
+    assert_eq!(limit["maximum"], LIST_MAX_LIMIT, "{limit}");
+    assert_eq!(limit["default"], LIST_DEFAULT_LIMIT, "{limit}");
+
+    for (component, name) in [
+        ("Transaction", "received_at"),
+        ("Institution", "balances_as_of"),
+        ("Applied", "as_of"),
+    ] {
+        assert_eq!(
+            property(&doc, component, name)["format"],
+            "date-time",
+            "{component}.{name}"
+        );
+    }
+    for (component, name) in [
+        ("Transaction", "amount_minor"),
+        ("Institution", "saf_pending"),
+        ("Institution", "saf_dead"),
+        ("Institution", "balances_rows"),
+    ] {
+        assert_eq!(
+            property(&doc, component, name)["minimum"],
+            0,
+            "{component}.{name}"
+        );
     }
 }
 

@@ -100,13 +100,18 @@ pub struct Metrics {
 #[schema(as = Institution)]
 pub struct InstitutionSnapshot {
     pub id: String,
+    #[schema(value_type = crate::standin::state::InstitutionState)]
     pub state: &'static str,
     pub saf_paused: bool,
     pub transitions: u64,
+    #[schema(minimum = 0)]
     pub saf_pending: i64,
+    #[schema(minimum = 0)]
     pub saf_dead: i64,
     /// The current balance file's as-of (RFC 3339) and rows; `None`: no file.
+    #[schema(format = DateTime)]
     pub balances_as_of: Option<String>,
+    #[schema(minimum = 0)]
     pub balances_rows: Option<i64>,
     /// Seconds since that as-of.
     #[serde(skip)]

@@ -18,6 +18,7 @@ use super::error::{ApiError, Body, ErrorBody};
 use super::server::Api;
 use crate::backoffice::Story;
 use crate::backoffice::search::{Criteria, Page};
+use crate::journal::txn_id::TxnId;
 use crate::metrics::InstitutionSnapshot;
 use crate::standin::balances::Applied;
 use crate::standin::saf;
@@ -35,6 +36,7 @@ pub struct InstitutionList {
 pub struct StateChange {
     /// `open`, `closing` or `closed` (`unreachable` and `offline-only` are
     /// detected or configured, never signalled).
+    #[schema(value_type = InstitutionState)]
     state: String,
     /// Recorded with the transition; "set through the API" when absent.
     reason: Option<String>,
@@ -45,8 +47,10 @@ pub struct StateChange {
 pub struct StateChanged {
     pub institution: String,
     /// The state before.
+    #[schema(value_type = InstitutionState)]
     pub previous: &'static str,
     /// The state signalled.
+    #[schema(value_type = InstitutionState)]
     pub state: &'static str,
 }
 
@@ -79,6 +83,7 @@ pub struct SafList {
 pub struct Requeued {
     pub seq: i64,
     /// Always `pending`.
+    #[schema(value_type = saf::ItemState)]
     pub state: &'static str,
 }
 
@@ -249,7 +254,7 @@ pub(super) async fn search(
 /// and late answers referring to it, its shadow-balance movement, its
 /// store-and-forward deliveries (card numbers masked).
 #[utoipa::path(get, path = "/api/transactions/{id}",
-    params(("id" = String, Path, pattern = "^[0-9A-F]{16}$", description = "cardhub's transaction id")),
+    params(("id" = TxnId, Path, description = "cardhub's transaction id")),
     responses(
         (status = OK, description = "the story", body = Story),
         (status = BAD_REQUEST, description = "not a transaction id", body = ErrorBody),
@@ -261,7 +266,7 @@ pub(super) async fn transaction(
     State(api): State<Api>,
     Path(id): Path<String>,
 ) -> Result<Json<Story>, ApiError> {
-    let Ok(txn_id) = id.parse::<crate::journal::txn_id::TxnId>() else {
+    let Ok(txn_id) = id.parse::<TxnId>() else {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             format!("{id:?} is not a transaction id (16 hex digits)"),
@@ -320,6 +325,6 @@ pub(super) async fn requeue(
     }
     Ok(Json(Requeued {
         seq,
-        state: "pending",
+        state: saf::ItemState::Pending.as_str(),
     }))
 }

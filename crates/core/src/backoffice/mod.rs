@@ -10,6 +10,8 @@ pub mod search;
 use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 
+use crate::iso8583::fields::ResponseCode;
+use crate::journal::decision::DecidedBy;
 use crate::journal::txn_id::TxnId;
 use crate::store::{Store, StoreError};
 
@@ -17,8 +19,11 @@ use crate::store::{Store, StoreError};
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[schema(as = Transaction)]
 pub struct JournalRow {
+    #[schema(value_type = TxnId)]
     pub txn_id: String,
+    #[schema(value_type = crate::journal::Entry)]
     pub entry: String,
+    #[schema(format = DateTime)]
     pub received_at: String,
     pub mti: String,
     pub kind: String,
@@ -26,18 +31,25 @@ pub struct JournalRow {
     pub card: Option<String>,
     pub account: Option<String>,
     pub institution: Option<String>,
+    /// In the currency's minor units.
+    #[schema(minimum = 0)]
     pub amount_minor: i64,
+    /// ISO 4217 numeric.
     pub currency: u16,
     pub stan: Option<String>,
     pub rrn: Option<String>,
     pub terminal: Option<String>,
+    #[schema(value_type = ResponseCode)]
     pub response_code: String,
     pub auth_id: Option<String>,
+    #[schema(value_type = DecidedBy)]
     pub decided_by: String,
     pub adapter: Option<String>,
     pub raw_response_code: Option<String>,
     pub reason: Option<String>,
+    #[schema(value_type = Option<TxnId>)]
     pub original_txn_id: Option<String>,
+    #[schema(minimum = 0)]
     pub latency_us: i64,
 }
 
@@ -50,17 +62,22 @@ pub struct MovementRow {
     pub approved_by: String,
     /// `expired` for an open hold past its expiry.
     pub state: String,
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
 }
 
 /// One store-and-forward item.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SafRow {
+    #[schema(minimum = 1)]
     pub seq: i64,
+    #[schema(schema_with = crate::standin::saf::queued_operation)]
     pub operation: String,
+    #[schema(value_type = crate::standin::saf::ItemState)]
     pub state: String,
     pub attempts: u32,
     pub last_error: Option<String>,
+    #[schema(format = DateTime)]
     pub delivered_at: Option<String>,
 }
 

@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 use super::{JOURNAL_COLUMNS, JournalRow, journal_row};
 use crate::cards::PanHash;
 use crate::iso8583::ValueError;
-use crate::iso8583::fields::Pan;
+use crate::iso8583::fields::{Pan, ResponseCode};
+use crate::journal::decision::DecidedBy;
 use crate::journal::txn_id::TxnId;
 use crate::store::{Store, StoreError};
 
@@ -48,12 +49,17 @@ pub struct Criteria {
     /// Latest time: RFC 3339 (exclusive) or a UTC day (that whole day included).
     pub to: Option<String>,
     /// DE 39 answered, e.g. `51`.
+    #[schema(value_type = Option<ResponseCode>)]
     pub response_code: Option<String>,
-    /// `account_system`, `stand_in` or `hub_rule`.
+    /// Who decided.
+    #[schema(value_type = Option<DecidedBy>)]
     pub decided_by: Option<String>,
     /// The page after another one: its `next_before`.
+    #[schema(value_type = Option<TxnId>)]
     pub before: Option<String>,
     /// Rows per page, 1 to [`MAX_LIMIT`]; [`DEFAULT_LIMIT`] when absent.
+    // `tests/openapi.rs` checks the literal bounds against those constants.
+    #[schema(minimum = 1, maximum = 500, default = json!(DEFAULT_LIMIT))]
     pub limit: Option<u32>,
 }
 
@@ -237,6 +243,7 @@ fn moment(text: &str, end_of_day: bool) -> Result<TxnId, CriterionProblem> {
 pub struct Page {
     pub transactions: Vec<JournalRow>,
     /// Pass as `before` for the next page; absent on the last page.
+    #[schema(value_type = Option<TxnId>)]
     pub next_before: Option<String>,
 }
 

@@ -242,7 +242,8 @@ impl fmt::Debug for Track2 {
 }
 
 /// DE 39: two-character response code.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, utoipa::ToSchema)]
+#[schema(value_type = String, pattern = "^[0-9A-Za-z]{2}$")]
 pub struct ResponseCode([u8; 2]);
 
 impl ResponseCode {

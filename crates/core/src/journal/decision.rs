@@ -6,7 +6,8 @@ use crate::account::Balances;
 use crate::iso8583::fields::ResponseCode;
 
 /// Who made a decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
 pub enum DecidedBy {
     /// The institution's account system answered.
     AccountSystem,

@@ -17,7 +17,8 @@ use keys::SwitchKeys;
 use txn_id::TxnId;
 
 /// What a journal row records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
 pub enum Entry {
     /// A request (or advice or reversal) and its decision.
     Request,
@@ -27,6 +28,9 @@ pub enum Entry {
     LateResult,
     /// A reversal advice whose original is unknown.
     OrphanReversal,
+    /// An interrupted call's request whose duplicate key a journaled
+    /// request already has (written on recovery only).
+    RepeatedRequest,
 }
 
 impl Entry {
@@ -36,6 +40,7 @@ impl Entry {
             Entry::Retransmission => "retransmission",
             Entry::LateResult => "late_result",
             Entry::OrphanReversal => "orphan_reversal",
+            Entry::RepeatedRequest => "repeated_request",
         }
     }
 }
@@ -175,11 +180,16 @@ pub fn journal_interrupted(c: &rusqlite::Connection) -> rusqlite::Result<Vec<Int
         .collect::<rusqlite::Result<Vec<_>>>()?;
     // A request whose duplicate key a journaled request already has (only
     // after the seen-keys filter forgot it) keeps the key unique.
-    let entry = "CASE WHEN EXISTS (SELECT 1 FROM journal f WHERE f.entry IN ('request', \
-         'orphan_reversal') AND f.transmission_time IS i.transmission_time AND f.stan IS i.stan \
+    let entry = format!(
+        "CASE WHEN EXISTS (SELECT 1 FROM journal f WHERE f.entry IN ('{}', '{}') \
+         AND f.transmission_time IS i.transmission_time AND f.stan IS i.stan \
          AND f.acquirer IS i.acquirer AND f.terminal IS i.terminal AND f.mti = i.mti) \
-         THEN 'repeated_request' ELSE i.entry END";
-    let selected = COLUMNS.replacen("entry", entry, 1);
+         THEN '{}' ELSE i.entry END",
+        Entry::Request.as_str(),
+        Entry::OrphanReversal.as_str(),
+        Entry::RepeatedRequest.as_str(),
+    );
+    let selected = COLUMNS.replacen("entry", &entry, 1);
     c.execute_batch(&format!(
         "INSERT INTO journal ({COLUMNS}) SELECT {selected} FROM call_intents i; DELETE FROM call_intents;"
     ))?;

@@ -16,8 +16,9 @@ use jiff::Timestamp;
 /// Bits for the per-millisecond counter (about a million ids per millisecond).
 const COUNTER_BITS: u32 = 20;
 
-/// A transaction id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A transaction id (in JSON its display form: sixteen uppercase hex digits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, utoipa::ToSchema)]
+#[schema(value_type = String, pattern = "^[0-9A-F]{16}$")]
 pub struct TxnId(pub i64);
 
 impl TxnId {

@@ -78,17 +78,55 @@ impl NewItem {
     }
 }
 
+/// Where a queued item stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum ItemState {
+    /// Waiting for its (next) delivery.
+    Pending,
+    /// The account system took it.
+    Delivered,
+    /// Refused, or out of attempts: waits for an operator's requeue.
+    Dead,
+}
+
+impl ItemState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemState::Pending => "pending",
+            ItemState::Delivered => "delivered",
+            ItemState::Dead => "dead",
+        }
+    }
+}
+
+/// The schema of an item's operation: the operations an item delivers
+/// (those [`Item::operation`] tells apart).
+pub(crate) fn queued_operation() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(
+            [Operation::Advice, Operation::Reverse].map(Operation::as_str),
+        ))
+        .build()
+}
+
 /// A queued item.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[schema(as = QueuedItem)]
 pub struct Item {
+    #[schema(minimum = 1)]
     pub seq: i64,
     pub institution: String,
     pub account: String,
+    #[schema(schema_with = queued_operation)]
     pub operation: &'static str,
+    #[schema(value_type = TxnId)]
     pub txn_id: String,
     /// The id the account system sees, when not `txn_id` (which it then names as original).
+    #[schema(value_type = Option<TxnId>)]
     pub request_id: Option<String>,
+    #[schema(value_type = ItemState)]
     pub state: String,
     pub attempts: u32,
     pub next_attempt_us: i64,
@@ -349,7 +387,12 @@ pub fn failed(
     )?
     .execute(params![
         seq,
-        if dead { "dead" } else { "pending" },
+        if dead {
+            ItemState::Dead
+        } else {
+            ItemState::Pending
+        }
+        .as_str(),
         attempts,
         next_attempt_us,
         error,
@@ -372,16 +415,22 @@ pub fn requeue(c: &Connection, seq: i64) -> rusqlite::Result<bool> {
     .map(|n| n == 1)
 }
 
+/// Items on a page of [`list`] unless asked otherwise.
+pub const LIST_DEFAULT_LIMIT: usize = 100;
+/// Items on a page of [`list`] at most.
+pub const LIST_MAX_LIMIT: usize = 1000;
+
 /// Which items to list.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct Filter {
     pub institution: Option<String>,
-    /// pending | delivered | dead
+    #[param(value_type = Option<ItemState>)]
     pub state: Option<String>,
     /// Items after this sequence number (for pages).
     pub after: Option<i64>,
-    /// Items on a page, at most 1000; 100 when absent.
+    /// Items on a page, at most 1000 (more are cut to 1000); 100 when absent.
+    #[param(maximum = 1000, default = json!(LIST_DEFAULT_LIMIT))]
     pub limit: Option<usize>,
 }
 
@@ -400,7 +449,7 @@ pub fn list(store: &Store, filter: &Filter) -> Result<Vec<(Item, Option<i64>)>, 
              AND seq > ?3 ORDER BY seq LIMIT ?4"
         ))?
         .query_map(
-            params![f.institution, f.state, f.after.unwrap_or(0), f.limit.unwrap_or(100).min(1000) as i64],
+            params![f.institution, f.state, f.after.unwrap_or(0), f.limit.unwrap_or(LIST_DEFAULT_LIMIT).min(LIST_MAX_LIMIT) as i64],
             |r| Ok((item(r)?, r.get(13)?)),
         )?
         .collect()

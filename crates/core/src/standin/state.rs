@@ -28,7 +28,8 @@ use crate::standin::config::{InstitutionConfig, InstitutionMode};
 use crate::store::{Store, StoreError};
 
 /// Where an institution stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, utoipa::ToSchema)]
+#[schema(rename_all = "kebab-case")]
 pub enum InstitutionState {
     /// Online: requests go to its account system.
     Open,
