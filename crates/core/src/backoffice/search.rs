@@ -173,13 +173,13 @@ impl Criteria {
             equal.push(("response_code", SqlValue::Text(code.to_string())));
         }
         if let Some(by) = given(&self.decided_by) {
-            if !["account_system", "stand_in", "hub_rule"].contains(&by) {
+            let Some(by) = DecidedBy::parse(by) else {
                 return Err(invalid(
                     "decided_by",
                     CriterionProblem::DecidedBy(by.to_owned()),
                 ));
-            }
-            equal.push(("decided_by", SqlValue::Text(by.to_string())));
+            };
+            equal.push(("decided_by", SqlValue::Text(by.as_str().to_owned())));
         }
         let from = given(&self.from)
             .map(|t| moment(t, false).map_err(|e| invalid("from", e)))

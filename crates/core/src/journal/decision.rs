@@ -18,7 +18,20 @@ pub enum DecidedBy {
 }
 
 impl DecidedBy {
-    pub fn as_str(self) -> &'static str {
+    /// Every decider, in the journal's order.
+    pub const ALL: [DecidedBy; 3] = [
+        DecidedBy::AccountSystem,
+        DecidedBy::StandIn,
+        DecidedBy::HubRule,
+    ];
+
+    /// The decider with this journal name.
+    pub fn parse(name: &str) -> Option<DecidedBy> {
+        DecidedBy::ALL.into_iter().find(|d| d.as_str() == name)
+    }
+
+    /// The name in the journal, the API and logs.
+    pub const fn as_str(self) -> &'static str {
         match self {
             DecidedBy::AccountSystem => "account_system",
             DecidedBy::StandIn => "stand_in",

@@ -285,11 +285,7 @@ pub fn answered(store: &Store, keys: &SwitchKeys) -> Result<Option<Answered>, St
                         balances: available
                             .zip(ledger)
                             .map(|(available, ledger)| Balances { available, ledger }),
-                        decided_by: match decided_by.as_str() {
-                            "account_system" => DecidedBy::AccountSystem,
-                            "stand_in" => DecidedBy::StandIn,
-                            _ => DecidedBy::HubRule,
-                        },
+                        decided_by: DecidedBy::parse(&decided_by).unwrap_or(DecidedBy::HubRule),
                         reason: r.get(6)?,
                         adapter: r.get(7)?,
                         raw_code: r.get(8)?,

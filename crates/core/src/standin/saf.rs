@@ -19,6 +19,7 @@ use crate::account::{Channel, Kind};
 use crate::iso8583::ValueError;
 use crate::iso8583::fields::ResponseCode;
 use crate::journal;
+use crate::journal::decision::DecidedBy;
 use crate::journal::txn_id::TxnId;
 use crate::money::{Currency, Money, MoneyError};
 use crate::store::{Store, StoreError};
@@ -227,8 +228,8 @@ pub fn request_for(
                 Some(raw) if switch => ResponseCode::new(raw).unwrap_or(code),
                 _ => code,
             },
-            decided_by: match (row.decided_by.as_str(), switch) {
-                ("stand_in", _) => Decider::StandIn,
+            decided_by: match (DecidedBy::parse(&row.decided_by), switch) {
+                (Some(DecidedBy::StandIn), _) => Decider::StandIn,
                 (_, true) => Decider::Switch,
                 _ => Decider::Hub,
             },

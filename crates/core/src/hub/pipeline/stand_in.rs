@@ -27,8 +27,8 @@ use crate::standin::{Effects, policy};
 const HOUR_US: i64 = 3_600_000_000;
 
 /// Who approved a movement.
-const ACCOUNT_SYSTEM: &str = "account_system";
-const STAND_IN: &str = "stand_in";
+const ACCOUNT_SYSTEM: &str = DecidedBy::AccountSystem.as_str();
+const STAND_IN: &str = DecidedBy::StandIn.as_str();
 pub(super) const SWITCH: &str = "switch";
 
 /// A stand-in decision.
