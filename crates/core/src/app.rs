@@ -16,7 +16,9 @@ use crate::cards::{CardError, CardRegistry, PanKeys};
 use crate::config::Config;
 use crate::hub::limits::{BusinessDay, DayError};
 use crate::hub::pipeline::{Hub, Route};
+use crate::prepaid::{Ledger, PrepaidLedger};
 use crate::standin::balances;
+use crate::standin::config::InstitutionMode;
 use crate::standin::drop_folder::DropFolder;
 use crate::standin::probe;
 use crate::standin::replay::Replay;
@@ -85,7 +87,9 @@ pub fn open_with_adapters(config: &Config) -> Result<(Hub, Option<Arc<Adapters>>
 
 /// Opens the store and the card registry of a configuration and builds the
 /// hub. `account_systems` maps institution ids to their account systems;
-/// institutions without one decline with 91.
+/// an institution in mode `prepaid` not given one is served by the prepaid
+/// ledger in the hub's store; other institutions without one decline with
+/// 91.
 ///
 /// # Errors
 /// A [`HubError`] for the part that cannot start.
@@ -97,6 +101,13 @@ pub fn open(
     let keys = PanKeys::from_config(&config.security)?;
     let cards = CardRegistry::open(store.clone(), keys, config.catalog())?;
     let day = BusinessDay::from_config(&config.day)?;
+    for inst in &config.institutions {
+        if inst.mode == InstitutionMode::Prepaid && !account_systems.contains_key(&inst.id) {
+            let ledger = Ledger::new(store.clone(), &config.prepaid);
+            let system = PrepaidLedger::new(ledger, config.holds.clone());
+            account_systems.insert(inst.id.clone(), Arc::new(system));
+        }
+    }
     let routes = config
         .institutions
         .iter()
