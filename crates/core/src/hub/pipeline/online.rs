@@ -16,6 +16,7 @@ use super::route::Routed;
 use super::stand_in::Tell;
 use super::{Hub, LATE_LISTEN, Outcome};
 use crate::account::{AccountError, AccountSystem, Operation};
+use crate::cards::card::Product;
 use crate::hub::call::{LateRecorder, call_with_deadline, decision_from, operation_of};
 use crate::iso8583::codes;
 use crate::journal;
@@ -127,6 +128,18 @@ impl Hub {
                         .await;
                 }
                 let why = format!("account system: {}", redact_pans(&e.to_string()));
+                if card.product == Product::Prepaid {
+                    // The ledger is the only one that may decide for a
+                    // prepaid card: no shadow balance, no SAF.
+                    let decision = Decision {
+                        adapter: Some(system.name().to_string()),
+                        ..Decision::rule(
+                            codes::ISSUER_UNAVAILABLE,
+                            format!("{why}; prepaid is never stood in for"),
+                        )
+                    };
+                    return (decision, Effects::default());
+                }
                 // A request that timed out may still reach the account
                 // system: its advice waits until the call has ended.
                 let not_before_us = (e == AccountError::Timeout).then(call_over_us);
