@@ -299,6 +299,36 @@ mod tests {
     }
 
     #[test]
+    fn prepaid_settings_are_checked() {
+        let text = r#"
+            [prepaid]
+            default_max_balance = 0
+
+            [[institution]]
+            id = "city"
+            name = "City"
+            mode = "prepaid"
+            adapter = "canonical"
+        "#;
+        let ConfigError::Invalid { problems, .. } = parse(text).unwrap_err() else {
+            panic!("expected Invalid");
+        };
+        let all = problems.join("\n");
+        assert!(
+            all.contains("prepaid.default_max_balance 0 must be between 1"),
+            "{all}"
+        );
+        assert!(
+            all.contains("institution \"city\": mode \"prepaid\""),
+            "{all}"
+        );
+        let ok =
+            parse("[[institution]]\nid = \"city\"\nname = \"City\"\nmode = \"prepaid\"\n").unwrap();
+        assert_eq!(ok.institutions[0].mode, InstitutionMode::Prepaid);
+        assert_eq!(ok.prepaid.default_max_balance, 150_000);
+    }
+
+    #[test]
     fn stand_in_settings_are_checked() {
         let text = r#"
             [limits.standard]
