@@ -199,3 +199,44 @@ async fn prepaid_card_with_its_ledger_cut_off_is_declined_91_never_stood_in_for(
         .unwrap();
     assert_eq!(shadow, 0, "no shadow balance for a prepaid card");
 }
+
+/// DE 90 naming the original `mti` with `stan` (the test requests' other
+/// original data elements).
+fn original(mti: &str, stan: u32) -> String {
+    format!("{mti}{stan:06}11220302010000476173900000000000")
+}
+
+#[tokio::test]
+async fn completion_advice_captures_and_reversals_release_or_undo() {
+    let t = start_prepaid().await;
+    let c = client(&t.addr).await;
+    let ledger = ledger_of(&t);
+    assert_eq!(code_of(&c, &load(FIRST, 20_000, 1)).await, "00");
+
+    // Authorized 50.00, completed (0220) for 40.00: the rest is released.
+    assert_eq!(code_of(&c, &purchase(FIRST, 5_000, 2)).await, "00");
+    let mut completion = request("0220", "000000", FIRST, 4_000, 3);
+    completion.set(39, "00");
+    completion.set(90, original("0100", 2));
+    assert_eq!(code_of(&c, &completion).await, "00");
+    let b = ledger.balance("P-1").unwrap();
+    assert_eq!((b.available, b.ledger), (16_000, 16_000));
+
+    // An authorization reversed (0400): its hold is released.
+    assert_eq!(code_of(&c, &purchase(FIRST, 3_000, 4)).await, "00");
+    assert_eq!(ledger.balance("P-1").unwrap().available, 13_000);
+    let mut reversal = request("0400", "000000", FIRST, 3_000, 5);
+    reversal.set(90, original("0100", 4));
+    assert_eq!(code_of(&c, &reversal).await, "00");
+    assert_eq!(ledger.balance("P-1").unwrap().available, 16_000);
+
+    // The load partly reversed (0420, actual amount 150.00): 50.00 undone.
+    let mut partial = request("0420", "210000", FIRST, 20_000, 6);
+    partial.set(90, original("0200", 1));
+    partial.set(95, "000000015000000000015000C00000000C00000000");
+    assert_eq!(code_of(&c, &partial).await, "00");
+    let b = ledger.balance("P-1").unwrap();
+    assert_eq!((b.available, b.ledger), (11_000, 11_000));
+    let audit = ledger.audit().unwrap();
+    assert!(audit.is_empty(), "{audit:#?}");
+}
