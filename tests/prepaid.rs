@@ -240,3 +240,49 @@ async fn completion_advice_captures_and_reversals_release_or_undo() {
     let audit = ledger.audit().unwrap();
     assert!(audit.is_empty(), "{audit:#?}");
 }
+
+#[tokio::test]
+async fn a_lost_card_is_replaced_in_one_step_with_its_balance() {
+    let t = start_prepaid().await;
+    let c = client(&t.addr).await;
+    let ledger = ledger_of(&t);
+    assert_eq!(code_of(&c, &load(FIRST, 20_000, 1)).await, "00");
+    assert_eq!(code_of(&c, &purchase(FIRST, 5_000, 2)).await, "00");
+
+    let replacement = "4761739002010043";
+    let (old, new) = (Pan::new(FIRST).unwrap(), Pan::new(replacement).unwrap());
+    let expiry = cardhub_core::iso8583::fields::Expiry::parse("3112").unwrap();
+    let (card, balances) = ledger
+        .replace_lost_card(t.hub.cards(), "REPLACE-1", &old, &new, expiry, "P-1b")
+        .await
+        .unwrap();
+    assert_eq!(
+        (card.status, card.account.as_str()),
+        (CardStatus::Active, "P-1b")
+    );
+    assert_eq!((balances.available, balances.ledger), (15_000, 20_000));
+    assert_eq!(status(&t, FIRST), CardStatus::Lost);
+
+    // A replacement PAN already registered: refused, nothing changed.
+    let again = ledger
+        .replace_lost_card(
+            t.hub.cards(),
+            "REPLACE-2",
+            &new,
+            &Pan::new(SECOND).unwrap(),
+            expiry,
+            "P-x",
+        )
+        .await;
+    assert!(again.is_err());
+    assert_eq!(status(&t, replacement), CardStatus::Active);
+
+    // The old card is refused; the new one spends the carried balance.
+    assert_eq!(code_of(&c, &purchase(FIRST, 100, 3)).await, "41");
+    let mut m = purchase(replacement, 15_000, 4);
+    m.set(14, "3112");
+    assert_eq!(code_of(&c, &m).await, "00");
+    assert_eq!(ledger.balance("P-1b").unwrap().available, 0);
+    let audit = ledger.audit().unwrap();
+    assert!(audit.is_empty(), "{audit:#?}");
+}

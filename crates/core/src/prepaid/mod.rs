@@ -28,6 +28,9 @@ mod system;
 pub use system::PrepaidLedger;
 
 use crate::account::Balances;
+use crate::cards::card::Card;
+use crate::cards::{CardError, CardRegistry};
+use crate::iso8583::fields::{Expiry, Pan};
 use crate::money::{Currency, Money};
 use crate::store::{Store, StoreError};
 
@@ -213,6 +216,10 @@ pub enum PrepaidError {
     /// A move between cards of different orderers, or to the same card.
     #[error("cannot move balance from {from:?} to {to:?}: not two cards of one orderer")]
     NotMovable { from: String, to: String },
+    /// The card registry refused or failed (a replacement); nothing was
+    /// changed.
+    #[error("cards: {0}")]
+    Cards(#[from] CardError),
     /// The store failed: the operation's outcome is as the store error
     /// says (usually not booked; after a commit I/O error unknown, and a
     /// repeat with the same reference is safe).
@@ -401,9 +408,11 @@ impl Ledger {
             .await
     }
 
-    /// Replaces card account `old` (a lost card) by the new account `new`
-    /// in the same programme, in one transaction: the balance and every
-    /// hold move over, `old` takes nothing new. Returns `new`'s balances.
+    /// The ledger's side of a replacement: card account `old` replaced by
+    /// the new account `new` in the same programme, in one transaction —
+    /// the balance and every hold move over, `old` takes nothing new.
+    /// Returns `new`'s balances. [`Ledger::replace_lost_card`] does this
+    /// together with the card registry.
     ///
     /// # Errors
     /// [`PrepaidError::UnknownCard`], [`PrepaidError::CardReplaced`],
@@ -417,6 +426,37 @@ impl Ledger {
         let (reference, old, new) = (reference.to_string(), old.to_string(), new.to_string());
         self.run(move |c, now| db::replace(c, &reference, &old, &new, now))
             .await
+    }
+
+    /// Replaces a lost prepaid card: in one store transaction the card
+    /// `old` becomes `lost` in the registry, the card `new` (expiry
+    /// `expiry`, card account `new_account`, otherwise as `old`) is
+    /// registered `active`, and the ledger moves the balance and holds of
+    /// `old`'s card account to `new_account` in the same programme.
+    /// Returns the new card and its balances.
+    ///
+    /// # Errors
+    /// [`PrepaidError::Cards`] (old card unknown, new PAN registered
+    /// already, store), the refusals of [`Ledger::replace_card`]; on any
+    /// error nothing was changed.
+    pub async fn replace_lost_card(
+        &self,
+        cards: &CardRegistry,
+        reference: &str,
+        old: &Pan,
+        new: &Pan,
+        expiry: Expiry,
+        new_account: &str,
+    ) -> Result<(Card, Balances), PrepaidError> {
+        let reference = reference.to_string();
+        let now = now_us();
+        let replaced = cards
+            .replace(old, new, expiry, new_account, move |conn, lost, card| {
+                db::replace(conn, &reference, &lost.account, &card.account, now)
+            })
+            .await?;
+        let (card, balances) = replaced?;
+        Ok((card, balances))
     }
 
     /// Marks holds past their expiry as expired (they stopped counting
