@@ -286,3 +286,27 @@ async fn a_lost_card_is_replaced_in_one_step_with_its_balance() {
     let audit = ledger.audit().unwrap();
     assert!(audit.is_empty(), "{audit:#?}");
 }
+
+#[tokio::test]
+async fn the_background_work_expires_stale_holds() {
+    let t = start_prepaid().await;
+    let ledger = ledger_of(&t);
+    let usd = Currency::from_numeric(840).unwrap();
+    let money = |minor| cardhub_core::money::Money::new(minor, usd);
+    ledger.load("L-1", "P-1", money(1_000)).await.unwrap();
+    let past = jiff::Timestamp::now().as_microsecond() - 1;
+    ledger.hold("H-1", "P-1", money(600), past).await.unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    app::spawn_background(&t.hub, &t.config, shutdown.clone());
+    let db = rusqlite::Connection::open(t.dir.path().join("hub.db")).unwrap();
+    wait_until("the stale hold expired", || {
+        db.query_row(
+            "SELECT state FROM prepaid_holds WHERE reference = 'H-1'",
+            [],
+            |r| r.get::<_, String>(0),
+        )
+        .is_ok_and(|s| s == "expired")
+    })
+    .await;
+    shutdown.cancel();
+}

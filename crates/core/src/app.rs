@@ -27,6 +27,9 @@ use crate::store::StoreError;
 /// How often the card snapshot checks for changes made by other processes.
 pub const CARD_REFRESH: Duration = Duration::from_secs(1);
 
+/// How often prepaid holds past their expiry are marked expired.
+pub const HOLD_SWEEP: Duration = Duration::from_secs(60);
+
 /// How often institution states are read back for changes made by other
 /// processes (`cardhub institutions set-state`).
 pub const STATE_REFRESH: Duration = Duration::from_secs(1);
@@ -132,10 +135,18 @@ pub fn open(
 
 /// Starts the hub's background work until shutdown: the card snapshot and
 /// institution states kept fresh (for changes other processes make), the
-/// balance-file drop folders, and, per institution with an account system,
-/// its SAF replay and health probe.
+/// balance-file drop folders, the prepaid ledger's hold expiry, and, per
+/// institution with an account system, its SAF replay and health probe.
 pub fn spawn_background(hub: &Arc<Hub>, config: &Config, shutdown: CancellationToken) {
     spawn_card_refresh(hub, shutdown.clone());
+    if config
+        .institutions
+        .iter()
+        .any(|i| i.mode == InstitutionMode::Prepaid)
+    {
+        let ledger = Ledger::new(hub.store().clone(), &config.prepaid);
+        spawn_hold_expiry(ledger, shutdown.clone());
+    }
     let store = hub.store().clone();
     tokio::task::spawn_blocking(move || match balances::discard_abandoned(&store) {
         Ok(0) => {}
@@ -184,6 +195,29 @@ pub fn spawn_background(hub: &Arc<Hub>, config: &Config, shutdown: CancellationT
                 _ = tick.tick() => {
                     if let Err(e) = institutions.refresh() {
                         warn!(error = %e, "institution states not refreshed");
+                    }
+                }
+                () = shutdown.cancelled() => break,
+            }
+        }
+    });
+}
+
+/// Marks the prepaid ledger's stale holds expired every [`HOLD_SWEEP`]
+/// (they stop counting against the available balance at their expiry
+/// anyway; the sweep keeps their state honest for statements), until
+/// shutdown.
+fn spawn_hold_expiry(ledger: Ledger, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(HOLD_SWEEP);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    let now = jiff::Timestamp::now().as_microsecond();
+                    match ledger.expire_holds(now).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(holds = n, "prepaid holds expired"),
+                        Err(e) => warn!(error = %e, "prepaid holds not expired"),
                     }
                 }
                 () = shutdown.cancelled() => break,
