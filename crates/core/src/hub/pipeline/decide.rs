@@ -9,7 +9,6 @@ use super::map::Txn;
 use super::route::Routed;
 use super::stand_in::Tell;
 use super::{Hub, Outcome};
-use crate::cards::card::Product;
 use crate::hub::model::MessageRole;
 use crate::iso8583::codes;
 use crate::journal::decision::Decision;
@@ -59,8 +58,9 @@ impl Hub {
     }
 
     /// The account system's decision when the institution is open and has
-    /// one, stand-in's otherwise — except for prepaid cards: their ledger is
-    /// the only one that may decide, so without it they are declined (91).
+    /// one, stand-in's otherwise — except for an institution served by the
+    /// prepaid ledger: the ledger is the only one that may decide, so
+    /// without it its cards are declined (91).
     async fn online_or_stand_in(
         &self,
         t: &Txn<'_>,
@@ -76,7 +76,7 @@ impl Hub {
                     intent: true,
                 }
             }
-            (_, state) if routed.reserved.card.product == Product::Prepaid => Decided {
+            (_, state) if routed.institution.prepaid => Decided {
                 decision: Decision::rule(
                     codes::ISSUER_UNAVAILABLE,
                     format!("prepaid card, institution {state}: prepaid is never stood in for"),

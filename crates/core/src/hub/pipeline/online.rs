@@ -16,7 +16,6 @@ use super::route::Routed;
 use super::stand_in::Tell;
 use super::{Hub, LATE_LISTEN, Outcome};
 use crate::account::{AccountError, AccountSystem, Operation};
-use crate::cards::card::Product;
 use crate::hub::call::{LateRecorder, call_with_deadline, decision_from, operation_of};
 use crate::iso8583::codes;
 use crate::journal;
@@ -128,9 +127,9 @@ impl Hub {
                         .await;
                 }
                 let why = format!("account system: {}", redact_pans(&e.to_string()));
-                if card.product == Product::Prepaid {
-                    // The ledger is the only one that may decide for a
-                    // prepaid card: no shadow balance, no SAF.
+                if institution.prepaid {
+                    // The prepaid ledger is the only one that may decide
+                    // for its cards: no shadow balance, no SAF.
                     let decision = Decision {
                         adapter: Some(system.name().to_string()),
                         ..Decision::rule(
