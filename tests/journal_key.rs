@@ -75,9 +75,13 @@ fn the_migration_keeps_older_late_repeats_apart() {
     let path = dir.path().join("hub.db");
     drop(Store::open(&path).unwrap());
     let db = rusqlite::Connection::open(&path).unwrap();
-    // A store from before the index, with a late repeat decided again.
+    // A store from before the index (and the later migrations' tables),
+    // with a late repeat decided again.
     db.execute_batch(
-        "DROP INDEX journal_duplicate_key; PRAGMA user_version = 6;
+        "DROP INDEX journal_duplicate_key;
+         DROP TABLE prepaid_holds; DROP TABLE prepaid_postings; DROP TABLE prepaid_entries;
+         DROP TABLE prepaid_accounts; DROP TABLE prepaid_programmes; DROP TABLE prepaid_orderers;
+         PRAGMA user_version = 6;
          INSERT INTO journal (txn_id, entry, received_at_us, business_day, switch, mti, is_repeat,
            kind, channel, amount_minor, currency, transmission_time, stan, acquirer, terminal,
            response_code, decided_by, latency_us)

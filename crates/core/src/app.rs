@@ -16,7 +16,9 @@ use crate::cards::{CardError, CardRegistry, PanKeys};
 use crate::config::Config;
 use crate::hub::limits::{BusinessDay, DayError};
 use crate::hub::pipeline::{Hub, Route};
+use crate::prepaid::{Ledger, PrepaidLedger};
 use crate::standin::balances;
+use crate::standin::config::InstitutionMode;
 use crate::standin::drop_folder::DropFolder;
 use crate::standin::probe;
 use crate::standin::replay::Replay;
@@ -24,6 +26,9 @@ use crate::store::StoreError;
 
 /// How often the card snapshot checks for changes made by other processes.
 pub const CARD_REFRESH: Duration = Duration::from_secs(1);
+
+/// How often prepaid holds past their expiry are marked expired.
+pub const HOLD_SWEEP: Duration = Duration::from_secs(60);
 
 /// How often institution states are read back for changes made by other
 /// processes (`cardhub institutions set-state`).
@@ -85,7 +90,9 @@ pub fn open_with_adapters(config: &Config) -> Result<(Hub, Option<Arc<Adapters>>
 
 /// Opens the store and the card registry of a configuration and builds the
 /// hub. `account_systems` maps institution ids to their account systems;
-/// institutions without one decline with 91.
+/// an institution in mode `prepaid` not given one is served by the prepaid
+/// ledger in the hub's store; other institutions without one decline with
+/// 91.
 ///
 /// # Errors
 /// A [`HubError`] for the part that cannot start.
@@ -97,6 +104,13 @@ pub fn open(
     let keys = PanKeys::from_config(&config.security)?;
     let cards = CardRegistry::open(store.clone(), keys, config.catalog())?;
     let day = BusinessDay::from_config(&config.day)?;
+    for inst in &config.institutions {
+        if inst.mode == InstitutionMode::Prepaid && !account_systems.contains_key(&inst.id) {
+            let ledger = Ledger::new(store.clone(), &config.prepaid);
+            let system = PrepaidLedger::new(ledger, config.holds.clone());
+            account_systems.insert(inst.id.clone(), Arc::new(system));
+        }
+    }
     let routes = config
         .institutions
         .iter()
@@ -121,10 +135,18 @@ pub fn open(
 
 /// Starts the hub's background work until shutdown: the card snapshot and
 /// institution states kept fresh (for changes other processes make), the
-/// balance-file drop folders, and, per institution with an account system,
-/// its SAF replay and health probe.
+/// balance-file drop folders, the prepaid ledger's hold expiry, and, per
+/// institution with an account system, its SAF replay and health probe.
 pub fn spawn_background(hub: &Arc<Hub>, config: &Config, shutdown: CancellationToken) {
     spawn_card_refresh(hub, shutdown.clone());
+    if config
+        .institutions
+        .iter()
+        .any(|i| i.mode == InstitutionMode::Prepaid)
+    {
+        let ledger = Ledger::new(hub.store().clone(), &config.prepaid);
+        spawn_hold_expiry(ledger, shutdown.clone());
+    }
     let store = hub.store().clone();
     tokio::task::spawn_blocking(move || match balances::discard_abandoned(&store) {
         Ok(0) => {}
@@ -173,6 +195,29 @@ pub fn spawn_background(hub: &Arc<Hub>, config: &Config, shutdown: CancellationT
                 _ = tick.tick() => {
                     if let Err(e) = institutions.refresh() {
                         warn!(error = %e, "institution states not refreshed");
+                    }
+                }
+                () = shutdown.cancelled() => break,
+            }
+        }
+    });
+}
+
+/// Marks the prepaid ledger's stale holds expired every [`HOLD_SWEEP`]
+/// (they stop counting against the available balance at their expiry
+/// anyway; the sweep keeps their state honest for statements), until
+/// shutdown.
+fn spawn_hold_expiry(ledger: Ledger, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(HOLD_SWEEP);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    let now = jiff::Timestamp::now().as_microsecond();
+                    match ledger.expire_holds(now).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(holds = n, "prepaid holds expired"),
+                        Err(e) => warn!(error = %e, "prepaid holds not expired"),
                     }
                 }
                 () = shutdown.cancelled() => break,

@@ -11,9 +11,10 @@ use crate::api::config::{ApiConfig, ApiSettings};
 use crate::cards::config::{Catalog, LimitProfiles, SecurityConfig};
 use crate::hub::limits::DayConfig;
 use crate::link::{LinkSettings, SwitchConfig, SwitchSettings};
+use crate::prepaid::config::PrepaidConfig;
 use crate::standin::balance_file::BalanceFormat;
 use crate::standin::config::HoldsConfig;
-use crate::standin::config::InstitutionConfig;
+use crate::standin::config::{InstitutionConfig, InstitutionMode};
 use crate::store::config::StoreConfig;
 use crate::store::{Store, StoreError, StoreOptions};
 
@@ -46,6 +47,9 @@ pub struct ConfigFile {
     pub holds: HoldsConfig,
     /// `[api]`: the JSON API and SOAP service (none when absent).
     pub api: Option<ApiConfig>,
+    /// `[prepaid]`: the prepaid ledger's settings.
+    #[serde(default)]
+    pub prepaid: PrepaidConfig,
 }
 
 /// The checked configuration.
@@ -65,6 +69,8 @@ pub struct Config {
     pub institutions: Vec<InstitutionConfig>,
     pub holds: HoldsConfig,
     pub api: Option<ApiSettings>,
+    /// `[prepaid]`: the prepaid ledger's settings.
+    pub prepaid: PrepaidConfig,
 }
 
 /// Why a configuration cannot be used.
@@ -151,6 +157,12 @@ impl Config {
             if let Some(Err(p)) = inst.balances.as_ref().map(BalanceFormat::check) {
                 problems.push(format!("institution {:?}: balances: {p}", inst.id));
             }
+            if inst.mode == InstitutionMode::Prepaid && inst.adapter.is_some() {
+                problems.push(format!(
+                    "institution {:?}: mode \"prepaid\" is served by cardhub's ledger and takes no adapter",
+                    inst.id
+                ));
+            }
             if inst.drop_folder.is_some() && inst.balances.is_none() {
                 problems.push(format!(
                     "institution {:?}: drop_folder needs a balances format",
@@ -166,6 +178,7 @@ impl Config {
             ));
         }
         problems.extend(file.holds.problems());
+        problems.extend(file.prepaid.problems());
         let api = file
             .api
             .as_ref()
@@ -209,6 +222,7 @@ impl Config {
                 .collect(),
             holds: file.holds,
             api,
+            prepaid: file.prepaid,
         })
     }
 
@@ -282,6 +296,36 @@ mod tests {
         ] {
             assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
         }
+    }
+
+    #[test]
+    fn prepaid_settings_are_checked() {
+        let text = r#"
+            [prepaid]
+            default_max_balance = 0
+
+            [[institution]]
+            id = "city"
+            name = "City"
+            mode = "prepaid"
+            adapter = "canonical"
+        "#;
+        let ConfigError::Invalid { problems, .. } = parse(text).unwrap_err() else {
+            panic!("expected Invalid");
+        };
+        let all = problems.join("\n");
+        assert!(
+            all.contains("prepaid.default_max_balance 0 must be between 1"),
+            "{all}"
+        );
+        assert!(
+            all.contains("institution \"city\": mode \"prepaid\""),
+            "{all}"
+        );
+        let ok =
+            parse("[[institution]]\nid = \"city\"\nname = \"City\"\nmode = \"prepaid\"\n").unwrap();
+        assert_eq!(ok.institutions[0].mode, InstitutionMode::Prepaid);
+        assert_eq!(ok.prepaid.default_max_balance, 150_000);
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod link;
 pub mod mask;
 pub mod metrics;
 pub mod money;
+pub mod prepaid;
 pub mod soap_writer;
 pub mod standin;
 pub mod store;

@@ -93,6 +93,9 @@ pub enum CardError {
         card: String,
     },
     /// A limits profile that is not in the configuration.
+    /// A replacement card's PAN is registered already (masked).
+    #[error("card {card} is registered already")]
+    CardExists { card: String },
     #[error("limits profile {profile:?} is not configured ([limits.{profile}])")]
     UnknownProfile { profile: String },
     /// `unblock` of a card that is not blocked (lost, stolen … stay so).

@@ -21,7 +21,7 @@ use crate::cards::db::{self, Change, Changed, NewCard};
 use crate::cards::error::CardError;
 use crate::cards::file::CardRow;
 use crate::cards::pan::{PanHash, PanKeys};
-use crate::iso8583::fields::Pan;
+use crate::iso8583::fields::{Expiry, Pan};
 use crate::mask::redact_pans;
 use crate::store::Store;
 
@@ -302,6 +302,100 @@ impl CardRegistry {
         self.change(pan, Change::Status(status)).await
     }
 
+    /// Replaces the lost card `old` by a new card `new` (expiry `expiry`,
+    /// drawing on `account`, otherwise as `old`: institution, currency,
+    /// profile, product), `active`, in one store write together with
+    /// `with` — the account system's side of the replacement (the prepaid
+    /// ledger moving the balance). `old` becomes `lost`. When `with`
+    /// refuses (`Ok(Err(_))`, having written nothing) the cards are left
+    /// alone.
+    ///
+    /// # Errors
+    /// [`CardError::UnknownCard`] for `old`, [`CardError::CardExists`] for
+    /// `new`, [`CardError::Encrypt`], [`CardError::Store`] (with `with`'s
+    /// SQL errors); on any error nothing was changed.
+    pub async fn replace<T, E, F>(
+        &self,
+        old: &Pan,
+        new: &Pan,
+        expiry: Expiry,
+        account: &str,
+        with: F,
+    ) -> Result<Result<(Card, T), E>, CardError>
+    where
+        F: FnOnce(&rusqlite::Connection, &Card, &Card) -> rusqlite::Result<Result<T, E>>
+            + Send
+            + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        self.check_keys()?;
+        let (old_hash, new_hash) = (self.keys.hash(old), self.keys.hash(new));
+        let (old_masked, new_masked) = (old.masked(), new.masked());
+        let encrypted = self.keys.encrypt(new)?;
+        let (last4, account) = (new.last4().to_string(), account.to_string());
+        let now = now_us();
+        let done = self
+            .store
+            .write(move |conn| {
+                let Some(lost) = db::get(conn, &old_hash)? else {
+                    return Ok(Replaced::Missing);
+                };
+                if db::get(conn, &new_hash)?.is_some() {
+                    return Ok(Replaced::Exists);
+                }
+                let card = Card {
+                    pan_hash: new_hash,
+                    pan_masked: new_masked,
+                    expiry,
+                    status: CardStatus::Active,
+                    account,
+                    ..lost.clone()
+                };
+                let value = match with(conn, &lost, &card)? {
+                    Ok(value) => value,
+                    Err(e) => return Ok(Replaced::Refused(e)),
+                };
+                let status = Change::Status(CardStatus::Lost);
+                let (before, old_card) = match db::change(conn, &old_hash, &status, now)? {
+                    Changed::Done { card, versions } => (versions.0, card),
+                    _ => (
+                        db::version(conn)?,
+                        Card {
+                            status: CardStatus::Lost,
+                            ..lost
+                        },
+                    ),
+                };
+                let new_card = NewCard {
+                    card: card.clone(),
+                    last4,
+                    encrypted,
+                };
+                let imported = db::import(conn, vec![new_card], now)?;
+                Ok(Replaced::Done {
+                    versions: (before, imported.versions.1),
+                    cards: Box::new([old_card, card]),
+                    value,
+                })
+            })
+            .await?;
+        match done {
+            Replaced::Missing => Err(CardError::UnknownCard { card: old_masked }),
+            Replaced::Exists => Err(CardError::CardExists { card: new.masked() }),
+            Replaced::Refused(e) => Ok(Err(e)),
+            Replaced::Done {
+                versions,
+                cards,
+                value,
+            } => {
+                let [lost, card] = *cards;
+                self.patch(versions, vec![lost, card.clone()]);
+                Ok(Ok((card, value)))
+            }
+        }
+    }
+
     /// Unblocks a blocked card (to `active`). Lost, stolen and other cards
     /// are refused: their status changes only explicitly.
     ///
@@ -371,6 +465,19 @@ impl CardRegistry {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// What a replacement's store job did.
+enum Replaced<T, E> {
+    Missing,
+    Exists,
+    Refused(E),
+    Done {
+        versions: (i64, i64),
+        /// The lost card and the new one, as stored.
+        cards: Box<[Card; 2]>,
+        value: T,
+    },
 }
 
 fn now_us() -> i64 {

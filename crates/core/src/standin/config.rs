@@ -213,6 +213,9 @@ pub enum InstitutionMode {
     Online,
     /// Never online: every decision is cardhub's (from balance files).
     OfflineOnly,
+    /// cardhub's own prepaid ledger is the account system (no adapter, no
+    /// stand-in: see `docs/prepaid.md`).
+    Prepaid,
 }
 
 /// `[[institution]]`: a bank whose accounts cardhub authorizes.

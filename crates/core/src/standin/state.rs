@@ -135,6 +135,9 @@ pub struct Institution {
     pub breaker_config: BreakerConfig,
     pub saf: SafConfig,
     offline_only: bool,
+    /// Served by cardhub's prepaid ledger (`mode = "prepaid"`): never
+    /// stood in for.
+    pub prepaid: bool,
     state: watch::Sender<InstitutionState>,
     paused: watch::Sender<bool>,
     breaker: Mutex<Breaker>,
@@ -286,6 +289,7 @@ impl Institutions {
                     breaker_config: cfg.breaker.clone(),
                     saf: cfg.saf.clone(),
                     offline_only,
+                    prepaid: cfg.mode == InstitutionMode::Prepaid,
                     state: watch::Sender::new(state),
                     paused: watch::Sender::new(paused),
                     breaker: Mutex::default(),

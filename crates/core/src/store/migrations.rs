@@ -64,6 +64,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "duplicate key",
         sql: include_str!("migrations/0007_duplicate_key.sql"),
     },
+    Migration {
+        version: 8,
+        name: "prepaid ledger",
+        sql: include_str!("migrations/0008_prepaid.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows (0 with no migrations).

@@ -61,6 +61,8 @@ impl Hub {
         };
         let request = AccountRequest {
             decision: Some(decision),
+            // A completion names its authorization (a prepaid hold's reference).
+            original_transaction_id: completes.as_ref().map(|o| o.txn_id.to_string()),
             ..account_request(c, &card, txn_id)
         };
         let (reason, saf) = self

@@ -1,15 +1,18 @@
 //! The card step: the card is known, its status allows the request, it has
-//! not expired, DE 14 is its expiry and the request is in its currency.
+//! not expired, DE 14 is its expiry and the request is in its currency —
+//! and, after the decision, an approved first load activates a prepaid card.
 
 use std::sync::Arc;
 
 use jiff::Timestamp;
+use tracing::error;
 
 use super::{Hub, Refusal};
 use crate::account::Kind;
 use crate::cards::card::{Card, CardStatus, Product};
 use crate::hub::model::CanonicalRequest;
 use crate::iso8583::codes;
+use crate::journal::decision::Decision;
 
 impl Hub {
     /// The card checks: known, usable status, not expired, right currency.
@@ -51,5 +54,27 @@ impl Hub {
             return Err(Refusal::new(codes::NOT_PERMITTED, reason, Some(&card)));
         }
         Ok(card)
+    }
+
+    /// An approved load of an inactive prepaid card activates it, durably,
+    /// before the answer leaves: the next purchase is authorized. When the
+    /// registry cannot be written the load stays approved (it is booked)
+    /// and the journal says the card was not activated.
+    pub(super) async fn activate_on_first_load(
+        &self,
+        c: &CanonicalRequest,
+        card: &Card,
+        decision: &mut Decision,
+    ) {
+        let first_load = c.kind == Kind::Load
+            && card.product == Product::Prepaid
+            && card.status == CardStatus::Inactive;
+        if !first_load || !decision.approved() {
+            return;
+        }
+        if let Err(e) = self.cards.set_status(&c.pan, CardStatus::Active).await {
+            error!(card = %card.pan_masked, error = %e, "prepaid card not activated by its first load");
+            decision.reason = format!("{}; card NOT activated: {e}", decision.reason);
+        }
     }
 }

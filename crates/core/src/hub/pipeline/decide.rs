@@ -10,6 +10,7 @@ use super::route::Routed;
 use super::stand_in::Tell;
 use super::{Hub, Outcome};
 use crate::hub::model::MessageRole;
+use crate::iso8583::codes;
 use crate::journal::decision::Decision;
 use crate::standin::Effects;
 
@@ -50,12 +51,16 @@ impl Hub {
             Ok(routed) => routed,
             Err(refusal) => return refusal.into(),
         };
-        let decision = self.online_or_stand_in(t, &routed, decided).await;
+        let mut decision = self.online_or_stand_in(t, &routed, decided).await;
+        self.activate_on_first_load(t.c, &routed.reserved.card, &mut decision.decision)
+            .await;
         self.count(t.c, routed.reserved, decision)
     }
 
     /// The account system's decision when the institution is open and has
-    /// one, stand-in's otherwise.
+    /// one, stand-in's otherwise — except for an institution served by the
+    /// prepaid ledger: the ledger is the only one that may decide, so
+    /// without it its cards are declined (91).
     async fn online_or_stand_in(
         &self,
         t: &Txn<'_>,
@@ -71,6 +76,14 @@ impl Hub {
                     intent: true,
                 }
             }
+            (_, state) if routed.institution.prepaid => Decided {
+                decision: Decision::rule(
+                    codes::ISSUER_UNAVAILABLE,
+                    format!("prepaid card, institution {state}: prepaid is never stood in for"),
+                ),
+                effects: Effects::default(),
+                intent: false,
+            },
             (system, state) => {
                 let (why, tell) = match system {
                     None => (

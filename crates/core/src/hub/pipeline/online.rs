@@ -127,6 +127,18 @@ impl Hub {
                         .await;
                 }
                 let why = format!("account system: {}", redact_pans(&e.to_string()));
+                if institution.prepaid {
+                    // The prepaid ledger is the only one that may decide
+                    // for its cards: no shadow balance, no SAF.
+                    let decision = Decision {
+                        adapter: Some(system.name().to_string()),
+                        ..Decision::rule(
+                            codes::ISSUER_UNAVAILABLE,
+                            format!("{why}; prepaid is never stood in for"),
+                        )
+                    };
+                    return (decision, Effects::default());
+                }
                 // A request that timed out may still reach the account
                 // system: its advice waits until the call has ended.
                 let not_before_us = (e == AccountError::Timeout).then(call_over_us);

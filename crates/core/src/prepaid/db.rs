@@ -1,0 +1,722 @@
+//! The ledger's SQL. Every operation is one function run as one store job
+//! (one transaction): it checks everything first and writes only when the
+//! operation is allowed, so a refusal leaves nothing behind. Postings are
+//! written only by [`book`], which keeps each account's balance column in
+//! the same transaction.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{AccountKind, Booked, NewOrderer, NewProgramme, PrepaidError};
+use crate::account::Balances;
+use crate::money::Money;
+
+/// An operation's outcome inside its store job: `Err` outside is SQLite's,
+/// inside the ledger's refusal (nothing written).
+pub(super) type Op<T> = rusqlite::Result<Result<T, PrepaidError>>;
+
+/// A card account with its programme's rules.
+#[derive(Debug, Clone)]
+struct CardAccount {
+    id: i64,
+    name: String,
+    orderer: String,
+    programme: String,
+    currency: u16,
+    replaced_by: Option<i64>,
+    balance: i64,
+    max_balance: i64,
+}
+
+/// A purchase hold.
+struct Hold {
+    id: i64,
+    account: i64,
+    remaining: i64,
+    captured: i64,
+    refunded: i64,
+    state: String,
+}
+
+const CARD_COLUMNS: &str = "a.id, a.name, a.orderer, a.programme, a.currency, a.replaced_by, \
+     a.balance, p.max_balance FROM prepaid_accounts a JOIN prepaid_programmes p ON p.id = a.programme \
+     WHERE a.kind = 'card'";
+
+fn card_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CardAccount> {
+    Ok(CardAccount {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        orderer: r.get(2)?,
+        programme: r.get(3)?,
+        currency: r.get(4)?,
+        replaced_by: r.get(5)?,
+        balance: r.get(6)?,
+        max_balance: r.get(7)?,
+    })
+}
+
+fn card_by_name(conn: &Connection, name: &str) -> rusqlite::Result<Option<CardAccount>> {
+    conn.prepare_cached(&format!("SELECT {CARD_COLUMNS} AND a.name = ?1"))?
+        .query_row([name], card_from_row)
+        .optional()
+}
+
+fn card_by_id(conn: &Connection, id: i64) -> rusqlite::Result<CardAccount> {
+    conn.prepare_cached(&format!("SELECT {CARD_COLUMNS} AND a.id = ?1"))?
+        .query_row([id], card_from_row)
+}
+
+/// The card account where money of `id` is now (following replacements).
+fn current_card(conn: &Connection, id: i64) -> rusqlite::Result<CardAccount> {
+    let mut card = card_by_id(conn, id)?;
+    while let Some(next) = card.replaced_by {
+        card = card_by_id(conn, next)?;
+    }
+    Ok(card)
+}
+
+/// A card account that may take new loads, holds and moves.
+fn open_card(conn: &Connection, name: &str, amount: Option<&Money>) -> Op<CardAccount> {
+    let Some(card) = card_by_name(conn, name)? else {
+        return Ok(Err(PrepaidError::UnknownCard {
+            account: name.to_string(),
+        }));
+    };
+    if card.replaced_by.is_some() {
+        return Ok(Err(PrepaidError::CardReplaced { account: card.name }));
+    }
+    if let Some(m) = amount
+        && m.currency.numeric != card.currency
+    {
+        return Ok(Err(PrepaidError::CurrencyMismatch {
+            account: card.name,
+            account_currency: card.currency,
+            amount_currency: m.currency.numeric,
+        }));
+    }
+    Ok(Ok(card))
+}
+
+fn account_id(conn: &Connection, kind: AccountKind, name: &str) -> rusqlite::Result<i64> {
+    conn.prepare_cached("SELECT id FROM prepaid_accounts WHERE kind = ?1 AND name = ?2")?
+        .query_row(params![kind.as_str(), name], |r| r.get(0))
+}
+
+/// Money set aside by open holds that have not expired at `now_us`.
+fn held(conn: &Connection, account: i64, now_us: i64) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "SELECT COALESCE(SUM(remaining), 0) FROM prepaid_holds
+         WHERE account = ?1 AND state = 'open' AND expires_at_us > ?2",
+    )?
+    .query_row(params![account, now_us], |r| r.get(0))
+}
+
+fn balances_of(conn: &Connection, card: &CardAccount, now_us: i64) -> rusqlite::Result<Balances> {
+    let held = held(conn, card.id, now_us)?;
+    Ok(Balances {
+        available: card.balance - held,
+        ledger: card.balance,
+    })
+}
+
+fn fresh_balances(conn: &Connection, id: i64, now_us: i64) -> rusqlite::Result<Balances> {
+    let card = card_by_id(conn, id)?;
+    balances_of(conn, &card, now_us)
+}
+
+/// A positive amount in minor units.
+fn minor(amount: &Money) -> Result<i64, PrepaidError> {
+    i64::try_from(amount.minor)
+        .ok()
+        .filter(|m| *m > 0)
+        .ok_or(PrepaidError::InvalidAmount {
+            minor: amount.minor,
+        })
+}
+
+/// The legs of a credit to a card (load, refund, reversal of a purchase):
+/// the orderer's pooled liability grows, the money comes in through
+/// settlement.
+fn credit_legs(conn: &Connection, card: &CardAccount, x: i64) -> rusqlite::Result<Vec<(i64, i64)>> {
+    Ok(vec![
+        (card.id, x),
+        (account_id(conn, AccountKind::Pooled, &card.orderer)?, -x),
+        (
+            account_id(conn, AccountKind::Settlement, &card.currency.to_string())?,
+            x,
+        ),
+    ])
+}
+
+/// The legs of a debit of a card (capture, reversal of a load).
+fn debit_legs(conn: &Connection, card: &CardAccount, x: i64) -> rusqlite::Result<Vec<(i64, i64)>> {
+    Ok(credit_legs(conn, card, x)?
+        .into_iter()
+        .map(|(a, v)| (a, -v))
+        .collect())
+}
+
+/// Writes an entry and its postings and moves the balance columns with
+/// them: the only writer of postings.
+fn book(
+    conn: &Connection,
+    kind: &str,
+    reference: &str,
+    card: i64,
+    original: Option<i64>,
+    legs: &[(i64, i64)],
+    now_us: i64,
+) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO prepaid_entries (kind, reference, card, original, booked_at_us)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![kind, reference, card, original, now_us])?;
+    let entry = conn.last_insert_rowid();
+    for &(account, amount) in legs.iter().filter(|(_, a)| *a != 0) {
+        conn.prepare_cached(
+            "INSERT INTO prepaid_postings (entry, account, amount) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![entry, account, amount])?;
+        conn.prepare_cached("UPDATE prepaid_accounts SET balance = balance + ?2 WHERE id = ?1")?
+            .execute(params![account, amount])?;
+    }
+    Ok(entry)
+}
+
+/// The entry or hold an earlier call with this reference booked, as a
+/// repeat with the card's balances now.
+fn repeat_of(conn: &Connection, reference: &str, now_us: i64) -> rusqlite::Result<Option<Booked>> {
+    let found: Option<(i64, i64)> = conn
+        .prepare_cached(
+            "SELECT id, card FROM prepaid_entries WHERE reference = ?1
+             UNION ALL SELECT id, account FROM prepaid_holds WHERE reference = ?1",
+        )?
+        .query_row([reference], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    match found {
+        Some((id, account)) => {
+            let current = current_card(conn, account)?;
+            Ok(Some(Booked {
+                id,
+                balances: balances_of(conn, &current, now_us)?,
+                repeat: true,
+            }))
+        }
+        None => Ok(None),
+    }
+}
+
+pub(super) fn create_orderer(conn: &Connection, o: &NewOrderer, now_us: i64) -> Op<()> {
+    let exists: Option<String> = conn
+        .query_row(
+            "SELECT id FROM prepaid_orderers WHERE id = ?1",
+            [&o.id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if exists.is_some() {
+        return Ok(Err(PrepaidError::Exists {
+            what: "orderer",
+            id: o.id.clone(),
+        }));
+    }
+    conn.execute(
+        "INSERT INTO prepaid_orderers (id, name, funding_account, created_at_us) VALUES (?1, ?2, ?3, ?4)",
+        params![o.id, o.name, o.funding_account, now_us],
+    )?;
+    conn.execute(
+        "INSERT INTO prepaid_accounts (kind, name, orderer, currency, created_at_us)
+         VALUES ('pooled', ?1, ?1, 0, ?2)",
+        params![o.id, now_us],
+    )?;
+    Ok(Ok(()))
+}
+
+pub(super) fn create_programme(
+    conn: &Connection,
+    p: &NewProgramme,
+    max: i64,
+    now_us: i64,
+) -> Op<()> {
+    let orderer: Option<String> = conn
+        .query_row(
+            "SELECT id FROM prepaid_orderers WHERE id = ?1",
+            [&p.orderer],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if orderer.is_none() {
+        return Ok(Err(PrepaidError::UnknownOrderer {
+            orderer: p.orderer.clone(),
+        }));
+    }
+    let exists: Option<String> = conn
+        .query_row(
+            "SELECT id FROM prepaid_programmes WHERE id = ?1",
+            [&p.id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if exists.is_some() {
+        return Ok(Err(PrepaidError::Exists {
+            what: "programme",
+            id: p.id.clone(),
+        }));
+    }
+    conn.execute(
+        "INSERT INTO prepaid_programmes (id, orderer, kind, currency, max_balance, pin_delivery, created_at_us)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            p.id,
+            p.orderer,
+            p.kind.as_str(),
+            p.currency.numeric,
+            max,
+            p.pin_delivery.as_str(),
+            now_us
+        ],
+    )?;
+    conn.execute(
+        "INSERT OR IGNORE INTO prepaid_accounts (kind, name, currency, created_at_us)
+         VALUES ('settlement', ?1, ?1, ?2)",
+        params![p.currency.numeric.to_string(), now_us],
+    )?;
+    Ok(Ok(()))
+}
+
+/// Creates the card account `name` in `programme` (empty).
+pub(super) fn open_card_account(
+    conn: &Connection,
+    name: &str,
+    programme: &str,
+    now_us: i64,
+) -> Op<()> {
+    let p: Option<(String, u16)> = conn
+        .query_row(
+            "SELECT orderer, currency FROM prepaid_programmes WHERE id = ?1",
+            [programme],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((orderer, currency)) = p else {
+        return Ok(Err(PrepaidError::UnknownProgramme {
+            programme: programme.to_string(),
+        }));
+    };
+    if card_by_name(conn, name)?.is_some() {
+        return Ok(Err(PrepaidError::Exists {
+            what: "card account",
+            id: name.to_string(),
+        }));
+    }
+    conn.execute(
+        "INSERT INTO prepaid_accounts (kind, name, orderer, programme, currency, created_at_us)
+         VALUES ('card', ?1, ?2, ?3, ?4, ?5)",
+        params![name, orderer, programme, currency, now_us],
+    )?;
+    Ok(Ok(()))
+}
+
+/// A load or refund: refused over the programme's maximum.
+pub(super) fn credit(
+    conn: &Connection,
+    kind: &'static str,
+    reference: &str,
+    account: &str,
+    amount: &Money,
+    now_us: i64,
+) -> Op<Booked> {
+    if let Some(done) = repeat_of(conn, reference, now_us)? {
+        return Ok(Ok(done));
+    }
+    let card = match open_card(conn, account, Some(amount))? {
+        Ok(card) => card,
+        Err(e) => return Ok(Err(e)),
+    };
+    let x = match minor(amount) {
+        Ok(x) => x,
+        Err(e) => return Ok(Err(e)),
+    };
+    if let Some(e) = over_max(&card, x) {
+        return Ok(Err(e));
+    }
+    let legs = credit_legs(conn, &card, x)?;
+    let id = book(conn, kind, reference, card.id, None, &legs, now_us)?;
+    Ok(Ok(Booked {
+        id,
+        balances: fresh_balances(conn, card.id, now_us)?,
+        repeat: false,
+    }))
+}
+
+fn over_max(card: &CardAccount, x: i64) -> Option<PrepaidError> {
+    match card.balance.checked_add(x) {
+        Some(after) if after <= card.max_balance => None,
+        _ => Some(PrepaidError::OverMax {
+            account: card.name.clone(),
+            balance: card.balance,
+            amount: x,
+            max: card.max_balance,
+        }),
+    }
+}
+
+fn insufficient(
+    conn: &Connection,
+    card: &CardAccount,
+    x: i64,
+    exclude_hold: Option<i64>,
+    now_us: i64,
+) -> rusqlite::Result<Option<PrepaidError>> {
+    let mut available = balances_of(conn, card, now_us)?.available;
+    if let Some(hold) = exclude_hold {
+        let own: i64 = conn.query_row(
+            "SELECT CASE WHEN state = 'open' AND expires_at_us > ?2 THEN remaining ELSE 0 END
+             FROM prepaid_holds WHERE id = ?1",
+            params![hold, now_us],
+            |r| r.get(0),
+        )?;
+        available += own;
+    }
+    Ok((available < x).then(|| PrepaidError::InsufficientFunds {
+        account: card.name.clone(),
+        available,
+        amount: x,
+    }))
+}
+
+/// A purchase or cash authorization: money set aside until `expires_at_us`.
+pub(super) fn hold(
+    conn: &Connection,
+    reference: &str,
+    account: &str,
+    amount: &Money,
+    expires_at_us: i64,
+    now_us: i64,
+) -> Op<Booked> {
+    if let Some(done) = repeat_of(conn, reference, now_us)? {
+        return Ok(Ok(done));
+    }
+    let card = match open_card(conn, account, Some(amount))? {
+        Ok(card) => card,
+        Err(e) => return Ok(Err(e)),
+    };
+    let x = match minor(amount) {
+        Ok(x) => x,
+        Err(e) => return Ok(Err(e)),
+    };
+    if let Some(e) = insufficient(conn, &card, x, None, now_us)? {
+        return Ok(Err(e));
+    }
+    conn.prepare_cached(
+        "INSERT INTO prepaid_holds (reference, account, amount, remaining, state, created_at_us, expires_at_us)
+         VALUES (?1, ?2, ?3, ?3, 'open', ?4, ?5)",
+    )?
+    .execute(params![reference, card.id, x, now_us, expires_at_us])?;
+    let id = conn.last_insert_rowid();
+    Ok(Ok(Booked {
+        id,
+        balances: fresh_balances(conn, card.id, now_us)?,
+        repeat: false,
+    }))
+}
+
+fn hold_by_reference(conn: &Connection, reference: &str) -> rusqlite::Result<Option<Hold>> {
+    conn.prepare_cached(
+        "SELECT id, account, remaining, captured, refunded, state FROM prepaid_holds WHERE reference = ?1",
+    )?
+    .query_row([reference], |r| {
+        Ok(Hold {
+            id: r.get(0)?,
+            account: r.get(1)?,
+            remaining: r.get(2)?,
+            captured: r.get(3)?,
+            refunded: r.get(4)?,
+            state: r.get(5)?,
+        })
+    })
+    .optional()
+}
+
+/// Posts a debit: of the hold `hold_reference` (a completion, for at most
+/// what it still holds; the rest is released), or, without one, of the card
+/// `account` directly (the switch decided alone).
+pub(super) fn capture(
+    conn: &Connection,
+    reference: &str,
+    hold_reference: Option<&str>,
+    account: &str,
+    amount: &Money,
+    now_us: i64,
+) -> Op<Booked> {
+    if let Some(done) = repeat_of(conn, reference, now_us)? {
+        return Ok(Ok(done));
+    }
+    let x = match minor(amount) {
+        Ok(x) => x,
+        Err(e) => return Ok(Err(e)),
+    };
+    let (card, hold) = match hold_reference {
+        Some(r) => {
+            let Some(hold) = hold_by_reference(conn, r)? else {
+                return Ok(Err(PrepaidError::UnknownOriginal {
+                    reference: r.to_string(),
+                }));
+            };
+            if hold.state != "open" && hold.state != "expired" {
+                return Ok(Err(PrepaidError::HoldNotOpen {
+                    reference: r.to_string(),
+                    state: hold.state,
+                }));
+            }
+            if x > hold.remaining {
+                return Ok(Err(PrepaidError::CaptureExceedsHold {
+                    reference: r.to_string(),
+                    held: hold.remaining,
+                    amount: x,
+                }));
+            }
+            (current_card(conn, hold.account)?, Some(hold.id))
+        }
+        None => match open_card(conn, account, Some(amount))? {
+            Ok(card) => (card, None),
+            Err(e) => return Ok(Err(e)),
+        },
+    };
+    if let Some(e) = insufficient(conn, &card, x, hold, now_us)? {
+        return Ok(Err(e));
+    }
+    let legs = debit_legs(conn, &card, x)?;
+    let id = book(conn, "capture", reference, card.id, None, &legs, now_us)?;
+    if let Some(hold) = hold {
+        conn.prepare_cached(
+            "UPDATE prepaid_holds SET state = 'captured', captured = ?2, remaining = 0 WHERE id = ?1",
+        )?
+        .execute(params![hold, x])?;
+    }
+    Ok(Ok(Booked {
+        id,
+        balances: fresh_balances(conn, card.id, now_us)?,
+        repeat: false,
+    }))
+}
+
+/// Undoes all or `amount` of `original`: an open hold is released, a
+/// captured purchase credited back, a load or refund debited again.
+pub(super) fn reverse(
+    conn: &Connection,
+    reference: &str,
+    original: &str,
+    amount: Option<i64>,
+    now_us: i64,
+) -> Op<Booked> {
+    if let Some(done) = repeat_of(conn, reference, now_us)? {
+        return Ok(Ok(done));
+    }
+    let nothing = || PrepaidError::NothingToReverse {
+        reference: original.to_string(),
+    };
+    if let Some(hold) = hold_by_reference(conn, original)? {
+        let card = current_card(conn, hold.account)?;
+        if hold.state == "open" || hold.state == "expired" {
+            let undo = amount.unwrap_or(hold.remaining).min(hold.remaining);
+            if undo <= 0 {
+                return Ok(Err(nothing()));
+            }
+            let left = hold.remaining - undo;
+            conn.prepare_cached(
+                "UPDATE prepaid_holds SET remaining = ?2,
+                 state = CASE WHEN ?2 = 0 THEN 'released' ELSE state END WHERE id = ?1",
+            )?
+            .execute(params![hold.id, left])?;
+            let id = book(conn, "reversal", reference, card.id, None, &[], now_us)?;
+            return Ok(Ok(Booked {
+                id,
+                balances: balances_of(conn, &card, now_us)?,
+                repeat: false,
+            }));
+        }
+        let refundable = hold.captured - hold.refunded;
+        let undo = amount.unwrap_or(refundable).min(refundable);
+        if undo <= 0 {
+            return Ok(Err(nothing()));
+        }
+        if let Some(e) = over_max(&card, undo) {
+            return Ok(Err(e));
+        }
+        let legs = credit_legs(conn, &card, undo)?;
+        let id = book(conn, "reversal", reference, card.id, None, &legs, now_us)?;
+        conn.prepare_cached("UPDATE prepaid_holds SET refunded = refunded + ?2 WHERE id = ?1")?
+            .execute(params![hold.id, undo])?;
+        return Ok(Ok(Booked {
+            id,
+            balances: fresh_balances(conn, card.id, now_us)?,
+            repeat: false,
+        }));
+    }
+    let entry: Option<(i64, String, i64)> = conn
+        .prepare_cached("SELECT id, kind, reversed FROM prepaid_entries WHERE reference = ?1")?
+        .query_row([original], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((entry, kind, reversed)) = entry.filter(|(_, k, _)| k == "load" || k == "refund")
+    else {
+        return Ok(Err(PrepaidError::UnknownOriginal {
+            reference: original.to_string(),
+        }));
+    };
+    let (account, credited): (i64, i64) = conn.query_row(
+        "SELECT p.account, p.amount FROM prepaid_postings p JOIN prepaid_accounts a ON a.id = p.account
+         WHERE p.entry = ?1 AND a.kind = 'card'",
+        [entry],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let reversible = credited - reversed;
+    let undo = amount.unwrap_or(reversible).min(reversible);
+    if undo <= 0 {
+        return Ok(Err(nothing()));
+    }
+    let card = current_card(conn, account)?;
+    if let Some(e) = insufficient(conn, &card, undo, None, now_us)? {
+        return Ok(Err(e));
+    }
+    let legs = debit_legs(conn, &card, undo)?;
+    let id = book(
+        conn,
+        "reversal",
+        reference,
+        card.id,
+        Some(entry),
+        &legs,
+        now_us,
+    )?;
+    conn.prepare_cached("UPDATE prepaid_entries SET reversed = reversed + ?2 WHERE id = ?1")?
+        .execute(params![entry, undo])?;
+    tracing::debug!(kind, entry, undo, "prepaid entry reversed");
+    Ok(Ok(Booked {
+        id,
+        balances: fresh_balances(conn, card.id, now_us)?,
+        repeat: false,
+    }))
+}
+
+/// Moves `amount` between two cards of the same orderer.
+pub(super) fn move_balance(
+    conn: &Connection,
+    reference: &str,
+    from: &str,
+    to: &str,
+    amount: &Money,
+    now_us: i64,
+) -> Op<(Balances, Balances)> {
+    if repeat_of(conn, reference, now_us)?.is_some()
+        && let (Some(a), Some(b)) = (card_by_name(conn, from)?, card_by_name(conn, to)?)
+    {
+        return Ok(Ok((
+            balances_of(conn, &a, now_us)?,
+            balances_of(conn, &b, now_us)?,
+        )));
+    }
+    let cards = (
+        open_card(conn, from, Some(amount))?,
+        open_card(conn, to, Some(amount))?,
+    );
+    let (a, b) = match cards {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => return Ok(Err(e)),
+    };
+    if a.orderer != b.orderer || a.id == b.id {
+        return Ok(Err(PrepaidError::NotMovable {
+            from: a.name,
+            to: b.name,
+        }));
+    }
+    let x = match minor(amount) {
+        Ok(x) => x,
+        Err(e) => return Ok(Err(e)),
+    };
+    if let Some(e) = insufficient(conn, &a, x, None, now_us)? {
+        return Ok(Err(e));
+    }
+    if let Some(e) = over_max(&b, x) {
+        return Ok(Err(e));
+    }
+    book(
+        conn,
+        "move",
+        reference,
+        a.id,
+        None,
+        &[(a.id, -x), (b.id, x)],
+        now_us,
+    )?;
+    Ok(Ok((
+        fresh_balances(conn, a.id, now_us)?,
+        fresh_balances(conn, b.id, now_us)?,
+    )))
+}
+
+/// Replaces card account `old` by a new one, `new`, in the same
+/// programme: the whole balance and every hold move over, `old` takes
+/// nothing new.
+pub(super) fn replace(
+    conn: &Connection,
+    reference: &str,
+    old: &str,
+    new: &str,
+    now_us: i64,
+) -> Op<Balances> {
+    if let Some(done) = repeat_of(conn, reference, now_us)? {
+        return Ok(Ok(done.balances));
+    }
+    let card = match open_card(conn, old, None)? {
+        Ok(card) => card,
+        Err(e) => return Ok(Err(e)),
+    };
+    if let Err(e) = open_card_account(conn, new, &card.programme, now_us)? {
+        return Ok(Err(e));
+    }
+    let fresh = account_id(conn, AccountKind::Card, new)?;
+    book(
+        conn,
+        "replace",
+        reference,
+        card.id,
+        None,
+        &[(card.id, -card.balance), (fresh, card.balance)],
+        now_us,
+    )?;
+    conn.execute(
+        "UPDATE prepaid_holds SET account = ?2 WHERE account = ?1",
+        params![card.id, fresh],
+    )?;
+    conn.execute(
+        "UPDATE prepaid_accounts SET status = 'replaced', replaced_by = ?2 WHERE id = ?1",
+        params![card.id, fresh],
+    )?;
+    Ok(Ok(fresh_balances(conn, fresh, now_us)?))
+}
+
+/// Marks open holds past their expiry as expired; returns how many.
+pub(super) fn expire_holds(conn: &Connection, now_us: i64) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE prepaid_holds SET state = 'expired' WHERE state = 'open' AND expires_at_us <= ?1",
+        [now_us],
+    )
+}
+
+/// A card's balances (its replacement's, once replaced).
+pub(super) fn balance(
+    conn: &Connection,
+    account: &str,
+    now_us: i64,
+) -> rusqlite::Result<Result<Balances, PrepaidError>> {
+    match card_by_name(conn, account)? {
+        Some(card) => {
+            let current = current_card(conn, card.id)?;
+            Ok(Ok(balances_of(conn, &current, now_us)?))
+        }
+        None => Ok(Err(PrepaidError::UnknownCard {
+            account: account.to_string(),
+        })),
+    }
+}

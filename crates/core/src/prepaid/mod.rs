@@ -1,0 +1,515 @@
+//! The prepaid ledger: cardhub as the account system of prepaid cards.
+//!
+//! Orderers (the tenants that own the money: a municipal office, a school)
+//! run programmes (`social-client`, `small-purchase`); each prepaid card has
+//! one card account in a programme. Money moves only as double-entry
+//! postings in the store (migration `0008_prepaid.sql`): every operation —
+//! load, refund, hold, capture, reversal, move, replacement — is one store
+//! job, so one durable transaction that either books all its postings or
+//! nothing. Purchase and cash authorizations are holds (money set aside,
+//! with an expiry), posted when captured.
+//!
+//! [`PrepaidLedger`] puts the ledger behind the [`AccountSystem`] boundary
+//! so the hub pipeline, journal, limits and back office treat it like any
+//! bank's system. This module knows nothing of the hub: it depends on the
+//! account boundary, the store and money only.
+//!
+//! What it does not do (yet): load files, card orders and production
+//! files, statements over the API or CLI, accounting exports. They call
+//! the [`Ledger`] service layer here.
+//!
+//! [`AccountSystem`]: crate::account::AccountSystem
+
+pub mod config;
+mod db;
+mod report;
+mod system;
+
+pub use system::PrepaidLedger;
+
+use crate::account::Balances;
+use crate::cards::card::Card;
+use crate::cards::{CardError, CardRegistry};
+use crate::iso8583::fields::{Expiry, Pan};
+use crate::money::{Currency, Money};
+use crate::store::{Store, StoreError};
+
+use config::PrepaidConfig;
+use db::Op;
+
+/// What a prepaid programme is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgrammeKind {
+    /// Cards for people without a bank account.
+    SocialClient,
+    /// Cards for caretakers, schools, institutions.
+    SmallPurchase,
+}
+
+impl ProgrammeKind {
+    /// The name in the store and the docs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProgrammeKind::SocialClient => "social-client",
+            ProgrammeKind::SmallPurchase => "small-purchase",
+        }
+    }
+}
+
+/// How a programme's PINs reach the cardholders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinDelivery {
+    /// In the card's letter.
+    WithCard,
+    /// In a PIN mailer of its own.
+    Separately,
+}
+
+impl PinDelivery {
+    /// The name in the store and the docs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PinDelivery::WithCard => "with-card",
+            PinDelivery::Separately => "separately",
+        }
+    }
+}
+
+/// A new orderer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOrderer {
+    pub id: String,
+    /// Printed on every card of the orderer.
+    pub name: String,
+    /// The bank account the orderer funds its cards from.
+    pub funding_account: String,
+}
+
+/// A new programme of an orderer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewProgramme {
+    pub id: String,
+    pub orderer: String,
+    pub kind: ProgrammeKind,
+    pub currency: Currency,
+    /// Maximum balance per card in minor units; `None`:
+    /// `[prepaid] default_max_balance`.
+    pub max_balance: Option<u64>,
+    pub pin_delivery: PinDelivery,
+}
+
+/// The kinds of ledger accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AccountKind {
+    /// One per card: what its holder may spend.
+    Card,
+    /// One per orderer: its pooled funding liability (credit-normal).
+    Pooled,
+    /// One per currency: the clearing side of loads and purchases.
+    Settlement,
+}
+
+impl AccountKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            AccountKind::Card => "card",
+            AccountKind::Pooled => "pooled",
+            AccountKind::Settlement => "settlement",
+        }
+    }
+}
+
+/// A booked operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Booked {
+    /// The entry's id (the hold's, for a hold).
+    pub id: i64,
+    /// The card's balances after it.
+    pub balances: Balances,
+    /// The reference was booked before: nothing was booked again.
+    pub repeat: bool,
+}
+
+/// Whose postings a statement lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    /// One card account.
+    Card(String),
+    /// Every card account of an orderer and its pooled account.
+    Orderer(String),
+}
+
+/// One posting of a statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementLine {
+    pub entry: i64,
+    /// `load`, `refund`, `capture`, `reversal`, `move`, `replace`.
+    pub kind: String,
+    /// The operation's reference (cardhub's transaction id for ISO 8583).
+    pub reference: String,
+    pub booked_at_us: i64,
+    /// `card` or `pooled`.
+    pub account_kind: String,
+    pub account: String,
+    /// Signed minor units.
+    pub amount: i64,
+}
+
+/// Why a ledger operation was refused or failed. All but
+/// [`PrepaidError::Store`] are refusals: nothing was booked.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepaidError {
+    /// No card account with this name (the request's or the caller's fault).
+    #[error("no prepaid card account {account:?}")]
+    UnknownCard { account: String },
+    #[error("no orderer {orderer:?}")]
+    UnknownOrderer { orderer: String },
+    #[error("no programme {programme:?}")]
+    UnknownProgramme { programme: String },
+    /// The id is taken.
+    #[error("{what} {id:?} exists already")]
+    Exists { what: &'static str, id: String },
+    /// The card was replaced: its money and holds are on its replacement.
+    #[error("card account {account:?} was replaced")]
+    CardReplaced { account: String },
+    /// The amount is not in the card's currency.
+    #[error("card account {account:?} keeps currency {account_currency}, not {amount_currency}")]
+    CurrencyMismatch {
+        account: String,
+        account_currency: u16,
+        amount_currency: u16,
+    },
+    /// Zero, or too large for the ledger.
+    #[error("invalid amount {minor}")]
+    InvalidAmount { minor: u64 },
+    /// The credit would take the balance past the programme's maximum.
+    #[error("card account {account:?}: balance {balance} + {amount} exceeds the maximum {max}")]
+    OverMax {
+        account: String,
+        balance: i64,
+        amount: i64,
+        max: i64,
+    },
+    /// Not enough available (balance less open holds).
+    #[error("card account {account:?}: available {available} is less than {amount}")]
+    InsufficientFunds {
+        account: String,
+        available: i64,
+        amount: i64,
+    },
+    /// No hold, load or refund with this reference.
+    #[error("no hold, load or refund with reference {reference:?}")]
+    UnknownOriginal { reference: String },
+    /// The original has been undone (or captured) in full already.
+    #[error("nothing left to reverse of {reference:?}")]
+    NothingToReverse { reference: String },
+    /// The hold was captured, released or reversed.
+    #[error("hold {reference:?} is {state}, not open")]
+    HoldNotOpen { reference: String, state: String },
+    /// A completion for more than its authorization held.
+    #[error("capture of {amount} exceeds hold {reference:?} of {held}")]
+    CaptureExceedsHold {
+        reference: String,
+        held: i64,
+        amount: i64,
+    },
+    /// A move between cards of different orderers, or to the same card.
+    #[error("cannot move balance from {from:?} to {to:?}: not two cards of one orderer")]
+    NotMovable { from: String, to: String },
+    /// The card registry refused or failed (a replacement); nothing was
+    /// changed.
+    #[error("cards: {0}")]
+    Cards(#[from] CardError),
+    /// The store failed: the operation's outcome is as the store error
+    /// says (usually not booked; after a commit I/O error unknown, and a
+    /// repeat with the same reference is safe).
+    #[error("prepaid ledger store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// The ledger's service layer: every operation one durable store job.
+#[derive(Clone)]
+pub struct Ledger {
+    store: Store,
+    default_max_balance: u64,
+}
+
+impl Ledger {
+    /// The ledger kept in `store`.
+    pub fn new(store: Store, config: &PrepaidConfig) -> Ledger {
+        Ledger {
+            store,
+            default_max_balance: config.default_max_balance,
+        }
+    }
+
+    async fn run<T, F>(&self, f: F) -> Result<T, PrepaidError>
+    where
+        F: FnOnce(&rusqlite::Connection, i64) -> Op<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let now = now_us();
+        self.store.write(move |conn| f(conn, now)).await?
+    }
+
+    /// Registers an orderer and its pooled funding account.
+    ///
+    /// # Errors
+    /// [`PrepaidError::Exists`], [`PrepaidError::Store`].
+    pub async fn create_orderer(&self, orderer: NewOrderer) -> Result<(), PrepaidError> {
+        self.run(move |c, now| db::create_orderer(c, &orderer, now))
+            .await
+    }
+
+    /// Registers a programme of an existing orderer.
+    ///
+    /// # Errors
+    /// [`PrepaidError::UnknownOrderer`], [`PrepaidError::Exists`],
+    /// [`PrepaidError::InvalidAmount`] for a maximum of 0 or past `i64`,
+    /// [`PrepaidError::Store`].
+    pub async fn create_programme(&self, programme: NewProgramme) -> Result<(), PrepaidError> {
+        let max = programme.max_balance.unwrap_or(self.default_max_balance);
+        let max = i64::try_from(max)
+            .ok()
+            .filter(|m| *m > 0)
+            .ok_or(PrepaidError::InvalidAmount { minor: max })?;
+        self.run(move |c, now| db::create_programme(c, &programme, max, now))
+            .await
+    }
+
+    /// Opens the (empty) card account `account` — the card registry's
+    /// `account` of the card — in `programme`.
+    ///
+    /// # Errors
+    /// [`PrepaidError::UnknownProgramme`], [`PrepaidError::Exists`],
+    /// [`PrepaidError::Store`].
+    pub async fn open_card(&self, account: &str, programme: &str) -> Result<(), PrepaidError> {
+        let (account, programme) = (account.to_string(), programme.to_string());
+        self.run(move |c, now| db::open_card_account(c, &account, &programme, now))
+            .await
+    }
+
+    /// Loads `amount` onto a card; refused past the programme's maximum.
+    ///
+    /// # Errors
+    /// [`PrepaidError::OverMax`], [`PrepaidError::UnknownCard`],
+    /// [`PrepaidError::CardReplaced`], [`PrepaidError::CurrencyMismatch`],
+    /// [`PrepaidError::InvalidAmount`], [`PrepaidError::Store`].
+    pub async fn load(
+        &self,
+        reference: &str,
+        account: &str,
+        amount: Money,
+    ) -> Result<Booked, PrepaidError> {
+        self.credit("load", reference, account, amount).await
+    }
+
+    /// Credits a merchant's refund to a card; refused past the maximum.
+    ///
+    /// # Errors
+    /// As [`Ledger::load`].
+    pub async fn refund(
+        &self,
+        reference: &str,
+        account: &str,
+        amount: Money,
+    ) -> Result<Booked, PrepaidError> {
+        self.credit("refund", reference, account, amount).await
+    }
+
+    async fn credit(
+        &self,
+        kind: &'static str,
+        reference: &str,
+        account: &str,
+        amount: Money,
+    ) -> Result<Booked, PrepaidError> {
+        let (reference, account) = (reference.to_string(), account.to_string());
+        self.run(move |c, now| db::credit(c, kind, &reference, &account, &amount, now))
+            .await
+    }
+
+    /// Authorizes a purchase or cash withdrawal: sets `amount` aside until
+    /// `expires_at_us` (Unix microseconds).
+    ///
+    /// # Errors
+    /// [`PrepaidError::InsufficientFunds`], [`PrepaidError::UnknownCard`],
+    /// [`PrepaidError::CardReplaced`], [`PrepaidError::CurrencyMismatch`],
+    /// [`PrepaidError::InvalidAmount`], [`PrepaidError::Store`].
+    pub async fn hold(
+        &self,
+        reference: &str,
+        account: &str,
+        amount: Money,
+        expires_at_us: i64,
+    ) -> Result<Booked, PrepaidError> {
+        let (reference, account) = (reference.to_string(), account.to_string());
+        self.run(move |c, now| db::hold(c, &reference, &account, &amount, expires_at_us, now))
+            .await
+    }
+
+    /// Posts a purchase: the completion of hold `hold_reference` (for at
+    /// most what it holds; the rest is released) or, with `None`, a debit
+    /// of `account` the switch decided alone.
+    ///
+    /// # Errors
+    /// [`PrepaidError::UnknownOriginal`], [`PrepaidError::HoldNotOpen`],
+    /// [`PrepaidError::CaptureExceedsHold`],
+    /// [`PrepaidError::InsufficientFunds`], the card errors of
+    /// [`Ledger::hold`], [`PrepaidError::Store`].
+    pub async fn capture(
+        &self,
+        reference: &str,
+        hold_reference: Option<&str>,
+        account: &str,
+        amount: Money,
+    ) -> Result<Booked, PrepaidError> {
+        let (reference, account) = (reference.to_string(), account.to_string());
+        let hold = hold_reference.map(str::to_string);
+        self.run(move |c, now| db::capture(c, &reference, hold.as_deref(), &account, &amount, now))
+            .await
+    }
+
+    /// Undoes all (`None`) or `amount` minor units of the hold, purchase,
+    /// load or refund booked as `original`.
+    ///
+    /// # Errors
+    /// [`PrepaidError::UnknownOriginal`], [`PrepaidError::NothingToReverse`],
+    /// [`PrepaidError::InsufficientFunds`] (a load already spent),
+    /// [`PrepaidError::OverMax`] (a purchase credited back past the
+    /// maximum), [`PrepaidError::Store`].
+    pub async fn reverse(
+        &self,
+        reference: &str,
+        original: &str,
+        amount: Option<i64>,
+    ) -> Result<Booked, PrepaidError> {
+        let (reference, original) = (reference.to_string(), original.to_string());
+        self.run(move |c, now| db::reverse(c, &reference, &original, amount, now))
+            .await
+    }
+
+    /// Moves `amount` from card `from` to card `to` of the same orderer;
+    /// returns both cards' balances.
+    ///
+    /// # Errors
+    /// [`PrepaidError::NotMovable`], [`PrepaidError::InsufficientFunds`],
+    /// [`PrepaidError::OverMax`], the card errors of [`Ledger::hold`],
+    /// [`PrepaidError::Store`].
+    pub async fn move_balance(
+        &self,
+        reference: &str,
+        from: &str,
+        to: &str,
+        amount: Money,
+    ) -> Result<(Balances, Balances), PrepaidError> {
+        let (reference, from, to) = (reference.to_string(), from.to_string(), to.to_string());
+        self.run(move |c, now| db::move_balance(c, &reference, &from, &to, &amount, now))
+            .await
+    }
+
+    /// The ledger's side of a replacement: card account `old` replaced by
+    /// the new account `new` in the same programme, in one transaction —
+    /// the balance and every hold move over, `old` takes nothing new.
+    /// Returns `new`'s balances. [`Ledger::replace_lost_card`] does this
+    /// together with the card registry.
+    ///
+    /// # Errors
+    /// [`PrepaidError::UnknownCard`], [`PrepaidError::CardReplaced`],
+    /// [`PrepaidError::Exists`] when `new` is taken, [`PrepaidError::Store`].
+    pub async fn replace_card(
+        &self,
+        reference: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<Balances, PrepaidError> {
+        let (reference, old, new) = (reference.to_string(), old.to_string(), new.to_string());
+        self.run(move |c, now| db::replace(c, &reference, &old, &new, now))
+            .await
+    }
+
+    /// Replaces a lost prepaid card: in one store transaction the card
+    /// `old` becomes `lost` in the registry, the card `new` (expiry
+    /// `expiry`, card account `new_account`, otherwise as `old`) is
+    /// registered `active`, and the ledger moves the balance and holds of
+    /// `old`'s card account to `new_account` in the same programme.
+    /// Returns the new card and its balances.
+    ///
+    /// # Errors
+    /// [`PrepaidError::Cards`] (old card unknown, new PAN registered
+    /// already, store), the refusals of [`Ledger::replace_card`]; on any
+    /// error nothing was changed.
+    pub async fn replace_lost_card(
+        &self,
+        cards: &CardRegistry,
+        reference: &str,
+        old: &Pan,
+        new: &Pan,
+        expiry: Expiry,
+        new_account: &str,
+    ) -> Result<(Card, Balances), PrepaidError> {
+        let reference = reference.to_string();
+        let now = now_us();
+        let replaced = cards
+            .replace(old, new, expiry, new_account, move |conn, lost, card| {
+                db::replace(conn, &reference, &lost.account, &card.account, now)
+            })
+            .await?;
+        let (card, balances) = replaced?;
+        Ok((card, balances))
+    }
+
+    /// Marks holds past their expiry as expired (they stopped counting
+    /// against the available balance at their expiry already); returns how
+    /// many.
+    ///
+    /// # Errors
+    /// [`PrepaidError::Store`].
+    pub async fn expire_holds(&self, now_us: i64) -> Result<usize, PrepaidError> {
+        Ok(self
+            .store
+            .write(move |c| db::expire_holds(c, now_us))
+            .await?)
+    }
+
+    /// A card's balances now (its replacement's, once replaced).
+    ///
+    /// # Errors
+    /// [`PrepaidError::UnknownCard`], [`PrepaidError::Store`].
+    pub fn balance(&self, account: &str) -> Result<Balances, PrepaidError> {
+        let now = now_us();
+        self.store.read(|c| db::balance(c, account, now))?
+    }
+
+    /// The postings of a card or orderer booked in `[from_us, to_us)`.
+    ///
+    /// # Errors
+    /// [`PrepaidError::Store`].
+    pub fn statement(
+        &self,
+        subject: &Subject,
+        from_us: i64,
+        to_us: i64,
+    ) -> Result<Vec<StatementLine>, PrepaidError> {
+        Ok(self
+            .store
+            .read(|c| report::statement(c, subject, from_us, to_us))?)
+    }
+
+    /// Checks every invariant of the ledger against the postings: entries
+    /// balance, balance columns equal the sums of postings, each orderer's
+    /// card balances equal its pooled liability, no card is negative, over
+    /// its maximum or has holds past its balance. Returns each breach in
+    /// words (empty: the ledger is sound).
+    ///
+    /// # Errors
+    /// [`PrepaidError::Store`].
+    pub fn audit(&self) -> Result<Vec<String>, PrepaidError> {
+        let now = now_us();
+        Ok(self.store.read(|c| report::audit(c, now))?)
+    }
+}
+
+fn now_us() -> i64 {
+    jiff::Timestamp::now().as_microsecond()
+}

@@ -1,0 +1,312 @@
+//! Prepaid cards end to end: a switch-side client over real TCP, the hub
+//! with its store, card registry and prepaid ledger; one institution in
+//! mode `prepaid` served by the ledger, one whose ledger is cut off.
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use cardhub_core::account::AccountSystem;
+use cardhub_core::app;
+use cardhub_core::cards::card::CardStatus;
+use cardhub_core::cards::file;
+use cardhub_core::iso8583::fields::Pan;
+use cardhub_core::link;
+use cardhub_core::money::Currency;
+use cardhub_core::prepaid::{Ledger, NewOrderer, NewProgramme, PinDelivery, ProgrammeKind};
+use support::*;
+
+/// Inactive prepaid cards (USD, the test requests' currency).
+const FIRST: &str = "4761739002010019";
+const SECOND: &str = "4761739002010027";
+/// A prepaid card of the institution whose ledger is cut off.
+const CUT_OFF: &str = "4761739002010035";
+
+const EXTRA: &str = r#"
+[prepaid]
+default_max_balance = 30000
+
+[[institution]]
+id = "city"
+name = "City prepaid"
+mode = "prepaid"
+
+[[institution]]
+id = "city-down"
+name = "City prepaid, ledger cut off"
+mode = "prepaid"
+"#;
+
+fn load(pan: &str, amount: u64, stan: u32) -> cardhub_core::iso8583::Message {
+    request("0200", "210000", pan, amount, stan)
+}
+
+/// A hub whose `city` cards are in the ledger (orderer, programme with
+/// the default maximum of 300.00, one card account per card) and whose
+/// `city-down` institution answers through a system that is unreachable.
+async fn start_prepaid() -> TestHub {
+    let (dir, config) = prepare(EXTRA).await;
+    let csv = dir.path().join("prepaid-cards.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "pan,expiry,status,account,institution,currency,profile,product\n\
+             {FIRST},3012,inactive,P-1,city,USD,prepaid,prepaid\n\
+             {SECOND},3012,inactive,P-2,city,USD,prepaid,prepaid\n\
+             {CUT_OFF},3012,active,P-9,city-down,USD,prepaid,prepaid\n"
+        ),
+    )
+    .unwrap();
+    {
+        let hub = app::open(&config, HashMap::new()).unwrap();
+        let rows = file::read(&csv, &config.catalog()).unwrap();
+        hub.cards().import(rows).await.unwrap();
+        let ledger = Ledger::new(hub.store().clone(), &config.prepaid);
+        ledger
+            .create_orderer(NewOrderer {
+                id: "city".into(),
+                name: "City social office".into(),
+                funding_account: "NL00BANK0123456789".into(),
+            })
+            .await
+            .unwrap();
+        ledger
+            .create_programme(NewProgramme {
+                id: "city-social".into(),
+                orderer: "city".into(),
+                kind: ProgrammeKind::SocialClient,
+                currency: Currency::from_numeric(840).unwrap(),
+                max_balance: None,
+                pin_delivery: PinDelivery::WithCard,
+            })
+            .await
+            .unwrap();
+        for account in ["P-1", "P-2"] {
+            ledger.open_card(account, "city-social").await.unwrap();
+        }
+    }
+    let bank = Arc::new(TestBank::default());
+    let down = Arc::new(TestBank::default());
+    down.unreachable.store(true, Ordering::SeqCst);
+    let systems: HashMap<String, Arc<dyn AccountSystem>> = HashMap::from([
+        ("bank-a".to_string(), bank.clone() as Arc<dyn AccountSystem>),
+        ("city-down".to_string(), down as Arc<dyn AccountSystem>),
+    ]);
+    let hub = Arc::new(app::open(&config, systems).unwrap());
+    let link = link::start(&config.switches, &config.link, hub.clone())
+        .await
+        .unwrap();
+    let addr = link.local_addr("base24").unwrap().to_string();
+    TestHub {
+        link,
+        hub,
+        addr,
+        config,
+        bank,
+        dir,
+    }
+}
+
+fn ledger_of(t: &TestHub) -> Ledger {
+    Ledger::new(t.hub.store().clone(), &t.config.prepaid)
+}
+
+fn status(t: &TestHub, pan: &str) -> CardStatus {
+    let pan = Pan::new(pan).unwrap();
+    t.hub.cards().get(&pan).unwrap().unwrap().status
+}
+
+#[tokio::test]
+async fn first_load_activates_then_purchase_over_max_and_over_balance() {
+    let t = start_prepaid().await;
+    let c = client(&t.addr).await;
+
+    // Inactive: a purchase is refused before any load.
+    assert_eq!(code_of(&c, &purchase(FIRST, 1_000, 1)).await, "62");
+
+    // The first load: approved, booked, and the card active, durably.
+    assert_eq!(code_of(&c, &load(FIRST, 20_000, 2)).await, "00");
+    assert_eq!(status(&t, FIRST), CardStatus::Active);
+    assert_eq!(ledger_of(&t).balance("P-1").unwrap().ledger, 20_000);
+
+    // Now a purchase is authorized against the ledger: a hold.
+    assert_eq!(code_of(&c, &purchase(FIRST, 5_000, 3)).await, "00");
+    let after = ledger_of(&t).balance("P-1").unwrap();
+    assert_eq!((after.available, after.ledger), (15_000, 20_000));
+
+    // A load past the programme's maximum (300.00): 61, nothing booked.
+    assert_eq!(code_of(&c, &load(FIRST, 10_001, 4)).await, "61");
+    assert_eq!(ledger_of(&t).balance("P-1").unwrap().ledger, 20_000);
+
+    // More than is available: 51.
+    assert_eq!(code_of(&c, &purchase(FIRST, 15_001, 5)).await, "51");
+
+    // A refused first load leaves the card inactive.
+    assert_eq!(code_of(&c, &load(SECOND, 30_001, 6)).await, "61");
+    assert_eq!(status(&t, SECOND), CardStatus::Inactive);
+
+    let audit = ledger_of(&t).audit().unwrap();
+    assert!(audit.is_empty(), "{audit:#?}");
+    // The ledger decided, as the journal says.
+    let db = rusqlite::Connection::open(t.dir.path().join("hub.db")).unwrap();
+    let deciders: Vec<(String, String)> = db
+        .prepare("SELECT response_code, decided_by FROM journal WHERE institution = 'city' AND stan <> '000001' ORDER BY stan")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        deciders.iter().all(|(_, by)| by == "account_system"),
+        "{deciders:?}"
+    );
+}
+
+#[tokio::test]
+async fn prepaid_card_with_its_ledger_cut_off_is_declined_91_never_stood_in_for() {
+    let t = start_prepaid().await;
+    let c = client(&t.addr).await;
+    assert_eq!(code_of(&c, &load(CUT_OFF, 1_000, 1)).await, "91");
+    // Past the breaker's five failures the institution is unreachable:
+    // still 91, still no stand-in.
+    for stan in 2..=8 {
+        assert_eq!(code_of(&c, &purchase(CUT_OFF, 1_000, stan)).await, "91");
+    }
+    let state = t.hub.institutions().get("city-down").unwrap().state();
+    assert!(!state.is_online(), "{state}");
+
+    let db = rusqlite::Connection::open(t.dir.path().join("hub.db")).unwrap();
+    let deciders: Vec<String> = db
+        .prepare("SELECT decided_by FROM journal WHERE institution = 'city-down'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(deciders, ["hub_rule"; 8]);
+    let saf: i64 = db
+        .query_row("SELECT COUNT(*) FROM saf_queue", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(saf, 0, "no SAF item for a prepaid card");
+    let shadow: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM movements WHERE institution = 'city-down'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(shadow, 0, "no shadow balance for a prepaid card");
+}
+
+/// DE 90 naming the original `mti` with `stan` (the test requests' other
+/// original data elements).
+fn original(mti: &str, stan: u32) -> String {
+    format!("{mti}{stan:06}11220302010000476173900000000000")
+}
+
+#[tokio::test]
+async fn completion_advice_captures_and_reversals_release_or_undo() {
+    let t = start_prepaid().await;
+    let c = client(&t.addr).await;
+    let ledger = ledger_of(&t);
+    assert_eq!(code_of(&c, &load(FIRST, 20_000, 1)).await, "00");
+
+    // Authorized 50.00, completed (0220) for 40.00: the rest is released.
+    assert_eq!(code_of(&c, &purchase(FIRST, 5_000, 2)).await, "00");
+    let mut completion = request("0220", "000000", FIRST, 4_000, 3);
+    completion.set(39, "00");
+    completion.set(90, original("0100", 2));
+    assert_eq!(code_of(&c, &completion).await, "00");
+    let b = ledger.balance("P-1").unwrap();
+    assert_eq!((b.available, b.ledger), (16_000, 16_000));
+
+    // An authorization reversed (0400): its hold is released.
+    assert_eq!(code_of(&c, &purchase(FIRST, 3_000, 4)).await, "00");
+    assert_eq!(ledger.balance("P-1").unwrap().available, 13_000);
+    let mut reversal = request("0400", "000000", FIRST, 3_000, 5);
+    reversal.set(90, original("0100", 4));
+    assert_eq!(code_of(&c, &reversal).await, "00");
+    assert_eq!(ledger.balance("P-1").unwrap().available, 16_000);
+
+    // The load partly reversed (0420, actual amount 150.00): 50.00 undone.
+    let mut partial = request("0420", "210000", FIRST, 20_000, 6);
+    partial.set(90, original("0200", 1));
+    partial.set(95, "000000015000000000015000C00000000C00000000");
+    assert_eq!(code_of(&c, &partial).await, "00");
+    let b = ledger.balance("P-1").unwrap();
+    assert_eq!((b.available, b.ledger), (11_000, 11_000));
+    let audit = ledger.audit().unwrap();
+    assert!(audit.is_empty(), "{audit:#?}");
+}
+
+#[tokio::test]
+async fn a_lost_card_is_replaced_in_one_step_with_its_balance() {
+    let t = start_prepaid().await;
+    let c = client(&t.addr).await;
+    let ledger = ledger_of(&t);
+    assert_eq!(code_of(&c, &load(FIRST, 20_000, 1)).await, "00");
+    assert_eq!(code_of(&c, &purchase(FIRST, 5_000, 2)).await, "00");
+
+    let replacement = "4761739002010043";
+    let (old, new) = (Pan::new(FIRST).unwrap(), Pan::new(replacement).unwrap());
+    let expiry = cardhub_core::iso8583::fields::Expiry::parse("3112").unwrap();
+    let (card, balances) = ledger
+        .replace_lost_card(t.hub.cards(), "REPLACE-1", &old, &new, expiry, "P-1b")
+        .await
+        .unwrap();
+    assert_eq!(
+        (card.status, card.account.as_str()),
+        (CardStatus::Active, "P-1b")
+    );
+    assert_eq!((balances.available, balances.ledger), (15_000, 20_000));
+    assert_eq!(status(&t, FIRST), CardStatus::Lost);
+
+    // A replacement PAN already registered: refused, nothing changed.
+    let again = ledger
+        .replace_lost_card(
+            t.hub.cards(),
+            "REPLACE-2",
+            &new,
+            &Pan::new(SECOND).unwrap(),
+            expiry,
+            "P-x",
+        )
+        .await;
+    assert!(again.is_err());
+    assert_eq!(status(&t, replacement), CardStatus::Active);
+
+    // The old card is refused; the new one spends the carried balance.
+    assert_eq!(code_of(&c, &purchase(FIRST, 100, 3)).await, "41");
+    let mut m = purchase(replacement, 15_000, 4);
+    m.set(14, "3112");
+    assert_eq!(code_of(&c, &m).await, "00");
+    assert_eq!(ledger.balance("P-1b").unwrap().available, 0);
+    let audit = ledger.audit().unwrap();
+    assert!(audit.is_empty(), "{audit:#?}");
+}
+
+#[tokio::test]
+async fn the_background_work_expires_stale_holds() {
+    let t = start_prepaid().await;
+    let ledger = ledger_of(&t);
+    let usd = Currency::from_numeric(840).unwrap();
+    let money = |minor| cardhub_core::money::Money::new(minor, usd);
+    ledger.load("L-1", "P-1", money(1_000)).await.unwrap();
+    let past = jiff::Timestamp::now().as_microsecond() - 1;
+    ledger.hold("H-1", "P-1", money(600), past).await.unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    app::spawn_background(&t.hub, &t.config, shutdown.clone());
+    let db = rusqlite::Connection::open(t.dir.path().join("hub.db")).unwrap();
+    wait_until("the stale hold expired", || {
+        db.query_row(
+            "SELECT state FROM prepaid_holds WHERE reference = 'H-1'",
+            [],
+            |r| r.get::<_, String>(0),
+        )
+        .is_ok_and(|s| s == "expired")
+    })
+    .await;
+    shutdown.cancel();
+}
