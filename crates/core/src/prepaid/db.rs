@@ -123,6 +123,15 @@ fn fresh_balances(conn: &Connection, id: i64, now_us: i64) -> rusqlite::Result<B
     balances_of(conn, &card, now_us)
 }
 
+/// The open card account an operation on `amount` is for, and the amount
+/// in minor units.
+fn card_and_minor(conn: &Connection, account: &str, amount: &Money) -> Op<(CardAccount, i64)> {
+    Ok(match open_card(conn, account, Some(amount))? {
+        Ok(card) => minor(amount).map(|x| (card, x)),
+        Err(e) => Err(e),
+    })
+}
+
 /// A positive amount in minor units.
 fn minor(amount: &Money) -> Result<i64, PrepaidError> {
     i64::try_from(amount.minor)
@@ -206,15 +215,15 @@ fn repeat_of(conn: &Connection, reference: &str, now_us: i64) -> rusqlite::Resul
     }
 }
 
+/// Whether `sql` (a one-parameter lookup by id) finds a row.
+fn has_row(conn: &Connection, sql: &str, id: &str) -> rusqlite::Result<bool> {
+    conn.query_row(sql, [id], |_| Ok(()))
+        .optional()
+        .map(|row| row.is_some())
+}
+
 pub(super) fn create_orderer(conn: &Connection, o: &NewOrderer, now_us: i64) -> Op<()> {
-    let exists: Option<String> = conn
-        .query_row(
-            "SELECT id FROM prepaid_orderers WHERE id = ?1",
-            [&o.id],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if exists.is_some() {
+    if has_row(conn, "SELECT 1 FROM prepaid_orderers WHERE id = ?1", &o.id)? {
         return Ok(Err(PrepaidError::Exists {
             what: "orderer",
             id: o.id.clone(),
@@ -238,26 +247,20 @@ pub(super) fn create_programme(
     max: i64,
     now_us: i64,
 ) -> Op<()> {
-    let orderer: Option<String> = conn
-        .query_row(
-            "SELECT id FROM prepaid_orderers WHERE id = ?1",
-            [&p.orderer],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if orderer.is_none() {
+    if !has_row(
+        conn,
+        "SELECT 1 FROM prepaid_orderers WHERE id = ?1",
+        &p.orderer,
+    )? {
         return Ok(Err(PrepaidError::UnknownOrderer {
             orderer: p.orderer.clone(),
         }));
     }
-    let exists: Option<String> = conn
-        .query_row(
-            "SELECT id FROM prepaid_programmes WHERE id = ?1",
-            [&p.id],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if exists.is_some() {
+    if has_row(
+        conn,
+        "SELECT 1 FROM prepaid_programmes WHERE id = ?1",
+        &p.id,
+    )? {
         return Ok(Err(PrepaidError::Exists {
             what: "programme",
             id: p.id.clone(),
@@ -329,12 +332,8 @@ pub(super) fn credit(
     if let Some(done) = repeat_of(conn, reference, now_us)? {
         return Ok(Ok(done));
     }
-    let card = match open_card(conn, account, Some(amount))? {
-        Ok(card) => card,
-        Err(e) => return Ok(Err(e)),
-    };
-    let x = match minor(amount) {
-        Ok(x) => x,
+    let (card, x) = match card_and_minor(conn, account, amount)? {
+        Ok(found) => found,
         Err(e) => return Ok(Err(e)),
     };
     if let Some(e) = over_max(&card, x) {
@@ -397,12 +396,8 @@ pub(super) fn hold(
     if let Some(done) = repeat_of(conn, reference, now_us)? {
         return Ok(Ok(done));
     }
-    let card = match open_card(conn, account, Some(amount))? {
-        Ok(card) => card,
-        Err(e) => return Ok(Err(e)),
-    };
-    let x = match minor(amount) {
-        Ok(x) => x,
+    let (card, x) = match card_and_minor(conn, account, amount)? {
+        Ok(found) => found,
         Err(e) => return Ok(Err(e)),
     };
     if let Some(e) = insufficient(conn, &card, x, None, now_us)? {
