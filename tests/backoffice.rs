@@ -15,20 +15,13 @@ use support::{ACTIVE_USD, ACTIVE_USD_2, LOST, cash, client, code_of, purchase};
 
 const TOKEN: &str = "search-test-token-0123456789";
 
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .use_preconfigured_tls(cardhub_core::adapter::http::plain_http_tls().unwrap())
-        .build()
-        .unwrap()
-}
-
 struct Api {
     url: String,
 }
 
 impl Api {
     async fn search(&self, criteria: Value) -> (u16, Value) {
-        let r = http()
+        let r = support::http()
             .post(format!("{}/api/transactions/search", self.url))
             .bearer_auth(TOKEN)
             .header("content-type", "application/json")
@@ -162,7 +155,7 @@ async fn search_by_every_key_pages_newest_first_and_needs_the_token() {
     );
 
     // Its story, by the id the search gave.
-    let r = http()
+    let r = support::http()
         .get(format!("{}/api/transactions/{}", api.url, found[0]))
         .bearer_auth(TOKEN)
         .send()
@@ -197,7 +190,7 @@ async fn search_by_every_key_pages_newest_first_and_needs_the_token() {
         body["error"].as_str().unwrap().contains("unknown field"),
         "{body}"
     );
-    let r = http()
+    let r = support::http()
         .post(format!("{}/api/transactions/search", api.url))
         .bearer_auth(TOKEN)
         .header("content-type", "application/json")
@@ -206,7 +199,7 @@ async fn search_by_every_key_pages_newest_first_and_needs_the_token() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 400);
-    let r = http()
+    let r = support::http()
         .post(format!("{}/api/transactions/search", api.url))
         .header("content-type", "application/json")
         .body("{}")

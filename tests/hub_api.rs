@@ -92,14 +92,6 @@ async fn start() -> ApiHub {
     }
 }
 
-fn http() -> reqwest::Client {
-    let tls = cardhub_core::adapter::http::plain_http_tls().unwrap();
-    reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .build()
-        .unwrap()
-}
-
 /// What came back: HTTP status and body.
 struct Answer {
     status: u16,
@@ -131,7 +123,7 @@ impl Answer {
 
 impl ApiHub {
     async fn soap(&self, body: &str, content_type: &str, action: Option<&str>) -> Answer {
-        let mut request = http()
+        let mut request = support::http()
             .post(format!("{}/soap/hub", self.url))
             .bearer_auth(TOKEN)
             .header("content-type", content_type)
@@ -169,7 +161,7 @@ impl ApiHub {
 
     /// `balances_as_of` of an institution in `GET /api/institutions`.
     async fn balances_as_of(&self, id: &str) -> Option<String> {
-        let text = http()
+        let text = support::http()
             .get(format!("{}/api/institutions", self.url))
             .bearer_auth(TOKEN)
             .send()
@@ -427,7 +419,7 @@ async fn the_json_upload_answers_with_the_same_codes() {
     let upload = |id: &'static str, body: String| {
         let url = format!("{}/api/institutions/{id}/balances", hub.url);
         async move {
-            let response = http()
+            let response = support::http()
                 .post(url)
                 .bearer_auth(TOKEN)
                 .header("x-as-of", "2026-11-21T22:00:00Z")

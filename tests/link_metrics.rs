@@ -60,7 +60,7 @@ async fn a_refused_connection_shows_on_metrics() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
-    let text = support::canonical_hub::http()
+    let text = support::http()
         .get(format!("http://{}/metrics", api.addr))
         .send()
         .await

@@ -86,14 +86,6 @@ async fn start() -> Served {
     }
 }
 
-fn http() -> reqwest::Client {
-    let tls = cardhub_core::adapter::http::plain_http_tls().unwrap();
-    reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .build()
-        .unwrap()
-}
-
 /// One answer to a probe.
 struct Answer {
     status: u16,
@@ -112,7 +104,7 @@ async fn probe(served: &Served, method: &str, path: &str, token: bool) -> Answer
     let path = path.replace("{id}", id).replace("{seq}", "999999");
     let url = format!("{}{path}", served.url);
     let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-    let mut request = http()
+    let mut request = support::http()
         .request(method, url)
         .header("content-type", "application/json")
         .body("{}");

@@ -78,7 +78,7 @@ impl Bank {
     async fn set(&self, mode: Mode, delay_ms: Option<u64>) {
         let url = format!("http://{}/admin/mode", self.addr);
         let body = serde_json::to_vec(&Switches { mode, delay_ms }).unwrap();
-        let response = http()
+        let response = support::http()
             .post(url)
             .header("content-type", "application/json")
             .body(body)
@@ -90,7 +90,7 @@ impl Bank {
 
     async fn stats(&self) -> Stats {
         let url = format!("http://{}/admin/stats", self.addr);
-        let response = http().get(url).send().await.unwrap();
+        let response = support::http().get(url).send().await.unwrap();
         let body = response.bytes().await.unwrap();
         serde_json::from_slice(&body).unwrap()
     }
@@ -109,7 +109,7 @@ impl Bank {
         content_type: &str,
         soap_action: &str,
     ) -> (u16, String, String) {
-        let response = http()
+        let response = support::http()
             .post(format!("http://{}/account-system", self.addr))
             .header("content-type", content_type)
             .header("SOAPAction", soap_action)
@@ -124,14 +124,6 @@ impl Bank {
             .to_owned();
         (status, ct, response.text().await.unwrap())
     }
-}
-
-fn http() -> reqwest::Client {
-    let tls = cardhub_core::adapter::http::plain_http_tls().unwrap();
-    reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .build()
-        .unwrap()
 }
 
 fn request(id: &str, account: &str, amount: u64) -> AccountRequest {

@@ -313,12 +313,7 @@ async fn post(
     basic: Option<(&str, &str)>,
     body: Vec<u8>,
 ) -> (u16, Vec<u8>) {
-    let tls = cardhub_core::adapter::http::plain_http_tls().unwrap();
-    let client = reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .build()
-        .unwrap();
-    let mut r = client
+    let mut r = support::http()
         .post(url)
         .header("content-type", content_type)
         .body(body);

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use support::canonical_hub::{
-    StandInHub, TOKEN, balances_csv, fixture, hours_ago, http, mount_bank, start_hub, told,
-    wait_for, wait_told,
+    StandInHub, TOKEN, balances_csv, fixture, hours_ago, mount_bank, start_hub, told, wait_for,
+    wait_told,
 };
-use support::{ACTIVE_USD, ACTIVE_USD_2, cash, client, code_of, purchase};
+use support::{ACTIVE_USD, ACTIVE_USD_2, cash, client, code_of, http, purchase};
 use wiremock::matchers::{body_string_contains, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

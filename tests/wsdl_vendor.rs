@@ -12,8 +12,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::canonical_hub::{StandInHub, balances_csv, hours_ago, http, start_hub};
-use support::{ACTIVE_USD, ACTIVE_USD_2, WAIT, client, code_of, purchase, request};
+use support::canonical_hub::{StandInHub, balances_csv, hours_ago, start_hub};
+use support::{ACTIVE_USD, ACTIVE_USD_2, WAIT, client, code_of, http, purchase, request};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 

@@ -106,17 +106,9 @@ pub fn write_config(
     Config::load(&dir.join("cardhub.toml")).unwrap()
 }
 
-pub fn http() -> reqwest::Client {
-    let tls = cardhub_core::adapter::http::plain_http_tls().unwrap();
-    reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .build()
-        .unwrap()
-}
-
 impl StandInHub {
     pub async fn upload(&self, csv: &str) -> (u16, serde_json::Value) {
-        let response = http()
+        let response = super::http()
             .post(format!("{}/api/institutions/bank-a/balances", self.api))
             .bearer_auth(TOKEN)
             .body(csv.to_string())
@@ -132,7 +124,7 @@ impl StandInHub {
 
     pub async fn status_notify(&self, state: &str) -> String {
         let body = fixture("status-notify-request.soap11.xml").replace("CLOSING", state);
-        let response = http()
+        let response = super::http()
             .post(format!("{}/soap/hub", self.api))
             .bearer_auth(TOKEN)
             .header("content-type", "text/xml; charset=utf-8")
@@ -260,7 +252,7 @@ pub async fn wait_told(
 }
 
 pub async fn http_get(api: &str, path: &str) -> String {
-    http()
+    super::http()
         .get(format!("{api}{path}"))
         .bearer_auth(TOKEN)
         .send()
@@ -272,7 +264,7 @@ pub async fn http_get(api: &str, path: &str) -> String {
 }
 
 pub async fn api_post(api: &str, path: &str, body: reqwest::Body) -> u16 {
-    http()
+    super::http()
         .post(format!("{api}{path}"))
         .bearer_auth(TOKEN)
         .header("content-type", "application/json")

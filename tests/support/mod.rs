@@ -27,6 +27,16 @@ use futures::future::BoxFuture;
 pub mod canonical_hub;
 pub mod served;
 
+/// An HTTP client for the hub's API and the reference systems, with the
+/// TLS set-up the hub's own adapters use.
+pub fn http() -> reqwest::Client {
+    let tls = cardhub_core::adapter::http::plain_http_tls().unwrap();
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .build()
+        .unwrap()
+}
+
 pub const WAIT: Duration = Duration::from_secs(10);
 
 /// A delay no test waits out: an answer this late reaches only a caller
