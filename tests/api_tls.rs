@@ -90,6 +90,7 @@ async fn start(tls: &str) -> Https {
         config.api.as_ref().unwrap(),
         hub,
         config.institutions.clone().into(),
+        &config.prepaid,
         cardhub_core::link::LinkStats::default(),
         shutdown.clone(),
     )

@@ -79,6 +79,7 @@ async fn search_by_every_key_pages_newest_first_and_needs_the_token() {
         hub.config.api.as_ref().unwrap(),
         hub.hub.clone(),
         hub.config.institutions.clone().into(),
+        &hub.config.prepaid,
         hub.link.stats_source(),
         hub.link.shutdown_token(),
     )

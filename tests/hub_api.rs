@@ -80,6 +80,7 @@ async fn start() -> ApiHub {
         config.api.as_ref().unwrap(),
         hub,
         config.institutions.clone().into(),
+        &config.prepaid,
         cardhub_core::link::LinkStats::default(),
         shutdown.clone(),
     )

@@ -38,6 +38,7 @@ async fn a_refused_connection_shows_on_metrics() {
         hub.config.api.as_ref().unwrap(),
         hub.hub.clone(),
         hub.config.institutions.clone().into(),
+        &hub.config.prepaid,
         hub.link.stats_source(),
         hub.link.shutdown_token(),
     )

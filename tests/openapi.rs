@@ -66,6 +66,7 @@ async fn start() -> Served {
         hub.config.api.as_ref().unwrap(),
         hub.hub.clone(),
         hub.config.institutions.clone().into(),
+        &hub.config.prepaid,
         hub.link.stats_source(),
         hub.link.shutdown_token(),
     )

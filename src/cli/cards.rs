@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 
+use super::ConfigArg;
 use cardhub_core::app;
 use cardhub_core::cards::card::{Card, CardStatus};
 use cardhub_core::cards::{CardError, CardRegistry, PanKeys, file};
@@ -54,13 +55,6 @@ pub enum CardsCommand {
         #[command(flatten)]
         config: ConfigArg,
     },
-}
-
-#[derive(Debug, Args)]
-pub struct ConfigArg {
-    /// Configuration file (store, PAN keys, institutions, limits profiles).
-    #[arg(long, default_value = "cardhub.toml")]
-    config: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -203,7 +197,7 @@ fn open_registry(config: &Path) -> Result<(CardRegistry, Config)> {
 
 /// A card number from the argument, or from the first line of stdin for `-`.
 /// Errors never repeat the digits.
-fn read_pan(arg: &str) -> Result<Pan> {
+pub(super) fn read_pan(arg: &str) -> Result<Pan> {
     let mut line = String::new();
     let text = if arg == "-" {
         std::io::stdin()

@@ -9,12 +9,34 @@ use clap::{Parser, Subcommand};
 mod adapters;
 mod cards;
 mod iso;
+mod prepaid;
 mod refsys;
 mod serve;
 mod sim;
 mod standin;
 mod status;
 mod txn;
+
+/// `--config`: the hub's configuration file, for commands that work on its
+/// store while the hub may be running.
+#[derive(Debug, clap::Args)]
+pub struct ConfigArg {
+    /// Configuration file of the hub (store, PAN keys, institutions, limits).
+    #[arg(long, default_value = "cardhub.toml")]
+    config: std::path::PathBuf,
+}
+
+impl ConfigArg {
+    /// The configuration and its store.
+    fn open(&self) -> anyhow::Result<(cardhub_core::config::Config, cardhub_core::store::Store)> {
+        use anyhow::Context as _;
+        let config = cardhub_core::config::Config::load(&self.config)?;
+        let store = config
+            .open_store()
+            .with_context(|| format!("opening {}", config.store_path.display()))?;
+        Ok((config, store))
+    }
+}
 
 /// cardhub — authorization hub for card issuers on legacy account systems.
 #[derive(Debug, Parser)]
@@ -39,6 +61,12 @@ enum Command {
     Cards {
         #[command(subcommand)]
         command: cards::CardsCommand,
+    },
+    /// Prepaid ledger: orderers, programmes, card accounts, loads, moves,
+    /// lost-card replacement, statements, audit.
+    Prepaid {
+        #[command(subcommand)]
+        command: prepaid::PrepaidCommand,
     },
     /// Declarative account-system adapters: check adapter files.
     Adapters {
@@ -90,6 +118,7 @@ pub fn main() -> ExitCode {
     let prints_only = matches!(
         cli.command,
         Command::Cards { .. }
+            | Command::Prepaid { .. }
             | Command::Adapters { .. }
             | Command::Iso { .. }
             | Command::Institutions { .. }
@@ -101,6 +130,7 @@ pub fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Cards { command } => cards::run(command),
+        Command::Prepaid { command } => prepaid::run(command),
         Command::Adapters { command } => adapters::run(command),
         Command::Iso { command } => iso::run(command),
         Command::Serve(args) => {

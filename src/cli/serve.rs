@@ -56,6 +56,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
                 settings,
                 hub.clone(),
                 config.institutions.clone().into(),
+                &config.prepaid,
                 link.stats_source(),
                 link.shutdown_token(),
             )

@@ -10,31 +10,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Subcommand};
+use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use jiff::Timestamp;
 
+use super::ConfigArg;
 use cardhub_core::config::Config;
 use cardhub_core::standin::saf;
 use cardhub_core::standin::state::{self, InstitutionState, Source};
-use cardhub_core::store::Store;
-
-#[derive(Debug, Args)]
-pub struct ConfigArg {
-    /// Configuration file of the hub.
-    #[arg(long, default_value = "cardhub.toml")]
-    config: PathBuf,
-}
-
-impl ConfigArg {
-    fn open(&self) -> Result<(Config, Store)> {
-        let config = Config::load(&self.config)?;
-        let store = config
-            .open_store()
-            .with_context(|| format!("opening {}", config.store_path.display()))?;
-        Ok((config, store))
-    }
-}
 
 #[derive(Debug, Subcommand)]
 pub enum InstitutionsCommand {

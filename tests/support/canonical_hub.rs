@@ -54,6 +54,7 @@ pub async fn start_hub(bank_url: &str, switch_timeout_ms: u64) -> StandInHub {
         config.api.as_ref().unwrap(),
         hub.clone(),
         config.institutions.clone().into(),
+        &config.prepaid,
         link.stats_source(),
         link.shutdown_token(),
     )

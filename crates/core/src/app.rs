@@ -22,7 +22,7 @@ use crate::standin::config::InstitutionMode;
 use crate::standin::drop_folder::DropFolder;
 use crate::standin::probe;
 use crate::standin::replay::Replay;
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 
 /// How often the card snapshot checks for changes made by other processes.
 pub const CARD_REFRESH: Duration = Duration::from_secs(1);
@@ -257,8 +257,23 @@ fn spawn_card_refresh(hub: &Arc<Hub>, shutdown: CancellationToken) {
 /// The store cannot be opened, or the configured PAN keys are not the ones
 /// the stored cards were written with.
 pub fn open_card_registry(config: &Config) -> Result<CardRegistry, HubError> {
-    let keys = PanKeys::from_config(&config.security)?;
+    card_registry_on(config, config.open_store()?)
+}
+
+/// The prepaid ledger and the card registry (as [`open_card_registry`]) of
+/// a configuration, on one store: for commands that load, move and replace
+/// prepaid cards while a hub may be running.
+///
+/// # Errors
+/// As [`open_card_registry`].
+pub fn open_prepaid(config: &Config) -> Result<(Ledger, CardRegistry), HubError> {
     let store = config.open_store()?;
+    let ledger = Ledger::new(store.clone(), &config.prepaid);
+    Ok((ledger, card_registry_on(config, store)?))
+}
+
+fn card_registry_on(config: &Config, store: Store) -> Result<CardRegistry, HubError> {
+    let keys = PanKeys::from_config(&config.security)?;
     let registry = CardRegistry::new(store, keys, config.catalog());
     registry.check_keys()?;
     Ok(registry)

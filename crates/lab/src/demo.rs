@@ -186,6 +186,7 @@ async fn demo(args: DemoArgs) -> Result<()> {
         &api_settings,
         hub.clone(),
         config.institutions.clone().into(),
+        &config.prepaid,
         link.stats_source(),
         link.shutdown_token(),
     )

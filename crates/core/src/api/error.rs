@@ -136,3 +136,34 @@ impl From<tokio::task::JoinError> for ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e)
     }
 }
+
+impl From<crate::prepaid::PrepaidError> for ApiError {
+    fn from(e: crate::prepaid::PrepaidError) -> ApiError {
+        use crate::cards::CardError;
+        use crate::prepaid::PrepaidError as P;
+        let status = match &e {
+            P::UnknownCard { .. }
+            | P::UnknownOrderer { .. }
+            | P::UnknownProgramme { .. }
+            | P::UnknownOriginal { .. }
+            | P::Cards(CardError::UnknownCard { .. }) => StatusCode::NOT_FOUND,
+            P::Exists { .. } | P::Cards(CardError::CardExists { .. }) => StatusCode::CONFLICT,
+            P::Store(_) | P::Cards(CardError::Store(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            P::Cards(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            P::BadPeriod { field, .. } => {
+                let field = *field;
+                return ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, e, field);
+            }
+            P::CardReplaced { .. }
+            | P::CurrencyMismatch { .. }
+            | P::InvalidAmount { .. }
+            | P::OverMax { .. }
+            | P::InsufficientFunds { .. }
+            | P::NothingToReverse { .. }
+            | P::HoldNotOpen { .. }
+            | P::CaptureExceedsHold { .. }
+            | P::NotMovable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        ApiError::new(status, e)
+    }
+}

@@ -6,5 +6,6 @@ pub mod config;
 mod error;
 pub mod hub_soap;
 mod operator;
+mod prepaid;
 pub mod server;
 pub mod tls;

@@ -19,6 +19,9 @@
 //!   body so it never sits in a URL or an access log), account, institution,
 //!   terminal, RRN, STAN, time range, response code, decided-by; paginated
 //! - `GET  /api/transactions/{id}` — the whole story of one transaction
+//! - `/api/prepaid/...` — the prepaid ledger: orderers, programmes, card
+//!   accounts, loads, moves, lost-card replacement, statements, audit
+//!   ([`super::prepaid`])
 //! - `POST /soap/hub` — StatusNotify and SubmitBalances (`wsdl/hub.wsdl`)
 
 use std::net::SocketAddr;
@@ -44,10 +47,13 @@ use super::config::ApiSettings;
 use super::error::{ApiError, ErrorBody};
 use super::hub_soap::{self, HubCall, HubFaultCode, LineErrorOut, SoapVersion};
 use super::operator;
+use super::prepaid;
 use super::tls::TlsListener;
 use crate::hub::pipeline::Hub;
 use crate::link::LinkStats;
 use crate::metrics::InstitutionSnapshot;
+use crate::prepaid::Ledger;
+use crate::prepaid::config::PrepaidConfig;
 use crate::standin::balance_file::BalanceFileError;
 use crate::standin::balances::{BalanceError, current_files};
 use crate::standin::config::InstitutionConfig;
@@ -66,6 +72,8 @@ pub(super) struct Api {
     link: LinkStats,
     /// `/openapi.json`, rendered once from the routes.
     document: bytes::Bytes,
+    /// The prepaid ledger's service layer, on the hub's store.
+    pub(super) ledger: Ledger,
 }
 
 /// A started API server.
@@ -84,6 +92,7 @@ pub async fn start(
     settings: &ApiSettings,
     hub: Arc<Hub>,
     institutions: Arc<[InstitutionConfig]>,
+    prepaid: &PrepaidConfig,
     link: LinkStats,
     shutdown: CancellationToken,
 ) -> std::io::Result<RunningApi> {
@@ -91,6 +100,7 @@ pub async fn start(
     let addr = listener.local_addr()?;
     let (router, document) = routes(settings.token.as_str().into());
     let api = Api {
+        ledger: Ledger::new(hub.store().clone(), prepaid),
         hub,
         institutions,
         soap_max_bytes: settings.soap_max_bytes,
@@ -159,6 +169,18 @@ fn routes(token: Arc<str>) -> (Router<Api>, OpenApi) {
         .routes(routes!(operator::requeue))
         .routes(routes!(operator::search))
         .routes(routes!(operator::transaction))
+        .routes(routes!(prepaid::orderers, prepaid::create_orderer))
+        .routes(routes!(prepaid::orderer))
+        .routes(routes!(prepaid::orderer_cards))
+        .routes(routes!(prepaid::orderer_statement))
+        .routes(routes!(prepaid::create_programme))
+        .routes(routes!(prepaid::open_card))
+        .routes(routes!(prepaid::card))
+        .routes(routes!(prepaid::card_statement))
+        .routes(routes!(prepaid::load))
+        .routes(routes!(prepaid::move_balance))
+        .routes(routes!(prepaid::replace))
+        .routes(routes!(prepaid::audit))
         .routes(routes!(soap_hub));
     require_bearer(protected.get_openapi_mut());
     let mut frame = Frame::openapi();

@@ -187,6 +187,35 @@ pub(crate) fn change(
     })
 }
 
+/// Activates the `inactive` prepaid cards drawing on any of `accounts`
+/// (their first load was booked in the same transaction); returns them as
+/// now stored and the registry versions before and after.
+pub(crate) fn activate_prepaid(
+    conn: &Connection,
+    accounts: &[String],
+    now_us: i64,
+) -> rusqlite::Result<(Vec<Card>, (i64, i64))> {
+    let before = version(conn)?;
+    let mut activated = Vec::new();
+    let mut stmt = conn.prepare_cached(
+        "UPDATE cards SET status = 'active', updated_at_us = ?2
+         WHERE account = ?1 AND status = 'inactive' AND product = 'prepaid'
+         RETURNING pan_hash, pan_masked, expiry, status, account, institution, currency, profile, product",
+    )?;
+    for account in accounts {
+        let rows = stmt.query_map(params![account, now_us], card_from_row)?;
+        for card in rows {
+            activated.push(card?);
+        }
+    }
+    let after = if activated.is_empty() {
+        before
+    } else {
+        bump(conn)?
+    };
+    Ok((activated, (before, after)))
+}
+
 /// Overwrites the mutable fields of a stored card.
 fn write_card(conn: &Connection, c: &Card, now_us: i64) -> rusqlite::Result<()> {
     conn.prepare_cached(

@@ -396,6 +396,43 @@ impl CardRegistry {
         }
     }
 
+    /// Runs `with` (a ledger job booking loads) and, when it books
+    /// (`Ok(Ok(_))`), activates in the same store transaction every
+    /// `inactive` prepaid card drawing on one of `accounts`: a first load
+    /// activates its card, whatever channel it came through. Returns
+    /// `with`'s value and the cards activated. When `with` refuses, nothing
+    /// is changed.
+    ///
+    /// # Errors
+    /// [`CardError::Store`] (nothing was written, `with`'s rows included).
+    pub async fn activating<T, E, F>(
+        &self,
+        accounts: Vec<String>,
+        with: F,
+    ) -> Result<Result<(T, Vec<Card>), E>, CardError>
+    where
+        F: FnOnce(&rusqlite::Connection) -> rusqlite::Result<Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let now = now_us();
+        let done = self
+            .store
+            .write(move |conn| {
+                let value = match with(conn)? {
+                    Ok(value) => value,
+                    Err(e) => return Ok(Err(e)),
+                };
+                let (cards, versions) = db::activate_prepaid(conn, &accounts, now)?;
+                Ok(Ok((value, cards, versions)))
+            })
+            .await?;
+        Ok(done.map(|(value, cards, versions)| {
+            self.patch(versions, cards.clone());
+            (value, cards)
+        }))
+    }
+
     /// Unblocks a blocked card (to `active`). Lost, stolen and other cards
     /// are refused: their status changes only explicitly.
     ///

@@ -25,6 +25,7 @@ mod db;
 mod report;
 mod system;
 
+pub use report::{CardAccount, Orderer, Programme, period};
 pub use system::PrepaidLedger;
 
 use crate::account::Balances;
@@ -140,7 +141,7 @@ pub enum Subject {
 }
 
 /// One posting of a statement.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct StatementLine {
     pub entry: i64,
     /// `load`, `refund`, `capture`, `reversal`, `move`, `replace`.
@@ -216,6 +217,9 @@ pub enum PrepaidError {
     /// A move between cards of different orderers, or to the same card.
     #[error("cannot move balance from {from:?} to {to:?}: not two cards of one orderer")]
     NotMovable { from: String, to: String },
+    /// A statement's period bound is malformed.
+    #[error("{field}: {reason}")]
+    BadPeriod { field: &'static str, reason: String },
     /// The card registry refused or failed (a replacement); nothing was
     /// changed.
     #[error("cards: {0}")]
@@ -302,6 +306,31 @@ impl Ledger {
         amount: Money,
     ) -> Result<Booked, PrepaidError> {
         self.credit("load", reference, account, amount).await
+    }
+
+    /// Loads `amount` onto a card as [`Ledger::load`] does and, in the same
+    /// store transaction, activates the card registry's `inactive` prepaid
+    /// cards of the account: the first load activates a card, through the
+    /// API and load files as through the switch. Returns the booking and
+    /// the cards activated (none on a repeat or a later load).
+    ///
+    /// # Errors
+    /// As [`Ledger::load`]; [`PrepaidError::Cards`] when the store failed
+    /// (nothing booked).
+    pub async fn load_activating(
+        &self,
+        cards: &CardRegistry,
+        reference: &str,
+        account: &str,
+        amount: Money,
+    ) -> Result<(Booked, Vec<Card>), PrepaidError> {
+        let (reference, name) = (reference.to_string(), account.to_string());
+        let now = now_us();
+        cards
+            .activating(vec![name.clone()], move |c| {
+                db::credit(c, "load", &reference, &name, &amount, now)
+            })
+            .await?
     }
 
     /// Credits a merchant's refund to a card; refused past the maximum.

@@ -1,9 +1,219 @@
-//! The ledger's reads for people: statements, and the audit of its
-//! invariants against the postings.
+//! The ledger's reads for people: orderers, their programmes and cards,
+//! statements, and the audit of its invariants against the postings.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use utoipa::ToSchema;
 
-use super::{StatementLine, Subject};
+use super::{Ledger, PrepaidError, StatementLine, Subject};
+
+/// An orderer as the back office shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Orderer {
+    pub id: String,
+    /// Printed on every card.
+    pub name: String,
+    /// The bank account the orderer funds its cards from.
+    pub funding_account: String,
+    /// What the orderer's cards hold together (minor units): its pooled
+    /// liability, equal to the sum of its card balances.
+    pub pooled_liability: i64,
+    pub programmes: Vec<Programme>,
+}
+
+/// A programme of an orderer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Programme {
+    pub id: String,
+    /// `social-client` or `small-purchase`.
+    pub kind: String,
+    /// ISO 4217 numeric.
+    pub currency: u16,
+    /// Minor units.
+    pub max_balance: i64,
+    /// `with-card` or `separately`.
+    pub pin_delivery: String,
+    /// Card accounts opened in it (replaced ones included).
+    pub cards: i64,
+}
+
+/// A card account and its balances.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct CardAccount {
+    /// The card registry's `account` of the card.
+    pub account: String,
+    pub programme: String,
+    /// `open`, or `replaced` (its money is on `replaced_by`).
+    pub status: String,
+    pub replaced_by: Option<String>,
+    /// ISO 4217 numeric.
+    pub currency: u16,
+    /// Minor units: the sum of its postings.
+    pub balance: i64,
+    /// Minor units: the balance less open, unexpired holds.
+    pub available: i64,
+}
+
+impl Ledger {
+    /// Every orderer, by id.
+    ///
+    /// # Errors
+    /// [`PrepaidError::Store`].
+    pub fn orderers(&self) -> Result<Vec<Orderer>, PrepaidError> {
+        Ok(self.store.read(|c| {
+            let mut ids = c.prepare("SELECT id FROM prepaid_orderers ORDER BY id")?;
+            let ids = ids
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                out.extend(orderer(c, &id)?);
+            }
+            Ok(out)
+        })?)
+    }
+
+    /// One orderer with its programmes.
+    ///
+    /// # Errors
+    /// [`PrepaidError::UnknownOrderer`], [`PrepaidError::Store`].
+    pub fn orderer(&self, id: &str) -> Result<Orderer, PrepaidError> {
+        self.store
+            .read(|c| orderer(c, id))?
+            .ok_or_else(|| PrepaidError::UnknownOrderer {
+                orderer: id.to_string(),
+            })
+    }
+
+    /// The card accounts of an orderer, by name.
+    ///
+    /// # Errors
+    /// [`PrepaidError::UnknownOrderer`], [`PrepaidError::Store`].
+    pub fn card_accounts(&self, orderer: &str) -> Result<Vec<CardAccount>, PrepaidError> {
+        self.orderer(orderer)?;
+        let now = super::now_us();
+        Ok(self
+            .store
+            .read(|c| card_accounts(c, "a.orderer = ?1", orderer, now))?)
+    }
+
+    /// One card account (as it is, replaced or not).
+    ///
+    /// # Errors
+    /// [`PrepaidError::UnknownCard`], [`PrepaidError::Store`].
+    pub fn card_account(&self, account: &str) -> Result<CardAccount, PrepaidError> {
+        let now = super::now_us();
+        self.store
+            .read(|c| card_accounts(c, "a.name = ?1", account, now))?
+            .pop()
+            .ok_or_else(|| PrepaidError::UnknownCard {
+                account: account.to_string(),
+            })
+    }
+}
+
+/// The period `[from, to)` in Unix microseconds of a statement's bounds:
+/// each an RFC 3339 time or a UTC day (`2026-12-01`: `from` at its start,
+/// `to` at its end); no `from`: the beginning, no `to`: now.
+///
+/// # Errors
+/// [`PrepaidError::BadPeriod`] naming the bound that is neither, or when
+/// `to` is not after `from`.
+pub fn period(from: Option<&str>, to: Option<&str>) -> Result<(i64, i64), PrepaidError> {
+    let bound = |field: &'static str, text: &str, end: bool| {
+        let bad = || PrepaidError::BadPeriod {
+            field,
+            reason: format!("{text:?} is neither an RFC 3339 time nor a day (YYYY-MM-DD)"),
+        };
+        if let Ok(t) = text.parse::<jiff::Timestamp>() {
+            return Ok::<i64, PrepaidError>(t.as_microsecond());
+        }
+        let day: jiff::civil::Date = text.parse().map_err(|_| bad())?;
+        let day = if end {
+            day.tomorrow().map_err(|_| bad())?
+        } else {
+            day
+        };
+        let start = day.to_zoned(jiff::tz::TimeZone::UTC).map_err(|_| bad())?;
+        Ok(start.timestamp().as_microsecond())
+    };
+    let from = from.map_or(Ok(0), |t| bound("from", t, false))?;
+    let to = to.map_or_else(|| Ok(super::now_us() + 1), |t| bound("to", t, true))?;
+    if to <= from {
+        return Err(PrepaidError::BadPeriod {
+            field: "to",
+            reason: "is not after from".into(),
+        });
+    }
+    Ok((from, to))
+}
+
+fn orderer(conn: &Connection, id: &str) -> rusqlite::Result<Option<Orderer>> {
+    let found = conn
+        .query_row(
+            "SELECT o.name, o.funding_account, -a.balance FROM prepaid_orderers o
+             JOIN prepaid_accounts a ON a.kind = 'pooled' AND a.name = o.id WHERE o.id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let Some((name, funding_account, pooled_liability)) = found else {
+        return Ok(None);
+    };
+    let mut stmt = conn.prepare(
+        "SELECT p.id, p.kind, p.currency, p.max_balance, p.pin_delivery,
+                (SELECT COUNT(*) FROM prepaid_accounts a WHERE a.kind = 'card' AND a.programme = p.id)
+         FROM prepaid_programmes p WHERE p.orderer = ?1 ORDER BY p.id",
+    )?;
+    let programmes = stmt
+        .query_map([id], |r| {
+            Ok(Programme {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                currency: r.get(2)?,
+                max_balance: r.get(3)?,
+                pin_delivery: r.get(4)?,
+                cards: r.get(5)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(Some(Orderer {
+        id: id.to_string(),
+        name,
+        funding_account,
+        pooled_liability,
+        programmes,
+    }))
+}
+
+/// Card accounts matching `filter` (one `?1` parameter), by name.
+fn card_accounts(
+    conn: &Connection,
+    filter: &str,
+    key: &str,
+    now_us: i64,
+) -> rusqlite::Result<Vec<CardAccount>> {
+    let sql = format!(
+        "SELECT a.name, a.programme, a.status, r.name, a.currency, a.balance,
+                a.balance - COALESCE((SELECT SUM(h.remaining) FROM prepaid_holds h
+                    WHERE h.account = a.id AND h.state = 'open' AND h.expires_at_us > ?2), 0)
+         FROM prepaid_accounts a LEFT JOIN prepaid_accounts r ON r.id = a.replaced_by
+         WHERE a.kind = 'card' AND {filter} ORDER BY a.name"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params![key, now_us], |r| {
+        Ok(CardAccount {
+            account: r.get(0)?,
+            programme: r.get(1)?,
+            status: r.get(2)?,
+            replaced_by: r.get(3)?,
+            currency: r.get(4)?,
+            balance: r.get(5)?,
+            available: r.get(6)?,
+        })
+    })?;
+    rows.collect()
+}
 
 /// Postings of a card or of an orderer (its cards and its pooled account)
 /// booked in `[from_us, to_us)`, oldest first.

@@ -145,6 +145,7 @@ fn code_of(e: &PrepaidError) -> (ResponseCode, &'static str) {
         | PrepaidError::UnknownProgramme { .. }
         | PrepaidError::Exists { .. }
         | PrepaidError::NotMovable { .. }
+        | PrepaidError::BadPeriod { .. }
         | PrepaidError::Cards(_)
         | PrepaidError::Store(_) => (codes::SYSTEM_ERROR, "NOT_AN_AUTHORIZATION"),
     }

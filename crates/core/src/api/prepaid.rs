@@ -1,0 +1,545 @@
+//! The prepaid routes under `/api/prepaid/`: orderers and their
+//! programmes, card accounts, loads, balance moves, lost-card replacement,
+//! statements and the ledger's audit. Each handler is a thin call of the
+//! ledger's service layer ([`crate::prepaid::Ledger`]), which the CLI calls
+//! too; refusals come back as 404/409/422 with the ledger's reason, and
+//! nothing was booked.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ErrorBody};
+use super::server::Api;
+use crate::account::Balances;
+use crate::cards::Card;
+use crate::iso8583::fields::{Expiry, Pan};
+use crate::money::{Currency, Money};
+use crate::prepaid::{
+    Booked, CardAccount, NewOrderer, NewProgramme, Orderer, PinDelivery, ProgrammeKind,
+    StatementLine, Subject, period,
+};
+
+/// Every orderer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrdererList {
+    pub orderers: Vec<Orderer>,
+}
+
+/// A new orderer.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrdererIn {
+    /// Its id (letters, digits, `-`, `_`).
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
+    id: String,
+    /// Printed on every card.
+    #[schema(min_length = 1, max_length = 64)]
+    name: String,
+    /// The bank account it funds its cards from.
+    #[schema(min_length = 1, max_length = 64)]
+    funding_account: String,
+}
+
+/// A new programme.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProgrammeIn {
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
+    id: String,
+    orderer: String,
+    /// `social-client` or `small-purchase`.
+    #[schema(value_type = String, pattern = "^(social-client|small-purchase)$")]
+    kind: String,
+    /// ISO 4217 alphabetic (`EUR`) or numeric (`978`).
+    currency: String,
+    /// Maximum balance per card, minor units; absent: the configured default.
+    #[schema(minimum = 1)]
+    max_balance: Option<u64>,
+    /// `with-card` (default) or `separately`.
+    #[schema(value_type = Option<String>, pattern = "^(with-card|separately)$")]
+    pin_delivery: Option<String>,
+}
+
+/// A card account to open for a registered card.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CardAccountIn {
+    /// The card registry's `account` of the card.
+    #[schema(min_length = 1, max_length = 64)]
+    account: String,
+    programme: String,
+}
+
+/// An amount of money.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AmountIn {
+    /// The operation's idempotency key: a repeat books nothing twice.
+    #[schema(min_length = 1, max_length = 64)]
+    reference: String,
+    /// Minor units (cents).
+    #[schema(minimum = 1)]
+    amount_minor: u64,
+    /// ISO 4217 alphabetic (`EUR`) or numeric (`978`).
+    currency: String,
+}
+
+/// A balance move between two cards of one orderer.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveIn {
+    #[serde(flatten)]
+    amount: AmountIn,
+    /// The card account paying.
+    from: String,
+    /// The card account receiving.
+    to: String,
+}
+
+/// A lost card to replace. The card numbers travel in the body, never in a
+/// URL.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplacementIn {
+    #[schema(min_length = 1, max_length = 64)]
+    reference: String,
+    /// The lost card's number.
+    #[schema(pattern = "^[0-9]{12,19}$")]
+    lost_pan: String,
+    /// The new card's number.
+    #[schema(pattern = "^[0-9]{12,19}$")]
+    new_pan: String,
+    /// The new card's expiry, `YYMM`.
+    #[schema(pattern = "^[0-9]{4}$")]
+    new_expiry: String,
+    /// The new card's card account (opened in the same programme).
+    #[schema(min_length = 1, max_length = 64)]
+    new_account: String,
+}
+
+/// A card's balances.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BalancesOut {
+    /// Minor units: the balance less open holds.
+    pub available: i64,
+    /// Minor units: the sum of the card's postings.
+    pub ledger: i64,
+}
+
+impl From<Balances> for BalancesOut {
+    fn from(b: Balances) -> Self {
+        BalancesOut {
+            available: b.available,
+            ledger: b.ledger,
+        }
+    }
+}
+
+/// A load booked.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Loaded {
+    pub entry: i64,
+    /// True when the reference was booked before: nothing was booked again.
+    pub repeat: bool,
+    pub balances: BalancesOut,
+    /// Cards this load activated (masked), its first load's.
+    pub activated: Vec<String>,
+}
+
+/// A move booked.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Moved {
+    pub from: BalancesOut,
+    pub to: BalancesOut,
+}
+
+/// A lost card replaced.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Replaced {
+    /// The new card, masked.
+    pub card: String,
+    pub account: String,
+    pub balances: BalancesOut,
+}
+
+/// A statement's postings.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Statement {
+    /// Unix microseconds, inclusive.
+    pub from_us: i64,
+    /// Unix microseconds, exclusive.
+    pub to_us: i64,
+    pub lines: Vec<StatementLine>,
+}
+
+/// A statement's period.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PeriodQuery {
+    /// RFC 3339 time or day (`YYYY-MM-DD`, from its start); absent: the beginning.
+    from: Option<String>,
+    /// RFC 3339 time or day (to its end); absent: now.
+    to: Option<String>,
+}
+
+/// The ledger's invariants checked against its postings.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Audit {
+    /// Each breach in words; empty: the ledger is sound.
+    pub breaches: Vec<String>,
+}
+
+/// Every orderer with its programmes and pooled liability.
+#[utoipa::path(get, path = "/api/prepaid/orderers", responses(
+    (status = OK, body = OrdererList),
+    (status = SERVICE_UNAVAILABLE, description = "the store does not answer", body = ErrorBody),
+))]
+pub(super) async fn orderers(State(api): State<Api>) -> Result<Json<OrdererList>, ApiError> {
+    let ledger = api.ledger.clone();
+    let orderers = tokio::task::spawn_blocking(move || ledger.orderers()).await??;
+    Ok(Json(OrdererList { orderers }))
+}
+
+/// Register an orderer (and its pooled funding account).
+#[utoipa::path(post, path = "/api/prepaid/orderers", request_body = OrdererIn, responses(
+    (status = BAD_REQUEST, description = "not JSON (plain text)"),
+    (status = UNSUPPORTED_MEDIA_TYPE, description = "not `Content-Type: application/json` (plain text)"),
+    (status = CREATED, body = Orderer),
+    (status = CONFLICT, description = "the id is taken", body = ErrorBody),
+    (status = UNPROCESSABLE_ENTITY, description = "a field is malformed", body = ErrorBody),
+    (status = SERVICE_UNAVAILABLE, description = "the store does not answer", body = ErrorBody),
+))]
+pub(super) async fn create_orderer(
+    State(api): State<Api>,
+    Json(o): Json<OrdererIn>,
+) -> Result<(StatusCode, Json<Orderer>), ApiError> {
+    check_id("id", &o.id)?;
+    check_text("name", &o.name)?;
+    check_text("funding_account", &o.funding_account)?;
+    let id = o.id.clone();
+    api.ledger
+        .create_orderer(NewOrderer {
+            id: o.id,
+            name: o.name,
+            funding_account: o.funding_account,
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(api.ledger.orderer(&id)?)))
+}
+
+/// One orderer with its programmes and pooled liability.
+#[utoipa::path(get, path = "/api/prepaid/orderers/{id}",
+    params(("id" = String, Path, description = "the orderer")),
+    responses(
+        (status = OK, body = Orderer),
+        (status = NOT_FOUND, description = "no such orderer", body = ErrorBody),
+        (status = SERVICE_UNAVAILABLE, description = "the store does not answer", body = ErrorBody),
+    ),
+)]
+pub(super) async fn orderer(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+) -> Result<Json<Orderer>, ApiError> {
+    Ok(Json(api.ledger.orderer(&id)?))
+}
+
+/// The card accounts of an orderer with their balances.
+#[utoipa::path(get, path = "/api/prepaid/orderers/{id}/cards",
+    params(("id" = String, Path, description = "the orderer")),
+    responses(
+        (status = OK, body = Vec<CardAccount>),
+        (status = NOT_FOUND, description = "no such orderer", body = ErrorBody),
+        (status = SERVICE_UNAVAILABLE, description = "the store does not answer", body = ErrorBody),
+    ),
+)]
+pub(super) async fn orderer_cards(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<CardAccount>>, ApiError> {
+    Ok(Json(api.ledger.card_accounts(&id)?))
+}
+
+/// An orderer's statement: the postings of its cards and pooled account.
+#[utoipa::path(get, path = "/api/prepaid/orderers/{id}/statement",
+    params(("id" = String, Path, description = "the orderer"), PeriodQuery),
+    responses(
+        (status = OK, body = Statement),
+        (status = NOT_FOUND, description = "no such orderer", body = ErrorBody),
+        (status = UNPROCESSABLE_ENTITY, description = "a bound is malformed; field names it", body = ErrorBody),
+        (status = SERVICE_UNAVAILABLE, description = "the store does not answer", body = ErrorBody),
+    ),
+)]
+pub(super) async fn orderer_statement(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    Query(q): Query<PeriodQuery>,
+) -> Result<Json<Statement>, ApiError> {
+    api.ledger.orderer(&id)?;
+    statement(&api, Subject::Orderer(id), &q)
+}
+
+/// Register a programme of an orderer.
+#[utoipa::path(post, path = "/api/prepaid/programmes", request_body = ProgrammeIn, responses(
+    (status = BAD_REQUEST, description = "not JSON (plain text)"),
+    (status = UNSUPPORTED_MEDIA_TYPE, description = "not `Content-Type: application/json` (plain text)"),
+    (status = CREATED, body = Orderer, description = "the orderer with the new programme"),
+    (status = NOT_FOUND, description = "no such orderer", body = ErrorBody),
+    (status = CONFLICT, description = "the id is taken", body = ErrorBody),
+    (status = UNPROCESSABLE_ENTITY, description = "a field is malformed; field names it", body = ErrorBody),
+    (status = SERVICE_UNAVAILABLE, description = "the store does not answer", body = ErrorBody),
+))]
+pub(super) async fn create_programme(
+    State(api): State<Api>,
+    Json(p): Json<ProgrammeIn>,
+) -> Result<(StatusCode, Json<Orderer>), ApiError> {
+    check_id("id", &p.id)?;
+    let kind = match p.kind.as_str() {
+        "social-client" => ProgrammeKind::SocialClient,
+        "small-purchase" => ProgrammeKind::SmallPurchase,
+        _ => {
+            return Err(unprocessable(
+                "kind",
+                "is neither social-client nor small-purchase",
+            ));
+        }
+    };
+    let pin_delivery = match p.pin_delivery.as_deref() {
+        None | Some("with-card") => PinDelivery::WithCard,
+        Some("separately") => PinDelivery::Separately,
+        Some(_) => {
+            return Err(unprocessable(
+                "pin_delivery",
+                "is neither with-card nor separately",
+            ));
+        }
+    };
+    let currency = currency(&p.currency)?;
+    let orderer = p.orderer.clone();
+    api.ledger
+        .create_programme(NewProgramme {
+            id: p.id,
+            orderer: p.orderer,
+            kind,
+            currency,
+            max_balance: p.max_balance,
+            pin_delivery,
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(api.ledger.orderer(&orderer)?)))
+}
+
+/// Open the (empty) card account of a registered prepaid card.
+#[utoipa::path(post, path = "/api/prepaid/cards", request_body = CardAccountIn, responses(
+    (status = BAD_REQUEST, description = "not JSON (plain text)"),
+    (status = UNSUPPORTED_MEDIA_TYPE, description = "not `Content-Type: application/json` (plain text)"),
+    (status = CREATED, body = CardAccount),
+    (status = NOT_FOUND, description = "no such programme", body = ErrorBody),
+    (status = CONFLICT, description = "the card account exists", body = ErrorBody),
+    (status = UNPROCESSABLE_ENTITY, description = "a field is malformed or missing (plain text when the body is not this object)", body = ErrorBody),
+    (status = SERVICE_UNAVAILABLE, description = "the store does not answer", body = ErrorBody),
+))]
+pub(super) async fn open_card(
+    State(api): State<Api>,
+    Json(c): Json<CardAccountIn>,
+) -> Result<(StatusCode, Json<CardAccount>), ApiError> {
+    check_text("account", &c.account)?;
+    api.ledger.open_card(&c.account, &c.programme).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(api.ledger.card_account(&c.account)?),
+    ))
+}
+
+/// A card account and its balances.
+#[utoipa::path(get, path = "/api/prepaid/cards/{account}",
+    params(("account" = String, Path, description = "the card account")),
+    responses(
+        (status = OK, body = CardAccount),
+        (status = NOT_FOUND, description = "no such card account", body = ErrorBody),
+        (status = SERVICE_UNAVAILABLE, description = "the store does not answer", body = ErrorBody),
+    ),
+)]
+pub(super) async fn card(
+    State(api): State<Api>,
+    Path(account): Path<String>,
+) -> Result<Json<CardAccount>, ApiError> {
+    Ok(Json(api.ledger.card_account(&account)?))
+}
+
+/// A card's statement: its postings in the period.
+#[utoipa::path(get, path = "/api/prepaid/cards/{account}/statement",
+    params(("account" = String, Path, description = "the card account"), PeriodQuery),
+    responses(
+        (status = OK, body = Statement),
+        (status = NOT_FOUND, description = "no such card account", body = ErrorBody),
+        (status = UNPROCESSABLE_ENTITY, description = "a bound is malformed; field names it", body = ErrorBody),
+        (status = SERVICE_UNAVAILABLE, description = "the store does not answer", body = ErrorBody),
+    ),
+)]
+pub(super) async fn card_statement(
+    State(api): State<Api>,
+    Path(account): Path<String>,
+    Query(q): Query<PeriodQuery>,
+) -> Result<Json<Statement>, ApiError> {
+    api.ledger.card_account(&account)?;
+    statement(&api, Subject::Card(account), &q)
+}
+
+/// Load a card; its first load activates it. Refused past the programme's
+/// maximum, nothing booked.
+#[utoipa::path(post, path = "/api/prepaid/cards/{account}/loads",
+    params(("account" = String, Path, description = "the card account")),
+    request_body = AmountIn,
+    responses(
+    (status = BAD_REQUEST, description = "not JSON (plain text)"),
+    (status = UNSUPPORTED_MEDIA_TYPE, description = "not `Content-Type: application/json` (plain text)"),
+        (status = OK, body = Loaded),
+        (status = NOT_FOUND, description = "no such card account", body = ErrorBody),
+        (status = UNPROCESSABLE_ENTITY, description = "refused (over the maximum, replaced card, currency, amount); nothing booked", body = ErrorBody),
+        (status = SERVICE_UNAVAILABLE, description = "the store does not answer", body = ErrorBody),
+    ),
+)]
+pub(super) async fn load(
+    State(api): State<Api>,
+    Path(account): Path<String>,
+    Json(a): Json<AmountIn>,
+) -> Result<Json<Loaded>, ApiError> {
+    let amount = amount(&a)?;
+    let (booked, activated): (Booked, Vec<Card>) = api
+        .ledger
+        .load_activating(api.hub.cards(), &a.reference, &account, amount)
+        .await?;
+    Ok(Json(Loaded {
+        entry: booked.id,
+        repeat: booked.repeat,
+        balances: booked.balances.into(),
+        activated: activated.into_iter().map(|c| c.pan_masked).collect(),
+    }))
+}
+
+/// Move balance between two cards of one orderer.
+#[utoipa::path(post, path = "/api/prepaid/moves", request_body = MoveIn, responses(
+    (status = BAD_REQUEST, description = "not JSON (plain text)"),
+    (status = UNSUPPORTED_MEDIA_TYPE, description = "not `Content-Type: application/json` (plain text)"),
+    (status = OK, body = Moved),
+    (status = NOT_FOUND, description = "no such card account", body = ErrorBody),
+    (status = UNPROCESSABLE_ENTITY, description = "refused (other orderer, funds, maximum); nothing booked", body = ErrorBody),
+    (status = SERVICE_UNAVAILABLE, description = "the store does not answer", body = ErrorBody),
+))]
+pub(super) async fn move_balance(
+    State(api): State<Api>,
+    Json(m): Json<MoveIn>,
+) -> Result<Json<Moved>, ApiError> {
+    let amount = amount(&m.amount)?;
+    let (from, to) = api
+        .ledger
+        .move_balance(&m.amount.reference, &m.from, &m.to, amount)
+        .await?;
+    Ok(Json(Moved {
+        from: from.into(),
+        to: to.into(),
+    }))
+}
+
+/// Replace a lost card: the old card becomes `lost`, the new one is
+/// registered `active` and takes the balance and holds, in one step.
+#[utoipa::path(post, path = "/api/prepaid/replacements", request_body = ReplacementIn, responses(
+    (status = BAD_REQUEST, description = "not JSON (plain text)"),
+    (status = UNSUPPORTED_MEDIA_TYPE, description = "not `Content-Type: application/json` (plain text)"),
+    (status = OK, body = Replaced),
+    (status = NOT_FOUND, description = "the lost card or its card account is unknown", body = ErrorBody),
+    (status = CONFLICT, description = "the new card or card account exists", body = ErrorBody),
+    (status = UNPROCESSABLE_ENTITY, description = "a field is malformed, or the card was replaced already", body = ErrorBody),
+    (status = SERVICE_UNAVAILABLE, description = "the store does not answer", body = ErrorBody),
+))]
+pub(super) async fn replace(
+    State(api): State<Api>,
+    Json(r): Json<ReplacementIn>,
+) -> Result<Json<Replaced>, ApiError> {
+    let pan = |field, text: &str| {
+        Pan::new(text).map_err(|_| unprocessable(field, "is not a card number of 12 to 19 digits"))
+    };
+    let (old, new) = (pan("lost_pan", &r.lost_pan)?, pan("new_pan", &r.new_pan)?);
+    let expiry =
+        Expiry::parse(&r.new_expiry).map_err(|_| unprocessable("new_expiry", "is not YYMM"))?;
+    check_text("new_account", &r.new_account)?;
+    let (card, balances) = api
+        .ledger
+        .replace_lost_card(
+            api.hub.cards(),
+            &r.reference,
+            &old,
+            &new,
+            expiry,
+            &r.new_account,
+        )
+        .await?;
+    Ok(Json(Replaced {
+        card: card.pan_masked,
+        account: card.account,
+        balances: balances.into(),
+    }))
+}
+
+/// Check every invariant of the ledger against its postings.
+#[utoipa::path(get, path = "/api/prepaid/audit", responses(
+    (status = OK, body = Audit),
+    (status = SERVICE_UNAVAILABLE, description = "the store does not answer", body = ErrorBody),
+))]
+pub(super) async fn audit(State(api): State<Api>) -> Result<Json<Audit>, ApiError> {
+    let ledger = api.ledger.clone();
+    let breaches = tokio::task::spawn_blocking(move || ledger.audit()).await??;
+    Ok(Json(Audit { breaches }))
+}
+
+fn statement(api: &Api, subject: Subject, q: &PeriodQuery) -> Result<Json<Statement>, ApiError> {
+    let (from_us, to_us) = period(q.from.as_deref(), q.to.as_deref())?;
+    let lines = api.ledger.statement(&subject, from_us, to_us)?;
+    Ok(Json(Statement {
+        from_us,
+        to_us,
+        lines,
+    }))
+}
+
+fn unprocessable(field: &'static str, reason: &str) -> ApiError {
+    ApiError::field(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        format!("{field} {reason}"),
+        field,
+    )
+}
+
+fn currency(text: &str) -> Result<Currency, ApiError> {
+    Currency::parse(text)
+        .map_err(|e| ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, e, "currency"))
+}
+
+fn amount(a: &AmountIn) -> Result<Money, ApiError> {
+    check_text("reference", &a.reference)?;
+    Ok(Money::new(a.amount_minor, currency(&a.currency)?))
+}
+
+/// An id: 1 to 64 letters, digits, `-` or `_`.
+fn check_id(field: &'static str, id: &str) -> Result<(), ApiError> {
+    let ok = (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    ok.then_some(())
+        .ok_or_else(|| unprocessable(field, "must be 1 to 64 letters, digits, - or _"))
+}
+
+/// A text field: 1 to 64 characters, no control characters.
+fn check_text(field: &'static str, text: &str) -> Result<(), ApiError> {
+    let ok = (1..=64).contains(&text.chars().count()) && !text.chars().any(char::is_control);
+    ok.then_some(()).ok_or_else(|| {
+        unprocessable(
+            field,
+            "must be 1 to 64 characters without control characters",
+        )
+    })
+}

@@ -1,0 +1,381 @@
+//! The prepaid ledger through its interfaces: the CLI (`cardhub prepaid …`)
+//! sets up orderers, programmes and card accounts on the store, a real
+//! `cardhub serve` answers the JSON API (`/api/prepaid/…`) and the switch,
+//! and the CLI reads the same ledger while the hub runs.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+use support::canonical_hub::TOKEN;
+use support::served::{Served, serve};
+use support::*;
+
+/// Inactive prepaid cards of `city` (USD) and one of `town`.
+const FIRST: &str = "4761739002010019";
+const SECOND: &str = "4761739002010027";
+const TOWN: &str = "4761739002010035";
+/// The replacement of `FIRST`.
+const NEW: &str = "4761739002010043";
+
+fn extra() -> String {
+    format!(
+        r#"
+[api]
+listen = "127.0.0.1:0"
+token = "{TOKEN}"
+
+[prepaid]
+default_max_balance = 50000
+
+[[institution]]
+id = "city"
+name = "City prepaid"
+mode = "prepaid"
+"#
+    )
+}
+
+/// `cardhub ARGS… --config DIR/cardhub.toml`.
+fn cli(dir: &Path, args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_cardhub"))
+        .args(args)
+        .arg("--config")
+        .arg(dir.join("cardhub.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains(FIRST)
+            && !String::from_utf8_lossy(&out.stderr).contains(FIRST),
+        "a full PAN was printed"
+    );
+    out
+}
+
+fn cli_ok(dir: &Path, args: &[&str]) -> String {
+    let out = cli(dir, args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The config, the cards imported, and through the CLI: orderers `city`
+/// (programme max 300.00, cards P-1, P-2) and `town` (card T-1).
+fn prepare_ledger() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("cardhub.toml"), config_text(&extra())).unwrap();
+    std::fs::write(
+        d.join("cards.csv"),
+        format!(
+            "pan,expiry,status,account,institution,currency,profile,product\n\
+             {FIRST},3012,inactive,P-1,city,USD,prepaid,prepaid\n\
+             {SECOND},3012,inactive,P-2,city,USD,prepaid,prepaid\n\
+             {TOWN},3012,inactive,T-1,city,USD,prepaid,prepaid\n"
+        ),
+    )
+    .unwrap();
+    let cards = d.join("cards.csv");
+    cli_ok(d, &["cards", "import", cards.to_str().unwrap()]);
+    let out = cli_ok(
+        d,
+        &[
+            "prepaid",
+            "add-orderer",
+            "city",
+            "--name",
+            "City social office",
+            "--funding-account",
+            "NL00BANK0123456789",
+        ],
+    );
+    assert!(out.contains("orderer city (City social office)"), "{out}");
+    cli_ok(
+        d,
+        &[
+            "prepaid",
+            "add-orderer",
+            "town",
+            "--name",
+            "Town hall",
+            "--funding-account",
+            "NL11",
+        ],
+    );
+    let out = cli_ok(
+        d,
+        &[
+            "prepaid",
+            "add-programme",
+            "city-social",
+            "--orderer",
+            "city",
+            "--kind",
+            "social-client",
+            "--currency",
+            "USD",
+            "--max-balance",
+            "300.00",
+        ],
+    );
+    assert!(
+        out.contains("programme city-social social-client currency 840 max 30000"),
+        "{out}"
+    );
+    cli_ok(
+        d,
+        &[
+            "prepaid",
+            "add-programme",
+            "town-buy",
+            "--orderer",
+            "town",
+            "--kind",
+            "small-purchase",
+            "--currency",
+            "USD",
+        ],
+    );
+    for (account, programme) in [
+        ("P-1", "city-social"),
+        ("P-2", "city-social"),
+        ("T-1", "town-buy"),
+    ] {
+        let out = cli_ok(
+            d,
+            &["prepaid", "open-card", account, "--programme", programme],
+        );
+        assert!(out.contains(&format!("card account {account} ")), "{out}");
+    }
+    let out = cli(
+        d,
+        &[
+            "prepaid",
+            "add-programme",
+            "x",
+            "--orderer",
+            "nobody",
+            "--kind",
+            "social-client",
+            "--currency",
+            "USD",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no orderer \"nobody\""));
+    dir
+}
+
+async fn start(dir: &Path) -> Served {
+    serve(
+        &dir.join("cardhub.toml"),
+        &[],
+        &dir.join("hub.log"),
+        &["base24"],
+        true,
+    )
+    .await
+}
+
+async fn call(method: reqwest::Method, url: String, body: Option<Value>) -> (u16, Value) {
+    let mut request = http().request(method, url).bearer_auth(TOKEN);
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_string());
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+async fn get(api: &str, path: &str) -> (u16, Value) {
+    call(reqwest::Method::GET, format!("{api}{path}"), None).await
+}
+
+async fn post(api: &str, path: &str, body: Value) -> (u16, Value) {
+    call(reqwest::Method::POST, format!("{api}{path}"), Some(body)).await
+}
+
+fn load(reference: &str, minor: u64) -> Value {
+    json!({"reference": reference, "amount_minor": minor, "currency": "USD"})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_api_and_the_cli_run_the_ledger() {
+    let dir = prepare_ledger();
+    let d = dir.path();
+    let mut served = start(d).await;
+    let api = served.api();
+
+    // The first load activates the card, through the API as through the switch.
+    let (status, body) = post(&api, "/api/prepaid/cards/P-1/loads", load("L-1", 10_000)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["balances"]["ledger"], 10_000);
+    assert_eq!(body["activated"], json!(["476173******0019"]));
+    assert_eq!(body["repeat"], false);
+    let shown = cli_ok(d, &["cards", "show", FIRST]);
+    assert!(shown.contains("status       active"), "{shown}");
+    let c = client(&served.switch("base24")).await;
+    assert_eq!(code_of(&c, &purchase(FIRST, 2_500, 1)).await, "00");
+
+    // A repeat books nothing twice; a load past the maximum books nothing.
+    let (status, body) = post(&api, "/api/prepaid/cards/P-1/loads", load("L-1", 10_000)).await;
+    assert_eq!(
+        (status, body["repeat"].clone()),
+        (200, json!(true)),
+        "{body}"
+    );
+    let (status, body) = post(&api, "/api/prepaid/cards/P-1/loads", load("L-2", 25_000)).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("exceeds the maximum 30000"),
+        "{body}"
+    );
+    let (_, card) = get(&api, "/api/prepaid/cards/P-1").await;
+    assert_eq!(
+        (card["balance"].clone(), card["available"].clone()),
+        (json!(10_000), json!(7_500))
+    );
+
+    // Moves stay within one orderer.
+    let moved = json!({"reference": "M-1", "amount_minor": 3_000, "currency": "USD", "from": "P-1", "to": "P-2"});
+    let (status, body) = post(&api, "/api/prepaid/moves", moved).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["from"]["ledger"].clone(), body["to"]["ledger"].clone()),
+        (json!(7_000), json!(3_000))
+    );
+    let across = json!({"reference": "M-2", "amount_minor": 100, "currency": "USD", "from": "P-1", "to": "T-1"});
+    assert_eq!(post(&api, "/api/prepaid/moves", across).await.0, 422);
+
+    // A lost card replaced: balance and hold carried over, the old card lost.
+    let replacement = json!({"reference": "R-1", "lost_pan": FIRST, "new_pan": NEW, "new_expiry": "3112", "new_account": "P-1b"});
+    let (status, body) = post(&api, "/api/prepaid/replacements", replacement).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["card"], "476173******0043");
+    assert_eq!(
+        (
+            body["balances"]["ledger"].clone(),
+            body["balances"]["available"].clone()
+        ),
+        (json!(7_000), json!(4_500))
+    );
+    assert_eq!(code_of(&c, &purchase(FIRST, 100, 2)).await, "41");
+    assert_eq!(code_of(&c, &purchase(NEW, 100, 3)).await, "00");
+    let (_, old) = get(&api, "/api/prepaid/cards/P-1").await;
+    assert_eq!(
+        (old["status"].clone(), old["replaced_by"].clone()),
+        (json!("replaced"), json!("P-1b"))
+    );
+
+    // The orderer's view: pooled liability = its card balances.
+    let (status, city) = get(&api, "/api/prepaid/orderers/city").await;
+    assert_eq!(status, 200);
+    assert_eq!(city["pooled_liability"], 10_000);
+    let (_, cards) = get(&api, "/api/prepaid/orderers/city/cards").await;
+    let balances: i64 = cards
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["balance"].as_i64().unwrap())
+        .sum();
+    assert_eq!(balances, 10_000);
+    let (_, statement) = get(&api, "/api/prepaid/cards/P-2/statement?from=2000-01-01").await;
+    let kinds: Vec<&str> = statement["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["move"]);
+    let (status, body) = get(&api, "/api/prepaid/cards/P-2/statement?from=yesterday").await;
+    assert_eq!(
+        (status, body["field"].clone()),
+        (422, json!("from")),
+        "{body}"
+    );
+
+    // Refusals name what is wrong.
+    assert_eq!(get(&api, "/api/prepaid/cards/nope").await.0, 404);
+    let again = json!({"id": "city", "name": "x", "funding_account": "y"});
+    assert_eq!(post(&api, "/api/prepaid/orderers", again).await.0, 409);
+    let bad = json!({"id": "p", "orderer": "city", "kind": "gift", "currency": "USD"});
+    let (status, body) = post(&api, "/api/prepaid/programmes", bad).await;
+    assert_eq!(
+        (status, body["field"].clone()),
+        (422, json!("kind")),
+        "{body}"
+    );
+    let (status, body) = get(&api, "/api/prepaid/audit").await;
+    assert_eq!((status, body["breaches"].clone()), (200, json!([])));
+
+    // The CLI reads and writes the ledger the hub serves.
+    let out = cli_ok(
+        d,
+        &[
+            "prepaid",
+            "statement",
+            "--orderer",
+            "city",
+            "--from",
+            "2000-01-01",
+        ],
+    );
+    assert!(
+        out.contains("\tload\tL-1\t") && out.contains("\treplace\tR-1\t"),
+        "{out}"
+    );
+    let refused = cli(
+        d,
+        &[
+            "prepaid",
+            "load",
+            "P-2",
+            "--amount",
+            "290.00",
+            "--currency",
+            "USD",
+            "--reference",
+            "L-3",
+        ],
+    );
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("exceeds the maximum"));
+    let out = cli_ok(
+        d,
+        &[
+            "prepaid",
+            "load",
+            "T-1",
+            "--amount",
+            "12.50",
+            "--currency",
+            "USD",
+            "--reference",
+            "L-4",
+        ],
+    );
+    assert!(
+        out.contains("loaded 12.50 USD") && out.contains("activated by its first load"),
+        "{out}"
+    );
+    let out = cli_ok(d, &["prepaid", "orderers", "town"]);
+    assert!(out.contains("pooled liability 1250"), "{out}");
+    assert!(cli_ok(d, &["prepaid", "audit"]).contains("sound"));
+
+    served.child.kill().unwrap();
+    served.child.wait().unwrap();
+}
