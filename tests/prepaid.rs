@@ -32,6 +32,7 @@ default_max_balance = 30000
 id = "city"
 name = "City prepaid"
 mode = "prepaid"
+load_prefixes = { atm = "4761739009" }
 
 [[institution]]
 id = "city-down"
@@ -309,4 +310,18 @@ async fn the_background_work_expires_stale_holds() {
     })
     .await;
     shutdown.cancel();
+}
+
+#[tokio::test]
+async fn a_load_terminal_loads_only_its_card_range() {
+    let t = start_prepaid().await;
+    let c = client(&t.addr).await;
+    let mut atm_load = load(FIRST, 5_000, 71);
+    atm_load.set_header(Some(b"ISO016000070".to_vec()));
+    assert_eq!(code_of(&c, &atm_load).await, "57");
+    assert_eq!(status(&t, FIRST), CardStatus::Inactive);
+    assert_eq!(ledger_of(&t).balance("P-1").unwrap().ledger, 0);
+    // POS load terminals have no prefix configured: any card of the institution.
+    assert_eq!(code_of(&c, &load(FIRST, 5_000, 72)).await, "00");
+    assert_eq!(ledger_of(&t).balance("P-1").unwrap().ledger, 5_000);
 }

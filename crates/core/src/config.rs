@@ -151,6 +151,7 @@ impl Config {
                 .problems()
                 .into_iter()
                 .chain(inst.saf.problems())
+                .chain(inst.load_prefixes.problems())
             {
                 problems.push(format!("institution {:?}: {p}", inst.id));
             }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::account::Channel;
 use crate::iso8583::fields::ResponseCode;
 use crate::standin::balance_file::BalanceFormat;
 
@@ -238,11 +239,61 @@ pub struct InstitutionConfig {
     pub balances: Option<BalanceFormat>,
     /// Folder watched for its balance files (relative to the config file).
     pub drop_folder: Option<PathBuf>,
+    /// The card-number prefix a load must carry per channel.
+    #[serde(default)]
+    pub load_prefixes: LoadPrefixes,
+}
+
+/// `load_prefixes = { atm = "…", pos = "…" }` of an institution: a load
+/// (processing code 21) from the switch through that channel's load
+/// terminals is taken only for a card number starting with the prefix
+/// (the programme's card range), otherwise declined 57. A channel without
+/// a prefix loads any card of the institution.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadPrefixes {
+    pub atm: Option<String>,
+    pub pos: Option<String>,
+}
+
+impl LoadPrefixes {
+    /// The prefix loads through `channel` must carry, if one is set.
+    pub fn of(&self, channel: Channel) -> Option<&str> {
+        match channel {
+            Channel::Atm => self.atm.as_deref(),
+            Channel::Pos => self.pos.as_deref(),
+            Channel::Other => None,
+        }
+    }
+
+    /// Problems with the values, for the config check: each prefix 1 to 11
+    /// digits (at most a BIN and a range within it).
+    pub fn problems(&self) -> Vec<String> {
+        [("atm", &self.atm), ("pos", &self.pos)]
+            .into_iter()
+            .filter_map(|(name, prefix)| {
+                let p = prefix.as_deref()?;
+                let ok = (1..=11).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit());
+                (!ok).then(|| format!("load_prefixes.{name} {p:?} must be 1 to 11 digits"))
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn load_prefixes_are_per_channel_and_digits() {
+        let prefixes: LoadPrefixes = toml::from_str("atm = \"476173\"\n").unwrap();
+        assert_eq!(prefixes.of(Channel::Atm), Some("476173"));
+        assert_eq!(prefixes.of(Channel::Pos), None);
+        assert!(prefixes.problems().is_empty());
+        let bad: LoadPrefixes = toml::from_str("pos = \"4761x\"\natm = \"\"\n").unwrap();
+        assert_eq!(bad.problems().len(), 2);
+        assert!(toml::from_str::<LoadPrefixes>("other = \"4\"\n").is_err());
+    }
 
     #[test]
     fn hold_hours_follow_mcc_groups_then_channel() {

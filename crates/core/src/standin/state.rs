@@ -24,7 +24,7 @@ use tracing::{info, warn};
 
 use super::config::{BreakerConfig, SafConfig, StandInConfig};
 use crate::account::Operation;
-use crate::standin::config::{InstitutionConfig, InstitutionMode};
+use crate::standin::config::{InstitutionConfig, InstitutionMode, LoadPrefixes};
 use crate::store::{Store, StoreError};
 
 /// Where an institution stands.
@@ -138,6 +138,8 @@ pub struct Institution {
     /// Served by cardhub's prepaid ledger (`mode = "prepaid"`): never
     /// stood in for.
     pub prepaid: bool,
+    /// The card-number prefix loads must carry per channel.
+    pub load_prefixes: LoadPrefixes,
     state: watch::Sender<InstitutionState>,
     paused: watch::Sender<bool>,
     breaker: Mutex<Breaker>,
@@ -290,6 +292,7 @@ impl Institutions {
                     saf: cfg.saf.clone(),
                     offline_only,
                     prepaid: cfg.mode == InstitutionMode::Prepaid,
+                    load_prefixes: cfg.load_prefixes.clone(),
                     state: watch::Sender::new(state),
                     paused: watch::Sender::new(paused),
                     breaker: Mutex::default(),

@@ -1,5 +1,6 @@
 //! The card step: the card is known, its status allows the request, it has
-//! not expired, DE 14 is its expiry and the request is in its currency —
+//! not expired, DE 14 is its expiry, the request is in its currency and a
+//! load carries its channel's card-number prefix —
 //! and, after the decision, an approved first load activates a prepaid card.
 
 use std::sync::Arc;
@@ -33,6 +34,17 @@ impl Hub {
         };
         if let Some((code, reason)) = refused {
             return Err(Refusal::new(code, reason, Some(&card)));
+        }
+        if c.kind == Kind::Load
+            && let Some(institution) = self.institutions.get(&card.institution)
+            && let Some(prefix) = institution.load_prefixes.of(c.channel)
+            && !c.pan.expose().starts_with(prefix)
+        {
+            let reason = format!(
+                "{} load terminals load only cards starting {prefix}",
+                c.channel.as_str()
+            );
+            return Err(Refusal::new(codes::NOT_PERMITTED, reason, Some(&card)));
         }
         let now = Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC);
         let this_month = ((now.year() % 100) as u8, now.month() as u8);
