@@ -22,6 +22,7 @@
 
 pub mod config;
 mod db;
+pub mod orders;
 mod report;
 mod system;
 

@@ -74,3 +74,6 @@ CREATE TABLE prepaid_pin_requests (
 
 CREATE INDEX prepaid_pin_requests_pending ON prepaid_pin_requests (channel, mailer);
 CREATE INDEX prepaid_pin_requests_card ON prepaid_pin_requests (order_id, sequence);
+
+-- An order's cards with a load booked (its `active` state, its counts).
+CREATE INDEX prepaid_entries_card ON prepaid_entries (card, kind);
