@@ -196,6 +196,8 @@ pub enum OrderError {
     Contended { programme: String },
     #[error("no card order {order}")]
     UnknownOrder { order: i64 },
+    #[error("no PIN mailer {mailer}")]
+    UnknownMailer { mailer: i64 },
     /// The order is not in a state this step leads from.
     #[error("order {order} is {state}; it cannot become {to}")]
     IllegalTransition {
@@ -227,6 +229,20 @@ pub enum OrderError {
     Cards(#[from] CardError),
     #[error("card orders store: {0}")]
     Store(#[from] StoreError),
+}
+
+impl OrderError {
+    /// Whether the same call may succeed later: a busy range, a transient
+    /// store or card registry failure. Everything else is in the request
+    /// or the data.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            OrderError::Contended { .. } => true,
+            OrderError::Store(e) => e.is_retryable(),
+            OrderError::Cards(e) => e.is_retryable(),
+            _ => false,
+        }
+    }
 }
 
 /// Why recording an order wrote nothing.
@@ -568,13 +584,13 @@ impl Ledger {
     /// The PIN mailer file `mailer` as it was written (masked PANs only).
     ///
     /// # Errors
-    /// [`OrderError::UnknownOrder`] naming the mailer when there is none,
-    /// [`OrderError::Field`], [`OrderError::Store`].
+    /// [`OrderError::UnknownMailer`], [`OrderError::Field`],
+    /// [`OrderError::Store`].
     pub fn pin_mailer_file(&self, mailer: i64) -> Result<Vec<u8>, OrderError> {
         let (created, records) = self
             .store
             .read(|c| db::mailer(c, mailer))?
-            .ok_or(OrderError::UnknownOrder { order: mailer })?;
+            .ok_or(OrderError::UnknownMailer { mailer })?;
         production::mailer_file(mailer, &utc_date(created), &records)
     }
 }
