@@ -258,6 +258,50 @@ pub(crate) fn stored_pans(conn: &Connection) -> rusqlite::Result<Vec<StoredPan>>
         .collect()
 }
 
+/// The cards drawing on these accounts, by account (the last one stored
+/// for an account that has several).
+pub(crate) fn by_accounts(
+    conn: &Connection,
+    accounts: &[String],
+) -> rusqlite::Result<HashMap<String, Card>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {CARD_COLUMNS} FROM cards WHERE account = ?1"
+    ))?;
+    let mut out = HashMap::with_capacity(accounts.len());
+    for account in accounts {
+        for card in stmt.query_map([account], card_from_row)? {
+            let card = card?;
+            out.insert(card.account.clone(), card);
+        }
+    }
+    Ok(out)
+}
+
+/// The protected PAN of the card drawing on each account, in order; `None`
+/// for an account with no card or with several (ambiguous).
+pub(crate) fn protected_by_accounts(
+    conn: &Connection,
+    accounts: &[String],
+) -> rusqlite::Result<Vec<Option<StoredPan>>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT pan_hash, pan_masked, pan_encrypted FROM cards WHERE account = ?1 LIMIT 2",
+    )?;
+    let mut out = Vec::with_capacity(accounts.len());
+    for account in accounts {
+        let mut found = stmt
+            .query_map([account], |r| {
+                Ok(StoredPan {
+                    hash: r.get(0)?,
+                    masked: r.get(1)?,
+                    encrypted: r.get(2)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        out.push((found.len() == 1).then(|| found.remove(0)));
+    }
+    Ok(out)
+}
+
 /// One card's move to new keys.
 #[derive(Debug)]
 pub(crate) struct Rekeyed {

@@ -92,10 +92,13 @@ pub enum CardError {
         /// Masked PAN.
         card: String,
     },
-    /// A limits profile that is not in the configuration.
+    /// An institution id that is not in the configuration.
+    #[error("institution {institution:?} is not configured ([[institution]])")]
+    UnknownInstitution { institution: String },
     /// A replacement card's PAN is registered already (masked).
     #[error("card {card} is registered already")]
     CardExists { card: String },
+    /// A limits profile that is not in the configuration.
     #[error("limits profile {profile:?} is not configured ([limits.{profile}])")]
     UnknownProfile { profile: String },
     /// `unblock` of a card that is not blocked (lost, stolen … stay so).

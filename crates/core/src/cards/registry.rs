@@ -254,23 +254,7 @@ impl CardRegistry {
         self.check_keys()?;
         let cards = rows
             .into_iter()
-            .map(|row| {
-                Ok(NewCard {
-                    encrypted: self.keys.encrypt(&row.pan)?,
-                    last4: row.pan.last4().to_string(),
-                    card: Card {
-                        pan_hash: self.keys.hash(&row.pan),
-                        pan_masked: row.pan.masked(),
-                        expiry: row.expiry,
-                        status: row.status,
-                        account: row.account,
-                        institution: row.institution,
-                        currency: row.currency,
-                        profile: row.profile,
-                        product: row.product,
-                    },
-                })
-            })
+            .map(|row| self.protect(row))
             .collect::<Result<Vec<_>, CardError>>()?;
         let now = now_us();
         let done = self
@@ -283,6 +267,116 @@ impl CardRegistry {
             updated: done.updated,
             unchanged: done.unchanged,
         })
+    }
+
+    /// Registers cards that must all be new (a card order), in one store
+    /// write together with `with` — the account system's side (the prepaid
+    /// ledger opening their card accounts and recording the order). When
+    /// `with` refuses (`Ok(Err(_))`, having written nothing) no card is
+    /// registered. `line` of a row is only its position, for messages.
+    ///
+    /// # Errors
+    /// [`CardError::UnknownInstitution`], [`CardError::UnknownProfile`],
+    /// [`CardError::CardExists`] (masked) when a PAN is registered already,
+    /// [`CardError::KeyMismatch`], [`CardError::Encrypt`],
+    /// [`CardError::Store`] (with `with`'s SQL errors); on any error nothing
+    /// was changed.
+    pub async fn register_new<T, E, F>(
+        &self,
+        rows: Vec<CardRow>,
+        with: F,
+    ) -> Result<Result<(Vec<Card>, T), E>, CardError>
+    where
+        F: FnOnce(&rusqlite::Connection) -> rusqlite::Result<Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        self.check_keys()?;
+        for row in &rows {
+            if !self.catalog.has_institution(&row.institution) {
+                return Err(CardError::UnknownInstitution {
+                    institution: redact_pans(&row.institution),
+                });
+            }
+            if !self.catalog.has_profile(&row.profile) {
+                return Err(CardError::UnknownProfile {
+                    profile: redact_pans(&row.profile),
+                });
+            }
+        }
+        let cards = rows
+            .into_iter()
+            .map(|row| self.protect(row))
+            .collect::<Result<Vec<_>, CardError>>()?;
+        let now = now_us();
+        let done = self
+            .store
+            .write(move |conn| {
+                for new in &cards {
+                    if db::get(conn, &new.card.pan_hash)?.is_some() {
+                        return Ok(Err(Registered::Exists(new.card.pan_masked.clone())));
+                    }
+                }
+                let value = match with(conn)? {
+                    Ok(value) => value,
+                    Err(e) => return Ok(Err(Registered::Refused(e))),
+                };
+                let imported = db::import(conn, cards, now)?;
+                Ok(Ok((imported, value)))
+            })
+            .await?;
+        match done {
+            Ok((imported, value)) => {
+                self.patch(imported.versions, imported.changed.clone());
+                Ok(Ok((imported.changed, value)))
+            }
+            Err(Registered::Exists(card)) => Err(CardError::CardExists { card }),
+            Err(Registered::Refused(e)) => Ok(Err(e)),
+        }
+    }
+
+    /// The cards drawing on these accounts, as stored now, by account.
+    ///
+    /// # Errors
+    /// [`CardError::Store`].
+    pub fn by_accounts(&self, accounts: &[String]) -> Result<HashMap<String, Card>, CardError> {
+        let accounts = accounts.to_vec();
+        Ok(self
+            .store
+            .read(move |conn| db::by_accounts(conn, &accounts))?)
+    }
+
+    /// The clear PANs of the cards drawing on `accounts`, in that order,
+    /// each checked against its stored hash. The one way a clear PAN leaves
+    /// the registry: for the card production file, which the card producer
+    /// must emboss. Never log what it returns.
+    ///
+    /// # Errors
+    /// [`CardError::UnknownCard`] naming an account with no card,
+    /// [`CardError::Decrypt`] when a stored PAN does not open or match its
+    /// hash, [`CardError::KeyMismatch`], [`CardError::Store`].
+    pub(crate) fn reveal(&self, accounts: &[String]) -> Result<Vec<Pan>, CardError> {
+        self.check_keys()?;
+        let wanted = accounts.to_vec();
+        let stored = self
+            .store
+            .read(move |conn| db::protected_by_accounts(conn, &wanted))?;
+        accounts
+            .iter()
+            .zip(stored)
+            .map(|(account, stored)| {
+                let stored = stored.ok_or_else(|| CardError::UnknownCard {
+                    card: format!("of account {}", redact_pans(account)),
+                })?;
+                let pan = self.keys.decrypt(&stored.encrypted)?;
+                if self.keys.hash(&pan).0[..] != stored.hash[..] {
+                    return Err(CardError::Decrypt {
+                        reason: "the PAN does not match its stored hash",
+                    });
+                }
+                Ok(pan)
+            })
+            .collect()
     }
 
     /// The card with this PAN as stored now (not the snapshot).
@@ -476,6 +570,25 @@ impl CardRegistry {
         }
     }
 
+    /// A card row as the store keeps it: hashed, masked, encrypted.
+    fn protect(&self, row: CardRow) -> Result<NewCard, CardError> {
+        Ok(NewCard {
+            encrypted: self.keys.encrypt(&row.pan)?,
+            last4: row.pan.last4().to_string(),
+            card: Card {
+                pan_hash: self.keys.hash(&row.pan),
+                pan_masked: row.pan.masked(),
+                expiry: row.expiry,
+                status: row.status,
+                account: row.account,
+                institution: row.institution,
+                currency: row.currency,
+                profile: row.profile,
+                product: row.product,
+            },
+        })
+    }
+
     /// Applies cards written by this process to the snapshot, if it is at
     /// the version they were written on; otherwise the next refresh reloads.
     fn patch(&self, (before, after): (i64, i64), cards: Vec<Card>) {
@@ -502,6 +615,13 @@ impl CardRegistry {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Why a registration of new cards wrote nothing.
+enum Registered<E> {
+    /// This card (masked) is registered already.
+    Exists(String),
+    Refused(E),
 }
 
 /// What a replacement's store job did.

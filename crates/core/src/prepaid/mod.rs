@@ -14,14 +14,15 @@
 //! bank's system. This module knows nothing of the hub: it depends on the
 //! account boundary, the store and money only.
 //!
-//! What it does not do (yet): load files, card orders and production
-//! files, statements over the API or CLI, accounting exports. They call
-//! the [`Ledger`] service layer here.
+//! Card orders, their production and PIN mailer files are in [`orders`].
+//! What it does not do (yet): load files, statements over the API or CLI,
+//! accounting exports. They call the [`Ledger`] service layer here.
 //!
 //! [`AccountSystem`]: crate::account::AccountSystem
 
 pub mod config;
 mod db;
+pub mod orders;
 mod report;
 mod system;
 

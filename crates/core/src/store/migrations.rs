@@ -69,6 +69,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "prepaid ledger",
         sql: include_str!("migrations/0008_prepaid.sql"),
     },
+    Migration {
+        version: 9,
+        name: "prepaid orders",
+        sql: include_str!("migrations/0009_prepaid_orders.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows (0 with no migrations).
