@@ -1,7 +1,8 @@
 //! `cardhub bench` with a tiny count: the report's structure, and every
 //! scenario answered as it should be — 91 from the link-only floor,
 //! approvals through the reference account system online, approvals from
-//! the shadow balance (the account system never asked) in stand-in.
+//! the shadow balance (the account system never asked) in stand-in, holds
+//! in the prepaid ledger (no account-system process) in prepaid.
 //! Behaviour only: no figure is asserted.
 
 use std::process::Command;
@@ -28,7 +29,7 @@ fn count(scenario: &Value, code: &str) -> u64 {
 }
 
 #[test]
-fn all_three_scenarios_are_answered_as_they_should_be_and_compared_with_the_floor() {
+fn all_four_scenarios_are_answered_as_they_should_be_and_compared_with_the_floor() {
     let report = bench(&["--count", "150", "--concurrency", "16"]);
     assert_eq!(report["pace"], "concurrency 16", "{report:#}");
     let scenarios = report["scenarios"].as_array().unwrap();
@@ -36,7 +37,11 @@ fn all_three_scenarios_are_answered_as_they_should_be_and_compared_with_the_floo
         .iter()
         .map(|s| s["scenario"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["floor", "online", "stand-in"], "{report:#}");
+    assert_eq!(
+        names,
+        ["floor", "online", "stand-in", "prepaid"],
+        "{report:#}"
+    );
     for s in scenarios {
         assert_eq!(s["requests"], 150, "{s:#}");
         assert_eq!(s["answered"], 150, "{s:#}");
@@ -53,7 +58,8 @@ fn all_three_scenarios_are_answered_as_they_should_be_and_compared_with_the_floo
         assert!(latency("p99") <= latency("p999"), "{s:#}");
         assert!(latency("p999") <= latency("max"), "{s:#}");
     }
-    let (floor, online, stand_in) = (&scenarios[0], &scenarios[1], &scenarios[2]);
+    let (floor, online, stand_in, prepaid) =
+        (&scenarios[0], &scenarios[1], &scenarios[2], &scenarios[3]);
     assert_eq!(floor["expected_code"], "91");
     assert!(floor["account_system_authorizations"].is_null());
     // Online, each approval was the reference system's; in stand-in none.
@@ -61,6 +67,8 @@ fn all_three_scenarios_are_answered_as_they_should_be_and_compared_with_the_floo
     assert_eq!(online["account_system_authorizations"], 150, "{online:#}");
     assert_eq!(stand_in["expected_code"], "00");
     assert_eq!(stand_in["account_system_authorizations"], 0, "{stand_in:#}");
+    assert_eq!(prepaid["expected_code"], "00");
+    assert!(prepaid["account_system_authorizations"].is_null());
 
     // Where the system tells CPU time (Linux), each process's share.
     if std::path::Path::new("/proc/self/stat").exists() {
@@ -68,6 +76,7 @@ fn all_three_scenarios_are_answered_as_they_should_be_and_compared_with_the_floo
             (floor, &["hub-link-only", "simulator"][..]),
             (online, &["hub", "reference-account-system", "simulator"]),
             (stand_in, &["hub", "reference-account-system", "simulator"]),
+            (prepaid, &["hub", "simulator"]),
         ] {
             let cpu = s["cpu_us_per_request"].as_object().unwrap();
             let names: Vec<&str> = cpu.keys().map(String::as_str).collect();
@@ -80,7 +89,7 @@ fn all_three_scenarios_are_answered_as_they_should_be_and_compared_with_the_floo
         .iter()
         .map(|r| r["scenario"].as_str().unwrap())
         .collect();
-    assert_eq!(ratio_names, ["online", "stand-in"], "{report:#}");
+    assert_eq!(ratio_names, ["online", "stand-in", "prepaid"], "{report:#}");
     for r in ratios {
         assert!(r["throughput"].as_f64().unwrap() > 0.0, "{r:#}");
         assert!(r["p99"].as_f64().unwrap() > 0.0, "{r:#}");

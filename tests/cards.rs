@@ -268,6 +268,43 @@ async fn single_card_changes() {
     assert_eq!(cards.version(), version);
 }
 
+/// Changes written at once commit in one order and come back in another;
+/// each is in the snapshot when its call returns all the same (the hub
+/// answers a first load only once the card it activated is looked up
+/// active).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_changes_are_each_in_the_snapshot_when_they_return() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, config) = config_in(dir.path());
+    let cards = std::sync::Arc::new(registry(&config));
+    cards
+        .import(read_file(&config, "fixtures/cards/demo-cards.csv").unwrap())
+        .await
+        .unwrap();
+    for round in 0..40 {
+        let status = [CardStatus::Blocked, CardStatus::Active][round % 2];
+        let changes: Vec<_> = DEMO
+            .iter()
+            .map(|(digits, _)| {
+                let cards = cards.clone();
+                tokio::spawn(async move {
+                    let card = pan(digits);
+                    cards.set_status(&card, status).await.unwrap();
+                    // Looked up the moment the change returns.
+                    cards.lookup(&card).unwrap().status
+                })
+            })
+            .collect();
+        for (change, (digits, _)) in changes.into_iter().zip(DEMO) {
+            assert_eq!(change.await.unwrap(), status, "round {round}: {digits}");
+        }
+    }
+    assert!(
+        !cards.refresh_if_changed().unwrap(),
+        "the snapshot is current"
+    );
+}
+
 #[tokio::test]
 async fn a_change_through_another_handle_shows_after_refresh() {
     let dir = tempfile::tempdir().unwrap();

@@ -11,11 +11,11 @@ use std::sync::atomic::Ordering;
 use cardhub_core::account::AccountSystem;
 use cardhub_core::app;
 use cardhub_core::cards::card::CardStatus;
-use cardhub_core::cards::file;
 use cardhub_core::iso8583::fields::Pan;
 use cardhub_core::link;
 use cardhub_core::money::Currency;
-use cardhub_core::prepaid::{Ledger, NewOrderer, NewProgramme, PinDelivery, ProgrammeKind};
+use cardhub_core::prepaid::Ledger;
+use support::prepaid::{load, open_ledger, original};
 use support::*;
 
 /// Inactive prepaid cards (USD, the test requests' currency).
@@ -40,10 +40,6 @@ name = "City prepaid, ledger cut off"
 mode = "prepaid"
 "#;
 
-fn load(pan: &str, amount: u64, stan: u32) -> cardhub_core::iso8583::Message {
-    request("0200", "210000", pan, amount, stan)
-}
-
 /// A hub whose `city` cards are in the ledger (orderer, programme with
 /// the default maximum of 300.00, one card account per card) and whose
 /// `city-down` institution answers through a system that is unreachable.
@@ -60,34 +56,7 @@ async fn start_prepaid() -> TestHub {
         ),
     )
     .unwrap();
-    {
-        let hub = app::open(&config, HashMap::new()).unwrap();
-        let rows = file::read(&csv, &config.catalog()).unwrap();
-        hub.cards().import(rows).await.unwrap();
-        let ledger = Ledger::new(hub.store().clone(), &config.prepaid);
-        ledger
-            .create_orderer(NewOrderer {
-                id: "city".into(),
-                name: "City social office".into(),
-                funding_account: "NL00BANK0123456789".into(),
-            })
-            .await
-            .unwrap();
-        ledger
-            .create_programme(NewProgramme {
-                id: "city-social".into(),
-                orderer: "city".into(),
-                kind: ProgrammeKind::SocialClient,
-                currency: Currency::from_numeric(840).unwrap(),
-                max_balance: None,
-                pin_delivery: PinDelivery::WithCard,
-            })
-            .await
-            .unwrap();
-        for account in ["P-1", "P-2"] {
-            ledger.open_card(account, "city-social").await.unwrap();
-        }
-    }
+    open_ledger(&config, &csv, &["P-1", "P-2"], None).await;
     let bank = Arc::new(TestBank::default());
     let down = Arc::new(TestBank::default());
     down.unreachable.store(true, Ordering::SeqCst);
@@ -199,12 +168,6 @@ async fn prepaid_card_with_its_ledger_cut_off_is_declined_91_never_stood_in_for(
         )
         .unwrap();
     assert_eq!(shadow, 0, "no shadow balance for a prepaid card");
-}
-
-/// DE 90 naming the original `mti` with `stan` (the test requests' other
-/// original data elements).
-fn original(mti: &str, stan: u32) -> String {
-    format!("{mti}{stan:06}11220302010000476173900000000000")
 }
 
 #[tokio::test]

@@ -25,6 +25,7 @@ use cardhub_lab::sim::SimClient;
 use futures::future::BoxFuture;
 
 pub mod canonical_hub;
+pub mod prepaid;
 pub mod served;
 
 /// An HTTP client for the hub's API and the reference systems, with the

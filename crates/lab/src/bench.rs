@@ -1,7 +1,7 @@
 //! `cardhub bench`: the end-to-end benchmark on loopback. Three processes:
 //! this one (the switch simulator, one thread, as `cardhub sim flood`), and
 //! two children of this same binary — the hub (`cardhub serve`) and the
-//! reference account system (`cardhub reference-account-system`). Three
+//! reference account system (`cardhub reference-account-system`). Four
 //! scenarios, each a warm-up then a measured run:
 //!
 //! - **floor**: `cardhub serve --link-only` — the link answering 91 at once,
@@ -9,7 +9,10 @@
 //! - **online**: the hub with its journal on disk, deciding through the
 //!   canonical adapter (SOAP 1.1) with the reference system;
 //! - **stand-in**: bank-a closed and its balance file applied, every
-//!   request decided from the shadow balance and queued for replay.
+//!   request decided from the shadow balance and queued for replay;
+//! - **prepaid**: the cards of an institution in mode `prepaid`, loaded
+//!   once, every purchase a hold in cardhub's own durable ledger (no
+//!   account-system process).
 //!
 //! Every scenario must be answered with its expected code (91 for the
 //! floor, 00 otherwise) for most requests: a benchmark of declines or
@@ -32,16 +35,19 @@ use crate::refsys::Stats;
 use crate::sim::template::{self, RRN_SEQUENCE};
 use crate::sim::{self, FloodOptions, FloodReport, Pace};
 use cardhub_core::cards::file;
+use cardhub_core::config::Config;
 use cardhub_core::iso8583::fields::Pan;
 use cardhub_core::iso8583::{Dialect, Message};
 use cardhub_core::link::frame::Framing;
+use cardhub_core::money::{Currency, Money};
+use cardhub_core::prepaid::{Ledger, NewOrderer, NewProgramme, PinDelivery, ProgrammeKind};
 use report::{Measured, Report, failures, ratios};
 
 mod report;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Scenarios to run, comma-separated (default: all three).
+    /// Scenarios to run, comma-separated (default: all four).
     #[arg(long, value_enum, value_delimiter = ',')]
     scenario: Vec<Scenario>,
     /// Requests of each measured run (default: what --duration takes).
@@ -85,8 +91,20 @@ enum Scenario {
     Online,
     /// Institution closed, decided from the shadow balance.
     StandIn,
+    /// Prepaid cards: holds in cardhub's own ledger.
+    Prepaid,
 }
 
+/// The prepaid institution and a maximum balance no bench run reaches.
+const PREPAID: &str = "[prepaid]
+default_max_balance = 1000000000000000
+[[institution]]
+id = \"city\"
+name = \"City prepaid (bench)\"
+mode = \"prepaid\"";
+/// Each prepaid card's one load: 100,000,000,000.00 USD, for holds of
+/// 125.50 USD.
+const PREPAID_LOAD: u64 = 10_000_000_000_000;
 /// How long a child process may take to listen.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long each request waits for its answer.
@@ -186,6 +204,7 @@ impl Scenario {
             Scenario::Floor => "link-only floor",
             Scenario::Online => "online",
             Scenario::StandIn => "stand-in",
+            Scenario::Prepaid => "prepaid",
         }
     }
 
@@ -198,13 +217,16 @@ impl Scenario {
             Scenario::StandIn => {
                 "bank-a closed, balance file applied: decided from the shadow balance, queued for replay"
             }
+            Scenario::Prepaid => {
+                "prepaid cards loaded once: each purchase a hold in the durable prepaid ledger"
+            }
         }
     }
 
     fn expected_code(self) -> &'static str {
         match self {
             Scenario::Floor => "91",
-            Scenario::Online | Scenario::StandIn => "00",
+            Scenario::Online | Scenario::StandIn | Scenario::Prepaid => "00",
         }
     }
 }
@@ -235,7 +257,7 @@ impl<'a> Bench<'a> {
         })
     }
 
-    /// Runs the wanted scenarios in order: floor, online, stand-in.
+    /// Runs the wanted scenarios in order: floor, online, stand-in, prepaid.
     async fn run(self) -> Result<Vec<Measured>> {
         let mut measured = Vec::new();
         if self.args.wants(Scenario::Floor) {
@@ -243,6 +265,9 @@ impl<'a> Bench<'a> {
         }
         if self.args.wants(Scenario::Online) || self.args.wants(Scenario::StandIn) {
             measured.extend(self.hub().await?);
+        }
+        if self.args.wants(Scenario::Prepaid) {
+            measured.push(self.prepaid().await?);
         }
         Ok(measured)
     }
@@ -294,7 +319,7 @@ impl<'a> Bench<'a> {
                 bank_url: &format!("http://{bank}"),
                 api: &api.to_string(),
                 switch: &switch.to_string(),
-                cards: &self.card_file(),
+                cards: &self.card_file("bank-a", "debit"),
                 extra: LIMITS,
             },
         )?;
@@ -325,6 +350,35 @@ impl<'a> Bench<'a> {
         hub.stop().await;
         refsys.stop().await;
         Ok(measured)
+    }
+
+    /// A hub whose cards are prepaid cards of `city` (mode `prepaid`), each
+    /// loaded once through the ledger before the hub starts.
+    async fn prepaid(&self) -> Result<Measured> {
+        let dir = self.dir.join("prepaid");
+        let [switch, api] = free_addresses::<2>()?;
+        let config = loopback::write_config(
+            &dir,
+            &Setup {
+                // bank-a is not asked: no account-system process runs.
+                bank_url: "http://127.0.0.1:9",
+                api: &api.to_string(),
+                switch: &switch.to_string(),
+                cards: &self.card_file("city", "prepaid"),
+                extra: &format!("{LIMITS}\n{PREPAID}"),
+            },
+        )?;
+        prepaid_cards(&config, &dir, self.cards.len()).await?;
+        let config_path = dir.join("cardhub.toml");
+        let mut hub = Child::spawn(
+            &dir,
+            "hub",
+            &["serve", "--config", &config_path.to_string_lossy()],
+        )?;
+        hub.wait_listening(&[switch, api]).await?;
+        let measured = self.measure(Scenario::Prepaid, switch, &[&hub], None).await;
+        hub.stop().await;
+        measured
     }
 
     /// A warm-up, then the measured run, with what `children` and the
@@ -436,12 +490,13 @@ impl<'a> Bench<'a> {
         Ok(stats.requests.get("authorize").copied().unwrap_or(0))
     }
 
-    /// The card file: card `i` on account `BENCH-i` of bank-a.
-    fn card_file(&self) -> String {
-        let mut text = String::from("pan,expiry,status,account,institution,currency,profile\n");
+    /// The card file: card `i` on account `BENCH-i` of `institution`.
+    fn card_file(&self, institution: &str, product: &str) -> String {
+        let mut text =
+            String::from("pan,expiry,status,account,institution,currency,profile,product\n");
         for (i, pan) in self.cards.iter().enumerate() {
             text.push_str(&format!(
-                "{},2812,active,{},bank-a,USD,bench\n",
+                "{},2812,active,{},{institution},USD,bench,{product}\n",
                 pan.expose(),
                 account(i)
             ));
@@ -457,6 +512,49 @@ impl<'a> Bench<'a> {
         }
         text
     }
+}
+
+/// Imports the card file written beside `config` (in `dir`) and sets the
+/// prepaid ledger up for its `cards` cards: one orderer and programme, a
+/// card account per card, each loaded with [`PREPAID_LOAD`].
+async fn prepaid_cards(config: &Config, dir: &Path, cards: usize) -> Result<()> {
+    let hub = cardhub_core::app::open(config, std::collections::HashMap::new())?;
+    let rows = file::read(&dir.join("cards.csv"), &config.catalog())?;
+    hub.cards().import(rows).await?;
+    let ledger = Ledger::new(hub.store().clone(), &config.prepaid);
+    ledger
+        .create_orderer(NewOrderer {
+            id: "city".into(),
+            name: "cardhub bench".into(),
+            funding_account: "BENCH-FUNDING".into(),
+        })
+        .await?;
+    ledger
+        .create_programme(NewProgramme {
+            id: "city-bench".into(),
+            orderer: "city".into(),
+            kind: ProgrammeKind::SmallPurchase,
+            currency: Currency::from_numeric(840).context("USD")?,
+            max_balance: None,
+            pin_delivery: PinDelivery::WithCard,
+        })
+        .await?;
+    let usd = Currency::from_numeric(840).context("USD")?;
+    let opened = (0..cards).map(|i| {
+        let ledger = ledger.clone();
+        async move {
+            ledger.open_card(&account(i), "city-bench").await?;
+            let money = Money::new(PREPAID_LOAD, usd);
+            ledger
+                .load(&format!("BENCH-LOAD-{i}"), &account(i), money)
+                .await
+        }
+    });
+    // Concurrent: the store commits them in a few groups.
+    for outcome in futures::future::join_all(opened).await {
+        outcome?;
+    }
+    Ok(())
 }
 
 /// The `i`-th bench card: a test-range PAN with a valid Luhn digit.

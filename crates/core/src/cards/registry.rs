@@ -8,11 +8,15 @@
 //!   version; a full reload only when it moved (another process — the CLI —
 //!   changed cards). Blocking: call it from `spawn_blocking`.
 //! - **changes** (import, status, profile): one store write each, applied to
-//!   the snapshot in place afterwards if the snapshot was current.
+//!   the snapshot in place before they return. Concurrent changes commit
+//!   in one order and may come back in another: each is applied at once
+//!   (a first load's activation must be looked up before its answer
+//!   leaves), never over a later change of the same card, and the
+//!   snapshot's version moves once the changes before it are in.
 //!
 //! The store is the truth; the snapshot may lag it until the next refresh.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::cards::card::{Card, CardStatus};
@@ -45,6 +49,43 @@ struct Snapshot {
     /// `None` until loaded.
     version: Option<i64>,
     cards: HashMap<PanHash, Arc<Card>>,
+    /// Changes of this process written after a version the snapshot has
+    /// not reached yet (a change before them has not come back yet), by
+    /// the version they were written on: their cards are in `cards`
+    /// already; `version` moves past them once the gap is filled. Dropped
+    /// by a reload past them.
+    ahead: BTreeMap<i64, (i64, Vec<Card>)>,
+}
+
+impl Snapshot {
+    /// Applies the cards a change wrote on version `before` (making it
+    /// `after`) at once, except where a later change already applied wrote
+    /// the same card; the version moves once every change before is in.
+    fn patch(&mut self, before: i64, after: i64, cards: Vec<Card>) {
+        let Some(version) = self.version else {
+            return; // not loaded yet: the load reads it
+        };
+        if version > before {
+            return; // a reload has it
+        }
+        let newer: HashSet<PanHash> = self
+            .ahead
+            .range(before + 1..)
+            .flat_map(|(_, (_, cards))| cards.iter().map(|c| c.pan_hash))
+            .collect();
+        for card in cards.iter().filter(|c| !newer.contains(&c.pan_hash)) {
+            self.cards.insert(card.pan_hash, Arc::new(card.clone()));
+        }
+        if version < before {
+            self.ahead.insert(before, (after, cards));
+            return;
+        }
+        let mut version = after;
+        while let Some((next, _)) = self.ahead.remove(&version) {
+            version = next;
+        }
+        self.version = Some(version);
+    }
 }
 
 /// What an import did. Re-importing the same file adds and updates nothing.
@@ -211,10 +252,16 @@ impl CardRegistry {
         let mut snapshot = self.write_snapshot();
         // A change applied meanwhile may have moved the snapshot past this load.
         if snapshot.version.is_none_or(|v| v < version) {
+            let ahead = std::mem::take(&mut snapshot.ahead).split_off(&version);
             *snapshot = Snapshot {
                 version: Some(version),
                 cards,
+                ahead: BTreeMap::new(),
             };
+            // Changes of this process written on this version or later.
+            for (before, (after, cards)) in ahead {
+                snapshot.patch(before, after, cards);
+            }
         }
         Ok(true)
     }
@@ -589,18 +636,11 @@ impl CardRegistry {
         })
     }
 
-    /// Applies cards written by this process to the snapshot, if it is at
-    /// the version they were written on; otherwise the next refresh reloads.
+    /// Applies cards written by this process to the snapshot (a change of
+    /// another process is read by the next refresh).
     fn patch(&self, (before, after): (i64, i64), cards: Vec<Card>) {
-        if before == after {
-            return;
-        }
-        let mut snapshot = self.write_snapshot();
-        if snapshot.version == Some(before) {
-            for card in cards {
-                snapshot.cards.insert(card.pan_hash, Arc::new(card));
-            }
-            snapshot.version = Some(after);
+        if before != after {
+            self.write_snapshot().patch(before, after, cards);
         }
     }
 
