@@ -14,6 +14,7 @@ use clap::{Args, Subcommand};
 
 use super::ConfigArg;
 use super::cards::read_pan;
+use super::prepaid_orders::{self, OrderCommand};
 use cardhub_core::account::Balances;
 use cardhub_core::app;
 use cardhub_core::cards::CardRegistry;
@@ -138,6 +139,8 @@ pub enum PrepaidCommand {
         #[command(flatten)]
         config: ConfigArg,
     },
+    #[command(flatten)]
+    Orders(OrderCommand),
 }
 
 /// An amount and its idempotency key.
@@ -349,6 +352,7 @@ async fn execute(command: PrepaidCommand) -> Result<()> {
                 )?;
             }
         }
+        PrepaidCommand::Orders(command) => prepaid_orders::execute(command, &mut out).await?,
         PrepaidCommand::Audit { config } => {
             let (ledger, _) = open(&config)?;
             let breaches = ledger.audit()?;
@@ -364,7 +368,8 @@ async fn execute(command: PrepaidCommand) -> Result<()> {
     Ok(())
 }
 
-fn open(config: &ConfigArg) -> Result<(Ledger, CardRegistry)> {
+/// The prepaid ledger and card registry of `--config`, on one store.
+pub(super) fn open(config: &ConfigArg) -> Result<(Ledger, CardRegistry)> {
     let loaded = Config::load(&config.config)?;
     app::open_prepaid(&loaded).with_context(|| {
         format!(

@@ -223,7 +223,10 @@ impl Config {
                 .collect(),
             holds: file.holds,
             api,
-            prepaid: file.prepaid,
+            prepaid: PrepaidConfig {
+                outbox: file.prepaid.outbox.map(|d| base.join(d)),
+                ..file.prepaid
+            },
         })
     }
 

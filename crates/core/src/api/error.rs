@@ -139,17 +139,15 @@ impl From<tokio::task::JoinError> for ApiError {
 
 impl From<crate::prepaid::PrepaidError> for ApiError {
     fn from(e: crate::prepaid::PrepaidError) -> ApiError {
-        use crate::cards::CardError;
         use crate::prepaid::PrepaidError as P;
         let status = match &e {
             P::UnknownCard { .. }
             | P::UnknownOrderer { .. }
             | P::UnknownProgramme { .. }
-            | P::UnknownOriginal { .. }
-            | P::Cards(CardError::UnknownCard { .. }) => StatusCode::NOT_FOUND,
-            P::Exists { .. } | P::Cards(CardError::CardExists { .. }) => StatusCode::CONFLICT,
-            P::Store(_) | P::Cards(CardError::Store(_)) => StatusCode::SERVICE_UNAVAILABLE,
-            P::Cards(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            | P::UnknownOriginal { .. } => StatusCode::NOT_FOUND,
+            P::Exists { .. } => StatusCode::CONFLICT,
+            P::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            P::Cards(c) => card_status(c),
             P::BadPeriod { field, .. } => {
                 let field = *field;
                 return ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, e, field);
@@ -165,5 +163,42 @@ impl From<crate::prepaid::PrepaidError> for ApiError {
             | P::NotMovable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         };
         ApiError::new(status, e)
+    }
+}
+
+impl From<crate::prepaid::orders::OrderError> for ApiError {
+    fn from(e: crate::prepaid::orders::OrderError) -> ApiError {
+        use crate::prepaid::orders::OrderError as O;
+        let status = match e {
+            O::Ledger(e) => return e.into(),
+            O::Cards(ref c) => card_status(c),
+            O::UnknownOrder { .. } | O::UnknownMailer { .. } => StatusCode::NOT_FOUND,
+            O::ReferenceConflict { .. } | O::Contended { .. } | O::IllegalTransition { .. } => {
+                StatusCode::CONFLICT
+            }
+            O::File { .. } | O::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            O::InvalidOrder { field, .. } | O::InvalidRange { field, .. } => {
+                return ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, e, field);
+            }
+            O::Name(_)
+            | O::NoCardRange { .. }
+            | O::NotOrderersProgramme { .. }
+            | O::RangeExhausted { .. }
+            | O::PinReorderRefused { .. }
+            | O::Field { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        ApiError::new(status, e)
+    }
+}
+
+/// The status of a card registry error met by a prepaid operation.
+fn card_status(e: &crate::cards::CardError) -> StatusCode {
+    use crate::cards::CardError as C;
+    match e {
+        C::UnknownCard { .. } => StatusCode::NOT_FOUND,
+        C::CardExists { .. } => StatusCode::CONFLICT,
+        C::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        C::UnknownInstitution { .. } | C::UnknownProfile { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -7,5 +7,6 @@ mod error;
 pub mod hub_soap;
 mod operator;
 mod prepaid;
+mod prepaid_orders;
 pub mod server;
 pub mod tls;

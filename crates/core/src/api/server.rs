@@ -21,7 +21,8 @@
 //! - `GET  /api/transactions/{id}` — the whole story of one transaction
 //! - `/api/prepaid/...` — the prepaid ledger: orderers, programmes, card
 //!   accounts, loads, moves, lost-card replacement, statements, audit
-//!   ([`super::prepaid`])
+//!   ([`super::prepaid`]); card ranges, orders, production and PIN mailer
+//!   files, PIN reorders ([`super::prepaid_orders`])
 //! - `POST /soap/hub` — StatusNotify and SubmitBalances (`wsdl/hub.wsdl`)
 
 use std::net::SocketAddr;
@@ -47,8 +48,8 @@ use super::config::ApiSettings;
 use super::error::{ApiError, ErrorBody};
 use super::hub_soap::{self, HubCall, HubFaultCode, LineErrorOut, SoapVersion};
 use super::operator;
-use super::prepaid;
 use super::tls::TlsListener;
+use super::{prepaid, prepaid_orders};
 use crate::hub::pipeline::Hub;
 use crate::link::LinkStats;
 use crate::metrics::InstitutionSnapshot;
@@ -74,6 +75,8 @@ pub(super) struct Api {
     document: bytes::Bytes,
     /// The prepaid ledger's service layer, on the hub's store.
     pub(super) ledger: Ledger,
+    /// `[prepaid] outbox`: where producer files are written.
+    pub(super) outbox: Option<std::path::PathBuf>,
 }
 
 /// A started API server.
@@ -101,6 +104,7 @@ pub async fn start(
     let (router, document) = routes(settings.token.as_str().into());
     let api = Api {
         ledger: Ledger::new(hub.store().clone(), prepaid),
+        outbox: prepaid.outbox.clone(),
         hub,
         institutions,
         soap_max_bytes: settings.soap_max_bytes,
@@ -181,6 +185,14 @@ fn routes(token: Arc<str>) -> (Router<Api>, OpenApi) {
         .routes(routes!(prepaid::move_balance))
         .routes(routes!(prepaid::replace))
         .routes(routes!(prepaid::audit))
+        .routes(routes!(prepaid_orders::set_card_range))
+        .routes(routes!(prepaid_orders::order_cards))
+        .routes(routes!(prepaid_orders::orders))
+        .routes(routes!(prepaid_orders::order))
+        .routes(routes!(prepaid_orders::production_file))
+        .routes(routes!(prepaid_orders::delivered))
+        .routes(routes!(prepaid_orders::reorder_pin))
+        .routes(routes!(prepaid_orders::pin_mailer))
         .routes(routes!(soap_hub));
     require_bearer(protected.get_openapi_mut());
     let mut frame = Frame::openapi();

@@ -1,6 +1,8 @@
 //! `[prepaid]`: hub-wide settings of the prepaid ledger. Orderers,
 //! programmes and card accounts live in the store (see `docs/prepaid.md`).
 
+use std::path::PathBuf;
+
 use serde::Deserialize;
 
 /// `[prepaid]` in the config file.
@@ -10,12 +12,17 @@ pub struct PrepaidConfig {
     /// The maximum balance per card, in minor units of the programme's
     /// currency, for programmes created without their own.
     pub default_max_balance: u64,
+    /// The folder the API writes card production and PIN mailer files to,
+    /// for the transfer to the card producer (relative to the config
+    /// file). `None`: the API writes none (the CLI writes to a path given).
+    pub outbox: Option<PathBuf>,
 }
 
 impl Default for PrepaidConfig {
     fn default() -> Self {
         PrepaidConfig {
             default_max_balance: 150_000,
+            outbox: None,
         }
     }
 }
