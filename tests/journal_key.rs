@@ -79,6 +79,7 @@ fn the_migration_keeps_older_late_repeats_apart() {
     // with a late repeat decided again.
     db.execute_batch(
         "DROP INDEX journal_duplicate_key;
+         DROP TABLE prepaid_attestations;
          DROP TABLE prepaid_holds; DROP TABLE prepaid_postings; DROP TABLE prepaid_entries;
          DROP TABLE prepaid_accounts; DROP TABLE prepaid_programmes; DROP TABLE prepaid_orderers;
          PRAGMA user_version = 6;

@@ -2,7 +2,7 @@
 //! snapshot and the CLI, the import upsert and single-card changes. Every
 //! function runs inside a store job; none commits on its own.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -185,6 +185,40 @@ pub(crate) fn change(
         card,
         versions: (before, after),
     })
+}
+
+/// Activates the inactive prepaid cards drawing on any of `accounts` (their
+/// first load was booked in the same transaction). Bumps the version once
+/// if any card changed; returns the versions before and after and the cards
+/// as now stored.
+pub(crate) fn activate_prepaid(
+    conn: &Connection,
+    accounts: &HashSet<String>,
+    now_us: i64,
+) -> rusqlite::Result<((i64, i64), Vec<Card>)> {
+    let before = version(conn)?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {CARD_COLUMNS} FROM cards WHERE status = 'inactive' AND product = 'prepaid'"
+    ))?;
+    let mut activated = Vec::new();
+    for card in stmt.query_map([], card_from_row)? {
+        let card = card?;
+        if accounts.contains(&card.account) {
+            activated.push(Card {
+                status: CardStatus::Active,
+                ..card
+            });
+        }
+    }
+    for card in &activated {
+        write_card(conn, card, now_us)?;
+    }
+    let after = if activated.is_empty() {
+        before
+    } else {
+        bump(conn)?
+    };
+    Ok(((before, after), activated))
 }
 
 /// Overwrites the mutable fields of a stored card.

@@ -12,7 +12,7 @@
 //!
 //! The store is the truth; the snapshot may lag it until the next refresh.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::cards::card::{Card, CardStatus};
@@ -394,6 +394,45 @@ impl CardRegistry {
                 Ok(Ok((card, value)))
             }
         }
+    }
+
+    /// Runs `with` — an account system's step that credits card accounts,
+    /// such as a prepaid load file — and, in the same store write, activates
+    /// the inactive prepaid cards drawing on the accounts it returns: their
+    /// first load activates them, as the hub does for an ISO 8583 load.
+    /// Returns `with`'s value and the cards activated. When `with` refuses
+    /// (`Ok(Err(_))`, having written nothing) no card is changed.
+    ///
+    /// # Errors
+    /// [`CardError::Store`] (with `with`'s SQL errors); on any error
+    /// nothing was changed.
+    pub async fn activate_loaded<T, E, F>(
+        &self,
+        with: F,
+    ) -> Result<Result<(T, Vec<Card>), E>, CardError>
+    where
+        F: FnOnce(&rusqlite::Connection) -> rusqlite::Result<Result<(T, HashSet<String>), E>>
+            + Send
+            + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let now = now_us();
+        let done = self
+            .store
+            .write(move |conn| {
+                let (value, accounts) = match with(conn)? {
+                    Ok(done) => done,
+                    Err(e) => return Ok(Err(e)),
+                };
+                let (versions, cards) = db::activate_prepaid(conn, &accounts, now)?;
+                Ok(Ok((value, versions, cards)))
+            })
+            .await?;
+        Ok(done.map(|(value, versions, cards)| {
+            self.patch(versions, cards.clone());
+            (value, cards)
+        }))
     }
 
     /// Unblocks a blocked card (to `active`). Lost, stolen and other cards

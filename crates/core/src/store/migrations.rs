@@ -69,6 +69,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "prepaid ledger",
         sql: include_str!("migrations/0008_prepaid.sql"),
     },
+    Migration {
+        version: 9,
+        name: "prepaid files",
+        sql: include_str!("migrations/0010_prepaid_files.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows (0 with no migrations).
