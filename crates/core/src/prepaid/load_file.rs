@@ -21,7 +21,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 
 use super::db::{self, CardAccount};
 use super::{Ledger, PrepaidError, now_us};
@@ -321,11 +321,12 @@ fn apply(
     let mut cards: HashMap<&str, Option<FileCard>> = HashMap::new();
     let mut to_book: Vec<(&LoadLine, i64)> = Vec::with_capacity(lines.len());
     let mut repeats = 0;
+    let earlier = earlier_uses(conn, lines)?;
     for load in lines {
         let x = i64::try_from(load.amount.minor).unwrap_or(i64::MAX);
-        match earlier_use(conn, &load.reference)? {
+        match earlier.get(load.reference.as_str()) {
             Some(Earlier::SameLoad { account, amount })
-                if account == load.card_account && amount == x =>
+                if *account == load.card_account && *amount == x =>
             {
                 repeats += 1;
                 continue;
@@ -450,27 +451,46 @@ enum Earlier {
     Other,
 }
 
-fn earlier_use(conn: &Connection, reference: &str) -> rusqlite::Result<Option<Earlier>> {
-    let entry: Option<(String, String, Option<i64>)> = conn
-        .prepare_cached(
-            "SELECT e.kind, a.name, p.amount FROM prepaid_entries e
-             JOIN prepaid_accounts a ON a.id = e.card
-             LEFT JOIN prepaid_postings p ON p.entry = e.id AND p.account = e.card
-             WHERE e.reference = ?1",
-        )?
-        .query_row([reference], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .optional()?;
-    if let Some((kind, account, amount)) = entry {
-        return Ok(Some(match (kind.as_str(), amount) {
-            ("load", Some(amount)) => Earlier::SameLoad { account, amount },
+/// What the file's references were used for before, found with one query
+/// over all of them (a JSON array walked by `json_each`, each probing the
+/// reference indexes) rather than two queries a line.
+fn earlier_uses(
+    conn: &Connection,
+    lines: &[LoadLine],
+) -> rusqlite::Result<HashMap<String, Earlier>> {
+    let references: Vec<&str> = lines.iter().map(|l| l.reference.as_str()).collect();
+    let json = serde_json::to_string(&references)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let mut found = HashMap::new();
+    let mut entries = conn.prepare(
+        "SELECT e.reference, e.kind, a.name, p.amount FROM json_each(?1) j
+         CROSS JOIN prepaid_entries e ON e.reference = j.value
+         JOIN prepaid_accounts a ON a.id = e.card
+         LEFT JOIN prepaid_postings p ON p.entry = e.id AND p.account = e.card",
+    )?;
+    let rows = entries.query_map([&json], |r| {
+        let (kind, amount): (String, Option<i64>) = (r.get(1)?, r.get(3)?);
+        let earlier = match (kind.as_str(), amount) {
+            ("load", Some(amount)) => Earlier::SameLoad {
+                account: r.get(2)?,
+                amount,
+            },
             _ => Earlier::Other,
-        }));
+        };
+        Ok((r.get::<_, String>(0)?, earlier))
+    })?;
+    for row in rows {
+        let (reference, earlier) = row?;
+        found.insert(reference, earlier);
     }
-    let hold = conn
-        .prepare_cached("SELECT 1 FROM prepaid_holds WHERE reference = ?1")?
-        .query_row([reference], |_| Ok(()))
-        .optional()?;
-    Ok(hold.map(|()| Earlier::Other))
+    let mut holds = conn.prepare(
+        "SELECT h.reference FROM json_each(?1) j
+         CROSS JOIN prepaid_holds h ON h.reference = j.value",
+    )?;
+    for reference in holds.query_map([&json], |r| r.get::<_, String>(0))? {
+        found.insert(reference?, Earlier::Other);
+    }
+    Ok(found)
 }
 
 impl Ledger {
