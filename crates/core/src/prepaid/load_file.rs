@@ -302,6 +302,25 @@ fn amount(raw: &[u8], currency: Currency) -> Result<Money, String> {
     Ok(money)
 }
 
+/// Page cache of the write connection while a load file is booked (KiB):
+/// a large file touches the postings' account index all over, and with the
+/// default cache (2 MiB) SQLite would spill and re-read those pages
+/// throughout the transaction.
+const BOOKING_CACHE_KIB: i64 = 128 << 10;
+
+/// [`apply`] with the larger page cache, set back to what it was after.
+fn apply_with_cache(
+    conn: &Connection,
+    lines: &[LoadLine],
+    now_us: i64,
+) -> rusqlite::Result<Result<(LoadReport, HashSet<String>), Problems>> {
+    let before: i64 = conn.pragma_query_value(None, "cache_size", |r| r.get(0))?;
+    conn.pragma_update(None, "cache_size", -BOOKING_CACHE_KIB)?;
+    let done = apply(conn, lines, now_us);
+    conn.pragma_update(None, "cache_size", before)?;
+    done
+}
+
 /// A card account of the file, with its running balance.
 struct FileCard {
     account: CardAccount,
@@ -516,7 +535,7 @@ impl Ledger {
         let lines = parse(file)?;
         let now = now_us();
         let done = cards
-            .activate_loaded(move |conn| apply(conn, &lines, now))
+            .activate_loaded(move |conn| apply_with_cache(conn, &lines, now))
             .await?;
         match done {
             Ok((mut report, activated)) => {
