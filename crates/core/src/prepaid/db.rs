@@ -1,8 +1,9 @@
 //! The ledger's SQL. Every operation is one function run as one store job
 //! (one transaction): it checks everything first and writes only when the
 //! operation is allowed, so a refusal leaves nothing behind. Postings are
-//! written only by [`book`], which keeps each account's balance column in
-//! the same transaction.
+//! written only by [`write_entry`]: through [`book`], which keeps each
+//! account's balance column in the same transaction, or by a load file,
+//! which moves each account's column once at its end.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
