@@ -79,6 +79,7 @@ fn the_migration_keeps_older_late_repeats_apart() {
     // with a late repeat decided again.
     db.execute_batch(
         "DROP INDEX journal_duplicate_key;
+         DROP TABLE prepaid_attestations;
          DROP TABLE prepaid_pin_requests; DROP TABLE prepaid_pin_mailers;
          DROP TABLE prepaid_order_cards; DROP TABLE prepaid_orders; DROP TABLE prepaid_card_ranges;
          DROP TABLE prepaid_holds; DROP TABLE prepaid_postings; DROP TABLE prepaid_entries;

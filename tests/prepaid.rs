@@ -259,7 +259,10 @@ async fn the_background_work_expires_stale_holds() {
     let money = |minor| cardhub_core::money::Money::new(minor, usd);
     ledger.load("L-1", "P-1", money(1_000)).await.unwrap();
     let past = jiff::Timestamp::now().as_microsecond() - 1;
-    ledger.hold("H-1", "P-1", money(600), past).await.unwrap();
+    ledger
+        .hold("H-1", "P-1", money(600), past, None)
+        .await
+        .unwrap();
     let shutdown = tokio_util::sync::CancellationToken::new();
     app::spawn_background(&t.hub, &t.config, shutdown.clone());
     let db = rusqlite::Connection::open(t.dir.path().join("hub.db")).unwrap();

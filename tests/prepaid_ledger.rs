@@ -84,9 +84,15 @@ async fn load_hold_capture_reverse_move_replace_by_example() {
     assert_eq!(ledger.balance("a0").unwrap(), bal(6_000, 6_000));
 
     let far = jiff::Timestamp::now().as_microsecond() + 3_600_000_000;
-    ledger.hold("H1", "a0", eur(2_500), far).await.unwrap();
+    ledger
+        .hold("H1", "a0", eur(2_500), far, None)
+        .await
+        .unwrap();
     assert_eq!(ledger.balance("a0").unwrap(), bal(3_500, 6_000));
-    let short = ledger.hold("H2", "a0", eur(3_501), far).await.unwrap_err();
+    let short = ledger
+        .hold("H2", "a0", eur(3_501), far, None)
+        .await
+        .unwrap_err();
     assert!(matches!(
         short,
         PrepaidError::InsufficientFunds {
@@ -96,7 +102,7 @@ async fn load_hold_capture_reverse_move_replace_by_example() {
     ));
     // Captured for less: the rest is released.
     ledger
-        .capture("C1", Some("H1"), "a0", eur(2_000))
+        .capture("C1", Some("H1"), "a0", eur(2_000), None)
         .await
         .unwrap();
     assert_eq!(ledger.balance("a0").unwrap(), bal(4_000, 4_000));
@@ -116,7 +122,10 @@ async fn load_hold_capture_reverse_move_replace_by_example() {
         .unwrap_err();
     assert!(matches!(other, PrepaidError::NotMovable { .. }));
 
-    ledger.hold("H3", "a1", eur(1_000), far).await.unwrap();
+    ledger
+        .hold("H3", "a1", eur(1_000), far, None)
+        .await
+        .unwrap();
     let new = ledger.replace_card("X1", "a1", "a1-new").await.unwrap();
     assert_eq!(new, bal(500, 1_500));
     assert!(matches!(
@@ -125,7 +134,7 @@ async fn load_hold_capture_reverse_move_replace_by_example() {
     ));
     // The hold moved with the card: its capture draws on the new one.
     ledger
-        .capture("C3", Some("H3"), "a1", eur(1_000))
+        .capture("C3", Some("H3"), "a1", eur(1_000), None)
         .await
         .unwrap();
     assert_eq!(ledger.balance("a1-new").unwrap(), bal(500, 500));
@@ -146,7 +155,7 @@ async fn stale_holds_stop_counting_and_expire() {
     setup(&ledger).await;
     ledger.load("L1", "b0", eur(1_000)).await.unwrap();
     let past = jiff::Timestamp::now().as_microsecond() - 1;
-    ledger.hold("H1", "b0", eur(800), past).await.unwrap();
+    ledger.hold("H1", "b0", eur(800), past, None).await.unwrap();
     assert_eq!(ledger.balance("b0").unwrap(), bal(1_000, 1_000));
     assert_eq!(ledger.expire_holds(past + 1).await.unwrap(), 1);
     assert_eq!(ledger.expire_holds(past + 1).await.unwrap(), 0);
@@ -237,7 +246,7 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
             }
             Step::Purchase(c, x) => {
                 let fits = m.available(c) >= x;
-                let got = ledger.hold(&r, &m.cards[c].0, eur(x), far).await;
+                let got = ledger.hold(&r, &m.cards[c].0, eur(x), far, None).await;
                 if fits {
                     m.holds.push((r.clone(), c, x, 0, 0, true));
                 }
@@ -251,7 +260,7 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
                 let x = (hold.2 * pct / 100).max(1);
                 let fits = hold.5;
                 let got = ledger
-                    .capture(&r, Some(&hold.0), &m.cards[hold.1].0, eur(x))
+                    .capture(&r, Some(&hold.0), &m.cards[hold.1].0, eur(x), None)
                     .await;
                 if fits {
                     m.cards[hold.1].3 -= x;

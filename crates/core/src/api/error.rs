@@ -144,10 +144,16 @@ impl From<crate::prepaid::PrepaidError> for ApiError {
             P::UnknownCard { .. }
             | P::UnknownOrderer { .. }
             | P::UnknownProgramme { .. }
-            | P::UnknownOriginal { .. } => StatusCode::NOT_FOUND,
+            | P::UnknownOriginal { .. }
+            | P::UnknownPurchase { .. } => StatusCode::NOT_FOUND,
             P::Exists { .. } => StatusCode::CONFLICT,
             P::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            P::Export(_) => StatusCode::INTERNAL_SERVER_ERROR,
             P::Cards(c) => card_status(c),
+            P::InvalidText { field, .. } => {
+                let field = *field;
+                return ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, e, field);
+            }
             P::BadPeriod { field, .. } => {
                 let field = *field;
                 return ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, e, field);
@@ -160,7 +166,9 @@ impl From<crate::prepaid::PrepaidError> for ApiError {
             | P::NothingToReverse { .. }
             | P::HoldNotOpen { .. }
             | P::CaptureExceedsHold { .. }
-            | P::NotMovable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            | P::NotMovable { .. }
+            | P::NotAttestable { .. }
+            | P::InvalidDay { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         };
         ApiError::new(status, e)
     }

@@ -2,7 +2,7 @@
 //! snapshot and the CLI, the import upsert and single-card changes. Every
 //! function runs inside a store job; none commits on its own.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -188,13 +188,13 @@ pub(crate) fn change(
 }
 
 /// Activates the `inactive` prepaid cards drawing on any of `accounts`
-/// (their first load was booked in the same transaction); returns them as
-/// now stored and the registry versions before and after.
+/// (their first load was booked in the same transaction); returns the registry
+/// versions before and after and the cards as now stored.
 pub(crate) fn activate_prepaid(
     conn: &Connection,
-    accounts: &[String],
+    accounts: &HashSet<String>,
     now_us: i64,
-) -> rusqlite::Result<(Vec<Card>, (i64, i64))> {
+) -> rusqlite::Result<((i64, i64), Vec<Card>)> {
     let before = version(conn)?;
     let mut activated = Vec::new();
     let mut stmt = conn.prepare_cached(
@@ -213,7 +213,7 @@ pub(crate) fn activate_prepaid(
     } else {
         bump(conn)?
     };
-    Ok((activated, (before, after)))
+    Ok(((before, after), activated))
 }
 
 /// Overwrites the mutable fields of a stored card.

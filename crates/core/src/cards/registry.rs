@@ -537,22 +537,24 @@ impl CardRegistry {
         }
     }
 
-    /// Runs `with` (a ledger job booking loads) and, when it books
-    /// (`Ok(Ok(_))`), activates in the same store transaction every
-    /// `inactive` prepaid card drawing on one of `accounts`: a first load
-    /// activates its card, whatever channel it came through. Returns
-    /// `with`'s value and the cards activated. When `with` refuses, nothing
-    /// is changed.
+    /// Runs `with` — an account system's step that credits card accounts,
+    /// such as a prepaid load file — and, in the same store write, activates
+    /// the inactive prepaid cards drawing on the accounts it returns: their
+    /// first load activates them, as the hub does for an ISO 8583 load.
+    /// Returns `with`'s value and the cards activated. When `with` refuses
+    /// (`Ok(Err(_))`, having written nothing) no card is changed.
     ///
     /// # Errors
-    /// [`CardError::Store`] (nothing was written, `with`'s rows included).
-    pub async fn activating<T, E, F>(
+    /// [`CardError::Store`] (with `with`'s SQL errors); on any error
+    /// nothing was changed.
+    pub async fn activate_loaded<T, E, F>(
         &self,
-        accounts: Vec<String>,
         with: F,
     ) -> Result<Result<(T, Vec<Card>), E>, CardError>
     where
-        F: FnOnce(&rusqlite::Connection) -> rusqlite::Result<Result<T, E>> + Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> rusqlite::Result<Result<(T, HashSet<String>), E>>
+            + Send
+            + 'static,
         T: Send + 'static,
         E: Send + 'static,
     {
@@ -560,15 +562,15 @@ impl CardRegistry {
         let done = self
             .store
             .write(move |conn| {
-                let value = match with(conn)? {
-                    Ok(value) => value,
+                let (value, accounts) = match with(conn)? {
+                    Ok(done) => done,
                     Err(e) => return Ok(Err(e)),
                 };
-                let (cards, versions) = db::activate_prepaid(conn, &accounts, now)?;
-                Ok(Ok((value, cards, versions)))
+                let (versions, cards) = db::activate_prepaid(conn, &accounts, now)?;
+                Ok(Ok((value, versions, cards)))
             })
             .await?;
-        Ok(done.map(|(value, cards, versions)| {
+        Ok(done.map(|(value, versions, cards)| {
             self.patch(versions, cards.clone());
             (value, cards)
         }))

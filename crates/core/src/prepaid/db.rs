@@ -1,8 +1,9 @@
 //! The ledger's SQL. Every operation is one function run as one store job
 //! (one transaction): it checks everything first and writes only when the
 //! operation is allowed, so a refusal leaves nothing behind. Postings are
-//! written only by [`book`], which keeps each account's balance column in
-//! the same transaction.
+//! written only by [`write_entry`]: through [`book`], which keeps each
+//! account's balance column in the same transaction, or by a load file,
+//! which moves each account's column once at its end.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -16,15 +17,15 @@ pub(super) type Op<T> = rusqlite::Result<Result<T, PrepaidError>>;
 
 /// A card account with its programme's rules.
 #[derive(Debug, Clone)]
-struct CardAccount {
-    id: i64,
-    name: String,
-    orderer: String,
-    programme: String,
-    currency: u16,
-    replaced_by: Option<i64>,
-    balance: i64,
-    max_balance: i64,
+pub(super) struct CardAccount {
+    pub(super) id: i64,
+    pub(super) name: String,
+    pub(super) orderer: String,
+    pub(super) programme: String,
+    pub(super) currency: u16,
+    pub(super) replaced_by: Option<i64>,
+    pub(super) balance: i64,
+    pub(super) max_balance: i64,
 }
 
 /// A purchase hold.
@@ -35,6 +36,8 @@ struct Hold {
     captured: i64,
     refunded: i64,
     state: String,
+    /// The card acceptor of the authorization.
+    merchant: Option<String>,
 }
 
 const CARD_COLUMNS: &str = "a.id, a.name, a.orderer, a.programme, a.currency, a.replaced_by, \
@@ -54,7 +57,7 @@ fn card_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CardAccount> {
     })
 }
 
-fn card_by_name(conn: &Connection, name: &str) -> rusqlite::Result<Option<CardAccount>> {
+pub(super) fn card_by_name(conn: &Connection, name: &str) -> rusqlite::Result<Option<CardAccount>> {
     conn.prepare_cached(&format!("SELECT {CARD_COLUMNS} AND a.name = ?1"))?
         .query_row([name], card_from_row)
         .optional()
@@ -145,7 +148,11 @@ fn minor(amount: &Money) -> Result<i64, PrepaidError> {
 /// The legs of a credit to a card (load, refund, reversal of a purchase):
 /// the orderer's pooled liability grows, the money comes in through
 /// settlement.
-fn credit_legs(conn: &Connection, card: &CardAccount, x: i64) -> rusqlite::Result<Vec<(i64, i64)>> {
+pub(super) fn credit_legs(
+    conn: &Connection,
+    card: &CardAccount,
+    x: i64,
+) -> rusqlite::Result<Vec<(i64, i64)>> {
     Ok(vec![
         (card.id, x),
         (account_id(conn, AccountKind::Pooled, &card.orderer)?, -x),
@@ -165,8 +172,27 @@ fn debit_legs(conn: &Connection, card: &CardAccount, x: i64) -> rusqlite::Result
 }
 
 /// Writes an entry and its postings and moves the balance columns with
-/// them: the only writer of postings.
+/// them: with [`write_entry`], the only writer of postings.
 fn book(
+    conn: &Connection,
+    kind: &str,
+    reference: &str,
+    card: i64,
+    original: Option<i64>,
+    legs: &[(i64, i64)],
+    now_us: i64,
+) -> rusqlite::Result<i64> {
+    let entry = write_entry(conn, kind, reference, card, original, legs, now_us)?;
+    for &(account, amount) in legs.iter().filter(|(_, a)| *a != 0) {
+        add_to_balance(conn, account, amount)?;
+    }
+    Ok(entry)
+}
+
+/// Writes an entry and its postings without moving the balance columns:
+/// the caller moves them in the same transaction ([`book`] at once, a load
+/// file once per account at its end).
+pub(super) fn write_entry(
     conn: &Connection,
     kind: &str,
     reference: &str,
@@ -186,10 +212,24 @@ fn book(
             "INSERT INTO prepaid_postings (entry, account, amount) VALUES (?1, ?2, ?3)",
         )?
         .execute(params![entry, account, amount])?;
-        conn.prepare_cached("UPDATE prepaid_accounts SET balance = balance + ?2 WHERE id = ?1")?
-            .execute(params![account, amount])?;
     }
     Ok(entry)
+}
+
+/// Moves an account's balance column by `amount`.
+pub(super) fn add_to_balance(conn: &Connection, account: i64, amount: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE prepaid_accounts SET balance = balance + ?2 WHERE id = ?1")?
+        .execute(params![account, amount])?;
+    Ok(())
+}
+
+/// Records the card acceptor of a purchase's entry (capture, reversal).
+fn note_merchant(conn: &Connection, entry: i64, merchant: Option<&str>) -> rusqlite::Result<()> {
+    if let Some(merchant) = merchant {
+        conn.prepare_cached("UPDATE prepaid_entries SET merchant = ?2 WHERE id = ?1")?
+            .execute(params![entry, merchant])?;
+    }
+    Ok(())
 }
 
 /// The entry or hold an earlier call with this reference booked, as a
@@ -216,7 +256,7 @@ fn repeat_of(conn: &Connection, reference: &str, now_us: i64) -> rusqlite::Resul
 }
 
 /// Whether `sql` (a one-parameter lookup by id) finds a row.
-fn has_row(conn: &Connection, sql: &str, id: &str) -> rusqlite::Result<bool> {
+pub(super) fn has_row(conn: &Connection, sql: &str, id: &str) -> rusqlite::Result<bool> {
     conn.query_row(sql, [id], |_| Ok(()))
         .optional()
         .map(|row| row.is_some())
@@ -348,7 +388,7 @@ pub(super) fn credit(
     }))
 }
 
-fn over_max(card: &CardAccount, x: i64) -> Option<PrepaidError> {
+pub(super) fn over_max(card: &CardAccount, x: i64) -> Option<PrepaidError> {
     match card.balance.checked_add(x) {
         Some(after) if after <= card.max_balance => None,
         _ => Some(PrepaidError::OverMax {
@@ -384,13 +424,15 @@ fn insufficient(
     }))
 }
 
-/// A purchase or cash authorization: money set aside until `expires_at_us`.
+/// A purchase or cash authorization: money set aside until `expires_at_us`,
+/// at the card acceptor `merchant`.
 pub(super) fn hold(
     conn: &Connection,
     reference: &str,
     account: &str,
     amount: &Money,
     expires_at_us: i64,
+    merchant: Option<&str>,
     now_us: i64,
 ) -> Op<Booked> {
     if let Some(done) = repeat_of(conn, reference, now_us)? {
@@ -404,10 +446,10 @@ pub(super) fn hold(
         return Ok(Err(e));
     }
     conn.prepare_cached(
-        "INSERT INTO prepaid_holds (reference, account, amount, remaining, state, created_at_us, expires_at_us)
-         VALUES (?1, ?2, ?3, ?3, 'open', ?4, ?5)",
+        "INSERT INTO prepaid_holds (reference, account, amount, remaining, state, created_at_us, expires_at_us, merchant)
+         VALUES (?1, ?2, ?3, ?3, 'open', ?4, ?5, ?6)",
     )?
-    .execute(params![reference, card.id, x, now_us, expires_at_us])?;
+    .execute(params![reference, card.id, x, now_us, expires_at_us, merchant])?;
     let id = conn.last_insert_rowid();
     Ok(Ok(Booked {
         id,
@@ -418,7 +460,7 @@ pub(super) fn hold(
 
 fn hold_by_reference(conn: &Connection, reference: &str) -> rusqlite::Result<Option<Hold>> {
     conn.prepare_cached(
-        "SELECT id, account, remaining, captured, refunded, state FROM prepaid_holds WHERE reference = ?1",
+        "SELECT id, account, remaining, captured, refunded, state, merchant FROM prepaid_holds WHERE reference = ?1",
     )?
     .query_row([reference], |r| {
         Ok(Hold {
@@ -428,6 +470,7 @@ fn hold_by_reference(conn: &Connection, reference: &str) -> rusqlite::Result<Opt
             captured: r.get(3)?,
             refunded: r.get(4)?,
             state: r.get(5)?,
+            merchant: r.get(6)?,
         })
     })
     .optional()
@@ -435,13 +478,15 @@ fn hold_by_reference(conn: &Connection, reference: &str) -> rusqlite::Result<Opt
 
 /// Posts a debit: of the hold `hold_reference` (a completion, for at most
 /// what it still holds; the rest is released), or, without one, of the card
-/// `account` directly (the switch decided alone).
+/// `account` directly (the switch decided alone). The entry keeps
+/// `merchant`, or else the hold's.
 pub(super) fn capture(
     conn: &Connection,
     reference: &str,
     hold_reference: Option<&str>,
     account: &str,
     amount: &Money,
+    merchant: Option<&str>,
     now_us: i64,
 ) -> Op<Booked> {
     if let Some(done) = repeat_of(conn, reference, now_us)? {
@@ -471,19 +516,24 @@ pub(super) fn capture(
                     amount: x,
                 }));
             }
-            (current_card(conn, hold.account)?, Some(hold.id))
+            (current_card(conn, hold.account)?, Some(hold))
         }
         None => match open_card(conn, account, Some(amount))? {
             Ok(card) => (card, None),
             Err(e) => return Ok(Err(e)),
         },
     };
-    if let Some(e) = insufficient(conn, &card, x, hold, now_us)? {
+    if let Some(e) = insufficient(conn, &card, x, hold.as_ref().map(|h| h.id), now_us)? {
         return Ok(Err(e));
     }
     let legs = debit_legs(conn, &card, x)?;
     let id = book(conn, "capture", reference, card.id, None, &legs, now_us)?;
-    if let Some(hold) = hold {
+    note_merchant(
+        conn,
+        id,
+        merchant.or(hold.as_ref().and_then(|h| h.merchant.as_deref())),
+    )?;
+    if let Some(hold) = hold.map(|h| h.id) {
         conn.prepare_cached(
             "UPDATE prepaid_holds SET state = 'captured', captured = ?2, remaining = 0 WHERE id = ?1",
         )?
@@ -525,6 +575,7 @@ pub(super) fn reverse(
             )?
             .execute(params![hold.id, left])?;
             let id = book(conn, "reversal", reference, card.id, None, &[], now_us)?;
+            note_merchant(conn, id, hold.merchant.as_deref())?;
             return Ok(Ok(Booked {
                 id,
                 balances: balances_of(conn, &card, now_us)?,
@@ -541,6 +592,7 @@ pub(super) fn reverse(
         }
         let legs = credit_legs(conn, &card, undo)?;
         let id = book(conn, "reversal", reference, card.id, None, &legs, now_us)?;
+        note_merchant(conn, id, hold.merchant.as_deref())?;
         conn.prepare_cached("UPDATE prepaid_holds SET refunded = refunded + ?2 WHERE id = ?1")?
             .execute(params![hold.id, undo])?;
         return Ok(Ok(Booked {

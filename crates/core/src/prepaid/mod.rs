@@ -14,20 +14,28 @@
 //! bank's system. This module knows nothing of the hub: it depends on the
 //! account boundary, the store and money only.
 //!
-//! Card orders, their production and PIN mailer files are in [`orders`].
-//! What it does not do (yet): load files, statements over the API or CLI,
-//! accounting exports. They call the [`Ledger`] service layer here.
+//! Card orders, their production and PIN mailer files are in [`orders`];
+//! load files ([`load_file`]: many loads, all or nothing), the daily
+//! accounting export per orderer ([`export`]) and the attestation of
+//! small-purchase purchases ([`attestation`]) each in a separate
+//! `impl Ledger` block of its module. The JSON API and the CLI call this
+//! service layer.
 //!
 //! [`AccountSystem`]: crate::account::AccountSystem
 
+pub mod attestation;
 pub mod config;
 mod db;
+pub mod export;
+pub mod load_file;
 pub mod orders;
 mod report;
 mod system;
 
 pub use report::{CardAccount, Orderer, Programme, period};
 pub use system::PrepaidLedger;
+
+use std::collections::HashSet;
 
 use crate::account::Balances;
 use crate::cards::card::Card;
@@ -225,6 +233,21 @@ pub enum PrepaidError {
     /// changed.
     #[error("cards: {0}")]
     Cards(#[from] CardError),
+    /// No capture with this reference on the orderer's cards.
+    #[error("orderer {orderer:?} has no purchase {reference:?}")]
+    UnknownPurchase { orderer: String, reference: String },
+    /// Only purchases (captures) on small-purchase cards are attested.
+    #[error("{reference:?} is not a purchase on a small-purchase card")]
+    NotAttestable { reference: String },
+    /// A user, purpose or reason that cannot be recorded.
+    #[error("{field} {reason}")]
+    InvalidText { field: &'static str, reason: String },
+    /// A day whose end is past the calendar's.
+    #[error("cannot export day {day}")]
+    InvalidDay { day: String },
+    /// The CSV writer failed (writing to memory: not expected).
+    #[error("accounting export: {0}")]
+    Export(#[source] csv::Error),
     /// The store failed: the operation's outcome is as the store error
     /// says (usually not booked; after a commit I/O error unknown, and a
     /// repeat with the same reference is safe).
@@ -328,8 +351,9 @@ impl Ledger {
         let (reference, name) = (reference.to_string(), account.to_string());
         let now = now_us();
         cards
-            .activating(vec![name.clone()], move |c| {
-                db::credit(c, "load", &reference, &name, &amount, now)
+            .activate_loaded(move |c| {
+                let booked = db::credit(c, "load", &reference, &name, &amount, now)?;
+                Ok(booked.map(|b| (b, HashSet::from([name]))))
             })
             .await?
     }
@@ -360,7 +384,8 @@ impl Ledger {
     }
 
     /// Authorizes a purchase or cash withdrawal: sets `amount` aside until
-    /// `expires_at_us` (Unix microseconds).
+    /// `expires_at_us` (Unix microseconds). `merchant` is the card acceptor
+    /// (DE 42), kept for the accounting export.
     ///
     /// # Errors
     /// [`PrepaidError::InsufficientFunds`], [`PrepaidError::UnknownCard`],
@@ -372,15 +397,29 @@ impl Ledger {
         account: &str,
         amount: Money,
         expires_at_us: i64,
+        merchant: Option<&str>,
     ) -> Result<Booked, PrepaidError> {
         let (reference, account) = (reference.to_string(), account.to_string());
-        self.run(move |c, now| db::hold(c, &reference, &account, &amount, expires_at_us, now))
-            .await
+        let merchant = merchant.map(str::to_string);
+        self.run(move |c, now| {
+            let merchant = merchant.as_deref();
+            db::hold(
+                c,
+                &reference,
+                &account,
+                &amount,
+                expires_at_us,
+                merchant,
+                now,
+            )
+        })
+        .await
     }
 
     /// Posts a purchase: the completion of hold `hold_reference` (for at
     /// most what it holds; the rest is released) or, with `None`, a debit
-    /// of `account` the switch decided alone.
+    /// of `account` the switch decided alone. `merchant` (DE 42) is kept on
+    /// the entry; without one, the hold's.
     ///
     /// # Errors
     /// [`PrepaidError::UnknownOriginal`], [`PrepaidError::HoldNotOpen`],
@@ -393,11 +432,16 @@ impl Ledger {
         hold_reference: Option<&str>,
         account: &str,
         amount: Money,
+        merchant: Option<&str>,
     ) -> Result<Booked, PrepaidError> {
         let (reference, account) = (reference.to_string(), account.to_string());
         let hold = hold_reference.map(str::to_string);
-        self.run(move |c, now| db::capture(c, &reference, hold.as_deref(), &account, &amount, now))
-            .await
+        let merchant = merchant.map(str::to_string);
+        self.run(move |c, now| {
+            let (hold, merchant) = (hold.as_deref(), merchant.as_deref());
+            db::capture(c, &reference, hold, &account, &amount, merchant, now)
+        })
+        .await
     }
 
     /// Undoes all (`None`) or `amount` minor units of the hold, purchase,

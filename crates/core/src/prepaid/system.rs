@@ -59,7 +59,9 @@ impl PrepaidLedger {
                 let hours = self.holds.hours(r.channel == Channel::Atm, None);
                 let expires =
                     jiff::Timestamp::now().as_microsecond() + i64::from(hours) * 3_600 * 1_000_000;
-                self.ledger.hold(id, account, amount, expires).await
+                self.ledger
+                    .hold(id, account, amount, expires, r.merchant.as_deref())
+                    .await
             }
             (Operation::Reverse, _) => match &r.original_transaction_id {
                 Some(original) => {
@@ -93,7 +95,10 @@ impl PrepaidLedger {
                     }),
                     Kind::Purchase | Kind::Cash => {
                         let hold = r.original_transaction_id.as_deref();
-                        self.ledger.capture(id, hold, account, amount).await
+                        let merchant = r.merchant.as_deref();
+                        self.ledger
+                            .capture(id, hold, account, amount, merchant)
+                            .await
                     }
                 }
             }
@@ -146,6 +151,11 @@ fn code_of(e: &PrepaidError) -> (ResponseCode, &'static str) {
         | PrepaidError::Exists { .. }
         | PrepaidError::NotMovable { .. }
         | PrepaidError::BadPeriod { .. }
+        | PrepaidError::UnknownPurchase { .. }
+        | PrepaidError::NotAttestable { .. }
+        | PrepaidError::InvalidText { .. }
+        | PrepaidError::InvalidDay { .. }
+        | PrepaidError::Export(_)
         | PrepaidError::Cards(_)
         | PrepaidError::Store(_) => (codes::SYSTEM_ERROR, "NOT_AN_AUTHORIZATION"),
     }

@@ -572,13 +572,13 @@ fn overrun(error: &io::Error) -> Option<&Overrun> {
 
 /// A value quoted for a message: bounded, control characters escaped,
 /// card-number-like digit runs masked.
-fn shown(text: &str) -> String {
+pub(crate) fn shown(text: &str) -> String {
     let bounded: String = text.chars().take(MAX_VALUE_LEN).collect();
     format!("{:?}", redact_pans(&bounded))
 }
 
 /// A value as text: UTF-8, bounded, no control characters.
-fn value(raw: &[u8]) -> Result<&str, ValueProblem> {
+pub(crate) fn value(raw: &[u8]) -> Result<&str, ValueProblem> {
     let text = std::str::from_utf8(raw).map_err(|_| ValueProblem::NotUtf8)?;
     if text.chars().count() > MAX_VALUE_LEN {
         return Err(ValueProblem::TooLong);
@@ -597,7 +597,8 @@ fn account(text: &str) -> Result<String, ValueProblem> {
     Ok(text.to_owned())
 }
 
-fn currency(text: &str) -> Result<Currency, ValueProblem> {
+/// A currency by alphabetic (`EUR`) or numeric (`978`) code.
+pub(crate) fn currency(text: &str) -> Result<Currency, ValueProblem> {
     let text = value(text.as_bytes())?;
     Currency::parse(text).map_err(|_| ValueProblem::UnknownCurrency { value: shown(text) })
 }

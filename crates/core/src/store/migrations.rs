@@ -74,6 +74,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "prepaid orders",
         sql: include_str!("migrations/0009_prepaid_orders.sql"),
     },
+    Migration {
+        version: 10,
+        name: "prepaid files",
+        sql: include_str!("migrations/0010_prepaid_files.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows (0 with no migrations).
