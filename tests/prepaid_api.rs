@@ -530,3 +530,157 @@ async fn cards_are_ordered_produced_delivered_and_activated() {
     served.child.kill().unwrap();
     served.child.wait().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn load_files_attestation_and_the_export() {
+    let dir = prepare_ledger();
+    let d = dir.path();
+    let mut served = start(d).await;
+    let api = served.api();
+    let upload = |body: &'static str| {
+        http()
+            .post(format!("{api}/api/prepaid/load-files"))
+            .bearer_auth(TOKEN)
+            .header("content-type", "text/csv")
+            .body(body)
+            .send()
+    };
+
+    // One bad line refuses the file: every problem listed, nothing booked.
+    let malformed = "reference,card_account,amount,currency\nF-1,P-1,12.5,USD\n";
+    let body: Value =
+        serde_json::from_str(&upload(malformed).await.unwrap().text().await.unwrap()).unwrap();
+    assert_eq!(
+        (
+            body["problems"][0]["line"].clone(),
+            body["problems"][0]["column"].clone()
+        ),
+        (json!(2), json!("amount")),
+        "{body}"
+    );
+    let refused = "reference,card_account,amount,currency\nF-1,P-1,10.00,USD\nF-2,nope,1.00,USD\nF-3,P-2,400.00,USD\n";
+    let response = upload(refused).await.unwrap();
+    assert_eq!(response.status().as_u16(), 422);
+    let body: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    assert_eq!(body["code"], "LOAD_FILE_REJECTED", "{body}");
+    let lines: Vec<u64> = body["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, [3, 4], "{body}");
+    assert_eq!(get(&api, "/api/prepaid/cards/P-1").await.1["balance"], 0);
+    std::fs::write(d.join("refused.csv"), refused).unwrap();
+    let out = cli(
+        d,
+        &[
+            "prepaid",
+            "load-file",
+            d.join("refused.csv").to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("2 problem(s); nothing booked"));
+
+    let good = "reference,card_account,amount,currency\nF-1,P-1,10.00,USD\nF-2,T-1,50.00,USD\n";
+    let response = upload(good).await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    assert_eq!(
+        (
+            body["booked"].clone(),
+            body["activated"].as_array().unwrap().len()
+        ),
+        (json!(2), 2),
+        "{body}"
+    );
+
+    // A small-purchase purchase, authorized and completed through the switch.
+    let c = client(&served.switch("base24")).await;
+    assert_eq!(code_of(&c, &purchase(TOWN, 2_000, 11)).await, "00");
+    let mut completion = request("0220", "000000", TOWN, 2_000, 12);
+    completion.set(39, "00");
+    completion.set(90, support::prepaid::original("0100", 11));
+    assert_eq!(code_of(&c, &completion).await, "00");
+    let (_, open) = get(&api, "/api/prepaid/orderers/town/unattested").await;
+    assert_eq!(open.as_array().unwrap().len(), 1, "{open}");
+    assert_eq!(
+        (open[0]["state"].clone(), open[0]["amount_minor"].clone()),
+        (json!("open"), json!(2_000))
+    );
+    let reference = open[0]["reference"].as_str().unwrap().to_string();
+
+    let attest = json!({"user": "caretaker", "comment": "cost centre 4711"});
+    let (status, body) = post(
+        &api,
+        &format!("/api/prepaid/orderers/town/purchases/{reference}/attest"),
+        attest.clone(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["state"].clone()),
+        (200, json!("attested")),
+        "{body}"
+    );
+    assert_eq!(
+        get(&api, "/api/prepaid/orderers/town/unattested").await.1,
+        json!([])
+    );
+    let (status, _) = post(
+        &api,
+        &format!("/api/prepaid/orderers/city/purchases/{reference}/attest"),
+        attest,
+    )
+    .await;
+    assert_eq!(status, 404, "another orderer's purchase");
+    let out = cli_ok(
+        d,
+        &[
+            "prepaid",
+            "dispute",
+            "town",
+            &reference,
+            "--user",
+            "auditor",
+            "--reason",
+            "private use",
+        ],
+    );
+    assert!(out.contains("disputed"), "{out}");
+    let (_, disputed) = get(&api, "/api/prepaid/orderers/town/unattested").await;
+    assert_eq!(disputed[0]["comment"], "private use");
+
+    // The export of today: the purchase marked, the same bytes again.
+    let today = jiff::Timestamp::now().strftime("%Y-%m-%d").to_string();
+    let as_of = jiff::Timestamp::now().to_string();
+    let export = |format: &'static str| {
+        http()
+            .get(format!(
+                "{api}/api/prepaid/orderers/town/export?day={today}&format={format}&as_of={as_of}"
+            ))
+            .bearer_auth(TOKEN)
+            .send()
+    };
+    let first = export("csv").await.unwrap().text().await.unwrap();
+    assert!(
+        first.contains(&reference) && first.contains("disputed"),
+        "{first}"
+    );
+    assert_eq!(export("csv").await.unwrap().text().await.unwrap(), first);
+    let fixed = export("fixed").await.unwrap();
+    assert_eq!(fixed.status().as_u16(), 200);
+    assert!(fixed.text().await.unwrap().contains(&reference));
+    let (status, body) = get(&api, "/api/prepaid/orderers/town/export?day=06-12-2026").await;
+    assert_eq!((status, body["field"].clone()), (422, json!("day")));
+    let cli_export = cli_ok(
+        d,
+        &[
+            "prepaid", "export", "town", "--day", &today, "--as-of", &as_of,
+        ],
+    );
+    assert_eq!(cli_export, first);
+
+    served.child.kill().unwrap();
+    served.child.wait().unwrap();
+}

@@ -10,6 +10,7 @@ mod adapters;
 mod cards;
 mod iso;
 mod prepaid;
+mod prepaid_files;
 mod prepaid_orders;
 mod refsys;
 mod serve;

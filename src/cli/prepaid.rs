@@ -14,6 +14,7 @@ use clap::{Args, Subcommand};
 
 use super::ConfigArg;
 use super::cards::read_pan;
+use super::prepaid_files::{self, FileCommand};
 use super::prepaid_orders::{self, OrderCommand};
 use cardhub_core::account::Balances;
 use cardhub_core::app;
@@ -141,6 +142,8 @@ pub enum PrepaidCommand {
     },
     #[command(flatten)]
     Orders(OrderCommand),
+    #[command(flatten)]
+    Files(FileCommand),
 }
 
 /// An amount and its idempotency key.
@@ -353,6 +356,7 @@ async fn execute(command: PrepaidCommand) -> Result<()> {
             }
         }
         PrepaidCommand::Orders(command) => prepaid_orders::execute(command, &mut out).await?,
+        PrepaidCommand::Files(command) => prepaid_files::execute(command, &mut out).await?,
         PrepaidCommand::Audit { config } => {
             let (ledger, _) = open(&config)?;
             let breaches = ledger.audit()?;

@@ -29,12 +29,14 @@ pub struct ErrorBody {
     pub code: Option<&'static str>,
 }
 
-/// A balance file refused, every problem listed (up to a cap); the
-/// previous balances stay in use.
+/// A balance file refused, every problem listed (up to a cap), the
+/// previous balances staying in use; or a prepaid load file refused the
+/// same way, nothing booked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Rejected {
     pub error: String,
-    /// `BALANCES_REJECTED`.
+    /// `BALANCES_REJECTED` (a balance file), `LOAD_FILE_REJECTED` (a
+    /// prepaid load file).
     pub code: &'static str,
     pub problems: Vec<LineErrorOut>,
     /// Problems not listed.
@@ -208,5 +210,24 @@ fn card_status(e: &crate::cards::CardError) -> StatusCode {
         C::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         C::UnknownInstitution { .. } | C::UnknownProfile { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<crate::prepaid::load_file::LoadFileError> for ApiError {
+    fn from(e: crate::prepaid::load_file::LoadFileError) -> ApiError {
+        use crate::prepaid::load_file::LoadFileError as L;
+        match e {
+            L::Refused { problems, more } => ApiError(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Body::Rejected(Rejected {
+                    error: "load file rejected; nothing booked".into(),
+                    code: "LOAD_FILE_REJECTED",
+                    problems: problems.into_iter().map(LineErrorOut::from).collect(),
+                    more,
+                }),
+            ),
+            L::Cards(ref c) => ApiError::new(card_status(c), e),
+            L::Store(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e),
+        }
     }
 }

@@ -7,6 +7,7 @@ mod error;
 pub mod hub_soap;
 mod operator;
 mod prepaid;
+mod prepaid_files;
 mod prepaid_orders;
 pub mod server;
 pub mod tls;

@@ -22,7 +22,8 @@
 //! - `/api/prepaid/...` — the prepaid ledger: orderers, programmes, card
 //!   accounts, loads, moves, lost-card replacement, statements, audit
 //!   ([`super::prepaid`]); card ranges, orders, production and PIN mailer
-//!   files, PIN reorders ([`super::prepaid_orders`])
+//!   files, PIN reorders ([`super::prepaid_orders`]); load files, the
+//!   accounting export, attestation ([`super::prepaid_files`])
 //! - `POST /soap/hub` — StatusNotify and SubmitBalances (`wsdl/hub.wsdl`)
 
 use std::net::SocketAddr;
@@ -49,7 +50,7 @@ use super::error::{ApiError, ErrorBody};
 use super::hub_soap::{self, HubCall, HubFaultCode, LineErrorOut, SoapVersion};
 use super::operator;
 use super::tls::TlsListener;
-use super::{prepaid, prepaid_orders};
+use super::{prepaid, prepaid_files, prepaid_orders};
 use crate::hub::pipeline::Hub;
 use crate::link::LinkStats;
 use crate::metrics::InstitutionSnapshot;
@@ -193,6 +194,11 @@ fn routes(token: Arc<str>) -> (Router<Api>, OpenApi) {
         .routes(routes!(prepaid_orders::delivered))
         .routes(routes!(prepaid_orders::reorder_pin))
         .routes(routes!(prepaid_orders::pin_mailer))
+        .routes(routes!(prepaid_files::load_file))
+        .routes(routes!(prepaid_files::export))
+        .routes(routes!(prepaid_files::attest))
+        .routes(routes!(prepaid_files::dispute))
+        .routes(routes!(prepaid_files::unattested))
         .routes(routes!(soap_hub));
     require_bearer(protected.get_openapi_mut());
     let mut frame = Frame::openapi();
