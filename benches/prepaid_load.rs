@@ -56,6 +56,7 @@ async fn main() {
             currency: eur,
             max_balance: Some(i64::MAX as u64),
             pin_delivery: PinDelivery::WithCard,
+            daily: Default::default(),
         })
         .await
         .unwrap();

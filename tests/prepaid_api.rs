@@ -129,7 +129,7 @@ fn prepare_ledger() -> tempfile::TempDir {
         out.contains("programme city-social social-client currency 840 max 30000"),
         "{out}"
     );
-    cli_ok(
+    let out = cli_ok(
         d,
         &[
             "prepaid",
@@ -141,8 +141,13 @@ fn prepare_ledger() -> tempfile::TempDir {
             "small-purchase",
             "--currency",
             "USD",
+            "--daily-amount",
+            "100.00",
+            "--daily-count",
+            "5",
         ],
     );
+    assert!(out.contains("cards 0 daily amount 10000 count 5"), "{out}");
     for (account, programme) in [
         ("P-1", "city-social"),
         ("P-2", "city-social"),

@@ -79,6 +79,7 @@ async fn fixture() -> Fixture {
                 currency: Currency::from_numeric(978).unwrap(),
                 max_balance: Some(10_000),
                 pin_delivery: PinDelivery::WithCard,
+                daily: Default::default(),
             })
             .await
             .unwrap();

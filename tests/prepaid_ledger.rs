@@ -8,7 +8,8 @@ use cardhub_core::account::Balances;
 use cardhub_core::money::{Currency, Money};
 use cardhub_core::prepaid::config::PrepaidConfig;
 use cardhub_core::prepaid::{
-    Ledger, NewOrderer, NewProgramme, PinDelivery, PrepaidError, ProgrammeKind, Subject,
+    DailyLimits, Ledger, NewOrderer, NewProgramme, PinDelivery, PrepaidError, ProgrammeKind,
+    Subject,
 };
 use cardhub_core::store::Store;
 use proptest::prelude::*;
@@ -52,6 +53,7 @@ async fn setup(ledger: &Ledger) {
                 currency: Currency::from_numeric(978).unwrap(),
                 max_balance: Some(max),
                 pin_delivery: PinDelivery::Separately,
+                daily: Default::default(),
             })
             .await
             .unwrap();
@@ -59,6 +61,98 @@ async fn setup(ledger: &Ledger) {
             ledger.open_card(card, programme).await.unwrap();
         }
     }
+}
+
+#[tokio::test]
+async fn a_programme_s_daily_limits_bound_each_card_s_day() {
+    let dir = temp_dir();
+    let ledger = open(&dir.path().join("hub.db"));
+    setup(&ledger).await;
+    ledger
+        .create_programme(NewProgramme {
+            id: "city-daily".into(),
+            orderer: "city".into(),
+            kind: ProgrammeKind::SmallPurchase,
+            currency: Currency::from_numeric(978).unwrap(),
+            max_balance: Some(50_000),
+            pin_delivery: PinDelivery::WithCard,
+            daily: DailyLimits {
+                amount: Some(10_000),
+                count: Some(2),
+            },
+        })
+        .await
+        .unwrap();
+    ledger.open_card("d0", "city-daily").await.unwrap();
+    ledger.load("L1", "d0", eur(40_000)).await.unwrap();
+    let far = jiff::Timestamp::now().as_microsecond() + 3_600_000_000;
+    ledger
+        .hold("H1", "d0", eur(6_000), far, None)
+        .await
+        .unwrap();
+    let over = ledger
+        .hold("H2", "d0", eur(5_000), far, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            over,
+            PrepaidError::DailyLimit {
+                what: "amount",
+                limit: 10_000,
+                used: 6_000,
+                ..
+            }
+        ),
+        "{over:?}"
+    );
+    ledger
+        .hold("H3", "d0", eur(3_000), far, None)
+        .await
+        .unwrap();
+    let third = ledger
+        .hold("H4", "d0", eur(500), far, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            third,
+            PrepaidError::DailyLimit {
+                what: "count",
+                limit: 2,
+                ..
+            }
+        ),
+        "{third:?}"
+    );
+    // A released authorization gives its share of the day back.
+    ledger.reverse("R1", "H3", None).await.unwrap();
+    ledger.hold("H5", "d0", eur(500), far, None).await.unwrap();
+    assert_eq!(ledger.balance("d0").unwrap(), bal(33_500, 40_000));
+    // Cards of programmes without limits are not counted.
+    ledger.load("L2", "a0", eur(9_000)).await.unwrap();
+    for n in 0..4 {
+        ledger
+            .hold(&format!("A{n}"), "a0", eur(100), far, None)
+            .await
+            .unwrap();
+    }
+    let zero = NewProgramme {
+        id: "zero".into(),
+        orderer: "city".into(),
+        kind: ProgrammeKind::SmallPurchase,
+        currency: Currency::from_numeric(978).unwrap(),
+        max_balance: None,
+        pin_delivery: PinDelivery::WithCard,
+        daily: DailyLimits {
+            amount: None,
+            count: Some(0),
+        },
+    };
+    assert!(matches!(
+        ledger.create_programme(zero).await,
+        Err(PrepaidError::InvalidAmount { minor: 0 })
+    ));
 }
 
 fn bal(available: i64, ledger: i64) -> Balances {

@@ -73,6 +73,7 @@ async fn hub() -> Hub {
                 currency: Currency::from_numeric(978).unwrap(),
                 max_balance: Some(50_000),
                 pin_delivery: pin,
+                daily: Default::default(),
             })
             .await
             .unwrap();

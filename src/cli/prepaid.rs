@@ -23,8 +23,8 @@ use cardhub_core::config::Config;
 use cardhub_core::iso8583::fields::Expiry;
 use cardhub_core::money::{Currency, Money};
 use cardhub_core::prepaid::{
-    CardAccount, Ledger, NewOrderer, NewProgramme, Orderer, PinDelivery, ProgrammeKind, Subject,
-    period,
+    CardAccount, DailyLimits, Ledger, NewOrderer, NewProgramme, Orderer, PinDelivery,
+    ProgrammeKind, Subject, period,
 };
 
 #[derive(Debug, Subcommand)]
@@ -59,6 +59,12 @@ pub enum PrepaidCommand {
         /// PINs `with-card` or `separately`.
         #[arg(long, default_value = "with-card")]
         pin_delivery: String,
+        /// Per-card daily limit on purchases and cash, decimal; default: none.
+        #[arg(long)]
+        daily_amount: Option<String>,
+        /// Per-card daily number of purchases and cash; default: none.
+        #[arg(long)]
+        daily_count: Option<u32>,
         #[command(flatten)]
         config: ConfigArg,
     },
@@ -210,6 +216,8 @@ async fn execute(command: PrepaidCommand) -> Result<()> {
             currency,
             max_balance,
             pin_delivery,
+            daily_amount,
+            daily_count,
             config,
         } => {
             let (ledger, _) = open(&config)?;
@@ -224,9 +232,11 @@ async fn execute(command: PrepaidCommand) -> Result<()> {
                 other => bail!("--pin-delivery {other:?} is neither with-card nor separately"),
             };
             let currency_code = currency.clone();
-            let max_balance = max_balance
-                .map(|m| decimal(&m, &currency_code).map(|m| m.minor))
-                .transpose()?;
+            let minor = |text: Option<String>| {
+                text.map(|m| decimal(&m, &currency_code).map(|m| m.minor))
+                    .transpose()
+            };
+            let (max_balance, daily_amount) = (minor(max_balance)?, minor(daily_amount)?);
             let programme = NewProgramme {
                 id,
                 orderer: orderer.clone(),
@@ -234,6 +244,10 @@ async fn execute(command: PrepaidCommand) -> Result<()> {
                 currency: parse_currency(&currency)?,
                 max_balance,
                 pin_delivery,
+                daily: DailyLimits {
+                    amount: daily_amount,
+                    count: daily_count,
+                },
             };
             ledger.create_programme(programme).await?;
             print_orderer(&mut out, &ledger.orderer(&orderer)?)?;
@@ -399,10 +413,18 @@ fn print_orderer(out: &mut impl Write, o: &Orderer) -> Result<()> {
         o.id, o.name, o.funding_account, o.pooled_liability
     )?;
     for p in &o.programmes {
+        let limit = |v: Option<i64>| v.map_or_else(|| "none".to_string(), |v| v.to_string());
         writeln!(
             out,
-            "  programme {} {} currency {} max {} PIN {} cards {}",
-            p.id, p.kind, p.currency, p.max_balance, p.pin_delivery, p.cards
+            "  programme {} {} currency {} max {} PIN {} cards {} daily amount {} count {}",
+            p.id,
+            p.kind,
+            p.currency,
+            p.max_balance,
+            p.pin_delivery,
+            p.cards,
+            limit(p.daily_amount),
+            limit(p.daily_count)
         )?;
     }
     Ok(())

@@ -44,6 +44,7 @@ pub async fn open_ledger(config: &Config, csv: &Path, accounts: &[&str], max_bal
             currency: Currency::from_numeric(840).unwrap(),
             max_balance,
             pin_delivery: PinDelivery::WithCard,
+            daily: Default::default(),
         })
         .await
         .unwrap();

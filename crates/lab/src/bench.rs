@@ -537,6 +537,7 @@ async fn prepaid_cards(config: &Config, dir: &Path, cards: usize) -> Result<()> 
             currency: Currency::from_numeric(840).context("USD")?,
             max_balance: None,
             pin_delivery: PinDelivery::WithCard,
+            daily: Default::default(),
         })
         .await?;
     let usd = Currency::from_numeric(840).context("USD")?;

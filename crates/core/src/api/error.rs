@@ -169,6 +169,7 @@ impl From<crate::prepaid::PrepaidError> for ApiError {
             | P::HoldNotOpen { .. }
             | P::CaptureExceedsHold { .. }
             | P::NotMovable { .. }
+            | P::DailyLimit { .. }
             | P::NotAttestable { .. }
             | P::InvalidDay { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         };

@@ -18,8 +18,8 @@ use crate::cards::Card;
 use crate::iso8583::fields::{Expiry, Pan};
 use crate::money::{Currency, Money};
 use crate::prepaid::{
-    Booked, CardAccount, NewOrderer, NewProgramme, Orderer, PinDelivery, ProgrammeKind,
-    StatementLine, Subject, period,
+    Booked, CardAccount, DailyLimits, NewOrderer, NewProgramme, Orderer, PinDelivery,
+    ProgrammeKind, StatementLine, Subject, period,
 };
 
 /// Every orderer.
@@ -61,6 +61,12 @@ pub struct ProgrammeIn {
     /// `with-card` (default) or `separately`.
     #[schema(value_type = Option<String>, pattern = "^(with-card|separately)$")]
     pin_delivery: Option<String>,
+    /// Per-card daily limit on purchases and cash, minor units; absent: none.
+    #[schema(minimum = 1)]
+    daily_amount: Option<u64>,
+    /// Per-card daily number of purchases and cash; absent: none.
+    #[schema(minimum = 1)]
+    daily_count: Option<u32>,
 }
 
 /// A card account to open for a registered card.
@@ -326,6 +332,10 @@ pub(super) async fn create_programme(
             currency,
             max_balance: p.max_balance,
             pin_delivery,
+            daily: DailyLimits {
+                amount: p.daily_amount,
+                count: p.daily_count,
+            },
         })
         .await?;
     Ok((StatusCode::CREATED, Json(api.ledger.orderer(&orderer)?)))

@@ -7,7 +7,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{AccountKind, Booked, NewOrderer, NewProgramme, PrepaidError};
+use super::{AccountKind, Booked, NewOrderer, NewProgramme, PrepaidError, limits};
 use crate::account::Balances;
 use crate::money::Money;
 
@@ -307,8 +307,8 @@ pub(super) fn create_programme(
         }));
     }
     conn.execute(
-        "INSERT INTO prepaid_programmes (id, orderer, kind, currency, max_balance, pin_delivery, created_at_us)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO prepaid_programmes (id, orderer, kind, currency, max_balance, pin_delivery, created_at_us, daily_amount, daily_count)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
             p.id,
             p.orderer,
@@ -316,7 +316,9 @@ pub(super) fn create_programme(
             p.currency.numeric,
             max,
             p.pin_delivery.as_str(),
-            now_us
+            now_us,
+            p.daily.amount.and_then(|a| i64::try_from(a).ok()),
+            p.daily.count
         ],
     )?;
     conn.execute(
@@ -443,6 +445,9 @@ pub(super) fn hold(
         Err(e) => return Ok(Err(e)),
     };
     if let Some(e) = insufficient(conn, &card, x, None, now_us)? {
+        return Ok(Err(e));
+    }
+    if let Some(e) = limits::exceeded(conn, card.id, &card.name, &card.programme, x, now_us)? {
         return Ok(Err(e));
     }
     conn.prepare_cached(

@@ -27,11 +27,13 @@ pub mod attestation;
 pub mod config;
 mod db;
 pub mod export;
+pub mod limits;
 pub mod load_file;
 pub mod orders;
 mod report;
 mod system;
 
+pub use limits::DailyLimits;
 pub use report::{CardAccount, Orderer, Programme, period};
 pub use system::PrepaidLedger;
 
@@ -106,6 +108,8 @@ pub struct NewProgramme {
     /// `[prepaid] default_max_balance`.
     pub max_balance: Option<u64>,
     pub pin_delivery: PinDelivery,
+    /// Optional per-card daily limits on purchases and cash.
+    pub daily: DailyLimits,
 }
 
 /// The kinds of ledger accounts.
@@ -229,6 +233,15 @@ pub enum PrepaidError {
     /// A statement's period bound is malformed.
     #[error("{field}: {reason}")]
     BadPeriod { field: &'static str, reason: String },
+    /// A hold would pass the programme's daily `what` (`amount` or
+    /// `count`) limit of the card.
+    #[error("card account {account:?}: daily {what} limit {limit} reached ({used} used)")]
+    DailyLimit {
+        account: String,
+        what: &'static str,
+        limit: i64,
+        used: i64,
+    },
     /// The card registry refused or failed (a replacement); nothing was
     /// changed.
     #[error("cards: {0}")]
@@ -293,14 +306,20 @@ impl Ledger {
     ///
     /// # Errors
     /// [`PrepaidError::UnknownOrderer`], [`PrepaidError::Exists`],
-    /// [`PrepaidError::InvalidAmount`] for a maximum of 0 or past `i64`,
-    /// [`PrepaidError::Store`].
+    /// [`PrepaidError::InvalidAmount`] for a maximum or daily amount of 0
+    /// or past `i64` (or a daily count of 0), [`PrepaidError::Store`].
     pub async fn create_programme(&self, programme: NewProgramme) -> Result<(), PrepaidError> {
-        let max = programme.max_balance.unwrap_or(self.default_max_balance);
-        let max = i64::try_from(max)
-            .ok()
-            .filter(|m| *m > 0)
-            .ok_or(PrepaidError::InvalidAmount { minor: max })?;
+        let positive = |minor: u64| {
+            i64::try_from(minor)
+                .ok()
+                .filter(|m| *m > 0)
+                .ok_or(PrepaidError::InvalidAmount { minor })
+        };
+        let max = positive(programme.max_balance.unwrap_or(self.default_max_balance))?;
+        programme.daily.amount.map(positive).transpose()?;
+        if programme.daily.count == Some(0) {
+            return Err(PrepaidError::InvalidAmount { minor: 0 });
+        }
         self.run(move |c, now| db::create_programme(c, &programme, max, now))
             .await
     }

@@ -35,6 +35,10 @@ pub struct Programme {
     pub pin_delivery: String,
     /// Card accounts opened in it (replaced ones included).
     pub cards: i64,
+    /// Per-card daily limit on purchases and cash, minor units (null: none).
+    pub daily_amount: Option<i64>,
+    /// Per-card daily number of purchases and cash (null: none).
+    pub daily_count: Option<i64>,
 }
 
 /// A card account and its balances.
@@ -162,7 +166,8 @@ fn orderer(conn: &Connection, id: &str) -> rusqlite::Result<Option<Orderer>> {
     };
     let mut stmt = conn.prepare(
         "SELECT p.id, p.kind, p.currency, p.max_balance, p.pin_delivery,
-                (SELECT COUNT(*) FROM prepaid_accounts a WHERE a.kind = 'card' AND a.programme = p.id)
+                (SELECT COUNT(*) FROM prepaid_accounts a WHERE a.kind = 'card' AND a.programme = p.id),
+                p.daily_amount, p.daily_count
          FROM prepaid_programmes p WHERE p.orderer = ?1 ORDER BY p.id",
     )?;
     let programmes = stmt
@@ -174,6 +179,8 @@ fn orderer(conn: &Connection, id: &str) -> rusqlite::Result<Option<Orderer>> {
                 max_balance: r.get(3)?,
                 pin_delivery: r.get(4)?,
                 cards: r.get(5)?,
+                daily_amount: r.get(6)?,
+                daily_count: r.get(7)?,
             })
         })?
         .collect::<rusqlite::Result<_>>()?;

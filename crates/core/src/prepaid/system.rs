@@ -136,6 +136,10 @@ fn refused(code: ResponseCode, raw: &str, message: &str) -> AccountAnswer {
 fn code_of(e: &PrepaidError) -> (ResponseCode, &'static str) {
     match e {
         PrepaidError::OverMax { .. } => (codes::EXCEEDS_AMOUNT_LIMIT, "OVER_MAX"),
+        PrepaidError::DailyLimit { what: "count", .. } => {
+            (codes::EXCEEDS_COUNT_LIMIT, "DAILY_COUNT")
+        }
+        PrepaidError::DailyLimit { .. } => (codes::EXCEEDS_AMOUNT_LIMIT, "DAILY_AMOUNT"),
         PrepaidError::InsufficientFunds { .. } => (codes::INSUFFICIENT_FUNDS, "INSUFFICIENT"),
         PrepaidError::UnknownCard { .. } => (codes::INVALID_CARD, "UNKNOWN_CARD"),
         PrepaidError::CardReplaced { .. } => (codes::RESTRICTED, "REPLACED"),

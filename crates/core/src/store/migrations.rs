@@ -79,6 +79,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "prepaid files",
         sql: include_str!("migrations/0010_prepaid_files.sql"),
     },
+    Migration {
+        version: 11,
+        name: "prepaid daily limits",
+        sql: include_str!("migrations/0011_prepaid_daily_limits.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows (0 with no migrations).

@@ -1,0 +1,7 @@
+-- A programme's optional per-card daily limits on purchases and cash
+-- (prepaid/limits.rs): NULL is no limit. Counted from the card's holds of
+-- the UTC day that were not released.
+ALTER TABLE prepaid_programmes ADD COLUMN daily_amount INTEGER CHECK (daily_amount > 0);
+ALTER TABLE prepaid_programmes ADD COLUMN daily_count INTEGER CHECK (daily_count > 0);
+
+CREATE INDEX prepaid_holds_day ON prepaid_holds (account, created_at_us);
