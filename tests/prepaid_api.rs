@@ -616,10 +616,10 @@ async fn load_files_attestation_and_the_export() {
     );
     let reference = open[0]["reference"].as_str().unwrap().to_string();
 
-    let attest = json!({"user": "caretaker", "comment": "cost centre 4711"});
+    let attest = json!({"verdict": "attested", "user": "caretaker", "comment": "cost centre 4711"});
     let (status, body) = post(
         &api,
-        &format!("/api/prepaid/orderers/town/purchases/{reference}/attest"),
+        &format!("/api/prepaid/orderers/town/purchases/{reference}/attestation"),
         attest.clone(),
     )
     .await;
@@ -634,7 +634,7 @@ async fn load_files_attestation_and_the_export() {
     );
     let (status, _) = post(
         &api,
-        &format!("/api/prepaid/orderers/city/purchases/{reference}/attest"),
+        &format!("/api/prepaid/orderers/city/purchases/{reference}/attestation"),
         attest,
     )
     .await;

@@ -452,8 +452,8 @@ async fn the_api_requires_its_token_and_lists_dead_letters() {
         for method in methods.as_object().unwrap().keys() {
             let request = match method.as_str() {
                 "get" => http().get(&url),
-                "post" => http()
-                    .post(&url)
+                "post" | "put" => http()
+                    .request(method.to_uppercase().parse().unwrap(), &url)
                     .header("content-type", "application/json")
                     .body("{}"),
                 other => panic!("{path}: method {other} not tested"),

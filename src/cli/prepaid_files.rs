@@ -12,6 +12,7 @@ use clap::Subcommand;
 
 use super::ConfigArg;
 use super::prepaid::open;
+use cardhub_core::prepaid::attestation::AttestationEvent;
 use cardhub_core::prepaid::export::ExportFormat;
 use cardhub_core::prepaid::load_file::LoadFileError;
 
@@ -158,14 +159,9 @@ pub async fn execute(command: FileCommand, out: &mut impl Write) -> Result<()> {
             config,
         } => {
             let (ledger, _) = open(&config)?;
-            let event = ledger.attest(&orderer, &reference, &user, &purpose).await?;
-            writeln!(
+            print_event(
                 out,
-                "{} {} by {}: {}",
-                event.reference,
-                event.state.as_str(),
-                event.user,
-                event.comment
+                &ledger.attest(&orderer, &reference, &user, &purpose).await?,
             )?;
         }
         FileCommand::Dispute {
@@ -176,14 +172,9 @@ pub async fn execute(command: FileCommand, out: &mut impl Write) -> Result<()> {
             config,
         } => {
             let (ledger, _) = open(&config)?;
-            let event = ledger.dispute(&orderer, &reference, &user, &reason).await?;
-            writeln!(
+            print_event(
                 out,
-                "{} {} by {}: {}",
-                event.reference,
-                event.state.as_str(),
-                event.user,
-                event.comment
+                &ledger.dispute(&orderer, &reference, &user, &reason).await?,
             )?;
         }
         FileCommand::Unattested {
@@ -207,5 +198,17 @@ pub async fn execute(command: FileCommand, out: &mut impl Write) -> Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+fn print_event(out: &mut impl Write, e: &AttestationEvent) -> Result<()> {
+    writeln!(
+        out,
+        "{} {} by {}: {}",
+        e.reference,
+        e.state.as_str(),
+        e.user,
+        e.comment
+    )?;
     Ok(())
 }

@@ -62,6 +62,9 @@ pub struct ExportQuery {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AttestationIn {
+    /// `attested` or `disputed`.
+    #[schema(pattern = "^(attested|disputed)$")]
+    verdict: String,
     /// Who attests or disputes.
     #[schema(min_length = 1, max_length = 64)]
     user: String,
@@ -218,8 +221,10 @@ pub(super) async fn export(
     Ok(([(header::CONTENT_TYPE, content_type)], file).into_response())
 }
 
-/// Attest a small-purchase purchase (its purpose or cost centre).
-#[utoipa::path(post, path = "/api/prepaid/orderers/{id}/purchases/{reference}/attest",
+/// Attest a small-purchase purchase (its purpose or cost centre) or
+/// dispute it (with a reason); recorded append-only, the latest verdict
+/// counts.
+#[utoipa::path(post, path = "/api/prepaid/orderers/{id}/purchases/{reference}/attestation",
     params(("id" = String, Path, description = "the orderer"),
         ("reference" = String, Path, description = "the purchase's reference (its capture's transaction id)")),
     request_body = AttestationIn,
@@ -232,41 +237,30 @@ pub(super) async fn export(
         (status = SERVICE_UNAVAILABLE, description = "the store does not answer", body = ErrorBody),
     ),
 )]
-pub(super) async fn attest(
+pub(super) async fn attestation(
     State(api): State<Api>,
     Path((orderer, reference)): Path<(String, String)>,
     Json(a): Json<AttestationIn>,
 ) -> Result<Json<AttestationOut>, ApiError> {
-    let event = api
-        .ledger
-        .attest(&orderer, &reference, &a.user, &a.comment)
-        .await?;
-    Ok(Json(event.into()))
-}
-
-/// Dispute a small-purchase purchase (with a reason).
-#[utoipa::path(post, path = "/api/prepaid/orderers/{id}/purchases/{reference}/dispute",
-    params(("id" = String, Path, description = "the orderer"),
-        ("reference" = String, Path, description = "the purchase's reference (its capture's transaction id)")),
-    request_body = AttestationIn,
-    responses(
-        (status = OK, body = AttestationOut),
-        (status = BAD_REQUEST, description = "not JSON (plain text)"),
-        (status = NOT_FOUND, description = "no such orderer or purchase of it", body = ErrorBody),
-        (status = UNSUPPORTED_MEDIA_TYPE, description = "not `Content-Type: application/json` (plain text)"),
-        (status = UNPROCESSABLE_ENTITY, description = "not a purchase on a small-purchase card, or a malformed field (plain text when the body is not this object)", body = ErrorBody),
-        (status = SERVICE_UNAVAILABLE, description = "the store does not answer", body = ErrorBody),
-    ),
-)]
-pub(super) async fn dispute(
-    State(api): State<Api>,
-    Path((orderer, reference)): Path<(String, String)>,
-    Json(a): Json<AttestationIn>,
-) -> Result<Json<AttestationOut>, ApiError> {
-    let event = api
-        .ledger
-        .dispute(&orderer, &reference, &a.user, &a.comment)
-        .await?;
+    let event = match a.verdict.as_str() {
+        "attested" => {
+            api.ledger
+                .attest(&orderer, &reference, &a.user, &a.comment)
+                .await?
+        }
+        "disputed" => {
+            api.ledger
+                .dispute(&orderer, &reference, &a.user, &a.comment)
+                .await?
+        }
+        _ => {
+            return Err(ApiError::field(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "verdict is neither attested nor disputed",
+                "verdict",
+            ));
+        }
+    };
     Ok(Json(event.into()))
 }
 

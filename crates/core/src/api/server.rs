@@ -196,8 +196,7 @@ fn routes(token: Arc<str>) -> (Router<Api>, OpenApi) {
         .routes(routes!(prepaid_orders::pin_mailer))
         .routes(routes!(prepaid_files::load_file))
         .routes(routes!(prepaid_files::export))
-        .routes(routes!(prepaid_files::attest))
-        .routes(routes!(prepaid_files::dispute))
+        .routes(routes!(prepaid_files::attestation))
         .routes(routes!(prepaid_files::unattested))
         .routes(routes!(soap_hub));
     require_bearer(protected.get_openapi_mut());
