@@ -5,7 +5,9 @@
 //! story through the switch simulator: online approvals and declines at
 //! each adapter, a bank decided from balance files alone, end of day with stand-in and a declined double spend,
 //! reopening with store-and-forward replay, a reversal, a retransmission
-//! and a malformed frame. Prints the addresses it listens on (the account
+//! and a malformed frame, then prepaid cards in cardhub's own ledger
+//! (`demo/prepaid.rs`: ordered, produced, loaded, spent, replaced,
+//! exported). Prints the addresses it listens on (the account
 //! systems and the switch listener always on free ports), a narrative and
 //! a summary, then keeps running with the API up until Ctrl-C — or exits
 //! with `--once`.
@@ -32,6 +34,8 @@ use cardhub_core::iso8583::{Dialect, Message};
 use cardhub_core::link::{self, frame::Framing};
 use cardhub_core::soap_writer::{self, Version};
 use cardhub_core::store::ServeLock;
+
+mod prepaid;
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -170,7 +174,7 @@ async fn demo(args: DemoArgs) -> Result<()> {
             api,
             switch: "127.0.0.1:0",
             cards: &format!("{CARDS}{VENDOR_CARDS}"),
-            extra: VENDOR_INSTITUTIONS,
+            extra: &format!("{VENDOR_INSTITUTIONS}{}", prepaid::CONFIG),
         },
     )?;
     // A `--dir` of an earlier demo may hold a store another demo serves.
@@ -218,6 +222,18 @@ async fn demo(args: DemoArgs) -> Result<()> {
         bank: bank.clone(),
     };
     story.tell().await?;
+    let outbox = config
+        .prepaid
+        .outbox
+        .as_deref()
+        .context("the demo config has an outbox")?;
+    story
+        .tell_prepaid(&prepaid::Setting {
+            ledger: cardhub_core::prepaid::Ledger::new(hub.store().clone(), &config.prepaid),
+            outbox,
+            dir: &dir,
+        })
+        .await?;
     println!("{}", summary(&hub)?);
     if args.once {
         link.shutdown().await;

@@ -1,13 +1,15 @@
 //! The hub on loopback with the reference account system as bank-a's, the
 //! setup `cardhub demo` and `cardhub bench` share: the configuration (demo
 //! keys, the canonical adapter pointed at the reference system), the API
-//! token and an HTTP client for the API.
+//! token, an HTTP client for the API and test-range card numbers.
 
 use std::path::Path;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
+use reqwest::Method;
 
 use cardhub_core::config::Config;
+use cardhub_core::iso8583::fields::Pan;
 use cardhub_core::store::write_private;
 
 /// The API's bearer token in loopback configs (public in the repository).
@@ -112,17 +114,43 @@ pub async fn post(
     content_type: &str,
     body: String,
 ) -> Result<String> {
-    let response = http
-        .post(url)
-        .bearer_auth(TOKEN)
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await?;
+    send(http, Method::POST, url, Some((content_type, body))).await
+}
+
+/// Sends a `method` request to `url` with [`TOKEN`] and, when given, a body
+/// of its content type; the answer's text.
+///
+/// # Errors
+///
+/// The request fails, or the answer is not a success (its text in the error).
+pub async fn send(
+    http: &reqwest::Client,
+    method: Method,
+    url: &str,
+    body: Option<(&str, String)>,
+) -> Result<String> {
+    let mut request = http.request(method, url).bearer_auth(TOKEN);
+    if let Some((content_type, body)) = body {
+        request = request.header("content-type", content_type).body(body);
+    }
+    let response = request.send().await?;
     let status = response.status();
     let text = response.text().await?;
     if !status.is_success() {
         bail!("{url}: {status}: {text}");
     }
     Ok(text)
+}
+
+/// A test-range card number: `body` and the digit that makes the Luhn
+/// check pass.
+///
+/// # Errors
+///
+/// `body` is not 11 to 18 digits.
+pub fn luhn_pan(body: &str) -> Result<Pan> {
+    (0..10)
+        .filter_map(|d| Pan::new(&format!("{body}{d}")).ok())
+        .find(Pan::luhn_ok)
+        .with_context(|| format!("no card number of {} digits", body.len() + 1))
 }
