@@ -1,7 +1,9 @@
 //! `cardhub demo --once --api 127.0.0.1:0`: the whole story runs on
 //! loopback, on free ports only (it runs beside a demo someone left
 //! running), and its summary adds up — counts by outcome (at each of the
-//! four adapters), and every stand-in approval told to the account system.
+//! four adapters, and at the prepaid institution), every stand-in approval
+//! told to the account system, and the prepaid chapters' answers, export
+//! and audit.
 
 use std::process::Command;
 
@@ -48,6 +50,60 @@ fn the_demo_tells_its_story_and_everything_stood_in_is_told() {
         "{text}"
     );
     assert!(text.contains("malformed 0100 (DE 41 cut short)"), "{text}");
+    // The prepaid chapters: cardhub's own ledger decides for city's cards.
+    assert_eq!(count("city", "account_system", "00"), Some(3), "{text}");
+    assert_eq!(count("city", "account_system", "61"), Some(1), "{text}");
+    for code in ["41", "62"] {
+        assert_eq!(count("city", "hub_rule", code), Some(1), "{code}: {text}");
+    }
+    let answered = |what: &str, answer: &str| {
+        text.lines()
+            .any(|l| l.trim_start().starts_with(what) && l.contains(answer))
+    };
+    for (what, answer) in [
+        ("POS purchase 10.00 EUR, 476173******", "→ 0110 62"),
+        ("first load 100.00 EUR", "→ 0210 00"),
+        ("the card in the registry (API)", "→ active"),
+        ("its completion (0220)", "→ 0230 00"),
+        ("load 90.00 EUR", "→ 0210 61"),
+        ("move 20.00 EUR", "→ available 50.00 EUR and 20.00 EUR"),
+        ("card 1 lost: replaced", "available 50.00 EUR"),
+        ("POS purchase 10.00 EUR on the lost card", "→ 0110 41"),
+        ("POS purchase 25.00 EUR on its replacement", "→ 0110 00"),
+        (
+            "production file written into the outbox: production-",
+            "2 card record(s)",
+        ),
+        ("ledger audit", "sound"),
+    ] {
+        assert!(answered(what, answer), "{what} {answer}: {text}");
+    }
+    // The day's export: load, capture, the move's two sides, the replacement's two.
+    let export: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.contains("accounting export of"))
+        .skip(2)
+        .take_while(|l| l.starts_with("    20"))
+        .collect();
+    let kinds: Vec<(&str, &str)> = export
+        .iter()
+        .map(|l| {
+            let cols: Vec<&str> = l.trim().split(',').collect();
+            (cols[4], cols[7])
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("load", "10000"),
+            ("capture", "-3000"),
+            ("move", "-2000"),
+            ("move", "2000"),
+            ("replace", "-5000"),
+            ("replace", "5000")
+        ],
+        "{text}"
+    );
     // Every listener is on a port the system chose, and says which.
     let listening: Vec<(&str, &str)> = text
         .lines()
@@ -76,6 +132,11 @@ fn the_demo_tells_its_story_and_everything_stood_in_is_told() {
             "{what}: {text}"
         );
     }
-    // Card numbers appear masked only.
+    // Card numbers appear masked only: no run of 12 or more digits starting
+    // like a demo card (the prepaid cards' numbers come from the production file).
     assert!(!text.contains("4761739001010010"), "{text}");
+    let digits = text
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|run| run.len() >= 12 && run.starts_with("476173"));
+    assert_eq!(digits.count(), 0, "{text}");
 }
