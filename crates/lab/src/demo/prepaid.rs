@@ -23,6 +23,7 @@ use crate::loopback;
 use cardhub_core::iso8583::fields::Pan;
 use cardhub_core::prepaid::Ledger;
 use cardhub_core::prepaid::export::ExportFormat;
+use cardhub_core::store::write_private;
 
 /// The prepaid institution and the outbox of producer files, appended to
 /// the demo's config.
@@ -333,7 +334,7 @@ fn export(setting: &Setting<'_>, day: jiff::civil::Date) -> Result<()> {
         .ledger
         .export_day(ORDERER, day, ExportFormat::Csv, now)?;
     let path = setting.dir.join(format!("export-{ORDERER}-{day}.csv"));
-    std::fs::write(&path, &csv).with_context(|| format!("writing {}", path.display()))?;
+    write_private(&path, &csv).with_context(|| format!("writing {}", path.display()))?;
     let text = String::from_utf8(csv).context("the export is not UTF-8")?;
     let lines: Vec<&str> = text.lines().collect();
     println!(
