@@ -228,11 +228,7 @@ async fn demo(args: DemoArgs) -> Result<()> {
         .as_deref()
         .context("the demo config has an outbox")?;
     story
-        .tell_prepaid(&prepaid::Setting {
-            ledger: cardhub_core::prepaid::Ledger::new(hub.store().clone(), &config.prepaid),
-            outbox,
-            dir: &dir,
-        })
+        .tell_prepaid(&prepaid::Setting { outbox, dir: &dir })
         .await?;
     println!("{}", summary(&hub)?);
     if args.once {

@@ -21,8 +21,6 @@ use serde_json::{Value, json};
 use super::{Story, request};
 use crate::loopback;
 use cardhub_core::iso8583::fields::Pan;
-use cardhub_core::prepaid::Ledger;
-use cardhub_core::prepaid::export::ExportFormat;
 use cardhub_core::store::write_private;
 
 /// The prepaid institution and the outbox of producer files, appended to
@@ -56,8 +54,6 @@ struct Card {
 
 /// What the prepaid chapters need besides the story's switch and API.
 pub(super) struct Setting<'a> {
-    /// The ledger on the hub's store, for the accounting export.
-    pub ledger: Ledger,
     /// `[prepaid] outbox`, where the API writes the production file.
     pub outbox: &'a Path,
     /// The demo's folder: the export is written there.
@@ -106,7 +102,7 @@ impl Story {
             "00",
         )
         .await?;
-        export(setting, today)?;
+        self.export(setting.dir, today).await?;
         let audit = self.json(Method::GET, "/api/prepaid/audit", None).await?;
         let breaches = audit["breaches"].as_array().context("audit: no breaches")?;
         if !breaches.is_empty() {
@@ -302,6 +298,27 @@ impl Story {
             .await
     }
 
+    /// The orderer's accounting export of `day` from the API, written into
+    /// `dir`; its first lines printed.
+    async fn export(&self, dir: &Path, day: jiff::civil::Date) -> Result<()> {
+        let path = format!("/api/prepaid/orderers/{ORDERER}/export?day={day}&format=csv");
+        let url = format!("{}{path}", self.api);
+        let csv = loopback::send(&self.http, Method::GET, &url, None).await?;
+        let file = format!("export-{ORDERER}-{day}.csv");
+        let written = dir.join(&file);
+        write_private(&written, csv.as_bytes())
+            .with_context(|| format!("writing {}", written.display()))?;
+        let lines: Vec<&str> = csv.lines().collect();
+        println!(
+            "  accounting export of {day} (GET …/export, CSV): {file}, {} posting(s)",
+            lines.len().saturating_sub(1)
+        );
+        for line in lines.iter().take(8) {
+            println!("    {line}");
+        }
+        Ok(())
+    }
+
     /// A JSON request to the API; the answer's JSON.
     async fn json(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value> {
         let body = body.map(|b| ("application/json", b.to_string()));
@@ -324,28 +341,6 @@ fn production_pans(path: &Path) -> Result<Vec<Pan>> {
                 .map_err(|e| anyhow::anyhow!("production file, detail record {}: {e}", i + 1))
         })
         .collect()
-}
-
-/// The day's accounting export of the orderer, written into the demo's
-/// folder; its first lines printed.
-fn export(setting: &Setting<'_>, day: jiff::civil::Date) -> Result<()> {
-    let now = jiff::Timestamp::now().as_microsecond();
-    let csv = setting
-        .ledger
-        .export_day(ORDERER, day, ExportFormat::Csv, now)?;
-    let path = setting.dir.join(format!("export-{ORDERER}-{day}.csv"));
-    write_private(&path, &csv).with_context(|| format!("writing {}", path.display()))?;
-    let text = String::from_utf8(csv).context("the export is not UTF-8")?;
-    let lines: Vec<&str> = text.lines().collect();
-    println!(
-        "  accounting export of {day} (Ledger::export_day, CSV): {}, {} posting(s)",
-        path.file_name().unwrap_or_default().to_string_lossy(),
-        lines.len().saturating_sub(1)
-    );
-    for line in lines.iter().take(8) {
-        println!("    {line}");
-    }
-    Ok(())
 }
 
 /// DE 90 naming the original `mti` with `stan` (the demo requests' other
