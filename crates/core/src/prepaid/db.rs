@@ -402,13 +402,16 @@ pub(super) fn over_max(card: &CardAccount, x: i64) -> Option<PrepaidError> {
     }
 }
 
-fn insufficient(
+/// What `card` has available for a debit of `x` (its own hold
+/// `exclude_hold` counted as available), or the refusal when that is less
+/// than `x`.
+fn available_for(
     conn: &Connection,
     card: &CardAccount,
     x: i64,
     exclude_hold: Option<i64>,
     now_us: i64,
-) -> rusqlite::Result<Option<PrepaidError>> {
+) -> Op<i64> {
     let mut available = balances_of(conn, card, now_us)?.available;
     if let Some(hold) = exclude_hold {
         let own: i64 = conn.query_row(
@@ -419,11 +422,15 @@ fn insufficient(
         )?;
         available += own;
     }
-    Ok((available < x).then(|| PrepaidError::InsufficientFunds {
-        account: card.name.clone(),
-        available,
-        amount: x,
-    }))
+    Ok(if available < x {
+        Err(PrepaidError::InsufficientFunds {
+            account: card.name.clone(),
+            available,
+            amount: x,
+        })
+    } else {
+        Ok(available)
+    })
 }
 
 /// A purchase or cash authorization: money set aside until `expires_at_us`,
@@ -444,9 +451,10 @@ pub(super) fn hold(
         Ok(found) => found,
         Err(e) => return Ok(Err(e)),
     };
-    if let Some(e) = insufficient(conn, &card, x, None, now_us)? {
-        return Ok(Err(e));
-    }
+    let available = match available_for(conn, &card, x, None, now_us)? {
+        Ok(available) => available,
+        Err(e) => return Ok(Err(e)),
+    };
     if let Some(e) = limits::exceeded(conn, card.id, &card.name, &card.programme, x, now_us)? {
         return Ok(Err(e));
     }
@@ -455,10 +463,14 @@ pub(super) fn hold(
          VALUES (?1, ?2, ?3, ?3, 'open', ?4, ?5, ?6)",
     )?
     .execute(params![reference, card.id, x, now_us, expires_at_us, merchant])?;
-    let id = conn.last_insert_rowid();
+    // The hold moves no posting: the balance read above stands, and only
+    // what is available shrinks, by the hold.
     Ok(Ok(Booked {
-        id,
-        balances: fresh_balances(conn, card.id, now_us)?,
+        id: conn.last_insert_rowid(),
+        balances: Balances {
+            available: available - x,
+            ledger: card.balance,
+        },
         repeat: false,
     }))
 }
@@ -528,7 +540,7 @@ pub(super) fn capture(
             Err(e) => return Ok(Err(e)),
         },
     };
-    if let Some(e) = insufficient(conn, &card, x, hold.as_ref().map(|h| h.id), now_us)? {
+    if let Err(e) = available_for(conn, &card, x, hold.as_ref().map(|h| h.id), now_us)? {
         return Ok(Err(e));
     }
     let legs = debit_legs(conn, &card, x)?;
@@ -628,7 +640,7 @@ pub(super) fn reverse(
         return Ok(Err(nothing()));
     }
     let card = current_card(conn, account)?;
-    if let Some(e) = insufficient(conn, &card, undo, None, now_us)? {
+    if let Err(e) = available_for(conn, &card, undo, None, now_us)? {
         return Ok(Err(e));
     }
     let legs = debit_legs(conn, &card, undo)?;
@@ -686,7 +698,7 @@ pub(super) fn move_balance(
         Ok(x) => x,
         Err(e) => return Ok(Err(e)),
     };
-    if let Some(e) = insufficient(conn, &a, x, None, now_us)? {
+    if let Err(e) = available_for(conn, &a, x, None, now_us)? {
         return Ok(Err(e));
     }
     if let Some(e) = over_max(&b, x) {
