@@ -2,15 +2,19 @@
 //! property test of random operation sequences against a model, with the
 //! store reopened at random points.
 
-use std::path::{Path, PathBuf};
+mod support;
 
-use cardhub_core::account::Balances;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cardhub_core::account::{AccountSystem, Balances, Intent};
 use cardhub_core::money::{Currency, Money};
 use cardhub_core::prepaid::config::PrepaidConfig;
 use cardhub_core::prepaid::{
-    DailyLimits, Ledger, NewOrderer, NewProgramme, PinDelivery, PrepaidError, ProgrammeKind,
-    Subject,
+    DailyLimits, Ledger, NewOrderer, NewProgramme, PinDelivery, PrepaidError, PrepaidLedger,
+    ProgrammeKind, Subject,
 };
+use cardhub_core::standin::config::HoldsConfig;
 use cardhub_core::store::Store;
 use proptest::prelude::*;
 use tempfile::TempDir;
@@ -178,10 +182,12 @@ async fn load_hold_capture_reverse_move_replace_by_example() {
     assert_eq!(ledger.balance("a0").unwrap(), bal(6_000, 6_000));
 
     let far = jiff::Timestamp::now().as_microsecond() + 3_600_000_000;
-    ledger
+    let held = ledger
         .hold("H1", "a0", eur(2_500), far, None)
         .await
         .unwrap();
+    // The answer's balances are the card's after the hold.
+    assert_eq!(held.balances, bal(3_500, 6_000));
     assert_eq!(ledger.balance("a0").unwrap(), bal(3_500, 6_000));
     let short = ledger
         .hold("H2", "a0", eur(3_501), far, None)
@@ -240,6 +246,56 @@ async fn load_hold_capture_reverse_move_replace_by_example() {
     assert_eq!(amounts, [6_000, -2_000, 500, -1_000, -1_500]);
     let audit = ledger.audit().unwrap();
     assert!(audit.is_empty(), "{audit:#?}");
+}
+
+/// As the hub's account system, the ledger writes the hub's call intent in
+/// the transaction of its booking: a hold is never durable without it.
+#[tokio::test]
+async fn the_call_intent_is_written_in_the_transaction_of_the_hold() {
+    let dir = temp_dir();
+    let store = Store::open(&dir.path().join("hub.db")).unwrap();
+    let ledger = Ledger::new(store.clone(), &PrepaidConfig::default());
+    setup(&ledger).await;
+    ledger.load("L1", "a0", eur(6_000)).await.unwrap();
+    let system = PrepaidLedger::new(ledger.clone(), HoldsConfig::default());
+    assert!(system.books_in_hub_store());
+    let purchase = |id: &str, intent: Intent| {
+        let mut r = support::account_request("a0", Duration::from_secs(5));
+        r.transaction_id = id.into();
+        r.amount = eur(2_500);
+        r.intent = Some(intent);
+        r
+    };
+
+    // The intent cannot be written: nothing is booked, the call fails.
+    let failing = Intent::new(|_| Err(rusqlite::Error::InvalidQuery));
+    let refused = system.authorize(&purchase("T1", failing)).await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(ledger.balance("a0").unwrap(), bal(6_000, 6_000));
+
+    // Written: the hold and the intent are there together.
+    let recorded = Intent::new(|c| {
+        c.execute(
+            "INSERT INTO call_intents (txn_id, entry, received_at_us, business_day, switch, mti, \
+             is_repeat, kind, channel, amount_minor, currency, response_code, decided_by, latency_us) \
+             VALUES (7, 'request', 0, '2026-12-06', 's', '0100', 0, 'purchase', 'pos', 2500, 978, \
+             '96', 'hub', 0)",
+            [],
+        )
+        .map(|_| ())
+    });
+    let held = system.authorize(&purchase("T2", recorded)).await.unwrap();
+    assert_eq!(held.balances, Some(bal(3_500, 6_000)));
+    let intents: i64 = store
+        .read(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM call_intents WHERE txn_id = 7",
+                [],
+                |r| r.get(0),
+            )
+        })
+        .unwrap();
+    assert_eq!(intents, 1);
 }
 
 #[tokio::test]
@@ -343,6 +399,12 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
                 let got = ledger.hold(&r, &m.cards[c].0, eur(x), far, None).await;
                 if fits {
                     m.holds.push((r.clone(), c, x, 0, 0, true));
+                }
+                if let Ok(held) = &got {
+                    // The answer's balances are the card's after the hold.
+                    let now = ledger.balance(&m.cards[c].0).unwrap();
+                    prop_assert_eq!(held.balances, now);
+                    prop_assert_eq!(now.available, m.available(c));
                 }
                 (got.is_ok(), fits)
             }

@@ -347,6 +347,7 @@ pub fn account_request(account: &str, deadline_in: Duration) -> AccountRequest {
         decision: None,
         clear_pan: None,
         listen_until: None,
+        intent: None,
         deadline: tokio::time::Instant::now() + deadline_in,
     }
 }

@@ -2,6 +2,9 @@
 //! adapter engine implements it for real vendors. Every call carries the
 //! request's deadline; the implementation must not run past it.
 
+use std::fmt;
+use std::sync::Arc;
+
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use tokio::time::Instant;
@@ -39,6 +42,42 @@ pub struct AccountRequest {
     /// (cardhub has answered the switch by then, but a late answer is still
     /// reconciled); `None`: not past the deadline.
     pub listen_until: Option<Instant>,
+    /// The hub's call intent, for a system that books in the hub's own
+    /// store ([`AccountSystem::books_in_hub_store`]): written in the
+    /// transaction of the booking. `None` for every other call.
+    pub intent: Option<Intent>,
+}
+
+/// A write the hub needs durable together with what an account system
+/// books in the hub's own store: the record that the call was made, so a
+/// hub stopped before journaling the decision reverses the booking at its
+/// next start. In the same transaction, the booking never exists without
+/// it, and the hub writes no store job of its own before the call.
+#[derive(Clone)]
+pub struct Intent(Arc<dyn Fn(&rusqlite::Connection) -> rusqlite::Result<()> + Send + Sync>);
+
+impl Intent {
+    /// The intent `write` records on the store's write connection.
+    pub fn new(
+        write: impl Fn(&rusqlite::Connection) -> rusqlite::Result<()> + Send + Sync + 'static,
+    ) -> Intent {
+        Intent(Arc::new(write))
+    }
+
+    /// Writes the intent inside the caller's store job.
+    ///
+    /// # Errors
+    /// SQLite's: the job must fail with it (nothing may be booked without
+    /// the intent).
+    pub fn write(&self, conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+        (self.0)(conn)
+    }
+}
+
+impl fmt::Debug for Intent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Intent")
+    }
 }
 
 impl AccountRequest {
@@ -195,6 +234,14 @@ impl Operation {
 pub trait AccountSystem: Send + Sync + 'static {
     /// Name for logs and the journal (the adapter's name).
     fn name(&self) -> &str;
+
+    /// Whether the system books in the hub's own store and writes a
+    /// request's [`AccountRequest::intent`] in the transaction of the
+    /// booking (the prepaid ledger). The hub then writes no call intent of
+    /// its own first. Systems behind a transport: `false`.
+    fn books_in_hub_store(&self) -> bool {
+        false
+    }
 
     /// Performs one operation for a request, by its deadline.
     fn call<'a>(

@@ -19,6 +19,7 @@ pub(crate) fn sample() -> AccountRequest {
         decision: None,
         clear_pan: None,
         listen_until: None,
+        intent: None,
         deadline: Instant::now(),
     }
 }

@@ -144,6 +144,24 @@ pub fn record_intent(c: &rusqlite::Connection, e: &JournalEntry) -> rusqlite::Re
     insert_as(c, INSERT_INTENT, e)
 }
 
+/// [`record_intent`] in the transaction of the call's own booking (an
+/// account system in the hub's store), unless the decision is journaled
+/// already: a call that outlived its deadline books after the row, and its
+/// intent would then outlive the row and be taken for an interrupted call
+/// at the next start.
+pub fn record_intent_unless_journaled(
+    c: &rusqlite::Connection,
+    e: &JournalEntry,
+) -> rusqlite::Result<()> {
+    let journaled = c
+        .prepare_cached("SELECT 1 FROM journal WHERE txn_id = ?1")?
+        .exists([e.txn_id.0])?;
+    if journaled {
+        return Ok(());
+    }
+    record_intent(c, e)
+}
+
 /// Removes a call's intent (in the transaction of its decision's row).
 pub fn clear_intent(c: &rusqlite::Connection, txn_id: TxnId) -> rusqlite::Result<()> {
     c.prepare_cached("DELETE FROM call_intents WHERE txn_id = ?1")?

@@ -39,7 +39,7 @@ pub use system::PrepaidLedger;
 
 use std::collections::HashSet;
 
-use crate::account::Balances;
+use crate::account::{Balances, Intent};
 use crate::cards::card::Card;
 use crate::cards::{CardError, CardRegistry};
 use crate::iso8583::fields::{Expiry, Pan};
@@ -273,6 +273,9 @@ pub enum PrepaidError {
 pub struct Ledger {
     store: Store,
     default_max_balance: u64,
+    /// The hub's call intent, written in the job of each booking
+    /// ([`PrepaidLedger`] sets it per call).
+    intent: Option<Intent>,
 }
 
 impl Ledger {
@@ -281,6 +284,15 @@ impl Ledger {
         Ledger {
             store,
             default_max_balance: config.default_max_balance,
+            intent: None,
+        }
+    }
+
+    /// This ledger writing `intent` in the store job of each operation.
+    fn recording(&self, intent: Option<Intent>) -> Ledger {
+        Ledger {
+            intent,
+            ..self.clone()
         }
     }
 
@@ -289,8 +301,15 @@ impl Ledger {
         F: FnOnce(&rusqlite::Connection, i64) -> Op<T> + Send + 'static,
         T: Send + 'static,
     {
-        let now = now_us();
-        self.store.write(move |conn| f(conn, now)).await?
+        let (now, intent) = (now_us(), self.intent.clone());
+        self.store
+            .write(move |conn| {
+                if let Some(intent) = &intent {
+                    intent.write(conn)?;
+                }
+                f(conn, now)
+            })
+            .await?
     }
 
     /// Registers an orderer and its pooled funding account.

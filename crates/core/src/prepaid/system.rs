@@ -38,19 +38,21 @@ impl PrepaidLedger {
         r: &AccountRequest,
     ) -> Result<AccountAnswer, AccountError> {
         let (id, account, amount) = (r.transaction_id.as_str(), r.account.as_str(), r.amount);
+        // The hub's call intent goes into the booking's own transaction.
+        let ledger = &self.ledger.recording(r.intent.clone());
         let booked = match (operation, r.kind) {
             (Operation::BalanceInquiry, _) | (Operation::Authorize, Kind::BalanceInquiry) => {
-                self.ledger.balance(account).map(|balances| Booked {
+                ledger.balance(account).map(|balances| Booked {
                     id: 0,
                     balances,
                     repeat: false,
                 })
             }
             (Operation::Load | Operation::Authorize, Kind::Load) => {
-                self.ledger.load(id, account, amount).await
+                ledger.load(id, account, amount).await
             }
             (Operation::Load | Operation::Authorize, Kind::Refund) => {
-                self.ledger.refund(id, account, amount).await
+                ledger.refund(id, account, amount).await
             }
             (Operation::Load, _) => {
                 return Err(AccountError::Unsupported("load of a debit kind"));
@@ -59,14 +61,14 @@ impl PrepaidLedger {
                 let hours = self.holds.hours(r.channel == Channel::Atm, None);
                 let expires =
                     jiff::Timestamp::now().as_microsecond() + i64::from(hours) * 3_600 * 1_000_000;
-                self.ledger
+                ledger
                     .hold(id, account, amount, expires, r.merchant.as_deref())
                     .await
             }
             (Operation::Reverse, _) => match &r.original_transaction_id {
                 Some(original) => {
                     let undo = i64::try_from(amount.minor).ok().filter(|m| *m > 0);
-                    self.ledger.reverse(id, original, undo).await
+                    ledger.reverse(id, original, undo).await
                 }
                 None => {
                     return Ok(refused(
@@ -86,9 +88,9 @@ impl PrepaidLedger {
                     ));
                 }
                 match kind {
-                    Kind::Load => self.ledger.load(id, account, amount).await,
-                    Kind::Refund => self.ledger.refund(id, account, amount).await,
-                    Kind::BalanceInquiry => self.ledger.balance(account).map(|balances| Booked {
+                    Kind::Load => ledger.load(id, account, amount).await,
+                    Kind::Refund => ledger.refund(id, account, amount).await,
+                    Kind::BalanceInquiry => ledger.balance(account).map(|balances| Booked {
                         id: 0,
                         balances,
                         repeat: false,
@@ -96,9 +98,7 @@ impl PrepaidLedger {
                     Kind::Purchase | Kind::Cash => {
                         let hold = r.original_transaction_id.as_deref();
                         let merchant = r.merchant.as_deref();
-                        self.ledger
-                            .capture(id, hold, account, amount, merchant)
-                            .await
+                        ledger.capture(id, hold, account, amount, merchant).await
                     }
                 }
             }
@@ -168,6 +168,10 @@ fn code_of(e: &PrepaidError) -> (ResponseCode, &'static str) {
 impl AccountSystem for PrepaidLedger {
     fn name(&self) -> &str {
         "prepaid-ledger"
+    }
+
+    fn books_in_hub_store(&self) -> bool {
+        true
     }
 
     fn call<'a>(

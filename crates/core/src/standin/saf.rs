@@ -261,6 +261,7 @@ pub fn request_for(
         decision,
         clear_pan: None,
         listen_until: None,
+        intent: None,
         deadline,
     };
     Ok((request, credit))

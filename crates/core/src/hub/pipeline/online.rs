@@ -1,7 +1,9 @@
 //! The online step: the account system asked for its decision, bounded
 //! by the request's deadline less the institution's stand-in reserve. A
-//! call intent is written first; a failure or a late answer falls back to
-//! stand-in, and a late answer is still listened for (`hub::call`).
+//! call intent is written first (by a system that books in the hub's own
+//! store, the prepaid ledger, in the transaction of its booking); a
+//! failure or a late answer falls back to stand-in, and a late answer is
+//! still listened for (`hub::call`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +17,7 @@ use super::map::{Txn, account_request};
 use super::route::Routed;
 use super::stand_in::Tell;
 use super::{Hub, LATE_LISTEN, Outcome};
-use crate::account::{AccountError, AccountSystem, Operation};
+use crate::account::{AccountError, AccountSystem, Intent, Operation};
 use crate::hub::call::{LateRecorder, call_with_deadline, decision_from, operation_of};
 use crate::iso8583::codes;
 use crate::journal;
@@ -26,9 +28,10 @@ use crate::standin::saf::NewItem;
 
 impl Hub {
     /// The account system's decision on a request, or stand-in's when it
-    /// fails or is late. A call intent is recorded durably before the call,
-    /// so a hub stopped under way reverses the call at its next start;
-    /// without that record nothing is sent: 96.
+    /// fails or is late. A call intent is recorded durably before the call
+    /// (or with the booking of a system in the hub's store), so a hub
+    /// stopped under way reverses the call at its next start; without that
+    /// record nothing is sent: 96.
     pub(super) async fn call_online(
         &self,
         t: &Txn<'_>,
@@ -51,7 +54,13 @@ impl Hub {
             ..Outcome::rule(codes::SYSTEM_ERROR, "")
         };
         let intent = self.entry(t.m, txn_id, &unknown, Some(c));
-        if let Err(e) = self
+        let mut request = account_request(c, card, txn_id);
+        if system.books_in_hub_store() {
+            // One transaction with the booking: never one without the other.
+            request.intent = Some(Intent::new(move |w| {
+                journal::record_intent_unless_journaled(w, &intent)
+            }));
+        } else if let Err(e) = self
             .store
             .write(move |w| journal::record_intent(w, &intent))
             .await
@@ -60,7 +69,6 @@ impl Hub {
             let decision = Decision::rule(codes::SYSTEM_ERROR, "call intent not recorded");
             return (decision, Effects::default());
         }
-        let mut request = account_request(c, card, txn_id);
         let reserve = Duration::from_millis(institution.stand_in.reserve_ms);
         request.deadline = c.deadline.checked_sub(reserve).unwrap_or(c.deadline);
         let listen_until = c.deadline + LATE_LISTEN;
