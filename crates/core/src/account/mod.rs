@@ -54,7 +54,10 @@ pub struct AccountRequest {
 /// next start. In the same transaction, the booking never exists without
 /// it, and the hub writes no store job of its own before the call.
 #[derive(Clone)]
-pub struct Intent(Arc<dyn Fn(&rusqlite::Connection) -> rusqlite::Result<()> + Send + Sync>);
+pub struct Intent(Arc<IntentWrite>);
+
+/// What writes an [`Intent`] on the store's write connection.
+type IntentWrite = dyn Fn(&rusqlite::Connection) -> rusqlite::Result<()> + Send + Sync;
 
 impl Intent {
     /// The intent `write` records on the store's write connection.
