@@ -291,3 +291,34 @@ async fn a_load_terminal_loads_only_its_card_range() {
     assert_eq!(code_of(&c, &load(FIRST, 5_000, 72)).await, "00");
     assert_eq!(ledger_of(&t).balance("P-1").unwrap().ledger, 5_000);
 }
+
+#[tokio::test]
+async fn a_financial_purchase_is_posted_at_once_and_reversible() {
+    let t = start_prepaid().await;
+    let c = client(&t.addr).await;
+    let ledger = ledger_of(&t);
+    assert_eq!(code_of(&c, &load(FIRST, 10_000, 81)).await, "00");
+    // 0200: approved means final. Posted now, nothing left set aside
+    // that could expire back onto the card.
+    assert_eq!(
+        code_of(&c, &request("0200", "000000", FIRST, 3_000, 82)).await,
+        "00"
+    );
+    let b = ledger.balance("P-1").unwrap();
+    assert_eq!((b.available, b.ledger), (7_000, 7_000));
+    let far = jiff::Timestamp::now().as_microsecond() + 400 * 86_400_000_000;
+    assert_eq!(ledger.expire_holds(far).await.unwrap(), 0);
+    assert_eq!(ledger.balance("P-1").unwrap().ledger, 7_000);
+    // Over the balance: 51, nothing posted.
+    assert_eq!(
+        code_of(&c, &request("0200", "000000", FIRST, 7_001, 83)).await,
+        "51"
+    );
+    // Its reversal credits it back.
+    let mut reversal = request("0400", "000000", FIRST, 3_000, 84);
+    reversal.set(90, original("0200", 82));
+    assert_eq!(code_of(&c, &reversal).await, "00");
+    let b = ledger.balance("P-1").unwrap();
+    assert_eq!((b.available, b.ledger), (10_000, 10_000));
+    assert!(ledger.audit().unwrap().is_empty());
+}

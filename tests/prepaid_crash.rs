@@ -1,6 +1,6 @@
 //! The prepaid ledger across `kill -9` of the real `cardhub serve` binary.
 //! Several switch connections drive a seeded random sequence of loads,
-//! purchases (0100 and 0200 holds), completions (0220) and full or partial
+//! purchases (0100 holds, 0200 posted at once), completions (0220) and full or partial
 //! reversals (0400 / 0420) at prepaid cards; the hub is killed with SIGKILL
 //! at a random point, the store checked, the hub restarted and the sequence
 //! continued, for a few rounds. After every kill:
@@ -248,7 +248,16 @@ impl Connection {
         match *step {
             Step::Load(x) => (load(pan, x, stan), x as i64, Settles::Booked),
             Step::OverMax => (load(pan, MAX_BALANCE + 1, stan), 0, Settles::Booked),
-            Step::Purchase(mti, x) => (request(mti, "000000", pan, x, stan), 0, Settles::Booked),
+            // A financial purchase (0200) is posted at once; an
+            // authorization (0100) only holds.
+            Step::Purchase(mti, x) => {
+                let effect = if mti == "0200" { -(x as i64) } else { 0 };
+                (
+                    request(mti, "000000", pan, x, stan),
+                    effect,
+                    Settles::Booked,
+                )
+            }
             Step::Capture { hold, amount } => {
                 let h = &m.holds[hold];
                 let mut r = request("0220", "000000", pan, amount, stan);
@@ -285,13 +294,16 @@ impl Connection {
                 remaining: x,
             }),
             Step::OverMax => {}
-            Step::Purchase(mti, x) => m.holds.push(Hold {
-                stan,
-                mti,
-                amount: x,
-                open: x,
-                refundable: 0,
-            }),
+            Step::Purchase(mti, x) => {
+                let posted = mti == "0200";
+                m.holds.push(Hold {
+                    stan,
+                    mti,
+                    amount: x,
+                    open: if posted { 0 } else { x },
+                    refundable: if posted { x } else { 0 },
+                });
+            }
             Step::Capture { hold, amount } => {
                 let h = &mut m.holds[hold];
                 h.open = 0;
@@ -312,6 +324,7 @@ impl Connection {
         }
         match *step {
             Step::Load(_) | Step::OverMax => {}
+            Step::Purchase("0200", _) => {}
             Step::Purchase(_, x) => m.uncertain_held += x as i64,
             Step::Capture { hold, .. }
             | Step::Release { hold, .. }

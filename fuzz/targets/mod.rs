@@ -79,6 +79,7 @@ pub fn account_request() -> cardhub_core::account::AccountRequest {
         account: "A-1001".into(),
         card: "476173******0010".into(),
         kind: Kind::Purchase,
+        financial: false,
         channel: Channel::Pos,
         amount: Money::new(12550, Currency::from_numeric(840).expect("USD")),
         terminal: "TERM0042".into(),

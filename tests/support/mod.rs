@@ -334,6 +334,7 @@ pub fn account_request(account: &str, deadline_in: Duration) -> AccountRequest {
         account: account.into(),
         card: "476173******0010".into(),
         kind: cardhub_core::account::Kind::Purchase,
+        financial: false,
         channel: cardhub_core::account::Channel::Pos,
         amount: cardhub_core::money::Money::new(
             12550,

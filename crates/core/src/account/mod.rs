@@ -22,6 +22,10 @@ pub struct AccountRequest {
     /// Masked PAN (first 6 + last 4); the clear PAN is never sent unless an adapter asks.
     pub card: String,
     pub kind: Kind,
+    /// The switch's request is a financial request (0200): approved, it is
+    /// posted; no completion follows. `false` for authorizations (0100),
+    /// advices, reversals and cardhub's own calls.
+    pub financial: bool,
     pub channel: Channel,
     pub amount: Money,
     pub terminal: String,

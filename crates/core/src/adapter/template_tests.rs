@@ -9,6 +9,7 @@ pub(crate) fn sample() -> AccountRequest {
         account: "A-1001".into(),
         card: "476173******0010".into(),
         kind: Kind::Purchase,
+        financial: false,
         channel: Channel::Pos,
         amount: Money::new(12550, Currency::from_numeric(840).unwrap()),
         terminal: "POS<01>&".into(),

@@ -437,11 +437,44 @@ impl Ledger {
         expires_at_us: i64,
         merchant: Option<&str>,
     ) -> Result<Booked, PrepaidError> {
+        self.debit(reference, account, amount, expires_at_us, merchant, false)
+            .await
+    }
+
+    /// Posts a financial purchase or cash withdrawal (0200: approved means
+    /// final, no completion follows): a hold as [`Ledger::hold`] sets aside
+    /// — the same refusals and daily limits — captured in full in the same
+    /// transaction (the capture's reference is `<reference>-posted`). A
+    /// reversal of `reference` credits it back.
+    ///
+    /// # Errors
+    /// As [`Ledger::hold`].
+    pub async fn purchase(
+        &self,
+        reference: &str,
+        account: &str,
+        amount: Money,
+        merchant: Option<&str>,
+    ) -> Result<Booked, PrepaidError> {
+        let now = now_us();
+        self.debit(reference, account, amount, now, merchant, true)
+            .await
+    }
+
+    async fn debit(
+        &self,
+        reference: &str,
+        account: &str,
+        amount: Money,
+        expires_at_us: i64,
+        merchant: Option<&str>,
+        post: bool,
+    ) -> Result<Booked, PrepaidError> {
         let (reference, account) = (reference.to_string(), account.to_string());
         let merchant = merchant.map(str::to_string);
         self.run(move |c, now| {
             let merchant = merchant.as_deref();
-            db::hold(
+            let held = db::hold(
                 c,
                 &reference,
                 &account,
@@ -449,7 +482,22 @@ impl Ledger {
                 expires_at_us,
                 merchant,
                 now,
-            )
+            )?;
+            match held {
+                Ok(booked) if post && !booked.repeat => {
+                    let posted = format!("{reference}-posted");
+                    db::capture(
+                        c,
+                        &posted,
+                        Some(&reference),
+                        &account,
+                        &amount,
+                        merchant,
+                        now,
+                    )
+                }
+                held => Ok(held),
+            }
         })
         .await
     }

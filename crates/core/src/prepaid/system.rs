@@ -57,6 +57,11 @@ impl PrepaidLedger {
             (Operation::Load, _) => {
                 return Err(AccountError::Unsupported("load of a debit kind"));
             }
+            (Operation::Authorize, Kind::Purchase | Kind::Cash) if r.financial => {
+                ledger
+                    .purchase(id, account, amount, r.merchant.as_deref())
+                    .await
+            }
             (Operation::Authorize, Kind::Purchase | Kind::Cash) => {
                 let hours = self.holds.hours(r.channel == Channel::Atm, None);
                 let expires =

@@ -54,6 +54,7 @@ pub fn spawn(
                 account: config.probe_account.clone(),
                 card: String::new(),
                 kind: Kind::BalanceInquiry,
+                financial: false,
                 channel: Channel::Other,
                 amount: Money::new(0, currency),
                 terminal: String::new(),

@@ -251,6 +251,7 @@ pub fn request_for(
         account: item.account.clone(),
         card: row.pan_masked.unwrap_or_default(),
         kind,
+        financial: false,
         channel,
         amount: Money::new(row.amount_minor.max(0) as u64, currency),
         terminal: row.terminal,

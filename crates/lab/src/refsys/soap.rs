@@ -695,6 +695,7 @@ mod tests {
             account: "A-1001".into(),
             card: "476173******0010".into(),
             kind: Kind::Cash,
+            financial: false,
             channel: Channel::Atm,
             amount: Money::new(12550, Currency::from_numeric(978).unwrap()),
             terminal: "ATM<01>&".into(),

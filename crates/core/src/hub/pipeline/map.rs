@@ -10,7 +10,7 @@
 use crate::account::AccountRequest;
 use crate::cards::card::Card;
 use crate::hub::mapping::{self, MappingError};
-use crate::hub::model::CanonicalRequest;
+use crate::hub::model::{CanonicalRequest, MessageRole};
 use crate::journal::keys::SwitchKeys;
 use crate::journal::txn_id::TxnId;
 use crate::link::Request;
@@ -68,6 +68,7 @@ pub(super) fn account_request(c: &CanonicalRequest, card: &Card, txn_id: TxnId) 
         account: card.account.clone(),
         card: card.pan_masked.clone(),
         kind: c.kind,
+        financial: financial_of(c),
         channel: c.channel,
         amount: c.amount,
         terminal: c.keys.terminal.clone(),
@@ -81,6 +82,12 @@ pub(super) fn account_request(c: &CanonicalRequest, card: &Card, txn_id: TxnId) 
         intent: None,
         deadline: c.deadline,
     }
+}
+
+/// Whether the switch's request is a financial request (class 2: 0200):
+/// approved, it is final.
+fn financial_of(c: &CanonicalRequest) -> bool {
+    c.role == MessageRole::Request && c.keys.mti.class() == 2
 }
 
 #[cfg(test)]
