@@ -18,7 +18,7 @@ use crate::cards::Card;
 use crate::iso8583::fields::{Expiry, Pan};
 use crate::money::{Currency, Money};
 use crate::prepaid::{
-    Booked, CardAccount, DailyLimits, NewOrderer, NewProgramme, Orderer, PinDelivery,
+    Booked, CardAccount, DailyLimits, Ledger, NewOrderer, NewProgramme, Orderer, PinDelivery,
     ProgrammeKind, StatementLine, Subject, period,
 };
 
@@ -204,8 +204,7 @@ pub struct Audit {
     (status = SERVICE_UNAVAILABLE, description = "the store does not answer", body = ErrorBody),
 ))]
 pub(super) async fn orderers(State(api): State<Api>) -> Result<Json<OrdererList>, ApiError> {
-    let ledger = api.ledger.clone();
-    let orderers = tokio::task::spawn_blocking(move || ledger.orderers()).await??;
+    let orderers = api.read_ledger(Ledger::orderers).await?;
     Ok(Json(OrdererList { orderers }))
 }
 
@@ -249,7 +248,7 @@ pub(super) async fn orderer(
     State(api): State<Api>,
     Path(id): Path<String>,
 ) -> Result<Json<Orderer>, ApiError> {
-    Ok(Json(api.ledger.orderer(&id)?))
+    Ok(Json(api.read_ledger(move |l| l.orderer(&id)).await?))
 }
 
 /// The card accounts of an orderer with their balances.
@@ -265,7 +264,7 @@ pub(super) async fn orderer_cards(
     State(api): State<Api>,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<CardAccount>>, ApiError> {
-    Ok(Json(api.ledger.card_accounts(&id)?))
+    Ok(Json(api.read_ledger(move |l| l.card_accounts(&id)).await?))
 }
 
 /// An orderer's statement: the postings of its cards and pooled account.
@@ -284,7 +283,7 @@ pub(super) async fn orderer_statement(
     Query(q): Query<PeriodQuery>,
 ) -> Result<Json<Statement>, ApiError> {
     api.ledger.orderer(&id)?;
-    statement(&api, Subject::Orderer(id), &q)
+    statement(&api, Subject::Orderer(id), &q).await
 }
 
 /// Register a programme of an orderer.
@@ -376,7 +375,9 @@ pub(super) async fn card(
     State(api): State<Api>,
     Path(account): Path<String>,
 ) -> Result<Json<CardAccount>, ApiError> {
-    Ok(Json(api.ledger.card_account(&account)?))
+    Ok(Json(
+        api.read_ledger(move |l| l.card_account(&account)).await?,
+    ))
 }
 
 /// A card's statement: its postings in the period.
@@ -395,7 +396,7 @@ pub(super) async fn card_statement(
     Query(q): Query<PeriodQuery>,
 ) -> Result<Json<Statement>, ApiError> {
     api.ledger.card_account(&account)?;
-    statement(&api, Subject::Card(account), &q)
+    statement(&api, Subject::Card(account), &q).await
 }
 
 /// Load a card; its first load activates it. Refused past the programme's
@@ -500,19 +501,40 @@ pub(super) async fn replace(
     (status = SERVICE_UNAVAILABLE, description = "the store does not answer", body = ErrorBody),
 ))]
 pub(super) async fn audit(State(api): State<Api>) -> Result<Json<Audit>, ApiError> {
-    let ledger = api.ledger.clone();
-    let breaches = tokio::task::spawn_blocking(move || ledger.audit()).await??;
+    let breaches = api.read_ledger(Ledger::audit).await?;
     Ok(Json(Audit { breaches }))
 }
 
-fn statement(api: &Api, subject: Subject, q: &PeriodQuery) -> Result<Json<Statement>, ApiError> {
+async fn statement(
+    api: &Api,
+    subject: Subject,
+    q: &PeriodQuery,
+) -> Result<Json<Statement>, ApiError> {
     let (from_us, to_us) = period(q.from.as_deref(), q.to.as_deref())?;
-    let lines = api.ledger.statement(&subject, from_us, to_us)?;
+    let lines = api
+        .read_ledger(move |l| l.statement(&subject, from_us, to_us))
+        .await?;
     Ok(Json(Statement {
         from_us,
         to_us,
         lines,
     }))
+}
+
+impl Api {
+    /// Runs a read of the ledger off the async runtime: statements, exports
+    /// and lists may read much.
+    pub(super) async fn read_ledger<T, E, F>(&self, read: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&Ledger) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: Into<ApiError> + Send + 'static,
+    {
+        let ledger = self.ledger.clone();
+        tokio::task::spawn_blocking(move || read(&ledger))
+            .await?
+            .map_err(Into::into)
+    }
 }
 
 fn unprocessable(field: &'static str, reason: &str) -> ApiError {

@@ -213,11 +213,9 @@ pub(super) async fn export(
             .parse()
             .map_err(|_| bad("as_of", "is not an RFC 3339 time"))?,
     };
-    let ledger = api.ledger.clone();
-    let file = tokio::task::spawn_blocking(move || {
-        ledger.export_day(&orderer, day, format, as_of.as_microsecond())
-    })
-    .await??;
+    let file = api
+        .read_ledger(move |l| l.export_day(&orderer, day, format, as_of.as_microsecond()))
+        .await?;
     Ok(([(header::CONTENT_TYPE, content_type)], file).into_response())
 }
 
@@ -281,8 +279,8 @@ pub(super) async fn unattested(
 ) -> Result<Json<Vec<UnattestedOut>>, ApiError> {
     let now = jiff::Timestamp::now().as_microsecond();
     let days = q.older_than_days.unwrap_or(0);
-    let ledger = api.ledger.clone();
-    let list =
-        tokio::task::spawn_blocking(move || ledger.unattested(&orderer, days, now)).await??;
+    let list = api
+        .read_ledger(move |l| l.unattested(&orderer, days, now))
+        .await?;
     Ok(Json(list.into_iter().map(Into::into).collect()))
 }

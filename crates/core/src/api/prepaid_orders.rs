@@ -280,8 +280,12 @@ pub(super) async fn orders(
     State(api): State<Api>,
     Path(orderer): Path<String>,
 ) -> Result<Json<Vec<OrderSummaryOut>>, ApiError> {
-    api.ledger.orderer(&orderer)?;
-    let orders = api.ledger.orders(&orderer)?;
+    let orders = api
+        .read_ledger(move |l| {
+            l.orderer(&orderer)?;
+            l.orders(&orderer)
+        })
+        .await?;
     Ok(Json(orders.into_iter().map(Into::into).collect()))
 }
 
@@ -299,7 +303,9 @@ pub(super) async fn order(
     State(api): State<Api>,
     Path(id): Path<i64>,
 ) -> Result<Json<OrderOut>, ApiError> {
-    Ok(Json(api.ledger.order(api.hub.cards(), id)?.into()))
+    let cards = api.hub.cards().clone();
+    let order = api.read_ledger(move |l| l.order(&cards, id)).await?;
+    Ok(Json(order.into()))
 }
 
 /// Write the order's card production file into the outbox (`ordered` →
