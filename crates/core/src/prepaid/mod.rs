@@ -426,9 +426,10 @@ impl Ledger {
     /// (DE 42), kept for the accounting export.
     ///
     /// # Errors
-    /// [`PrepaidError::InsufficientFunds`], [`PrepaidError::UnknownCard`],
-    /// [`PrepaidError::CardReplaced`], [`PrepaidError::CurrencyMismatch`],
-    /// [`PrepaidError::InvalidAmount`], [`PrepaidError::Store`].
+    /// [`PrepaidError::InsufficientFunds`], [`PrepaidError::DailyLimit`],
+    /// [`PrepaidError::UnknownCard`], [`PrepaidError::CardReplaced`],
+    /// [`PrepaidError::CurrencyMismatch`], [`PrepaidError::InvalidAmount`],
+    /// [`PrepaidError::Store`].
     pub async fn hold(
         &self,
         reference: &str,
