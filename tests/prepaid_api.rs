@@ -175,6 +175,23 @@ fn prepare_ledger() -> tempfile::TempDir {
     );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no orderer \"nobody\""));
+    // The ledger checks ids and names, whichever interface calls it.
+    let out = cli(
+        d,
+        &[
+            "prepaid",
+            "add-orderer",
+            "bad id",
+            "--name",
+            "x",
+            "--funding-account",
+            "y",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("id must be 1 to 64 letters, digits, - or _")
+    );
     dir
 }
 
@@ -319,6 +336,20 @@ async fn the_api_and_the_cli_run_the_ledger() {
     assert_eq!(get(&api, "/api/prepaid/cards/nope").await.0, 404);
     let again = json!({"id": "city", "name": "x", "funding_account": "y"});
     assert_eq!(post(&api, "/api/prepaid/orderers", again).await.0, 409);
+    let bad = json!({"id": "bad id", "name": "x", "funding_account": "y"});
+    let (status, body) = post(&api, "/api/prepaid/orderers", bad).await;
+    assert_eq!(
+        (status, body["field"].clone()),
+        (422, json!("id")),
+        "{body}"
+    );
+    let bad = json!({"reference": "M\u{7}", "amount_minor": 1, "currency": "USD", "from": "P-2", "to": "P-1b"});
+    let (status, body) = post(&api, "/api/prepaid/moves", bad).await;
+    assert_eq!(
+        (status, body["field"].clone()),
+        (422, json!("reference")),
+        "{body}"
+    );
     let bad = json!({"id": "p", "orderer": "city", "kind": "gift", "currency": "USD"});
     let (status, body) = post(&api, "/api/prepaid/programmes", bad).await;
     assert_eq!(

@@ -221,9 +221,6 @@ pub(super) async fn create_orderer(
     State(api): State<Api>,
     Json(o): Json<OrdererIn>,
 ) -> Result<(StatusCode, Json<Orderer>), ApiError> {
-    check_id("id", &o.id)?;
-    check_text("name", &o.name)?;
-    check_text("funding_account", &o.funding_account)?;
     let id = o.id.clone();
     api.ledger
         .create_orderer(NewOrderer {
@@ -300,7 +297,6 @@ pub(super) async fn create_programme(
     State(api): State<Api>,
     Json(p): Json<ProgrammeIn>,
 ) -> Result<(StatusCode, Json<Orderer>), ApiError> {
-    check_id("id", &p.id)?;
     let kind = match p.kind.as_str() {
         "social-client" => ProgrammeKind::SocialClient,
         "small-purchase" => ProgrammeKind::SmallPurchase,
@@ -354,7 +350,6 @@ pub(super) async fn open_card(
     State(api): State<Api>,
     Json(c): Json<CardAccountIn>,
 ) -> Result<(StatusCode, Json<CardAccount>), ApiError> {
-    check_text("account", &c.account)?;
     api.ledger.open_card(&c.account, &c.programme).await?;
     Ok((
         StatusCode::CREATED,
@@ -476,7 +471,6 @@ pub(super) async fn replace(
     let (old, new) = (pan("lost_pan", &r.lost_pan)?, pan("new_pan", &r.new_pan)?);
     let expiry =
         Expiry::parse(&r.new_expiry).map_err(|_| unprocessable("new_expiry", "is not YYMM"))?;
-    check_text("new_account", &r.new_account)?;
     let (card, balances) = api
         .ledger
         .replace_lost_card(
@@ -551,27 +545,5 @@ fn currency(text: &str) -> Result<Currency, ApiError> {
 }
 
 fn amount(a: &AmountIn) -> Result<Money, ApiError> {
-    check_text("reference", &a.reference)?;
     Ok(Money::new(a.amount_minor, currency(&a.currency)?))
-}
-
-/// An id: 1 to 64 letters, digits, `-` or `_`.
-fn check_id(field: &'static str, id: &str) -> Result<(), ApiError> {
-    let ok = (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    ok.then_some(())
-        .ok_or_else(|| unprocessable(field, "must be 1 to 64 letters, digits, - or _"))
-}
-
-/// A text field: 1 to 64 characters, no control characters.
-fn check_text(field: &'static str, text: &str) -> Result<(), ApiError> {
-    let ok = (1..=64).contains(&text.chars().count()) && !text.chars().any(char::is_control);
-    ok.then_some(()).ok_or_else(|| {
-        unprocessable(
-            field,
-            "must be 1 to 64 characters without control characters",
-        )
-    })
 }

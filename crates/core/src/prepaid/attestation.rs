@@ -14,7 +14,7 @@
 use rusqlite::{Connection, OptionalExtension, named_params, params};
 
 use super::db::{self, Op};
-use super::{Ledger, PrepaidError, ProgrammeKind};
+use super::{Ledger, PrepaidError, ProgrammeKind, checked_text};
 use crate::money::{Currency, Money};
 
 /// Longest user name, in characters.
@@ -95,20 +95,11 @@ pub struct UnattestedPurchase {
 pub(super) const LATEST_ATTESTATION: &str = "LEFT JOIN prepaid_attestations t ON t.id = \
      (SELECT MAX(id) FROM prepaid_attestations WHERE entry = e.id AND recorded_at_us <= :as_of)";
 
-/// A user, comment or reason, trimmed: not empty, at most `max`
-/// characters, no control characters.
+/// A user, comment or reason, trimmed and checked as [`checked_text`].
 fn text(field: &'static str, value: &str, max: usize) -> Result<String, PrepaidError> {
     let value = value.trim();
-    let reason = if value.is_empty() {
-        "is empty".to_string()
-    } else if value.chars().count() > max {
-        format!("is longer than {max} characters")
-    } else if value.chars().any(char::is_control) {
-        "contains control characters".to_string()
-    } else {
-        return Ok(value.to_string());
-    };
-    Err(PrepaidError::InvalidText { field, reason })
+    checked_text(field, value, max)?;
+    Ok(value.to_string())
 }
 
 fn record(

@@ -252,7 +252,8 @@ pub enum PrepaidError {
     /// Only purchases (captures) on small-purchase cards are attested.
     #[error("{reference:?} is not a purchase on a small-purchase card")]
     NotAttestable { reference: String },
-    /// A user, purpose or reason that cannot be recorded.
+    /// An id, name, reference, user, purpose or reason that cannot be
+    /// recorded.
     #[error("{field} {reason}")]
     InvalidText { field: &'static str, reason: String },
     /// A day whose end is past the calendar's.
@@ -315,8 +316,12 @@ impl Ledger {
     /// Registers an orderer and its pooled funding account.
     ///
     /// # Errors
+    /// [`PrepaidError::InvalidText`] (id, name, funding account),
     /// [`PrepaidError::Exists`], [`PrepaidError::Store`].
     pub async fn create_orderer(&self, orderer: NewOrderer) -> Result<(), PrepaidError> {
+        checked_id("id", &orderer.id)?;
+        checked_text("name", &orderer.name, MAX_TEXT_LEN)?;
+        checked_text("funding_account", &orderer.funding_account, MAX_TEXT_LEN)?;
         self.run(move |c, now| db::create_orderer(c, &orderer, now))
             .await
     }
@@ -326,8 +331,10 @@ impl Ledger {
     /// # Errors
     /// [`PrepaidError::UnknownOrderer`], [`PrepaidError::Exists`],
     /// [`PrepaidError::InvalidAmount`] for a maximum or daily amount of 0
-    /// or past `i64` (or a daily count of 0), [`PrepaidError::Store`].
+    /// or past `i64` (or a daily count of 0), [`PrepaidError::InvalidText`]
+    /// (id), [`PrepaidError::Store`].
     pub async fn create_programme(&self, programme: NewProgramme) -> Result<(), PrepaidError> {
+        checked_id("id", &programme.id)?;
         let positive = |minor: u64| {
             i64::try_from(minor)
                 .ok()
@@ -347,9 +354,11 @@ impl Ledger {
     /// `account` of the card — in `programme`.
     ///
     /// # Errors
+    /// [`PrepaidError::InvalidText`] (account),
     /// [`PrepaidError::UnknownProgramme`], [`PrepaidError::Exists`],
     /// [`PrepaidError::Store`].
     pub async fn open_card(&self, account: &str, programme: &str) -> Result<(), PrepaidError> {
+        checked_text("account", account, MAX_TEXT_LEN)?;
         let (account, programme) = (account.to_string(), programme.to_string());
         self.run(move |c, now| db::open_card_account(c, &account, &programme, now))
             .await
@@ -377,7 +386,8 @@ impl Ledger {
     /// the cards activated (none on a repeat or a later load).
     ///
     /// # Errors
-    /// As [`Ledger::load`]; [`PrepaidError::Cards`] when the store failed
+    /// As [`Ledger::load`]; [`PrepaidError::InvalidText`] (reference);
+    /// [`PrepaidError::Cards`] when the store failed
     /// (nothing booked).
     pub async fn load_activating(
         &self,
@@ -386,6 +396,7 @@ impl Ledger {
         account: &str,
         amount: Money,
     ) -> Result<(Booked, Vec<Card>), PrepaidError> {
+        checked_text("reference", reference, MAX_TEXT_LEN)?;
         let (reference, name) = (reference.to_string(), account.to_string());
         let now = now_us();
         cards
@@ -556,7 +567,7 @@ impl Ledger {
     /// # Errors
     /// [`PrepaidError::NotMovable`], [`PrepaidError::InsufficientFunds`],
     /// [`PrepaidError::OverMax`], the card errors of [`Ledger::hold`],
-    /// [`PrepaidError::Store`].
+    /// [`PrepaidError::InvalidText`] (reference), [`PrepaidError::Store`].
     pub async fn move_balance(
         &self,
         reference: &str,
@@ -564,6 +575,7 @@ impl Ledger {
         to: &str,
         amount: Money,
     ) -> Result<(Balances, Balances), PrepaidError> {
+        checked_text("reference", reference, MAX_TEXT_LEN)?;
         let (reference, from, to) = (reference.to_string(), from.to_string(), to.to_string());
         self.run(move |c, now| db::move_balance(c, &reference, &from, &to, &amount, now))
             .await
@@ -598,8 +610,9 @@ impl Ledger {
     ///
     /// # Errors
     /// [`PrepaidError::Cards`] (old card unknown, new PAN registered
-    /// already, store), the refusals of [`Ledger::replace_card`]; on any
-    /// error nothing was changed.
+    /// already, store), [`PrepaidError::InvalidText`] (new account), the
+    /// refusals of [`Ledger::replace_card`]; on any error nothing was
+    /// changed.
     pub async fn replace_lost_card(
         &self,
         cards: &CardRegistry,
@@ -609,6 +622,7 @@ impl Ledger {
         expiry: Expiry,
         new_account: &str,
     ) -> Result<(Card, Balances), PrepaidError> {
+        checked_text("new_account", new_account, MAX_TEXT_LEN)?;
         let reference = reference.to_string();
         let now = now_us();
         let replaced = cards
@@ -669,6 +683,36 @@ impl Ledger {
         let now = now_us();
         Ok(self.store.read(|c| report::audit(c, now))?)
     }
+}
+
+/// The longest id, name, account or reference the ledger records.
+const MAX_TEXT_LEN: usize = 64;
+
+/// A text the ledger records as given: not empty, at most `max`
+/// characters, no control characters.
+fn checked_text(field: &'static str, value: &str, max: usize) -> Result<(), PrepaidError> {
+    let reason = if value.is_empty() {
+        "is empty".to_string()
+    } else if value.chars().count() > max {
+        format!("is longer than {max} characters")
+    } else if value.chars().any(char::is_control) {
+        "contains control characters".to_string()
+    } else {
+        return Ok(());
+    };
+    Err(PrepaidError::InvalidText { field, reason })
+}
+
+/// An orderer's or programme's id: 1 to 64 letters, digits, `-` or `_`.
+fn checked_id(field: &'static str, id: &str) -> Result<(), PrepaidError> {
+    let ok = (1..=MAX_TEXT_LEN).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    ok.then_some(()).ok_or(PrepaidError::InvalidText {
+        field,
+        reason: format!("must be 1 to {MAX_TEXT_LEN} letters, digits, - or _"),
+    })
 }
 
 fn now_us() -> i64 {
