@@ -221,16 +221,8 @@ async fn execute(command: PrepaidCommand) -> Result<()> {
             config,
         } => {
             let (ledger, _) = open(&config)?;
-            let kind = match kind.as_str() {
-                "social-client" => ProgrammeKind::SocialClient,
-                "small-purchase" => ProgrammeKind::SmallPurchase,
-                other => bail!("--kind {other:?} is neither social-client nor small-purchase"),
-            };
-            let pin_delivery = match pin_delivery.as_str() {
-                "with-card" => PinDelivery::WithCard,
-                "separately" => PinDelivery::Separately,
-                other => bail!("--pin-delivery {other:?} is neither with-card nor separately"),
-            };
+            let kind = ProgrammeKind::parse(&kind)?;
+            let pin_delivery = PinDelivery::parse(&pin_delivery)?;
             let currency_code = currency.clone();
             let minor = |text: Option<String>| {
                 text.map(|m| decimal(&m, &currency_code).map(|m| m.minor))

@@ -297,26 +297,8 @@ pub(super) async fn create_programme(
     State(api): State<Api>,
     Json(p): Json<ProgrammeIn>,
 ) -> Result<(StatusCode, Json<Orderer>), ApiError> {
-    let kind = match p.kind.as_str() {
-        "social-client" => ProgrammeKind::SocialClient,
-        "small-purchase" => ProgrammeKind::SmallPurchase,
-        _ => {
-            return Err(unprocessable(
-                "kind",
-                "is neither social-client nor small-purchase",
-            ));
-        }
-    };
-    let pin_delivery = match p.pin_delivery.as_deref() {
-        None | Some("with-card") => PinDelivery::WithCard,
-        Some("separately") => PinDelivery::Separately,
-        Some(_) => {
-            return Err(unprocessable(
-                "pin_delivery",
-                "is neither with-card nor separately",
-            ));
-        }
-    };
+    let kind = ProgrammeKind::parse(&p.kind)?;
+    let pin_delivery = PinDelivery::parse(p.pin_delivery.as_deref().unwrap_or("with-card"))?;
     let currency = currency(&p.currency)?;
     let orderer = p.orderer.clone();
     api.ledger

@@ -66,6 +66,20 @@ impl ProgrammeKind {
             ProgrammeKind::SmallPurchase => "small-purchase",
         }
     }
+
+    /// The kind named `name` (as [`ProgrammeKind::as_str`] spells it).
+    ///
+    /// # Errors
+    /// [`PrepaidError::InvalidText`] for field `kind`.
+    pub fn parse(name: &str) -> Result<ProgrammeKind, PrepaidError> {
+        [ProgrammeKind::SocialClient, ProgrammeKind::SmallPurchase]
+            .into_iter()
+            .find(|k| k.as_str() == name)
+            .ok_or_else(|| PrepaidError::InvalidText {
+                field: "kind",
+                reason: "is neither social-client nor small-purchase".into(),
+            })
+    }
 }
 
 /// How a programme's PINs reach the cardholders.
@@ -84,6 +98,20 @@ impl PinDelivery {
             PinDelivery::WithCard => "with-card",
             PinDelivery::Separately => "separately",
         }
+    }
+
+    /// The delivery named `name` (as [`PinDelivery::as_str`] spells it).
+    ///
+    /// # Errors
+    /// [`PrepaidError::InvalidText`] for field `pin_delivery`.
+    pub fn parse(name: &str) -> Result<PinDelivery, PrepaidError> {
+        [PinDelivery::WithCard, PinDelivery::Separately]
+            .into_iter()
+            .find(|d| d.as_str() == name)
+            .ok_or_else(|| PrepaidError::InvalidText {
+                field: "pin_delivery",
+                reason: "is neither with-card nor separately".into(),
+            })
     }
 }
 
