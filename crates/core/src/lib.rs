@@ -2,6 +2,7 @@
 //! legacy account systems. See `docs/` and the README for the whole picture.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod account;
 pub mod adapter;
 pub mod api;
