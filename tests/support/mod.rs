@@ -24,6 +24,7 @@ use cardhub_core::link::{self, RunningLink};
 use cardhub_lab::sim::SimClient;
 use futures::future::BoxFuture;
 
+pub mod browser;
 pub mod canonical_hub;
 pub mod prepaid;
 pub mod served;

@@ -22,4 +22,5 @@ pub mod prepaid;
 pub mod soap_writer;
 pub mod standin;
 pub mod store;
+pub mod web;
 pub mod xml;

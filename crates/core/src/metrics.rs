@@ -3,7 +3,10 @@
 //! what is read at scrape time (institution states and transitions, SAF
 //! depth and dead letters, balance-file age, the store's WAL size, the
 //! switch link's connections, refusals, evictions and time-outs). Served at
-//! `/metrics`.
+//! `/metrics`. [`live`] keeps the last minutes second by second for the web
+//! application.
+
+pub mod live;
 
 use std::sync::atomic::Ordering;
 
@@ -14,6 +17,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use self::live::Live;
+use crate::iso8583::fields::ResponseCode;
 use crate::link::EndpointStats;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -92,6 +97,8 @@ pub struct Metrics {
     link_refused: Family<SwitchReasonLabels, Counter>,
     link_evicted: Family<SwitchLabels, Counter>,
     link_timeouts: Family<SwitchLimitLabels, Counter>,
+    /// The last minutes, second by second (the web application's).
+    live: Live,
 }
 
 /// An institution as operators see it now (the API lists these; metrics
@@ -230,6 +237,7 @@ impl Default for Metrics {
             link_refused,
             link_evicted,
             link_timeouts,
+            live: Live::default(),
         }
     }
 }
@@ -255,6 +263,14 @@ impl Metrics {
             mti: mti.to_string(),
         };
         self.hub_seconds.get_or_create(&mti).observe(seconds);
+        let approved = ResponseCode::new(code).is_ok_and(|c| c.is_approval());
+        let stand_in = decided_by == crate::journal::decision::DecidedBy::StandIn.as_str();
+        self.live.record(approved, stand_in, seconds);
+    }
+
+    /// The last minutes of traffic, second by second.
+    pub fn live(&self) -> &Live {
+        &self.live
     }
 
     /// Counts a journal read that failed while deciding a request.

@@ -25,6 +25,9 @@
 //!   files, PIN reorders ([`super::prepaid_orders`]); load files, the
 //!   accounting export, attestation ([`super::prepaid_files`])
 //! - `POST /soap/hub` — StatusNotify and SubmitBalances (`wsdl/hub.wsdl`)
+//!
+//! The web application's pages ([`crate::web`]) are served on the same
+//! address, outside the OpenAPI document.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -57,9 +60,8 @@ use crate::metrics::InstitutionSnapshot;
 use crate::prepaid::Ledger;
 use crate::prepaid::config::PrepaidConfig;
 use crate::standin::balance_file::BalanceFileError;
-use crate::standin::balances::{BalanceError, current_files};
+use crate::standin::balances::BalanceError;
 use crate::standin::config::InstitutionConfig;
-use crate::standin::saf;
 use crate::standin::state::Source;
 
 /// What every handler shares.
@@ -103,6 +105,16 @@ pub async fn start(
     let listener = tokio::net::TcpListener::bind(&settings.listen).await?;
     let addr = listener.local_addr()?;
     let (router, document) = routes(settings.token.as_str().into());
+    let pages = crate::web::router(hub.clone(), institutions.clone());
+    let sampled = hub.clone();
+    let sampler_shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        sampled
+            .metrics()
+            .live()
+            .sample_every_second(sampler_shutdown)
+            .await;
+    });
     let api = Api {
         ledger: Ledger::new(hub.store().clone(), prepaid),
         outbox: prepaid.outbox.clone(),
@@ -115,7 +127,7 @@ pub async fn start(
             .map_err(std::io::Error::other)?
             .into(),
     };
-    let app = router.with_state(api);
+    let app = router.with_state(api).merge(pages);
     match &settings.tls {
         Some(tls) => {
             let listener = TlsListener::start(listener, tls.0.clone(), shutdown.clone())?;
@@ -336,35 +348,11 @@ async fn openapi(State(api): State<Api>) -> Response {
 impl Api {
     /// Every institution now: state, SAF depth, current balance file.
     pub(super) async fn snapshots(&self) -> Result<Vec<InstitutionSnapshot>, ApiError> {
-        let store = self.hub.store().clone();
-        let (depths, files) = tokio::task::spawn_blocking(move || {
-            Ok::<_, crate::store::StoreError>((saf::depths(&store)?, current_files(&store)?))
-        })
-        .await??;
-        let now = jiff::Timestamp::now().as_microsecond();
-        Ok(self
-            .hub
-            .institutions()
-            .statuses()
-            .into_iter()
-            .map(|s| {
-                let depth = depths.iter().find(|d| d.0 == s.id);
-                let file = files.iter().find(|f| f.institution == s.id);
-                InstitutionSnapshot {
-                    saf_pending: depth.map_or(0, |d| d.1),
-                    saf_dead: depth.map_or(0, |d| d.2),
-                    balances_as_of: file
-                        .and_then(|f| jiff::Timestamp::from_microsecond(f.as_of_us).ok())
-                        .map(|t| t.to_string()),
-                    balances_rows: file.map(|f| f.rows),
-                    balance_age_secs: file.map(|f| (now - f.as_of_us) / 1_000_000),
-                    state: s.state,
-                    saf_paused: s.saf_paused,
-                    transitions: s.transitions,
-                    id: s.id,
-                }
-            })
-            .collect())
+        let hub = self.hub.clone();
+        Ok(
+            tokio::task::spawn_blocking(move || crate::backoffice::institutions::snapshots(&hub))
+                .await??,
+        )
     }
 }
 

@@ -3,8 +3,10 @@
 //! answers —, its shadow-balance movement and its store-and-forward items).
 //! Card numbers appear masked only.
 //!
-//! [`search`] finds transactions by card, account, terminal and the rest.
+//! [`search`] finds transactions by card, account, terminal and the rest;
+//! [`institutions`] lists institutions with their state, queue and balances.
 
+pub mod institutions;
 pub mod search;
 
 use rusqlite::{OptionalExtension, Row, params};

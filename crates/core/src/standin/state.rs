@@ -173,6 +173,15 @@ impl Institution {
         self.transitions.load(Ordering::Relaxed)
     }
 
+    /// Whether the circuit breaker tripped since the institution was last
+    /// online (it is then unreachable until a probe or a signal opens it).
+    pub fn breaker_tripped(&self) -> bool {
+        self.breaker
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .tripped
+    }
+
     /// Sets the in-memory state; true when it changed.
     fn apply(&self, to: InstitutionState) -> bool {
         let changed = self.state.send_if_modified(|s| {
