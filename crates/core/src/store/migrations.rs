@@ -84,6 +84,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "prepaid daily limits",
         sql: include_str!("migrations/0011_prepaid_daily_limits.sql"),
     },
+    Migration {
+        version: 12,
+        name: "access",
+        sql: include_str!("migrations/0012_access.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows (0 with no migrations).
