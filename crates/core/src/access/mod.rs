@@ -122,6 +122,11 @@ impl Actor {
         }
     }
 
+    /// Whether the actor sees every orderer (the bank as a whole).
+    pub fn sees_every_orderer(&self) -> bool {
+        self.tenant == Tenant::Bank
+    }
+
     /// Whether the actor may see the data of institution `institution`.
     pub fn sees_institution(&self, institution: &str) -> bool {
         match &self.tenant {
