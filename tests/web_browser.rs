@@ -1,11 +1,16 @@
 //! The web application in a real headless Chromium (WebDriver, see
 //! `tests/support/browser.rs`) against a real `cardhub serve`: the
 //! canonical adapter to an account system on wiremock, the switch
-//! simulator on the link. One hub and one browser session per test (the
-//! machine has few cores). Screenshots go to `docs/web/` for `docs/web.md`.
+//! simulator on the link, users added with `cardhub users add`. One hub
+//! and at most one browser session per test (the machine has few cores).
+//! Screenshots go to `docs/web/` for `docs/web.md`. The session and CSRF
+//! rules are also checked over plain HTTP, header by header.
 
 mod support;
 
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use support::browser::{self, Browser};
@@ -29,11 +34,46 @@ impl Drop for World {
     }
 }
 
+/// Users of every test hub (`cardhub users add`).
+const ADMIN: &str = "ada";
+const AUDITOR: &str = "otto";
+const PASSWORD: &str = "correct horse battery";
+
+/// Adds a user with the CLI, the password on standard input.
+fn add_user(dir: &Path, name: &str, role: &str) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cardhub"))
+        .args([
+            "users",
+            "add",
+            "--name",
+            name,
+            "--role",
+            role,
+            "--password-stdin",
+        ])
+        .arg("--config")
+        .arg(dir.join("cardhub.toml"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 async fn world() -> World {
     let bank = MockServer::start().await;
     mount_bank(&bank, Duration::ZERO).await;
     let (dir, _) = prepare("").await;
     write_config(dir.path(), &bank.uri(), 5_000, "127.0.0.1:0", "127.0.0.1:0");
+    add_user(dir.path(), ADMIN, "bank-admin");
+    add_user(dir.path(), AUDITOR, "auditor");
     let served = serve(
         &dir.path().join("cardhub.toml"),
         &[],
@@ -93,6 +133,15 @@ async fn assert_masked(browser: &Browser) {
     }
 }
 
+/// Logs `name` in through the login form and waits for the dashboard.
+async fn log_in(browser: &Browser, api: &str, name: &str) {
+    browser.open(&format!("{api}/login")).await;
+    browser.fill("#name", name).await;
+    browser.fill("#password", PASSWORD).await;
+    browser.click_away("main form button[type=submit]").await;
+    assert_eq!(browser.text("#me").await, name);
+}
+
 fn number(text: &str) -> u64 {
     text.split_whitespace()
         .next()
@@ -107,7 +156,7 @@ async fn the_dashboard_moves_live_and_every_page_shows_the_hub() {
     let browser = browser::start().await;
     let api = world.api();
 
-    browser.open(&format!("{api}/")).await;
+    log_in(&browser, &api, ADMIN).await;
     assert_eq!(browser.text("h1").await, "Dashboard");
     let before = number(&browser.text("#total").await);
     // A mark on this page: a reload would lose it.
@@ -140,12 +189,7 @@ async fn the_dashboard_moves_live_and_every_page_shows_the_hub() {
 
     browser.open(&format!("{api}/transactions")).await;
     browser.fill("#card", ACTIVE_USD).await;
-    browser
-        .find("form.search button[type=submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click_away("form.search button[type=submit]").await;
     let heading = browser.text("#results-heading").await;
     assert_eq!(heading, "3 transactions of the card searched");
     assert!(
@@ -157,12 +201,7 @@ async fn the_dashboard_moves_live_and_every_page_shows_the_hub() {
     assert_masked(&browser).await;
     browser.screenshot("search").await;
 
-    browser
-        .find("table.results tbody a")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click_away("table.results tbody a").await;
     let title = browser.text("h1").await;
     assert!(title.starts_with("Transaction "), "{title}");
     let story = browser.text("dl.story").await;
@@ -189,5 +228,365 @@ async fn the_dashboard_moves_live_and_every_page_shows_the_hub() {
     assert!(
         !world.log().contains(ACTIVE_USD),
         "a full PAN in the hub's log"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_log_in_close_an_institution_with_a_reason_and_log_out() {
+    let world = world().await;
+    let browser = browser::start().await;
+    let api = world.api();
+
+    // Every page sends a browser without a session to the login form.
+    browser.open(&format!("{api}/institutions")).await;
+    assert_eq!(browser.text("h1").await, "Log in");
+    browser.fill("#name", ADMIN).await;
+    browser.fill("#password", "not the password").await;
+    browser.click_away("main form button[type=submit]").await;
+    assert_eq!(
+        browser.text("#problem").await,
+        "wrong user name or password"
+    );
+    assert_eq!(browser.text("h1").await, "Log in");
+    assert_eq!(
+        browser
+            .find("#name")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(ADMIN)
+    );
+    browser.screenshot("login").await;
+
+    log_in(&browser, &api, ADMIN).await;
+    browser.open(&format!("{api}/institutions")).await;
+    // A forged token: the form is refused and nothing changes.
+    browser
+        .client
+        .execute(
+            "document.querySelector('#bank-a form input[name=csrf]').value = '00'.repeat(32); \
+             return null;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    browser.fill("#reason-bank-a", "forged").await;
+    browser.click_away("#bank-a form button").await;
+    assert_eq!(browser.text("h1").await, "Forbidden");
+    browser.open(&format!("{api}/institutions")).await;
+    assert_eq!(browser.text("#bank-a .state").await, "open");
+
+    let select = browser.find("#state-bank-a").await;
+    select.select_by_value("closed").await.unwrap();
+    browser.fill("#reason-bank-a", "end of day at Bank A").await;
+    browser.click_away("#bank-a form button").await;
+    assert_eq!(browser.text("#changed").await, "bank-a is now closed.");
+    assert_eq!(browser.text("#bank-a .state").await, "closed");
+    let latest = browser.text("#events-heading + table tbody tr").await;
+    assert!(
+        latest.contains("open → closed")
+            && latest.contains("web")
+            && latest.contains("end of day at Bank A"),
+        "{latest}"
+    );
+    browser.screenshot("institution-closed").await;
+    let (status, listed) = api_get(&api, "/api/institutions").await;
+    assert_eq!(status, 200);
+    assert_eq!(listed["institutions"][0]["state"], "closed");
+    let (_, audit) = api_get(&api, "/api/audit?action=institution.state").await;
+    assert_eq!(audit["entries"][0]["actor"], ADMIN, "{audit}");
+
+    browser.click_away("header form button").await;
+    assert_eq!(browser.text("h1").await, "Log in");
+    browser.open(&format!("{api}/")).await;
+    assert_eq!(
+        browser.text("h1").await,
+        "Log in",
+        "the session outlived its logout"
+    );
+
+    // An auditor reads and changes nothing: no form.
+    log_in(&browser, &api, AUDITOR).await;
+    browser.open(&format!("{api}/institutions")).await;
+    assert!(
+        !browser
+            .source()
+            .await
+            .contains("/institutions/bank-a/state")
+    );
+}
+
+/// A client that follows no redirect and keeps no cookie: each test says
+/// what it sends.
+fn bare() -> reqwest::Client {
+    reqwest::Client::builder()
+        .use_preconfigured_tls(cardhub_core::adapter::http::plain_http_tls().unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// `GET` of the JSON API with the machine token.
+async fn api_get(api: &str, path: &str) -> (u16, serde_json::Value) {
+    let response = http()
+        .get(format!("{api}{path}"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or_default())
+}
+
+/// `application/x-www-form-urlencoded` of `fields`.
+fn form(fields: &[(&str, &str)]) -> String {
+    let encode = |s: &str| {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                    (b as char).to_string()
+                }
+                b' ' => "+".into(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The `Set-Cookie` header setting `name`.
+fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(str::to_string)
+}
+
+/// A cookie's value from its `Set-Cookie` header.
+fn value(set_cookie: &str) -> String {
+    let pair = set_cookie.split(';').next().unwrap();
+    pair.split_once('=').unwrap().1.to_string()
+}
+
+/// The hidden CSRF field's value in a page.
+fn csrf_of(html: &str) -> String {
+    let re = regex::Regex::new(r#"name="csrf" value="([0-9a-f]{64})""#).unwrap();
+    re.captures(html).expect("a CSRF field")[1].to_string()
+}
+
+/// A login over HTTP, sending `cookie` along: the response.
+async fn http_login(
+    api: &str,
+    name: &str,
+    password: &str,
+    cookie: Option<&str>,
+) -> reqwest::Response {
+    let client = bare();
+    let page = client.get(format!("{api}/login")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let login_cookie = set_cookie(&page, "cardhub_login").expect("a login cookie");
+    let csrf = csrf_of(&page.text().await.unwrap());
+    assert_eq!(value(&login_cookie), csrf);
+    let mut cookies = format!("cardhub_login={csrf}");
+    if let Some(c) = cookie {
+        cookies.push_str(&format!("; cardhub_session={c}"));
+    }
+    client
+        .post(format!("{api}/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", cookies)
+        .body(form(&[
+            ("name", name),
+            ("password", password),
+            ("csrf", &csrf),
+        ]))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A session over HTTP: its cookie value and its CSRF token.
+async fn http_session(api: &str) -> (String, String) {
+    let response = http_login(api, ADMIN, PASSWORD, None).await;
+    assert_eq!(response.status(), 303);
+    let session = value(&set_cookie(&response, "cardhub_session").unwrap());
+    let page = bare()
+        .get(format!("{api}/institutions"))
+        .header("cookie", format!("cardhub_session={session}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    (session.clone(), csrf_of(&page.text().await.unwrap()))
+}
+
+/// Where a response redirects to.
+fn location(response: &reqwest::Response) -> &str {
+    response.headers()["location"].to_str().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_cookies_and_csrf_hold_over_plain_http() {
+    let world = world().await;
+    let api = world.api();
+    let client = bare();
+
+    // No session: every page redirects to the login form.
+    for path in [
+        "/",
+        "/live",
+        "/transactions",
+        "/institutions",
+        "/saf",
+        "/transactions/0000000000000001",
+    ] {
+        let response = client.get(format!("{api}{path}")).send().await.unwrap();
+        assert_eq!(response.status(), 303, "{path}");
+        assert_eq!(location(&response), "/login", "{path}");
+    }
+    let response = client
+        .get(format!("{api}/"))
+        .header("cookie", "cardhub_session=forged")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&response), "/login");
+    assert!(
+        set_cookie(&response, "cardhub_session")
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+
+    // The login form's own token: missing or forged, the login is refused.
+    let page = client.get(format!("{api}/login")).send().await.unwrap();
+    let login_cookie = value(&set_cookie(&page, "cardhub_login").unwrap());
+    for (cookie, field) in [
+        ("", login_cookie.as_str()),
+        (login_cookie.as_str(), ""),
+        (login_cookie.as_str(), "00"),
+    ] {
+        let response = client
+            .post(format!("{api}/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("cookie", format!("cardhub_login={cookie}"))
+            .body(form(&[
+                ("name", ADMIN),
+                ("password", PASSWORD),
+                ("csrf", field),
+            ]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403);
+        assert!(set_cookie(&response, "cardhub_session").is_none());
+    }
+    let wrong = http_login(&api, ADMIN, "not the password", None).await;
+    assert_eq!(wrong.status(), 401);
+    assert!(set_cookie(&wrong, "cardhub_session").is_none());
+
+    // The session cookie's flags.
+    let response = http_login(&api, ADMIN, PASSWORD, None).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(location(&response), "/");
+    let header = set_cookie(&response, "cardhub_session").unwrap();
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(header.contains(flag), "{header}");
+    }
+    assert!(!header.contains("Secure"), "Secure on plain HTTP: {header}");
+    let first = value(&header);
+    assert_eq!(first.len(), 64);
+
+    // Session fixation: the session a browser brings to a login is ended;
+    // the new one is another.
+    let again = http_login(&api, ADMIN, PASSWORD, Some(&first)).await;
+    let second = value(&set_cookie(&again, "cardhub_session").unwrap());
+    assert_ne!(first, second);
+    let stale = client
+        .get(format!("{api}/"))
+        .header("cookie", format!("cardhub_session={first}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 303, "a pre-login session is still accepted");
+    let planted = http_login(&api, ADMIN, PASSWORD, Some("planted-by-someone-else")).await;
+    assert_ne!(
+        value(&set_cookie(&planted, "cardhub_session").unwrap()),
+        "planted-by-someone-else"
+    );
+
+    // CSRF: a change with a missing or forged token is refused, nothing changes.
+    let (session, csrf) = http_session(&api).await;
+    for token in [None, Some("00".repeat(32)), Some(csrf[..63].to_string())] {
+        let mut fields = vec![("state", "closed"), ("reason", "forged")];
+        if let Some(t) = &token {
+            fields.push(("csrf", t));
+        }
+        let response = client
+            .post(format!("{api}/institutions/bank-a/state"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("cookie", format!("cardhub_session={session}"))
+            .body(form(&fields))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403, "{token:?}");
+    }
+    let (_, listed) = api_get(&api, "/api/institutions").await;
+    assert_eq!(listed["institutions"][0]["state"], "open");
+    let search = client
+        .post(format!("{api}/transactions"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", format!("cardhub_session={session}"))
+        .body(form(&[("card", ACTIVE_USD)]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(search.status(), 403);
+
+    // With its token the change is made, and a logout ends the session.
+    let done = client
+        .post(format!("{api}/institutions/bank-a/state"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", format!("cardhub_session={session}"))
+        .body(form(&[
+            ("state", "closing"),
+            ("reason", "end of day"),
+            ("csrf", &csrf),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 303);
+    let (_, listed) = api_get(&api, "/api/institutions").await;
+    assert_eq!(listed["institutions"][0]["state"], "closing");
+    let out = client
+        .post(format!("{api}/logout"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", format!("cardhub_session={session}"))
+        .body(form(&[("csrf", &csrf)]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&out), "/login");
+    let after = client
+        .get(format!("{api}/"))
+        .header("cookie", format!("cardhub_session={session}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 303);
+    assert!(
+        !world.log().contains(PASSWORD),
+        "a password in the hub's log"
     );
 }

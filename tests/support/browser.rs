@@ -101,9 +101,35 @@ impl Browser {
             .unwrap_or_else(|e| panic!("no {css:?} on the page: {e}"))
     }
 
-    /// The text of the element matching `css`.
+    /// The text of the element matching `css` (found again when the page
+    /// replaced it in between, as the dashboard's refresh does).
     pub async fn text(&self, css: &str) -> String {
-        self.find(css).await.text().await.unwrap()
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            match self.find(css).await.text().await {
+                Ok(text) => return text,
+                Err(e) => assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{css:?} cannot be read: {e}"
+                ),
+            }
+        }
+    }
+
+    /// Clicks the button matching `css` and waits until the browser has
+    /// left the page (a form posted, a link followed).
+    pub async fn click_away(&self, css: &str) {
+        let old = self.find("html").await;
+        self.find(css).await.click().await.unwrap();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while old.tag_name().await.is_ok() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "clicking {css:?} did not leave the page"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.find("main").await;
     }
 
     /// Types `value` into the field matching `css` (cleared first).

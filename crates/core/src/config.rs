@@ -190,7 +190,7 @@ impl Config {
         let api = file
             .api
             .as_ref()
-            .and_then(|a| a.resolve(base, &mut problems));
+            .and_then(|a| a.resolve(base, &file.web, &mut problems));
         for (name, profile) in &file.limits {
             problems.extend(
                 profile

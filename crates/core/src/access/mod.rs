@@ -122,12 +122,40 @@ impl Actor {
         }
     }
 
+    /// Whether the actor sees every orderer (the bank as a whole).
+    pub fn sees_every_orderer(&self) -> bool {
+        self.tenant == Tenant::Bank
+    }
+
     /// Whether the actor may see the data of institution `institution`.
     pub fn sees_institution(&self, institution: &str) -> bool {
         match &self.tenant {
             Tenant::Bank => true,
             Tenant::Institutions(own) => own.iter().any(|i| i == institution),
             Tenant::Orderer(_) => false,
+        }
+    }
+
+    /// Whether the actor may see a transaction of `institution` (one of
+    /// no institution: the whole bank only).
+    pub fn sees_transaction(&self, institution: Option<&str>) -> bool {
+        institution.map_or(self.tenant == Tenant::Bank, |i| self.sees_institution(i))
+    }
+
+    /// The institution criterion of a list the actor asks for: `given`
+    /// when it may see it, its only institution when none is given (with
+    /// several, the caller filters the answer instead).
+    ///
+    /// # Errors
+    /// [`AccessError::Forbidden`] for an institution the actor may not see.
+    pub fn scoped_institution(&self, given: Option<String>) -> Result<Option<String>, AccessError> {
+        match (&self.tenant, given) {
+            (Tenant::Institutions(own), None) if own.len() == 1 => Ok(own.first().cloned()),
+            (_, Some(id)) => {
+                require(self, self.sees_institution(&id), "see that institution")?;
+                Ok(Some(id))
+            }
+            (_, None) => Ok(None),
         }
     }
 

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use tokio_rustls::TlsAcceptor;
 
 use super::hub_soap::DEFAULT_MAX_REQUEST_BYTES;
+use crate::access::config::WebConfig;
 use crate::link::config::TlsConfig;
 
 /// `[api]` as written.
@@ -59,6 +60,8 @@ pub struct ApiSettings {
     pub soap_max_bytes: usize,
     /// HTTPS when set.
     pub tls: Option<ApiTls>,
+    /// `[web]`: the web application's login sessions.
+    pub web: WebConfig,
 }
 
 /// Shortest token accepted.
@@ -68,7 +71,12 @@ impl ApiConfig {
     /// The settings, or the problems that stop them. TLS files are read
     /// here, relative to `base`, so a bad certificate stops the start before
     /// any port is bound.
-    pub fn resolve(&self, base: &Path, problems: &mut Vec<String>) -> Option<ApiSettings> {
+    pub fn resolve(
+        &self,
+        base: &Path,
+        web: &WebConfig,
+        problems: &mut Vec<String>,
+    ) -> Option<ApiSettings> {
         let token = match (&self.token_env, &self.token) {
             (Some(var), None) => match std::env::var(var) {
                 Ok(t) => t,
@@ -111,6 +119,7 @@ impl ApiConfig {
             token,
             soap_max_bytes,
             tls,
+            web: web.clone(),
         })
     }
 }

@@ -91,6 +91,8 @@ pub enum Source {
     Soap,
     Api,
     Cli,
+    /// An operator in the web application.
+    Web,
     Breaker,
     Probe,
 }
@@ -101,6 +103,7 @@ impl Source {
             Source::Soap => "soap",
             Source::Api => "api",
             Source::Cli => "cli",
+            Source::Web => "web",
             Source::Breaker => "breaker",
             Source::Probe => "probe",
         }
@@ -108,7 +111,7 @@ impl Source {
 
     /// Whether this is an institution's or operator's signal (not detection).
     fn is_signal(self) -> bool {
-        matches!(self, Source::Soap | Source::Api | Source::Cli)
+        matches!(self, Source::Soap | Source::Api | Source::Cli | Source::Web)
     }
 }
 

@@ -9,7 +9,8 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
 
-use super::{Section, Web, WebError, html, read};
+use super::session::Signed;
+use super::{Chrome, Section, Web, WebError, html, read};
 use crate::metrics::InstitutionSnapshot;
 use crate::metrics::live::{HISTORY_SECONDS, Sample, Summary};
 
@@ -55,7 +56,7 @@ struct Line {
 #[derive(Template)]
 #[template(path = "dashboard.html")]
 struct Dashboard {
-    section: Option<Section>,
+    chrome: Chrome,
     live: LiveView,
 }
 
@@ -65,22 +66,25 @@ struct Live {
     live: LiveView,
 }
 
-pub(super) async fn page(State(web): State<Web>) -> Result<Response, WebError> {
+pub(super) async fn page(State(web): State<Web>, signed: Signed) -> Result<Response, WebError> {
     html(&Dashboard {
-        section: Some(Section::Dashboard),
-        live: view(&web).await?,
+        chrome: Chrome::new(Section::Dashboard, &signed),
+        live: view(&web, &signed).await?,
     })
 }
 
-pub(super) async fn live(State(web): State<Web>) -> Result<Response, WebError> {
+pub(super) async fn live(State(web): State<Web>, signed: Signed) -> Result<Response, WebError> {
     html(&Live {
-        live: view(&web).await?,
+        live: view(&web, &signed).await?,
     })
 }
 
-async fn view(web: &Web) -> Result<LiveView, WebError> {
+/// The figures now. Traffic is the whole hub's; institutions and SAF depth
+/// are those the user may see.
+async fn view(web: &Web, signed: &Signed) -> Result<LiveView, WebError> {
     let hub = web.hub.clone();
-    let institutions = read(move || crate::backoffice::institutions::snapshots(&hub)).await?;
+    let mut institutions = read(move || crate::backoffice::institutions::snapshots(&hub)).await?;
+    institutions.retain(|i| signed.actor().sees_institution(&i.id));
     let live = web.hub.metrics().live();
     let summary = live.summary(WINDOW_SECONDS);
     let history = live.history();

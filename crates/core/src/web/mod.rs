@@ -11,29 +11,41 @@
 //!   form body, never in a URL); `GET /transactions/{id}` — a story
 //!   ([`transactions`])
 //! - `GET /institutions` — states, breaker, balance files ([`institutions`])
+//! - `POST /institutions/{id}/state` — close or open one, with a reason
 //! - `GET /saf` — the store-and-forward queue and its dead letters ([`saf`])
+//! - `GET /login`, `POST /login`, `POST /logout` — the session ([`session`])
 //! - `GET /static/...` — CSS and JS, from the binary ([`assets`])
 //!
-//! Card numbers appear masked only (first 6 + last 4), as the journal
-//! stores them. No asset comes from anywhere but this server.
+//! Every page but the login page needs a login session ([`session::Signed`],
+//! an extractor: no session, or an expired one, redirects to `/login`);
+//! every form carries a CSRF token that every POST checks before anything
+//! changes (403 otherwise). The pages are the bank's: orderer roles are
+//! refused (403), bank operators see their own institutions only, auditors
+//! read and change nothing. Card numbers appear masked only (first 6 +
+//! last 4), as the journal stores them. No asset comes from anywhere but
+//! this server.
 
 mod assets;
 mod dashboard;
 mod institutions;
 mod saf;
+mod session;
 mod transactions;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use askama::Template;
 use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tracing::warn;
 
+use crate::access::{Access, AccessError};
 use crate::hub::pipeline::Hub;
 use crate::standin::config::InstitutionConfig;
+use crate::standin::state::StateError;
 use crate::store::StoreError;
 
 /// What every page handler shares.
@@ -42,10 +54,24 @@ pub struct Web {
     hub: Arc<Hub>,
     /// The configured institutions (their names).
     institutions: Arc<[InstitutionConfig]>,
+    /// Login sessions and the audit log, with `[web]`'s timeouts.
+    access: Access,
+    /// Whether the pages are served over TLS (the cookie is then `Secure`).
+    tls: bool,
 }
 
+/// The peer's address, which the server puts on every request (for the
+/// audit log and the login lockout).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub Option<IpAddr>);
+
 /// The pages and their assets, ready to merge into the API's router.
-pub fn router(hub: Arc<Hub>, institutions: Arc<[InstitutionConfig]>) -> Router {
+pub fn router(
+    hub: Arc<Hub>,
+    institutions: Arc<[InstitutionConfig]>,
+    access: Access,
+    tls: bool,
+) -> Router {
     Router::new()
         .route("/", get(dashboard::page))
         .route("/live", get(dashboard::live))
@@ -55,9 +81,17 @@ pub fn router(hub: Arc<Hub>, institutions: Arc<[InstitutionConfig]>) -> Router {
         )
         .route("/transactions/{id}", get(transactions::story))
         .route("/institutions", get(institutions::page))
+        .route("/institutions/{id}/state", post(institutions::set_state))
+        .route("/login", get(session::form).post(session::login))
+        .route("/logout", post(session::logout))
         .route("/saf", get(saf::page))
         .route("/static/{file}", get(assets::file))
-        .with_state(Web { hub, institutions })
+        .with_state(Web {
+            hub,
+            institutions,
+            access,
+            tls,
+        })
 }
 
 /// The sections of the navigation, to mark the current one.
@@ -69,6 +103,29 @@ pub enum Section {
     Saf,
 }
 
+/// The signed-in user, as the page header shows them.
+pub(crate) struct Me {
+    name: String,
+    role: &'static str,
+    /// The session's CSRF token, for the header's logout form.
+    csrf: String,
+}
+
+/// What every page's frame shows: the section and who is signed in.
+pub(crate) struct Chrome {
+    section: Option<Section>,
+    me: Option<Me>,
+}
+
+impl Chrome {
+    fn new(section: Section, signed: &session::Signed) -> Chrome {
+        Chrome {
+            section: Some(section),
+            me: Some(signed.me()),
+        }
+    }
+}
+
 /// Why a page cannot be shown; each renders as an error page.
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
@@ -76,6 +133,15 @@ pub enum WebError {
     NotFound(String),
     #[error("{0}")]
     BadRequest(String),
+    /// The user's role or tenant may not do this, or a form's CSRF token
+    /// is missing or wrong.
+    #[error("{0}")]
+    Forbidden(String),
+    /// A change that cannot be made (a state that cannot be signalled).
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("{0}")]
+    Access(AccessError),
     #[error("the store does not answer: {0}")]
     Store(#[from] StoreError),
     #[error("a page task failed: {0}")]
@@ -89,8 +155,32 @@ impl WebError {
         match self {
             WebError::NotFound(_) => StatusCode::NOT_FOUND,
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            WebError::Forbidden(_) => StatusCode::FORBIDDEN,
+            WebError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            WebError::Access(AccessError::Store(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            WebError::Access(AccessError::TooManyFailures { .. }) => StatusCode::TOO_MANY_REQUESTS,
+            WebError::Access(AccessError::Forbidden { .. }) => StatusCode::FORBIDDEN,
+            WebError::Access(_) => StatusCode::INTERNAL_SERVER_ERROR,
             WebError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Task(_) | WebError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<AccessError> for WebError {
+    fn from(e: AccessError) -> WebError {
+        WebError::Access(e)
+    }
+}
+
+impl From<StateError> for WebError {
+    fn from(e: StateError) -> WebError {
+        match e {
+            StateError::UnknownInstitution(_) => WebError::NotFound(e.to_string()),
+            StateError::Store(e) => WebError::Store(e),
+            StateError::UnknownState(_)
+            | StateError::NotSignallable(_)
+            | StateError::OfflineOnly(_) => WebError::Unprocessable(e.to_string()),
         }
     }
 }
@@ -98,7 +188,7 @@ impl WebError {
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage<'a> {
-    section: Option<Section>,
+    chrome: Chrome,
     title: &'a str,
     message: String,
 }
@@ -110,7 +200,10 @@ impl IntoResponse for WebError {
             warn!(error = %self, "web page failed");
         }
         let page = ErrorPage {
-            section: None,
+            chrome: Chrome {
+                section: None,
+                me: None,
+            },
             title: status.canonical_reason().unwrap_or("Error"),
             message: self.to_string(),
         };

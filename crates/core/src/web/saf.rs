@@ -7,7 +7,8 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::response::Response;
 
-use super::{Section, Web, WebError, html, read, time_us};
+use super::session::Signed;
+use super::{Chrome, Section, Web, WebError, html, read, time_us};
 use crate::standin::saf::{self, Filter, Item};
 
 /// A listed item.
@@ -21,7 +22,7 @@ struct Row {
 #[derive(Template)]
 #[template(path = "saf.html")]
 struct Page {
-    section: Option<Section>,
+    chrome: Chrome,
     institution: String,
     state: String,
     institutions: Vec<String>,
@@ -41,11 +42,13 @@ impl Page {
 
 pub(super) async fn page(
     State(web): State<Web>,
+    signed: Signed,
     filter: Result<Query<Filter>, QueryRejection>,
 ) -> Result<Response, WebError> {
     let Query(filter) = filter.map_err(|e| WebError::BadRequest(e.body_text()))?;
+    let actor = signed.actor();
     let filter = Filter {
-        institution: filter.institution.filter(|i| !i.is_empty()),
+        institution: actor.scoped_institution(filter.institution.filter(|i| !i.is_empty()))?,
         state: filter.state.filter(|s| !s.is_empty()),
         ..filter
     };
@@ -54,7 +57,7 @@ pub(super) async fn page(
     let items = read(move || saf::list(&store, &listed)).await?;
     let next_after = items.last().map(|(i, _)| i.seq);
     html(&Page {
-        section: Some(Section::Saf),
+        chrome: Chrome::new(Section::Saf, &signed),
         institution: filter.institution.unwrap_or_default(),
         state: filter.state.unwrap_or_default(),
         institutions: web

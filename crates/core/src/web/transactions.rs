@@ -8,7 +8,8 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{Section, Web, WebError, amount, html, moment, read};
+use super::session::Signed;
+use super::{Chrome, Section, Web, WebError, amount, html, moment, read};
 use crate::backoffice::search::{Criteria, Page};
 use crate::backoffice::{JournalRow, Story};
 use crate::journal::txn_id::TxnId;
@@ -39,6 +40,9 @@ pub(super) struct SearchForm {
     decided_by: String,
     #[serde(default)]
     before: String,
+    /// The session's CSRF token.
+    #[serde(default)]
+    csrf: String,
 }
 
 impl SearchForm {
@@ -90,7 +94,8 @@ struct Hit {
 #[derive(Template)]
 #[template(path = "transactions.html")]
 struct Search {
-    section: Option<Section>,
+    chrome: Chrome,
+    csrf: String,
     /// The criteria echoed back, the card number left out.
     form: SearchForm,
     /// Whether a card number was a criterion (it is not echoed).
@@ -102,9 +107,10 @@ struct Search {
     next_before: Option<String>,
 }
 
-pub(super) async fn form() -> Result<Response, WebError> {
+pub(super) async fn form(signed: Signed) -> Result<Response, WebError> {
     html(&Search {
-        section: Some(Section::Transactions),
+        chrome: Chrome::new(Section::Transactions, &signed),
+        csrf: signed.csrf().to_string(),
         form: SearchForm::default(),
         by_card: false,
         problem: None,
@@ -115,9 +121,13 @@ pub(super) async fn form() -> Result<Response, WebError> {
 
 pub(super) async fn search(
     State(web): State<Web>,
+    signed: Signed,
     Form(mut form): Form<SearchForm>,
 ) -> Result<Response, WebError> {
-    let criteria = form.criteria();
+    signed.check(&form.csrf)?;
+    let actor = signed.actor().clone();
+    let mut criteria = form.criteria();
+    criteria.institution = actor.scoped_institution(criteria.institution)?;
     let by_card = criteria.card.is_some();
     form.card.clear();
     let cards = web.hub.cards().clone();
@@ -125,7 +135,8 @@ pub(super) async fn search(
         Ok(query) => query,
         Err(e) => {
             return html(&Search {
-                section: Some(Section::Transactions),
+                chrome: Chrome::new(Section::Transactions, &signed),
+                csrf: signed.csrf().to_string(),
                 form,
                 by_card,
                 problem: Some((e.field, e.reason.to_string())),
@@ -141,6 +152,7 @@ pub(super) async fn search(
     } = read(move || query.run(&store)).await?;
     let hits = transactions
         .into_iter()
+        .filter(|row| actor.sees_transaction(row.institution.as_deref()))
         .map(|row| Hit {
             received: moment(&row.received_at),
             amount: amount(row.amount_minor, row.currency),
@@ -148,7 +160,8 @@ pub(super) async fn search(
         })
         .collect();
     html(&Search {
-        section: Some(Section::Transactions),
+        chrome: Chrome::new(Section::Transactions, &signed),
+        csrf: signed.csrf().to_string(),
         form,
         by_card,
         problem: None,
@@ -160,7 +173,7 @@ pub(super) async fn search(
 #[derive(Template)]
 #[template(path = "story.html")]
 struct StoryPage {
-    section: Option<Section>,
+    chrome: Chrome,
     story: Story,
     amount: String,
     movement: Option<String>,
@@ -168,6 +181,7 @@ struct StoryPage {
 
 pub(super) async fn story(
     State(web): State<Web>,
+    signed: Signed,
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
     let txn_id: TxnId = id.parse().map_err(|_| {
@@ -176,10 +190,15 @@ pub(super) async fn story(
     let store = web.hub.store().clone();
     let story = read(move || crate::backoffice::story(&store, txn_id))
         .await?
+        .filter(|s| {
+            signed
+                .actor()
+                .sees_transaction(s.transaction.institution.as_deref())
+        })
         .ok_or_else(|| WebError::NotFound(format!("no transaction {id}")))?;
     let currency = story.transaction.currency;
     html(&StoryPage {
-        section: Some(Section::Transactions),
+        chrome: Chrome::new(Section::Transactions, &signed),
         amount: amount(story.transaction.amount_minor, currency),
         movement: story.movement.as_ref().map(|m| {
             format!(
