@@ -503,6 +503,13 @@ async fn sessions_cookies_and_csrf_hold_over_plain_http() {
         assert!(header.contains(flag), "{header}");
     }
     assert!(!header.contains("Secure"), "Secure on plain HTTP: {header}");
+    let page = client.get(format!("{api}/login")).send().await.unwrap();
+    let policy = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        policy.contains("default-src 'self'") && policy.contains("frame-ancestors 'none'"),
+        "{policy}"
+    );
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
     let first = value(&header);
     assert_eq!(first.len(), 64);
 

@@ -208,16 +208,29 @@ impl IntoResponse for WebError {
             message: self.to_string(),
         };
         match page.render() {
-            Ok(body) => (status, Html(body)).into_response(),
+            Ok(body) => (status, SECURITY_HEADERS, Html(body)).into_response(),
             Err(_) => (status, self.to_string()).into_response(),
         }
     }
 }
 
-/// A rendered page (or fragment) as `text/html`, never cached: every page
-/// shows the hub now.
+/// Sent with every page: nothing but this server's own scripts, styles and
+/// forms; never framed (no clickjacking); never cached (every page shows
+/// the hub now, and may show account data).
+const SECURITY_HEADERS: [(header::HeaderName, &str); 5] = [
+    (
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    ),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::REFERRER_POLICY, "same-origin"),
+    (header::CACHE_CONTROL, "no-store"),
+];
+
+/// A rendered page (or fragment) as `text/html`, with [`SECURITY_HEADERS`].
 fn html(page: &impl Template) -> Result<Response, WebError> {
-    Ok(([(header::CACHE_CONTROL, "no-store")], Html(page.render()?)).into_response())
+    Ok((SECURITY_HEADERS, Html(page.render()?)).into_response())
 }
 
 /// Runs a store read off the async runtime.
