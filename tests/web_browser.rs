@@ -415,9 +415,9 @@ async fn http_login(
         .unwrap()
 }
 
-/// A session over HTTP: its cookie value and its CSRF token.
-async fn http_session(api: &str) -> (String, String) {
-    let response = http_login(api, ADMIN, PASSWORD, None).await;
+/// A session of `name` over HTTP: its cookie value and its CSRF token.
+async fn http_session(api: &str, name: &str) -> (String, String) {
+    let response = http_login(api, name, PASSWORD, None).await;
     assert_eq!(response.status(), 303);
     let session = value(&set_cookie(&response, "cardhub_session").unwrap());
     let page = bare()
@@ -532,7 +532,7 @@ async fn sessions_cookies_and_csrf_hold_over_plain_http() {
     );
 
     // CSRF: a change with a missing or forged token is refused, nothing changes.
-    let (session, csrf) = http_session(&api).await;
+    let (session, csrf) = http_session(&api, ADMIN).await;
     for token in [None, Some("00".repeat(32)), Some(csrf[..63].to_string())] {
         let mut fields = vec![("state", "closed"), ("reason", "forged")];
         if let Some(t) = &token {
@@ -559,6 +559,24 @@ async fn sessions_cookies_and_csrf_hold_over_plain_http() {
         .await
         .unwrap();
     assert_eq!(search.status(), 403);
+
+    // An auditor's change is refused even with its token.
+    let (auditor, auditor_csrf) = http_session(&api, AUDITOR).await;
+    let refused = client
+        .post(format!("{api}/institutions/bank-a/state"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", format!("cardhub_session={auditor}"))
+        .body(form(&[
+            ("state", "closed"),
+            ("reason", "x"),
+            ("csrf", &auditor_csrf),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let (_, listed) = api_get(&api, "/api/institutions").await;
+    assert_eq!(listed["institutions"][0]["state"], "open");
 
     // With its token the change is made, and a logout ends the session.
     let done = client
