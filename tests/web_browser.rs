@@ -3,7 +3,8 @@
 //! canonical adapter to an account system on wiremock, the switch
 //! simulator on the link, users added with `cardhub users add`. One hub
 //! and at most one browser session per test (the machine has few cores).
-//! Screenshots go to `docs/web/` for `docs/web.md`. The session and CSRF
+//! Screenshots go to `docs/web/` for `docs/web.md` with
+//! `UPDATE_SCREENSHOTS=1` (else under the target folder). The session and CSRF
 //! rules are also checked over plain HTTP, header by header.
 
 mod support;

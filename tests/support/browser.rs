@@ -2,7 +2,9 @@
 //! `chromedriver` (installed by `scripts/browser-env`) started on a port it
 //! picks itself (`--port=0`, read back from its own output, so no port is
 //! chosen here and raced for), one browser session per [`Browser`], and
-//! screenshots saved into `docs/web/` for `docs/web.md`.
+//! screenshots: into `docs/web/` for `docs/web.md` with
+//! `UPDATE_SCREENSHOTS=1`, else under the target folder (a test run leaves
+//! the work tree as it was).
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -161,11 +163,16 @@ impl Browser {
         }
     }
 
-    /// Saves a PNG of the viewport as `docs/web/NAME.png`.
+    /// Saves a PNG of the viewport as `NAME.png`: in `docs/web/` with
+    /// `UPDATE_SCREENSHOTS=1`, else in the target folder's `screenshots/`.
     pub async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.unwrap();
         assert!(png.starts_with(b"\x89PNG"), "the screenshot is not a PNG");
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/web");
+        let dir = if std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/web")
+        } else {
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots")
+        };
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
