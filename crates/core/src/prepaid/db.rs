@@ -1,7 +1,7 @@
 //! The ledger's SQL. Every operation is one function run as one store job
 //! (one transaction): it checks everything first and writes only when the
 //! operation is allowed, so a refusal leaves nothing behind. Postings are
-//! written only by [`write_entry`]: through [`book`], which keeps each
+//! written only by [`EntryWriter`]: through [`book`], which keeps each
 //! account's balance column in the same transaction, or by a load file,
 //! which moves each account's column once at its end.
 
@@ -172,7 +172,7 @@ fn debit_legs(conn: &Connection, card: &CardAccount, x: i64) -> rusqlite::Result
 }
 
 /// Writes an entry and its postings and moves the balance columns with
-/// them: with [`write_entry`], the only writer of postings.
+/// them: with a load file, the only user of [`EntryWriter`].
 fn book(
     conn: &Connection,
     kind: &str,
@@ -182,38 +182,55 @@ fn book(
     legs: &[(i64, i64)],
     now_us: i64,
 ) -> rusqlite::Result<i64> {
-    let entry = write_entry(conn, kind, reference, card, original, legs, now_us)?;
+    let entry = EntryWriter::new(conn)?.write(kind, reference, card, original, legs, now_us)?;
     for &(account, amount) in legs.iter().filter(|(_, a)| *a != 0) {
         add_to_balance(conn, account, amount)?;
     }
     Ok(entry)
 }
 
-/// Writes an entry and its postings without moving the balance columns:
+/// Writes entries and their postings without moving the balance columns:
 /// the caller moves them in the same transaction ([`book`] at once, a load
-/// file once per account at its end).
-pub(super) fn write_entry(
-    conn: &Connection,
-    kind: &str,
-    reference: &str,
-    card: i64,
-    original: Option<i64>,
-    legs: &[(i64, i64)],
-    now_us: i64,
-) -> rusqlite::Result<i64> {
-    conn.prepare_cached(
-        "INSERT INTO prepaid_entries (kind, reference, card, original, booked_at_us)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![kind, reference, card, original, now_us])?;
-    let entry = conn.last_insert_rowid();
-    for &(account, amount) in legs.iter().filter(|(_, a)| *a != 0) {
-        conn.prepare_cached(
-            "INSERT INTO prepaid_postings (entry, account, amount) VALUES (?1, ?2, ?3)",
-        )?
-        .execute(params![entry, account, amount])?;
+/// file once per account at its end). Holds its two statements, so a load
+/// file's million lines look neither up again.
+pub(super) struct EntryWriter<'c> {
+    conn: &'c Connection,
+    entry: rusqlite::CachedStatement<'c>,
+    posting: rusqlite::CachedStatement<'c>,
+}
+
+impl<'c> EntryWriter<'c> {
+    pub(super) fn new(conn: &'c Connection) -> rusqlite::Result<EntryWriter<'c>> {
+        Ok(EntryWriter {
+            conn,
+            entry: conn.prepare_cached(
+                "INSERT INTO prepaid_entries (kind, reference, card, original, booked_at_us)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?,
+            posting: conn.prepare_cached(
+                "INSERT INTO prepaid_postings (entry, account, amount) VALUES (?1, ?2, ?3)",
+            )?,
+        })
     }
-    Ok(entry)
+
+    /// Writes one entry and its non-zero legs; returns the entry's id.
+    pub(super) fn write(
+        &mut self,
+        kind: &str,
+        reference: &str,
+        card: i64,
+        original: Option<i64>,
+        legs: &[(i64, i64)],
+        now_us: i64,
+    ) -> rusqlite::Result<i64> {
+        self.entry
+            .execute(params![kind, reference, card, original, now_us])?;
+        let entry = self.conn.last_insert_rowid();
+        for &(account, amount) in legs.iter().filter(|(_, a)| *a != 0) {
+            self.posting.execute(params![entry, account, amount])?;
+        }
+        Ok(entry)
+    }
 }
 
 /// Moves an account's balance column by `amount`.
