@@ -348,7 +348,7 @@ pub fn account_request(account: &str, deadline_in: Duration) -> AccountRequest {
         decision: None,
         clear_pan: None,
         listen_until: None,
-        intent: None,
+        decision_row: None,
         deadline: tokio::time::Instant::now() + deadline_in,
     }
 }
