@@ -106,12 +106,14 @@ fn account_id(conn: &Connection, kind: AccountKind, name: &str) -> rusqlite::Res
 
 /// Money set aside by open holds that have not expired at `now_us`.
 fn held(conn: &Connection, account: i64, now_us: i64) -> rusqlite::Result<i64> {
-    conn.prepare_cached(
-        "SELECT COALESCE(SUM(remaining), 0) FROM prepaid_holds
-         WHERE account = ?1 AND state = 'open' AND expires_at_us > ?2",
-    )?
-    .query_row(params![account, now_us], |r| r.get(0))
+    conn.prepare_cached(HELD)?
+        .query_row(params![account, now_us], |r| r.get(0))
 }
+
+/// What a card account's open holds set aside (read by every authorization:
+/// from the index `prepaid_holds_open` alone).
+pub(super) const HELD: &str = "SELECT COALESCE(SUM(remaining), 0) FROM prepaid_holds
+     WHERE account = ?1 AND state = 'open' AND expires_at_us > ?2";
 
 fn balances_of(conn: &Connection, card: &CardAccount, now_us: i64) -> rusqlite::Result<Balances> {
     let held = held(conn, card.id, now_us)?;

@@ -84,6 +84,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "prepaid daily limits",
         sql: include_str!("migrations/0011_prepaid_daily_limits.sql"),
     },
+    Migration {
+        version: 13,
+        name: "prepaid hold sums",
+        sql: include_str!("migrations/0013_prepaid_hold_sums.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows (0 with no migrations).
