@@ -493,6 +493,49 @@ async fn orderer_admins_manage_only_their_own_orderers_users() {
             .await
             .is_ok()
     );
+    // Roles and tenants change together; an orderer admin cannot promote.
+    assert!(matches!(
+        access
+            .set_role(&ada, "amy", Role::BankAdmin, Tenant::Bank)
+            .await,
+        Err(AccessError::Forbidden { .. })
+    ));
+    let operator = Tenant::Institutions(vec!["bank-a".into()]);
+    let amy = access
+        .set_role(&cli, "amy", Role::BankOperator, operator.clone())
+        .await
+        .unwrap();
+    assert_eq!((amy.role, amy.tenant), (Role::BankOperator, operator));
+    assert!(matches!(
+        access
+            .set_role(&cli, "amy", Role::OrdererUser, Tenant::Bank)
+            .await,
+        Err(AccessError::TenantMismatch { .. })
+    ));
+    let changed = access
+        .search_audit(
+            &cli,
+            &Query {
+                action: Some(Action::UserSetRole),
+                ..Query::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(changed.len(), 1);
+    assert!(
+        changed[0]
+            .before
+            .as_deref()
+            .unwrap()
+            .contains(r#""orderer":"a""#)
+    );
+    assert!(
+        changed[0]
+            .after
+            .as_deref()
+            .unwrap()
+            .contains(r#""institutions":["bank-a"]"#)
+    );
     // Only bank admins and auditors read the audit log.
     assert!(matches!(
         access.search_audit(&ada, &Query::default()),

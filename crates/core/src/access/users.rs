@@ -256,16 +256,16 @@ fn user_from(
     })
 }
 
-/// Writes `user`'s role and tenant over what it had.
-fn store_tenant(conn: &Connection, id: i64, role: Role, tenant: &Tenant) -> rusqlite::Result<()> {
-    let orderer = match tenant {
-        Tenant::Orderer(o) => Some(o.as_str()),
+/// The orderer column of `tenant`.
+fn orderer_of(tenant: &Tenant) -> Option<&str> {
+    match tenant {
+        Tenant::Orderer(o) => Some(o),
         Tenant::Bank | Tenant::Institutions(_) => None,
-    };
-    conn.execute(
-        "UPDATE access_users SET role = ?2, orderer = ?3 WHERE id = ?1",
-        params![id, role.as_str(), orderer],
-    )?;
+    }
+}
+
+/// Writes user `id`'s institutions over what it had.
+fn store_institutions(conn: &Connection, id: i64, tenant: &Tenant) -> rusqlite::Result<()> {
     conn.execute("DELETE FROM access_user_institutions WHERE user = ?1", [id])?;
     if let Tenant::Institutions(ids) = tenant {
         let mut insert = conn.prepare_cached(
@@ -325,11 +325,17 @@ impl Access {
                 }
                 c.execute(
                     "INSERT INTO access_users (name, role, orderer, password_hash, created_at_us) \
-                     VALUES (?1, 'bank-admin', NULL, ?2, ?3)",
-                    params![user.name, hash, now_us()],
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![
+                        user.name,
+                        user.role.as_str(),
+                        orderer_of(&user.tenant),
+                        hash,
+                        now_us()
+                    ],
                 )?;
                 let id = c.last_insert_rowid();
-                store_tenant(c, id, user.role, &user.tenant)?;
+                store_institutions(c, id, &user.tenant)?;
                 let Some(added) = by_id(c, id)? else {
                     return Err(rusqlite::Error::QueryReturnedNoRows);
                 };
@@ -415,7 +421,11 @@ impl Access {
         check_tenant(role, &tenant)?;
         let target = Some((role, tenant.clone()));
         self.change(by, name, Action::UserSetRole, target, move |c, user| {
-            store_tenant(c, user.id, role, &tenant)
+            c.execute(
+                "UPDATE access_users SET role = ?2, orderer = ?3 WHERE id = ?1",
+                params![user.id, role.as_str(), orderer_of(&tenant)],
+            )?;
+            store_institutions(c, user.id, &tenant)
         })
         .await
     }
