@@ -475,15 +475,22 @@ async fn orderer_admins_manage_only_their_own_orderers_users() {
             .await,
         Err(AccessError::UserExists { .. })
     ));
-    // A user sets its own password; the old one stops working.
+    // A user changes its own password, knowing the current one; the old
+    // one stops working.
     let amy = access
         .login("amy", PASSWORD, None)
         .await
         .unwrap()
         .session
         .actor;
+    assert!(matches!(
+        access
+            .change_own_password(&amy, "not the password", "a brand new password")
+            .await,
+        Err(AccessError::BadCredentials)
+    ));
     access
-        .set_password(&amy, "amy", "a brand new password")
+        .change_own_password(&amy, PASSWORD, "a brand new password")
         .await
         .unwrap();
     assert!(access.login("amy", PASSWORD, None).await.is_err());

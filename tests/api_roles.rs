@@ -233,18 +233,23 @@ async fn an_orderer_user_reaches_only_its_own_orderer() {
         assert!(!answer.to_string().contains(CITY_PAN), "{answer}");
     }
     // The bank's routes: forbidden.
-    for (method, path) in [
-        ("GET", "/api/institutions"),
-        ("POST", "/api/institutions/bank-a/saf/pause"),
-        ("GET", "/api/audit"),
-        ("GET", "/api/prepaid/orderers"),
-        ("GET", "/api/prepaid/audit"),
+    let orderer = json!({"id": "tom", "name": "Tom's", "funding_account": "NL00"});
+    for (method, path, body) in [
+        ("GET", "/api/institutions", None),
+        ("POST", "/api/institutions/bank-a/saf/pause", None),
+        ("GET", "/api/audit", None),
+        ("POST", "/api/prepaid/orderers", Some(orderer)),
+        ("GET", "/api/prepaid/audit", None),
     ] {
-        let (status, answer) = call(&api, &tom, method, path, None).await;
+        let (status, answer) = call(&api, &tom, method, path, body).await;
         assert_eq!(status, 403, "{method} {path}: {answer}");
         assert_eq!(answer["code"], "FORBIDDEN");
     }
-    // Its own card: served.
+    // Its own orderer, and only it, in the list; its own card: served.
+    let (status, answer) = call(&api, &tom, "GET", "/api/prepaid/orderers", None).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["orderers"].as_array().unwrap().len(), 1, "{answer}");
+    assert_eq!(answer["orderers"][0]["id"], "town");
     let (status, answer) = call(
         &api,
         &tom,

@@ -453,6 +453,35 @@ impl Access {
         .await
     }
 
+    /// Changes `by`'s own password after checking its current one (the web
+    /// application's "change password" form).
+    ///
+    /// # Errors
+    /// [`AccessError::BadCredentials`] when `current` is wrong (audited as a
+    /// failed `user.set-password`); as [`Access::set_password`].
+    pub async fn change_own_password(
+        &self,
+        by: &Actor,
+        current: &str,
+        new: &str,
+    ) -> Result<User, AccessError> {
+        check_password(new)?;
+        let name = by.user.clone();
+        let stored = self.store.read(|c| find(c, &name))?;
+        let Some((_, hash)) = stored else {
+            return Err(AccessError::UnknownUser { name });
+        };
+        let current = Zeroizing::new(current.to_owned());
+        let matches = tokio::task::spawn_blocking(move || verify_password(&current, &hash)).await?;
+        if !matches {
+            let entry = NewEntry::new(by, Action::UserSetPassword, "user", &by.user)
+                .outcome(audit::Outcome::Failed);
+            self.audit(entry).await?;
+            return Err(AccessError::BadCredentials);
+        }
+        self.set_password(by, &by.user, new).await
+    }
+
     /// Runs `apply` on the user `name` in one store job with its audit row,
     /// after checking that `by` manages it (or, for a password, is it) and,
     /// for a new role, the orderer it names.

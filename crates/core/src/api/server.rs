@@ -200,6 +200,7 @@ fn routes(gate: Gate) -> (Router<Api>, OpenApi) {
         (
             Need::PrepaidRead,
             OpenApiRouter::new()
+                .routes(routes!(prepaid::orderers, prepaid::create_orderer))
                 .routes(routes!(prepaid::orderer))
                 .routes(routes!(prepaid::orderer_cards))
                 .routes(routes!(prepaid::orderer_statement))
@@ -229,7 +230,6 @@ fn routes(gate: Gate) -> (Router<Api>, OpenApi) {
         (
             Need::BankAdmin,
             OpenApiRouter::new()
-                .routes(routes!(prepaid::orderers, prepaid::create_orderer))
                 .routes(routes!(prepaid::create_programme))
                 .routes(routes!(prepaid::open_card))
                 .routes(routes!(prepaid_orders::set_card_range))
