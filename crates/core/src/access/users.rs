@@ -14,8 +14,8 @@ use zeroize::Zeroizing;
 
 use super::audit::{self, Action, NewEntry};
 use super::{
-    Access, AccessError, Actor, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, Role, Tenant, now_us,
-    require,
+    Access, AccessError, Actor, CLI_USER, MACHINE_USER, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS,
+    Role, Tenant, now_us, require,
 };
 
 /// A user to create.
@@ -66,7 +66,8 @@ fn tenant_json(tenant: &Tenant) -> serde_json::Value {
     }
 }
 
-/// Checks a user name: 1 to 64 of `A-Z a-z 0-9 . _ @ -`.
+/// Checks a user name: 1 to 64 of `A-Z a-z 0-9 . _ @ -`, and not a name
+/// the audit log gives machines ([`MACHINE_USER`], [`CLI_USER`]).
 ///
 /// # Errors
 /// [`AccessError::InvalidName`].
@@ -74,7 +75,9 @@ pub fn check_name(name: &str) -> Result<(), AccessError> {
     let fits = (1..=64).contains(&name.len())
         && name
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._@-".contains(&b));
+            .all(|b| b.is_ascii_alphanumeric() || b"._@-".contains(&b))
+        && !name.eq_ignore_ascii_case(MACHINE_USER)
+        && !name.eq_ignore_ascii_case(CLI_USER);
     if fits {
         Ok(())
     } else {
@@ -543,6 +546,7 @@ mod tests {
         assert!(check_name("alice.b@bank-1").is_ok());
         assert!(check_name("").is_err());
         assert!(check_name("a b").is_err());
+        assert!(check_name("api-token").is_err() && check_name("CLI").is_err());
         assert!(check_name(&"a".repeat(65)).is_err());
         assert!(check_password("short").is_err());
         assert!(check_password("twelve chars").is_ok());
