@@ -81,9 +81,9 @@ fn prepare(dir: &Path) -> [String; 3] {
     .unwrap();
     let cards = dir.join("cards.csv");
     run(dir, &["cards", "import", cards.to_str().unwrap()]);
-    for (orderer, programme, account) in [
-        ("city", "city-social", "C-1"),
-        ("town", "town-social", "T-1"),
+    for (orderer, programme, kind, account) in [
+        ("city", "city-social", "social-client", "C-1"),
+        ("town", "town-buy", "small-purchase", "T-1"),
     ] {
         run(
             dir,
@@ -106,7 +106,7 @@ fn prepare(dir: &Path) -> [String; 3] {
                 "--orderer",
                 orderer,
                 "--kind",
-                "social-client",
+                kind,
                 "--currency",
                 "USD",
             ],
@@ -261,6 +261,32 @@ async fn an_orderer_user_reaches_only_its_own_orderer() {
     assert_eq!(status, 200, "{answer}");
     let (status, answer) = call(&api, &tom, "GET", "/api/prepaid/orderers/town/cards", None).await;
     assert_eq!(status, 200, "{answer}");
+
+    // A purchase of its own card, attested: recorded as tom's, whatever
+    // the body says.
+    let c = client(&served.switch("base24")).await;
+    assert_eq!(code_of(&c, &purchase(TOWN_PAN, 500, 1)).await, "00");
+    let mut completion = request("0220", "000000", TOWN_PAN, 500, 2);
+    completion.set(39, "00");
+    completion.set(90, support::prepaid::original("0100", 1));
+    assert_eq!(code_of(&c, &completion).await, "00");
+    let (_, open) = call(
+        &api,
+        &tom,
+        "GET",
+        "/api/prepaid/orderers/town/unattested",
+        None,
+    )
+    .await;
+    let reference = open[0]["reference"].as_str().unwrap().to_string();
+    let attest = json!({"verdict": "attested", "user": "someone-else", "comment": "groceries"});
+    let path = format!("/api/prepaid/orderers/town/purchases/{reference}/attestation");
+    let (status, answer) = call(&api, &tom, "POST", &path, Some(attest)).await;
+    assert_eq!(
+        (status, answer["user"].clone()),
+        (200, json!("tom")),
+        "{answer}"
+    );
 
     // Nothing of city's changed; the audit log has the bank's load and tom's.
     let (_, card) = call(&api, TOKEN, "GET", "/api/prepaid/cards/C-1", None).await;
