@@ -79,6 +79,8 @@ fn the_migration_keeps_older_late_repeats_apart() {
     // with a late repeat decided again.
     db.execute_batch(
         "DROP INDEX journal_duplicate_key;
+         DROP TABLE audit_log; DROP TABLE access_tokens; DROP TABLE access_sessions;
+         DROP TABLE access_user_institutions; DROP TABLE access_users;
          DROP TABLE prepaid_attestations;
          DROP TABLE prepaid_pin_requests; DROP TABLE prepaid_pin_mailers;
          DROP TABLE prepaid_order_cards; DROP TABLE prepaid_orders; DROP TABLE prepaid_card_ranges;

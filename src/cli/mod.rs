@@ -18,6 +18,7 @@ mod sim;
 mod standin;
 mod status;
 mod txn;
+mod users;
 
 /// `--config`: the hub's configuration file, for commands that work on its
 /// store while the hub may be running.
@@ -102,6 +103,11 @@ enum Command {
         #[command(subcommand)]
         command: txn::TxnCommand,
     },
+    /// Users of the web application and the API, their API tokens, and the audit log.
+    Users {
+        #[command(subcommand)]
+        command: users::UsersCommand,
+    },
     /// Run the hub: serve the switch connections of a config file.
     Serve(serve::ServeArgs),
     /// Run the reference account system (wsdl/account-system.wsdl, or a vendor adapter's interface) for demos and vendors.
@@ -127,6 +133,7 @@ pub fn main() -> ExitCode {
             | Command::Saf { .. }
             | Command::Status(_)
             | Command::Txn { .. }
+            | Command::Users { .. }
     );
     let outcome = match cli.command {
         Command::Demo(args) => demo::run(args),
@@ -148,6 +155,7 @@ pub fn main() -> ExitCode {
         Command::Saf { command } => standin::run_saf(command),
         Command::Status(args) => status::run(args),
         Command::Txn { command } => txn::run(command),
+        Command::Users { command } => users::run(command),
         Command::Balances { command } => standin::run_balances(command),
     };
     match outcome {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use crate::access::config::WebConfig;
 use crate::api::config::{ApiConfig, ApiSettings};
 use crate::cards::config::{Catalog, LimitProfiles, SecurityConfig};
 use crate::hub::limits::DayConfig;
@@ -50,6 +51,9 @@ pub struct ConfigFile {
     /// `[prepaid]`: the prepaid ledger's settings.
     #[serde(default)]
     pub prepaid: PrepaidConfig,
+    /// `[web]`: login sessions' timeouts.
+    #[serde(default)]
+    pub web: WebConfig,
 }
 
 /// The checked configuration.
@@ -71,6 +75,8 @@ pub struct Config {
     pub api: Option<ApiSettings>,
     /// `[prepaid]`: the prepaid ledger's settings.
     pub prepaid: PrepaidConfig,
+    /// `[web]`: login sessions' timeouts.
+    pub web: WebConfig,
 }
 
 /// Why a configuration cannot be used.
@@ -180,6 +186,7 @@ impl Config {
         }
         problems.extend(file.holds.problems());
         problems.extend(file.prepaid.problems());
+        problems.extend(file.web.problems());
         let api = file
             .api
             .as_ref()
@@ -227,6 +234,7 @@ impl Config {
                 outbox: file.prepaid.outbox.map(|d| base.join(d)),
                 ..file.prepaid
             },
+            web: file.web,
         })
     }
 

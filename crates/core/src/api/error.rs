@@ -68,6 +68,15 @@ impl ApiError {
         ApiError::with(status, message, Some(field), None)
     }
 
+    /// `{"error", "code"}` with `status`.
+    pub(super) fn with_code(
+        status: StatusCode,
+        message: impl std::fmt::Display,
+        code: &'static str,
+    ) -> ApiError {
+        ApiError::with(status, message, None, Some(code))
+    }
+
     fn coded(status: StatusCode, message: impl std::fmt::Display, code: HubFaultCode) -> Self {
         ApiError::with(status, message, None, Some(code.as_str()))
     }

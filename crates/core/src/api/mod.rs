@@ -1,6 +1,7 @@
 //! The hub's HTTP side: the JSON API for operators and the SOAP service
 //! institutions call (`wsdl/hub.wsdl`).
 
+mod access;
 pub mod balances;
 pub mod config;
 mod error;

@@ -1,28 +1,35 @@
 //! The operators' JSON routes under `/api/`: institution states, SAF
 //! control, balance uploads, the SAF queue, transaction search and story.
 //! Each handler's `#[utoipa::path]` and the types it answers with are what
-//! `/openapi.json` says of it; the bearer token is checked before any of
-//! them runs ([`super::server`]).
+//! `/openapi.json` says of it; the bearer token and the caller's role are
+//! checked before any of them runs ([`super::access`]). A bank operator
+//! sees and changes only its own institutions: others answer as unknown;
+//! every change is audited with the caller and its address.
 
+use axum::Extension;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 use utoipa::ToSchema;
 
+use super::access::forbidden;
 use super::balances;
 use super::error::{ApiError, Body, ErrorBody};
 use super::server::Api;
+use crate::access::audit::{self, Action, NewEntry};
+use crate::access::{Actor, Tenant};
 use crate::backoffice::Story;
 use crate::backoffice::search::{Criteria, Page};
 use crate::journal::txn_id::TxnId;
 use crate::metrics::InstitutionSnapshot;
 use crate::standin::balances::Applied;
 use crate::standin::saf;
-use crate::standin::state::{InstitutionState, Source};
+use crate::standin::state::{InstitutionState, Source, StateError};
 
 /// Every institution now.
 #[derive(Debug, Serialize, ToSchema)]
@@ -94,8 +101,10 @@ pub struct Requeued {
 ))]
 pub(super) async fn institutions(
     State(api): State<Api>,
+    Extension(actor): Extension<Actor>,
 ) -> Result<Json<InstitutionList>, ApiError> {
-    let institutions = api.snapshots().await?;
+    let mut institutions = api.snapshots().await?;
+    institutions.retain(|i| actor.sees_institution(&i.id));
     Ok(Json(InstitutionList { institutions }))
 }
 
@@ -114,9 +123,11 @@ pub(super) async fn institutions(
 )]
 pub(super) async fn set_state(
     State(api): State<Api>,
+    Extension(actor): Extension<Actor>,
     Path(id): Path<String>,
     Json(change): Json<StateChange>,
 ) -> Result<Json<StateChanged>, ApiError> {
+    own_institution(&actor, &id)?;
     let to: InstitutionState = change.state.parse()?;
     let reason = change
         .reason
@@ -126,6 +137,10 @@ pub(super) async fn set_state(
         .institutions()
         .set_state(&id, to, Source::Api, &reason)
         .await?;
+    let entry = NewEntry::new(&actor, Action::InstitutionState, "institution", &id)
+        .before(&json!({ "state": previous.as_str() }))
+        .after(&json!({ "state": to.as_str(), "reason": reason }));
+    api.access.audit(entry).await?;
     Ok(Json(StateChanged {
         institution: id,
         previous: previous.as_str(),
@@ -141,8 +156,12 @@ pub(super) async fn set_state(
         (status = NOT_FOUND, description = "no such institution", body = ErrorBody),
     ),
 )]
-pub(super) async fn pause(api: State<Api>, id: Path<String>) -> Result<Json<SafPaused>, ApiError> {
-    set_paused(api, id, true).await
+pub(super) async fn pause(
+    api: State<Api>,
+    actor: Extension<Actor>,
+    id: Path<String>,
+) -> Result<Json<SafPaused>, ApiError> {
+    set_paused(api, actor, id, true).await
 }
 
 /// Let the institution's SAF replay run.
@@ -153,19 +172,32 @@ pub(super) async fn pause(api: State<Api>, id: Path<String>) -> Result<Json<SafP
         (status = NOT_FOUND, description = "no such institution", body = ErrorBody),
     ),
 )]
-pub(super) async fn resume(api: State<Api>, id: Path<String>) -> Result<Json<SafPaused>, ApiError> {
-    set_paused(api, id, false).await
+pub(super) async fn resume(
+    api: State<Api>,
+    actor: Extension<Actor>,
+    id: Path<String>,
+) -> Result<Json<SafPaused>, ApiError> {
+    set_paused(api, actor, id, false).await
 }
 
 async fn set_paused(
     State(api): State<Api>,
+    Extension(actor): Extension<Actor>,
     Path(id): Path<String>,
     saf_paused: bool,
 ) -> Result<Json<SafPaused>, ApiError> {
+    own_institution(&actor, &id)?;
     api.hub
         .institutions()
         .set_paused(&id, saf_paused, Source::Api)
         .await?;
+    let action = if saf_paused {
+        Action::SafPause
+    } else {
+        Action::SafResume
+    };
+    let entry = NewEntry::new(&actor, action, "institution", &id);
+    api.access.audit(entry).await?;
     Ok(Json(SafPaused {
         institution: id,
         saf_paused,
@@ -194,10 +226,12 @@ async fn set_paused(
 )]
 pub(super) async fn upload_balances(
     State(api): State<Api>,
+    Extension(actor): Extension<Actor>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<Json<Applied>, ApiError> {
+    own_institution(&actor, &id)?;
     let as_of = match headers.get("x-as-of").map(|v| v.to_str().map(str::parse)) {
         None => None,
         Some(Ok(Ok(t))) => Some(t),
@@ -219,8 +253,16 @@ pub(super) async fn upload_balances(
         as_of,
         "upload",
     )
-    .await?;
-    Ok(Json(applied))
+    .await;
+    let entry = NewEntry::new(&actor, Action::BalanceUpload, "institution", &id);
+    let entry = match &applied {
+        Ok(applied) => entry.after(&serde_json::to_value(applied).unwrap_or_default()),
+        Err(e) => entry
+            .after(&json!({ "refused": e.to_string() }))
+            .outcome(audit::Outcome::Failed),
+    };
+    api.access.audit(entry).await?;
+    Ok(Json(applied?))
 }
 
 /// Transactions by card, account, institution, terminal, RRN, STAN, time
@@ -238,15 +280,19 @@ pub(super) async fn upload_balances(
 )]
 pub(super) async fn search(
     State(api): State<Api>,
+    Extension(actor): Extension<Actor>,
     criteria: Result<Json<Criteria>, JsonRejection>,
 ) -> Result<Json<Page>, ApiError> {
-    let Json(criteria) = criteria.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
+    let Json(mut criteria) = criteria.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
+    criteria.institution = scoped(&actor, criteria.institution)?;
     let cards = api.hub.cards().clone();
     let query = criteria
         .compile(|pan| cards.hash(pan))
         .map_err(|e| ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, &e, e.field))?;
     let store = api.hub.store().clone();
-    let page = tokio::task::spawn_blocking(move || query.run(&store)).await??;
+    let mut page = tokio::task::spawn_blocking(move || query.run(&store)).await??;
+    page.transactions
+        .retain(|t| sees(&actor, t.institution.as_deref()));
     Ok(Json(page))
 }
 
@@ -264,6 +310,7 @@ pub(super) async fn search(
 )]
 pub(super) async fn transaction(
     State(api): State<Api>,
+    Extension(actor): Extension<Actor>,
     Path(id): Path<String>,
 ) -> Result<Json<Story>, ApiError> {
     let Ok(txn_id) = id.parse::<TxnId>() else {
@@ -276,6 +323,7 @@ pub(super) async fn transaction(
     let story =
         tokio::task::spawn_blocking(move || crate::backoffice::story(&store, txn_id)).await??;
     story
+        .filter(|s| sees(&actor, s.transaction.institution.as_deref()))
         .map(Json)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no transaction {id}")))
 }
@@ -288,13 +336,16 @@ pub(super) async fn transaction(
 ))]
 pub(super) async fn saf_list(
     State(api): State<Api>,
-    Query(filter): Query<saf::Filter>,
+    Extension(actor): Extension<Actor>,
+    Query(mut filter): Query<saf::Filter>,
 ) -> Result<Json<SafList>, ApiError> {
+    filter.institution = scoped(&actor, filter.institution)?;
     let store = api.hub.store().clone();
     let items = tokio::task::spawn_blocking(move || saf::list(&store, &filter)).await??;
     let next_after = items.last().map(|(i, _)| i.seq);
     let items = items
         .into_iter()
+        .filter(|(item, _)| actor.sees_institution(&item.institution))
         .map(|(item, waits_behind)| SafItem { item, waits_behind })
         .collect();
     Ok(Json(SafList { items, next_after }))
@@ -311,9 +362,22 @@ pub(super) async fn saf_list(
 )]
 pub(super) async fn requeue(
     State(api): State<Api>,
+    Extension(actor): Extension<Actor>,
     Path(seq): Path<i64>,
 ) -> Result<Json<Requeued>, ApiError> {
-    let requeued = api.hub.store().write(move |c| saf::requeue(c, seq)).await?;
+    let requeued = api
+        .hub
+        .store()
+        .write(move |c| {
+            let institution = saf::institution_of(c, seq)?;
+            if !institution.is_some_and(|i| actor.sees_institution(&i)) || !saf::requeue(c, seq)? {
+                return Ok(false);
+            }
+            let entry = NewEntry::new(&actor, Action::SafRequeue, "saf-item", seq.to_string())
+                .after(&json!({ "state": saf::ItemState::Pending.as_str() }));
+            audit::record(c, &entry).map(|_| true)
+        })
+        .await?;
     if !requeued {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -327,4 +391,30 @@ pub(super) async fn requeue(
         seq,
         state: saf::ItemState::Pending.as_str(),
     }))
+}
+
+/// Refuses, as unknown, an institution the actor may not see.
+fn own_institution(actor: &Actor, id: &str) -> Result<(), ApiError> {
+    if actor.sees_institution(id) {
+        Ok(())
+    } else {
+        Err(StateError::UnknownInstitution(id.into()).into())
+    }
+}
+
+/// Whether the actor sees a transaction of `institution` (one without an
+/// institution: the whole bank only).
+fn sees(actor: &Actor, institution: Option<&str>) -> bool {
+    institution.map_or(actor.tenant == Tenant::Bank, |i| actor.sees_institution(i))
+}
+
+/// The institution criterion of a bank operator's list: `given` when it is
+/// one of theirs (403 otherwise), their only one when none is given (with
+/// several, the answer is filtered instead).
+fn scoped(actor: &Actor, given: Option<String>) -> Result<Option<String>, ApiError> {
+    match (&actor.tenant, given) {
+        (Tenant::Institutions(own), None) if own.len() == 1 => Ok(own.first().cloned()),
+        (_, Some(id)) if !actor.sees_institution(&id) => Err(forbidden(actor)),
+        (_, given) => Ok(given),
+    }
 }

@@ -5,14 +5,17 @@
 //! too; refusals come back as 404/409/422 with the ledger's reason, and
 //! nothing was booked.
 
-use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::access::forbidden;
 use super::error::{ApiError, ErrorBody};
 use super::server::Api;
+use crate::access::audit::{Action, NewEntry};
+use crate::access::{Actor, Role};
 use crate::account::Balances;
 use crate::cards::Card;
 use crate::iso8583::fields::{Expiry, Pan};
@@ -198,13 +201,18 @@ pub struct Audit {
     pub breaches: Vec<String>,
 }
 
-/// Every orderer with its programmes and pooled liability.
+/// Every orderer the caller sees (an orderer's users: their own) with its
+/// programmes and pooled liability.
 #[utoipa::path(get, path = "/api/prepaid/orderers", responses(
     (status = OK, body = OrdererList),
     (status = SERVICE_UNAVAILABLE, description = "the store does not answer", body = ErrorBody),
 ))]
-pub(super) async fn orderers(State(api): State<Api>) -> Result<Json<OrdererList>, ApiError> {
-    let orderers = api.read_ledger(Ledger::orderers).await?;
+pub(super) async fn orderers(
+    State(api): State<Api>,
+    Extension(actor): Extension<Actor>,
+) -> Result<Json<OrdererList>, ApiError> {
+    let mut orderers = api.read_ledger(Ledger::orderers).await?;
+    orderers.retain(|o| actor.sees_orderer(&o.id));
     Ok(Json(OrdererList { orderers }))
 }
 
@@ -219,8 +227,13 @@ pub(super) async fn orderers(State(api): State<Api>) -> Result<Json<OrdererList>
 ))]
 pub(super) async fn create_orderer(
     State(api): State<Api>,
+    Extension(actor): Extension<Actor>,
     Json(o): Json<OrdererIn>,
 ) -> Result<(StatusCode, Json<Orderer>), ApiError> {
+    // Its path is read by orderers' users too (`Need::PrepaidRead`).
+    if actor.role != Role::BankAdmin {
+        return Err(forbidden(&actor));
+    }
     let id = o.id.clone();
     api.ledger
         .create_orderer(NewOrderer {
@@ -229,6 +242,13 @@ pub(super) async fn create_orderer(
             funding_account: o.funding_account,
         })
         .await?;
+    api.record(NewEntry::new(
+        &actor,
+        Action::PrepaidOrderer,
+        "orderer",
+        &id,
+    ))
+    .await?;
     Ok((StatusCode::CREATED, Json(api.ledger.orderer(&id)?)))
 }
 
@@ -243,8 +263,10 @@ pub(super) async fn create_orderer(
 )]
 pub(super) async fn orderer(
     State(api): State<Api>,
+    Extension(actor): Extension<Actor>,
     Path(id): Path<String>,
 ) -> Result<Json<Orderer>, ApiError> {
+    api.ledger.scope_orderer(&actor, &id)?;
     Ok(Json(api.read_ledger(move |l| l.orderer(&id)).await?))
 }
 
@@ -259,8 +281,10 @@ pub(super) async fn orderer(
 )]
 pub(super) async fn orderer_cards(
     State(api): State<Api>,
+    Extension(actor): Extension<Actor>,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<CardAccount>>, ApiError> {
+    api.ledger.scope_orderer(&actor, &id)?;
     Ok(Json(api.read_ledger(move |l| l.card_accounts(&id)).await?))
 }
 
@@ -276,9 +300,11 @@ pub(super) async fn orderer_cards(
 )]
 pub(super) async fn orderer_statement(
     State(api): State<Api>,
+    Extension(actor): Extension<Actor>,
     Path(id): Path<String>,
     Query(q): Query<PeriodQuery>,
 ) -> Result<Json<Statement>, ApiError> {
+    api.ledger.scope_orderer(&actor, &id)?;
     api.ledger.orderer(&id)?;
     statement(&api, Subject::Orderer(id), &q).await
 }
@@ -295,12 +321,15 @@ pub(super) async fn orderer_statement(
 ))]
 pub(super) async fn create_programme(
     State(api): State<Api>,
+    Extension(actor): Extension<Actor>,
     Json(p): Json<ProgrammeIn>,
 ) -> Result<(StatusCode, Json<Orderer>), ApiError> {
     let kind = ProgrammeKind::parse(&p.kind)?;
     let pin_delivery = PinDelivery::parse(p.pin_delivery.as_deref().unwrap_or("with-card"))?;
     let currency = currency(&p.currency)?;
     let orderer = p.orderer.clone();
+    let entry = NewEntry::new(&actor, Action::PrepaidProgramme, "programme", &p.id)
+        .after(&serde_json::json!({ "orderer": p.orderer, "kind": p.kind }));
     api.ledger
         .create_programme(NewProgramme {
             id: p.id,
@@ -315,6 +344,7 @@ pub(super) async fn create_programme(
             },
         })
         .await?;
+    api.record(entry).await?;
     Ok((StatusCode::CREATED, Json(api.ledger.orderer(&orderer)?)))
 }
 
@@ -330,9 +360,13 @@ pub(super) async fn create_programme(
 ))]
 pub(super) async fn open_card(
     State(api): State<Api>,
+    Extension(actor): Extension<Actor>,
     Json(c): Json<CardAccountIn>,
 ) -> Result<(StatusCode, Json<CardAccount>), ApiError> {
     api.ledger.open_card(&c.account, &c.programme).await?;
+    let entry = NewEntry::new(&actor, Action::PrepaidOpenCard, "card", &c.account)
+        .after(&serde_json::json!({ "programme": c.programme }));
+    api.record(entry).await?;
     Ok((
         StatusCode::CREATED,
         Json(api.ledger.card_account(&c.account)?),
@@ -350,8 +384,10 @@ pub(super) async fn open_card(
 )]
 pub(super) async fn card(
     State(api): State<Api>,
+    Extension(actor): Extension<Actor>,
     Path(account): Path<String>,
 ) -> Result<Json<CardAccount>, ApiError> {
+    api.ledger.scope_card(&actor, &account)?;
     Ok(Json(
         api.read_ledger(move |l| l.card_account(&account)).await?,
     ))
@@ -369,9 +405,11 @@ pub(super) async fn card(
 )]
 pub(super) async fn card_statement(
     State(api): State<Api>,
+    Extension(actor): Extension<Actor>,
     Path(account): Path<String>,
     Query(q): Query<PeriodQuery>,
 ) -> Result<Json<Statement>, ApiError> {
+    api.ledger.scope_card(&actor, &account)?;
     api.ledger.card_account(&account)?;
     statement(&api, Subject::Card(account), &q).await
 }
@@ -392,14 +430,23 @@ pub(super) async fn card_statement(
 )]
 pub(super) async fn load(
     State(api): State<Api>,
+    Extension(actor): Extension<Actor>,
     Path(account): Path<String>,
     Json(a): Json<AmountIn>,
 ) -> Result<Json<Loaded>, ApiError> {
     let amount = amount(&a)?;
+    api.ledger.scope_card(&actor, &account)?;
     let (booked, activated): (Booked, Vec<Card>) = api
         .ledger
         .load_activating(api.hub.cards(), &a.reference, &account, amount)
         .await?;
+    if !booked.repeat {
+        let entry = NewEntry::new(&actor, Action::PrepaidLoad, "card", &account).after(
+            &serde_json::json!({ "entry": booked.id, "reference": a.reference,
+                "amount_minor": a.amount_minor, "currency": a.currency }),
+        );
+        api.record(entry).await?;
+    }
     Ok(Json(Loaded {
         entry: booked.id,
         repeat: booked.repeat,
@@ -419,13 +466,21 @@ pub(super) async fn load(
 ))]
 pub(super) async fn move_balance(
     State(api): State<Api>,
+    Extension(actor): Extension<Actor>,
     Json(m): Json<MoveIn>,
 ) -> Result<Json<Moved>, ApiError> {
     let amount = amount(&m.amount)?;
+    api.ledger.scope_card(&actor, &m.from)?;
+    api.ledger.scope_card(&actor, &m.to)?;
     let (from, to) = api
         .ledger
         .move_balance(&m.amount.reference, &m.from, &m.to, amount)
         .await?;
+    let entry = NewEntry::new(&actor, Action::PrepaidMove, "card", &m.from).after(
+        &serde_json::json!({ "to": m.to, "reference": m.amount.reference,
+            "amount_minor": m.amount.amount_minor, "currency": m.amount.currency }),
+    );
+    api.record(entry).await?;
     Ok(Json(Moved {
         from: from.into(),
         to: to.into(),
@@ -445,6 +500,7 @@ pub(super) async fn move_balance(
 ))]
 pub(super) async fn replace(
     State(api): State<Api>,
+    Extension(actor): Extension<Actor>,
     Json(r): Json<ReplacementIn>,
 ) -> Result<Json<Replaced>, ApiError> {
     let pan = |field, text: &str| {
@@ -453,6 +509,7 @@ pub(super) async fn replace(
     let (old, new) = (pan("lost_pan", &r.lost_pan)?, pan("new_pan", &r.new_pan)?);
     let expiry =
         Expiry::parse(&r.new_expiry).map_err(|_| unprocessable("new_expiry", "is not YYMM"))?;
+    api.ledger.scope_pan(&actor, api.hub.cards(), &old)?;
     let (card, balances) = api
         .ledger
         .replace_lost_card(
@@ -464,6 +521,11 @@ pub(super) async fn replace(
             &r.new_account,
         )
         .await?;
+    let entry = NewEntry::new(&actor, Action::PrepaidReplace, "card", old.masked()).after(
+        &serde_json::json!({ "card": card.pan_masked, "account": card.account,
+            "reference": r.reference }),
+    );
+    api.record(entry).await?;
     Ok(Json(Replaced {
         card: card.pan_masked,
         account: card.account,

@@ -4,16 +4,18 @@
 //! Thin calls of [`crate::prepaid::Ledger`] (`load_file`, `export`,
 //! `attestation`), which the CLI calls too.
 
-use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, Body, ErrorBody};
 use super::server::Api;
+use crate::access::Actor;
+use crate::access::audit::{Action, NewEntry};
 use crate::prepaid::attestation::{AttestationEvent, UnattestedPurchase};
 use crate::prepaid::export::ExportFormat;
 use crate::prepaid::load_file::{LoadReport, MAX_LOAD_FILE_BYTES};
@@ -65,7 +67,8 @@ pub struct AttestationIn {
     /// `attested` or `disputed`.
     #[schema(pattern = "^(attested|disputed)$")]
     verdict: String,
-    /// Who attests or disputes.
+    /// Who attests or disputes. Recorded as given for the `[api]` machine
+    /// token; a user token records its own user instead.
     #[schema(min_length = 1, max_length = 64)]
     user: String,
     /// Attestation: the purpose or cost centre; dispute: the reason.
@@ -155,6 +158,7 @@ pub struct UnattestedQuery {
 )]
 pub(super) async fn load_file(
     State(api): State<Api>,
+    Extension(actor): Extension<Actor>,
     body: axum::body::Body,
 ) -> Result<Json<LoadFileBooked>, ApiError> {
     let mut stream = body.into_data_stream();
@@ -174,7 +178,16 @@ pub(super) async fn load_file(
         }
         bytes.extend_from_slice(&chunk);
     }
-    let report = api.ledger.import_load_file(api.hub.cards(), &bytes).await?;
+    let report = api.ledger.import_load_file(api.hub.cards(), &bytes).await;
+    let entry = NewEntry::new(&actor, Action::PrepaidLoadFile, "load-file", "upload");
+    let entry = match &report {
+        Ok(_) => entry,
+        Err(e) => entry
+            .after(&serde_json::json!({ "refused": e.to_string() }))
+            .outcome(crate::access::audit::Outcome::Failed),
+    };
+    api.record(entry).await?;
+    let report = report?;
     Ok(Json(report.into()))
 }
 
@@ -237,18 +250,25 @@ pub(super) async fn export(
 )]
 pub(super) async fn attestation(
     State(api): State<Api>,
+    Extension(actor): Extension<Actor>,
     Path((orderer, reference)): Path<(String, String)>,
     Json(a): Json<AttestationIn>,
 ) -> Result<Json<AttestationOut>, ApiError> {
+    api.ledger.scope_orderer(&actor, &orderer)?;
+    let user = if actor.is_machine() {
+        a.user.as_str()
+    } else {
+        actor.user.as_str()
+    };
     let event = match a.verdict.as_str() {
         "attested" => {
             api.ledger
-                .attest(&orderer, &reference, &a.user, &a.comment)
+                .attest(&orderer, &reference, user, &a.comment)
                 .await?
         }
         "disputed" => {
             api.ledger
-                .dispute(&orderer, &reference, &a.user, &a.comment)
+                .dispute(&orderer, &reference, user, &a.comment)
                 .await?
         }
         _ => {
@@ -259,6 +279,9 @@ pub(super) async fn attestation(
             ));
         }
     };
+    let entry = NewEntry::new(&actor, Action::PrepaidAttestation, "purchase", &reference)
+        .after(&serde_json::json!({ "orderer": orderer, "verdict": a.verdict }));
+    api.record(entry).await?;
     Ok(Json(event.into()))
 }
 
@@ -274,9 +297,11 @@ pub(super) async fn attestation(
 )]
 pub(super) async fn unattested(
     State(api): State<Api>,
+    Extension(actor): Extension<Actor>,
     Path(orderer): Path<String>,
     Query(q): Query<UnattestedQuery>,
 ) -> Result<Json<Vec<UnattestedOut>>, ApiError> {
+    api.ledger.scope_orderer(&actor, &orderer)?;
     let now = jiff::Timestamp::now().as_microsecond();
     let days = q.older_than_days.unwrap_or(0);
     let list = api

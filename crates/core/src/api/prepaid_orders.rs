@@ -6,14 +6,16 @@
 //! producer: the API never sends it over HTTP, it writes it (mode 0600)
 //! into `[prepaid] outbox` and answers where.
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
 use super::server::Api;
+use crate::access::Actor;
+use crate::access::audit::{Action, NewEntry};
 use crate::iso8583::fields::Pan;
 use crate::prepaid::orders::{CardRange, NewOrder, Order, OrderSummary, PinRequest, Written};
 use crate::standin::config::InstitutionMode;
@@ -197,6 +199,7 @@ impl From<PinRequest> for PinRequestOut {
 )]
 pub(super) async fn set_card_range(
     State(api): State<Api>,
+    Extension(actor): Extension<Actor>,
     Path(programme): Path<String>,
     Json(r): Json<CardRangeIo>,
 ) -> Result<Json<CardRangeIo>, ApiError> {
@@ -222,6 +225,11 @@ pub(super) async fn set_card_range(
         profile: r.profile,
     };
     api.ledger.set_card_range(&programme, range.clone()).await?;
+    let entry = NewEntry::new(&actor, Action::PrepaidCardRange, "programme", &programme).after(
+        &serde_json::json!({ "prefix": range.prefix, "pan_length": range.pan_length,
+            "institution": range.institution }),
+    );
+    api.record(entry).await?;
     Ok(Json(CardRangeIo {
         prefix: range.prefix,
         pan_length: range.pan_length,
@@ -243,8 +251,15 @@ pub(super) async fn set_card_range(
 ))]
 pub(super) async fn order_cards(
     State(api): State<Api>,
+    Extension(actor): Extension<Actor>,
     Json(o): Json<OrderIn>,
 ) -> Result<(StatusCode, Json<OrderedOut>), ApiError> {
+    api.ledger.scope_orderer(&actor, &o.orderer)?;
+    api.ledger.scope_programme(&actor, &o.programme)?;
+    let entry = NewEntry::new(&actor, Action::PrepaidOrder, "orderer", &o.orderer).after(
+        &serde_json::json!({ "programme": o.programme, "count": o.count,
+            "reference": o.reference }),
+    );
     let order = NewOrder {
         orderer: o.orderer,
         programme: o.programme,
@@ -253,6 +268,9 @@ pub(super) async fn order_cards(
         reference: o.reference,
     };
     let ordered = api.ledger.order_cards(api.hub.cards(), order).await?;
+    if !ordered.repeat {
+        api.record(entry).await?;
+    }
     let status = if ordered.repeat {
         StatusCode::OK
     } else {
@@ -278,8 +296,10 @@ pub(super) async fn order_cards(
 )]
 pub(super) async fn orders(
     State(api): State<Api>,
+    Extension(actor): Extension<Actor>,
     Path(orderer): Path<String>,
 ) -> Result<Json<Vec<OrderSummaryOut>>, ApiError> {
+    api.ledger.scope_orderer(&actor, &orderer)?;
     let orders = api
         .read_ledger(move |l| {
             l.orderer(&orderer)?;
@@ -301,8 +321,10 @@ pub(super) async fn orders(
 )]
 pub(super) async fn order(
     State(api): State<Api>,
+    Extension(actor): Extension<Actor>,
     Path(id): Path<i64>,
 ) -> Result<Json<OrderOut>, ApiError> {
+    api.ledger.scope_order(&actor, id)?;
     let cards = api.hub.cards().clone();
     let order = api.read_ledger(move |l| l.order(&cards, id)).await?;
     Ok(Json(order.into()))
@@ -346,9 +368,14 @@ pub(super) async fn production_file(
 )]
 pub(super) async fn delivered(
     State(api): State<Api>,
+    Extension(actor): Extension<Actor>,
     Path(id): Path<i64>,
 ) -> Result<Json<OrderSummaryOut>, ApiError> {
-    Ok(Json(api.ledger.mark_delivered(id).await?.into()))
+    api.ledger.scope_order(&actor, id)?;
+    let delivered = api.ledger.mark_delivered(id).await?;
+    let entry = NewEntry::new(&actor, Action::PrepaidDelivered, "order", id.to_string());
+    api.record(entry).await?;
+    Ok(Json(delivered.into()))
 }
 
 /// Send a card's PIN again: in the next PIN mailer file.
@@ -362,6 +389,7 @@ pub(super) async fn delivered(
 ))]
 pub(super) async fn reorder_pin(
     State(api): State<Api>,
+    Extension(actor): Extension<Actor>,
     Json(r): Json<PinReorderIn>,
 ) -> Result<Json<PinRequestOut>, ApiError> {
     let pan = Pan::new(&r.pan).map_err(|_| {
@@ -371,9 +399,11 @@ pub(super) async fn reorder_pin(
             "pan",
         )
     })?;
-    Ok(Json(
-        api.ledger.reorder_pin(api.hub.cards(), &pan).await?.into(),
-    ))
+    api.ledger.scope_pan(&actor, api.hub.cards(), &pan)?;
+    let request = api.ledger.reorder_pin(api.hub.cards(), &pan).await?;
+    let entry = NewEntry::new(&actor, Action::PrepaidPinReorder, "card", pan.masked());
+    api.record(entry).await?;
+    Ok(Json(request.into()))
 }
 
 /// Write the next PIN mailer file (every pending PIN request) into the outbox.

@@ -1,7 +1,8 @@
 //! The JSON API and the SOAP service for institutions, on their own
 //! address (`[api]`; HTTPS with `[api.tls]`, see [`super::tls`]). Every
 //! route but `/healthz`, `/readyz`, `/metrics` and `/openapi.json` requires
-//! the configured bearer token.
+//! a bearer token: the configured `[api]` token, or a user's API token, and
+//! each group of routes admits only some roles ([`super::access`]).
 //!
 //! - `GET  /healthz` — the process answers; `GET /readyz` — the store reads and writes
 //! - `GET  /metrics` — Prometheus text exposition (no card data in it)
@@ -24,18 +25,18 @@
 //!   ([`super::prepaid`]); card ranges, orders, production and PIN mailer
 //!   files, PIN reorders ([`super::prepaid_orders`]); load files, the
 //!   accounting export, attestation ([`super::prepaid_files`])
+//! - `GET  /api/audit` — the audit log (bank admins and auditors)
 //! - `POST /soap/hub` — StatusNotify and SubmitBalances (`wsdl/hub.wsdl`)
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use futures::TryStreamExt;
-use subtle::ConstantTimeEq;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use utoipa::OpenApi as _;
@@ -44,6 +45,7 @@ use utoipa::openapi::{ContentBuilder, OpenApi, Ref, ResponseBuilder};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::access::{self as gate, Gate, Need, Peer};
 use super::balances::{self, BalancesError};
 use super::config::ApiSettings;
 use super::error::{ApiError, ErrorBody};
@@ -51,6 +53,8 @@ use super::hub_soap::{self, HubCall, HubFaultCode, LineErrorOut, SoapVersion};
 use super::operator;
 use super::tls::TlsListener;
 use super::{prepaid, prepaid_files, prepaid_orders};
+use crate::access::Access;
+use crate::access::config::WebConfig;
 use crate::hub::pipeline::Hub;
 use crate::link::LinkStats;
 use crate::metrics::InstitutionSnapshot;
@@ -78,6 +82,8 @@ pub(super) struct Api {
     pub(super) ledger: Ledger,
     /// `[prepaid] outbox`: where producer files are written.
     pub(super) outbox: Option<std::path::PathBuf>,
+    /// Users' tokens and the audit log, on the hub's store.
+    pub(super) access: Access,
 }
 
 /// A started API server.
@@ -102,8 +108,15 @@ pub async fn start(
 ) -> std::io::Result<RunningApi> {
     let listener = tokio::net::TcpListener::bind(&settings.listen).await?;
     let addr = listener.local_addr()?;
-    let (router, document) = routes(settings.token.as_str().into());
+    // The API resolves no login sessions: `[web]`'s timeouts do not apply.
+    let access = Access::new(hub.store().clone(), &WebConfig::default());
+    let gate = Gate {
+        token: settings.token.as_str().into(),
+        access: access.clone(),
+    };
+    let (router, document) = routes(gate);
     let api = Api {
+        access,
         ledger: Ledger::new(hub.store().clone(), prepaid),
         outbox: prepaid.outbox.clone(),
         hub,
@@ -133,9 +146,10 @@ pub async fn start(
 /// The server role: serves `app` on `listener` until `shutdown`, then drains.
 async fn serve<L>(listener: L, app: Router, shutdown: CancellationToken)
 where
-    L: axum::serve::Listener,
-    L::Addr: std::fmt::Debug,
+    L: axum::serve::Listener<Addr = SocketAddr>,
+    Peer: for<'a> axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
 {
+    let app = app.into_make_service_with_connect_info::<Peer>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await;
@@ -162,43 +176,80 @@ struct Frame;
 /// Every route the API serves, with its documentation: the router and the
 /// OpenAPI document come from this one list (`routes!` takes a handler's
 /// method and path from its `#[utoipa::path]`), so neither has a route the
-/// other lacks. Routes after the bearer check need `token`.
-fn routes(token: Arc<str>) -> (Router<Api>, OpenApi) {
-    let mut protected = OpenApiRouter::new()
-        .routes(routes!(operator::institutions))
-        .routes(routes!(operator::set_state))
-        .routes(routes!(operator::pause))
-        .routes(routes!(operator::resume))
-        .routes(routes!(operator::upload_balances))
-        .routes(routes!(operator::saf_list))
-        .routes(routes!(operator::requeue))
-        .routes(routes!(operator::search))
-        .routes(routes!(operator::transaction))
-        .routes(routes!(prepaid::orderers, prepaid::create_orderer))
-        .routes(routes!(prepaid::orderer))
-        .routes(routes!(prepaid::orderer_cards))
-        .routes(routes!(prepaid::orderer_statement))
-        .routes(routes!(prepaid::create_programme))
-        .routes(routes!(prepaid::open_card))
-        .routes(routes!(prepaid::card))
-        .routes(routes!(prepaid::card_statement))
-        .routes(routes!(prepaid::load))
-        .routes(routes!(prepaid::move_balance))
-        .routes(routes!(prepaid::replace))
-        .routes(routes!(prepaid::audit))
-        .routes(routes!(prepaid_orders::set_card_range))
-        .routes(routes!(prepaid_orders::order_cards))
-        .routes(routes!(prepaid_orders::orders))
-        .routes(routes!(prepaid_orders::order))
-        .routes(routes!(prepaid_orders::production_file))
-        .routes(routes!(prepaid_orders::delivered))
-        .routes(routes!(prepaid_orders::reorder_pin))
-        .routes(routes!(prepaid_orders::pin_mailer))
-        .routes(routes!(prepaid_files::load_file))
-        .routes(routes!(prepaid_files::export))
-        .routes(routes!(prepaid_files::attestation))
-        .routes(routes!(prepaid_files::unattested))
-        .routes(routes!(soap_hub));
+/// other lacks. Routes after the bearer check need a token `gate` knows,
+/// and each group the roles its [`Need`] admits.
+fn routes(gate: Gate) -> (Router<Api>, OpenApi) {
+    let groups = [
+        (
+            Need::BankRead,
+            OpenApiRouter::new()
+                .routes(routes!(operator::institutions))
+                .routes(routes!(operator::saf_list))
+                .routes(routes!(operator::search))
+                .routes(routes!(operator::transaction)),
+        ),
+        (
+            Need::BankChange,
+            OpenApiRouter::new()
+                .routes(routes!(operator::set_state))
+                .routes(routes!(operator::pause))
+                .routes(routes!(operator::resume))
+                .routes(routes!(operator::upload_balances))
+                .routes(routes!(operator::requeue)),
+        ),
+        (
+            Need::PrepaidRead,
+            OpenApiRouter::new()
+                .routes(routes!(prepaid::orderers, prepaid::create_orderer))
+                .routes(routes!(prepaid::orderer))
+                .routes(routes!(prepaid::orderer_cards))
+                .routes(routes!(prepaid::orderer_statement))
+                .routes(routes!(prepaid::card))
+                .routes(routes!(prepaid::card_statement))
+                .routes(routes!(prepaid_orders::orders))
+                .routes(routes!(prepaid_orders::order))
+                .routes(routes!(prepaid_files::unattested)),
+        ),
+        (
+            Need::PrepaidChange,
+            OpenApiRouter::new()
+                .routes(routes!(prepaid::load))
+                .routes(routes!(prepaid::move_balance))
+                .routes(routes!(prepaid::replace))
+                .routes(routes!(prepaid_orders::order_cards))
+                .routes(routes!(prepaid_orders::delivered))
+                .routes(routes!(prepaid_orders::reorder_pin))
+                .routes(routes!(prepaid_files::attestation)),
+        ),
+        (
+            Need::BankPrepaidRead,
+            OpenApiRouter::new()
+                .routes(routes!(prepaid::audit))
+                .routes(routes!(prepaid_files::export)),
+        ),
+        (
+            Need::BankAdmin,
+            OpenApiRouter::new()
+                .routes(routes!(prepaid::create_programme))
+                .routes(routes!(prepaid::open_card))
+                .routes(routes!(prepaid_orders::set_card_range))
+                .routes(routes!(prepaid_orders::production_file))
+                .routes(routes!(prepaid_orders::pin_mailer))
+                // Its rows may name any orderer's cards.
+                .routes(routes!(prepaid_files::load_file))
+                .routes(routes!(soap_hub)),
+        ),
+        (
+            Need::Audit,
+            OpenApiRouter::new().routes(routes!(gate::audit_log)),
+        ),
+    ];
+    let mut protected = OpenApiRouter::new();
+    for (need, mut group) in groups {
+        gate::document_forbidden(group.get_openapi_mut());
+        protected =
+            protected.merge(group.route_layer(middleware::from_fn_with_state(need, gate::guard)));
+    }
     require_bearer(protected.get_openapi_mut());
     let mut frame = Frame::openapi();
     // Not Cargo.toml's (empty) license: the API states none.
@@ -208,7 +259,7 @@ fn routes(token: Arc<str>) -> (Router<Api>, OpenApi) {
         .routes(routes!(ready))
         .routes(routes!(metrics))
         .routes(routes!(openapi))
-        .merge(protected.route_layer(middleware::from_fn_with_state(token, bearer)))
+        .merge(protected.route_layer(middleware::from_fn_with_state(gate, gate::bearer)))
         .split_for_parts()
 }
 
@@ -254,23 +305,6 @@ fn require_bearer(doc: &mut OpenApi) {
             .build()
             .into(),
     );
-}
-
-/// The bearer check in front of every protected route.
-async fn bearer(State(token): State<Arc<str>>, request: Request, next: Next) -> Response {
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        Some(given) if bool::from(given.as_bytes().ct_eq(token.as_bytes())) => {
-            next.run(request).await
-        }
-        _ => {
-            ApiError::new(StatusCode::UNAUTHORIZED, "bearer token missing or wrong").into_response()
-        }
-    }
 }
 
 /// The process answers.
@@ -334,6 +368,15 @@ async fn openapi(State(api): State<Api>) -> Response {
 }
 
 impl Api {
+    /// Appends `entry` to the audit log.
+    pub(super) async fn record(
+        &self,
+        entry: crate::access::audit::NewEntry,
+    ) -> Result<(), ApiError> {
+        self.access.audit(entry).await?;
+        Ok(())
+    }
+
     /// Every institution now: state, SAF depth, current balance file.
     pub(super) async fn snapshots(&self) -> Result<Vec<InstitutionSnapshot>, ApiError> {
         let store = self.hub.store().clone();

@@ -31,6 +31,7 @@ pub mod limits;
 pub mod load_file;
 pub mod orders;
 mod report;
+mod scope;
 mod system;
 
 pub use limits::DailyLimits;

@@ -418,6 +418,16 @@ pub fn requeue(c: &Connection, seq: i64) -> rusqlite::Result<bool> {
     .map(|n| n == 1)
 }
 
+/// The institution of item `seq`, if there is one.
+///
+/// # Errors
+/// SQLite's.
+pub fn institution_of(c: &Connection, seq: i64) -> rusqlite::Result<Option<String>> {
+    c.prepare_cached("SELECT institution FROM saf_queue WHERE seq = ?1")?
+        .query_row([seq], |r| r.get(0))
+        .optional()
+}
+
 /// Items on a page of [`list`] unless asked otherwise.
 pub const LIST_DEFAULT_LIMIT: usize = 100;
 /// Items on a page of [`list`] at most.

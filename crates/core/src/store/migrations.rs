@@ -85,6 +85,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0011_prepaid_daily_limits.sql"),
     },
     Migration {
+        version: 12,
+        name: "access",
+        sql: include_str!("migrations/0012_access.sql"),
+    },
+    Migration {
         version: 13,
         name: "prepaid hold sums",
         sql: include_str!("migrations/0013_prepaid_hold_sums.sql"),
