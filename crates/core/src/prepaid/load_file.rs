@@ -26,6 +26,7 @@ use foldhash::{HashMap, HashMapExt};
 use rusqlite::Connection;
 
 use super::db::{self, CardAccount};
+use super::postings;
 use super::{Ledger, PrepaidError, now_us};
 use crate::cards::{CardError, CardRegistry};
 use crate::money::{Currency, Money};
@@ -392,7 +393,7 @@ fn apply(
     }
     let mut totals: BTreeMap<u16, (Currency, u64)> = BTreeMap::new();
     let mut legs = Vec::with_capacity(3);
-    let mut entries = db::EntryWriter::new(conn)?;
+    let mut entries = postings::EntryWriter::new(conn)?;
     for &(load, x) in &to_book {
         let Some(Some(card)) = cards.get(load.card_account.as_str()) else {
             continue;
@@ -423,7 +424,7 @@ fn apply(
     }
     for (account, delta) in deltas {
         if delta != 0 {
-            db::add_to_balance(conn, account, delta)?;
+            postings::add_to_balance(conn, account, delta)?;
         }
     }
     let loaded = cards

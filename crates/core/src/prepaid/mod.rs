@@ -30,6 +30,7 @@ pub mod export;
 pub mod limits;
 pub mod load_file;
 pub mod orders;
+mod postings;
 mod report;
 mod scope;
 mod system;
