@@ -7,9 +7,7 @@
 
 mod support;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
 use serde_json::{Value, json};
 use support::served::{Served, serve};
@@ -21,40 +19,15 @@ const PASSWORD: &str = "correct horse battery";
 const CITY_PAN: &str = "4761739002010019";
 const TOWN_PAN: &str = "4761739002010027";
 
-fn cli(dir: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cardhub"))
-        .args(args)
-        .arg("--config")
-        .arg(dir.join("cardhub.toml"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 fn run(dir: &Path, args: &[&str]) -> String {
-    String::from_utf8(cli(dir, args, "").stdout).unwrap()
+    cardhub_cli_ok(dir, args, "")
 }
 
 /// Adds user `name` with `role_args` and returns a fresh API token of it.
 fn user_with_token(dir: &Path, name: &str, role_args: &[&str]) -> String {
     let mut args = vec!["users", "add", "--name", name, "--password-stdin"];
     args.extend_from_slice(role_args);
-    cli(dir, &args, &format!("{PASSWORD}\n"));
+    cardhub_cli_ok(dir, &args, &format!("{PASSWORD}\n"));
     let out = run(dir, &["users", "token", "issue", name, "--label", "test"]);
     out.split_whitespace()
         .find(|w| w.starts_with("cht_"))
@@ -135,21 +108,7 @@ async fn call(
     body: Option<Value>,
 ) -> (u16, Value) {
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let mut request = http()
-        .request(method, format!("{api}{path}"))
-        .bearer_auth(token);
-    if let Some(body) = body {
-        request = request
-            .header("content-type", "application/json")
-            .body(body.to_string());
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
+    api_json(method, format!("{api}{path}"), token, body).await
 }
 
 fn load(reference: &str) -> Value {

@@ -6,7 +6,7 @@
 use rusqlite::{Connection, params};
 
 /// Writes an entry and its postings and moves the balance columns with
-/// them: with a load file, the only user of [`EntryWriter`].
+/// them, in the caller's transaction.
 pub(super) fn book(
     conn: &Connection,
     kind: &str,
