@@ -4,41 +4,19 @@
 
 use std::net::IpAddr;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
 use cardhub_core::access::audit::{Action, Query};
 use cardhub_core::access::sessions::{MAX_FAILURES_PER_USER, csrf_matches};
-use cardhub_core::access::users::NewUser;
+use cardhub_core::access::users::{NewUser, User};
 use cardhub_core::access::{Access, AccessError, Actor, Role, Tenant};
 use cardhub_core::config::Config;
 use cardhub_core::prepaid::{Ledger, NewOrderer};
 
+mod support;
+
+use support::{cardhub_cli, cardhub_cli_ok};
+
 const PASSWORD: &str = "correct horse battery";
-
-/// `cardhub ARGS… --config DIR/cardhub.toml` with `stdin` as its input.
-fn cli(dir: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cardhub"))
-        .args(args)
-        .arg("--config")
-        .arg(dir.join("cardhub.toml"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), stdin.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn cli_ok(dir: &Path, args: &[&str], stdin: &str) -> String {
-    let out = cli(dir, args, stdin);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 fn config_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -77,6 +55,14 @@ fn user(name: &str, role: Role, tenant: Tenant) -> NewUser {
     }
 }
 
+/// Adds a user as the CLI does, with the tests' password.
+async fn add(access: &Access, name: &str, role: Role, tenant: Tenant) -> User {
+    access
+        .add_user(&Actor::cli(), user(name, role, tenant), PASSWORD)
+        .await
+        .unwrap()
+}
+
 fn addr(text: &str) -> Option<IpAddr> {
     Some(text.parse().unwrap())
 }
@@ -85,7 +71,7 @@ fn addr(text: &str) -> Option<IpAddr> {
 fn the_cli_adds_lists_disables_and_audits_users() {
     let dir = config_dir();
     let d = dir.path();
-    let out = cli_ok(
+    let out = cardhub_cli_ok(
         d,
         &[
             "users",
@@ -106,7 +92,7 @@ fn the_cli_adds_lists_disables_and_audits_users() {
     );
 
     // A password is never an argument, and a short one is refused.
-    let refused = cli(
+    let refused = cardhub_cli(
         d,
         &[
             "users",
@@ -121,7 +107,7 @@ fn the_cli_adds_lists_disables_and_audits_users() {
         "",
     );
     assert!(!refused.status.success());
-    let short = cli(
+    let short = cardhub_cli(
         d,
         &[
             "users",
@@ -136,7 +122,7 @@ fn the_cli_adds_lists_disables_and_audits_users() {
     );
     assert!(String::from_utf8_lossy(&short.stderr).contains("password"));
     // An institution the config lacks, a role without its tenant.
-    let unknown = cli(
+    let unknown = cardhub_cli(
         d,
         &[
             "users",
@@ -152,7 +138,7 @@ fn the_cli_adds_lists_disables_and_audits_users() {
         &format!("{PASSWORD}\n"),
     );
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("bank-z"));
-    let tenantless = cli(
+    let tenantless = cardhub_cli(
         d,
         &[
             "users",
@@ -167,16 +153,16 @@ fn the_cli_adds_lists_disables_and_audits_users() {
     );
     assert!(String::from_utf8_lossy(&tenantless.stderr).contains("needs its orderer"));
 
-    let out = cli_ok(d, &["users", "disable", "olga"], "");
+    let out = cardhub_cli_ok(d, &["users", "disable", "olga"], "");
     assert!(out.contains("disabled"), "{out}");
-    let list = cli_ok(d, &["users", "list"], "");
+    let list = cardhub_cli_ok(d, &["users", "list"], "");
     assert_eq!(list.lines().count(), 1, "{list}");
     assert!(
         list.contains("olga  bank-operator  institutions bank-a  disabled"),
         "{list}"
     );
 
-    let audit = cli_ok(d, &["users", "audit"], "");
+    let audit = cardhub_cli_ok(d, &["users", "audit"], "");
     let lines: Vec<&str> = audit.lines().collect();
     assert_eq!(lines.len(), 2, "{audit}");
     assert!(
@@ -185,23 +171,23 @@ fn the_cli_adds_lists_disables_and_audits_users() {
     assert!(lines[0].contains(r#"before {"disabled":false"#), "{audit}");
     assert!(lines[1].contains("user.add  user olga  done"), "{audit}");
     assert!(!audit.contains("argon2"), "no hash in the audit log");
-    let adds = cli_ok(d, &["users", "audit", "--action", "user.add"], "");
+    let adds = cardhub_cli_ok(d, &["users", "audit", "--action", "user.add"], "");
     assert_eq!(adds.lines().count(), 1);
 
-    let token = cli_ok(
+    let token = cardhub_cli_ok(
         d,
         &["users", "token", "issue", "olga", "--label", "reports"],
         "",
     );
     assert!(token.contains("token 1 for olga: cht_"), "{token}");
-    let listed = cli_ok(d, &["users", "token", "list"], "");
+    let listed = cardhub_cli_ok(d, &["users", "token", "list"], "");
     assert!(
         listed.contains("olga") && listed.contains("active"),
         "{listed}"
     );
     assert!(!listed.contains("cht_"), "a token is shown once only");
-    cli_ok(d, &["users", "token", "revoke", "1"], "");
-    let listed = cli_ok(d, &["users", "token", "list", "olga"], "");
+    cardhub_cli_ok(d, &["users", "token", "revoke", "1"], "");
+    let listed = cardhub_cli_ok(d, &["users", "token", "list", "olga"], "");
     assert!(listed.contains("revoked"), "{listed}");
 }
 
@@ -210,14 +196,13 @@ async fn a_login_opens_a_fresh_session_that_resolves_until_logout() {
     let dir = config_dir();
     let access = service(dir.path()).await;
     let cli = Actor::cli();
-    access
-        .add_user(
-            &cli,
-            user("ann", Role::OrdererUser, Tenant::Orderer("a".into())),
-            PASSWORD,
-        )
-        .await
-        .unwrap();
+    add(
+        &access,
+        "ann",
+        Role::OrdererUser,
+        Tenant::Orderer("a".into()),
+    )
+    .await;
 
     let first = access
         .login("ann", PASSWORD, addr("10.0.0.1"))
@@ -353,10 +338,7 @@ async fn repeated_failures_lock_the_name_out_and_the_refusals_are_audited() {
     let dir = config_dir();
     let access = service(dir.path()).await;
     let cli = Actor::cli();
-    access
-        .add_user(&cli, user("cid", Role::BankAdmin, Tenant::Bank), PASSWORD)
-        .await
-        .unwrap();
+    add(&access, "cid", Role::BankAdmin, Tenant::Bank).await;
     for _ in 0..MAX_FAILURES_PER_USER {
         assert!(matches!(
             access
@@ -400,22 +382,20 @@ async fn orderer_admins_manage_only_their_own_orderers_users() {
     let dir = config_dir();
     let access = service(dir.path()).await;
     let cli = Actor::cli();
-    access
-        .add_user(
-            &cli,
-            user("ada", Role::OrdererAdmin, Tenant::Orderer("a".into())),
-            PASSWORD,
-        )
-        .await
-        .unwrap();
-    access
-        .add_user(
-            &cli,
-            user("bob", Role::OrdererUser, Tenant::Orderer("b".into())),
-            PASSWORD,
-        )
-        .await
-        .unwrap();
+    add(
+        &access,
+        "ada",
+        Role::OrdererAdmin,
+        Tenant::Orderer("a".into()),
+    )
+    .await;
+    add(
+        &access,
+        "bob",
+        Role::OrdererUser,
+        Tenant::Orderer("b".into()),
+    )
+    .await;
     let ada = access
         .login("ada", PASSWORD, None)
         .await
@@ -475,15 +455,22 @@ async fn orderer_admins_manage_only_their_own_orderers_users() {
             .await,
         Err(AccessError::UserExists { .. })
     ));
-    // A user sets its own password; the old one stops working.
+    // A user changes its own password, knowing the current one; the old
+    // one stops working.
     let amy = access
         .login("amy", PASSWORD, None)
         .await
         .unwrap()
         .session
         .actor;
+    assert!(matches!(
+        access
+            .change_own_password(&amy, "not the password", "a brand new password")
+            .await,
+        Err(AccessError::BadCredentials)
+    ));
     access
-        .set_password(&amy, "amy", "a brand new password")
+        .change_own_password(&amy, PASSWORD, "a brand new password")
         .await
         .unwrap();
     assert!(access.login("amy", PASSWORD, None).await.is_err());
@@ -492,6 +479,49 @@ async fn orderer_admins_manage_only_their_own_orderers_users() {
             .login("amy", "a brand new password", None)
             .await
             .is_ok()
+    );
+    // Roles and tenants change together; an orderer admin cannot promote.
+    assert!(matches!(
+        access
+            .set_role(&ada, "amy", Role::BankAdmin, Tenant::Bank)
+            .await,
+        Err(AccessError::Forbidden { .. })
+    ));
+    let operator = Tenant::Institutions(vec!["bank-a".into()]);
+    let amy = access
+        .set_role(&cli, "amy", Role::BankOperator, operator.clone())
+        .await
+        .unwrap();
+    assert_eq!((amy.role, amy.tenant), (Role::BankOperator, operator));
+    assert!(matches!(
+        access
+            .set_role(&cli, "amy", Role::OrdererUser, Tenant::Bank)
+            .await,
+        Err(AccessError::TenantMismatch { .. })
+    ));
+    let changed = access
+        .search_audit(
+            &cli,
+            &Query {
+                action: Some(Action::UserSetRole),
+                ..Query::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(changed.len(), 1);
+    assert!(
+        changed[0]
+            .before
+            .as_deref()
+            .unwrap()
+            .contains(r#""orderer":"a""#)
+    );
+    assert!(
+        changed[0]
+            .after
+            .as_deref()
+            .unwrap()
+            .contains(r#""institutions":["bank-a"]"#)
     );
     // Only bank admins and auditors read the audit log.
     assert!(matches!(
@@ -505,14 +535,13 @@ async fn a_user_token_acts_as_its_user_until_revoked_or_disabled() {
     let dir = config_dir();
     let access = service(dir.path()).await;
     let cli = Actor::cli();
-    access
-        .add_user(
-            &cli,
-            user("dan", Role::OrdererUser, Tenant::Orderer("b".into())),
-            PASSWORD,
-        )
-        .await
-        .unwrap();
+    add(
+        &access,
+        "dan",
+        Role::OrdererUser,
+        Tenant::Orderer("b".into()),
+    )
+    .await;
     let issued = access
         .issue_token(&cli, "dan", "nightly loads")
         .await

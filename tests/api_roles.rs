@@ -7,9 +7,7 @@
 
 mod support;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
 use serde_json::{Value, json};
 use support::served::{Served, serve};
@@ -21,40 +19,15 @@ const PASSWORD: &str = "correct horse battery";
 const CITY_PAN: &str = "4761739002010019";
 const TOWN_PAN: &str = "4761739002010027";
 
-fn cli(dir: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cardhub"))
-        .args(args)
-        .arg("--config")
-        .arg(dir.join("cardhub.toml"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 fn run(dir: &Path, args: &[&str]) -> String {
-    String::from_utf8(cli(dir, args, "").stdout).unwrap()
+    cardhub_cli_ok(dir, args, "")
 }
 
 /// Adds user `name` with `role_args` and returns a fresh API token of it.
 fn user_with_token(dir: &Path, name: &str, role_args: &[&str]) -> String {
     let mut args = vec!["users", "add", "--name", name, "--password-stdin"];
     args.extend_from_slice(role_args);
-    cli(dir, &args, &format!("{PASSWORD}\n"));
+    cardhub_cli_ok(dir, &args, &format!("{PASSWORD}\n"));
     let out = run(dir, &["users", "token", "issue", name, "--label", "test"]);
     out.split_whitespace()
         .find(|w| w.starts_with("cht_"))
@@ -81,9 +54,9 @@ fn prepare(dir: &Path) -> [String; 3] {
     .unwrap();
     let cards = dir.join("cards.csv");
     run(dir, &["cards", "import", cards.to_str().unwrap()]);
-    for (orderer, programme, account) in [
-        ("city", "city-social", "C-1"),
-        ("town", "town-social", "T-1"),
+    for (orderer, programme, kind, account) in [
+        ("city", "city-social", "social-client", "C-1"),
+        ("town", "town-buy", "small-purchase", "T-1"),
     ] {
         run(
             dir,
@@ -106,7 +79,7 @@ fn prepare(dir: &Path) -> [String; 3] {
                 "--orderer",
                 orderer,
                 "--kind",
-                "social-client",
+                kind,
                 "--currency",
                 "USD",
             ],
@@ -135,21 +108,7 @@ async fn call(
     body: Option<Value>,
 ) -> (u16, Value) {
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let mut request = http()
-        .request(method, format!("{api}{path}"))
-        .bearer_auth(token);
-    if let Some(body) = body {
-        request = request
-            .header("content-type", "application/json")
-            .body(body.to_string());
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
+    api_json(method, format!("{api}{path}"), token, body).await
 }
 
 fn load(reference: &str) -> Value {
@@ -233,18 +192,23 @@ async fn an_orderer_user_reaches_only_its_own_orderer() {
         assert!(!answer.to_string().contains(CITY_PAN), "{answer}");
     }
     // The bank's routes: forbidden.
-    for (method, path) in [
-        ("GET", "/api/institutions"),
-        ("POST", "/api/institutions/bank-a/saf/pause"),
-        ("GET", "/api/audit"),
-        ("GET", "/api/prepaid/orderers"),
-        ("GET", "/api/prepaid/audit"),
+    let orderer = json!({"id": "tom", "name": "Tom's", "funding_account": "NL00"});
+    for (method, path, body) in [
+        ("GET", "/api/institutions", None),
+        ("POST", "/api/institutions/bank-a/saf/pause", None),
+        ("GET", "/api/audit", None),
+        ("POST", "/api/prepaid/orderers", Some(orderer)),
+        ("GET", "/api/prepaid/audit", None),
     ] {
-        let (status, answer) = call(&api, &tom, method, path, None).await;
+        let (status, answer) = call(&api, &tom, method, path, body).await;
         assert_eq!(status, 403, "{method} {path}: {answer}");
         assert_eq!(answer["code"], "FORBIDDEN");
     }
-    // Its own card: served.
+    // Its own orderer, and only it, in the list; its own card: served.
+    let (status, answer) = call(&api, &tom, "GET", "/api/prepaid/orderers", None).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["orderers"].as_array().unwrap().len(), 1, "{answer}");
+    assert_eq!(answer["orderers"][0]["id"], "town");
     let (status, answer) = call(
         &api,
         &tom,
@@ -256,6 +220,32 @@ async fn an_orderer_user_reaches_only_its_own_orderer() {
     assert_eq!(status, 200, "{answer}");
     let (status, answer) = call(&api, &tom, "GET", "/api/prepaid/orderers/town/cards", None).await;
     assert_eq!(status, 200, "{answer}");
+
+    // A purchase of its own card, attested: recorded as tom's, whatever
+    // the body says.
+    let c = client(&served.switch("base24")).await;
+    assert_eq!(code_of(&c, &purchase(TOWN_PAN, 500, 1)).await, "00");
+    let mut completion = request("0220", "000000", TOWN_PAN, 500, 2);
+    completion.set(39, "00");
+    completion.set(90, support::prepaid::original("0100", 1));
+    assert_eq!(code_of(&c, &completion).await, "00");
+    let (_, open) = call(
+        &api,
+        &tom,
+        "GET",
+        "/api/prepaid/orderers/town/unattested",
+        None,
+    )
+    .await;
+    let reference = open[0]["reference"].as_str().unwrap().to_string();
+    let attest = json!({"verdict": "attested", "user": "someone-else", "comment": "groceries"});
+    let path = format!("/api/prepaid/orderers/town/purchases/{reference}/attestation");
+    let (status, answer) = call(&api, &tom, "POST", &path, Some(attest)).await;
+    assert_eq!(
+        (status, answer["user"].clone()),
+        (200, json!("tom")),
+        "{answer}"
+    );
 
     // Nothing of city's changed; the audit log has the bank's load and tom's.
     let (_, card) = call(&api, TOKEN, "GET", "/api/prepaid/cards/C-1", None).await;

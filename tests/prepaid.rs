@@ -7,6 +7,7 @@ mod support;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use cardhub_core::account::AccountSystem;
 use cardhub_core::app;
@@ -321,4 +322,48 @@ async fn a_financial_purchase_is_posted_at_once_and_reversible() {
     let b = ledger.balance("P-1").unwrap();
     assert_eq!((b.available, b.ledger), (10_000, 10_000));
     assert!(ledger.audit().unwrap().is_empty());
+}
+
+/// A hold whose store job commits only after the call's deadline passed
+/// (the store's writer busy until then): the decision row written with the
+/// hold is the answer, never a 91 the journal contradicts, and the hold is
+/// not reversed.
+#[tokio::test]
+async fn a_hold_booked_after_the_deadline_is_answered_as_journaled() {
+    let t = start_prepaid().await;
+    let c = client(&t.addr).await;
+    assert_eq!(code_of(&c, &load(FIRST, 20_000, 2)).await, "00");
+
+    let busy = t.config.switches[0].budget() + Duration::from_millis(300);
+    let store = t.hub.store().clone();
+    let blocker = tokio::spawn(async move {
+        store
+            .write(move |_| {
+                std::thread::sleep(busy);
+                Ok(())
+            })
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(code_of(&c, &purchase(FIRST, 5_000, 3)).await, "00");
+    blocker.await.unwrap().unwrap();
+
+    let held = ledger_of(&t).balance("P-1").unwrap();
+    assert_eq!((held.available, held.ledger), (15_000, 20_000));
+    let db = rusqlite::Connection::open(t.dir.path().join("hub.db")).unwrap();
+    let rows: Vec<(String, String, String)> = db
+        .prepare("SELECT entry, response_code, decided_by FROM journal WHERE stan = '000003' ORDER BY txn_id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        rows,
+        [("request".into(), "00".into(), "account_system".into())]
+    );
+    let reversals: i64 = db
+        .query_row("SELECT COUNT(*) FROM saf_queue", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(reversals, 0, "the answered hold is not reversed");
 }

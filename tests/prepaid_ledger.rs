@@ -7,7 +7,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cardhub_core::account::{AccountSystem, Balances, Intent};
+use cardhub_core::account::{AccountSystem, Balances, DecisionRow};
 use cardhub_core::money::{Currency, Money};
 use cardhub_core::prepaid::config::PrepaidConfig;
 use cardhub_core::prepaid::{
@@ -248,54 +248,72 @@ async fn load_hold_capture_reverse_move_replace_by_example() {
     assert!(audit.is_empty(), "{audit:#?}");
 }
 
-/// As the hub's account system, the ledger writes the hub's call intent in
-/// the transaction of its booking: a hold is never durable without it.
+/// As the hub's account system, the ledger writes the hub's decision row in
+/// the transaction of its booking or refusal: a hold is never durable
+/// without the decision the switch gets.
 #[tokio::test]
-async fn the_call_intent_is_written_in_the_transaction_of_the_hold() {
+async fn the_decision_row_is_written_in_the_transaction_of_the_hold() {
     let dir = temp_dir();
     let store = Store::open(&dir.path().join("hub.db")).unwrap();
     let ledger = Ledger::new(store.clone(), &PrepaidConfig::default());
     setup(&ledger).await;
     ledger.load("L1", "a0", eur(6_000)).await.unwrap();
+    store
+        .write(|c| c.execute_batch("CREATE TABLE rows (code TEXT, available INTEGER)"))
+        .await
+        .unwrap();
     let system = PrepaidLedger::new(ledger.clone(), HoldsConfig::default());
     assert!(system.books_in_hub_store());
-    let purchase = |id: &str, intent: Intent| {
+    let purchase = |id: &str, minor: i64, row: DecisionRow| {
         let mut r = support::account_request("a0", Duration::from_secs(5));
         r.transaction_id = id.into();
-        r.amount = eur(2_500);
-        r.intent = Some(intent);
+        r.amount = eur(minor);
+        r.decision_row = Some(row);
         r
     };
+    let recorded = || {
+        DecisionRow::new(|c, answer| {
+            let available = answer.balances.map(|b| b.available);
+            c.execute(
+                "INSERT INTO rows (code, available) VALUES (?1, ?2)",
+                rusqlite::params![answer.code.as_str(), available],
+            )
+            .map(|_| ())
+        })
+    };
+    let rows = || {
+        store
+            .read(|c| {
+                c.prepare("SELECT code, available FROM rows ORDER BY rowid")?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<Vec<(String, Option<i64>)>>>()
+            })
+            .unwrap()
+    };
 
-    // The intent cannot be written: nothing is booked, the call fails.
-    let failing = Intent::new(|_| Err(rusqlite::Error::InvalidQuery));
-    let refused = system.authorize(&purchase("T1", failing)).await;
+    // The row cannot be written: nothing is booked, the call fails.
+    let failing = DecisionRow::new(|_, _| Err(rusqlite::Error::InvalidQuery));
+    let refused = system.authorize(&purchase("T1", 2_500, failing)).await;
     assert!(refused.is_err(), "{refused:?}");
     assert_eq!(ledger.balance("a0").unwrap(), bal(6_000, 6_000));
+    assert!(rows().is_empty());
 
-    // Written: the hold and the intent are there together.
-    let recorded = Intent::new(|c| {
-        c.execute(
-            "INSERT INTO call_intents (txn_id, entry, received_at_us, business_day, switch, mti, \
-             is_repeat, kind, channel, amount_minor, currency, response_code, decided_by, latency_us) \
-             VALUES (7, 'request', 0, '2026-12-06', 's', '0100', 0, 'purchase', 'pos', 2500, 978, \
-             '96', 'hub', 0)",
-            [],
-        )
-        .map(|_| ())
-    });
-    let held = system.authorize(&purchase("T2", recorded)).await.unwrap();
-    assert_eq!(held.balances, Some(bal(3_500, 6_000)));
-    let intents: i64 = store
-        .read(|c| {
-            c.query_row(
-                "SELECT COUNT(*) FROM call_intents WHERE txn_id = 7",
-                [],
-                |r| r.get(0),
-            )
-        })
+    // Written: the hold and its decision's row are there together.
+    let held = system
+        .authorize(&purchase("T2", 2_500, recorded()))
+        .await
         .unwrap();
-    assert_eq!(intents, 1);
+    assert_eq!(held.balances, Some(bal(3_500, 6_000)));
+    assert_eq!(rows(), [("00".to_string(), Some(3_500))]);
+
+    // A refusal books nothing and writes its row with its code.
+    let declined = system
+        .authorize(&purchase("T3", 9_000, recorded()))
+        .await
+        .unwrap();
+    assert_eq!(declined.code.as_str(), "51");
+    assert_eq!(ledger.balance("a0").unwrap(), bal(3_500, 6_000));
+    assert_eq!(rows()[1], ("51".to_string(), None));
 }
 
 #[tokio::test]

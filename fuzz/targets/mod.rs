@@ -90,7 +90,7 @@ pub fn account_request() -> cardhub_core::account::AccountRequest {
         decision: None,
         clear_pan: None,
         listen_until: None,
-        intent: None,
+        decision_row: None,
         deadline: tokio::time::Instant::now() + std::time::Duration::from_secs(3600),
     }
 }

@@ -39,6 +39,56 @@ pub fn http() -> reqwest::Client {
         .unwrap()
 }
 
+/// A JSON API call with a bearer token: the status and the body (JSON, or
+/// the text when it is not JSON).
+pub async fn api_json(
+    method: reqwest::Method,
+    url: String,
+    token: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut request = http().request(method, url).bearer_auth(token);
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_string());
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
+}
+
+/// `cardhub ARGS… --config DIR/cardhub.toml` with `stdin` as its input.
+pub fn cardhub_cli(dir: &Path, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cardhub"))
+        .args(args)
+        .arg("--config")
+        .arg(dir.join("cardhub.toml"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// [`cardhub_cli`] that must succeed: its standard output.
+pub fn cardhub_cli_ok(dir: &Path, args: &[&str], stdin: &str) -> String {
+    let out = cardhub_cli(dir, args, stdin);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 pub const WAIT: Duration = Duration::from_secs(10);
 
 /// A delay no test waits out: an answer this late reaches only a caller
@@ -349,7 +399,7 @@ pub fn account_request(account: &str, deadline_in: Duration) -> AccountRequest {
         decision: None,
         clear_pan: None,
         listen_until: None,
-        intent: None,
+        decision_row: None,
         deadline: tokio::time::Instant::now() + deadline_in,
     }
 }

@@ -96,7 +96,7 @@ impl Actor {
     /// The operator of the local machine: the CLI acts as bank admin.
     pub fn cli() -> Actor {
         Actor {
-            user: "cli".into(),
+            user: CLI_USER.into(),
             role: Role::BankAdmin,
             tenant: Tenant::Bank,
             from: None,
@@ -106,7 +106,7 @@ impl Actor {
     /// The `[api]` machine token's client, from `from`.
     pub fn machine(from: Option<IpAddr>) -> Actor {
         Actor {
-            user: "api-token".into(),
+            user: MACHINE_USER.into(),
             role: Role::BankAdmin,
             tenant: Tenant::Bank,
             from,
@@ -120,6 +120,12 @@ impl Actor {
             Tenant::Bank => true,
             Tenant::Institutions(_) => false,
         }
+    }
+
+    /// Whether the actor is the `[api]` machine token's client (which
+    /// acts for systems, not for one person).
+    pub fn is_machine(&self) -> bool {
+        self.user == MACHINE_USER && self.role == Role::BankAdmin
     }
 
     /// Whether the actor sees every orderer (the bank as a whole).
@@ -168,6 +174,12 @@ impl Actor {
     }
 }
 
+/// The actor name of the `[api]` machine token; no user may take it.
+pub const MACHINE_USER: &str = "api-token";
+
+/// The actor name of the CLI; no user may take it.
+pub const CLI_USER: &str = "cli";
+
 /// The shortest password accepted, in characters.
 pub const MIN_PASSWORD_CHARS: usize = 12;
 
@@ -179,8 +191,12 @@ pub const MAX_PASSWORD_BYTES: usize = 1024;
 /// close) are one [`AccessError::BadCredentials`].
 #[derive(Debug, thiserror::Error)]
 pub enum AccessError {
-    /// A user name outside 1 to 64 of `A-Z a-z 0-9 . _ @ -`. The caller's.
-    #[error("user name {name:?} must be 1 to 64 letters, digits, '.', '_', '@' or '-'")]
+    /// A user name outside 1 to 64 of `A-Z a-z 0-9 . _ @ -`, or one the
+    /// audit log uses for machines (`api-token`, `cli`). The caller's.
+    #[error(
+        "user name {name:?} must be 1 to 64 letters, digits, '.', '_', '@' or '-', \
+         and neither api-token nor cli"
+    )]
     InvalidName { name: String },
     /// A password shorter than [`MIN_PASSWORD_CHARS`] or longer than
     /// [`MAX_PASSWORD_BYTES`]. The caller's.

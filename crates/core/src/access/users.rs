@@ -14,8 +14,8 @@ use zeroize::Zeroizing;
 
 use super::audit::{self, Action, NewEntry};
 use super::{
-    Access, AccessError, Actor, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, Role, Tenant, now_us,
-    require,
+    Access, AccessError, Actor, CLI_USER, MACHINE_USER, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS,
+    Role, Tenant, now_us, require,
 };
 
 /// A user to create.
@@ -66,7 +66,8 @@ fn tenant_json(tenant: &Tenant) -> serde_json::Value {
     }
 }
 
-/// Checks a user name: 1 to 64 of `A-Z a-z 0-9 . _ @ -`.
+/// Checks a user name: 1 to 64 of `A-Z a-z 0-9 . _ @ -`, and not a name
+/// the audit log gives machines ([`MACHINE_USER`], [`CLI_USER`]).
 ///
 /// # Errors
 /// [`AccessError::InvalidName`].
@@ -74,7 +75,9 @@ pub fn check_name(name: &str) -> Result<(), AccessError> {
     let fits = (1..=64).contains(&name.len())
         && name
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._@-".contains(&b));
+            .all(|b| b.is_ascii_alphanumeric() || b"._@-".contains(&b))
+        && !name.eq_ignore_ascii_case(MACHINE_USER)
+        && !name.eq_ignore_ascii_case(CLI_USER);
     if fits {
         Ok(())
     } else {
@@ -256,16 +259,16 @@ fn user_from(
     })
 }
 
-/// Writes `user`'s role and tenant over what it had.
-fn store_tenant(conn: &Connection, id: i64, role: Role, tenant: &Tenant) -> rusqlite::Result<()> {
-    let orderer = match tenant {
-        Tenant::Orderer(o) => Some(o.as_str()),
+/// The orderer column of `tenant`.
+fn orderer_of(tenant: &Tenant) -> Option<&str> {
+    match tenant {
+        Tenant::Orderer(o) => Some(o),
         Tenant::Bank | Tenant::Institutions(_) => None,
-    };
-    conn.execute(
-        "UPDATE access_users SET role = ?2, orderer = ?3 WHERE id = ?1",
-        params![id, role.as_str(), orderer],
-    )?;
+    }
+}
+
+/// Writes user `id`'s institutions over what it had.
+fn store_institutions(conn: &Connection, id: i64, tenant: &Tenant) -> rusqlite::Result<()> {
     conn.execute("DELETE FROM access_user_institutions WHERE user = ?1", [id])?;
     if let Tenant::Institutions(ids) = tenant {
         let mut insert = conn.prepare_cached(
@@ -325,11 +328,17 @@ impl Access {
                 }
                 c.execute(
                     "INSERT INTO access_users (name, role, orderer, password_hash, created_at_us) \
-                     VALUES (?1, 'bank-admin', NULL, ?2, ?3)",
-                    params![user.name, hash, now_us()],
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![
+                        user.name,
+                        user.role.as_str(),
+                        orderer_of(&user.tenant),
+                        hash,
+                        now_us()
+                    ],
                 )?;
                 let id = c.last_insert_rowid();
-                store_tenant(c, id, user.role, &user.tenant)?;
+                store_institutions(c, id, &user.tenant)?;
                 let Some(added) = by_id(c, id)? else {
                     return Err(rusqlite::Error::QueryReturnedNoRows);
                 };
@@ -415,7 +424,11 @@ impl Access {
         check_tenant(role, &tenant)?;
         let target = Some((role, tenant.clone()));
         self.change(by, name, Action::UserSetRole, target, move |c, user| {
-            store_tenant(c, user.id, role, &tenant)
+            c.execute(
+                "UPDATE access_users SET role = ?2, orderer = ?3 WHERE id = ?1",
+                params![user.id, role.as_str(), orderer_of(&tenant)],
+            )?;
+            store_institutions(c, user.id, &tenant)
         })
         .await
     }
@@ -441,6 +454,35 @@ impl Access {
             .map(drop)
         })
         .await
+    }
+
+    /// Changes `by`'s own password after checking its current one (the web
+    /// application's "change password" form).
+    ///
+    /// # Errors
+    /// [`AccessError::BadCredentials`] when `current` is wrong (audited as a
+    /// failed `user.set-password`); as [`Access::set_password`].
+    pub async fn change_own_password(
+        &self,
+        by: &Actor,
+        current: &str,
+        new: &str,
+    ) -> Result<User, AccessError> {
+        check_password(new)?;
+        let name = by.user.clone();
+        let stored = self.store.read(|c| find(c, &name))?;
+        let Some((_, hash)) = stored else {
+            return Err(AccessError::UnknownUser { name });
+        };
+        let current = Zeroizing::new(current.to_owned());
+        let matches = tokio::task::spawn_blocking(move || verify_password(&current, &hash)).await?;
+        if !matches {
+            let entry = NewEntry::new(by, Action::UserSetPassword, "user", &by.user)
+                .outcome(audit::Outcome::Failed);
+            self.audit(entry).await?;
+            return Err(AccessError::BadCredentials);
+        }
+        self.set_password(by, &by.user, new).await
     }
 
     /// Runs `apply` on the user `name` in one store job with its audit row,
@@ -504,6 +546,7 @@ mod tests {
         assert!(check_name("alice.b@bank-1").is_ok());
         assert!(check_name("").is_err());
         assert!(check_name("a b").is_err());
+        assert!(check_name("api-token").is_err() && check_name("CLI").is_err());
         assert!(check_name(&"a".repeat(65)).is_err());
         assert!(check_password("short").is_err());
         assert!(check_password("twelve chars").is_ok());

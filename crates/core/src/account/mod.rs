@@ -46,44 +46,53 @@ pub struct AccountRequest {
     /// (cardhub has answered the switch by then, but a late answer is still
     /// reconciled); `None`: not past the deadline.
     pub listen_until: Option<Instant>,
-    /// The hub's call intent, for a system that books in the hub's own
-    /// store ([`AccountSystem::books_in_hub_store`]): written in the
-    /// transaction of the booking. `None` for every other call.
-    pub intent: Option<Intent>,
+    /// For a system that books in the hub's own store
+    /// ([`AccountSystem::books_in_hub_store`]): the hub's journal row of the
+    /// decision its answer makes, written in the transaction of the
+    /// booking. `None` for every other call.
+    pub decision_row: Option<DecisionRow>,
 }
 
-/// A write the hub needs durable together with what an account system
-/// books in the hub's own store: the record that the call was made, so a
-/// hub stopped before journaling the decision reverses the booking at its
-/// next start. In the same transaction, the booking never exists without
-/// it, and the hub writes no store job of its own before the call.
+/// The hub's journal row of the decision an account system's answer makes,
+/// for a system that books in the hub's own store: written in the
+/// transaction of the booking (or of the refusal), so the booking and the
+/// decision the switch gets are durable together, in one commit — the
+/// booking never exists without its decision, and the hub needs no call
+/// intent and no store job of its own for the request.
 #[derive(Clone)]
-pub struct Intent(Arc<IntentWrite>);
+pub struct DecisionRow(Arc<RowWrite>);
 
-/// What writes an [`Intent`] on the store's write connection.
-type IntentWrite = dyn Fn(&rusqlite::Connection) -> rusqlite::Result<()> + Send + Sync;
+/// What writes a [`DecisionRow`] on the store's write connection.
+type RowWrite = dyn Fn(&rusqlite::Connection, &AccountAnswer) -> rusqlite::Result<()> + Send + Sync;
 
-impl Intent {
-    /// The intent `write` records on the store's write connection.
+impl DecisionRow {
+    /// The row `write` records, given the answer, on the store's write connection.
     pub fn new(
-        write: impl Fn(&rusqlite::Connection) -> rusqlite::Result<()> + Send + Sync + 'static,
-    ) -> Intent {
-        Intent(Arc::new(write))
+        write: impl Fn(&rusqlite::Connection, &AccountAnswer) -> rusqlite::Result<()>
+        + Send
+        + Sync
+        + 'static,
+    ) -> DecisionRow {
+        DecisionRow(Arc::new(write))
     }
 
-    /// Writes the intent inside the caller's store job.
+    /// Writes the row of `answer` inside the booking's store job.
     ///
     /// # Errors
     /// SQLite's: the job must fail with it (nothing may be booked without
-    /// the intent).
-    pub fn write(&self, conn: &rusqlite::Connection) -> rusqlite::Result<()> {
-        (self.0)(conn)
+    /// its decision).
+    pub fn write(
+        &self,
+        conn: &rusqlite::Connection,
+        answer: &AccountAnswer,
+    ) -> rusqlite::Result<()> {
+        (self.0)(conn, answer)
     }
 }
 
-impl fmt::Debug for Intent {
+impl fmt::Debug for DecisionRow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Intent")
+        f.write_str("DecisionRow")
     }
 }
 

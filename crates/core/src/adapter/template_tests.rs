@@ -20,7 +20,7 @@ pub(crate) fn sample() -> AccountRequest {
         decision: None,
         clear_pan: None,
         listen_until: None,
-        intent: None,
+        decision_row: None,
         deadline: Instant::now(),
     }
 }

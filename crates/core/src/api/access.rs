@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use utoipa::ToSchema;
-use utoipa::openapi::{ContentBuilder, OpenApi, Ref, ResponseBuilder};
+use utoipa::openapi::OpenApi;
 
 use super::error::{ApiError, ErrorBody};
 use super::server::Api;
@@ -147,38 +147,17 @@ pub(super) fn forbidden(actor: &Actor) -> ApiError {
     )
 }
 
-/// The name of the 403 answer in the document's components.
-const FORBIDDEN: &str = "Forbidden";
-
 /// Documents the 403 answer on every operation of `doc`, and adds it to
 /// its components.
 pub(super) fn document_forbidden(doc: &mut OpenApi) {
-    for item in doc.paths.paths.values_mut() {
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for operation in operations.into_iter().flatten() {
-            operation.responses.responses.insert(
-                StatusCode::FORBIDDEN.as_str().into(),
-                Ref::from_response_name(FORBIDDEN).into(),
-            );
-        }
-    }
-    let components = doc.components.get_or_insert_with(Default::default);
-    let error = ContentBuilder::new()
-        .schema(Some(Ref::from_schema_name("Error")))
-        .build();
-    components.responses.insert(
-        FORBIDDEN.into(),
-        ResponseBuilder::new()
-            .description("the caller's role may not use this route (code `FORBIDDEN`)")
-            .content("application/json", error)
-            .build()
-            .into(),
+    super::server::document_error_answer(
+        doc,
+        StatusCode::FORBIDDEN,
+        (
+            "Forbidden",
+            "the caller's role may not use this route (code `FORBIDDEN`)",
+        ),
+        |_| {},
     );
 }
 

@@ -11,10 +11,11 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::access::forbidden;
 use super::error::{ApiError, ErrorBody};
 use super::server::Api;
-use crate::access::Actor;
 use crate::access::audit::{Action, NewEntry};
+use crate::access::{Actor, Role};
 use crate::account::Balances;
 use crate::cards::Card;
 use crate::iso8583::fields::{Expiry, Pan};
@@ -200,13 +201,18 @@ pub struct Audit {
     pub breaches: Vec<String>,
 }
 
-/// Every orderer with its programmes and pooled liability.
+/// Every orderer the caller sees (an orderer's users: their own) with its
+/// programmes and pooled liability.
 #[utoipa::path(get, path = "/api/prepaid/orderers", responses(
     (status = OK, body = OrdererList),
     (status = SERVICE_UNAVAILABLE, description = "the store does not answer", body = ErrorBody),
 ))]
-pub(super) async fn orderers(State(api): State<Api>) -> Result<Json<OrdererList>, ApiError> {
-    let orderers = api.read_ledger(Ledger::orderers).await?;
+pub(super) async fn orderers(
+    State(api): State<Api>,
+    Extension(actor): Extension<Actor>,
+) -> Result<Json<OrdererList>, ApiError> {
+    let mut orderers = api.read_ledger(Ledger::orderers).await?;
+    orderers.retain(|o| actor.sees_orderer(&o.id));
     Ok(Json(OrdererList { orderers }))
 }
 
@@ -224,6 +230,10 @@ pub(super) async fn create_orderer(
     Extension(actor): Extension<Actor>,
     Json(o): Json<OrdererIn>,
 ) -> Result<(StatusCode, Json<Orderer>), ApiError> {
+    // Its path is read by orderers' users too (`Need::PrepaidRead`).
+    if actor.role != Role::BankAdmin {
+        return Err(forbidden(&actor));
+    }
     let id = o.id.clone();
     api.ledger
         .create_orderer(NewOrderer {

@@ -67,7 +67,8 @@ pub struct AttestationIn {
     /// `attested` or `disputed`.
     #[schema(pattern = "^(attested|disputed)$")]
     verdict: String,
-    /// Who attests or disputes.
+    /// Who attests or disputes. Recorded as given for the `[api]` machine
+    /// token; a user token records its own user instead.
     #[schema(min_length = 1, max_length = 64)]
     user: String,
     /// Attestation: the purpose or cost centre; dispute: the reason.
@@ -254,15 +255,20 @@ pub(super) async fn attestation(
     Json(a): Json<AttestationIn>,
 ) -> Result<Json<AttestationOut>, ApiError> {
     api.ledger.scope_orderer(&actor, &orderer)?;
+    let user = if actor.is_machine() {
+        a.user.as_str()
+    } else {
+        actor.user.as_str()
+    };
     let event = match a.verdict.as_str() {
         "attested" => {
             api.ledger
-                .attest(&orderer, &reference, &a.user, &a.comment)
+                .attest(&orderer, &reference, user, &a.comment)
                 .await?
         }
         "disputed" => {
             api.ledger
-                .dispute(&orderer, &reference, &a.user, &a.comment)
+                .dispute(&orderer, &reference, user, &a.comment)
                 .await?
         }
         _ => {

@@ -228,6 +228,7 @@ fn routes(gate: Gate) -> (Router<Api>, OpenApi) {
         (
             Need::PrepaidRead,
             OpenApiRouter::new()
+                .routes(routes!(prepaid::orderers, prepaid::create_orderer))
                 .routes(routes!(prepaid::orderer))
                 .routes(routes!(prepaid::orderer_cards))
                 .routes(routes!(prepaid::orderer_statement))
@@ -257,7 +258,6 @@ fn routes(gate: Gate) -> (Router<Api>, OpenApi) {
         (
             Need::BankAdmin,
             OpenApiRouter::new()
-                .routes(routes!(prepaid::orderers, prepaid::create_orderer))
                 .routes(routes!(prepaid::create_programme))
                 .routes(routes!(prepaid::open_card))
                 .routes(routes!(prepaid_orders::set_card_range))
@@ -297,7 +297,30 @@ const BEARER: &str = "bearer";
 /// Marks every operation of `doc` as needing the bearer token and answering
 /// 401 without it, and adds the scheme and that answer to its components.
 fn require_bearer(doc: &mut OpenApi) {
-    const UNAUTHORIZED: &str = "Unauthorized";
+    document_error_answer(
+        doc,
+        StatusCode::UNAUTHORIZED,
+        ("Unauthorized", "bearer token missing or wrong"),
+        |operation| {
+            operation.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
+        },
+    );
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        BEARER,
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+    );
+}
+
+/// Documents the error answer `status` (named and described by `answer`,
+/// an `Error` body) on every operation of `doc`, each also given to
+/// `also`, and adds the answer to its components.
+pub(super) fn document_error_answer(
+    doc: &mut OpenApi,
+    status: StatusCode,
+    (name, description): (&str, &str),
+    mut also: impl FnMut(&mut utoipa::openapi::path::Operation),
+) {
     for item in doc.paths.paths.values_mut() {
         let operations = [
             &mut item.get,
@@ -310,25 +333,21 @@ fn require_bearer(doc: &mut OpenApi) {
             &mut item.trace,
         ];
         for operation in operations.into_iter().flatten() {
-            operation.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
-            operation.responses.responses.insert(
-                StatusCode::UNAUTHORIZED.as_str().into(),
-                Ref::from_response_name(UNAUTHORIZED).into(),
-            );
+            also(operation);
+            operation
+                .responses
+                .responses
+                .insert(status.as_str().into(), Ref::from_response_name(name).into());
         }
     }
     let components = doc.components.get_or_insert_with(Default::default);
-    components.add_security_scheme(
-        BEARER,
-        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-    );
     let error = ContentBuilder::new()
         .schema(Some(Ref::from_schema_name("Error")))
         .build();
     components.responses.insert(
-        UNAUTHORIZED.into(),
+        name.into(),
         ResponseBuilder::new()
-            .description("bearer token missing or wrong")
+            .description(description)
             .content("application/json", error)
             .build()
             .into(),

@@ -144,22 +144,52 @@ pub fn record_intent(c: &rusqlite::Connection, e: &JournalEntry) -> rusqlite::Re
     insert_as(c, INSERT_INTENT, e)
 }
 
-/// [`record_intent`] in the transaction of the call's own booking (an
-/// account system in the hub's store), unless the decision is journaled
-/// already: a call that outlived its deadline books after the row, and its
-/// intent would then outlive the row and be taken for an interrupted call
-/// at the next start.
-pub fn record_intent_unless_journaled(
+/// Inserts a request's row unless its transaction is journaled already
+/// (written in the transaction of an account system's booking in the hub's
+/// store: a call that outlived its deadline books after the hub's own row,
+/// which stands); whether it did.
+pub fn insert_unless_journaled(
     c: &rusqlite::Connection,
     e: &JournalEntry,
-) -> rusqlite::Result<()> {
-    let journaled = c
-        .prepare_cached("SELECT 1 FROM journal WHERE txn_id = ?1")?
-        .exists([e.txn_id.0])?;
-    if journaled {
-        return Ok(());
+) -> rusqlite::Result<bool> {
+    if journaled_decision(c, e.txn_id)?.is_some() {
+        return Ok(false);
     }
-    record_intent(c, e)
+    insert(c, e).map(|()| true)
+}
+
+/// The decision journaled for transaction `txn_id`, if its row exists.
+pub fn journaled_decision(
+    c: &rusqlite::Connection,
+    txn_id: TxnId,
+) -> rusqlite::Result<Option<Decision>> {
+    c.prepare_cached(&format!(
+        "SELECT {DECISION_COLUMNS} FROM journal WHERE txn_id = ?1"
+    ))?
+    .query_row([txn_id.0], |r| read_decision(r, 0))
+    .optional()
+}
+
+/// The journal's columns of a [`Decision`], as [`read_decision`] reads them.
+const DECISION_COLUMNS: &str = "response_code, auth_id, available_minor, ledger_minor, decided_by, reason, adapter, raw_response_code";
+
+/// The [`Decision`] in a row's [`DECISION_COLUMNS`], from column `first` on.
+fn read_decision(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Decision> {
+    let code: String = r.get(first)?;
+    let available: Option<i64> = r.get(first + 2)?;
+    let ledger: Option<i64> = r.get(first + 3)?;
+    let decided_by: String = r.get(first + 4)?;
+    Ok(Decision {
+        code: ResponseCode::new(&code).unwrap_or(ResponseCode::SYSTEM_ERROR),
+        auth_id: r.get(first + 1)?,
+        balances: available
+            .zip(ledger)
+            .map(|(available, ledger)| Balances { available, ledger }),
+        decided_by: DecidedBy::parse(&decided_by).unwrap_or(DecidedBy::HubRule),
+        reason: r.get(first + 5)?,
+        adapter: r.get(first + 6)?,
+        raw_code: r.get(first + 7)?,
+    })
 }
 
 /// Removes a call's intent (in the transaction of its decision's row).
@@ -274,12 +304,11 @@ pub struct Answered {
 pub fn answered(store: &Store, keys: &SwitchKeys) -> Result<Option<Answered>, StoreError> {
     let keys = keys.clone();
     store.read(move |c| {
-        c.prepare_cached(
-            "SELECT txn_id, response_code, auth_id, available_minor, ledger_minor, decided_by, \
-             reason, adapter, raw_response_code, amount_minor, pan_masked FROM journal \
+        c.prepare_cached(&format!(
+            "SELECT txn_id, amount_minor, pan_masked, {DECISION_COLUMNS} FROM journal \
              WHERE transmission_time = ?1 AND stan = ?2 AND acquirer = ?3 AND terminal = ?4 \
-             AND mti = ?5 AND entry IN ('request', 'orphan_reversal') ORDER BY txn_id LIMIT 1",
-        )?
+             AND mti = ?5 AND entry IN ('request', 'orphan_reversal') ORDER BY txn_id LIMIT 1"
+        ))?
         .query_row(
             params![
                 keys.transmission_time,
@@ -289,25 +318,11 @@ pub fn answered(store: &Store, keys: &SwitchKeys) -> Result<Option<Answered>, St
                 keys.mti.as_str()
             ],
             |r| {
-                let code: String = r.get(1)?;
-                let available: Option<i64> = r.get(3)?;
-                let ledger: Option<i64> = r.get(4)?;
-                let decided_by: String = r.get(5)?;
                 Ok(Answered {
                     txn_id: TxnId(r.get(0)?),
-                    amount_minor: r.get(9)?,
-                    pan_masked: r.get(10)?,
-                    decision: Decision {
-                        code: ResponseCode::new(&code).unwrap_or(ResponseCode::SYSTEM_ERROR),
-                        auth_id: r.get(2)?,
-                        balances: available
-                            .zip(ledger)
-                            .map(|(available, ledger)| Balances { available, ledger }),
-                        decided_by: DecidedBy::parse(&decided_by).unwrap_or(DecidedBy::HubRule),
-                        reason: r.get(6)?,
-                        adapter: r.get(7)?,
-                        raw_code: r.get(8)?,
-                    },
+                    amount_minor: r.get(1)?,
+                    pan_masked: r.get(2)?,
+                    decision: read_decision(r, 3)?,
                 })
             },
         )

@@ -1,12 +1,13 @@
 //! The ledger's SQL. Every operation is one function run as one store job
 //! (one transaction): it checks everything first and writes only when the
 //! operation is allowed, so a refusal leaves nothing behind. Postings are
-//! written only by [`write_entry`]: through [`book`], which keeps each
+//! written only by `postings.rs`: through [`book`], which keeps each
 //! account's balance column in the same transaction, or by a load file,
 //! which moves each account's column once at its end.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::postings::book;
 use super::{AccountKind, Booked, NewOrderer, NewProgramme, PrepaidError, limits};
 use crate::account::Balances;
 use crate::money::Money;
@@ -106,12 +107,14 @@ fn account_id(conn: &Connection, kind: AccountKind, name: &str) -> rusqlite::Res
 
 /// Money set aside by open holds that have not expired at `now_us`.
 fn held(conn: &Connection, account: i64, now_us: i64) -> rusqlite::Result<i64> {
-    conn.prepare_cached(
-        "SELECT COALESCE(SUM(remaining), 0) FROM prepaid_holds
-         WHERE account = ?1 AND state = 'open' AND expires_at_us > ?2",
-    )?
-    .query_row(params![account, now_us], |r| r.get(0))
+    conn.prepare_cached(HELD)?
+        .query_row(params![account, now_us], |r| r.get(0))
 }
+
+/// What a card account's open holds set aside (read by every authorization:
+/// from the index `prepaid_holds_open` alone).
+pub(super) const HELD: &str = "SELECT COALESCE(SUM(remaining), 0) FROM prepaid_holds
+     WHERE account = ?1 AND state = 'open' AND expires_at_us > ?2";
 
 fn balances_of(conn: &Connection, card: &CardAccount, now_us: i64) -> rusqlite::Result<Balances> {
     let held = held(conn, card.id, now_us)?;
@@ -169,58 +172,6 @@ fn debit_legs(conn: &Connection, card: &CardAccount, x: i64) -> rusqlite::Result
         .into_iter()
         .map(|(a, v)| (a, -v))
         .collect())
-}
-
-/// Writes an entry and its postings and moves the balance columns with
-/// them: with [`write_entry`], the only writer of postings.
-fn book(
-    conn: &Connection,
-    kind: &str,
-    reference: &str,
-    card: i64,
-    original: Option<i64>,
-    legs: &[(i64, i64)],
-    now_us: i64,
-) -> rusqlite::Result<i64> {
-    let entry = write_entry(conn, kind, reference, card, original, legs, now_us)?;
-    for &(account, amount) in legs.iter().filter(|(_, a)| *a != 0) {
-        add_to_balance(conn, account, amount)?;
-    }
-    Ok(entry)
-}
-
-/// Writes an entry and its postings without moving the balance columns:
-/// the caller moves them in the same transaction ([`book`] at once, a load
-/// file once per account at its end).
-pub(super) fn write_entry(
-    conn: &Connection,
-    kind: &str,
-    reference: &str,
-    card: i64,
-    original: Option<i64>,
-    legs: &[(i64, i64)],
-    now_us: i64,
-) -> rusqlite::Result<i64> {
-    conn.prepare_cached(
-        "INSERT INTO prepaid_entries (kind, reference, card, original, booked_at_us)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![kind, reference, card, original, now_us])?;
-    let entry = conn.last_insert_rowid();
-    for &(account, amount) in legs.iter().filter(|(_, a)| *a != 0) {
-        conn.prepare_cached(
-            "INSERT INTO prepaid_postings (entry, account, amount) VALUES (?1, ?2, ?3)",
-        )?
-        .execute(params![entry, account, amount])?;
-    }
-    Ok(entry)
-}
-
-/// Moves an account's balance column by `amount`.
-pub(super) fn add_to_balance(conn: &Connection, account: i64, amount: i64) -> rusqlite::Result<()> {
-    conn.prepare_cached("UPDATE prepaid_accounts SET balance = balance + ?2 WHERE id = ?1")?
-        .execute(params![account, amount])?;
-    Ok(())
 }
 
 /// Records the card acceptor of a purchase's entry (capture, reversal).

@@ -22,6 +22,11 @@ pub struct DailyLimits {
 const DAY_US: i64 = 86_400_000_000;
 
 /// The refusal when a hold of `amount` on card account `card` (of
+/// The amount and count of a card account's holds of the day not released
+/// (from the index `prepaid_holds_day` alone).
+pub(super) const USED_TODAY: &str = "SELECT COALESCE(SUM(amount), 0), COUNT(*) FROM prepaid_holds
+     WHERE account = ?1 AND created_at_us >= ?2 AND state <> 'released'";
+
 /// `programme`) at `now_us` would pass one of the programme's daily limits.
 pub(super) fn exceeded(
     conn: &Connection,
@@ -40,10 +45,7 @@ pub(super) fn exceeded(
     };
     let day_start = now_us - now_us.rem_euclid(DAY_US);
     let (used, count): (i64, i64) = conn
-        .prepare_cached(
-            "SELECT COALESCE(SUM(amount), 0), COUNT(*) FROM prepaid_holds
-             WHERE account = ?1 AND created_at_us >= ?2 AND state <> 'released'",
-        )?
+        .prepare_cached(USED_TODAY)?
         .query_row(params![card, day_start], |r| Ok((r.get(0)?, r.get(1)?)))?;
     let refusal = |what, limit, used| PrepaidError::DailyLimit {
         account: name.to_string(),
@@ -62,4 +64,36 @@ pub(super) fn exceeded(
         return Ok(Some(refusal("amount", max, used)));
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::db::HELD;
+    use super::USED_TODAY;
+    use crate::store::Store;
+
+    /// The two sums every authorization reads use their index alone, never
+    /// a hold's row.
+    #[test]
+    fn the_hold_sums_read_covering_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("hub.db")).unwrap();
+        for (sql, index) in [
+            (HELD, "prepaid_holds_open"),
+            (USED_TODAY, "prepaid_holds_day"),
+        ] {
+            let plan: Vec<String> = store
+                .read(move |c| {
+                    c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?
+                        .query_map([1, 2], |r| r.get(3))?
+                        .collect()
+                })
+                .unwrap();
+            let covering = format!("USING COVERING INDEX {index}");
+            assert!(
+                plan.iter().any(|p| p.contains(&covering)),
+                "{sql}: {plan:?}"
+            );
+        }
+    }
 }

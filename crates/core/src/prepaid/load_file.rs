@@ -19,11 +19,14 @@
 //! entry and its three postings).
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
+
+use foldhash::{HashMap, HashMapExt};
 
 use rusqlite::Connection;
 
 use super::db::{self, CardAccount};
+use super::postings;
 use super::{Ledger, PrepaidError, now_us};
 use crate::cards::{CardError, CardRegistry};
 use crate::money::{Currency, Money};
@@ -324,6 +327,8 @@ fn apply_with_cache(
 /// A card account of the file, with its running balance.
 struct FileCard {
     account: CardAccount,
+    /// The balance before the file.
+    opening_balance: i64,
     /// The legs of a load of 1 (card, pooled, settlement), scaled per line.
     unit_legs: Vec<(i64, i64)>,
 }
@@ -386,17 +391,16 @@ fn apply(
     if !problems.is_empty() {
         return Ok(Err(problems));
     }
-    let mut deltas: HashMap<i64, i64> = HashMap::new();
     let mut totals: BTreeMap<u16, (Currency, u64)> = BTreeMap::new();
     let mut legs = Vec::with_capacity(3);
+    let mut entries = postings::EntryWriter::new(conn)?;
     for &(load, x) in &to_book {
         let Some(Some(card)) = cards.get(load.card_account.as_str()) else {
             continue;
         };
         legs.clear();
         legs.extend(card.unit_legs.iter().map(|&(a, unit)| (a, unit * x)));
-        db::write_entry(
-            conn,
+        entries.write(
             "load",
             &load.reference,
             card.account.id,
@@ -404,22 +408,32 @@ fn apply(
             &legs,
             now_us,
         )?;
-        for &(account, amount) in &legs {
-            *deltas.entry(account).or_default() += amount;
-        }
         let total = totals
             .entry(load.amount.currency.numeric)
             .or_insert((load.amount.currency, 0));
         total.1 += load.amount.minor;
     }
-    let mut accounts: Vec<_> = deltas.into_iter().collect();
-    accounts.sort_unstable();
-    for (account, delta) in accounts {
-        db::add_to_balance(conn, account, delta)?;
+    // Each leg of a load is its unit leg times the amount: an account moves
+    // by its unit leg times the sum of the file's loads of each card.
+    let mut deltas: BTreeMap<i64, i64> = BTreeMap::new();
+    for card in cards.values().flatten() {
+        let loaded = card.account.balance - card.opening_balance;
+        for &(account, unit) in &card.unit_legs {
+            *deltas.entry(account).or_default() += unit * loaded;
+        }
     }
-    let loaded = to_book
+    for (account, delta) in deltas {
+        if delta != 0 {
+            postings::add_to_balance(conn, account, delta)?;
+        }
+    }
+    let loaded = cards
         .iter()
-        .map(|(load, _)| load.card_account.clone())
+        .filter(|(_, card)| {
+            card.as_ref()
+                .is_some_and(|c| c.account.balance != c.opening_balance)
+        })
+        .map(|(&name, _)| name.to_string())
         .collect();
     Ok(Ok((
         LoadReport {
@@ -459,7 +473,11 @@ fn file_card(conn: &Connection, name: &str) -> rusqlite::Result<Option<FileCard>
         return Ok(None);
     };
     let unit_legs = db::credit_legs(conn, &account, 1)?;
-    Ok(Some(FileCard { account, unit_legs }))
+    Ok(Some(FileCard {
+        opening_balance: account.balance,
+        account,
+        unit_legs,
+    }))
 }
 
 /// What a reference was used for before.

@@ -30,6 +30,7 @@ pub mod export;
 pub mod limits;
 pub mod load_file;
 pub mod orders;
+mod postings;
 mod report;
 mod scope;
 mod system;
@@ -39,8 +40,9 @@ pub use report::{CardAccount, Orderer, Programme, period};
 pub use system::PrepaidLedger;
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
-use crate::account::{Balances, Intent};
+use crate::account::Balances;
 use crate::cards::card::Card;
 use crate::cards::{CardError, CardRegistry};
 use crate::iso8583::fields::{Expiry, Pan};
@@ -303,10 +305,17 @@ pub enum PrepaidError {
 pub struct Ledger {
     store: Store,
     default_max_balance: u64,
-    /// The hub's call intent, written in the job of each booking
-    /// ([`PrepaidLedger`] sets it per call).
-    intent: Option<Intent>,
+    /// Written in the store job of each booking or refusal, with its
+    /// outcome: the hub's decision row ([`PrepaidLedger`] sets it per call).
+    recorder: Option<Recorder>,
 }
+
+/// What a booking's store job also writes, given its outcome.
+pub(crate) type Recorder = Arc<
+    dyn Fn(&rusqlite::Connection, Result<&Booked, &PrepaidError>) -> rusqlite::Result<()>
+        + Send
+        + Sync,
+>;
 
 impl Ledger {
     /// The ledger kept in `store`.
@@ -314,14 +323,15 @@ impl Ledger {
         Ledger {
             store,
             default_max_balance: config.default_max_balance,
-            intent: None,
+            recorder: None,
         }
     }
 
-    /// This ledger writing `intent` in the store job of each operation.
-    fn recording(&self, intent: Option<Intent>) -> Ledger {
+    /// This ledger writing `recorder`'s row in the store job of each
+    /// booking, with the booking or the refusal.
+    fn recording(&self, recorder: Option<Recorder>) -> Ledger {
         Ledger {
-            intent,
+            recorder,
             ..self.clone()
         }
     }
@@ -331,15 +341,25 @@ impl Ledger {
         F: FnOnce(&rusqlite::Connection, i64) -> Op<T> + Send + 'static,
         T: Send + 'static,
     {
-        let (now, intent) = (now_us(), self.intent.clone());
-        self.store
-            .write(move |conn| {
-                if let Some(intent) = &intent {
-                    intent.write(conn)?;
-                }
-                f(conn, now)
-            })
-            .await?
+        let now = now_us();
+        self.store.write(move |conn| f(conn, now)).await?
+    }
+
+    /// [`Ledger::run`] for an operation that books money, with the
+    /// recorder's row of its outcome in the same job.
+    async fn book<F>(&self, f: F) -> Result<Booked, PrepaidError>
+    where
+        F: FnOnce(&rusqlite::Connection, i64) -> Op<Booked> + Send + 'static,
+    {
+        let recorder = self.recorder.clone();
+        self.run(move |conn, now| {
+            let done = f(conn, now)?;
+            if let Some(record) = &recorder {
+                record(conn, done.as_ref())?;
+            }
+            Ok(done)
+        })
+        .await
     }
 
     /// Registers an orderer and its pooled funding account.
@@ -457,7 +477,7 @@ impl Ledger {
         amount: Money,
     ) -> Result<Booked, PrepaidError> {
         let (reference, account) = (reference.to_string(), account.to_string());
-        self.run(move |c, now| db::credit(c, kind, &reference, &account, &amount, now))
+        self.book(move |c, now| db::credit(c, kind, &reference, &account, &amount, now))
             .await
     }
 
@@ -513,7 +533,7 @@ impl Ledger {
     ) -> Result<Booked, PrepaidError> {
         let (reference, account) = (reference.to_string(), account.to_string());
         let merchant = merchant.map(str::to_string);
-        self.run(move |c, now| {
+        self.book(move |c, now| {
             let merchant = merchant.as_deref();
             let held = db::hold(
                 c,
@@ -564,7 +584,7 @@ impl Ledger {
         let (reference, account) = (reference.to_string(), account.to_string());
         let hold = hold_reference.map(str::to_string);
         let merchant = merchant.map(str::to_string);
-        self.run(move |c, now| {
+        self.book(move |c, now| {
             let (hold, merchant) = (hold.as_deref(), merchant.as_deref());
             db::capture(c, &reference, hold, &account, &amount, merchant, now)
         })
@@ -586,7 +606,7 @@ impl Ledger {
         amount: Option<i64>,
     ) -> Result<Booked, PrepaidError> {
         let (reference, original) = (reference.to_string(), original.to_string());
-        self.run(move |c, now| db::reverse(c, &reference, &original, amount, now))
+        self.book(move |c, now| db::reverse(c, &reference, &original, amount, now))
             .await
     }
 

@@ -2,9 +2,11 @@
 //! operations mean for prepaid cards, and the ISO 8583 code of each
 //! refusal.
 
+use std::sync::Arc;
+
 use futures::future::BoxFuture;
 
-use super::{Booked, Ledger, PrepaidError};
+use super::{Booked, Ledger, PrepaidError, Recorder};
 use crate::account::{
     AccountAnswer, AccountError, AccountRequest, AccountSystem, Channel, Kind, Operation,
 };
@@ -38,8 +40,11 @@ impl PrepaidLedger {
         r: &AccountRequest,
     ) -> Result<AccountAnswer, AccountError> {
         let (id, account, amount) = (r.transaction_id.as_str(), r.account.as_str(), r.amount);
-        // The hub's call intent goes into the booking's own transaction.
-        let ledger = &self.ledger.recording(r.intent.clone());
+        // The hub's decision row goes into the booking's own transaction.
+        let recorder = r.decision_row.clone().map(|row| -> Recorder {
+            Arc::new(move |conn, done| row.write(conn, &answer_of(done)))
+        });
+        let ledger = &self.ledger.recording(recorder);
         let booked = match (operation, r.kind) {
             (Operation::BalanceInquiry, _) | (Operation::Authorize, Kind::BalanceInquiry) => {
                 ledger.balance(account).map(|balances| Booked {
@@ -109,20 +114,27 @@ impl PrepaidLedger {
             }
         };
         match booked {
-            Ok(b) => Ok(AccountAnswer {
-                code: codes::APPROVED,
-                raw_code: if b.repeat { "REPEAT" } else { "BOOKED" }.into(),
-                auth_id: None,
-                balances: Some(b.balances),
-                message: None,
-            }),
             Err(PrepaidError::Store(e)) => Err(AccountError::Unreachable(format!(
                 "prepaid ledger store: {e}"
             ))),
-            Err(e) => {
-                let (code, raw) = code_of(&e);
-                Ok(refused(code, raw, &e.to_string()))
-            }
+            done => Ok(answer_of(done.as_ref())),
+        }
+    }
+}
+
+/// The answer to a booking, or to the ledger's refusal.
+fn answer_of(done: Result<&Booked, &PrepaidError>) -> AccountAnswer {
+    match done {
+        Ok(b) => AccountAnswer {
+            code: codes::APPROVED,
+            raw_code: if b.repeat { "REPEAT" } else { "BOOKED" }.into(),
+            auth_id: None,
+            balances: Some(b.balances),
+            message: None,
+        },
+        Err(e) => {
+            let (code, raw) = code_of(e);
+            refused(code, raw, &e.to_string())
         }
     }
 }

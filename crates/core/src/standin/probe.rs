@@ -65,7 +65,7 @@ pub fn spawn(
                 decision: None,
                 clear_pan: None,
                 listen_until: None,
-                intent: None,
+                decision_row: None,
                 deadline: Instant::now() + interval,
             };
             let answer = tokio::time::timeout(interval, system.balance_inquiry(&request)).await;

@@ -262,7 +262,7 @@ pub fn request_for(
         decision,
         clear_pan: None,
         listen_until: None,
-        intent: None,
+        decision_row: None,
         deadline,
     };
     Ok((request, credit))

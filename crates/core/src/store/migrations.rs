@@ -89,6 +89,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "access",
         sql: include_str!("migrations/0012_access.sql"),
     },
+    Migration {
+        version: 13,
+        name: "prepaid hold sums",
+        sql: include_str!("migrations/0013_prepaid_hold_sums.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows (0 with no migrations).

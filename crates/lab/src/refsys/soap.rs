@@ -710,7 +710,7 @@ mod tests {
             }),
             clear_pan: None,
             listen_until: None,
-            intent: None,
+            decision_row: None,
             deadline: tokio::time::Instant::now(),
         };
         for (transport, version) in [("soap11", Version::V11), ("soap12", Version::V12)] {

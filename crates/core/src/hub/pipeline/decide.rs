@@ -8,21 +8,28 @@ use tokio::sync::watch;
 use super::map::Txn;
 use super::route::Routed;
 use super::stand_in::Tell;
-use super::{Hub, Outcome};
+use super::{Hub, Journaling, Outcome};
 use crate::hub::model::MessageRole;
 use crate::iso8583::codes;
 use crate::journal::decision::Decision;
 use crate::standin::Effects;
 
-/// A request's decision, with what it changes and whether a call intent
-/// was recorded for it.
+/// A request's decision, with what it changes and who writes its row.
 pub(super) struct Decided {
     pub(super) decision: Decision,
     /// Shadow-balance and SAF changes, written with the journal row.
     pub(super) effects: Effects,
-    /// A call intent may have been recorded: the journal row clears it
-    /// (clearing one that was not written changes nothing).
-    pub(super) intent: bool,
+    pub(super) journaling: Journaling,
+}
+
+impl Decided {
+    pub(super) fn new(decision: Decision, effects: Effects, journaling: Journaling) -> Decided {
+        Decided {
+            decision,
+            effects,
+            journaling,
+        }
+    }
 }
 
 impl Hub {
@@ -69,21 +76,16 @@ impl Hub {
     ) -> Decided {
         match (&routed.system, routed.institution.state()) {
             (Some(system), state) if state.is_online() => {
-                let (decision, effects) = self.call_online(t, routed, system, decided).await;
-                Decided {
-                    decision,
-                    effects,
-                    intent: true,
-                }
+                self.call_online(t, routed, system, decided).await
             }
-            (_, state) if routed.institution.prepaid => Decided {
-                decision: Decision::rule(
+            (_, state) if routed.institution.prepaid => Decided::new(
+                Decision::rule(
                     codes::ISSUER_UNAVAILABLE,
                     format!("prepaid card, institution {state}: prepaid is never stood in for"),
                 ),
-                effects: Effects::default(),
-                intent: false,
-            },
+                Effects::default(),
+                Journaling::Hub,
+            ),
             (system, state) => {
                 let (why, tell) = match system {
                     None => (
@@ -95,11 +97,7 @@ impl Hub {
                 let card = &routed.reserved.card;
                 let (decision, effects) =
                     self.stand_in(t.c, card, t.id, &routed.institution, tell, &why);
-                Decided {
-                    decision,
-                    effects,
-                    intent: false,
-                }
+                Decided::new(decision, effects, Journaling::Hub)
             }
         }
     }

@@ -1,18 +1,20 @@
 //! The journal step: the request's journal row, written durably (with its
 //! shadow-balance and SAF effects, and the call intent cleared) before the
-//! answer leaves; a journal read that fails while deciding; what the hub
-//! counts for `/metrics`.
+//! answer leaves — unless the prepaid ledger wrote it with its booking; a
+//! journal read that fails while deciding; what the hub counts for
+//! `/metrics`.
 
 use jiff::Timestamp;
 use tracing::error;
 
 use super::map::Mapped;
-use super::{Hub, Outcome};
+use super::{Hub, Journaling, Outcome};
 use crate::hub::model::CanonicalRequest;
 use crate::iso8583::codes;
 use crate::journal::decision::Decision;
 use crate::journal::txn_id::TxnId;
 use crate::journal::{self, JournalEntry};
+use crate::standin::Effects;
 
 impl Hub {
     /// Journals a decided request: the decision to answer once its row is
@@ -29,40 +31,67 @@ impl Hub {
 
     /// The decision to answer once its journal row is durable, and whether
     /// it is: when the row cannot be written the answer is 96, never an
-    /// approval that is not on disk.
+    /// approval that is not on disk. A row the account system wrote with
+    /// its booking in the hub's store is durable already; and when it may
+    /// have written one the hub did not see come back, that row's decision
+    /// is the answer.
     pub(super) async fn durably(&self, entry: JournalEntry, outcome: Outcome) -> (Decision, bool) {
         let Outcome {
             decision,
             effects,
-            intent,
+            journaling,
             ..
         } = outcome;
-        let movement = effects
-            .movement
-            .as_ref()
-            .map(|m| (m.institution.clone(), m.account.clone(), m.txn_id));
-        let wake = effects.saf.as_ref().map(|i| i.institution.clone());
         let labels = (
             entry.mti.clone(),
             entry.institution.clone(),
             entry.latency_us,
         );
+        let answered = if journaling == Journaling::Booked {
+            (decision, true)
+        } else {
+            self.write_row(entry, decision, effects, journaling).await
+        };
+        let (mti, institution, latency_us) = labels;
+        self.observe(&mti, institution.as_deref(), latency_us, &answered.0);
+        answered
+    }
+
+    /// Writes a decision's journal row with its effects (see [`Hub::durably`]).
+    async fn write_row(
+        &self,
+        entry: JournalEntry,
+        decision: Decision,
+        effects: Effects,
+        journaling: Journaling,
+    ) -> (Decision, bool) {
+        let movement = effects
+            .movement
+            .as_ref()
+            .map(|m| (m.institution.clone(), m.account.clone(), m.txn_id));
+        let wake = effects.saf.as_ref().map(|i| i.institution.clone());
         let written = self
             .store
             .write(move |c| {
+                if journaling == Journaling::MaybeBooked
+                    && let Some(booked) = journal::journaled_decision(c, entry.txn_id)?
+                {
+                    return Ok(Some(booked));
+                }
                 journal::insert(c, &entry)?;
-                if intent {
+                if journaling == Journaling::AfterIntent {
                     journal::clear_intent(c, entry.txn_id)?;
                 }
-                effects.write(c)
+                effects.write(c)?;
+                Ok(None)
             })
             .await;
-        let answered = match written {
-            Ok(()) => {
+        match written {
+            Ok(booked) => {
                 if let Some(inst) = wake.and_then(|id| self.institutions.get(&id)) {
                     inst.saf_wake.notify_one();
                 }
-                (decision, true)
+                (booked.unwrap_or(decision), true)
             }
             Err(e) => {
                 if let Some((institution, account, txn_id)) = movement {
@@ -74,10 +103,7 @@ impl Hub {
                     false,
                 )
             }
-        };
-        let (mti, institution, latency_us) = labels;
-        self.observe(&mti, institution.as_deref(), latency_us, &answered.0);
-        answered
+        }
     }
 
     /// Counts an answered request for `/metrics`.

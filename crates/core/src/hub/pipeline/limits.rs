@@ -20,6 +20,17 @@ pub(super) struct Reserved {
     reservation: Option<Reservation<CardKey>>,
 }
 
+impl Reserved {
+    /// What the request counts when approved: its amount and one, for a
+    /// reserved debit.
+    pub(super) fn counts(&self, c: &CanonicalRequest) -> (i64, i32) {
+        match self.reservation {
+            Some(_) => (c.amount.minor as i64, 1),
+            None => (0, 0),
+        }
+    }
+}
+
 impl Hub {
     /// Reserves a debit against the card's limits for its channel; other
     /// kinds pass unreserved.
@@ -74,10 +85,11 @@ impl Hub {
         reserved: Reserved,
         decided: Decided,
     ) -> Outcome {
+        let counts = reserved.counts(c);
         let counted = match (reserved.reservation, decided.decision.approved()) {
             (Some(r), true) => {
                 self.counters.keep(r);
-                (c.amount.minor as i64, 1)
+                counts
             }
             (Some(r), false) => {
                 self.counters.release(r);
@@ -91,7 +103,7 @@ impl Hub {
             counted,
             business_day: Some(reserved.day.to_string()),
             effects: decided.effects,
-            intent: decided.intent,
+            journaling: decided.journaling,
             ..Outcome::rule(codes::APPROVED, "")
         }
     }

@@ -79,7 +79,7 @@ pub(super) fn account_request(c: &CanonicalRequest, card: &Card, txn_id: TxnId) 
         decision: None,
         clear_pan: Some(c.pan.clone()),
         listen_until: None,
-        intent: None,
+        decision_row: None,
         deadline: c.deadline,
     }
 }

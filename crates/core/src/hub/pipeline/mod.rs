@@ -84,8 +84,25 @@ struct Outcome {
     reversal: Option<i64>,
     /// Shadow-balance and SAF changes, written with the journal row.
     effects: Effects,
-    /// A call intent was recorded before an online call: removed with the row.
-    intent: bool,
+    /// Who writes the journal row.
+    journaling: Journaling,
+}
+
+/// Who writes a decided request's journal row, and what it clears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Journaling {
+    /// The journal step.
+    Hub,
+    /// The journal step, clearing the call intent recorded before an
+    /// online call.
+    AfterIntent,
+    /// The account system, with its booking in the hub's store (the
+    /// prepaid ledger): durable already.
+    Booked,
+    /// The journal step, unless the account system in the hub's store wrote
+    /// it with a booking the hub did not see come back (a call that failed
+    /// or outlived its deadline): then that row's decision is the answer.
+    MaybeBooked,
 }
 
 impl Outcome {
@@ -99,7 +116,7 @@ impl Outcome {
             entry: Entry::Request,
             reversal: None,
             effects: Effects::default(),
-            intent: false,
+            journaling: Journaling::Hub,
         }
     }
 }

@@ -1,11 +1,12 @@
 //! The online step: the account system asked for its decision, bounded
 //! by the request's deadline less the institution's stand-in reserve. A
-//! call intent is written first (by a system that books in the hub's own
-//! store, the prepaid ledger, in the transaction of its booking); a
-//! failure or a late answer falls back to stand-in, and a late answer is
-//! still listened for (`hub::call`).
+//! call intent is written first — except for a system that books in the
+//! hub's own store (the prepaid ledger), which writes the decision's
+//! journal row in the transaction of its booking instead; a failure or a
+//! late answer falls back to stand-in, and a late answer is still listened
+//! for (`hub::call`).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -13,11 +14,13 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::error;
 
+use super::decide::Decided;
 use super::map::{Txn, account_request};
 use super::route::Routed;
 use super::stand_in::Tell;
-use super::{Hub, LATE_LISTEN, Outcome};
-use crate::account::{AccountError, AccountSystem, Intent, Operation};
+use super::{Hub, Journaling, LATE_LISTEN, Outcome};
+use crate::account::{AccountError, AccountSystem, DecisionRow, Kind, Operation};
+use crate::cards::{CardStatus, Product};
 use crate::hub::call::{LateRecorder, call_with_deadline, decision_from, operation_of};
 use crate::iso8583::codes;
 use crate::journal;
@@ -28,47 +31,124 @@ use crate::standin::saf::NewItem;
 
 impl Hub {
     /// The account system's decision on a request, or stand-in's when it
-    /// fails or is late. A call intent is recorded durably before the call
-    /// (or with the booking of a system in the hub's store), so a hub
-    /// stopped under way reverses the call at its next start; without that
-    /// record nothing is sent: 96.
+    /// fails or is late. A call intent is recorded durably before the call,
+    /// so a hub stopped under way reverses the call at its next start;
+    /// without that record nothing is sent: 96. A prepaid ledger in the
+    /// hub's store writes the decision's row with its booking instead.
     pub(super) async fn call_online(
         &self,
         t: &Txn<'_>,
         routed: &Routed,
         system: &Arc<dyn AccountSystem>,
         decided: watch::Receiver<Option<Decision>>,
-    ) -> (Decision, Effects) {
+    ) -> Decided {
         let (c, txn_id, institution) = (t.c, t.id, &routed.institution);
         let (card, day) = (&routed.reserved.card, routed.reserved.day);
-        let unknown = Outcome {
-            decision: Decision {
-                adapter: Some(system.name().to_string()),
-                ..Decision::rule(
-                    codes::SYSTEM_ERROR,
-                    "the hub stopped during the account-system call: outcome unknown; reversal queued",
-                )
-            },
-            card: Some(card.clone()),
-            business_day: Some(day.to_string()),
+        let mut request = account_request(c, card, txn_id);
+        // A first load also activates the card after the call, which may
+        // change its decision's reason: it keeps the call intent.
+        let first_load = c.kind == Kind::Load
+            && card.product == Product::Prepaid
+            && card.status == CardStatus::Inactive;
+        let booked_row =
+            (system.books_in_hub_store() && institution.prepaid && !first_load).then(|| {
+                let (row, slot) = self.row_with_booking(t, routed, system.name());
+                request.decision_row = Some(row);
+                slot
+            });
+        if booked_row.is_none() {
+            let unknown = Outcome {
+                decision: Decision {
+                    adapter: Some(system.name().to_string()),
+                    ..Decision::rule(
+                        codes::SYSTEM_ERROR,
+                        "the hub stopped during the account-system call: outcome unknown; reversal queued",
+                    )
+                },
+                card: Some(card.clone()),
+                business_day: Some(day.to_string()),
+                ..Outcome::rule(codes::SYSTEM_ERROR, "")
+            };
+            let intent = self.entry(t.m, txn_id, &unknown, Some(c));
+            if let Err(e) = self
+                .store
+                .write(move |w| journal::record_intent(w, &intent))
+                .await
+            {
+                error!(error = %e, "call intent not recorded; answering 96");
+                let decision = Decision::rule(codes::SYSTEM_ERROR, "call intent not recorded");
+                return Decided::new(decision, Effects::default(), Journaling::Hub);
+            }
+        }
+        let (decision, effects, answered) = self.ask(t, routed, system, request, decided).await;
+        match booked_row {
+            None => Decided::new(decision, effects, Journaling::AfterIntent),
+            Some(slot) => {
+                // Answered, the booking's job committed: the decision it
+                // journaled is the answer.
+                let booked = answered
+                    .then(|| slot.lock().ok().and_then(|mut s| s.take()))
+                    .flatten();
+                match booked {
+                    Some(booked) => Decided::new(booked, Effects::default(), Journaling::Booked),
+                    None => Decided::new(decision, effects, Journaling::MaybeBooked),
+                }
+            }
+        }
+    }
+
+    /// The row a system in the hub's store writes with its booking: the
+    /// request's journal row with the decision its answer makes and what an
+    /// approval counts, and where that decision is put for the answer.
+    fn row_with_booking(
+        &self,
+        t: &Txn<'_>,
+        routed: &Routed,
+        adapter: &str,
+    ) -> (DecisionRow, Arc<Mutex<Option<Decision>>>) {
+        let reserved = &routed.reserved;
+        let base = Outcome {
+            card: Some(reserved.card.clone()),
+            business_day: Some(reserved.day.to_string()),
             ..Outcome::rule(codes::SYSTEM_ERROR, "")
         };
-        let intent = self.entry(t.m, txn_id, &unknown, Some(c));
-        let mut request = account_request(c, card, txn_id);
-        if system.books_in_hub_store() {
-            // One transaction with the booking: never one without the other.
-            request.intent = Some(Intent::new(move |w| {
-                journal::record_intent_unless_journaled(w, &intent)
-            }));
-        } else if let Err(e) = self
-            .store
-            .write(move |w| journal::record_intent(w, &intent))
-            .await
-        {
-            error!(error = %e, "call intent not recorded; answering 96");
-            let decision = Decision::rule(codes::SYSTEM_ERROR, "call intent not recorded");
-            return (decision, Effects::default());
-        }
+        let template = self.entry(t.m, t.id, &base, Some(t.c));
+        let counts = reserved.counts(t.c);
+        let received = t.m.request.received;
+        let adapter = adapter.to_string();
+        let slot = Arc::new(Mutex::new(None));
+        let put = slot.clone();
+        let row = DecisionRow::new(move |conn, answer| {
+            let decision = decision_from(Ok(answer.clone()), &adapter);
+            let mut entry = template.clone();
+            entry.counted_minor = if decision.approved() { counts.0 } else { 0 };
+            entry.counted_count = if decision.approved() { counts.1 } else { 0 };
+            entry.latency_us = received.elapsed().as_micros() as i64;
+            entry.decision = decision.clone();
+            // A call that outlived its deadline books after the hub's own
+            // row: that row stands, and the late answer is reconciled.
+            if journal::insert_unless_journaled(conn, &entry)?
+                && let Ok(mut s) = put.lock()
+            {
+                *s = Some(decision);
+            }
+            Ok(())
+        });
+        (row, slot)
+    }
+
+    /// The call itself, bounded by the deadline: what its answer or failure
+    /// decides, and whether the account system answered.
+    async fn ask(
+        &self,
+        t: &Txn<'_>,
+        routed: &Routed,
+        system: &Arc<dyn AccountSystem>,
+        mut request: crate::account::AccountRequest,
+        decided: watch::Receiver<Option<Decision>>,
+    ) -> (Decision, Effects, bool) {
+        let (c, txn_id, institution) = (t.c, t.id, &routed.institution);
+        let card = &routed.reserved.card;
         let reserve = Duration::from_millis(institution.stand_in.reserve_ms);
         request.deadline = c.deadline.checked_sub(reserve).unwrap_or(c.deadline);
         let listen_until = c.deadline + LATE_LISTEN;
@@ -100,8 +180,13 @@ impl Hub {
                 self.institutions
                     .record_success(&institution.id, operation_of(c.kind));
                 let decision = decision_from(Ok(answer), system.name());
-                let effects = self.online_effects(c, card, txn_id, &decision);
-                (decision, effects)
+                // Shadow balances serve stand-in, which prepaid never gets.
+                let effects = if institution.prepaid {
+                    Effects::default()
+                } else {
+                    self.online_effects(c, card, txn_id, &decision)
+                };
+                (decision, effects, true)
             }
             Err(AccountError::Internal(why)) => {
                 // The hub's own failure: 96, not stand-in; the request may
@@ -126,7 +211,7 @@ impl Hub {
                     )),
                     ..Effects::default()
                 };
-                (decision, effects)
+                (decision, effects, false)
             }
             Err(e) => {
                 if e.is_unavailability() {
@@ -145,7 +230,7 @@ impl Hub {
                             format!("{why}; prepaid is never stood in for"),
                         )
                     };
-                    return (decision, Effects::default());
+                    return (decision, Effects::default(), false);
                 }
                 // A request that timed out may still reach the account
                 // system: its advice waits until the call has ended.
@@ -154,7 +239,7 @@ impl Hub {
                 let (mut decision, effects) =
                     self.stand_in(c, card, txn_id, institution, tell, &why);
                 decision.adapter = Some(system.name().to_string());
-                (decision, effects)
+                (decision, effects, false)
             }
         }
     }
