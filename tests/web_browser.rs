@@ -9,15 +9,15 @@
 
 mod support;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use support::browser::{self, Browser};
 use support::canonical_hub::{TOKEN, balances_csv, hours_ago, mount_bank, write_config};
 use support::served::{Served, serve};
-use support::{ACTIVE_USD, ACTIVE_USD_2, client, code_of, http, prepare, purchase};
+use support::{
+    ACTIVE_USD, ACTIVE_USD_2, api_json, cardhub_cli_ok, client, code_of, http, prepare, purchase,
+};
 use wiremock::MockServer;
 
 /// A served hub: bank-a online through the canonical adapter (wiremock
@@ -42,8 +42,9 @@ const PASSWORD: &str = "correct horse battery";
 
 /// Adds a user with the CLI, the password on standard input.
 fn add_user(dir: &Path, name: &str, role: &str) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cardhub"))
-        .args([
+    cardhub_cli_ok(
+        dir,
+        &[
             "users",
             "add",
             "--name",
@@ -51,20 +52,8 @@ fn add_user(dir: &Path, name: &str, role: &str) {
             "--role",
             role,
             "--password-stdin",
-        ])
-        .arg("--config")
-        .arg(dir.join("cardhub.toml"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
+        &format!("{PASSWORD}\n"),
     );
 }
 
@@ -331,15 +320,7 @@ fn bare() -> reqwest::Client {
 
 /// `GET` of the JSON API with the machine token.
 async fn api_get(api: &str, path: &str) -> (u16, serde_json::Value) {
-    let response = http()
-        .get(format!("{api}{path}"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or_default())
+    api_json(reqwest::Method::GET, format!("{api}{path}"), TOKEN, None).await
 }
 
 /// `application/x-www-form-urlencoded` of `fields`.
