@@ -13,6 +13,9 @@
 //! - `GET /institutions` — states, breaker, balance files ([`institutions`])
 //! - `POST /institutions/{id}/state` — close or open one, with a reason
 //! - `GET /saf` — the store-and-forward queue and its dead letters ([`saf`])
+//! - `GET /prepaid/...`, `POST /prepaid/...` — an orderer's cards, a card's
+//!   statement, loads, moves, lost-card replacements ([`prepaid`]), for
+//!   bank admins, auditors (reading) and the orderer's own users
 //! - `GET /login`, `POST /login`, `POST /logout` — the session ([`session`])
 //! - `GET /static/...` — CSS and JS, from the binary ([`assets`])
 //!
@@ -28,6 +31,7 @@
 mod assets;
 mod dashboard;
 mod institutions;
+mod prepaid;
 mod saf;
 mod session;
 mod transactions;
@@ -44,6 +48,7 @@ use tracing::warn;
 
 use crate::access::{Access, AccessError};
 use crate::hub::pipeline::Hub;
+use crate::prepaid::Ledger;
 use crate::standin::config::InstitutionConfig;
 use crate::standin::state::StateError;
 use crate::store::StoreError;
@@ -58,6 +63,8 @@ pub struct Web {
     access: Access,
     /// Whether the pages are served over TLS (the cookie is then `Secure`).
     tls: bool,
+    /// The prepaid ledger's service layer, on the hub's store.
+    ledger: Ledger,
 }
 
 /// The peer's address, which the server puts on every request (for the
@@ -71,6 +78,7 @@ pub fn router(
     institutions: Arc<[InstitutionConfig]>,
     access: Access,
     tls: bool,
+    ledger: Ledger,
 ) -> Router {
     Router::new()
         .route("/", get(dashboard::page))
@@ -86,11 +94,13 @@ pub fn router(
         .route("/logout", post(session::logout))
         .route("/saf", get(saf::page))
         .route("/static/{file}", get(assets::file))
+        .merge(prepaid::routes())
         .with_state(Web {
             hub,
             institutions,
             access,
             tls,
+            ledger,
         })
 }
 
@@ -101,12 +111,17 @@ pub enum Section {
     Transactions,
     Institutions,
     Saf,
+    Prepaid,
 }
 
 /// The signed-in user, as the page header shows them.
 pub(crate) struct Me {
     name: String,
     role: &'static str,
+    /// Whether the user reads the prepaid pages.
+    prepaid: bool,
+    /// Whether the user is the bank's (else an orderer's).
+    bank: bool,
     /// The session's CSRF token, for the header's logout form.
     csrf: String,
 }
