@@ -22,9 +22,10 @@
 //! Every page but the login page needs a login session ([`session::Signed`],
 //! an extractor: no session, or an expired one, redirects to `/login`);
 //! every form carries a CSRF token that every POST checks before anything
-//! changes (403 otherwise). The pages are the bank's: orderer roles are
-//! refused (403), bank operators see their own institutions only, auditors
-//! read and change nothing. Card numbers appear masked only (first 6 +
+//! changes (403 otherwise). The bank's pages refuse orderer roles (403),
+//! bank operators see their own institutions only, auditors read and
+//! change nothing; the prepaid pages ([`session::PrepaidSigned`]) admit
+//! orderers' users (their own orderer only) and refuse bank operators. Card numbers appear masked only (first 6 +
 //! last 4), as the journal stores them. No asset comes from anywhere but
 //! this server.
 

@@ -83,8 +83,8 @@ struct CardPage {
     lines: Vec<(StatementLine, String, String)>,
     changes: bool,
     reference: String,
-    /// The currency's decimals, for the amount field's step.
-    step: String,
+    /// The currency and its decimals, for the amount field's hint.
+    unit: String,
     done: Option<&'static str>,
 }
 
@@ -193,8 +193,10 @@ async fn card(
             (l, at, money)
         })
         .collect();
-    let step =
-        currency(card.currency).map_or_else(|_| "1".into(), |c| Money::new(1, c).to_decimal());
+    let unit = currency(card.currency).map_or_else(
+        |e| e.to_string(),
+        |c| format!("{}, at most {} decimals", c.code, c.exponent),
+    );
     html(&CardPage {
         chrome: Chrome::new(Section::Prepaid, &signed),
         csrf: signed.csrf().to_string(),
@@ -205,7 +207,7 @@ async fn card(
         lines,
         changes: signed.actor().role.changes_prepaid(),
         reference: fresh_reference(),
-        step,
+        unit,
         done: Done { done: q.done }.message(),
     })
 }
