@@ -353,6 +353,35 @@ async fn the_prepaid_forms_hold_csrf_tenants_and_exact_amounts_over_plain_http()
     let (status, page) = world.get(&ada, "/prepaid/orderers/town").await;
     assert_eq!(status, 200);
     assert!(page.contains("476173******0035"), "{page}");
+    // The accounting export of today: a CSV attachment, for the bank only.
+    let day = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+        .to_string();
+    let path = format!("/prepaid/orderers/city/export?day={day}");
+    let response = bare()
+        .get(format!("{}{path}", world.api()))
+        .header("cookie", format!("cardhub_session={ada}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-disposition"],
+        format!("attachment; filename=\"city-{day}.csv\"").as_str()
+    );
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let csv = response.text().await.unwrap();
+    assert!(csv.contains("L-1") && csv.contains("M-1"), "{csv}");
+    assert_no_pan(&csv);
+    assert_eq!(world.get(&olga, &path).await.0, 403);
+    let bad = "/prepaid/orderers/city/export?day=2026-13-01";
+    assert_eq!(world.get(&ada, bad).await.0, 422);
     let (bob, _) = http_session(&world.api(), BOB, PASSWORD).await;
     assert_eq!(world.get(&bob, "/prepaid").await.0, 403);
 }

@@ -78,6 +78,12 @@ impl Role {
         )
     }
 
+    /// Whether the role reads the bank's own prepaid data (the ledger
+    /// audit, the accounting export): bank admins and auditors.
+    pub fn reads_bank_prepaid(self) -> bool {
+        matches!(self, Role::BankAdmin | Role::Auditor)
+    }
+
     /// Whether the role loads, moves, replaces, orders and attests (for
     /// its tenant's orderers): bank admins and orderers' users.
     pub fn changes_prepaid(self) -> bool {

@@ -121,7 +121,8 @@ impl Need {
             Need::BankChange => matches!(role, BankAdmin | BankOperator),
             Need::PrepaidRead => role.reads_prepaid(),
             Need::PrepaidChange => role.changes_prepaid(),
-            Need::BankPrepaidRead | Need::Audit => matches!(role, BankAdmin | Auditor),
+            Need::BankPrepaidRead => role.reads_bank_prepaid(),
+            Need::Audit => matches!(role, BankAdmin | Auditor),
             Need::BankAdmin => role == BankAdmin,
         }
     }

@@ -14,16 +14,18 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
+use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 
 use super::session::{PrepaidSigned, Signed};
-use super::{Chrome, Section, Web, WebError, amount, html, time_us};
+use super::{Chrome, SECURITY_HEADERS, Section, Web, WebError, amount, html, time_us};
 use crate::cards::CardError;
 use crate::iso8583::fields::{Expiry, Pan};
 use crate::money::{Currency, Money};
+use crate::prepaid::export::ExportFormat;
 use crate::prepaid::{
     CardAccount, LostCard, Orderer, PrepaidError, StatementLine, Subject, Teller, period,
 };
@@ -33,6 +35,7 @@ pub(super) fn routes() -> Router<Web> {
     Router::new()
         .route("/prepaid", get(orderers))
         .route("/prepaid/orderers/{id}", get(orderer))
+        .route("/prepaid/orderers/{id}/export", get(export))
         .route("/prepaid/cards/{account}", get(card))
         .route("/prepaid/cards/{account}/load", post(load))
         .route("/prepaid/moves", post(move_balance))
@@ -66,6 +69,10 @@ struct OrdererPage {
     cards: Vec<CardRow>,
     /// Whether the user may load, move and replace.
     changes: bool,
+    /// Whether the user may download the accounting export.
+    exports: bool,
+    /// Today (UTC), the export form's default day.
+    today: String,
     /// A fresh idempotency reference for each form.
     reference: String,
     done: Option<&'static str>,
@@ -154,9 +161,59 @@ async fn orderer(
         orderer,
         cards: accounts.into_iter().map(|a| card_row(a, &masked)).collect(),
         changes: signed.actor().role.changes_prepaid(),
+        exports: signed.actor().role.reads_bank_prepaid(),
+        today: jiff::Timestamp::now()
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .date()
+            .to_string(),
         reference: fresh_reference(),
         done: done.message(),
     })
+}
+
+/// `?day=YYYY-MM-DD`: the export's UTC day.
+#[derive(Deserialize)]
+pub(super) struct DayForm {
+    #[serde(default)]
+    day: String,
+}
+
+/// The accounting export (CSV) of an orderer's card postings of a UTC day,
+/// as the ledger stands now, as an attachment: bank admins and auditors.
+async fn export(
+    State(web): State<Web>,
+    PrepaidSigned(signed): PrepaidSigned,
+    Path(id): Path<String>,
+    Query(q): Query<DayForm>,
+) -> Result<Response, WebError> {
+    if !signed.actor().role.reads_bank_prepaid() {
+        return Err(WebError::Forbidden(format!(
+            "{} ({}) may not download the accounting export",
+            signed.actor().user,
+            signed.actor().role.as_str()
+        )));
+    }
+    web.ledger.scope_orderer(signed.actor(), &id)?;
+    let day: jiff::civil::Date = q
+        .day
+        .trim()
+        .parse()
+        .map_err(|_| WebError::Unprocessable(format!("{:?} is not a day YYYY-MM-DD", q.day)))?;
+    let (ledger, orderer) = (web.ledger.clone(), id.clone());
+    let now = jiff::Timestamp::now().as_microsecond();
+    let file =
+        read_ledger(move || ledger.export_day(&orderer, day, ExportFormat::Csv, now)).await?;
+    // The id is letters, digits, `-` and `_` (the ledger checks it).
+    let disposition = format!("attachment; filename=\"{id}-{day}.csv\"");
+    Ok((
+        SECURITY_HEADERS,
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        file,
+    )
+        .into_response())
 }
 
 /// `?from=&to=`: a statement's period (days or RFC 3339 times).
