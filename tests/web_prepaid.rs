@@ -1,6 +1,6 @@
 //! The prepaid pages against a real `cardhub serve`: two orderers in the
 //! ledger (`city` with cards P-1 and P-2, `town` with T-1), users added
-//! with `cardhub users add`. One browser test (an orderer's user sees its
+//! with `cardhub users add`, `town`'s a small-purchase programme. One browser test (an orderer's user sees its
 //! own cards, loads one, and cannot reach the other orderer's card by
 //! editing the URL, nor through the JSON API with its token); the forms'
 //! rules over plain HTTP. Screenshots go to `docs/web/` with
@@ -12,14 +12,14 @@ use std::collections::HashMap;
 
 use cardhub_core::app;
 use cardhub_core::config::Config;
-use cardhub_core::prepaid::{Ledger, NewOrderer};
+use cardhub_core::prepaid::{Ledger, NewOrderer, ProgrammeKind};
 use reqwest::Method;
 use serde_json::{Value, json};
 use support::canonical_hub::TOKEN;
-use support::prepaid::{add_orderer, open_ledger};
+use support::prepaid::{add_orderer, open_ledger, original};
 use support::served::{Served, serve};
 use support::web::{bare, form, http_session};
-use support::{api_json, browser, cardhub_cli_ok, prepare};
+use support::{api_json, browser, cardhub_cli_ok, client, code_of, prepare, purchase, request};
 
 /// Inactive prepaid USD cards: P-1 and P-2 of `city`, T-1 of `town`.
 const CITY_1: &str = "4761739002010019";
@@ -103,7 +103,8 @@ async fn world() -> World {
     World { served, dir }
 }
 
-/// Orderer `town` with card account T-1, on the store (no hub open).
+/// Orderer `town` with card account T-1 of a small-purchase programme, on
+/// the store (no hub open).
 async fn add_town(config: &Config) {
     let hub = app::open(config, HashMap::new()).unwrap();
     let ledger = Ledger::new(hub.store().clone(), &config.prepaid);
@@ -112,7 +113,8 @@ async fn add_town(config: &Config) {
         name: "Town hall".into(),
         funding_account: "NL11BANK0000000011".into(),
     };
-    add_orderer(&ledger, town, "town-social", &["T-1"], None).await;
+    let programme = ("town-buy", ProgrammeKind::SmallPurchase);
+    add_orderer(&ledger, town, programme, &["T-1"], None).await;
 }
 
 impl World {
@@ -382,6 +384,48 @@ async fn the_prepaid_forms_hold_csrf_tenants_and_exact_amounts_over_plain_http()
     assert_eq!(world.get(&olga, &path).await.0, 403);
     let bad = "/prepaid/orderers/city/export?day=2026-13-01";
     assert_eq!(world.get(&ada, bad).await.0, 422);
+    // A small purchase on town's card, authorized and completed through
+    // the switch, waits for attestation; city's user cannot reach it.
+    let c = client(&world.served.switch("base24")).await;
+    assert_eq!(code_of(&c, &purchase(TOWN_1, 2_000, 11)).await, "00");
+    let mut completion = request("0220", "000000", TOWN_1, 2_000, 12);
+    completion.set(39, "00");
+    completion.set(90, original("0100", 11));
+    assert_eq!(code_of(&c, &completion).await, "00");
+    let (status, queue) = world.get(&tom, "/prepaid/orderers/town/attestation").await;
+    assert_eq!(status, 200);
+    let re = regex::Regex::new(r#"/prepaid/orderers/town/purchases/([^/"]+)/attestation"#).unwrap();
+    let reference = re.captures(&queue).expect("a purchase to attest")[1].to_string();
+    assert!(queue.contains("20.00 USD"), "{queue}");
+    let path = format!("/prepaid/orderers/town/purchases/{reference}/attestation");
+    let fields = [
+        ("verdict", "attested"),
+        ("comment", "stolen?"),
+        ("csrf", &csrf),
+    ];
+    assert_eq!(world.post(&olga, &path, &fields).await.0, 404);
+    let fields = [("verdict", "maybe"), ("comment", "x"), ("csrf", &tom_csrf)];
+    assert_eq!(world.post(&tom, &path, &fields).await.0, 422);
+    let fields = [
+        ("verdict", "attested"),
+        ("comment", "cost centre 4711"),
+        ("csrf", &tom_csrf),
+    ];
+    let (status, _) = world.post(&tom, &path, &fields).await;
+    assert_eq!(status, 303);
+    let (_, queue) = world
+        .get(&tom, "/prepaid/orderers/town/attestation?done=attested")
+        .await;
+    assert!(
+        queue.contains("The purchase is attested.")
+            && queue.contains("Every purchase is attested."),
+        "{queue}"
+    );
+    let url = format!("{}/api/audit?action=prepaid.attestation", world.api());
+    let (_, audit) = api_json(Method::GET, url, TOKEN, None).await;
+    assert_eq!(audit["entries"].as_array().unwrap().len(), 1, "{audit}");
+    assert_eq!(audit["entries"][0]["actor"], TOM, "{audit}");
+
     let (bob, _) = http_session(&world.api(), BOB, PASSWORD).await;
     assert_eq!(world.get(&bob, "/prepaid").await.0, 403);
 }

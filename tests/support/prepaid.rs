@@ -33,16 +33,17 @@ pub async fn open_ledger(config: &Config, csv: &Path, accounts: &[&str], max_bal
         name: "City social office".into(),
         funding_account: "NL00BANK0123456789".into(),
     };
-    add_orderer(&ledger, orderer, PROGRAMME, accounts, max_balance).await;
+    let programme = (PROGRAMME, ProgrammeKind::SocialClient);
+    add_orderer(&ledger, orderer, programme, accounts, max_balance).await;
 }
 
-/// Creates `orderer`, its USD social-client programme `programme`
+/// Creates `orderer`, its USD programme `programme` of its kind
 /// (maximum `max_balance`, or `[prepaid] default_max_balance`) and one card
 /// account per name in `accounts` (cards of the registry).
 pub async fn add_orderer(
     ledger: &Ledger,
     orderer: NewOrderer,
-    programme: &str,
+    (programme, kind): (&str, ProgrammeKind),
     accounts: &[&str],
     max_balance: Option<u64>,
 ) {
@@ -52,7 +53,7 @@ pub async fn add_orderer(
         .create_programme(NewProgramme {
             id: programme.into(),
             orderer: id,
-            kind: ProgrammeKind::SocialClient,
+            kind,
             currency: Currency::from_numeric(840).unwrap(),
             max_balance,
             pin_delivery: PinDelivery::WithCard,

@@ -1,5 +1,6 @@
-//! A user's prepaid operations, as the JSON API and the web pages make
-//! them: the tenant check ([`Ledger::scope_card`], [`Ledger::scope_pan`]),
+//! A user's prepaid operations (loads, moves, lost-card replacements,
+//! attestations), as the JSON API and the web pages make them: the tenant
+//! check ([`Ledger::scope_card`], [`Ledger::scope_pan`]),
 //! the booking, and its entry in the audit log — one function each, so
 //! both interfaces do exactly the same. Whether the user's role may change
 //! prepaid data at all ([`crate::access::Role::changes_prepaid`]) is
@@ -7,6 +8,7 @@
 
 use serde_json::json;
 
+use super::attestation::AttestationEvent;
 use super::{Booked, Ledger, PrepaidError};
 use crate::access::audit::{Action, NewEntry};
 use crate::access::{Access, Actor};
@@ -121,5 +123,58 @@ impl Teller<'_> {
                 "reference": lost.reference }));
         self.access.audit(entry).await?;
         Ok((card, balances))
+    }
+
+    /// Attests (`verdict` `attested`, with the purpose or cost centre in
+    /// `comment`) or disputes (`disputed`, with the reason) the purchase
+    /// `reference` of `orderer`, recorded under the actor's name — for the
+    /// `[api]` machine token, under `named`, the user its caller names —
+    /// and audited as `prepaid.attestation`.
+    ///
+    /// # Errors
+    /// [`PrepaidError::UnknownOrderer`] for an orderer the actor may not
+    /// see, [`PrepaidError::InvalidText`] (field `verdict`) for another
+    /// verdict, the refusals of [`Ledger::attest`], [`PrepaidError::Store`].
+    pub async fn attestation(
+        &self,
+        orderer: &str,
+        reference: &str,
+        verdict: &str,
+        comment: &str,
+        named: &str,
+    ) -> Result<AttestationEvent, PrepaidError> {
+        self.ledger.scope_orderer(self.actor, orderer)?;
+        let user = if self.actor.is_machine() {
+            named
+        } else {
+            self.actor.user.as_str()
+        };
+        let event = match verdict {
+            "attested" => {
+                self.ledger
+                    .attest(orderer, reference, user, comment)
+                    .await?
+            }
+            "disputed" => {
+                self.ledger
+                    .dispute(orderer, reference, user, comment)
+                    .await?
+            }
+            _ => {
+                return Err(PrepaidError::InvalidText {
+                    field: "verdict",
+                    reason: "is neither attested nor disputed".into(),
+                });
+            }
+        };
+        let entry = NewEntry::new(
+            self.actor,
+            Action::PrepaidAttestation,
+            "purchase",
+            reference,
+        )
+        .after(&json!({ "orderer": orderer, "verdict": verdict }));
+        self.access.audit(entry).await?;
+        Ok(event)
     }
 }

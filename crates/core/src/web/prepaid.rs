@@ -25,6 +25,7 @@ use super::{Chrome, SECURITY_HEADERS, Section, Web, WebError, amount, html, time
 use crate::cards::CardError;
 use crate::iso8583::fields::{Expiry, Pan};
 use crate::money::{Currency, Money};
+use crate::prepaid::attestation::UnattestedPurchase;
 use crate::prepaid::export::ExportFormat;
 use crate::prepaid::{
     CardAccount, LostCard, Orderer, PrepaidError, StatementLine, Subject, Teller, period,
@@ -36,6 +37,11 @@ pub(super) fn routes() -> Router<Web> {
         .route("/prepaid", get(orderers))
         .route("/prepaid/orderers/{id}", get(orderer))
         .route("/prepaid/orderers/{id}/export", get(export))
+        .route("/prepaid/orderers/{id}/attestation", get(attestation_queue))
+        .route(
+            "/prepaid/orderers/{id}/purchases/{reference}/attestation",
+            post(attest),
+        )
         .route("/prepaid/cards/{account}", get(card))
         .route("/prepaid/cards/{account}/load", post(load))
         .route("/prepaid/moves", post(move_balance))
@@ -107,6 +113,8 @@ impl Done {
             "loaded" => Some("The load is booked."),
             "moved" => Some("The move is booked."),
             "replaced" => Some("The lost card is replaced: this is its successor."),
+            "attested" => Some("The purchase is attested."),
+            "disputed" => Some("The purchase is disputed."),
             _ => None,
         }
     }
@@ -169,6 +177,73 @@ async fn orderer(
         reference: fresh_reference(),
         done: done.message(),
     })
+}
+
+#[derive(Template)]
+#[template(path = "prepaid_attestation.html")]
+struct AttestationPage {
+    chrome: Chrome,
+    csrf: String,
+    orderer: Orderer,
+    /// Each purchase with its booking time and amount.
+    purchases: Vec<(UnattestedPurchase, String, String)>,
+    changes: bool,
+    done: Option<&'static str>,
+}
+
+/// The orderer's purchases on small-purchase cards not attested yet (open
+/// or disputed), oldest first, each with the attest-or-dispute form.
+async fn attestation_queue(
+    State(web): State<Web>,
+    PrepaidSigned(signed): PrepaidSigned,
+    Path(id): Path<String>,
+    Query(done): Query<Done>,
+) -> Result<Response, WebError> {
+    web.ledger.scope_orderer(signed.actor(), &id)?;
+    let ledger = web.ledger.clone();
+    let now = jiff::Timestamp::now().as_microsecond();
+    let (orderer, purchases) =
+        read_ledger(move || Ok((ledger.orderer(&id)?, ledger.unattested(&id, 0, now)?))).await?;
+    html(&AttestationPage {
+        chrome: Chrome::new(Section::Prepaid, &signed),
+        csrf: signed.csrf().to_string(),
+        orderer,
+        purchases: purchases
+            .into_iter()
+            .map(|p| {
+                let at = time_us(p.booked_at_us);
+                let money = p.amount.to_string();
+                (p, at, money)
+            })
+            .collect(),
+        changes: signed.actor().role.changes_prepaid(),
+        done: done.message(),
+    })
+}
+
+/// The attest-or-dispute form as posted.
+#[derive(Deserialize)]
+pub(super) struct VerdictForm {
+    #[serde(default)]
+    verdict: String,
+    #[serde(default)]
+    comment: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn attest(
+    State(web): State<Web>,
+    PrepaidSigned(signed): PrepaidSigned,
+    Path((id, reference)): Path<(String, String)>,
+    Form(form): Form<VerdictForm>,
+) -> Result<Response, WebError> {
+    may_change(&signed, &form.csrf)?;
+    let event = teller(&web, &signed)
+        .attestation(&id, &reference, &form.verdict, form.comment.trim(), "")
+        .await?;
+    let done = event.state.as_str();
+    Ok(Redirect::to(&format!("/prepaid/orderers/{id}/attestation?done={done}")).into_response())
 }
 
 /// `?day=YYYY-MM-DD`: the export's UTC day.
