@@ -343,6 +343,64 @@ async fn the_prepaid_forms_hold_csrf_tenants_and_exact_amounts_over_plain_http()
     assert_eq!(status, 404);
     assert_eq!(world.card("P-1").await["status"], "open");
 
+    // Card orders: the bank sets the programme's card range, the user
+    // orders 3 cards and sees the order; town's user may not order for city.
+    let range = json!({"prefix": "4761739003", "pan_length": 16, "validity_months": 36,
+        "institution": "city", "profile": "prepaid"});
+    let url = format!(
+        "{}/api/prepaid/programmes/city-social/card-range",
+        world.api()
+    );
+    let (status, body) = api_json(Method::PUT, url, TOKEN, Some(range)).await;
+    assert_eq!(status, 200, "{body}");
+    let order = |csrf| {
+        [
+            ("orderer", "city"),
+            ("programme", "city-social"),
+            ("count", "3"),
+            ("reference", "O-1"),
+            ("csrf", csrf),
+        ]
+    };
+    assert_eq!(
+        world
+            .post(&tom, "/prepaid/orders", &order(&tom_csrf))
+            .await
+            .0,
+        404
+    );
+    let fields = order(&csrf);
+    let (status, page) = world.post(&olga, "/prepaid/orders", &fields).await;
+    assert_eq!(status, 303, "{page}");
+    let (_, page) = world
+        .get(&olga, "/prepaid/orderers/city?done=ordered")
+        .await;
+    let orders = &page[page.find("table class=\"orders\"").expect("the orders")..];
+    assert!(
+        orders.contains("O-1") && orders.contains("<td class=\"state\">ordered</td>"),
+        "{orders}"
+    );
+    assert_no_pan(&page);
+    let url = format!("{}/api/prepaid/orderers/city/orders", world.api());
+    let (_, listed) = api_json(Method::GET, url, TOKEN, None).await;
+    assert_eq!(
+        (listed[0]["count"].clone(), listed[0]["state"].clone()),
+        (json!(3), json!("ordered"))
+    );
+
+    // A PIN reorder: refused with the reason for a card not from an order,
+    // 404 for the other orderer's user.
+    let fields = [("pan", CITY_1), ("orderer", "city"), ("csrf", &csrf)];
+    let (status, page) = world.post(&olga, "/prepaid/pin-reorders", &fields).await;
+    assert_eq!(status, 422);
+    assert!(page.contains("no PIN reorder"), "{page}");
+    assert_no_pan(&page);
+    let fields = [("pan", CITY_1), ("orderer", "town"), ("csrf", &tom_csrf)];
+    assert_eq!(
+        world.post(&tom, "/prepaid/pin-reorders", &fields).await.0,
+        404
+    );
+
     // The bank admin picks any orderer from the list; a bank operator has
     // no prepaid pages.
     let (ada, _) = http_session(&world.api(), ADA, PASSWORD).await;

@@ -1,5 +1,5 @@
 //! A user's prepaid operations (loads, moves, lost-card replacements,
-//! attestations), as the JSON API and the web pages make them: the tenant
+//! attestations, card orders, PIN reorders), as the JSON API and the web pages make them: the tenant
 //! check ([`Ledger::scope_card`], [`Ledger::scope_pan`]),
 //! the booking, and its entry in the audit log — one function each, so
 //! both interfaces do exactly the same. Whether the user's role may change
@@ -9,6 +9,7 @@
 use serde_json::json;
 
 use super::attestation::AttestationEvent;
+use super::orders::{NewOrder, OrderError, Ordered, PinRequest};
 use super::{Booked, Ledger, PrepaidError};
 use crate::access::audit::{Action, NewEntry};
 use crate::access::{Access, Actor};
@@ -176,5 +177,41 @@ impl Teller<'_> {
         .after(&json!({ "orderer": orderer, "verdict": verdict }));
         self.access.audit(entry).await?;
         Ok(event)
+    }
+
+    /// Orders cards ([`Ledger::order_cards`]) for an orderer and programme
+    /// the actor sees, audited as `prepaid.order` unless the reference was
+    /// ordered before.
+    ///
+    /// # Errors
+    /// [`PrepaidError::UnknownOrderer`] / [`PrepaidError::UnknownProgramme`]
+    /// (in [`OrderError::Ledger`]) for one the actor may not see, the
+    /// refusals of [`Ledger::order_cards`], [`OrderError::Store`].
+    pub async fn order_cards(&self, order: NewOrder) -> Result<Ordered, OrderError> {
+        self.ledger.scope_orderer(self.actor, &order.orderer)?;
+        self.ledger.scope_programme(self.actor, &order.programme)?;
+        let entry = NewEntry::new(self.actor, Action::PrepaidOrder, "orderer", &order.orderer)
+            .after(&json!({ "programme": order.programme, "count": order.count,
+                "reference": order.reference }));
+        let ordered = self.ledger.order_cards(self.cards, order).await?;
+        if !ordered.repeat {
+            self.access.audit(entry).await?;
+        }
+        Ok(ordered)
+    }
+
+    /// Requests a card's PIN again ([`Ledger::reorder_pin`]), audited as
+    /// `prepaid.pin-reorder` under the masked number.
+    ///
+    /// # Errors
+    /// [`PrepaidError::UnknownCard`] (in [`OrderError::Ledger`]) for a
+    /// card the actor may not see, the refusals of [`Ledger::reorder_pin`],
+    /// [`OrderError::Store`].
+    pub async fn reorder_pin(&self, pan: &Pan) -> Result<PinRequest, OrderError> {
+        self.ledger.scope_pan(self.actor, self.cards, pan)?;
+        let request = self.ledger.reorder_pin(self.cards, pan).await?;
+        let entry = NewEntry::new(self.actor, Action::PrepaidPinReorder, "card", pan.masked());
+        self.access.audit(entry).await?;
+        Ok(request)
     }
 }

@@ -27,6 +27,7 @@ use crate::iso8583::fields::{Expiry, Pan};
 use crate::money::{Currency, Money};
 use crate::prepaid::attestation::UnattestedPurchase;
 use crate::prepaid::export::ExportFormat;
+use crate::prepaid::orders::{NewOrder, OrderError, OrderSummary};
 use crate::prepaid::{
     CardAccount, LostCard, Orderer, PrepaidError, StatementLine, Subject, Teller, period,
 };
@@ -45,6 +46,8 @@ pub(super) fn routes() -> Router<Web> {
         .route("/prepaid/cards/{account}", get(card))
         .route("/prepaid/cards/{account}/load", post(load))
         .route("/prepaid/moves", post(move_balance))
+        .route("/prepaid/orders", post(order_cards))
+        .route("/prepaid/pin-reorders", post(reorder_pin))
         .route("/prepaid/replacements", post(replace))
 }
 
@@ -77,6 +80,8 @@ struct OrdererPage {
     changes: bool,
     /// Whether the user may download the accounting export.
     exports: bool,
+    /// Its card orders, each with its order time.
+    orders: Vec<(OrderSummary, String)>,
     /// Today (UTC), the export form's default day.
     today: String,
     /// A fresh idempotency reference for each form.
@@ -114,6 +119,8 @@ impl Done {
             "moved" => Some("The move is booked."),
             "replaced" => Some("The lost card is replaced: this is its successor."),
             "attested" => Some("The purchase is attested."),
+            "ordered" => Some("The cards are ordered."),
+            "pin" => Some("The PIN goes out again with the next PIN mailer file."),
             "disputed" => Some("The purchase is disputed."),
             _ => None,
         }
@@ -155,11 +162,12 @@ async fn orderer(
 ) -> Result<Response, WebError> {
     web.ledger.scope_orderer(signed.actor(), &id)?;
     let (ledger, cards) = (web.ledger.clone(), web.hub.cards().clone());
-    let (orderer, accounts, masked) = read_ledger(move || {
+    let (orderer, accounts, masked, orders) = read_orders(move || {
         let orderer = ledger.orderer(&id)?;
         let accounts = ledger.card_accounts(&id)?;
         let names: Vec<String> = accounts.iter().map(|a| a.account.clone()).collect();
-        Ok((orderer, accounts, cards.by_accounts(&names)?))
+        let masked = cards.by_accounts(&names).map_err(PrepaidError::from)?;
+        Ok((orderer, accounts, masked, ledger.orders(&id)?))
     })
     .await?;
     html(&OrdererPage {
@@ -170,6 +178,13 @@ async fn orderer(
         cards: accounts.into_iter().map(|a| card_row(a, &masked)).collect(),
         changes: signed.actor().role.changes_prepaid(),
         exports: signed.actor().role.reads_bank_prepaid(),
+        orders: orders
+            .into_iter()
+            .map(|o| {
+                let at = time_us(o.ordered_at_us);
+                (o, at)
+            })
+            .collect(),
         today: jiff::Timestamp::now()
             .to_zoned(jiff::tz::TimeZone::UTC)
             .date()
@@ -399,6 +414,67 @@ async fn move_balance(
     Ok(Redirect::to(&format!("/prepaid/orderers/{}?done=moved", orderer.id)).into_response())
 }
 
+/// The card order form as posted (cards without holders' names).
+#[derive(Deserialize)]
+pub(super) struct OrderForm {
+    #[serde(default)]
+    orderer: String,
+    #[serde(default)]
+    programme: String,
+    #[serde(default)]
+    count: String,
+    #[serde(default)]
+    reference: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn order_cards(
+    State(web): State<Web>,
+    PrepaidSigned(signed): PrepaidSigned,
+    Form(form): Form<OrderForm>,
+) -> Result<Response, WebError> {
+    may_change(&signed, &form.csrf)?;
+    let count = form.count.trim().parse().map_err(|_| {
+        WebError::Unprocessable(format!("{:?} is not a number of cards", form.count))
+    })?;
+    let orderer = form.orderer;
+    let order = NewOrder {
+        orderer: orderer.clone(),
+        programme: form.programme,
+        count,
+        holders: None,
+        reference: form.reference.trim().to_string(),
+    };
+    teller(&web, &signed).order_cards(order).await?;
+    Ok(Redirect::to(&format!("/prepaid/orderers/{orderer}?done=ordered#orders")).into_response())
+}
+
+/// The PIN reorder form as posted: the card number in the body.
+#[derive(Deserialize)]
+pub(super) struct PinForm {
+    #[serde(default)]
+    pan: String,
+    #[serde(default)]
+    orderer: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn reorder_pin(
+    State(web): State<Web>,
+    PrepaidSigned(signed): PrepaidSigned,
+    Form(form): Form<PinForm>,
+) -> Result<Response, WebError> {
+    may_change(&signed, &form.csrf)?;
+    let pan = card_number("card", &form.pan)?;
+    // The page to go back to.
+    web.ledger.scope_orderer(signed.actor(), &form.orderer)?;
+    teller(&web, &signed).reorder_pin(&pan).await?;
+    let orderer = form.orderer;
+    Ok(Redirect::to(&format!("/prepaid/orderers/{orderer}?done=pin")).into_response())
+}
+
 /// The replacement form as posted: both card numbers in the body.
 #[derive(Deserialize)]
 pub(super) struct ReplaceForm {
@@ -422,15 +498,8 @@ async fn replace(
     Form(form): Form<ReplaceForm>,
 ) -> Result<Response, WebError> {
     may_change(&signed, &form.csrf)?;
-    let pan = |field: &str, text: &str| {
-        Pan::new(text.trim()).map_err(|_| {
-            WebError::Unprocessable(format!(
-                "the {field} is not a card number of 12 to 19 digits"
-            ))
-        })
-    };
-    let lost = pan("lost card", &form.lost_pan)?;
-    let new = pan("new card", &form.new_pan)?;
+    let lost = card_number("lost card", &form.lost_pan)?;
+    let new = card_number("new card", &form.new_pan)?;
     let new_expiry = Expiry::parse(form.new_expiry.trim())
         .map_err(|_| WebError::Unprocessable("the new card's expiry is not YYMM".into()))?;
     let (card, _) = teller(&web, &signed)
@@ -443,6 +512,15 @@ async fn replace(
         })
         .await?;
     Ok(Redirect::to(&format!("/prepaid/cards/{}?done=replaced", card.account)).into_response())
+}
+
+/// A typed card number (never echoed: the error does not repeat it).
+fn card_number(field: &str, text: &str) -> Result<Pan, WebError> {
+    Pan::new(text.trim()).map_err(|_| {
+        WebError::Unprocessable(format!(
+            "the {field} is not a card number of 12 to 19 digits"
+        ))
+    })
 }
 
 /// Refuses a form with a wrong CSRF token, or from a role that reads only.
@@ -557,6 +635,29 @@ impl From<PrepaidError> for WebError {
             | P::UnknownPurchase { .. } => WebError::NotFound(e.to_string()),
             P::Store(e) => WebError::Store(e),
             P::Cards(e) => e.into(),
+            _ => WebError::Unprocessable(e.to_string()),
+        }
+    }
+}
+
+/// [`read_ledger`] for reads that also list card orders.
+async fn read_orders<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, OrderError> + Send + 'static,
+) -> Result<T, WebError> {
+    tokio::task::spawn_blocking(f)
+        .await?
+        .map_err(WebError::from)
+}
+
+impl From<OrderError> for WebError {
+    fn from(e: OrderError) -> WebError {
+        match e {
+            OrderError::Ledger(e) => e.into(),
+            OrderError::Cards(e) => e.into(),
+            OrderError::Store(e) => WebError::Store(e),
+            OrderError::UnknownOrder { .. } | OrderError::UnknownMailer { .. } => {
+                WebError::NotFound(e.to_string())
+            }
             _ => WebError::Unprocessable(e.to_string()),
         }
     }
