@@ -14,8 +14,9 @@
 //! - `POST /institutions/{id}/state` — close or open one, with a reason
 //! - `GET /saf` — the store-and-forward queue and its dead letters ([`saf`])
 //! - `GET /prepaid/...`, `POST /prepaid/...` — an orderer's cards, a card's
-//!   statement, loads, moves, lost-card replacements ([`prepaid`]), for
-//!   bank admins, auditors (reading) and the orderer's own users
+//!   statement, loads, moves, lost-card replacements, card orders, PIN
+//!   reorders, attestation, the accounting export ([`prepaid`]), for bank
+//!   admins, auditors (reading) and the orderer's own users
 //! - `GET /login`, `POST /login`, `POST /logout` — the session ([`session`])
 //! - `GET /static/...` — CSS and JS, from the binary ([`assets`])
 //!

@@ -8,26 +8,26 @@
 //! was booked. Whatever the user's tenant does not hold answers 404, as if
 //! it did not exist. Amounts are typed in the currency's units and parsed
 //! exactly into minor units; card numbers are posted, never put in a URL
-//! and never shown but masked.
+//! and never shown but masked. Card orders, PIN reorders, the attestation
+//! queue and the accounting export are in [`office`].
 
 use std::collections::HashMap;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 
+mod office;
+
 use super::session::{PrepaidSigned, Signed};
-use super::{Chrome, SECURITY_HEADERS, Section, Web, WebError, amount, html, time_us};
+use super::{Chrome, Section, Web, WebError, amount, html, time_us};
 use crate::cards::CardError;
 use crate::iso8583::fields::{Expiry, Pan};
 use crate::money::{Currency, Money};
-use crate::prepaid::attestation::UnattestedPurchase;
-use crate::prepaid::export::ExportFormat;
-use crate::prepaid::orders::{NewOrder, OrderError, OrderSummary};
+use crate::prepaid::orders::{OrderError, OrderSummary};
 use crate::prepaid::{
     CardAccount, LostCard, Orderer, PrepaidError, StatementLine, Subject, Teller, period,
 };
@@ -37,18 +37,11 @@ pub(super) fn routes() -> Router<Web> {
     Router::new()
         .route("/prepaid", get(orderers))
         .route("/prepaid/orderers/{id}", get(orderer))
-        .route("/prepaid/orderers/{id}/export", get(export))
-        .route("/prepaid/orderers/{id}/attestation", get(attestation_queue))
-        .route(
-            "/prepaid/orderers/{id}/purchases/{reference}/attestation",
-            post(attest),
-        )
         .route("/prepaid/cards/{account}", get(card))
         .route("/prepaid/cards/{account}/load", post(load))
         .route("/prepaid/moves", post(move_balance))
-        .route("/prepaid/orders", post(order_cards))
-        .route("/prepaid/pin-reorders", post(reorder_pin))
         .route("/prepaid/replacements", post(replace))
+        .merge(office::routes())
 }
 
 /// A card account as listed: the ledger's row and its card's masked
@@ -109,11 +102,11 @@ struct CardPage {
 /// `?done=...`: the change just made, to confirm.
 #[derive(Deserialize)]
 pub(super) struct Done {
-    done: Option<String>,
+    pub(super) done: Option<String>,
 }
 
 impl Done {
-    fn message(&self) -> Option<&'static str> {
+    pub(super) fn message(&self) -> Option<&'static str> {
         match self.done.as_deref()? {
             "loaded" => Some("The load is booked."),
             "moved" => Some("The move is booked."),
@@ -192,118 +185,6 @@ async fn orderer(
         reference: fresh_reference(),
         done: done.message(),
     })
-}
-
-#[derive(Template)]
-#[template(path = "prepaid_attestation.html")]
-struct AttestationPage {
-    chrome: Chrome,
-    csrf: String,
-    orderer: Orderer,
-    /// Each purchase with its booking time and amount.
-    purchases: Vec<(UnattestedPurchase, String, String)>,
-    changes: bool,
-    done: Option<&'static str>,
-}
-
-/// The orderer's purchases on small-purchase cards not attested yet (open
-/// or disputed), oldest first, each with the attest-or-dispute form.
-async fn attestation_queue(
-    State(web): State<Web>,
-    PrepaidSigned(signed): PrepaidSigned,
-    Path(id): Path<String>,
-    Query(done): Query<Done>,
-) -> Result<Response, WebError> {
-    web.ledger.scope_orderer(signed.actor(), &id)?;
-    let ledger = web.ledger.clone();
-    let now = jiff::Timestamp::now().as_microsecond();
-    let (orderer, purchases) =
-        read_ledger(move || Ok((ledger.orderer(&id)?, ledger.unattested(&id, 0, now)?))).await?;
-    html(&AttestationPage {
-        chrome: Chrome::new(Section::Prepaid, &signed),
-        csrf: signed.csrf().to_string(),
-        orderer,
-        purchases: purchases
-            .into_iter()
-            .map(|p| {
-                let at = time_us(p.booked_at_us);
-                let money = p.amount.to_string();
-                (p, at, money)
-            })
-            .collect(),
-        changes: signed.actor().role.changes_prepaid(),
-        done: done.message(),
-    })
-}
-
-/// The attest-or-dispute form as posted.
-#[derive(Deserialize)]
-pub(super) struct VerdictForm {
-    #[serde(default)]
-    verdict: String,
-    #[serde(default)]
-    comment: String,
-    #[serde(default)]
-    csrf: String,
-}
-
-async fn attest(
-    State(web): State<Web>,
-    PrepaidSigned(signed): PrepaidSigned,
-    Path((id, reference)): Path<(String, String)>,
-    Form(form): Form<VerdictForm>,
-) -> Result<Response, WebError> {
-    may_change(&signed, &form.csrf)?;
-    let event = teller(&web, &signed)
-        .attestation(&id, &reference, &form.verdict, form.comment.trim(), "")
-        .await?;
-    let done = event.state.as_str();
-    Ok(Redirect::to(&format!("/prepaid/orderers/{id}/attestation?done={done}")).into_response())
-}
-
-/// `?day=YYYY-MM-DD`: the export's UTC day.
-#[derive(Deserialize)]
-pub(super) struct DayForm {
-    #[serde(default)]
-    day: String,
-}
-
-/// The accounting export (CSV) of an orderer's card postings of a UTC day,
-/// as the ledger stands now, as an attachment: bank admins and auditors.
-async fn export(
-    State(web): State<Web>,
-    PrepaidSigned(signed): PrepaidSigned,
-    Path(id): Path<String>,
-    Query(q): Query<DayForm>,
-) -> Result<Response, WebError> {
-    if !signed.actor().role.reads_bank_prepaid() {
-        return Err(WebError::Forbidden(format!(
-            "{} ({}) may not download the accounting export",
-            signed.actor().user,
-            signed.actor().role.as_str()
-        )));
-    }
-    web.ledger.scope_orderer(signed.actor(), &id)?;
-    let day: jiff::civil::Date = q
-        .day
-        .trim()
-        .parse()
-        .map_err(|_| WebError::Unprocessable(format!("{:?} is not a day YYYY-MM-DD", q.day)))?;
-    let (ledger, orderer) = (web.ledger.clone(), id.clone());
-    let now = jiff::Timestamp::now().as_microsecond();
-    let file =
-        read_ledger(move || ledger.export_day(&orderer, day, ExportFormat::Csv, now)).await?;
-    // The id is letters, digits, `-` and `_` (the ledger checks it).
-    let disposition = format!("attachment; filename=\"{id}-{day}.csv\"");
-    Ok((
-        SECURITY_HEADERS,
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
-        file,
-    )
-        .into_response())
 }
 
 /// `?from=&to=`: a statement's period (days or RFC 3339 times).
@@ -414,67 +295,6 @@ async fn move_balance(
     Ok(Redirect::to(&format!("/prepaid/orderers/{}?done=moved", orderer.id)).into_response())
 }
 
-/// The card order form as posted (cards without holders' names).
-#[derive(Deserialize)]
-pub(super) struct OrderForm {
-    #[serde(default)]
-    orderer: String,
-    #[serde(default)]
-    programme: String,
-    #[serde(default)]
-    count: String,
-    #[serde(default)]
-    reference: String,
-    #[serde(default)]
-    csrf: String,
-}
-
-async fn order_cards(
-    State(web): State<Web>,
-    PrepaidSigned(signed): PrepaidSigned,
-    Form(form): Form<OrderForm>,
-) -> Result<Response, WebError> {
-    may_change(&signed, &form.csrf)?;
-    let count = form.count.trim().parse().map_err(|_| {
-        WebError::Unprocessable(format!("{:?} is not a number of cards", form.count))
-    })?;
-    let orderer = form.orderer;
-    let order = NewOrder {
-        orderer: orderer.clone(),
-        programme: form.programme,
-        count,
-        holders: None,
-        reference: form.reference.trim().to_string(),
-    };
-    teller(&web, &signed).order_cards(order).await?;
-    Ok(Redirect::to(&format!("/prepaid/orderers/{orderer}?done=ordered#orders")).into_response())
-}
-
-/// The PIN reorder form as posted: the card number in the body.
-#[derive(Deserialize)]
-pub(super) struct PinForm {
-    #[serde(default)]
-    pan: String,
-    #[serde(default)]
-    orderer: String,
-    #[serde(default)]
-    csrf: String,
-}
-
-async fn reorder_pin(
-    State(web): State<Web>,
-    PrepaidSigned(signed): PrepaidSigned,
-    Form(form): Form<PinForm>,
-) -> Result<Response, WebError> {
-    may_change(&signed, &form.csrf)?;
-    let pan = card_number("card", &form.pan)?;
-    // The page to go back to.
-    web.ledger.scope_orderer(signed.actor(), &form.orderer)?;
-    teller(&web, &signed).reorder_pin(&pan).await?;
-    let orderer = form.orderer;
-    Ok(Redirect::to(&format!("/prepaid/orderers/{orderer}?done=pin")).into_response())
-}
-
 /// The replacement form as posted: both card numbers in the body.
 #[derive(Deserialize)]
 pub(super) struct ReplaceForm {
@@ -515,7 +335,7 @@ async fn replace(
 }
 
 /// A typed card number (never echoed: the error does not repeat it).
-fn card_number(field: &str, text: &str) -> Result<Pan, WebError> {
+pub(super) fn card_number(field: &str, text: &str) -> Result<Pan, WebError> {
     Pan::new(text.trim()).map_err(|_| {
         WebError::Unprocessable(format!(
             "the {field} is not a card number of 12 to 19 digits"
@@ -524,7 +344,7 @@ fn card_number(field: &str, text: &str) -> Result<Pan, WebError> {
 }
 
 /// Refuses a form with a wrong CSRF token, or from a role that reads only.
-fn may_change(signed: &Signed, csrf: &str) -> Result<(), WebError> {
+pub(super) fn may_change(signed: &Signed, csrf: &str) -> Result<(), WebError> {
     signed.check(csrf)?;
     if signed.actor().role.changes_prepaid() {
         Ok(())
@@ -537,7 +357,7 @@ fn may_change(signed: &Signed, csrf: &str) -> Result<(), WebError> {
     }
 }
 
-fn teller<'a>(web: &'a Web, signed: &'a Signed) -> Teller<'a> {
+pub(super) fn teller<'a>(web: &'a Web, signed: &'a Signed) -> Teller<'a> {
     Teller {
         ledger: &web.ledger,
         cards: web.hub.cards(),
@@ -612,11 +432,11 @@ fn non_empty(text: &str) -> Option<&str> {
 
 /// A new idempotency reference for a form: posting the same form twice
 /// books once.
-fn fresh_reference() -> String {
+pub(super) fn fresh_reference() -> String {
     format!("web-{}", hex::encode(rand::random::<[u8; 8]>()))
 }
 
-async fn read_ledger<T: Send + 'static>(
+pub(super) async fn read_ledger<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, PrepaidError> + Send + 'static,
 ) -> Result<T, WebError> {
     tokio::task::spawn_blocking(f)
