@@ -27,11 +27,13 @@ const CITY_2: &str = "4761739002010027";
 const TOWN_1: &str = "4761739002010035";
 
 const PASSWORD: &str = "correct horse battery";
-/// An orderer-user of `city`, one of `town`, a bank admin, a bank operator.
+/// An orderer-user of `city`, one of `town`, a bank admin, a bank
+/// operator, an auditor.
 const OLGA: &str = "olga";
 const TOM: &str = "tom";
 const ADA: &str = "ada";
 const BOB: &str = "bob";
+const OTTO: &str = "otto";
 
 /// The API, the ledger's default maximum of 300.00, the prepaid
 /// institution.
@@ -86,6 +88,7 @@ async fn world() -> World {
         (TOM, "orderer-user", ["--orderer", "town"]),
         (ADA, "bank-admin", ["", ""]),
         (BOB, "bank-operator", ["--institution", "bank-a"]),
+        (OTTO, "auditor", ["", ""]),
     ] {
         let mut args = vec!["users", "add", "--name", name, "--role", role];
         args.extend(tenant.iter().filter(|a| !a.is_empty()));
@@ -484,6 +487,21 @@ async fn the_prepaid_forms_hold_csrf_tenants_and_exact_amounts_over_plain_http()
     assert_eq!(audit["entries"].as_array().unwrap().len(), 1, "{audit}");
     assert_eq!(audit["entries"][0]["actor"], TOM, "{audit}");
 
+    // An auditor reads every orderer's pages, with no form; a posted load
+    // is refused even with its token.
+    let (otto, otto_csrf) = http_session(&world.api(), OTTO, PASSWORD).await;
+    let (status, page) = world.get(&otto, "/prepaid/cards/T-1").await;
+    assert_eq!(status, 200);
+    assert!(!page.contains("/prepaid/cards/T-1/load"), "{page}");
+    let fields = [
+        ("amount", "1.00"),
+        ("reference", "L-O"),
+        ("csrf", &otto_csrf),
+    ];
+    let (status, _) = world.post(&otto, "/prepaid/cards/T-1/load", &fields).await;
+    assert_eq!(status, 403);
+    // 50.00 loaded, 20.00 spent.
+    assert_eq!(world.card("T-1").await["balance"], 3_000);
     let (bob, _) = http_session(&world.api(), BOB, PASSWORD).await;
     assert_eq!(world.get(&bob, "/prepaid").await.0, 403);
 }
