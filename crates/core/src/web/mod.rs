@@ -13,21 +13,27 @@
 //! - `GET /institutions` — states, breaker, balance files ([`institutions`])
 //! - `POST /institutions/{id}/state` — close or open one, with a reason
 //! - `GET /saf` — the store-and-forward queue and its dead letters ([`saf`])
+//! - `GET /prepaid/...`, `POST /prepaid/...` — an orderer's cards, a card's
+//!   statement, loads, moves, lost-card replacements, card orders, PIN
+//!   reorders, attestation, the accounting export ([`prepaid`]), for bank
+//!   admins, auditors (reading) and the orderer's own users
 //! - `GET /login`, `POST /login`, `POST /logout` — the session ([`session`])
 //! - `GET /static/...` — CSS and JS, from the binary ([`assets`])
 //!
 //! Every page but the login page needs a login session ([`session::Signed`],
 //! an extractor: no session, or an expired one, redirects to `/login`);
 //! every form carries a CSRF token that every POST checks before anything
-//! changes (403 otherwise). The pages are the bank's: orderer roles are
-//! refused (403), bank operators see their own institutions only, auditors
-//! read and change nothing. Card numbers appear masked only (first 6 +
+//! changes (403 otherwise). The bank's pages refuse orderer roles (403),
+//! bank operators see their own institutions only, auditors read and
+//! change nothing; the prepaid pages ([`session::PrepaidSigned`]) admit
+//! orderers' users (their own orderer only) and refuse bank operators. Card numbers appear masked only (first 6 +
 //! last 4), as the journal stores them. No asset comes from anywhere but
 //! this server.
 
 mod assets;
 mod dashboard;
 mod institutions;
+mod prepaid;
 mod saf;
 mod session;
 mod transactions;
@@ -44,6 +50,7 @@ use tracing::warn;
 
 use crate::access::{Access, AccessError};
 use crate::hub::pipeline::Hub;
+use crate::prepaid::Ledger;
 use crate::standin::config::InstitutionConfig;
 use crate::standin::state::StateError;
 use crate::store::StoreError;
@@ -58,6 +65,8 @@ pub struct Web {
     access: Access,
     /// Whether the pages are served over TLS (the cookie is then `Secure`).
     tls: bool,
+    /// The prepaid ledger's service layer, on the hub's store.
+    ledger: Ledger,
 }
 
 /// The peer's address, which the server puts on every request (for the
@@ -71,6 +80,7 @@ pub fn router(
     institutions: Arc<[InstitutionConfig]>,
     access: Access,
     tls: bool,
+    ledger: Ledger,
 ) -> Router {
     Router::new()
         .route("/", get(dashboard::page))
@@ -86,11 +96,13 @@ pub fn router(
         .route("/logout", post(session::logout))
         .route("/saf", get(saf::page))
         .route("/static/{file}", get(assets::file))
+        .merge(prepaid::routes())
         .with_state(Web {
             hub,
             institutions,
             access,
             tls,
+            ledger,
         })
 }
 
@@ -101,12 +113,17 @@ pub enum Section {
     Transactions,
     Institutions,
     Saf,
+    Prepaid,
 }
 
 /// The signed-in user, as the page header shows them.
 pub(crate) struct Me {
     name: String,
     role: &'static str,
+    /// Whether the user reads the prepaid pages.
+    prepaid: bool,
+    /// Whether the user is the bank's (else an orderer's).
+    bank: bool,
     /// The session's CSRF token, for the header's logout form.
     csrf: String,
 }
