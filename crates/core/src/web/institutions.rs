@@ -149,13 +149,11 @@ fn row(web: &Web, signed: &Signed, snapshot: InstitutionSnapshot) -> Row {
 }
 
 /// The state form as posted.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub(super) struct StateForm {
-    #[serde(default)]
     state: String,
-    #[serde(default)]
     reason: String,
-    #[serde(default)]
     csrf: String,
 }
 

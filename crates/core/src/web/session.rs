@@ -228,13 +228,11 @@ fn login_page(web: &Web, name: String, problem: Option<String>) -> Result<Respon
 }
 
 /// The login form as posted.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub(super) struct Credentials {
-    #[serde(default)]
     name: String,
-    #[serde(default)]
     password: String,
-    #[serde(default)]
     csrf: String,
 }
 

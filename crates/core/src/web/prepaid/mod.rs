@@ -241,13 +241,11 @@ async fn card(
 }
 
 /// The load form as posted.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub(super) struct LoadForm {
-    #[serde(default)]
     amount: String,
-    #[serde(default)]
     reference: String,
-    #[serde(default)]
     csrf: String,
 }
 
@@ -267,17 +265,13 @@ async fn load(
 }
 
 /// The move form as posted.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub(super) struct MoveForm {
-    #[serde(default)]
     from: String,
-    #[serde(default)]
     to: String,
-    #[serde(default)]
     amount: String,
-    #[serde(default)]
     reference: String,
-    #[serde(default)]
     csrf: String,
 }
 
@@ -296,19 +290,14 @@ async fn move_balance(
 }
 
 /// The replacement form as posted: both card numbers in the body.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub(super) struct ReplaceForm {
-    #[serde(default)]
     lost_pan: String,
-    #[serde(default)]
     new_pan: String,
-    #[serde(default)]
     new_expiry: String,
-    #[serde(default)]
     new_account: String,
-    #[serde(default)]
     reference: String,
-    #[serde(default)]
     csrf: String,
 }
 

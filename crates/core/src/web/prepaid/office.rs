@@ -34,17 +34,13 @@ pub(super) fn routes() -> Router<Web> {
 }
 
 /// The card order form as posted (cards without holders' names).
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub(super) struct OrderForm {
-    #[serde(default)]
     orderer: String,
-    #[serde(default)]
     programme: String,
-    #[serde(default)]
     count: String,
-    #[serde(default)]
     reference: String,
-    #[serde(default)]
     csrf: String,
 }
 
@@ -70,13 +66,11 @@ async fn order_cards(
 }
 
 /// The PIN reorder form as posted: the card number in the body.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub(super) struct PinForm {
-    #[serde(default)]
     pan: String,
-    #[serde(default)]
     orderer: String,
-    #[serde(default)]
     csrf: String,
 }
 
@@ -137,13 +131,11 @@ async fn attestation_queue(
 }
 
 /// The attest-or-dispute form as posted.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub(super) struct VerdictForm {
-    #[serde(default)]
     verdict: String,
-    #[serde(default)]
     comment: String,
-    #[serde(default)]
     csrf: String,
 }
 
