@@ -28,6 +28,7 @@ pub mod browser;
 pub mod canonical_hub;
 pub mod prepaid;
 pub mod served;
+pub mod web;
 
 /// An HTTP client for the hub's API and the reference systems, with the
 /// TLS set-up the hub's own adapters use.

@@ -13,6 +13,9 @@
 //! - `GET /institutions` — states, breaker, balance files ([`institutions`])
 //! - `POST /institutions/{id}/state` — close or open one, with a reason
 //! - `GET /saf` — the store-and-forward queue and its dead letters ([`saf`])
+//! - `GET /cards`, `POST /cards` — search by masked PAN or account;
+//!   `GET /cards/{key}` — a card; `POST /cards/{key}` — block, unblock,
+//!   another limits profile, with a reason ([`cards`])
 //! - `GET /login`, `POST /login`, `POST /logout` — the session ([`session`])
 //! - `GET /static/...` — CSS and JS, from the binary ([`assets`])
 //!
@@ -26,6 +29,7 @@
 //! this server.
 
 mod assets;
+mod cards;
 mod dashboard;
 mod institutions;
 mod saf;
@@ -43,6 +47,7 @@ use axum::routing::{get, post};
 use tracing::warn;
 
 use crate::access::{Access, AccessError};
+use crate::cards::CardError;
 use crate::hub::pipeline::Hub;
 use crate::standin::config::InstitutionConfig;
 use crate::standin::state::StateError;
@@ -85,6 +90,8 @@ pub fn router(
         .route("/login", get(session::form).post(session::login))
         .route("/logout", post(session::logout))
         .route("/saf", get(saf::page))
+        .route("/cards", get(cards::form).post(cards::search))
+        .route("/cards/{key}", get(cards::page).post(cards::change))
         .route("/static/{file}", get(assets::file))
         .with_state(Web {
             hub,
@@ -101,6 +108,7 @@ pub enum Section {
     Transactions,
     Institutions,
     Saf,
+    Cards,
 }
 
 /// The signed-in user, as the page header shows them.
@@ -142,6 +150,8 @@ pub enum WebError {
     Unprocessable(String),
     #[error("{0}")]
     Access(AccessError),
+    #[error("{0}")]
+    Cards(#[from] CardError),
     #[error("the store does not answer: {0}")]
     Store(#[from] StoreError),
     #[error("a page task failed: {0}")]
@@ -161,6 +171,12 @@ impl WebError {
             WebError::Access(AccessError::TooManyFailures { .. }) => StatusCode::TOO_MANY_REQUESTS,
             WebError::Access(AccessError::Forbidden { .. }) => StatusCode::FORBIDDEN,
             WebError::Access(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            WebError::Cards(CardError::UnknownCard { .. }) => StatusCode::NOT_FOUND,
+            WebError::Cards(CardError::NotBlocked { .. } | CardError::UnknownProfile { .. }) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            WebError::Cards(CardError::Store(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            WebError::Cards(_) => StatusCode::INTERNAL_SERVER_ERROR,
             WebError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Task(_) | WebError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

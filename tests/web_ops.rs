@@ -1,0 +1,331 @@
+//! The bank's operations pages (cards, the audit log) against a real
+//! `cardhub serve` (bank-a online through the canonical adapter on
+//! wiremock, the demo cards of bank-a and bank-b, users added with
+//! `cardhub users add`): one browser test in a real headless Chromium
+//! (`tests/support/browser.rs`), the tenant and role rules over plain HTTP.
+//! Screenshots go to `docs/web/` with `UPDATE_SCREENSHOTS=1`.
+
+mod support;
+
+use std::time::Duration;
+
+use support::browser;
+use support::canonical_hub::{TOKEN, mount_bank, write_config};
+use support::served::{Served, serve};
+use support::web::{bare, form, http_session, location};
+use support::{api_json, cardhub_cli_ok, prepare};
+use wiremock::MockServer;
+
+/// A served hub with the demo cards and a user of each bank role.
+struct World {
+    served: Served,
+    _bank: MockServer,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        let _ = self.served.child.kill();
+        let _ = self.served.child.wait();
+    }
+}
+
+const ADMIN: &str = "ada";
+/// A bank operator of bank-a only.
+const OPERATOR: &str = "opal";
+const AUDITOR: &str = "otto";
+const PASSWORD: &str = "correct horse battery";
+
+/// bank-a's active card and bank-b's blocked one (demo cards), masked.
+const CARD_A: &str = "476173******0010";
+const CARD_B: &str = "476173******0051";
+
+async fn world() -> World {
+    let bank = MockServer::start().await;
+    mount_bank(&bank, Duration::ZERO).await;
+    let (dir, _) = prepare("").await;
+    write_config(dir.path(), &bank.uri(), 5_000, "127.0.0.1:0", "127.0.0.1:0");
+    for (name, role, tenant) in [
+        (ADMIN, "bank-admin", None),
+        (OPERATOR, "bank-operator", Some("bank-a")),
+        (AUDITOR, "auditor", None),
+    ] {
+        let mut args = vec![
+            "users",
+            "add",
+            "--name",
+            name,
+            "--role",
+            role,
+            "--password-stdin",
+        ];
+        if let Some(institution) = tenant {
+            args.extend(["--institution", institution]);
+        }
+        cardhub_cli_ok(dir.path(), &args, &format!("{PASSWORD}\n"));
+    }
+    let served = serve(
+        &dir.path().join("cardhub.toml"),
+        &[],
+        &dir.path().join("hub.log"),
+        &["base24"],
+        true,
+    )
+    .await;
+    World {
+        served,
+        _bank: bank,
+        _dir: dir,
+    }
+}
+
+/// A signed-in user over plain HTTP.
+struct Web {
+    api: String,
+    cookie: String,
+    csrf: String,
+}
+
+impl Web {
+    async fn log_in(api: &str, name: &str) -> Web {
+        let (session, csrf) = http_session(api, name, PASSWORD).await;
+        Web {
+            api: api.to_string(),
+            cookie: format!("cardhub_session={session}"),
+            csrf,
+        }
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        let response = bare()
+            .get(format!("{}{path}", self.api))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    /// Posts `fields` and the session's CSRF token: the status, where it
+    /// redirects to (if it does) and the body.
+    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> (u16, String, String) {
+        let mut fields = fields.to_vec();
+        fields.push(("csrf", &self.csrf));
+        let response = bare()
+            .post(format!("{}{path}", self.api))
+            .header("cookie", &self.cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&fields))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let to = if status == 303 {
+            location(&response).to_string()
+        } else {
+            String::new()
+        };
+        (status, to, response.text().await.unwrap())
+    }
+
+    /// The links to card pages a search by account finds.
+    async fn cards_of(&self, account: &str) -> Vec<String> {
+        let (status, _, page) = self.post("/cards", &[("account", account)]).await;
+        assert_eq!(status, 200, "{page}");
+        card_links(&page)
+    }
+}
+
+/// The card pages a results page links to.
+fn card_links(page: &str) -> Vec<String> {
+    let re = regex::Regex::new(r#"href="(/cards/[0-9a-f]{64})""#).unwrap();
+    re.captures_iter(page).map(|c| c[1].to_string()).collect()
+}
+
+/// The audit log's `card.status` entries, newest first (the JSON API).
+async fn card_audit(api: &str) -> Vec<serde_json::Value> {
+    let (status, body) = api_json(
+        reqwest::Method::GET,
+        format!("{api}/api/audit?action=card.status"),
+        TOKEN,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["entries"].as_array().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cards_keep_to_their_institution_and_auditors_change_nothing() {
+    let world = world().await;
+    let api = world.served.api();
+    let admin = Web::log_in(&api, ADMIN).await;
+    let operator = Web::log_in(&api, OPERATOR).await;
+    let auditor = Web::log_in(&api, AUDITOR).await;
+
+    // Found by BIN and last 4 digits, or by account; shown masked only.
+    let (status, _, page) = admin
+        .post("/cards", &[("bin", "476173"), ("last4", "0010")])
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains(CARD_A) && !page.contains("4761739001010010"));
+    let [card_a] = card_links(&page).try_into().unwrap();
+    assert_eq!(
+        admin.cards_of("A-1001").await,
+        std::slice::from_ref(&card_a)
+    );
+    let [card_b] = admin.cards_of("B-2001").await.try_into().unwrap();
+    // Half a card number is no search.
+    let (status, _, page) = admin.post("/cards", &[("bin", "476173")]).await;
+    assert_eq!(status, 422);
+    assert!(
+        page.contains("give the first 6 and the last 4 digits"),
+        "{page}"
+    );
+    let (status, _, _) = admin
+        .post("/cards", &[("bin", "4761739001010010"), ("last4", "0010")])
+        .await;
+    assert_eq!(status, 422);
+
+    // The operator of bank-a finds its cards, and no card of bank-b.
+    assert_eq!(
+        operator.cards_of("A-1001").await,
+        std::slice::from_ref(&card_a)
+    );
+    assert!(operator.cards_of("B-2001").await.is_empty());
+    let (status, _, page) = operator
+        .post("/cards", &[("bin", "476173"), ("last4", "0051")])
+        .await;
+    assert_eq!(status, 200);
+    assert!(card_links(&page).is_empty() && !page.contains(CARD_B));
+    let (status, _) = operator.get(&card_b).await;
+    assert_eq!(status, 404);
+    for change in [
+        vec![("change", "unblock"), ("reason", "holder found it")],
+        vec![
+            ("change", "profile"),
+            ("profile", "prepaid"),
+            ("reason", "x"),
+        ],
+    ] {
+        let (status, _, _) = operator.post(&card_b, &change).await;
+        assert_eq!(status, 404, "{change:?}");
+    }
+    let (_, page) = admin.get(&card_b).await;
+    assert!(page.contains(r#"<dd id="status">blocked</dd>"#), "{page}");
+    assert!(page.contains(r#"<dd id="profile">standard</dd>"#), "{page}");
+
+    // The auditor reads the card; no form, and a posted change is refused.
+    let (status, page) = auditor.get(&card_a).await;
+    assert_eq!(status, 200);
+    assert!(page.contains(CARD_A) && !page.contains(r#"name="change""#));
+    for change in [
+        vec![("change", "block"), ("reason", "looks odd")],
+        vec![
+            ("change", "profile"),
+            ("profile", "prepaid"),
+            ("reason", "x"),
+        ],
+    ] {
+        let (status, _, _) = auditor.post(&card_a, &change).await;
+        assert_eq!(status, 403, "{change:?}");
+    }
+    let (_, page) = admin.get(&card_a).await;
+    assert!(page.contains(r#"<dd id="status">active</dd>"#), "{page}");
+    assert!(card_audit(&api).await.is_empty());
+
+    // The operator changes its own card: a reason is needed, a forged
+    // token is refused, then blocked, audited before and after.
+    let (status, _, _) = operator
+        .post(&card_a, &[("change", "block"), ("reason", " ")])
+        .await;
+    assert_eq!(status, 422);
+    let forged = Web {
+        csrf: "00".repeat(32),
+        ..Web::log_in(&api, OPERATOR).await
+    };
+    let (status, _, _) = forged
+        .post(&card_a, &[("change", "block"), ("reason", "forged")])
+        .await;
+    assert_eq!(status, 403);
+    assert!(card_audit(&api).await.is_empty());
+    let (status, to, _) = operator
+        .post(&card_a, &[("change", "block"), ("reason", "holder called")])
+        .await;
+    assert_eq!(
+        (status, to.as_str()),
+        (303, &*format!("{card_a}?changed=1"))
+    );
+    let (_, page) = operator.get(&to).await;
+    assert!(
+        page.contains(&format!("Card {CARD_A} is now blocked")),
+        "{page}"
+    );
+    let entries = card_audit(&api).await;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["actor"], OPERATOR);
+    assert_eq!(entries[0]["object_id"], CARD_A);
+    assert_eq!(
+        entries[0]["before"],
+        r#"{"profile":"standard","status":"active"}"#
+    );
+    assert_eq!(
+        entries[0]["after"],
+        r#"{"profile":"standard","reason":"holder called","status":"blocked"}"#
+    );
+
+    // An unknown profile changes nothing.
+    let (status, _, _) = operator
+        .post(
+            &card_a,
+            &[("change", "profile"), ("profile", "gold"), ("reason", "x")],
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, _, _) = operator
+        .post(
+            &card_a,
+            &[
+                ("change", "profile"),
+                ("profile", "prepaid"),
+                ("reason", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (_, page) = operator.get(&card_a).await;
+    assert!(page.contains(r#"<dd id="profile">prepaid</dd>"#), "{page}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_blocks_a_card_with_a_reason_and_the_audit_log_shows_it() {
+    let world = world().await;
+    let api = world.served.api();
+    let browser = browser::start().await;
+
+    browser.open(&format!("{api}/login")).await;
+    browser.fill("#name", OPERATOR).await;
+    browser.fill("#password", PASSWORD).await;
+    browser.click_away("main form button[type=submit]").await;
+    assert_eq!(browser.text("#me").await, OPERATOR);
+
+    browser.open(&format!("{api}/cards")).await;
+    browser.fill("#bin", "476173").await;
+    browser.fill("#last4", "0010").await;
+    browser.click_away("main form.search button").await;
+    assert_eq!(browser.text("#results-heading").await, "1 cards");
+    browser.screenshot("cards").await;
+    browser.click_away("table.results a").await;
+    assert_eq!(browser.text("#status").await, "active");
+    browser
+        .fill("#status-reason", "holder reported it missing")
+        .await;
+    browser.click_away("#status-form button").await;
+    assert_eq!(
+        browser.text("#changed").await,
+        format!("Card {CARD_A} is now blocked, limits profile standard.")
+    );
+    assert_eq!(browser.text("#status").await, "blocked");
+    browser.screenshot("card-blocked").await;
+    assert!(!browser.source().await.contains("4761739001010010"));
+}
