@@ -295,6 +295,28 @@ async fn cards_keep_to_their_institution_and_auditors_change_nothing() {
     assert_eq!(status, 303);
     let (_, page) = operator.get(&card_a).await;
     assert!(page.contains(r#"<dd id="profile">prepaid</dd>"#), "{page}");
+
+    // The audit log page: bank admins and auditors only, searched.
+    let (status, _) = operator.get("/audit").await;
+    assert_eq!(status, 403);
+    let (status, page) = auditor.get("/audit?action=card.status").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("1 entries") && page.contains("holder called"),
+        "{page}"
+    );
+    let (_, page) = auditor.get(&format!("/audit?actor={OPERATOR}")).await;
+    assert!(
+        page.contains("4 entries"),
+        "two logins and two changes: {page}"
+    );
+    let (_, page) = auditor
+        .get("/audit?object_id=476173******0010&to=2001-01-01")
+        .await;
+    assert!(page.contains("0 entries"), "{page}");
+    let (status, page) = admin.get("/audit?from=yesterday").await;
+    assert_eq!(status, 422);
+    assert!(page.contains("From: "), "{page}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -303,11 +325,8 @@ async fn an_operator_blocks_a_card_with_a_reason_and_the_audit_log_shows_it() {
     let api = world.served.api();
     let browser = browser::start().await;
 
-    browser.open(&format!("{api}/login")).await;
-    browser.fill("#name", OPERATOR).await;
-    browser.fill("#password", PASSWORD).await;
-    browser.click_away("main form button[type=submit]").await;
-    assert_eq!(browser.text("#me").await, OPERATOR);
+    log_in(&browser, &api, OPERATOR).await;
+    assert!(!browser.source().await.contains(r#"href="/audit""#));
 
     browser.open(&format!("{api}/cards")).await;
     browser.fill("#bin", "476173").await;
@@ -328,4 +347,40 @@ async fn an_operator_blocks_a_card_with_a_reason_and_the_audit_log_shows_it() {
     assert_eq!(browser.text("#status").await, "blocked");
     browser.screenshot("card-blocked").await;
     assert!(!browser.source().await.contains("4761739001010010"));
+
+    // The auditor finds the change in the audit log.
+    browser.click_away("header form button").await;
+    log_in(&browser, &api, AUDITOR).await;
+    browser.click_away(r#"nav a[href="/audit"]"#).await;
+    browser
+        .find("#action")
+        .await
+        .select_by_value("card.status")
+        .await
+        .unwrap();
+    browser.click_away("main form.search button").await;
+    assert_eq!(browser.text("#entries-heading").await, "1 entries");
+    let row = browser.text("table.audit tbody tr").await;
+    for want in [
+        OPERATOR,
+        "bank-operator",
+        "card.status",
+        CARD_A,
+        r#""status":"active""#,
+        r#""status":"blocked""#,
+        "holder reported it missing",
+        "done",
+    ] {
+        assert!(row.contains(want), "{want:?} missing in {row}");
+    }
+    browser.screenshot("audit").await;
+}
+
+/// Logs `name` in through the login form.
+async fn log_in(browser: &browser::Browser, api: &str, name: &str) {
+    browser.open(&format!("{api}/login")).await;
+    browser.fill("#name", name).await;
+    browser.fill("#password", PASSWORD).await;
+    browser.click_away("main form button[type=submit]").await;
+    assert_eq!(browser.text("#me").await, name);
 }

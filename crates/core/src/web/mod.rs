@@ -16,6 +16,7 @@
 //! - `GET /cards`, `POST /cards` — search by masked PAN or account;
 //!   `GET /cards/{key}` — a card; `POST /cards/{key}` — block, unblock,
 //!   another limits profile, with a reason ([`cards`])
+//! - `GET /audit` — the audit log, searched and paged ([`audit`])
 //! - `GET /login`, `POST /login`, `POST /logout` — the session ([`session`])
 //! - `GET /static/...` — CSS and JS, from the binary ([`assets`])
 //!
@@ -29,6 +30,7 @@
 //! this server.
 
 mod assets;
+mod audit;
 mod cards;
 mod dashboard;
 mod institutions;
@@ -90,6 +92,7 @@ pub fn router(
         .route("/login", get(session::form).post(session::login))
         .route("/logout", post(session::logout))
         .route("/saf", get(saf::page))
+        .route("/audit", get(audit::page))
         .route("/cards", get(cards::form).post(cards::search))
         .route("/cards/{key}", get(cards::page).post(cards::change))
         .route("/static/{file}", get(assets::file))
@@ -109,6 +112,7 @@ pub enum Section {
     Institutions,
     Saf,
     Cards,
+    Audit,
 }
 
 /// The signed-in user, as the page header shows them.
