@@ -10,7 +10,7 @@ mod support;
 use std::time::Duration;
 
 use support::browser;
-use support::canonical_hub::{TOKEN, mount_bank, write_config};
+use support::canonical_hub::{TOKEN, balances_csv, hours_ago, mount_bank, write_config};
 use support::served::{Served, serve};
 use support::web::{bare, form, http_session, location};
 use support::{api_json, cardhub_cli_ok, prepare};
@@ -128,6 +128,30 @@ impl Web {
         (status, to, response.text().await.unwrap())
     }
 
+    /// Uploads `file` through bank `id`'s balance file form (multipart):
+    /// the status and the page.
+    async fn upload(&self, id: &str, file: &str) -> (u16, String) {
+        let boundary = "cardhub-test-boundary";
+        let body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{}\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"balances.csv\"\r\n\
+             Content-Type: text/csv\r\n\r\n{file}\r\n--{boundary}--\r\n",
+            self.csrf
+        );
+        let response = bare()
+            .post(format!("{}/balances/{id}", self.api))
+            .header("cookie", &self.cookie)
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
     /// The links to card pages a search by account finds.
     async fn cards_of(&self, account: &str) -> Vec<String> {
         let (status, _, page) = self.post("/cards", &[("account", account)]).await;
@@ -144,15 +168,96 @@ fn card_links(page: &str) -> Vec<String> {
 
 /// The audit log's `card.status` entries, newest first (the JSON API).
 async fn card_audit(api: &str) -> Vec<serde_json::Value> {
-    let (status, body) = api_json(
-        reqwest::Method::GET,
-        format!("{api}/api/audit?action=card.status"),
-        TOKEN,
-        None,
-    )
-    .await;
+    audited(api, "card.status").await
+}
+
+/// The audit log's entries of `action`, newest first (the JSON API).
+async fn audited(api: &str, action: &str) -> Vec<serde_json::Value> {
+    let (status, body) = api_get(api, &format!("/api/audit?action={action}")).await;
     assert_eq!(status, 200, "{body}");
     body["entries"].as_array().unwrap().clone()
+}
+
+/// `GET` of the JSON API with the machine token.
+async fn api_get(api: &str, path: &str) -> (u16, serde_json::Value) {
+    api_json(reqwest::Method::GET, format!("{api}{path}"), TOKEN, None).await
+}
+
+/// bank-a's balance file as `GET /api/institutions` shows it (rows, as-of).
+async fn bank_a_balances(api: &str) -> (serde_json::Value, serde_json::Value) {
+    let (status, listed) = api_get(api, "/api/institutions").await;
+    assert_eq!(status, 200, "{listed}");
+    let a = &listed["institutions"][0];
+    assert_eq!(a["id"], "bank-a");
+    (a["balances_rows"].clone(), a["balances_as_of"].clone())
+}
+
+/// A balance file with two bad lines: an amount and a currency.
+fn broken_balances() -> String {
+    format!(
+        "#as_of={}\naccount,available,currency\nA-1001,12.x0,USD\nA-1002,80.00,XXX\nA-1003,5.00,USD\n",
+        hours_ago(1)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn balance_files_are_applied_whole_or_refused_with_every_line_error() {
+    let world = world().await;
+    let api = world.served.api();
+    let admin = Web::log_in(&api, ADMIN).await;
+    let operator = Web::log_in(&api, OPERATOR).await;
+    let auditor = Web::log_in(&api, AUDITOR).await;
+
+    // A form for each institution with a balance format the user may change.
+    let (status, page) = operator.get("/balances").await;
+    assert_eq!(status, 200);
+    assert!(page.contains(r#"action="/balances/bank-a""#), "{page}");
+    let (_, page) = auditor.get("/balances").await;
+    assert!(!page.contains(r#"action="/balances/"#), "{page}");
+
+    // Refused whole: every line error shown, nothing changed.
+    let before = bank_a_balances(&api).await;
+    let (status, page) = operator.upload("bank-a", &broken_balances()).await;
+    assert_eq!(status, 422, "{page}");
+    assert!(
+        page.contains("the file was refused; nothing changed"),
+        "{page}"
+    );
+    for line in [
+        "<td>3</td><td>available</td>",
+        "<td>4</td><td>currency</td>",
+    ] {
+        assert!(page.contains(line), "{line} missing in {page}");
+    }
+    assert_eq!(bank_a_balances(&api).await, before);
+    let refused = audited(&api, "balances.upload").await;
+    assert_eq!(refused.len(), 1);
+    assert_eq!(
+        (&refused[0]["actor"], &refused[0]["outcome"]),
+        (&serde_json::json!(OPERATOR), &serde_json::json!("failed"))
+    );
+
+    // Others' institutions and roles that change nothing are refused.
+    let good = balances_csv(&hours_ago(1), &[("A-1001", "2500.00"), ("A-1002", "80.00")]);
+    let (status, _) = operator.upload("bank-b", &good).await;
+    assert_eq!(status, 404);
+    let (status, _) = auditor.upload("bank-a", &good).await;
+    assert_eq!(status, 403);
+    let forged = Web {
+        csrf: "00".repeat(32),
+        ..Web::log_in(&api, ADMIN).await
+    };
+    let (status, _) = forged.upload("bank-a", &good).await;
+    assert_eq!(status, 403);
+    assert_eq!(bank_a_balances(&api).await, before);
+    assert_eq!(audited(&api, "balances.upload").await.len(), 1);
+
+    // Applied whole.
+    let (status, page) = admin.upload("bank-a", &good).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("bank-a: 2 rows applied, as of"), "{page}");
+    assert_eq!(bank_a_balances(&api).await.0, 2);
+    assert_eq!(audited(&api, "balances.upload").await[0]["outcome"], "done");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -347,6 +452,30 @@ async fn an_operator_blocks_a_card_with_a_reason_and_the_audit_log_shows_it() {
     assert_eq!(browser.text("#status").await, "blocked");
     browser.screenshot("card-blocked").await;
     assert!(!browser.source().await.contains("4761739001010010"));
+
+    // A broken balance file is refused with its line errors; nothing changes.
+    let before = bank_a_balances(&api).await;
+    let file = world._dir.path().join("broken-balances.csv");
+    std::fs::write(&file, broken_balances()).unwrap();
+    browser.click_away(r#"nav a[href="/balances"]"#).await;
+    browser
+        .find("#file-bank-a")
+        .await
+        .send_keys(file.to_str().unwrap())
+        .await
+        .unwrap();
+    browser.click_away("#upload-bank-a button").await;
+    assert_eq!(
+        browser.text("#refused-heading").await,
+        "bank-a: the file was refused; nothing changed"
+    );
+    let errors = browser.text("table.line-errors tbody").await;
+    assert!(
+        errors.contains("3") && errors.contains("available") && errors.contains("currency"),
+        "{errors}"
+    );
+    browser.screenshot("balances-refused").await;
+    assert_eq!(bank_a_balances(&api).await, before);
 
     // The auditor finds the change in the audit log.
     browser.click_away("header form button").await;

@@ -18,7 +18,6 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 use utoipa::ToSchema;
 
 use super::access::forbidden;
-use super::balances;
 use super::error::{ApiError, Body, ErrorBody};
 use super::server::Api;
 use crate::access::Actor;
@@ -244,24 +243,16 @@ pub(super) async fn upload_balances(
     };
     let stream = body.into_data_stream().map_err(std::io::Error::other);
     let reader = SyncIoBridge::new(StreamReader::new(stream));
-    let applied = balances::apply(
+    let applied = crate::backoffice::balances::upload(
         &api.hub,
         &api.institutions,
+        &api.access,
+        &actor,
         &id,
-        None,
         reader,
         as_of,
-        "upload",
     )
-    .await;
-    let entry = NewEntry::new(&actor, Action::BalanceUpload, "institution", &id);
-    let entry = match &applied {
-        Ok(applied) => entry.after(&serde_json::to_value(applied).unwrap_or_default()),
-        Err(e) => entry
-            .after(&json!({ "refused": e.to_string() }))
-            .outcome(audit::Outcome::Failed),
-    };
-    api.access.audit(entry).await?;
+    .await?;
     Ok(Json(applied?))
 }
 

@@ -4,8 +4,10 @@
 //! Card numbers appear masked only.
 //!
 //! [`search`] finds transactions by card, account, terminal and the rest;
-//! [`institutions`] lists institutions with their state, queue and balances.
+//! [`institutions`] lists institutions with their state, queue and balances;
+//! [`balances`] applies an uploaded balance file and audits the upload.
 
+pub mod balances;
 pub mod institutions;
 pub mod search;
 

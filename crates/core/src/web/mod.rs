@@ -17,6 +17,8 @@
 //!   `GET /cards/{key}` — a card; `POST /cards/{key}` — block, unblock,
 //!   another limits profile, with a reason ([`cards`])
 //! - `GET /audit` — the audit log, searched and paged ([`audit`])
+//! - `GET /balances`, `POST /balances/{id}` — upload an institution's
+//!   balance file, applied whole or refused with every line error ([`balances`])
 //! - `GET /login`, `POST /login`, `POST /logout` — the session ([`session`])
 //! - `GET /static/...` — CSS and JS, from the binary ([`assets`])
 //!
@@ -31,6 +33,7 @@
 
 mod assets;
 mod audit;
+mod balances;
 mod cards;
 mod dashboard;
 mod institutions;
@@ -43,14 +46,18 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use tracing::warn;
 
 use crate::access::{Access, AccessError};
+use crate::backoffice::balances::BalancesError;
 use crate::cards::CardError;
 use crate::hub::pipeline::Hub;
+use crate::standin::balance_file::BalanceFileError;
+use crate::standin::balances::BalanceError;
 use crate::standin::config::InstitutionConfig;
 use crate::standin::state::StateError;
 use crate::store::StoreError;
@@ -93,6 +100,12 @@ pub fn router(
         .route("/logout", post(session::logout))
         .route("/saf", get(saf::page))
         .route("/audit", get(audit::page))
+        .route("/balances", get(balances::page))
+        .route(
+            "/balances/{id}",
+            // Streamed and capped by the balance file reader, as the API's upload.
+            post(balances::upload_file).layer(DefaultBodyLimit::disable()),
+        )
         .route("/cards", get(cards::form).post(cards::search))
         .route("/cards/{key}", get(cards::page).post(cards::change))
         .route("/static/{file}", get(assets::file))
@@ -113,6 +126,7 @@ pub enum Section {
     Saf,
     Cards,
     Audit,
+    Balances,
 }
 
 /// The signed-in user, as the page header shows them.
@@ -156,6 +170,10 @@ pub enum WebError {
     Access(AccessError),
     #[error("{0}")]
     Cards(#[from] CardError),
+    /// A balance file not applied for a reason of ours (the store, the
+    /// configured format).
+    #[error("{0}")]
+    Balances(#[from] BalancesError),
     #[error("the store does not answer: {0}")]
     Store(#[from] StoreError),
     #[error("a page task failed: {0}")]
@@ -181,6 +199,11 @@ impl WebError {
             }
             WebError::Cards(CardError::Store(_)) => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Cards(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            WebError::Balances(BalancesError::UnknownInstitution(_)) => StatusCode::NOT_FOUND,
+            WebError::Balances(BalancesError::Balance(
+                BalanceError::Store(_) | BalanceError::File(BalanceFileError::Sink(_)),
+            )) => StatusCode::SERVICE_UNAVAILABLE,
+            WebError::Balances(_) => StatusCode::INTERNAL_SERVER_ERROR,
             WebError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Task(_) | WebError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
