@@ -13,14 +13,15 @@ use support::browser;
 use support::canonical_hub::{TOKEN, balances_csv, hours_ago, mount_bank, write_config};
 use support::served::{Served, serve};
 use support::web::{bare, form, http_session, location};
-use support::{api_json, cardhub_cli_ok, prepare};
-use wiremock::MockServer;
+use support::{ACTIVE_USD, api_json, cardhub_cli_ok, client, code_of, prepare, purchase};
+use wiremock::matchers::{body_string_contains, method};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// A served hub with the demo cards and a user of each bank role.
 struct World {
     served: Served,
-    _bank: MockServer,
-    _dir: tempfile::TempDir,
+    bank: MockServer,
+    dir: tempfile::TempDir,
 }
 
 impl Drop for World {
@@ -72,11 +73,7 @@ async fn world() -> World {
         true,
     )
     .await;
-    World {
-        served,
-        _bank: bank,
-        _dir: dir,
-    }
+    World { served, bank, dir }
 }
 
 /// A signed-in user over plain HTTP.
@@ -455,7 +452,7 @@ async fn an_operator_blocks_a_card_with_a_reason_and_the_audit_log_shows_it() {
 
     // A broken balance file is refused with its line errors; nothing changes.
     let before = bank_a_balances(&api).await;
-    let file = world._dir.path().join("broken-balances.csv");
+    let file = world.dir.path().join("broken-balances.csv");
     std::fs::write(&file, broken_balances()).unwrap();
     browser.click_away(r#"nav a[href="/balances"]"#).await;
     browser
@@ -512,4 +509,75 @@ async fn log_in(browser: &browser::Browser, api: &str, name: &str) {
     browser.fill("#password", PASSWORD).await;
     browser.click_away("main form button[type=submit]").await;
     assert_eq!(browser.text("#me").await, name);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_are_requeued_by_whom_may_change_them() {
+    let world = world().await;
+    let api = world.served.api();
+    let admin = Web::log_in(&api, ADMIN).await;
+    let operator = Web::log_in(&api, OPERATOR).await;
+    let auditor = Web::log_in(&api, AUDITOR).await;
+
+    // A stand-in approval whose advice the account system refuses until
+    // it dies (3 attempts).
+    Mock::given(method("POST"))
+        .and(body_string_contains("<as:Advice "))
+        .respond_with(ResponseTemplate::new(500).set_body_string("account locked"))
+        .with_priority(2)
+        .mount(&world.bank)
+        .await;
+    let csv = balances_csv(&hours_ago(1), &[("A-1001", "500.00")]);
+    assert_eq!(admin.upload("bank-a", &csv).await.0, 200);
+    let closed = [("state", "closed"), ("reason", "night")];
+    assert_eq!(
+        admin.post("/institutions/bank-a/state", &closed).await.0,
+        303
+    );
+    let switch = client(&world.served.switch("base24")).await;
+    assert_eq!(
+        code_of(&switch, &purchase(ACTIVE_USD, 1_000, 1)).await,
+        "00"
+    );
+    let open = [("state", "open"), ("reason", "morning")];
+    assert_eq!(admin.post("/institutions/bank-a/state", &open).await.0, 303);
+    let mut dead = serde_json::Value::Null;
+    for _ in 0..500 {
+        dead = api_get(&api, "/api/saf?state=dead").await.1;
+        if dead["items"].as_array().is_some_and(|i| !i.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let seq = dead["items"][0]["seq"].as_i64().expect("a dead letter");
+    let requeue = format!("/saf/{seq}/requeue");
+
+    // The page offers it to those who may change bank-a, not the auditor.
+    let (_, page) = operator.get("/saf?state=dead").await;
+    assert!(page.contains(&format!(r#"action="{requeue}""#)), "{page}");
+    let (_, page) = auditor.get("/saf?state=dead").await;
+    assert!(page.contains(&format!("<td>{seq}</td>")) && !page.contains(&requeue));
+    let (status, _, _) = auditor.post(&requeue, &[]).await;
+    assert_eq!(status, 403);
+    let forged = Web {
+        csrf: "00".repeat(32),
+        ..Web::log_in(&api, OPERATOR).await
+    };
+    assert_eq!(forged.post(&requeue, &[]).await.0, 403);
+    assert!(audited(&api, "saf.requeue").await.is_empty());
+
+    // Re-queued (pending again), audited; a second time it is no dead letter.
+    let (status, to, _) = operator.post(&requeue, &[]).await;
+    assert_eq!(status, 303);
+    assert!(to.starts_with("/saf?state="), "{to}");
+    let entries = audited(&api, "saf.requeue").await;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(
+        (&entries[0]["actor"], &entries[0]["object_id"]),
+        (
+            &serde_json::json!(OPERATOR),
+            &serde_json::json!(seq.to_string())
+        )
+    );
+    assert_eq!(operator.post(&requeue, &[]).await.0, 404);
 }

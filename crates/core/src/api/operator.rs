@@ -21,7 +21,7 @@ use super::access::forbidden;
 use super::error::{ApiError, Body, ErrorBody};
 use super::server::Api;
 use crate::access::Actor;
-use crate::access::audit::{self, Action, NewEntry};
+use crate::access::audit::{Action, NewEntry};
 use crate::backoffice::Story;
 use crate::backoffice::search::{Criteria, Page};
 use crate::journal::txn_id::TxnId;
@@ -360,27 +360,11 @@ pub(super) async fn requeue(
     Extension(actor): Extension<Actor>,
     Path(seq): Path<i64>,
 ) -> Result<Json<Requeued>, ApiError> {
-    let requeued = api
-        .hub
-        .store()
-        .write(move |c| {
-            let institution = saf::institution_of(c, seq)?;
-            if !institution.is_some_and(|i| actor.sees_institution(&i)) || !saf::requeue(c, seq)? {
-                return Ok(false);
-            }
-            let entry = NewEntry::new(&actor, Action::SafRequeue, "saf-item", seq.to_string())
-                .after(&json!({ "state": saf::ItemState::Pending.as_str() }));
-            audit::record(c, &entry).map(|_| true)
-        })
-        .await?;
-    if !requeued {
+    if !crate::backoffice::saf::requeue(&api.hub, &actor, seq).await? {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!("no dead letter {seq}"),
         ));
-    }
-    for inst in api.hub.institutions().iter() {
-        inst.saf_wake.notify_one();
     }
     Ok(Json(Requeued {
         seq,

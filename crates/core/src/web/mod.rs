@@ -12,7 +12,8 @@
 //!   ([`transactions`])
 //! - `GET /institutions` — states, breaker, balance files ([`institutions`])
 //! - `POST /institutions/{id}/state` — close or open one, with a reason
-//! - `GET /saf` — the store-and-forward queue and its dead letters ([`saf`])
+//! - `GET /saf` — the store-and-forward queue and its dead letters ([`saf`]);
+//!   `POST /saf/{seq}/requeue` — a dead letter back in the queue
 //! - `GET /cards`, `POST /cards` — search by masked PAN or account;
 //!   `GET /cards/{key}` — a card; `POST /cards/{key}` — block, unblock,
 //!   another limits profile, with a reason ([`cards`])
@@ -99,6 +100,7 @@ pub fn router(
         .route("/login", get(session::form).post(session::login))
         .route("/logout", post(session::logout))
         .route("/saf", get(saf::page))
+        .route("/saf/{seq}/requeue", post(saf::requeue))
         .route("/audit", get(audit::page))
         .route("/balances", get(balances::page))
         .route(
