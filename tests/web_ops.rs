@@ -12,7 +12,7 @@ use std::time::Duration;
 use support::browser;
 use support::canonical_hub::{TOKEN, balances_csv, hours_ago, mount_bank, write_config};
 use support::served::{Served, serve};
-use support::web::{bare, form, http_session, location};
+use support::web::{bare, form, http_login, http_session, location};
 use support::{ACTIVE_USD, api_json, cardhub_cli_ok, client, code_of, prepare, purchase};
 use wiremock::matchers::{body_string_contains, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -580,4 +580,61 @@ async fn dead_letters_are_requeued_by_whom_may_change_them() {
         )
     );
     assert_eq!(operator.post(&requeue, &[]).await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_change_their_own_password_after_giving_the_current_one() {
+    let world = world().await;
+    let api = world.served.api();
+    let auditor = Web::log_in(&api, AUDITOR).await;
+    let new = "a much longer passphrase";
+    let change = |current: &'static str, new: &'static str, repeat: &'static str| {
+        [("current", current), ("new", new), ("repeat", repeat)]
+    };
+
+    let (status, page) = auditor.get("/password").await;
+    assert_eq!(status, 200);
+    assert!(page.contains(r#"type="password" id="current""#), "{page}");
+    for (fields, why) in [
+        (
+            change("wrong password!", new, new),
+            "the current password is wrong",
+        ),
+        (change(PASSWORD, new, "a much longer passphrasE"), "differ"),
+        (change(PASSWORD, "short", "short"), "a password has 12"),
+    ] {
+        let (status, _, page) = auditor.post("/password", &fields).await;
+        assert_eq!(status, 422, "{why}");
+        assert!(page.contains(why), "{why} missing in {page}");
+    }
+    let forged = Web {
+        csrf: "00".repeat(32),
+        ..Web::log_in(&api, AUDITOR).await
+    };
+    assert_eq!(
+        forged
+            .post("/password", &change(PASSWORD, new, new))
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        http_login(&api, AUDITOR, PASSWORD, None).await.status(),
+        303
+    );
+
+    let (status, _, page) = auditor.post("/password", &change(PASSWORD, new, new)).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Your password was changed."), "{page}");
+    assert_eq!(http_login(&api, AUDITOR, new, None).await.status(), 303);
+    assert_ne!(
+        http_login(&api, AUDITOR, PASSWORD, None).await.status(),
+        303
+    );
+    let entries = audited(&api, "user.set-password").await;
+    let outcomes: Vec<&str> = entries
+        .iter()
+        .map(|e| e["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["done", "failed"]);
 }

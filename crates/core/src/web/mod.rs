@@ -18,6 +18,7 @@
 //!   `GET /cards/{key}` — a card; `POST /cards/{key}` — block, unblock,
 //!   another limits profile, with a reason ([`cards`])
 //! - `GET /audit` — the audit log, searched and paged ([`audit`])
+//! - `GET /password`, `POST /password` — change one's own password ([`password`])
 //! - `GET /balances`, `POST /balances/{id}` — upload an institution's
 //!   balance file, applied whole or refused with every line error ([`balances`])
 //! - `GET /login`, `POST /login`, `POST /logout` — the session ([`session`])
@@ -38,6 +39,7 @@ mod balances;
 mod cards;
 mod dashboard;
 mod institutions;
+mod password;
 mod saf;
 mod session;
 mod transactions;
@@ -102,6 +104,7 @@ pub fn router(
         .route("/saf", get(saf::page))
         .route("/saf/{seq}/requeue", post(saf::requeue))
         .route("/audit", get(audit::page))
+        .route("/password", get(password::form).post(password::change))
         .route("/balances", get(balances::page))
         .route(
             "/balances/{id}",
@@ -129,6 +132,7 @@ pub enum Section {
     Cards,
     Audit,
     Balances,
+    Password,
 }
 
 /// The signed-in user, as the page header shows them.
