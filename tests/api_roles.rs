@@ -10,7 +10,7 @@ mod support;
 use std::path::Path;
 
 use serde_json::{Value, json};
-use support::served::{Served, serve};
+use support::served::serve_dir;
 use support::*;
 
 const TOKEN: &str = "roles-test-machine-token-0123";
@@ -115,23 +115,12 @@ fn load(reference: &str) -> Value {
     json!({"reference": reference, "amount_minor": 1_000, "currency": "USD"})
 }
 
-async fn start(dir: &Path) -> Served {
-    serve(
-        &dir.join("cardhub.toml"),
-        &[],
-        &dir.join("hub.log"),
-        &["base24"],
-        true,
-    )
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn an_orderer_user_reaches_only_its_own_orderer() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let [tom, _, ada] = prepare(d);
-    let mut served = start(d).await;
+    let mut served = serve_dir(d).await;
     let api = served.api();
     let (status, _) = call(
         &api,
@@ -279,7 +268,7 @@ async fn a_bank_operator_reaches_only_its_institutions_and_tokens_can_be_revoked
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let [_, olga, ada] = prepare(d);
-    let mut served = start(d).await;
+    let mut served = serve_dir(d).await;
     let api = served.api();
 
     let (status, list) = call(&api, &olga, "GET", "/api/institutions", None).await;

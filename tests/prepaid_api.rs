@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 use support::canonical_hub::TOKEN;
-use support::served::{Served, serve};
+use support::served::serve_dir;
 use support::*;
 
 /// Inactive prepaid cards of `city` (USD) and one of `town`.
@@ -195,17 +195,6 @@ fn prepare_ledger() -> tempfile::TempDir {
     dir
 }
 
-async fn start(dir: &Path) -> Served {
-    serve(
-        &dir.join("cardhub.toml"),
-        &[],
-        &dir.join("hub.log"),
-        &["base24"],
-        true,
-    )
-    .await
-}
-
 async fn call(method: reqwest::Method, url: String, body: Option<Value>) -> (u16, Value) {
     api_json(method, url, TOKEN, body).await
 }
@@ -226,7 +215,7 @@ fn load(reference: &str, minor: u64) -> Value {
 async fn the_api_and_the_cli_run_the_ledger() {
     let dir = prepare_ledger();
     let d = dir.path();
-    let mut served = start(d).await;
+    let mut served = serve_dir(d).await;
     let api = served.api();
 
     // The first load activates the card, through the API as through the switch.
@@ -410,7 +399,7 @@ async fn the_api_and_the_cli_run_the_ledger() {
 async fn cards_are_ordered_produced_delivered_and_activated() {
     let dir = prepare_ledger();
     let d = dir.path();
-    let mut served = start(d).await;
+    let mut served = serve_dir(d).await;
     let api = served.api();
 
     let range = json!({"prefix": "47617391", "pan_length": 16, "validity_months": 24, "institution": "city", "profile": "prepaid"});
@@ -559,7 +548,7 @@ async fn cards_are_ordered_produced_delivered_and_activated() {
 async fn load_files_attestation_and_the_export() {
     let dir = prepare_ledger();
     let d = dir.path();
-    let mut served = start(d).await;
+    let mut served = serve_dir(d).await;
     let api = served.api();
     let upload = |body: &'static str| {
         http()

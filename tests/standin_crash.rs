@@ -22,8 +22,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 /// that call the API.
 async fn spawn_hub(dir: &Path) -> (std::process::Child, String, String) {
     let config = dir.join("cardhub.toml");
-    let served =
-        support::served::serve(&config, &[], &dir.join("hub.log"), &["base24"], true).await;
+    let served = support::served::serve_dir(dir).await;
     let (switch, api) = (served.switch("base24"), served.api());
     let text = std::fs::read_to_string(&config).unwrap();
     let listen = "listen = \"127.0.0.1:0\"";

@@ -15,6 +15,7 @@ use std::time::Duration;
 use support::browser::{self, Browser};
 use support::canonical_hub::{TOKEN, balances_csv, hours_ago, mount_bank, write_config};
 use support::served::{Served, serve};
+use support::web::{bare, form, http_login, http_session, location, set_cookie, value};
 use support::{
     ACTIVE_USD, ACTIVE_USD_2, api_json, cardhub_cli_ok, client, code_of, http, prepare, purchase,
 };
@@ -125,11 +126,7 @@ async fn assert_masked(browser: &Browser) {
 
 /// Logs `name` in through the login form and waits for the dashboard.
 async fn log_in(browser: &Browser, api: &str, name: &str) {
-    browser.open(&format!("{api}/login")).await;
-    browser.fill("#name", name).await;
-    browser.fill("#password", PASSWORD).await;
-    browser.click_away("main form button[type=submit]").await;
-    assert_eq!(browser.text("#me").await, name);
+    browser.log_in(api, name, PASSWORD).await;
 }
 
 fn number(text: &str) -> u64 {
@@ -308,113 +305,9 @@ async fn operators_log_in_close_an_institution_with_a_reason_and_log_out() {
     );
 }
 
-/// A client that follows no redirect and keeps no cookie: each test says
-/// what it sends.
-fn bare() -> reqwest::Client {
-    reqwest::Client::builder()
-        .use_preconfigured_tls(cardhub_core::adapter::http::plain_http_tls().unwrap())
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
 /// `GET` of the JSON API with the machine token.
 async fn api_get(api: &str, path: &str) -> (u16, serde_json::Value) {
     api_json(reqwest::Method::GET, format!("{api}{path}"), TOKEN, None).await
-}
-
-/// `application/x-www-form-urlencoded` of `fields`.
-fn form(fields: &[(&str, &str)]) -> String {
-    let encode = |s: &str| {
-        s.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
-                    (b as char).to_string()
-                }
-                b' ' => "+".into(),
-                _ => format!("%{b:02X}"),
-            })
-            .collect::<String>()
-    };
-    fields
-        .iter()
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-/// The `Set-Cookie` header setting `name`.
-fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with(&format!("{name}=")))
-        .map(str::to_string)
-}
-
-/// A cookie's value from its `Set-Cookie` header.
-fn value(set_cookie: &str) -> String {
-    let pair = set_cookie.split(';').next().unwrap();
-    pair.split_once('=').unwrap().1.to_string()
-}
-
-/// The hidden CSRF field's value in a page.
-fn csrf_of(html: &str) -> String {
-    let re = regex::Regex::new(r#"name="csrf" value="([0-9a-f]{64})""#).unwrap();
-    re.captures(html).expect("a CSRF field")[1].to_string()
-}
-
-/// A login over HTTP, sending `cookie` along: the response.
-async fn http_login(
-    api: &str,
-    name: &str,
-    password: &str,
-    cookie: Option<&str>,
-) -> reqwest::Response {
-    let client = bare();
-    let page = client.get(format!("{api}/login")).send().await.unwrap();
-    assert_eq!(page.status(), 200);
-    let login_cookie = set_cookie(&page, "cardhub_login").expect("a login cookie");
-    let csrf = csrf_of(&page.text().await.unwrap());
-    assert_eq!(value(&login_cookie), csrf);
-    let mut cookies = format!("cardhub_login={csrf}");
-    if let Some(c) = cookie {
-        cookies.push_str(&format!("; cardhub_session={c}"));
-    }
-    client
-        .post(format!("{api}/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("cookie", cookies)
-        .body(form(&[
-            ("name", name),
-            ("password", password),
-            ("csrf", &csrf),
-        ]))
-        .send()
-        .await
-        .unwrap()
-}
-
-/// A session of `name` over HTTP: its cookie value and its CSRF token.
-async fn http_session(api: &str, name: &str) -> (String, String) {
-    let response = http_login(api, name, PASSWORD, None).await;
-    assert_eq!(response.status(), 303);
-    let session = value(&set_cookie(&response, "cardhub_session").unwrap());
-    let page = bare()
-        .get(format!("{api}/institutions"))
-        .header("cookie", format!("cardhub_session={session}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), 200);
-    (session.clone(), csrf_of(&page.text().await.unwrap()))
-}
-
-/// Where a response redirects to.
-fn location(response: &reqwest::Response) -> &str {
-    response.headers()["location"].to_str().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -514,7 +407,7 @@ async fn sessions_cookies_and_csrf_hold_over_plain_http() {
     );
 
     // CSRF: a change with a missing or forged token is refused, nothing changes.
-    let (session, csrf) = http_session(&api, ADMIN).await;
+    let (session, csrf) = http_session(&api, ADMIN, PASSWORD).await;
     for token in [None, Some("00".repeat(32)), Some(csrf[..63].to_string())] {
         let mut fields = vec![("state", "closed"), ("reason", "forged")];
         if let Some(t) = &token {
@@ -543,7 +436,7 @@ async fn sessions_cookies_and_csrf_hold_over_plain_http() {
     assert_eq!(search.status(), 403);
 
     // An auditor's change is refused even with its token.
-    let (auditor, auditor_csrf) = http_session(&api, AUDITOR).await;
+    let (auditor, auditor_csrf) = http_session(&api, AUDITOR, PASSWORD).await;
     let refused = client
         .post(format!("{api}/institutions/bank-a/state"))
         .header("content-type", "application/x-www-form-urlencoded")

@@ -163,6 +163,16 @@ impl Browser {
         }
     }
 
+    /// Logs `name` in through the login form at `api` and waits for the
+    /// page it leads to, which names the user.
+    pub async fn log_in(&self, api: &str, name: &str, password: &str) {
+        self.open(&format!("{api}/login")).await;
+        self.fill("#name", name).await;
+        self.fill("#password", password).await;
+        self.click_away("main form button[type=submit]").await;
+        assert_eq!(self.text("#me").await, name);
+    }
+
     /// Saves a PNG of the viewport as `NAME.png`: in `docs/web/` with
     /// `UPDATE_SCREENSHOTS=1`, else in the target folder's `screenshots/`.
     pub async fn screenshot(&self, name: &str) {

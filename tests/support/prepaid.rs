@@ -28,19 +28,32 @@ pub async fn open_ledger(config: &Config, csv: &Path, accounts: &[&str], max_bal
     let rows = file::read(csv, &config.catalog()).unwrap();
     hub.cards().import(rows).await.unwrap();
     let ledger = Ledger::new(hub.store().clone(), &config.prepaid);
-    ledger
-        .create_orderer(NewOrderer {
-            id: ORDERER.into(),
-            name: "City social office".into(),
-            funding_account: "NL00BANK0123456789".into(),
-        })
-        .await
-        .unwrap();
+    let orderer = NewOrderer {
+        id: ORDERER.into(),
+        name: "City social office".into(),
+        funding_account: "NL00BANK0123456789".into(),
+    };
+    let programme = (PROGRAMME, ProgrammeKind::SocialClient);
+    add_orderer(&ledger, orderer, programme, accounts, max_balance).await;
+}
+
+/// Creates `orderer`, its USD programme `programme` of its kind
+/// (maximum `max_balance`, or `[prepaid] default_max_balance`) and one card
+/// account per name in `accounts` (cards of the registry).
+pub async fn add_orderer(
+    ledger: &Ledger,
+    orderer: NewOrderer,
+    (programme, kind): (&str, ProgrammeKind),
+    accounts: &[&str],
+    max_balance: Option<u64>,
+) {
+    let id = orderer.id.clone();
+    ledger.create_orderer(orderer).await.unwrap();
     ledger
         .create_programme(NewProgramme {
-            id: PROGRAMME.into(),
-            orderer: ORDERER.into(),
-            kind: ProgrammeKind::SocialClient,
+            id: programme.into(),
+            orderer: id,
+            kind,
             currency: Currency::from_numeric(840).unwrap(),
             max_balance,
             pin_delivery: PinDelivery::WithCard,
@@ -49,7 +62,7 @@ pub async fn open_ledger(config: &Config, csv: &Path, accounts: &[&str], max_bal
         .await
         .unwrap();
     for account in accounts {
-        ledger.open_card(account, PROGRAMME).await.unwrap();
+        ledger.open_card(account, programme).await.unwrap();
     }
 }
 

@@ -51,6 +51,19 @@ fn bound(line: &str) -> Option<Bound> {
     }
 }
 
+/// [`serve`] of `DIR/cardhub.toml`, logging to `DIR/hub.log`, with the
+/// `base24` switch and the API.
+pub async fn serve_dir(dir: &Path) -> Served {
+    serve(
+        &dir.join("cardhub.toml"),
+        &[],
+        &dir.join("hub.log"),
+        &["base24"],
+        true,
+    )
+    .await
+}
+
 /// Starts `cardhub --log-json serve --config CONFIG ARGS…`, its log
 /// appended to `log`, and waits (at most [`WAIT`]) until it has reported
 /// the address of every switch in `switches` and, with `api`, the API's.

@@ -68,6 +68,30 @@ impl Role {
     pub fn is_orderer(self) -> bool {
         matches!(self, Role::OrdererAdmin | Role::OrdererUser)
     }
+
+    /// Whether the role reads prepaid data (of its tenant's orderers):
+    /// bank admins, auditors, orderers' users.
+    pub fn reads_prepaid(self) -> bool {
+        matches!(
+            self,
+            Role::BankAdmin | Role::Auditor | Role::OrdererAdmin | Role::OrdererUser
+        )
+    }
+
+    /// Whether the role reads the bank's own prepaid data (the ledger
+    /// audit, the accounting export): bank admins and auditors.
+    pub fn reads_bank_prepaid(self) -> bool {
+        matches!(self, Role::BankAdmin | Role::Auditor)
+    }
+
+    /// Whether the role loads, moves, replaces, orders and attests (for
+    /// its tenant's orderers): bank admins and orderers' users.
+    pub fn changes_prepaid(self) -> bool {
+        matches!(
+            self,
+            Role::BankAdmin | Role::OrdererAdmin | Role::OrdererUser
+        )
+    }
 }
 
 /// Whose data an actor may see.

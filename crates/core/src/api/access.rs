@@ -119,9 +119,10 @@ impl Need {
         match self {
             Need::BankRead => matches!(role, BankAdmin | BankOperator | Auditor),
             Need::BankChange => matches!(role, BankAdmin | BankOperator),
-            Need::PrepaidRead => matches!(role, BankAdmin | Auditor | OrdererAdmin | OrdererUser),
-            Need::PrepaidChange => matches!(role, BankAdmin | OrdererAdmin | OrdererUser),
-            Need::BankPrepaidRead | Need::Audit => matches!(role, BankAdmin | Auditor),
+            Need::PrepaidRead => role.reads_prepaid(),
+            Need::PrepaidChange => role.changes_prepaid(),
+            Need::BankPrepaidRead => role.reads_bank_prepaid(),
+            Need::Audit => matches!(role, BankAdmin | Auditor),
             Need::BankAdmin => role == BankAdmin,
         }
     }

@@ -17,12 +17,11 @@ use super::server::Api;
 use crate::access::audit::{Action, NewEntry};
 use crate::access::{Actor, Role};
 use crate::account::Balances;
-use crate::cards::Card;
 use crate::iso8583::fields::{Expiry, Pan};
 use crate::money::{Currency, Money};
 use crate::prepaid::{
-    Booked, CardAccount, DailyLimits, Ledger, NewOrderer, NewProgramme, Orderer, PinDelivery,
-    ProgrammeKind, StatementLine, Subject, period,
+    CardAccount, DailyLimits, Ledger, LostCard, NewOrderer, NewProgramme, Orderer, PinDelivery,
+    ProgrammeKind, StatementLine, Subject, Teller, period,
 };
 
 /// Every orderer.
@@ -435,18 +434,10 @@ pub(super) async fn load(
     Json(a): Json<AmountIn>,
 ) -> Result<Json<Loaded>, ApiError> {
     let amount = amount(&a)?;
-    api.ledger.scope_card(&actor, &account)?;
-    let (booked, activated): (Booked, Vec<Card>) = api
-        .ledger
-        .load_activating(api.hub.cards(), &a.reference, &account, amount)
+    let (booked, activated) = api
+        .teller(&actor)
+        .load(&a.reference, &account, amount)
         .await?;
-    if !booked.repeat {
-        let entry = NewEntry::new(&actor, Action::PrepaidLoad, "card", &account).after(
-            &serde_json::json!({ "entry": booked.id, "reference": a.reference,
-                "amount_minor": a.amount_minor, "currency": a.currency }),
-        );
-        api.record(entry).await?;
-    }
     Ok(Json(Loaded {
         entry: booked.id,
         repeat: booked.repeat,
@@ -470,17 +461,10 @@ pub(super) async fn move_balance(
     Json(m): Json<MoveIn>,
 ) -> Result<Json<Moved>, ApiError> {
     let amount = amount(&m.amount)?;
-    api.ledger.scope_card(&actor, &m.from)?;
-    api.ledger.scope_card(&actor, &m.to)?;
     let (from, to) = api
-        .ledger
+        .teller(&actor)
         .move_balance(&m.amount.reference, &m.from, &m.to, amount)
         .await?;
-    let entry = NewEntry::new(&actor, Action::PrepaidMove, "card", &m.from).after(
-        &serde_json::json!({ "to": m.to, "reference": m.amount.reference,
-            "amount_minor": m.amount.amount_minor, "currency": m.amount.currency }),
-    );
-    api.record(entry).await?;
     Ok(Json(Moved {
         from: from.into(),
         to: to.into(),
@@ -509,23 +493,16 @@ pub(super) async fn replace(
     let (old, new) = (pan("lost_pan", &r.lost_pan)?, pan("new_pan", &r.new_pan)?);
     let expiry =
         Expiry::parse(&r.new_expiry).map_err(|_| unprocessable("new_expiry", "is not YYMM"))?;
-    api.ledger.scope_pan(&actor, api.hub.cards(), &old)?;
     let (card, balances) = api
-        .ledger
-        .replace_lost_card(
-            api.hub.cards(),
-            &r.reference,
-            &old,
-            &new,
-            expiry,
-            &r.new_account,
-        )
+        .teller(&actor)
+        .replace_lost(LostCard {
+            reference: &r.reference,
+            lost: &old,
+            new: &new,
+            new_expiry: expiry,
+            new_account: &r.new_account,
+        })
         .await?;
-    let entry = NewEntry::new(&actor, Action::PrepaidReplace, "card", old.masked()).after(
-        &serde_json::json!({ "card": card.pan_masked, "account": card.account,
-            "reference": r.reference }),
-    );
-    api.record(entry).await?;
     Ok(Json(Replaced {
         card: card.pan_masked,
         account: card.account,
@@ -560,6 +537,16 @@ async fn statement(
 }
 
 impl Api {
+    /// The prepaid operations of `actor` (tenant-checked and audited).
+    pub(super) fn teller<'a>(&'a self, actor: &'a Actor) -> Teller<'a> {
+        Teller {
+            ledger: &self.ledger,
+            cards: self.hub.cards(),
+            access: &self.access,
+            actor,
+        }
+    }
+
     /// Runs a read of the ledger off the async runtime: statements, exports
     /// and lists may read much.
     pub(super) async fn read_ledger<T, E, F>(&self, read: F) -> Result<T, ApiError>

@@ -254,34 +254,10 @@ pub(super) async fn attestation(
     Path((orderer, reference)): Path<(String, String)>,
     Json(a): Json<AttestationIn>,
 ) -> Result<Json<AttestationOut>, ApiError> {
-    api.ledger.scope_orderer(&actor, &orderer)?;
-    let user = if actor.is_machine() {
-        a.user.as_str()
-    } else {
-        actor.user.as_str()
-    };
-    let event = match a.verdict.as_str() {
-        "attested" => {
-            api.ledger
-                .attest(&orderer, &reference, user, &a.comment)
-                .await?
-        }
-        "disputed" => {
-            api.ledger
-                .dispute(&orderer, &reference, user, &a.comment)
-                .await?
-        }
-        _ => {
-            return Err(ApiError::field(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "verdict is neither attested nor disputed",
-                "verdict",
-            ));
-        }
-    };
-    let entry = NewEntry::new(&actor, Action::PrepaidAttestation, "purchase", &reference)
-        .after(&serde_json::json!({ "orderer": orderer, "verdict": a.verdict }));
-    api.record(entry).await?;
+    let event = api
+        .teller(&actor)
+        .attestation(&orderer, &reference, &a.verdict, &a.comment, &a.user)
+        .await?;
     Ok(Json(event.into()))
 }
 

@@ -254,12 +254,6 @@ pub(super) async fn order_cards(
     Extension(actor): Extension<Actor>,
     Json(o): Json<OrderIn>,
 ) -> Result<(StatusCode, Json<OrderedOut>), ApiError> {
-    api.ledger.scope_orderer(&actor, &o.orderer)?;
-    api.ledger.scope_programme(&actor, &o.programme)?;
-    let entry = NewEntry::new(&actor, Action::PrepaidOrder, "orderer", &o.orderer).after(
-        &serde_json::json!({ "programme": o.programme, "count": o.count,
-            "reference": o.reference }),
-    );
     let order = NewOrder {
         orderer: o.orderer,
         programme: o.programme,
@@ -267,10 +261,7 @@ pub(super) async fn order_cards(
         holders: o.holders,
         reference: o.reference,
     };
-    let ordered = api.ledger.order_cards(api.hub.cards(), order).await?;
-    if !ordered.repeat {
-        api.record(entry).await?;
-    }
+    let ordered = api.teller(&actor).order_cards(order).await?;
     let status = if ordered.repeat {
         StatusCode::OK
     } else {
@@ -399,10 +390,7 @@ pub(super) async fn reorder_pin(
             "pan",
         )
     })?;
-    api.ledger.scope_pan(&actor, api.hub.cards(), &pan)?;
-    let request = api.ledger.reorder_pin(api.hub.cards(), &pan).await?;
-    let entry = NewEntry::new(&actor, Action::PrepaidPinReorder, "card", pan.masked());
-    api.record(entry).await?;
+    let request = api.teller(&actor).reorder_pin(&pan).await?;
     Ok(Json(request.into()))
 }
 

@@ -117,11 +117,13 @@ pub async fn start(
         access: access.clone(),
     };
     let (router, document) = routes(gate);
+    let ledger = Ledger::new(hub.store().clone(), prepaid);
     let pages = crate::web::router(
         hub.clone(),
         institutions.clone(),
         Access::new(hub.store().clone(), &settings.web),
         settings.tls.is_some(),
+        ledger.clone(),
     )
     .layer(middleware::map_request(peer_for_pages));
     let sampled = hub.clone();
@@ -135,7 +137,7 @@ pub async fn start(
     });
     let api = Api {
         access,
-        ledger: Ledger::new(hub.store().clone(), prepaid),
+        ledger,
         outbox: prepaid.outbox.clone(),
         hub,
         institutions,

@@ -34,10 +34,12 @@ mod postings;
 mod report;
 mod scope;
 mod system;
+mod teller;
 
 pub use limits::DailyLimits;
 pub use report::{CardAccount, Orderer, Programme, period};
 pub use system::PrepaidLedger;
+pub use teller::{LostCard, Teller};
 
 use std::collections::HashSet;
 use std::sync::Arc;

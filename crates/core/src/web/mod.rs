@@ -21,15 +21,21 @@
 //! - `GET /password`, `POST /password` — change one's own password ([`password`])
 //! - `GET /balances`, `POST /balances/{id}` — upload an institution's
 //!   balance file, applied whole or refused with every line error ([`balances`])
+//! - `GET /saf` — the store-and-forward queue and its dead letters ([`saf`])
+//! - `GET /prepaid/...`, `POST /prepaid/...` — an orderer's cards, a card's
+//!   statement, loads, moves, lost-card replacements, card orders, PIN
+//!   reorders, attestation, the accounting export ([`prepaid`]), for bank
+//!   admins, auditors (reading) and the orderer's own users
 //! - `GET /login`, `POST /login`, `POST /logout` — the session ([`session`])
 //! - `GET /static/...` — CSS and JS, from the binary ([`assets`])
 //!
 //! Every page but the login page needs a login session ([`session::Signed`],
 //! an extractor: no session, or an expired one, redirects to `/login`);
 //! every form carries a CSRF token that every POST checks before anything
-//! changes (403 otherwise). The pages are the bank's: orderer roles are
-//! refused (403), bank operators see their own institutions only, auditors
-//! read and change nothing. Card numbers appear masked only (first 6 +
+//! changes (403 otherwise). The bank's pages refuse orderer roles (403),
+//! bank operators see their own institutions only, auditors read and
+//! change nothing; the prepaid pages ([`session::PrepaidSigned`]) admit
+//! orderers' users (their own orderer only) and refuse bank operators. Card numbers appear masked only (first 6 +
 //! last 4), as the journal stores them. No asset comes from anywhere but
 //! this server.
 
@@ -40,6 +46,7 @@ mod cards;
 mod dashboard;
 mod institutions;
 mod password;
+mod prepaid;
 mod saf;
 mod session;
 mod transactions;
@@ -57,8 +64,8 @@ use tracing::warn;
 
 use crate::access::{Access, AccessError};
 use crate::backoffice::balances::BalancesError;
-use crate::cards::CardError;
 use crate::hub::pipeline::Hub;
+use crate::prepaid::Ledger;
 use crate::standin::balance_file::BalanceFileError;
 use crate::standin::balances::BalanceError;
 use crate::standin::config::InstitutionConfig;
@@ -75,6 +82,8 @@ pub struct Web {
     access: Access,
     /// Whether the pages are served over TLS (the cookie is then `Secure`).
     tls: bool,
+    /// The prepaid ledger's service layer, on the hub's store.
+    ledger: Ledger,
 }
 
 /// The peer's address, which the server puts on every request (for the
@@ -88,6 +97,7 @@ pub fn router(
     institutions: Arc<[InstitutionConfig]>,
     access: Access,
     tls: bool,
+    ledger: Ledger,
 ) -> Router {
     Router::new()
         .route("/", get(dashboard::page))
@@ -114,11 +124,13 @@ pub fn router(
         .route("/cards", get(cards::form).post(cards::search))
         .route("/cards/{key}", get(cards::page).post(cards::change))
         .route("/static/{file}", get(assets::file))
+        .merge(prepaid::routes())
         .with_state(Web {
             hub,
             institutions,
             access,
             tls,
+            ledger,
         })
 }
 
@@ -133,12 +145,17 @@ pub enum Section {
     Audit,
     Balances,
     Password,
+    Prepaid,
 }
 
 /// The signed-in user, as the page header shows them.
 pub(crate) struct Me {
     name: String,
     role: &'static str,
+    /// Whether the user reads the prepaid pages.
+    prepaid: bool,
+    /// Whether the user is the bank's (else an orderer's).
+    bank: bool,
     /// The session's CSRF token, for the header's logout form.
     csrf: String,
 }
@@ -174,8 +191,6 @@ pub enum WebError {
     Unprocessable(String),
     #[error("{0}")]
     Access(AccessError),
-    #[error("{0}")]
-    Cards(#[from] CardError),
     /// A balance file not applied for a reason of ours (the store, the
     /// configured format).
     #[error("{0}")]
@@ -199,12 +214,6 @@ impl WebError {
             WebError::Access(AccessError::TooManyFailures { .. }) => StatusCode::TOO_MANY_REQUESTS,
             WebError::Access(AccessError::Forbidden { .. }) => StatusCode::FORBIDDEN,
             WebError::Access(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            WebError::Cards(CardError::UnknownCard { .. }) => StatusCode::NOT_FOUND,
-            WebError::Cards(CardError::NotBlocked { .. } | CardError::UnknownProfile { .. }) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
-            WebError::Cards(CardError::Store(_)) => StatusCode::SERVICE_UNAVAILABLE,
-            WebError::Cards(_) => StatusCode::INTERNAL_SERVER_ERROR,
             WebError::Balances(BalancesError::UnknownInstitution(_)) => StatusCode::NOT_FOUND,
             WebError::Balances(BalancesError::Balance(
                 BalanceError::Store(_) | BalanceError::File(BalanceFileError::Sink(_)),

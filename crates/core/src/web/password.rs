@@ -1,4 +1,4 @@
-//! Changing one's own password (every signed-in user): the current one is
+//! Changing one's own password (every signed-in user, of any role): the current one is
 //! checked first, then the new one (twice, to catch a typo) is set through
 //! [`crate::access::Access::change_own_password`], which audits it
 //! (`user.set-password`; a wrong current password as failed).
@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::session::Signed;
+use super::session::{AnyRole, Signed};
 use super::{Chrome, Section, Web, WebError, html};
 use crate::access::AccessError;
 
@@ -24,7 +24,7 @@ struct Page {
     changed: bool,
 }
 
-pub(super) async fn form(signed: Signed) -> Result<Response, WebError> {
+pub(super) async fn form(AnyRole(signed): AnyRole) -> Result<Response, WebError> {
     html(&page(&signed, None, false))
 }
 
@@ -53,7 +53,7 @@ pub(super) struct PasswordForm {
 /// Changes the password; a refusal is shown with the form (422).
 pub(super) async fn change(
     State(web): State<Web>,
-    signed: Signed,
+    AnyRole(signed): AnyRole,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, WebError> {
     signed.check(&form.csrf)?;

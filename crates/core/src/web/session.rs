@@ -46,6 +46,8 @@ impl Signed {
         Me {
             name: self.session.actor.user.clone(),
             role: self.session.actor.role.as_str(),
+            prepaid: self.session.actor.role.reads_prepaid(),
+            bank: !self.session.actor.role.is_orderer(),
             csrf: self.session.csrf.clone(),
         }
     }
@@ -83,18 +85,7 @@ impl FromRequestParts<Web> for Signed {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, web: &Web) -> Result<Self, Response> {
-        let from = parts.extensions.get::<PeerAddr>().and_then(|p| p.0);
-        let Some(id) = cookie(&parts.headers, SESSION_COOKIE) else {
-            return Err(Redirect::to("/login").into_response());
-        };
-        let session = match web.access.resolve(&id, from).await {
-            Ok(session) => session,
-            Err(AccessError::NoSession) => {
-                let clear = removal(SESSION_COOKIE, web.tls);
-                return Err(([(header::SET_COOKIE, clear)], Redirect::to("/login")).into_response());
-            }
-            Err(e) => return Err(WebError::from(e).into_response()),
-        };
+        let session = session(parts, web).await?;
         if session.actor.role.is_orderer() {
             return Err(WebError::Forbidden(format!(
                 "{} ({}) may not use the bank's pages",
@@ -105,6 +96,59 @@ impl FromRequestParts<Web> for Signed {
         }
         Ok(Signed { session })
     }
+}
+
+/// A request of a signed-in user whose role reads prepaid data (bank
+/// admins, auditors, orderers' users): the prepaid pages' extractor.
+/// Rejection: as [`Signed`]'s, 403 for a bank operator.
+pub(super) struct PrepaidSigned(pub(super) Signed);
+
+impl FromRequestParts<Web> for PrepaidSigned {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, web: &Web) -> Result<Self, Response> {
+        let session = session(parts, web).await?;
+        if !session.actor.role.reads_prepaid() {
+            return Err(WebError::Forbidden(format!(
+                "{} ({}) may not use the prepaid pages",
+                session.actor.user,
+                session.actor.role.as_str()
+            ))
+            .into_response());
+        }
+        Ok(PrepaidSigned(Signed { session }))
+    }
+}
+
+/// A request of a signed-in user of any role (the logout).
+pub(super) struct AnyRole(pub(super) Signed);
+
+impl FromRequestParts<Web> for AnyRole {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, web: &Web) -> Result<Self, Response> {
+        Ok(AnyRole(Signed {
+            session: session(parts, web).await?,
+        }))
+    }
+}
+
+/// The request's login session: a redirect to `/login` without a valid
+/// one (the stale cookie cleared).
+async fn session(parts: &Parts, web: &Web) -> Result<Session, Response> {
+    let from = parts.extensions.get::<PeerAddr>().and_then(|p| p.0);
+    let Some(id) = cookie(&parts.headers, SESSION_COOKIE) else {
+        return Err(Redirect::to("/login").into_response());
+    };
+    let session = match web.access.resolve(&id, from).await {
+        Ok(session) => session,
+        Err(AccessError::NoSession) => {
+            let clear = removal(SESSION_COOKIE, web.tls);
+            return Err(([(header::SET_COOKIE, clear)], Redirect::to("/login")).into_response());
+        }
+        Err(e) => return Err(WebError::from(e).into_response()),
+    };
+    Ok(session)
 }
 
 /// The value of cookie `name` in the request, if any.
@@ -196,7 +240,8 @@ pub(super) struct Credentials {
 
 /// Checks the form's token against its cookie, then the credentials; on
 /// success ends the session the browser came with, sets the new one's
-/// cookie and goes to the dashboard.
+/// cookie and goes to the dashboard (an orderer's user: to the prepaid
+/// pages).
 pub(super) async fn login(
     State(web): State<Web>,
     peer: Option<axum::Extension<PeerAddr>>,
@@ -224,7 +269,13 @@ pub(super) async fn login(
     if let Some(before) = cookie(&headers, SESSION_COOKIE) {
         web.access.logout(&before, from).await?;
     }
-    let mut response = Redirect::to("/").into_response();
+    // Orderers' users have the prepaid pages only.
+    let home = if login.session.actor.role.is_orderer() {
+        "/prepaid"
+    } else {
+        "/"
+    };
+    let mut response = Redirect::to(home).into_response();
     let cookies = response.headers_mut();
     cookies.append(
         header::SET_COOKIE,
@@ -244,7 +295,7 @@ pub(super) struct LogoutForm {
 /// Ends the session (after its CSRF check) and clears the cookie.
 pub(super) async fn logout(
     State(web): State<Web>,
-    signed: Signed,
+    AnyRole(signed): AnyRole,
     headers: HeaderMap,
     Form(form): Form<LogoutForm>,
 ) -> Result<Response, WebError> {
