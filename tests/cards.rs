@@ -4,10 +4,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::LazyLock;
 
+use cardhub_core::access::Actor;
 use cardhub_core::cards::config::Catalog;
 use cardhub_core::cards::{
-    CardError, CardRegistry, CardStatus, ImportReport, PanKeys, Product, file,
+    CardError, CardRegistry, CardStatus, ChangedBy, ImportReport, PanKeys, Product, file,
 };
 use cardhub_core::config::Config;
 use cardhub_core::iso8583::fields::Pan;
@@ -24,6 +26,17 @@ const DEMO: [(&str, CardStatus); 8] = [
     ("4761739001010077", CardStatus::Inactive),
     ("4761739001010085", CardStatus::Active),
 ];
+
+/// The CLI's actor, as the audit log names it.
+static CLI: LazyLock<Actor> = LazyLock::new(Actor::cli);
+
+/// A change by the CLI, no reason given.
+fn by() -> ChangedBy<'static> {
+    ChangedBy {
+        actor: &CLI,
+        reason: None,
+    }
+}
 
 fn fixture(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
@@ -201,9 +214,15 @@ async fn the_database_never_holds_a_clear_pan() {
         .await
         .unwrap();
     let first = pan("4761739001010010");
-    cards.set_status(&first, CardStatus::Blocked).await.unwrap();
-    cards.unblock(&first).await.unwrap();
-    cards.set_profile(&first, "prepaid").await.unwrap();
+    cards
+        .set_status(&cards.card_ref(&first), CardStatus::Blocked, by())
+        .await
+        .unwrap();
+    cards.unblock(&cards.card_ref(&first), by()).await.unwrap();
+    cards
+        .set_profile(&cards.card_ref(&first), "prepaid", by())
+        .await
+        .unwrap();
 
     let mut files = 0;
     for entry in std::fs::read_dir(dir.path()).unwrap() {
@@ -240,23 +259,34 @@ async fn single_card_changes() {
         .unwrap();
 
     let lost = pan("4761739001010036");
-    let err = cards.unblock(&lost).await.unwrap_err().to_string();
+    let err = cards
+        .unblock(&cards.card_ref(&lost), by())
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("476173******0036 is lost, not blocked"),
         "{err}"
     );
     let blocked = pan("4761739001010051");
     assert_eq!(
-        cards.unblock(&blocked).await.unwrap().status,
+        cards
+            .unblock(&cards.card_ref(&blocked), by())
+            .await
+            .unwrap()
+            .status,
         CardStatus::Active
     );
     assert_eq!(cards.lookup(&blocked).unwrap().status, CardStatus::Active);
 
-    let err = cards.set_profile(&blocked, "gold").await.unwrap_err();
+    let err = cards
+        .set_profile(&cards.card_ref(&blocked), "gold", by())
+        .await
+        .unwrap_err();
     assert!(matches!(err, CardError::UnknownProfile { .. }), "{err}");
     let unknown = pan("4761739001010093");
     let err = cards
-        .set_status(&unknown, CardStatus::Closed)
+        .set_status(&cards.card_ref(&unknown), CardStatus::Closed, by())
         .await
         .unwrap_err()
         .to_string();
@@ -264,7 +294,10 @@ async fn single_card_changes() {
 
     // Setting what is already so writes nothing.
     let version = cards.version();
-    cards.set_status(&lost, CardStatus::Lost).await.unwrap();
+    cards
+        .set_status(&cards.card_ref(&lost), CardStatus::Lost, by())
+        .await
+        .unwrap();
     assert_eq!(cards.version(), version);
 }
 
@@ -289,7 +322,10 @@ async fn concurrent_changes_are_each_in_the_snapshot_when_they_return() {
                 let cards = cards.clone();
                 tokio::spawn(async move {
                     let card = pan(digits);
-                    cards.set_status(&card, status).await.unwrap();
+                    cards
+                        .set_status(&cards.card_ref(&card), status, by())
+                        .await
+                        .unwrap();
                     // Looked up the moment the change returns.
                     cards.lookup(&card).unwrap().status
                 })
@@ -317,7 +353,10 @@ async fn a_change_through_another_handle_shows_after_refresh() {
     // Another store handle on the same file, as the CLI process would open it.
     let admin = registry(&config);
     let card = pan("4761739001010010");
-    admin.set_status(&card, CardStatus::Stolen).await.unwrap();
+    admin
+        .set_status(&admin.card_ref(&card), CardStatus::Stolen, by())
+        .await
+        .unwrap();
 
     assert_eq!(hub.lookup(&card).unwrap().status, CardStatus::Active);
     assert!(hub.refresh_if_changed().unwrap());
@@ -413,11 +452,41 @@ fn cli_imports_blocks_and_shows_cards_masked() {
     assert!(err.contains("8 error(s); nothing imported"), "{err}");
 
     let (ok, out, err) = run(
-        &["cards", "block", "4761739001010010", "--config", config],
+        &[
+            "cards",
+            "block",
+            "4761739001010010",
+            "--reason",
+            "holder called",
+            "--config",
+            config,
+        ],
         "",
     );
     assert!(ok, "{err}");
     assert!(out.contains("status       blocked"), "{out}");
+    // Audited by the registry, actor `cli`, the card masked.
+    let (ok, out, err) = run(
+        &[
+            "users",
+            "audit",
+            "--action",
+            "card.status",
+            "--config",
+            config,
+        ],
+        "",
+    );
+    assert!(ok, "{err}");
+    for want in [
+        "cli",
+        "476173******0010",
+        r#""status":"active""#,
+        r#""status":"blocked""#,
+        "holder called",
+    ] {
+        assert!(out.contains(want), "{want:?} missing in:\n{out}");
+    }
 
     // The PAN from standard input keeps it out of the process list.
     let (ok, out, err) = run(

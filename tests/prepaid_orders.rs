@@ -519,8 +519,13 @@ async fn pin_mailers_and_reorders_carry_masked_pans_only() {
     assert_eq!(d["masked_pan"], card.masked());
 
     // Lost, stolen, closed and replaced cards get no PIN.
+    let cli = cardhub_core::access::Actor::cli();
+    let by = cardhub_core::cards::ChangedBy {
+        actor: &cli,
+        reason: Some("reported stolen"),
+    };
     hub.cards
-        .set_status(&card, CardStatus::Stolen)
+        .set_status(&hub.cards.card_ref(&card), CardStatus::Stolen, by)
         .await
         .unwrap();
     let err = hub.ledger.reorder_pin(&hub.cards, &card).await.unwrap_err();

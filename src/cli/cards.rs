@@ -9,9 +9,10 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 
 use super::ConfigArg;
+use cardhub_core::access::Actor;
 use cardhub_core::app;
 use cardhub_core::cards::card::{Card, CardStatus};
-use cardhub_core::cards::{CardError, CardRegistry, PanKeys, file};
+use cardhub_core::cards::{CardError, CardRegistry, ChangedBy, PanKeys, file};
 use cardhub_core::config::Config;
 use cardhub_core::iso8583::fields::Pan;
 
@@ -28,13 +29,13 @@ pub enum CardsCommand {
     /// Show a card (masked).
     Show(CardArg),
     /// Block a card (status `blocked`).
-    Block(CardArg),
+    Block(ChangeArg),
     /// Unblock a blocked card (back to `active`).
-    Unblock(CardArg),
+    Unblock(ChangeArg),
     /// Set a card's status: active, inactive, blocked, lost, stolen, expired, closed.
     SetStatus {
         #[command(flatten)]
-        card: CardArg,
+        card: ChangeArg,
         /// The new status. Checked by cardhub, not the argument parser, so a
         /// card number given here by mistake is not echoed in clear.
         status: String,
@@ -42,7 +43,7 @@ pub enum CardsCommand {
     /// Give a card another limits profile (a `[limits.<name>]` of the config).
     SetLimits {
         #[command(flatten)]
-        card: CardArg,
+        card: ChangeArg,
         profile: String,
     },
     /// Move every stored card (and the journal's card hashes) from the PAN
@@ -65,6 +66,16 @@ pub struct CardArg {
     config: ConfigArg,
 }
 
+/// A card to change, and why (for the audit log, actor `cli`).
+#[derive(Debug, Args)]
+pub struct ChangeArg {
+    #[command(flatten)]
+    card: CardArg,
+    /// Why the card is changed, written to the audit log.
+    #[arg(long)]
+    reason: Option<String>,
+}
+
 pub fn run(command: CardsCommand) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -80,22 +91,44 @@ pub fn run(command: CardsCommand) -> Result<()> {
                     None => Err(CardError::UnknownCard { card: pan.masked() }.into()),
                 }
             }
-            CardsCommand::Block(card) => {
-                let (registry, pan) = card.open()?;
-                print_card(&registry.set_status(&pan, CardStatus::Blocked).await?)
+            CardsCommand::Block(change) => {
+                let (registry, card) = change.card.open()?;
+                let card = registry.card_ref(&card);
+                print_card(
+                    &registry
+                        .set_status(&card, CardStatus::Blocked, change.by(&Actor::cli()))
+                        .await?,
+                )
             }
-            CardsCommand::Unblock(card) => {
-                let (registry, pan) = card.open()?;
-                print_card(&registry.unblock(&pan).await?)
+            CardsCommand::Unblock(change) => {
+                let (registry, card) = change.card.open()?;
+                let card = registry.card_ref(&card);
+                print_card(&registry.unblock(&card, change.by(&Actor::cli())).await?)
             }
-            CardsCommand::SetStatus { card, status } => {
+            CardsCommand::SetStatus {
+                card: change,
+                status,
+            } => {
                 let status: CardStatus = status.parse()?;
-                let (registry, pan) = card.open()?;
-                print_card(&registry.set_status(&pan, status).await?)
+                let (registry, card) = change.card.open()?;
+                let card = registry.card_ref(&card);
+                print_card(
+                    &registry
+                        .set_status(&card, status, change.by(&Actor::cli()))
+                        .await?,
+                )
             }
-            CardsCommand::SetLimits { card, profile } => {
-                let (registry, pan) = card.open()?;
-                print_card(&registry.set_profile(&pan, &profile).await?)
+            CardsCommand::SetLimits {
+                card: change,
+                profile,
+            } => {
+                let (registry, card) = change.card.open()?;
+                let card = registry.card_ref(&card);
+                print_card(
+                    &registry
+                        .set_profile(&card, &profile, change.by(&Actor::cli()))
+                        .await?,
+                )
             }
             CardsCommand::Rekey { new_config, config } => rekey(&config.config, &new_config).await,
         }
@@ -175,6 +208,16 @@ async fn rekey(config: &Path, new_config: &Path) -> Result<()> {
     let report = registry.rekey(&new_keys).await?;
     writeln!(std::io::stdout(), "{report}")?;
     Ok(())
+}
+
+impl ChangeArg {
+    /// The audit log's who and why.
+    fn by<'a>(&'a self, actor: &'a Actor) -> ChangedBy<'a> {
+        ChangedBy {
+            actor,
+            reason: self.reason.as_deref(),
+        }
+    }
 }
 
 impl CardArg {

@@ -33,6 +33,8 @@ pub enum Action {
     SafResume,
     SafRequeue,
     BalanceUpload,
+    CardStatus,
+    CardProfile,
     PrepaidOrderer,
     PrepaidProgramme,
     PrepaidOpenCard,
@@ -49,7 +51,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the order the docs list them.
-    pub const ALL: [Action; 26] = [
+    pub const ALL: [Action; 28] = [
         Action::Login,
         Action::Logout,
         Action::UserAdd,
@@ -64,6 +66,8 @@ impl Action {
         Action::SafResume,
         Action::SafRequeue,
         Action::BalanceUpload,
+        Action::CardStatus,
+        Action::CardProfile,
         Action::PrepaidOrderer,
         Action::PrepaidProgramme,
         Action::PrepaidOpenCard,
@@ -95,6 +99,8 @@ impl Action {
             Action::SafResume => "saf.resume",
             Action::SafRequeue => "saf.requeue",
             Action::BalanceUpload => "balances.upload",
+            Action::CardStatus => "card.status",
+            Action::CardProfile => "card.profile",
             Action::PrepaidOrderer => "prepaid.orderer",
             Action::PrepaidProgramme => "prepaid.programme",
             Action::PrepaidOpenCard => "prepaid.open-card",

@@ -18,11 +18,10 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 use utoipa::ToSchema;
 
 use super::access::forbidden;
-use super::balances;
 use super::error::{ApiError, Body, ErrorBody};
 use super::server::Api;
 use crate::access::Actor;
-use crate::access::audit::{self, Action, NewEntry};
+use crate::access::audit::{Action, NewEntry};
 use crate::backoffice::Story;
 use crate::backoffice::search::{Criteria, Page};
 use crate::journal::txn_id::TxnId;
@@ -244,24 +243,16 @@ pub(super) async fn upload_balances(
     };
     let stream = body.into_data_stream().map_err(std::io::Error::other);
     let reader = SyncIoBridge::new(StreamReader::new(stream));
-    let applied = balances::apply(
+    let applied = crate::backoffice::balances::upload(
         &api.hub,
         &api.institutions,
+        &api.access,
+        &actor,
         &id,
-        None,
         reader,
         as_of,
-        "upload",
     )
-    .await;
-    let entry = NewEntry::new(&actor, Action::BalanceUpload, "institution", &id);
-    let entry = match &applied {
-        Ok(applied) => entry.after(&serde_json::to_value(applied).unwrap_or_default()),
-        Err(e) => entry
-            .after(&json!({ "refused": e.to_string() }))
-            .outcome(audit::Outcome::Failed),
-    };
-    api.access.audit(entry).await?;
+    .await?;
     Ok(Json(applied?))
 }
 
@@ -369,27 +360,11 @@ pub(super) async fn requeue(
     Extension(actor): Extension<Actor>,
     Path(seq): Path<i64>,
 ) -> Result<Json<Requeued>, ApiError> {
-    let requeued = api
-        .hub
-        .store()
-        .write(move |c| {
-            let institution = saf::institution_of(c, seq)?;
-            if !institution.is_some_and(|i| actor.sees_institution(&i)) || !saf::requeue(c, seq)? {
-                return Ok(false);
-            }
-            let entry = NewEntry::new(&actor, Action::SafRequeue, "saf-item", seq.to_string())
-                .after(&json!({ "state": saf::ItemState::Pending.as_str() }));
-            audit::record(c, &entry).map(|_| true)
-        })
-        .await?;
-    if !requeued {
+    if !crate::backoffice::saf::requeue(&api.hub, &actor, seq).await? {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!("no dead letter {seq}"),
         ));
-    }
-    for inst in api.hub.institutions().iter() {
-        inst.saf_wake.notify_one();
     }
     Ok(Json(Requeued {
         seq,

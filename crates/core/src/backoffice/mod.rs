@@ -4,9 +4,13 @@
 //! Card numbers appear masked only.
 //!
 //! [`search`] finds transactions by card, account, terminal and the rest;
-//! [`institutions`] lists institutions with their state, queue and balances.
+//! [`institutions`] lists institutions with their state, queue and balances;
+//! [`balances`] applies an uploaded balance file and audits the upload;
+//! [`saf`] re-queues a dead letter.
 
+pub mod balances;
 pub mod institutions;
+pub mod saf;
 pub mod search;
 
 use rusqlite::{OptionalExtension, Row, params};

@@ -216,11 +216,21 @@ fn given(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
-/// The transaction id where a moment starts: an RFC 3339 timestamp, or a
-/// UTC day — its start, or with `end_of_day` the start of the next day.
+/// The transaction id where a moment starts (see [`instant`]).
 fn moment(text: &str, end_of_day: bool) -> Result<TxnId, CriterionProblem> {
+    instant(text, end_of_day).map(TxnId::at)
+}
+
+/// Where a moment starts: an RFC 3339 timestamp, or a UTC day — its
+/// start, or with `end_of_day` the start of the next day (so a range
+/// `from`..`to` of days holds the whole `to` day).
+///
+/// # Errors
+/// [`CriterionProblem::Moment`] for text that is neither,
+/// [`CriterionProblem::DayOutOfRange`].
+pub fn instant(text: &str, end_of_day: bool) -> Result<Timestamp, CriterionProblem> {
     if let Ok(t) = text.parse::<Timestamp>() {
-        return Ok(TxnId::at(t));
+        return Ok(t);
     }
     let day: Date = text
         .parse()
@@ -234,7 +244,7 @@ fn moment(text: &str, end_of_day: bool) -> Result<TxnId, CriterionProblem> {
     let start = day
         .to_zoned(jiff::tz::TimeZone::UTC)
         .map_err(out_of_range)?;
-    Ok(TxnId::at(start.timestamp()))
+    Ok(start.timestamp())
 }
 
 /// One page of results, newest first.

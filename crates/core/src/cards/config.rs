@@ -115,6 +115,11 @@ impl Catalog {
         self.institutions.contains(id)
     }
 
+    /// The configured limits profiles' names, in order.
+    pub fn profiles(&self) -> impl Iterator<Item = &str> {
+        self.profiles.iter().map(String::as_str)
+    }
+
     /// Whether a limits profile with this name is configured.
     pub fn has_profile(&self, name: &str) -> bool {
         self.profiles.contains(name)

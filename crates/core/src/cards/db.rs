@@ -9,6 +9,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::cards::card::{Card, CardStatus};
 use crate::cards::pan::PanHash;
+use crate::cards::registry::CardQuery;
 use crate::iso8583::fields::Expiry;
 use crate::money::Currency;
 
@@ -53,8 +54,12 @@ pub(crate) enum Changed {
     NotBlocked(CardStatus),
     /// The card already was so; nothing written.
     Same(Card),
-    /// Written; registry versions before and after.
-    Done { card: Card, versions: (i64, i64) },
+    /// Written; the card before and after, registry versions before and after.
+    Done {
+        old: Card,
+        card: Card,
+        versions: (i64, i64),
+    },
 }
 
 /// A stored value that does not read back as its type.
@@ -182,9 +187,36 @@ pub(crate) fn change(
     write_card(conn, &card, now_us)?;
     let after = bump(conn)?;
     Ok(Changed::Done {
+        old,
         card,
         versions: (before, after),
     })
+}
+
+/// The cards matching every given criterion (BIN, last 4 digits, account,
+/// among `institutions` when given), by masked PAN, at most `limit`.
+pub(crate) fn search(
+    conn: &Connection,
+    query: &CardQuery,
+    limit: u32,
+) -> rusqlite::Result<Vec<Card>> {
+    let institutions = query
+        .institutions
+        .as_ref()
+        .map(|i| serde_json::Value::from(i.clone()).to_string());
+    conn.prepare_cached(&format!(
+        "SELECT {CARD_COLUMNS} FROM cards
+         WHERE (?1 IS NULL OR substr(pan_masked, 1, 6) = ?1)
+           AND (?2 IS NULL OR pan_last4 = ?2)
+           AND (?3 IS NULL OR account = ?3)
+           AND (?4 IS NULL OR institution IN (SELECT value FROM json_each(?4)))
+         ORDER BY pan_masked, account LIMIT ?5"
+    ))?
+    .query_map(
+        params![query.bin, query.last4, query.account, institutions, limit],
+        card_from_row,
+    )?
+    .collect()
 }
 
 /// Activates the `inactive` prepaid cards drawing on any of `accounts`

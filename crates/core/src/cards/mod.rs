@@ -21,4 +21,4 @@ pub mod registry;
 pub use card::{Card, CardStatus, Product};
 pub use error::{CardError, LineError};
 pub use pan::{PanHash, PanKeys};
-pub use registry::{CardRegistry, ImportReport};
+pub use registry::{CardQuery, CardRef, CardRegistry, ChangedBy, ImportReport};

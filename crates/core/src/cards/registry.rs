@@ -7,7 +7,8 @@
 //! - **refresh** (the hub, periodically): one store read of the registry
 //!   version; a full reload only when it moved (another process — the CLI —
 //!   changed cards). Blocking: call it from `spawn_blocking`.
-//! - **changes** (import, status, profile): one store write each, applied to
+//! - **changes** (import, status, profile): one store write each (with the
+//!   audit row of a status or profile change), applied to
 //!   the snapshot in place before they return. Concurrent changes commit
 //!   in one order and may come back in another: each is applied at once
 //!   (a first load's activation must be looked up before its answer
@@ -28,6 +29,9 @@ use crate::cards::pan::{PanHash, PanKeys};
 use crate::iso8583::fields::{Expiry, Pan};
 use crate::mask::redact_pans;
 use crate::store::Store;
+
+mod changes;
+pub use changes::{CardRef, ChangedBy};
 
 /// The card registry. Share it as `Arc<CardRegistry>`.
 #[derive(Debug)]
@@ -86,6 +90,19 @@ impl Snapshot {
         }
         self.version = Some(version);
     }
+}
+
+/// Criteria of a card search; `None` matches anything. No criterion holds
+/// a full PAN: a card is found by its BIN and last 4 digits.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CardQuery {
+    /// The first 6 digits.
+    pub bin: Option<String>,
+    /// The last 4 digits.
+    pub last4: Option<String>,
+    pub account: Option<String>,
+    /// Only cards of these institutions (a bank operator's).
+    pub institutions: Option<Vec<String>>,
 }
 
 /// What an import did. Re-importing the same file adds and updates nothing.
@@ -160,6 +177,11 @@ impl CardRegistry {
     pub fn lookup(&self, pan: &Pan) -> Option<Arc<Card>> {
         let hash = self.keys.hash(pan);
         self.read_snapshot().cards.get(&hash).cloned()
+    }
+
+    /// The institution ids and limits profiles cards may name.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
     }
 
     /// Cards in the snapshot.
@@ -431,16 +453,25 @@ impl CardRegistry {
     /// # Errors
     /// [`CardError::Store`].
     pub fn get(&self, pan: &Pan) -> Result<Option<Card>, CardError> {
-        let hash = self.keys.hash(pan);
+        self.get_by_hash(&self.keys.hash(pan))
+    }
+
+    /// The card with this PAN hash as stored now (what pages name a card by:
+    /// never its PAN).
+    ///
+    /// # Errors
+    /// [`CardError::Store`].
+    pub fn get_by_hash(&self, hash: &PanHash) -> Result<Option<Card>, CardError> {
+        let hash = *hash;
         Ok(self.store.read(move |conn| db::get(conn, &hash))?)
     }
 
-    /// Sets a card's status; returns the card as stored.
+    /// The cards matching `query` as stored now, by masked PAN, at most `limit`.
     ///
     /// # Errors
-    /// [`CardError::UnknownCard`] (masked), [`CardError::Store`].
-    pub async fn set_status(&self, pan: &Pan, status: CardStatus) -> Result<Card, CardError> {
-        self.change(pan, Change::Status(status)).await
+    /// [`CardError::Store`].
+    pub fn search(&self, query: &CardQuery, limit: u32) -> Result<Vec<Card>, CardError> {
+        Ok(self.store.read(|conn| db::search(conn, query, limit))?)
     }
 
     /// Replaces the lost card `old` by a new card `new` (expiry `expiry`,
@@ -499,7 +530,7 @@ impl CardRegistry {
                 };
                 let status = Change::Status(CardStatus::Lost);
                 let (before, old_card) = match db::change(conn, &old_hash, &status, now)? {
-                    Changed::Done { card, versions } => (versions.0, card),
+                    Changed::Done { card, versions, .. } => (versions.0, card),
                     _ => (
                         db::version(conn)?,
                         Card {
@@ -574,49 +605,6 @@ impl CardRegistry {
             self.patch(versions, cards.clone());
             (value, cards)
         }))
-    }
-
-    /// Unblocks a blocked card (to `active`). Lost, stolen and other cards
-    /// are refused: their status changes only explicitly.
-    ///
-    /// # Errors
-    /// [`CardError::NotBlocked`], [`CardError::UnknownCard`], [`CardError::Store`].
-    pub async fn unblock(&self, pan: &Pan) -> Result<Card, CardError> {
-        self.change(pan, Change::Unblock).await
-    }
-
-    /// Gives a card another limits profile, which must be configured.
-    ///
-    /// # Errors
-    /// [`CardError::UnknownProfile`], [`CardError::UnknownCard`], [`CardError::Store`].
-    pub async fn set_profile(&self, pan: &Pan, profile: &str) -> Result<Card, CardError> {
-        if !self.catalog.has_profile(profile) {
-            return Err(CardError::UnknownProfile {
-                profile: redact_pans(profile),
-            });
-        }
-        self.change(pan, Change::Profile(profile.to_string())).await
-    }
-
-    async fn change(&self, pan: &Pan, change: Change) -> Result<Card, CardError> {
-        let hash = self.keys.hash(pan);
-        let now = now_us();
-        let changed = self
-            .store
-            .write(move |conn| db::change(conn, &hash, &change, now))
-            .await?;
-        match changed {
-            Changed::Missing => Err(CardError::UnknownCard { card: pan.masked() }),
-            Changed::NotBlocked(status) => Err(CardError::NotBlocked {
-                card: pan.masked(),
-                status,
-            }),
-            Changed::Same(card) => Ok(card),
-            Changed::Done { card, versions } => {
-                self.patch(versions, vec![card.clone()]);
-                Ok(card)
-            }
-        }
     }
 
     /// A card row as the store keeps it: hashed, masked, encrypted.

@@ -1,4 +1,4 @@
-//! The CSS and the one script, compiled into the binary: the pages load
+//! The CSS and the scripts, compiled into the binary: the pages load
 //! nothing from anywhere else.
 
 use axum::extract::Path;
@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use super::WebError;
 
 /// (name, content type, bytes) of every asset.
-const ASSETS: [(&str, &str, &[u8]); 2] = [
+const ASSETS: [(&str, &str, &[u8]); 3] = [
     (
         "cardhub.css",
         "text/css; charset=utf-8",
@@ -18,6 +18,11 @@ const ASSETS: [(&str, &str, &[u8]); 2] = [
         "live.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../static/live.js"),
+    ),
+    (
+        "upload.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../static/upload.js"),
     ),
 ];
 

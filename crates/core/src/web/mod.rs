@@ -12,6 +12,15 @@
 //!   ([`transactions`])
 //! - `GET /institutions` — states, breaker, balance files ([`institutions`])
 //! - `POST /institutions/{id}/state` — close or open one, with a reason
+//! - `GET /saf` — the store-and-forward queue and its dead letters ([`saf`]);
+//!   `POST /saf/{seq}/requeue` — a dead letter back in the queue
+//! - `GET /cards`, `POST /cards` — search by masked PAN or account;
+//!   `GET /cards/{key}` — a card; `POST /cards/{key}` — block, unblock,
+//!   another limits profile, with a reason ([`cards`])
+//! - `GET /audit` — the audit log, searched and paged ([`audit`])
+//! - `GET /password`, `POST /password` — change one's own password ([`password`])
+//! - `GET /balances`, `POST /balances/{id}` — upload an institution's
+//!   balance file, applied whole or refused with every line error ([`balances`])
 //! - `GET /saf` — the store-and-forward queue and its dead letters ([`saf`])
 //! - `GET /prepaid/...`, `POST /prepaid/...` — an orderer's cards, a card's
 //!   statement, loads, moves, lost-card replacements, card orders, PIN
@@ -31,8 +40,12 @@
 //! this server.
 
 mod assets;
+mod audit;
+mod balances;
+mod cards;
 mod dashboard;
 mod institutions;
+mod password;
 mod prepaid;
 mod saf;
 mod session;
@@ -43,14 +56,18 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use tracing::warn;
 
 use crate::access::{Access, AccessError};
+use crate::backoffice::balances::BalancesError;
 use crate::hub::pipeline::Hub;
 use crate::prepaid::Ledger;
+use crate::standin::balance_file::BalanceFileError;
+use crate::standin::balances::BalanceError;
 use crate::standin::config::InstitutionConfig;
 use crate::standin::state::StateError;
 use crate::store::StoreError;
@@ -95,6 +112,17 @@ pub fn router(
         .route("/login", get(session::form).post(session::login))
         .route("/logout", post(session::logout))
         .route("/saf", get(saf::page))
+        .route("/saf/{seq}/requeue", post(saf::requeue))
+        .route("/audit", get(audit::page))
+        .route("/password", get(password::form).post(password::change))
+        .route("/balances", get(balances::page))
+        .route(
+            "/balances/{id}",
+            // Streamed and capped by the balance file reader, as the API's upload.
+            post(balances::upload_file).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/cards", get(cards::form).post(cards::search))
+        .route("/cards/{key}", get(cards::page).post(cards::change))
         .route("/static/{file}", get(assets::file))
         .merge(prepaid::routes())
         .with_state(Web {
@@ -113,6 +141,10 @@ pub enum Section {
     Transactions,
     Institutions,
     Saf,
+    Cards,
+    Audit,
+    Balances,
+    Password,
     Prepaid,
 }
 
@@ -159,6 +191,10 @@ pub enum WebError {
     Unprocessable(String),
     #[error("{0}")]
     Access(AccessError),
+    /// A balance file not applied for a reason of ours (the store, the
+    /// configured format).
+    #[error("{0}")]
+    Balances(#[from] BalancesError),
     #[error("the store does not answer: {0}")]
     Store(#[from] StoreError),
     #[error("a page task failed: {0}")]
@@ -178,6 +214,11 @@ impl WebError {
             WebError::Access(AccessError::TooManyFailures { .. }) => StatusCode::TOO_MANY_REQUESTS,
             WebError::Access(AccessError::Forbidden { .. }) => StatusCode::FORBIDDEN,
             WebError::Access(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            WebError::Balances(BalancesError::UnknownInstitution(_)) => StatusCode::NOT_FOUND,
+            WebError::Balances(BalancesError::Balance(
+                BalanceError::Store(_) | BalanceError::File(BalanceFileError::Sink(_)),
+            )) => StatusCode::SERVICE_UNAVAILABLE,
+            WebError::Balances(_) => StatusCode::INTERNAL_SERVER_ERROR,
             WebError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Task(_) | WebError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

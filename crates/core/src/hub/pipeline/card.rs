@@ -84,7 +84,7 @@ impl Hub {
         if !first_load || !decision.approved() {
             return;
         }
-        if let Err(e) = self.cards.set_status(&c.pan, CardStatus::Active).await {
+        if let Err(e) = self.cards.activate(&c.pan).await {
             error!(card = %card.pan_masked, error = %e, "prepaid card not activated by its first load");
             decision.reason = format!("{}; card NOT activated: {e}", decision.reason);
         }
