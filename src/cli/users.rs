@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 use super::ConfigArg;
 use cardhub_core::access::audit::{self, Action, Query};
 use cardhub_core::access::tokens::TokenInfo;
-use cardhub_core::access::users::{NewUser, User};
+use cardhub_core::access::users::{self, NewUser, User};
 use cardhub_core::access::{Access, Actor, Role, Tenant};
 use cardhub_core::config::Config;
 
@@ -144,21 +144,13 @@ pub struct RoleArg {
 impl RoleArg {
     /// The role and tenant, institutions checked against the config.
     fn resolve(self, config: &Config) -> Result<(Role, Tenant)> {
-        let Some(role) = Role::parse(&self.role) else {
-            let names: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
-            bail!("unknown role {:?} (one of {})", self.role, names.join(", "));
-        };
-        for institution in &self.institutions {
-            if !config.institutions.iter().any(|i| &i.id == institution) {
-                bail!("institution {institution:?} is not in the config");
-            }
-        }
-        let tenant = match (self.orderer, self.institutions.is_empty()) {
-            (Some(orderer), _) => Tenant::Orderer(orderer),
-            (None, false) => Tenant::Institutions(self.institutions),
-            (None, true) => Tenant::Bank,
-        };
-        Ok((role, tenant))
+        let known = |id: &str| config.institutions.iter().any(|i| i.id == id);
+        Ok(users::role_and_tenant(
+            &self.role,
+            self.institutions,
+            self.orderer,
+            known,
+        )?)
     }
 }
 

@@ -244,6 +244,14 @@ pub enum AccessError {
         role: &'static str,
         problem: &'static str,
     },
+    /// A role name that is none of [`Role::ALL`]. The caller's.
+    #[error(
+        "unknown role {role:?} (one of bank-admin, bank-operator, orderer-admin, orderer-user, auditor)"
+    )]
+    UnknownRole { role: String },
+    /// An institution that is not in the configuration. The caller's.
+    #[error("institution {institution:?} is not in the config")]
+    UnknownInstitution { institution: String },
     /// The orderer is not registered in the prepaid ledger. The caller's.
     #[error("no orderer {orderer:?}")]
     UnknownOrderer { orderer: String },

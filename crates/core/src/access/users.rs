@@ -120,6 +120,44 @@ pub fn check_tenant(role: Role, tenant: &Tenant) -> Result<(), AccessError> {
     })
 }
 
+/// The role named `role` and the tenant named by `institutions` or
+/// `orderer`, as the CLI's flags and the web form give them: an orderer's,
+/// else the institutions', else the bank's; each institution must be one
+/// `known_institution` accepts, and the tenant must fit the role.
+///
+/// # Errors
+/// [`AccessError::UnknownRole`], [`AccessError::UnknownInstitution`],
+/// [`AccessError::TenantMismatch`] (also for both institutions and an
+/// orderer).
+pub fn role_and_tenant(
+    role: &str,
+    institutions: Vec<String>,
+    orderer: Option<String>,
+    known_institution: impl Fn(&str) -> bool,
+) -> Result<(Role, Tenant), AccessError> {
+    let Some(role) = Role::parse(role) else {
+        return Err(AccessError::UnknownRole { role: role.into() });
+    };
+    if let Some(unknown) = institutions.iter().find(|i| !known_institution(i)) {
+        return Err(AccessError::UnknownInstitution {
+            institution: unknown.clone(),
+        });
+    }
+    let tenant = match (orderer, institutions.is_empty()) {
+        (Some(_), false) => {
+            return Err(AccessError::TenantMismatch {
+                role: role.as_str(),
+                problem: "names institutions or an orderer, not both",
+            });
+        }
+        (Some(orderer), true) => Tenant::Orderer(orderer),
+        (None, false) => Tenant::Institutions(institutions),
+        (None, true) => Tenant::Bank,
+    };
+    check_tenant(role, &tenant)?;
+    Ok((role, tenant))
+}
+
 /// Whether `by` may create or change a user of `role` for `tenant`.
 fn manages(by: &Actor, role: Role, tenant: &Tenant) -> bool {
     match by.role {
@@ -561,6 +599,44 @@ mod tests {
         assert!(check_tenant(Role::BankOperator, &Tenant::Institutions(vec!["b".into()])).is_ok());
         assert!(check_tenant(Role::OrdererUser, &Tenant::Bank).is_err());
         assert!(check_tenant(Role::OrdererAdmin, &Tenant::Orderer("a".into())).is_ok());
+    }
+
+    #[test]
+    fn a_role_and_its_tenant_come_from_names() {
+        let known = |i: &str| i == "bank-a";
+        let operator = role_and_tenant("bank-operator", vec!["bank-a".into()], None, known);
+        assert_eq!(
+            operator.unwrap(),
+            (
+                Role::BankOperator,
+                Tenant::Institutions(vec!["bank-a".into()])
+            )
+        );
+        let user = role_and_tenant("orderer-user", vec![], Some("city".into()), known).unwrap();
+        assert_eq!(user, (Role::OrdererUser, Tenant::Orderer("city".into())));
+        assert_eq!(
+            role_and_tenant("auditor", vec![], None, known).unwrap(),
+            (Role::Auditor, Tenant::Bank)
+        );
+        assert!(matches!(
+            role_and_tenant("admin", vec![], None, known),
+            Err(AccessError::UnknownRole { .. })
+        ));
+        assert!(matches!(
+            role_and_tenant("bank-operator", vec!["bank-z".into()], None, known),
+            Err(AccessError::UnknownInstitution { .. })
+        ));
+        let both = role_and_tenant(
+            "orderer-user",
+            vec!["bank-a".into()],
+            Some("c".into()),
+            known,
+        );
+        assert!(matches!(both, Err(AccessError::TenantMismatch { .. })));
+        assert!(matches!(
+            role_and_tenant("orderer-admin", vec![], None, known),
+            Err(AccessError::TenantMismatch { .. })
+        ));
     }
 
     #[test]

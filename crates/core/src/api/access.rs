@@ -178,6 +178,8 @@ impl From<AccessError> for ApiError {
             | AccessError::PasswordLength
             | AccessError::InvalidLabel
             | AccessError::TenantMismatch { .. }
+            | AccessError::UnknownRole { .. }
+            | AccessError::UnknownInstitution { .. }
             | AccessError::UnknownOrderer { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         };
         ApiError::new(status, e)

@@ -26,6 +26,9 @@
 //!   statement, loads, moves, lost-card replacements, card orders, PIN
 //!   reorders, attestation, the accounting export ([`prepaid`]), for bank
 //!   admins, auditors (reading) and the orderer's own users
+//! - `GET /users`, `POST /users` — the users an admin manages, adding one;
+//!   `POST /users/{name}/disable`, `.../enable`, `.../role` ([`users`]),
+//!   for bank admins and orderer admins (their own orderer's users)
 //! - `GET /login`, `POST /login`, `POST /logout` — the session ([`session`])
 //! - `GET /static/...` — CSS and JS, from the binary ([`assets`])
 //!
@@ -50,6 +53,7 @@ mod prepaid;
 mod saf;
 mod session;
 mod transactions;
+mod users;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -123,6 +127,10 @@ pub fn router(
         )
         .route("/cards", get(cards::form).post(cards::search))
         .route("/cards/{key}", get(cards::page).post(cards::change))
+        .route("/users", get(users::list).post(users::add))
+        .route("/users/{name}/disable", post(users::disable))
+        .route("/users/{name}/enable", post(users::enable))
+        .route("/users/{name}/role", post(users::set_role))
         .route("/static/{file}", get(assets::file))
         .merge(prepaid::routes())
         .with_state(Web {
@@ -146,6 +154,7 @@ pub enum Section {
     Balances,
     Password,
     Prepaid,
+    Users,
 }
 
 /// The signed-in user, as the page header shows them.
@@ -156,6 +165,8 @@ pub(crate) struct Me {
     prepaid: bool,
     /// Whether the user is the bank's (else an orderer's).
     bank: bool,
+    /// Whether the user manages users (bank and orderer admins).
+    users: bool,
     /// The session's CSRF token, for the header's logout form.
     csrf: String,
 }

@@ -48,6 +48,10 @@ impl Signed {
             role: self.session.actor.role.as_str(),
             prepaid: self.session.actor.role.reads_prepaid(),
             bank: !self.session.actor.role.is_orderer(),
+            users: matches!(
+                self.session.actor.role,
+                Role::BankAdmin | Role::OrdererAdmin
+            ),
             csrf: self.session.csrf.clone(),
         }
     }
