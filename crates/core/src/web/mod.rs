@@ -21,7 +21,6 @@
 //! - `GET /password`, `POST /password` — change one's own password ([`password`])
 //! - `GET /balances`, `POST /balances/{id}` — upload an institution's
 //!   balance file, applied whole or refused with every line error ([`balances`])
-//! - `GET /saf` — the store-and-forward queue and its dead letters ([`saf`])
 //! - `GET /prepaid/...`, `POST /prepaid/...` — an orderer's cards, a card's
 //!   statement, loads, moves, lost-card replacements, card orders, PIN
 //!   reorders, attestation, the accounting export ([`prepaid`]), for bank
