@@ -12,7 +12,7 @@ use std::time::Duration;
 use support::browser;
 use support::canonical_hub::{TOKEN, balances_csv, hours_ago, mount_bank, write_config};
 use support::served::{Served, serve};
-use support::web::{bare, form, http_login, http_session, location};
+use support::web::{SignedIn, bare, http_login};
 use support::{ACTIVE_USD, api_json, cardhub_cli_ok, client, code_of, prepare, purchase};
 use wiremock::matchers::{body_string_contains, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -76,55 +76,7 @@ async fn world() -> World {
     World { served, bank, dir }
 }
 
-/// A signed-in user over plain HTTP.
-struct Web {
-    api: String,
-    cookie: String,
-    csrf: String,
-}
-
-impl Web {
-    async fn log_in(api: &str, name: &str) -> Web {
-        let (session, csrf) = http_session(api, name, PASSWORD).await;
-        Web {
-            api: api.to_string(),
-            cookie: format!("cardhub_session={session}"),
-            csrf,
-        }
-    }
-
-    async fn get(&self, path: &str) -> (u16, String) {
-        let response = bare()
-            .get(format!("{}{path}", self.api))
-            .header("cookie", &self.cookie)
-            .send()
-            .await
-            .unwrap();
-        (response.status().as_u16(), response.text().await.unwrap())
-    }
-
-    /// Posts `fields` and the session's CSRF token: the status, where it
-    /// redirects to (if it does) and the body.
-    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> (u16, String, String) {
-        let mut fields = fields.to_vec();
-        fields.push(("csrf", &self.csrf));
-        let response = bare()
-            .post(format!("{}{path}", self.api))
-            .header("cookie", &self.cookie)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form(&fields))
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let to = if status == 303 {
-            location(&response).to_string()
-        } else {
-            String::new()
-        };
-        (status, to, response.text().await.unwrap())
-    }
-
+impl SignedIn {
     /// Uploads `file` through bank `id`'s balance file form (multipart):
     /// the status and the page.
     async fn upload(&self, id: &str, file: &str) -> (u16, String) {
@@ -201,9 +153,9 @@ fn broken_balances() -> String {
 async fn balance_files_are_applied_whole_or_refused_with_every_line_error() {
     let world = world().await;
     let api = world.served.api();
-    let admin = Web::log_in(&api, ADMIN).await;
-    let operator = Web::log_in(&api, OPERATOR).await;
-    let auditor = Web::log_in(&api, AUDITOR).await;
+    let admin = SignedIn::log_in(&api, ADMIN, PASSWORD).await;
+    let operator = SignedIn::log_in(&api, OPERATOR, PASSWORD).await;
+    let auditor = SignedIn::log_in(&api, AUDITOR, PASSWORD).await;
 
     // A form for each institution with a balance format the user may change.
     let (status, page) = operator.get("/balances").await;
@@ -240,9 +192,9 @@ async fn balance_files_are_applied_whole_or_refused_with_every_line_error() {
     assert_eq!(status, 404);
     let (status, _) = auditor.upload("bank-a", &good).await;
     assert_eq!(status, 403);
-    let forged = Web {
+    let forged = SignedIn {
         csrf: "00".repeat(32),
-        ..Web::log_in(&api, ADMIN).await
+        ..SignedIn::log_in(&api, ADMIN, PASSWORD).await
     };
     let (status, _) = forged.upload("bank-a", &good).await;
     assert_eq!(status, 403);
@@ -261,9 +213,9 @@ async fn balance_files_are_applied_whole_or_refused_with_every_line_error() {
 async fn cards_keep_to_their_institution_and_auditors_change_nothing() {
     let world = world().await;
     let api = world.served.api();
-    let admin = Web::log_in(&api, ADMIN).await;
-    let operator = Web::log_in(&api, OPERATOR).await;
-    let auditor = Web::log_in(&api, AUDITOR).await;
+    let admin = SignedIn::log_in(&api, ADMIN, PASSWORD).await;
+    let operator = SignedIn::log_in(&api, OPERATOR, PASSWORD).await;
+    let auditor = SignedIn::log_in(&api, AUDITOR, PASSWORD).await;
 
     // Found by BIN and last 4 digits, or by account; shown masked only.
     let (status, _, page) = admin
@@ -342,9 +294,9 @@ async fn cards_keep_to_their_institution_and_auditors_change_nothing() {
         .post(&card_a, &[("change", "block"), ("reason", " ")])
         .await;
     assert_eq!(status, 422);
-    let forged = Web {
+    let forged = SignedIn {
         csrf: "00".repeat(32),
-        ..Web::log_in(&api, OPERATOR).await
+        ..SignedIn::log_in(&api, OPERATOR, PASSWORD).await
     };
     let (status, _, _) = forged
         .post(&card_a, &[("change", "block"), ("reason", "forged")])
@@ -515,9 +467,9 @@ async fn log_in(browser: &browser::Browser, api: &str, name: &str) {
 async fn dead_letters_are_requeued_by_whom_may_change_them() {
     let world = world().await;
     let api = world.served.api();
-    let admin = Web::log_in(&api, ADMIN).await;
-    let operator = Web::log_in(&api, OPERATOR).await;
-    let auditor = Web::log_in(&api, AUDITOR).await;
+    let admin = SignedIn::log_in(&api, ADMIN, PASSWORD).await;
+    let operator = SignedIn::log_in(&api, OPERATOR, PASSWORD).await;
+    let auditor = SignedIn::log_in(&api, AUDITOR, PASSWORD).await;
 
     // A stand-in approval whose advice the account system refuses until
     // it dies (3 attempts).
@@ -559,9 +511,9 @@ async fn dead_letters_are_requeued_by_whom_may_change_them() {
     assert!(page.contains(&format!("<td>{seq}</td>")) && !page.contains(&requeue));
     let (status, _, _) = auditor.post(&requeue, &[]).await;
     assert_eq!(status, 403);
-    let forged = Web {
+    let forged = SignedIn {
         csrf: "00".repeat(32),
-        ..Web::log_in(&api, OPERATOR).await
+        ..SignedIn::log_in(&api, OPERATOR, PASSWORD).await
     };
     assert_eq!(forged.post(&requeue, &[]).await.0, 403);
     assert!(audited(&api, "saf.requeue").await.is_empty());
@@ -586,7 +538,7 @@ async fn dead_letters_are_requeued_by_whom_may_change_them() {
 async fn users_change_their_own_password_after_giving_the_current_one() {
     let world = world().await;
     let api = world.served.api();
-    let auditor = Web::log_in(&api, AUDITOR).await;
+    let auditor = SignedIn::log_in(&api, AUDITOR, PASSWORD).await;
     let new = "a much longer passphrase";
     let change = |current: &'static str, new: &'static str, repeat: &'static str| {
         [("current", current), ("new", new), ("repeat", repeat)]
@@ -607,9 +559,9 @@ async fn users_change_their_own_password_after_giving_the_current_one() {
         assert_eq!(status, 422, "{why}");
         assert!(page.contains(why), "{why} missing in {page}");
     }
-    let forged = Web {
+    let forged = SignedIn {
         csrf: "00".repeat(32),
-        ..Web::log_in(&api, AUDITOR).await
+        ..SignedIn::log_in(&api, AUDITOR, PASSWORD).await
     };
     assert_eq!(
         forged

@@ -13,7 +13,7 @@ use cardhub_core::prepaid::{Ledger, NewOrderer, ProgrammeKind};
 use support::canonical_hub::TOKEN;
 use support::prepaid::add_orderer;
 use support::served::{Served, serve};
-use support::web::{bare, form, http_session, location};
+use support::web::SignedIn;
 use support::{api_json, cardhub_cli_ok, prepare};
 
 const PASSWORD: &str = "correct horse battery";
@@ -82,65 +82,7 @@ async fn world() -> World {
     World { served, _dir: dir }
 }
 
-/// A signed-in user over plain HTTP.
-struct Web {
-    api: String,
-    cookie: String,
-    csrf: String,
-}
-
-impl Web {
-    async fn log_in(world: &World, name: &str) -> Web {
-        let api = world.served.api.clone().unwrap();
-        let (session, csrf) = http_session(&api, name, PASSWORD).await;
-        Web {
-            api,
-            cookie: format!("cardhub_session={session}"),
-            csrf,
-        }
-    }
-
-    async fn get(&self, path: &str) -> (u16, String) {
-        let response = bare()
-            .get(format!("{}{path}", self.api))
-            .header("cookie", &self.cookie)
-            .send()
-            .await
-            .unwrap();
-        (response.status().as_u16(), response.text().await.unwrap())
-    }
-
-    /// Posts `fields` with `csrf`: the status, where it redirects to (if
-    /// it does), the body.
-    async fn post_with(
-        &self,
-        path: &str,
-        fields: &[(&str, &str)],
-        csrf: &str,
-    ) -> (u16, String, String) {
-        let mut fields = fields.to_vec();
-        fields.push(("csrf", csrf));
-        let response = bare()
-            .post(format!("{}{path}", self.api))
-            .header("cookie", &self.cookie)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form(&fields))
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let to = if status == 303 {
-            location(&response).to_string()
-        } else {
-            String::new()
-        };
-        (status, to, response.text().await.unwrap())
-    }
-
-    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> (u16, String, String) {
-        self.post_with(path, fields, &self.csrf.clone()).await
-    }
-
+impl SignedIn {
     /// Adds user `name` of `role` for `orderer`: the answer.
     async fn add(&self, name: &str, role: &str, orderer: &str) -> (u16, String, String) {
         let fields = [
@@ -183,7 +125,7 @@ async fn added(api: &str) -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_orderer_admin_manages_its_own_orderers_users_only() {
     let world = world().await;
-    let ada = Web::log_in(&world, ADA).await;
+    let ada = SignedIn::log_in(&world.served.api(), ADA, PASSWORD).await;
     let (status, to, page) = ada.add(CARLA, "orderer-admin", "city").await;
     assert_eq!((status, to.as_str()), (303, "/users"), "{page}");
     let (_, page) = ada.get("/users").await;
@@ -191,7 +133,7 @@ async fn an_orderer_admin_manages_its_own_orderers_users_only() {
     assert!(page.contains("orderer city"), "{page}");
     assert_eq!(ada.names().await, [ADA, BOB, CARLA]);
 
-    let carla = Web::log_in(&world, CARLA).await;
+    let carla = SignedIn::log_in(&world.served.api(), CARLA, PASSWORD).await;
     assert_eq!(carla.names().await, [CARLA]);
     let (status, to, page) = carla.add("olive", "orderer-user", "city").await;
     assert_eq!((status, to.as_str()), (303, "/users"), "{page}");
@@ -219,7 +161,7 @@ async fn an_orderer_admin_manages_its_own_orderers_users_only() {
     assert!(!page.contains("disabled</td>"), "{page}");
 
     // A bank operator has no users page, and no link to it.
-    let bob = Web::log_in(&world, BOB).await;
+    let bob = SignedIn::log_in(&world.served.api(), BOB, PASSWORD).await;
     let (status, _) = bob.get("/users").await;
     assert_eq!(status, 403);
     let (_, dashboard) = bob.get("/").await;
@@ -254,7 +196,7 @@ async fn an_orderer_admin_manages_its_own_orderers_users_only() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bank_admin_disables_enables_and_gives_another_role() {
     let world = world().await;
-    let ada = Web::log_in(&world, ADA).await;
+    let ada = SignedIn::log_in(&world.served.api(), ADA, PASSWORD).await;
     let (status, _, page) = ada.add("dan", "orderer-user", "city").await;
     assert_eq!(status, 303, "{page}");
     let (status, _, page) = ada

@@ -116,3 +116,65 @@ pub async fn http_session(api: &str, name: &str, password: &str) -> (String, Str
 pub fn location(response: &reqwest::Response) -> &str {
     response.headers()["location"].to_str().unwrap()
 }
+
+/// A user signed in over plain HTTP: its session cookie and CSRF token.
+pub struct SignedIn {
+    pub api: String,
+    pub cookie: String,
+    pub csrf: String,
+}
+
+impl SignedIn {
+    /// Logs `name` in at `api` with `password`.
+    pub async fn log_in(api: &str, name: &str, password: &str) -> SignedIn {
+        let (session, csrf) = http_session(api, name, password).await;
+        SignedIn {
+            api: api.to_string(),
+            cookie: format!("cardhub_session={session}"),
+            csrf,
+        }
+    }
+
+    /// The status and the body of page `path`.
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let response = bare()
+            .get(format!("{}{path}", self.api))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    /// Posts `fields` with `csrf`: the status, where it redirects to (if
+    /// it does), the body.
+    pub async fn post_with(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        csrf: &str,
+    ) -> (u16, String, String) {
+        let mut fields = fields.to_vec();
+        fields.push(("csrf", csrf));
+        let response = bare()
+            .post(format!("{}{path}", self.api))
+            .header("cookie", &self.cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&fields))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let to = if status == 303 {
+            location(&response).to_string()
+        } else {
+            String::new()
+        };
+        (status, to, response.text().await.unwrap())
+    }
+
+    /// [`SignedIn::post_with`] the session's own CSRF token.
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> (u16, String, String) {
+        self.post_with(path, fields, &self.csrf).await
+    }
+}
