@@ -78,10 +78,7 @@ impl Hub {
         card: &Card,
         decision: &mut Decision,
     ) {
-        let first_load = c.kind == Kind::Load
-            && card.product == Product::Prepaid
-            && card.status == CardStatus::Inactive;
-        if !first_load || !decision.approved() {
+        if !is_first_load(c, card) || !decision.approved() {
             return;
         }
         if let Err(e) = self.cards.activate(&c.pan).await {
@@ -89,4 +86,10 @@ impl Hub {
             decision.reason = format!("{}; card NOT activated: {e}", decision.reason);
         }
     }
+}
+
+/// Whether `c` is the first load of an inactive prepaid card (which the
+/// load activates).
+pub(super) fn is_first_load(c: &CanonicalRequest, card: &Card) -> bool {
+    c.kind == Kind::Load && card.product == Product::Prepaid && card.status == CardStatus::Inactive
 }

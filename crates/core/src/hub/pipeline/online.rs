@@ -14,13 +14,13 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::error;
 
+use super::card::is_first_load;
 use super::decide::Decided;
 use super::map::{Txn, account_request};
 use super::route::Routed;
 use super::stand_in::Tell;
 use super::{Hub, Journaling, LATE_LISTEN, Outcome};
-use crate::account::{AccountError, AccountSystem, DecisionRow, Kind, Operation};
-use crate::cards::{CardStatus, Product};
+use crate::account::{AccountError, AccountSystem, DecisionRow, Operation};
 use crate::hub::call::{LateRecorder, call_with_deadline, decision_from, operation_of};
 use crate::iso8583::codes;
 use crate::journal;
@@ -47,9 +47,7 @@ impl Hub {
         let mut request = account_request(c, card, txn_id);
         // A first load also activates the card after the call, which may
         // change its decision's reason: it keeps the call intent.
-        let first_load = c.kind == Kind::Load
-            && card.product == Product::Prepaid
-            && card.status == CardStatus::Inactive;
+        let first_load = is_first_load(c, card);
         let booked_row =
             (system.books_in_hub_store() && institution.prepaid && !first_load).then(|| {
                 let (row, slot) = self.row_with_booking(t, routed, system.name());
