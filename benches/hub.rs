@@ -177,7 +177,7 @@ fn main() {
         .await;
         let queued = hub
             .store()
-            .read(|c| c.query_row("SELECT COUNT(*) FROM saf_queue", [], |r| r.get::<_, i64>(0)))
+            .read(|c| c.query_row("SELECT COUNT(*) FROM saf_queue", [], |r| r.get::<i64>(0)))
             .expect("queue readable");
         println!("saf         {queued} stand-in approvals queued for replay\n");
         drop(dir);

@@ -37,10 +37,10 @@ const SEARCHES: usize = 1_000;
 /// during the load and rebuilt after (as a restore would).
 fn generate(path: &Path, rows: u64, end: Timestamp) {
     drop(Store::open(path).expect("store opens"));
-    let c = rusqlite::Connection::open(path).expect("open");
-    c.execute_batch("PRAGMA synchronous = OFF; PRAGMA cache_size = -1000000;")
+    let raw = rusqlite::Connection::open(path).expect("open");
+    raw.execute_batch("PRAGMA synchronous = OFF; PRAGMA cache_size = -1000000;")
         .expect("pragmas");
-    let indexes: Vec<(String, String)> = c
+    let indexes: Vec<(String, String)> = raw
         .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'journal' AND sql IS NOT NULL")
         .expect("prepare")
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -48,9 +48,10 @@ fn generate(path: &Path, rows: u64, end: Timestamp) {
         .collect::<rusqlite::Result<_>>()
         .expect("indexes");
     for (name, _) in &indexes {
-        c.execute_batch(&format!("DROP INDEX {name}"))
+        raw.execute_batch(&format!("DROP INDEX {name}"))
             .expect("drop index");
     }
+    let c = cardhub_core::store::sql::Connection::from_sqlite(raw);
     let keys = keys();
     let hashes: Vec<PanHash> = (0..CARDS).map(|card| keys.hash(&pan(card))).collect();
     let started = Instant::now();

@@ -8,16 +8,17 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use cardhub_core::params;
 use cardhub_core::store::Store;
+use cardhub_core::store::sql::{self, Connection};
 use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
-use rusqlite::{Connection, params};
 
 /// Unique `txn_id`s across every run.
 static NEXT_TXN: AtomicU64 = AtomicU64::new(0);
 
-fn insert_row(c: &Connection, txn_id: &str) -> rusqlite::Result<()> {
+fn insert_row(c: &Connection, txn_id: &str) -> sql::Result<()> {
     c.prepare_cached(
         "INSERT INTO journal (rrn, entry, received_at_us, business_day, switch, mti, \
          is_repeat, kind, channel, pan_masked, amount_minor, currency, stan, terminal, \
@@ -113,9 +114,10 @@ fn sqlite_baseline(c: &mut Criterion) {
         .expect("temp dir");
     let path = dir.path().join("baseline.db");
     drop(Store::open(&path).expect("create schema"));
-    let conn = Connection::open(&path).expect("open");
-    conn.pragma_update(None, "synchronous", "FULL")
+    let raw = rusqlite::Connection::open(&path).expect("open");
+    raw.pragma_update(None, "synchronous", "FULL")
         .expect("synchronous");
+    let conn = Connection::from_sqlite(raw);
 
     let mut group = c.benchmark_group("sqlite_baseline");
     group.throughput(Throughput::Elements(1));

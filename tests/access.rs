@@ -227,7 +227,7 @@ async fn a_login_opens_a_fresh_session_that_resolves_until_logout() {
     let stored: Vec<Vec<u8>> = access
         .store()
         .read(|c| {
-            c.prepare("SELECT id_hash FROM access_sessions")?
+            c.prepare_cached("SELECT id_hash FROM access_sessions")?
                 .query_map([], |r| r.get(0))?
                 .collect()
         })
@@ -309,11 +309,11 @@ async fn idle_and_old_sessions_end() {
         .write(move |c| {
             c.execute(
                 "UPDATE access_sessions SET last_seen_us = last_seen_us - ?2 WHERE id_hash = ?1",
-                rusqlite::params![idle_hash, 31 * minute],
+                cardhub_core::params![idle_hash, 31 * minute],
             )?;
             c.execute(
                 "UPDATE access_sessions SET created_at_us = created_at_us - ?2 WHERE id_hash = ?1",
-                rusqlite::params![old_hash, 9 * 60 * minute],
+                cardhub_core::params![old_hash, 9 * 60 * minute],
             )
         })
         .await

@@ -208,7 +208,7 @@ async fn shutdown_waits_for_late_answers_to_be_recorded() {
     );
     let db = rusqlite::Connection::open(t.dir.path().join("hub.db")).unwrap();
     let late: Vec<(String, String)> = db
-        .prepare(
+        .prepare_cached(
             "SELECT response_code, reason FROM journal WHERE entry = 'late_result' \
              AND original_txn_id = (SELECT txn_id FROM journal WHERE stan = '000001')",
         )

@@ -74,7 +74,7 @@ async fn every_approval_the_switch_saw_survives_kill_9() {
     let db = rusqlite::Connection::open(dir.path().join("hub.db")).unwrap();
     let mut in_journal = HashSet::new();
     let mut stmt = db
-        .prepare("SELECT stan FROM journal WHERE response_code = '00' AND entry = 'request'")
+        .prepare_cached("SELECT stan FROM journal WHERE response_code = '00' AND entry = 'request'")
         .unwrap();
     for stan in stmt.query_map([], |r| r.get::<_, String>(0)).unwrap() {
         in_journal.insert(stan.unwrap());

@@ -102,7 +102,7 @@ fn the_migration_keeps_older_late_repeats_apart() {
     drop(Store::open(&path).unwrap());
     let db = rusqlite::Connection::open(&path).unwrap();
     let entries: Vec<(i64, String)> = db
-        .prepare("SELECT txn_id, entry FROM journal ORDER BY txn_id")
+        .prepare_cached("SELECT txn_id, entry FROM journal ORDER BY txn_id")
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()

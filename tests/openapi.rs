@@ -77,7 +77,7 @@ async fn start() -> Served {
     let txn_id = hub
         .hub
         .store()
-        .read(|c| c.query_row("SELECT txn_id FROM journal", [], |r| r.get::<_, i64>(0)))
+        .read(|c| c.query_row("SELECT txn_id FROM journal", [], |r| r.get::<i64>(0)))
         .map(|id| TxnId(id).to_string())
         .unwrap();
     Served {

@@ -123,7 +123,7 @@ async fn first_load_activates_then_purchase_over_max_and_over_balance() {
     // The ledger decided, as the journal says.
     let db = rusqlite::Connection::open(t.dir.path().join("hub.db")).unwrap();
     let deciders: Vec<(String, String)> = db
-        .prepare("SELECT response_code, decided_by FROM journal WHERE institution = 'city' AND stan <> '000001' ORDER BY stan")
+        .prepare_cached("SELECT response_code, decided_by FROM journal WHERE institution = 'city' AND stan <> '000001' ORDER BY stan")
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
@@ -150,7 +150,7 @@ async fn prepaid_card_with_its_ledger_cut_off_is_declined_91_never_stood_in_for(
 
     let db = rusqlite::Connection::open(t.dir.path().join("hub.db")).unwrap();
     let deciders: Vec<String> = db
-        .prepare("SELECT decided_by FROM journal WHERE institution = 'city-down'")
+        .prepare_cached("SELECT decided_by FROM journal WHERE institution = 'city-down'")
         .unwrap()
         .query_map([], |r| r.get(0))
         .unwrap()
@@ -352,7 +352,7 @@ async fn a_hold_booked_after_the_deadline_is_answered_as_journaled() {
     assert_eq!((held.available, held.ledger), (15_000, 20_000));
     let db = rusqlite::Connection::open(t.dir.path().join("hub.db")).unwrap();
     let rows: Vec<(String, String, String)> = db
-        .prepare("SELECT entry, response_code, decided_by FROM journal WHERE stan = '000003' ORDER BY txn_id")
+        .prepare_cached("SELECT entry, response_code, decided_by FROM journal WHERE stan = '000003' ORDER BY txn_id")
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .unwrap()

@@ -276,7 +276,7 @@ async fn the_decision_row_is_written_in_the_transaction_of_the_hold() {
             let available = answer.balances.map(|b| b.available);
             c.execute(
                 "INSERT INTO rows (code, available) VALUES (?1, ?2)",
-                rusqlite::params![answer.code.as_str(), available],
+                cardhub_core::params![answer.code.as_str(), available],
             )
             .map(|_| ())
         })
@@ -284,15 +284,15 @@ async fn the_decision_row_is_written_in_the_transaction_of_the_hold() {
     let rows = || {
         store
             .read(|c| {
-                c.prepare("SELECT code, available FROM rows ORDER BY rowid")?
+                c.prepare_cached("SELECT code, available FROM rows ORDER BY rowid")?
                     .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<rusqlite::Result<Vec<(String, Option<i64>)>>>()
+                    .collect::<cardhub_core::store::sql::Result<Vec<(String, Option<i64>)>>>()
             })
             .unwrap()
     };
 
     // The row cannot be written: nothing is booked, the call fails.
-    let failing = DecisionRow::new(|_, _| Err(rusqlite::Error::InvalidQuery));
+    let failing = DecisionRow::new(|_, _| Err(cardhub_core::store::sql::Error::NoRows));
     let refused = system.authorize(&purchase("T1", 2_500, failing)).await;
     assert!(refused.is_err(), "{refused:?}");
     assert_eq!(ledger.balance("a0").unwrap(), bal(6_000, 6_000));

@@ -54,7 +54,7 @@ fn cli(dir: &Path, args: &[&str]) -> String {
 
 fn db_rows(dir: &Path, sql: &str) -> Vec<(String, String)> {
     let db = rusqlite::Connection::open(dir.join("hub.db")).unwrap();
-    let mut stmt = db.prepare(sql).unwrap();
+    let mut stmt = db.prepare_cached(sql).unwrap();
     stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
         .map(Result::unwrap)

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
-use cardhub_core::store::{SCHEMA_VERSION, Store, StoreError, StoreOptions};
-use rusqlite::{Connection, ErrorCode, params};
+use cardhub_core::store::{SCHEMA_VERSION, Store, StoreError, StoreOptions, sql};
+use rusqlite::Connection;
 use tempfile::TempDir;
 
 /// The crash test's child reads its database path from this variable.
@@ -31,17 +31,21 @@ fn db_path(dir: &TempDir) -> PathBuf {
 
 /// Inserts a row with a unique id into this test's own table (created on
 /// first use, inside the job's transaction) and returns its rowid.
-fn insert_row(c: &Connection, id: &str) -> rusqlite::Result<i64> {
+fn insert_row(c: &sql::Connection, id: &str) -> sql::Result<i64> {
     c.execute_batch("CREATE TABLE IF NOT EXISTS store_test (id TEXT PRIMARY KEY)")?;
-    c.prepare_cached("INSERT INTO store_test (id) VALUES (?1)")?
-        .execute(params![id])?;
-    Ok(c.last_insert_rowid())
+    c.query_row(
+        "INSERT INTO store_test (id) VALUES (?1) RETURNING rowid",
+        [id],
+        |r| r.get(0),
+    )
 }
 
 /// Every row id in the test table, read through a brand-new connection.
 fn txn_ids_on_disk(path: &Path) -> HashSet<String> {
     let c = Connection::open(path).expect("fresh connection");
-    let mut stmt = c.prepare("SELECT id FROM store_test").expect("select");
+    let mut stmt = c
+        .prepare_cached("SELECT id FROM store_test")
+        .expect("select");
     stmt.query_map([], |r| r.get(0))
         .expect("query")
         .collect::<rusqlite::Result<_>>()
@@ -161,9 +165,7 @@ async fn failing_job_does_not_spoil_its_batch() {
     good_1.await.expect("task").expect("good-1");
     good_2.await.expect("task").expect("good-2");
     match bad.await.expect("task") {
-        Err(StoreError::Sqlite(e)) => {
-            assert_eq!(e.sqlite_error_code(), Some(ErrorCode::ConstraintViolation));
-        }
+        Err(StoreError::Query(e)) => assert!(e.is_unique_violation(), "{e:?}"),
         other => panic!("a duplicate id should fail on its own: {other:?}"),
     }
 
@@ -195,7 +197,7 @@ async fn a_lone_failing_job_leaves_nothing_behind() {
             insert_row(c, "first")
         })
         .await;
-    assert!(matches!(failed, Err(StoreError::Sqlite(_))), "{failed:?}");
+    assert!(matches!(failed, Err(StoreError::Query(_))), "{failed:?}");
     store
         .write(|c| insert_row(c, "after"))
         .await
@@ -216,7 +218,7 @@ async fn panicking_job_reaches_its_caller_and_the_writer_survives() {
         let store = store.clone();
         async move {
             store
-                .write(|_| -> rusqlite::Result<()> { panic!("job bug") })
+                .write(|_| -> sql::Result<()> { panic!("job bug") })
                 .await
         }
     })
@@ -367,9 +369,14 @@ fn store_is_send_sync_clone() {
 
 #[test]
 fn only_transient_errors_are_retryable() {
-    let failure = |code| rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None);
-    assert!(StoreError::Sqlite(failure(rusqlite::ffi::SQLITE_BUSY)).is_retryable());
-    assert!(!StoreError::Sqlite(failure(rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)).is_retryable());
+    let failure = |code| {
+        sql::Error::Sqlite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(code),
+            None,
+        ))
+    };
+    assert!(StoreError::Query(failure(rusqlite::ffi::SQLITE_BUSY)).is_retryable());
+    assert!(!StoreError::Query(failure(rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)).is_retryable());
     assert!(StoreError::Commit(Arc::new(failure(rusqlite::ffi::SQLITE_FULL))).is_retryable());
     assert!(!StoreError::WriterGone.is_retryable());
     assert!(!StoreError::TooNew { found: 9, known: 1 }.is_retryable());
@@ -419,7 +426,7 @@ fn acknowledged_writes_survive_kill_9() {
     let store = Store::open(&path).expect("reopen after crash");
     let on_disk: HashSet<String> = store
         .read(|c| {
-            let mut stmt = c.prepare("SELECT id FROM store_test")?;
+            let mut stmt = c.prepare_cached("SELECT id FROM store_test")?;
             stmt.query_map([], |r| r.get(0))?.collect()
         })
         .expect("read back");

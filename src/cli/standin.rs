@@ -88,9 +88,9 @@ pub fn run_institutions(command: InstitutionsCommand) -> Result<()> {
         InstitutionsCommand::List(config) => {
             let (config, store) = config.open()?;
             let stored = store.read(|c| {
-                c.prepare("SELECT institution, state, reason, changed_us, saf_paused FROM institution_state")?
-                    .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?, r.get::<_, bool>(4)?)))?
-                    .collect::<rusqlite::Result<Vec<_>>>()
+                c.prepare_cached("SELECT institution, state, reason, changed_us, saf_paused FROM institution_state")?
+                    .query_map([], |r| Ok((r.get::<String>(0)?, r.get::<String>(1)?, r.get::<String>(2)?, r.get::<i64>(3)?, r.get::<bool>(4)?)))?
+                    .collect::<cardhub_core::store::sql::Result<Vec<_>>>()
             })?;
             writeln!(
                 std::io::stdout(),

@@ -27,7 +27,7 @@ pub fn run(args: StatusArgs) -> Result<()> {
         .open_store()
         .with_context(|| format!("opening {}", config.store_path.display()))?;
     let states: Vec<(String, String, i64)> = store.read(|c| {
-        c.prepare("SELECT institution, state, changed_us FROM institution_state")?
+        c.prepare_cached("SELECT institution, state, changed_us FROM institution_state")?
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect()
     })?;
@@ -36,7 +36,7 @@ pub fn run(args: StatusArgs) -> Result<()> {
     let now = Timestamp::now();
     let since = TxnId::at(now - std::time::Duration::from_secs(60));
     let traffic: Vec<(String, String, i64)> = store.read(move |c| {
-        c.prepare(
+        c.prepare_cached(
             "SELECT COALESCE(institution, '-'), decided_by, COUNT(*) FROM journal \
              WHERE txn_id >= ?1 AND entry = 'request' GROUP BY 1, 2 ORDER BY 1, 2",
         )?

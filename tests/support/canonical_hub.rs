@@ -151,7 +151,7 @@ impl StandInHub {
     pub fn journal(&self, sql_filter: &str) -> Vec<(String, String, String)> {
         let db = rusqlite::Connection::open(self.dir.path().join("hub.db")).unwrap();
         let mut stmt = db
-            .prepare(&format!(
+            .prepare_cached(&format!(
                 "SELECT printf('%016X', txn_id), response_code, decided_by FROM journal \
                  WHERE entry = 'request' AND {sql_filter} ORDER BY txn_id"
             ))

@@ -544,7 +544,7 @@ impl Story {
 /// Counts by outcome and the store-and-forward check, from the journal.
 fn summary(hub: &Hub) -> Result<String> {
     let rows: Vec<(String, String, String, i64)> = hub.store().read(|c| {
-        c.prepare(
+        c.prepare_cached(
             "SELECT COALESCE(institution, '-'), decided_by, response_code, COUNT(*) FROM journal \
              WHERE entry = 'request' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
         )?

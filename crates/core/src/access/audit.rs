@@ -7,9 +7,10 @@
 //! [`record`] on the job's connection. [`Access::audit`] is the convenience
 //! for callers that have no job of their own.
 
+use crate::store::sql;
 use std::net::IpAddr;
 
-use rusqlite::{Connection, params};
+use crate::store::sql::{Connection, params};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -253,31 +254,33 @@ pub const MAX_LIMIT: usize = 1000;
 ///
 /// # Errors
 /// SQLite's, which fail the whole job.
-pub fn record(conn: &Connection, entry: &NewEntry) -> rusqlite::Result<i64> {
+pub fn record(conn: &Connection, entry: &NewEntry) -> sql::Result<i64> {
     conn.prepare_cached(
         "INSERT INTO audit_log (at_us, actor, role, source, action, object_kind, object_id, \
-         before, after, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+         before, after, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
     )?
-    .execute(params![
-        now_us(),
-        entry.actor,
-        entry.role.map(Role::as_str),
-        entry.source.map(|s| s.to_string()),
-        entry.action.as_str(),
-        entry.object_kind,
-        entry.object_id,
-        entry.before,
-        entry.after,
-        entry.outcome.as_str(),
-    ])?;
-    Ok(conn.last_insert_rowid())
+    .query_row(
+        params![
+            now_us(),
+            entry.actor,
+            entry.role.map(Role::as_str),
+            entry.source.map(|s| s.to_string()),
+            entry.action.as_str(),
+            entry.object_kind,
+            entry.object_id,
+            entry.before,
+            entry.after,
+            entry.outcome.as_str(),
+        ],
+        |r| r.get(0),
+    )
 }
 
 /// The rows matching `query`, newest first.
 ///
 /// # Errors
 /// SQLite's.
-pub fn search(conn: &Connection, query: &Query) -> rusqlite::Result<Vec<Entry>> {
+pub fn search(conn: &Connection, query: &Query) -> sql::Result<Vec<Entry>> {
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
     let mut statement = conn.prepare_cached(
         "SELECT id, at_us, actor, role, source, action, object_kind, object_id, before, after, \

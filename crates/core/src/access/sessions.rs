@@ -14,10 +14,11 @@
 //! No cookie or HTML here: the web application carries the id and the CSRF
 //! token.
 
+use crate::store::sql;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::sql::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
@@ -93,7 +94,7 @@ fn lockout(
     value: &str,
     max: u32,
     now: i64,
-) -> rusqlite::Result<Option<u64>> {
+) -> sql::Result<Option<u64>> {
     let since = now - i64::try_from(FAILURE_WINDOW.as_micros()).unwrap_or(i64::MAX);
     // `column` is one of two fixed names, never input.
     let sql = format!(
@@ -215,10 +216,10 @@ impl Access {
                 )?
                 .query_row([&key], |r| {
                     Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, i64>(3)?,
+                        r.get::<i64>(0)?,
+                        r.get::<String>(1)?,
+                        r.get::<i64>(2)?,
+                        r.get::<i64>(3)?,
                     ))
                 })
                 .optional()?;

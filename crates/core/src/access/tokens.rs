@@ -3,9 +3,10 @@
 //! shown once when issued; the store keeps its SHA-256. A revoked token,
 //! or one of a disabled user, is refused.
 
+use crate::store::sql;
 use std::net::IpAddr;
 
-use rusqlite::{OptionalExtension, params};
+use crate::store::sql::{OptionalExtension, params};
 use serde_json::json;
 use zeroize::Zeroizing;
 
@@ -84,12 +85,12 @@ impl Access {
         let id = self
             .store
             .write(move |c| {
-                c.execute(
+                let id: i64 = c.query_row(
                     "INSERT INTO access_tokens (user, label, hash, created_at_us) \
-                     VALUES (?1, ?2, ?3, ?4)",
+                     VALUES (?1, ?2, ?3, ?4) RETURNING id",
                     params![target.id, label, hash, now_us()],
+                    |r| r.get(0),
                 )?;
-                let id = c.last_insert_rowid();
                 let entry = NewEntry::new(&by, Action::TokenIssue, "token", id.to_string())
                     .after(&json!({ "user": target.name, "label": label }));
                 audit::record(c, &entry)?;
@@ -116,7 +117,7 @@ impl Access {
                 "SELECT t.id, u.name, t.label, t.created_at_us, t.revoked_at_us \
                  FROM access_tokens t JOIN access_users u ON u.id = t.user ORDER BY t.id",
             )?
-            .query_map([], |r| {
+            .query_map(params![], |r| {
                 Ok(TokenInfo {
                     id: r.get(0)?,
                     user: r.get(1)?,
@@ -125,7 +126,7 @@ impl Access {
                     revoked_at_us: r.get(4)?,
                 })
             })?
-            .collect::<rusqlite::Result<Vec<_>>>()
+            .collect::<sql::Result<Vec<_>>>()
         })?;
         Ok(all
             .into_iter()

@@ -4,11 +4,12 @@
 //! Every change is audited in the store job that makes it, with the user's
 //! role and tenant before and after (never the hash).
 
+use crate::store::sql;
 use std::sync::OnceLock;
 
+use crate::store::sql::{Connection, OptionalExtension, params};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 use zeroize::Zeroizing;
 
@@ -215,7 +216,7 @@ async fn hash_blocking(password: &str) -> Result<String, AccessError> {
 }
 
 /// The user named `name` and its password hash.
-pub(super) fn find(conn: &Connection, name: &str) -> rusqlite::Result<Option<(User, String)>> {
+pub(super) fn find(conn: &Connection, name: &str) -> sql::Result<Option<(User, String)>> {
     let row = conn
         .prepare_cached(
             "SELECT id, role, orderer, disabled, created_at_us, password_hash \
@@ -223,12 +224,12 @@ pub(super) fn find(conn: &Connection, name: &str) -> rusqlite::Result<Option<(Us
         )?
         .query_row([name], |r| {
             Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<String>>(2)?,
-                r.get::<_, bool>(3)?,
-                r.get::<_, i64>(4)?,
-                r.get::<_, String>(5)?,
+                r.get::<i64>(0)?,
+                r.get::<String>(1)?,
+                r.get::<Option<String>>(2)?,
+                r.get::<bool>(3)?,
+                r.get::<i64>(4)?,
+                r.get::<String>(5)?,
             ))
         })
         .optional()?;
@@ -248,7 +249,7 @@ pub(super) fn find(conn: &Connection, name: &str) -> rusqlite::Result<Option<(Us
 }
 
 /// The user with id `id`.
-pub(super) fn by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<User>> {
+pub(super) fn by_id(conn: &Connection, id: i64) -> sql::Result<Option<User>> {
     let name: Option<String> = conn
         .prepare_cached("SELECT name FROM access_users WHERE id = ?1")?
         .query_row([id], |r| r.get(0))
@@ -267,14 +268,9 @@ fn user_from(
     orderer: Option<String>,
     disabled: bool,
     created_at_us: i64,
-) -> rusqlite::Result<User> {
-    let role = Role::parse(role).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            1,
-            rusqlite::types::Type::Text,
-            format!("unknown role {role:?}").into(),
-        )
-    })?;
+) -> sql::Result<User> {
+    let role = Role::parse(role)
+        .ok_or_else(|| sql::Error::bad_column(1, format!("unknown role {role:?}")))?;
     let tenant = match (role, orderer) {
         (_, Some(orderer)) => Tenant::Orderer(orderer),
         (Role::BankOperator, None) => Tenant::Institutions(
@@ -283,7 +279,7 @@ fn user_from(
                  ORDER BY institution",
             )?
             .query_map([id], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?,
+            .collect::<sql::Result<_>>()?,
         ),
         (_, None) => Tenant::Bank,
     };
@@ -306,7 +302,7 @@ fn orderer_of(tenant: &Tenant) -> Option<&str> {
 }
 
 /// Writes user `id`'s institutions over what it had.
-fn store_institutions(conn: &Connection, id: i64, tenant: &Tenant) -> rusqlite::Result<()> {
+fn store_institutions(conn: &Connection, id: i64, tenant: &Tenant) -> sql::Result<()> {
     conn.execute("DELETE FROM access_user_institutions WHERE user = ?1", [id])?;
     if let Tenant::Institutions(ids) = tenant {
         let mut insert = conn.prepare_cached(
@@ -320,7 +316,7 @@ fn store_institutions(conn: &Connection, id: i64, tenant: &Tenant) -> rusqlite::
 }
 
 /// Refuses an orderer the ledger does not know.
-fn check_orderer(conn: &Connection, tenant: &Tenant) -> rusqlite::Result<Result<(), AccessError>> {
+fn check_orderer(conn: &Connection, tenant: &Tenant) -> sql::Result<Result<(), AccessError>> {
     let Tenant::Orderer(orderer) = tenant else {
         return Ok(Ok(()));
     };
@@ -364,9 +360,9 @@ impl Access {
                 if let Err(e) = check_orderer(c, &user.tenant)? {
                     return Ok(Err(e));
                 }
-                c.execute(
+                let id: i64 = c.query_row(
                     "INSERT INTO access_users (name, role, orderer, password_hash, created_at_us) \
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                     VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
                     params![
                         user.name,
                         user.role.as_str(),
@@ -374,11 +370,11 @@ impl Access {
                         hash,
                         now_us()
                     ],
+                    |r| r.get(0),
                 )?;
-                let id = c.last_insert_rowid();
                 store_institutions(c, id, &user.tenant)?;
                 let Some(added) = by_id(c, id)? else {
-                    return Err(rusqlite::Error::QueryReturnedNoRows);
+                    return Err(sql::Error::NoRows);
                 };
                 let entry =
                     NewEntry::new(&by, Action::UserAdd, "user", &added.name).after(&added.state());
@@ -396,8 +392,8 @@ impl Access {
         let all = self.store.read(|c| {
             let names: Vec<String> = c
                 .prepare_cached("SELECT name FROM access_users ORDER BY name")?
-                .query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
+                .query_map(params![], |r| r.get(0))?
+                .collect::<sql::Result<_>>()?;
             let mut users = Vec::with_capacity(names.len());
             for name in names {
                 users.extend(find(c, &name)?.map(|(user, _)| user));
@@ -535,7 +531,7 @@ impl Access {
         apply: F,
     ) -> Result<User, AccessError>
     where
-        F: FnOnce(&Connection, &User) -> rusqlite::Result<()> + Send + 'static,
+        F: FnOnce(&Connection, &User) -> sql::Result<()> + Send + 'static,
     {
         let by = by.clone();
         let name = name.to_owned();
@@ -563,7 +559,7 @@ impl Access {
                 }
                 apply(c, &user)?;
                 let Some(after) = by_id(c, user.id)? else {
-                    return Err(rusqlite::Error::QueryReturnedNoRows);
+                    return Err(sql::Error::NoRows);
                 };
                 let entry = NewEntry::new(&by, action, "user", &user.name)
                     .before(&user.state())

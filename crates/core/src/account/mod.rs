@@ -2,6 +2,7 @@
 //! adapter engine implements it for real vendors. Every call carries the
 //! request's deadline; the implementation must not run past it.
 
+use crate::store::sql;
 use std::fmt;
 use std::sync::Arc;
 
@@ -63,15 +64,12 @@ pub struct AccountRequest {
 pub struct DecisionRow(Arc<RowWrite>);
 
 /// What writes a [`DecisionRow`] on the store's write connection.
-type RowWrite = dyn Fn(&rusqlite::Connection, &AccountAnswer) -> rusqlite::Result<()> + Send + Sync;
+type RowWrite = dyn Fn(&sql::Connection, &AccountAnswer) -> sql::Result<()> + Send + Sync;
 
 impl DecisionRow {
     /// The row `write` records, given the answer, on the store's write connection.
     pub fn new(
-        write: impl Fn(&rusqlite::Connection, &AccountAnswer) -> rusqlite::Result<()>
-        + Send
-        + Sync
-        + 'static,
+        write: impl Fn(&sql::Connection, &AccountAnswer) -> sql::Result<()> + Send + Sync + 'static,
     ) -> DecisionRow {
         DecisionRow(Arc::new(write))
     }
@@ -81,11 +79,7 @@ impl DecisionRow {
     /// # Errors
     /// SQLite's: the job must fail with it (nothing may be booked without
     /// its decision).
-    pub fn write(
-        &self,
-        conn: &rusqlite::Connection,
-        answer: &AccountAnswer,
-    ) -> rusqlite::Result<()> {
+    pub fn write(&self, conn: &sql::Connection, answer: &AccountAnswer) -> sql::Result<()> {
         (self.0)(conn, answer)
     }
 }

@@ -31,6 +31,7 @@
 //! The web application's pages ([`crate::web`]) are served on the same
 //! address, outside the OpenAPI document.
 
+use crate::params;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -371,7 +372,7 @@ async fn healthz() -> &'static str {
 ))]
 async fn ready(State(api): State<Api>) -> Response {
     let store = api.hub.store().clone();
-    let read = store.read(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)));
+    let read = store.read(|c| c.query_row("SELECT 1", params![], |r| r.get::<i64>(0)));
     let write =
         tokio::time::timeout(std::time::Duration::from_secs(2), store.write(|_| Ok(()))).await;
     match (read, write) {

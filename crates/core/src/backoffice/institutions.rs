@@ -2,7 +2,7 @@
 //! balance file of each ([`snapshots`], for the JSON API, `/metrics` and
 //! the web application), and the latest recorded events ([`events`]).
 
-use rusqlite::params;
+use crate::store::sql::params;
 use serde::Serialize;
 
 use crate::hub::pipeline::Hub;
@@ -64,7 +64,7 @@ pub struct Event {
 /// The store's error.
 pub fn events(store: &Store, limit: u32) -> Result<Vec<Event>, StoreError> {
     store.read(move |c| {
-        c.prepare(
+        c.prepare_cached(
             "SELECT institution, event, previous, source, reason, at_us FROM institution_events \
              ORDER BY id DESC LIMIT ?1",
         )?

@@ -13,7 +13,8 @@ pub mod institutions;
 pub mod saf;
 pub mod search;
 
-use rusqlite::{OptionalExtension, Row, params};
+use crate::store::sql;
+use crate::store::sql::{OptionalExtension, Row, params};
 use serde::Serialize;
 
 use crate::iso8583::fields::ResponseCode;
@@ -107,7 +108,7 @@ fn time(us: Option<i64>) -> Option<String> {
         .map(|t| t.to_string())
 }
 
-fn journal_row(r: &Row<'_>) -> rusqlite::Result<JournalRow> {
+fn journal_row(r: &Row<'_>) -> sql::Result<JournalRow> {
     Ok(JournalRow {
         txn_id: TxnId(r.get(0)?).to_string(),
         entry: r.get(1)?,
@@ -129,7 +130,7 @@ fn journal_row(r: &Row<'_>) -> rusqlite::Result<JournalRow> {
         adapter: r.get(17)?,
         raw_response_code: r.get(18)?,
         reason: r.get(19)?,
-        original_txn_id: r.get::<_, Option<i64>>(20)?.map(|id| TxnId(id).to_string()),
+        original_txn_id: r.get::<Option<i64>>(20)?.map(|id| TxnId(id).to_string()),
         latency_us: r.get(21)?,
     })
 }
@@ -142,20 +143,20 @@ pub fn story(store: &Store, txn_id: TxnId) -> Result<Option<Story>, StoreError> 
     let now_us = jiff::Timestamp::now().as_microsecond();
     store.read(move |c| {
         let Some(transaction) = c
-            .prepare(&format!("SELECT {JOURNAL_COLUMNS} FROM journal WHERE txn_id = ?1"))?
+            .prepare_cached(&format!("SELECT {JOURNAL_COLUMNS} FROM journal WHERE txn_id = ?1"))?
             .query_row(params![txn_id.0], journal_row)
             .optional()?
         else {
             return Ok(None);
         };
         let related: Vec<JournalRow> = c
-            .prepare(&format!(
+            .prepare_cached(&format!(
                 "SELECT {JOURNAL_COLUMNS} FROM journal WHERE original_txn_id = ?1 ORDER BY txn_id"
             ))?
             .query_map(params![txn_id.0], journal_row)?
-            .collect::<rusqlite::Result<_>>()?;
+            .collect::<sql::Result<_>>()?;
         let movement = c
-            .prepare(
+            .prepare_cached(
                 "SELECT kind, amount_minor, remaining_minor, approved_by, state, expires_us FROM movements \
                  WHERE institution = ?1 AND account = ?2 AND txn_id = ?3",
             )?
@@ -184,7 +185,7 @@ pub fn story(store: &Store, txn_id: TxnId) -> Result<Option<Story>, StoreError> 
             }
         }
         let mut deliveries = Vec::new();
-        let mut items = c.prepare(
+        let mut items = c.prepare_cached(
             "SELECT seq, operation, state, attempts, last_error, delivered_us FROM saf_queue \
              WHERE txn_id = ?1 ORDER BY seq",
         )?;

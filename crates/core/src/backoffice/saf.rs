@@ -2,7 +2,8 @@
 //! API's `POST /api/saf/{seq}/requeue`, the web's SAF page): re-queued
 //! and audited (`saf.requeue`) in one store job, then the replay woken.
 
-use rusqlite::Connection;
+use crate::store::sql;
+use crate::store::sql::Connection;
 use serde_json::json;
 
 use crate::access::Actor;
@@ -32,7 +33,7 @@ pub async fn requeue(hub: &Hub, actor: &Actor, seq: i64) -> Result<bool, StoreEr
     Ok(requeued)
 }
 
-fn requeue_in(c: &Connection, actor: &Actor, seq: i64) -> rusqlite::Result<bool> {
+fn requeue_in(c: &Connection, actor: &Actor, seq: i64) -> sql::Result<bool> {
     let institution = saf::institution_of(c, seq)?;
     if !institution.is_some_and(|i| actor.sees_institution(&i)) || !saf::requeue(c, seq)? {
         return Ok(false);

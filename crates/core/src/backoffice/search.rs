@@ -9,12 +9,13 @@
 //! or skips a row while new rows arrive. Every searchable key has an index
 //! `(key, txn_id)` (migration `0004_search.sql`); see `docs/back-office.md`.
 
+use crate::store::sql;
 use std::fmt;
 
 use jiff::Timestamp;
 use jiff::civil::Date;
-use rusqlite::types::Value as SqlValue;
 use serde::{Deserialize, Serialize};
+use sql::Value as SqlValue;
 
 use super::{JOURNAL_COLUMNS, JournalRow, journal_row};
 use crate::cards::PanHash;
@@ -288,8 +289,8 @@ impl Query {
         store.read(move |c| {
             let mut rows: Vec<JournalRow> = c
                 .prepare_cached(&sql)?
-                .query_map(rusqlite::params_from_iter(args), journal_row)?
-                .collect::<rusqlite::Result<_>>()?;
+                .query_map(&args, journal_row)?
+                .collect::<sql::Result<_>>()?;
             let next_before = if rows.len() > limit {
                 rows.truncate(limit);
                 rows.last().map(|r| r.txn_id.clone())
@@ -311,10 +312,10 @@ impl Query {
     pub fn plan(&self, store: &Store) -> Result<String, StoreError> {
         let (sql, args) = self.sql();
         store.read(move |c| {
-            let mut plan = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+            let mut plan = c.prepare_cached(&format!("EXPLAIN QUERY PLAN {sql}"))?;
             let steps = plan
-                .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .query_map(&args, |r| r.get::<String>(3))?
+                .collect::<sql::Result<Vec<_>>>()?;
             Ok(steps.join("\n"))
         })
     }

@@ -2,10 +2,10 @@
 //! snapshot and the CLI, the import upsert and single-card changes. Every
 //! function runs inside a store job; none commits on its own.
 
+use crate::store::sql;
 use std::collections::{HashMap, HashSet};
 
-use rusqlite::types::Type;
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use crate::store::sql::{Connection, OptionalExtension, Row, params};
 
 use crate::cards::card::{Card, CardStatus};
 use crate::cards::pan::PanHash;
@@ -62,16 +62,11 @@ pub(crate) enum Changed {
     },
 }
 
-/// A stored value that does not read back as its type.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct BadValue(String);
-
 /// The registry version.
-pub(crate) fn version(conn: &Connection) -> rusqlite::Result<i64> {
+pub(crate) fn version(conn: &Connection) -> sql::Result<i64> {
     conn.query_row(
         "SELECT version FROM card_registry_version WHERE id = 1",
-        [],
+        params![],
         |r| r.get(0),
     )
 }
@@ -79,17 +74,17 @@ pub(crate) fn version(conn: &Connection) -> rusqlite::Result<i64> {
 /// Every card with the version they are at. The version is read first: a
 /// change committed in between makes the snapshot newer than its label,
 /// never older, so the next refresh catches up.
-pub(crate) fn load_all(conn: &Connection) -> rusqlite::Result<(i64, Vec<Card>)> {
+pub(crate) fn load_all(conn: &Connection) -> sql::Result<(i64, Vec<Card>)> {
     let version = version(conn)?;
-    let mut stmt = conn.prepare(&format!("SELECT {CARD_COLUMNS} FROM cards"))?;
+    let mut stmt = conn.prepare_cached(&format!("SELECT {CARD_COLUMNS} FROM cards"))?;
     let cards = stmt
-        .query_map([], card_from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .query_map(params![], card_from_row)?
+        .collect::<sql::Result<Vec<_>>>()?;
     Ok((version, cards))
 }
 
 /// One card by PAN hash.
-pub(crate) fn get(conn: &Connection, hash: &PanHash) -> rusqlite::Result<Option<Card>> {
+pub(crate) fn get(conn: &Connection, hash: &PanHash) -> sql::Result<Option<Card>> {
     conn.prepare_cached(&format!(
         "SELECT {CARD_COLUMNS} FROM cards WHERE pan_hash = ?1"
     ))?
@@ -98,10 +93,10 @@ pub(crate) fn get(conn: &Connection, hash: &PanHash) -> rusqlite::Result<Option<
 }
 
 /// Any one stored card's hash and encrypted PAN, to check the keys against.
-pub(crate) fn sample(conn: &Connection) -> rusqlite::Result<Option<(Vec<u8>, Vec<u8>)>> {
+pub(crate) fn sample(conn: &Connection) -> sql::Result<Option<(Vec<u8>, Vec<u8>)>> {
     conn.query_row(
         "SELECT pan_hash, pan_encrypted FROM cards LIMIT 1",
-        [],
+        params![],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )
     .optional()
@@ -110,11 +105,7 @@ pub(crate) fn sample(conn: &Connection) -> rusqlite::Result<Option<(Vec<u8>, Vec
 /// Adds new cards and updates changed ones; identical cards are left alone
 /// (their stored ciphertext and time stamp too). Bumps the version once if
 /// anything changed.
-pub(crate) fn import(
-    conn: &Connection,
-    cards: Vec<NewCard>,
-    now_us: i64,
-) -> rusqlite::Result<Imported> {
+pub(crate) fn import(conn: &Connection, cards: Vec<NewCard>, now_us: i64) -> sql::Result<Imported> {
     let before = version(conn)?;
     let mut out = Imported {
         added: 0,
@@ -169,7 +160,7 @@ pub(crate) fn change(
     hash: &PanHash,
     change: &Change,
     now_us: i64,
-) -> rusqlite::Result<Changed> {
+) -> sql::Result<Changed> {
     let Some(old) = get(conn, hash)? else {
         return Ok(Changed::Missing);
     };
@@ -195,11 +186,7 @@ pub(crate) fn change(
 
 /// The cards matching every given criterion (BIN, last 4 digits, account,
 /// among `institutions` when given), by masked PAN, at most `limit`.
-pub(crate) fn search(
-    conn: &Connection,
-    query: &CardQuery,
-    limit: u32,
-) -> rusqlite::Result<Vec<Card>> {
+pub(crate) fn search(conn: &Connection, query: &CardQuery, limit: u32) -> sql::Result<Vec<Card>> {
     let institutions = query
         .institutions
         .as_ref()
@@ -226,7 +213,7 @@ pub(crate) fn activate_prepaid(
     conn: &Connection,
     accounts: &HashSet<String>,
     now_us: i64,
-) -> rusqlite::Result<((i64, i64), Vec<Card>)> {
+) -> sql::Result<((i64, i64), Vec<Card>)> {
     let before = version(conn)?;
     let mut activated = Vec::new();
     let mut stmt = conn.prepare_cached(
@@ -249,7 +236,7 @@ pub(crate) fn activate_prepaid(
 }
 
 /// Overwrites the mutable fields of a stored card.
-fn write_card(conn: &Connection, c: &Card, now_us: i64) -> rusqlite::Result<()> {
+fn write_card(conn: &Connection, c: &Card, now_us: i64) -> sql::Result<()> {
     conn.prepare_cached(
         "UPDATE cards SET expiry = ?2, status = ?3, account = ?4, institution = ?5,
              currency = ?6, profile = ?7, product = ?8, updated_at_us = ?9
@@ -278,9 +265,9 @@ pub(crate) struct StoredPan {
 }
 
 /// Every stored card's hash, masked PAN and encrypted PAN.
-pub(crate) fn stored_pans(conn: &Connection) -> rusqlite::Result<Vec<StoredPan>> {
-    conn.prepare("SELECT pan_hash, pan_masked, pan_encrypted FROM cards")?
-        .query_map([], |r| {
+pub(crate) fn stored_pans(conn: &Connection) -> sql::Result<Vec<StoredPan>> {
+    conn.prepare_cached("SELECT pan_hash, pan_masked, pan_encrypted FROM cards")?
+        .query_map(params![], |r| {
             Ok(StoredPan {
                 hash: r.get(0)?,
                 masked: r.get(1)?,
@@ -295,7 +282,7 @@ pub(crate) fn stored_pans(conn: &Connection) -> rusqlite::Result<Vec<StoredPan>>
 pub(crate) fn by_accounts(
     conn: &Connection,
     accounts: &[String],
-) -> rusqlite::Result<HashMap<String, Card>> {
+) -> sql::Result<HashMap<String, Card>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {CARD_COLUMNS} FROM cards WHERE account = ?1"
     ))?;
@@ -314,7 +301,7 @@ pub(crate) fn by_accounts(
 pub(crate) fn protected_by_accounts(
     conn: &Connection,
     accounts: &[String],
-) -> rusqlite::Result<Vec<Option<StoredPan>>> {
+) -> sql::Result<Vec<Option<StoredPan>>> {
     let mut stmt = conn.prepare_cached(
         "SELECT pan_hash, pan_masked, pan_encrypted FROM cards WHERE account = ?1 LIMIT 2",
     )?;
@@ -328,7 +315,7 @@ pub(crate) fn protected_by_accounts(
                     encrypted: r.get(2)?,
                 })
             })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<sql::Result<Vec<_>>>()?;
         out.push((found.len() == 1).then(|| found.remove(0)));
     }
     Ok(out)
@@ -346,7 +333,7 @@ pub(crate) struct Rekeyed {
 /// hash and ciphertext, then bumps the registry version. Writes nothing and
 /// answers `Ok(None)` when the cards are no longer exactly those of `plan`
 /// (changed since they were read); else the journal rows moved.
-pub(crate) fn rekey(conn: &Connection, plan: &[Rekeyed]) -> rusqlite::Result<Option<u64>> {
+pub(crate) fn rekey(conn: &Connection, plan: &[Rekeyed]) -> sql::Result<Option<u64>> {
     let mut now = HashMap::with_capacity(plan.len());
     for stored in stored_pans(conn)? {
         now.insert(stored.hash, stored.encrypted);
@@ -372,20 +359,18 @@ pub(crate) fn rekey(conn: &Connection, plan: &[Rekeyed]) -> rusqlite::Result<Opt
 }
 
 /// Moves the registry version on; returns the new one.
-fn bump(conn: &Connection) -> rusqlite::Result<i64> {
+fn bump(conn: &Connection) -> sql::Result<i64> {
     conn.query_row(
         "UPDATE card_registry_version SET version = version + 1 WHERE id = 1 RETURNING version",
-        [],
+        params![],
         |r| r.get(0),
     )
 }
 
 /// A card from a row of [`CARD_COLUMNS`]; values that do not parse are
 /// conversion errors naming the column.
-fn card_from_row(row: &Row<'_>) -> rusqlite::Result<Card> {
-    let bad = |column: usize, what: String| {
-        rusqlite::Error::FromSqlConversionFailure(column, Type::Text, Box::new(BadValue(what)))
-    };
+fn card_from_row(row: &Row<'_>) -> sql::Result<Card> {
+    let bad = sql::Error::bad_column;
     let hash: Vec<u8> = row.get(0)?;
     let pan_hash = PanHash::try_from(hash.as_slice())
         .map_err(|_| bad(0, format!("pan_hash has {} bytes, not 32", hash.len())))?;

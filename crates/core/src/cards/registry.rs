@@ -17,6 +17,7 @@
 //!
 //! The store is the truth; the snapshot may lag it until the next refresh.
 
+use crate::store::sql;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -356,7 +357,7 @@ impl CardRegistry {
         with: F,
     ) -> Result<Result<(Vec<Card>, T), E>, CardError>
     where
-        F: FnOnce(&rusqlite::Connection) -> rusqlite::Result<Result<T, E>> + Send + 'static,
+        F: FnOnce(&sql::Connection) -> sql::Result<Result<T, E>> + Send + 'static,
         T: Send + 'static,
         E: Send + 'static,
     {
@@ -495,9 +496,7 @@ impl CardRegistry {
         with: F,
     ) -> Result<Result<(Card, T), E>, CardError>
     where
-        F: FnOnce(&rusqlite::Connection, &Card, &Card) -> rusqlite::Result<Result<T, E>>
-            + Send
-            + 'static,
+        F: FnOnce(&sql::Connection, &Card, &Card) -> sql::Result<Result<T, E>> + Send + 'static,
         T: Send + 'static,
         E: Send + 'static,
     {
@@ -583,7 +582,7 @@ impl CardRegistry {
         with: F,
     ) -> Result<Result<(T, Vec<Card>), E>, CardError>
     where
-        F: FnOnce(&rusqlite::Connection) -> rusqlite::Result<Result<(T, HashSet<String>), E>>
+        F: FnOnce(&sql::Connection) -> sql::Result<Result<(T, HashSet<String>), E>>
             + Send
             + 'static,
         T: Send + 'static,

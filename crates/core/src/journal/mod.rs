@@ -7,7 +7,8 @@ pub mod decision;
 pub mod keys;
 pub mod txn_id;
 
-use rusqlite::{OptionalExtension, params};
+use crate::store::sql;
+use crate::store::sql::{OptionalExtension, params};
 
 use crate::account::Balances;
 use crate::iso8583::fields::ResponseCode;
@@ -133,14 +134,14 @@ pub async fn append(store: &Store, e: JournalEntry) -> Result<(), StoreError> {
 
 /// Writes a row on the store's write connection (for callers that write
 /// more in the same transaction).
-pub fn insert(c: &rusqlite::Connection, e: &JournalEntry) -> rusqlite::Result<()> {
+pub fn insert(c: &sql::Connection, e: &JournalEntry) -> sql::Result<()> {
     insert_as(c, INSERT, e)
 }
 
 /// Records, before an online call, the row the journal gets should the hub
 /// stop before the call's decision is journaled (`e` carries that decision:
 /// outcome unknown).
-pub fn record_intent(c: &rusqlite::Connection, e: &JournalEntry) -> rusqlite::Result<()> {
+pub fn record_intent(c: &sql::Connection, e: &JournalEntry) -> sql::Result<()> {
     insert_as(c, INSERT_INTENT, e)
 }
 
@@ -148,10 +149,7 @@ pub fn record_intent(c: &rusqlite::Connection, e: &JournalEntry) -> rusqlite::Re
 /// (written in the transaction of an account system's booking in the hub's
 /// store: a call that outlived its deadline books after the hub's own row,
 /// which stands); whether it did.
-pub fn insert_unless_journaled(
-    c: &rusqlite::Connection,
-    e: &JournalEntry,
-) -> rusqlite::Result<bool> {
+pub fn insert_unless_journaled(c: &sql::Connection, e: &JournalEntry) -> sql::Result<bool> {
     if journaled_decision(c, e.txn_id)?.is_some() {
         return Ok(false);
     }
@@ -159,10 +157,7 @@ pub fn insert_unless_journaled(
 }
 
 /// The decision journaled for transaction `txn_id`, if its row exists.
-pub fn journaled_decision(
-    c: &rusqlite::Connection,
-    txn_id: TxnId,
-) -> rusqlite::Result<Option<Decision>> {
+pub fn journaled_decision(c: &sql::Connection, txn_id: TxnId) -> sql::Result<Option<Decision>> {
     c.prepare_cached(&format!(
         "SELECT {DECISION_COLUMNS} FROM journal WHERE txn_id = ?1"
     ))?
@@ -174,7 +169,7 @@ pub fn journaled_decision(
 const DECISION_COLUMNS: &str = "response_code, auth_id, available_minor, ledger_minor, decided_by, reason, adapter, raw_response_code";
 
 /// The [`Decision`] in a row's [`DECISION_COLUMNS`], from column `first` on.
-fn read_decision(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Decision> {
+fn read_decision(r: &sql::Row<'_>, first: usize) -> sql::Result<Decision> {
     let code: String = r.get(first)?;
     let available: Option<i64> = r.get(first + 2)?;
     let ledger: Option<i64> = r.get(first + 3)?;
@@ -193,7 +188,7 @@ fn read_decision(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Decisi
 }
 
 /// Removes a call's intent (in the transaction of its decision's row).
-pub fn clear_intent(c: &rusqlite::Connection, txn_id: TxnId) -> rusqlite::Result<()> {
+pub fn clear_intent(c: &sql::Connection, txn_id: TxnId) -> sql::Result<()> {
     c.prepare_cached("DELETE FROM call_intents WHERE txn_id = ?1")?
         .execute([txn_id.0])
         .map(|_| ())
@@ -212,20 +207,20 @@ pub struct Interrupted {
 /// Moves every call intent left by a stopped hub into the journal (its
 /// decision, 96, is what the switch's repeats and reversals then find) and
 /// returns them, for a Reverse each.
-pub fn journal_interrupted(c: &rusqlite::Connection) -> rusqlite::Result<Vec<Interrupted>> {
+pub fn journal_interrupted(c: &sql::Connection) -> sql::Result<Vec<Interrupted>> {
     let calls = c
-        .prepare(
+        .prepare_cached(
             "SELECT txn_id, received_at_us, institution, account FROM call_intents ORDER BY txn_id",
         )?
-        .query_map([], |r| {
+        .query_map(params![], |r| {
             Ok(Interrupted {
                 txn_id: TxnId(r.get(0)?),
                 received_at_us: r.get(1)?,
-                institution: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
-                account: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                institution: r.get::<Option<String>>(2)?.unwrap_or_default(),
+                account: r.get::<Option<String>>(3)?.unwrap_or_default(),
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<sql::Result<Vec<_>>>()?;
     // A request whose duplicate key a journaled request already has (only
     // after the seen-keys filter forgot it) keeps the key unique.
     let entry = format!(
@@ -244,7 +239,7 @@ pub fn journal_interrupted(c: &rusqlite::Connection) -> rusqlite::Result<Vec<Int
     Ok(calls)
 }
 
-fn insert_as(c: &rusqlite::Connection, sql: &str, e: &JournalEntry) -> rusqlite::Result<()> {
+fn insert_as(c: &sql::Connection, sql: &str, e: &JournalEntry) -> sql::Result<()> {
     let d = &e.decision;
     c.prepare_cached(sql)?
         .execute(params![
@@ -358,7 +353,7 @@ pub fn original(
         .query_row(params![args.0, args.1, args.2, args.3], |r| {
             Ok(Original {
                 txn_id: TxnId(r.get(0)?),
-                approved: r.get::<_, String>(1)? == "00",
+                approved: r.get::<String>(1)? == "00",
                 amount_minor: r.get(2)?,
                 counted_count: r.get(3)?,
                 channel: r.get(4)?,
@@ -415,15 +410,15 @@ pub fn recorded(store: &Store, txn_id: TxnId) -> Result<Option<Recorded>, StoreE
                 pan_masked: r.get(3)?,
                 amount_minor: r.get(4)?,
                 currency: r.get(5)?,
-                transmission_time: r.get::<_, Option<String>>(6)?.unwrap_or_default(),
-                rrn: r.get::<_, Option<String>>(7)?.unwrap_or_default(),
-                terminal: r.get::<_, Option<String>>(8)?.unwrap_or_default(),
+                transmission_time: r.get::<Option<String>>(6)?.unwrap_or_default(),
+                rrn: r.get::<Option<String>>(7)?.unwrap_or_default(),
+                terminal: r.get::<Option<String>>(8)?.unwrap_or_default(),
                 merchant: r.get(9)?,
                 response_code: r.get(10)?,
                 raw_code: r.get(11)?,
                 decided_by: r.get(12)?,
-                reason: r.get::<_, Option<String>>(13)?.unwrap_or_default(),
-                original_txn_id: r.get::<_, Option<i64>>(14)?.map(TxnId),
+                reason: r.get::<Option<String>>(13)?.unwrap_or_default(),
+                original_txn_id: r.get::<Option<i64>>(14)?.map(TxnId),
             })
         })
         .optional()
@@ -463,7 +458,7 @@ pub fn day_totals(
 ) -> Result<Vec<DayTotal>, StoreError> {
     let day = business_day.to_string();
     store.read(move |c| {
-        c.prepare(
+        c.prepare_cached(
             "SELECT pan_hash, channel, SUM(counted_minor), SUM(counted_count), \
              decided_by = 'stand_in' FROM journal \
              WHERE txn_id >= ?1 AND business_day = ?2 AND pan_hash IS NOT NULL \
@@ -486,7 +481,7 @@ pub fn highest_id(store: &Store) -> Result<i64, StoreError> {
         c.query_row(
             "SELECT MAX(COALESCE((SELECT MAX(txn_id) FROM journal), 0), \
              COALESCE((SELECT MAX(txn_id) FROM call_intents), 0))",
-            [],
+            params![],
             |r| r.get(0),
         )
     })
@@ -498,7 +493,7 @@ pub fn highest_id(store: &Store) -> Result<i64, StoreError> {
 /// The store's error.
 pub fn recent_keys(store: &Store, since: TxnId) -> Result<Vec<SwitchKeys>, StoreError> {
     store.read(move |c| {
-        c.prepare(
+        c.prepare_cached(
             "SELECT mti, transmission_time, stan, acquirer, terminal, rrn FROM journal \
              WHERE txn_id >= ?1 AND entry IN ('request', 'orphan_reversal')",
         )?

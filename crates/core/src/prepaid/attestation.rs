@@ -11,7 +11,8 @@
 //! attestation found wrong is disputed), and attesting again amends the
 //! comment; the history keeps every step.
 
-use rusqlite::{Connection, OptionalExtension, named_params, params};
+use crate::store::sql;
+use crate::store::sql::{Connection, OptionalExtension, params};
 
 use super::db::{self, Op};
 use super::{Ledger, PrepaidError, ProgrammeKind, checked_text};
@@ -91,9 +92,9 @@ pub struct UnattestedPurchase {
 }
 
 /// The join giving each entry `e` its latest attestation row `t` recorded
-/// at or before `:as_of`.
+/// at or before parameter `?1`.
 pub(super) const LATEST_ATTESTATION: &str = "LEFT JOIN prepaid_attestations t ON t.id = \
-     (SELECT MAX(id) FROM prepaid_attestations WHERE entry = e.id AND recorded_at_us <= :as_of)";
+     (SELECT MAX(id) FROM prepaid_attestations WHERE entry = e.id AND recorded_at_us <= ?1)";
 
 /// A user, comment or reason, trimmed and checked as [`checked_text`].
 fn text(field: &'static str, value: &str, max: usize) -> Result<String, PrepaidError> {
@@ -153,7 +154,7 @@ fn unattested(
     conn: &Connection,
     orderer: &str,
     booked_before_us: i64,
-) -> rusqlite::Result<Vec<UnattestedPurchase>> {
+) -> sql::Result<Vec<UnattestedPurchase>> {
     let sql = format!(
         "SELECT e.id, e.reference, a.name, e.booked_at_us, -p.amount, a.currency, e.merchant,
                 t.action, t.comment
@@ -162,18 +163,18 @@ fn unattested(
          JOIN prepaid_programmes g ON g.id = a.programme
          JOIN prepaid_postings p ON p.entry = e.id AND p.account = e.card
          {LATEST_ATTESTATION}
-         WHERE e.kind = 'capture' AND g.kind = :small AND a.orderer = :orderer
-           AND e.booked_at_us < :before AND (t.action IS NULL OR t.action <> 'attest')
+         WHERE e.kind = 'capture' AND g.kind = ?2 AND a.orderer = ?3
+           AND e.booked_at_us < ?4 AND (t.action IS NULL OR t.action <> 'attest')
          ORDER BY e.id"
     );
-    let mut stmt = conn.prepare(&sql)?;
+    let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(
-        named_params! {
-            ":as_of": i64::MAX,
-            ":small": ProgrammeKind::SmallPurchase.as_str(),
-            ":orderer": orderer,
-            ":before": booked_before_us,
-        },
+        params![
+            i64::MAX,
+            ProgrammeKind::SmallPurchase.as_str(),
+            orderer,
+            booked_before_us
+        ],
         |r| {
             let action: Option<String> = r.get(7)?;
             Ok(UnattestedPurchase {
@@ -193,18 +194,11 @@ fn unattested(
 
 /// Minor units (column `amount`, not negative) and currency (column
 /// `currency`) of a row as money.
-pub(super) fn money(
-    r: &rusqlite::Row<'_>,
-    amount: usize,
-    currency: usize,
-) -> rusqlite::Result<Money> {
-    let bad = |column: usize, e: Box<dyn std::error::Error + Send + Sync>| {
-        rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Integer, e)
-    };
-    let minor: i64 = r.get(amount)?;
-    let minor = u64::try_from(minor).map_err(|e| bad(amount, Box::new(e)))?;
+pub(super) fn money(r: &sql::Row<'_>, amount: usize, currency: usize) -> sql::Result<Money> {
+    let minor: u64 = r.get(amount)?;
     let numeric: u16 = r.get(currency)?;
-    let currency_of = Currency::from_numeric(numeric).map_err(|e| bad(currency, Box::new(e)))?;
+    let currency_of =
+        Currency::from_numeric(numeric).map_err(|e| sql::Error::bad_column(currency, e))?;
     Ok(Money::new(minor, currency_of))
 }
 

@@ -5,7 +5,8 @@
 //! account's balance column in the same transaction, or by a load file,
 //! which moves each account's column once at its end.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::sql;
+use crate::store::sql::{Connection, OptionalExtension, params};
 
 use super::postings::book;
 use super::{AccountKind, Booked, NewOrderer, NewProgramme, PrepaidError, limits};
@@ -14,7 +15,7 @@ use crate::money::Money;
 
 /// An operation's outcome inside its store job: `Err` outside is SQLite's,
 /// inside the ledger's refusal (nothing written).
-pub(super) type Op<T> = rusqlite::Result<Result<T, PrepaidError>>;
+pub(super) type Op<T> = sql::Result<Result<T, PrepaidError>>;
 
 /// A card account with its programme's rules.
 #[derive(Debug, Clone)]
@@ -45,7 +46,7 @@ const CARD_COLUMNS: &str = "a.id, a.name, a.orderer, a.programme, a.currency, a.
      a.balance, p.max_balance FROM prepaid_accounts a JOIN prepaid_programmes p ON p.id = a.programme \
      WHERE a.kind = 'card'";
 
-fn card_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CardAccount> {
+fn card_from_row(r: &sql::Row<'_>) -> sql::Result<CardAccount> {
     Ok(CardAccount {
         id: r.get(0)?,
         name: r.get(1)?,
@@ -58,19 +59,19 @@ fn card_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CardAccount> {
     })
 }
 
-pub(super) fn card_by_name(conn: &Connection, name: &str) -> rusqlite::Result<Option<CardAccount>> {
+pub(super) fn card_by_name(conn: &Connection, name: &str) -> sql::Result<Option<CardAccount>> {
     conn.prepare_cached(&format!("SELECT {CARD_COLUMNS} AND a.name = ?1"))?
         .query_row([name], card_from_row)
         .optional()
 }
 
-fn card_by_id(conn: &Connection, id: i64) -> rusqlite::Result<CardAccount> {
+fn card_by_id(conn: &Connection, id: i64) -> sql::Result<CardAccount> {
     conn.prepare_cached(&format!("SELECT {CARD_COLUMNS} AND a.id = ?1"))?
         .query_row([id], card_from_row)
 }
 
 /// The card account where money of `id` is now (following replacements).
-fn current_card(conn: &Connection, id: i64) -> rusqlite::Result<CardAccount> {
+fn current_card(conn: &Connection, id: i64) -> sql::Result<CardAccount> {
     let mut card = card_by_id(conn, id)?;
     while let Some(next) = card.replaced_by {
         card = card_by_id(conn, next)?;
@@ -100,13 +101,13 @@ fn open_card(conn: &Connection, name: &str, amount: Option<&Money>) -> Op<CardAc
     Ok(Ok(card))
 }
 
-fn account_id(conn: &Connection, kind: AccountKind, name: &str) -> rusqlite::Result<i64> {
+fn account_id(conn: &Connection, kind: AccountKind, name: &str) -> sql::Result<i64> {
     conn.prepare_cached("SELECT id FROM prepaid_accounts WHERE kind = ?1 AND name = ?2")?
         .query_row(params![kind.as_str(), name], |r| r.get(0))
 }
 
 /// Money set aside by open holds that have not expired at `now_us`.
-fn held(conn: &Connection, account: i64, now_us: i64) -> rusqlite::Result<i64> {
+fn held(conn: &Connection, account: i64, now_us: i64) -> sql::Result<i64> {
     conn.prepare_cached(HELD)?
         .query_row(params![account, now_us], |r| r.get(0))
 }
@@ -116,7 +117,7 @@ fn held(conn: &Connection, account: i64, now_us: i64) -> rusqlite::Result<i64> {
 pub(super) const HELD: &str = "SELECT COALESCE(SUM(remaining), 0) FROM prepaid_holds
      WHERE account = ?1 AND state = 'open' AND expires_at_us > ?2";
 
-fn balances_of(conn: &Connection, card: &CardAccount, now_us: i64) -> rusqlite::Result<Balances> {
+fn balances_of(conn: &Connection, card: &CardAccount, now_us: i64) -> sql::Result<Balances> {
     let held = held(conn, card.id, now_us)?;
     Ok(Balances {
         available: card.balance - held,
@@ -124,7 +125,7 @@ fn balances_of(conn: &Connection, card: &CardAccount, now_us: i64) -> rusqlite::
     })
 }
 
-fn fresh_balances(conn: &Connection, id: i64, now_us: i64) -> rusqlite::Result<Balances> {
+fn fresh_balances(conn: &Connection, id: i64, now_us: i64) -> sql::Result<Balances> {
     let card = card_by_id(conn, id)?;
     balances_of(conn, &card, now_us)
 }
@@ -155,7 +156,7 @@ pub(super) fn credit_legs(
     conn: &Connection,
     card: &CardAccount,
     x: i64,
-) -> rusqlite::Result<Vec<(i64, i64)>> {
+) -> sql::Result<Vec<(i64, i64)>> {
     Ok(vec![
         (card.id, x),
         (account_id(conn, AccountKind::Pooled, &card.orderer)?, -x),
@@ -167,7 +168,7 @@ pub(super) fn credit_legs(
 }
 
 /// The legs of a debit of a card (capture, reversal of a load).
-fn debit_legs(conn: &Connection, card: &CardAccount, x: i64) -> rusqlite::Result<Vec<(i64, i64)>> {
+fn debit_legs(conn: &Connection, card: &CardAccount, x: i64) -> sql::Result<Vec<(i64, i64)>> {
     Ok(credit_legs(conn, card, x)?
         .into_iter()
         .map(|(a, v)| (a, -v))
@@ -175,7 +176,7 @@ fn debit_legs(conn: &Connection, card: &CardAccount, x: i64) -> rusqlite::Result
 }
 
 /// Records the card acceptor of a purchase's entry (capture, reversal).
-fn note_merchant(conn: &Connection, entry: i64, merchant: Option<&str>) -> rusqlite::Result<()> {
+fn note_merchant(conn: &Connection, entry: i64, merchant: Option<&str>) -> sql::Result<()> {
     if let Some(merchant) = merchant {
         conn.prepare_cached("UPDATE prepaid_entries SET merchant = ?2 WHERE id = ?1")?
             .execute(params![entry, merchant])?;
@@ -185,7 +186,7 @@ fn note_merchant(conn: &Connection, entry: i64, merchant: Option<&str>) -> rusql
 
 /// The entry or hold an earlier call with this reference booked, as a
 /// repeat with the card's balances now.
-fn repeat_of(conn: &Connection, reference: &str, now_us: i64) -> rusqlite::Result<Option<Booked>> {
+fn repeat_of(conn: &Connection, reference: &str, now_us: i64) -> sql::Result<Option<Booked>> {
     let found: Option<(i64, i64)> = conn
         .prepare_cached(
             "SELECT id, card FROM prepaid_entries WHERE reference = ?1
@@ -207,7 +208,7 @@ fn repeat_of(conn: &Connection, reference: &str, now_us: i64) -> rusqlite::Resul
 }
 
 /// Whether `sql` (a one-parameter lookup by id) finds a row.
-pub(super) fn has_row(conn: &Connection, sql: &str, id: &str) -> rusqlite::Result<bool> {
+pub(super) fn has_row(conn: &Connection, sql: &str, id: &str) -> sql::Result<bool> {
     conn.query_row(sql, [id], |_| Ok(()))
         .optional()
         .map(|row| row.is_some())
@@ -409,15 +410,18 @@ pub(super) fn hold(
     if let Some(e) = limits::exceeded(conn, card.id, &card.name, &card.programme, x, now_us)? {
         return Ok(Err(e));
     }
-    conn.prepare_cached(
+    let id: i64 = conn.prepare_cached(
         "INSERT INTO prepaid_holds (reference, account, amount, remaining, state, created_at_us, expires_at_us, merchant)
-         VALUES (?1, ?2, ?3, ?3, 'open', ?4, ?5, ?6)",
+         VALUES (?1, ?2, ?3, ?3, 'open', ?4, ?5, ?6) RETURNING id",
     )?
-    .execute(params![reference, card.id, x, now_us, expires_at_us, merchant])?;
+    .query_row(
+        params![reference, card.id, x, now_us, expires_at_us, merchant],
+        |r| r.get(0),
+    )?;
     // The hold moves no posting: the balance read above stands, and only
     // what is available shrinks, by the hold.
     Ok(Ok(Booked {
-        id: conn.last_insert_rowid(),
+        id,
         balances: Balances {
             available: available - x,
             ledger: card.balance,
@@ -426,7 +430,7 @@ pub(super) fn hold(
     }))
 }
 
-fn hold_by_reference(conn: &Connection, reference: &str) -> rusqlite::Result<Option<Hold>> {
+fn hold_by_reference(conn: &Connection, reference: &str) -> sql::Result<Option<Hold>> {
     conn.prepare_cached(
         "SELECT id, account, remaining, captured, refunded, state, merchant FROM prepaid_holds WHERE reference = ?1",
     )?
@@ -712,7 +716,7 @@ pub(super) fn replace(
 }
 
 /// Marks open holds past their expiry as expired; returns how many.
-pub(super) fn expire_holds(conn: &Connection, now_us: i64) -> rusqlite::Result<usize> {
+pub(super) fn expire_holds(conn: &Connection, now_us: i64) -> sql::Result<usize> {
     conn.execute(
         "UPDATE prepaid_holds SET state = 'expired' WHERE state = 'open' AND expires_at_us <= ?1",
         [now_us],
@@ -724,7 +728,7 @@ pub(super) fn balance(
     conn: &Connection,
     account: &str,
     now_us: i64,
-) -> rusqlite::Result<Result<Balances, PrepaidError>> {
+) -> sql::Result<Result<Balances, PrepaidError>> {
     match card_by_name(conn, account)? {
         Some(card) => {
             let current = current_card(conn, card.id)?;

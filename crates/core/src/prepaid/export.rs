@@ -18,10 +18,11 @@
 //! was attested or disputed in between. Byte layout: `docs/prepaid.md`
 //! ("Accounting export").
 
+use crate::store::sql;
+use crate::store::sql::{Connection, params};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
-use rusqlite::{Connection, named_params};
 
 use super::attestation::{AttestationState, LATEST_ATTESTATION};
 use super::{Ledger, PrepaidError, ProgrammeKind};
@@ -84,28 +85,28 @@ fn rows(
     from_us: i64,
     to_us: i64,
     as_of_us: i64,
-) -> rusqlite::Result<Vec<Row>> {
+) -> sql::Result<Vec<Row>> {
     let sql = format!(
         "SELECT e.id, e.booked_at_us, e.kind, e.reference, a.name, a.currency, p.amount,
-                e.merchant, e.kind = 'capture' AND g.kind = :small, t.action, t.user, t.comment
+                e.merchant, e.kind = 'capture' AND g.kind = ?2, t.action, t.user, t.comment
          FROM prepaid_entries e
          JOIN prepaid_postings p ON p.entry = e.id
          JOIN prepaid_accounts a ON a.id = p.account
          JOIN prepaid_programmes g ON g.id = a.programme
          {LATEST_ATTESTATION}
-         WHERE a.kind = 'card' AND a.orderer = :orderer
-           AND e.booked_at_us >= :from AND e.booked_at_us < :to AND e.booked_at_us <= :as_of
+         WHERE a.kind = 'card' AND a.orderer = ?3
+           AND e.booked_at_us >= ?4 AND e.booked_at_us < ?5 AND e.booked_at_us <= ?1
          ORDER BY e.id, a.id"
     );
-    let mut stmt = conn.prepare(&sql)?;
+    let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(
-        named_params! {
-            ":small": ProgrammeKind::SmallPurchase.as_str(),
-            ":orderer": orderer,
-            ":from": from_us,
-            ":to": to_us,
-            ":as_of": as_of_us,
-        },
+        params![
+            as_of_us,
+            ProgrammeKind::SmallPurchase.as_str(),
+            orderer,
+            from_us,
+            to_us
+        ],
         |r| {
             let numeric: u16 = r.get(5)?;
             let attestable: bool = r.get(8)?;

@@ -5,7 +5,8 @@
 //! of the day that were not released (a reversed authorization gives its
 //! share back).
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::sql;
+use crate::store::sql::{Connection, OptionalExtension, params};
 
 use super::PrepaidError;
 
@@ -35,7 +36,7 @@ pub(super) fn exceeded(
     programme: &str,
     amount: i64,
     now_us: i64,
-) -> rusqlite::Result<Option<PrepaidError>> {
+) -> sql::Result<Option<PrepaidError>> {
     let limits: Option<(Option<i64>, Option<i64>)> = conn
         .prepare_cached("SELECT daily_amount, daily_count FROM prepaid_programmes WHERE id = ?1")?
         .query_row([programme], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -84,7 +85,7 @@ mod tests {
         ] {
             let plan: Vec<String> = store
                 .read(move |c| {
-                    c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?
+                    c.prepare_cached(&format!("EXPLAIN QUERY PLAN {sql}"))?
                         .query_map([1, 2], |r| r.get(3))?
                         .collect()
                 })

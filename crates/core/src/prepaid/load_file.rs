@@ -18,12 +18,13 @@
 //! balance column is moved once at the end (every line still writes its
 //! entry and its three postings).
 
+use crate::store::sql;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashSet};
 
 use foldhash::{HashMap, HashMapExt};
 
-use rusqlite::Connection;
+use crate::store::sql::Connection;
 
 use super::db::{self, CardAccount};
 use super::postings;
@@ -316,11 +317,12 @@ fn apply_with_cache(
     conn: &Connection,
     lines: &[LoadLine],
     now_us: i64,
-) -> rusqlite::Result<Result<(LoadReport, HashSet<String>), Problems>> {
-    let before: i64 = conn.pragma_query_value(None, "cache_size", |r| r.get(0))?;
-    conn.pragma_update(None, "cache_size", -BOOKING_CACHE_KIB)?;
+) -> sql::Result<Result<(LoadReport, HashSet<String>), Problems>> {
+    let sqlite = conn.as_sqlite();
+    let before: i64 = sqlite.pragma_query_value(None, "cache_size", |r| r.get(0))?;
+    sqlite.pragma_update(None, "cache_size", -BOOKING_CACHE_KIB)?;
     let done = apply(conn, lines, now_us);
-    conn.pragma_update(None, "cache_size", before)?;
+    sqlite.pragma_update(None, "cache_size", before)?;
     done
 }
 
@@ -340,7 +342,7 @@ fn apply(
     conn: &Connection,
     lines: &[LoadLine],
     now_us: i64,
-) -> rusqlite::Result<Result<(LoadReport, HashSet<String>), Problems>> {
+) -> sql::Result<Result<(LoadReport, HashSet<String>), Problems>> {
     let mut problems = Problems::default();
     let mut cards: HashMap<&str, Option<FileCard>> = HashMap::new();
     let mut to_book: Vec<(&LoadLine, i64)> = Vec::with_capacity(lines.len());
@@ -468,7 +470,7 @@ fn refusal(card: &CardAccount, amount: &Money, x: i64) -> Option<PrepaidError> {
     db::over_max(card, x)
 }
 
-fn file_card(conn: &Connection, name: &str) -> rusqlite::Result<Option<FileCard>> {
+fn file_card(conn: &Connection, name: &str) -> sql::Result<Option<FileCard>> {
     let Some(account) = db::card_by_name(conn, name)? else {
         return Ok(None);
     };
@@ -491,15 +493,14 @@ enum Earlier {
 /// What the file's references were used for before, found with one query
 /// over all of them (a JSON array walked by `json_each`, each probing the
 /// reference indexes) rather than two queries a line.
-fn earlier_uses(
-    conn: &Connection,
-    lines: &[LoadLine],
-) -> rusqlite::Result<HashMap<String, Earlier>> {
+fn earlier_uses(conn: &Connection, lines: &[LoadLine]) -> sql::Result<HashMap<String, Earlier>> {
     let references: Vec<&str> = lines.iter().map(|l| l.reference.as_str()).collect();
-    let json = serde_json::to_string(&references)
-        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let json = serde_json::to_string(&references).map_err(|e| sql::Error::Parameter {
+        index: 1,
+        reason: e.to_string(),
+    })?;
     let mut found = HashMap::new();
-    let mut entries = conn.prepare(
+    let mut entries = conn.prepare_cached(
         "SELECT e.reference, e.kind, a.name, p.amount FROM json_each(?1) j
          CROSS JOIN prepaid_entries e ON e.reference = j.value
          JOIN prepaid_accounts a ON a.id = e.card
@@ -514,17 +515,17 @@ fn earlier_uses(
             },
             _ => Earlier::Other,
         };
-        Ok((r.get::<_, String>(0)?, earlier))
+        Ok((r.get::<String>(0)?, earlier))
     })?;
     for row in rows {
         let (reference, earlier) = row?;
         found.insert(reference, earlier);
     }
-    let mut holds = conn.prepare(
+    let mut holds = conn.prepare_cached(
         "SELECT h.reference FROM json_each(?1) j
          CROSS JOIN prepaid_holds h ON h.reference = j.value",
     )?;
-    for reference in holds.query_map([&json], |r| r.get::<_, String>(0))? {
+    for reference in holds.query_map([&json], |r| r.get::<String>(0))? {
         found.insert(reference?, Earlier::Other);
     }
     Ok(found)

@@ -41,6 +41,7 @@ pub use report::{CardAccount, Orderer, Programme, period};
 pub use system::PrepaidLedger;
 pub use teller::{LostCard, Teller};
 
+use crate::store::sql;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -313,11 +314,8 @@ pub struct Ledger {
 }
 
 /// What a booking's store job also writes, given its outcome.
-pub(crate) type Recorder = Arc<
-    dyn Fn(&rusqlite::Connection, Result<&Booked, &PrepaidError>) -> rusqlite::Result<()>
-        + Send
-        + Sync,
->;
+pub(crate) type Recorder =
+    Arc<dyn Fn(&sql::Connection, Result<&Booked, &PrepaidError>) -> sql::Result<()> + Send + Sync>;
 
 impl Ledger {
     /// The ledger kept in `store`.
@@ -340,7 +338,7 @@ impl Ledger {
 
     async fn run<T, F>(&self, f: F) -> Result<T, PrepaidError>
     where
-        F: FnOnce(&rusqlite::Connection, i64) -> Op<T> + Send + 'static,
+        F: FnOnce(&sql::Connection, i64) -> Op<T> + Send + 'static,
         T: Send + 'static,
     {
         let now = now_us();
@@ -351,7 +349,7 @@ impl Ledger {
     /// recorder's row of its outcome in the same job.
     async fn book<F>(&self, f: F) -> Result<Booked, PrepaidError>
     where
-        F: FnOnce(&rusqlite::Connection, i64) -> Op<Booked> + Send + 'static,
+        F: FnOnce(&sql::Connection, i64) -> Op<Booked> + Send + 'static,
     {
         let recorder = self.recorder.clone();
         self.run(move |conn, now| {

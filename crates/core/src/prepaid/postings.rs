@@ -3,7 +3,8 @@
 //! ([`book`]); a load file writes its entries with one [`EntryWriter`] and
 //! moves each account's column once at its end ([`add_to_balance`]).
 
-use rusqlite::{Connection, params};
+use crate::store::sql;
+use crate::store::sql::{Connection, params};
 
 /// Writes an entry and its postings and moves the balance columns with
 /// them, in the caller's transaction.
@@ -15,7 +16,7 @@ pub(super) fn book(
     original: Option<i64>,
     legs: &[(i64, i64)],
     now_us: i64,
-) -> rusqlite::Result<i64> {
+) -> sql::Result<i64> {
     let entry = EntryWriter::new(conn)?.write(kind, reference, card, original, legs, now_us)?;
     for &(account, amount) in legs.iter().filter(|(_, a)| *a != 0) {
         add_to_balance(conn, account, amount)?;
@@ -28,18 +29,16 @@ pub(super) fn book(
 /// file once per account at its end). Holds its two statements, so a load
 /// file's million lines look neither up again.
 pub(super) struct EntryWriter<'c> {
-    conn: &'c Connection,
-    entry: rusqlite::CachedStatement<'c>,
-    posting: rusqlite::CachedStatement<'c>,
+    entry: sql::Statement<'c>,
+    posting: sql::Statement<'c>,
 }
 
 impl<'c> EntryWriter<'c> {
-    pub(super) fn new(conn: &'c Connection) -> rusqlite::Result<EntryWriter<'c>> {
+    pub(super) fn new(conn: &'c Connection) -> sql::Result<EntryWriter<'c>> {
         Ok(EntryWriter {
-            conn,
             entry: conn.prepare_cached(
                 "INSERT INTO prepaid_entries (kind, reference, card, original, booked_at_us)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                 VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
             )?,
             posting: conn.prepare_cached(
                 "INSERT INTO prepaid_postings (entry, account, amount) VALUES (?1, ?2, ?3)",
@@ -56,10 +55,12 @@ impl<'c> EntryWriter<'c> {
         original: Option<i64>,
         legs: &[(i64, i64)],
         now_us: i64,
-    ) -> rusqlite::Result<i64> {
-        self.entry
-            .execute(params![kind, reference, card, original, now_us])?;
-        let entry = self.conn.last_insert_rowid();
+    ) -> sql::Result<i64> {
+        let entry: i64 = self
+            .entry
+            .query_row(params![kind, reference, card, original, now_us], |r| {
+                r.get(0)
+            })?;
         for &(account, amount) in legs.iter().filter(|(_, a)| *a != 0) {
             self.posting.execute(params![entry, account, amount])?;
         }
@@ -68,7 +69,7 @@ impl<'c> EntryWriter<'c> {
 }
 
 /// Moves an account's balance column by `amount`.
-pub(super) fn add_to_balance(conn: &Connection, account: i64, amount: i64) -> rusqlite::Result<()> {
+pub(super) fn add_to_balance(conn: &Connection, account: i64, amount: i64) -> sql::Result<()> {
     conn.prepare_cached("UPDATE prepaid_accounts SET balance = balance + ?2 WHERE id = ?1")?
         .execute(params![account, amount])?;
     Ok(())

@@ -1,7 +1,8 @@
 //! The ledger's reads for people: orderers, their programmes and cards,
 //! statements, and the audit of its invariants against the postings.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::sql;
+use crate::store::sql::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -65,10 +66,10 @@ impl Ledger {
     /// [`PrepaidError::Store`].
     pub fn orderers(&self) -> Result<Vec<Orderer>, PrepaidError> {
         Ok(self.store.read(|c| {
-            let mut ids = c.prepare("SELECT id FROM prepaid_orderers ORDER BY id")?;
+            let mut ids = c.prepare_cached("SELECT id FROM prepaid_orderers ORDER BY id")?;
             let ids = ids
-                .query_map([], |r| r.get::<_, String>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .query_map(params![], |r| r.get::<String>(0))?
+                .collect::<sql::Result<Vec<_>>>()?;
             let mut out = Vec::with_capacity(ids.len());
             for id in ids {
                 out.extend(orderer(c, &id)?);
@@ -152,7 +153,7 @@ pub fn period(from: Option<&str>, to: Option<&str>) -> Result<(i64, i64), Prepai
     Ok((from, to))
 }
 
-fn orderer(conn: &Connection, id: &str) -> rusqlite::Result<Option<Orderer>> {
+fn orderer(conn: &Connection, id: &str) -> sql::Result<Option<Orderer>> {
     let found = conn
         .query_row(
             "SELECT o.name, o.funding_account, -a.balance FROM prepaid_orderers o
@@ -164,7 +165,7 @@ fn orderer(conn: &Connection, id: &str) -> rusqlite::Result<Option<Orderer>> {
     let Some((name, funding_account, pooled_liability)) = found else {
         return Ok(None);
     };
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT p.id, p.kind, p.currency, p.max_balance, p.pin_delivery,
                 (SELECT COUNT(*) FROM prepaid_accounts a WHERE a.kind = 'card' AND a.programme = p.id),
                 p.daily_amount, p.daily_count
@@ -183,7 +184,7 @@ fn orderer(conn: &Connection, id: &str) -> rusqlite::Result<Option<Orderer>> {
                 daily_count: r.get(7)?,
             })
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<sql::Result<_>>()?;
     Ok(Some(Orderer {
         id: id.to_string(),
         name,
@@ -199,7 +200,7 @@ fn card_accounts(
     filter: &str,
     key: &str,
     now_us: i64,
-) -> rusqlite::Result<Vec<CardAccount>> {
+) -> sql::Result<Vec<CardAccount>> {
     let sql = format!(
         "SELECT a.name, a.programme, a.status, r.name, a.currency, a.balance,
                 a.balance - COALESCE((SELECT SUM(h.remaining) FROM prepaid_holds h
@@ -207,7 +208,7 @@ fn card_accounts(
          FROM prepaid_accounts a LEFT JOIN prepaid_accounts r ON r.id = a.replaced_by
          WHERE a.kind = 'card' AND {filter} ORDER BY a.name"
     );
-    let mut stmt = conn.prepare(&sql)?;
+    let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params![key, now_us], |r| {
         Ok(CardAccount {
             account: r.get(0)?,
@@ -229,7 +230,7 @@ pub(super) fn statement(
     subject: &Subject,
     from_us: i64,
     to_us: i64,
-) -> rusqlite::Result<Vec<StatementLine>> {
+) -> sql::Result<Vec<StatementLine>> {
     let (filter, key) = match subject {
         Subject::Card(name) => ("a.kind = 'card' AND a.name = ?1", name),
         Subject::Orderer(id) => ("a.orderer = ?1", id),
@@ -241,7 +242,7 @@ pub(super) fn statement(
          WHERE {filter} AND e.booked_at_us >= ?2 AND e.booked_at_us < ?3
          ORDER BY e.id, a.id"
     );
-    let mut stmt = conn.prepare(&sql)?;
+    let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params![key, from_us, to_us], |r| {
         Ok(StatementLine {
             entry: r.get(0)?,
@@ -257,7 +258,7 @@ pub(super) fn statement(
 }
 
 /// Every breach of the ledger's invariants, in words (empty: none).
-pub(super) fn audit(conn: &Connection, now_us: i64) -> rusqlite::Result<Vec<String>> {
+pub(super) fn audit(conn: &Connection, now_us: i64) -> sql::Result<Vec<String>> {
     let checks: [(&str, &str); 6] = [
         (
             "entry's pooled and settlement postings do not sum to zero",
@@ -291,21 +292,21 @@ pub(super) fn audit(conn: &Connection, now_us: i64) -> rusqlite::Result<Vec<Stri
     ];
     let mut found = Vec::new();
     for (what, sql) in checks {
-        let mut stmt = conn.prepare(sql)?;
-        let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, rusqlite::types::Value>(0)?, r.get::<_, i64>(1)?))
+        let mut stmt = conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(params![], |r| {
+            Ok((r.get::<sql::Value>(0)?, r.get::<i64>(1)?))
         })?;
         for row in rows {
             let (key, value) = row?;
             found.push(format!("{what}: {key:?} ({value})"));
         }
     }
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT a.id, a.balance - COALESCE(SUM(h.remaining), 0) FROM prepaid_accounts a
          JOIN prepaid_holds h ON h.account = a.id AND h.state = 'open' AND h.expires_at_us > ?1
          GROUP BY a.id HAVING a.balance - COALESCE(SUM(h.remaining), 0) < 0",
     )?;
-    for row in stmt.query_map([now_us], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
+    for row in stmt.query_map([now_us], |r| Ok((r.get::<i64>(0)?, r.get::<i64>(1)?)))? {
         let (id, available) = row?;
         found.push(format!(
             "card account {id} has negative available balance ({available})"

@@ -10,7 +10,7 @@
 //! makes for a caller; the role a route needs is checked before that
 //! (`api::access`).
 
-use rusqlite::OptionalExtension;
+use crate::store::sql::OptionalExtension;
 
 use super::orders::OrderError;
 use super::{Ledger, PrepaidError};
@@ -117,7 +117,7 @@ impl Ledger {
     fn owner(&self, sql: &str, id: &str) -> Result<Option<String>, PrepaidError> {
         Ok(self.store.read(|c| {
             c.prepare_cached(sql)?
-                .query_row([id], |r| r.get::<_, Option<String>>(0))
+                .query_row([id], |r| r.get::<Option<String>>(0))
                 .optional()
                 .map(Option::flatten)
         })?)

@@ -10,8 +10,8 @@
 
 use std::io::Read;
 
+use crate::store::sql::{OptionalExtension, params};
 use jiff::Timestamp;
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::balance_file::{self, BalanceFileError, BalanceFormat, BalanceRow};
@@ -65,12 +65,12 @@ pub fn apply(
     let now = Timestamp::now().as_microsecond();
     let (inst, src) = (institution.to_string(), source.to_string());
     let file_id = store.write_blocking(move |c| {
-        c.execute(
+        c.query_row(
             "INSERT INTO balance_files (institution, sha256, as_of_us, source, state, received_us) \
-             VALUES (?1, x'', 0, ?2, 'staging', ?3)",
+             VALUES (?1, x'', 0, ?2, 'staging', ?3) RETURNING id",
             params![inst, src, now],
-        )?;
-        Ok(c.last_insert_rowid())
+            |r| r.get::<i64>(0),
+        )
     })?;
     let mut chunk: Vec<BalanceRow> = Vec::with_capacity(CHUNK);
     let read = balance_file::read(format, input, supplied_as_of, |row| {
@@ -202,8 +202,8 @@ fn discard(store: &Store, file_id: i64) -> Result<(), StoreError> {
 /// The store's error.
 pub fn discard_abandoned(store: &Store) -> Result<usize, StoreError> {
     let staging: Vec<i64> = store.read(|c| {
-        c.prepare("SELECT file_id FROM balance_files WHERE state = 'staging'")?
-            .query_map([], |r| r.get(0))?
+        c.prepare_cached("SELECT file_id FROM balance_files WHERE state = 'staging'")?
+            .query_map(params![], |r| r.get(0))?
             .collect()
     })?;
     for file_id in &staging {
@@ -217,7 +217,7 @@ pub fn discard_abandoned(store: &Store) -> Result<usize, StoreError> {
 fn prune(store: &Store, institution: &str) -> Result<(), StoreError> {
     let inst = institution.to_string();
     let old: Vec<i64> = store.read(move |c| {
-        c.prepare(
+        c.prepare_cached(
             "SELECT file_id FROM balance_files f WHERE institution = ?1 AND state = 'superseded' \
              AND EXISTS (SELECT 1 FROM file_balances b WHERE b.file_id = f.file_id)",
         )?
@@ -260,11 +260,11 @@ pub struct CurrentFile {
 /// The store's error.
 pub fn current_files(store: &Store) -> Result<Vec<CurrentFile>, StoreError> {
     store.read(|c| {
-        c.prepare(
+        c.prepare_cached(
             "SELECT institution, as_of_us, rows, applied_us FROM balance_files WHERE state = 'current' \
              ORDER BY institution",
         )?
-        .query_map([], |r| {
+        .query_map(params![], |r| {
             Ok(CurrentFile {
                 institution: r.get(0)?,
                 as_of_us: r.get(1)?,

@@ -14,7 +14,8 @@ pub mod saf;
 pub mod shadow;
 pub mod state;
 
-use rusqlite::Connection;
+use crate::store::sql;
+use crate::store::sql::Connection;
 
 use saf::NewItem;
 use shadow::{Base, Movement, MovementUpdate};
@@ -33,7 +34,7 @@ pub struct Effects {
 
 impl Effects {
     /// Writes them on the store's write connection.
-    pub fn write(&self, c: &Connection) -> rusqlite::Result<()> {
+    pub fn write(&self, c: &Connection) -> sql::Result<()> {
         if let Some(m) = &self.movement {
             shadow::insert_movement(c, m)?;
         }

@@ -9,8 +9,9 @@
 //! only its own account. After `max_attempts` an item is a dead letter,
 //! listed for operators and re-queueable.
 
+use crate::store::sql;
+use crate::store::sql::{Connection, OptionalExtension, params};
 use jiff::Timestamp;
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
@@ -269,7 +270,7 @@ pub fn request_for(
 }
 
 /// Queues an item (in the journal row's transaction).
-pub fn enqueue(c: &Connection, item: &NewItem) -> rusqlite::Result<()> {
+pub fn enqueue(c: &Connection, item: &NewItem) -> sql::Result<()> {
     let now = Timestamp::now().as_microsecond();
     c.prepare_cached(
         "INSERT INTO saf_queue (institution, account, operation, txn_id, request_id, state, \
@@ -289,7 +290,7 @@ pub fn enqueue(c: &Connection, item: &NewItem) -> rusqlite::Result<()> {
 
 /// Makes the held advices about `txn_id` due now: the online call they
 /// waited for has ended (answered late, or given up).
-pub fn release(c: &Connection, txn_id: TxnId) -> rusqlite::Result<()> {
+pub fn release(c: &Connection, txn_id: TxnId) -> sql::Result<()> {
     c.prepare_cached(
         "UPDATE saf_queue SET next_attempt_us = MIN(next_attempt_us, ?2) \
          WHERE txn_id = ?1 AND request_id IS NOT NULL AND state = 'pending' AND attempts = 0",
@@ -301,7 +302,7 @@ pub fn release(c: &Connection, txn_id: TxnId) -> rusqlite::Result<()> {
 const COLUMNS: &str = "seq, institution, account, operation, txn_id, state, attempts, next_attempt_us, \
      last_error, enqueued_us, delivered_us, request_id, last_code";
 
-fn item(r: &rusqlite::Row<'_>) -> rusqlite::Result<Item> {
+fn item(r: &sql::Row<'_>) -> sql::Result<Item> {
     let operation: String = r.get(3)?;
     Ok(Item {
         seq: r.get(0)?,
@@ -313,7 +314,7 @@ fn item(r: &rusqlite::Row<'_>) -> rusqlite::Result<Item> {
             "advice"
         },
         txn_id: TxnId(r.get(4)?).to_string(),
-        request_id: r.get::<_, Option<i64>>(11)?.map(|id| TxnId(id).to_string()),
+        request_id: r.get::<Option<i64>>(11)?.map(|id| TxnId(id).to_string()),
         state: r.get(5)?,
         attempts: r.get(6)?,
         next_attempt_us: r.get(7)?,
@@ -363,7 +364,7 @@ pub fn next_due(store: &Store, institution: &str) -> Result<Option<i64>, StoreEr
 }
 
 /// Marks an item delivered, with the code of the answer that settled it.
-pub fn delivered(c: &Connection, seq: i64, attempts: u32, code: &str) -> rusqlite::Result<()> {
+pub fn delivered(c: &Connection, seq: i64, attempts: u32, code: &str) -> sql::Result<()> {
     c.prepare_cached(
         "UPDATE saf_queue SET state = 'delivered', attempts = ?2, delivered_us = ?3, last_error = NULL, \
          last_code = ?4 WHERE seq = ?1",
@@ -383,7 +384,7 @@ pub fn failed(
     dead: bool,
     error: &str,
     code: Option<&str>,
-) -> rusqlite::Result<()> {
+) -> sql::Result<()> {
     c.prepare_cached(
         "UPDATE saf_queue SET state = ?2, attempts = ?3, next_attempt_us = ?4, last_error = ?5, \
          last_code = COALESCE(?6, last_code) WHERE seq = ?1",
@@ -409,7 +410,7 @@ pub fn failed(
 ///
 /// # Errors
 /// The store's error.
-pub fn requeue(c: &Connection, seq: i64) -> rusqlite::Result<bool> {
+pub fn requeue(c: &Connection, seq: i64) -> sql::Result<bool> {
     let now = Timestamp::now().as_microsecond();
     c.prepare_cached(
         "UPDATE saf_queue SET state = 'pending', attempts = 0, next_attempt_us = ?2 WHERE seq = ?1 AND state = 'dead'",
@@ -422,7 +423,7 @@ pub fn requeue(c: &Connection, seq: i64) -> rusqlite::Result<bool> {
 ///
 /// # Errors
 /// SQLite's.
-pub fn institution_of(c: &Connection, seq: i64) -> rusqlite::Result<Option<String>> {
+pub fn institution_of(c: &Connection, seq: i64) -> sql::Result<Option<String>> {
     c.prepare_cached("SELECT institution FROM saf_queue WHERE seq = ?1")?
         .query_row([seq], |r| r.get(0))
         .optional()
@@ -455,7 +456,7 @@ pub struct Filter {
 pub fn list(store: &Store, filter: &Filter) -> Result<Vec<(Item, Option<i64>)>, StoreError> {
     let f = filter.clone();
     store.read(move |c| {
-        c.prepare(&format!(
+        c.prepare_cached(&format!(
             "SELECT {COLUMNS}, (SELECT MIN(p.seq) FROM saf_queue p WHERE p.institution = q.institution \
              AND p.account = q.account AND p.state != 'delivered' AND p.seq < q.seq AND q.state != 'delivered') \
              FROM saf_queue q WHERE (?1 IS NULL OR institution = ?1) AND (?2 IS NULL OR state = ?2) \
@@ -479,7 +480,7 @@ pub fn depths(store: &Store) -> Result<Vec<(String, i64, i64)>, StoreError> {
             "SELECT institution, SUM(state = 'pending'), SUM(state = 'dead') FROM saf_queue \
              WHERE state != 'delivered' GROUP BY institution ORDER BY institution",
         )?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .query_map(params![], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect()
     })
 }

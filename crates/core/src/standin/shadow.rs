@@ -13,11 +13,12 @@
 //! (written in the same transaction as its journal row) and the balances, and
 //! an account is loaded from it on first use.
 
+use crate::store::sql;
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Mutex, RwLock};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::sql::{Connection, OptionalExtension, params};
 
 use crate::journal::txn_id::TxnId;
 use crate::store::{Store, StoreError};
@@ -546,16 +547,16 @@ fn load_account(
                     txn_id: TxnId(r.get(0)?),
                     institution: i.clone(),
                     account: a.clone(),
-                    kind: MovementKind::parse(&r.get::<_, String>(1)?),
+                    kind: MovementKind::parse(&r.get::<String>(1)?),
                     amount: r.get(2)?,
                     remaining: r.get(3)?,
                     approved_by: approver(&approved_by),
                     created_us: r.get(5)?,
                     expires_us: r.get(6)?,
-                    state: MovementState::parse(&r.get::<_, String>(7)?),
+                    state: MovementState::parse(&r.get::<String>(7)?),
                 })
             })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<sql::Result<Vec<_>>>()?;
         Ok((online, movements))
     })?;
     let mut account = Account {
@@ -579,7 +580,7 @@ fn approver(s: &str) -> &'static str {
 }
 
 /// Writes a new movement (in the journal row's transaction).
-pub fn insert_movement(c: &Connection, m: &Movement) -> rusqlite::Result<()> {
+pub fn insert_movement(c: &Connection, m: &Movement) -> sql::Result<()> {
     c.prepare_cached(
         "INSERT INTO movements (txn_id, institution, account, kind, amount_minor, remaining_minor, \
          approved_by, created_us, expires_us, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -610,7 +611,7 @@ pub struct MovementUpdate {
 }
 
 /// Writes a movement's new remaining amount and state.
-pub fn update_movement(c: &Connection, u: &MovementUpdate) -> rusqlite::Result<()> {
+pub fn update_movement(c: &Connection, u: &MovementUpdate) -> sql::Result<()> {
     c.prepare_cached(
         "UPDATE movements SET remaining_minor = ?4, state = ?5 \
          WHERE institution = ?1 AND account = ?2 AND txn_id = ?3",
@@ -631,7 +632,7 @@ pub fn confirm_credit(
     institution: &str,
     account: &str,
     txn_id: TxnId,
-) -> rusqlite::Result<()> {
+) -> sql::Result<()> {
     c.prepare_cached(
         "UPDATE movements SET state = 'confirmed' \
          WHERE institution = ?1 AND account = ?2 AND txn_id = ?3 AND state = 'pending'",
@@ -646,7 +647,7 @@ pub fn upsert_online_balance(
     institution: &str,
     account: &str,
     base: Base,
-) -> rusqlite::Result<()> {
+) -> sql::Result<()> {
     c.prepare_cached(
         "INSERT INTO online_balances (institution, account, available_minor, as_of_us) VALUES (?1, ?2, ?3, ?4) \
          ON CONFLICT (institution, account) DO UPDATE SET available_minor = ?3, as_of_us = ?4 \

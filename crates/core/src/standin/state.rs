@@ -9,6 +9,7 @@
 //! counted; another process's changes (the CLI) are picked up by
 //! [`Institutions::refresh`].
 
+use crate::store::sql;
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
@@ -16,8 +17,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::store::sql::{Connection, OptionalExtension, params};
 use jiff::Timestamp;
-use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 use tracing::{info, warn};
@@ -273,16 +274,16 @@ impl Institutions {
     /// The store's error.
     pub fn open(store: Store, configs: &[InstitutionConfig]) -> Result<Institutions, StoreError> {
         let stored = store.read(|c| {
-            c.prepare("SELECT institution, state, saf_paused FROM institution_state")?
-                .query_map([], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?))
+            c.prepare_cached("SELECT institution, state, saf_paused FROM institution_state")?
+                .query_map(params![], |r| {
+                    Ok((r.get::<String>(0)?, r.get::<String>(1)?, r.get(2)?))
                 })?
-                .collect::<rusqlite::Result<Vec<(String, String, bool)>>>()
+                .collect::<sql::Result<Vec<(String, String, bool)>>>()
         })?;
         let last_event = store.read(|c| {
             c.query_row(
                 "SELECT COALESCE(MAX(id), 0) FROM institution_events",
-                [],
+                params![],
                 |r| r.get(0),
             )
         })?;
@@ -455,13 +456,9 @@ impl Institutions {
                 "SELECT id, institution, event FROM institution_events WHERE id > ?1 ORDER BY id",
             )?
             .query_map(params![after], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
+                Ok((r.get::<i64>(0)?, r.get::<String>(1)?, r.get::<String>(2)?))
             })?
-            .collect::<rusqlite::Result<Vec<_>>>()
+            .collect::<sql::Result<Vec<_>>>()
         })?;
         let mut changed = 0;
         for (event_id, id, event) in events {
@@ -517,7 +514,7 @@ fn write_state(
     to: InstitutionState,
     source: Source,
     reason: &str,
-) -> rusqlite::Result<()> {
+) -> sql::Result<()> {
     let now = Timestamp::now().as_microsecond();
     c.prepare_cached(
         "INSERT INTO institution_state (institution, state, reason, changed_us) VALUES (?1, ?2, ?3, ?4) \
@@ -535,7 +532,7 @@ fn write_state(
     )
 }
 
-fn write_paused(c: &Connection, id: &str, paused: bool, source: Source) -> rusqlite::Result<()> {
+fn write_paused(c: &Connection, id: &str, paused: bool, source: Source) -> sql::Result<()> {
     let now = Timestamp::now().as_microsecond();
     c.prepare_cached(
         "INSERT INTO institution_state (institution, state, reason, changed_us, saf_paused) \
@@ -554,7 +551,7 @@ fn insert_event(
     source: Source,
     reason: &str,
     at_us: i64,
-) -> rusqlite::Result<()> {
+) -> sql::Result<()> {
     c.prepare_cached(
         "INSERT INTO institution_events (institution, event, previous, source, reason, at_us) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

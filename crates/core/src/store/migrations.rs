@@ -140,7 +140,7 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreErr
             .map_err(|source| StoreError::Migration {
                 version: step.version,
                 name: step.name,
-                source,
+                source: source.into(),
             })?;
         tracing::info!(
             version = step.version,

@@ -17,7 +17,7 @@
 //!
 //! The other outcomes:
 //!
-//! - [`StoreError::Sqlite`]: the job's own statements failed; everything it
+//! - [`StoreError::Query`]: the job's own statements failed; everything it
 //!   did was rolled back (to its savepoint, or the lone job's transaction).
 //!   Other jobs of the same batch are
 //!   unaffected.
@@ -58,9 +58,11 @@ mod checkpoint;
 pub mod config;
 mod files;
 mod migrations;
+pub mod sql;
 
 pub use files::{ServeLock, write_private};
 
+use crate::params;
 use std::any::Any;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
@@ -70,7 +72,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode, OpenFlags};
+use rusqlite::{ErrorCode, OpenFlags};
+
+use sql::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use migrations::{check_version, migrate, user_version};
@@ -152,9 +156,9 @@ pub enum StoreError {
     Open {
         /// The database file.
         path: PathBuf,
-        /// SQLite's reason.
+        /// The database's reason.
         #[source]
-        source: rusqlite::Error,
+        source: sql::Error,
     },
     /// The database file cannot be created, or the lock file cannot be
     /// created, locked or written (missing folder, permissions). The
@@ -191,9 +195,9 @@ pub enum StoreError {
         version: u32,
         /// The migration's name.
         name: &'static str,
-        /// SQLite's reason.
+        /// The database's reason.
         #[source]
-        source: rusqlite::Error,
+        source: sql::Error,
     },
     /// The file was written by a newer cardhub (schema `found`, this binary
     /// knows up to `known`). The operator's: run the newer binary. The file
@@ -210,14 +214,14 @@ pub enum StoreError {
     /// The caller's or the data's fault; retrying helps only for a busy or
     /// locked database.
     #[error("store query failed")]
-    Sqlite(#[from] rusqlite::Error),
+    Query(#[from] sql::Error),
     /// The batch's transaction could not begin or commit (disk full, I/O
     /// error, lock held by another process); every job of the batch gets it.
     /// Not the job's fault. Retrying helps if the cause was transient (busy,
     /// disk space freed); after an I/O error in `COMMIT` the first attempt
     /// may still surface, so retried writes must be idempotent.
     #[error("store commit failed")]
-    Commit(#[source] Arc<rusqlite::Error>),
+    Commit(#[source] Arc<sql::Error>),
     /// The writer thread is not running: it could not be started, or it
     /// stopped (a bug: ours). Retrying does not help; the store must be
     /// reopened.
@@ -258,7 +262,7 @@ trait Job: Send {
     /// Runs the job on the write connection (inside its savepoint).
     fn run(self: Box<Self>, conn: &Connection) -> Box<dyn Ran>;
     /// Answers without running: the batch broke before the job's turn.
-    fn abandon(self: Box<Self>, batch_error: &Arc<rusqlite::Error>);
+    fn abandon(self: Box<Self>, batch_error: &Arc<sql::Error>);
 }
 
 /// A job that has run and waits for its batch's fate.
@@ -266,7 +270,7 @@ trait Ran: Send {
     /// Whether the job returned `Ok` (else its savepoint is rolled back).
     fn succeeded(&self) -> bool;
     /// Answers the caller, given whether the batch committed.
-    fn finish(self: Box<Self>, batch_error: Option<&Arc<rusqlite::Error>>);
+    fn finish(self: Box<Self>, batch_error: Option<&Arc<sql::Error>>);
 }
 
 /// A caller's closure and where its answer goes.
@@ -277,7 +281,7 @@ struct Submitted<T, F> {
 
 /// The result of a caller's closure, held until the commit.
 struct Finished<T> {
-    outcome: thread::Result<rusqlite::Result<T>>,
+    outcome: thread::Result<sql::Result<T>>,
     reply: oneshot::Sender<Answer<T>>,
 }
 
@@ -329,12 +333,13 @@ impl Store {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let mut conn = Connection::open_with_flags(path, flags).map_err(open_error)?;
+        let mut conn = rusqlite::Connection::open_with_flags(path, flags).map_err(open_error)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
         // Refuse a newer file before changing anything in it.
         check_version(user_version(&conn).map_err(open_error)?)?;
         configure_writer(&conn, &options).map_err(open_error)?;
         migrate(&mut conn, path)?;
+        let conn = Connection::from_sqlite(conn);
 
         let wal = Arc::new(checkpoint::Wal::new(
             path,
@@ -373,7 +378,7 @@ impl Store {
     /// exact promise). Waits while the queue is full.
     ///
     /// # Errors
-    /// [`StoreError::Sqlite`] with `f`'s own error (its changes rolled
+    /// [`StoreError::Query`] with `f`'s own error (its changes rolled
     /// back), [`StoreError::Commit`] when its batch did not commit,
     /// [`StoreError::WriterGone`] when the writer thread is not running.
     ///
@@ -381,7 +386,7 @@ impl Store {
     /// Re-raises a panic of `f` (the writer survives it).
     pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
-        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        F: FnOnce(&Connection) -> sql::Result<T> + Send + 'static,
         T: Send + 'static,
     {
         let queue = self.queue()?;
@@ -406,7 +411,7 @@ impl Store {
     /// Also re-raises a panic of `f`.
     pub fn write_blocking<T, F>(&self, f: F) -> Result<T, StoreError>
     where
-        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        F: FnOnce(&Connection) -> sql::Result<T> + Send + 'static,
         T: Send + 'static,
     {
         let queue = self.queue()?;
@@ -426,12 +431,9 @@ impl Store {
     /// async code.
     ///
     /// # Errors
-    /// [`StoreError::Sqlite`] with `f`'s error, [`StoreError::Open`] when a
+    /// [`StoreError::Query`] with `f`'s error, [`StoreError::Open`] when a
     /// new read connection cannot be opened.
-    pub fn read<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-    ) -> Result<T, StoreError> {
+    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> sql::Result<T>) -> Result<T, StoreError> {
         let idle = self.idle_readers().pop();
         let conn = match idle {
             Some(conn) => conn,
@@ -440,7 +442,7 @@ impl Store {
         let result = f(&conn);
         // A read that left a transaction open would pin an old snapshot (and
         // stop checkpoints): such a connection is closed, not pooled.
-        if conn.is_autocommit() {
+        if conn.as_sqlite().is_autocommit() {
             let mut idle = self.idle_readers();
             if idle.len() < MAX_IDLE_READERS {
                 idle.push(conn);
@@ -521,9 +523,10 @@ impl StoreError {
     #[must_use]
     pub fn is_retryable(&self) -> bool {
         match self {
-            StoreError::Sqlite(e) => is_busy(e),
+            StoreError::Query(e) => e.is_busy(),
             StoreError::Commit(e) => {
-                is_busy(e) || e.sqlite_error_code() == Some(ErrorCode::DiskFull)
+                e.is_busy()
+                    || matches!(&**e, sql::Error::Sqlite(e) if e.sqlite_error_code() == Some(ErrorCode::DiskFull))
             }
             StoreError::Open { .. }
             | StoreError::File { .. }
@@ -550,7 +553,7 @@ impl Drop for Inner {
 
 impl<T, F> Job for Submitted<T, F>
 where
-    F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    F: FnOnce(&Connection) -> sql::Result<T> + Send + 'static,
     T: Send + 'static,
 {
     fn run(self: Box<Self>, conn: &Connection) -> Box<dyn Ran> {
@@ -559,7 +562,7 @@ where
         Box::new(Finished { outcome, reply })
     }
 
-    fn abandon(self: Box<Self>, batch_error: &Arc<rusqlite::Error>) {
+    fn abandon(self: Box<Self>, batch_error: &Arc<sql::Error>) {
         let error = StoreError::Commit(Arc::clone(batch_error));
         // A caller that stopped waiting (cancelled) has nobody to tell.
         let _ = self.reply.send(Answer::Done(Err(error)));
@@ -571,10 +574,10 @@ impl<T: Send + 'static> Ran for Finished<T> {
         matches!(self.outcome, Ok(Ok(_)))
     }
 
-    fn finish(self: Box<Self>, batch_error: Option<&Arc<rusqlite::Error>>) {
+    fn finish(self: Box<Self>, batch_error: Option<&Arc<sql::Error>>) {
         let answer = match self.outcome {
             Err(panic) => Answer::Panicked(panic),
-            Ok(Err(e)) => Answer::Done(Err(StoreError::Sqlite(e))),
+            Ok(Err(e)) => Answer::Done(Err(StoreError::Query(e))),
             Ok(Ok(value)) => Answer::Done(match batch_error {
                 None => Ok(value),
                 Some(e) => Err(StoreError::Commit(Arc::clone(e))),
@@ -612,7 +615,7 @@ fn run_writer(
             }
         }
         commit_batch(conn, &mut batch, counters);
-        keeper.after_batch(conn);
+        keeper.after_batch(conn.as_sqlite());
     }
     tracing::debug!("store writer stopped");
 }
@@ -659,7 +662,7 @@ fn run_batch(
     batch: &mut Vec<Box<dyn Job>>,
     ran: &mut Vec<Box<dyn Ran>>,
     skipped: &mut Vec<Box<dyn Job>>,
-) -> Result<(), Arc<rusqlite::Error>> {
+) -> Result<(), Arc<sql::Error>> {
     let mut broken = conn.execute_batch("BEGIN IMMEDIATE").err();
     // A lone job needs no savepoint: the transaction is its own, and so is
     // its rollback. (A savepoint keeps a copy of every page the job changes
@@ -703,7 +706,7 @@ fn run_batch(
         Some(e) => Err(Arc::new(e)),
     };
     if outcome.is_err()
-        && !conn.is_autocommit()
+        && !conn.as_sqlite().is_autocommit()
         && let Err(e) = conn.execute_batch("ROLLBACK")
     {
         tracing::error!(error = %e, "store rollback failed");
@@ -712,19 +715,12 @@ fn run_batch(
 }
 
 /// Runs one cached, parameterless statement.
-fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached(sql)?.execute([]).map(|_| ())
-}
-
-fn is_busy(e: &rusqlite::Error) -> bool {
-    matches!(
-        e.sqlite_error_code(),
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
-    )
+fn exec(conn: &Connection, sql: &str) -> sql::Result<()> {
+    conn.prepare_cached(sql)?.execute(params![]).map(|_| ())
 }
 
 /// Durable, concurrent settings for the write connection.
-fn configure_writer(conn: &Connection, options: &StoreOptions) -> rusqlite::Result<()> {
+fn configure_writer(conn: &rusqlite::Connection, options: &StoreOptions) -> rusqlite::Result<()> {
     let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         // Still durable (synchronous=FULL), but readers will wait on writes.
@@ -753,17 +749,17 @@ fn configure_writer(conn: &Connection, options: &StoreOptions) -> rusqlite::Resu
 fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     let open_error = open_error(path);
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags).map_err(open_error)?;
+    let conn = rusqlite::Connection::open_with_flags(path, flags).map_err(open_error)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
     conn.pragma_update(None, "query_only", true)
         .map_err(open_error)?;
-    Ok(conn)
+    Ok(Connection::from_sqlite(conn))
 }
 
 /// Wraps SQLite's reason for not opening the file at `path`.
 pub(crate) fn open_error(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + Copy + '_ {
     |source| StoreError::Open {
         path: path.to_path_buf(),
-        source,
+        source: source.into(),
     }
 }

@@ -1,7 +1,8 @@
 //! The SQL of card orders (`migrations/0009_prepaid_orders.sql`). Every
 //! function runs inside one store job; a refusal writes nothing.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::sql;
+use crate::store::sql::{Connection, OptionalExtension, params};
 
 use super::production::{MailerRecord, ProductionCard, ProductionOrder};
 use super::{CardRange, NewOrder, OrderError, OrderState, OrderSummary, PinRequest, Refused};
@@ -9,7 +10,7 @@ use crate::prepaid::{PinDelivery, PrepaidError};
 
 /// An outcome inside a store job: `Err` outside is SQLite's, inside the
 /// refusal (nothing written).
-pub(super) type Op<T> = rusqlite::Result<Result<T, OrderError>>;
+pub(super) type Op<T> = sql::Result<Result<T, OrderError>>;
 
 /// What an order needs from the store before its PANs are drawn.
 #[derive(Debug, Clone)]
@@ -90,10 +91,7 @@ pub(super) fn set_range(conn: &Connection, programme: &str, r: &CardRange, now_u
 }
 
 /// A programme's card range and its next serial.
-pub(super) fn range(
-    conn: &Connection,
-    programme: &str,
-) -> rusqlite::Result<Option<(CardRange, i64)>> {
+pub(super) fn range(conn: &Connection, programme: &str) -> sql::Result<Option<(CardRange, i64)>> {
     conn.prepare_cached(
         "SELECT prefix, pan_length, validity_months, institution, profile, next_serial
          FROM prepaid_card_ranges WHERE programme = ?1",
@@ -201,7 +199,7 @@ pub(super) fn record(
     next_serial: i64,
     cards: &[OrderedCard],
     now_us: i64,
-) -> rusqlite::Result<Result<i64, Refused>> {
+) -> sql::Result<Result<i64, Refused>> {
     match repeat_of(conn, o)? {
         Ok(Some(id)) => return Ok(Err(Refused::Repeat(id))),
         Ok(None) => {}
@@ -232,12 +230,12 @@ fn record_rows(
     cards: &[OrderedCard],
     now_us: i64,
 ) -> Op<i64> {
-    conn.execute(
+    let order: i64 = conn.query_row(
         "INSERT INTO prepaid_orders (reference, orderer, programme, personal, count, state, ordered_at_us)
-         VALUES (?1, ?2, ?3, ?4, ?5, 'ordered', ?6)",
+         VALUES (?1, ?2, ?3, ?4, ?5, 'ordered', ?6) RETURNING id",
         params![o.reference, o.orderer, o.programme, o.holders.is_some(), o.count, now_us],
+        |r| r.get(0),
     )?;
-    let order = conn.last_insert_rowid();
     let channel = match plan.pin_delivery {
         PinDelivery::WithCard => "card",
         PinDelivery::Separately => "mailer",
@@ -273,7 +271,7 @@ const SUMMARY: &str = "SELECT o.id, o.reference, o.orderer, o.programme, o.perso
         (SELECT 1 FROM prepaid_entries e WHERE e.card = oc.account AND e.kind = 'load')) \
      FROM prepaid_orders o";
 
-fn summary_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OrderSummary> {
+fn summary_from_row(r: &sql::Row<'_>) -> sql::Result<OrderSummary> {
     let stored: String = r.get(6)?;
     let loaded: u32 = r.get(10)?;
     let state = match stored.as_str() {
@@ -298,21 +296,21 @@ fn summary_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OrderSummary> {
 }
 
 /// One order's summary.
-pub(super) fn summary(conn: &Connection, id: i64) -> rusqlite::Result<Option<OrderSummary>> {
+pub(super) fn summary(conn: &Connection, id: i64) -> sql::Result<Option<OrderSummary>> {
     conn.prepare_cached(&format!("{SUMMARY} WHERE o.id = ?1"))?
         .query_row([id], summary_from_row)
         .optional()
 }
 
 /// An orderer's orders, oldest first.
-pub(super) fn summaries(conn: &Connection, orderer: &str) -> rusqlite::Result<Vec<OrderSummary>> {
+pub(super) fn summaries(conn: &Connection, orderer: &str) -> sql::Result<Vec<OrderSummary>> {
     conn.prepare_cached(&format!("{SUMMARY} WHERE o.orderer = ?1 ORDER BY o.id"))?
         .query_map([orderer], summary_from_row)?
         .collect()
 }
 
 /// An order's cards, in sequence.
-pub(super) fn cards(conn: &Connection, order: i64) -> rusqlite::Result<Vec<StoredCard>> {
+pub(super) fn cards(conn: &Connection, order: i64) -> sql::Result<Vec<StoredCard>> {
     conn.prepare_cached(
         "SELECT oc.sequence, a.name, oc.pan_masked, oc.expiry, oc.holder,
              EXISTS (SELECT 1 FROM prepaid_entries e WHERE e.card = oc.account AND e.kind = 'load')
@@ -393,10 +391,10 @@ pub(super) fn production(conn: &Connection, order: i64) -> Op<(OrderSummary, Pro
                 expiry: r.get(2)?,
                 holder: r.get(3)?,
                 pin_request: r.get(4)?,
-                pin_by_mailer: r.get::<_, String>(5)? == "mailer",
+                pin_by_mailer: r.get::<String>(5)? == "mailer",
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<sql::Result<Vec<_>>>()?;
     let p = ProductionOrder {
         id: s.id,
         reference: s.reference.clone(),
@@ -414,7 +412,7 @@ pub(super) fn production(conn: &Connection, order: i64) -> Op<(OrderSummary, Pro
 pub(super) fn ordered_card(
     conn: &Connection,
     account: &str,
-) -> rusqlite::Result<Option<(i64, u32, bool)>> {
+) -> sql::Result<Option<(i64, u32, bool)>> {
     conn.prepare_cached(
         "SELECT oc.order_id, oc.sequence, a.status = 'replaced'
          FROM prepaid_order_cards oc JOIN prepaid_accounts a ON a.id = oc.account
@@ -431,7 +429,7 @@ pub(super) fn reorder(
     order: i64,
     sequence: u32,
     now_us: i64,
-) -> rusqlite::Result<PinRequest> {
+) -> sql::Result<PinRequest> {
     let pending: Option<i64> = conn
         .prepare_cached(
             "SELECT id FROM prepaid_pin_requests WHERE order_id = ?1 AND sequence = ?2
@@ -442,12 +440,13 @@ pub(super) fn reorder(
     if let Some(id) = pending {
         return Ok(PinRequest::new(id, true));
     }
-    conn.prepare_cached(
-        "INSERT INTO prepaid_pin_requests (order_id, sequence, kind, channel, requested_at_us)
-         VALUES (?1, ?2, 'reorder', 'mailer', ?3)",
-    )?
-    .execute(params![order, sequence, now_us])?;
-    Ok(PinRequest::new(conn.last_insert_rowid(), false))
+    let id = conn
+        .prepare_cached(
+            "INSERT INTO prepaid_pin_requests (order_id, sequence, kind, channel, requested_at_us)
+             VALUES (?1, ?2, 'reorder', 'mailer', ?3) RETURNING id",
+        )?
+        .query_row(params![order, sequence, now_us], |r| r.get(0))?;
+    Ok(PinRequest::new(id, false))
 }
 
 /// PIN requests waiting for a mailer: reorders, and new cards' of orders
@@ -457,20 +456,20 @@ const PENDING: &str = "p.channel = 'mailer' AND p.mailer IS NULL AND (p.kind = '
 
 /// Puts every pending PIN request in a new mailer; its id, or `None` when
 /// nothing is pending.
-pub(super) fn take_pending(conn: &Connection, now_us: i64) -> rusqlite::Result<Option<i64>> {
+pub(super) fn take_pending(conn: &Connection, now_us: i64) -> sql::Result<Option<i64>> {
     let count: i64 = conn.query_row(
         &format!("SELECT COUNT(*) FROM prepaid_pin_requests p WHERE {PENDING}"),
-        [],
+        params![],
         |r| r.get(0),
     )?;
     if count == 0 {
         return Ok(None);
     }
-    conn.execute(
-        "INSERT INTO prepaid_pin_mailers (count, created_at_us) VALUES (?1, ?2)",
+    let mailer: i64 = conn.query_row(
+        "INSERT INTO prepaid_pin_mailers (count, created_at_us) VALUES (?1, ?2) RETURNING id",
         params![count, now_us],
+        |r| r.get(0),
     )?;
-    let mailer = conn.last_insert_rowid();
     conn.execute(
         &format!("UPDATE prepaid_pin_requests AS p SET mailer = ?1 WHERE {PENDING}"),
         [mailer],
@@ -482,7 +481,7 @@ pub(super) fn take_pending(conn: &Connection, now_us: i64) -> rusqlite::Result<O
 pub(super) fn mailer(
     conn: &Connection,
     mailer: i64,
-) -> rusqlite::Result<Option<(i64, Vec<MailerRecord>)>> {
+) -> sql::Result<Option<(i64, Vec<MailerRecord>)>> {
     let created: Option<i64> = conn
         .query_row(
             "SELECT created_at_us FROM prepaid_pin_mailers WHERE id = ?1",
@@ -513,6 +512,6 @@ pub(super) fn mailer(
                 orderer_name: r.get(6)?,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<sql::Result<Vec<_>>>()?;
     Ok(Some((created, records)))
 }
