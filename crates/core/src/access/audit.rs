@@ -285,10 +285,13 @@ pub fn search(conn: &Connection, query: &Query) -> sql::Result<Vec<Entry>> {
     let mut statement = conn.prepare_cached(
         "SELECT id, at_us, actor, role, source, action, object_kind, object_id, before, after, \
          outcome FROM audit_log \
-         WHERE (?1 IS NULL OR actor = ?1) AND (?2 IS NULL OR action = ?2) \
-           AND (?3 IS NULL OR object_kind = ?3) AND (?4 IS NULL OR object_id = ?4) \
-           AND (?5 IS NULL OR at_us >= ?5) AND (?6 IS NULL OR at_us < ?6) \
-           AND (?7 IS NULL OR id < ?7) \
+         WHERE (CAST(?1 AS TEXT) IS NULL OR actor = ?1) \
+           AND (CAST(?2 AS TEXT) IS NULL OR action = ?2) \
+           AND (CAST(?3 AS TEXT) IS NULL OR object_kind = ?3) \
+           AND (CAST(?4 AS TEXT) IS NULL OR object_id = ?4) \
+           AND (CAST(?5 AS BIGINT) IS NULL OR at_us >= ?5) \
+           AND (CAST(?6 AS BIGINT) IS NULL OR at_us < ?6) \
+           AND (CAST(?7 AS BIGINT) IS NULL OR id < ?7) \
          ORDER BY id DESC LIMIT ?8",
     )?;
     let rows = statement.query_map(

@@ -188,7 +188,7 @@ impl Access {
         self.store
             .write(move |c| {
                 c.execute(
-                    "INSERT INTO access_sessions (id_hash, user, csrf, source, created_at_us, \
+                    "INSERT INTO access_sessions (id_hash, \"user\", csrf, source, created_at_us, \
                      last_seen_us) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
                     params![hash, user.id, csrf.as_str(), source, now],
                 )?;
@@ -211,7 +211,7 @@ impl Access {
         let row = self.store.read(move |c| {
             let row = c
                 .prepare_cached(
-                    "SELECT user, csrf, created_at_us, last_seen_us FROM access_sessions \
+                    "SELECT \"user\", csrf, created_at_us, last_seen_us FROM access_sessions \
                      WHERE id_hash = ?1 AND ended_at_us IS NULL",
                 )?
                 .query_row([&key], |r| {
@@ -268,7 +268,7 @@ impl Access {
             .write(move |c| {
                 let user: Option<i64> = c
                     .prepare_cached(
-                        "SELECT user FROM access_sessions WHERE id_hash = ?1 \
+                        "SELECT \"user\" FROM access_sessions WHERE id_hash = ?1 \
                          AND ended_at_us IS NULL",
                     )?
                     .query_row([&hash], |r| r.get(0))

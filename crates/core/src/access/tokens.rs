@@ -86,7 +86,7 @@ impl Access {
             .store
             .write(move |c| {
                 let id: i64 = c.query_row(
-                    "INSERT INTO access_tokens (user, label, hash, created_at_us) \
+                    "INSERT INTO access_tokens (\"user\", label, hash, created_at_us) \
                      VALUES (?1, ?2, ?3, ?4) RETURNING id",
                     params![target.id, label, hash, now_us()],
                     |r| r.get(0),
@@ -115,7 +115,7 @@ impl Access {
         let all = self.store.read(|c| {
             c.prepare_cached(
                 "SELECT t.id, u.name, t.label, t.created_at_us, t.revoked_at_us \
-                 FROM access_tokens t JOIN access_users u ON u.id = t.user ORDER BY t.id",
+                 FROM access_tokens t JOIN access_users u ON u.id = t.\"user\" ORDER BY t.id",
             )?
             .query_map(params![], |r| {
                 Ok(TokenInfo {
@@ -143,7 +143,7 @@ impl Access {
     pub async fn revoke_token(&self, by: &Actor, id: i64) -> Result<(), AccessError> {
         let owner: Option<String> = self.store.read(|c| {
             c.prepare_cached(
-                "SELECT u.name FROM access_tokens t JOIN access_users u ON u.id = t.user \
+                "SELECT u.name FROM access_tokens t JOIN access_users u ON u.id = t.\"user\" \
                  WHERE t.id = ?1",
             )?
             .query_row([id], |r| r.get(0))
@@ -189,7 +189,7 @@ impl Access {
         let user = self.store.read(|c| {
             let id: Option<i64> = c
                 .prepare_cached(
-                    "SELECT user FROM access_tokens WHERE hash = ?1 AND revoked_at_us IS NULL",
+                    "SELECT \"user\" FROM access_tokens WHERE hash = ?1 AND revoked_at_us IS NULL",
                 )?
                 .query_row([&hash], |r| r.get(0))
                 .optional()?;

@@ -275,7 +275,7 @@ fn user_from(
         (_, Some(orderer)) => Tenant::Orderer(orderer),
         (Role::BankOperator, None) => Tenant::Institutions(
             conn.prepare_cached(
-                "SELECT institution FROM access_user_institutions WHERE user = ?1 \
+                "SELECT institution FROM access_user_institutions WHERE \"user\" = ?1 \
                  ORDER BY institution",
             )?
             .query_map([id], |r| r.get(0))?
@@ -303,10 +303,14 @@ fn orderer_of(tenant: &Tenant) -> Option<&str> {
 
 /// Writes user `id`'s institutions over what it had.
 fn store_institutions(conn: &Connection, id: i64, tenant: &Tenant) -> sql::Result<()> {
-    conn.execute("DELETE FROM access_user_institutions WHERE user = ?1", [id])?;
+    conn.execute(
+        "DELETE FROM access_user_institutions WHERE \"user\" = ?1",
+        [id],
+    )?;
     if let Tenant::Institutions(ids) = tenant {
         let mut insert = conn.prepare_cached(
-            "INSERT OR IGNORE INTO access_user_institutions (user, institution) VALUES (?1, ?2)",
+            "INSERT INTO access_user_institutions (\"user\", institution) VALUES (?1, ?2) \
+             ON CONFLICT DO NOTHING",
         )?;
         for institution in ids {
             insert.execute(params![id, institution])?;

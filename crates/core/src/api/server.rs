@@ -372,7 +372,8 @@ async fn healthz() -> &'static str {
 ))]
 async fn ready(State(api): State<Api>) -> Response {
     let store = api.hub.store().clone();
-    let read = store.read(|c| c.query_row("SELECT 1", params![], |r| r.get::<i64>(0)));
+    let read =
+        store.read(|c| c.query_row("SELECT CAST(1 AS BIGINT)", params![], |r| r.get::<i64>(0)));
     let write =
         tokio::time::timeout(std::time::Duration::from_secs(2), store.write(|_| Ok(()))).await;
     match (read, write) {

@@ -262,7 +262,7 @@ impl Query {
     /// The SQL and its parameters (the limit asks one row more than a page,
     /// to tell whether another page follows).
     fn sql(&self) -> (String, Vec<SqlValue>) {
-        let mut sql = format!("SELECT {JOURNAL_COLUMNS} FROM journal WHERE 1");
+        let mut sql = format!("SELECT {JOURNAL_COLUMNS} FROM journal WHERE TRUE");
         let mut args = Vec::with_capacity(self.equal.len() + 3);
         for (column, value) in &self.equal {
             args.push(value.clone());

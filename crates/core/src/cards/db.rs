@@ -193,9 +193,9 @@ pub(crate) fn search(conn: &Connection, query: &CardQuery, limit: u32) -> sql::R
         .map(|i| serde_json::Value::from(i.clone()).to_string());
     conn.prepare_cached(&format!(
         "SELECT {CARD_COLUMNS} FROM cards
-         WHERE (?1 IS NULL OR substr(pan_masked, 1, 6) = ?1)
-           AND (?2 IS NULL OR pan_last4 = ?2)
-           AND (?3 IS NULL OR account = ?3)
+         WHERE (CAST(?1 AS TEXT) IS NULL OR substr(pan_masked, 1, 6) = ?1)
+           AND (CAST(?2 AS TEXT) IS NULL OR pan_last4 = ?2)
+           AND (CAST(?3 AS TEXT) IS NULL OR account = ?3)
            AND (?4 IS NULL OR institution IN (SELECT value FROM json_each(?4)))
          ORDER BY pan_masked, account LIMIT ?5"
     ))?

@@ -225,17 +225,20 @@ pub fn journal_interrupted(c: &sql::Connection) -> sql::Result<Vec<Interrupted>>
     // after the seen-keys filter forgot it) keeps the key unique.
     let entry = format!(
         "CASE WHEN EXISTS (SELECT 1 FROM journal f WHERE f.entry IN ('{}', '{}') \
-         AND f.transmission_time IS i.transmission_time AND f.stan IS i.stan \
-         AND f.acquirer IS i.acquirer AND f.terminal IS i.terminal AND f.mti = i.mti) \
+         AND f.transmission_time IS NOT DISTINCT FROM i.transmission_time \
+         AND f.stan IS NOT DISTINCT FROM i.stan AND f.acquirer IS NOT DISTINCT FROM i.acquirer \
+         AND f.terminal IS NOT DISTINCT FROM i.terminal AND f.mti = i.mti) \
          THEN '{}' ELSE i.entry END",
         Entry::Request.as_str(),
         Entry::OrphanReversal.as_str(),
         Entry::RepeatedRequest.as_str(),
     );
     let selected = COLUMNS.replacen("entry", &entry, 1);
-    c.execute_batch(&format!(
-        "INSERT INTO journal ({COLUMNS}) SELECT {selected} FROM call_intents i; DELETE FROM call_intents;"
-    ))?;
+    c.execute(
+        &format!("INSERT INTO journal ({COLUMNS}) SELECT {selected} FROM call_intents i"),
+        params![],
+    )?;
+    c.execute("DELETE FROM call_intents", params![])?;
     Ok(calls)
 }
 
@@ -433,7 +436,7 @@ pub fn reversed_so_far(store: &Store, original_txn_id: TxnId) -> Result<i64, Sto
     let id = original_txn_id.0;
     store.read(move |c| {
         c.prepare_cached(
-            "SELECT COALESCE(SUM(amount_minor), 0) FROM journal \
+            "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM journal \
              WHERE original_txn_id = ?1 AND mti IN ('0400', '0420') AND entry = 'request' \
              AND response_code = '00'",
         )?
@@ -459,8 +462,9 @@ pub fn day_totals(
     let day = business_day.to_string();
     store.read(move |c| {
         c.prepare_cached(
-            "SELECT pan_hash, channel, SUM(counted_minor), SUM(counted_count), \
-             decided_by = 'stand_in' FROM journal \
+            "SELECT pan_hash, channel, CAST(SUM(counted_minor) AS BIGINT), \
+             CAST(SUM(counted_count) AS BIGINT), \
+             CAST(CASE WHEN decided_by = 'stand_in' THEN 1 ELSE 0 END AS BIGINT) FROM journal \
              WHERE txn_id >= ?1 AND business_day = ?2 AND pan_hash IS NOT NULL \
              AND (counted_minor != 0 OR counted_count != 0) GROUP BY pan_hash, channel, 5",
         )?
@@ -479,8 +483,8 @@ pub fn highest_id(store: &Store) -> Result<i64, StoreError> {
     store.read(|c| {
         // Call intents left by a stopped hub are journaled under their own ids.
         c.query_row(
-            "SELECT MAX(COALESCE((SELECT MAX(txn_id) FROM journal), 0), \
-             COALESCE((SELECT MAX(txn_id) FROM call_intents), 0))",
+            "SELECT COALESCE(MAX(m), 0) FROM (SELECT MAX(txn_id) AS m FROM journal \
+             UNION ALL SELECT MAX(txn_id) FROM call_intents) AS t",
             params![],
             |r| r.get(0),
         )

@@ -136,7 +136,7 @@ fn record(
     }
     tracing::debug!(entry, orderer = %owner, state = state.as_str(), "prepaid purchase attestation");
     conn.prepare_cached(
-        "INSERT INTO prepaid_attestations (entry, action, user, comment, recorded_at_us)
+        "INSERT INTO prepaid_attestations (entry, action, \"user\", comment, recorded_at_us)
          VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
     .execute(params![entry, state.action(), user, comment, now_us])?;

@@ -114,7 +114,8 @@ fn held(conn: &Connection, account: i64, now_us: i64) -> sql::Result<i64> {
 
 /// What a card account's open holds set aside (read by every authorization:
 /// from the index `prepaid_holds_open` alone).
-pub(super) const HELD: &str = "SELECT COALESCE(SUM(remaining), 0) FROM prepaid_holds
+pub(super) const HELD: &str =
+    "SELECT CAST(COALESCE(SUM(remaining), 0) AS BIGINT) FROM prepaid_holds
      WHERE account = ?1 AND state = 'open' AND expires_at_us > ?2";
 
 fn balances_of(conn: &Connection, card: &CardAccount, now_us: i64) -> sql::Result<Balances> {
@@ -274,9 +275,9 @@ pub(super) fn create_programme(
         ],
     )?;
     conn.execute(
-        "INSERT OR IGNORE INTO prepaid_accounts (kind, name, currency, created_at_us)
-         VALUES ('settlement', ?1, ?1, ?2)",
-        params![p.currency.numeric.to_string(), now_us],
+        "INSERT INTO prepaid_accounts (kind, name, currency, created_at_us)
+         VALUES ('settlement', ?1, ?3, ?2) ON CONFLICT DO NOTHING",
+        params![p.currency.numeric.to_string(), now_us, p.currency.numeric],
     )?;
     Ok(Ok(()))
 }
@@ -543,7 +544,7 @@ pub(super) fn reverse(
             let left = hold.remaining - undo;
             conn.prepare_cached(
                 "UPDATE prepaid_holds SET remaining = ?2,
-                 state = CASE WHEN ?2 = 0 THEN 'released' ELSE state END WHERE id = ?1",
+                 state = CASE WHEN CAST(?2 AS BIGINT) = 0 THEN 'released' ELSE state END WHERE id = ?1",
             )?
             .execute(params![hold.id, left])?;
             let id = book(conn, "reversal", reference, card.id, None, &[], now_us)?;

@@ -88,7 +88,9 @@ fn rows(
 ) -> sql::Result<Vec<Row>> {
     let sql = format!(
         "SELECT e.id, e.booked_at_us, e.kind, e.reference, a.name, a.currency, p.amount,
-                e.merchant, e.kind = 'capture' AND g.kind = ?2, t.action, t.user, t.comment
+                e.merchant,
+                CAST(CASE WHEN e.kind = 'capture' AND g.kind = ?2 THEN 1 ELSE 0 END AS BIGINT),
+                t.action, t.\"user\", t.comment
          FROM prepaid_entries e
          JOIN prepaid_postings p ON p.entry = e.id
          JOIN prepaid_accounts a ON a.id = p.account

@@ -25,7 +25,8 @@ const DAY_US: i64 = 86_400_000_000;
 /// The refusal when a hold of `amount` on card account `card` (of
 /// The amount and count of a card account's holds of the day not released
 /// (from the index `prepaid_holds_day` alone).
-pub(super) const USED_TODAY: &str = "SELECT COALESCE(SUM(amount), 0), COUNT(*) FROM prepaid_holds
+pub(super) const USED_TODAY: &str =
+    "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT), COUNT(*) FROM prepaid_holds
      WHERE account = ?1 AND created_at_us >= ?2 AND state <> 'released'";
 
 /// `programme`) at `now_us` would pass one of the programme's daily limits.

@@ -502,9 +502,10 @@ fn earlier_uses(conn: &Connection, lines: &[LoadLine]) -> sql::Result<HashMap<St
     let mut found = HashMap::new();
     let mut entries = conn.prepare_cached(
         "SELECT e.reference, e.kind, a.name, p.amount FROM json_each(?1) j
-         CROSS JOIN prepaid_entries e ON e.reference = j.value
+         CROSS JOIN prepaid_entries e
          JOIN prepaid_accounts a ON a.id = e.card
-         LEFT JOIN prepaid_postings p ON p.entry = e.id AND p.account = e.card",
+         LEFT JOIN prepaid_postings p ON p.entry = e.id AND p.account = e.card
+         WHERE e.reference = j.value",
     )?;
     let rows = entries.query_map([&json], |r| {
         let (kind, amount): (String, Option<i64>) = (r.get(1)?, r.get(3)?);
@@ -523,7 +524,7 @@ fn earlier_uses(conn: &Connection, lines: &[LoadLine]) -> sql::Result<HashMap<St
     }
     let mut holds = conn.prepare_cached(
         "SELECT h.reference FROM json_each(?1) j
-         CROSS JOIN prepaid_holds h ON h.reference = j.value",
+         CROSS JOIN prepaid_holds h WHERE h.reference = j.value",
     )?;
     for reference in holds.query_map([&json], |r| r.get::<String>(0))? {
         found.insert(reference?, Earlier::Other);

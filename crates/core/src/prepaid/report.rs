@@ -203,8 +203,8 @@ fn card_accounts(
 ) -> sql::Result<Vec<CardAccount>> {
     let sql = format!(
         "SELECT a.name, a.programme, a.status, r.name, a.currency, a.balance,
-                a.balance - COALESCE((SELECT SUM(h.remaining) FROM prepaid_holds h
-                    WHERE h.account = a.id AND h.state = 'open' AND h.expires_at_us > ?2), 0)
+                CAST(a.balance - COALESCE((SELECT SUM(h.remaining) FROM prepaid_holds h
+                    WHERE h.account = a.id AND h.state = 'open' AND h.expires_at_us > ?2), 0) AS BIGINT)
          FROM prepaid_accounts a LEFT JOIN prepaid_accounts r ON r.id = a.replaced_by
          WHERE a.kind = 'card' AND {filter} ORDER BY a.name"
     );
@@ -262,23 +262,27 @@ pub(super) fn audit(conn: &Connection, now_us: i64) -> sql::Result<Vec<String>> 
     let checks: [(&str, &str); 6] = [
         (
             "entry's pooled and settlement postings do not sum to zero",
-            "SELECT p.entry, SUM(p.amount) FROM prepaid_postings p JOIN prepaid_accounts a ON a.id = p.account
+            "SELECT p.entry, CAST(SUM(p.amount) AS BIGINT) FROM prepaid_postings p
+             JOIN prepaid_accounts a ON a.id = p.account
              WHERE a.kind <> 'card' GROUP BY p.entry HAVING SUM(p.amount) <> 0",
         ),
         (
             "entry's card postings of an orderer differ from its pooled posting",
-            "SELECT p.entry, SUM(p.amount) FROM prepaid_postings p JOIN prepaid_accounts a ON a.id = p.account
+            "SELECT p.entry, CAST(SUM(p.amount) AS BIGINT) FROM prepaid_postings p
+             JOIN prepaid_accounts a ON a.id = p.account
              WHERE a.kind IN ('card', 'pooled') GROUP BY p.entry, a.orderer HAVING SUM(p.amount) <> 0",
         ),
         (
             "account's balance column differs from the sum of its postings",
-            "SELECT a.id, a.balance - COALESCE((SELECT SUM(amount) FROM prepaid_postings WHERE account = a.id), 0) AS d
-             FROM prepaid_accounts a WHERE d <> 0",
+            "SELECT id, d FROM (SELECT a.id, CAST(a.balance - COALESCE((SELECT SUM(amount)
+                 FROM prepaid_postings WHERE account = a.id), 0) AS BIGINT) AS d
+             FROM prepaid_accounts a) AS t WHERE d <> 0",
         ),
         (
             "orderer's card balances differ from its pooled liability",
-            "SELECT o.id, COALESCE((SELECT SUM(balance) FROM prepaid_accounts WHERE orderer = o.id AND kind IN ('card', 'pooled')), 0) AS d
-             FROM prepaid_orderers o WHERE d <> 0",
+            "SELECT id, d FROM (SELECT o.id, CAST(COALESCE((SELECT SUM(balance) FROM prepaid_accounts
+                 WHERE orderer = o.id AND kind IN ('card', 'pooled')), 0) AS BIGINT) AS d
+             FROM prepaid_orderers o) AS t WHERE d <> 0",
         ),
         (
             "card balance is negative",
@@ -302,7 +306,7 @@ pub(super) fn audit(conn: &Connection, now_us: i64) -> sql::Result<Vec<String>> 
         }
     }
     let mut stmt = conn.prepare_cached(
-        "SELECT a.id, a.balance - COALESCE(SUM(h.remaining), 0) FROM prepaid_accounts a
+        "SELECT a.id, CAST(a.balance - COALESCE(SUM(h.remaining), 0) AS BIGINT) FROM prepaid_accounts a
          JOIN prepaid_holds h ON h.account = a.id AND h.state = 'open' AND h.expires_at_us > ?1
          GROUP BY a.id HAVING a.balance - COALESCE(SUM(h.remaining), 0) < 0",
     )?;

@@ -67,8 +67,8 @@ pub fn apply(
     let file_id = store.write_blocking(move |c| {
         c.query_row(
             "INSERT INTO balance_files (institution, sha256, as_of_us, source, state, received_us) \
-             VALUES (?1, x'', 0, ?2, 'staging', ?3) RETURNING file_id",
-            params![inst, src, now],
+             VALUES (?1, ?4, 0, ?2, 'staging', ?3) RETURNING file_id",
+            params![inst, src, now, &[] as &[u8]],
             |r| r.get::<i64>(0),
         )
     })?;
@@ -335,11 +335,12 @@ mod tests {
         // A hub stopped while staging: its rows are dropped at the next start.
         store
             .write_blocking(|c| {
-                c.execute_batch(
+                c.execute(
                     "INSERT INTO balance_files (file_id, institution, sha256, as_of_us, source, state, received_us) \
-                     VALUES (99, 'bank-a', x'', 0, 'upload', 'staging', 0); \
-                     INSERT INTO file_balances VALUES (99, 'A-9', 1, 840);",
-                )
+                     VALUES (99, 'bank-a', ?1, 0, 'upload', 'staging', 0)",
+                    [&[] as &[u8]],
+                )?;
+                c.execute("INSERT INTO file_balances VALUES (99, 'A-9', 1, 840)", [])
             })
             .unwrap();
         assert_eq!(discard_abandoned(&store).unwrap(), 1);

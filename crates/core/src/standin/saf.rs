@@ -292,7 +292,8 @@ pub fn enqueue(c: &Connection, item: &NewItem) -> sql::Result<()> {
 /// waited for has ended (answered late, or given up).
 pub fn release(c: &Connection, txn_id: TxnId) -> sql::Result<()> {
     c.prepare_cached(
-        "UPDATE saf_queue SET next_attempt_us = MIN(next_attempt_us, ?2) \
+        "UPDATE saf_queue \
+         SET next_attempt_us = CASE WHEN next_attempt_us < ?2 THEN next_attempt_us ELSE ?2 END \
          WHERE txn_id = ?1 AND request_id IS NOT NULL AND state = 'pending' AND attempts = 0",
     )?
     .execute(params![txn_id.0, Timestamp::now().as_microsecond()])
@@ -459,7 +460,8 @@ pub fn list(store: &Store, filter: &Filter) -> Result<Vec<(Item, Option<i64>)>, 
         c.prepare_cached(&format!(
             "SELECT {COLUMNS}, (SELECT MIN(p.seq) FROM saf_queue p WHERE p.institution = q.institution \
              AND p.account = q.account AND p.state != 'delivered' AND p.seq < q.seq AND q.state != 'delivered') \
-             FROM saf_queue q WHERE (?1 IS NULL OR institution = ?1) AND (?2 IS NULL OR state = ?2) \
+             FROM saf_queue q WHERE (CAST(?1 AS TEXT) IS NULL OR institution = ?1) \
+             AND (CAST(?2 AS TEXT) IS NULL OR state = ?2) \
              AND seq > ?3 ORDER BY seq LIMIT ?4"
         ))?
         .query_map(
@@ -477,7 +479,8 @@ pub fn list(store: &Store, filter: &Filter) -> Result<Vec<(Item, Option<i64>)>, 
 pub fn depths(store: &Store) -> Result<Vec<(String, i64, i64)>, StoreError> {
     store.read(|c| {
         c.prepare_cached(
-            "SELECT institution, SUM(state = 'pending'), SUM(state = 'dead') FROM saf_queue \
+            "SELECT institution, COUNT(*) FILTER (WHERE state = 'pending'), \
+             COUNT(*) FILTER (WHERE state = 'dead') FROM saf_queue \
              WHERE state != 'delivered' GROUP BY institution ORDER BY institution",
         )?
         .query_map(params![], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?

@@ -75,7 +75,8 @@ pub(super) fn set_range(conn: &Connection, programme: &str, r: &CardRange, now_u
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7)
          ON CONFLICT (programme) DO UPDATE SET prefix = ?2, pan_length = ?3, validity_months = ?4,
              institution = ?5, profile = ?6, updated_at_us = ?7,
-             next_serial = CASE WHEN ?8 THEN next_serial ELSE 1 END",
+             next_serial = CASE WHEN CAST(?8 AS BIGINT) = 1
+                 THEN prepaid_card_ranges.next_serial ELSE 1 END",
         params![
             programme,
             r.prefix,
@@ -313,7 +314,8 @@ pub(super) fn summaries(conn: &Connection, orderer: &str) -> sql::Result<Vec<Ord
 pub(super) fn cards(conn: &Connection, order: i64) -> sql::Result<Vec<StoredCard>> {
     conn.prepare_cached(
         "SELECT oc.sequence, a.name, oc.pan_masked, oc.expiry, oc.holder,
-             EXISTS (SELECT 1 FROM prepaid_entries e WHERE e.card = oc.account AND e.kind = 'load')
+             CAST(CASE WHEN EXISTS (SELECT 1 FROM prepaid_entries e
+                 WHERE e.card = oc.account AND e.kind = 'load') THEN 1 ELSE 0 END AS BIGINT)
          FROM prepaid_order_cards oc JOIN prepaid_accounts a ON a.id = oc.account
          WHERE oc.order_id = ?1 ORDER BY oc.sequence",
     )?
@@ -414,7 +416,8 @@ pub(super) fn ordered_card(
     account: &str,
 ) -> sql::Result<Option<(i64, u32, bool)>> {
     conn.prepare_cached(
-        "SELECT oc.order_id, oc.sequence, a.status = 'replaced'
+        "SELECT oc.order_id, oc.sequence,
+             CAST(CASE WHEN a.status = 'replaced' THEN 1 ELSE 0 END AS BIGINT)
          FROM prepaid_order_cards oc JOIN prepaid_accounts a ON a.id = oc.account
          WHERE a.kind = 'card' AND a.name = ?1",
     )?
@@ -494,7 +497,9 @@ pub(super) fn mailer(
     };
     let records = conn
         .prepare_cached(
-            "SELECT p.order_id, p.sequence, oc.pan_masked, p.kind = 'reorder', p.id, oc.holder, r.name
+            "SELECT p.order_id, p.sequence, oc.pan_masked,
+                 CAST(CASE WHEN p.kind = 'reorder' THEN 1 ELSE 0 END AS BIGINT),
+                 p.id, oc.holder, r.name
              FROM prepaid_pin_requests p
              JOIN prepaid_order_cards oc ON oc.order_id = p.order_id AND oc.sequence = p.sequence
              JOIN prepaid_orders o ON o.id = p.order_id
