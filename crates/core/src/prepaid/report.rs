@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{Ledger, PrepaidError, StatementLine, Subject};
+use super::{Ledger, PrepaidError, StatementLine, Subject, holds};
 
 /// An orderer as the back office shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -290,7 +290,7 @@ pub(super) fn audit(conn: &Connection, now_us: i64) -> rusqlite::Result<Vec<Stri
         ),
     ];
     let mut found = Vec::new();
-    for (what, sql) in checks {
+    for (what, sql) in checks.into_iter().chain(holds::AUDITS) {
         let mut stmt = conn.prepare(sql)?;
         let rows = stmt.query_map([], |r| {
             Ok((r.get::<_, rusqlite::types::Value>(0)?, r.get::<_, i64>(1)?))
