@@ -7,7 +7,8 @@
 //!
 //! - the ledger's audit finds nothing (entries balance, balance columns
 //!   equal the sums of postings, the per-orderer invariant, no card negative
-//!   or over its maximum, no holds past a balance);
+//!   or over its maximum, no holds past a balance, each card's kept hold
+//!   totals equal the sums of its holds);
 //! - every answer the switch saw approved is journaled, and its ledger
 //!   entry or hold is in the store — for an authorization always (durable
 //!   before answered); for an advice or reversal, which the hub acknowledges

@@ -329,39 +329,160 @@ async fn stale_holds_stop_counting_and_expire() {
     assert_eq!(ledger.expire_holds(past + 1).await.unwrap(), 0);
 }
 
+/// Each card's hold totals (migration 0014) are audited against its holds:
+/// a column that drifts from them is reported.
+#[tokio::test]
+async fn the_audit_finds_hold_totals_that_differ_from_the_holds() {
+    let dir = temp_dir();
+    let store = Store::open(&dir.path().join("hub.db")).unwrap();
+    let ledger = Ledger::new(store.clone(), &PrepaidConfig::default());
+    setup(&ledger).await;
+    ledger.load("L1", "a0", eur(6_000)).await.unwrap();
+    let far = jiff::Timestamp::now().as_microsecond() + 3_600_000_000;
+    ledger.hold("H1", "a0", eur(500), far, None).await.unwrap();
+    assert!(ledger.audit().unwrap().is_empty());
+    for (column, breach) in [
+        ("held", "open-holds total"),
+        ("day_amount", "day amount"),
+        ("day_count", "day count"),
+    ] {
+        let sql = format!("UPDATE prepaid_accounts SET {column} = {column} + 1 WHERE name = 'a0'");
+        let undo = format!("UPDATE prepaid_accounts SET {column} = {column} - 1 WHERE name = 'a0'");
+        store.write(move |c| c.execute_batch(&sql)).await.unwrap();
+        let audit = ledger.audit().unwrap();
+        assert_eq!(audit.len(), 1, "{column}: {audit:?}");
+        assert!(audit[0].contains(breach), "{column}: {audit:?}");
+        store.write(move |c| c.execute_batch(&undo)).await.unwrap();
+    }
+    assert!(ledger.audit().unwrap().is_empty());
+}
+
+/// A store from before the hold totals: the migration sums each card's
+/// holds into them (open, captured, partly and wholly released, expired).
+#[tokio::test]
+async fn the_hold_totals_migration_sums_the_holds_a_store_had() {
+    let dir = temp_dir();
+    let path = dir.path().join("hub.db");
+    let ledger = open(&path);
+    setup(&ledger).await;
+    let far = jiff::Timestamp::now().as_microsecond() + 3_600_000_000;
+    let past = jiff::Timestamp::now().as_microsecond() - 1;
+    ledger.load("L1", "a0", eur(9_000)).await.unwrap();
+    for (reference, minor, expiry) in [
+        ("H1", 1_000, far),
+        ("H2", 2_000, far),
+        ("H3", 300, far),
+        ("H4", 400, far),
+        ("H5", 500, past),
+        ("H6", 600, past),
+    ] {
+        ledger
+            .hold(reference, "a0", eur(minor), expiry, None)
+            .await
+            .unwrap();
+    }
+    ledger
+        .capture("C2", Some("H2"), "a0", eur(1_500), None)
+        .await
+        .unwrap();
+    ledger.reverse("R3", "H3", Some(100)).await.unwrap();
+    ledger.reverse("R4", "H4", None).await.unwrap();
+    ledger.expire_holds(past + 1).await.unwrap();
+    let before = ledger.balance("a0").unwrap();
+    assert_eq!(before, bal(9_000 - 1_500 - 1_000 - 200, 7_500));
+    drop(ledger);
+
+    let db = rusqlite::Connection::open(&path).unwrap();
+    db.execute_batch(
+        "ALTER TABLE prepaid_accounts DROP COLUMN held;
+         ALTER TABLE prepaid_accounts DROP COLUMN day_start_us;
+         ALTER TABLE prepaid_accounts DROP COLUMN day_amount;
+         ALTER TABLE prepaid_accounts DROP COLUMN day_count;
+         CREATE INDEX prepaid_holds_day ON prepaid_holds (account, created_at_us, state, amount);
+         PRAGMA user_version = 13;",
+    )
+    .unwrap();
+    drop(db);
+
+    let ledger = open(&path);
+    assert_eq!(ledger.balance("a0").unwrap(), before);
+    assert!(ledger.audit().unwrap().is_empty());
+    let totals: (i64, i64, i64) = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row(
+            "SELECT held, day_amount, day_count FROM prepaid_accounts WHERE name = 'a0'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    // Open: H1 and H3's rest (the expired H5, H6 are not held); the day:
+    // every hold but the wholly released H4.
+    assert_eq!(totals, (1_000 + 200, 1_000 + 2_000 + 300 + 500 + 600, 5));
+}
+
 /// One step of a random sequence; indices are taken modulo what exists.
 #[derive(Debug, Clone)]
 enum Step {
     Load(usize, i64),
     Purchase(usize, i64),
+    /// A hold whose expiry has passed already: it sets nothing aside.
+    StalePurchase(usize, i64),
     Capture(usize, i64),
     ReverseHold(usize, Option<i64>),
     ReverseLoad(usize, Option<i64>),
     Move(usize, usize, i64),
     Replace(usize),
+    /// Marks the stale holds expired.
+    Expire,
     Reopen,
 }
+
+/// The model's cards: a0..a2 and d0 of `city` (d0 in a programme with
+/// daily limits), b0, b1 of `school`.
+const CARDS: usize = 6;
+/// The card with the daily limits, and its limits.
+const DAILY_CARD: usize = 5;
+const DAILY_AMOUNT: i64 = 9_000;
+const DAILY_COUNT: i64 = 4;
 
 fn step() -> impl Strategy<Value = Step> {
     let amount = 1i64..6_000;
     prop_oneof![
-        4 => (0..5usize, amount.clone()).prop_map(|(c, x)| Step::Load(c, x)),
-        4 => (0..5usize, amount.clone()).prop_map(|(c, x)| Step::Purchase(c, x)),
+        4 => (0..CARDS, amount.clone()).prop_map(|(c, x)| Step::Load(c, x)),
+        4 => (0..CARDS, amount.clone()).prop_map(|(c, x)| Step::Purchase(c, x)),
+        1 => (0..CARDS, amount.clone()).prop_map(|(c, x)| Step::StalePurchase(c, x)),
         3 => (0..64usize, 1i64..=100).prop_map(|(h, pct)| Step::Capture(h, pct)),
         2 => (0..64usize, proptest::option::of(amount.clone())).prop_map(|(h, x)| Step::ReverseHold(h, x)),
         2 => (0..64usize, proptest::option::of(amount.clone())).prop_map(|(l, x)| Step::ReverseLoad(l, x)),
-        2 => (0..5usize, 0..5usize, amount).prop_map(|(a, b, x)| Step::Move(a, b, x)),
-        1 => (0..5usize).prop_map(Step::Replace),
+        2 => (0..CARDS, 0..CARDS, amount).prop_map(|(a, b, x)| Step::Move(a, b, x)),
+        1 => (0..CARDS).prop_map(Step::Replace),
+        1 => Just(Step::Expire),
         1 => Just(Step::Reopen),
     ]
+}
+
+/// A hold as the model sees it.
+#[derive(Debug, Clone)]
+struct ModelHold {
+    reference: String,
+    card: usize,
+    amount: i64,
+    remaining: i64,
+    captured: i64,
+    refunded: i64,
+    /// Neither captured nor released (open or expired in the ledger).
+    open: bool,
+    /// Past its expiry: sets nothing aside.
+    stale: bool,
+    /// Released in full: no longer counts for the daily limits.
+    released: bool,
 }
 
 /// What the ledger should hold.
 struct Model {
     /// (current account name, orderer, max, balance).
     cards: Vec<(String, &'static str, i64, i64)>,
-    /// (reference, card, remaining, captured, refunded, open).
-    holds: Vec<(String, usize, i64, i64, i64, bool)>,
+    holds: Vec<ModelHold>,
     /// (reference, card, amount, reversed).
     loads: Vec<(String, usize, i64, i64)>,
 }
@@ -376,6 +497,7 @@ impl Model {
                 card("a2", "city", 10_000),
                 card("b0", "school", 5_000),
                 card("b1", "school", 5_000),
+                card("d0", "city", 10_000),
             ],
             holds: Vec::new(),
             loads: Vec::new(),
@@ -386,20 +508,73 @@ impl Model {
         let held: i64 = self
             .holds
             .iter()
-            .filter(|h| h.1 == card && h.5)
-            .map(|h| h.2)
+            .filter(|h| h.card == card && h.open && !h.stale)
+            .map(|h| h.remaining)
             .sum();
         self.cards[card].3 - held
     }
+
+    /// Whether a new hold of `x` on `card` is within its daily limits (all
+    /// holds of the test are of one UTC day).
+    fn within_daily_limits(&self, card: usize, x: i64) -> bool {
+        if card != DAILY_CARD {
+            return true;
+        }
+        let counted = self.holds.iter().filter(|h| h.card == card && !h.released);
+        let (used, count) = counted.fold((0, 0), |(u, n), h| (u + h.amount, n + 1));
+        count < DAILY_COUNT && used + x <= DAILY_AMOUNT
+    }
+
+    /// A purchase hold of `x` on `card` (`stale`: already past its
+    /// expiry); whether the ledger should take it.
+    fn hold(&mut self, reference: &str, card: usize, x: i64, stale: bool) -> bool {
+        let fits = self.available(card) >= x && self.within_daily_limits(card, x);
+        if fits {
+            self.holds.push(ModelHold {
+                reference: reference.to_string(),
+                card,
+                amount: x,
+                remaining: x,
+                captured: 0,
+                refunded: 0,
+                open: true,
+                stale,
+                released: false,
+            });
+        }
+        fits
+    }
+}
+
+/// `setup` and the programme with daily limits of card d0.
+async fn setup_with_daily_limits(ledger: &Ledger) {
+    setup(ledger).await;
+    ledger
+        .create_programme(NewProgramme {
+            id: "city-daily".into(),
+            orderer: "city".into(),
+            kind: ProgrammeKind::SmallPurchase,
+            currency: Currency::from_numeric(978).unwrap(),
+            max_balance: Some(10_000),
+            pin_delivery: PinDelivery::WithCard,
+            daily: DailyLimits {
+                amount: Some(DAILY_AMOUNT as u64),
+                count: Some(DAILY_COUNT as u32),
+            },
+        })
+        .await
+        .unwrap();
+    ledger.open_card("d0", "city-daily").await.unwrap();
 }
 
 async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
     let dir = temp_dir();
     let path: PathBuf = dir.path().join("hub.db");
     let mut ledger = open(&path);
-    setup(&ledger).await;
+    setup_with_daily_limits(&ledger).await;
     let mut m = Model::new();
-    let far = jiff::Timestamp::now().as_microsecond() + 24 * 3_600_000_000;
+    let now = || jiff::Timestamp::now().as_microsecond();
+    let far = now() + 24 * 3_600_000_000;
     for (n, step) in steps.into_iter().enumerate() {
         let r = format!("T{n}");
         let ok = match step.clone() {
@@ -413,11 +588,8 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
                 (got.is_ok(), fits)
             }
             Step::Purchase(c, x) => {
-                let fits = m.available(c) >= x;
+                let fits = m.hold(&r, c, x, false);
                 let got = ledger.hold(&r, &m.cards[c].0, eur(x), far, None).await;
-                if fits {
-                    m.holds.push((r.clone(), c, x, 0, 0, true));
-                }
                 if let Ok(held) = &got {
                     // The answer's balances are the card's after the hold.
                     let now = ledger.balance(&m.cards[c].0).unwrap();
@@ -426,19 +598,35 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
                 }
                 (got.is_ok(), fits)
             }
+            Step::StalePurchase(c, x) => {
+                let fits = m.hold(&r, c, x, true);
+                let past = now() - 1;
+                let got = ledger.hold(&r, &m.cards[c].0, eur(x), past, None).await;
+                (got.is_ok(), fits)
+            }
             Step::Capture(h, pct) => {
                 let Some(hold) = m.holds.get(h % m.holds.len().max(1)).cloned() else {
                     continue;
                 };
                 let i = h % m.holds.len();
-                let x = (hold.2 * pct / 100).max(1);
-                let fits = hold.5;
+                let x = (hold.remaining * pct / 100).max(1);
+                // A stale hold sets nothing aside: its capture needs the
+                // money available.
+                let own = if hold.stale { 0 } else { hold.remaining };
+                let fits = hold.open && m.available(hold.card) + own >= x;
                 let got = ledger
-                    .capture(&r, Some(&hold.0), &m.cards[hold.1].0, eur(x), None)
+                    .capture(
+                        &r,
+                        Some(&hold.reference),
+                        &m.cards[hold.card].0,
+                        eur(x),
+                        None,
+                    )
                     .await;
                 if fits {
-                    m.cards[hold.1].3 -= x;
-                    m.holds[i] = (hold.0, hold.1, 0, x, 0, false);
+                    m.cards[hold.card].3 -= x;
+                    let h = &mut m.holds[i];
+                    (h.remaining, h.captured, h.open) = (0, x, false);
                 }
                 (got.is_ok(), fits)
             }
@@ -447,20 +635,22 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
                     continue;
                 };
                 let i = h % m.holds.len();
-                let got = ledger.reverse(&r, &hold.0, x).await;
-                let fits = if hold.5 {
-                    let undo = x.unwrap_or(hold.2).min(hold.2);
-                    m.holds[i].2 -= undo;
-                    m.holds[i].5 = m.holds[i].2 > 0;
+                let got = ledger.reverse(&r, &hold.reference, x).await;
+                let fits = if hold.open {
+                    let undo = x.unwrap_or(hold.remaining).min(hold.remaining);
+                    let h = &mut m.holds[i];
+                    h.remaining -= undo;
+                    h.open = h.remaining > 0;
+                    h.released = !h.open;
                     undo > 0
                 } else {
-                    let left = hold.3 - hold.4;
+                    let left = hold.captured - hold.refunded;
                     let undo = x.unwrap_or(left).min(left);
-                    let card = &mut m.cards[hold.1];
+                    let card = &mut m.cards[hold.card];
                     let fits = undo > 0 && card.3 + undo <= card.2;
                     if fits {
                         card.3 += undo;
-                        m.holds[i].4 += undo;
+                        m.holds[i].refunded += undo;
                     }
                     fits
                 };
@@ -501,6 +691,10 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
                 m.cards[c].0 = new;
                 (got.is_ok(), true)
             }
+            Step::Expire => {
+                let got = ledger.expire_holds(now()).await;
+                (got.is_ok(), true)
+            }
             Step::Reopen => {
                 drop(ledger);
                 ledger = open(&path);
@@ -527,6 +721,8 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
                 step
             );
         }
+        // The audit also checks each card's kept hold totals against the
+        // sums of its holds.
         let audit = ledger.audit().unwrap();
         prop_assert!(
             audit.is_empty(),

@@ -5,10 +5,12 @@
 //! of the day that were not released (a reversed authorization gives its
 //! share back).
 
-use crate::store::sql;
-use crate::store::sql::{Connection, OptionalExtension, params};
+use crate::params;
+use crate::store::sql::{self, Connection};
 
 use super::PrepaidError;
+use super::db::CardAccount;
+use super::holds::day_of;
 
 /// A programme's per-card daily limits; `None`: no limit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -19,38 +21,27 @@ pub struct DailyLimits {
     pub count: Option<u32>,
 }
 
-/// One UTC day in microseconds.
-const DAY_US: i64 = 86_400_000_000;
-
-/// The refusal when a hold of `amount` on card account `card` (of
-/// The amount and count of a card account's holds of the day not released
-/// (from the index `prepaid_holds_day` alone).
-pub(super) const USED_TODAY: &str =
-    "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT), COUNT(*) FROM prepaid_holds
+/// The amount and count of a card account's holds created from `?2` on and
+/// not released: what the day's totals of the account hold, summed when
+/// the clock went back behind the account's newest hold.
+pub(super) const USED_SINCE: &str = "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT), COUNT(*) FROM prepaid_holds
      WHERE account = ?1 AND created_at_us >= ?2 AND state <> 'released'";
 
-/// `programme`) at `now_us` would pass one of the programme's daily limits.
+/// The refusal when a hold of `amount` on `card` at `now_us` would pass
+/// one of its programme's daily limits.
 pub(super) fn exceeded(
     conn: &Connection,
-    card: i64,
-    name: &str,
-    programme: &str,
+    card: &CardAccount,
     amount: i64,
     now_us: i64,
 ) -> sql::Result<Option<PrepaidError>> {
-    let limits: Option<(Option<i64>, Option<i64>)> = conn
-        .prepare_cached("SELECT daily_amount, daily_count FROM prepaid_programmes WHERE id = ?1")?
-        .query_row([programme], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    let Some((max_amount, max_count)) = limits.filter(|(a, c)| a.is_some() || c.is_some()) else {
+    let (max_amount, max_count) = card.daily;
+    if max_amount.is_none() && max_count.is_none() {
         return Ok(None);
-    };
-    let day_start = now_us - now_us.rem_euclid(DAY_US);
-    let (used, count): (i64, i64) = conn
-        .prepare_cached(USED_TODAY)?
-        .query_row(params![card, day_start], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    }
+    let (used, count) = used_today(conn, card, now_us)?;
     let refusal = |what, limit, used| PrepaidError::DailyLimit {
-        account: name.to_string(),
+        account: card.name.clone(),
         what,
         limit,
         used,
@@ -68,21 +59,41 @@ pub(super) fn exceeded(
     Ok(None)
 }
 
+/// The amount and count of `card`'s holds of the UTC day of `now_us` not
+/// released: the account's day totals when they are of that day, nothing
+/// when they are of an earlier day.
+fn used_today(conn: &Connection, card: &CardAccount, now_us: i64) -> sql::Result<(i64, i64)> {
+    let today = day_of(now_us);
+    let totals = &card.totals;
+    if today == totals.day_start_us {
+        Ok((totals.day_amount, totals.day_count))
+    } else if today > totals.day_start_us {
+        Ok((0, 0))
+    } else {
+        conn.prepare_cached(USED_SINCE)?
+            .query_row(params![card.id, today], |r| Ok((r.get(0)?, r.get(1)?)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::db::HELD;
-    use super::USED_TODAY;
+    use super::super::holds::STALE;
+    use super::USED_SINCE;
     use crate::store::Store;
 
-    /// The two sums every authorization reads use their index alone, never
-    /// a hold's row.
+    /// The two sums over a card's holds the ledger still reads seek the
+    /// card's holds in an index (the stale holds every authorization reads:
+    /// from the index alone), never scan the table.
     #[test]
-    fn the_hold_sums_read_covering_indexes() {
+    fn the_hold_sums_seek_an_index() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("hub.db")).unwrap();
         for (sql, index) in [
-            (HELD, "prepaid_holds_open"),
-            (USED_TODAY, "prepaid_holds_day"),
+            (
+                STALE,
+                "USING COVERING INDEX prepaid_holds_open (account=? AND state=? AND expires_at_us<?)",
+            ),
+            (USED_SINCE, "USING INDEX prepaid_holds_open (account=?)"),
         ] {
             let plan: Vec<String> = store
                 .read(move |c| {
@@ -91,11 +102,7 @@ mod tests {
                         .collect()
                 })
                 .unwrap();
-            let covering = format!("USING COVERING INDEX {index}");
-            assert!(
-                plan.iter().any(|p| p.contains(&covering)),
-                "{sql}: {plan:?}"
-            );
+            assert!(plan.iter().any(|p| p.contains(index)), "{sql}: {plan:?}");
         }
     }
 }

@@ -27,6 +27,7 @@ pub mod attestation;
 pub mod config;
 mod db;
 pub mod export;
+mod holds;
 pub mod limits;
 pub mod load_file;
 pub mod orders;
@@ -690,10 +691,7 @@ impl Ledger {
     /// # Errors
     /// [`PrepaidError::Store`].
     pub async fn expire_holds(&self, now_us: i64) -> Result<usize, PrepaidError> {
-        Ok(self
-            .store
-            .write(move |c| db::expire_holds(c, now_us))
-            .await?)
+        Ok(self.store.write(move |c| holds::expire(c, now_us)).await?)
     }
 
     /// A card's balances now (its replacement's, once replaced).
@@ -720,10 +718,11 @@ impl Ledger {
             .read(|c| report::statement(c, subject, from_us, to_us))?)
     }
 
-    /// Checks every invariant of the ledger against the postings: entries
-    /// balance, balance columns equal the sums of postings, each orderer's
-    /// card balances equal its pooled liability, no card is negative, over
-    /// its maximum or has holds past its balance. Returns each breach in
+    /// Checks every invariant of the ledger against the postings and holds:
+    /// entries balance, balance columns equal the sums of postings, each
+    /// orderer's card balances equal its pooled liability, no card is
+    /// negative, over its maximum or has holds past its balance, and each
+    /// card's hold totals equal the sums of its holds. Returns each breach in
     /// words (empty: the ledger is sound).
     ///
     /// # Errors

@@ -6,7 +6,7 @@ use crate::store::sql::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{Ledger, PrepaidError, StatementLine, Subject};
+use super::{Ledger, PrepaidError, StatementLine, Subject, holds};
 
 /// An orderer as the back office shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -295,7 +295,7 @@ pub(super) fn audit(conn: &Connection, now_us: i64) -> sql::Result<Vec<String>> 
         ),
     ];
     let mut found = Vec::new();
-    for (what, sql) in checks {
+    for (what, sql) in checks.into_iter().chain(holds::AUDITS) {
         let mut stmt = conn.prepare_cached(sql)?;
         let rows = stmt.query_map(params![], |r| {
             Ok((r.get::<sql::Value>(0)?, r.get::<i64>(1)?))

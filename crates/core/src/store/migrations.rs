@@ -94,6 +94,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "prepaid hold sums",
         sql: include_str!("migrations/0013_prepaid_hold_sums.sql"),
     },
+    Migration {
+        version: 14,
+        name: "prepaid hold totals",
+        sql: include_str!("migrations/0014_prepaid_hold_totals.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows (0 with no migrations).
