@@ -67,7 +67,7 @@ pub fn apply(
     let file_id = store.write_blocking(move |c| {
         c.query_row(
             "INSERT INTO balance_files (institution, sha256, as_of_us, source, state, received_us) \
-             VALUES (?1, x'', 0, ?2, 'staging', ?3) RETURNING id",
+             VALUES (?1, x'', 0, ?2, 'staging', ?3) RETURNING file_id",
             params![inst, src, now],
             |r| r.get::<i64>(0),
         )
