@@ -305,6 +305,26 @@ mod tests {
     }
 
     #[test]
+    fn store_url_selects_postgres_and_is_named_without_its_password() {
+        let config =
+            parse("[store]\nurl = \"postgresql://hub:s3cret@db:5433/cards\"\nwriters = 2\n")
+                .unwrap();
+        assert_eq!(
+            config.store_url.as_deref(),
+            Some("postgresql://hub:s3cret@db:5433/cards")
+        );
+        assert_eq!(config.postgres_options.writers, 2);
+        assert_eq!(config.store_location(), "postgresql://hub@db:5433/cards");
+        let config = parse("").unwrap();
+        assert_eq!(config.store_url, None);
+        assert_eq!(config.store_path, Path::new(".").join("cardhub.db"));
+        assert_eq!(
+            config.store_location(),
+            config.store_path.display().to_string()
+        );
+    }
+
+    #[test]
     fn every_problem_is_reported_at_once() {
         let text = r#"
             [[switch]]
@@ -399,6 +419,9 @@ mod tests {
 
             [store]
             wal_cap_mib = 0
+            path = "hub.db"
+            url = "postgresql://cardhub@db/cardhub"
+            writers = 0
         "#;
         let ConfigError::Invalid { problems, .. } = parse(text).unwrap_err() else {
             panic!("expected Invalid");
@@ -413,6 +436,8 @@ mod tests {
             "drop_folder needs a balances format",
             "the token must be at least 16 characters",
             "store: wal_cap_mib 0 must be at least 1",
+            "store: path (SQLite) and url (PostgreSQL) are both set; give one",
+            "store: writers 0 must be between 1 and 64",
         ] {
             assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
         }
