@@ -79,10 +79,7 @@ impl Client {
     ) -> Result<usize> {
         let params = bind(statement, params)?;
         let changed = block_on(self.client.execute_raw(statement, params)).map_err(from_pg)?;
-        usize::try_from(changed).map_err(|_| Error::Parameter {
-            index: 0,
-            reason: format!("{changed} rows changed do not fit a usize"),
-        })
+        Ok(usize::try_from(changed).unwrap_or(usize::MAX))
     }
 
     /// Runs a prepared query and returns all its rows (read whole, so the
@@ -119,7 +116,8 @@ fn bind<'p>(
     let expected: &[Type] = statement.params();
     if params.len() != expected.len() {
         return Err(Error::Parameter {
-            index: params.len(),
+            // The first one missing, or the first one too many.
+            index: params.len().min(expected.len()) + 1,
             reason: format!(
                 "{} parameters given, the statement has {}",
                 params.len(),
