@@ -131,7 +131,7 @@ fn main() {
         tick.tick().await;
         while Instant::now() < deadline {
             tick.tick().await;
-            let bytes = store.wal_bytes();
+            let bytes = store.wal_bytes().unwrap();
             samples.push(bytes);
             if full {
                 eprintln!(
@@ -154,7 +154,7 @@ fn main() {
     let stats = store.stats();
 
     let mut sorted = samples.clone();
-    sorted.push(store.wal_bytes());
+    sorted.push(store.wal_bytes().unwrap());
     sorted.sort_unstable();
     let max = sorted[sorted.len() - 1];
     let over = samples.iter().filter(|&&b| b > cap).count();

@@ -166,13 +166,13 @@ async fn import(path: &Path, config: &Path) -> Result<()> {
 async fn rekey(config: &Path, new_config: &Path) -> Result<()> {
     let current = Config::load(config)?;
     let new = Config::load(new_config)?;
-    if current.store_path != new.store_path {
+    if current.store_location() != new.store_location() {
         bail!(
             "{} uses the store {}, {} the store {}: re-keying moves one store",
             config.display(),
-            current.store_path.display(),
+            current.store_location(),
             new_config.display(),
-            new.store_path.display()
+            new.store_location()
         );
     }
     if let Some(api) = &current.api
@@ -189,7 +189,7 @@ async fn rekey(config: &Path, new_config: &Path) -> Result<()> {
         .with_context(|| format!("the new keys ({})", new_config.display()))?;
     let store = current
         .open_store()
-        .with_context(|| format!("opening the store {}", current.store_path.display()))?;
+        .with_context(|| format!("opening the store {}", current.store_location()))?;
     let registry = CardRegistry::new(
         store.clone(),
         PanKeys::from_config(&current.security)?,
@@ -234,7 +234,7 @@ impl CardArg {
 fn open_registry(config: &Path) -> Result<(CardRegistry, Config)> {
     let config = Config::load(config)?;
     let registry = app::open_card_registry(&config)
-        .with_context(|| format!("opening the cards of {}", config.store_path.display()))?;
+        .with_context(|| format!("opening the cards of {}", config.store_location()))?;
     Ok((registry, config))
 }
 

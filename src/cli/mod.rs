@@ -36,7 +36,7 @@ impl ConfigArg {
         let config = cardhub_core::config::Config::load(&self.config)?;
         let store = config
             .open_store()
-            .with_context(|| format!("opening {}", config.store_path.display()))?;
+            .with_context(|| format!("opening {}", config.store_location()))?;
         Ok((config, store))
     }
 }

@@ -381,12 +381,8 @@ async fn execute(command: PrepaidCommand) -> Result<()> {
 /// The prepaid ledger and card registry of `--config`, on one store.
 pub(super) fn open(config: &ConfigArg) -> Result<(Ledger, CardRegistry)> {
     let loaded = Config::load(&config.config)?;
-    app::open_prepaid(&loaded).with_context(|| {
-        format!(
-            "opening the prepaid ledger of {}",
-            loaded.store_path.display()
-        )
-    })
+    app::open_prepaid(&loaded)
+        .with_context(|| format!("opening the prepaid ledger of {}", loaded.store_location()))
 }
 
 fn parse_currency(code: &str) -> Result<Currency> {

@@ -27,9 +27,9 @@ pub struct ServeArgs {
 
 pub fn run(args: ServeArgs) -> Result<()> {
     let config = Config::load(&args.config)?;
-    // One hub per store, held until the process ends (the link alone
-    // opens no store).
-    let _lock = if args.link_only {
+    // One hub per SQLite store, held until the process ends (the link
+    // alone opens no store; hubs share a PostgreSQL store).
+    let _lock = if args.link_only || config.store_url.is_some() {
         None
     } else {
         Some(ServeLock::acquire(&config.store_path)?)

@@ -25,7 +25,7 @@ pub fn run(args: StatusArgs) -> Result<()> {
     let config = Config::load(&args.config)?;
     let store = config
         .open_store()
-        .with_context(|| format!("opening {}", config.store_path.display()))?;
+        .with_context(|| format!("opening {}", config.store_location()))?;
     let states: Vec<(String, String, i64)> = store.read(|c| {
         c.prepare_cached("SELECT institution, state, changed_us FROM institution_state")?
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?

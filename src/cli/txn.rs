@@ -85,7 +85,7 @@ pub fn run(command: TxnCommand) -> Result<()> {
             let config = Config::load(&config)?;
             let store = config
                 .open_store()
-                .with_context(|| format!("opening {}", config.store_path.display()))?;
+                .with_context(|| format!("opening {}", config.store_location()))?;
             let Some(story) = backoffice::story(&store, txn_id)? else {
                 bail!("no transaction {id} in the journal");
             };
@@ -136,7 +136,7 @@ fn search(args: SearchArgs) -> Result<()> {
     })?;
     let store = config
         .open_store()
-        .with_context(|| format!("opening {}", config.store_path.display()))?;
+        .with_context(|| format!("opening {}", config.store_location()))?;
     let page = query.run(&store)?;
     if args.json {
         writeln!(

@@ -17,7 +17,7 @@ use crate::standin::balance_file::BalanceFormat;
 use crate::standin::config::HoldsConfig;
 use crate::standin::config::{InstitutionConfig, InstitutionMode};
 use crate::store::config::StoreConfig;
-use crate::store::{Store, StoreError, StoreOptions};
+use crate::store::{PostgresOptions, Store, StoreError, StoreOptions};
 
 /// The file as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -61,10 +61,15 @@ pub struct ConfigFile {
 pub struct Config {
     pub link: LinkSettings,
     pub switches: Vec<Arc<SwitchSettings>>,
-    /// Database file, resolved against the config file's folder.
+    /// Database file, resolved against the config file's folder (unused
+    /// when `store_url` is set).
     pub store_path: PathBuf,
-    /// How the store is run (`[store]` beyond its path).
+    /// The PostgreSQL database, when `[store] url` selects one.
+    pub store_url: Option<String>,
+    /// How an SQLite store is run (`[store]` beyond its path).
     pub store_options: StoreOptions,
+    /// How a PostgreSQL store is run.
+    pub postgres_options: PostgresOptions,
     /// Folder of adapter files.
     pub adapters_dir: PathBuf,
     pub security: SecurityConfig,
@@ -184,6 +189,7 @@ impl Config {
                 file.store.wal_cap_mib
             ));
         }
+        problems.extend(file.store.problems());
         problems.extend(file.holds.problems());
         problems.extend(file.prepaid.problems());
         problems.extend(file.web.problems());
@@ -208,7 +214,16 @@ impl Config {
         Ok(Config {
             link: file.link,
             switches,
-            store_path: base.join(&file.store.path),
+            store_path: base.join(
+                file.store
+                    .path
+                    .as_deref()
+                    .unwrap_or(Path::new(crate::store::config::DEFAULT_PATH)),
+            ),
+            store_url: file.store.url,
+            postgres_options: PostgresOptions {
+                writers: file.store.writers,
+            },
             store_options: StoreOptions {
                 wal_cap_bytes,
                 ..StoreOptions::default()
@@ -247,12 +262,27 @@ impl Config {
         )
     }
 
-    /// Opens the configured store (see [`Store::open_with`]).
+    /// Opens the configured store: PostgreSQL when `[store] url` is set
+    /// (see [`Store::open_postgres`]), else the SQLite file (see
+    /// [`Store::open_with`]).
     ///
     /// # Errors
-    /// As [`Store::open_with`].
+    /// As [`Store::open_postgres`] or [`Store::open_with`].
     pub fn open_store(&self) -> Result<Store, StoreError> {
-        Store::open_with(&self.store_path, self.store_options)
+        match &self.store_url {
+            Some(url) => Store::open_postgres(url, self.postgres_options),
+            None => Store::open_with(&self.store_path, self.store_options),
+        }
+    }
+
+    /// The configured store for messages: the file, or the PostgreSQL
+    /// server and database without the password.
+    #[must_use]
+    pub fn store_location(&self) -> String {
+        match &self.store_url {
+            Some(url) => crate::store::postgres_location(url),
+            None => self.store_path.display().to_string(),
+        }
     }
 }
 
@@ -272,6 +302,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn store_url_selects_postgres_and_is_named_without_its_password() {
+        let config =
+            parse("[store]\nurl = \"postgresql://hub:s3cret@db:5433/cards\"\nwriters = 2\n")
+                .unwrap();
+        assert_eq!(
+            config.store_url.as_deref(),
+            Some("postgresql://hub:s3cret@db:5433/cards")
+        );
+        assert_eq!(config.postgres_options.writers, 2);
+        assert_eq!(config.store_location(), "postgresql://hub@db:5433/cards");
+        let config = parse("").unwrap();
+        assert_eq!(config.store_url, None);
+        assert_eq!(config.store_path, Path::new(".").join("cardhub.db"));
+        assert_eq!(
+            config.store_location(),
+            config.store_path.display().to_string()
+        );
     }
 
     #[test]
@@ -369,6 +419,9 @@ mod tests {
 
             [store]
             wal_cap_mib = 0
+            path = "hub.db"
+            url = "postgresql://cardhub@db/cardhub"
+            writers = 0
         "#;
         let ConfigError::Invalid { problems, .. } = parse(text).unwrap_err() else {
             panic!("expected Invalid");
@@ -383,6 +436,8 @@ mod tests {
             "drop_folder needs a balances format",
             "the token must be at least 16 characters",
             "store: wal_cap_mib 0 must be at least 1",
+            "store: path (SQLite) and url (PostgreSQL) are both set; give one",
+            "store: writers 0 must be between 1 and 64",
         ] {
             assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
         }

@@ -397,7 +397,8 @@ async fn ready(State(api): State<Api>) -> Response {
 async fn metrics(State(api): State<Api>) -> Result<Response, ApiError> {
     let text = api.hub.metrics().render(
         &api.snapshots().await?,
-        api.hub.store().wal_bytes(),
+        // PostgreSQL's WAL is the server's: no file of ours to report.
+        api.hub.store().wal_bytes().unwrap_or(0),
         &api.link.all(),
     );
     Ok((

@@ -187,16 +187,14 @@ pub(crate) fn change(
 /// The cards matching every given criterion (BIN, last 4 digits, account,
 /// among `institutions` when given), by masked PAN, at most `limit`.
 pub(crate) fn search(conn: &Connection, query: &CardQuery, limit: u32) -> sql::Result<Vec<Card>> {
-    let institutions = query
-        .institutions
-        .as_ref()
-        .map(|i| serde_json::Value::from(i.clone()).to_string());
+    let institutions = query.institutions.as_ref().map(sql::TextList::new);
+    let list = conn.dialect().text_list(4);
     conn.prepare_cached(&format!(
         "SELECT {CARD_COLUMNS} FROM cards
          WHERE (CAST(?1 AS TEXT) IS NULL OR substr(pan_masked, 1, 6) = ?1)
            AND (CAST(?2 AS TEXT) IS NULL OR pan_last4 = ?2)
            AND (CAST(?3 AS TEXT) IS NULL OR account = ?3)
-           AND (?4 IS NULL OR institution IN (SELECT value FROM json_each(?4)))
+           AND (CAST(?4 AS TEXT) IS NULL OR institution IN {list})
          ORDER BY pan_masked, account LIMIT ?5"
     ))?
     .query_map(

@@ -761,6 +761,7 @@ mod tests {
                 .iter()
                 .map(|sql| {
                     Ok(c.as_sqlite()
+                        .expect("the embedded store")
                         .prepare_cached(sql)?
                         .get_status(StatementStatus::RePrepare))
                 })

@@ -318,12 +318,7 @@ fn apply_with_cache(
     lines: &[LoadLine],
     now_us: i64,
 ) -> sql::Result<Result<(LoadReport, HashSet<String>), Problems>> {
-    let sqlite = conn.as_sqlite();
-    let before: i64 = sqlite.pragma_query_value(None, "cache_size", |r| r.get(0))?;
-    sqlite.pragma_update(None, "cache_size", -BOOKING_CACHE_KIB)?;
-    let done = apply(conn, lines, now_us);
-    sqlite.pragma_update(None, "cache_size", before)?;
-    done
+    conn.with_page_cache(BOOKING_CACHE_KIB, || apply(conn, lines, now_us))
 }
 
 /// A card account of the file, with its running balance.
@@ -491,23 +486,19 @@ enum Earlier {
 }
 
 /// What the file's references were used for before, found with one query
-/// over all of them (a JSON array walked by `json_each`, each probing the
-/// reference indexes) rather than two queries a line.
+/// over all of them (one list parameter, each text probing the reference
+/// indexes) rather than two queries a line.
 fn earlier_uses(conn: &Connection, lines: &[LoadLine]) -> sql::Result<HashMap<String, Earlier>> {
-    let references: Vec<&str> = lines.iter().map(|l| l.reference.as_str()).collect();
-    let json = serde_json::to_string(&references).map_err(|e| sql::Error::Parameter {
-        index: 1,
-        reason: e.to_string(),
-    })?;
+    let references = sql::TextList::new(lines.iter().map(|l| l.reference.as_str()));
+    let list = conn.dialect().text_list(1);
     let mut found = HashMap::new();
-    let mut entries = conn.prepare_cached(
-        "SELECT e.reference, e.kind, a.name, p.amount FROM json_each(?1) j
-         CROSS JOIN prepaid_entries e
+    let mut entries = conn.prepare_cached(&format!(
+        "SELECT e.reference, e.kind, a.name, p.amount FROM {list} AS j
+         JOIN prepaid_entries e ON e.reference = j.value
          JOIN prepaid_accounts a ON a.id = e.card
-         LEFT JOIN prepaid_postings p ON p.entry = e.id AND p.account = e.card
-         WHERE e.reference = j.value",
-    )?;
-    let rows = entries.query_map([&json], |r| {
+         LEFT JOIN prepaid_postings p ON p.entry = e.id AND p.account = e.card"
+    ))?;
+    let rows = entries.query_map([&references], |r| {
         let (kind, amount): (String, Option<i64>) = (r.get(1)?, r.get(3)?);
         let earlier = match (kind.as_str(), amount) {
             ("load", Some(amount)) => Earlier::SameLoad {
@@ -522,11 +513,10 @@ fn earlier_uses(conn: &Connection, lines: &[LoadLine]) -> sql::Result<HashMap<St
         let (reference, earlier) = row?;
         found.insert(reference, earlier);
     }
-    let mut holds = conn.prepare_cached(
-        "SELECT h.reference FROM json_each(?1) j
-         CROSS JOIN prepaid_holds h WHERE h.reference = j.value",
-    )?;
-    for reference in holds.query_map([&json], |r| r.get::<String>(0))? {
+    let mut holds = conn.prepare_cached(&format!(
+        "SELECT h.reference FROM {list} AS j JOIN prepaid_holds h ON h.reference = j.value"
+    ))?;
+    for reference in holds.query_map([&references], |r| r.get::<String>(0))? {
         found.insert(reference?, Earlier::Other);
     }
     Ok(found)

@@ -43,7 +43,8 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::{BUSY_TIMEOUT, StoreError, files, open_error};
+use super::sqlite::open_error;
+use super::{BUSY_TIMEOUT, StoreError, files};
 
 /// How often the WAL is copied into the database file and its size checked.
 const EVERY: Duration = Duration::from_millis(250);

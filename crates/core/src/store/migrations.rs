@@ -1,11 +1,13 @@
 //! The schema, as an ordered list of migrations.
 //!
-//! The store applies every migration whose version is above the file's
-//! `PRAGMA user_version`, in order, each in its own transaction together with
-//! the new `user_version`, so a file is always exactly at one version.
+//! The store applies every migration whose version is above the database's
+//! (SQLite: `PRAGMA user_version`; PostgreSQL: the one row of
+//! `schema_version`), in order, each in its own transaction together with
+//! the new version, so a database is always exactly at one version.
 //!
 //! Adding a table or column means appending one entry here with the next
-//! version and a new `migrations/NNNN_name.sql` file. A migration that has
+//! version and two new files: `migrations/NNNN_name.sql` and its
+//! PostgreSQL twin `migrations/postgres/NNNN_name.sql`. A migration that has
 //! shipped is never edited, renumbered or removed: files in the field have
 //! already run it. Migration SQL must not contain `BEGIN`/`COMMIT` (the store
 //! owns the transaction) and runs with `foreign_keys=ON`.
@@ -14,7 +16,21 @@ use std::path::Path;
 
 use rusqlite::{Connection, TransactionBehavior};
 
+use super::sql;
 use super::{SCHEMA_VERSION, StoreError};
+
+/// PostgreSQL's `user_version`: a table of one row, created (when missing)
+/// under the migration lock.
+const PG_VERSION_TABLE: &str = "
+    CREATE TABLE IF NOT EXISTS schema_version (
+        id      BIGINT PRIMARY KEY CHECK (id = 1),
+        version BIGINT NOT NULL
+    );
+    INSERT INTO schema_version (id, version) VALUES (1, 0) ON CONFLICT (id) DO NOTHING";
+
+/// The key of the transaction-scoped advisory lock hubs migrate under
+/// ("cardhub" in ASCII).
+const PG_MIGRATION_LOCK: i64 = 0x0063_6172_6468_7562;
 
 /// One step of the schema.
 #[derive(Debug, Clone, Copy)]
@@ -23,82 +39,45 @@ pub(crate) struct Migration {
     pub(crate) version: u32,
     /// A short name for logs and errors.
     pub(crate) name: &'static str,
-    /// The statements, run as one batch.
+    /// The file's name without `.sql`, the same in both folders.
+    pub(crate) file: &'static str,
+    /// The statements in SQLite's dialect, run as one batch.
     pub(crate) sql: &'static str,
+    /// The same schema in PostgreSQL's dialect (see
+    /// `scripts/check-pg-schema`).
+    pub(crate) postgres: &'static str,
+}
+
+/// One migration in both dialects: `migrations/FILE.sql` (SQLite) and
+/// `migrations/postgres/FILE.sql` (its PostgreSQL twin).
+macro_rules! migration {
+    ($version:literal, $name:literal, $file:literal) => {
+        Migration {
+            version: $version,
+            name: $name,
+            file: $file,
+            sql: include_str!(concat!("migrations/", $file, ".sql")),
+            postgres: include_str!(concat!("migrations/postgres/", $file, ".sql")),
+        }
+    };
 }
 
 /// Every migration, in version order, without gaps.
 pub(crate) const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "journal",
-        sql: include_str!("migrations/0001_journal.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "cards",
-        sql: include_str!("migrations/0002_cards.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "stand-in",
-        sql: include_str!("migrations/0003_standin.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "search",
-        sql: include_str!("migrations/0004_search.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "saf answers",
-        sql: include_str!("migrations/0005_saf_answers.sql"),
-    },
-    Migration {
-        version: 6,
-        name: "call intents",
-        sql: include_str!("migrations/0006_call_intents.sql"),
-    },
-    Migration {
-        version: 7,
-        name: "duplicate key",
-        sql: include_str!("migrations/0007_duplicate_key.sql"),
-    },
-    Migration {
-        version: 8,
-        name: "prepaid ledger",
-        sql: include_str!("migrations/0008_prepaid.sql"),
-    },
-    Migration {
-        version: 9,
-        name: "prepaid orders",
-        sql: include_str!("migrations/0009_prepaid_orders.sql"),
-    },
-    Migration {
-        version: 10,
-        name: "prepaid files",
-        sql: include_str!("migrations/0010_prepaid_files.sql"),
-    },
-    Migration {
-        version: 11,
-        name: "prepaid daily limits",
-        sql: include_str!("migrations/0011_prepaid_daily_limits.sql"),
-    },
-    Migration {
-        version: 12,
-        name: "access",
-        sql: include_str!("migrations/0012_access.sql"),
-    },
-    Migration {
-        version: 13,
-        name: "prepaid hold sums",
-        sql: include_str!("migrations/0013_prepaid_hold_sums.sql"),
-    },
-    Migration {
-        version: 14,
-        name: "prepaid hold totals",
-        sql: include_str!("migrations/0014_prepaid_hold_totals.sql"),
-    },
+    migration!(1, "journal", "0001_journal"),
+    migration!(2, "cards", "0002_cards"),
+    migration!(3, "stand-in", "0003_standin"),
+    migration!(4, "search", "0004_search"),
+    migration!(5, "saf answers", "0005_saf_answers"),
+    migration!(6, "call intents", "0006_call_intents"),
+    migration!(7, "duplicate key", "0007_duplicate_key"),
+    migration!(8, "prepaid ledger", "0008_prepaid"),
+    migration!(9, "prepaid orders", "0009_prepaid_orders"),
+    migration!(10, "prepaid files", "0010_prepaid_files"),
+    migration!(11, "prepaid daily limits", "0011_prepaid_daily_limits"),
+    migration!(12, "access", "0012_access"),
+    migration!(13, "prepaid hold sums", "0013_prepaid_hold_sums"),
+    migration!(14, "prepaid hold totals", "0014_prepaid_hold_totals"),
 ];
 
 /// The newest schema version this binary knows (0 with no migrations).
@@ -129,7 +108,7 @@ pub(crate) fn check_version(found: u32) -> Result<(), StoreError> {
 /// under the write lock, so two processes opening a new file at once do not
 /// both apply a step.
 pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
-    let open_error = super::open_error(path);
+    let open_error = super::sqlite::open_error(path);
     loop {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -150,8 +129,76 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreErr
         tracing::info!(
             version = step.version,
             name = step.name,
+            file = step.file,
             "store migration applied"
         );
+    }
+}
+
+/// [`migrate`] for PostgreSQL: each step and the new version in one
+/// transaction that first takes an advisory lock, so hubs starting together
+/// apply each step once (the second waits, then finds the new version).
+/// A database of a newer schema is refused untouched.
+pub(crate) fn migrate_postgres(conn: &sql::Connection, location: &str) -> Result<(), StoreError> {
+    let open_error = |source| StoreError::Open {
+        location: location.to_owned(),
+        source,
+    };
+    loop {
+        // READ COMMITTED: the version is read after the lock is held, by a
+        // statement that sees what the hub before us committed (a
+        // serializable snapshot would be older than the lock).
+        let found = conn
+            .execute_batch("BEGIN ISOLATION LEVEL READ COMMITTED")
+            .and_then(|()| conn.execute("SELECT pg_advisory_xact_lock(?1)", [PG_MIGRATION_LOCK]))
+            .and_then(|_| conn.execute_batch(PG_VERSION_TABLE))
+            .and_then(|()| {
+                conn.query_row("SELECT version FROM schema_version WHERE id = 1", [], |r| {
+                    r.get::<u32>(0)
+                })
+            });
+        let step = found.map_err(open_error).and_then(|found| {
+            check_version(found)?;
+            Ok(MIGRATIONS.iter().find(|m| m.version > found))
+        });
+        let step = match step {
+            Ok(Some(step)) => step,
+            Ok(None) => return conn.execute_batch("COMMIT").map_err(open_error),
+            Err(e) => {
+                rollback(conn);
+                return Err(e);
+            }
+        };
+        conn.execute_batch(step.postgres)
+            .and_then(|()| {
+                conn.execute(
+                    "UPDATE schema_version SET version = ?1 WHERE id = 1",
+                    [step.version],
+                )
+            })
+            .and_then(|_| conn.execute_batch("COMMIT"))
+            .map_err(|source| {
+                rollback(conn);
+                StoreError::Migration {
+                    version: step.version,
+                    name: step.name,
+                    source,
+                }
+            })?;
+        tracing::info!(
+            version = step.version,
+            name = step.name,
+            file = step.file,
+            "store migration applied"
+        );
+    }
+}
+
+/// Ends a failed migration's transaction (best effort: the error that
+/// led here is the one reported).
+fn rollback(conn: &sql::Connection) {
+    if let Err(e) = conn.execute_batch("ROLLBACK") {
+        tracing::warn!(error = %e, "store migration rollback failed");
     }
 }
 
@@ -173,6 +220,36 @@ mod tests {
             );
         }
         assert_eq!(usize::try_from(latest()).ok(), Some(MIGRATIONS.len()));
+    }
+
+    /// Both folders hold exactly the listed files: no migration without
+    /// its PostgreSQL twin, no twin without its migration.
+    #[test]
+    fn both_dialects_list_the_same_files() {
+        let listed: Vec<String> = MIGRATIONS
+            .iter()
+            .map(|m| format!("{}.sql", m.file))
+            .collect();
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store/migrations");
+        for folder in [dir.clone(), dir.join("postgres")] {
+            let mut found: Vec<String> = std::fs::read_dir(&folder)
+                .unwrap()
+                .map(|e| e.unwrap())
+                .filter(|e| e.file_type().unwrap().is_file())
+                .map(|e| e.file_name().into_string().unwrap())
+                .collect();
+            found.sort();
+            assert_eq!(found, listed, "{}", folder.display());
+        }
+        for m in MIGRATIONS {
+            let number = format!("{:04}_", m.version);
+            assert!(
+                m.file.starts_with(&number),
+                "migration {} is in {}",
+                m.version,
+                m.file
+            );
+        }
     }
 
     #[test]

@@ -1,5 +1,8 @@
-//! The embedded store: the one SQLite file every durable write in cardhub
-//! goes through, with group commit so durability does not cap throughput.
+//! The store: the one database every durable write in cardhub goes
+//! through. Two back ends run the same module SQL (see [`sql`]): an embedded
+//! SQLite file (the default; one hub per file), with group commit so
+//! durability does not cap throughput, and a PostgreSQL server
+//! ([`Store::open_postgres`]) that several hubs share.
 //!
 //! # The durability promise
 //!
@@ -7,13 +10,15 @@
 //! [`Store::write`] (or [`Store::write_blocking`]) has returned `Ok`, and that
 //! `Ok` means:
 //!
-//! - the job's changes are part of a transaction whose `COMMIT` has returned,
-//!   in WAL mode with `synchronous=FULL`: the WAL, commit record included, was
-//!   fsynced (`fdatasync` on Linux; `F_FULLFSYNC` on macOS via `fullfsync`).
-//!   The changes survive a killed process, an OS crash and a power cut, as far
-//!   as the disk honours flushes;
+//! - the job's changes are part of a transaction whose `COMMIT` has returned.
+//!   SQLite: in WAL mode with `synchronous=FULL`: the WAL, commit record
+//!   included, was fsynced (`fdatasync` on Linux; `F_FULLFSYNC` on macOS via
+//!   `fullfsync`). The changes survive a killed process, an OS crash and a
+//!   power cut, as far as the disk honours flushes. PostgreSQL: the server
+//!   answered `COMMIT`; how durable that is is the server's settings
+//!   (`fsync`, `synchronous_commit`, replication: docs/deployment.md);
 //! - they are visible to every connection that starts reading afterwards,
-//!   [`Store::read`] included.
+//!   [`Store::read`] included (on PostgreSQL: every hub's).
 //!
 //! The other outcomes:
 //!
@@ -23,9 +28,10 @@
 //!   unaffected.
 //! - [`StoreError::Commit`]: the batch's transaction could not begin or
 //!   commit. No job of the batch was acknowledged. After an I/O error *during*
-//!   `COMMIT` the outcome is unknown (the rows may appear after a restart),
-//!   so writes that may be retried carry their own idempotency key (the
-//!   journal's primary key is the transaction id).
+//!   `COMMIT` (PostgreSQL: the connection lost during `COMMIT`) the outcome
+//!   is unknown (the rows may appear after a restart), so writes that may be
+//!   retried carry their own idempotency key (the journal's primary key is
+//!   the transaction id).
 //! - [`StoreError::WriterGone`]: the writer thread is not running; nothing was
 //!   acknowledged.
 //! - Cancelling a `write` future after its job was queued does not withdraw
@@ -33,8 +39,8 @@
 //!
 //! # How
 //!
-//! One writer thread owns the only write connection. It takes the first
-//! queued job (blocking), then every job already queued (at most
+//! SQLite: one writer thread owns the only write connection. It takes the
+//! first queued job (blocking), then every job already queued (at most
 //! [`MAX_BATCH`]), runs `BEGIN IMMEDIATE`, each job in its own `SAVEPOINT`
 //! (a lone job needs none: it is the transaction; so a bulk job queued alone
 //! does not keep a copy of every page it changes), one `COMMIT` (one fsync
@@ -42,9 +48,27 @@
 //! job. Under load, batches grow by themselves: while one commit is syncing,
 //! the next batch queues up. The queue is bounded ([`QUEUE_CAPACITY`]); a full
 //! queue makes `write` wait, it never drops a job. Jobs run in queue order.
-//!
 //! Reads go through a small pool of `query_only` connections; WAL lets them
 //! read while the writer writes.
+//!
+//! PostgreSQL: [`PostgresOptions::writers`] writer threads, each with its
+//! own connection, take jobs from the same bounded queue; each job is one
+//! `SERIALIZABLE` transaction (`BEGIN`, the job, `COMMIT`; `ROLLBACK` when it
+//! failed), answered after its `COMMIT`; the server groups concurrent
+//! commits into one WAL flush itself. What differs from SQLite:
+//!
+//! - jobs of one hub run concurrently and commit in any order relative to
+//!   each other (jobs of other hubs too): a job queued later may commit
+//!   first. Jobs that read, compute and write do not overwrite each other:
+//!   one of two conflicting jobs fails with a serialization failure
+//!   (retryable, [`StoreError::is_retryable`]) instead;
+//! - a job whose statement failed cannot go on in the same transaction
+//!   (PostgreSQL aborts it): a job that swallows an error is answered
+//!   [`StoreError::Commit`], never `Ok`;
+//! - a writer whose connection was lost opens a new one for its next job.
+//!
+//! Reads go through a pool of connections whose transactions are read-only;
+//! each statement sees the data committed when it starts.
 //!
 //! # What this layer does not do
 //!
@@ -52,17 +76,20 @@
 //! run it through [`Store::write`] and [`Store::read`]; the schema lives in
 //! `migrations.rs`. Jobs must not manage transactions (`BEGIN`, `COMMIT`, or
 //! the writer's savepoint `job`) nor call the store (a job waiting on the
-//! writer would wait on itself).
+//! writer would wait on itself). It does not retry a job that failed with a
+//! serialization failure: the caller decides.
 
 mod checkpoint;
 pub mod config;
 mod files;
 mod migrations;
+mod postgres;
 pub mod sql;
+mod sqlite;
 
 pub use files::{ServeLock, write_private};
+pub use postgres::location as postgres_location;
 
-use crate::params;
 use std::any::Any;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
@@ -72,12 +99,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use rusqlite::{ErrorCode, OpenFlags};
+use rusqlite::ErrorCode;
 
 use sql::Connection;
 use tokio::sync::{mpsc, oneshot};
-
-use migrations::{check_version, migrate, user_version};
 
 /// The newest schema version (`PRAGMA user_version`) this binary knows.
 pub const SCHEMA_VERSION: u32 = migrations::latest();
@@ -100,8 +125,8 @@ pub const DEFAULT_WAL_CAP_BYTES: u64 = 64 * 1024 * 1024;
 /// The default [`StoreOptions::wal_hold`].
 pub const DEFAULT_WAL_HOLD: Duration = Duration::from_secs(1);
 
-/// The writer thread's name, as seen in debuggers and `top -H`.
-const WRITER_THREAD: &str = "cardhub-store-writer";
+/// The default [`PostgresOptions::writers`].
+pub const DEFAULT_POSTGRES_WRITERS: usize = 4;
 
 /// A handle on the store. Cheap to clone; all clones share one writer thread
 /// and one read pool.
@@ -131,16 +156,27 @@ pub struct StoreOptions {
     pub wal_hold: Duration,
 }
 
+/// How a PostgreSQL store is run (`[store]` with a `url`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PostgresOptions {
+    /// Write connections, each on its own thread running one job (one
+    /// transaction) at a time; PostgreSQL groups their concurrent commits.
+    /// At least 1.
+    pub writers: usize,
+}
+
 /// Counters since the store was opened, for throughput reports.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StoreStats {
     /// Jobs the writer has answered (successfully or not).
     pub jobs: u64,
-    /// Successful `COMMIT`s, i.e. fsyncs of the WAL.
+    /// Successful `COMMIT`s: SQLite's group commits (fsyncs of the WAL),
+    /// or PostgreSQL's one-job transactions.
     pub commits: u64,
     /// Jobs answered with an error: their own, or their batch's.
     pub failed_jobs: u64,
-    /// Times the writer held batches because the WAL was past its cap.
+    /// Times the writer held batches because the WAL was past its cap
+    /// (SQLite; always 0 on PostgreSQL, whose server manages its WAL).
     pub wal_holds: u64,
 }
 
@@ -148,14 +184,16 @@ pub struct StoreStats {
 /// (see also [`StoreError::is_retryable`]).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The file cannot be opened or set up (missing folder, permissions, not
-    /// a SQLite file, locked by another process past the busy timeout).
-    /// The operator's or the environment's fault; retrying helps only once
-    /// the cause is fixed.
-    #[error("cannot open the store at {}", path.display())]
+    /// The database cannot be opened or set up (SQLite: missing folder,
+    /// permissions, not a SQLite file, locked by another process past the
+    /// busy timeout; PostgreSQL: a malformed URL, the server unreachable,
+    /// authentication refused). The operator's or the environment's fault;
+    /// retrying helps only once the cause is fixed.
+    #[error("cannot open the store at {location}")]
     Open {
-        /// The database file.
-        path: PathBuf,
+        /// The database file, or the server and database (never the
+        /// password): [`Store::location`].
+        location: String,
         /// The database's reason.
         #[source]
         source: sql::Error,
@@ -187,7 +225,7 @@ pub enum StoreError {
         holder: Option<u32>,
     },
     /// A schema migration failed; its transaction was rolled back, so the
-    /// file stays at the previous version. A bug in the migration or a
+    /// database stays at the previous version. A bug in the migration or a
     /// damaged file (ours); retrying does not help.
     #[error("store migration {version} ({name}) failed")]
     Migration {
@@ -199,12 +237,13 @@ pub enum StoreError {
         #[source]
         source: sql::Error,
     },
-    /// The file was written by a newer cardhub (schema `found`, this binary
-    /// knows up to `known`). The operator's: run the newer binary. The file
-    /// was not changed; retrying does not help.
+    /// The database was written by a newer cardhub (schema `found`, this
+    /// binary knows up to `known`). The operator's: run the newer binary.
+    /// The database was not changed; retrying does not help.
     #[error("store schema version {found} is newer than this binary knows ({known})")]
     TooNew {
-        /// The file's `user_version`.
+        /// The database's version (SQLite's `user_version`, PostgreSQL's
+        /// `schema_version` row).
         found: u32,
         /// [`SCHEMA_VERSION`].
         known: u32,
@@ -216,40 +255,45 @@ pub enum StoreError {
     #[error("store query failed")]
     Query(#[from] sql::Error),
     /// The batch's transaction could not begin or commit (disk full, I/O
-    /// error, lock held by another process); every job of the batch gets it.
+    /// error, lock held by another process, PostgreSQL's connection lost or
+    /// a serialization failure at commit); every job of the batch gets it.
     /// Not the job's fault. Retrying helps if the cause was transient (busy,
     /// disk space freed); after an I/O error in `COMMIT` the first attempt
     /// may still surface, so retried writes must be idempotent.
     #[error("store commit failed")]
     Commit(#[source] Arc<sql::Error>),
     /// The writer thread is not running: it could not be started, or it
-    /// stopped (a bug: ours). Retrying does not help; the store must be
-    /// reopened.
+    /// stopped (a bug: ours), or (PostgreSQL) the store's runtime is shutting
+    /// down. Retrying does not help; the store must be reopened.
     #[error("the store's writer thread is gone")]
     WriterGone,
 }
 
 /// State shared by all handles.
 struct Inner {
-    /// The database file; read connections are opened on it.
-    path: PathBuf,
     /// Sending end of the bounded job queue. `None` only while dropping.
     jobs: Option<mpsc::Sender<Box<dyn Job>>>,
-    /// The writer thread, joined on drop. `None` only while dropping.
-    writer: Option<JoinHandle<()>>,
+    /// The writer threads (SQLite: one), joined on drop.
+    writers: Vec<JoinHandle<()>>,
     /// Idle read connections: `read` takes one (or opens one) and puts it
     /// back.
     readers: Mutex<Vec<Connection>>,
-    /// Bumped by the writer, read by `stats`.
+    /// Bumped by the writers, read by `stats`.
     counters: Arc<Counters>,
-    /// The WAL's size and cap, shared with the writer and the checkpointer.
-    wal: Arc<checkpoint::Wal>,
-    /// Copies the WAL into the database file off the commit path; dropped
-    /// (with a last checkpoint) after the writer has stopped.
-    _checkpointer: checkpoint::Checkpointer,
+    /// The database behind the queue; dropped after the writers stopped.
+    backend: Backend,
 }
 
-/// The writer's counters (relaxed atomics: each is a tally on its own).
+/// The database a store runs on.
+enum Backend {
+    /// The embedded SQLite file (the default).
+    Sqlite(sqlite::Sqlite),
+    /// A PostgreSQL server shared by several hubs (boxed: its connection
+    /// settings are large).
+    Postgres(Box<postgres::Postgres>),
+}
+
+/// The writers' counters (relaxed atomics: each is a tally on its own).
 #[derive(Default)]
 struct Counters {
     jobs: AtomicU64,
@@ -259,7 +303,8 @@ struct Counters {
 
 /// A queued job, type-erased for the queue.
 trait Job: Send {
-    /// Runs the job on the write connection (inside its savepoint).
+    /// Runs the job on a write connection (inside its savepoint or its
+    /// transaction).
     fn run(self: Box<Self>, conn: &Connection) -> Box<dyn Ran>;
     /// Answers without running: the batch broke before the job's turn.
     fn abandon(self: Box<Self>, batch_error: &Arc<sql::Error>);
@@ -267,9 +312,10 @@ trait Job: Send {
 
 /// A job that has run and waits for its batch's fate.
 trait Ran: Send {
-    /// Whether the job returned `Ok` (else its savepoint is rolled back).
+    /// Whether the job returned `Ok` (else its savepoint or transaction is
+    /// rolled back).
     fn succeeded(&self) -> bool;
-    /// Answers the caller, given whether the batch committed.
+    /// Answers the caller, given whether its transaction committed.
     fn finish(self: Box<Self>, batch_error: Option<&Arc<sql::Error>>);
 }
 
@@ -325,55 +371,62 @@ impl Store {
     /// migration fails, [`StoreError::WriterGone`] when the writer thread
     /// cannot be started.
     pub fn open_with(path: &Path, options: StoreOptions) -> Result<Store, StoreError> {
-        files::prepare_database(path).map_err(|source| StoreError::File {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let open_error = open_error(path);
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let mut conn = rusqlite::Connection::open_with_flags(path, flags).map_err(open_error)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
-        // Refuse a newer file before changing anything in it.
-        check_version(user_version(&conn).map_err(open_error)?)?;
-        configure_writer(&conn, &options).map_err(open_error)?;
-        migrate(&mut conn, path)?;
-        let conn = Connection::from_sqlite(conn);
-
-        let wal = Arc::new(checkpoint::Wal::new(
-            path,
-            options.wal_cap_bytes,
-            options.wal_hold,
-        ));
-        let checkpointer = checkpoint::Checkpointer::start(path, Arc::clone(&wal))?;
         let counters = Arc::new(Counters::default());
         let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
-        let writer = {
-            let counters = Arc::clone(&counters);
-            let keeper = checkpoint::Keeper::new(Arc::clone(&wal));
-            thread::Builder::new()
-                .name(WRITER_THREAD.into())
-                .spawn(move || run_writer(&conn, queue, &counters, keeper))
-                .map_err(|e| {
-                    tracing::error!(error = %e, "cannot start the store writer thread");
-                    StoreError::WriterGone
-                })?
-        };
-        Ok(Store {
-            inner: Arc::new(Inner {
-                path: path.to_path_buf(),
-                jobs: Some(jobs),
-                writer: Some(writer),
-                readers: Mutex::new(Vec::new()),
-                counters,
-                wal,
-                _checkpointer: checkpointer,
-            }),
-        })
+        let (sqlite, writer) = sqlite::Sqlite::open(path, options, queue, &counters)?;
+        Ok(Store::assemble(
+            jobs,
+            vec![writer],
+            counters,
+            Backend::Sqlite(sqlite),
+        ))
     }
 
-    /// Runs `f` on the write connection as part of the next group commit and
+    /// Connects to the PostgreSQL database at `url`
+    /// (`postgresql://user:password@host:port/database`, or the key=value
+    /// form), applies pending migrations (each in its own transaction under
+    /// an advisory lock, so hubs starting together migrate once), and
+    /// starts [`PostgresOptions::writers`] writer threads. The database must
+    /// exist; the store creates its tables in it.
+    ///
+    /// # Errors
+    /// [`StoreError::Open`] when the URL is malformed or the server cannot
+    /// be reached or refuses the connection (the message names the server,
+    /// never the password), [`StoreError::TooNew`] when the database's
+    /// schema is newer than this binary (it is then left untouched),
+    /// [`StoreError::Migration`] when a migration fails,
+    /// [`StoreError::WriterGone`] when a thread or the runtime cannot be
+    /// started.
+    pub fn open_postgres(url: &str, options: PostgresOptions) -> Result<Store, StoreError> {
+        let counters = Arc::new(Counters::default());
+        let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
+        let (postgres, writers) = postgres::Postgres::open(url, options, queue, &counters)?;
+        Ok(Store::assemble(
+            jobs,
+            writers,
+            counters,
+            Backend::Postgres(Box::new(postgres)),
+        ))
+    }
+
+    fn assemble(
+        jobs: mpsc::Sender<Box<dyn Job>>,
+        writers: Vec<JoinHandle<()>>,
+        counters: Arc<Counters>,
+        backend: Backend,
+    ) -> Store {
+        Store {
+            inner: Arc::new(Inner {
+                jobs: Some(jobs),
+                writers,
+                readers: Mutex::new(Vec::new()),
+                counters,
+                backend,
+            }),
+        }
+    }
+
+    /// Runs `f` on a write connection as part of the next commit and
     /// resolves once that commit is durable (see the module doc for the
     /// exact promise). Waits while the queue is full.
     ///
@@ -437,12 +490,16 @@ impl Store {
         let idle = self.idle_readers().pop();
         let conn = match idle {
             Some(conn) => conn,
-            None => open_reader(&self.inner.path)?,
+            None => match &self.inner.backend {
+                Backend::Sqlite(sqlite) => sqlite.open_reader()?,
+                Backend::Postgres(postgres) => postgres.open_reader()?,
+            },
         };
         let result = f(&conn);
         // A read that left a transaction open would pin an old snapshot (and
-        // stop checkpoints): such a connection is closed, not pooled.
-        if conn.as_sqlite().is_autocommit() {
+        // stop checkpoints), a closed connection is no use: such a
+        // connection is dropped, not pooled.
+        if conn.is_idle() {
             let mut idle = self.idle_readers();
             if idle.len() < MAX_IDLE_READERS {
                 idle.push(conn);
@@ -459,11 +516,14 @@ impl Store {
             jobs: c.jobs.load(Ordering::Relaxed),
             commits: c.commits.load(Ordering::Relaxed),
             failed_jobs: c.failed_jobs.load(Ordering::Relaxed),
-            wal_holds: self.inner.wal.holds(),
+            wal_holds: match &self.inner.backend {
+                Backend::Sqlite(sqlite) => sqlite.wal.holds(),
+                Backend::Postgres(_) => 0,
+            },
         }
     }
 
-    /// Jobs waiting in the queue (not yet taken by the writer), for metrics.
+    /// Jobs waiting in the queue (not yet taken by a writer), for metrics.
     #[must_use]
     pub fn queued(&self) -> usize {
         self.inner
@@ -472,16 +532,33 @@ impl Store {
             .map_or(0, |q| q.max_capacity() - q.capacity())
     }
 
-    /// The WAL file's size now, in bytes (0 when there is none), for metrics.
+    /// The WAL file's size now, in bytes (0 when there is none), for
+    /// metrics; `None` on PostgreSQL, whose server manages its own WAL.
     #[must_use]
-    pub fn wal_bytes(&self) -> u64 {
-        self.inner.wal.bytes()
+    pub fn wal_bytes(&self) -> Option<u64> {
+        match &self.inner.backend {
+            Backend::Sqlite(sqlite) => Some(sqlite.wal.bytes()),
+            Backend::Postgres(_) => None,
+        }
     }
 
-    /// The database file.
+    /// The database file; `None` on PostgreSQL.
     #[must_use]
-    pub fn path(&self) -> &Path {
-        &self.inner.path
+    pub fn path(&self) -> Option<&Path> {
+        match &self.inner.backend {
+            Backend::Sqlite(sqlite) => Some(&sqlite.path),
+            Backend::Postgres(_) => None,
+        }
+    }
+
+    /// Where the data lives, for messages: the file's path, or
+    /// `postgresql://user@host:port/database` (never a password).
+    #[must_use]
+    pub fn location(&self) -> String {
+        match &self.inner.backend {
+            Backend::Sqlite(sqlite) => sqlite.path.display().to_string(),
+            Backend::Postgres(postgres) => postgres.location().to_owned(),
+        }
     }
 
     fn queue(&self) -> Result<&mpsc::Sender<Box<dyn Job>>, StoreError> {
@@ -500,7 +577,7 @@ impl Store {
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Store")
-            .field("path", &self.inner.path)
+            .field("location", &self.location())
             .field("stats", &self.stats())
             .finish_non_exhaustive()
     }
@@ -524,10 +601,7 @@ impl StoreError {
     pub fn is_retryable(&self) -> bool {
         match self {
             StoreError::Query(e) => e.is_busy(),
-            StoreError::Commit(e) => {
-                e.is_busy()
-                    || matches!(&**e, sql::Error::Sqlite(e) if e.sqlite_error_code() == Some(ErrorCode::DiskFull))
-            }
+            StoreError::Commit(e) => e.is_busy() || e.is_connection_lost() || is_disk_full(e),
             StoreError::Open { .. }
             | StoreError::File { .. }
             | StoreError::InUse { .. }
@@ -538,17 +612,33 @@ impl StoreError {
     }
 }
 
+/// SQLite's disk-full: retryable once space is freed.
+fn is_disk_full(e: &sql::Error) -> bool {
+    matches!(e, sql::Error::Sqlite(e) if e.sqlite_error_code() == Some(ErrorCode::DiskFull))
+}
+
 impl Drop for Inner {
     fn drop(&mut self) {
-        // Closing the queue lets the writer answer what is queued, then stop.
+        // Closing the queue lets the writers answer what is queued, then stop.
         drop(self.jobs.take());
-        if let Some(writer) = self.writer.take() {
-            // The last handle may die inside a job, on the writer itself.
+        for writer in self.writers.drain(..) {
+            // The last handle may die inside a job, on a writer itself.
             if writer.thread().id() != thread::current().id() && writer.join().is_err() {
-                tracing::error!("the store writer thread panicked");
+                tracing::error!("a store writer thread panicked");
             }
         }
     }
+}
+
+/// Starts a writer thread named `name`.
+fn spawn_writer(
+    name: String,
+    run: impl FnOnce() + Send + 'static,
+) -> Result<JoinHandle<()>, StoreError> {
+    thread::Builder::new().name(name).spawn(run).map_err(|e| {
+        tracing::error!(error = %e, "cannot start a store writer thread");
+        StoreError::WriterGone
+    })
 }
 
 impl<T, F> Job for Submitted<T, F>
@@ -593,173 +683,5 @@ impl<T> Answer<T> {
             Answer::Done(result) => result,
             Answer::Panicked(panic) => panic::resume_unwind(panic),
         }
-    }
-}
-
-/// The writer thread: one batch, one transaction, one fsync, until every
-/// handle is gone and the queue is empty. Between batches it keeps the WAL
-/// under its cap.
-fn run_writer(
-    conn: &Connection,
-    mut queue: mpsc::Receiver<Box<dyn Job>>,
-    counters: &Counters,
-    mut keeper: checkpoint::Keeper,
-) {
-    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = queue.blocking_recv() {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        commit_batch(conn, &mut batch, counters);
-        keeper.after_batch(conn.as_sqlite());
-    }
-    tracing::debug!("store writer stopped");
-}
-
-/// Runs one batch in one transaction and answers every job after `COMMIT`.
-fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>, counters: &Counters) {
-    let size = batch.len();
-    let mut ran: Vec<Box<dyn Ran>> = Vec::with_capacity(size);
-    let mut skipped: Vec<Box<dyn Job>> = Vec::new();
-    let outcome = run_batch(conn, batch, &mut ran, &mut skipped);
-
-    let failed = match &outcome {
-        Ok(()) => ran.iter().filter(|r| !r.succeeded()).count(),
-        Err(e) => {
-            tracing::error!(error = %e, jobs = size, "store batch not committed");
-            size
-        }
-    };
-    counters.jobs.fetch_add(size as u64, Ordering::Relaxed);
-    counters
-        .commits
-        .fetch_add(u64::from(outcome.is_ok()), Ordering::Relaxed);
-    counters
-        .failed_jobs
-        .fetch_add(failed as u64, Ordering::Relaxed);
-
-    let batch_error = outcome.err();
-    for done in ran {
-        done.finish(batch_error.as_ref());
-    }
-    if let Some(e) = &batch_error {
-        for job in skipped {
-            job.abandon(e);
-        }
-    }
-}
-
-/// `BEGIN IMMEDIATE`, each job in its own savepoint (a lone job in the
-/// transaction alone), `COMMIT`. Once the
-/// transaction is broken no further job runs in it (they go to `skipped`)
-/// and it is rolled back.
-fn run_batch(
-    conn: &Connection,
-    batch: &mut Vec<Box<dyn Job>>,
-    ran: &mut Vec<Box<dyn Ran>>,
-    skipped: &mut Vec<Box<dyn Job>>,
-) -> Result<(), Arc<sql::Error>> {
-    let mut broken = conn.execute_batch("BEGIN IMMEDIATE").err();
-    // A lone job needs no savepoint: the transaction is its own, and so is
-    // its rollback. (A savepoint keeps a copy of every page the job changes
-    // until it ends: for a bulk job such as a re-keying, gigabytes.)
-    let alone = batch.len() == 1;
-    let mut rolled_back = false;
-    for job in batch.drain(..) {
-        if broken.is_some() {
-            skipped.push(job);
-            continue;
-        }
-        if alone {
-            let done = job.run(conn);
-            if !done.succeeded() {
-                rolled_back = true;
-                broken = exec(conn, "ROLLBACK").err();
-            }
-            ran.push(done);
-            continue;
-        }
-        if let Err(e) = exec(conn, "SAVEPOINT job") {
-            broken = Some(e);
-            skipped.push(job);
-            continue;
-        }
-        let done = job.run(conn);
-        let end = if done.succeeded() {
-            exec(conn, "RELEASE job")
-        } else {
-            exec(conn, "ROLLBACK TO job").and_then(|()| exec(conn, "RELEASE job"))
-        };
-        // A failed release or rollback (e.g. SQLite rolled the whole
-        // transaction back after an I/O error) breaks the batch.
-        broken = end.err();
-        ran.push(done);
-    }
-    let outcome = match broken {
-        // The lone job failed: its error is its own, nothing to commit.
-        None if rolled_back => Ok(()),
-        None => exec(conn, "COMMIT").map_err(Arc::new),
-        Some(e) => Err(Arc::new(e)),
-    };
-    if outcome.is_err()
-        && !conn.as_sqlite().is_autocommit()
-        && let Err(e) = conn.execute_batch("ROLLBACK")
-    {
-        tracing::error!(error = %e, "store rollback failed");
-    }
-    outcome
-}
-
-/// Runs one cached, parameterless statement.
-fn exec(conn: &Connection, sql: &str) -> sql::Result<()> {
-    conn.prepare_cached(sql)?.execute(params![]).map(|_| ())
-}
-
-/// Durable, concurrent settings for the write connection.
-fn configure_writer(conn: &rusqlite::Connection, options: &StoreOptions) -> rusqlite::Result<()> {
-    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        // Still durable (synchronous=FULL), but readers will wait on writes.
-        tracing::warn!(journal_mode = %mode, "store could not switch to WAL");
-    }
-    // In WAL mode only FULL syncs the WAL on every commit; NORMAL does not.
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    // Checkpoints run on their own thread (see `checkpoint`), not in commits.
-    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-    // When SQLite resets the log (everything copied, no reader on it), the
-    // next commit cuts the file back to the cap instead of keeping its size.
-    let limit = i64::try_from(options.wal_cap_bytes).unwrap_or(i64::MAX);
-    conn.pragma_update(None, "journal_size_limit", limit)?;
-    // macOS: fsync alone does not reach the platter; ignored elsewhere.
-    conn.pragma_update(None, "fullfsync", true)?;
-    conn.pragma_update(None, "foreign_keys", true)?;
-    // Each job runs in its own savepoint, so every page a job touches first
-    // is copied to a sub-journal for its rollback: in memory, not in a
-    // temporary file (a write system call per page).
-    conn.pragma_update(None, "temp_store", "MEMORY")?;
-    conn.set_prepared_statement_cache_capacity(64);
-    Ok(())
-}
-
-/// A pooled read connection: the file must exist, writes are refused.
-fn open_reader(path: &Path) -> Result<Connection, StoreError> {
-    let open_error = open_error(path);
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = rusqlite::Connection::open_with_flags(path, flags).map_err(open_error)?;
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
-    conn.pragma_update(None, "query_only", true)
-        .map_err(open_error)?;
-    Ok(Connection::from_sqlite(conn))
-}
-
-/// Wraps SQLite's reason for not opening the file at `path`.
-pub(crate) fn open_error(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + Copy + '_ {
-    |source| StoreError::Open {
-        path: path.to_path_buf(),
-        source: source.into(),
     }
 }

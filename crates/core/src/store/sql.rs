@@ -8,7 +8,11 @@
 //! 1, times are integers (microseconds) or ISO text; a float read from the
 //! database is a conversion error, never a rounded amount.
 //!
-//! Statements use numbered placeholders (`?1`, `?2`, ...).
+//! Statements use numbered placeholders (`?1`, `?2`, ...); on PostgreSQL
+//! the store writes them `$1`, `$2`, ... and binds each value by the type
+//! the server inferred for its placeholder (see `postgres`). What has no
+//! common spelling goes through [`Dialect`] (a list of texts:
+//! [`Dialect::text_list`]).
 
 use std::fmt;
 
@@ -18,6 +22,13 @@ pub enum Error {
     /// The embedded database refused or failed the statement.
     #[error(transparent)]
     Sqlite(rusqlite::Error),
+    /// The PostgreSQL server refused or failed the statement, or the
+    /// connection to it failed.
+    #[error("postgres: {}", super::postgres::describe(.0))]
+    Postgres(tokio_postgres::Error),
+    /// The store is shutting down and opens no new connection.
+    #[error("the store is closing")]
+    Closing,
     /// A query that must return a row returned none.
     #[error("the query returned no rows")]
     NoRows,
@@ -69,12 +80,14 @@ impl Error {
                             || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
                 )
             }
+            Error::Postgres(e) => super::postgres::is_unique_violation(e),
             _ => false,
         }
     }
 
-    /// Whether another connection held the database (busy or locked): a
-    /// retry may succeed.
+    /// Whether another connection held the database (SQLite: busy or
+    /// locked; PostgreSQL: a serialization failure, a deadlock, a lock not
+    /// available): a retry may succeed.
     #[must_use]
     pub fn is_busy(&self) -> bool {
         match self {
@@ -82,8 +95,17 @@ impl Error {
                 e.sqlite_error_code(),
                 Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
             ),
+            Error::Postgres(e) => super::postgres::is_busy(e),
             _ => false,
         }
+    }
+
+    /// Whether the connection to the PostgreSQL server was lost (the
+    /// statement's outcome is unknown if it was a `COMMIT`); a retry on a
+    /// new connection may succeed.
+    #[must_use]
+    pub fn is_connection_lost(&self) -> bool {
+        matches!(self, Error::Postgres(e) if e.is_closed())
     }
 }
 
@@ -377,14 +399,66 @@ macro_rules! params {
 
 pub use crate::params;
 
-/// A connection to the store's database: the writer's (inside its
-/// transaction) or a reader's (a snapshot).
+/// The texts of a list bound as one parameter (see
+/// [`Dialect::text_list`]): a JSON array of strings on both back ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextList(String);
+
+impl TextList {
+    /// The list of `texts`, in order.
+    pub fn new<I>(texts: I) -> TextList
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        let texts: Vec<_> = texts
+            .into_iter()
+            .map(|t| serde_json::Value::String(t.as_ref().to_owned()))
+            .collect();
+        TextList(serde_json::Value::Array(texts).to_string())
+    }
+}
+
+impl ToSql for TextList {
+    fn to_sql(&self) -> Result<ValueRef<'_>, String> {
+        Ok(ValueRef::Text(&self.0))
+    }
+}
+
+/// The SQL dialect of a connection, for the few constructs that have no
+/// common spelling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// The embedded SQLite database.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+impl Dialect {
+    /// A subquery of one column, `value`, with a row for each text of the
+    /// [`TextList`] bound as parameter `?param`: usable as
+    /// `x IN {list}` or `FROM {list} AS j JOIN t ON t.x = j.value`.
+    #[must_use]
+    pub fn text_list(self, param: usize) -> String {
+        match self {
+            Dialect::Sqlite => format!("(SELECT value FROM json_each(?{param}))"),
+            Dialect::Postgres => format!(
+                "(SELECT json_array_elements_text(CAST(CAST(?{param} AS TEXT) AS JSON)) AS value)"
+            ),
+        }
+    }
+}
+
+/// A connection to the store's database: a writer's (inside its
+/// transaction) or a reader's (a snapshot per statement).
 pub struct Connection {
     backend: Backend,
 }
 
 enum Backend {
     Sqlite(rusqlite::Connection),
+    Postgres(super::postgres::Client),
 }
 
 impl Connection {
@@ -395,12 +469,56 @@ impl Connection {
         }
     }
 
-    /// The embedded connection, for the store's own housekeeping
-    /// (transactions, pragmas, checkpoints).
-    pub(crate) fn as_sqlite(&self) -> &rusqlite::Connection {
-        match &self.backend {
-            Backend::Sqlite(conn) => conn,
+    /// Wraps an open PostgreSQL client.
+    pub(crate) fn from_postgres(client: super::postgres::Client) -> Connection {
+        Connection {
+            backend: Backend::Postgres(client),
         }
+    }
+
+    /// The embedded connection, for the store's own housekeeping
+    /// (transactions, pragmas, checkpoints); `None` on PostgreSQL.
+    pub(crate) fn as_sqlite(&self) -> Option<&rusqlite::Connection> {
+        match &self.backend {
+            Backend::Sqlite(conn) => Some(conn),
+            Backend::Postgres(_) => None,
+        }
+    }
+
+    /// The connection's dialect.
+    #[must_use]
+    pub fn dialect(&self) -> Dialect {
+        match &self.backend {
+            Backend::Sqlite(_) => Dialect::Sqlite,
+            Backend::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// Whether the connection may go back to the read pool: no transaction
+    /// left open (SQLite), not closed (PostgreSQL).
+    pub(crate) fn is_idle(&self) -> bool {
+        match &self.backend {
+            Backend::Sqlite(conn) => conn.is_autocommit(),
+            Backend::Postgres(client) => !client.is_closed(),
+        }
+    }
+
+    /// Runs `f` with SQLite's page cache of this connection raised to
+    /// `kib` KiB, and sets it back after; on PostgreSQL (whose cache is the
+    /// server's) just runs `f`. For a bulk job that touches an index all
+    /// over.
+    ///
+    /// # Errors
+    /// The database's, or `f`'s.
+    pub fn with_page_cache<T>(&self, kib: i64, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let Backend::Sqlite(conn) = &self.backend else {
+            return f();
+        };
+        let before: i64 = conn.pragma_query_value(None, "cache_size", |r| r.get(0))?;
+        conn.pragma_update(None, "cache_size", -kib)?;
+        let done = f();
+        conn.pragma_update(None, "cache_size", before)?;
+        done
     }
 
     /// A statement prepared once per connection and kept for reuse.
@@ -411,6 +529,9 @@ impl Connection {
         match &self.backend {
             Backend::Sqlite(conn) => Ok(Statement {
                 inner: StatementInner::Sqlite(conn.prepare_cached(sql)?),
+            }),
+            Backend::Postgres(client) => Ok(Statement {
+                inner: StatementInner::Postgres(client, client.prepare(sql)?),
             }),
         }
     }
@@ -437,13 +558,15 @@ impl Connection {
         self.prepare_cached(sql)?.query_row(params, f)
     }
 
-    /// Runs statements separated by semicolons, without parameters.
+    /// Runs statements separated by semicolons, without parameters (on
+    /// PostgreSQL in the simple protocol: no `?N`).
     ///
     /// # Errors
     /// The database's, for the first statement that fails.
     pub fn execute_batch(&self, sql: &str) -> Result<()> {
         match &self.backend {
             Backend::Sqlite(conn) => Ok(conn.execute_batch(sql)?),
+            Backend::Postgres(client) => client.batch_execute(sql),
         }
     }
 }
@@ -455,6 +578,7 @@ pub struct Statement<'c> {
 
 enum StatementInner<'c> {
     Sqlite(rusqlite::CachedStatement<'c>),
+    Postgres(&'c super::postgres::Client, tokio_postgres::Statement),
 }
 
 /// Binds our parameters on a rusqlite statement.
@@ -491,6 +615,7 @@ impl Statement<'_> {
             StatementInner::Sqlite(stmt) => {
                 params.with(|p| stmt.execute(sqlite_params(p)).map_err(Error::from))
             }
+            StatementInner::Postgres(client, stmt) => params.with(|p| client.execute(stmt, p)),
         }
     }
 
@@ -512,6 +637,13 @@ impl Statement<'_> {
                     None => Err(Error::NoRows),
                 }
             }),
+            StatementInner::Postgres(client, stmt) => {
+                let rows = params.with(|p| client.query(stmt, p))?;
+                match rows.first() {
+                    Some(row) => f(&Row::postgres(row)),
+                    None => Err(Error::NoRows),
+                }
+            }
         }
     }
 
@@ -532,6 +664,13 @@ impl Statement<'_> {
                     f,
                 })
             }),
+            StatementInner::Postgres(client, stmt) => {
+                let rows = params.with(|p| client.query(stmt, p))?;
+                Ok(MappedRows {
+                    rows: RowsInner::Postgres(rows.into_iter()),
+                    f,
+                })
+            }
         }
     }
 
@@ -554,6 +693,8 @@ pub struct MappedRows<'s, F> {
 
 enum RowsInner<'s> {
     Sqlite(rusqlite::Rows<'s>),
+    /// Read whole by the query (see `postgres::Client::query`).
+    Postgres(std::vec::IntoIter<tokio_postgres::Row>),
 }
 
 impl<T, F> Iterator for MappedRows<'_, F>
@@ -569,6 +710,7 @@ where
                 Ok(None) => None,
                 Err(e) => Some(Err(e.into())),
             },
+            RowsInner::Postgres(rows) => rows.next().map(|row| (self.f)(&Row::postgres(&row))),
         }
     }
 }
@@ -580,12 +722,19 @@ pub struct Row<'r> {
 
 enum RowInner<'r> {
     Sqlite(&'r rusqlite::Row<'r>),
+    Postgres(&'r tokio_postgres::Row),
 }
 
 impl<'r> Row<'r> {
     fn sqlite(row: &'r rusqlite::Row<'r>) -> Row<'r> {
         Row {
             inner: RowInner::Sqlite(row),
+        }
+    }
+
+    fn postgres(row: &'r tokio_postgres::Row) -> Row<'r> {
+        Row {
+            inner: RowInner::Postgres(row),
         }
     }
 
@@ -609,6 +758,7 @@ impl<'r> Row<'r> {
                     format!("found the float {r}; the store keeps no floats"),
                 )),
             },
+            RowInner::Postgres(row) => super::postgres::column(row, column),
         }
     }
 
