@@ -10,6 +10,7 @@ use std::time::Duration;
 use cardhub_core::api;
 use cardhub_core::app;
 use cardhub_core::config::Config;
+use cardhub_core::fleet::Holder;
 use cardhub_core::hub::pipeline::Hub;
 use cardhub_core::link::{self, RunningLink};
 use wiremock::matchers::{body_string_contains, method};
@@ -49,7 +50,12 @@ pub async fn start_hub(bank_url: &str, switch_timeout_ms: u64) -> StandInHub {
     let link = link::start(&config.switches, &config.link, hub.clone())
         .await
         .unwrap();
-    app::spawn_background(&hub, &config, link.shutdown_token());
+    app::spawn_background(
+        &hub,
+        &config,
+        &Holder::new(config.fleet.instance),
+        link.shutdown_token(),
+    );
     let running = api::server::start(
         config.api.as_ref().unwrap(),
         hub.clone(),

@@ -44,10 +44,7 @@ pub(super) struct Hold {
 }
 
 /// The hold booked with `reference`.
-pub(super) fn hold_by_reference(
-    conn: &Connection,
-    reference: &str,
-) -> sql::Result<Option<Hold>> {
+pub(super) fn hold_by_reference(conn: &Connection, reference: &str) -> sql::Result<Option<Hold>> {
     conn.prepare_cached(
         "SELECT id, account, amount, remaining, captured, refunded, state, created_at_us, merchant
          FROM prepaid_holds WHERE reference = ?1",
@@ -71,7 +68,8 @@ pub(super) fn hold_by_reference(
 /// What the open holds of a card account that are past their expiry at
 /// `?2`, and so no longer set money aside, still count in its `held` (from
 /// the index `prepaid_holds_open` alone; usually no row).
-pub(super) const STALE: &str = "SELECT CAST(COALESCE(SUM(remaining), 0) AS BIGINT) FROM prepaid_holds
+pub(super) const STALE: &str =
+    "SELECT CAST(COALESCE(SUM(remaining), 0) AS BIGINT) FROM prepaid_holds
      WHERE account = ?1 AND state = 'open' AND expires_at_us <= ?2";
 
 /// The first microsecond of the UTC day of `at_us`.
@@ -94,12 +92,7 @@ pub(super) fn held(
 }
 
 /// A new open hold of `amount` on `account`, created at `now_us`.
-pub(super) fn added(
-    conn: &Connection,
-    account: i64,
-    amount: i64,
-    now_us: i64,
-) -> sql::Result<()> {
+pub(super) fn added(conn: &Connection, account: i64, amount: i64, now_us: i64) -> sql::Result<()> {
     // A hold of a day before the account's newest (the clock went back) is
     // not in the day's totals: they stay those of the newest day.
     conn.prepare_cached(

@@ -24,7 +24,8 @@ pub struct DailyLimits {
 /// The amount and count of a card account's holds created from `?2` on and
 /// not released: what the day's totals of the account hold, summed when
 /// the clock went back behind the account's newest hold.
-pub(super) const USED_SINCE: &str = "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT), COUNT(*) FROM prepaid_holds
+pub(super) const USED_SINCE: &str =
+    "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT), COUNT(*) FROM prepaid_holds
      WHERE account = ?1 AND created_at_us >= ?2 AND state <> 'released'";
 
 /// The refusal when a hold of `amount` on `card` at `now_us` would pass

@@ -99,6 +99,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "prepaid hold totals",
         sql: include_str!("migrations/0014_prepaid_hold_totals.sql"),
     },
+    Migration {
+        version: 15,
+        name: "fleet",
+        sql: include_str!("migrations/0015_fleet.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows (0 with no migrations).
