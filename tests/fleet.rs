@@ -146,7 +146,9 @@ fn guard(lease: Lease, job: Arc<Job>, shutdown: CancellationToken) {
     });
 }
 
-const TTL: Duration = Duration::from_millis(600);
+/// Short enough for quick takeovers, long enough that a loaded machine
+/// still renews in time.
+const TTL: Duration = Duration::from_millis(1_500);
 
 /// The job runs on one instance; when that instance dies (its tasks gone
 /// without a release, as after `kill -9`) the other takes it over with a
