@@ -689,3 +689,35 @@ async fn end_of_day_against_the_reference_account_system() {
     stop.cancel();
     hub.link.shutdown().await;
 }
+
+/// `/readyz` is 503 while the store takes no write (another process holds
+/// its write lock past the readiness deadline), and 200 again once it does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_fails_while_the_store_takes_no_write() {
+    let bank = MockServer::start().await;
+    mount_bank(&bank, Duration::ZERO).await;
+    let hub = start_hub(&bank.uri(), 5_000).await;
+    let ready = || async {
+        let r = http()
+            .get(format!("{}/readyz", hub.api))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    };
+    assert_eq!(ready().await.0, 200);
+    let blocker = rusqlite::Connection::open(hub.dir.path().join("hub.db")).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let (status, body) = ready().await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.starts_with("store: no read and write within"),
+        "{body}"
+    );
+    blocker.execute_batch("COMMIT").unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while ready().await.0 != 200 {
+        assert!(tokio::time::Instant::now() < deadline, "never ready again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
