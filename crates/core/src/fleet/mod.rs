@@ -174,6 +174,9 @@ mod tests {
         let problems = bad.problems().join("; ");
         assert!(problems.contains("fleet.instance 16"), "{problems}");
         assert!(problems.contains("fleet.ttl_ms 10"), "{problems}");
+        let read: FleetConfig = toml::from_str("instance = 2").unwrap();
+        assert_eq!((read.instance, read.ttl_ms), (2, DEFAULT_TTL_MS));
+        assert!(toml::from_str::<FleetConfig>("instanse = 2").is_err());
     }
 
     #[test]
