@@ -10,15 +10,23 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use cardhub_core::account::{
+    AccountAnswer, AccountError, AccountRequest, AccountSystem, Operation,
+};
 use cardhub_core::fleet::lease::{self, Lease};
 use cardhub_core::fleet::members::Membership;
 use cardhub_core::fleet::{FleetError, Holder};
+use cardhub_core::iso8583::fields::ResponseCode;
+use cardhub_core::journal::txn_id::TxnId;
 use cardhub_core::standin::balances::CurrentFile;
 use cardhub_core::standin::config::InstitutionConfig;
+use cardhub_core::standin::replay::Replay;
+use cardhub_core::standin::saf::{self, NewItem};
 use cardhub_core::standin::shadow::ShadowBook;
 use cardhub_core::standin::state::{InstitutionState, Institutions, Source};
 use cardhub_core::store::Store;
 use cardhub_core::store::sql::params;
+use futures::future::BoxFuture;
 use support::wait_until;
 use tokio_util::sync::CancellationToken;
 
@@ -343,4 +351,118 @@ fn a_balance_file_made_current_elsewhere_is_noticed() {
     assert_eq!(book.files_current(&[file("B1", 5), file("B2", 5)]), 2);
     assert_eq!(book.files_current(&[file("B1", 5), file("B2", 5)]), 0);
     assert_eq!(book.files_current(&[file("B1", 9), file("B2", 5)]), 1);
+}
+
+/// An account system that answers every call "approved", each once the
+/// test lets it.
+struct Gated {
+    calls: AtomicUsize,
+    go: tokio::sync::Semaphore,
+}
+
+impl Default for Gated {
+    fn default() -> Self {
+        Gated {
+            calls: AtomicUsize::new(0),
+            go: tokio::sync::Semaphore::new(0),
+        }
+    }
+}
+
+impl AccountSystem for Gated {
+    fn name(&self) -> &str {
+        "gated"
+    }
+
+    fn call<'a>(
+        &'a self,
+        _operation: Operation,
+        _request: &'a AccountRequest,
+    ) -> BoxFuture<'a, Result<AccountAnswer, AccountError>> {
+        Box::pin(async move {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            self.go.acquire().await.unwrap().forget();
+            Ok(AccountAnswer {
+                code: ResponseCode::new("00").unwrap(),
+                raw_code: "000".to_string(),
+                auth_id: None,
+                balances: None,
+                message: None,
+            })
+        })
+    }
+}
+
+/// The SAF replay's own writes are fenced: a replay that still believes it
+/// holds its lease, while another instance took it over, delivers but
+/// records nothing (the item stays pending and is delivered again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_whose_lease_moved_records_nothing() {
+    let (_dir, a, b) = two_instances();
+    a.write(|c| {
+        c.execute(
+            "INSERT INTO journal (txn_id, entry, received_at_us, business_day, switch, mti, \
+             is_repeat, kind, channel, amount_minor, currency, transmission_time, stan, acquirer, \
+             terminal, response_code, decided_by, latency_us) \
+             VALUES (1, 'request', 0, '2026-12-01', 's', '0200', 0, 'purchase', 'pos', 100, 840, \
+             '1201120000', '000001', '4761739', 'T1', '00', 'stand_in', 0)",
+            params![],
+        )?;
+        let item = NewItem::after_call(
+            Operation::Advice,
+            TxnId(1),
+            TxnId(2),
+            "B1".to_string(),
+            "A-1".to_string(),
+            None,
+        );
+        saf::enqueue(c, &item)
+    })
+    .await
+    .unwrap();
+    let institutions = Arc::new(Institutions::open(a.clone(), &[institution("B1")]).unwrap());
+    let system = Arc::new(Gated::default());
+    let shutdown = CancellationToken::new();
+    // A long TTL: the keeper does not renew (and notice the takeover) while
+    // the test runs; only the fence stops the writes.
+    let lease = Lease::spawn(
+        a.clone(),
+        "saf/B1".into(),
+        Holder::new(0),
+        Duration::from_secs(120),
+        shutdown.clone(),
+    );
+    Replay {
+        institution: institutions.get("B1").unwrap().clone(),
+        institutions: institutions.clone(),
+        system: system.clone(),
+        store: a.clone(),
+        book: Arc::new(ShadowBook::new(a.clone())),
+        lease: lease.clone(),
+    }
+    .spawn(shutdown.clone());
+    wait_until("the replay delivers", || {
+        system.calls.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    assert!(lease.held().is_some());
+    b.write(|c| {
+        c.execute(
+            "UPDATE fleet_leases SET holder = 'other', fence = fence + 1, expires_at_us = ?1 \
+             WHERE name = 'saf/B1'",
+            params![i64::MAX / 2],
+        )
+    })
+    .await
+    .unwrap();
+    system.go.add_permits(1_000);
+    wait_until("the unrecorded item is delivered again", || {
+        system.calls.load(Ordering::SeqCst) >= 2
+    })
+    .await;
+    let state: String = b
+        .read(|c| c.query_row("SELECT state FROM saf_queue", params![], |r| r.get(0)))
+        .unwrap();
+    assert_eq!(state, "pending");
+    shutdown.cancel();
 }
