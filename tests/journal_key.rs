@@ -86,6 +86,8 @@ fn the_migration_keeps_older_late_repeats_apart() {
          DROP TABLE prepaid_order_cards; DROP TABLE prepaid_orders; DROP TABLE prepaid_card_ranges;
          DROP TABLE prepaid_holds; DROP TABLE prepaid_postings; DROP TABLE prepaid_entries;
          DROP TABLE prepaid_accounts; DROP TABLE prepaid_programmes; DROP TABLE prepaid_orderers;
+         DROP TABLE fleet_leases; DROP TABLE fleet_members;
+         ALTER TABLE institution_state DROP COLUMN version;
          PRAGMA user_version = 6;
          INSERT INTO journal (txn_id, entry, received_at_us, business_day, switch, mti, is_repeat,
            kind, channel, amount_minor, currency, transmission_time, stan, acquirer, terminal,

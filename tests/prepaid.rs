@@ -12,6 +12,7 @@ use std::time::Duration;
 use cardhub_core::account::AccountSystem;
 use cardhub_core::app;
 use cardhub_core::cards::card::CardStatus;
+use cardhub_core::fleet::Holder;
 use cardhub_core::iso8583::fields::Pan;
 use cardhub_core::link;
 use cardhub_core::money::Currency;
@@ -265,7 +266,12 @@ async fn the_background_work_expires_stale_holds() {
         .await
         .unwrap();
     let shutdown = tokio_util::sync::CancellationToken::new();
-    app::spawn_background(&t.hub, &t.config, shutdown.clone());
+    app::spawn_background(
+        &t.hub,
+        &t.config,
+        &Holder::new(t.config.fleet.instance),
+        shutdown.clone(),
+    );
     let db = rusqlite::Connection::open(t.dir.path().join("hub.db")).unwrap();
     wait_until("the stale hold expired", || {
         db.query_row(

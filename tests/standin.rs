@@ -388,13 +388,16 @@ async fn the_breaker_opens_when_the_account_system_dies_and_the_probe_reopens_it
         assert_eq!(told.1.as_ref(), Some(stood_in));
     }
     assert_eq!(delivered[3], (stood_in[3].clone(), None));
-    let transitions: i64 = rusqlite::Connection::open(hub.dir.path().join("hub.db"))
-        .unwrap()
-        .query_row(
-            "SELECT COUNT(*) FROM institution_events WHERE source IN ('breaker', 'probe')",
-            [],
-            |r| r.get(0),
-        )
+    let transitions: i64 = hub
+        .hub
+        .store()
+        .read(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM institution_events WHERE source IN ('breaker', 'probe')",
+                [],
+                |r| r.get(0),
+            )
+        })
         .unwrap();
     assert_eq!(
         transitions, 2,
@@ -688,4 +691,36 @@ async fn end_of_day_against_the_reference_account_system() {
     assert_eq!(code_of(&c, &purchase(ACTIVE_USD, 30_000, 5)).await, "00");
     stop.cancel();
     hub.link.shutdown().await;
+}
+
+/// `/readyz` is 503 while the store takes no write (another process holds
+/// its write lock past the readiness deadline), and 200 again once it does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_fails_while_the_store_takes_no_write() {
+    let bank = MockServer::start().await;
+    mount_bank(&bank, Duration::ZERO).await;
+    let hub = start_hub(&bank.uri(), 5_000).await;
+    let ready = || async {
+        let r = http()
+            .get(format!("{}/readyz", hub.api))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    };
+    assert_eq!(ready().await.0, 200);
+    let blocker = rusqlite::Connection::open(hub.dir.path().join("hub.db")).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let (status, body) = ready().await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.starts_with("store: no read and write within"),
+        "{body}"
+    );
+    blocker.execute_batch("COMMIT").unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while ready().await.0 != 200 {
+        assert!(tokio::time::Instant::now() < deadline, "never ready again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

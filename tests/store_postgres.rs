@@ -14,10 +14,10 @@ use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
-use support::pg::database;
 use std::sync::mpsc as std_mpsc;
-use std::sync::{Arc, Barrier, OnceLock};
+use std::sync::{Arc, Barrier};
 use std::time::Duration;
+use support::pg::database;
 
 use cardhub_core::store::sql::{self, Dialect, TextList};
 use cardhub_core::store::{

@@ -11,6 +11,8 @@ use tracing::info;
 use cardhub_core::api;
 use cardhub_core::app;
 use cardhub_core::config::Config;
+use cardhub_core::fleet::Holder;
+use cardhub_core::fleet::members::Membership;
 use cardhub_core::link::{self, IssuerUnavailable};
 use cardhub_core::store::ServeLock;
 
@@ -46,11 +48,18 @@ pub fn run(args: ServeArgs) -> Result<()> {
             info!("stop signal received, shutting down");
             link.shutdown().await;
             return Ok(());
-        } // Institutions without an adapter decline 91.
-        let (hub, adapters) = app::open_with_adapters(&config)?;
+        }
+        // The instance number is this process's before any id is handed out.
+        let store = config.open_store()?;
+        let holder = Holder::new(config.fleet.instance);
+        let member = Membership::join(store.clone(), holder.clone(), config.fleet.ttl()).await?;
+        info!(instance = config.fleet.instance, holder = %holder, "joined the fleet");
+        // Institutions without an adapter decline 91.
+        let (hub, adapters) = app::open_with_adapters_on(&config, store)?;
         let hub = Arc::new(hub);
         let link = link::start(&config.switches, &config.link, hub.clone()).await?;
-        app::spawn_background(&hub, &config, link.shutdown_token());
+        let mut membership = member.spawn(link.shutdown_token());
+        app::spawn_background(&hub, &config, &holder, link.shutdown_token());
         if let Some(settings) = &config.api {
             api::server::start(
                 settings,
@@ -67,13 +76,25 @@ pub fn run(args: ServeArgs) -> Result<()> {
             adapters.spawn_watch(link.shutdown_token());
         }
         info!("cardhub serving");
-        app::wait_for_stop_signal()
-            .await
-            .context("waiting for a stop signal")?;
-        info!("stop signal received, shutting down");
+        // Until a stop signal, or until another process takes this
+        // instance's number (the heartbeat then ends with the reason).
+        let ended = tokio::select! {
+            stop = app::wait_for_stop_signal() => {
+                stop.context("waiting for a stop signal")?;
+                info!("stop signal received, shutting down");
+                None
+            }
+            ended = &mut membership => Some(ended),
+        };
         link.shutdown().await;
         let grace = std::time::Duration::from_millis(config.link.shutdown_grace_ms);
         hub.drain_late_answers(grace).await;
+        // The heartbeat leaves the fleet once the link's shutdown cancelled it.
+        let ended = match ended {
+            Some(ended) => ended,
+            None => membership.await,
+        };
+        ended.context("the fleet heartbeat stopped")??;
         Ok(())
     })
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use cardhub_core::api;
 use cardhub_core::app;
 use cardhub_core::config::Config;
+use cardhub_core::fleet::Holder;
 use cardhub_core::hub::pipeline::Hub;
 use cardhub_core::link::{self, RunningLink};
 use wiremock::matchers::{body_string_contains, method};
@@ -49,7 +50,12 @@ pub async fn start_hub(bank_url: &str, switch_timeout_ms: u64) -> StandInHub {
     let link = link::start(&config.switches, &config.link, hub.clone())
         .await
         .unwrap();
-    app::spawn_background(&hub, &config, link.shutdown_token());
+    app::spawn_background(
+        &hub,
+        &config,
+        &Holder::new(config.fleet.instance),
+        link.shutdown_token(),
+    );
     let running = api::server::start(
         config.api.as_ref().unwrap(),
         hub.clone(),
@@ -89,7 +95,7 @@ pub fn write_config(
             &format!("{bank_url}/account-system"),
         );
     std::fs::write(adapters.join("canonical.toml"), canonical).unwrap();
-    let text = super::config_text(&format!(
+    let text = super::config_text_in(dir, &format!(
         "switch_timeout_ms = {switch_timeout_ms}\n\n[api]\nlisten = \"{api}\"\ntoken = \"{TOKEN}\"\n"
     ))
     .replace("address = \"127.0.0.1:0\"", &format!("address = \"{switch}\""))
@@ -149,17 +155,20 @@ impl StandInHub {
 
     /// Journal rows: (txn id as hex, response code, decided by) of requests.
     pub fn journal(&self, sql_filter: &str) -> Vec<(String, String, String)> {
-        let db = rusqlite::Connection::open(self.dir.path().join("hub.db")).unwrap();
-        let mut stmt = db
-            .prepare_cached(&format!(
-                "SELECT printf('%016X', txn_id), response_code, decided_by FROM journal \
-                 WHERE entry = 'request' AND {sql_filter} ORDER BY txn_id"
-            ))
-            .unwrap();
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        let sql = format!(
+            "SELECT txn_id, response_code, decided_by FROM journal \
+             WHERE entry = 'request' AND {sql_filter} ORDER BY txn_id"
+        );
+        self.hub
+            .store()
+            .read(|c| {
+                c.prepare_cached(&sql)?
+                    .query_map([], |r| {
+                        Ok((format!("{:016X}", r.get::<i64>(0)?), r.get(1)?, r.get(2)?))
+                    })?
+                    .collect()
+            })
             .unwrap()
-            .map(Result::unwrap)
-            .collect()
     }
 }
 

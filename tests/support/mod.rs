@@ -260,6 +260,50 @@ impl AccountSystem for TestBank {
     }
 }
 
+/// Whether this run puts the hubs of the tests that can run on either
+/// back end on PostgreSQL (`CARDHUB_TEST_POSTGRES=1`, set by `scripts/test`
+/// for its PostgreSQL pass) instead of an SQLite file.
+pub fn on_postgres() -> bool {
+    std::env::var_os("CARDHUB_TEST_POSTGRES").is_some_and(|v| v == "1")
+}
+
+/// The `[store]` keys of a test hub whose files are in `dir`: `hub.db`
+/// there, or, when [`on_postgres`], a database of its own on the tests'
+/// PostgreSQL cluster, named after `dir` (created on first use).
+pub fn store_keys(dir: &Path) -> String {
+    if !on_postgres() {
+        return "path = \"hub.db\"".into();
+    }
+    let name: String = dir
+        .file_name()
+        .expect("a temp dir")
+        .to_string_lossy()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    static CREATED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut created = CREATED.lock().unwrap();
+    let url = match created
+        .iter()
+        .find(|u| u.ends_with(&format!("/store_{name}")))
+    {
+        Some(url) => url.clone(),
+        None => {
+            let url = pg::database(&name);
+            created.push(url.clone());
+            url
+        }
+    };
+    format!("url = \"{url}\"")
+}
+
+/// [`config_text`] for a hub whose files are in `dir`, its store chosen by
+/// [`store_keys`].
+pub fn config_text_in(dir: &Path, extra: &str) -> String {
+    config_text(extra).replace("path = \"hub.db\"", &store_keys(dir))
+}
+
 /// The config of a test hub: demo keys, small ATM limits, two institutions.
 pub fn config_text(extra: &str) -> String {
     format!(
@@ -314,7 +358,7 @@ pub struct TestHub {
 pub async fn prepare(extra: &str) -> (tempfile::TempDir, Config) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cardhub.toml");
-    std::fs::write(&path, config_text(extra)).unwrap();
+    std::fs::write(&path, config_text_in(dir.path(), extra)).unwrap();
     let config = Config::load(&path).unwrap();
     let hub = app::open(&config, HashMap::new()).unwrap();
     let cards = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/cards/demo-cards.csv");

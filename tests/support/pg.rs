@@ -54,4 +54,3 @@ pub fn database(name: &str) -> String {
         .expect("a .../postgres URL");
     format!("{base}/{db}")
 }
-

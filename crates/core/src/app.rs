@@ -14,6 +14,8 @@ use crate::adapter::AdapterError;
 use crate::adapter::registry::Adapters;
 use crate::cards::{CardError, CardRegistry, PanKeys};
 use crate::config::Config;
+use crate::fleet::Holder;
+use crate::fleet::lease::Lease;
 use crate::hub::limits::{BusinessDay, DayError};
 use crate::hub::pipeline::{Hub, Route};
 use crate::prepaid::{Ledger, PrepaidLedger};
@@ -30,8 +32,9 @@ pub const CARD_REFRESH: Duration = Duration::from_secs(1);
 /// How often prepaid holds past their expiry are marked expired.
 pub const HOLD_SWEEP: Duration = Duration::from_secs(60);
 
-/// How often institution states are read back for changes made by other
-/// processes (`cardhub institutions set-state`).
+/// How often institution states and current balance files are read back
+/// for changes made by other processes (`cardhub institutions set-state`,
+/// other instances of the fleet).
 pub const STATE_REFRESH: Duration = Duration::from_secs(1);
 
 /// Why the hub cannot start.
@@ -65,13 +68,25 @@ pub enum HubError {
 /// As [`open`], plus adapter files that do not compile and adapters that
 /// have no file.
 pub fn open_with_adapters(config: &Config) -> Result<(Hub, Option<Arc<Adapters>>), HubError> {
+    open_with_adapters_on(config, config.open_store()?)
+}
+
+/// [`open_with_adapters`] on a store already open (the one `serve` joined
+/// the fleet on).
+///
+/// # Errors
+/// As [`open_with_adapters`].
+pub fn open_with_adapters_on(
+    config: &Config,
+    store: Store,
+) -> Result<(Hub, Option<Arc<Adapters>>), HubError> {
     let named: Vec<(&str, &str)> = config
         .institutions
         .iter()
         .filter_map(|i| i.adapter.as_deref().map(|a| (i.id.as_str(), a)))
         .collect();
     if named.is_empty() {
-        return Ok((open(config, HashMap::new())?, None));
+        return Ok((open_on(config, store, HashMap::new())?, None));
     }
     let adapters = Arc::new(Adapters::load(&config.adapters_dir).map_err(HubError::Adapters)?);
     let mut systems: HashMap<String, Arc<dyn AccountSystem>> = HashMap::new();
@@ -85,7 +100,7 @@ pub fn open_with_adapters(config: &Config) -> Result<(Hub, Option<Arc<Adapters>>
             })?;
         systems.insert(institution.to_string(), Arc::new(handle));
     }
-    Ok((open(config, systems)?, Some(adapters)))
+    Ok((open_on(config, store, systems)?, Some(adapters)))
 }
 
 /// Opens the store and the card registry of a configuration and builds the
@@ -98,9 +113,20 @@ pub fn open_with_adapters(config: &Config) -> Result<(Hub, Option<Arc<Adapters>>
 /// A [`HubError`] for the part that cannot start.
 pub fn open(
     config: &Config,
+    account_systems: HashMap<String, Arc<dyn AccountSystem>>,
+) -> Result<Hub, HubError> {
+    open_on(config, config.open_store()?, account_systems)
+}
+
+/// [`open`] on a store already open.
+///
+/// # Errors
+/// As [`open`].
+pub fn open_on(
+    config: &Config,
+    store: Store,
     mut account_systems: HashMap<String, Arc<dyn AccountSystem>>,
 ) -> Result<Hub, HubError> {
-    let store = config.open_store()?;
     let keys = PanKeys::from_config(&config.security)?;
     let cards = CardRegistry::open(store.clone(), keys, config.catalog())?;
     let day = BusinessDay::from_config(&config.day)?;
@@ -130,14 +156,23 @@ pub fn open(
         routes,
         &config.institutions,
         config.holds.clone(),
+        config.fleet.instance,
     )?)
 }
 
-/// Starts the hub's background work until shutdown: the card snapshot and
-/// institution states kept fresh (for changes other processes make), the
+/// Starts the hub's background work until shutdown: the card snapshot,
+/// institution states and current balance files kept fresh (for changes
+/// other processes make: the CLI, other instances of the fleet), the
 /// balance-file drop folders, the prepaid ledger's hold expiry, and, per
-/// institution with an account system, its SAF replay and health probe.
-pub fn spawn_background(hub: &Arc<Hub>, config: &Config, shutdown: CancellationToken) {
+/// institution with an account system, its SAF replay and health probe —
+/// each on the one instance of the fleet that holds its lease (`saf/<id>`,
+/// `probe/<id>`), taken as `holder`.
+pub fn spawn_background(
+    hub: &Arc<Hub>,
+    config: &Config,
+    holder: &Holder,
+    shutdown: CancellationToken,
+) {
     spawn_card_refresh(hub, shutdown.clone());
     if config
         .institutions
@@ -169,6 +204,15 @@ pub fn spawn_background(hub: &Arc<Hub>, config: &Config, shutdown: CancellationT
         }
     }
     let institutions = hub.institutions().clone();
+    let lease = |job: &str, id: &str| {
+        Lease::spawn(
+            hub.store().clone(),
+            format!("{job}/{id}"),
+            holder.clone(),
+            config.fleet.ttl(),
+            shutdown.clone(),
+        )
+    };
     for (id, system) in hub.account_systems() {
         let Some(institution) = institutions.get(id) else {
             continue;
@@ -179,25 +223,50 @@ pub fn spawn_background(hub: &Arc<Hub>, config: &Config, shutdown: CancellationT
             system: system.clone(),
             store: hub.store().clone(),
             book: hub.book().clone(),
+            lease: lease("saf", id),
         }
         .spawn(shutdown.clone());
         probe::spawn(
             institution.clone(),
             institutions.clone(),
             system.clone(),
+            lease("probe", id),
             shutdown.clone(),
         );
     }
+    spawn_state_refresh(hub, shutdown);
+}
+
+/// Applies institution states and balance files other processes changed,
+/// every [`STATE_REFRESH`], until shutdown.
+fn spawn_state_refresh(hub: &Arc<Hub>, shutdown: CancellationToken) {
+    let (institutions, book, store) = (
+        hub.institutions().clone(),
+        hub.book().clone(),
+        hub.store().clone(),
+    );
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(STATE_REFRESH);
         loop {
             tokio::select! {
-                _ = tick.tick() => {
-                    if let Err(e) = institutions.refresh() {
-                        warn!(error = %e, "institution states not refreshed");
-                    }
-                }
+                _ = tick.tick() => {}
                 () = shutdown.cancelled() => break,
+            }
+            let (institutions, book, store) = (institutions.clone(), book.clone(), store.clone());
+            let refreshed = tokio::task::spawn_blocking(move || {
+                if let Err(e) = institutions.refresh() {
+                    warn!(error = %e, "institution states not refreshed");
+                }
+                match balances::current_files(&store) {
+                    Ok(files) => {
+                        book.files_current(&files);
+                    }
+                    Err(e) => warn!(error = %e, "current balance files not read"),
+                }
+            })
+            .await;
+            if let Err(e) = refreshed {
+                warn!(error = %e, "state refresh stopped");
             }
         }
     });

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use crate::access::config::WebConfig;
 use crate::api::config::{ApiConfig, ApiSettings};
 use crate::cards::config::{Catalog, LimitProfiles, SecurityConfig};
+use crate::fleet::FleetConfig;
 use crate::hub::limits::DayConfig;
 use crate::link::{LinkSettings, SwitchConfig, SwitchSettings};
 use crate::prepaid::config::PrepaidConfig;
@@ -54,6 +55,9 @@ pub struct ConfigFile {
     /// `[web]`: login sessions' timeouts.
     #[serde(default)]
     pub web: WebConfig,
+    /// `[fleet]`: this instance's number among several on one store.
+    #[serde(default)]
+    pub fleet: FleetConfig,
 }
 
 /// The checked configuration.
@@ -82,6 +86,8 @@ pub struct Config {
     pub prepaid: PrepaidConfig,
     /// `[web]`: login sessions' timeouts.
     pub web: WebConfig,
+    /// `[fleet]`: this instance's number among several on one store.
+    pub fleet: FleetConfig,
 }
 
 /// Why a configuration cannot be used.
@@ -193,6 +199,7 @@ impl Config {
         problems.extend(file.holds.problems());
         problems.extend(file.prepaid.problems());
         problems.extend(file.web.problems());
+        problems.extend(file.fleet.problems());
         let api = file
             .api
             .as_ref()
@@ -250,6 +257,7 @@ impl Config {
                 ..file.prepaid
             },
             web: file.web,
+            fleet: file.fleet,
         })
     }
 

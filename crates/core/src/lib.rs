@@ -11,6 +11,7 @@ pub mod backoffice;
 pub mod cards;
 pub mod config;
 pub mod encoding;
+pub mod fleet;
 pub mod hub;
 pub mod iso8583;
 pub mod journal;

@@ -29,6 +29,7 @@ use crate::refsys::{Mode, RefSys, Switches, accounts, ledger::Ledger};
 use crate::sim::SimClient;
 use cardhub_core::app;
 use cardhub_core::cards::file;
+use cardhub_core::fleet::Holder;
 use cardhub_core::hub::pipeline::Hub;
 use cardhub_core::iso8583::{Dialect, Message};
 use cardhub_core::link::{self, frame::Framing};
@@ -184,7 +185,12 @@ async fn demo(args: DemoArgs) -> Result<()> {
     let rows = file::read(&dir.join("cards.csv"), &config.catalog())?;
     hub.cards().import(rows).await?;
     let link = link::start(&config.switches, &config.link, hub.clone()).await?;
-    app::spawn_background(&hub, &config, link.shutdown_token());
+    app::spawn_background(
+        &hub,
+        &config,
+        &Holder::new(config.fleet.instance),
+        link.shutdown_token(),
+    );
     let api_settings = config.api.clone().context("the demo config has an [api]")?;
     let running = cardhub_core::api::server::start(
         &api_settings,

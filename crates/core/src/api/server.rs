@@ -4,7 +4,8 @@
 //! a bearer token: the configured `[api]` token, or a user's API token, and
 //! each group of routes admits only some roles ([`super::access`]).
 //!
-//! - `GET  /healthz` — the process answers; `GET /readyz` — the store reads and writes
+//! - `GET  /healthz` — the process answers; `GET /readyz` — the store reads
+//!   and takes a write, both within [`READY_DEADLINE`]
 //! - `GET  /metrics` — Prometheus text exposition (no card data in it)
 //! - `GET  /openapi.json` — the OpenAPI document of all of these, generated
 //!   from the handlers and their types (one route list, `routes`)
@@ -365,25 +366,48 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// The store reads and takes a write.
+/// How long `/readyz` waits for the store's read and write together.
+pub const READY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The store reads and takes a write (a statement that updates this
+/// instance's fleet row to itself: a write on every back end, refused by a
+/// read-only database), both within [`READY_DEADLINE`]: a load balancer
+/// sends no traffic to an instance whose store is unreachable, read-only
+/// or stuck.
 #[utoipa::path(get, path = "/readyz", responses(
     (status = OK, description = "ready", body = String, content_type = "text/plain"),
-    (status = SERVICE_UNAVAILABLE, description = "the store does not answer", body = String, content_type = "text/plain"),
+    (status = SERVICE_UNAVAILABLE, description = "the store cannot be read and written in time", body = String, content_type = "text/plain"),
 ))]
 async fn ready(State(api): State<Api>) -> Response {
     let store = api.hub.store().clone();
-    let read =
-        store.read(|c| c.query_row("SELECT CAST(1 AS BIGINT)", params![], |r| r.get::<i64>(0)));
-    let write =
-        tokio::time::timeout(std::time::Duration::from_secs(2), store.write(|_| Ok(()))).await;
-    match (read, write) {
-        (Ok(_), Ok(Ok(()))) => (StatusCode::OK, "ready\n").into_response(),
-        (Err(e), _) | (_, Ok(Err(e))) => {
-            (StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}\n")).into_response()
-        }
-        (_, Err(_)) => (
+    let instance = i64::from(api.hub.instance());
+    let probe = async move {
+        let reader = store.clone();
+        tokio::task::spawn_blocking(move || {
+            reader.read(|c| c.query_row("SELECT CAST(1 AS BIGINT)", params![], |r| r.get::<i64>(0)))
+        })
+        .await
+        .map_err(|e| format!("read stopped: {e}"))?
+        .map_err(|e| format!("read: {e}"))?;
+        store
+            .write(move |c| {
+                c.prepare_cached(
+                    "UPDATE fleet_members SET heartbeat_us = heartbeat_us WHERE instance = ?1",
+                )?
+                .execute(params![instance])
+            })
+            .await
+            .map_err(|e| format!("write: {e}"))
+    };
+    match tokio::time::timeout(READY_DEADLINE, probe).await {
+        Ok(Ok(_)) => (StatusCode::OK, "ready\n").into_response(),
+        Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, format!("store {e}\n")).into_response(),
+        Err(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "store: writer does not answer\n",
+            format!(
+                "store: no read and write within {} ms\n",
+                READY_DEADLINE.as_millis()
+            ),
         )
             .into_response(),
     }

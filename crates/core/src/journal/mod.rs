@@ -204,14 +204,17 @@ pub struct Interrupted {
     pub account: String,
 }
 
-/// Moves every call intent left by a stopped hub into the journal (its
-/// decision, 96, is what the switch's repeats and reversals then find) and
-/// returns them, for a Reverse each.
-pub fn journal_interrupted(c: &sql::Connection) -> sql::Result<Vec<Interrupted>> {
+/// Moves every call intent fleet instance `instance` left when it stopped
+/// into the journal (its decision, 96, is what the switch's repeats and
+/// reversals then find) and returns them, for a Reverse each. Other
+/// instances' intents are theirs: calls they may still be making.
+pub fn journal_interrupted(c: &sql::Connection, instance: u8) -> sql::Result<Vec<Interrupted>> {
+    let own = txn_id::of_instance_sql("txn_id", instance);
     let calls = c
-        .prepare_cached(
-            "SELECT txn_id, received_at_us, institution, account FROM call_intents ORDER BY txn_id",
-        )?
+        .prepare_cached(&format!(
+            "SELECT txn_id, received_at_us, institution, account FROM call_intents \
+             WHERE {own} ORDER BY txn_id"
+        ))?
         .query_map(params![], |r| {
             Ok(Interrupted {
                 txn_id: TxnId(r.get(0)?),
@@ -235,10 +238,13 @@ pub fn journal_interrupted(c: &sql::Connection) -> sql::Result<Vec<Interrupted>>
     );
     let selected = COLUMNS.replacen("entry", &entry, 1);
     c.execute(
-        &format!("INSERT INTO journal ({COLUMNS}) SELECT {selected} FROM call_intents i"),
+        &format!(
+            "INSERT INTO journal ({COLUMNS}) SELECT {selected} FROM call_intents i WHERE {}",
+            txn_id::of_instance_sql("i.txn_id", instance)
+        ),
         params![],
     )?;
-    c.execute("DELETE FROM call_intents", params![])?;
+    c.execute(&format!("DELETE FROM call_intents WHERE {own}"), params![])?;
     Ok(calls)
 }
 

@@ -1,6 +1,9 @@
 //! The health probe: while an institution is `unreachable`, a balance
 //! inquiry on its probe account every few seconds; any answer (even
 //! "unknown account") proves the account system is back and reopens it.
+//! Across a fleet it runs on the one instance that holds the institution's
+//! probe lease (`probe/<institution>`); the others see the reopening
+//! through the stored state.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,16 +15,34 @@ use tracing::{debug, warn};
 use super::state::{Institution, InstitutionState, Institutions, Source};
 use crate::account::{AccountRequest, AccountSystem};
 use crate::account::{Channel, Kind};
+use crate::fleet::lease::Lease;
 use crate::money::{Currency, Money};
 
-/// Probes one institution until shutdown.
+/// Probes one institution while `lease` is held, until shutdown.
 pub fn spawn(
     institution: Arc<Institution>,
     institutions: Arc<Institutions>,
     system: Arc<dyn AccountSystem>,
+    lease: Lease,
     shutdown: CancellationToken,
 ) {
     tokio::spawn(async move {
+        lease
+            .run_while_held(&shutdown, |_| {
+                probe(&institution, &institutions, &*system, &shutdown)
+            })
+            .await;
+    });
+}
+
+/// Probes while the institution is unreachable, until shutdown.
+async fn probe(
+    institution: &Institution,
+    institutions: &Institutions,
+    system: &dyn AccountSystem,
+    shutdown: &CancellationToken,
+) {
+    {
         let config = institution.breaker_config.clone();
         let interval = Duration::from_millis(config.probe_interval_ms.max(10));
         let currency = match Currency::parse(&config.probe_currency) {
@@ -87,5 +108,5 @@ pub fn spawn(
                 Err(_) => debug!(institution = %institution.id, "probe timed out"),
             }
         }
-    });
+    }
 }

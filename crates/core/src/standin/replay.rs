@@ -3,6 +3,11 @@
 //! (each the first undelivered item of its account, so accounts never
 //! overtake themselves), retrying failures with jittered exponential
 //! backoff until they become dead letters.
+//!
+//! Across a fleet the replay of an institution runs on the one instance
+//! that holds its lease (`saf/<institution>`), and every write it makes
+//! (an item delivered, failed, dead) checks the lease's fence in the same
+//! transaction: a replay that lost its lease writes nothing more.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +22,7 @@ use super::saf::{self, Item};
 use super::shadow::{self, ShadowBook};
 use super::state::{Institution, Institutions};
 use crate::account::{AccountAnswer, AccountError, AccountSystem, Operation};
+use crate::fleet::lease::{self, Lease};
 use crate::journal::txn_id::TxnId;
 use crate::mask::redact_pans;
 use crate::store::Store;
@@ -31,6 +37,8 @@ pub struct Replay {
     pub system: Arc<dyn AccountSystem>,
     pub store: Store,
     pub book: Arc<ShadowBook>,
+    /// The institution's replay lease: the replay runs while it is held.
+    pub lease: Lease,
 }
 
 /// What one delivery attempt came to; `code` is the answer's (DE 39 and
@@ -69,12 +77,16 @@ impl Attempt {
 }
 
 impl Replay {
-    /// Runs until shutdown.
+    /// Runs while the lease is held, until shutdown.
     pub fn spawn(self, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move { self.run(shutdown).await })
+        tokio::spawn(async move {
+            self.lease
+                .run_while_held(&shutdown, |held| self.run(held.fence, shutdown.clone()))
+                .await;
+        })
     }
 
-    async fn run(self, shutdown: CancellationToken) {
+    async fn run(&self, fence: i64, shutdown: CancellationToken) {
         let inst = self.institution.clone();
         let mut state = inst.watch_state();
         let mut paused = inst.watch_paused();
@@ -108,12 +120,13 @@ impl Replay {
                 }
                 continue;
             }
-            join_all(batch.into_iter().map(|item| self.deliver(item))).await;
+            join_all(batch.into_iter().map(|item| self.deliver(item, fence))).await;
         }
     }
 
-    /// One attempt at one item, and its outcome written down.
-    async fn deliver(&self, item: Item) {
+    /// One attempt at one item, and its outcome written down if the lease
+    /// still has `fence`.
+    async fn deliver(&self, item: Item, fence: i64) {
         let inst = &self.institution;
         // Paused or closed since the batch was read: a pause really stops.
         if !inst.state().is_online() || inst.saf_paused() {
@@ -159,20 +172,23 @@ impl Replay {
             Attempt::Delivered { code } => {
                 self.institutions.record_success(&inst.id, operation);
                 let (institution, account) = (item.institution.clone(), item.account.clone());
+                let name = self.lease.name().to_string();
                 let written = self
                     .store
                     .write(move |c| {
-                        saf::delivered(c, seq, attempts, &code)?;
-                        match (credit, txn_id) {
-                            (true, Some(id)) => {
-                                shadow::confirm_credit(c, &institution, &account, id)
-                            }
-                            _ => Ok(()),
+                        if !lease::check_fence(c, &name, fence)? {
+                            return Ok(false);
                         }
+                        saf::delivered(c, seq, attempts, &code)?;
+                        if let (true, Some(id)) = (credit, txn_id) {
+                            shadow::confirm_credit(c, &institution, &account, id)?;
+                        }
+                        Ok(true)
                     })
                     .await;
                 match written {
-                    Ok(()) => {
+                    Ok(false) => fenced_out(seq, fence),
+                    Ok(true) => {
                         if let (true, Some(id)) = (credit, txn_id) {
                             let _ = self
                                 .book
@@ -187,10 +203,10 @@ impl Replay {
             }
             Attempt::Failed { error, code } => {
                 let dead = attempts >= inst.saf.max_attempts;
-                self.fail(&item, attempts, dead, error, code).await;
+                self.fail(&item, attempts, dead, error, code, fence).await;
             }
             Attempt::Permanent { error, code } => {
-                self.fail(&item, attempts, true, error, code).await
+                self.fail(&item, attempts, true, error, code, fence).await
             }
         }
     }
@@ -202,6 +218,7 @@ impl Replay {
         dead: bool,
         error: String,
         code: Option<String>,
+        fence: i64,
     ) {
         let next = Timestamp::now().as_microsecond()
             + backoff(&self.institution.saf, attempts).as_micros() as i64;
@@ -211,14 +228,32 @@ impl Replay {
         } else {
             info!(institution = %item.institution, seq, attempts, error, "SAF delivery failed; will retry");
         }
-        if let Err(e) = self
+        let name = self.lease.name().to_string();
+        let written = self
             .store
-            .write(move |c| saf::failed(c, seq, attempts, next, dead, &error, code.as_deref()))
-            .await
-        {
-            warn!(seq, error = %e, "SAF failure not recorded");
+            .write(move |c| {
+                if !lease::check_fence(c, &name, fence)? {
+                    return Ok(false);
+                }
+                saf::failed(c, seq, attempts, next, dead, &error, code.as_deref())?;
+                Ok(true)
+            })
+            .await;
+        match written {
+            Ok(true) => {}
+            Ok(false) => fenced_out(seq, fence),
+            Err(e) => warn!(seq, error = %e, "SAF failure not recorded"),
         }
     }
+}
+
+/// A write refused by the fence: another instance replays now, and repeats
+/// the item (the account system drops the repeat by its id).
+fn fenced_out(seq: i64, fence: i64) {
+    warn!(
+        seq,
+        fence, "SAF outcome not recorded: the replay lease moved to another instance"
+    );
 }
 
 /// Delay before attempt `attempts + 1`: doubling from the initial delay up

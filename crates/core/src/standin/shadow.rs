@@ -21,6 +21,7 @@ use std::sync::{Mutex, RwLock};
 use crate::store::sql::{Connection, OptionalExtension, params};
 
 use crate::journal::txn_id::TxnId;
+use crate::standin::balances::CurrentFile;
 use crate::store::{Store, StoreError};
 
 const SHARDS: usize = 64;
@@ -259,6 +260,10 @@ pub struct ShadowBook {
     shards: Vec<Mutex<HashMap<Key, Account>>>,
     /// Per institution: bumped when a new balance file becomes current.
     generations: RwLock<HashMap<String, u64>>,
+    /// Per institution: the current balance file last seen in the store
+    /// (its as-of and applied times), to notice files other processes
+    /// made current.
+    seen_files: Mutex<HashMap<String, (i64, Option<i64>)>>,
 }
 
 /// Why a stand-in debit does not fit.
@@ -278,6 +283,7 @@ impl ShadowBook {
             store,
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             generations: RwLock::default(),
+            seen_files: Mutex::default(),
         }
     }
 
@@ -305,6 +311,23 @@ impl ShadowBook {
             .unwrap_or_else(|p| p.into_inner())
             .entry(institution.to_string())
             .or_default() += 1;
+    }
+
+    /// The institutions' current balance files as read from the store:
+    /// each institution whose file is not the one last seen (made current by
+    /// another process, or not seen before) re-reads its file balances as
+    /// [`ShadowBook::file_applied`]. Returns how many institutions changed.
+    pub fn files_current(&self, current: &[CurrentFile]) -> usize {
+        let mut seen = self.seen_files.lock().unwrap_or_else(|p| p.into_inner());
+        let mut changed = 0;
+        for file in current {
+            let now = (file.as_of_us, file.applied_us);
+            if seen.insert(file.institution.clone(), now) != Some(now) {
+                self.file_applied(&file.institution);
+                changed += 1;
+            }
+        }
+        changed
     }
 
     /// Runs `f` on an account, loading it from the store first when needed.

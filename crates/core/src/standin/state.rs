@@ -6,14 +6,17 @@
 //! the circuit breaker (too many failures in a window → `unreachable`) and
 //! the health probe (`unreachable` → `open` once the system answers). Every
 //! transition is written to the store with its source and reason, logged and
-//! counted; another process's changes (the CLI) are picked up by
-//! [`Institutions::refresh`].
+//! counted; another process's changes (the CLI, other instances of the
+//! fleet) are picked up by [`Institutions::refresh`]: every change bumps the
+//! institution's stored version, and an instance applies a stored row whose
+//! version is above the one it last applied (its own writes included, so a
+//! refresh that read an older row never undoes a newer change).
 
 use crate::store::sql;
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -151,6 +154,8 @@ pub struct Institution {
     pub saf_wake: Notify,
     /// State transitions since start.
     transitions: AtomicU64,
+    /// The stored version last applied (see [`Institutions::refresh`]).
+    version: Mutex<i64>,
 }
 
 impl Institution {
@@ -184,6 +189,19 @@ impl Institution {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .tripped
+    }
+
+    /// Applies a stored row (state and pause) unless a newer version was
+    /// applied already; true for each part that changed.
+    fn apply_stored(&self, row: &Stored) -> (bool, bool) {
+        let mut version = self.version.lock().unwrap_or_else(|p| p.into_inner());
+        if row.version <= *version {
+            return (false, false);
+        }
+        *version = row.version;
+        let state = !self.offline_only && self.apply(row.state);
+        let paused = self.paused.send_replace(row.paused) != row.paused;
+        (state, paused)
     }
 
     /// Sets the in-memory state; true when it changed.
@@ -249,6 +267,14 @@ impl Breaker {
     }
 }
 
+/// An institution's stored row.
+#[derive(Debug, Clone)]
+struct Stored {
+    state: InstitutionState,
+    paused: bool,
+    version: i64,
+}
+
 /// What an operator sees of an institution.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct InstitutionStatus {
@@ -262,8 +288,6 @@ pub struct InstitutionStatus {
 pub struct Institutions {
     store: Store,
     by_id: HashMap<String, Arc<Institution>>,
-    /// The last event applied from the store.
-    last_event: AtomicI64,
 }
 
 impl Institutions {
@@ -273,31 +297,17 @@ impl Institutions {
     /// # Errors
     /// The store's error.
     pub fn open(store: Store, configs: &[InstitutionConfig]) -> Result<Institutions, StoreError> {
-        let stored = store.read(|c| {
-            c.prepare_cached("SELECT institution, state, saf_paused FROM institution_state")?
-                .query_map(params![], |r| {
-                    Ok((r.get::<String>(0)?, r.get::<String>(1)?, r.get(2)?))
-                })?
-                .collect::<sql::Result<Vec<(String, String, bool)>>>()
-        })?;
-        let last_event = store.read(|c| {
-            c.query_row(
-                "SELECT COALESCE(MAX(id), 0) FROM institution_events",
-                params![],
-                |r| r.get(0),
-            )
-        })?;
+        let stored = store.read(read_stored)?;
         let by_id = configs
             .iter()
             .map(|cfg| {
                 let offline_only = cfg.mode == InstitutionMode::OfflineOnly;
-                let row = stored.iter().find(|(id, _, _)| *id == cfg.id);
+                let row = stored.get(&cfg.id);
                 let state = match (offline_only, row) {
                     (true, _) => InstitutionState::OfflineOnly,
-                    (false, Some((_, s, _))) => s.parse().unwrap_or(InstitutionState::Open),
+                    (false, Some(row)) => row.state,
                     (false, None) => InstitutionState::Open,
                 };
-                let paused = row.is_some_and(|(_, _, p)| *p);
                 let inst = Institution {
                     id: cfg.id.clone(),
                     stand_in: cfg.stand_in.clone(),
@@ -307,19 +317,16 @@ impl Institutions {
                     prepaid: cfg.mode == InstitutionMode::Prepaid,
                     load_prefixes: cfg.load_prefixes.clone(),
                     state: watch::Sender::new(state),
-                    paused: watch::Sender::new(paused),
+                    paused: watch::Sender::new(row.is_some_and(|r| r.paused)),
                     breaker: Mutex::default(),
                     saf_wake: Notify::new(),
                     transitions: AtomicU64::new(0),
+                    version: Mutex::new(row.map_or(0, |r| r.version)),
                 };
                 (cfg.id.clone(), Arc::new(inst))
             })
             .collect();
-        Ok(Institutions {
-            store,
-            by_id,
-            last_event: AtomicI64::new(last_event),
-        })
+        Ok(Institutions { store, by_id })
     }
 
     pub fn get(&self, id: &str) -> Option<&Arc<Institution>> {
@@ -368,10 +375,11 @@ impl Institutions {
         check_change(inst.offline_only, id, to, source)?;
         let from = inst.state();
         let (id_, reason_) = (id.to_string(), reason.to_string());
-        self.store
+        let row = self
+            .store
             .write(move |c| write_state(c, &id_, Some(from), to, source, &reason_))
             .await?;
-        if inst.apply(to) {
+        if inst.apply_stored(&row).0 {
             info!(institution = id, from = %from, to = %to, source = source.as_str(), reason, "institution state changed");
         }
         Ok(from)
@@ -389,10 +397,11 @@ impl Institutions {
     ) -> Result<(), StateError> {
         let inst = self.institution(id)?;
         let id_ = id.to_string();
-        self.store
+        let row = self
+            .store
             .write(move |c| write_paused(c, &id_, paused, source))
             .await?;
-        if inst.paused.send_replace(paused) != paused {
+        if inst.apply_stored(&row).1 {
             info!(
                 institution = id,
                 paused,
@@ -445,41 +454,54 @@ impl Institutions {
         }
     }
 
-    /// Applies state changes other processes wrote to the store (the CLI).
+    /// Applies state and pause changes other processes wrote to the store
+    /// (the CLI, other instances of the fleet): every stored row whose
+    /// version is above the one last applied. Returns how many institutions
+    /// changed.
     ///
     /// # Errors
     /// The store's error.
     pub fn refresh(&self) -> Result<usize, StoreError> {
-        let after = self.last_event.load(Ordering::Relaxed);
-        let events = self.store.read(move |c| {
-            c.prepare_cached(
-                "SELECT id, institution, event FROM institution_events WHERE id > ?1 ORDER BY id",
-            )?
-            .query_map(params![after], |r| {
-                Ok((r.get::<i64>(0)?, r.get::<String>(1)?, r.get::<String>(2)?))
-            })?
-            .collect::<sql::Result<Vec<_>>>()
-        })?;
+        let stored = self.store.read(read_stored)?;
         let mut changed = 0;
-        for (event_id, id, event) in events {
-            self.last_event.fetch_max(event_id, Ordering::Relaxed);
+        for (id, row) in stored {
             let Some(inst) = self.by_id.get(&id) else {
                 continue;
             };
-            let applied = match event.as_str() {
-                PAUSED => !inst.paused.send_replace(true),
-                RESUMED => inst.paused.send_replace(false),
-                state => match state.parse() {
-                    Ok(state) if !inst.offline_only => inst.apply(state),
-                    _ => false,
-                },
-            };
-            if applied {
-                info!(institution = %id, event, "institution change from the store applied");
+            let (state, paused) = inst.apply_stored(&row);
+            if state || paused {
+                info!(
+                    institution = %id,
+                    state = %inst.state(),
+                    saf_paused = inst.saf_paused(),
+                    version = row.version,
+                    "institution change from the store applied"
+                );
                 changed += 1;
             }
         }
         Ok(changed)
+    }
+}
+
+/// Every stored institution row, by institution (an unknown state name,
+/// from a newer binary, reads as `open`).
+fn read_stored(c: &Connection) -> sql::Result<HashMap<String, Stored>> {
+    c.prepare_cached("SELECT institution, state, saf_paused, version FROM institution_state")?
+        .query_map(params![], |r| {
+            Ok((
+                r.get::<String>(0)?,
+                stored_row(r.get(1)?, r.get(2)?, r.get(3)?),
+            ))
+        })?
+        .collect()
+}
+
+fn stored_row(state: String, paused: i64, version: i64) -> Stored {
+    Stored {
+        state: state.parse().unwrap_or(InstitutionState::Open),
+        paused: paused != 0,
+        version,
     }
 }
 
@@ -506,7 +528,8 @@ fn check_change(
     Ok(())
 }
 
-/// Writes a state and its event (for the hub and for the CLI's own store).
+/// Writes a state and its event (for the hub and for the CLI's own store);
+/// returns the stored row with its new version.
 fn write_state(
     c: &Connection,
     id: &str,
@@ -514,13 +537,19 @@ fn write_state(
     to: InstitutionState,
     source: Source,
     reason: &str,
-) -> sql::Result<()> {
+) -> sql::Result<Stored> {
     let now = Timestamp::now().as_microsecond();
-    c.prepare_cached(
-        "INSERT INTO institution_state (institution, state, reason, changed_us) VALUES (?1, ?2, ?3, ?4) \
-         ON CONFLICT (institution) DO UPDATE SET state = ?2, reason = ?3, changed_us = ?4",
-    )?
-    .execute(params![id, to.as_str(), reason, now])?;
+    let row = c
+        .prepare_cached(
+            "INSERT INTO institution_state (institution, state, reason, changed_us, version) \
+             VALUES (?1, ?2, ?3, ?4, 1) \
+             ON CONFLICT (institution) DO UPDATE SET state = ?2, reason = ?3, changed_us = ?4, \
+             version = institution_state.version + 1 \
+             RETURNING state, saf_paused, version",
+        )?
+        .query_row(params![id, to.as_str(), reason, now], |r| {
+            Ok(stored_row(r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
     insert_event(
         c,
         id,
@@ -529,18 +558,27 @@ fn write_state(
         source,
         reason,
         now,
-    )
+    )?;
+    Ok(row)
 }
 
-fn write_paused(c: &Connection, id: &str, paused: bool, source: Source) -> sql::Result<()> {
+/// Writes a pause or resume and its event; returns the stored row with its
+/// new version.
+fn write_paused(c: &Connection, id: &str, paused: bool, source: Source) -> sql::Result<Stored> {
     let now = Timestamp::now().as_microsecond();
-    c.prepare_cached(
-        "INSERT INTO institution_state (institution, state, reason, changed_us, saf_paused) \
-         VALUES (?1, 'open', '', ?2, ?3) ON CONFLICT (institution) DO UPDATE SET saf_paused = ?3",
-    )?
-    .execute(params![id, now, paused])?;
+    let row = c
+        .prepare_cached(
+            "INSERT INTO institution_state (institution, state, reason, changed_us, saf_paused, version) \
+             VALUES (?1, 'open', '', ?2, ?3, 1) ON CONFLICT (institution) DO UPDATE SET saf_paused = ?3, \
+             version = institution_state.version + 1 \
+             RETURNING state, saf_paused, version",
+        )?
+        .query_row(params![id, now, i64::from(paused)], |r| {
+            Ok(stored_row(r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
     let event = if paused { PAUSED } else { RESUMED };
-    insert_event(c, id, event, None, source, "", now)
+    insert_event(c, id, event, None, source, "", now)?;
+    Ok(row)
 }
 
 fn insert_event(
@@ -587,7 +625,7 @@ pub fn set_state_in_store(
             )
             .optional()?;
         let from = from.and_then(|s| s.parse().ok());
-        write_state(c, &id, from, to, source, &reason)
+        write_state(c, &id, from, to, source, &reason).map(drop)
     })?;
     Ok(())
 }
@@ -603,7 +641,7 @@ pub fn set_paused_in_store(
     source: Source,
 ) -> Result<(), StoreError> {
     let id = id.to_string();
-    store.write_blocking(move |c| write_paused(c, &id, paused, source))
+    store.write_blocking(move |c| write_paused(c, &id, paused, source).map(drop))
 }
 
 #[cfg(test)]

@@ -78,6 +78,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(12, "access", "0012_access"),
     migration!(13, "prepaid hold sums", "0013_prepaid_hold_sums"),
     migration!(14, "prepaid hold totals", "0014_prepaid_hold_totals"),
+    migration!(15, "fleet", "0015_fleet"),
 ];
 
 /// The newest schema version this binary knows (0 with no migrations).

@@ -226,6 +226,11 @@ impl Hub {
         &self.store
     }
 
+    /// The fleet instance number its transaction ids carry.
+    pub fn instance(&self) -> u8 {
+        self.ids.instance()
+    }
+
     /// Each institution's account system, where one is configured.
     pub fn account_systems(&self) -> impl Iterator<Item = (&str, &Arc<dyn AccountSystem>)> {
         self.routes.values().filter_map(|r| {

@@ -23,11 +23,15 @@ use crate::standin::state::Institutions;
 use crate::store::Store;
 
 impl Hub {
-    /// A hub over a store and card registry; daily counters are rebuilt from
-    /// today's journal.
+    /// A hub over a store and card registry, handing out transaction ids
+    /// as fleet instance `instance` (0 for a lone hub); daily counters are
+    /// rebuilt from today's journal, and calls this instance number left
+    /// under way when it stopped are reversed.
     ///
     /// # Errors
     /// The store's error when the journal cannot be read.
+    // The hub's parts, each built from its own config section by `app::open`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
         cards: Arc<CardRegistry>,
@@ -36,8 +40,9 @@ impl Hub {
         routes: Vec<Route>,
         institutions: &[InstitutionConfig],
         holds: HoldsConfig,
+        instance: u8,
     ) -> Result<Hub, crate::store::StoreError> {
-        let ids = Arc::new(TxnIds::after(journal::highest_id(&store)?));
+        let ids = Arc::new(TxnIds::new(instance, journal::highest_id(&store)?));
         let hub = Hub {
             institutions: Arc::new(Institutions::open(store.clone(), institutions)?),
             book: Arc::new(ShadowBook::new(store.clone())),
@@ -95,7 +100,7 @@ impl Hub {
         // blocking wait): the one write waits on a thread of its own.
         let recover = move || {
             store.write_blocking(move |c| {
-                let calls = journal::journal_interrupted(c)?;
+                let calls = journal::journal_interrupted(c, ids.instance())?;
                 for call in &calls {
                     let item = NewItem::after_call(
                         Operation::Reverse,
