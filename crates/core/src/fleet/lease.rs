@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::{Holder, micros};
-use crate::store::sql::{self, Connection, OptionalExtension, params};
+use crate::store::sql::{self, Connection, Dialect, OptionalExtension, params};
 use crate::store::{Store, StoreError};
 
 /// A lease this instance holds, with the fence its writes must check.
@@ -250,15 +250,19 @@ pub fn free_all_of(c: &Connection, holder: &str) -> sql::Result<usize> {
 
 /// Whether lease `name` still has `fence`, checked inside the caller's
 /// write so the check and the writes commit together: false means another
-/// holder took the lease since, and the caller must write nothing. (The
-/// check updates the row to itself, which on PostgreSQL locks it until the
-/// caller commits: a takeover waits for the fenced write instead of
-/// overtaking it.)
+/// holder took the lease since, and the caller must write nothing. On
+/// PostgreSQL the check takes a share lock on the lease's row until the
+/// caller commits: a takeover (which updates the row) waits for the fenced
+/// write instead of overtaking it, while the holder's own writes, which
+/// all share the lock, neither wait on each other nor fail to serialise.
+/// SQLite's single writer orders them anyway.
 ///
 /// # Errors
 /// The database's.
 pub fn check_fence(c: &Connection, name: &str, fence: i64) -> sql::Result<bool> {
-    c.prepare_cached("UPDATE fleet_leases SET fence = fence WHERE name = ?1 AND fence = ?2")?
-        .execute(params![name, fence])
-        .map(|n| n == 1)
+    let sql = match c.dialect() {
+        Dialect::Sqlite => "SELECT 1 FROM fleet_leases WHERE name = ?1 AND fence = ?2",
+        Dialect::Postgres => "SELECT 1 FROM fleet_leases WHERE name = ?1 AND fence = ?2 FOR SHARE",
+    };
+    c.prepare_cached(sql)?.exists(params![name, fence])
 }
