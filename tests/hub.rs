@@ -30,14 +30,17 @@ async fn approved_purchase_carries_auth_id_and_balances_and_is_journaled() {
     assert_eq!(t.bank.calls("authorize").len(), 1);
     assert_eq!(t.bank.balance("A-1001"), 97_500);
 
-    // Durable before answered: a fresh connection to the file sees the row.
-    let db = rusqlite::Connection::open(t.dir.path().join("hub.db")).unwrap();
-    let (code, decided_by, masked, amount): (String, String, String, i64) = db
-        .query_row(
-            "SELECT response_code, decided_by, pan_masked, amount_minor FROM journal WHERE stan = '000001'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
+    // Durable before answered: a new read sees the row.
+    let (code, decided_by, masked, amount): (String, String, String, i64) = t
+        .hub
+        .store()
+        .read(|c| {
+            c.query_row(
+                "SELECT response_code, decided_by, pan_masked, amount_minor FROM journal WHERE stan = '000001'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+        })
         .unwrap();
     assert_eq!(
         (code.as_str(), decided_by.as_str(), masked.as_str(), amount),
@@ -174,16 +177,19 @@ async fn a_late_account_system_answer_is_answered_91_in_time_and_recorded() {
     assert_eq!(answer.response_code().unwrap().as_str(), "91");
     assert_eq!(t.bank.calls("authorize").len(), 1, "the bank was asked");
     t.bank.release();
-    let db = rusqlite::Connection::open(t.dir.path().join("hub.db")).unwrap();
     let late = || {
-        db.query_row(
-            "SELECT l.response_code, l.original_txn_id FROM journal l \
-             JOIN journal o ON o.txn_id = l.original_txn_id \
-             WHERE l.entry = 'late_result' AND o.stan = '000001'",
-            [],
-            |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
-        )
-        .ok()
+        t.hub
+            .store()
+            .read(|c| {
+                c.query_row(
+                    "SELECT l.response_code, l.original_txn_id FROM journal l \
+                     JOIN journal o ON o.txn_id = l.original_txn_id \
+                     WHERE l.entry = 'late_result' AND o.stan = '000001'",
+                    [],
+                    |r| Ok((r.get::<String>(0)?, r.get::<i64>(1)?)),
+                )
+            })
+            .ok()
     };
     wait_until("the late answer journaled", || late().is_some()).await;
     let (late_code, original) = late().unwrap();
@@ -206,26 +212,31 @@ async fn shutdown_waits_for_late_answers_to_be_recorded() {
             .drain_late_answers(std::time::Duration::from_secs(20))
             .await
     );
-    let db = rusqlite::Connection::open(t.dir.path().join("hub.db")).unwrap();
-    let late: Vec<(String, String)> = db
-        .prepare_cached(
-            "SELECT response_code, reason FROM journal WHERE entry = 'late_result' \
-             AND original_txn_id = (SELECT txn_id FROM journal WHERE stan = '000001')",
-        )
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let late: Vec<(String, String)> = t
+        .hub
+        .store()
+        .read(|c| {
+            c.prepare_cached(
+                "SELECT response_code, reason FROM journal WHERE entry = 'late_result' \
+                 AND original_txn_id = (SELECT txn_id FROM journal WHERE stan = '000001')",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect()
+        })
+        .unwrap();
     assert_eq!(late.len(), 1, "{late:?}");
     assert_eq!(late[0].0, "00");
     // cardhub declined: the late approval is queued for reversal.
-    let reverses: i64 = db
-        .query_row(
-            "SELECT COUNT(*) FROM saf_queue WHERE operation = 'reverse'",
-            [],
-            |r| r.get(0),
-        )
+    let reverses: i64 = t
+        .hub
+        .store()
+        .read(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM saf_queue WHERE operation = 'reverse'",
+                [],
+                |r| r.get(0),
+            )
+        })
         .unwrap();
     assert_eq!(reverses, 1);
 }
@@ -243,14 +254,17 @@ async fn a_panicking_call_is_answered_96_and_reversed() {
         t.hub.institutions().get("bank-a").unwrap().state().as_str(),
         "open"
     );
-    let db = rusqlite::Connection::open(t.dir.path().join("hub.db")).unwrap();
-    let (decided_by, operation): (String, String) = db
-        .query_row(
-            "SELECT j.decided_by, q.operation FROM journal j JOIN saf_queue q ON q.txn_id = j.txn_id \
-             WHERE j.stan = '000001'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+    let (decided_by, operation): (String, String) = t
+        .hub
+        .store()
+        .read(|c| {
+            c.query_row(
+                "SELECT j.decided_by, q.operation FROM journal j JOIN saf_queue q ON q.txn_id = j.txn_id \
+                 WHERE j.stan = '000001'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+        })
         .unwrap();
     assert_eq!(
         (decided_by.as_str(), operation.as_str()),
@@ -268,17 +282,23 @@ async fn an_unreadable_journal_is_answered_96_without_asking_the_bank() {
     let c = client(&t.addr).await;
     let first = purchase(ACTIVE_USD, 1_000, 1);
     assert_eq!(code_of(&c, &first).await, "00");
-    let db = rusqlite::Connection::open(t.dir.path().join("hub.db")).unwrap();
-    db.execute_batch("ALTER TABLE journal RENAME TO journal_away")
-        .unwrap();
+    let rename = |from: &'static str, to: &'static str| {
+        let store = t.hub.store().clone();
+        async move {
+            store
+                .write(move |c| c.execute_batch(&format!("ALTER TABLE {from} RENAME TO {to}")))
+                .await
+                .unwrap()
+        }
+    };
+    rename("journal", "journal_away").await;
     assert_eq!(code_of(&c, &first).await, "96", "a retransmission");
     let mut reversal = request("0400", "000000", ACTIVE_USD, 1_000, 2);
     reversal.set(90, "010000000111220302010000476173900000000000");
     assert_eq!(code_of(&c, &reversal).await, "96", "a reversal");
     assert_eq!(t.bank.calls("authorize").len(), 1, "asked once only");
     assert!(t.bank.calls("reverse").is_empty());
-    db.execute_batch("ALTER TABLE journal_away RENAME TO journal")
-        .unwrap();
+    rename("journal_away", "journal").await;
     assert_eq!(code_of(&c, &first).await, "00", "the original answer again");
     t.link.shutdown().await;
 }
