@@ -137,9 +137,12 @@ async fn failing_job_does_not_spoil_its_batch() {
     let blocker = tokio::spawn({
         let store = store.clone();
         async move {
+            let mut started = Some(started);
             store
                 .write(move |_| {
-                    let _ = started.send(());
+                    if let Some(started) = started.take() {
+                        let _ = started.send(());
+                    }
                     let _ = gate.recv();
                     Ok(())
                 })

@@ -359,7 +359,9 @@ impl Access {
         self.store
             .write(move |c| {
                 if find(c, &user.name)?.is_some() {
-                    return Ok(Err(AccessError::UserExists { name: user.name }));
+                    return Ok(Err(AccessError::UserExists {
+                        name: user.name.clone(),
+                    }));
                 }
                 if let Err(e) = check_orderer(c, &user.tenant)? {
                     return Ok(Err(e));
@@ -532,28 +534,28 @@ impl Access {
         name: &str,
         action: Action,
         target: Option<(Role, Tenant)>,
-        apply: F,
+        mut apply: F,
     ) -> Result<User, AccessError>
     where
-        F: FnOnce(&Connection, &User) -> sql::Result<()> + Send + 'static,
+        F: FnMut(&Connection, &User) -> sql::Result<()> + Send + 'static,
     {
         let by = by.clone();
         let name = name.to_owned();
         self.store
             .write(move |c| {
                 let Some((user, _)) = find(c, &name)? else {
-                    return Ok(Err(AccessError::UnknownUser { name }));
+                    return Ok(Err(AccessError::UnknownUser { name: name.clone() }));
                 };
                 let own_password = action == Action::UserSetPassword && user.name == by.user;
                 if !own_password && !manages(&by, user.role, &user.tenant) {
                     return Ok(Err(if sees(&by, &user) {
                         AccessError::Forbidden {
-                            actor: by.user,
+                            actor: by.user.clone(),
                             role: by.role.as_str(),
                             what: "change this user",
                         }
                     } else {
-                        AccessError::UnknownUser { name }
+                        AccessError::UnknownUser { name: name.clone() }
                     }));
                 }
                 if let Some((_, tenant)) = &target

@@ -105,7 +105,7 @@ pub(crate) fn sample(conn: &Connection) -> sql::Result<Option<(Vec<u8>, Vec<u8>)
 /// Adds new cards and updates changed ones; identical cards are left alone
 /// (their stored ciphertext and time stamp too). Bumps the version once if
 /// anything changed.
-pub(crate) fn import(conn: &Connection, cards: Vec<NewCard>, now_us: i64) -> sql::Result<Imported> {
+pub(crate) fn import(conn: &Connection, cards: &[NewCard], now_us: i64) -> sql::Result<Imported> {
     let before = version(conn)?;
     let mut out = Imported {
         added: 0,
@@ -125,7 +125,7 @@ pub(crate) fn import(conn: &Connection, cards: Vec<NewCard>, now_us: i64) -> sql
             Some(_) => {
                 write_card(conn, &new.card, now_us)?;
                 out.updated += 1;
-                out.changed.push(new.card);
+                out.changed.push(new.card.clone());
             }
             None => {
                 let c = &new.card;
@@ -144,7 +144,7 @@ pub(crate) fn import(conn: &Connection, cards: Vec<NewCard>, now_us: i64) -> sql
                     now_us,
                 ])?;
                 out.added += 1;
-                out.changed.push(new.card);
+                out.changed.push(new.card.clone());
             }
         }
     }

@@ -329,7 +329,7 @@ impl CardRegistry {
         let now = now_us();
         let done = self
             .store
-            .write(move |conn| db::import(conn, cards, now))
+            .write(move |conn| db::import(conn, &cards, now))
             .await?;
         self.patch(done.versions, done.changed);
         Ok(ImportReport {
@@ -354,10 +354,10 @@ impl CardRegistry {
     pub async fn register_new<T, E, F>(
         &self,
         rows: Vec<CardRow>,
-        with: F,
+        mut with: F,
     ) -> Result<Result<(Vec<Card>, T), E>, CardError>
     where
-        F: FnOnce(&sql::Connection) -> sql::Result<Result<T, E>> + Send + 'static,
+        F: FnMut(&sql::Connection) -> sql::Result<Result<T, E>> + Send + 'static,
         T: Send + 'static,
         E: Send + 'static,
     {
@@ -391,7 +391,7 @@ impl CardRegistry {
                     Ok(value) => value,
                     Err(e) => return Ok(Err(Registered::Refused(e))),
                 };
-                let imported = db::import(conn, cards, now)?;
+                let imported = db::import(conn, &cards, now)?;
                 Ok(Ok((imported, value)))
             })
             .await?;
@@ -493,10 +493,10 @@ impl CardRegistry {
         new: &Pan,
         expiry: Expiry,
         account: &str,
-        with: F,
+        mut with: F,
     ) -> Result<Result<(Card, T), E>, CardError>
     where
-        F: FnOnce(&sql::Connection, &Card, &Card) -> sql::Result<Result<T, E>> + Send + 'static,
+        F: FnMut(&sql::Connection, &Card, &Card) -> sql::Result<Result<T, E>> + Send + 'static,
         T: Send + 'static,
         E: Send + 'static,
     {
@@ -517,10 +517,10 @@ impl CardRegistry {
                 }
                 let card = Card {
                     pan_hash: new_hash,
-                    pan_masked: new_masked,
+                    pan_masked: new_masked.clone(),
                     expiry,
                     status: CardStatus::Active,
-                    account,
+                    account: account.clone(),
                     ..lost.clone()
                 };
                 let value = match with(conn, &lost, &card)? {
@@ -534,16 +534,16 @@ impl CardRegistry {
                         db::version(conn)?,
                         Card {
                             status: CardStatus::Lost,
-                            ..lost
+                            ..lost.clone()
                         },
                     ),
                 };
                 let new_card = NewCard {
                     card: card.clone(),
-                    last4,
-                    encrypted,
+                    last4: last4.clone(),
+                    encrypted: encrypted.clone(),
                 };
-                let imported = db::import(conn, vec![new_card], now)?;
+                let imported = db::import(conn, &[new_card], now)?;
                 Ok(Replaced::Done {
                     versions: (before, imported.versions.1),
                     cards: Box::new([old_card, card]),
@@ -579,12 +579,10 @@ impl CardRegistry {
     /// nothing was changed.
     pub async fn activate_loaded<T, E, F>(
         &self,
-        with: F,
+        mut with: F,
     ) -> Result<Result<(T, Vec<Card>), E>, CardError>
     where
-        F: FnOnce(&sql::Connection) -> sql::Result<Result<(T, HashSet<String>), E>>
-            + Send
-            + 'static,
+        F: FnMut(&sql::Connection) -> sql::Result<Result<(T, HashSet<String>), E>> + Send + 'static,
         T: Send + 'static,
         E: Send + 'static,
     {

@@ -171,7 +171,9 @@ impl LateRecorder {
                 journal::insert(c, &entry)?;
                 // The call has ended: the advice of cardhub's decision may go.
                 saf::release(c, original)?;
-                reverse.map_or(Ok(()), |item| saf::enqueue(c, &item))
+                reverse
+                    .as_ref()
+                    .map_or(Ok(()), |item| saf::enqueue(c, item))
             })
             .await;
         match written {

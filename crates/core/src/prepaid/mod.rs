@@ -337,9 +337,9 @@ impl Ledger {
         }
     }
 
-    async fn run<T, F>(&self, f: F) -> Result<T, PrepaidError>
+    async fn run<T, F>(&self, mut f: F) -> Result<T, PrepaidError>
     where
-        F: FnOnce(&sql::Connection, i64) -> Op<T> + Send + 'static,
+        F: FnMut(&sql::Connection, i64) -> Op<T> + Send + 'static,
         T: Send + 'static,
     {
         let now = now_us();
@@ -348,9 +348,9 @@ impl Ledger {
 
     /// [`Ledger::run`] for an operation that books money, with the
     /// recorder's row of its outcome in the same job.
-    async fn book<F>(&self, f: F) -> Result<Booked, PrepaidError>
+    async fn book<F>(&self, mut f: F) -> Result<Booked, PrepaidError>
     where
-        F: FnOnce(&sql::Connection, i64) -> Op<Booked> + Send + 'static,
+        F: FnMut(&sql::Connection, i64) -> Op<Booked> + Send + 'static,
     {
         let recorder = self.recorder.clone();
         self.run(move |conn, now| {
@@ -452,7 +452,7 @@ impl Ledger {
         cards
             .activate_loaded(move |c| {
                 let booked = db::credit(c, "load", &reference, &name, &amount, now)?;
-                Ok(booked.map(|b| (b, HashSet::from([name]))))
+                Ok(booked.map(|b| (b, HashSet::from([name.clone()]))))
             })
             .await?
     }

@@ -315,8 +315,14 @@ trait Ran: Send {
     /// Whether the job returned `Ok` (else its savepoint or transaction is
     /// rolled back).
     fn succeeded(&self) -> bool;
+    /// Whether it failed only because its transaction could not be
+    /// serialised with a concurrent one (PostgreSQL): run again, it may
+    /// succeed.
+    fn failed_to_serialise(&self) -> bool;
     /// Answers the caller, given whether its transaction committed.
     fn finish(self: Box<Self>, batch_error: Option<&Arc<sql::Error>>);
+    /// The job again, to run in a new transaction (its outcome dropped).
+    fn again(self: Box<Self>) -> Box<dyn Job>;
 }
 
 /// A caller's closure and where its answer goes.
@@ -326,7 +332,8 @@ struct Submitted<T, F> {
 }
 
 /// The result of a caller's closure, held until the commit.
-struct Finished<T> {
+struct Finished<T, F> {
+    f: F,
     outcome: thread::Result<sql::Result<T>>,
     reply: oneshot::Sender<Answer<T>>,
 }
@@ -430,6 +437,11 @@ impl Store {
     /// resolves once that commit is durable (see the module doc for the
     /// exact promise). Waits while the queue is full.
     ///
+    /// On PostgreSQL `f` may run more than once: a transaction that cannot
+    /// be serialised with a concurrent one (two jobs on one account) is
+    /// rolled back and `f` runs again in a new one. So `f` writes only
+    /// through `conn` and keeps what it captured (`FnMut`).
+    ///
     /// # Errors
     /// [`StoreError::Query`] with `f`'s own error (its changes rolled
     /// back), [`StoreError::Commit`] when its batch did not commit,
@@ -439,7 +451,7 @@ impl Store {
     /// Re-raises a panic of `f` (the writer survives it).
     pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
-        F: FnOnce(&Connection) -> sql::Result<T> + Send + 'static,
+        F: FnMut(&Connection) -> sql::Result<T> + Send + 'static,
         T: Send + 'static,
     {
         let queue = self.queue()?;
@@ -464,7 +476,7 @@ impl Store {
     /// Also re-raises a panic of `f`.
     pub fn write_blocking<T, F>(&self, f: F) -> Result<T, StoreError>
     where
-        F: FnOnce(&Connection) -> sql::Result<T> + Send + 'static,
+        F: FnMut(&Connection) -> sql::Result<T> + Send + 'static,
         T: Send + 'static,
     {
         let queue = self.queue()?;
@@ -643,13 +655,13 @@ fn spawn_writer(
 
 impl<T, F> Job for Submitted<T, F>
 where
-    F: FnOnce(&Connection) -> sql::Result<T> + Send + 'static,
+    F: FnMut(&Connection) -> sql::Result<T> + Send + 'static,
     T: Send + 'static,
 {
     fn run(self: Box<Self>, conn: &Connection) -> Box<dyn Ran> {
-        let Submitted { f, reply } = *self;
+        let Submitted { mut f, reply } = *self;
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| f(conn)));
-        Box::new(Finished { outcome, reply })
+        Box::new(Finished { f, outcome, reply })
     }
 
     fn abandon(self: Box<Self>, batch_error: &Arc<sql::Error>) {
@@ -659,9 +671,22 @@ where
     }
 }
 
-impl<T: Send + 'static> Ran for Finished<T> {
+impl<T, F> Ran for Finished<T, F>
+where
+    F: FnMut(&Connection) -> sql::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
     fn succeeded(&self) -> bool {
         matches!(self.outcome, Ok(Ok(_)))
+    }
+
+    fn failed_to_serialise(&self) -> bool {
+        matches!(&self.outcome, Ok(Err(e)) if e.is_busy())
+    }
+
+    fn again(self: Box<Self>) -> Box<dyn Job> {
+        let Finished { f, reply, .. } = *self;
+        Box::new(Submitted { f, reply })
     }
 
     fn finish(self: Box<Self>, batch_error: Option<&Arc<sql::Error>>) {

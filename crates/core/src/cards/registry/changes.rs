@@ -128,9 +128,10 @@ impl CardRegistry {
             .store
             .write(move |conn| {
                 let changed = db::change(conn, &hash, &change, now)?;
-                if let (Changed::Done { old, card, .. }, Some((entry, reason))) = (&changed, audit)
+                if let (Changed::Done { old, card, .. }, Some((entry, reason))) = (&changed, &audit)
                 {
                     let entry = entry
+                        .clone()
                         .before(&json!({ "status": old.status.as_str(), "profile": old.profile }))
                         .after(&json!({
                             "status": card.status.as_str(),

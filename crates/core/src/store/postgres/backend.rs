@@ -256,37 +256,55 @@ fn run_writer(conn: Connection, queue: &SharedQueue, counters: &Counters, connec
 }
 
 /// `BEGIN`, the job, `COMMIT` (or `ROLLBACK` when the job failed), then the
-/// answer: `Ok` only once `COMMIT` has returned.
-fn run_job(conn: &Connection, job: Box<dyn Job>, counters: &Counters) {
-    if let Err(e) = conn.execute_batch("BEGIN") {
-        counters.failed_jobs.fetch_add(1, Ordering::Relaxed);
-        job.abandon(&Arc::new(e));
-        return;
-    }
-    let done = job.run(conn);
-    if !done.succeeded() {
-        counters.failed_jobs.fetch_add(1, Ordering::Relaxed);
-        rollback(conn);
-        done.finish(None);
-        return;
-    }
-    // PostgreSQL answers `COMMIT` in an aborted transaction (a statement
-    // failed and the job went on) with a silent rollback, not an error; the
-    // `SELECT` before it fails in that case (25P02), so `Ok` means
-    // committed. One round trip: both in one simple query.
-    match conn.execute_batch("SELECT 1; COMMIT") {
-        Ok(()) => {
-            counters.commits.fetch_add(1, Ordering::Relaxed);
-            done.finish(None);
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "store commit failed");
+/// answer: `Ok` only once `COMMIT` has returned. A job whose transaction
+/// could not be serialised with a concurrent one (40001, 40P01: two jobs
+/// on one account) runs again in a new transaction, at most
+/// [`ATTEMPTS`] times in all.
+fn run_job(conn: &Connection, mut job: Box<dyn Job>, counters: &Counters) {
+    for attempt in 1..=ATTEMPTS {
+        if let Err(e) = conn.execute_batch("BEGIN") {
             counters.failed_jobs.fetch_add(1, Ordering::Relaxed);
+            job.abandon(&Arc::new(e));
+            return;
+        }
+        let done = job.run(conn);
+        if !done.succeeded() {
             rollback(conn);
-            done.finish(Some(&Arc::new(e)));
+            if attempt < ATTEMPTS && done.failed_to_serialise() {
+                job = done.again();
+                continue;
+            }
+            counters.failed_jobs.fetch_add(1, Ordering::Relaxed);
+            done.finish(None);
+            return;
+        }
+        // PostgreSQL answers `COMMIT` in an aborted transaction (a statement
+        // failed and the job went on) with a silent rollback, not an error;
+        // the `SELECT` before it fails in that case (25P02), so `Ok` means
+        // committed. One round trip: both in one simple query.
+        match conn.execute_batch("SELECT 1; COMMIT") {
+            Ok(()) => {
+                counters.commits.fetch_add(1, Ordering::Relaxed);
+                done.finish(None);
+                return;
+            }
+            Err(e) if attempt < ATTEMPTS && e.is_busy() => {
+                rollback(conn);
+                job = done.again();
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "store commit failed");
+                counters.failed_jobs.fetch_add(1, Ordering::Relaxed);
+                rollback(conn);
+                done.finish(Some(&Arc::new(e)));
+                return;
+            }
         }
     }
 }
+
+/// How many times a job that fails to serialise is run in all.
+const ATTEMPTS: u32 = 8;
 
 /// Ends the transaction; a connection that cannot is replaced before the
 /// next job (it reports not idle once closed).
