@@ -31,6 +31,12 @@ impl TxnId {
     pub fn at(time: Timestamp) -> TxnId {
         TxnId(time.as_millisecond() << COUNTER_BITS)
     }
+
+    /// The first id whose [`TxnId::micros`] is after `us` (ids count
+    /// milliseconds: the next millisecond's first).
+    pub fn after_micros(us: i64) -> TxnId {
+        TxnId((us.div_euclid(1_000) + 1) << COUNTER_BITS)
+    }
 }
 
 /// Sixteen uppercase hex digits: how the id appears to account systems and operators.

@@ -94,6 +94,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "prepaid hold sums",
         sql: include_str!("migrations/0013_prepaid_hold_sums.sql"),
     },
+    Migration {
+        version: 14,
+        name: "shared totals",
+        sql: include_str!("migrations/0014_shared_totals.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows (0 with no migrations).

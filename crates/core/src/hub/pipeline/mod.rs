@@ -19,6 +19,7 @@ mod journal;
 mod limits;
 mod map;
 mod online;
+mod recheck;
 mod reverse;
 mod route;
 mod stand_in;
@@ -86,6 +87,9 @@ struct Outcome {
     effects: Effects,
     /// Who writes the journal row.
     journaling: Journaling,
+    /// A stand-in approval's check against the shared daily totals, in the
+    /// journal row's transaction.
+    daily_check: Option<limits::DailyCheck>,
 }
 
 /// Who writes a decided request's journal row, and what it clears.
@@ -117,6 +121,7 @@ impl Outcome {
             reversal: None,
             effects: Effects::default(),
             journaling: Journaling::Hub,
+            daily_check: None,
         }
     }
 }
