@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use cardhub_core::account::AccountSystem;
 use cardhub_core::app;
 use cardhub_core::cards::file;
 use cardhub_core::config::Config;
@@ -18,7 +19,7 @@ use cardhub_core::link::{self, RunningLink};
 use cardhub_core::standin::shadow::{Base, upsert_online_balance};
 use cardhub_lab::sim::SimClient;
 use jiff::Timestamp;
-use support::{cash, client, code_of, config_text, purchase};
+use support::{TestBank, cash, client, code_of, config_text, purchase};
 
 const ROUNDS: usize = 40;
 const PRICE: u64 = 7_000;
@@ -30,9 +31,13 @@ struct Instance {
     client: SimClient,
 }
 
-async fn instance(config: &Config) -> Instance {
-    // bank-a and bank-b without account systems: stand-in decides.
-    let hub = Arc::new(app::open(config, HashMap::new()).unwrap());
+async fn instance(config: &Config, bank: Option<Arc<TestBank>>) -> Instance {
+    // Without a bank, bank-a and bank-b have no account system: stand-in decides.
+    let systems: HashMap<String, Arc<dyn AccountSystem>> = bank
+        .into_iter()
+        .map(|b| ("bank-a".to_string(), b as Arc<dyn AccountSystem>))
+        .collect();
+    let hub = Arc::new(app::open(config, systems).unwrap());
     let link = link::start(&config.switches, &config.link, hub.clone())
         .await
         .unwrap();
@@ -65,7 +70,9 @@ fn pan(serial: usize) -> String {
 /// after a placeholder row an hour ahead: two instances need ids of their
 /// own (instance bits are another change), and here two hubs in one
 /// millisecond would otherwise hand out the same id.
-async fn two_instances() -> (tempfile::TempDir, Config, Instance, Instance) {
+async fn two_instances(
+    bank: Option<Arc<TestBank>>,
+) -> (tempfile::TempDir, Config, Instance, Instance) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cardhub.toml");
     std::fs::write(&path, config_text("")).unwrap();
@@ -87,7 +94,7 @@ async fn two_instances() -> (tempfile::TempDir, Config, Instance, Instance) {
             hub.cards().import(rows).await.unwrap();
         }
     }
-    let first = instance(&config).await;
+    let first = instance(&config, bank.clone()).await;
     let ahead = TxnId::at(Timestamp::now() + std::time::Duration::from_secs(3600));
     let db = rusqlite::Connection::open(dir.path().join("hub.db")).unwrap();
     db.execute(
@@ -98,7 +105,7 @@ async fn two_instances() -> (tempfile::TempDir, Config, Instance, Instance) {
         [ahead.0],
     )
     .unwrap();
-    let second = instance(&config).await;
+    let second = instance(&config, bank).await;
     (dir, config, first, second)
 }
 
@@ -135,7 +142,7 @@ fn count(db: &rusqlite::Connection, sql: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_never_spend_the_same_last_money_twice() {
-    let (dir, _config, a, b) = two_instances().await;
+    let (dir, _config, a, b) = two_instances(None).await;
     let mut stan = 100;
     for n in 0..ROUNDS {
         // The balance covers exactly one of the round's two purchases.
@@ -205,7 +212,7 @@ async fn two_instances_never_spend_the_same_last_money_twice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn daily_limits_hold_across_two_instances() {
-    let (dir, _config, a, b) = two_instances().await;
+    let (dir, _config, a, b) = two_instances(None).await;
     set_balance(&a.hub, "A-1001", 10_000_000).await;
     set_balance(&a.hub, "A-1002", 10_000_000).await;
     // ATM: 3 withdrawals a day, 600.00 at most (config_text).
@@ -235,6 +242,42 @@ async fn daily_limits_hold_across_two_instances() {
         .unwrap();
     assert_eq!((amount, txns), (80_000, 5));
     assert_eq!((journal_amount, journal_txns), (80_000, 5));
+    a.link.shutdown().await;
+    b.link.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn online_requests_reserve_in_the_shared_totals_before_the_call() {
+    let bank = Arc::new(TestBank::default());
+    let (dir, _config, a, b) = two_instances(Some(bank.clone())).await;
+    // ATM: 3 withdrawals a day; each instance alone would allow 3.
+    let card = "4761739001010010";
+    let codes = ask_both(&a, &b, (0..6).map(|i| cash(card, 10_000, 500 + i))).await;
+    assert_eq!(codes.iter().filter(|c| *c == "00").count(), 3, "{codes:?}");
+    assert_eq!(codes.iter().filter(|c| *c == "65").count(), 3, "{codes:?}");
+    // A request the shared totals refuse never reaches the account system.
+    assert_eq!(bank.calls("authorize").len(), 3);
+    let db = rusqlite::Connection::open(dir.path().join("hub.db")).unwrap();
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM call_intents"), 0);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT txn_count FROM daily_totals WHERE channel = 'atm'"
+        ),
+        3,
+        "the reservations became the approvals' counts"
+    );
+    // A declined call gives its reservation back.
+    bank.set_balance("A-1002", 0);
+    let other = "4761739001010028";
+    assert_eq!(code_of(&a.client, &cash(other, 10_000, 600)).await, "51");
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM daily_totals WHERE channel = 'atm' AND txn_count = 0 AND amount_minor = 0"
+        ),
+        1
+    );
     a.link.shutdown().await;
     b.link.shutdown().await;
 }
