@@ -29,7 +29,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let config = Config::load(&args.config)?;
     // One hub per store, held until the process ends (the link alone
     // opens no store).
-    let _lock = if args.link_only {
+    let lock = if args.link_only {
         None
     } else {
         Some(ServeLock::acquire(&config.store_path)?)
@@ -48,6 +48,9 @@ pub fn run(args: ServeArgs) -> Result<()> {
             return Ok(());
         } // Institutions without an adapter decline 91.
         let (hub, adapters) = app::open_with_adapters(&config)?;
+        if let Some(lock) = &lock {
+            hub.serve_alone(lock);
+        }
         let hub = Arc::new(hub);
         let link = link::start(&config.switches, &config.link, hub.clone()).await?;
         app::spawn_background(&hub, &config, link.shutdown_token());

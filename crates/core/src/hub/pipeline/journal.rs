@@ -89,7 +89,7 @@ impl Hub {
             .as_ref()
             .map(|m| (m.institution.clone(), m.account.clone(), m.txn_id));
         let wake = effects.saf.as_ref().map(|i| i.institution.clone());
-        let checked = daily_check.is_some() || effects.recheck.is_some();
+        let checked = self.shared() && (daily_check.is_some() || effects.recheck.is_some());
         let written = self
             .store
             .write(move |c| {
@@ -125,7 +125,9 @@ impl Hub {
                     if let Some(check) = &refused_check {
                         self.uncount(check);
                     }
-                } else if let Some(inst) = wake.and_then(|id| self.institutions.get(&id)) {
+                }
+                // (A refusal may have dropped the item: a wake finds nothing.)
+                if let Some(inst) = wake.and_then(|id| self.institutions.get(&id)) {
                     inst.saf_wake.notify_one();
                 }
                 (changed.unwrap_or(decision), true)

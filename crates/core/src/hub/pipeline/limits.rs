@@ -162,12 +162,16 @@ impl Hub {
     }
 
     /// The reservation an online debit takes in the shared totals with its
-    /// call intent (`None` for other kinds).
+    /// call intent (`None` for other kinds, and for a hub alone on its
+    /// store: its memory counters are every instance's).
     pub(super) fn reserve_shared(
         &self,
         c: &CanonicalRequest,
         reserved: &Reserved,
     ) -> Option<SharedReservation> {
+        if !self.shared() {
+            return None;
+        }
         reserved.reservation.as_ref()?;
         let profile = self.profiles.get(&reserved.card.profile)?;
         let channel = LimitChannel::of(c.channel);

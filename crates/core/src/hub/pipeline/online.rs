@@ -57,6 +57,7 @@ impl Hub {
                 slot
             });
         if booked_row.is_none() {
+            let shared = self.reserve_shared(c, &routed.reserved);
             let unknown = Outcome {
                 decision: Decision {
                     adapter: Some(system.name().to_string()),
@@ -68,11 +69,12 @@ impl Hub {
                 card: Some(card.clone()),
                 business_day: Some(day.to_string()),
                 // The intent carries the shared daily totals' reservation.
-                counted: routed.reserved.counts(c),
+                counted: shared
+                    .as_ref()
+                    .map_or((0, 0), |_| routed.reserved.counts(c)),
                 ..Outcome::rule(codes::SYSTEM_ERROR, "")
             };
             let intent = self.entry(t.m, txn_id, &unknown, Some(c));
-            let shared = self.reserve_shared(c, &routed.reserved);
             let recorded = self
                 .store
                 .write(move |w| {
