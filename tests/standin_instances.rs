@@ -281,3 +281,47 @@ async fn online_requests_reserve_in_the_shared_totals_before_the_call() {
     a.link.shutdown().await;
     b.link.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stopped_hubs_reservation_is_given_back_at_the_next_start() {
+    let bank = Arc::new(TestBank::default());
+    let (dir, config, a, b) = two_instances(Some(bank.clone())).await;
+    let db = rusqlite::Connection::open(dir.path().join("hub.db")).unwrap();
+    let reserved = |db: &rusqlite::Connection| {
+        count(
+            db,
+            "SELECT COALESCE(SUM(txn_count), 0) FROM daily_totals WHERE channel = 'atm'",
+        )
+    };
+    // A call under way: its intent carries the reservation.
+    bank.hold();
+    let client = a.client;
+    let under_way = tokio::spawn(async move {
+        let answer = code_of(&client, &cash("4761739001010010", 10_000, 700)).await;
+        (client, answer)
+    });
+    support::wait_until("the call is under way", || {
+        bank.calls("authorize").len() == 1
+    })
+    .await;
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM call_intents"), 1);
+    assert_eq!(reserved(&db), 1);
+    // A hub starting on the store now journals the intent as an unknown
+    // outcome (96, a Reverse queued) that counts nothing, and gives the
+    // reservation back.
+    let restarted = app::open(&config, HashMap::new()).unwrap();
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM call_intents"), 0);
+    assert_eq!(reserved(&db), 0);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT counted_count FROM journal WHERE channel = 'atm' AND response_code = '96'"
+        ),
+        0
+    );
+    bank.release();
+    let (_client, _answer) = under_way.await.unwrap();
+    drop(restarted);
+    a.link.shutdown().await;
+    b.link.shutdown().await;
+}

@@ -264,3 +264,68 @@ fn which(
 fn as_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    const LIMITS: DayLimits = DayLimits {
+        amount: 2_000,
+        count: 3,
+    };
+    const STAND_IN: DayLimits = DayLimits {
+        amount: 600,
+        count: 2,
+    };
+
+    fn key() -> Key<'static> {
+        Key {
+            pan_hash: &[7; 32],
+            business_day: "2026-12-07",
+            channel: "atm",
+        }
+    }
+
+    #[test]
+    fn reserve_check_and_release_keep_every_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("hub.db")).unwrap();
+        store
+            .write_blocking(|c| {
+                assert_eq!(reserve(c, key(), 2_001, LIMITS)?, Err(Over::Amount));
+                assert_eq!(reserve(c, key(), 400, LIMITS)?, Ok(()));
+                assert_eq!(reserve(c, key(), 400, LIMITS)?, Ok(()));
+                // 800 reserved: 1,300 more would pass the amount; nothing changes.
+                assert_eq!(reserve(c, key(), 1_300, LIMITS)?, Err(Over::Amount));
+                assert_eq!(totals(c, key())?, Some((800, 2, 0, 0)));
+                release(c, key(), 400, 1)?;
+                // A stand-in approval: checked, then its row adds it.
+                assert_eq!(check(c, key(), 500, LIMITS, STAND_IN)?, Ok(()));
+                add_row(c, Some(&[7; 32]), "2026-12-07", "atm", (500, 1), true)?;
+                assert_eq!(totals(c, key())?, Some((900, 2, 500, 1)));
+                assert_eq!(
+                    check(c, key(), 200, LIMITS, STAND_IN)?,
+                    Err(Over::StandInAmount)
+                );
+                assert_eq!(check(c, key(), 100, LIMITS, STAND_IN)?, Ok(()));
+                add_row(c, Some(&[7; 32]), "2026-12-07", "other", (100, 1), false)?;
+                assert_eq!(totals(c, key())?, Some((900, 2, 500, 1)), "other is pos");
+                assert_eq!(reserve(c, key(), 50, LIMITS)?, Ok(()));
+                assert_eq!(reserve(c, key(), 1, LIMITS)?, Err(Over::Count));
+                assert_eq!(check(c, key(), 1, LIMITS, STAND_IN)?, Err(Over::Count));
+                // A new card's first stand-in request: only the limits themselves.
+                let fresh = Key {
+                    pan_hash: &[8; 32],
+                    ..key()
+                };
+                assert_eq!(
+                    check(c, fresh, 700, LIMITS, STAND_IN)?,
+                    Err(Over::StandInAmount)
+                );
+                assert_eq!(totals(c, fresh)?, Some((0, 0, 0, 0)));
+                Ok(())
+            })
+            .unwrap();
+    }
+}
