@@ -17,6 +17,7 @@ use cardhub_core::hub::pipeline::Hub;
 use cardhub_core::journal::txn_id::TxnId;
 use cardhub_core::link::{self, RunningLink};
 use cardhub_core::standin::shadow::{Base, upsert_online_balance};
+use cardhub_core::store::ServeLock;
 use cardhub_lab::sim::SimClient;
 use jiff::Timestamp;
 use support::{TestBank, cash, client, code_of, config_text, purchase};
@@ -324,4 +325,33 @@ async fn a_stopped_hubs_reservation_is_given_back_at_the_next_start() {
     drop(restarted);
     a.link.shutdown().await;
     b.link.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_holding_the_serve_lock_skips_the_checks_but_keeps_the_totals() {
+    let (dir, config, a, b) = two_instances(None).await;
+    b.link.shutdown().await;
+    drop((b.hub, b.client));
+    let lock = ServeLock::acquire(&config.store_path).unwrap();
+    a.hub.serve_alone(&lock);
+    set_balance(&a.hub, "A-1001", 100_000).await;
+    assert_eq!(
+        code_of(&a.client, &cash("4761739001010010", 10_000, 800)).await,
+        "00"
+    );
+    let db = rusqlite::Connection::open(dir.path().join("hub.db")).unwrap();
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM shadow_account_locks"),
+        0,
+        "alone: no re-check of the shadow balance"
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT txn_count FROM daily_totals WHERE channel = 'atm'"
+        ),
+        1,
+        "the journal row still counts in the shared totals"
+    );
+    a.link.shutdown().await;
 }
