@@ -31,7 +31,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let config = Config::load(&args.config)?;
     // One hub per SQLite store, held until the process ends (the link
     // alone opens no store; hubs share a PostgreSQL store).
-    let _lock = if args.link_only || config.store_url.is_some() {
+    let lock = if args.link_only || config.store_url.is_some() {
         None
     } else {
         Some(ServeLock::acquire(&config.store_path)?)
@@ -56,6 +56,9 @@ pub fn run(args: ServeArgs) -> Result<()> {
         info!(instance = config.fleet.instance, holder = %holder, "joined the fleet");
         // Institutions without an adapter decline 91.
         let (hub, adapters) = app::open_with_adapters_on(&config, store)?;
+        if let Some(lock) = &lock {
+            hub.serve_alone(lock);
+        }
         let hub = Arc::new(hub);
         let link = link::start(&config.switches, &config.link, hub.clone()).await?;
         let mut membership = member.spawn(link.shutdown_token());

@@ -4,6 +4,10 @@
 //!
 //! Counters live in memory and are rebuilt from the journal at start: each
 //! journal row records its effect on them (`counted_minor`, `counted_count`).
+//! In memory they see one hub's requests only: several instances on one
+//! store share `journal::daily`'s totals, which decide. The memory counters
+//! stay as a fast refusal: what one hub counted never exceeds what all
+//! counted, so a limit they find passed is passed.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -37,7 +41,7 @@ impl LimitChannel {
 
     /// The limit channel of a journal row's `channel` column.
     pub fn of_journal(channel: &str) -> LimitChannel {
-        if channel == Channel::Atm.as_str() {
+        if crate::journal::daily::limit_channel(channel) == LimitChannel::Atm.as_str() {
             LimitChannel::Atm
         } else {
             LimitChannel::Pos

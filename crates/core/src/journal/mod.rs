@@ -3,6 +3,7 @@
 //! Also the lookups the pipeline needs: retransmissions, originals of
 //! reversals, and the day's counter totals at start.
 
+pub mod daily;
 pub mod decision;
 pub mod keys;
 pub mod txn_id;
@@ -134,13 +135,25 @@ pub async fn append(store: &Store, e: JournalEntry) -> Result<(), StoreError> {
 
 /// Writes a row on the store's write connection (for callers that write
 /// more in the same transaction).
+/// What the row counts moves its card's shared daily totals
+/// ([`daily::add_row`]) in the same transaction.
 pub fn insert(c: &sql::Connection, e: &JournalEntry) -> sql::Result<()> {
-    insert_as(c, INSERT, e)
+    insert_as(c, INSERT, e)?;
+    daily::add_row(
+        c,
+        e.pan_hash.as_deref(),
+        &e.business_day,
+        e.channel,
+        (e.counted_minor, i64::from(e.counted_count)),
+        e.decision.decided_by == DecidedBy::StandIn,
+    )
 }
 
 /// Records, before an online call, the row the journal gets should the hub
 /// stop before the call's decision is journaled (`e` carries that decision:
-/// outcome unknown).
+/// outcome unknown). Its `counted_*` are the call's daily-limit reservation
+/// (taken with [`daily::reserve`] in the same transaction), given back when
+/// the intent is cleared.
 pub fn record_intent(c: &sql::Connection, e: &JournalEntry) -> sql::Result<()> {
     insert_as(c, INSERT_INTENT, e)
 }
@@ -187,11 +200,36 @@ fn read_decision(r: &sql::Row<'_>, first: usize) -> sql::Result<Decision> {
     })
 }
 
-/// Removes a call's intent (in the transaction of its decision's row).
+/// Removes a call's intent and gives back the daily-limit reservation it
+/// carries (in the transaction of its decision's row, which adds what it
+/// counts).
 pub fn clear_intent(c: &sql::Connection, txn_id: TxnId) -> sql::Result<()> {
-    c.prepare_cached("DELETE FROM call_intents WHERE txn_id = ?1")?
-        .execute([txn_id.0])
-        .map(|_| ())
+    let reserved = c
+        .prepare_cached(
+            "DELETE FROM call_intents WHERE txn_id = ?1 \
+             RETURNING pan_hash, business_day, channel, counted_minor, counted_count",
+        )?
+        .query_row([txn_id.0], |r| {
+            Ok((
+                r.get::<Option<Vec<u8>>>(0)?,
+                r.get::<String>(1)?,
+                r.get::<String>(2)?,
+                r.get::<i64>(3)?,
+                r.get::<i64>(4)?,
+            ))
+        })
+        .optional()?;
+    match reserved {
+        Some((Some(hash), day, channel, amount, count)) if (amount, count) != (0, 0) => {
+            let key = daily::Key {
+                pan_hash: &hash,
+                business_day: &day,
+                channel: daily::limit_channel(&channel),
+            };
+            daily::release(c, key, amount, count)
+        }
+        _ => Ok(()),
+    }
 }
 
 /// A call whose outcome nobody knows: the hub stopped while it was under way.
@@ -236,7 +274,34 @@ pub fn journal_interrupted(c: &sql::Connection, instance: u8) -> sql::Result<Vec
         Entry::OrphanReversal.as_str(),
         Entry::RepeatedRequest.as_str(),
     );
-    let selected = COLUMNS.replacen("entry", &entry, 1);
+    // Their daily-limit reservations are given back: the rows count nothing.
+    let reserved = c
+        .prepare_cached(&format!(
+            "SELECT pan_hash, business_day, channel, counted_minor, counted_count FROM call_intents \
+             WHERE pan_hash IS NOT NULL AND (counted_minor != 0 OR counted_count != 0) AND {own}",
+        ))?
+        .query_map(params![], |r| {
+            Ok((
+                r.get::<Vec<u8>>(0)?,
+                r.get::<String>(1)?,
+                r.get::<String>(2)?,
+                r.get::<i64>(3)?,
+                r.get::<i64>(4)?,
+            ))
+        })?
+        .collect::<sql::Result<Vec<_>>>()?;
+    for (hash, day, channel, amount, count) in &reserved {
+        let key = daily::Key {
+            pan_hash: hash,
+            business_day: day,
+            channel: daily::limit_channel(channel),
+        };
+        daily::release(c, key, *amount, *count)?;
+    }
+    let selected = COLUMNS
+        .replacen("entry", &entry, 1)
+        .replacen("counted_minor", "0", 1)
+        .replacen("counted_count", "0", 1);
     c.execute(
         &format!(
             "INSERT INTO journal ({COLUMNS}) SELECT {selected} FROM call_intents i WHERE {}",

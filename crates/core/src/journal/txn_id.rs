@@ -51,6 +51,12 @@ impl TxnId {
     pub fn instance(self) -> u8 {
         ((self.0 >> SEQUENCE_BITS) & i64::from(MAX_INSTANCE)) as u8
     }
+
+    /// The first id whose [`TxnId::micros`] is after `us` (ids count
+    /// milliseconds: the next millisecond's first).
+    pub fn after_micros(us: i64) -> TxnId {
+        TxnId((us.div_euclid(1_000) + 1) << COUNTER_BITS)
+    }
 }
 
 /// Sixteen uppercase hex digits: how the id appears to account systems and operators.

@@ -7,6 +7,7 @@ pub mod balance_file;
 pub mod balances;
 pub mod config;
 pub mod drop_folder;
+mod movements;
 pub mod policy;
 pub mod probe;
 pub mod replay;
@@ -14,6 +15,7 @@ pub mod saf;
 pub mod shadow;
 pub mod state;
 
+use crate::iso8583::fields::ResponseCode;
 use crate::store::sql;
 use crate::store::sql::Connection;
 
@@ -23,13 +25,30 @@ use shadow::{Base, Movement, MovementUpdate};
 /// What a decision changes besides its journal row, written in the same
 /// transaction: a shadow-balance movement (new or changed), the balance an
 /// online answer returned, a SAF item.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Effects {
     pub movement: Option<Movement>,
+    /// `movement` is a stand-in hold the shadow book made: checked again in
+    /// the transaction before it is written ([`shadow::verify_hold`]).
+    pub recheck: Option<Recheck>,
     pub movement_update: Option<MovementUpdate>,
     /// (institution, account, balance).
     pub online_balance: Option<(String, String, Base)>,
     pub saf: Option<NewItem>,
+}
+
+/// How a stand-in hold is checked again in the store, and what a refusal
+/// there answers.
+#[derive(Debug, Clone, Copy)]
+pub struct Recheck {
+    /// The time the hold was decided at (holds expiring count until then).
+    pub now_us: i64,
+    /// The answer when the store knows no balance for the account.
+    pub unavailable: ResponseCode,
+    /// Whether the SAF item stays when the hold is refused: it tells the
+    /// account system of every decision (after a failed call), not of
+    /// approvals only.
+    pub saf_on_decline: bool,
 }
 
 impl Effects {

@@ -9,9 +9,17 @@
 //! but is kept (it is reported as expired and still takes a late completion).
 //!
 //! The book keeps the accounts it has touched in memory, so a stand-in
-//! check and its hold are one atomic step; the store has every movement
-//! (written in the same transaction as its journal row) and the balances, and
-//! an account is loaded from it on first use.
+//! check and its hold are one atomic step within one hub; the store has
+//! every movement (written in the same transaction as its journal row) and
+//! the balances, and an account is loaded from it on first use.
+//!
+//! Several hub instances on one store each have their own book, which does
+//! not see the others' movements: a hold the book made is checked again
+//! with [`verify_hold`] in the store transaction that writes it, under the
+//! account's row lock, by the same code reading the account from the store
+//! — so two instances never approve the same last money twice. A hold the
+//! store refuses becomes a decline, and the account is evicted from the
+//! book to be read again.
 
 use crate::store::sql;
 use std::collections::HashMap;
@@ -19,6 +27,10 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Mutex, RwLock};
 
 use crate::store::sql::{Connection, OptionalExtension, params};
+
+pub use super::movements::{
+    MovementUpdate, confirm_credit, insert_movement, update_movement, upsert_online_balance,
+};
 
 use crate::journal::txn_id::TxnId;
 use crate::standin::balances::CurrentFile;
@@ -349,15 +361,22 @@ impl ShadowBook {
                 .is_some_and(|a| a.file_generation == generation)
         };
         if !fresh {
-            let file = file_balance(&self.store, institution, account)?;
-            let mut shard = self.shard(&key).lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(a) = shard.get_mut(&key) {
-                a.file = file;
-                a.file_generation = generation;
-                a.rebased();
+            let known = {
+                let shard = self.shard(&key).lock().unwrap_or_else(|p| p.into_inner());
+                shard.contains_key(&key)
+            };
+            if known {
+                let file = self.store.read(|c| file_balance(c, institution, account))?;
+                let mut shard = self.shard(&key).lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(a) = shard.get_mut(&key) {
+                    a.file = file;
+                    a.file_generation = generation;
+                    a.rebased();
+                }
             } else {
-                drop(shard);
-                let loaded = load_account(&self.store, institution, account, file, generation)?;
+                let loaded = self
+                    .store
+                    .read(|c| load_account(c, institution, account, generation))?;
                 let mut shard = self.shard(&key).lock().unwrap_or_else(|p| p.into_inner());
                 shard.entry(key.clone()).or_insert(loaded);
             }
@@ -400,12 +419,21 @@ impl ShadowBook {
             if let Some(reason) = policy(shadow) {
                 return Err(Refused::Policy(reason));
             }
-            if shadow.available < movement.remaining {
-                return Err(Refused::Short(shadow));
-            }
+            fits(shadow, &movement)?;
             a.push(movement, now_us);
             Ok(shadow)
         })
+    }
+
+    /// Forgets an account: its next use reads it from the store again,
+    /// with every instance's movements (after the store refused a hold the
+    /// book had made: another instance spent the money).
+    pub fn evict(&self, institution: &str, account: &str) {
+        let key = (institution.to_string(), account.to_string());
+        self.shard(&key)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&key);
     }
 
     /// Records a movement approved elsewhere (online, or by the switch).
@@ -517,80 +545,114 @@ impl ShadowBook {
     }
 }
 
-fn file_balance(
-    store: &Store,
+/// Whether `movement` fits the shadow balance.
+fn fits(shadow: Shadow, movement: &Movement) -> Result<(), Refused> {
+    if shadow.available < movement.remaining {
+        return Err(Refused::Short(shadow));
+    }
+    Ok(())
+}
+
+/// Re-checks a stand-in hold the book made, in the store transaction that
+/// is to write it (before [`insert_movement`]): takes the account's row in
+/// `shadow_account_locks` (an upsert: on PostgreSQL the row stays locked
+/// until commit, so another instance's check of the same account waits;
+/// SQLite's single writer serialises them anyway), then reads the account
+/// from the store with every instance's movements and computes its shadow
+/// balance at `now_us` with the book's own code. `Ok(Ok(shadow))`: the
+/// hold still fits; otherwise why not.
+///
+/// # Errors
+/// The database's error.
+pub fn verify_hold(
+    c: &Connection,
+    movement: &Movement,
+    now_us: i64,
+) -> sql::Result<Result<Shadow, Refused>> {
+    let (institution, account) = (&movement.institution, &movement.account);
+    c.prepare_cached(
+        "INSERT INTO shadow_account_locks (institution, account, checks) VALUES (?1, ?2, 1) \
+         ON CONFLICT (institution, account) DO UPDATE SET checks = shadow_account_locks.checks + 1",
+    )?
+    .execute(params![institution, account])?;
+    let mut stored = load_account(c, institution, account, 0)?;
+    Ok(match stored.shadow(now_us) {
+        None => Err(Refused::NoBalance),
+        Some(shadow) => fits(shadow, movement).map(|()| shadow),
+    })
+}
+
+/// The account's balance in the institution's current balance file.
+fn file_balance(c: &Connection, institution: &str, account: &str) -> sql::Result<Option<Base>> {
+    c.prepare_cached(
+        "SELECT b.available_minor, f.as_of_us FROM balance_files f \
+         JOIN file_balances b ON b.file_id = f.file_id AND b.account = ?2 \
+         WHERE f.institution = ?1 AND f.state = 'current'",
+    )?
+    .query_row(params![institution, account], |r| {
+        Ok(Base {
+            available: r.get(0)?,
+            as_of_us: r.get(1)?,
+        })
+    })
+    .optional()
+}
+
+/// An account as the store has it: its file and online balances and the
+/// movements after the newer one (every movement when it has none).
+fn load_account(
+    c: &Connection,
     institution: &str,
     account: &str,
-) -> Result<Option<Base>, StoreError> {
-    let (i, a) = (institution.to_string(), account.to_string());
-    store.read(move |c| {
-        c.prepare_cached(
-            "SELECT b.available_minor, f.as_of_us FROM balance_files f \
-             JOIN file_balances b ON b.file_id = f.file_id AND b.account = ?2 \
-             WHERE f.institution = ?1 AND f.state = 'current'",
+    file_generation: u64,
+) -> sql::Result<Account> {
+    let file = file_balance(c, institution, account)?;
+    let online = c
+        .prepare_cached(
+            "SELECT available_minor, as_of_us FROM online_balances WHERE institution = ?1 AND account = ?2",
         )?
-        .query_row(params![i, a], |r| {
+        .query_row(params![institution, account], |r| {
             Ok(Base {
                 available: r.get(0)?,
                 as_of_us: r.get(1)?,
             })
         })
-        .optional()
-    })
-}
-
-fn load_account(
-    store: &Store,
-    institution: &str,
-    account: &str,
-    file: Option<Base>,
-    file_generation: u64,
-) -> Result<Account, StoreError> {
-    let (i, a) = (institution.to_string(), account.to_string());
-    let (online, movements) = store.read(move |c| {
-        let online = c
-            .prepare_cached(
-                "SELECT available_minor, as_of_us FROM online_balances WHERE institution = ?1 AND account = ?2",
-            )?
-            .query_row(params![i, a], |r| {
-                Ok(Base {
-                    available: r.get(0)?,
-                    as_of_us: r.get(1)?,
-                })
-            })
-            .optional()?;
-        let movements = c
-            .prepare_cached(
-                "SELECT txn_id, kind, amount_minor, remaining_minor, approved_by, created_us, expires_us, state \
-                 FROM movements WHERE institution = ?1 AND account = ?2 ORDER BY txn_id",
-            )?
-            .query_map(params![i, a], |r| {
-                let approved_by: String = r.get(4)?;
-                Ok(Movement {
-                    txn_id: TxnId(r.get(0)?),
-                    institution: i.clone(),
-                    account: a.clone(),
-                    kind: MovementKind::parse(&r.get::<String>(1)?),
-                    amount: r.get(2)?,
-                    remaining: r.get(3)?,
-                    approved_by: approver(&approved_by),
-                    created_us: r.get(5)?,
-                    expires_us: r.get(6)?,
-                    state: MovementState::parse(&r.get::<String>(7)?),
-                })
-            })?
-            .collect::<sql::Result<Vec<_>>>()?;
-        Ok((online, movements))
-    })?;
-    let mut account = Account {
+        .optional()?;
+    let mut loaded = Account {
         file,
         file_generation,
         online,
-        movements,
+        movements: Vec::new(),
         sum: None,
     };
-    account.rebased();
-    Ok(account)
+    // A movement's created_us is its txn_id's time: older ones are in the
+    // balance, and the key's range skips them.
+    let first = loaded
+        .base()
+        .map_or(i64::MIN, |b| TxnId::after_micros(b.as_of_us).0);
+    loaded.movements = c
+        .prepare_cached(
+            "SELECT txn_id, kind, amount_minor, remaining_minor, approved_by, created_us, expires_us, state \
+             FROM movements WHERE institution = ?1 AND account = ?2 AND txn_id >= ?3 ORDER BY txn_id",
+        )?
+        .query_map(params![institution, account, first], |r| {
+            let approved_by: String = r.get(4)?;
+            Ok(Movement {
+                txn_id: TxnId(r.get(0)?),
+                institution: institution.to_string(),
+                account: account.to_string(),
+                kind: MovementKind::parse(&r.get::<String>(1)?),
+                amount: r.get(2)?,
+                remaining: r.get(3)?,
+                approved_by: approver(&approved_by),
+                created_us: r.get(5)?,
+                expires_us: r.get(6)?,
+                state: MovementState::parse(&r.get::<String>(7)?),
+            })
+        })?
+        .collect::<sql::Result<Vec<_>>>()?;
+    loaded.rebased();
+    Ok(loaded)
 }
 
 /// The static name of a stored approver.
@@ -600,84 +662,6 @@ fn approver(s: &str) -> &'static str {
         "stand_in" => "stand_in",
         _ => "switch",
     }
-}
-
-/// Writes a new movement (in the journal row's transaction).
-pub fn insert_movement(c: &Connection, m: &Movement) -> sql::Result<()> {
-    c.prepare_cached(
-        "INSERT INTO movements (txn_id, institution, account, kind, amount_minor, remaining_minor, \
-         approved_by, created_us, expires_us, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?
-    .execute(params![
-        m.txn_id.0,
-        m.institution,
-        m.account,
-        m.kind.as_str(),
-        m.amount,
-        m.remaining,
-        m.approved_by,
-        m.created_us,
-        m.expires_us,
-        m.state.as_str()
-    ])
-    .map(|_| ())
-}
-
-/// A movement's new remaining amount and state (a reversal or completion).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MovementUpdate {
-    pub institution: String,
-    pub account: String,
-    pub txn_id: TxnId,
-    pub remaining: i64,
-    pub state: MovementState,
-}
-
-/// Writes a movement's new remaining amount and state.
-pub fn update_movement(c: &Connection, u: &MovementUpdate) -> sql::Result<()> {
-    c.prepare_cached(
-        "UPDATE movements SET remaining_minor = ?4, state = ?5 \
-         WHERE institution = ?1 AND account = ?2 AND txn_id = ?3",
-    )?
-    .execute(params![
-        u.institution,
-        u.account,
-        u.txn_id.0,
-        u.remaining,
-        u.state.as_str()
-    ])
-    .map(|_| ())
-}
-
-/// Marks a pending credit confirmed (its SAF advice was acknowledged).
-pub fn confirm_credit(
-    c: &Connection,
-    institution: &str,
-    account: &str,
-    txn_id: TxnId,
-) -> sql::Result<()> {
-    c.prepare_cached(
-        "UPDATE movements SET state = 'confirmed' \
-         WHERE institution = ?1 AND account = ?2 AND txn_id = ?3 AND state = 'pending'",
-    )?
-    .execute(params![institution, account, txn_id.0])
-    .map(|_| ())
-}
-
-/// Writes the balance an account system returned online.
-pub fn upsert_online_balance(
-    c: &Connection,
-    institution: &str,
-    account: &str,
-    base: Base,
-) -> sql::Result<()> {
-    c.prepare_cached(
-        "INSERT INTO online_balances (institution, account, available_minor, as_of_us) VALUES (?1, ?2, ?3, ?4) \
-         ON CONFLICT (institution, account) DO UPDATE SET available_minor = ?3, as_of_us = ?4 \
-         WHERE excluded.as_of_us >= online_balances.as_of_us",
-    )?
-    .execute(params![institution, account, base.available, base.as_of_us])
-    .map(|_| ())
 }
 
 #[cfg(test)]

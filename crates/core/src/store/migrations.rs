@@ -79,6 +79,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(13, "prepaid hold sums", "0013_prepaid_hold_sums"),
     migration!(14, "prepaid hold totals", "0014_prepaid_hold_totals"),
     migration!(15, "fleet", "0015_fleet"),
+    migration!(16, "shared totals", "0016_shared_totals"),
 ];
 
 /// The newest schema version this binary knows (0 with no migrations).

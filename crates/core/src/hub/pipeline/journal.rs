@@ -1,5 +1,6 @@
 //! The journal step: the request's journal row, written durably (with its
-//! shadow-balance and SAF effects, and the call intent cleared) before the
+//! shadow-balance and SAF effects, the call intent cleared, and a stand-in
+//! approval checked again against every instance's writes) before the
 //! answer leaves — unless the prepaid ledger wrote it with its booking; a
 //! journal read that fails while deciding; what the hub counts for
 //! `/metrics`.
@@ -7,14 +8,23 @@
 use jiff::Timestamp;
 use tracing::error;
 
+use super::limits::DailyCheck;
 use super::map::Mapped;
-use super::{Hub, Journaling, Outcome};
+use super::{Hub, Journaling, Outcome, recheck};
 use crate::hub::model::CanonicalRequest;
 use crate::iso8583::codes;
 use crate::journal::decision::Decision;
 use crate::journal::txn_id::TxnId;
 use crate::journal::{self, JournalEntry};
 use crate::standin::Effects;
+
+/// What the journal step writes besides the row.
+struct Written {
+    decision: Decision,
+    effects: Effects,
+    journaling: Journaling,
+    daily_check: Option<DailyCheck>,
+}
 
 impl Hub {
     /// Journals a decided request: the decision to answer once its row is
@@ -40,6 +50,7 @@ impl Hub {
             decision,
             effects,
             journaling,
+            daily_check,
             ..
         } = outcome;
         let labels = (
@@ -50,48 +61,78 @@ impl Hub {
         let answered = if journaling == Journaling::Booked {
             (decision, true)
         } else {
-            self.write_row(entry, decision, effects, journaling).await
+            let written = Written {
+                decision,
+                effects,
+                journaling,
+                daily_check,
+            };
+            self.write_row(entry, written).await
         };
         let (mti, institution, latency_us) = labels;
         self.observe(&mti, institution.as_deref(), latency_us, &answered.0);
         answered
     }
 
-    /// Writes a decision's journal row with its effects (see [`Hub::durably`]).
-    async fn write_row(
-        &self,
-        entry: JournalEntry,
-        decision: Decision,
-        effects: Effects,
-        journaling: Journaling,
-    ) -> (Decision, bool) {
+    /// Writes a decision's journal row with its effects (see
+    /// [`Hub::durably`]): a stand-in approval is checked again first
+    /// (`recheck.rs`), and what the transaction wrote is the answer.
+    async fn write_row(&self, entry: JournalEntry, outcome: Written) -> (Decision, bool) {
+        let Written {
+            decision,
+            effects,
+            journaling,
+            daily_check,
+        } = outcome;
         let movement = effects
             .movement
             .as_ref()
             .map(|m| (m.institution.clone(), m.account.clone(), m.txn_id));
         let wake = effects.saf.as_ref().map(|i| i.institution.clone());
+        let checked = self.shared() && (daily_check.is_some() || effects.recheck.is_some());
         let written = self
             .store
             .write(move |c| {
+                // A run again (PostgreSQL) starts from the request's row.
+                let (mut entry, mut effects) = (entry.clone(), effects.clone());
                 if journaling == Journaling::MaybeBooked
                     && let Some(booked) = journal::journaled_decision(c, entry.txn_id)?
                 {
-                    return Ok(Some(booked));
+                    return Ok((Some(booked), None));
                 }
-                journal::insert(c, &entry)?;
+                // The call's reservation goes back before the check, and
+                // the row adds what it counts.
                 if journaling == Journaling::AfterIntent {
                     journal::clear_intent(c, entry.txn_id)?;
                 }
+                let refused =
+                    checked && recheck::recheck(c, &mut entry, &mut effects, daily_check.as_ref())?;
+                journal::insert(c, &entry)?;
                 effects.write(c)?;
-                Ok(None)
+                // A refused approval gives back what it counted in memory.
+                Ok((
+                    refused.then_some(entry.decision),
+                    daily_check.as_ref().filter(|_| refused).cloned(),
+                ))
             })
             .await;
         match written {
-            Ok(booked) => {
+            Ok((changed, refused_check)) => {
+                // Either a booked row's decision or a refused approval's.
+                let refused = changed.is_some() && journaling != Journaling::MaybeBooked;
+                if refused {
+                    if let Some((institution, account, _)) = &movement {
+                        self.book.evict(institution, account);
+                    }
+                    if let Some(check) = &refused_check {
+                        self.uncount(check);
+                    }
+                }
+                // (A refusal may have dropped the item: a wake finds nothing.)
                 if let Some(inst) = wake.and_then(|id| self.institutions.get(&id)) {
                     inst.saf_wake.notify_one();
                 }
-                (booked.unwrap_or(decision), true)
+                (changed.unwrap_or(decision), true)
             }
             Err(e) => {
                 if let Some((institution, account, txn_id)) = movement {

@@ -2,15 +2,26 @@
 //! card's daily limits for its channel before it is decided; the decision
 //! keeps or gives back the reservation. (The arithmetic is
 //! `hub::limits::Counters`.)
+//!
+//! Those counters are this hub's; the totals every instance on the store
+//! shares (`journal::daily`) decide: an online request reserves there in
+//! the transaction of its call intent ([`Hub::reserve_shared`]), a stand-in
+//! approval is checked there in the transaction of its journal row
+//! ([`DailyCheck`]). The memory counters refuse first, and cheaply: one
+//! hub's counts never exceed every hub's.
 
 use std::sync::Arc;
 
 use super::decide::Decided;
 use super::{CardKey, Hub, Outcome, Refusal, stand_in};
 use crate::cards::card::Card;
-use crate::hub::limits::{LimitChannel, Reservation};
+use crate::hub::limits::{LimitBreach, LimitChannel, Reservation};
 use crate::hub::model::CanonicalRequest;
 use crate::iso8583::codes;
+use crate::iso8583::fields::ResponseCode;
+use crate::journal::daily::{self, DayLimits, Over};
+use crate::journal::decision::DecidedBy;
+use crate::store::sql;
 
 /// A checked card with its request's reservation (debits only) on the
 /// business day it counts on.
@@ -18,6 +29,88 @@ pub(super) struct Reserved {
     pub(super) card: Arc<Card>,
     pub(super) day: jiff::civil::Date,
     reservation: Option<Reservation<CardKey>>,
+}
+
+/// A stand-in approval's check against the shared daily totals, in the
+/// transaction of its journal row (which then adds it): the card's online
+/// limits and stand-in's own, for the request's channel and day.
+#[derive(Clone)]
+pub(super) struct DailyCheck {
+    key: CardKey,
+    day: jiff::civil::Date,
+    channel: LimitChannel,
+    amount: u64,
+    limits: DayLimits,
+    stand_in: DayLimits,
+}
+
+/// A debit's reservation in the shared daily totals, taken with its call
+/// intent.
+pub(super) struct SharedReservation {
+    key: CardKey,
+    day: String,
+    channel: LimitChannel,
+    amount: u64,
+    limits: DayLimits,
+}
+
+impl SharedReservation {
+    /// Reserves in the shared totals (on the store's write connection).
+    ///
+    /// # Errors
+    /// The database's error; `Ok(Some(answer))` when another instance's
+    /// approvals leave no room: the decline's code and reason.
+    pub(super) fn take(&self, c: &sql::Connection) -> sql::Result<Option<(ResponseCode, String)>> {
+        let key = daily::Key {
+            pan_hash: &self.key,
+            business_day: &self.day,
+            channel: self.channel.as_str(),
+        };
+        Ok(daily::reserve(c, key, self.amount, self.limits)?
+            .err()
+            .map(|over| across(over, self.channel)))
+    }
+}
+
+impl DailyCheck {
+    /// Checks the approval (on the store's write connection).
+    ///
+    /// # Errors
+    /// The database's error; `Ok(Some(answer))` when it would pass a limit
+    /// with every instance's approvals: the decline's code and reason.
+    pub(super) fn run(&self, c: &sql::Connection) -> sql::Result<Option<(ResponseCode, String)>> {
+        let day = self.day.to_string();
+        let key = daily::Key {
+            pan_hash: &self.key,
+            business_day: &day,
+            channel: self.channel.as_str(),
+        };
+        Ok(
+            daily::check(c, key, self.amount, self.limits, self.stand_in)?
+                .err()
+                .map(|over| across(over, self.channel)),
+        )
+    }
+}
+
+/// The decline for a limit the shared totals found passed.
+fn across(over: Over, channel: LimitChannel) -> (ResponseCode, String) {
+    let (breach, whose) = match over {
+        Over::Amount => (LimitBreach::DailyAmount, ""),
+        Over::Count => (LimitBreach::DailyCount, ""),
+        Over::StandInAmount => (LimitBreach::DailyAmount, "stand-in "),
+        Over::StandInCount => (LimitBreach::DailyCount, "stand-in "),
+    };
+    let (code, reason) = stand_in::breach(breach, channel, whose);
+    (code, format!("{reason} with every instance's approvals"))
+}
+
+/// A channel's daily limits as the shared totals take them.
+fn day_limits(limits: &crate::cards::config::ChannelLimits) -> DayLimits {
+    DayLimits {
+        amount: limits.daily_amount,
+        count: limits.daily_count,
+    }
 }
 
 impl Reserved {
@@ -69,6 +162,39 @@ impl Hub {
         }
     }
 
+    /// The reservation an online debit takes in the shared totals with its
+    /// call intent (`None` for other kinds, and for a hub alone on its
+    /// store: its memory counters are every instance's).
+    pub(super) fn reserve_shared(
+        &self,
+        c: &CanonicalRequest,
+        reserved: &Reserved,
+    ) -> Option<SharedReservation> {
+        if !self.shared() {
+            return None;
+        }
+        reserved.reservation.as_ref()?;
+        let profile = self.profiles.get(&reserved.card.profile)?;
+        let channel = LimitChannel::of(c.channel);
+        Some(SharedReservation {
+            key: reserved.card.pan_hash.0,
+            day: reserved.day.to_string(),
+            channel,
+            amount: c.amount.minor,
+            limits: day_limits(channel.limits(profile)),
+        })
+    }
+
+    /// Gives back in memory what a refused stand-in approval counted: the
+    /// card's and stand-in's own counters.
+    pub(super) fn uncount(&self, check: &DailyCheck) {
+        let amount = -(check.amount as i64);
+        self.counters
+            .apply(&check.key, check.channel, check.day, amount, -1);
+        self.offline
+            .apply(&check.key, check.channel, check.day, amount, -1);
+    }
+
     /// Gives a reservation back: the request is not decided after all.
     pub(super) fn unreserve(&self, reserved: Reserved) -> Arc<Card> {
         if let Some(r) = reserved.reservation {
@@ -86,6 +212,24 @@ impl Hub {
         decided: Decided,
     ) -> Outcome {
         let counts = reserved.counts(c);
+        let stand_in = decided.decision.decided_by == DecidedBy::StandIn;
+        let daily_check = match (
+            &reserved.reservation,
+            self.profiles.get(&reserved.card.profile),
+        ) {
+            (Some(_), Some(profile)) if stand_in && decided.decision.approved() => {
+                let channel = LimitChannel::of(c.channel);
+                Some(DailyCheck {
+                    key: reserved.card.pan_hash.0,
+                    day: reserved.day,
+                    channel,
+                    amount: c.amount.minor,
+                    limits: day_limits(channel.limits(profile)),
+                    stand_in: day_limits(channel.offline_limits(profile)),
+                })
+            }
+            _ => None,
+        };
         let counted = match (reserved.reservation, decided.decision.approved()) {
             (Some(r), true) => {
                 self.counters.keep(r);
@@ -104,6 +248,7 @@ impl Hub {
             business_day: Some(reserved.day.to_string()),
             effects: decided.effects,
             journaling: decided.journaling,
+            daily_check,
             ..Outcome::rule(codes::APPROVED, "")
         }
     }

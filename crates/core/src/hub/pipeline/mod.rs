@@ -19,12 +19,14 @@ mod journal;
 mod limits;
 mod map;
 mod online;
+mod recheck;
 mod reverse;
 mod route;
 mod stand_in;
 mod start;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -51,7 +53,7 @@ use crate::standin::Effects;
 use crate::standin::config::HoldsConfig;
 use crate::standin::shadow::ShadowBook;
 use crate::standin::state::Institutions;
-use crate::store::Store;
+use crate::store::{ServeLock, Store};
 
 use map::Txn;
 
@@ -86,6 +88,9 @@ struct Outcome {
     effects: Effects,
     /// Who writes the journal row.
     journaling: Journaling,
+    /// A stand-in approval's check against the shared daily totals, in the
+    /// journal row's transaction.
+    daily_check: Option<limits::DailyCheck>,
 }
 
 /// Who writes a decided request's journal row, and what it clears.
@@ -117,6 +122,7 @@ impl Outcome {
             reversal: None,
             effects: Effects::default(),
             journaling: Journaling::Hub,
+            daily_check: None,
         }
     }
 }
@@ -175,6 +181,11 @@ pub struct Hub {
     metrics: Arc<Metrics>,
     /// Tasks waiting for account systems' late answers (drained at shutdown).
     late_answers: TaskTracker,
+    /// The hub is the only one on its store (it holds the store's
+    /// [`ServeLock`]): its memory sees every approval, so stand-in
+    /// approvals are not checked again in the store and online debits
+    /// reserve only in memory (`recheck.rs`, `limits.rs`).
+    alone: AtomicBool,
 }
 
 impl Hub {
@@ -194,6 +205,17 @@ impl Hub {
             );
         }
         drained
+    }
+
+    /// Tells the hub it is the only one on its store, as the store's serve
+    /// lock proves: the checks against other instances' writes are skipped.
+    pub fn serve_alone(&self, _lock: &ServeLock) {
+        self.alone.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether other instances may write the store (no serve lock held).
+    fn shared(&self) -> bool {
+        !self.alone.load(Ordering::Relaxed)
     }
 
     /// Commit and job counts of the hub's store (for monitoring and benchmarks).

@@ -33,7 +33,9 @@ impl Hub {
     /// The account system's decision on a request, or stand-in's when it
     /// fails or is late. A call intent is recorded durably before the call,
     /// so a hub stopped under way reverses the call at its next start;
-    /// without that record nothing is sent: 96. A prepaid ledger in the
+    /// without that record nothing is sent: 96. A debit reserves in the
+    /// daily totals every instance shares in the same transaction; when
+    /// they leave no room it is declined (61/65) without a call. A prepaid ledger in the
     /// hub's store writes the decision's row with its booking instead.
     pub(super) async fn call_online(
         &self,
@@ -55,6 +57,7 @@ impl Hub {
                 slot
             });
         if booked_row.is_none() {
+            let shared = self.reserve_shared(c, &routed.reserved);
             let unknown = Outcome {
                 decision: Decision {
                     adapter: Some(system.name().to_string()),
@@ -65,17 +68,35 @@ impl Hub {
                 },
                 card: Some(card.clone()),
                 business_day: Some(day.to_string()),
+                // The intent carries the shared daily totals' reservation.
+                counted: shared
+                    .as_ref()
+                    .map_or((0, 0), |_| routed.reserved.counts(c)),
                 ..Outcome::rule(codes::SYSTEM_ERROR, "")
             };
             let intent = self.entry(t.m, txn_id, &unknown, Some(c));
-            if let Err(e) = self
+            let recorded = self
                 .store
-                .write(move |w| journal::record_intent(w, &intent))
-                .await
-            {
-                error!(error = %e, "call intent not recorded; answering 96");
-                let decision = Decision::rule(codes::SYSTEM_ERROR, "call intent not recorded");
-                return Decided::new(decision, Effects::default(), Journaling::Hub);
+                .write(move |w| {
+                    if let Some(shared) = &shared
+                        && let Some(refused) = shared.take(w)?
+                    {
+                        return Ok(Some(refused));
+                    }
+                    journal::record_intent(w, &intent).map(|()| None)
+                })
+                .await;
+            match recorded {
+                Ok(None) => {}
+                Ok(Some((code, reason))) => {
+                    let decision = Decision::rule(code, reason);
+                    return Decided::new(decision, Effects::default(), Journaling::Hub);
+                }
+                Err(e) => {
+                    error!(error = %e, "call intent not recorded; answering 96");
+                    let decision = Decision::rule(codes::SYSTEM_ERROR, "call intent not recorded");
+                    return Decided::new(decision, Effects::default(), Journaling::Hub);
+                }
             }
         }
         let (decision, effects, answered) = self.ask(t, routed, system, request, decided).await;

@@ -22,7 +22,7 @@ use crate::journal::txn_id::TxnId;
 use crate::standin::saf::{self, NewItem};
 use crate::standin::shadow::{Base, Movement, MovementKind, MovementState, Refused};
 use crate::standin::state::Institution;
-use crate::standin::{Effects, policy};
+use crate::standin::{Effects, Recheck, policy};
 
 const HOUR_US: i64 = 3_600_000_000;
 
@@ -120,6 +120,9 @@ impl Hub {
                 self.stand_in_debit(c, card, txn_id, institution, why, now_us, &mut effects)
             }
         };
+        if let Some(recheck) = &mut effects.recheck {
+            recheck.saf_on_decline = matches!(tell, Tell::AfterCall { .. });
+        }
         let moves_money = decision.approved() && c.kind != Kind::BalanceInquiry;
         effects.saf = match tell {
             Tell::Nothing => None,
@@ -149,7 +152,9 @@ impl Hub {
     }
 
     /// A stand-in debit: stand-in's own limits, then the policy and the
-    /// shadow balance, held in one step.
+    /// shadow balance, held in one step in this hub's book; an approval is
+    /// checked again, against every instance's movements and daily totals,
+    /// in the transaction that journals it (`recheck.rs`).
     #[allow(clippy::too_many_arguments)]
     fn stand_in_debit(
         &self,
@@ -192,6 +197,11 @@ impl Hub {
             Ok(Ok(shadow)) => {
                 self.offline.keep(reservation);
                 effects.movement = Some(movement);
+                effects.recheck = Some(Recheck {
+                    now_us,
+                    unavailable,
+                    saf_on_decline: false,
+                });
                 let after = shadow.available - amount as i64;
                 return decided(
                     codes::APPROVED,

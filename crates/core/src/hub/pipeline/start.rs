@@ -2,6 +2,7 @@
 //! reversed, the seen-keys filter and the daily counters rebuilt from the
 //! journal.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
@@ -62,6 +63,7 @@ impl Hub {
             ids,
             seen: SeenKeys::default(),
             late_answers: TaskTracker::new(),
+            alone: AtomicBool::new(false),
         };
         hub.reverse_interrupted_calls()?;
         let now = Timestamp::now();
