@@ -394,7 +394,10 @@ async fn the_hold_totals_migration_sums_the_holds_a_store_had() {
 
     let db = rusqlite::Connection::open(&path).unwrap();
     db.execute_batch(
-        "ALTER TABLE prepaid_accounts DROP COLUMN held;
+        "DROP TABLE daily_totals; DROP TABLE shadow_account_locks;
+         DROP TABLE fleet_leases; DROP TABLE fleet_members;
+         ALTER TABLE institution_state DROP COLUMN version;
+         ALTER TABLE prepaid_accounts DROP COLUMN held;
          ALTER TABLE prepaid_accounts DROP COLUMN day_start_us;
          ALTER TABLE prepaid_accounts DROP COLUMN day_amount;
          ALTER TABLE prepaid_accounts DROP COLUMN day_count;
