@@ -302,10 +302,10 @@ pub fn journal_interrupted(c: &sql::Connection, instance: u8) -> sql::Result<Vec
         .replacen("entry", &entry, 1)
         .replacen("counted_minor", "0", 1)
         .replacen("counted_count", "0", 1);
+    let own_intents = txn_id::of_instance_sql("i.txn_id", instance);
     c.execute(
         &format!(
-            "INSERT INTO journal ({COLUMNS}) SELECT {selected} FROM call_intents i WHERE {}",
-            txn_id::of_instance_sql("i.txn_id", instance)
+            "INSERT INTO journal ({COLUMNS}) SELECT {selected} FROM call_intents i WHERE {own_intents}"
         ),
         params![],
     )?;
