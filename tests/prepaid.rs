@@ -81,6 +81,18 @@ async fn start_prepaid() -> TestHub {
     }
 }
 
+/// The rows of a query on the hub's store, each converted by `f`.
+fn rows<T>(
+    t: &TestHub,
+    sql: &str,
+    f: impl FnMut(&cardhub_core::store::sql::Row<'_>) -> cardhub_core::store::sql::Result<T>,
+) -> Vec<T> {
+    t.hub
+        .store()
+        .read(|c| c.prepare_cached(sql)?.query_map([], f)?.collect())
+        .unwrap()
+}
+
 fn ledger_of(t: &TestHub) -> Ledger {
     Ledger::new(t.hub.store().clone(), &t.config.prepaid)
 }
@@ -122,14 +134,11 @@ async fn first_load_activates_then_purchase_over_max_and_over_balance() {
     let audit = ledger_of(&t).audit().unwrap();
     assert!(audit.is_empty(), "{audit:#?}");
     // The ledger decided, as the journal says.
-    let db = rusqlite::Connection::open(t.dir.path().join("hub.db")).unwrap();
-    let deciders: Vec<(String, String)> = db
-        .prepare_cached("SELECT response_code, decided_by FROM journal WHERE institution = 'city' AND stan <> '000001' ORDER BY stan")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let deciders: Vec<(String, String)> = rows(
+        &t,
+        "SELECT response_code, decided_by FROM journal WHERE institution = 'city' AND stan <> '000001' ORDER BY stan",
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    );
     assert!(
         deciders.iter().all(|(_, by)| by == "account_system"),
         "{deciders:?}"
@@ -149,27 +158,20 @@ async fn prepaid_card_with_its_ledger_cut_off_is_declined_91_never_stood_in_for(
     let state = t.hub.institutions().get("city-down").unwrap().state();
     assert!(!state.is_online(), "{state}");
 
-    let db = rusqlite::Connection::open(t.dir.path().join("hub.db")).unwrap();
-    let deciders: Vec<String> = db
-        .prepare_cached("SELECT decided_by FROM journal WHERE institution = 'city-down'")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let deciders: Vec<String> = rows(
+        &t,
+        "SELECT decided_by FROM journal WHERE institution = 'city-down'",
+        |r| r.get(0),
+    );
     assert_eq!(deciders, ["hub_rule"; 8]);
-    let saf: i64 = db
-        .query_row("SELECT COUNT(*) FROM saf_queue", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(saf, 0, "no SAF item for a prepaid card");
-    let shadow: i64 = db
-        .query_row(
-            "SELECT COUNT(*) FROM movements WHERE institution = 'city-down'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(shadow, 0, "no shadow balance for a prepaid card");
+    let saf: Vec<i64> = rows(&t, "SELECT COUNT(*) FROM saf_queue", |r| r.get(0));
+    assert_eq!(saf, [0], "no SAF item for a prepaid card");
+    let shadow: Vec<i64> = rows(
+        &t,
+        "SELECT COUNT(*) FROM movements WHERE institution = 'city-down'",
+        |r| r.get(0),
+    );
+    assert_eq!(shadow, [0], "no shadow balance for a prepaid card");
 }
 
 #[tokio::test]
@@ -272,14 +274,12 @@ async fn the_background_work_expires_stale_holds() {
         &Holder::new(t.config.fleet.instance),
         shutdown.clone(),
     );
-    let db = rusqlite::Connection::open(t.dir.path().join("hub.db")).unwrap();
     wait_until("the stale hold expired", || {
-        db.query_row(
+        rows(
+            &t,
             "SELECT state FROM prepaid_holds WHERE reference = 'H-1'",
-            [],
-            |r| r.get::<_, String>(0),
-        )
-        .is_ok_and(|s| s == "expired")
+            |r| r.get::<String>(0),
+        ) == ["expired"]
     })
     .await;
     shutdown.cancel();
@@ -356,20 +356,15 @@ async fn a_hold_booked_after_the_deadline_is_answered_as_journaled() {
 
     let held = ledger_of(&t).balance("P-1").unwrap();
     assert_eq!((held.available, held.ledger), (15_000, 20_000));
-    let db = rusqlite::Connection::open(t.dir.path().join("hub.db")).unwrap();
-    let rows: Vec<(String, String, String)> = db
-        .prepare_cached("SELECT entry, response_code, decided_by FROM journal WHERE stan = '000003' ORDER BY txn_id")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let journaled: Vec<(String, String, String)> = rows(
+        &t,
+        "SELECT entry, response_code, decided_by FROM journal WHERE stan = '000003' ORDER BY txn_id",
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    );
     assert_eq!(
-        rows,
+        journaled,
         [("request".into(), "00".into(), "account_system".into())]
     );
-    let reversals: i64 = db
-        .query_row("SELECT COUNT(*) FROM saf_queue", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(reversals, 0, "the answered hold is not reversed");
+    let reversals: Vec<i64> = rows(&t, "SELECT COUNT(*) FROM saf_queue", |r| r.get(0));
+    assert_eq!(reversals, [0], "the answered hold is not reversed");
 }
