@@ -48,6 +48,7 @@ async fn open(path: &Path, wal_hold: Duration) -> Store {
     let options = StoreOptions {
         wal_cap_bytes: CAP,
         wal_hold,
+        ..StoreOptions::default()
     };
     let store = Store::open_with(path, options).expect("open");
     store

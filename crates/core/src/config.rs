@@ -233,6 +233,7 @@ impl Config {
             },
             store_options: StoreOptions {
                 wal_cap_bytes,
+                cache_bytes: file.store.cache_mib << 20,
                 ..StoreOptions::default()
             },
             adapters_dir: file
@@ -427,6 +428,7 @@ mod tests {
 
             [store]
             wal_cap_mib = 0
+            cache_mib = 0
             path = "hub.db"
             url = "postgresql://cardhub@db/cardhub"
             writers = 0
@@ -446,6 +448,7 @@ mod tests {
             "store: wal_cap_mib 0 must be at least 1",
             "store: path (SQLite) and url (PostgreSQL) are both set; give one",
             "store: writers 0 must be between 1 and 64",
+            "store: cache_mib 0 must be between 1 and 65536",
         ] {
             assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
         }

@@ -122,6 +122,9 @@ pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The default soft cap on the WAL file (see [`StoreOptions::wal_cap_bytes`]).
 pub const DEFAULT_WAL_CAP_BYTES: u64 = 64 * 1024 * 1024;
 
+/// The default [`StoreOptions::cache_bytes`].
+pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// The default [`StoreOptions::wal_hold`].
 pub const DEFAULT_WAL_HOLD: Duration = Duration::from_secs(1);
 
@@ -154,6 +157,10 @@ pub struct StoreOptions {
     /// grows until the read ends. Not a config key: the hub uses
     /// [`DEFAULT_WAL_HOLD`]; tests set their own.
     pub wal_hold: Duration,
+    /// The write connection's page cache, in bytes (SQLite's default is 2
+    /// MiB: too small for the indexes a busy journal writes, whose pages
+    /// were then read back from the file at every commit).
+    pub cache_bytes: u64,
 }
 
 /// How a PostgreSQL store is run (`[store]` with a `url`).
@@ -350,6 +357,7 @@ impl Default for StoreOptions {
         StoreOptions {
             wal_cap_bytes: DEFAULT_WAL_CAP_BYTES,
             wal_hold: DEFAULT_WAL_HOLD,
+            cache_bytes: DEFAULT_CACHE_BYTES,
         }
     }
 }

@@ -244,6 +244,10 @@ fn configure_writer(conn: &rusqlite::Connection, options: &StoreOptions) -> rusq
     // is copied to a sub-journal for its rollback: in memory, not in a
     // temporary file (a write system call per page).
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // The writer's page cache: the hot pages of every index a commit
+    // writes stay in memory instead of being read back from the file.
+    let cache_kib = i64::try_from(options.cache_bytes >> 10).unwrap_or(i64::MAX);
+    conn.pragma_update(None, "cache_size", -cache_kib)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
 }
