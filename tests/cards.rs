@@ -2,6 +2,8 @@
 //! store in a temporary folder, the `cardhub cards` commands as a user runs
 //! them, and the promise that no clear PAN reaches the database file.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::LazyLock;
@@ -13,7 +15,8 @@ use cardhub_core::cards::{
 };
 use cardhub_core::config::Config;
 use cardhub_core::iso8583::fields::Pan;
-use cardhub_core::store::Store;
+use cardhub_core::store::sql;
+use futures::executor::block_on;
 
 /// Every PAN of the demo file, with its status there.
 const DEMO: [(&str, CardStatus); 8] = [
@@ -46,14 +49,16 @@ fn pan(digits: &str) -> Pan {
     Pan::new(digits).unwrap()
 }
 
-/// The fixture config with its store in `dir`, written as `dir/cardhub.toml`.
+/// The fixture config with its store in `dir` (`support::store_keys`:
+/// `hub.db`, or a PostgreSQL database in the PostgreSQL pass), written as
+/// `dir/cardhub.toml`.
 fn config_in(dir: &Path) -> (PathBuf, Config) {
     let text = std::fs::read_to_string(fixture("fixtures/config/cards.toml")).unwrap();
     let text: String = text
         .lines()
         .map(|line| {
             if line.starts_with("path = ") {
-                "path = \"cards.db\"".to_string()
+                support::store_keys(dir)
             } else {
                 line.to_string()
             }
@@ -63,12 +68,11 @@ fn config_in(dir: &Path) -> (PathBuf, Config) {
     let path = dir.join("cardhub.toml");
     std::fs::write(&path, text).unwrap();
     let config = Config::load(&path).unwrap();
-    assert_eq!(config.store_path, dir.join("cards.db"));
     (path, config)
 }
 
 fn registry(config: &Config) -> CardRegistry {
-    let store = Store::open(&config.store_path).unwrap();
+    let store = config.open_store().unwrap();
     let keys = PanKeys::from_config(&config.security).unwrap();
     CardRegistry::open(store, keys, config.catalog()).unwrap()
 }
@@ -228,7 +232,7 @@ async fn the_database_never_holds_a_clear_pan() {
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if !name.starts_with("cards.db") {
+        if !name.starts_with("hub.db") {
             continue;
         }
         files += 1;
@@ -372,7 +376,7 @@ async fn wrong_keys_are_refused_before_anything_is_written() {
         .import(read_file(&config, "fixtures/cards/demo-cards.csv").unwrap())
         .await
         .unwrap();
-    let store = Store::open(&config.store_path).unwrap();
+    let store = config.open_store().unwrap();
     let right = PanKeys::from_config(&config.security).unwrap();
     let other_hash = PanKeys::from_bytes([9; 32], [0; 32]);
     // Same encryption key, other hash key: detected on the hash.
@@ -644,7 +648,7 @@ proptest::proptest! {
 
 /// A journal row of a card (by its hash) as the hub writes it, the columns
 /// re-keying and search read; the rest plain.
-fn journal_row(conn: &rusqlite::Connection, n: i64, hash: &[u8]) {
+fn journal_row(conn: &sql::Connection, n: i64, hash: &[u8]) -> sql::Result<()> {
     let now_ms = jiff::Timestamp::now().as_millisecond();
     conn.execute(
         "INSERT INTO journal (txn_id, entry, received_at_us, business_day, switch, mti, \
@@ -652,9 +656,9 @@ fn journal_row(conn: &rusqlite::Connection, n: i64, hash: &[u8]) {
          response_code, decided_by, latency_us) \
          VALUES (?1, 'request', ?2, '2026-12-04', 'base24', '0100', 0, 'purchase', 'pos', \
          ?3, '476173******0010', 2500, 840, '00', 'stand_in', 900)",
-        rusqlite::params![(now_ms << 20) | n, now_ms * 1000, hash],
+        cardhub_core::params![(now_ms << 20) | n, now_ms * 1000, hash],
     )
-    .unwrap();
+    .map(|_| ())
 }
 
 #[test]
@@ -681,13 +685,14 @@ fn rekeying_moves_cards_and_journal_to_the_new_keys_once() {
     );
     assert!(ok, "{err}");
     // Two rows of a registered card, one of a card never registered.
-    {
-        let conn = rusqlite::Connection::open(&config.store_path).unwrap();
-        let card = keys.hash(&pan("4761739001010010"));
-        journal_row(&conn, 1, &card.0);
-        journal_row(&conn, 2, &card.0);
-        journal_row(&conn, 3, &keys.hash(&pan("4000001234567899")).0);
-    }
+    let card = keys.hash(&pan("4761739001010010"));
+    let other = keys.hash(&pan("4000001234567899"));
+    block_on(config.open_store().unwrap().write(move |c| {
+        journal_row(c, 1, &card.0)?;
+        journal_row(c, 2, &card.0)?;
+        journal_row(c, 3, &other.0)
+    }))
+    .unwrap();
 
     // A hub answering on the config's API address: refused, nothing moved.
     let hub = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -752,7 +757,7 @@ fn rekeying_moves_cards_and_journal_to_the_new_keys_once() {
 
     // Every registered card opens with the new keys; the unregistered
     // card's row keeps the old hash (no PAN to hash again).
-    let store = Store::open(&config.store_path).unwrap();
+    let store = config.open_store().unwrap();
     let new_config = Config::load(&new_path).unwrap();
     let registry = CardRegistry::open(
         store.clone(),

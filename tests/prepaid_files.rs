@@ -4,6 +4,8 @@
 //! (Python's `csv` module and byte slicing, stdlib only) and regenerated
 //! byte for byte, and the attestation of small-purchase purchases.
 
+mod support;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -19,7 +21,6 @@ use cardhub_core::prepaid::load_file::LoadFileError;
 use cardhub_core::prepaid::{
     Ledger, NewOrderer, NewProgramme, PinDelivery, PrepaidError, ProgrammeKind, Subject,
 };
-use cardhub_core::store::Store;
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -45,7 +46,7 @@ async fn fixture() -> Fixture {
         .prefix("prepaid-files")
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
         .unwrap();
-    let store = Store::open(&dir.path().join("hub.db")).unwrap();
+    let store = support::open_store(dir.path());
     let ledger = Ledger::new(store.clone(), &PrepaidConfig::default());
     let keys = PanKeys::from_bytes([7; 32], [9; 32]);
     let cards = CardRegistry::new(store, keys, Catalog::new(["city"], ["prepaid"]));

@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use cardhub_core::account::{AccountSystem, Balances, DecisionRow};
@@ -15,7 +15,6 @@ use cardhub_core::prepaid::{
     ProgrammeKind, Subject,
 };
 use cardhub_core::standin::config::HoldsConfig;
-use cardhub_core::store::Store;
 use proptest::prelude::*;
 use tempfile::TempDir;
 
@@ -30,8 +29,10 @@ fn temp_dir() -> TempDir {
         .unwrap()
 }
 
-fn open(path: &Path) -> Ledger {
-    Ledger::new(Store::open(path).unwrap(), &PrepaidConfig::default())
+/// The ledger on the store of the test whose files are in `dir`
+/// (`support::open_store`: SQLite, or PostgreSQL in the PostgreSQL pass).
+fn open(dir: &Path) -> Ledger {
+    Ledger::new(support::open_store(dir), &PrepaidConfig::default())
 }
 
 /// Two orderers: `city` (cards a0..a2, max 10,000) and `school` (cards
@@ -70,7 +71,7 @@ async fn setup(ledger: &Ledger) {
 #[tokio::test]
 async fn a_programme_s_daily_limits_bound_each_card_s_day() {
     let dir = temp_dir();
-    let ledger = open(&dir.path().join("hub.db"));
+    let ledger = open(dir.path());
     setup(&ledger).await;
     ledger
         .create_programme(NewProgramme {
@@ -166,7 +167,7 @@ fn bal(available: i64, ledger: i64) -> Balances {
 #[tokio::test]
 async fn load_hold_capture_reverse_move_replace_by_example() {
     let dir = temp_dir();
-    let ledger = open(&dir.path().join("hub.db"));
+    let ledger = open(dir.path());
     setup(&ledger).await;
 
     let loaded = ledger.load("L1", "a0", eur(6_000)).await.unwrap();
@@ -254,12 +255,12 @@ async fn load_hold_capture_reverse_move_replace_by_example() {
 #[tokio::test]
 async fn the_decision_row_is_written_in_the_transaction_of_the_hold() {
     let dir = temp_dir();
-    let store = Store::open(&dir.path().join("hub.db")).unwrap();
+    let store = support::open_store(dir.path());
     let ledger = Ledger::new(store.clone(), &PrepaidConfig::default());
     setup(&ledger).await;
     ledger.load("L1", "a0", eur(6_000)).await.unwrap();
     store
-        .write(|c| c.execute_batch("CREATE TABLE rows (code TEXT, available INTEGER)"))
+        .write(|c| c.execute_batch("CREATE TABLE rows (n BIGINT, code TEXT, available BIGINT)"))
         .await
         .unwrap();
     let system = PrepaidLedger::new(ledger.clone(), HoldsConfig::default());
@@ -275,7 +276,8 @@ async fn the_decision_row_is_written_in_the_transaction_of_the_hold() {
         DecisionRow::new(|c, answer| {
             let available = answer.balances.map(|b| b.available);
             c.execute(
-                "INSERT INTO rows (code, available) VALUES (?1, ?2)",
+                "INSERT INTO rows (n, code, available) \
+                 VALUES ((SELECT COUNT(*) FROM rows), ?1, ?2)",
                 cardhub_core::params![answer.code.as_str(), available],
             )
             .map(|_| ())
@@ -284,7 +286,7 @@ async fn the_decision_row_is_written_in_the_transaction_of_the_hold() {
     let rows = || {
         store
             .read(|c| {
-                c.prepare_cached("SELECT code, available FROM rows ORDER BY rowid")?
+                c.prepare_cached("SELECT code, available FROM rows ORDER BY n")?
                     .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
                     .collect::<cardhub_core::store::sql::Result<Vec<(String, Option<i64>)>>>()
             })
@@ -319,7 +321,7 @@ async fn the_decision_row_is_written_in_the_transaction_of_the_hold() {
 #[tokio::test]
 async fn stale_holds_stop_counting_and_expire() {
     let dir = temp_dir();
-    let ledger = open(&dir.path().join("hub.db"));
+    let ledger = open(dir.path());
     setup(&ledger).await;
     ledger.load("L1", "b0", eur(1_000)).await.unwrap();
     let past = jiff::Timestamp::now().as_microsecond() - 1;
@@ -334,7 +336,7 @@ async fn stale_holds_stop_counting_and_expire() {
 #[tokio::test]
 async fn the_audit_finds_hold_totals_that_differ_from_the_holds() {
     let dir = temp_dir();
-    let store = Store::open(&dir.path().join("hub.db")).unwrap();
+    let store = support::open_store(dir.path());
     let ledger = Ledger::new(store.clone(), &PrepaidConfig::default());
     setup(&ledger).await;
     ledger.load("L1", "a0", eur(6_000)).await.unwrap();
@@ -363,7 +365,7 @@ async fn the_audit_finds_hold_totals_that_differ_from_the_holds() {
 async fn the_hold_totals_migration_sums_the_holds_a_store_had() {
     let dir = temp_dir();
     let path = dir.path().join("hub.db");
-    let ledger = open(&path);
+    let ledger = open(dir.path());
     setup(&ledger).await;
     let far = jiff::Timestamp::now().as_microsecond() + 3_600_000_000;
     let past = jiff::Timestamp::now().as_microsecond() - 1;
@@ -407,7 +409,7 @@ async fn the_hold_totals_migration_sums_the_holds_a_store_had() {
     .unwrap();
     drop(db);
 
-    let ledger = open(&path);
+    let ledger = open(dir.path());
     assert_eq!(ledger.balance("a0").unwrap(), before);
     assert!(ledger.audit().unwrap().is_empty());
     let totals: (i64, i64, i64) = rusqlite::Connection::open(&path)
@@ -572,8 +574,7 @@ async fn setup_with_daily_limits(ledger: &Ledger) {
 
 async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
     let dir = temp_dir();
-    let path: PathBuf = dir.path().join("hub.db");
-    let mut ledger = open(&path);
+    let mut ledger = open(dir.path());
     setup_with_daily_limits(&ledger).await;
     let mut m = Model::new();
     let now = || jiff::Timestamp::now().as_microsecond();
@@ -700,7 +701,7 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
             }
             Step::Reopen => {
                 drop(ledger);
-                ledger = open(&path);
+                ledger = open(dir.path());
                 (true, true)
             }
         };
@@ -737,7 +738,7 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
     }
     // Recovered exactly from the postings after a last reopen.
     drop(ledger);
-    let ledger = open(&path);
+    let ledger = open(dir.path());
     for (i, card) in m.cards.iter().enumerate() {
         prop_assert_eq!(
             ledger.balance(&card.0).unwrap(),

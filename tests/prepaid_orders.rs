@@ -4,6 +4,8 @@
 //! (`fixtures/prepaid/read_card_files.py`, standard library only), PIN
 //! reorders, and no clear PAN in the store, the logs or a PIN mailer.
 
+mod support;
+
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -17,7 +19,6 @@ use cardhub_core::money::{Currency, Money};
 use cardhub_core::prepaid::config::PrepaidConfig;
 use cardhub_core::prepaid::orders::{CardRange, NewOrder, OrderError, OrderState};
 use cardhub_core::prepaid::{Ledger, NewOrderer, NewProgramme, PinDelivery, ProgrammeKind};
-use cardhub_core::store::Store;
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -41,7 +42,7 @@ async fn hub() -> Hub {
         .prefix("prepaid-orders")
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
         .unwrap();
-    let store = Store::open(&dir.path().join("hub.db")).unwrap();
+    let store = support::open_store(dir.path());
     let ledger = Ledger::new(store.clone(), &PrepaidConfig::default());
     let keys = PanKeys::from_bytes([1; 32], [2; 32]);
     let cards = CardRegistry::open(store, keys, Catalog::new(["city"], ["prepaid"])).unwrap();

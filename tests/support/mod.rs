@@ -21,6 +21,7 @@ use cardhub_core::iso8583::fields::ResponseCode;
 use cardhub_core::iso8583::{Dialect, Message};
 use cardhub_core::link::frame::Framing;
 use cardhub_core::link::{self, RunningLink};
+use cardhub_core::store::{DEFAULT_POSTGRES_WRITERS, PostgresOptions, Store};
 use cardhub_lab::sim::SimClient;
 use futures::future::BoxFuture;
 
@@ -274,6 +275,25 @@ pub fn store_keys(dir: &Path) -> String {
     if !on_postgres() {
         return "path = \"hub.db\"".into();
     }
+    format!("url = \"{}\"", database_of(dir))
+}
+
+/// The store of a test whose files are in `dir`, opened as [`store_keys`]
+/// chooses: `dir/hub.db`, or `dir`'s own PostgreSQL database.
+pub fn open_store(dir: &Path) -> Store {
+    if on_postgres() {
+        let options = PostgresOptions {
+            writers: DEFAULT_POSTGRES_WRITERS,
+        };
+        Store::open_postgres(&database_of(dir), options).unwrap()
+    } else {
+        Store::open(&dir.join("hub.db")).unwrap()
+    }
+}
+
+/// The URL of the PostgreSQL database of the test whose files are in `dir`
+/// (created on first use).
+fn database_of(dir: &Path) -> String {
     let name: String = dir
         .file_name()
         .expect("a temp dir")
@@ -295,7 +315,7 @@ pub fn store_keys(dir: &Path) -> String {
             url
         }
     };
-    format!("url = \"{url}\"")
+    url
 }
 
 /// [`config_text`] for a hub whose files are in `dir`, its store chosen by

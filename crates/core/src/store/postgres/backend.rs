@@ -271,6 +271,7 @@ fn run_job(conn: &Connection, mut job: Box<dyn Job>, counters: &Counters) {
         if !done.succeeded() {
             rollback(conn);
             if attempt < ATTEMPTS && done.failed_to_serialise() {
+                back_off(attempt);
                 job = done.again();
                 continue;
             }
@@ -290,6 +291,7 @@ fn run_job(conn: &Connection, mut job: Box<dyn Job>, counters: &Counters) {
             }
             Err(e) if attempt < ATTEMPTS && e.is_busy() => {
                 rollback(conn);
+                back_off(attempt);
                 job = done.again();
             }
             Err(e) => {
@@ -304,7 +306,21 @@ fn run_job(conn: &Connection, mut job: Box<dyn Job>, counters: &Counters) {
 }
 
 /// How many times a job that fails to serialise is run in all.
-const ATTEMPTS: u32 = 8;
+const ATTEMPTS: u32 = 10;
+
+/// The longest pause before a job runs again.
+const MOST_BACK_OFF: Duration = Duration::from_millis(50);
+
+/// Waits a random time before run `attempt + 1` of a job that failed to
+/// serialise, up to twice as long after each failure (at most
+/// [`MOST_BACK_OFF`]): jobs that all change one row (every card change
+/// moves the registry's version) would otherwise run again in the same
+/// order and fail again together until their attempts ran out.
+fn back_off(attempt: u32) {
+    let ceiling = (Duration::from_micros(250) * 2u32.pow(attempt)).min(MOST_BACK_OFF);
+    let micros = u64::try_from(ceiling.as_micros()).unwrap_or(u64::MAX);
+    std::thread::sleep(Duration::from_micros(rand::random_range(0..=micros)));
+}
 
 /// Ends the transaction; a connection that cannot is replaced before the
 /// next job (it reports not idle once closed).
