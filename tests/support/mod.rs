@@ -304,7 +304,7 @@ fn database_of(dir: &Path) -> String {
         .to_ascii_lowercase();
     static CREATED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let mut created = CREATED.lock().unwrap();
-    let url = match created
+    match created
         .iter()
         .find(|u| u.ends_with(&format!("/store_{name}")))
     {
@@ -314,8 +314,7 @@ fn database_of(dir: &Path) -> String {
             created.push(url.clone());
             url
         }
-    };
-    url
+    }
 }
 
 /// [`config_text`] for a hub whose files are in `dir`, its store chosen by
