@@ -145,6 +145,42 @@ async fn first_load_activates_then_purchase_over_max_and_over_balance() {
     );
 }
 
+/// A first load at one instance, the holder's first purchase at another
+/// right after: the second instance's card snapshot (refreshed every
+/// second by `cardhub serve`, never here) still says inactive, yet the
+/// purchase is authorized, from the card as the store has it.
+#[tokio::test]
+async fn a_card_activated_at_one_instance_pays_at_the_other_at_once() {
+    let t = start_prepaid().await;
+    let mut config = t.config.clone();
+    config.fleet.instance = 1;
+    let other = Arc::new(app::open(&config, HashMap::new()).unwrap());
+    let other_link = link::start(&config.switches, &config.link, other.clone())
+        .await
+        .unwrap();
+    let at_other = client(&other_link.local_addr("base24").unwrap().to_string()).await;
+    let pan = Pan::new(FIRST).unwrap();
+    assert_eq!(
+        other.cards().lookup(&pan).unwrap().status,
+        CardStatus::Inactive
+    );
+
+    assert_eq!(
+        code_of(&client(&t.addr).await, &load(FIRST, 20_000, 1)).await,
+        "00"
+    );
+    assert_eq!(code_of(&at_other, &purchase(FIRST, 5_000, 2)).await, "00");
+    // Its snapshot has not moved: the store said active.
+    assert_eq!(
+        other.cards().lookup(&pan).unwrap().status,
+        CardStatus::Inactive
+    );
+    let after = ledger_of(&t).balance("P-1").unwrap();
+    assert_eq!((after.available, after.ledger), (15_000, 20_000));
+    // A card inactive in the store too is still refused there.
+    assert_eq!(code_of(&at_other, &purchase(SECOND, 1_000, 3)).await, "62");
+}
+
 #[tokio::test]
 async fn prepaid_card_with_its_ledger_cut_off_is_declined_91_never_stood_in_for() {
     let t = start_prepaid().await;

@@ -21,6 +21,7 @@ impl Hub {
         let Some(card) = self.cards.lookup(&c.pan) else {
             return Err(Refusal::new(codes::INVALID_CARD, "unknown card", None));
         };
+        let card = self.activated_elsewhere(card);
         let first_load = c.kind == Kind::Load && card.product == Product::Prepaid;
         let refused = match card.status {
             CardStatus::Active => None,
@@ -66,6 +67,26 @@ impl Hub {
             return Err(Refusal::new(codes::NOT_PERMITTED, reason, Some(&card)));
         }
         Ok(card)
+    }
+
+    /// The card as the store has it when the snapshot says a prepaid card
+    /// is inactive and other instances may write the store: another
+    /// instance's first load may have activated it since this instance's
+    /// last refresh (up to a second ago), and its holder pays at once.
+    /// The snapshot's card when it is current, or the store cannot say.
+    fn activated_elsewhere(&self, card: Arc<Card>) -> Arc<Card> {
+        if card.status != CardStatus::Inactive || card.product != Product::Prepaid || !self.shared()
+        {
+            return card;
+        }
+        match self.cards.get_by_hash(&card.pan_hash) {
+            Ok(Some(stored)) if stored.status != card.status => Arc::new(stored),
+            Ok(_) => card,
+            Err(e) => {
+                error!(card = %card.pan_masked, error = %e, "card not read again from the store");
+                card
+            }
+        }
     }
 
     /// An approved load of an inactive prepaid card activates it, durably,
