@@ -22,8 +22,11 @@ fn config_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("cardhub.toml"),
-        "[store]\npath = \"hub.db\"\n\n[[institution]]\nid = \"bank-a\"\nname = \"Bank A\"\n\
-         mode = \"online\"\n\n[web]\nidle_minutes = 30\nabsolute_hours = 8\n",
+        format!(
+            "[store]\n{}\n\n[[institution]]\nid = \"bank-a\"\nname = \"Bank A\"\n\
+             mode = \"online\"\n\n[web]\nidle_minutes = 30\nabsolute_hours = 8\n",
+            support::store_keys(dir.path())
+        ),
     )
     .unwrap();
     dir

@@ -42,7 +42,7 @@ fn prepare(dir: &Path) -> [String; 3] {
         "[api]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n\n[[institution]]\nid = \"city\"\n\
          name = \"City prepaid\"\nmode = \"prepaid\"\n"
     );
-    std::fs::write(dir.join("cardhub.toml"), config_text(&extra)).unwrap();
+    std::fs::write(dir.join("cardhub.toml"), config_text_in(dir, &extra)).unwrap();
     std::fs::write(
         dir.join("cards.csv"),
         format!(
