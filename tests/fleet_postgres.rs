@@ -458,6 +458,74 @@ async fn a_retransmission_at_the_other_instance_waits_for_the_original_in_flight
     }
 }
 
+/// The race the call intent cannot close: instance 1 stands in for a copy
+/// (it sees bank-a closing; instance 0 does not yet) while the original's
+/// call is under way at instance 0. The copy's row takes the key; the
+/// original's decision cannot be journaled, so its call is journaled as a
+/// `repeated_request` and queued for reversal, and the original is
+/// answered with the copy's decision.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_whose_key_a_copy_took_meanwhile_is_reversed() {
+    let (bank, hubs, clients, store) = two_hubs("fleet_key_race").await;
+    let base = Base {
+        available: 100_000,
+        as_of_us: Timestamp::now().as_microsecond() - 1_000_000,
+    };
+    store
+        .write(move |c| upsert_online_balance(c, "bank-a", "A-1002", base))
+        .await
+        .unwrap();
+    bank.hold();
+    let request = purchase(ACTIVE_USD_2, 1_000, 30);
+    let original = {
+        let (client, request) = (clients[0].clone(), request.clone());
+        tokio::spawn(async move { code_of(&client, &request).await })
+    };
+    wait_until("the original's call under way", || {
+        bank.calls("authorize").len() == 1
+    })
+    .await;
+    // Instance 0 keeps its own view: these hubs run no state refresh.
+    hubs[1]
+        .hub
+        .institutions()
+        .set_state(
+            "bank-a",
+            InstitutionState::Closing,
+            Source::Api,
+            "end of day",
+        )
+        .await
+        .unwrap();
+    assert_eq!(code_of(&clients[1], &request).await, "00");
+    bank.release();
+    assert_eq!(original.await.unwrap(), "00", "the copy's decision");
+    assert_eq!(bank.calls("authorize").len(), 1);
+    let mut rows = rows_of(&store, 30);
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            "repeated_request 0 96 false",
+            "request 1 00 false",
+            "retransmission 0 00 true"
+        ]
+    );
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM call_intents"), 0);
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM saf_queue q JOIN journal j ON j.txn_id = q.txn_id \
+             WHERE q.operation = 'reverse' AND j.entry = 'repeated_request'"
+        ),
+        1,
+        "the original's call is reversed"
+    );
+    for hub in hubs {
+        hub.link.shutdown().await;
+    }
+}
+
 /// A hub instance of the fleet tests; does nothing unless run by one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "run by the tests of this file that kill an instance"]
