@@ -396,7 +396,8 @@ async fn the_hold_totals_migration_sums_the_holds_a_store_had() {
 
     let db = rusqlite::Connection::open(&path).unwrap();
     db.execute_batch(
-        "DROP TABLE daily_totals; DROP TABLE shadow_account_locks;
+        "DROP INDEX call_intents_duplicate_key;
+         DROP TABLE daily_totals; DROP TABLE shadow_account_locks;
          DROP TABLE fleet_leases; DROP TABLE fleet_members;
          ALTER TABLE institution_state DROP COLUMN version;
          ALTER TABLE prepaid_accounts DROP COLUMN held;

@@ -14,6 +14,18 @@ use cardhub_core::prepaid::{Ledger, NewOrderer, NewProgramme, PinDelivery, Progr
 
 use super::request;
 
+/// A prepaid institution, "city", served by the ledger (its cards' daily
+/// limits are the `prepaid` profile's), and the default maximum balance.
+pub const CITY: &str = r#"
+[prepaid]
+default_max_balance = 30000
+
+[[institution]]
+id = "city"
+name = "City prepaid"
+mode = "prepaid"
+"#;
+
 /// The orderer and programme [`open_ledger`] creates.
 pub const ORDERER: &str = "city";
 pub const PROGRAMME: &str = "city-social";

@@ -248,6 +248,32 @@ pub struct Interrupted {
 /// instances' intents are theirs: calls they may still be making.
 pub fn journal_interrupted(c: &sql::Connection, instance: u8) -> sql::Result<Vec<Interrupted>> {
     let own = txn_id::of_instance_sql("txn_id", instance);
+    let own_intents = txn_id::of_instance_sql("i.txn_id", instance);
+    move_intents(c, &own, &own_intents)
+}
+
+/// Moves the intent of call `txn_id` into the journal as
+/// [`journal_interrupted`] does, for a call whose decision cannot be
+/// journaled: another request took its duplicate key meanwhile (a
+/// retransmission another instance decided without a call), so the call's
+/// outcome stands nowhere and it is to be reversed. The row is a
+/// `repeated_request` (the key is taken); the call, if its intent was there.
+pub fn journal_interrupted_call(
+    c: &sql::Connection,
+    txn_id: TxnId,
+) -> sql::Result<Option<Interrupted>> {
+    let own = format!("txn_id = {}", txn_id.0);
+    let own_intents = format!("i.txn_id = {}", txn_id.0);
+    Ok(move_intents(c, &own, &own_intents)?.pop())
+}
+
+/// Moves the call intents `own` selects (`own_intents` with the table
+/// named `i`) into the journal; the calls.
+fn move_intents(
+    c: &sql::Connection,
+    own: &str,
+    own_intents: &str,
+) -> sql::Result<Vec<Interrupted>> {
     let calls = c
         .prepare_cached(&format!(
             "SELECT txn_id, received_at_us, institution, account FROM call_intents \
@@ -302,7 +328,6 @@ pub fn journal_interrupted(c: &sql::Connection, instance: u8) -> sql::Result<Vec
         .replacen("entry", &entry, 1)
         .replacen("counted_minor", "0", 1)
         .replacen("counted_count", "0", 1);
-    let own_intents = txn_id::of_instance_sql("i.txn_id", instance);
     c.execute(
         &format!(
             "INSERT INTO journal ({COLUMNS}) SELECT {selected} FROM call_intents i WHERE {own_intents}"
@@ -397,6 +422,52 @@ pub fn answered(store: &Store, keys: &SwitchKeys) -> Result<Option<Answered>, St
         )
         .optional()
     })
+}
+
+/// Who holds a duplicate key already: a journaled request, or a call under
+/// way whose row is not written yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyHolder {
+    /// A journaled request (or orphan reversal) with the key.
+    Journaled(TxnId),
+    /// A call intent with the key: that request is with its account system
+    /// now (on this instance or another), or its hub stopped during the call.
+    Calling(TxnId),
+}
+
+/// The journaled request, else the call under way, that holds the key.
+const KEY_HOLDER: &str = "SELECT txn_id, 'journaled' FROM journal \
+     WHERE transmission_time = ?1 AND stan = ?2 AND acquirer = ?3 AND terminal = ?4 AND mti = ?5 \
+     AND entry IN ('request', 'orphan_reversal') \
+     UNION ALL SELECT txn_id, 'calling' FROM call_intents \
+     WHERE transmission_time = ?1 AND stan = ?2 AND acquirer = ?3 AND terminal = ?4 AND mti = ?5 \
+     ORDER BY 2 DESC, 1 LIMIT 1";
+
+/// Who holds `keys` already, if anyone (on the store's write connection, in
+/// the transaction that records a call intent): one key, one call, however
+/// many instances the switch's retransmissions reach. Both tables are read
+/// with their duplicate-key index; SQLite's single writer and PostgreSQL's
+/// SERIALIZABLE transactions keep two intents with one key from both
+/// finding none.
+pub fn key_holder(c: &sql::Connection, keys: &SwitchKeys) -> sql::Result<Option<KeyHolder>> {
+    c.prepare_cached(KEY_HOLDER)?
+        .query_row(
+            params![
+                keys.transmission_time,
+                keys.stan,
+                keys.acquirer,
+                keys.terminal,
+                keys.mti.as_str()
+            ],
+            |r| {
+                let id = TxnId(r.get(0)?);
+                Ok(match r.get::<String>(1)?.as_str() {
+                    "journaled" => KeyHolder::Journaled(id),
+                    _ => KeyHolder::Calling(id),
+                })
+            },
+        )
+        .optional()
 }
 
 /// The original of a reversal: a request with this MTI, DE 7, DE 11 and

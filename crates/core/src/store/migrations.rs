@@ -80,6 +80,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(14, "prepaid hold totals", "0014_prepaid_hold_totals"),
     migration!(15, "fleet", "0015_fleet"),
     migration!(16, "shared totals", "0016_shared_totals"),
+    migration!(17, "intent key", "0017_intent_key"),
 ];
 
 /// The newest schema version this binary knows (0 with no migrations).

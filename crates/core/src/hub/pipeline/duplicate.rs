@@ -4,9 +4,13 @@
 //! claimed for deciding. Most requests skip the journal read: the
 //! seen-keys filter says "never seen".
 
+use std::time::Duration;
+
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tracing::warn;
 
+use super::journal::Journaled;
 use super::map::Mapped;
 use super::{Hub, InFlight, Outcome};
 use crate::hub::mapping;
@@ -16,6 +20,10 @@ use crate::journal::decision::Decision;
 use crate::journal::keys::SwitchKeys;
 use crate::journal::txn_id::TxnId;
 use crate::journal::{self, Entry, JournalEntry};
+
+/// How often a request whose original's call is under way at another
+/// instance looks for the original's journal row.
+const ORIGINAL_POLL: Duration = Duration::from_millis(20);
 
 /// A request this hub decides: registered as in flight until it is
 /// published (or dropped, however its handling ends).
@@ -107,7 +115,69 @@ impl Hub {
                 Err(answer)
             }
             // Same keys, other amount or card: not a retransmission.
-            Ok(Some(first)) => Err(self.refuse_duplicate(m, txn_id, first.txn_id, sender).await),
+            Ok(Some(first)) => {
+                let (answer, decision) = self.refuse_duplicate(m, txn_id, first.txn_id).await;
+                let _ = sender.send(Some(decision));
+                Err(answer)
+            }
+        }
+    }
+
+    /// Answers a request whose switch keys another request turned out to
+    /// hold though this hub had not seen them — a retransmission that
+    /// reached another instance than its original, or one after the
+    /// seen-keys filter forgot its key — as a repeat is answered: the
+    /// original's decision, or 94 for other content. While the original's
+    /// call is still under way (its intent only), its row is awaited until
+    /// this request's deadline; then 96. Nothing of this request's own
+    /// decision is kept; its row gets a new transaction id (its own may
+    /// name a call reversed under it).
+    pub(super) async fn repeat_of_held(&self, m: &Mapped<'_>, claimed: Claimed<'_>) -> Message {
+        let txn_id = self.ids.next();
+        let (answer, decision) = match self.journaled_original(m).await {
+            Ok(Some(first)) if same_content(m, &first) => {
+                let decision = first.decision.clone();
+                let answer = self
+                    .record_repeat(m, txn_id, Some(first.txn_id), first.decision)
+                    .await;
+                (answer, decision)
+            }
+            Ok(Some(first)) => self.refuse_duplicate(m, txn_id, first.txn_id).await,
+            Ok(None) => {
+                let decision = Decision::rule(
+                    codes::SYSTEM_ERROR,
+                    "original still under way at the account system by the deadline",
+                );
+                let answer = self.record_repeat(m, txn_id, None, decision.clone()).await;
+                (answer, decision)
+            }
+            Err(unreadable) => {
+                let decision = unreadable.decision;
+                let answer = self.record_repeat(m, txn_id, None, decision.clone()).await;
+                (answer, decision)
+            }
+        };
+        // Later repeats at this instance read the journal at once.
+        self.seen.insert(&m.keys);
+        claimed.publish(&decision);
+        answer
+    }
+
+    /// The journaled request with this request's switch keys, polled for
+    /// until its deadline (its call may be under way at another instance).
+    async fn journaled_original(
+        &self,
+        m: &Mapped<'_>,
+    ) -> Result<Option<journal::Answered>, Outcome> {
+        loop {
+            match journal::answered(&self.store, &m.keys) {
+                Ok(Some(first)) => return Ok(Some(first)),
+                Ok(None) if Instant::now() < m.request.deadline => {
+                    tokio::time::sleep(ORIGINAL_POLL).await;
+                }
+                Ok(None) => return Ok(None),
+                Err(e) => return Err(self.unreadable(&e)),
+            }
         }
     }
 
@@ -138,14 +208,14 @@ impl Hub {
         self.record_repeat(m, txn_id, original, decision).await
     }
 
-    /// Declines (94) a request that reuses another's switch keys with other content.
+    /// Declines (94) a request that reuses another's switch keys with other
+    /// content: the answer and the decision journaled.
     async fn refuse_duplicate(
         &self,
         m: &Mapped<'_>,
         txn_id: TxnId,
         first: TxnId,
-        sender: watch::Sender<Option<Decision>>,
-    ) -> Message {
+    ) -> (Message, Decision) {
         let canonical = m.canonical.as_ref().ok();
         let outcome = Outcome {
             card: canonical.and_then(|c| self.cards.lookup(&c.pan)),
@@ -159,9 +229,15 @@ impl Hub {
             entry: Entry::Retransmission,
             ..self.entry(m, txn_id, &outcome, canonical)
         };
-        let (decision, _) = self.durably(entry, outcome).await;
-        let _ = sender.send(Some(decision.clone()));
-        mapping::to_answer(&m.request.message, &decision, None)
+        // A retransmission row holds no key: it is written, or it is a 96.
+        let decision = match self.durably(entry, outcome).await {
+            Journaled::Answer(decision, _) => decision,
+            Journaled::KeyHeld => Decision::rule(codes::SYSTEM_ERROR, "journal write failed"),
+        };
+        (
+            mapping::to_answer(&m.request.message, &decision, None),
+            decision,
+        )
     }
 
     /// Journals a retransmission and answers it with the original decision.

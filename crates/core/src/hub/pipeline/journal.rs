@@ -6,17 +6,29 @@
 //! `/metrics`.
 
 use jiff::Timestamp;
-use tracing::error;
+use tracing::{error, warn};
 
-use super::limits::DailyCheck;
+use super::limits::{DailyCheck, counted_of};
 use super::map::Mapped;
+use super::start::queue_reversals;
 use super::{Hub, Journaling, Outcome, recheck};
 use crate::hub::model::CanonicalRequest;
 use crate::iso8583::codes;
 use crate::journal::decision::Decision;
+use crate::journal::keys::SwitchKeys;
 use crate::journal::txn_id::TxnId;
 use crate::journal::{self, JournalEntry};
 use crate::standin::Effects;
+use crate::store::StoreError;
+
+/// What the journal step made of a decided request.
+pub(super) enum Journaled {
+    /// The decision to answer, and whether its row is durable.
+    Answer(Decision, bool),
+    /// Another request holds the switch keys: nothing of this one's
+    /// decision is kept, it is answered as that request's repeat.
+    KeyHeld,
+}
 
 /// What the journal step writes besides the row.
 struct Written {
@@ -28,13 +40,14 @@ struct Written {
 
 impl Hub {
     /// Journals a decided request: the decision to answer once its row is
-    /// durable, and whether it is.
+    /// durable, and whether it is — or that another request holds its
+    /// switch keys.
     pub(super) async fn journal(
         &self,
         m: &Mapped<'_>,
         txn_id: TxnId,
         outcome: Outcome,
-    ) -> (Decision, bool) {
+    ) -> Journaled {
         let entry = self.entry(m, txn_id, &outcome, m.canonical.as_ref().ok());
         self.durably(entry, outcome).await
     }
@@ -44,8 +57,9 @@ impl Hub {
     /// approval that is not on disk. A row the account system wrote with
     /// its booking in the hub's store is durable already; and when it may
     /// have written one the hub did not see come back, that row's decision
-    /// is the answer.
-    pub(super) async fn durably(&self, entry: JournalEntry, outcome: Outcome) -> (Decision, bool) {
+    /// is the answer. A row refused because another request holds its
+    /// switch keys (`journal_duplicate_key`) is [`Journaled::KeyHeld`].
+    pub(super) async fn durably(&self, entry: JournalEntry, outcome: Outcome) -> Journaled {
         let Outcome {
             decision,
             effects,
@@ -58,8 +72,10 @@ impl Hub {
             entry.institution.clone(),
             entry.latency_us,
         );
-        let answered = if journaling == Journaling::Booked {
-            (decision, true)
+        let answered = if journaling == Journaling::KeyHeld {
+            return Journaled::KeyHeld;
+        } else if journaling == Journaling::Booked {
+            Journaled::Answer(decision, true)
         } else {
             let written = Written {
                 decision,
@@ -69,15 +85,17 @@ impl Hub {
             };
             self.write_row(entry, written).await
         };
-        let (mti, institution, latency_us) = labels;
-        self.observe(&mti, institution.as_deref(), latency_us, &answered.0);
+        if let Journaled::Answer(decision, _) = &answered {
+            let (mti, institution, latency_us) = labels;
+            self.observe(&mti, institution.as_deref(), latency_us, decision);
+        }
         answered
     }
 
     /// Writes a decision's journal row with its effects (see
     /// [`Hub::durably`]): a stand-in approval is checked again first
     /// (`recheck.rs`), and what the transaction wrote is the answer.
-    async fn write_row(&self, entry: JournalEntry, outcome: Written) -> (Decision, bool) {
+    async fn write_row(&self, entry: JournalEntry, outcome: Written) -> Journaled {
         let Written {
             decision,
             effects,
@@ -90,6 +108,12 @@ impl Hub {
             .map(|m| (m.institution.clone(), m.account.clone(), m.txn_id));
         let wake = effects.saf.as_ref().map(|i| i.institution.clone());
         let checked = self.shared() && (daily_check.is_some() || effects.recheck.is_some());
+        let held = (
+            entry.keys.clone(),
+            entry.txn_id,
+            journaling,
+            counted_of(&entry),
+        );
         let written = self
             .store
             .write(move |c| {
@@ -132,18 +156,73 @@ impl Hub {
                 if let Some(inst) = wake.and_then(|id| self.institutions.get(&id)) {
                     inst.saf_wake.notify_one();
                 }
-                (changed.unwrap_or(decision), true)
+                Journaled::Answer(changed.unwrap_or(decision), true)
+            }
+            Err(e) if self.key_held(&e, &held.0) => {
+                if let Some((institution, account, txn_id)) = movement {
+                    self.book.forget(&institution, &account, txn_id);
+                }
+                let (_, txn_id, journaling, counted) = held;
+                if let Some(counted) = counted {
+                    self.uncount_row(&counted);
+                }
+                if journaling == Journaling::AfterIntent {
+                    self.reverse_call(txn_id).await;
+                }
+                Journaled::KeyHeld
             }
             Err(e) => {
                 if let Some((institution, account, txn_id)) = movement {
                     self.book.forget(&institution, &account, txn_id);
                 }
                 error!(error = %e, "journal write failed; answering 96");
-                (
+                Journaled::Answer(
                     Decision::rule(codes::SYSTEM_ERROR, "journal write failed"),
                     false,
                 )
             }
+        }
+    }
+
+    /// Whether a write failed because another request holds the row's
+    /// switch keys: a unique violation, and a journaled request with them.
+    fn key_held(&self, e: &StoreError, keys: &SwitchKeys) -> bool {
+        matches!(e, StoreError::Query(q) if q.is_unique_violation())
+            && matches!(journal::answered(&self.store, keys), Ok(Some(_)))
+    }
+
+    /// A call whose decision cannot be journaled (another request took its
+    /// switch keys meanwhile): its intent moves to the journal and a
+    /// Reverse is queued for it, as for a call a stop interrupted.
+    async fn reverse_call(&self, txn_id: TxnId) {
+        let ids = self.ids.clone();
+        let moved = self
+            .store
+            .write(move |c| {
+                let calls: Vec<_> = journal::journal_interrupted_call(c, txn_id)?
+                    .into_iter()
+                    .collect();
+                queue_reversals(c, &ids, &calls)?;
+                Ok(calls)
+            })
+            .await;
+        match moved {
+            Ok(calls) => {
+                for call in calls {
+                    warn!(
+                        txn_id = %call.txn_id,
+                        institution = call.institution,
+                        "switch keys taken by another request during the account-system call: reversal queued"
+                    );
+                    if let Some(inst) = self.institutions.get(&call.institution) {
+                        inst.saf_wake.notify_one();
+                    }
+                }
+            }
+            Err(e) => error!(
+                %txn_id, error = %e,
+                "call whose switch keys another request took: intent kept, reversed at the next start"
+            ),
         }
     }
 

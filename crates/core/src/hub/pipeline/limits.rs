@@ -19,6 +19,7 @@ use crate::hub::limits::{LimitBreach, LimitChannel, Reservation};
 use crate::hub::model::CanonicalRequest;
 use crate::iso8583::codes;
 use crate::iso8583::fields::ResponseCode;
+use crate::journal::JournalEntry;
 use crate::journal::daily::{self, DayLimits, Over};
 use crate::journal::decision::DecidedBy;
 use crate::store::sql;
@@ -42,6 +43,32 @@ pub(super) struct DailyCheck {
     amount: u64,
     limits: DayLimits,
     stand_in: DayLimits,
+}
+
+/// What a journal row counts, as this hub's memory counters kept it: given
+/// back when the row is not written after all.
+pub(super) struct Counted {
+    key: CardKey,
+    channel: LimitChannel,
+    day: jiff::civil::Date,
+    amount: i64,
+    count: i32,
+    stand_in: bool,
+}
+
+/// What `entry` counts, if anything.
+pub(super) fn counted_of(entry: &JournalEntry) -> Option<Counted> {
+    if (entry.counted_minor, entry.counted_count) == (0, 0) {
+        return None;
+    }
+    Some(Counted {
+        key: CardKey::try_from(entry.pan_hash.as_deref()?).ok()?,
+        channel: LimitChannel::of_journal(entry.channel),
+        day: entry.business_day.parse().ok()?,
+        amount: entry.counted_minor,
+        count: entry.counted_count,
+        stand_in: entry.decision.decided_by == DecidedBy::StandIn,
+    })
 }
 
 /// A debit's reservation in the shared daily totals, taken with its call
@@ -193,6 +220,17 @@ impl Hub {
             .apply(&check.key, check.channel, check.day, amount, -1);
         self.offline
             .apply(&check.key, check.channel, check.day, amount, -1);
+    }
+
+    /// Gives back in memory what a row that was not written counted: the
+    /// card's counters, and stand-in's own for a stand-in decision.
+    pub(super) fn uncount_row(&self, counted: &Counted) {
+        let (amount, count) = (-counted.amount, -counted.count);
+        let (key, channel, day) = (&counted.key, counted.channel, counted.day);
+        self.counters.apply(key, channel, day, amount, count);
+        if counted.stand_in {
+            self.offline.apply(key, channel, day, amount, count);
+        }
     }
 
     /// Gives a reservation back: the request is not decided after all.

@@ -55,6 +55,7 @@ use crate::standin::shadow::ShadowBook;
 use crate::standin::state::Institutions;
 use crate::store::{ServeLock, Store};
 
+use journal::Journaled;
 use map::Txn;
 
 /// How long an account system's answer is still awaited after the switch
@@ -108,6 +109,11 @@ enum Journaling {
     /// it with a booking the hub did not see come back (a call that failed
     /// or outlived its deadline): then that row's decision is the answer.
     MaybeBooked,
+    /// Nobody: another request holds the switch keys (journaled, or with
+    /// its call under way — a retransmission that reached another instance
+    /// than its original), found before the call; the request is answered
+    /// as its repeat (`duplicate.rs`).
+    KeyHeld,
 }
 
 impl Outcome {
@@ -284,7 +290,10 @@ impl Hub {
             }
         };
         let currency = outcome.card.as_ref().map(|c| c.currency);
-        let (decision, journaled) = self.journal(&m, txn_id, outcome).await;
+        let (decision, journaled) = match self.journal(&m, txn_id, outcome).await {
+            Journaled::Answer(decision, durable) => (decision, durable),
+            Journaled::KeyHeld => return self.repeat_of_held(&m, claimed).await,
+        };
         if journaled {
             self.seen.insert(&m.keys);
         }

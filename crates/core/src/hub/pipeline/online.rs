@@ -23,11 +23,22 @@ use super::{Hub, Journaling, LATE_LISTEN, Outcome};
 use crate::account::{AccountError, AccountSystem, DecisionRow, Operation};
 use crate::hub::call::{LateRecorder, call_with_deadline, decision_from, operation_of};
 use crate::iso8583::codes;
+use crate::iso8583::fields::ResponseCode;
 use crate::journal;
 use crate::journal::decision::Decision;
 use crate::mask::redact_pans;
 use crate::standin::Effects;
 use crate::standin::saf::NewItem;
+
+/// What the transaction before an online call did.
+enum Intent {
+    /// The call intent is durable: the call may be made.
+    Recorded,
+    /// The shared daily totals leave no room: the decline's code and reason.
+    Refused((ResponseCode, String)),
+    /// Another request holds the switch keys: no call.
+    KeyHeld,
+}
 
 impl Hub {
     /// The account system's decision on a request, or stand-in's when it
@@ -35,7 +46,9 @@ impl Hub {
     /// so a hub stopped under way reverses the call at its next start;
     /// without that record nothing is sent: 96. A debit reserves in the
     /// daily totals every instance shares in the same transaction; when
-    /// they leave no room it is declined (61/65) without a call. A prepaid ledger in the
+    /// they leave no room it is declined (61/65) without a call. A request
+    /// whose switch keys a journaled request or another call intent holds
+    /// is not sent ([`Journaling::KeyHeld`]). A prepaid ledger in the
     /// hub's store writes the decision's row with its booking instead.
     pub(super) async fn call_online(
         &self,
@@ -78,17 +91,27 @@ impl Hub {
             let recorded = self
                 .store
                 .write(move |w| {
+                    // One key, one call: a retransmission another instance
+                    // answered or is asking about is not sent again.
+                    if journal::key_holder(w, &intent.keys)?.is_some() {
+                        return Ok(Intent::KeyHeld);
+                    }
                     if let Some(shared) = &shared
                         && let Some(refused) = shared.take(w)?
                     {
-                        return Ok(Some(refused));
+                        return Ok(Intent::Refused(refused));
                     }
-                    journal::record_intent(w, &intent).map(|()| None)
+                    journal::record_intent(w, &intent).map(|()| Intent::Recorded)
                 })
                 .await;
             match recorded {
-                Ok(None) => {}
-                Ok(Some((code, reason))) => {
+                Ok(Intent::Recorded) => {}
+                Ok(Intent::KeyHeld) => {
+                    let decision =
+                        Decision::rule(codes::SYSTEM_ERROR, "switch keys held by another request");
+                    return Decided::new(decision, Effects::default(), Journaling::KeyHeld);
+                }
+                Ok(Intent::Refused((code, reason))) => {
                     let decision = Decision::rule(code, reason);
                     return Decided::new(decision, Effects::default(), Journaling::Hub);
                 }

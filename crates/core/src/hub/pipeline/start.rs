@@ -21,7 +21,7 @@ use crate::standin::config::{HoldsConfig, InstitutionConfig};
 use crate::standin::saf::{self, NewItem};
 use crate::standin::shadow::ShadowBook;
 use crate::standin::state::Institutions;
-use crate::store::Store;
+use crate::store::{Store, sql};
 
 impl Hub {
     /// A hub over a store and card registry, handing out transaction ids
@@ -103,17 +103,7 @@ impl Hub {
         let recover = move || {
             store.write_blocking(move |c| {
                 let calls = journal::journal_interrupted(c, ids.instance())?;
-                for call in &calls {
-                    let item = NewItem::after_call(
-                        Operation::Reverse,
-                        call.txn_id,
-                        ids.next(),
-                        call.institution.clone(),
-                        call.account.clone(),
-                        Some(call.received_at_us + LATE_LISTEN.as_micros() as i64),
-                    );
-                    saf::enqueue(c, &item)?;
-                }
+                queue_reversals(c, &ids, &calls)?;
                 Ok(calls)
             })
         };
@@ -128,4 +118,27 @@ impl Hub {
         }
         Ok(())
     }
+}
+
+/// Queues a Reverse for each call whose outcome nobody knows, under an id
+/// of its own, held until the late-answer window after the request's
+/// arrival has passed (so it cannot overtake the call at the account
+/// system).
+pub(super) fn queue_reversals(
+    c: &sql::Connection,
+    ids: &TxnIds,
+    calls: &[journal::Interrupted],
+) -> sql::Result<()> {
+    for call in calls {
+        let item = NewItem::after_call(
+            Operation::Reverse,
+            call.txn_id,
+            ids.next(),
+            call.institution.clone(),
+            call.account.clone(),
+            Some(call.received_at_us + LATE_LISTEN.as_micros() as i64),
+        );
+        saf::enqueue(c, &item)?;
+    }
+    Ok(())
 }
