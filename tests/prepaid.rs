@@ -17,7 +17,7 @@ use cardhub_core::iso8583::fields::Pan;
 use cardhub_core::link;
 use cardhub_core::money::Currency;
 use cardhub_core::prepaid::Ledger;
-use support::prepaid::{load, open_ledger, original};
+use support::prepaid::{CITY, load, open_ledger, original};
 use support::*;
 
 /// Inactive prepaid cards (USD, the test requests' currency).
@@ -26,27 +26,25 @@ const SECOND: &str = "4761739002010027";
 /// A prepaid card of the institution whose ledger is cut off.
 const CUT_OFF: &str = "4761739002010035";
 
-const EXTRA: &str = r#"
-[prepaid]
-default_max_balance = 30000
-
-[[institution]]
-id = "city"
-name = "City prepaid"
-mode = "prepaid"
-load_prefixes = { atm = "4761739009" }
+/// [`support::prepaid::CITY`], its ATM loads limited to a card range, and
+/// a second prepaid institution.
+fn extra() -> String {
+    format!(
+        r#"{CITY}load_prefixes = {{ atm = "4761739009" }}
 
 [[institution]]
 id = "city-down"
 name = "City prepaid, ledger cut off"
 mode = "prepaid"
-"#;
+"#
+    )
+}
 
 /// A hub whose `city` cards are in the ledger (orderer, programme with
 /// the default maximum of 300.00, one card account per card) and whose
 /// `city-down` institution answers through a system that is unreachable.
 async fn start_prepaid() -> TestHub {
-    let (dir, config) = prepare(EXTRA).await;
+    let (dir, config) = prepare(&extra()).await;
     let csv = dir.path().join("prepaid-cards.csv");
     std::fs::write(
         &csv,

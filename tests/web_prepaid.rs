@@ -16,7 +16,7 @@ use cardhub_core::prepaid::{Ledger, NewOrderer, ProgrammeKind};
 use reqwest::Method;
 use serde_json::{Value, json};
 use support::canonical_hub::TOKEN;
-use support::prepaid::{add_orderer, open_ledger, original};
+use support::prepaid::{CITY, add_orderer, open_ledger, original};
 use support::served::{Served, serve};
 use support::web::{bare, form, http_session};
 use support::{api_json, browser, cardhub_cli_ok, client, code_of, prepare, purchase, request};
@@ -43,15 +43,7 @@ fn extra() -> String {
 [api]
 listen = "127.0.0.1:0"
 token = "{TOKEN}"
-
-[prepaid]
-default_max_balance = 30000
-
-[[institution]]
-id = "city"
-name = "City prepaid"
-mode = "prepaid"
-"#
+{CITY}"#
     )
 }
 

@@ -397,12 +397,32 @@ pub struct Answered {
 /// The store's error.
 pub fn answered(store: &Store, keys: &SwitchKeys) -> Result<Option<Answered>, StoreError> {
     let keys = keys.clone();
+    let sql = format!(
+        "SELECT txn_id, amount_minor, pan_masked, {DECISION_COLUMNS} FROM journal \
+         WHERE transmission_time = ?1 AND stan = ?2 AND acquirer = ?3 AND terminal = ?4 \
+         AND mti = ?5 AND entry IN ('request', 'orphan_reversal') ORDER BY txn_id LIMIT 1"
+    );
     store.read(move |c| {
-        c.prepare_cached(&format!(
-            "SELECT txn_id, amount_minor, pan_masked, {DECISION_COLUMNS} FROM journal \
-             WHERE transmission_time = ?1 AND stan = ?2 AND acquirer = ?3 AND terminal = ?4 \
-             AND mti = ?5 AND entry IN ('request', 'orphan_reversal') ORDER BY txn_id LIMIT 1"
-        ))?
+        row_by_key(c, &sql, &keys, |r| {
+            Ok(Answered {
+                txn_id: TxnId(r.get(0)?),
+                amount_minor: r.get(1)?,
+                pan_masked: r.get(2)?,
+                decision: read_decision(r, 3)?,
+            })
+        })
+    })
+}
+
+/// The first row of `sql`, whose parameters ?1 to ?5 are the duplicate key
+/// `keys`, converted by `f`.
+fn row_by_key<T>(
+    c: &sql::Connection,
+    sql: &str,
+    keys: &SwitchKeys,
+    f: impl FnOnce(&sql::Row<'_>) -> sql::Result<T>,
+) -> sql::Result<Option<T>> {
+    c.prepare_cached(sql)?
         .query_row(
             params![
                 keys.transmission_time,
@@ -411,17 +431,9 @@ pub fn answered(store: &Store, keys: &SwitchKeys) -> Result<Option<Answered>, St
                 keys.terminal,
                 keys.mti.as_str()
             ],
-            |r| {
-                Ok(Answered {
-                    txn_id: TxnId(r.get(0)?),
-                    amount_minor: r.get(1)?,
-                    pan_masked: r.get(2)?,
-                    decision: read_decision(r, 3)?,
-                })
-            },
+            f,
         )
         .optional()
-    })
 }
 
 /// Who holds a duplicate key already: a journaled request, or a call under
@@ -450,24 +462,13 @@ const KEY_HOLDER: &str = "SELECT txn_id, 'journaled' FROM journal \
 /// SERIALIZABLE transactions keep two intents with one key from both
 /// finding none.
 pub fn key_holder(c: &sql::Connection, keys: &SwitchKeys) -> sql::Result<Option<KeyHolder>> {
-    c.prepare_cached(KEY_HOLDER)?
-        .query_row(
-            params![
-                keys.transmission_time,
-                keys.stan,
-                keys.acquirer,
-                keys.terminal,
-                keys.mti.as_str()
-            ],
-            |r| {
-                let id = TxnId(r.get(0)?);
-                Ok(match r.get::<String>(1)?.as_str() {
-                    "journaled" => KeyHolder::Journaled(id),
-                    _ => KeyHolder::Calling(id),
-                })
-            },
-        )
-        .optional()
+    row_by_key(c, KEY_HOLDER, keys, |r| {
+        let id = TxnId(r.get(0)?);
+        Ok(match r.get::<String>(1)?.as_str() {
+            "journaled" => KeyHolder::Journaled(id),
+            _ => KeyHolder::Calling(id),
+        })
+    })
 }
 
 /// The original of a reversal: a request with this MTI, DE 7, DE 11 and
