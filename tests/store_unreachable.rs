@@ -47,27 +47,52 @@ mode = "prepaid"
 /// open, and accepts new connections without connecting them upstream:
 /// the client sees a server that never answers. Turned on again, what it
 /// held goes through and new connections reach the server.
+///
+/// It runs on a runtime of its own, as a network would: the hub's reads
+/// block the threads they run on (`Store::read`), which must not stop the
+/// bytes they wait for.
 struct Relay {
     addr: SocketAddr,
     forward: watch::Sender<bool>,
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl Relay {
-    async fn start(upstream: SocketAddr) -> Relay {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    fn start(upstream: SocketAddr) -> Relay {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let (forward, _) = watch::channel(true);
         let gate = forward.clone();
-        tokio::spawn(async move {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.spawn(async move {
+            let listener = TcpListener::from_std(listener).unwrap();
             while let Ok((inbound, _)) = listener.accept().await {
                 tokio::spawn(relay_one(inbound, upstream, gate.subscribe()));
             }
         });
-        Relay { addr, forward }
+        Relay {
+            addr,
+            forward,
+            runtime: Some(runtime),
+        }
     }
 
     fn forward(&self, on: bool) {
         self.forward.send_replace(on);
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        // Dropped in async code, where a blocking shutdown panics.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 
@@ -216,7 +241,7 @@ fn requests(stan: u32) -> [(u32, cardhub_core::iso8583::Message); 3] {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_stops_answering_gets_96_in_time_then_the_hub_recovers() {
     let real = support::pg::database("unreachable");
-    let relay = Relay::start(server_of(&real)).await;
+    let relay = Relay::start(server_of(&real));
     let Served {
         hub: t,
         api,
