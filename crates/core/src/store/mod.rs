@@ -28,8 +28,8 @@
 //!   unaffected.
 //! - [`StoreError::Commit`]: the batch's transaction could not begin or
 //!   commit. No job of the batch was acknowledged. After an I/O error *during*
-//!   `COMMIT` (PostgreSQL: the connection lost during `COMMIT`) the outcome
-//!   is unknown (the rows may appear after a restart), so writes that may be
+//!   `COMMIT` (PostgreSQL: the connection lost during `COMMIT`, or no answer
+//!   to it in time) the outcome is unknown (the rows may appear after a restart), so writes that may be
 //!   retried carry their own idempotency key (the journal's primary key is
 //!   the transaction id).
 //! - [`StoreError::WriterGone`]: the writer thread is not running; nothing was
