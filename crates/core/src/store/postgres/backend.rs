@@ -360,6 +360,11 @@ fn back_off(attempt: u32) {
 /// Ends the transaction; a connection that cannot is replaced before the
 /// next job (it reports not idle once closed).
 fn rollback(conn: &Connection) {
+    // A connection dropped (lost, or past its round-trip bound) holds no
+    // transaction any more.
+    if !conn.is_idle() {
+        return;
+    }
     if let Err(e) = conn.execute_batch("ROLLBACK") {
         tracing::error!(error = %e, "store rollback failed");
     }
