@@ -355,3 +355,54 @@ async fn a_hub_holding_the_serve_lock_skips_the_checks_but_keeps_the_totals() {
     );
     a.link.shutdown().await;
 }
+
+/// A call intent committed although its hub never saw the `COMMIT`
+/// answered (PostgreSQL did not answer in time: the request was answered
+/// 96 without a call, and that 96 journaled) is found next to its journal
+/// row at the next start: the start goes on, the row stays the answer, the
+/// reservation goes back, and no Reverse is queued for a call never made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_intent_journaled_already_is_only_cleared_at_the_next_start() {
+    let bank = Arc::new(TestBank::default());
+    let (dir, config, a, b) = two_instances(Some(bank.clone())).await;
+    let db = rusqlite::Connection::open(dir.path().join("hub.db")).unwrap();
+    // An intent (the held call's) and its request's 96 row, as the hub
+    // journals a request whose intent it believes not recorded.
+    bank.hold();
+    let client = a.client;
+    let under_way = tokio::spawn(async move {
+        let answer = code_of(&client, &cash("4761739001010010", 10_000, 900)).await;
+        (client, answer)
+    });
+    support::wait_until("the intent is recorded", || {
+        bank.calls("authorize").len() == 1
+    })
+    .await;
+    db.execute_batch(
+        "INSERT INTO journal (txn_id, entry, received_at_us, business_day, switch, mti, is_repeat, \
+         kind, channel, amount_minor, currency, stan, response_code, decided_by, latency_us) \
+         SELECT txn_id, entry, received_at_us, business_day, switch, mti, is_repeat, kind, channel, \
+         amount_minor, currency, stan, response_code, decided_by, latency_us FROM call_intents",
+    )
+    .unwrap();
+    let queued = count(&db, "SELECT COUNT(*) FROM saf_queue");
+    let restarted = app::open(&config, HashMap::new()).unwrap();
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM call_intents"), 0);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COALESCE(SUM(txn_count), 0) FROM daily_totals WHERE channel = 'atm'"
+        ),
+        0
+    );
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM journal WHERE stan = '000900'"),
+        1
+    );
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM saf_queue"), queued);
+    bank.release();
+    let (_client, _answer) = under_way.await.unwrap();
+    drop(restarted);
+    a.link.shutdown().await;
+    b.link.shutdown().await;
+}

@@ -22,7 +22,8 @@ use support::pg::database;
 
 use cardhub_core::store::sql::{self, Dialect, TextList};
 use cardhub_core::store::{
-    DEFAULT_POSTGRES_WRITERS, PostgresOptions, SCHEMA_VERSION, Store, StoreError,
+    DEFAULT_POSTGRES_CONNECT_TIMEOUT, DEFAULT_POSTGRES_TIMEOUT, DEFAULT_POSTGRES_WRITERS,
+    PostgresOptions, SCHEMA_VERSION, Store, StoreError,
 };
 
 /// The crash test's child reads its database URL from this variable.
@@ -32,6 +33,8 @@ const ACK: &str = "ACK ";
 
 const OPTIONS: PostgresOptions = PostgresOptions {
     writers: DEFAULT_POSTGRES_WRITERS,
+    timeout: DEFAULT_POSTGRES_TIMEOUT,
+    connect_timeout: DEFAULT_POSTGRES_CONNECT_TIMEOUT,
 };
 
 /// Inserts a row with a unique id into this test's own table (created on
@@ -150,7 +153,14 @@ fn a_job_that_swallows_an_error_is_not_acknowledged() {
 #[test]
 fn a_panicking_job_reaches_its_caller_and_the_writers_survive() {
     let url = database("panic");
-    let store = Store::open_postgres(&url, PostgresOptions { writers: 1 }).expect("open");
+    let store = Store::open_postgres(
+        &url,
+        PostgresOptions {
+            writers: 1,
+            ..OPTIONS
+        },
+    )
+    .expect("open");
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         store.write_blocking(|c| -> sql::Result<()> {
             insert_row(c, "half")?;
@@ -171,7 +181,14 @@ fn a_panicking_job_reaches_its_caller_and_the_writers_survive() {
 #[test]
 fn concurrent_read_modify_writes_never_lose_an_update() {
     let url = database("serializable");
-    let store = Store::open_postgres(&url, PostgresOptions { writers: 2 }).expect("open");
+    let store = Store::open_postgres(
+        &url,
+        PostgresOptions {
+            writers: 2,
+            ..OPTIONS
+        },
+    )
+    .expect("open");
     store
         .write_blocking(|c| {
             c.execute_batch("CREATE TABLE counter (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)")?;

@@ -12,7 +12,7 @@ use cardhub_core::app;
 use cardhub_core::config::Config;
 use cardhub_core::fleet::Holder;
 use cardhub_core::link;
-use cardhub_core::store::{DEFAULT_POSTGRES_WRITERS, PostgresOptions, Store};
+use cardhub_core::store::{PostgresOptions, Store};
 
 use super::{TestBank, start_in};
 
@@ -84,11 +84,5 @@ pub async fn serve_child() {
 
 /// A store handle on database `url`, as the tests read and set it.
 pub fn open_store(url: &str) -> Store {
-    Store::open_postgres(
-        url,
-        PostgresOptions {
-            writers: DEFAULT_POSTGRES_WRITERS,
-        },
-    )
-    .unwrap()
+    Store::open_postgres(url, PostgresOptions::default()).unwrap()
 }

@@ -21,7 +21,7 @@ use cardhub_core::iso8583::fields::ResponseCode;
 use cardhub_core::iso8583::{Dialect, Message};
 use cardhub_core::link::frame::Framing;
 use cardhub_core::link::{self, RunningLink};
-use cardhub_core::store::{DEFAULT_POSTGRES_WRITERS, PostgresOptions, Store};
+use cardhub_core::store::{PostgresOptions, Store};
 use cardhub_lab::sim::SimClient;
 use futures::future::BoxFuture;
 
@@ -283,10 +283,7 @@ pub fn store_keys(dir: &Path) -> String {
 /// chooses: `dir/hub.db`, or `dir`'s own PostgreSQL database.
 pub fn open_store(dir: &Path) -> Store {
     if on_postgres() {
-        let options = PostgresOptions {
-            writers: DEFAULT_POSTGRES_WRITERS,
-        };
-        Store::open_postgres(&database_of(dir), options).unwrap()
+        Store::open_postgres(&database_of(dir), PostgresOptions::default()).unwrap()
     } else {
         Store::open(&dir.join("hub.db")).unwrap()
     }

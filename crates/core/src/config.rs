@@ -227,10 +227,8 @@ impl Config {
                     .as_deref()
                     .unwrap_or(Path::new(crate::store::config::DEFAULT_PATH)),
             ),
+            postgres_options: file.store.postgres_options(),
             store_url: file.store.url,
-            postgres_options: PostgresOptions {
-                writers: file.store.writers,
-            },
             store_options: StoreOptions {
                 wal_cap_bytes,
                 cache_bytes: file.store.cache_mib << 20,
@@ -432,6 +430,8 @@ mod tests {
             path = "hub.db"
             url = "postgresql://cardhub@db/cardhub"
             writers = 0
+            timeout_ms = 0
+            connect_timeout_ms = 60001
         "#;
         let ConfigError::Invalid { problems, .. } = parse(text).unwrap_err() else {
             panic!("expected Invalid");
@@ -449,6 +449,8 @@ mod tests {
             "store: path (SQLite) and url (PostgreSQL) are both set; give one",
             "store: writers 0 must be between 1 and 64",
             "store: cache_mib 0 must be between 1 and 65536",
+            "store: timeout_ms 0 must be between 1 and 60000",
+            "store: connect_timeout_ms 60001 must be between 1 and 60000",
         ] {
             assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
         }

@@ -246,6 +246,11 @@ pub struct Interrupted {
 /// into the journal (its decision, 96, is what the switch's repeats and
 /// reversals then find) and returns them, for a Reverse each. Other
 /// instances' intents are theirs: calls they may still be making.
+///
+/// An intent whose request is journaled already was committed although
+/// the hub never saw its `COMMIT` answered (PostgreSQL did not answer in
+/// time): the request was answered 96 without a call and that row stays
+/// its answer; the intent is only removed (no call to reverse).
 pub fn journal_interrupted(c: &sql::Connection, instance: u8) -> sql::Result<Vec<Interrupted>> {
     let own = txn_id::of_instance_sql("txn_id", instance);
     let own_intents = txn_id::of_instance_sql("i.txn_id", instance);
@@ -276,8 +281,9 @@ fn move_intents(
 ) -> sql::Result<Vec<Interrupted>> {
     let calls = c
         .prepare_cached(&format!(
-            "SELECT txn_id, received_at_us, institution, account FROM call_intents \
-             WHERE {own} ORDER BY txn_id"
+            "SELECT txn_id, received_at_us, institution, account FROM call_intents i \
+             WHERE {own} AND NOT EXISTS (SELECT 1 FROM journal j WHERE j.txn_id = i.txn_id) \
+             ORDER BY txn_id"
         ))?
         .query_map(params![], |r| {
             Ok(Interrupted {
@@ -330,7 +336,8 @@ fn move_intents(
         .replacen("counted_count", "0", 1);
     c.execute(
         &format!(
-            "INSERT INTO journal ({COLUMNS}) SELECT {selected} FROM call_intents i WHERE {own_intents}"
+            "INSERT INTO journal ({COLUMNS}) SELECT {selected} FROM call_intents i WHERE {own_intents} \
+             AND NOT EXISTS (SELECT 1 FROM journal j WHERE j.txn_id = i.txn_id)"
         ),
         params![],
     )?;

@@ -2,8 +2,11 @@
 //! PostgreSQL server several hubs share) and how it is run.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::store::PostgresOptions;
 
 /// `[store]`: the database.
 #[derive(Debug, Clone, Deserialize)]
@@ -22,6 +25,11 @@ pub struct StoreConfig {
     pub cache_mib: u64,
     /// Write connections to PostgreSQL (see `store::PostgresOptions`).
     pub writers: usize,
+    /// The longest wait for one answer from PostgreSQL, in milliseconds
+    /// (see `store::PostgresOptions::timeout`).
+    pub timeout_ms: u64,
+    /// The longest wait for a new PostgreSQL connection, in milliseconds.
+    pub connect_timeout_ms: u64,
 }
 
 /// The database file when `[store]` names none.
@@ -33,6 +41,10 @@ pub const MAX_CACHE_MIB: u64 = 64 * 1024;
 /// The most write connections `writers` may ask for.
 pub const MAX_WRITERS: usize = 64;
 
+/// The longest `timeout_ms` and `connect_timeout_ms` (a minute: past it
+/// every request would have been answered long before).
+pub const MAX_TIMEOUT_MS: u64 = 60_000;
+
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
@@ -41,6 +53,8 @@ impl Default for StoreConfig {
             wal_cap_mib: crate::store::DEFAULT_WAL_CAP_BYTES >> 20,
             cache_mib: crate::store::DEFAULT_CACHE_BYTES >> 20,
             writers: crate::store::DEFAULT_POSTGRES_WRITERS,
+            timeout_ms: millis(crate::store::DEFAULT_POSTGRES_TIMEOUT),
+            connect_timeout_ms: millis(crate::store::DEFAULT_POSTGRES_CONNECT_TIMEOUT),
         }
     }
 }
@@ -70,6 +84,30 @@ impl StoreConfig {
                 self.writers
             ));
         }
+        for (key, ms) in [
+            ("timeout_ms", self.timeout_ms),
+            ("connect_timeout_ms", self.connect_timeout_ms),
+        ] {
+            if !(1..=MAX_TIMEOUT_MS).contains(&ms) {
+                problems.push(format!(
+                    "store: {key} {ms} must be between 1 and {MAX_TIMEOUT_MS}"
+                ));
+            }
+        }
         problems
     }
+
+    /// How the PostgreSQL back end is run.
+    #[must_use]
+    pub fn postgres_options(&self) -> PostgresOptions {
+        PostgresOptions {
+            writers: self.writers,
+            timeout: Duration::from_millis(self.timeout_ms),
+            connect_timeout: Duration::from_millis(self.connect_timeout_ms),
+        }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

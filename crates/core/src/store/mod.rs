@@ -28,8 +28,8 @@
 //!   unaffected.
 //! - [`StoreError::Commit`]: the batch's transaction could not begin or
 //!   commit. No job of the batch was acknowledged. After an I/O error *during*
-//!   `COMMIT` (PostgreSQL: the connection lost during `COMMIT`) the outcome
-//!   is unknown (the rows may appear after a restart), so writes that may be
+//!   `COMMIT` (PostgreSQL: the connection lost during `COMMIT`, or no answer
+//!   to it in time) the outcome is unknown (the rows may appear after a restart), so writes that may be
 //!   retried carry their own idempotency key (the journal's primary key is
 //!   the transaction id).
 //! - [`StoreError::WriterGone`]: the writer thread is not running; nothing was
@@ -65,7 +65,15 @@
 //! - a job whose statement failed cannot go on in the same transaction
 //!   (PostgreSQL aborts it): a job that swallows an error is answered
 //!   [`StoreError::Commit`], never `Ok`;
-//! - a writer whose connection was lost opens a new one for its next job.
+//! - a writer whose connection was lost opens a new one for its next job;
+//! - every round trip to the server (connecting, each statement, `COMMIT`)
+//!   is bounded ([`PostgresOptions::timeout`], `connect_timeout`): a server
+//!   that stops answering fails the job ([`sql::Error::Timeout`]; after
+//!   `COMMIT` its outcome is unknown, as for a lost connection) and its
+//!   connection is dropped, never a writer stuck. While the server does not
+//!   answer, one connection attempt at a time goes out and the other jobs
+//!   fail at once ([`sql::Error::Unreachable`]) instead of queueing past
+//!   the switch's deadline; the first attempt that succeeds ends that.
 //!
 //! Reads go through a pool of connections whose transactions are read-only;
 //! each statement sees the data committed when it starts.
@@ -131,6 +139,13 @@ pub const DEFAULT_WAL_HOLD: Duration = Duration::from_secs(1);
 /// The default [`PostgresOptions::writers`].
 pub const DEFAULT_POSTGRES_WRITERS: usize = 4;
 
+/// The default [`PostgresOptions::timeout`]: well inside the switch's
+/// deadline (4.5 s by default), with room for a reconnection after it.
+pub const DEFAULT_POSTGRES_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The default [`PostgresOptions::connect_timeout`].
+pub const DEFAULT_POSTGRES_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// A handle on the store. Cheap to clone; all clones share one writer thread
 /// and one read pool.
 ///
@@ -170,6 +185,12 @@ pub struct PostgresOptions {
     /// transaction) at a time; PostgreSQL groups their concurrent commits.
     /// At least 1.
     pub writers: usize,
+    /// The longest wait for one answer from the server (a statement,
+    /// `COMMIT`); past it the connection is dropped and the job fails
+    /// ([`sql::Error::Timeout`]). Migrations at open wait longer.
+    pub timeout: Duration,
+    /// The longest wait for a new connection, authentication included.
+    pub connect_timeout: Duration,
 }
 
 /// Counters since the store was opened, for throughput reports.
@@ -350,6 +371,16 @@ struct Finished<T, F> {
 enum Answer<T> {
     Done(Result<T, StoreError>),
     Panicked(Box<dyn Any + Send>),
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        PostgresOptions {
+            writers: DEFAULT_POSTGRES_WRITERS,
+            timeout: DEFAULT_POSTGRES_TIMEOUT,
+            connect_timeout: DEFAULT_POSTGRES_CONNECT_TIMEOUT,
+        }
+    }
 }
 
 impl Default for StoreOptions {
@@ -620,7 +651,7 @@ impl StoreError {
     #[must_use]
     pub fn is_retryable(&self) -> bool {
         match self {
-            StoreError::Query(e) => e.is_busy(),
+            StoreError::Query(e) => e.is_busy() || e.is_connection_lost(),
             StoreError::Commit(e) => e.is_busy() || e.is_connection_lost() || is_disk_full(e),
             StoreError::Open { .. }
             | StoreError::File { .. }

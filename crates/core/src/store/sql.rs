@@ -29,6 +29,15 @@ pub enum Error {
     /// The store is shutting down and opens no new connection.
     #[error("the store is closing")]
     Closing,
+    /// PostgreSQL did not answer within the store's bound (connecting, a
+    /// statement, `COMMIT`): the connection was dropped; a `COMMIT`'s
+    /// outcome is unknown.
+    #[error("postgres: no answer within {} ms; connection dropped", .0.as_millis())]
+    Timeout(std::time::Duration),
+    /// PostgreSQL did not answer the last connection attempt and another
+    /// one is under way: not tried again (the job fails fast).
+    #[error("postgres: the server does not answer; another connection is trying it")]
+    Unreachable,
     /// A query that must return a row returned none.
     #[error("the query returned no rows")]
     NoRows,
@@ -100,12 +109,16 @@ impl Error {
         }
     }
 
-    /// Whether the connection to the PostgreSQL server was lost (the
-    /// statement's outcome is unknown if it was a `COMMIT`); a retry on a
-    /// new connection may succeed.
+    /// Whether the connection to the PostgreSQL server was lost, or the
+    /// server did not answer in time (the statement's outcome is unknown if
+    /// it was a `COMMIT`); a retry on a new connection may succeed.
     #[must_use]
     pub fn is_connection_lost(&self) -> bool {
-        matches!(self, Error::Postgres(e) if e.is_closed())
+        match self {
+            Error::Postgres(e) => e.is_closed(),
+            Error::Timeout(_) | Error::Unreachable => true,
+            _ => false,
+        }
     }
 }
 

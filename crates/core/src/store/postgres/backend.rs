@@ -10,19 +10,19 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use futures::executor::block_on;
 use tokio::sync::mpsc;
 use tokio_postgres::NoTls;
 use tokio_postgres::config::Host;
 
+use super::reach::Reach;
 use super::{Client, describe};
 use crate::store::migrations::migrate_postgres;
 use crate::store::sql::{self, Connection};
 use crate::store::{Counters, Job, PostgresOptions, StoreError, spawn_writer};
 
-/// How long connecting may take when the URL does not say
-/// (`connect_timeout`): an unreachable server fails the start, not hangs it.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The bound on a migration's round trips: building an index on a large
+/// table may take minutes, and a hub starting waits for nothing else.
+const MIGRATION_ROUND_TRIP: Duration = Duration::from_secs(30 * 60);
 
 /// What the store keeps of the PostgreSQL back end besides its queue.
 pub(in crate::store) struct Postgres {
@@ -37,7 +37,8 @@ pub(in crate::store) struct Postgres {
 #[derive(Clone)]
 struct Connector {
     config: tokio_postgres::Config,
-    runtime: tokio::runtime::Handle,
+    /// The runtime, the bounds, and whether the server answers.
+    reach: Arc<Reach>,
     /// The server and database, without the password.
     location: String,
 }
@@ -64,8 +65,10 @@ impl Postgres {
             location: UNPARSED.into(),
             source: sql::Error::Postgres(e),
         })?;
+        // Per host (a host list tries each in turn); the whole connection,
+        // authentication included, is bounded by `options.connect_timeout`.
         if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
+            config.connect_timeout(options.connect_timeout);
         }
         if config.get_application_name().is_none() {
             config.application_name("cardhub");
@@ -79,19 +82,25 @@ impl Postgres {
                 tracing::error!(error = %e, "cannot start the store's PostgreSQL runtime");
                 StoreError::WriterGone
             })?;
-        let handle = runtime.handle().clone();
+        let reach = Reach::new(
+            runtime.handle().clone(),
+            options.timeout,
+            options.connect_timeout,
+        );
         let runtime = Runtime(Some(runtime));
         let connector = Connector {
             location: config_location(&config),
             config,
-            runtime: handle,
+            reach: Arc::new(reach),
         };
-        let first = connector.open_writer()?;
-        migrate_postgres(&first, &connector.location)?;
-        let mut connections = vec![first];
-        for _ in 1..options.writers.max(1) {
-            connections.push(connector.open_writer()?);
-        }
+        let migrator = connector
+            .connect(MIGRATION_ROUND_TRIP)
+            .map_err(|source| connector.open_error(source))?;
+        migrate_postgres(&migrator, &connector.location)?;
+        drop(migrator);
+        let connections = (0..options.writers.max(1))
+            .map(|_| connector.open_writer())
+            .collect::<Result<Vec<_>, _>>()?;
         let queue: SharedQueue = Arc::new(Mutex::new(queue));
         let writers = connections
             .into_iter()
@@ -113,7 +122,10 @@ impl Postgres {
 
     /// A new read connection: every transaction on it is read-only.
     pub(in crate::store) fn open_reader(&self) -> Result<Connection, StoreError> {
-        let conn = self.connector.open()?;
+        let conn = self
+            .connector
+            .connect(self.connector.reach.round_trip)
+            .map_err(|source| self.connector.open_error(source))?;
         conn.execute_batch("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
             .map_err(|source| self.connector.open_error(source))?;
         Ok(conn)
@@ -126,30 +138,49 @@ impl Postgres {
 }
 
 impl Connector {
-    /// A new connection whose I/O task runs on the store's runtime.
-    fn connect(&self) -> sql::Result<Connection> {
+    /// A new connection whose I/O task runs on the store's runtime and
+    /// whose round trips are bounded by `round_trip`; connecting itself is
+    /// bounded too. While the server does not answer, one connection
+    /// attempt at a time goes out; others fail at once (`Reach`).
+    fn connect(&self, round_trip: Duration) -> sql::Result<Connection> {
+        let _attempt = self.reach.attempt()?;
+        let connected = self.connect_now(round_trip);
+        match &connected {
+            Ok(_) => self.reach.answered(),
+            Err(sql::Error::Closing) => {}
+            Err(_) => self.reach.lost(),
+        }
+        connected
+    }
+
+    fn connect_now(&self, round_trip: Duration) -> sql::Result<Connection> {
         let config = self.config.clone();
         let location = self.location.clone();
-        let task = self.runtime.spawn(async move {
+        let task = self.reach.runtime().spawn(async move {
             let (client, connection) = config.connect(NoTls).await?;
-            tokio::spawn(async move {
+            let io = tokio::spawn(async move {
                 if let Err(e) = connection.await {
                     tracing::warn!(%location, error = %describe(&e), "store connection to PostgreSQL lost");
                 }
             });
-            Ok::<_, tokio_postgres::Error>(client)
+            Ok::<_, tokio_postgres::Error>((client, io.abort_handle()))
         });
-        match block_on(task) {
-            Ok(client) => Ok(Connection::from_postgres(Client::new(client?))),
-            Err(e) if e.is_panic() => panic::resume_unwind(e.into_panic()),
+        let connecting = task.abort_handle();
+        match self.reach.bounded(self.reach.connect, task) {
+            Ok(Ok(connected)) => {
+                let (client, io) = connected?;
+                let client = Client::new(client, io, round_trip, Arc::clone(&self.reach));
+                Ok(Connection::from_postgres(client))
+            }
+            Ok(Err(e)) if e.is_panic() => panic::resume_unwind(e.into_panic()),
             // Only a runtime shutting down cancels the task.
-            Err(_) => Err(sql::Error::Closing),
+            Ok(Err(_)) => Err(sql::Error::Closing),
+            Err(_) => {
+                // A half-open connection's socket closes with the task.
+                connecting.abort();
+                Err(sql::Error::Timeout(self.reach.connect))
+            }
         }
-    }
-
-    /// [`Connector::connect`] for opening the store or a reader.
-    fn open(&self) -> Result<Connection, StoreError> {
-        self.connect().map_err(|source| self.open_error(source))
     }
 
     /// A write connection: every transaction on it is SERIALIZABLE. Jobs
@@ -160,7 +191,7 @@ impl Connector {
     /// that into a serialization failure (40001) of one of them: an error
     /// the caller sees ([`StoreError::is_retryable`]), never a lost update.
     fn connect_writer(&self) -> sql::Result<Connection> {
-        let conn = self.connect()?;
+        let conn = self.connect(self.reach.round_trip)?;
         conn.execute_batch(
             "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL SERIALIZABLE",
         )?;
@@ -242,7 +273,11 @@ fn run_writer(conn: Connection, queue: &SharedQueue, counters: &Counters, connec
             None => match connector.connect_writer() {
                 Ok(new) => new,
                 Err(e) => {
-                    tracing::error!(location = %connector.location, error = %e, "store writer cannot reconnect to PostgreSQL");
+                    // While the server does not answer only the probe's
+                    // failure is news (`Reach` logged the outage once).
+                    if !matches!(e, sql::Error::Unreachable) {
+                        tracing::error!(location = %connector.location, error = %e, "store writer cannot reconnect to PostgreSQL");
+                    }
                     counters.failed_jobs.fetch_add(1, Ordering::Relaxed);
                     job.abandon(&Arc::new(e));
                     continue;
@@ -325,6 +360,11 @@ fn back_off(attempt: u32) {
 /// Ends the transaction; a connection that cannot is replaced before the
 /// next job (it reports not idle once closed).
 fn rollback(conn: &Connection) {
+    // A connection dropped (lost, or past its round-trip bound) holds no
+    // transaction any more.
+    if !conn.is_idle() {
+        return;
+    }
     if let Err(e) = conn.execute_batch("ROLLBACK") {
         tracing::error!(error = %e, "store rollback failed");
     }

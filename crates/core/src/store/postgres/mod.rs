@@ -9,25 +9,33 @@
 //! included (no reactor or timer is needed on the calling side); the
 //! `postgres` crate's blocking client would panic there.
 //!
+//! Every round trip is bounded (`reach`): a connection whose server did not
+//! answer in time is dropped, its outcome an [`Error::Timeout`].
+//!
 //! Statements are written with SQLite's `?N` placeholders; [`translate`]
 //! turns them into PostgreSQL's `$N`. Each connection prepares a statement
 //! once and keeps it, by its SQL text.
 
 mod backend;
+mod reach;
 mod types;
 
 pub(super) use backend::Postgres;
 pub use backend::location;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::error::Error as _;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
-use futures::executor::block_on;
+use tokio::task::AbortHandle;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
 
 use super::sql::{Error, Result, ToSql, ValueRef};
+use reach::Reach;
 use types::{Param, ParamError};
 
 pub(super) use types::column;
@@ -37,24 +45,61 @@ pub(super) use types::column;
 const STATEMENT_CACHE: usize = 256;
 
 /// One open connection: the client half; the I/O half runs on the store's
-/// runtime until the client is dropped.
+/// runtime until the client is dropped, or until a round trip outlives its
+/// bound (then it is aborted: the socket closes).
 pub(crate) struct Client {
     client: tokio_postgres::Client,
     /// Prepared statements by their `?N` text.
     statements: RefCell<HashMap<String, tokio_postgres::Statement>>,
+    /// The connection's I/O task.
+    io: AbortHandle,
+    /// The longest wait for one answer on this connection.
+    round_trip: Duration,
+    /// A round trip outlived its bound: the connection is not used again.
+    dropped: Cell<bool>,
+    /// Told when the server does not answer in time.
+    reach: Arc<Reach>,
 }
 
 impl Client {
-    pub(super) fn new(client: tokio_postgres::Client) -> Client {
+    fn new(
+        client: tokio_postgres::Client,
+        io: AbortHandle,
+        round_trip: Duration,
+        reach: Arc<Reach>,
+    ) -> Client {
         Client {
             client,
             statements: RefCell::new(HashMap::new()),
+            io,
+            round_trip,
+            dropped: Cell::new(false),
+            reach,
         }
     }
 
-    /// Whether the server or the network closed the connection.
+    /// Whether the server or the network closed the connection, or it was
+    /// dropped after a round trip outlived its bound.
     pub(crate) fn is_closed(&self) -> bool {
-        self.client.is_closed()
+        self.dropped.get() || self.client.is_closed()
+    }
+
+    /// `future`'s answer, or [`Error::Timeout`] when the server gave none
+    /// within the bound: then the connection is dropped (its I/O task
+    /// aborted) and the store told the server does not answer.
+    fn answer<T>(
+        &self,
+        future: impl Future<Output = std::result::Result<T, tokio_postgres::Error>>,
+    ) -> Result<T> {
+        match self.reach.bounded(self.round_trip, future) {
+            Ok(answer) => answer.map_err(from_pg),
+            Err(_) => {
+                self.io.abort();
+                self.dropped.set(true);
+                self.reach.lost();
+                Err(Error::Timeout(self.round_trip))
+            }
+        }
     }
 
     /// `sql` (with `?N` placeholders) prepared once per connection.
@@ -62,7 +107,7 @@ impl Client {
         if let Some(statement) = self.statements.borrow().get(sql) {
             return Ok(statement.clone());
         }
-        let statement = block_on(self.client.prepare(&translate(sql)))?;
+        let statement = self.answer(self.client.prepare(&translate(sql)))?;
         let mut cache = self.statements.borrow_mut();
         if cache.len() >= STATEMENT_CACHE {
             cache.clear();
@@ -78,7 +123,7 @@ impl Client {
         params: &[&dyn ToSql],
     ) -> Result<usize> {
         let params = bind(statement, params)?;
-        let changed = block_on(self.client.execute_raw(statement, params)).map_err(from_pg)?;
+        let changed = self.answer(self.client.execute_raw(statement, params))?;
         Ok(usize::try_from(changed).unwrap_or(usize::MAX))
     }
 
@@ -91,20 +136,19 @@ impl Client {
     ) -> Result<Vec<tokio_postgres::Row>> {
         use futures::TryStreamExt;
         let params = bind(statement, params)?;
-        block_on(async {
+        self.answer(async {
             self.client
                 .query_raw(statement, params)
                 .await?
                 .try_collect()
                 .await
         })
-        .map_err(from_pg)
     }
 
     /// Statements separated by semicolons, in the simple protocol (no
     /// parameters, no `?N` translation).
     pub(crate) fn batch_execute(&self, sql: &str) -> Result<()> {
-        Ok(block_on(self.client.batch_execute(sql))?)
+        self.answer(self.client.batch_execute(sql))
     }
 }
 
