@@ -83,7 +83,7 @@ async fn flood_of_5000_is_all_approved_and_matched() {
     let template =
         template::load(&root().join("fixtures/iso8583/base24/0100.hex"), &dialect).unwrap();
     let report = sim::flood(FloodOptions {
-        address: addr.to_string(),
+        addresses: vec![addr.to_string()],
         dialect,
         framing: Framing::TwoByte,
         header: None,
@@ -123,7 +123,7 @@ async fn flood_at_a_rate_over_two_connections_with_cards() {
     )
     .unwrap();
     let report = sim::flood(FloodOptions {
-        address: addr.to_string(),
+        addresses: vec![addr.to_string()],
         dialect,
         framing: Framing::TwoByte,
         header: None,

@@ -196,7 +196,7 @@ async fn flood(args: FloodArgs) -> Result<()> {
         (None, None) => bail!("give --rate or --concurrency"),
     };
     let report = sim::flood(FloodOptions {
-        address: args.connect.to,
+        addresses: vec![args.connect.to],
         dialect,
         framing: args.connect.framing,
         header: args.connect.header,

@@ -17,11 +17,16 @@
 //! Every scenario must be answered with its expected code (91 for the
 //! floor, 00 otherwise) for most requests: a benchmark of declines or
 //! timeouts measures nothing, so the command fails when one is not.
+//!
+//! The hubs keep their store in SQLite, or with `--postgres-url` in a new
+//! database of that server per hub setup; there, `--instances N` runs N
+//! hub children (and N link-only ones for the floor) on one database, the
+//! simulator's connections spread over them, and each one's CPU is
+//! reported over the requests it answered, the server's over all.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,7 +35,7 @@ use clap::Args;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::loopback::{self, Setup};
+use crate::loopback;
 use crate::refsys::Stats;
 use crate::sim::template::{self, RRN_SEQUENCE};
 use crate::sim::{self, FloodOptions, FloodReport, Pace};
@@ -40,9 +45,17 @@ use cardhub_core::iso8583::fields::Pan;
 use cardhub_core::iso8583::{Dialect, Message};
 use cardhub_core::link::frame::Framing;
 use cardhub_core::money::{Currency, Money};
-use cardhub_core::prepaid::{Ledger, NewOrderer, NewProgramme, PinDelivery, ProgrammeKind};
-use report::{Measured, Report, failures, ratios};
+use cardhub_core::prepaid::{
+    Ledger, NewOrderer, NewProgramme, PinDelivery, PrepaidError, ProgrammeKind,
+};
+use instances::{HubSetup, Instances, hub_configs, serve_args};
+use postgres::Postgres;
+use process::{Child, cpu_time, free_addresses};
+use report::{Cpu, Measured, Report, failures, ratios};
 
+mod instances;
+mod postgres;
+mod process;
 mod report;
 
 #[derive(Debug, Args)]
@@ -66,9 +79,20 @@ pub struct BenchArgs {
     /// Requests started per second instead, answered or not.
     #[arg(long)]
     rate: Option<f64>,
-    /// Switch connections the simulator opens.
+    /// Switch connections the simulator opens to each hub instance.
     #[arg(long, default_value_t = 1)]
     connections: usize,
+    /// Keep the hubs' store in a new database on this PostgreSQL server
+    /// (a database per hub setup, dropped after a successful run; the user
+    /// must be allowed to create databases) instead of SQLite. When the
+    /// server runs on this machine its processes' CPU is reported too.
+    #[arg(long, value_name = "URL")]
+    postgres_url: Option<String>,
+    /// Hub instances (`cardhub serve` children, `[fleet] instance` 0 to
+    /// N-1) each scenario runs, on one database: more than one needs
+    /// --postgres-url. The simulator spreads its connections over them.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=16))]
+    instances: u8,
     /// Cards (one account each) the requests go round.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     cards: u32,
@@ -105,6 +129,8 @@ mode = \"prepaid\"";
 /// Each prepaid card's one load: 100,000,000,000.00 USD, for holds of
 /// 125.50 USD.
 const PREPAID_LOAD: u64 = 10_000_000_000_000;
+/// Tries of one prepaid setup write that fails to serialise.
+const SETUP_ATTEMPTS: u64 = 20;
 /// How long a child process may take to listen.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long each request waits for its answer.
@@ -118,6 +144,13 @@ atm = { per_transaction = 500000, daily_amount = 100000000000, daily_count = 100
 pos = { per_transaction = 500000, daily_amount = 100000000000, daily_count = 1000000 }";
 
 pub fn run(args: BenchArgs) -> Result<()> {
+    if args.instances > 1 && args.postgres_url.is_none() {
+        bail!(
+            "--instances {} needs --postgres-url: instances share one PostgreSQL database, \
+             and an SQLite store is served by one process",
+            args.instances
+        );
+    }
     // One thread, as `cardhub sim flood`: the simulator shares the machine
     // with what it measures.
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -132,13 +165,26 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let load_average = std::fs::read_to_string("/proc/loadavg")
         .ok()
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
-    let outcome = runtime.block_on(async { Bench::new(&args, &dir)?.run().await });
-    let scenarios = match outcome {
+    let outcome = runtime.block_on(async {
+        let postgres = match &args.postgres_url {
+            Some(url) => Some(Postgres::connect(url).await?),
+            None => None,
+        };
+        let scenarios = Bench::new(&args, &dir, postgres.as_ref())?.run().await?;
+        Ok::<_, anyhow::Error>((scenarios, postgres))
+    });
+    let (scenarios, postgres) = match outcome {
         Ok(s) => s,
         Err(e) => return Err(e.context(format!("files and logs kept in {}", dir.display()))),
     };
     let report = Report {
         pace: args.pace_text(),
+        store: if postgres.is_some() {
+            "postgresql"
+        } else {
+            "sqlite"
+        },
+        instances: args.instances,
         connections: args.connections,
         cards: args.cards,
         warm_up: args.warm_up,
@@ -159,6 +205,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
             dir.display(),
             failed.join("\n  ")
         );
+    }
+    if let Some(postgres) = &postgres {
+        runtime.block_on(postgres.drop_databases())?;
     }
     if args.dir.is_none() {
         let _ = std::fs::remove_dir_all(&dir);
@@ -235,6 +284,8 @@ impl Scenario {
 struct Bench<'a> {
     args: &'a BenchArgs,
     dir: &'a Path,
+    /// The server of the hubs' databases; `None`: SQLite.
+    postgres: Option<&'a Postgres>,
     dialect: Arc<Dialect>,
     template: Message,
     cards: Vec<Pan>,
@@ -242,7 +293,11 @@ struct Bench<'a> {
 }
 
 impl<'a> Bench<'a> {
-    fn new(args: &'a BenchArgs, dir: &'a Path) -> Result<Bench<'a>> {
+    fn new(
+        args: &'a BenchArgs,
+        dir: &'a Path,
+        postgres: Option<&'a Postgres>,
+    ) -> Result<Bench<'a>> {
         let dialect = Arc::new(Dialect::shipped("base24").context("base24 dialect")??);
         let template_path = dir.join("template.hex");
         std::fs::write(&template_path, TEMPLATE)?;
@@ -250,6 +305,7 @@ impl<'a> Bench<'a> {
         Ok(Bench {
             args,
             dir,
+            postgres,
             dialect,
             template,
             cards: (0..args.cards).map(card).collect::<Result<_>>()?,
@@ -272,33 +328,35 @@ impl<'a> Bench<'a> {
         Ok(measured)
     }
 
+    /// As many link-only children as hub instances.
     async fn floor(&self) -> Result<Measured> {
-        let switch = free_addresses::<1>()?[0];
-        let config = self.dir.join("floor.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[[switch]]\nname = \"base24\"\nrole = \"listen\"\naddress = \"{switch}\"\n\
-                 header = \"ISO006000070\"\nidle_echo_ms = 0\n"
-            ),
-        )?;
-        let config = config.to_string_lossy().into_owned();
-        let mut link = Child::spawn(
-            self.dir,
-            "hub-link-only",
-            &["serve", "--link-only", "--config", &config],
-        )?;
-        link.wait_listening(&[switch]).await?;
-        let measured = self
-            .measure(Scenario::Floor, switch, &[&link], None)
-            .await?;
-        link.stop().await;
-        Ok(measured)
+        let slots = instances::slots(self.dir, "hub-link-only", self.instances(), false)?;
+        for slot in &slots {
+            std::fs::write(
+                slot.folder.join("floor.toml"),
+                format!(
+                    "[[switch]]\nname = \"base24\"\nrole = \"listen\"\naddress = \"{}\"\n\
+                     header = \"ISO006000070\"\nidle_echo_ms = 0\n",
+                    slot.switch
+                ),
+            )?;
+        }
+        let links = Instances::start(&slots, |slot| {
+            let config = slot.folder.join("floor.toml");
+            let config = config.to_string_lossy();
+            ["serve", "--link-only", "--config", &config]
+                .map(String::from)
+                .to_vec()
+        })
+        .await?;
+        let measured = self.measure(Scenario::Floor, &links, &[], None).await;
+        links.stop().await;
+        measured
     }
 
-    /// The reference system and the hub; online, then stand-in.
+    /// The reference system and the hubs; online, then stand-in.
     async fn hub(&self) -> Result<Vec<Measured>> {
-        let [bank, switch, api] = free_addresses::<3>()?;
+        let [bank] = free_addresses::<1>()?;
         let accounts = self.dir.join("accounts.csv");
         std::fs::write(&accounts, self.accounts())?;
         let mut refsys = Child::spawn(
@@ -313,81 +371,79 @@ impl<'a> Bench<'a> {
             ],
         )?;
         refsys.wait_listening(&[bank]).await?;
-        let config = loopback::write_config(
-            self.dir,
-            &Setup {
-                bank_url: &format!("http://{bank}"),
-                api: &api.to_string(),
-                switch: &switch.to_string(),
-                cards: &self.card_file("bank-a", "debit"),
-                extra: LIMITS,
-            },
-        )?;
-        let config_path = self.dir.join("cardhub.toml");
-        let registry = cardhub_core::app::open_card_registry(&config)?;
-        let rows = file::read(&self.dir.join("cards.csv"), &config.catalog())?;
+        let bank_url = format!("http://{bank}");
+        let store_url = self.store_url("hub").await?;
+        let setup = HubSetup {
+            bank_url: &bank_url,
+            cards: &self.card_file("bank-a", "debit"),
+            extra: LIMITS,
+            store_url: store_url.as_deref(),
+        };
+        let slots = instances::slots(self.dir, "hub", self.instances(), true)?;
+        let configs = hub_configs(&slots, &setup)?;
+        let registry = cardhub_core::app::open_card_registry(&configs[0])?;
+        let rows = file::read(&slots[0].folder.join("cards.csv"), &configs[0].catalog())?;
         registry.import(rows).await?;
         drop(registry);
-        let mut hub = Child::spawn(
-            self.dir,
-            "hub",
-            &["serve", "--config", &config_path.to_string_lossy()],
-        )?;
-        hub.wait_listening(&[switch, api]).await?;
+        let hubs = Instances::start(&slots, serve_args).await?;
 
-        let bank_url = format!("http://{bank}");
         let mut measured = Vec::new();
-        let children = [&hub, &refsys];
+        let others = [&refsys];
         if self.args.wants(Scenario::Online) {
-            let run = self.measure(Scenario::Online, switch, &children, Some(&bank_url));
+            let run = self.measure(Scenario::Online, &hubs, &others, Some(&bank_url));
             measured.push(run.await?);
         }
         if self.args.wants(Scenario::StandIn) {
-            self.close_bank_a(&bank_url, api).await?;
-            let run = self.measure(Scenario::StandIn, switch, &children, Some(&bank_url));
+            self.close_bank_a(&bank_url, hubs.apis()).await?;
+            let run = self.measure(Scenario::StandIn, &hubs, &others, Some(&bank_url));
             measured.push(run.await?);
         }
-        hub.stop().await;
+        hubs.stop().await;
         refsys.stop().await;
         Ok(measured)
     }
 
-    /// A hub whose cards are prepaid cards of `city` (mode `prepaid`), each
-    /// loaded once through the ledger before the hub starts.
+    /// Hubs whose cards are prepaid cards of `city` (mode `prepaid`), each
+    /// loaded once through the ledger before the hubs start.
     async fn prepaid(&self) -> Result<Measured> {
         let dir = self.dir.join("prepaid");
-        let [switch, api] = free_addresses::<2>()?;
-        let config = loopback::write_config(
-            &dir,
-            &Setup {
-                // bank-a is not asked: no account-system process runs.
-                bank_url: "http://127.0.0.1:9",
-                api: &api.to_string(),
-                switch: &switch.to_string(),
-                cards: &self.card_file("city", "prepaid"),
-                extra: &format!("{LIMITS}\n{PREPAID}"),
-            },
-        )?;
-        prepaid_cards(&config, &dir, self.cards.len()).await?;
-        let config_path = dir.join("cardhub.toml");
-        let mut hub = Child::spawn(
-            &dir,
-            "hub",
-            &["serve", "--config", &config_path.to_string_lossy()],
-        )?;
-        hub.wait_listening(&[switch, api]).await?;
-        let measured = self.measure(Scenario::Prepaid, switch, &[&hub], None).await;
-        hub.stop().await;
+        let store_url = self.store_url("prepaid").await?;
+        let setup = HubSetup {
+            // bank-a is not asked: no account-system process runs.
+            bank_url: "http://127.0.0.1:9",
+            cards: &self.card_file("city", "prepaid"),
+            extra: &format!("{LIMITS}\n{PREPAID}"),
+            store_url: store_url.as_deref(),
+        };
+        let slots = instances::slots(&dir, "hub", self.instances(), true)?;
+        let configs = hub_configs(&slots, &setup)?;
+        prepaid_cards(&configs[0], &slots[0].folder, self.cards.len()).await?;
+        let hubs = Instances::start(&slots, serve_args).await?;
+        let measured = self.measure(Scenario::Prepaid, &hubs, &[], None).await;
+        hubs.stop().await;
         measured
     }
 
-    /// A warm-up, then the measured run, with what `children` and the
-    /// account system at `bank_url` did during it.
+    fn instances(&self) -> usize {
+        usize::from(self.args.instances)
+    }
+
+    /// A new database named for `name` on the PostgreSQL server; `None`
+    /// for SQLite.
+    async fn store_url(&self, name: &str) -> Result<Option<String>> {
+        match self.postgres {
+            Some(postgres) => Ok(Some(postgres.database(name).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// A warm-up, then the measured run, with what the hubs, `others` and
+    /// the account system at `bank_url` did during it.
     async fn measure(
         &self,
         scenario: Scenario,
-        switch: SocketAddr,
-        children: &[&Child],
+        hubs: &Instances,
+        others: &[&Child],
         bank_url: Option<&str>,
     ) -> Result<Measured> {
         let title = scenario.title();
@@ -395,14 +451,20 @@ impl<'a> Bench<'a> {
             0 => FloodReport::default(),
             count => {
                 eprintln!("bench: {title}: warm-up, {count} requests");
-                self.flood(switch, count).await?
+                self.flood(hubs.switches(), count).await?
             }
         };
         let count = self.args.measured_count(&warm_up);
         eprintln!("bench: {title}: measuring, {count} requests");
+        // The simulator, the hubs (in the order of the flood's addresses),
+        // the other children, the database server.
         let cpu = || {
-            let mut cpu = vec![("simulator", cpu_time(std::process::id()))];
-            cpu.extend(children.iter().map(|c| (c.name, c.cpu_time())));
+            let mut cpu = vec![("simulator".to_string(), cpu_time(std::process::id()))];
+            let children = hubs.children().iter().chain(others.iter().copied());
+            cpu.extend(children.map(|c| (c.name.clone(), c.cpu_time())));
+            if let Some(postgres) = self.postgres {
+                cpu.push(("postgres".to_string(), postgres.cpu_time()));
+            }
             cpu
         };
         let calls_before = match bank_url {
@@ -410,11 +472,21 @@ impl<'a> Bench<'a> {
             None => None,
         };
         let cpu_before = cpu();
-        let report = self.flood(switch, count).await?;
+        let report = self.flood(hubs.switches(), count).await?;
         let cpu = cpu()
             .into_iter()
             .zip(cpu_before)
-            .filter_map(|((name, after), (_, before))| Some((name, after?.saturating_sub(before?))))
+            .enumerate()
+            .filter_map(|(i, ((name, after), (_, before)))| {
+                Some(Cpu {
+                    name,
+                    used: after?.saturating_sub(before?),
+                    // Entry 0 is the simulator, 1 to N the hubs.
+                    answered: i
+                        .checked_sub(1)
+                        .and_then(|hub| report.answered_by_address.get(hub).copied()),
+                })
+            })
             .collect();
         let authorizations = match (bank_url, calls_before) {
             (Some(url), Some(before)) => {
@@ -430,9 +502,11 @@ impl<'a> Bench<'a> {
         })
     }
 
-    async fn flood(&self, switch: SocketAddr, count: u64) -> Result<FloodReport> {
+    /// `count` requests over the connections to `switches`, `--connections`
+    /// to each.
+    async fn flood(&self, switches: &[SocketAddr], count: u64) -> Result<FloodReport> {
         let report = sim::flood(FloodOptions {
-            address: switch.to_string(),
+            addresses: switches.iter().map(SocketAddr::to_string).collect(),
             dialect: self.dialect.clone(),
             framing: Framing::TwoByte,
             header: Some("ISO006000070".into()),
@@ -440,7 +514,7 @@ impl<'a> Bench<'a> {
             cards: self.cards.clone(),
             pace: self.args.pace(),
             count,
-            connections: self.args.connections,
+            connections: self.args.connections * switches.len(),
             timeout: REQUEST_TIMEOUT,
             progress: !self.args.json && std::io::stderr().is_terminal(),
         })
@@ -448,9 +522,11 @@ impl<'a> Bench<'a> {
         Ok(report)
     }
 
-    /// Closes bank-a's account system for the day and tells the hub, with
-    /// a balance file applied first.
-    async fn close_bank_a(&self, bank_url: &str, api: SocketAddr) -> Result<()> {
+    /// Closes bank-a's account system for the day and tells the hubs
+    /// through the first one's API, with a balance file applied first;
+    /// returns when every hub has the institution closed and the file.
+    async fn close_bank_a(&self, bank_url: &str, apis: &[SocketAddr]) -> Result<()> {
+        let api = apis.first().context("the hubs serve no API")?;
         loopback::post(
             &self.http,
             &format!("{bank_url}/admin/mode"),
@@ -473,7 +549,37 @@ impl<'a> Bench<'a> {
             r#"{"state":"closed","reason":"cardhub bench: stand-in"}"#.into(),
         )
         .await?;
+        for api in apis {
+            self.wait_closed_with_balances(*api).await?;
+        }
         Ok(())
+    }
+
+    /// Waits until the hub at `api` has bank-a closed and its balance file
+    /// current (another instance applies both within about a second).
+    async fn wait_closed_with_balances(&self, api: SocketAddr) -> Result<()> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let url = format!("http://{api}/api/institutions");
+            let text = loopback::send(&self.http, reqwest::Method::GET, &url, None).await?;
+            let list: serde_json::Value =
+                serde_json::from_str(&text).with_context(|| format!("reading {url}"))?;
+            let bank_a = list["institutions"]
+                .as_array()
+                .and_then(|all| all.iter().find(|i| i["id"] == "bank-a"));
+            let ready = bank_a.is_some_and(|i| {
+                i["state"] == "closed" && i["balances_rows"] == self.cards.len() as u64
+            });
+            if ready {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "the hub at {api} did not show bank-a closed with its balance file within {START_TIMEOUT:?}: {bank_a:?}"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Authorize calls the reference system has received so far.
@@ -544,18 +650,37 @@ async fn prepaid_cards(config: &Config, dir: &Path, cards: usize) -> Result<()> 
     let opened = (0..cards).map(|i| {
         let ledger = ledger.clone();
         async move {
-            ledger.open_card(&account(i), "city-bench").await?;
+            let (account, reference) = (account(i), format!("BENCH-LOAD-{i}"));
+            retried(|| ledger.open_card(&account, "city-bench")).await?;
             let money = Money::new(PREPAID_LOAD, usd);
-            ledger
-                .load(&format!("BENCH-LOAD-{i}"), &account(i), money)
-                .await
+            retried(|| ledger.load(&reference, &account, money)).await
         }
     });
-    // Concurrent: the store commits them in a few groups.
+    // Concurrent: SQLite commits them in a few groups; PostgreSQL runs
+    // them on its writers, where some conflict and are tried again.
     for outcome in futures::future::join_all(opened).await {
         outcome?;
     }
     Ok(())
+}
+
+/// `op`, tried again after a short random pause while it fails with a
+/// retryable store error (on PostgreSQL, concurrent setup writes can fail
+/// to serialise), [`SETUP_ATTEMPTS`] times at most.
+async fn retried<T, F: Future<Output = Result<T, PrepaidError>>>(
+    op: impl Fn() -> F,
+) -> Result<T, PrepaidError> {
+    let mut attempt = 1;
+    loop {
+        match op().await {
+            Err(PrepaidError::Store(e)) if e.is_retryable() && attempt < SETUP_ATTEMPTS => {
+                let pause = rand::random_range(1..=10 * attempt);
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+                attempt += 1;
+            }
+            outcome => return outcome,
+        }
+    }
 }
 
 /// The `i`-th bench card: a test-range PAN with a valid Luhn digit.
@@ -565,95 +690,6 @@ fn card(i: u32) -> Result<Pan> {
 
 fn account(i: usize) -> String {
     format!("BENCH-{i:07}")
-}
-
-/// CPU time (user and system) the process `pid` has used so far, from
-/// `/proc/<pid>/stat` (in ticks of 1/100 s, Linux's `USER_HZ`); `None`
-/// where there is no such file.
-fn cpu_time(pid: u32) -> Option<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // After the command name in parentheses: state (field 3) … utime (14), stime (15).
-    let fields: Vec<&str> = stat
-        .get(stat.rfind(')')? + 1..)?
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
-    Some(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
-}
-
-/// `N` distinct free loopback addresses (free when asked: another process
-/// could take one before the child binds it, which then fails to start).
-fn free_addresses<const N: usize>() -> Result<[SocketAddr; N]> {
-    let listeners = (0..N)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-        .collect::<std::io::Result<Vec<_>>>()
-        .context("finding free ports")?;
-    let mut addrs = [SocketAddr::from(([127, 0, 0, 1], 0)); N];
-    for (addr, listener) in addrs.iter_mut().zip(&listeners) {
-        *addr = listener.local_addr()?;
-    }
-    Ok(addrs)
-}
-
-/// A child process of this binary, its stderr in `<name>.log`; killed
-/// when dropped, so an error never leaves one behind.
-struct Child {
-    name: &'static str,
-    log: PathBuf,
-    process: tokio::process::Child,
-}
-
-impl Child {
-    fn spawn(dir: &Path, name: &'static str, args: &[&str]) -> Result<Child> {
-        let exe = std::env::current_exe().context("finding this program")?;
-        let log = dir.join(format!("{name}.log"));
-        let stderr = std::fs::File::create(&log)?;
-        let level = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into());
-        let process = tokio::process::Command::new(exe)
-            .args(args)
-            .env("RUST_LOG", level)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting the {name}"))?;
-        Ok(Child { name, log, process })
-    }
-
-    /// Waits until every address accepts connections.
-    async fn wait_listening(&mut self, addrs: &[SocketAddr]) -> Result<()> {
-        let deadline = Instant::now() + START_TIMEOUT;
-        for addr in addrs {
-            while tokio::net::TcpStream::connect(addr).await.is_err() {
-                if let Some(status) = self.process.try_wait()? {
-                    bail!(
-                        "the {} exited ({status}); see {}",
-                        self.name,
-                        self.log.display()
-                    );
-                }
-                if Instant::now() > deadline {
-                    bail!(
-                        "the {} did not listen on {addr} within {START_TIMEOUT:?}; see {}",
-                        self.name,
-                        self.log.display()
-                    );
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-        Ok(())
-    }
-
-    fn cpu_time(&self) -> Option<Duration> {
-        cpu_time(self.process.id()?)
-    }
-
-    /// Kills the process and waits for it (its state is thrown away).
-    async fn stop(mut self) {
-        let _ = self.process.kill().await;
-    }
 }
 
 #[cfg(test)]

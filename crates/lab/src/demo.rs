@@ -175,6 +175,7 @@ async fn demo(args: DemoArgs) -> Result<()> {
             api,
             switch: "127.0.0.1:0",
             cards: &format!("{CARDS}{VENDOR_CARDS}"),
+            store_url: None,
             extra: &format!("{VENDOR_INSTITUTIONS}{}", prepaid::CONFIG),
         },
     )?;

@@ -28,6 +28,9 @@ pub struct Setup<'a> {
     pub switch: &'a str,
     /// The card file, written as `cards.csv` beside the config.
     pub cards: &'a str,
+    /// The store: a PostgreSQL database's URL, or `None` for SQLite's
+    /// `demo.db` beside the config.
+    pub store_url: Option<&'a str>,
     /// More TOML appended after the `[[switch]]` table (further tables, such
     /// as another `[limits.<name>]` profile).
     pub extra: &'a str,
@@ -50,10 +53,15 @@ pub fn write_config(dir: &Path, setup: &Setup) -> Result<Config> {
     let Setup {
         api, switch, extra, ..
     } = setup;
+    // Debug quoting escapes `"` and `\` as a TOML basic string does.
+    let store = match setup.store_url {
+        Some(url) => format!("url = {url:?}"),
+        None => "path = \"demo.db\"".into(),
+    };
     let text = format!(
         r##"adapters_dir = "adapters"
 [store]
-path = "demo.db"
+{store}
 # DEMO KEYS — public in the repository, they protect nothing.
 [security]
 pan_hash_key = "37cbfeb75e35b442706f6c70d0dd6f96f0afc0a67508122f4711ba8a25b47eb4"

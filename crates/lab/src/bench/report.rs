@@ -20,8 +20,18 @@ pub(super) struct Measured {
     /// run (none for the floor).
     pub(super) authorizations: Option<u64>,
     /// CPU time each process used during the run, where the system tells
-    /// (Linux): the simulator first, then the children.
-    pub(super) cpu: Vec<(&'static str, Duration)>,
+    /// (Linux): the simulator first, then the hubs, then the other
+    /// children and the database server.
+    pub(super) cpu: Vec<Cpu>,
+}
+
+/// CPU time one process used during a run.
+pub(super) struct Cpu {
+    pub(super) name: String,
+    pub(super) used: Duration,
+    /// The answers it gave, for a hub instance: its CPU per request is
+    /// over those. `None`: over all the run's requests.
+    pub(super) answered: Option<u64>,
 }
 
 /// A scenario against the floor: its throughput divided by the floor's,
@@ -36,6 +46,11 @@ pub(super) struct Ratio {
 pub(super) struct Report {
     /// `concurrency N` or `rate N/s`.
     pub(super) pace: String,
+    /// `sqlite` or `postgresql`.
+    pub(super) store: &'static str,
+    /// Hub instances of each scenario.
+    pub(super) instances: u8,
+    /// Connections to each instance.
     pub(super) connections: usize,
     pub(super) cards: u32,
     pub(super) warm_up: u64,
@@ -55,12 +70,22 @@ impl Measured {
         expected.unwrap_or(0) as f64 / r.requests.max(1) as f64
     }
 
-    /// CPU microseconds per request of each process.
-    fn cpu_per_request(&self) -> Vec<(&'static str, f64)> {
-        let requests = self.report.requests.max(1) as f64;
+    /// CPU microseconds per request of each process: a hub's over the
+    /// requests it answered, the others' over all.
+    fn cpu_per_request(&self) -> Vec<(&str, f64)> {
         self.cpu
             .iter()
-            .map(|(name, cpu)| (*name, cpu.as_secs_f64() * 1e6 / requests))
+            .map(|c| {
+                let requests = c.answered.unwrap_or(self.report.requests).max(1) as f64;
+                (c.name.as_str(), c.used.as_secs_f64() * 1e6 / requests)
+            })
+            .collect()
+    }
+
+    /// The answers of each hub instance.
+    fn answered_by_instance(&self) -> Vec<(&str, u64)> {
+        let hubs = self.cpu.iter();
+        hubs.filter_map(|c| Some((c.name.as_str(), c.answered?)))
             .collect()
     }
 
@@ -91,6 +116,9 @@ impl Measured {
             "account_system_authorizations": self.authorizations,
             "cpu_us_per_request": self.cpu_per_request().into_iter()
                 .map(|(name, us)| (name.to_string(), json!(us)))
+                .collect::<serde_json::Map<_, _>>(),
+            "answered_by_instance": self.answered_by_instance().into_iter()
+                .map(|(name, n)| (name.to_string(), json!(n)))
                 .collect::<serde_json::Map<_, _>>(),
         })
     }
@@ -142,6 +170,8 @@ impl Report {
     pub(super) fn json(&self) -> serde_json::Value {
         json!({
             "pace": self.pace,
+            "store": self.store,
+            "instances": self.instances,
             "connections": self.connections,
             "cards": self.cards,
             "warm_up": self.warm_up,
@@ -163,7 +193,10 @@ impl Report {
         let _ = writeln!(
             out,
             "cardhub bench: simulator, hub and reference account system as separate processes on loopback; \
-             {}, {} connection(s), {} cards, {} warm-up requests per scenario; {} CPUs, load average {}",
+             {} hub instance(s) on {}; {}, {} connection(s) per instance, {} cards, {} warm-up requests \
+             per scenario; {} CPUs, load average {}",
+            self.instances,
+            self.store,
             self.pace,
             self.connections,
             self.cards,
@@ -188,6 +221,14 @@ impl Report {
                 .collect();
             if !cpu.is_empty() {
                 let _ = writeln!(out, "cpu         µs per request: {}", cpu.join(", "));
+            }
+            let answered = m.answered_by_instance();
+            if answered.len() > 1 {
+                let answered: Vec<String> = answered
+                    .iter()
+                    .map(|(name, n)| format!("{name} {n}"))
+                    .collect();
+                let _ = writeln!(out, "instances   answers: {}", answered.join(", "));
             }
             if let Some(calls) = m.authorizations {
                 let _ = writeln!(

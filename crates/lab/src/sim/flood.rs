@@ -47,8 +47,10 @@ pub enum Pace {
 /// What to flood and how.
 #[derive(Debug, Clone)]
 pub struct FloodOptions {
-    /// The hub's `host:port`.
-    pub address: String,
+    /// The hub's `host:port`, or several hubs': connection `i` goes to
+    /// `addresses[i % addresses.len()]`, and the report counts the answers
+    /// of each.
+    pub addresses: Vec<String>,
     pub dialect: Arc<Dialect>,
     pub framing: Framing,
     /// Header of the sign-on (see [`SimClient::connect`]); requests keep the template's.
@@ -76,9 +78,9 @@ pub struct FloodOptions {
 pub async fn flood(options: FloodOptions) -> Result<FloodReport, SimError> {
     options.check()?;
     let mut clients = Vec::with_capacity(options.connections);
-    for _ in 0..options.connections {
+    for i in 0..options.connections {
         let client = SimClient::connect(
-            &options.address,
+            &options.addresses[i % options.addresses.len()],
             options.dialect.clone(),
             options.framing,
             options.header.clone(),
@@ -87,7 +89,14 @@ pub async fn flood(options: FloodOptions) -> Result<FloodReport, SimError> {
         client.sign_on().await?;
         clients.push(client);
     }
-    let outbounds: Vec<Outbound> = clients.iter().map(|c| c.outbound().clone()).collect();
+    let targets: Vec<Target> = clients
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Target {
+            outbound: c.outbound().clone(),
+            address: i % options.addresses.len(),
+        })
+        .collect();
     let maker = Arc::new(RequestMaker::new(options.template, options.cards));
     let (results, outcomes) = mpsc::unbounded_channel();
     let started = Instant::now();
@@ -97,7 +106,7 @@ pub async fn flood(options: FloodOptions) -> Result<FloodReport, SimError> {
             for i in 0..workers {
                 tokio::spawn(
                     Worker {
-                        outbound: outbounds[i % outbounds.len()].clone(),
+                        target: targets[i % targets.len()].clone(),
                         maker: maker.clone(),
                         next: next.clone(),
                         count: options.count,
@@ -111,7 +120,7 @@ pub async fn flood(options: FloodOptions) -> Result<FloodReport, SimError> {
         Pace::Rate(rate) => {
             tokio::spawn(
                 Launcher {
-                    outbounds,
+                    targets,
                     maker,
                     count: options.count,
                     rate,
@@ -124,7 +133,7 @@ pub async fn flood(options: FloodOptions) -> Result<FloodReport, SimError> {
         }
     }
     drop(results);
-    let tally = Collector::new(options.count, options.progress)
+    let tally = Collector::new(options.count, options.addresses.len(), options.progress)
         .run(outcomes)
         .await;
     let report = tally.report(options.count, started.elapsed());
@@ -144,6 +153,16 @@ impl FloodOptions {
         if self.connections == 0 || self.connections > MAX_CONNECTIONS {
             return option("connections", format!("must be 1 to {MAX_CONNECTIONS}"));
         }
+        if self.addresses.is_empty() {
+            return option("addresses", "name at least one".into());
+        }
+        if self.connections < self.addresses.len() {
+            let reason = format!(
+                "must be at least one per address ({} addresses)",
+                self.addresses.len()
+            );
+            return option("connections", reason);
+        }
         if self.timeout.is_zero() {
             return option("timeout", "must be more than zero".into());
         }
@@ -159,10 +178,18 @@ impl FloodOptions {
     }
 }
 
+/// One connection of the run and the address it goes to (an index into
+/// [`FloodOptions::addresses`]).
+#[derive(Clone)]
+struct Target {
+    outbound: Outbound,
+    address: usize,
+}
+
 /// Concurrency mode: sends requests one after the other until the run's
 /// count is reached (the requests are shared out through `next`).
 struct Worker {
-    outbound: Outbound,
+    target: Target,
     maker: Arc<RequestMaker>,
     /// The next request number of the run, shared by all workers.
     next: Arc<AtomicU64>,
@@ -178,7 +205,7 @@ impl Worker {
             if seq >= self.count {
                 break;
             }
-            let outcome = attempt(&self.outbound, &self.maker, seq, self.timeout).await;
+            let outcome = attempt(&self.target, &self.maker, seq, self.timeout).await;
             if self.results.send(outcome).is_err() {
                 break;
             }
@@ -189,7 +216,7 @@ impl Worker {
 /// Rate mode: starts request `n` at `n / rate` seconds, each in its own
 /// task, round-robin over the connections.
 struct Launcher {
-    outbounds: Vec<Outbound>,
+    targets: Vec<Target>,
     maker: Arc<RequestMaker>,
     count: u64,
     rate: f64,
@@ -202,18 +229,18 @@ struct Launcher {
 impl Launcher {
     async fn run(self) {
         let started = Instant::now();
-        let connections = self.outbounds.len() as u64;
+        let connections = self.targets.len() as u64;
         let mut launched = 0;
         while launched < self.count {
             // Everything due by now goes out at once: timers tick in
             // milliseconds, rates may be far above 1000 per second.
             let due = ((started.elapsed().as_secs_f64() * self.rate) as u64 + 1).min(self.count);
             for seq in launched..due {
-                let outbound = &self.outbounds[(seq % connections) as usize];
+                let target = &self.targets[(seq % connections) as usize];
                 let outcome = match self.outstanding.clone().try_acquire_owned() {
                     Ok(permit) => {
                         tokio::spawn(in_flight(
-                            outbound.clone(),
+                            target.clone(),
                             self.maker.clone(),
                             seq,
                             self.timeout,
@@ -241,28 +268,24 @@ impl Launcher {
 
 /// One request of the rate launcher, holding its outstanding permit.
 async fn in_flight(
-    outbound: Outbound,
+    target: Target,
     maker: Arc<RequestMaker>,
     seq: u64,
     timeout: Duration,
     results: mpsc::UnboundedSender<Outcome>,
     permit: OwnedSemaphorePermit,
 ) {
-    let outcome = attempt(&outbound, &maker, seq, timeout).await;
+    let outcome = attempt(&target, &maker, seq, timeout).await;
     drop(permit);
     let _ = results.send(outcome);
 }
 
 /// Makes request `seq`, sends it and judges the answer.
-async fn attempt(
-    outbound: &Outbound,
-    maker: &RequestMaker,
-    seq: u64,
-    timeout: Duration,
-) -> Outcome {
-    let request = maker.build(seq, outbound.next_stan());
-    match exchange(outbound, &request, timeout).await {
+async fn attempt(target: &Target, maker: &RequestMaker, seq: u64, timeout: Duration) -> Outcome {
+    let request = maker.build(seq, target.outbound.next_stan());
+    match exchange(&target.outbound, &request, timeout).await {
         Ok((answer, latency)) => Outcome::Answered {
+            address: target.address,
             code: response_code_text(&answer),
             latency,
             mismatch: answer.get(de::STAN) != request.get(de::STAN)
@@ -280,7 +303,7 @@ struct Collector {
 }
 
 impl Collector {
-    fn new(count: u64, show: bool) -> Collector {
+    fn new(count: u64, addresses: usize, show: bool) -> Collector {
         let progress = if show {
             let bar = ProgressBar::new(count);
             if let Ok(style) = ProgressStyle::with_template(
@@ -293,7 +316,7 @@ impl Collector {
             ProgressBar::hidden()
         };
         Collector {
-            tally: Tally::new(),
+            tally: Tally::new(addresses),
             progress,
         }
     }
@@ -319,7 +342,7 @@ mod tests {
     fn options(pace: Pace) -> FloodOptions {
         let dialect = Arc::new(Dialect::shipped("base24").unwrap().unwrap());
         FloodOptions {
-            address: "127.0.0.1:1".into(),
+            addresses: vec!["127.0.0.1:1".into()],
             dialect,
             framing: Framing::TwoByte,
             header: None,
@@ -355,6 +378,20 @@ mod tests {
             (
                 FloodOptions {
                     connections: 0,
+                    ..options(Pace::Rate(1.0))
+                },
+                "connections",
+            ),
+            (
+                FloodOptions {
+                    addresses: Vec::new(),
+                    ..options(Pace::Rate(1.0))
+                },
+                "addresses",
+            ),
+            (
+                FloodOptions {
+                    addresses: vec!["127.0.0.1:1".into(), "127.0.0.1:2".into()],
                     ..options(Pace::Rate(1.0))
                 },
                 "connections",

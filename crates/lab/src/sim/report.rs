@@ -29,6 +29,9 @@ pub struct FloodReport {
     /// Requests in the run (`count`).
     pub requests: u64,
     pub answered: u64,
+    /// Answers from each address, in the order of
+    /// [`FloodOptions::addresses`](super::FloodOptions::addresses).
+    pub answered_by_address: Vec<u64>,
     /// Answers by DE 39 (`none` when an answer has no DE 39).
     pub codes: BTreeMap<String, u64>,
     pub timeouts: u64,
@@ -51,6 +54,8 @@ pub struct FloodReport {
 #[derive(Debug)]
 pub(crate) enum Outcome {
     Answered {
+        /// The index of the address that answered.
+        address: usize,
         code: String,
         latency: Duration,
         mismatch: bool,
@@ -65,6 +70,7 @@ pub(crate) struct Tally {
     latency: Histogram<u64>,
     codes: BTreeMap<String, u64>,
     answered: u64,
+    answered_by_address: Vec<u64>,
     timeouts: u64,
     errors: u64,
     first_error: Option<String>,
@@ -73,12 +79,14 @@ pub(crate) struct Tally {
 }
 
 impl Tally {
-    pub(crate) fn new() -> Tally {
+    /// A tally of a run against `addresses` addresses.
+    pub(crate) fn new(addresses: usize) -> Tally {
         Tally {
             latency: Histogram::new_with_bounds(1, LATENCY_MAX_US, 3)
                 .unwrap_or_else(|_| unreachable!("constant bounds and precision are valid")),
             codes: BTreeMap::new(),
             answered: 0,
+            answered_by_address: vec![0; addresses],
             timeouts: 0,
             errors: 0,
             first_error: None,
@@ -103,11 +111,15 @@ impl Tally {
     pub(crate) fn record(&mut self, outcome: Outcome) {
         match outcome {
             Outcome::Answered {
+                address,
                 code,
                 latency,
                 mismatch,
             } => {
                 self.answered += 1;
+                if let Some(n) = self.answered_by_address.get_mut(address) {
+                    *n += 1;
+                }
                 *self.codes.entry(code).or_default() += 1;
                 let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
                 self.latency.saturating_record(micros.max(1));
@@ -140,6 +152,7 @@ impl Tally {
         FloodReport {
             requests,
             answered: self.answered,
+            answered_by_address: self.answered_by_address,
             codes: self.codes,
             timeouts: self.timeouts,
             errors: self.errors,
@@ -212,15 +225,17 @@ mod tests {
 
     #[test]
     fn tally_counts_and_percentiles() {
-        let mut tally = Tally::new();
+        let mut tally = Tally::new(2);
         for ms in 1..=100 {
             tally.record(Outcome::Answered {
+                address: (ms % 2) as usize,
                 code: "00".into(),
                 latency: Duration::from_millis(ms),
                 mismatch: ms == 50,
             });
         }
         tally.record(Outcome::Answered {
+            address: 1,
             code: "91".into(),
             latency: Duration::from_millis(1),
             mismatch: false,
@@ -233,6 +248,7 @@ mod tests {
         }));
         let report = tally.report(104, Duration::from_secs(2));
         assert_eq!(report.answered, 101);
+        assert_eq!(report.answered_by_address, [50, 51]);
         assert_eq!(report.codes["00"], 100);
         assert_eq!(report.codes["91"], 1);
         assert_eq!((report.timeouts, report.errors, report.dropped), (1, 1, 1));
