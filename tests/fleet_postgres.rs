@@ -346,7 +346,9 @@ async fn saf_continues_on_the_survivor_of_a_kill_9() {
 async fn two_hubs(name: &str) -> (Arc<TestBank>, [TestHub; 2], [Arc<SimClient>; 2], Store) {
     let url = support::pg::database(name);
     let dir = tempfile::tempdir().unwrap();
-    let configs = [0, 1].map(|i| fleet::write_config(dir.path(), &config_text(CITY), &url, i, ""));
+    // One failure of the ledger opens its breaker: a copy must not count.
+    let text = config_text(&format!("{CITY}breaker = {{ failures = 1 }}\n"));
+    let configs = [0, 1].map(|i| fleet::write_config(dir.path(), &text, &url, i, ""));
     let config = Config::load(&configs[0]).unwrap();
     cards_and_ledger(&config, dir.path(), "active").await;
     let bank = Arc::new(TestBank::default());
@@ -406,6 +408,10 @@ async fn a_retransmission_at_the_other_instance_gets_the_original_answer() {
     assert_eq!(code_of(&clients[1], &prepaid).await, "00");
     let ledger = Ledger::new(store.clone(), &hubs[0].config.prepaid);
     assert_eq!(ledger.balance("P-1").unwrap().available, 10_000 - 500);
+    // The copy's booking conflicted with the original's row: the ledger is
+    // up, its breaker counted nothing.
+    let city = hubs[1].hub.institutions().get("city").unwrap().clone();
+    assert!(!city.breaker_tripped() && city.state().is_online());
     for stan in [10, 11] {
         assert_eq!(
             rows_of(&store, stan),

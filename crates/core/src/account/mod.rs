@@ -174,6 +174,12 @@ pub enum AccountError {
     /// the account system is unknown.
     #[error("cardhub failed during the call: {0}")]
     Internal(String),
+    /// The account system could not book now: its write conflicted with
+    /// another (several hub instances on one card, or a retransmission's
+    /// row at another instance), and nothing was booked. It is up; the
+    /// breaker does not count it.
+    #[error("booking conflicted with concurrent ones: {0}")]
+    Conflict(String),
 }
 
 impl AccountError {
@@ -188,6 +194,7 @@ impl AccountError {
             AccountError::Unsendable(_) => "unsendable",
             AccountError::Unsupported(_) => "unsupported",
             AccountError::Internal(_) => "internal",
+            AccountError::Conflict(_) => "conflict",
         }
     }
 
@@ -196,7 +203,10 @@ impl AccountError {
     pub fn is_unavailability(&self) -> bool {
         !matches!(
             self,
-            AccountError::Unsendable(_) | AccountError::Unsupported(_) | AccountError::Internal(_)
+            AccountError::Unsendable(_)
+                | AccountError::Unsupported(_)
+                | AccountError::Internal(_)
+                | AccountError::Conflict(_)
         )
     }
 }
@@ -377,4 +387,19 @@ impl Channel {
 pub struct Balances {
     pub available: i64,
     pub ledger: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AccountError;
+
+    /// The breaker counts what says the system is down, not a booking that
+    /// conflicted with concurrent ones nor a request cardhub cannot send.
+    #[test]
+    fn a_conflict_is_not_an_unavailability() {
+        assert!(!AccountError::Conflict("serialization failure".into()).is_unavailability());
+        assert!(!AccountError::Unsendable("too long".into()).is_unavailability());
+        assert!(AccountError::Unreachable("refused".into()).is_unavailability());
+        assert!(AccountError::Timeout.is_unavailability());
+    }
 }

@@ -114,6 +114,9 @@ impl PrepaidLedger {
             }
         };
         match booked {
+            Err(PrepaidError::Store(e)) if e.is_conflict() => {
+                Err(AccountError::Conflict(format!("prepaid ledger store: {e}")))
+            }
             Err(PrepaidError::Store(e)) => Err(AccountError::Unreachable(format!(
                 "prepaid ledger store: {e}"
             ))),

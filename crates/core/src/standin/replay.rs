@@ -149,6 +149,11 @@ impl Replay {
                     .unwrap_or(Err(AccountError::Timeout));
                 match answered {
                     Ok(answer) => Attempt::of_answer(operation, &answer),
+                    // Up, but busy with concurrent writes: the next round.
+                    Err(e @ AccountError::Conflict(_)) => Attempt::Failed {
+                        error: e.to_string(),
+                        code: None,
+                    },
                     // The adapter can never send it: no sign of the system's health.
                     Err(e) if !e.is_unavailability() => Attempt::Permanent {
                         error: e.to_string(),

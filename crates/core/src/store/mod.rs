@@ -647,6 +647,20 @@ impl StoreStats {
 }
 
 impl StoreError {
+    /// Whether the write conflicted with another one, and the store is up:
+    /// concurrent writes its reruns did not get past (SQLite: the database
+    /// stayed locked; PostgreSQL: a serialization failure or deadlock), or
+    /// a unique key another write took first (a retransmission's row at
+    /// another instance).
+    #[must_use]
+    pub fn is_conflict(&self) -> bool {
+        match self {
+            StoreError::Query(e) => e.is_busy() || e.is_unique_violation(),
+            StoreError::Commit(e) => e.is_busy() || e.is_unique_violation(),
+            _ => false,
+        }
+    }
+
     /// Whether the same write may succeed if tried again later.
     #[must_use]
     pub fn is_retryable(&self) -> bool {
