@@ -482,3 +482,70 @@ async fn no_full_pan_is_stored() {
         }
     }
 }
+
+/// The decision's row of an approved online call cannot be written (a
+/// trigger refuses it, as a store that fails to serialise or stops
+/// answering would): the switch gets 96 while the bank approved. The
+/// call's intent outlives its request, and the running hub reverses the
+/// call once the intent is stale — not at its next start.
+#[tokio::test]
+async fn an_approval_whose_row_failed_is_reversed_while_the_hub_runs() {
+    let t = start("").await;
+    let c = client(&t.addr).await;
+    let store = t.hub.store().clone();
+    let (refuse, allow) = if on_postgres() {
+        (
+            "CREATE FUNCTION refuse_row() RETURNS trigger AS $$ BEGIN \
+             RAISE EXCEPTION 'refused by the test'; END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER refuse_row BEFORE INSERT ON journal FOR EACH ROW \
+             WHEN (NEW.stan = '000900') EXECUTE FUNCTION refuse_row()",
+            "DROP TRIGGER refuse_row ON journal",
+        )
+    } else {
+        (
+            "CREATE TRIGGER refuse_row BEFORE INSERT ON journal WHEN NEW.stan = '000900' \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+            "DROP TRIGGER refuse_row",
+        )
+    };
+    store.write(move |w| w.execute_batch(refuse)).await.unwrap();
+    let count = |sql: &'static str| -> i64 {
+        store
+            .read(move |r| r.query_row(sql, [], |row| row.get(0)))
+            .unwrap()
+    };
+
+    assert_eq!(
+        code_of(&c, &purchase("4761739001010010", 2_500, 900)).await,
+        "96"
+    );
+    assert_eq!(t.bank.calls("authorize").len(), 1, "the bank approved");
+    assert_eq!(count("SELECT COUNT(*) FROM call_intents"), 1);
+    // Its request might still be under way: nothing is touched yet.
+    assert_eq!(t.hub.reverse_stale_calls().await.unwrap(), 0);
+    assert_eq!(count("SELECT COUNT(*) FROM call_intents"), 1);
+
+    // The request long gone, the store writable again.
+    store
+        .write(move |w| {
+            w.execute_batch(allow)?;
+            w.execute_batch("UPDATE call_intents SET received_at_us = received_at_us - 600000000")
+        })
+        .await
+        .unwrap();
+    assert_eq!(t.hub.reverse_stale_calls().await.unwrap(), 1);
+    assert_eq!(count("SELECT COUNT(*) FROM call_intents"), 0);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM journal WHERE stan = '000900' AND response_code = '96'"),
+        1
+    );
+    assert_eq!(
+        count(
+            "SELECT COUNT(*) FROM saf_queue q JOIN journal j ON j.txn_id = q.txn_id \
+             WHERE q.operation = 'reverse' AND j.stan = '000900'"
+        ),
+        1,
+        "a Reverse of the approved call is queued"
+    );
+    t.link.shutdown().await;
+}

@@ -174,6 +174,7 @@ pub fn spawn_background(
     shutdown: CancellationToken,
 ) {
     spawn_card_refresh(hub, shutdown.clone());
+    spawn_stale_call_reversal(hub, shutdown.clone());
     if config
         .institutions
         .iter()
@@ -297,6 +298,28 @@ fn spawn_hold_expiry(ledger: Ledger, shutdown: CancellationToken) {
 
 /// Reloads the card snapshot whenever the registry changed (e.g. by
 /// `cardhub cards block` in another process), until shutdown.
+/// Reverses, every minute, the calls whose decision's row was never
+/// written ([`Hub::reverse_stale_calls`]).
+fn spawn_stale_call_reversal(hub: &Arc<Hub>, shutdown: CancellationToken) {
+    let hub = hub.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(STALE_CALL_SWEEP);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if let Err(e) = hub.reverse_stale_calls().await {
+                        warn!(error = %e, "stale call intents not reversed");
+                    }
+                }
+                _ = shutdown.cancelled() => break,
+            }
+        }
+    });
+}
+
+/// How often [`spawn_stale_call_reversal`] looks.
+const STALE_CALL_SWEEP: std::time::Duration = std::time::Duration::from_secs(60);
+
 fn spawn_card_refresh(hub: &Arc<Hub>, shutdown: CancellationToken) {
     let cards = hub.cards().clone();
     tokio::spawn(async move {

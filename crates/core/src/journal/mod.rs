@@ -257,6 +257,28 @@ pub fn journal_interrupted(c: &sql::Connection, instance: u8) -> sql::Result<Vec
     move_intents(c, &own, &own_intents)
 }
 
+/// Moves instance `instance`'s call intents of requests received before
+/// `before_us` into the journal as [`journal_interrupted`] does, while the
+/// hub runs: a request lives seconds, so such an intent outlived its request
+/// — the write that should have cleared it with the decision's row failed
+/// (the store conflicted or did not answer), the switch got 96, and the
+/// call's outcome stands nowhere. The calls, to be reversed.
+pub fn journal_stale_intents(
+    c: &sql::Connection,
+    instance: u8,
+    before_us: i64,
+) -> sql::Result<Vec<Interrupted>> {
+    let own = format!(
+        "{} AND received_at_us < {before_us}",
+        txn_id::of_instance_sql("txn_id", instance)
+    );
+    let own_intents = format!(
+        "{} AND i.received_at_us < {before_us}",
+        txn_id::of_instance_sql("i.txn_id", instance)
+    );
+    move_intents(c, &own, &own_intents)
+}
+
 /// Moves the intent of call `txn_id` into the journal as
 /// [`journal_interrupted`] does, for a call whose decision cannot be
 /// journaled: another request took its duplicate key meanwhile (a

@@ -120,6 +120,42 @@ impl Hub {
     }
 }
 
+impl Hub {
+    /// Calls whose request ended without its decision journaled, while the
+    /// hub runs: their intents, older than [`STALE_INTENT`], are journaled
+    /// with their 96 and each call is reversed (as after a stop). Without
+    /// this an account system's approval the switch saw as 96 would stand
+    /// until this instance's next start. The calls reversed.
+    ///
+    /// # Errors
+    /// The store's error; nothing moved.
+    pub async fn reverse_stale_calls(&self) -> Result<usize, crate::store::StoreError> {
+        let ids = self.ids.clone();
+        let before_us = (Timestamp::now() - STALE_INTENT).as_microsecond();
+        let calls = self
+            .store
+            .write(move |c| {
+                let calls = journal::journal_stale_intents(c, ids.instance(), before_us)?;
+                queue_reversals(c, &ids, &calls)?;
+                Ok(calls)
+            })
+            .await?;
+        for call in &calls {
+            warn!(
+                txn_id = %call.txn_id,
+                institution = call.institution,
+                "account-system call whose decision was never journaled: outcome unknown, reversal queued"
+            );
+        }
+        Ok(calls.len())
+    }
+}
+
+/// How old a call intent is when [`Hub::reverse_stale_calls`] takes its
+/// request for ended: far past any switch deadline (seconds) plus the
+/// late-answer window after it.
+pub const STALE_INTENT: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// Queues a Reverse for each call whose outcome nobody knows, under an id
 /// of its own, held until the late-answer window after the request's
 /// arrival has passed (so it cannot overtake the call at the account
