@@ -65,18 +65,7 @@ async fn start_prepaid() -> TestHub {
         ("city-down".to_string(), down as Arc<dyn AccountSystem>),
     ]);
     let hub = Arc::new(app::open(&config, systems).unwrap());
-    let link = link::start(&config.switches, &config.link, hub.clone())
-        .await
-        .unwrap();
-    let addr = link.local_addr("base24").unwrap().to_string();
-    TestHub {
-        link,
-        hub,
-        addr,
-        config,
-        bank,
-        dir,
-    }
+    linked(dir, config, hub, bank).await
 }
 
 /// The rows of a query on the hub's store, each converted by `f`.

@@ -19,7 +19,7 @@ use cardhub_core::account::AccountSystem;
 use cardhub_core::config::Config;
 use cardhub_core::store::{PostgresOptions, Store};
 use cardhub_core::{api, app, link};
-use support::prepaid::{load, open_ledger};
+use support::prepaid::{CITY, load, open_ledger};
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -31,16 +31,6 @@ const TOKEN: &str = "store-unreachable-token-01";
 
 /// A prepaid card of institution `city`, loaded before the outage.
 const PREPAID: &str = "4761739002010019";
-
-const EXTRA: &str = r#"
-[prepaid]
-default_max_balance = 30000
-
-[[institution]]
-id = "city"
-name = "City prepaid"
-mode = "prepaid"
-"#;
 
 /// A TCP relay to `upstream` that forwards while its switch says so. Turned
 /// off, it forwards nothing in either direction but keeps every socket
@@ -153,7 +143,7 @@ struct Served {
 
 async fn serve(url: &str, dir: tempfile::TempDir) -> Served {
     let text = config_text(&format!(
-        "{EXTRA}\n[api]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n"
+        "{CITY}\n[api]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n"
     ))
     .replace("path = \"hub.db\"", &format!("url = \"{url}\""));
     let path = dir.path().join("cardhub.toml");
@@ -188,19 +178,8 @@ async fn serve(url: &str, dir: tempfile::TempDir) -> Served {
     )
     .await
     .unwrap();
-    let link = link::start(&config.switches, &config.link, hub.clone())
-        .await
-        .unwrap();
-    let addr = link.local_addr("base24").unwrap().to_string();
     Served {
-        hub: TestHub {
-            link,
-            hub,
-            addr,
-            config,
-            bank,
-            dir,
-        },
+        hub: linked(dir, config, hub, bank).await,
         api: format!("http://{}", running.addr),
         shutdown,
     }

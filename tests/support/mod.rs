@@ -389,6 +389,17 @@ pub async fn start_in(dir: tempfile::TempDir, config: Config, bank: Arc<TestBank
     let systems: HashMap<String, Arc<dyn AccountSystem>> =
         HashMap::from([("bank-a".to_string(), bank.clone() as Arc<dyn AccountSystem>)]);
     let hub = Arc::new(app::open(&config, systems).unwrap());
+    linked(dir, config, hub, bank).await
+}
+
+/// The test hub of `hub` (opened on `config`, files in `dir`, `bank` its
+/// account system), its switch link started.
+pub async fn linked(
+    dir: tempfile::TempDir,
+    config: Config,
+    hub: Arc<Hub>,
+    bank: Arc<TestBank>,
+) -> TestHub {
     let link = link::start(&config.switches, &config.link, hub.clone())
         .await
         .unwrap();
