@@ -75,6 +75,7 @@ fn the_migration_keeps_older_late_repeats_apart() {
     // with a late repeat decided again.
     db.execute_batch(
         "DROP INDEX journal_duplicate_key; DROP INDEX call_intents_duplicate_key;
+         DROP INDEX balance_files_one_current;
          DROP TABLE daily_totals; DROP TABLE shadow_account_locks;
          DROP TABLE audit_log; DROP TABLE access_tokens; DROP TABLE access_sessions;
          DROP TABLE access_user_institutions; DROP TABLE access_users;

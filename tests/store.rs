@@ -480,3 +480,51 @@ fn crash_child() {
         }
     });
 }
+
+/// Migration 18: a store holding two current balance files for one
+/// institution keeps the newest; afterwards the database itself refuses a
+/// second current file.
+#[tokio::test]
+async fn one_current_balance_file_per_institution() {
+    let dir = temp_dir();
+    let path = db_path(&dir);
+    drop(Store::open(&path).unwrap());
+    let db = Connection::open(&path).unwrap();
+    db.execute_batch(
+        "DROP INDEX balance_files_one_current;
+         INSERT INTO balance_files (institution, sha256, as_of_us, source, state, received_us)
+         VALUES ('bank-a', x'01', 1, 'cli', 'current', 1), ('bank-a', x'02', 2, 'cli', 'current', 2),
+                ('bank-b', x'03', 3, 'cli', 'current', 3);
+         PRAGMA user_version = 17;",
+    )
+    .unwrap();
+    drop(db);
+    let store = Store::open(&path).unwrap();
+    let current: Vec<(String, Vec<u8>)> = store
+        .read(|c| {
+            c.prepare_cached(
+                "SELECT institution, sha256 FROM balance_files WHERE state = 'current' \
+                 ORDER BY institution",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect()
+        })
+        .unwrap();
+    assert_eq!(
+        current,
+        [("bank-a".into(), vec![2]), ("bank-b".into(), vec![3])]
+    );
+    let second = store
+        .write(|c| {
+            c.execute(
+                "UPDATE balance_files SET state = 'current' WHERE sha256 = x'01'",
+                [],
+            )
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&second, StoreError::Query(e) if e.is_unique_violation()),
+        "{second}"
+    );
+}

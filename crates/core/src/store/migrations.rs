@@ -81,6 +81,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     migration!(15, "fleet", "0015_fleet"),
     migration!(16, "shared totals", "0016_shared_totals"),
     migration!(17, "intent key", "0017_intent_key"),
+    migration!(
+        18,
+        "one current balance file",
+        "0018_one_current_balance_file"
+    ),
 ];
 
 /// The newest schema version this binary knows (0 with no migrations).
