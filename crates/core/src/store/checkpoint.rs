@@ -20,8 +20,8 @@
 //!   (a search's snapshot; reads that start once everything is copied read
 //!   the database file and do not count). The next commit then writes the
 //!   log from its start, over the file's blocks and cached pages, instead of
-//!   appending to an emptied file (new blocks, new page-cache pages; 7 % of
-//!   the hub's CPU per authorization in a long flood, by
+//!   appending to an emptied file (new blocks, new page-cache pages: some
+//!   10 % of the hub's CPU per authorization in a long flood, by
 //!   `docs/performance.md`). If reads keep it, the next batch tries again —
 //!   not the next tick;
 //! - past the cap itself it holds further batches and retries until the log
