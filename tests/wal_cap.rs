@@ -1,7 +1,7 @@
-//! The store's WAL cap against real files: the writer empties the log
-//! between batches, holds batches while a read keeps a log past the cap, and
-//! gives up holding (the hub keeps answering) when that read lasts longer
-//! than the hold.
+//! The store's WAL cap against real files: the writer frees the log between
+//! batches (the next commit starts it over in the same file), holds batches
+//! while a read keeps a log past the cap, and gives up holding (the hub keeps
+//! answering) when that read lasts longer than the hold.
 //!
 //! Deterministic: every bound is checked after each acknowledged write (the
 //! writer keeps the log in check before it takes the next batch); the tests
@@ -118,6 +118,32 @@ async fn wal_stays_within_one_batch_of_its_cap_under_writes_and_reads() {
     }
     stop.store(true, Ordering::Relaxed);
     assert!(reader.join().expect("reader thread") > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_starts_over_in_the_same_file_instead_of_emptying_it() {
+    let dir = temp_dir();
+    let path = db_path(&dir);
+    let store = open(&path, LONG_HOLD).await;
+    let file = dir.path().join("cardhub.db-wal");
+    let size = || std::fs::metadata(&file).map_or(0, |m| m.len());
+    // Sixteen times the cap in all: the log is freed many times over.
+    let jobs = usize::try_from(16 * CAP / (ROWS_PER_JOB as u64 * 4000)).expect("job count");
+    let mut reached_half = false;
+    for job in 0..jobs {
+        write_job(&store).await;
+        assert_within_one_batch_of_the_cap(&store, job);
+        let bytes = size();
+        if reached_half {
+            assert!(
+                bytes > CAP / 2,
+                "after job {job} the WAL file was cut to {bytes} bytes instead of reused"
+            );
+        }
+        reached_half |= bytes > CAP / 2;
+    }
+    assert!(reached_half, "the WAL file never passed half its cap");
+    assert_eq!(store.stats().wal_holds, 0, "no read, no hold");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -160,12 +160,13 @@ pub struct Store {
 /// How a store is run (`[store]` in the config file).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoreOptions {
-    /// Soft cap on the WAL file: past half of it, the writer copies the log
-    /// into the database and empties it between two group commits; past
-    /// the cap itself, it holds further batches until that succeeds (see
-    /// `checkpoint`); a log SQLite resets is cut back to this size. The file
-    /// passes the cap by at most one batch's writes, unless a read keeps one
-    /// snapshot for longer than [`StoreOptions::wal_hold`].
+    /// Soft cap on the WAL: once the log is past half of it, the writer
+    /// copies the log into the database between two group commits and the
+    /// next commit starts it over at the file's start; past the cap itself,
+    /// it holds further batches until that succeeds (see `checkpoint`); a
+    /// log SQLite starts over is cut back to this size. The file passes the
+    /// cap by at most one batch's writes, unless a read keeps one snapshot
+    /// for longer than [`StoreOptions::wal_hold`].
     pub wal_cap_bytes: u64,
     /// The longest the writer holds batches (and so answers) to empty a WAL
     /// past its cap that reads still use. Past it writes resume and the file
@@ -584,7 +585,9 @@ impl Store {
     }
 
     /// The WAL file's size now, in bytes (0 when there is none), for
-    /// metrics; `None` on PostgreSQL, whose server manages its own WAL.
+    /// metrics: the disk it takes, not how much of it is in use (a log that
+    /// starts over keeps the file, at most the cap); `None` on PostgreSQL,
+    /// whose server manages its own WAL.
     #[must_use]
     pub fn wal_bytes(&self) -> Option<u64> {
         match &self.inner.backend {

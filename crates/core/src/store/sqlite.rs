@@ -57,14 +57,19 @@ impl Sqlite {
         // Refuse a newer file before changing anything in it.
         check_version(user_version(&conn).map_err(open_error)?)?;
         configure_writer(&conn, &options).map_err(open_error)?;
-        migrate(&mut conn, path)?;
-        let conn = Connection::from_sqlite(conn);
-
+        let page_size: u32 = conn
+            .pragma_query_value(None, "page_size", |r| r.get(0))
+            .map_err(open_error)?;
         let wal = Arc::new(checkpoint::Wal::new(
             path,
+            u64::from(page_size),
             options.wal_cap_bytes,
             options.wal_hold,
         ));
+        checkpoint::Wal::watch(&wal, &mut conn).map_err(open_error)?;
+        migrate(&mut conn, path)?;
+        let conn = Connection::from_sqlite(conn);
+
         let checkpointer = checkpoint::Checkpointer::start(path, Arc::clone(&wal))?;
         let writer = {
             let counters = Arc::clone(counters);
@@ -233,8 +238,8 @@ fn configure_writer(conn: &rusqlite::Connection, options: &StoreOptions) -> rusq
     conn.pragma_update(None, "synchronous", "FULL")?;
     // Checkpoints run on their own thread (see `checkpoint`), not in commits.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-    // When SQLite resets the log (everything copied, no reader on it), the
-    // next commit cuts the file back to the cap instead of keeping its size.
+    // When SQLite starts the log over (everything copied, no reader on it),
+    // the first commit cuts a file past the cap back to the cap.
     let limit = i64::try_from(options.wal_cap_bytes).unwrap_or(i64::MAX);
     conn.pragma_update(None, "journal_size_limit", limit)?;
     // macOS: fsync alone does not reach the platter; ignored elsewhere.
