@@ -1,10 +1,10 @@
 //! The store against real files: durability, group commit, per-job failure,
 //! migrations, and a kill -9 crash test.
 
+mod support;
+
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
@@ -15,9 +15,6 @@ use tempfile::TempDir;
 
 /// The crash test's child reads its database path from this variable.
 const CRASH_DB_ENV: &str = "CARDHUB_STORE_CRASH_DB";
-/// Prefix of the lines the child prints for acknowledged rows.
-const ACK: &str = "ACK ";
-
 fn temp_dir() -> TempDir {
     tempfile::Builder::new()
         .prefix("store-test")
@@ -391,40 +388,8 @@ fn only_transient_errors_are_retryable() {
 fn acknowledged_writes_survive_kill_9() {
     let dir = temp_dir();
     let path = db_path(&dir);
-    let exe = std::env::current_exe().expect("test binary");
-    let mut child = Command::new(exe)
-        .args(["--exact", "crash_child", "--ignored", "--nocapture"])
-        .env(CRASH_DB_ENV, &path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn child");
-    let stdout = child.stdout.take().expect("child stdout");
-    let (lines, acks) = std_mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        let mut out = BufReader::new(stdout);
-        let mut line = String::new();
-        // Only whole lines count: a torn last line was never acknowledged.
-        while out.read_line(&mut line).is_ok_and(|n| n > 0) {
-            if let Some(id) = line.strip_prefix(ACK).and_then(|l| l.strip_suffix('\n')) {
-                let _ = lines.send(id.to_owned());
-            }
-            line.clear();
-        }
-    });
-
-    // Kill it in the middle of writing: once it has acknowledged rows enough.
-    let mut acked = Vec::new();
-    while acked.len() < 2_000 {
-        let id = acks
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("child stopped acknowledging after {}", acked.len()));
-        acked.push(id);
-    }
-    child.kill().expect("SIGKILL");
-    child.wait().expect("reap child");
-    reader.join().expect("reader");
-    acked.extend(acks.try_iter());
+    // Killed in the middle of writing: once it has acknowledged rows enough.
+    let acked = support::crash::acknowledged_then_killed(CRASH_DB_ENV, path.as_os_str(), 2_000);
 
     let store = Store::open(&path).expect("reopen after crash");
     let on_disk: HashSet<String> = store
@@ -457,27 +422,7 @@ fn crash_child() {
         .expect("runtime");
     runtime.block_on(async move {
         let store = Store::open(Path::new(&path)).expect("child open");
-        let writers: Vec<_> = (0..32)
-            .map(|w| {
-                let store = store.clone();
-                tokio::spawn(async move {
-                    for n in 0u64.. {
-                        let txn = format!("crash-{w}-{n}");
-                        let id = txn.clone();
-                        store
-                            .write(move |c| insert_row(c, &txn))
-                            .await
-                            .expect("child write");
-                        let mut out = std::io::stdout().lock();
-                        writeln!(out, "{ACK}{id}").expect("stdout");
-                        out.flush().expect("flush");
-                    }
-                })
-            })
-            .collect();
-        for w in writers {
-            let _ = w.await;
-        }
+        support::crash::write_and_acknowledge(&store, 32, insert_row).await;
     });
 }
 

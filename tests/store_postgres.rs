@@ -11,13 +11,9 @@
 mod support;
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Barrier};
-use std::time::Duration;
 use support::pg::database;
 
 use cardhub_core::store::sql::{self, Dialect, TextList};
@@ -28,8 +24,6 @@ use cardhub_core::store::{
 
 /// The crash test's child reads its database URL from this variable.
 const CRASH_URL_ENV: &str = "CARDHUB_STORE_PG_CRASH_URL";
-/// Prefix of the lines the child prints for acknowledged rows.
-const ACK: &str = "ACK ";
 
 const OPTIONS: PostgresOptions = PostgresOptions {
     writers: DEFAULT_POSTGRES_WRITERS,
@@ -394,39 +388,7 @@ fn an_unreachable_server_names_itself_not_the_password() {
 #[test]
 fn acknowledged_writes_survive_kill_9() {
     let url = database("crash");
-    let exe = std::env::current_exe().expect("test binary");
-    let mut child = Command::new(exe)
-        .args(["--exact", "crash_child", "--ignored", "--nocapture"])
-        .env(CRASH_URL_ENV, &url)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn child");
-    let stdout = child.stdout.take().expect("child stdout");
-    let (lines, acks) = std_mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        let mut out = BufReader::new(stdout);
-        let mut line = String::new();
-        // Only whole lines count: a torn last line was never acknowledged.
-        while out.read_line(&mut line).is_ok_and(|n| n > 0) {
-            if let Some(id) = line.strip_prefix(ACK).and_then(|l| l.strip_suffix('\n')) {
-                let _ = lines.send(id.to_owned());
-            }
-            line.clear();
-        }
-    });
-
-    let mut acked = Vec::new();
-    while acked.len() < 500 {
-        let id = acks
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("child stopped acknowledging after {}", acked.len()));
-        acked.push(id);
-    }
-    child.kill().expect("SIGKILL");
-    child.wait().expect("reap child");
-    reader.join().expect("reader");
-    acked.extend(acks.try_iter());
+    let acked = support::crash::acknowledged_then_killed(CRASH_URL_ENV, url.as_ref(), 500);
 
     let store = Store::open_postgres(&url, OPTIONS).expect("reopen after crash");
     let on_disk = ids(&store);
@@ -458,26 +420,6 @@ fn crash_child() {
             .write(|c| insert_row(c, "setup").map(drop))
             .await
             .expect("setup");
-        let writers: Vec<_> = (0..16)
-            .map(|w| {
-                let store = store.clone();
-                tokio::spawn(async move {
-                    for n in 0u64.. {
-                        let txn = format!("crash-{w}-{n}");
-                        let id = txn.clone();
-                        store
-                            .write(move |c| insert_row(c, &txn))
-                            .await
-                            .expect("child write");
-                        let mut out = std::io::stdout().lock();
-                        writeln!(out, "{ACK}{id}").expect("stdout");
-                        out.flush().expect("flush");
-                    }
-                })
-            })
-            .collect();
-        for w in writers {
-            w.await.expect("writer");
-        }
+        support::crash::write_and_acknowledge(&store, 16, insert_row).await;
     });
 }

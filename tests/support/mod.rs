@@ -27,6 +27,7 @@ use futures::future::BoxFuture;
 
 pub mod browser;
 pub mod canonical_hub;
+pub mod crash;
 pub mod fleet;
 pub mod pg;
 pub mod prepaid;
