@@ -249,16 +249,23 @@ async fn load_hold_capture_reverse_move_replace_by_example() {
     assert!(audit.is_empty(), "{audit:#?}");
 }
 
-/// As the hub's account system, the ledger writes the hub's decision row in
-/// the transaction of its booking or refusal: a hold is never durable
-/// without the decision the switch gets.
-#[tokio::test]
-async fn the_decision_row_is_written_in_the_transaction_of_the_hold() {
+/// The [`setup`] ledger, card a0 loaded with 60.00, on its store (and the
+/// folder the store lives in).
+async fn a0_loaded() -> (TempDir, cardhub_core::store::Store, Ledger) {
     let dir = temp_dir();
     let store = support::open_store(dir.path());
     let ledger = Ledger::new(store.clone(), &PrepaidConfig::default());
     setup(&ledger).await;
     ledger.load("L1", "a0", eur(6_000)).await.unwrap();
+    (dir, store, ledger)
+}
+
+/// As the hub's account system, the ledger writes the hub's decision row in
+/// the transaction of its booking or refusal: a hold is never durable
+/// without the decision the switch gets.
+#[tokio::test]
+async fn the_decision_row_is_written_in_the_transaction_of_the_hold() {
+    let (_dir, store, ledger) = a0_loaded().await;
     store
         .write(|c| c.execute_batch("CREATE TABLE rows (n BIGINT, code TEXT, available BIGINT)"))
         .await
@@ -335,11 +342,7 @@ async fn stale_holds_stop_counting_and_expire() {
 /// a column that drifts from them is reported.
 #[tokio::test]
 async fn the_audit_finds_hold_totals_that_differ_from_the_holds() {
-    let dir = temp_dir();
-    let store = support::open_store(dir.path());
-    let ledger = Ledger::new(store.clone(), &PrepaidConfig::default());
-    setup(&ledger).await;
-    ledger.load("L1", "a0", eur(6_000)).await.unwrap();
+    let (_dir, store, ledger) = a0_loaded().await;
     let far = jiff::Timestamp::now().as_microsecond() + 3_600_000_000;
     ledger.hold("H1", "a0", eur(500), far, None).await.unwrap();
     assert!(ledger.audit().unwrap().is_empty());
