@@ -398,6 +398,7 @@ async fn the_hold_totals_migration_sums_the_holds_a_store_had() {
     drop(ledger);
 
     let db = rusqlite::Connection::open(&path).unwrap();
+    db.execute_batch(support::UNDO_SEARCH_TABLES).unwrap();
     db.execute_batch(
         "DROP INDEX call_intents_duplicate_key; DROP INDEX balance_files_one_current;
          DROP TABLE daily_totals; DROP TABLE shadow_account_locks;

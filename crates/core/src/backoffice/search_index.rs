@@ -1,0 +1,50 @@
+//! The search tables by card and by account (`journal_by_card`,
+//! `journal_by_account`, migration `0019_search_deferred.sql`), filled in
+//! bulk. An index on the journal per key dirtied, for every authorization,
+//! a page of each at a place of its own (one per card, one per account);
+//! filled once a second, sorted by key, the search tables write such a page
+//! once for every row that lands on it.
+//!
+//! A journaled row with a card or an account is listed in
+//! `journal_unindexed` by a trigger in the transaction that writes it;
+//! [`catch_up`] moves the listed rows into the search tables. A search
+//! reads both (see [`super::search`]), so it never misses a row, whether
+//! or not a hub runs the catch-up.
+
+use std::time::Duration;
+
+use crate::store::sql::{self, params};
+
+/// How often a running hub calls [`catch_up`].
+pub const EVERY: Duration = Duration::from_secs(1);
+
+/// Each deferred search key: the journal column and its search table.
+pub(crate) const KEYS: [(&str, &str); 2] = [
+    ("pan_hash", "journal_by_card"),
+    ("account", "journal_by_account"),
+];
+
+/// The search table of journal column `column`, when it is a deferred key.
+pub(crate) fn table_of(column: &str) -> Option<&'static str> {
+    KEYS.iter().find(|(c, _)| *c == column).map(|(_, t)| *t)
+}
+
+/// Moves every journal row listed in `journal_unindexed` into the search
+/// tables, each table's rows sorted by its key, and empties the list, in
+/// the caller's transaction; returns how many rows were listed.
+///
+/// # Errors
+/// The store's error (nothing moved then).
+pub fn catch_up(c: &sql::Connection) -> sql::Result<usize> {
+    for (column, table) in KEYS {
+        c.prepare_cached(&format!(
+            "INSERT INTO {table} ({column}, txn_id) \
+             SELECT j.{column}, j.txn_id FROM journal_unindexed u \
+             CROSS JOIN journal j WHERE j.txn_id = u.txn_id AND j.{column} IS NOT NULL \
+             ORDER BY j.{column}, j.txn_id ON CONFLICT ({column}, txn_id) DO NOTHING"
+        ))?
+        .execute(params![])?;
+    }
+    c.prepare_cached("DELETE FROM journal_unindexed")?
+        .execute(params![])
+}
