@@ -2,8 +2,8 @@
 //! `journal_by_account`, migration `0019_search_deferred.sql`), filled in
 //! bulk. An index on the journal per key dirtied, for every authorization,
 //! a page of each at a place of its own (one per card, one per account);
-//! filled once a second, sorted by key, the search tables write such a page
-//! once for every row that lands on it.
+//! filled once a second in one transaction, the search tables write such a
+//! page once for all the rows of that second that land on it.
 //!
 //! A journaled row with a card or an account is listed in
 //! `journal_unindexed` by a trigger in the transaction that writes it;
@@ -30,8 +30,8 @@ pub(crate) fn table_of(column: &str) -> Option<&'static str> {
 }
 
 /// Moves every journal row listed in `journal_unindexed` into the search
-/// tables, each table's rows sorted by its key, and empties the list, in
-/// the caller's transaction; returns how many rows were listed.
+/// tables and empties the list, in the caller's transaction; returns how
+/// many rows were listed.
 ///
 /// # Errors
 /// The store's error (nothing moved then).
@@ -41,7 +41,7 @@ pub fn catch_up(c: &sql::Connection) -> sql::Result<usize> {
             "INSERT INTO {table} ({column}, txn_id) \
              SELECT j.{column}, j.txn_id FROM journal_unindexed u \
              CROSS JOIN journal j WHERE j.txn_id = u.txn_id AND j.{column} IS NOT NULL \
-             ORDER BY j.{column}, j.txn_id ON CONFLICT ({column}, txn_id) DO NOTHING"
+             ON CONFLICT ({column}, txn_id) DO NOTHING"
         ))?
         .execute(params![])?;
     }

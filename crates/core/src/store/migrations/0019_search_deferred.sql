@@ -7,10 +7,10 @@
 --
 -- A journal row with a card or an account is listed in `journal_unindexed`
 -- by the trigger below, in the transaction that writes it. Every second the
--- hub moves what is listed into the two search tables, sorted by key, in
--- one transaction (`backoffice::search_index`), so a page of them is
--- written once for all the rows that land on it. A search reads the search
--- table and the rows still listed, so it sees every row the moment it is
+-- hub moves what is listed into the two search tables in one transaction
+-- (`backoffice::search_index`), so a page of them is written once for all
+-- the rows of that second that land on it. A search reads the search table
+-- and the rows still listed, so it sees every row the moment it is
 -- journaled, whether or not the hub runs.
 CREATE TABLE journal_by_card (
     pan_hash BLOB    NOT NULL,
