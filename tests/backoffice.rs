@@ -430,11 +430,11 @@ fn the_migration_lists_every_older_row_for_search() {
             .write_blocking(move |c| rows.iter().try_for_each(|r| journal::insert(c, r)))
             .unwrap();
     }
-    // The store as it was before migration 0019: the rows indexed on the
+    // The store as it was before migration 0020: the rows indexed on the
     // journal itself.
     let db = rusqlite::Connection::open(&path).unwrap();
     db.execute_batch(support::UNDO_SEARCH_TABLES).unwrap();
-    db.execute_batch("PRAGMA user_version = 18").unwrap();
+    db.execute_batch("PRAGMA user_version = 19").unwrap();
     drop(db);
 
     let store = Store::open(&path).unwrap();

@@ -94,7 +94,7 @@ pub fn cardhub_cli_ok(dir: &Path, args: &[&str], stdin: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Undoes migration 0019 (the search tables by card and by account) on a
+/// Undoes migration 0020 (the search tables by card and by account) on a
 /// SQLite store, for tests that rewind the schema to an older version.
 pub const UNDO_SEARCH_TABLES: &str = "DROP TRIGGER journal_unindexed_row;
     DROP TABLE journal_unindexed; DROP TABLE journal_by_card; DROP TABLE journal_by_account;

@@ -1,5 +1,5 @@
 //! The search tables by card and by account (`journal_by_card`,
-//! `journal_by_account`, migration `0019_search_deferred.sql`), filled in
+//! `journal_by_account`, migration `0020_search_deferred.sql`), filled in
 //! bulk. An index on the journal per key dirtied, for every authorization,
 //! a page of each at a place of its own (one per card, one per account);
 //! filled once a second in one transaction, the search tables write such a

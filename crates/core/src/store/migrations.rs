@@ -86,7 +86,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         "one current balance file",
         "0018_one_current_balance_file"
     ),
-    migration!(19, "search deferred", "0019_search_deferred"),
+    migration!(20, "search deferred", "0020_search_deferred"),
 ];
 
 /// The newest schema version this binary knows (0 with no migrations).

@@ -1,4 +1,4 @@
--- PostgreSQL twin of ../0019_search_deferred.sql: the same tables, columns, constraints and
+-- PostgreSQL twin of ../0020_search_deferred.sql: the same tables, columns, constraints and
 -- indexes; INTEGER is BIGINT, BLOB is BYTEA, an id the store leaves out is
 -- an identity column, `user` is quoted. scripts/check-pg-schema compares them.
 -- Back-office search by card and by account, indexed in bulk instead of on
