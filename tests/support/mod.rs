@@ -31,6 +31,7 @@ pub mod crash;
 pub mod fleet;
 pub mod pg;
 pub mod prepaid;
+pub mod prepaid_crash;
 pub mod served;
 pub mod web;
 
@@ -52,19 +53,33 @@ pub async fn api_json(
     token: &str,
     body: Option<serde_json::Value>,
 ) -> (u16, serde_json::Value) {
-    let mut request = http().request(method, url).bearer_auth(token);
+    try_api_json(&http(), method, url, token, body.as_ref())
+        .await
+        .unwrap()
+}
+
+/// [`api_json`] through `client`, or the transport's error (the server
+/// went away before it answered).
+pub async fn try_api_json(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: &str,
+    body: Option<&serde_json::Value>,
+) -> Result<(u16, serde_json::Value), reqwest::Error> {
+    let mut request = client.request(method, url).bearer_auth(token);
     if let Some(body) = body {
         request = request
             .header("content-type", "application/json")
             .body(body.to_string());
     }
-    let response = request.send().await.unwrap();
+    let response = request.send().await?;
     let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (
+    let text = response.text().await?;
+    Ok((
         status,
         serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
-    )
+    ))
 }
 
 /// `cardhub ARGS… --config DIR/cardhub.toml` with `stdin` as its input.
