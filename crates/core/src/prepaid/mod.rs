@@ -655,7 +655,10 @@ impl Ledger {
     /// `old` becomes `lost` in the registry, the card `new` (expiry
     /// `expiry`, card account `new_account`, otherwise as `old`) is
     /// registered `active`, and the ledger moves the balance and holds of
-    /// `old`'s card account to `new_account` in the same programme.
+    /// `old`'s card account to `new_account` in the same programme. When
+    /// `old` was issued by a card order, the new card becomes a card order
+    /// of its own (`replace:<order>/<sequence>`, see
+    /// [`orders`]): produced, PIN mailed and PIN reordered as any ordered card.
     /// Returns the new card and its balances.
     ///
     /// # Errors
@@ -677,7 +680,11 @@ impl Ledger {
         let now = now_us();
         let replaced = cards
             .replace(old, new, expiry, new_account, move |conn, lost, card| {
-                db::replace(conn, &reference, &lost.account, &card.account, now)
+                let balances = db::replace(conn, &reference, &lost.account, &card.account, now)?;
+                if balances.is_ok() {
+                    orders::record_replacement(conn, &lost.account, card, now)?;
+                }
+                Ok(balances)
             })
             .await?;
         let (card, balances) = replaced?;

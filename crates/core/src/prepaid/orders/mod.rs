@@ -28,6 +28,7 @@ use crate::money::Currency;
 use crate::store::StoreError;
 
 use super::{Ledger, PrepaidError, now_us};
+pub(super) use db::record_replacement;
 use db::{OrderedCard, Planned};
 use names::NameError;
 pub use range::CardRange;
