@@ -124,6 +124,9 @@ pub fn to_canonical(
         pan,
         expiry,
         merchant: optional(msg.merchant_id())?.map(|m| m.trim_end().to_string()),
+        merchant_name: optional(msg.card_acceptor_name())?
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty()),
         mcc,
         keys: switch_keys(msg),
         original: optional(msg.original_data())?,
