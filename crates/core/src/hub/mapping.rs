@@ -253,6 +253,23 @@ mod tests {
     }
 
     #[test]
+    fn the_card_acceptor_name_is_trimmed_and_a_blank_one_is_none() {
+        assert_eq!(canonical(&base("0200")).unwrap().merchant_name, None);
+        let mut m = base("0200");
+        // Name 25, city 13, country 2; leading and trailing blanks go.
+        m.set(
+            43,
+            format!("{:<25}{:<13}{:<2}", " CORNER SHOP", "AMSTERDAM", ""),
+        );
+        assert_eq!(
+            canonical(&m).unwrap().merchant_name,
+            Some(format!("CORNER SHOP{}AMSTERDAM", " ".repeat(13)))
+        );
+        m.set(43, " ".repeat(40));
+        assert_eq!(canonical(&m).unwrap().merchant_name, None);
+    }
+
+    #[test]
     fn roles_channels_and_repeats() {
         let mut m = base("0101");
         m.set_header(None);
