@@ -22,12 +22,14 @@ async fn replace(hub: &Hub, lost: &Pan, new: &Pan, account: &str) -> i64 {
         )
         .await
         .unwrap();
+    let (order, sequence) = hub.ledger.order_of_card(account).unwrap().unwrap();
+    assert_eq!(sequence, 1);
     let orders = hub.ledger.orders("city").unwrap();
-    let made: Vec<_> = orders
-        .iter()
-        .filter(|o| o.reference.starts_with("replace:"))
-        .collect();
-    made.last().expect("a replacement order").id
+    assert!(
+        orders.iter().any(|o| o.id == order),
+        "in the orderer's orders"
+    );
+    order
 }
 
 #[tokio::test]
