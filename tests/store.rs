@@ -440,6 +440,10 @@ async fn one_current_balance_file_per_institution() {
          INSERT INTO balance_files (institution, sha256, as_of_us, source, state, received_us)
          VALUES ('bank-a', x'01', 1, 'cli', 'current', 1), ('bank-a', x'02', 2, 'cli', 'current', 2),
                 ('bank-b', x'03', 3, 'cli', 'current', 3);
+         ALTER TABLE journal DROP COLUMN merchant_name;
+         ALTER TABLE call_intents DROP COLUMN merchant_name;
+         ALTER TABLE prepaid_holds DROP COLUMN merchant_name;
+         ALTER TABLE prepaid_entries DROP COLUMN merchant_name;
          PRAGMA user_version = 17;",
     )
     .unwrap();

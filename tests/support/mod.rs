@@ -483,6 +483,7 @@ pub fn account_request(account: &str, deadline_in: Duration) -> AccountRequest {
         ),
         terminal: "TERM0042".into(),
         merchant: Some("000012345678901".into()),
+        merchant_name: None,
         transmission_time: "1122091405".into(),
         rrn: "532609123456".into(),
         original_transaction_id: None,
