@@ -78,7 +78,8 @@ fn the_demo_tells_its_story_and_everything_stood_in_is_told() {
     ] {
         assert!(answered(what, answer), "{what} {answer}: {text}");
     }
-    // The day's export: load, capture, the move's two sides, the replacement's two.
+    // The day's export: load, capture (named by the simulator's DE 43), the
+    // move's two sides, the replacement's two.
     let export: Vec<&str> = text
         .lines()
         .skip_while(|l| !l.contains("accounting export of"))
@@ -89,9 +90,18 @@ fn the_demo_tells_its_story_and_everything_stood_in_is_told() {
         .iter()
         .map(|l| {
             let cols: Vec<&str> = l.trim().split(',').collect();
-            (cols[4], cols[7])
+            (cols[4], cols[8])
         })
         .collect();
+    let names: Vec<&str> = export
+        .iter()
+        .filter_map(|l| l.trim().split(',').nth(7).filter(|n| !n.is_empty()))
+        .collect();
+    assert_eq!(
+        names,
+        ["CARDHUB SIM CORNER SHOP  AMSTERDAM    NL"],
+        "{text}"
+    );
     assert_eq!(
         kinds,
         [

@@ -74,6 +74,7 @@ fn the_migration_keeps_older_late_repeats_apart() {
     // A store from before the index (and the later migrations' tables),
     // with a late repeat decided again.
     db.execute_batch(support::UNDO_SEARCH_TABLES).unwrap();
+    db.execute_batch(support::UNDO_MERCHANT_NAME).unwrap();
     db.execute_batch(
         "DROP INDEX journal_duplicate_key; DROP INDEX call_intents_duplicate_key;
          DROP INDEX balance_files_one_current;

@@ -16,7 +16,8 @@ use cardhub_core::fleet::Holder;
 use cardhub_core::iso8583::fields::Pan;
 use cardhub_core::link;
 use cardhub_core::money::Currency;
-use cardhub_core::prepaid::Ledger;
+use cardhub_core::prepaid::export::ExportFormat;
+use cardhub_core::prepaid::{Ledger, Merchant};
 use support::prepaid::{CITY, load, open_ledger, original};
 use support::*;
 
@@ -209,9 +210,35 @@ async fn completion_advice_captures_and_reversals_release_or_undo() {
     let mut completion = request("0220", "000000", FIRST, 4_000, 3);
     completion.set(39, "00");
     completion.set(90, original("0100", 2));
+    // Without DE 43 of its own: the capture keeps the authorization's.
+    completion.remove(43);
     assert_eq!(code_of(&c, &completion).await, "00");
     let b = ledger.balance("P-1").unwrap();
     assert_eq!((b.available, b.ledger), (16_000, 16_000));
+    let shop = "CARDHUB SIM CORNER SHOP  AMSTERDAM    NL";
+    let names: Vec<Option<String>> = rows(
+        &t,
+        "SELECT merchant_name FROM journal WHERE stan IN ('000002', '000003') ORDER BY stan",
+        |r| r.get(0),
+    );
+    assert_eq!(
+        names,
+        [Some(shop.to_string()), None],
+        "DE 43 journaled, trimmed"
+    );
+    let export = ledger
+        .export_day(
+            support::prepaid::ORDERER,
+            jiff::Timestamp::now()
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .date(),
+            ExportFormat::Csv,
+            jiff::Timestamp::now().as_microsecond(),
+        )
+        .unwrap();
+    let export = String::from_utf8(export).unwrap();
+    let capture = export.lines().find(|l| l.contains(",capture,")).unwrap();
+    assert!(capture.contains(&format!(",{shop},-4000,USD,")), "{export}");
 
     // An authorization reversed (0400): its hold is released.
     assert_eq!(code_of(&c, &purchase(FIRST, 3_000, 4)).await, "00");
@@ -287,7 +314,7 @@ async fn the_background_work_expires_stale_holds() {
     ledger.load("L-1", "P-1", money(1_000)).await.unwrap();
     let past = jiff::Timestamp::now().as_microsecond() - 1;
     ledger
-        .hold("H-1", "P-1", money(600), past, None)
+        .hold("H-1", "P-1", money(600), past, &Merchant::default())
         .await
         .unwrap();
     let shutdown = tokio_util::sync::CancellationToken::new();

@@ -20,6 +20,8 @@ const SECOND: &str = "4761739002010027";
 const TOWN: &str = "4761739002010035";
 /// The replacement of `FIRST`.
 const NEW: &str = "4761739002010043";
+/// The replacement of an ordered card.
+const REPLACEMENT: &str = "4761739900000013";
 
 fn extra() -> String {
     format!(
@@ -538,6 +540,54 @@ async fn cards_are_ordered_produced_delivered_and_activated() {
     assert_eq!(
         post(&api, "/api/prepaid/pin-mailers", json!({})).await.0,
         204
+    );
+
+    // The loaded card lost: its replacement is an order of its own, produced
+    // from the outbox, and gets PIN reorders; the lost card does not.
+    let lost = production.lines().nth(1).unwrap()[17..36]
+        .trim()
+        .to_string();
+    let replacement = json!({"reference": "R-ORD", "lost_pan": lost, "new_pan": REPLACEMENT,
+        "new_expiry": "3112", "new_account": "ORD-1-R"});
+    let (status, body) = post(&api, "/api/prepaid/replacements", replacement).await;
+    assert_eq!(
+        (status, body["balances"]["ledger"].clone()),
+        (200, json!(5_000)),
+        "{body}"
+    );
+    let renewed = body["order"].as_i64().unwrap();
+    let (_, shown) = get(&api, &format!("/api/prepaid/orders/{renewed}")).await;
+    assert_eq!(shown["reference"], format!("replace:{id}/1"), "{shown}");
+    let (status, written) = post(
+        &api,
+        &format!("/api/prepaid/orders/{renewed}/production-file"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (status, written["records"].clone()),
+        (200, json!(1)),
+        "{written}"
+    );
+    let produced =
+        std::fs::read_to_string(d.join("outbox").join(written["file"].as_str().unwrap())).unwrap();
+    let record = produced.lines().nth(1).unwrap();
+    assert_eq!(&record[17..36], format!("{REPLACEMENT:<19}"));
+    assert_eq!(&record[66..92], format!("{:<26}", "ANNA MUELLER"));
+    let (status, body) = post(
+        &api,
+        "/api/prepaid/pin-reorders",
+        json!({"pan": REPLACEMENT}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post(&api, "/api/prepaid/pin-reorders", json!({"pan": lost})).await;
+    assert_eq!(status, 422, "the lost card: {body}");
+    let (status, mailer) = post(&api, "/api/prepaid/pin-mailers", json!({})).await;
+    assert_eq!(
+        (status, mailer["records"].clone()),
+        (200, json!(1)),
+        "{mailer}"
     );
 
     served.child.kill().unwrap();

@@ -19,7 +19,7 @@ use cardhub_core::prepaid::config::PrepaidConfig;
 use cardhub_core::prepaid::export::ExportFormat;
 use cardhub_core::prepaid::load_file::LoadFileError;
 use cardhub_core::prepaid::{
-    Ledger, NewOrderer, NewProgramme, PinDelivery, PrepaidError, ProgrammeKind, Subject,
+    Ledger, Merchant, NewOrderer, NewProgramme, PinDelivery, PrepaidError, ProgrammeKind, Subject,
 };
 use serde_json::Value;
 use tempfile::TempDir;
@@ -362,7 +362,7 @@ import json, sys
 WIDTHS = [("date", 8), ("booked_at", 20), ("entry", 12), ("card_account", 64),
           ("kind", 8), ("reference", 64), ("merchant", 40), ("amount", 20),
           ("currency", 3), ("vat", 20), ("attestation", 8),
-          ("attestation_user", 64), ("comment", 200)]
+          ("attestation_user", 64), ("comment", 200), ("merchant_name", 40)]
 RECORD = 1 + sum(w for _, w in WIDTHS)
 data = open(sys.argv[1], "rb").read()
 assert data.endswith(b"\n")
@@ -384,6 +384,10 @@ for r in details:
 print(json.dumps(out))
 "#;
 
+/// DE 43 of the shop: name (25), city (13), country (2), trimmed.
+const SHOP: &str = "CORNER SHOP, \"THE\"       AMSTERDAM    NL";
+const BAKERY: &str = "BAKKERIJ DE ZON          UTRECHT      NL";
+
 /// Loads by file, purchases with a merchant on school cards (one
 /// attested, one disputed, one partly reversed), one on a city card.
 async fn trade(f: &Fixture) {
@@ -393,34 +397,58 @@ async fn trade(f: &Fixture) {
         .await
         .unwrap();
     let far = i64::MAX / 2;
-    let merchant = Some("SHOP, \"THE\" 42");
+    let named = |id: &str, name: &str| Merchant {
+        id: Some(id.into()),
+        name: Some(name.into()),
+    };
+    let none = Merchant::default();
     f.ledger
-        .hold("H1", "s1", eur(1_250), far, merchant)
+        .hold(
+            "H1",
+            "s1",
+            eur(1_250),
+            far,
+            &named("SHOP, \"THE\" 42", SHOP),
+        )
+        .await
+        .unwrap();
+    // A completion without DE 42 and DE 43: the authorization's.
+    f.ledger
+        .capture("C1", Some("H1"), "s1", eur(1_250), &none)
         .await
         .unwrap();
     f.ledger
-        .capture("C1", Some("H1"), "s1", eur(1_250), None)
+        .hold("H2", "s1", eur(500), far, &named("BAKERY", BAKERY))
         .await
         .unwrap();
+    // Its own DE 42 and no DE 43: the authorization's name.
     f.ledger
-        .hold("H2", "s1", eur(500), far, Some("BAKERY"))
-        .await
-        .unwrap();
-    f.ledger
-        .capture("C2", Some("H2"), "s1", eur(500), Some("BAKERY 2"))
+        .capture(
+            "C2",
+            Some("H2"),
+            "s1",
+            eur(500),
+            &Merchant::with_id("BAKERY 2"),
+        )
         .await
         .unwrap();
     f.ledger.reverse("R2", "H2", Some(200)).await.unwrap();
     f.ledger
-        .capture("C3", None, "s2", eur(700), Some("KIOSK\tNORTH"))
+        .capture(
+            "C3",
+            None,
+            "s2",
+            eur(700),
+            &Merchant::with_id("KIOSK\tNORTH"),
+        )
         .await
         .unwrap();
     f.ledger
-        .hold("H4", "c1", eur(300), far, Some("MARKET"))
+        .hold("H4", "c1", eur(300), far, &Merchant::with_id("MARKET"))
         .await
         .unwrap();
     f.ledger
-        .capture("C4", Some("H4"), "c1", eur(300), None)
+        .capture("C4", Some("H4"), "c1", eur(300), &none)
         .await
         .unwrap();
     f.ledger
@@ -479,6 +507,7 @@ async fn the_export_reads_back_with_python_and_regenerates_byte_for_byte() {
             "kind",
             "reference",
             "merchant",
+            "merchant_name",
             "amount",
             "currency",
             "vat",
@@ -489,63 +518,44 @@ async fn the_export_reads_back_with_python_and_regenerates_byte_for_byte() {
     );
     let rows = read["rows"].as_array().unwrap();
     let cell = |row: &Value, i: usize| row[i].as_str().unwrap().to_string();
-    let summary: Vec<_> = rows
+    // card_account, kind, reference, merchant, merchant_name, amount, attestation
+    let summary: Vec<Vec<String>> = rows
         .iter()
-        .map(|r| {
-            (
-                cell(r, 3),
-                cell(r, 4),
-                cell(r, 5),
-                cell(r, 6),
-                cell(r, 7).parse::<i64>().unwrap(),
-                cell(r, 10),
-            )
-        })
+        .map(|r| [3, 4, 5, 6, 7, 8, 11].map(|i| cell(r, i)).to_vec())
         .collect();
-    let s = |x: &str| x.to_string();
     assert_eq!(
         summary,
         [
-            (s("s1"), s("load"), s("L1"), s(""), 8_000, s("")),
-            (s("s2"), s("load"), s("L2"), s(""), 3_000, s("")),
-            (
-                s("s1"),
-                s("capture"),
-                s("C1"),
-                s("SHOP, \"THE\" 42"),
-                -1_250,
-                s("attested")
-            ),
-            (
-                s("s1"),
-                s("capture"),
-                s("C2"),
-                s("BAKERY 2"),
-                -500,
-                s("disputed")
-            ),
-            (s("s1"), s("reversal"), s("R2"), s("BAKERY"), 200, s("")),
-            (
-                s("s2"),
-                s("capture"),
-                s("C3"),
-                s("KIOSK\tNORTH"),
-                -700,
-                s("open")
-            ),
+            ["s1", "load", "L1", "", "", "8000", ""],
+            ["s2", "load", "L2", "", "", "3000", ""],
+            [
+                "s1",
+                "capture",
+                "C1",
+                "SHOP, \"THE\" 42",
+                SHOP,
+                "-1250",
+                "attested"
+            ],
+            [
+                "s1", "capture", "C2", "BAKERY 2", BAKERY, "-500", "disputed"
+            ],
+            ["s1", "reversal", "R2", "BAKERY", BAKERY, "200", ""],
+            ["s2", "capture", "C3", "KIOSK\tNORTH", "", "-700", "open"],
         ]
     );
+    let s = |x: &str| x.to_string();
     for r in rows {
         assert_eq!(cell(r, 0), day.to_string());
         assert!(cell(r, 1).starts_with(&day.to_string()) && cell(r, 1).ends_with('Z'));
-        assert_eq!((cell(r, 8), cell(r, 9)), (s("EUR"), s("")));
+        assert_eq!((cell(r, 9), cell(r, 10)), (s("EUR"), s("")));
     }
     assert_eq!(
-        (cell(&rows[2], 11), cell(&rows[2], 12)),
+        (cell(&rows[2], 12), cell(&rows[2], 13)),
         (s("anna"), s("cost centre 4711, crayons"))
     );
     assert_eq!(
-        (cell(&rows[3], 11), cell(&rows[3], 12)),
+        (cell(&rows[3], 12), cell(&rows[3], 13)),
         (s("ben"), s("not ours, \"never\" seen"))
     );
 
@@ -563,16 +573,17 @@ async fn the_export_reads_back_with_python_and_regenerates_byte_for_byte() {
         );
         assert_eq!(
             fixed_row["amount"].as_i64().unwrap(),
-            cell(csv_row, 7).parse::<i64>().unwrap()
+            cell(csv_row, 8).parse::<i64>().unwrap()
         );
         for (name, i) in [
             ("card_account", 3),
             ("kind", 4),
             ("reference", 5),
-            ("currency", 8),
-            ("vat", 9),
-            ("attestation", 10),
-            ("attestation_user", 11),
+            ("merchant_name", 7),
+            ("currency", 9),
+            ("vat", 10),
+            ("attestation", 11),
+            ("attestation_user", 12),
         ] {
             assert_eq!(
                 fixed_row[name].as_str().unwrap(),
@@ -625,7 +636,7 @@ async fn the_export_reads_back_with_python_and_regenerates_byte_for_byte() {
     );
     let city = String::from_utf8(again_for(&f, "city", day, ExportFormat::Csv)).unwrap();
     assert!(
-        city.contains(",c1,capture,C4,MARKET,-300,EUR,,,,\r\n"),
+        city.contains(",c1,capture,C4,MARKET,,-300,EUR,,,,\r\n"),
         "{city}"
     );
     assert!(matches!(

@@ -11,8 +11,8 @@ use cardhub_core::account::{AccountSystem, Balances, DecisionRow};
 use cardhub_core::money::{Currency, Money};
 use cardhub_core::prepaid::config::PrepaidConfig;
 use cardhub_core::prepaid::{
-    DailyLimits, Ledger, NewOrderer, NewProgramme, PinDelivery, PrepaidError, PrepaidLedger,
-    ProgrammeKind, Subject,
+    DailyLimits, Ledger, Merchant, NewOrderer, NewProgramme, PinDelivery, PrepaidError,
+    PrepaidLedger, ProgrammeKind, Subject,
 };
 use cardhub_core::standin::config::HoldsConfig;
 use proptest::prelude::*;
@@ -92,11 +92,11 @@ async fn a_programme_s_daily_limits_bound_each_card_s_day() {
     ledger.load("L1", "d0", eur(40_000)).await.unwrap();
     let far = jiff::Timestamp::now().as_microsecond() + 3_600_000_000;
     ledger
-        .hold("H1", "d0", eur(6_000), far, None)
+        .hold("H1", "d0", eur(6_000), far, &Merchant::default())
         .await
         .unwrap();
     let over = ledger
-        .hold("H2", "d0", eur(5_000), far, None)
+        .hold("H2", "d0", eur(5_000), far, &Merchant::default())
         .await
         .unwrap_err();
     assert!(
@@ -112,11 +112,11 @@ async fn a_programme_s_daily_limits_bound_each_card_s_day() {
         "{over:?}"
     );
     ledger
-        .hold("H3", "d0", eur(3_000), far, None)
+        .hold("H3", "d0", eur(3_000), far, &Merchant::default())
         .await
         .unwrap();
     let third = ledger
-        .hold("H4", "d0", eur(500), far, None)
+        .hold("H4", "d0", eur(500), far, &Merchant::default())
         .await
         .unwrap_err();
     assert!(
@@ -132,13 +132,16 @@ async fn a_programme_s_daily_limits_bound_each_card_s_day() {
     );
     // A released authorization gives its share of the day back.
     ledger.reverse("R1", "H3", None).await.unwrap();
-    ledger.hold("H5", "d0", eur(500), far, None).await.unwrap();
+    ledger
+        .hold("H5", "d0", eur(500), far, &Merchant::default())
+        .await
+        .unwrap();
     assert_eq!(ledger.balance("d0").unwrap(), bal(33_500, 40_000));
     // Cards of programmes without limits are not counted.
     ledger.load("L2", "a0", eur(9_000)).await.unwrap();
     for n in 0..4 {
         ledger
-            .hold(&format!("A{n}"), "a0", eur(100), far, None)
+            .hold(&format!("A{n}"), "a0", eur(100), far, &Merchant::default())
             .await
             .unwrap();
     }
@@ -184,14 +187,14 @@ async fn load_hold_capture_reverse_move_replace_by_example() {
 
     let far = jiff::Timestamp::now().as_microsecond() + 3_600_000_000;
     let held = ledger
-        .hold("H1", "a0", eur(2_500), far, None)
+        .hold("H1", "a0", eur(2_500), far, &Merchant::default())
         .await
         .unwrap();
     // The answer's balances are the card's after the hold.
     assert_eq!(held.balances, bal(3_500, 6_000));
     assert_eq!(ledger.balance("a0").unwrap(), bal(3_500, 6_000));
     let short = ledger
-        .hold("H2", "a0", eur(3_501), far, None)
+        .hold("H2", "a0", eur(3_501), far, &Merchant::default())
         .await
         .unwrap_err();
     assert!(matches!(
@@ -203,7 +206,7 @@ async fn load_hold_capture_reverse_move_replace_by_example() {
     ));
     // Captured for less: the rest is released.
     ledger
-        .capture("C1", Some("H1"), "a0", eur(2_000), None)
+        .capture("C1", Some("H1"), "a0", eur(2_000), &Merchant::default())
         .await
         .unwrap();
     assert_eq!(ledger.balance("a0").unwrap(), bal(4_000, 4_000));
@@ -224,7 +227,7 @@ async fn load_hold_capture_reverse_move_replace_by_example() {
     assert!(matches!(other, PrepaidError::NotMovable { .. }));
 
     ledger
-        .hold("H3", "a1", eur(1_000), far, None)
+        .hold("H3", "a1", eur(1_000), far, &Merchant::default())
         .await
         .unwrap();
     let new = ledger.replace_card("X1", "a1", "a1-new").await.unwrap();
@@ -235,7 +238,7 @@ async fn load_hold_capture_reverse_move_replace_by_example() {
     ));
     // The hold moved with the card: its capture draws on the new one.
     ledger
-        .capture("C3", Some("H3"), "a1", eur(1_000), None)
+        .capture("C3", Some("H3"), "a1", eur(1_000), &Merchant::default())
         .await
         .unwrap();
     assert_eq!(ledger.balance("a1-new").unwrap(), bal(500, 500));
@@ -332,7 +335,10 @@ async fn stale_holds_stop_counting_and_expire() {
     setup(&ledger).await;
     ledger.load("L1", "b0", eur(1_000)).await.unwrap();
     let past = jiff::Timestamp::now().as_microsecond() - 1;
-    ledger.hold("H1", "b0", eur(800), past, None).await.unwrap();
+    ledger
+        .hold("H1", "b0", eur(800), past, &Merchant::default())
+        .await
+        .unwrap();
     assert_eq!(ledger.balance("b0").unwrap(), bal(1_000, 1_000));
     assert_eq!(ledger.expire_holds(past + 1).await.unwrap(), 1);
     assert_eq!(ledger.expire_holds(past + 1).await.unwrap(), 0);
@@ -344,7 +350,10 @@ async fn stale_holds_stop_counting_and_expire() {
 async fn the_audit_finds_hold_totals_that_differ_from_the_holds() {
     let (_dir, store, ledger) = a0_loaded().await;
     let far = jiff::Timestamp::now().as_microsecond() + 3_600_000_000;
-    ledger.hold("H1", "a0", eur(500), far, None).await.unwrap();
+    ledger
+        .hold("H1", "a0", eur(500), far, &Merchant::default())
+        .await
+        .unwrap();
     assert!(ledger.audit().unwrap().is_empty());
     for (column, breach) in [
         ("held", "open-holds total"),
@@ -382,12 +391,12 @@ async fn the_hold_totals_migration_sums_the_holds_a_store_had() {
         ("H6", 600, past),
     ] {
         ledger
-            .hold(reference, "a0", eur(minor), expiry, None)
+            .hold(reference, "a0", eur(minor), expiry, &Merchant::default())
             .await
             .unwrap();
     }
     ledger
-        .capture("C2", Some("H2"), "a0", eur(1_500), None)
+        .capture("C2", Some("H2"), "a0", eur(1_500), &Merchant::default())
         .await
         .unwrap();
     ledger.reverse("R3", "H3", Some(100)).await.unwrap();
@@ -399,6 +408,7 @@ async fn the_hold_totals_migration_sums_the_holds_a_store_had() {
 
     let db = rusqlite::Connection::open(&path).unwrap();
     db.execute_batch(support::UNDO_SEARCH_TABLES).unwrap();
+    db.execute_batch(support::UNDO_MERCHANT_NAME).unwrap();
     db.execute_batch(
         "DROP INDEX call_intents_duplicate_key; DROP INDEX balance_files_one_current;
          DROP TABLE daily_totals; DROP TABLE shadow_account_locks;
@@ -598,7 +608,9 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
             }
             Step::Purchase(c, x) => {
                 let fits = m.hold(&r, c, x, false);
-                let got = ledger.hold(&r, &m.cards[c].0, eur(x), far, None).await;
+                let got = ledger
+                    .hold(&r, &m.cards[c].0, eur(x), far, &Merchant::default())
+                    .await;
                 if let Ok(held) = &got {
                     // The answer's balances are the card's after the hold.
                     let now = ledger.balance(&m.cards[c].0).unwrap();
@@ -610,7 +622,9 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
             Step::StalePurchase(c, x) => {
                 let fits = m.hold(&r, c, x, true);
                 let past = now() - 1;
-                let got = ledger.hold(&r, &m.cards[c].0, eur(x), past, None).await;
+                let got = ledger
+                    .hold(&r, &m.cards[c].0, eur(x), past, &Merchant::default())
+                    .await;
                 (got.is_ok(), fits)
             }
             Step::Capture(h, pct) => {
@@ -629,7 +643,7 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
                         Some(&hold.reference),
                         &m.cards[hold.card].0,
                         eur(x),
-                        None,
+                        &Merchant::default(),
                     )
                     .await;
                 if fits {

@@ -435,6 +435,8 @@ async fn one_current_balance_file_per_institution() {
     let path = db_path(&dir);
     drop(Store::open(&path).unwrap());
     let db = Connection::open(&path).unwrap();
+    db.execute_batch(support::UNDO_SEARCH_TABLES).unwrap();
+    db.execute_batch(support::UNDO_MERCHANT_NAME).unwrap();
     db.execute_batch(
         "DROP INDEX balance_files_one_current;
          INSERT INTO balance_files (institution, sha256, as_of_us, source, state, received_us)

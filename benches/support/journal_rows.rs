@@ -87,6 +87,7 @@ pub fn row(i: u64, rows: u64, end: Timestamp, hashes: &[PanHash]) -> JournalEntr
             rrn: format!("{i:012}"),
         },
         merchant: Some("000012345678901".into()),
+        merchant_name: Some("CORNER SHOP              AMSTERDAM    NL".into()),
         mcc: Some(5411),
         decision: Decision {
             code: ResponseCode::new(code).expect("code"),

@@ -84,6 +84,7 @@ pub fn account_request() -> cardhub_core::account::AccountRequest {
         amount: Money::new(12550, Currency::from_numeric(840).expect("USD")),
         terminal: "TERM0042".into(),
         merchant: Some("000012345678901".into()),
+        merchant_name: None,
         transmission_time: "1122091405".into(),
         rrn: "532609123456".into(),
         original_transaction_id: None,

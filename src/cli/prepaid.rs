@@ -330,6 +330,12 @@ async fn execute(command: PrepaidCommand) -> Result<()> {
                 card.pan_masked,
                 card.account
             )?;
+            if let Some((order, _)) = ledger.order_of_card(&card.account)? {
+                writeln!(
+                    out,
+                    "replacement order {order}: its production file with `cardhub prepaid production-file {order}`"
+                )?;
+            }
             print_balances(&mut out, &card.account, balances)?;
         }
         PrepaidCommand::Statement {

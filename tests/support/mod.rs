@@ -31,6 +31,7 @@ pub mod crash;
 pub mod fleet;
 pub mod pg;
 pub mod prepaid;
+pub mod prepaid_crash;
 pub mod served;
 pub mod web;
 
@@ -52,19 +53,33 @@ pub async fn api_json(
     token: &str,
     body: Option<serde_json::Value>,
 ) -> (u16, serde_json::Value) {
-    let mut request = http().request(method, url).bearer_auth(token);
+    try_api_json(&http(), method, url, token, body.as_ref())
+        .await
+        .unwrap()
+}
+
+/// [`api_json`] through `client`, or the transport's error (the server
+/// went away before it answered).
+pub async fn try_api_json(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: &str,
+    body: Option<&serde_json::Value>,
+) -> Result<(u16, serde_json::Value), reqwest::Error> {
+    let mut request = client.request(method, url).bearer_auth(token);
     if let Some(body) = body {
         request = request
             .header("content-type", "application/json")
             .body(body.to_string());
     }
-    let response = request.send().await.unwrap();
+    let response = request.send().await?;
     let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (
+    let text = response.text().await?;
+    Ok((
         status,
         serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
-    )
+    ))
 }
 
 /// `cardhub ARGS… --config DIR/cardhub.toml` with `stdin` as its input.
@@ -93,6 +108,14 @@ pub fn cardhub_cli_ok(dir: &Path, args: &[&str], stdin: &str) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// Undoes migration 0019 (the merchant's name) on a SQLite store, for tests
+/// that rewind the schema to an older version (after
+/// [`UNDO_SEARCH_TABLES`]).
+pub const UNDO_MERCHANT_NAME: &str = "ALTER TABLE journal DROP COLUMN merchant_name;
+    ALTER TABLE call_intents DROP COLUMN merchant_name;
+    ALTER TABLE prepaid_holds DROP COLUMN merchant_name;
+    ALTER TABLE prepaid_entries DROP COLUMN merchant_name;";
 
 /// Undoes migration 0020 (the search tables by card and by account) on a
 /// SQLite store, for tests that rewind the schema to an older version.
@@ -475,6 +498,7 @@ pub fn account_request(account: &str, deadline_in: Duration) -> AccountRequest {
         ),
         terminal: "TERM0042".into(),
         merchant: Some("000012345678901".into()),
+        merchant_name: None,
         transmission_time: "1122091405".into(),
         rrn: "532609123456".into(),
         original_transaction_id: None,

@@ -30,7 +30,10 @@ pub struct AccountRequest {
     pub channel: Channel,
     pub amount: Money,
     pub terminal: String,
+    /// DE 42, the card acceptor id.
     pub merchant: Option<String>,
+    /// DE 43, the card acceptor name and location (trimmed).
+    pub merchant_name: Option<String>,
     /// DE 7 and DE 37 of the switch.
     pub transmission_time: String,
     pub rrn: String,

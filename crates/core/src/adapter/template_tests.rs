@@ -14,6 +14,7 @@ pub(crate) fn sample() -> AccountRequest {
         amount: Money::new(12550, Currency::from_numeric(840).unwrap()),
         terminal: "POS<01>&".into(),
         merchant: None,
+        merchant_name: None,
         transmission_time: "1122030201".into(),
         rrn: "531909004711".into(),
         original_transaction_id: None,

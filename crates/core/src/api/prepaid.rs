@@ -171,6 +171,9 @@ pub struct Replaced {
     pub card: String,
     pub account: String,
     pub balances: BalancesOut,
+    /// The replacement order of the new card, when the lost card came from
+    /// a card order: its production file and PIN go as any order's.
+    pub order: Option<i64>,
 }
 
 /// A statement's postings.
@@ -503,10 +506,16 @@ pub(super) async fn replace(
             new_account: &r.new_account,
         })
         .await?;
+    let account = card.account.clone();
+    let order = api
+        .read_ledger(move |l| l.order_of_card(&account))
+        .await?
+        .map(|(order, _)| order);
     Ok(Json(Replaced {
         card: card.pan_masked,
         account: card.account,
         balances: balances.into(),
+        order,
     }))
 }
 

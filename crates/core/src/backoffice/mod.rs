@@ -47,6 +47,10 @@ pub struct JournalRow {
     pub stan: Option<String>,
     pub rrn: Option<String>,
     pub terminal: Option<String>,
+    /// DE 42, the card acceptor id.
+    pub merchant: Option<String>,
+    /// DE 43, the card acceptor name and location, trimmed.
+    pub merchant_name: Option<String>,
     #[schema(value_type = ResponseCode)]
     pub response_code: String,
     pub auth_id: Option<String>,
@@ -102,7 +106,8 @@ pub struct Story {
 
 const JOURNAL_COLUMNS: &str = "txn_id, entry, received_at_us, mti, kind, channel, pan_masked, \
      account, institution, amount_minor, currency, stan, rrn, terminal, response_code, auth_id, \
-     decided_by, adapter, raw_response_code, reason, original_txn_id, latency_us";
+     decided_by, adapter, raw_response_code, reason, original_txn_id, latency_us, merchant, \
+     merchant_name";
 
 fn time(us: Option<i64>) -> Option<String> {
     us.and_then(|us| jiff::Timestamp::from_microsecond(us).ok())
@@ -125,6 +130,8 @@ fn journal_row(r: &Row<'_>) -> sql::Result<JournalRow> {
         stan: r.get(11)?,
         rrn: r.get(12)?,
         terminal: r.get(13)?,
+        merchant: r.get(22)?,
+        merchant_name: r.get(23)?,
         response_code: r.get(14)?,
         auth_id: r.get(15)?,
         decided_by: r.get(16)?,

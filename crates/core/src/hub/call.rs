@@ -157,6 +157,7 @@ impl LateRecorder {
                 rrn: request.rrn.clone(),
             },
             merchant: request.merchant.clone(),
+            merchant_name: request.merchant_name.clone(),
             mcc: None,
             decision,
             counted_minor: 0,

@@ -124,6 +124,9 @@ pub fn to_canonical(
         pan,
         expiry,
         merchant: optional(msg.merchant_id())?.map(|m| m.trim_end().to_string()),
+        merchant_name: optional(msg.card_acceptor_name())?
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty()),
         mcc,
         keys: switch_keys(msg),
         original: optional(msg.original_data())?,
@@ -247,6 +250,23 @@ mod tests {
         assert_eq!(c.amount.currency.code, "EUR");
         assert_eq!(c.keys.terminal, "ATM00001");
         assert_eq!(c.keys.mti.as_str(), "0200");
+    }
+
+    #[test]
+    fn the_card_acceptor_name_is_trimmed_and_a_blank_one_is_none() {
+        assert_eq!(canonical(&base("0200")).unwrap().merchant_name, None);
+        let mut m = base("0200");
+        // Name 25, city 13, country 2; leading and trailing blanks go.
+        m.set(
+            43,
+            format!("{:<25}{:<13}{:<2}", " CORNER SHOP", "AMSTERDAM", ""),
+        );
+        assert_eq!(
+            canonical(&m).unwrap().merchant_name,
+            Some(format!("CORNER SHOP{}AMSTERDAM", " ".repeat(13)))
+        );
+        m.set(43, " ".repeat(40));
+        assert_eq!(canonical(&m).unwrap().merchant_name, None);
     }
 
     #[test]

@@ -30,7 +30,10 @@ pub struct CanonicalRequest {
     pub amount: Money,
     pub pan: Pan,
     pub expiry: Option<Expiry>,
+    /// DE 42.
     pub merchant: Option<String>,
+    /// DE 43, trimmed; `None` when absent or blank.
+    pub merchant_name: Option<String>,
     pub mcc: Option<u16>,
     pub keys: SwitchKeys,
     /// DE 90 of reversals and advices.

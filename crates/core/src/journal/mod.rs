@@ -68,7 +68,10 @@ pub struct JournalEntry {
     pub amount_minor: i64,
     pub currency: u16,
     pub keys: SwitchKeys,
+    /// DE 42, the card acceptor id.
     pub merchant: Option<String>,
+    /// DE 43, the card acceptor name and location, trimmed.
+    pub merchant_name: Option<String>,
     pub mcc: Option<u16>,
     pub decision: Decision,
     pub counted_minor: i64,
@@ -102,13 +105,13 @@ macro_rules! columns {
          is_repeat, kind, channel, pan_hash, pan_masked, account, institution, amount_minor, currency, \
          transmission_time, stan, acquirer, rrn, terminal, merchant, mcc, response_code, auth_id, \
          decided_by, adapter, raw_response_code, reason, available_minor, ledger_minor, counted_minor, \
-         counted_count, original_txn_id, latency_us"
+         counted_count, original_txn_id, latency_us, merchant_name"
     };
 }
 
 const COLUMNS: &str = columns!();
 
-/// `INSERT INTO <table> (COLUMNS) VALUES (?1 … ?34)`.
+/// `INSERT INTO <table> (COLUMNS) VALUES (?1 … ?35)`.
 macro_rules! insert_into {
     ($table:literal) => {
         concat!(
@@ -117,7 +120,7 @@ macro_rules! insert_into {
             " (",
             columns!(),
             ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-             ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34)"
+             ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35)"
         )
     };
 }
@@ -405,6 +408,7 @@ fn insert_as(c: &sql::Connection, sql: &str, e: &JournalEntry) -> sql::Result<()
             e.counted_count,
             e.original_txn_id.map(|id| id.0),
             e.latency_us,
+            e.merchant_name,
         ])
         .map(|_| ())
 }
@@ -558,6 +562,8 @@ pub struct Recorded {
     pub rrn: String,
     pub terminal: String,
     pub merchant: Option<String>,
+    /// DE 43, trimmed.
+    pub merchant_name: Option<String>,
     pub response_code: String,
     /// The account system's own code, or a switch advice's DE 39.
     pub raw_code: Option<String>,
@@ -574,8 +580,8 @@ pub fn recorded(store: &Store, txn_id: TxnId) -> Result<Option<Recorded>, StoreE
     store.read(move |c| {
         c.prepare_cached(
             "SELECT mti, kind, channel, pan_masked, amount_minor, currency, transmission_time, rrn, \
-             terminal, merchant, response_code, raw_response_code, decided_by, reason, original_txn_id \
-             FROM journal WHERE txn_id = ?1",
+             terminal, merchant, response_code, raw_response_code, decided_by, reason, original_txn_id, \
+             merchant_name FROM journal WHERE txn_id = ?1",
         )?
         .query_row(params![txn_id.0], |r| {
             Ok(Recorded {
@@ -594,6 +600,7 @@ pub fn recorded(store: &Store, txn_id: TxnId) -> Result<Option<Recorded>, StoreE
                 decided_by: r.get(12)?,
                 reason: r.get::<Option<String>>(13)?.unwrap_or_default(),
                 original_txn_id: r.get::<Option<i64>>(14)?.map(TxnId),
+                merchant_name: r.get(15)?,
             })
         })
         .optional()

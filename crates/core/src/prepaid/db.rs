@@ -8,7 +8,7 @@
 use crate::store::sql;
 use crate::store::sql::{Connection, OptionalExtension, params};
 
-use super::holds::{self, HoldTotals, hold_by_reference};
+use super::holds::{self, HoldTotals, Merchant, hold_by_reference};
 use super::postings::book;
 use super::{AccountKind, Booked, NewOrderer, NewProgramme, PrepaidError, limits};
 use crate::account::Balances;
@@ -174,10 +174,12 @@ fn debit_legs(conn: &Connection, card: &CardAccount, x: i64) -> sql::Result<Vec<
 }
 
 /// Records the card acceptor of a purchase's entry (capture, reversal).
-fn note_merchant(conn: &Connection, entry: i64, merchant: Option<&str>) -> sql::Result<()> {
-    if let Some(merchant) = merchant {
-        conn.prepare_cached("UPDATE prepaid_entries SET merchant = ?2 WHERE id = ?1")?
-            .execute(params![entry, merchant])?;
+fn note_merchant(conn: &Connection, entry: i64, merchant: &Merchant) -> sql::Result<()> {
+    if merchant.id.is_some() || merchant.name.is_some() {
+        conn.prepare_cached(
+            "UPDATE prepaid_entries SET merchant = ?2, merchant_name = ?3 WHERE id = ?1",
+        )?
+        .execute(params![entry, merchant.id, merchant.name])?;
     }
     Ok(())
 }
@@ -384,14 +386,14 @@ fn available_for(
 }
 
 /// A purchase or cash authorization: money set aside until `expires_at_us`,
-/// at the card acceptor `merchant`.
+/// at the card acceptor `merchant` (kept on the hold).
 pub(super) fn hold(
     conn: &Connection,
     reference: &str,
     account: &str,
     amount: &Money,
     expires_at_us: i64,
-    merchant: Option<&str>,
+    merchant: &Merchant,
     now_us: i64,
 ) -> Op<Booked> {
     if let Some(done) = repeat_of(conn, reference, now_us)? {
@@ -409,11 +411,12 @@ pub(super) fn hold(
         return Ok(Err(e));
     }
     let id: i64 = conn.prepare_cached(
-        "INSERT INTO prepaid_holds (reference, account, amount, remaining, state, created_at_us, expires_at_us, merchant)
-         VALUES (?1, ?2, ?3, ?3, 'open', ?4, ?5, ?6) RETURNING id",
+        "INSERT INTO prepaid_holds (reference, account, amount, remaining, state, created_at_us, expires_at_us,
+             merchant, merchant_name)
+         VALUES (?1, ?2, ?3, ?3, 'open', ?4, ?5, ?6, ?7) RETURNING id",
     )?
     .query_row(
-        params![reference, card.id, x, now_us, expires_at_us, merchant],
+        params![reference, card.id, x, now_us, expires_at_us, merchant.id, merchant.name],
         |r| r.get(0),
     )?;
     holds::added(conn, card.id, x, now_us)?;
@@ -432,14 +435,14 @@ pub(super) fn hold(
 /// Posts a debit: of the hold `hold_reference` (a completion, for at most
 /// what it still holds; the rest is released), or, without one, of the card
 /// `account` directly (the switch decided alone). The entry keeps
-/// `merchant`, or else the hold's.
+/// `merchant`, each part of it absent the hold's.
 pub(super) fn capture(
     conn: &Connection,
     reference: &str,
     hold_reference: Option<&str>,
     account: &str,
     amount: &Money,
-    merchant: Option<&str>,
+    merchant: &Merchant,
     now_us: i64,
 ) -> Op<Booked> {
     if let Some(done) = repeat_of(conn, reference, now_us)? {
@@ -481,11 +484,11 @@ pub(super) fn capture(
     }
     let legs = debit_legs(conn, &card, x)?;
     let id = book(conn, "capture", reference, card.id, None, &legs, now_us)?;
-    note_merchant(
-        conn,
-        id,
-        merchant.or(hold.as_ref().and_then(|h| h.merchant.as_deref())),
-    )?;
+    let merchant = match &hold {
+        Some(hold) => merchant.or(&hold.merchant),
+        None => merchant.clone(),
+    };
+    note_merchant(conn, id, &merchant)?;
     if let Some(hold) = hold {
         conn.prepare_cached(
             "UPDATE prepaid_holds SET state = 'captured', captured = ?2, remaining = 0 WHERE id = ?1",
@@ -537,7 +540,7 @@ pub(super) fn reverse(
                 holds::released(conn, hold.account, hold.amount, hold.created_at_us)?;
             }
             let id = book(conn, "reversal", reference, card.id, None, &[], now_us)?;
-            note_merchant(conn, id, hold.merchant.as_deref())?;
+            note_merchant(conn, id, &hold.merchant)?;
             return Ok(Ok(Booked {
                 id,
                 balances: fresh_balances(conn, card.id, now_us)?,
@@ -554,7 +557,7 @@ pub(super) fn reverse(
         }
         let legs = credit_legs(conn, &card, undo)?;
         let id = book(conn, "reversal", reference, card.id, None, &legs, now_us)?;
-        note_merchant(conn, id, hold.merchant.as_deref())?;
+        note_merchant(conn, id, &hold.merchant)?;
         conn.prepare_cached("UPDATE prepaid_holds SET refunded = refunded + ?2 WHERE id = ?1")?
             .execute(params![hold.id, undo])?;
         return Ok(Ok(Booked {

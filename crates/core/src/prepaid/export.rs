@@ -6,7 +6,8 @@
 //! (captures), reversals, moves and replacements, so the records of a card
 //! sum to its balance change. Each carries the card account, kind,
 //! reference, merchant (the card acceptor of the authorization, DE 42, for
-//! purchases and their reversals), signed amount in minor units, currency,
+//! purchases and their reversals) and its name and location (DE 43),
+//! signed amount in minor units, currency,
 //! an empty VAT field (the ledger does not know VAT) and, for purchases on
 //! small-purchase cards, the attestation state with its user and comment.
 //!
@@ -39,7 +40,7 @@ pub enum ExportFormat {
 }
 
 /// The CSV header line's columns, in order.
-pub const EXPORT_COLUMNS: [&str; 13] = [
+pub const EXPORT_COLUMNS: [&str; 14] = [
     "date",
     "booked_at",
     "entry",
@@ -47,6 +48,7 @@ pub const EXPORT_COLUMNS: [&str; 13] = [
     "kind",
     "reference",
     "merchant",
+    "merchant_name",
     "amount",
     "currency",
     "vat",
@@ -56,12 +58,14 @@ pub const EXPORT_COLUMNS: [&str; 13] = [
 ];
 
 /// The fixed-width detail record: each field's width in bytes, after the
-/// record type byte `D`, in the order of [`EXPORT_COLUMNS`].
-pub const FIXED_WIDTHS: [usize; 13] = [8, 20, 12, 64, 8, 64, 40, 20, 3, 20, 8, 64, 200];
+/// record type byte `D`, in the order of [`EXPORT_COLUMNS`] but for
+/// `merchant_name`, which is last: added after the layout shipped, at the
+/// end, so every earlier field keeps its offset.
+pub const FIXED_WIDTHS: [usize; 14] = [8, 20, 12, 64, 8, 64, 40, 20, 3, 20, 8, 64, 200, 40];
 
 /// Bytes of every fixed-width record, without its LF.
 pub const FIXED_RECORD_BYTES: usize =
-    1 + 8 + 20 + 12 + 64 + 8 + 64 + 40 + 20 + 3 + 20 + 8 + 64 + 200;
+    1 + 8 + 20 + 12 + 64 + 8 + 64 + 40 + 20 + 3 + 20 + 8 + 64 + 200 + 40;
 
 /// One exported posting.
 struct Row {
@@ -73,6 +77,7 @@ struct Row {
     currency: String,
     amount: i64,
     merchant: Option<String>,
+    merchant_name: Option<String>,
     /// `None`: not a small-purchase purchase, nothing to attest.
     attestation: Option<AttestationState>,
     user: Option<String>,
@@ -88,7 +93,7 @@ fn rows(
 ) -> sql::Result<Vec<Row>> {
     let sql = format!(
         "SELECT e.id, e.booked_at_us, e.kind, e.reference, a.name, a.currency, p.amount,
-                e.merchant,
+                e.merchant, e.merchant_name,
                 CAST(CASE WHEN e.kind = 'capture' AND g.kind = ?2 THEN 1 ELSE 0 END AS BIGINT),
                 t.action, t.\"user\", t.comment
          FROM prepaid_entries e
@@ -111,8 +116,8 @@ fn rows(
         ],
         |r| {
             let numeric: u16 = r.get(5)?;
-            let attestable: bool = r.get(8)?;
-            let action: Option<String> = r.get(9)?;
+            let attestable: bool = r.get(9)?;
+            let action: Option<String> = r.get(10)?;
             Ok(Row {
                 entry: r.get(0)?,
                 booked_at_us: r.get(1)?,
@@ -123,9 +128,10 @@ fn rows(
                     .map_or_else(|_| numeric.to_string(), |c| c.code.to_string()),
                 amount: r.get(6)?,
                 merchant: r.get(7)?,
+                merchant_name: r.get(8)?,
                 attestation: attestable.then(|| AttestationState::from_action(action.as_deref())),
-                user: r.get(10)?,
-                comment: r.get(11)?,
+                user: r.get(11)?,
+                comment: r.get(12)?,
             })
         },
     )?;
@@ -145,7 +151,7 @@ fn times(us: i64) -> (String, String) {
 }
 
 /// The text values of a row, in [`EXPORT_COLUMNS`] order, for CSV.
-fn csv_values(day: &str, row: &Row) -> [String; 13] {
+fn csv_values(day: &str, row: &Row) -> [String; 14] {
     [
         day.to_string(),
         times(row.booked_at_us).0,
@@ -154,6 +160,7 @@ fn csv_values(day: &str, row: &Row) -> [String; 13] {
         row.kind.clone(),
         row.reference.clone(),
         row.merchant.clone().unwrap_or_default(),
+        row.merchant_name.clone().unwrap_or_default(),
         row.amount.to_string(),
         row.currency.clone(),
         String::new(),
@@ -240,6 +247,7 @@ fn fixed(orderer: &str, day: Date, rows: &[Row]) -> Vec<u8> {
             );
             field(out, row.user.as_deref().unwrap_or(""), w[11]);
             field(out, row.comment.as_deref().unwrap_or(""), w[12]);
+            field(out, row.merchant_name.as_deref().unwrap_or(""), w[13]);
         });
     }
     record(&mut out, &|out| {

@@ -29,6 +29,34 @@ pub(super) struct HoldTotals {
     pub(super) day_count: i64,
 }
 
+/// The card acceptor of a purchase, as the switch named it: kept on its
+/// hold and on the entries that post or undo it, for the accounting export.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Merchant {
+    /// DE 42, the card acceptor id.
+    pub id: Option<String>,
+    /// DE 43, the card acceptor name and location (trimmed).
+    pub name: Option<String>,
+}
+
+impl Merchant {
+    /// A card acceptor known by its id alone.
+    pub fn with_id(id: &str) -> Merchant {
+        Merchant {
+            id: Some(id.to_string()),
+            name: None,
+        }
+    }
+
+    /// Each part of `self`, or else `other`'s.
+    pub(super) fn or(&self, other: &Merchant) -> Merchant {
+        Merchant {
+            id: self.id.clone().or_else(|| other.id.clone()),
+            name: self.name.clone().or_else(|| other.name.clone()),
+        }
+    }
+}
+
 /// A purchase hold.
 pub(super) struct Hold {
     pub(super) id: i64,
@@ -40,13 +68,14 @@ pub(super) struct Hold {
     pub(super) state: String,
     pub(super) created_at_us: i64,
     /// The card acceptor of the authorization.
-    pub(super) merchant: Option<String>,
+    pub(super) merchant: Merchant,
 }
 
 /// The hold booked with `reference`.
 pub(super) fn hold_by_reference(conn: &Connection, reference: &str) -> sql::Result<Option<Hold>> {
     conn.prepare_cached(
-        "SELECT id, account, amount, remaining, captured, refunded, state, created_at_us, merchant
+        "SELECT id, account, amount, remaining, captured, refunded, state, created_at_us, merchant,
+             merchant_name
          FROM prepaid_holds WHERE reference = ?1",
     )?
     .query_row([reference], |r| {
@@ -59,7 +88,10 @@ pub(super) fn hold_by_reference(conn: &Connection, reference: &str) -> sql::Resu
             refunded: r.get(5)?,
             state: r.get(6)?,
             created_at_us: r.get(7)?,
-            merchant: r.get(8)?,
+            merchant: Merchant {
+                id: r.get(8)?,
+                name: r.get(9)?,
+            },
         })
     })
     .optional()

@@ -37,6 +37,7 @@ mod scope;
 mod system;
 mod teller;
 
+pub use holds::Merchant;
 pub use limits::DailyLimits;
 pub use report::{CardAccount, Orderer, Programme, period};
 pub use system::PrepaidLedger;
@@ -484,7 +485,7 @@ impl Ledger {
 
     /// Authorizes a purchase or cash withdrawal: sets `amount` aside until
     /// `expires_at_us` (Unix microseconds). `merchant` is the card acceptor
-    /// (DE 42), kept for the accounting export.
+    /// (DE 42 and DE 43), kept for the accounting export.
     ///
     /// # Errors
     /// [`PrepaidError::InsufficientFunds`], [`PrepaidError::DailyLimit`],
@@ -497,7 +498,7 @@ impl Ledger {
         account: &str,
         amount: Money,
         expires_at_us: i64,
-        merchant: Option<&str>,
+        merchant: &Merchant,
     ) -> Result<Booked, PrepaidError> {
         self.debit(reference, account, amount, expires_at_us, merchant, false)
             .await
@@ -516,7 +517,7 @@ impl Ledger {
         reference: &str,
         account: &str,
         amount: Money,
-        merchant: Option<&str>,
+        merchant: &Merchant,
     ) -> Result<Booked, PrepaidError> {
         let now = now_us();
         self.debit(reference, account, amount, now, merchant, true)
@@ -529,13 +530,13 @@ impl Ledger {
         account: &str,
         amount: Money,
         expires_at_us: i64,
-        merchant: Option<&str>,
+        merchant: &Merchant,
         post: bool,
     ) -> Result<Booked, PrepaidError> {
         let (reference, account) = (reference.to_string(), account.to_string());
-        let merchant = merchant.map(str::to_string);
+        let merchant = merchant.clone();
         self.book(move |c, now| {
-            let merchant = merchant.as_deref();
+            let merchant = &merchant;
             let held = db::hold(
                 c,
                 &reference,
@@ -566,8 +567,8 @@ impl Ledger {
 
     /// Posts a purchase: the completion of hold `hold_reference` (for at
     /// most what it holds; the rest is released) or, with `None`, a debit
-    /// of `account` the switch decided alone. `merchant` (DE 42) is kept on
-    /// the entry; without one, the hold's.
+    /// of `account` the switch decided alone. `merchant` (DE 42, DE 43) is
+    /// kept on the entry; each part it lacks, the hold's.
     ///
     /// # Errors
     /// [`PrepaidError::UnknownOriginal`], [`PrepaidError::HoldNotOpen`],
@@ -580,14 +581,21 @@ impl Ledger {
         hold_reference: Option<&str>,
         account: &str,
         amount: Money,
-        merchant: Option<&str>,
+        merchant: &Merchant,
     ) -> Result<Booked, PrepaidError> {
         let (reference, account) = (reference.to_string(), account.to_string());
         let hold = hold_reference.map(str::to_string);
-        let merchant = merchant.map(str::to_string);
+        let merchant = merchant.clone();
         self.book(move |c, now| {
-            let (hold, merchant) = (hold.as_deref(), merchant.as_deref());
-            db::capture(c, &reference, hold, &account, &amount, merchant, now)
+            db::capture(
+                c,
+                &reference,
+                hold.as_deref(),
+                &account,
+                &amount,
+                &merchant,
+                now,
+            )
         })
         .await
     }
@@ -655,7 +663,10 @@ impl Ledger {
     /// `old` becomes `lost` in the registry, the card `new` (expiry
     /// `expiry`, card account `new_account`, otherwise as `old`) is
     /// registered `active`, and the ledger moves the balance and holds of
-    /// `old`'s card account to `new_account` in the same programme.
+    /// `old`'s card account to `new_account` in the same programme. When
+    /// `old` was issued by a card order, the new card becomes a card order
+    /// of its own (`replace:<order>/<sequence>`, see
+    /// [`orders`]): produced, PIN mailed and PIN reordered as any ordered card.
     /// Returns the new card and its balances.
     ///
     /// # Errors
@@ -677,7 +688,11 @@ impl Ledger {
         let now = now_us();
         let replaced = cards
             .replace(old, new, expiry, new_account, move |conn, lost, card| {
-                db::replace(conn, &reference, &lost.account, &card.account, now)
+                let balances = db::replace(conn, &reference, &lost.account, &card.account, now)?;
+                if balances.is_ok() {
+                    orders::record_replacement(conn, &lost.account, card, now)?;
+                }
+                Ok(balances)
             })
             .await?;
         let (card, balances) = replaced?;

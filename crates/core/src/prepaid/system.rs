@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
-use super::{Booked, Ledger, PrepaidError, Recorder};
+use super::{Booked, Ledger, Merchant, PrepaidError, Recorder};
 use crate::account::{
     AccountAnswer, AccountError, AccountRequest, AccountSystem, Channel, Kind, Operation,
 };
@@ -45,6 +45,10 @@ impl PrepaidLedger {
             Arc::new(move |conn, done| row.write(conn, &answer_of(done)))
         });
         let ledger = &self.ledger.recording(recorder);
+        let merchant = Merchant {
+            id: r.merchant.clone(),
+            name: r.merchant_name.clone(),
+        };
         let booked = match (operation, r.kind) {
             (Operation::BalanceInquiry, _) | (Operation::Authorize, Kind::BalanceInquiry) => {
                 ledger.balance(account).map(|balances| Booked {
@@ -63,17 +67,13 @@ impl PrepaidLedger {
                 return Err(AccountError::Unsupported("load of a debit kind"));
             }
             (Operation::Authorize, Kind::Purchase | Kind::Cash) if r.financial => {
-                ledger
-                    .purchase(id, account, amount, r.merchant.as_deref())
-                    .await
+                ledger.purchase(id, account, amount, &merchant).await
             }
             (Operation::Authorize, Kind::Purchase | Kind::Cash) => {
                 let hours = self.holds.hours(r.channel == Channel::Atm, None);
                 let expires =
                     jiff::Timestamp::now().as_microsecond() + i64::from(hours) * 3_600 * 1_000_000;
-                ledger
-                    .hold(id, account, amount, expires, r.merchant.as_deref())
-                    .await
+                ledger.hold(id, account, amount, expires, &merchant).await
             }
             (Operation::Reverse, _) => match &r.original_transaction_id {
                 Some(original) => {
@@ -107,8 +107,7 @@ impl PrepaidLedger {
                     }),
                     Kind::Purchase | Kind::Cash => {
                         let hold = r.original_transaction_id.as_deref();
-                        let merchant = r.merchant.as_deref();
-                        ledger.capture(id, hold, account, amount, merchant).await
+                        ledger.capture(id, hold, account, amount, &merchant).await
                     }
                 }
             }

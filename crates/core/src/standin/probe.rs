@@ -80,6 +80,7 @@ async fn probe(
                 amount: Money::new(0, currency),
                 terminal: String::new(),
                 merchant: None,
+                merchant_name: None,
                 transmission_time: String::new(),
                 rrn: String::new(),
                 original_transaction_id: None,

@@ -257,6 +257,7 @@ pub fn request_for(
         amount: Money::new(row.amount_minor.max(0) as u64, currency),
         terminal: row.terminal,
         merchant: row.merchant,
+        merchant_name: row.merchant_name,
         transmission_time: row.transmission_time,
         rrn: row.rrn,
         original_transaction_id,

@@ -86,6 +86,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         "one current balance file",
         "0018_one_current_balance_file"
     ),
+    migration!(19, "merchant name", "0019_merchant_name"),
     migration!(20, "search deferred", "0020_search_deferred"),
 ];
 

@@ -700,6 +700,7 @@ mod tests {
             amount: Money::new(12550, Currency::from_numeric(978).unwrap()),
             terminal: "ATM<01>&".into(),
             merchant: Some("CAFÉ & <Co> \"x\"".into()),
+            merchant_name: None,
             transmission_time: "1122091405".into(),
             rrn: "532609123456".into(),
             original_transaction_id: Some("orig&<1>".into()),

@@ -172,9 +172,10 @@ impl RequestMaker {
     }
 }
 
-/// A BASE24 financial request with fixed terminal data: the ATM header and
-/// terminal for cash (processing code 01…), POS otherwise; `amount` in minor
-/// units of `currency` (DE 49, numeric).
+/// A BASE24 financial request with fixed terminal data: the ATM header,
+/// terminal and location for cash (processing code 01…), POS otherwise (a
+/// shop's name and location in DE 43, as the accounting export shows it);
+/// `amount` in minor units of `currency` (DE 49, numeric).
 pub fn base24_request(
     mti: cardhub_core::iso8583::Mti,
     processing: &str,
@@ -198,8 +199,20 @@ pub fn base24_request(
     m.set(32, "4761739");
     m.set(37, format!("RRN{stan:09}"));
     m.set(41, if atm { "ATM00001" } else { "POS00001" });
+    let (name, city, country) = if atm {
+        ("CARDHUB SIM ATM STATION", "AMSTERDAM", "NL")
+    } else {
+        ("CARDHUB SIM CORNER SHOP", "AMSTERDAM", "NL")
+    };
+    m.set(43, card_acceptor(name, city, country));
     m.set(49, currency);
     m
+}
+
+/// DE 43 as BASE24 lays it out: name (25), city (13), country (2), each
+/// padded with spaces.
+fn card_acceptor(name: &str, city: &str, country: &str) -> String {
+    format!("{name:<25.25}{city:<13.13}{country:<2.2}")
 }
 
 #[cfg(test)]
@@ -208,6 +221,24 @@ mod tests {
 
     fn base24() -> Dialect {
         Dialect::shipped("base24").unwrap().unwrap()
+    }
+
+    #[test]
+    fn purchases_name_their_card_acceptor_in_forty_bytes() {
+        let m = base24_request(
+            "0200".parse().unwrap(),
+            "000000",
+            "4761739001010010",
+            1,
+            1,
+            "978",
+        );
+        let de43 = m.get(43).unwrap();
+        assert_eq!(de43.len(), 40);
+        assert_eq!(&de43[..25], b"CARDHUB SIM CORNER SHOP  ");
+        assert_eq!(&de43[25..38], b"AMSTERDAM    ");
+        assert_eq!(&de43[38..], b"NL");
+        base24().encode(&m).unwrap();
     }
 
     fn fixture(name: &str) -> std::path::PathBuf {

@@ -289,6 +289,7 @@ impl Hub {
             currency: c.map_or(0, |c| c.amount.currency.numeric),
             keys: m.keys.clone(),
             merchant: c.and_then(|c| c.merchant.clone()),
+            merchant_name: c.and_then(|c| c.merchant_name.clone()),
             mcc: c.and_then(|c| c.mcc),
             decision: outcome.decision.clone(),
             counted_minor: outcome.counted.0,

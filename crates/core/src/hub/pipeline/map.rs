@@ -73,6 +73,7 @@ pub(super) fn account_request(c: &CanonicalRequest, card: &Card, txn_id: TxnId) 
         amount: c.amount,
         terminal: c.keys.terminal.clone(),
         merchant: c.merchant.clone(),
+        merchant_name: c.merchant_name.clone(),
         transmission_time: c.keys.transmission_time.clone(),
         rrn: c.keys.rrn.clone(),
         original_transaction_id: None,

@@ -1,6 +1,7 @@
 //! The SQL of card orders (`migrations/0009_prepaid_orders.sql`). Every
 //! function runs inside one store job; a refusal writes nothing.
 
+use crate::cards::card::Card;
 use crate::store::sql;
 use crate::store::sql::{Connection, OptionalExtension, params};
 
@@ -175,18 +176,30 @@ pub(super) fn plan(conn: &Connection, o: &NewOrder) -> Op<Planned> {
             programme: o.programme.clone(),
         }));
     };
-    let pin_delivery = if pin_delivery == PinDelivery::Separately.as_str() {
-        PinDelivery::Separately
-    } else {
-        PinDelivery::WithCard
-    };
     Ok(Ok(Planned::New(Plan {
         orderer_name,
         currency,
-        pin_delivery,
+        pin_delivery: pin_delivery_of(&pin_delivery),
         range,
         next_serial,
     })))
+}
+
+/// A programme's `pin_delivery` as stored.
+fn pin_delivery_of(stored: &str) -> PinDelivery {
+    if stored == PinDelivery::Separately.as_str() {
+        PinDelivery::Separately
+    } else {
+        PinDelivery::WithCard
+    }
+}
+
+/// The `channel` of a new card's PIN request.
+fn channel(delivery: PinDelivery) -> &'static str {
+    match delivery {
+        PinDelivery::WithCard => "card",
+        PinDelivery::Separately => "mailer",
+    }
 }
 
 /// Records a new order of `cards`, drawn from the range up to (not
@@ -237,10 +250,7 @@ fn record_rows(
         params![o.reference, o.orderer, o.programme, o.holders.is_some(), o.count, now_us],
         |r| r.get(0),
     )?;
-    let channel = match plan.pin_delivery {
-        PinDelivery::WithCard => "card",
-        PinDelivery::Separately => "mailer",
-    };
+    let channel = channel(plan.pin_delivery);
     for (i, card) in cards.iter().enumerate() {
         if let Err(e) =
             crate::prepaid::db::open_card_account(conn, &card.account, &o.programme, now_us)?
@@ -264,6 +274,85 @@ fn record_rows(
         params![o.programme, next_serial],
     )?;
     Ok(Ok(order))
+}
+
+/// The order reference of the replacement of card `sequence` of `order`:
+/// `:` and `/` are no order reference's, so it names no orderer's order.
+fn replacement_reference(order: i64, sequence: u32) -> String {
+    format!("replace:{order}/{sequence}")
+}
+
+/// When the lost card drawing on ledger account `lost` was issued by a card
+/// order, records its replacement `new` (registered already, its card
+/// account open) as a new order of that one card: the lost card's orderer,
+/// programme and holder, state `ordered`, reference
+/// `replace:<order>/<sequence>` of the lost card, a PIN request by the
+/// programme's PIN delivery. So it is produced, gets its PIN and PIN
+/// reorders as any ordered card. Returns the order (the one recorded
+/// already for this lost card, on a repeat), or `None` for a card not from
+/// an order.
+pub(in crate::prepaid) fn record_replacement(
+    conn: &Connection,
+    lost: &str,
+    new: &Card,
+    now_us: i64,
+) -> sql::Result<Option<i64>> {
+    let found: Option<(i64, u32, String, String, Option<String>, String)> = conn
+        .prepare_cached(
+            "SELECT oc.order_id, oc.sequence, o.orderer, o.programme, oc.holder, p.pin_delivery
+             FROM prepaid_order_cards oc JOIN prepaid_accounts a ON a.id = oc.account
+             JOIN prepaid_orders o ON o.id = oc.order_id
+             JOIN prepaid_programmes p ON p.id = o.programme
+             WHERE a.kind = 'card' AND a.name = ?1",
+        )?
+        .query_row([lost], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })
+        .optional()?;
+    let Some((lost_order, sequence, orderer, programme, holder, delivery)) = found else {
+        return Ok(None);
+    };
+    let reference = replacement_reference(lost_order, sequence);
+    let recorded: Option<i64> = conn
+        .query_row(
+            "SELECT id FROM prepaid_orders WHERE reference = ?1",
+            [&reference],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if recorded.is_some() {
+        return Ok(recorded);
+    }
+    let order: i64 = conn.query_row(
+        "INSERT INTO prepaid_orders (reference, orderer, programme, personal, count, state, ordered_at_us)
+         VALUES (?1, ?2, ?3, ?4, 1, 'ordered', ?5) RETURNING id",
+        params![reference, orderer, programme, holder.is_some(), now_us],
+        |r| r.get(0),
+    )?;
+    conn.execute(
+        "INSERT INTO prepaid_order_cards (order_id, sequence, account, pan_masked, expiry, holder)
+         SELECT ?1, 1, id, ?3, ?4, ?5 FROM prepaid_accounts WHERE kind = 'card' AND name = ?2",
+        params![
+            order,
+            new.account,
+            new.pan_masked,
+            new.expiry.to_string(),
+            holder
+        ],
+    )?;
+    conn.execute(
+        "INSERT INTO prepaid_pin_requests (order_id, sequence, kind, channel, requested_at_us)
+         VALUES (?1, 1, 'issue', ?2, ?3)",
+        params![order, channel(pin_delivery_of(&delivery)), now_us],
+    )?;
+    Ok(Some(order))
 }
 
 const SUMMARY: &str = "SELECT o.id, o.reference, o.orderer, o.programme, o.personal, o.count, \

@@ -28,6 +28,7 @@ use crate::money::Currency;
 use crate::store::StoreError;
 
 use super::{Ledger, PrepaidError, now_us};
+pub(super) use db::record_replacement;
 use db::{OrderedCard, Planned};
 use names::NameError;
 pub use range::CardRange;
@@ -499,6 +500,19 @@ impl Ledger {
             })
             .collect::<Result<Vec<_>, OrderError>>()?;
         Ok(Order { summary, cards })
+    }
+
+    /// The card order that issued the card drawing on ledger account
+    /// `account`, and the card's sequence in it: for a replacement of an
+    /// order card, its replacement order (see [`Ledger::replace_lost_card`]).
+    ///
+    /// # Errors
+    /// [`OrderError::Store`].
+    pub fn order_of_card(&self, account: &str) -> Result<Option<(i64, u32)>, OrderError> {
+        Ok(self
+            .store
+            .read(|c| db::ordered_card(c, account))?
+            .map(|(order, sequence, _)| (order, sequence)))
     }
 
     /// An orderer's orders, oldest first.
