@@ -17,7 +17,7 @@ use cardhub_core::iso8583::fields::Pan;
 use cardhub_core::link;
 use cardhub_core::money::Currency;
 use cardhub_core::prepaid::export::ExportFormat;
-use cardhub_core::prepaid::{Ledger, Merchant};
+use cardhub_core::prepaid::{Ledger, Merchant, PrepaidError};
 use support::prepaid::{CITY, load, open_ledger, original};
 use support::*;
 
@@ -270,16 +270,44 @@ async fn a_lost_card_is_replaced_in_one_step_with_its_balance() {
     let replacement = "4761739002010043";
     let (old, new) = (Pan::new(FIRST).unwrap(), Pan::new(replacement).unwrap());
     let expiry = cardhub_core::iso8583::fields::Expiry::parse("3112").unwrap();
-    let (card, balances) = ledger
-        .replace_lost_card(t.hub.cards(), "REPLACE-1", &old, &new, expiry, "P-1b")
-        .await
-        .unwrap();
+    let (cards, lost, ledger_ref) = (t.hub.cards(), &old, &ledger);
+    let replace = |new: Pan| async move {
+        (ledger_ref.replace_lost_card(cards, "REPLACE-1", lost, &new, expiry, "P-1b")).await
+    };
+    let first = replace(new.clone()).await.unwrap();
+    let card = &first.card;
     assert_eq!(
-        (card.status, card.account.as_str()),
-        (CardStatus::Active, "P-1b")
+        (card.status, card.account.as_str(), first.repeat),
+        (CardStatus::Active, "P-1b", false)
     );
+    let balances = first.balances;
     assert_eq!((balances.available, balances.ledger), (15_000, 20_000));
     assert_eq!(status(&t, FIRST), CardStatus::Lost);
+
+    // Sent again (its answer lost): the same card and balances, a repeat.
+    let again = replace(new.clone()).await.unwrap();
+    assert!(again.repeat);
+    assert_eq!((&again.card, again.balances), (&first.card, first.balances));
+    // The same reference for another new card, unknown or registered:
+    // refused, nothing changed.
+    let unknown = "4761739002010050";
+    let second = status(&t, SECOND);
+    for other in [unknown, SECOND] {
+        let clash = replace(Pan::new(other).unwrap()).await.unwrap_err();
+        assert!(
+            matches!(&clash, PrepaidError::ReferenceConflict { reference } if reference == "REPLACE-1"),
+            "{clash}"
+        );
+    }
+    assert!(
+        t.hub
+            .cards()
+            .get(&Pan::new(unknown).unwrap())
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(status(&t, SECOND), second);
+    assert_eq!(ledger.balance("P-1b").unwrap(), balances);
 
     // A replacement PAN already registered: refused, nothing changed.
     let again = ledger
@@ -301,6 +329,31 @@ async fn a_lost_card_is_replaced_in_one_step_with_its_balance() {
     m.set(14, "3112");
     assert_eq!(code_of(&c, &m).await, "00");
     assert_eq!(ledger.balance("P-1b").unwrap().available, 0);
+    let audit = ledger.audit().unwrap();
+    assert!(audit.is_empty(), "{audit:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_identical_replacements_at_once_replace_once() {
+    let t = start_prepaid().await;
+    let c = client(&t.addr).await;
+    let ledger = ledger_of(&t);
+    assert_eq!(code_of(&c, &load(FIRST, 20_000, 1)).await, "00");
+    let (old, new) = (
+        Pan::new(FIRST).unwrap(),
+        Pan::new("4761739002010043").unwrap(),
+    );
+    let expiry = cardhub_core::iso8583::fields::Expiry::parse("3112").unwrap();
+    let replace = || ledger.replace_lost_card(t.hub.cards(), "R-TWICE", &old, &new, expiry, "P-1b");
+    let (a, b) = tokio::join!(replace(), replace());
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(
+        [a.repeat, b.repeat].iter().filter(|r| !**r).count(),
+        1,
+        "exactly one replaced"
+    );
+    assert_eq!((&a.card, a.balances), (&b.card, b.balances));
+    assert_eq!(ledger.balance("P-1b").unwrap().ledger, 20_000);
     let audit = ledger.audit().unwrap();
     assert!(audit.is_empty(), "{audit:#?}");
 }

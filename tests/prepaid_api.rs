@@ -22,6 +22,8 @@ const TOWN: &str = "4761739002010035";
 const NEW: &str = "4761739002010043";
 /// The replacement of an ordered card.
 const REPLACEMENT: &str = "4761739900000013";
+/// A card number nothing registers.
+const UNUSED: &str = "4761739002010050";
 
 fn extra() -> String {
     format!(
@@ -209,6 +211,13 @@ async fn post(api: &str, path: &str, body: Value) -> (u16, Value) {
     call(reqwest::Method::POST, format!("{api}{path}"), Some(body)).await
 }
 
+/// How many entries of `action` the audit log has.
+async fn audited(api: &str, action: &str) -> usize {
+    let (status, page) = get(api, &format!("/api/audit?action={action}")).await;
+    assert_eq!(status, 200, "{page}");
+    page["entries"].as_array().unwrap().len()
+}
+
 fn load(reference: &str, minor: u64) -> Value {
     json!({"reference": reference, "amount_minor": minor, "currency": "USD"})
 }
@@ -255,18 +264,27 @@ async fn the_api_and_the_cli_run_the_ledger() {
 
     // Moves stay within one orderer.
     let moved = json!({"reference": "M-1", "amount_minor": 3_000, "currency": "USD", "from": "P-1", "to": "P-2"});
-    let (status, body) = post(&api, "/api/prepaid/moves", moved).await;
+    let (status, body) = post(&api, "/api/prepaid/moves", moved.clone()).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         (body["from"]["ledger"].clone(), body["to"]["ledger"].clone()),
         (json!(7_000), json!(3_000))
     );
+    assert_eq!(body["repeat"], false);
+    // Sent again (its answer lost): a repeat, booked and audited once.
+    let (status, again) = post(&api, "/api/prepaid/moves", moved).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(
+        (&again["from"], &again["to"], &again["repeat"]),
+        (&body["from"], &body["to"], &json!(true))
+    );
+    assert_eq!(audited(&api, "prepaid.move").await, 1);
     let across = json!({"reference": "M-2", "amount_minor": 100, "currency": "USD", "from": "P-1", "to": "T-1"});
     assert_eq!(post(&api, "/api/prepaid/moves", across).await.0, 422);
 
     // A lost card replaced: balance and hold carried over, the old card lost.
     let replacement = json!({"reference": "R-1", "lost_pan": FIRST, "new_pan": NEW, "new_expiry": "3112", "new_account": "P-1b"});
-    let (status, body) = post(&api, "/api/prepaid/replacements", replacement).await;
+    let (status, body) = post(&api, "/api/prepaid/replacements", replacement.clone()).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["card"], "476173******0043");
     assert_eq!(
@@ -276,6 +294,32 @@ async fn the_api_and_the_cli_run_the_ledger() {
         ),
         (json!(7_000), json!(4_500))
     );
+    assert_eq!(body["repeat"], false);
+    // Sent again (its answer lost): the same answer as a repeat, changing
+    // nothing; the same reference for another new card is refused.
+    let (status, again) = post(&api, "/api/prepaid/replacements", replacement.clone()).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["repeat"], true);
+    for field in ["card", "account", "balances"] {
+        assert_eq!(again[field], body[field], "{field}: {again}");
+    }
+    let mut other = replacement.clone();
+    other["new_pan"] = json!(UNUSED);
+    let (status, refused) = post(&api, "/api/prepaid/replacements", other).await;
+    assert_eq!(status, 409, "{refused}");
+    assert!(
+        refused["error"].as_str().unwrap().contains("\"R-1\""),
+        "{refused}"
+    );
+    assert!(!cli(d, &["cards", "show", UNUSED]).status.success());
+    assert_eq!(audited(&api, "prepaid.replace").await, 1);
+    let (_, statement) = get(&api, "/api/prepaid/cards/P-1b/statement?from=2000-01-01").await;
+    assert_eq!(
+        statement["lines"].as_array().unwrap().len(),
+        1,
+        "{statement}"
+    );
+    assert_eq!(statement["lines"][0]["kind"], "replace", "{statement}");
     assert_eq!(code_of(&c, &purchase(FIRST, 100, 2)).await, "41");
     assert_eq!(code_of(&c, &purchase(NEW, 100, 3)).await, "00");
     let (_, old) = get(&api, "/api/prepaid/cards/P-1").await;
@@ -391,6 +435,39 @@ async fn the_api_and_the_cli_run_the_ledger() {
     );
     let out = cli_ok(d, &["prepaid", "orderers", "town"]);
     assert!(out.contains("pooled liability 1250"), "{out}");
+    let out = cli_ok(
+        d,
+        &[
+            "prepaid",
+            "replace",
+            FIRST,
+            NEW,
+            "--expiry",
+            "3112",
+            "--new-account",
+            "P-1b",
+            "--reference",
+            "R-1",
+        ],
+    );
+    assert!(
+        out.contains("already replaced by 476173******0043 (card account P-1b)"),
+        "{out}"
+    );
+    let move_again = [
+        "prepaid",
+        "move",
+        "P-1",
+        "P-2",
+        "--amount",
+        "30.00",
+        "--currency",
+        "USD",
+        "--reference",
+        "M-1",
+    ];
+    let out = cli_ok(d, &move_again);
+    assert!(out.contains("already moved 30.00 USD"), "{out}");
     assert!(cli_ok(d, &["prepaid", "audit"]).contains("sound"));
 
     served.child.kill().unwrap();

@@ -27,8 +27,8 @@
 //!   its replacement active.
 //!
 //! After the restart an API call the kill cut off is resolved first: a
-//! move is sent again with its reference (a repeat books nothing twice), a
-//! replacement looked up by its new card account. A move is refused only
+//! move or a replacement is sent again with its reference (a repeat books
+//! nothing twice and answers as the first did). A move is refused only
 //! for funds the card may lack or a maximum the other card may reach (422
 //! with that reason). Each connection owns its cards, so a card has at most
 //! one request under way. `PREPAID_CRASH_SEED=<n>` repeats a sequence (the
@@ -164,9 +164,9 @@ fn check(dir: &Path, config: &cardhub_core::config::Config, connections: &[Conne
                 confirmed[*from] -= *amount as i64;
                 confirmed[*to] += *amount as i64;
             }
-            Some(Pending::Replacement { card, pan, account })
-                if card_account(account).is_some() =>
-            {
+            Some(Pending::Replacement {
+                card, pan, account, ..
+            }) if card_account(account).is_some() => {
                 cards[*card].push((pan.clone(), account.clone()));
             }
             _ => {}

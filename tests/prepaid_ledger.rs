@@ -215,11 +215,11 @@ async fn load_hold_capture_reverse_move_replace_by_example() {
     ledger.reverse("R2", "L1", Some(1_000)).await.unwrap();
     assert_eq!(ledger.balance("a0").unwrap(), bal(3_500, 3_500));
 
-    let (from, to) = ledger
+    let moved = ledger
         .move_balance("M1", "a0", "a1", eur(1_500))
         .await
         .unwrap();
-    assert_eq!((from.ledger, to.ledger), (2_000, 1_500));
+    assert_eq!((moved.from.ledger, moved.to.ledger), (2_000, 1_500));
     let other = ledger
         .move_balance("M2", "a0", "b0", eur(1))
         .await
@@ -232,6 +232,14 @@ async fn load_hold_capture_reverse_move_replace_by_example() {
         .unwrap();
     let new = ledger.replace_card("X1", "a1", "a1-new").await.unwrap();
     assert_eq!(new, bal(500, 1_500));
+    // Sent again: a repeat; its reference for another account: refused.
+    let again = ledger.replace_card("X1", "a1", "a1-new").await.unwrap();
+    assert_eq!(again, new);
+    assert!(matches!(
+        ledger.replace_card("X1", "a1", "a1-other").await.unwrap_err(),
+        PrepaidError::ReferenceConflict { reference } if reference == "X1"
+    ));
+    assert!(ledger.balance("a1-other").is_err());
     assert!(matches!(
         ledger.load("L3", "a1", eur(1)).await.unwrap_err(),
         PrepaidError::CardReplaced { .. }

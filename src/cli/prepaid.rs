@@ -302,12 +302,17 @@ async fn execute(command: PrepaidCommand) -> Result<()> {
         } => {
             let (ledger, _) = open(&config)?;
             let money = amount.money()?;
-            let (paid, received) = ledger
+            let moved = ledger
                 .move_balance(&amount.reference, &from, &to, money)
                 .await?;
-            writeln!(out, "moved {money} from {from} to {to}")?;
-            print_balances(&mut out, &from, paid)?;
-            print_balances(&mut out, &to, received)?;
+            let what = if moved.repeat {
+                "already moved"
+            } else {
+                "moved"
+            };
+            writeln!(out, "{what} {money} from {from} to {to}")?;
+            print_balances(&mut out, &from, moved.from)?;
+            print_balances(&mut out, &to, moved.to)?;
         }
         PrepaidCommand::Replace {
             lost_pan,
@@ -320,12 +325,16 @@ async fn execute(command: PrepaidCommand) -> Result<()> {
             let (old, new) = (read_pan(&lost_pan)?, read_pan(&new_pan)?);
             let expiry = Expiry::parse(&expiry).context("--expiry must be YYMM")?;
             let (ledger, cards) = open(&config)?;
-            let (card, balances) = ledger
+            let replaced = ledger
                 .replace_lost_card(&cards, &reference, &old, &new, expiry, &new_account)
                 .await?;
+            let (card, what) = (
+                &replaced.card,
+                if replaced.repeat { "already " } else { "" },
+            );
             writeln!(
                 out,
-                "card {} lost; replaced by {} (card account {})",
+                "card {} lost; {what}replaced by {} (card account {})",
                 old.masked(),
                 card.pan_masked,
                 card.account
@@ -336,7 +345,7 @@ async fn execute(command: PrepaidCommand) -> Result<()> {
                     "replacement order {order}: its production file with `cardhub prepaid production-file {order}`"
                 )?;
             }
-            print_balances(&mut out, &card.account, balances)?;
+            print_balances(&mut out, &card.account, replaced.balances)?;
         }
         PrepaidCommand::Statement {
             subject,

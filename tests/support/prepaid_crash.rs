@@ -75,8 +75,10 @@ pub enum Pending {
         to: usize,
         amount: u64,
     },
-    /// Replaced, or not: its new card account exists, or not.
+    /// `card`'s card replaced by `pan` with card account `account`: sent
+    /// again with the same reference, a repeat replaces nothing twice.
     Replacement {
+        reference: String,
         card: usize,
         pan: String,
         account: String,
@@ -445,7 +447,17 @@ impl Connection {
                     };
                     self.resolve(&http, &api, pending).await
                 }
-                Step::Replace => self.replace(&http, &api, card).await,
+                Step::Replace => {
+                    let i = 1_000 * (self.index + 1) + self.api_calls;
+                    self.api_calls += 1;
+                    let pending = Pending::Replacement {
+                        reference: format!("R{}-{i}", self.index),
+                        card,
+                        pan: pan(i),
+                        account: account(i),
+                    };
+                    self.resolve(&http, &api, pending).await
+                }
                 _ => self.send(&c, card, step).await,
             };
             match answered {
@@ -495,52 +507,15 @@ impl Connection {
         Ok(true)
     }
 
-    /// Replaces `card`'s card, reported lost, by a new one with its own
-    /// card account: whether it was replaced.
-    async fn replace(
-        &mut self,
-        http: &reqwest::Client,
-        api: &str,
-        card: usize,
-    ) -> Result<bool, Cut> {
-        let i = 1_000 * (self.index + 1) + self.api_calls;
-        self.api_calls += 1;
-        let (new_pan, new_account) = (pan(i), account(i));
-        let body = json!({
-            "reference": format!("R{}-{i}", self.index),
-            "lost_pan": self.pan(card),
-            "new_pan": new_pan,
-            "new_expiry": "3012",
-            "new_account": new_account,
-        });
-        let url = format!("{api}/api/prepaid/replacements");
-        let Ok((status, answer)) = try_api_json(http, Method::POST, url, TOKEN, Some(&body)).await
-        else {
-            self.pending = Some(Pending::Replacement {
-                card,
-                pan: new_pan,
-                account: new_account,
-            });
-            return Err(Cut);
-        };
-        assert_eq!(
-            (status, &answer["account"]),
-            (200, &json!(new_account)),
-            "{answer}"
-        );
-        self.cards[card].push((new_pan, new_account));
-        Ok(true)
-    }
-
-    /// Sends a move, or finds out whether a replacement whose answer was
-    /// cut off took place: whether the move was booked.
+    /// Sends a move or a replacement (again, when the kill cut its answer
+    /// off): whether it was booked.
     async fn resolve(
         &mut self,
         http: &reqwest::Client,
         api: &str,
         pending: Pending,
     ) -> Result<bool, Cut> {
-        let (method, url, body) = match &pending {
+        let (path, body) = match &pending {
             Pending::Move {
                 reference,
                 from,
@@ -552,25 +527,41 @@ impl Connection {
                     "from": self.cards[*from].last().unwrap().1,
                     "to": self.cards[*to].last().unwrap().1,
                 });
-                (Method::POST, "/api/prepaid/moves".to_string(), Some(body))
+                ("moves", body)
             }
-            Pending::Replacement { account, .. } => {
-                (Method::GET, format!("/api/prepaid/cards/{account}"), None)
+            Pending::Replacement {
+                reference,
+                card,
+                pan,
+                account,
+            } => {
+                let body = json!({
+                    "reference": reference, "lost_pan": self.pan(*card), "new_pan": pan,
+                    "new_expiry": "3012", "new_account": account,
+                });
+                ("replacements", body)
             }
         };
-        let url = format!("{api}{url}");
-        let Ok((status, answer)) = try_api_json(http, method, url, TOKEN, body.as_ref()).await
+        let url = format!("{api}/api/prepaid/{path}");
+        let Ok((status, answer)) = try_api_json(http, Method::POST, url, TOKEN, Some(&body)).await
         else {
             self.pending = Some(pending);
             return Err(Cut);
         };
         match pending {
-            Pending::Replacement { card, pan, account } => {
-                assert!(status == 200 || status == 404, "{status} {answer}");
-                if status == 200 {
-                    self.cards[card].push((pan, account));
-                }
-                Ok(false)
+            Pending::Replacement {
+                card, pan, account, ..
+            } => {
+                // Done now, or before the kill: the same card either way.
+                let masked = Pan::new(&pan).unwrap().masked();
+                assert_eq!(
+                    (status, &answer["card"], &answer["account"]),
+                    (200, &json!(masked), &json!(account)),
+                    "connection {}: {answer}",
+                    self.index
+                );
+                self.cards[card].push((pan, account));
+                Ok(true)
             }
             Pending::Move {
                 reference,

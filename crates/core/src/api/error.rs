@@ -157,7 +157,7 @@ impl From<crate::prepaid::PrepaidError> for ApiError {
             | P::UnknownProgramme { .. }
             | P::UnknownOriginal { .. }
             | P::UnknownPurchase { .. } => StatusCode::NOT_FOUND,
-            P::Exists { .. } => StatusCode::CONFLICT,
+            P::Exists { .. } | P::ReferenceConflict { .. } => StatusCode::CONFLICT,
             P::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             P::Export(_) => StatusCode::INTERNAL_SERVER_ERROR,
             P::Cards(c) => card_status(c),

@@ -162,6 +162,8 @@ pub struct Loaded {
 pub struct Moved {
     pub from: BalancesOut,
     pub to: BalancesOut,
+    /// True when the reference was booked before: nothing was booked again.
+    pub repeat: bool,
 }
 
 /// A lost card replaced.
@@ -170,10 +172,14 @@ pub struct Replaced {
     /// The new card, masked.
     pub card: String,
     pub account: String,
+    /// The new card account's balances now.
     pub balances: BalancesOut,
     /// The replacement order of the new card, when the lost card came from
     /// a card order: its production file and PIN go as any order's.
     pub order: Option<i64>,
+    /// True when this replacement was done before under the same
+    /// reference: nothing was changed again.
+    pub repeat: bool,
 }
 
 /// A statement's postings.
@@ -453,7 +459,7 @@ pub(super) async fn load(
 #[utoipa::path(post, path = "/api/prepaid/moves", request_body = MoveIn, responses(
     (status = BAD_REQUEST, description = "not JSON (plain text)"),
     (status = UNSUPPORTED_MEDIA_TYPE, description = "not `Content-Type: application/json` (plain text)"),
-    (status = OK, body = Moved),
+    (status = OK, description = "moved, or a repeat of the reference (`repeat: true`, nothing booked again)", body = Moved),
     (status = NOT_FOUND, description = "no such card account", body = ErrorBody),
     (status = UNPROCESSABLE_ENTITY, description = "refused (other orderer, funds, maximum); nothing booked", body = ErrorBody),
     (status = SERVICE_UNAVAILABLE, description = "the store does not answer", body = ErrorBody),
@@ -464,24 +470,27 @@ pub(super) async fn move_balance(
     Json(m): Json<MoveIn>,
 ) -> Result<Json<Moved>, ApiError> {
     let amount = amount(&m.amount)?;
-    let (from, to) = api
+    let moved = api
         .teller(&actor)
         .move_balance(&m.amount.reference, &m.from, &m.to, amount)
         .await?;
     Ok(Json(Moved {
-        from: from.into(),
-        to: to.into(),
+        from: moved.from.into(),
+        to: moved.to.into(),
+        repeat: moved.repeat,
     }))
 }
 
 /// Replace a lost card: the old card becomes `lost`, the new one is
-/// registered `active` and takes the balance and holds, in one step.
+/// registered `active` and takes the balance and holds, in one step. The
+/// reference is the idempotency key: the same replacement sent again
+/// answers as before (`repeat: true`, the balances now) and changes nothing.
 #[utoipa::path(post, path = "/api/prepaid/replacements", request_body = ReplacementIn, responses(
     (status = BAD_REQUEST, description = "not JSON (plain text)"),
     (status = UNSUPPORTED_MEDIA_TYPE, description = "not `Content-Type: application/json` (plain text)"),
-    (status = OK, body = Replaced),
+    (status = OK, description = "replaced, or a repeat of the same replacement (`repeat: true`, nothing changed)", body = Replaced),
     (status = NOT_FOUND, description = "the lost card or its card account is unknown", body = ErrorBody),
-    (status = CONFLICT, description = "the new card or card account exists", body = ErrorBody),
+    (status = CONFLICT, description = "the new card or card account exists, or the reference was booked for another operation (another lost card, new card, expiry or card account); nothing changed", body = ErrorBody),
     (status = UNPROCESSABLE_ENTITY, description = "a field is malformed, or the card was replaced already", body = ErrorBody),
     (status = SERVICE_UNAVAILABLE, description = "the store does not answer", body = ErrorBody),
 ))]
@@ -496,7 +505,7 @@ pub(super) async fn replace(
     let (old, new) = (pan("lost_pan", &r.lost_pan)?, pan("new_pan", &r.new_pan)?);
     let expiry =
         Expiry::parse(&r.new_expiry).map_err(|_| unprocessable("new_expiry", "is not YYMM"))?;
-    let (card, balances) = api
+    let replaced = api
         .teller(&actor)
         .replace_lost(LostCard {
             reference: &r.reference,
@@ -506,16 +515,17 @@ pub(super) async fn replace(
             new_account: &r.new_account,
         })
         .await?;
-    let account = card.account.clone();
+    let account = replaced.card.account.clone();
     let order = api
         .read_ledger(move |l| l.order_of_card(&account))
         .await?
         .map(|(order, _)| order);
     Ok(Json(Replaced {
-        card: card.pan_masked,
-        account: card.account,
-        balances: balances.into(),
+        card: replaced.card.pan_masked,
+        account: replaced.card.account,
+        balances: replaced.balances.into(),
         order,
+        repeat: replaced.repeat,
     }))
 }
 

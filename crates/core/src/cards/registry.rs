@@ -483,19 +483,31 @@ impl CardRegistry {
     /// refuses (`Ok(Err(_))`, having written nothing) the cards are left
     /// alone.
     ///
+    /// When `new` is registered already, `repeat` — called in the same
+    /// store write with the lost card, the card asked for and the one
+    /// stored — tells whether this replacement was done already: `Some`
+    /// answers (with the stored card) and writes nothing, `None` is
+    /// [`CardError::CardExists`]. A repeated replacement always finds its
+    /// new card stored, as the first one registered it in the same write
+    /// as the account system's step.
+    ///
     /// # Errors
     /// [`CardError::UnknownCard`] for `old`, [`CardError::CardExists`] for
     /// `new`, [`CardError::Encrypt`], [`CardError::Store`] (with `with`'s
-    /// SQL errors); on any error nothing was changed.
-    pub async fn replace<T, E, F>(
+    /// or `repeat`'s SQL errors); on any error nothing was changed.
+    pub async fn replace<T, E, R, F>(
         &self,
         old: &Pan,
         new: &Pan,
         expiry: Expiry,
         account: &str,
+        mut repeat: R,
         mut with: F,
     ) -> Result<Result<(Card, T), E>, CardError>
     where
+        R: FnMut(&sql::Connection, &Card, &Card, &Card) -> sql::Result<Option<Result<T, E>>>
+            + Send
+            + 'static,
         F: FnMut(&sql::Connection, &Card, &Card) -> sql::Result<Result<T, E>> + Send + 'static,
         T: Send + 'static,
         E: Send + 'static,
@@ -512,9 +524,6 @@ impl CardRegistry {
                 let Some(lost) = db::get(conn, &old_hash)? else {
                     return Ok(Replaced::Missing);
                 };
-                if db::get(conn, &new_hash)?.is_some() {
-                    return Ok(Replaced::Exists);
-                }
                 let card = Card {
                     pan_hash: new_hash,
                     pan_masked: new_masked.clone(),
@@ -523,6 +532,16 @@ impl CardRegistry {
                     account: account.clone(),
                     ..lost.clone()
                 };
+                if let Some(stored) = db::get(conn, &new_hash)? {
+                    return Ok(match repeat(conn, &lost, &card, &stored)? {
+                        Some(Ok(value)) => Replaced::Repeat {
+                            card: stored,
+                            value,
+                        },
+                        Some(Err(e)) => Replaced::Refused(e),
+                        None => Replaced::Exists,
+                    });
+                }
                 let value = match with(conn, &lost, &card)? {
                     Ok(value) => value,
                     Err(e) => return Ok(Replaced::Refused(e)),
@@ -555,6 +574,7 @@ impl CardRegistry {
             Replaced::Missing => Err(CardError::UnknownCard { card: old_masked }),
             Replaced::Exists => Err(CardError::CardExists { card: new.masked() }),
             Replaced::Refused(e) => Ok(Err(e)),
+            Replaced::Repeat { card, value } => Ok(Ok((card, value))),
             Replaced::Done {
                 versions,
                 cards,
@@ -656,6 +676,11 @@ enum Replaced<T, E> {
     Missing,
     Exists,
     Refused(E),
+    /// Done already: the new card as stored.
+    Repeat {
+        card: Card,
+        value: T,
+    },
     Done {
         versions: (i64, i64),
         /// The lost card and the new one, as stored.

@@ -10,7 +10,7 @@ use crate::store::sql::{Connection, OptionalExtension, params};
 
 use super::holds::{self, HoldTotals, Merchant, hold_by_reference};
 use super::postings::book;
-use super::{AccountKind, Booked, NewOrderer, NewProgramme, PrepaidError, limits};
+use super::{AccountKind, Booked, Moved, NewOrderer, NewProgramme, PrepaidError, limits};
 use crate::account::Balances;
 use crate::money::Money;
 
@@ -87,7 +87,7 @@ fn current_card(conn: &Connection, id: i64) -> sql::Result<CardAccount> {
 }
 
 /// A card account that may take new loads, holds and moves.
-fn open_card(conn: &Connection, name: &str, amount: Option<&Money>) -> Op<CardAccount> {
+pub(super) fn open_card(conn: &Connection, name: &str, amount: Option<&Money>) -> Op<CardAccount> {
     let Some(card) = card_by_name(conn, name)? else {
         return Ok(Err(PrepaidError::UnknownCard {
             account: name.to_string(),
@@ -108,7 +108,7 @@ fn open_card(conn: &Connection, name: &str, amount: Option<&Money>) -> Op<CardAc
     Ok(Ok(card))
 }
 
-fn account_id(conn: &Connection, kind: AccountKind, name: &str) -> sql::Result<i64> {
+pub(super) fn account_id(conn: &Connection, kind: AccountKind, name: &str) -> sql::Result<i64> {
     conn.prepare_cached("SELECT id FROM prepaid_accounts WHERE kind = ?1 AND name = ?2")?
         .query_row(params![kind.as_str(), name], |r| r.get(0))
 }
@@ -123,7 +123,7 @@ fn balances_of(conn: &Connection, card: &CardAccount, now_us: i64) -> sql::Resul
     })
 }
 
-fn fresh_balances(conn: &Connection, id: i64, now_us: i64) -> sql::Result<Balances> {
+pub(super) fn fresh_balances(conn: &Connection, id: i64, now_us: i64) -> sql::Result<Balances> {
     let card = card_by_id(conn, id)?;
     balances_of(conn, &card, now_us)
 }
@@ -619,14 +619,15 @@ pub(super) fn move_balance(
     to: &str,
     amount: &Money,
     now_us: i64,
-) -> Op<(Balances, Balances)> {
+) -> Op<Moved> {
     if repeat_of(conn, reference, now_us)?.is_some()
         && let (Some(a), Some(b)) = (card_by_name(conn, from)?, card_by_name(conn, to)?)
     {
-        return Ok(Ok((
-            balances_of(conn, &a, now_us)?,
-            balances_of(conn, &b, now_us)?,
-        )));
+        return Ok(Ok(Moved {
+            from: balances_of(conn, &a, now_us)?,
+            to: balances_of(conn, &b, now_us)?,
+            repeat: true,
+        }));
     }
     let cards = (
         open_card(conn, from, Some(amount))?,
@@ -661,52 +662,11 @@ pub(super) fn move_balance(
         &[(a.id, -x), (b.id, x)],
         now_us,
     )?;
-    Ok(Ok((
-        fresh_balances(conn, a.id, now_us)?,
-        fresh_balances(conn, b.id, now_us)?,
-    )))
-}
-
-/// Replaces card account `old` by a new one, `new`, in the same
-/// programme: the whole balance and every hold move over, `old` takes
-/// nothing new.
-pub(super) fn replace(
-    conn: &Connection,
-    reference: &str,
-    old: &str,
-    new: &str,
-    now_us: i64,
-) -> Op<Balances> {
-    if let Some(done) = repeat_of(conn, reference, now_us)? {
-        return Ok(Ok(done.balances));
-    }
-    let card = match open_card(conn, old, None)? {
-        Ok(card) => card,
-        Err(e) => return Ok(Err(e)),
-    };
-    if let Err(e) = open_card_account(conn, new, &card.programme, now_us)? {
-        return Ok(Err(e));
-    }
-    let fresh = account_id(conn, AccountKind::Card, new)?;
-    book(
-        conn,
-        "replace",
-        reference,
-        card.id,
-        None,
-        &[(card.id, -card.balance), (fresh, card.balance)],
-        now_us,
-    )?;
-    conn.execute(
-        "UPDATE prepaid_holds SET account = ?2 WHERE account = ?1",
-        params![card.id, fresh],
-    )?;
-    holds::moved(conn, card.id, fresh)?;
-    conn.execute(
-        "UPDATE prepaid_accounts SET status = 'replaced', replaced_by = ?2 WHERE id = ?1",
-        params![card.id, fresh],
-    )?;
-    Ok(Ok(fresh_balances(conn, fresh, now_us)?))
+    Ok(Ok(Moved {
+        from: fresh_balances(conn, a.id, now_us)?,
+        to: fresh_balances(conn, b.id, now_us)?,
+        repeat: false,
+    }))
 }
 
 /// A card's balances (its replacement's, once replaced).

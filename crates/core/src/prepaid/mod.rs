@@ -32,6 +32,7 @@ pub mod limits;
 pub mod load_file;
 pub mod orders;
 mod postings;
+mod replace;
 mod report;
 mod scope;
 mod system;
@@ -39,6 +40,7 @@ mod teller;
 
 pub use holds::Merchant;
 pub use limits::DailyLimits;
+pub use replace::Replacement;
 pub use report::{CardAccount, Orderer, Programme, period};
 pub use system::PrepaidLedger;
 pub use teller::{LostCard, Teller};
@@ -50,7 +52,6 @@ use std::sync::Arc;
 use crate::account::Balances;
 use crate::cards::card::Card;
 use crate::cards::{CardError, CardRegistry};
-use crate::iso8583::fields::{Expiry, Pan};
 use crate::money::{Currency, Money};
 use crate::store::{Store, StoreError};
 
@@ -180,6 +181,17 @@ pub struct Booked {
     pub repeat: bool,
 }
 
+/// A balance move booked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Moved {
+    /// The paying card's balances now.
+    pub from: Balances,
+    /// The receiving card's balances now.
+    pub to: Balances,
+    /// The reference was booked before: nothing was booked again.
+    pub repeat: bool,
+}
+
 /// Whose postings a statement lists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Subject {
@@ -263,6 +275,10 @@ pub enum PrepaidError {
         held: i64,
         amount: i64,
     },
+    /// The reference was booked for another operation (a replacement
+    /// sent again with another lost card, new card or card account).
+    #[error("reference {reference:?} was booked for another operation")]
+    ReferenceConflict { reference: String },
     /// A move between cards of different orderers, or to the same card.
     #[error("cannot move balance from {from:?} to {to:?}: not two cards of one orderer")]
     NotMovable { from: String, to: String },
@@ -620,7 +636,8 @@ impl Ledger {
     }
 
     /// Moves `amount` from card `from` to card `to` of the same orderer;
-    /// returns both cards' balances.
+    /// returns both cards' balances (and, for a reference booked before,
+    /// `repeat`: nothing booked again).
     ///
     /// # Errors
     /// [`PrepaidError::NotMovable`], [`PrepaidError::InsufficientFunds`],
@@ -632,71 +649,11 @@ impl Ledger {
         from: &str,
         to: &str,
         amount: Money,
-    ) -> Result<(Balances, Balances), PrepaidError> {
+    ) -> Result<Moved, PrepaidError> {
         checked_text("reference", reference, MAX_TEXT_LEN)?;
         let (reference, from, to) = (reference.to_string(), from.to_string(), to.to_string());
         self.run(move |c, now| db::move_balance(c, &reference, &from, &to, &amount, now))
             .await
-    }
-
-    /// The ledger's side of a replacement: card account `old` replaced by
-    /// the new account `new` in the same programme, in one transaction —
-    /// the balance and every hold move over, `old` takes nothing new.
-    /// Returns `new`'s balances. [`Ledger::replace_lost_card`] does this
-    /// together with the card registry.
-    ///
-    /// # Errors
-    /// [`PrepaidError::UnknownCard`], [`PrepaidError::CardReplaced`],
-    /// [`PrepaidError::Exists`] when `new` is taken, [`PrepaidError::Store`].
-    pub async fn replace_card(
-        &self,
-        reference: &str,
-        old: &str,
-        new: &str,
-    ) -> Result<Balances, PrepaidError> {
-        let (reference, old, new) = (reference.to_string(), old.to_string(), new.to_string());
-        self.run(move |c, now| db::replace(c, &reference, &old, &new, now))
-            .await
-    }
-
-    /// Replaces a lost prepaid card: in one store transaction the card
-    /// `old` becomes `lost` in the registry, the card `new` (expiry
-    /// `expiry`, card account `new_account`, otherwise as `old`) is
-    /// registered `active`, and the ledger moves the balance and holds of
-    /// `old`'s card account to `new_account` in the same programme. When
-    /// `old` was issued by a card order, the new card becomes a card order
-    /// of its own (`replace:<order>/<sequence>`, see
-    /// [`orders`]): produced, PIN mailed and PIN reordered as any ordered card.
-    /// Returns the new card and its balances.
-    ///
-    /// # Errors
-    /// [`PrepaidError::Cards`] (old card unknown, new PAN registered
-    /// already, store), [`PrepaidError::InvalidText`] (new account), the
-    /// refusals of [`Ledger::replace_card`]; on any error nothing was
-    /// changed.
-    pub async fn replace_lost_card(
-        &self,
-        cards: &CardRegistry,
-        reference: &str,
-        old: &Pan,
-        new: &Pan,
-        expiry: Expiry,
-        new_account: &str,
-    ) -> Result<(Card, Balances), PrepaidError> {
-        checked_text("new_account", new_account, MAX_TEXT_LEN)?;
-        let reference = reference.to_string();
-        let now = now_us();
-        let replaced = cards
-            .replace(old, new, expiry, new_account, move |conn, lost, card| {
-                let balances = db::replace(conn, &reference, &lost.account, &card.account, now)?;
-                if balances.is_ok() {
-                    orders::record_replacement(conn, &lost.account, card, now)?;
-                }
-                Ok(balances)
-            })
-            .await?;
-        let (card, balances) = replaced?;
-        Ok((card, balances))
     }
 
     /// Marks holds past their expiry as expired (they stopped counting

@@ -172,6 +172,7 @@ fn code_of(e: &PrepaidError) -> (ResponseCode, &'static str) {
         PrepaidError::UnknownOrderer { .. }
         | PrepaidError::UnknownProgramme { .. }
         | PrepaidError::Exists { .. }
+        | PrepaidError::ReferenceConflict { .. }
         | PrepaidError::NotMovable { .. }
         | PrepaidError::BadPeriod { .. }
         | PrepaidError::UnknownPurchase { .. }

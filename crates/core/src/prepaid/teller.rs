@@ -10,10 +10,9 @@ use serde_json::json;
 
 use super::attestation::AttestationEvent;
 use super::orders::{NewOrder, OrderError, Ordered, PinRequest};
-use super::{Booked, Ledger, PrepaidError};
+use super::{Booked, Ledger, Moved, PrepaidError, Replacement};
 use crate::access::audit::{Action, NewEntry};
 use crate::access::{Access, Actor};
-use crate::account::Balances;
 use crate::cards::{Card, CardRegistry};
 use crate::iso8583::fields::{Expiry, Pan};
 use crate::money::Money;
@@ -68,42 +67,46 @@ impl Teller<'_> {
     }
 
     /// Moves `amount` from card account `from` to `to` (two cards of one
-    /// orderer, both the actor's to see), audited as `prepaid.move`.
-    /// Returns both cards' balances.
+    /// orderer, both the actor's to see), audited as `prepaid.move` unless
+    /// the reference was booked before. Returns both cards' balances.
     ///
     /// # Errors
     /// [`PrepaidError::UnknownCard`] for a card the actor may not see, the
-    /// refusals of [`Ledger::move_balance`], [`PrepaidError::Store`].
+    /// refusals of [`Ledger::move_balance`], [`PrepaidError::Store`] when
+    /// the audit log cannot be written (the move is booked then).
     pub async fn move_balance(
         &self,
         reference: &str,
         from: &str,
         to: &str,
         amount: Money,
-    ) -> Result<(Balances, Balances), PrepaidError> {
+    ) -> Result<Moved, PrepaidError> {
         self.ledger.scope_card(self.actor, from)?;
         self.ledger.scope_card(self.actor, to)?;
         let moved = self
             .ledger
             .move_balance(reference, from, to, amount)
             .await?;
-        let entry = NewEntry::new(self.actor, Action::PrepaidMove, "card", from)
-            .after(&json!({ "to": to, "reference": reference,
-                "amount_minor": amount.minor, "currency": amount.currency.code }));
-        self.access.audit(entry).await?;
+        if !moved.repeat {
+            let entry = NewEntry::new(self.actor, Action::PrepaidMove, "card", from)
+                .after(&json!({ "to": to, "reference": reference,
+                    "amount_minor": amount.minor, "currency": amount.currency.code }));
+            self.access.audit(entry).await?;
+        }
         Ok(moved)
     }
 
     /// Replaces a lost card ([`Ledger::replace_lost_card`]), audited as
-    /// `prepaid.replace` under the lost card's masked number. Returns the
-    /// new card and its balances.
+    /// `prepaid.replace` under the lost card's masked number unless it is
+    /// a repeat of the same reference. Returns the new card and its
+    /// balances.
     ///
     /// # Errors
     /// [`PrepaidError::UnknownCard`] for a card the actor may not see, the
     /// refusals of [`Ledger::replace_lost_card`], [`PrepaidError::Store`].
-    pub async fn replace_lost(&self, lost: LostCard<'_>) -> Result<(Card, Balances), PrepaidError> {
+    pub async fn replace_lost(&self, lost: LostCard<'_>) -> Result<Replacement, PrepaidError> {
         self.ledger.scope_pan(self.actor, self.cards, lost.lost)?;
-        let (card, balances) = self
+        let replaced = self
             .ledger
             .replace_lost_card(
                 self.cards,
@@ -114,16 +117,18 @@ impl Teller<'_> {
                 lost.new_account,
             )
             .await?;
-        let entry = NewEntry::new(
-            self.actor,
-            Action::PrepaidReplace,
-            "card",
-            lost.lost.masked(),
-        )
-        .after(&json!({ "card": card.pan_masked, "account": card.account,
-                "reference": lost.reference }));
-        self.access.audit(entry).await?;
-        Ok((card, balances))
+        if !replaced.repeat {
+            let entry = NewEntry::new(
+                self.actor,
+                Action::PrepaidReplace,
+                "card",
+                lost.lost.masked(),
+            )
+            .after(&json!({ "card": replaced.card.pan_masked,
+                "account": replaced.card.account, "reference": lost.reference }));
+            self.access.audit(entry).await?;
+        }
+        Ok(replaced)
     }
 
     /// Attests (`verdict` `attested`, with the purpose or cost centre in

@@ -311,7 +311,7 @@ async fn replace(
     let new = card_number("new card", &form.new_pan)?;
     let new_expiry = Expiry::parse(form.new_expiry.trim())
         .map_err(|_| WebError::Unprocessable("the new card's expiry is not YYMM".into()))?;
-    let (card, _) = teller(&web, &signed)
+    let replaced = teller(&web, &signed)
         .replace_lost(LostCard {
             reference: form.reference.trim(),
             lost: &lost,
@@ -320,7 +320,8 @@ async fn replace(
             new_account: form.new_account.trim(),
         })
         .await?;
-    Ok(Redirect::to(&format!("/prepaid/cards/{}?done=replaced", card.account)).into_response())
+    let account = replaced.card.account;
+    Ok(Redirect::to(&format!("/prepaid/cards/{account}?done=replaced")).into_response())
 }
 
 /// A typed card number (never echoed: the error does not repeat it).
