@@ -67,7 +67,7 @@ fn generate(path: &Path, rows: u64, end: Timestamp) {
     }
     eprintln!(" in {:.0?}; indexing", started.elapsed());
     c.execute_batch("BEGIN").expect("begin");
-    search_index::catch_up(&c).expect("search tables");
+    while search_index::catch_up(&c).expect("search tables") as i64 == search_index::BATCH {}
     c.execute_batch("COMMIT").expect("commit");
     for (_, sql) in &indexes {
         c.execute_batch(sql).expect("create index");

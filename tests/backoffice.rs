@@ -451,3 +451,50 @@ fn the_migration_lists_every_older_row_for_search() {
         expected
     );
 }
+
+#[test]
+fn a_backlog_is_moved_into_the_search_tables_oldest_first_a_batch_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = support::open_store(dir.path());
+    let keys = journal_rows::keys();
+    let card = journal_rows::pan(7);
+    let hashes = vec![keys.hash(&card); journal_rows::CARDS as usize];
+    let backlog = search_index::BATCH as u64 + 10;
+    let rows: Vec<_> = (0..backlog)
+        .map(|i| journal_rows::row(i, backlog, jiff::Timestamp::now(), &hashes))
+        .collect();
+    let mut newest: Vec<i64> = rows.iter().map(|r| r.txn_id.0).collect();
+    newest.sort_unstable();
+    let newest = newest.split_off(search_index::BATCH as usize);
+    store
+        .write_blocking(move |c| rows.iter().rev().try_for_each(|r| journal::insert(c, r)))
+        .unwrap();
+    let listed = || -> Vec<i64> {
+        store
+            .read(|c| {
+                c.prepare_cached("SELECT txn_id FROM journal_unindexed ORDER BY txn_id")?
+                    .query_map(params![], |r| r.get(0))?
+                    .collect()
+            })
+            .unwrap()
+    };
+    let by_card = || -> i64 {
+        store
+            .read(|c| {
+                c.query_row("SELECT COUNT(*) FROM journal_by_card", params![], |r| {
+                    r.get(0)
+                })
+            })
+            .unwrap()
+    };
+    assert_eq!(
+        store.write_blocking(search_index::catch_up).unwrap(),
+        search_index::BATCH as usize
+    );
+    assert_eq!(listed(), newest, "the newest rows wait for the next batch");
+    assert_eq!(by_card(), search_index::BATCH);
+    assert_eq!(store.write_blocking(search_index::catch_up).unwrap(), 10);
+    assert_eq!(listed(), Vec::<i64>::new());
+    assert_eq!(by_card(), backlog as i64);
+    assert_eq!(store.write_blocking(search_index::catch_up).unwrap(), 0);
+}

@@ -321,8 +321,8 @@ fn spawn_stale_call_reversal(hub: &Arc<Hub>, shutdown: CancellationToken) {
 const STALE_CALL_SWEEP: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Moves newly journaled rows into the search tables by card and by
-/// account ([`search_index::catch_up`]) every [`search_index::EVERY`],
-/// until shutdown. Every instance of a fleet does: a run finds what the
+/// account ([`search_index::catch_up`], batch after batch until the list
+/// is empty) every [`search_index::EVERY`], until shutdown. Every instance of a fleet does: a run finds what the
 /// others left.
 fn spawn_search_indexing(store: Store, shutdown: CancellationToken) {
     tokio::spawn(async move {
@@ -330,11 +330,16 @@ fn spawn_search_indexing(store: Store, shutdown: CancellationToken) {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = tick.tick() => {
-                    if let Err(e) = store.write(search_index::catch_up).await {
-                        warn!(error = %e, "journal rows not moved into the search tables");
+                _ = tick.tick() => loop {
+                    match store.write(search_index::catch_up).await {
+                        Ok(moved) if moved as i64 == search_index::BATCH => {}
+                        Ok(_) => break,
+                        Err(e) => {
+                            warn!(error = %e, "journal rows not moved into the search tables");
+                            break;
+                        }
                     }
-                }
+                },
                 () = shutdown.cancelled() => break,
             }
         }

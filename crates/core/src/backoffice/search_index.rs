@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use crate::store::sql::{self, params};
+use crate::store::sql::{self, OptionalExtension, params};
 
 /// How often a running hub calls [`catch_up`].
 pub const EVERY: Duration = Duration::from_secs(1);
@@ -29,22 +29,35 @@ pub(crate) fn table_of(column: &str) -> Option<&'static str> {
     KEYS.iter().find(|(c, _)| *c == column).map(|(_, t)| *t)
 }
 
-/// Moves every journal row listed in `journal_unindexed` into the search
-/// tables and empties the list, in the caller's transaction; returns how
-/// many rows were listed.
+/// The most rows one [`catch_up`] moves: a backlog (rows left while no
+/// hub ran it, or while it failed) is moved in several transactions, so
+/// the writer answers authorizations in between.
+pub const BATCH: i64 = 4096;
+
+/// Moves the oldest [`BATCH`] journal rows listed in `journal_unindexed`
+/// (all of them when fewer) into the search tables and takes them off the
+/// list, in the caller's transaction; returns how many rows were moved.
 ///
 /// # Errors
 /// The store's error (nothing moved then).
 pub fn catch_up(c: &sql::Connection) -> sql::Result<usize> {
+    let last: i64 = c
+        .prepare_cached(
+            "SELECT txn_id FROM journal_unindexed ORDER BY txn_id LIMIT 1 OFFSET ?1",
+        )?
+        .query_row(params![BATCH - 1], |r| r.get(0))
+        .optional()?
+        .unwrap_or(i64::MAX);
     for (column, table) in KEYS {
         c.prepare_cached(&format!(
             "INSERT INTO {table} ({column}, txn_id) \
              SELECT j.{column}, j.txn_id FROM journal_unindexed u \
-             CROSS JOIN journal j WHERE j.txn_id = u.txn_id AND j.{column} IS NOT NULL \
+             CROSS JOIN journal j WHERE u.txn_id <= ?1 AND j.txn_id = u.txn_id \
+             AND j.{column} IS NOT NULL \
              ON CONFLICT ({column}, txn_id) DO NOTHING"
         ))?
-        .execute(params![])?;
+        .execute(params![last])?;
     }
-    c.prepare_cached("DELETE FROM journal_unindexed")?
-        .execute(params![])
+    c.prepare_cached("DELETE FROM journal_unindexed WHERE txn_id <= ?1")?
+        .execute(params![last])
 }
