@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use cardhub_core::backoffice::search::Criteria;
+use cardhub_core::backoffice::search_index;
 use cardhub_core::cards::PanHash;
 use cardhub_core::journal;
 use cardhub_core::store::Store;
@@ -65,6 +66,9 @@ fn generate(path: &Path, rows: u64, end: Timestamp) {
         eprint!("\r  {} rows", (first + chunk as u64).min(rows));
     }
     eprintln!(" in {:.0?}; indexing", started.elapsed());
+    c.execute_batch("BEGIN").expect("begin");
+    while search_index::catch_up(&c).expect("search tables") as i64 == search_index::BATCH {}
+    c.execute_batch("COMMIT").expect("commit");
     for (_, sql) in &indexes {
         c.execute_batch(sql).expect("create index");
     }

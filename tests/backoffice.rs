@@ -8,8 +8,12 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use cardhub_core::backoffice::search::Criteria;
+use cardhub_core::backoffice::search_index;
 use cardhub_core::cards::PanHash;
+use cardhub_core::iso8583::fields::Pan;
+use cardhub_core::journal;
 use cardhub_core::store::Store;
+use cardhub_core::store::sql::params;
 use serde_json::{Value, json};
 use support::{ACTIVE_USD, ACTIVE_USD_2, LOST, cash, client, code_of, purchase};
 
@@ -262,32 +266,36 @@ fn every_search_key_is_read_through_its_index() {
     for (criteria, index) in [
         (
             json!({ "card": ACTIVE_USD, "from": "2026-09-01", "to": "2026-11-30" }),
-            "journal_card",
+            "k USING PRIMARY KEY (pan_hash=? AND txn_id>? AND txn_id<?)",
         ),
         (
             json!({ "account": "A-1", "response_code": "51" }),
-            "journal_account",
+            "k USING PRIMARY KEY (account=?)",
         ),
         (
             json!({ "terminal": "ATM00001", "before": "0193A2B4C5D60001" }),
-            "journal_terminal",
+            "USING INDEX journal_terminal",
         ),
-        (json!({ "rrn": "RRN000000001" }), "journal_rrn"),
+        (json!({ "rrn": "RRN000000001" }), "USING INDEX journal_rrn"),
         (
             json!({ "stan": "000001", "institution": "bank-a" }),
-            "journal_stan",
+            "USING INDEX journal_stan",
         ),
     ] {
         let criteria: Criteria = serde_json::from_value(criteria.clone()).unwrap();
         let plan = criteria.compile(hash).unwrap().plan(&store).unwrap();
-        assert!(
-            plan.contains(&format!("USING INDEX {index}")),
-            "{criteria:?}: {plan}"
-        );
-        assert!(
-            !plan.contains("TEMP B-TREE"),
-            "sorted without the index: {plan}"
-        );
+        assert!(plan.contains(index), "{criteria:?}: {plan}");
+        // A card or an account reads its search table and the rows not
+        // listed yet, a page of each at most, and sorts only those pages.
+        let steps: Vec<&str> = plan.lines().collect();
+        for (i, step) in steps.iter().enumerate() {
+            if step.contains("TEMP B-TREE") {
+                assert!(
+                    i > 0 && ["SCAN listed", "SCAN waiting"].contains(&steps[i - 1]),
+                    "sorted without the index: {plan}"
+                );
+            }
+        }
     }
     // Without a key: a range of the primary key, newest first, no sort.
     let criteria: Criteria =
@@ -295,4 +303,198 @@ fn every_search_key_is_read_through_its_index() {
     let plan = criteria.compile(hash).unwrap().plan(&store).unwrap();
     assert!(plan.contains("INTEGER PRIMARY KEY"), "{plan}");
     assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+}
+
+#[path = "../benches/support/journal_rows.rs"]
+mod journal_rows;
+
+/// Every page of `criteria`, `limit` rows at a time, through [`Query::run`].
+fn pages(store: &Store, criteria: Value, hash: &dyn Fn(&Pan) -> PanHash) -> Vec<String> {
+    let mut criteria: Criteria = serde_json::from_value(criteria).unwrap();
+    criteria.limit = Some(7);
+    let mut ids = Vec::new();
+    loop {
+        let page = criteria.compile(hash).unwrap().run(store).unwrap();
+        ids.extend(page.transactions.iter().map(|r| r.txn_id.clone()));
+        match page.next_before {
+            Some(next) => criteria.before = Some(next),
+            None => return ids,
+        }
+    }
+}
+
+#[test]
+fn a_row_is_found_by_card_and_account_before_and_after_it_is_listed_for_search() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = support::open_store(dir.path());
+    let keys = journal_rows::keys();
+    let hash = |p: &Pan| keys.hash(p);
+    let card = journal_rows::pan(7);
+    let end = jiff::Timestamp::now();
+    // 90 rows, a third of them card 7's, journaled out of txn_id order (as
+    // calls that take longer are) in three writes that each span the whole
+    // range; the search tables catch up after the first two only.
+    let others = vec![PanHash([0; 32]); journal_rows::CARDS as usize];
+    let rows: Vec<_> = (0..90u64)
+        .map(|i| {
+            let mut row = journal_rows::row(i, 90, end, &others);
+            if i % 3 == 0 {
+                row.pan_hash = Some(hash(&card).0.to_vec());
+                row.account = Some("ACC-SEVEN".into());
+            }
+            row
+        })
+        .collect();
+    let mut expected: Vec<String> = rows
+        .iter()
+        .filter(|r| r.account.as_deref() == Some("ACC-SEVEN"))
+        .map(|r| r.txn_id.to_string())
+        .collect();
+    expected.sort_unstable_by(|a, b| b.cmp(a));
+    let unlisted = || -> i64 {
+        store
+            .read(|c| {
+                c.query_row("SELECT COUNT(*) FROM journal_unindexed", params![], |r| {
+                    r.get(0)
+                })
+            })
+            .unwrap()
+    };
+    for write in 0..3 {
+        // Each write's rows spread over the whole range, newest first.
+        let batch: Vec<_> = rows
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| (i / 3) % 3 == write)
+            .rev()
+            .map(|(_, r)| r.clone())
+            .collect();
+        store
+            .write_blocking(move |c| batch.iter().try_for_each(|r| journal::insert(c, r)))
+            .unwrap();
+        if write < 2 {
+            assert_eq!(
+                store.write_blocking(search_index::catch_up).unwrap(),
+                30,
+                "every row has a card and an account"
+            );
+            assert_eq!(unlisted(), 0);
+        }
+    }
+    assert_eq!(unlisted(), 30, "the last write is not listed yet");
+    for criteria in [
+        json!({ "card": card.expose() }),
+        json!({ "account": "ACC-SEVEN" }),
+    ] {
+        assert_eq!(
+            pages(&store, criteria.clone(), &hash),
+            expected,
+            "{criteria}"
+        );
+    }
+    // A page boundary inside the listed rows, two criteria at once.
+    let within = pages(
+        &store,
+        json!({ "card": card.expose(), "before": expected[3], "account": "ACC-SEVEN" }),
+        &hash,
+    );
+    assert_eq!(within, expected[4..]);
+    store.write_blocking(search_index::catch_up).unwrap();
+    assert_eq!(
+        pages(&store, json!({ "card": card.expose() }), &hash),
+        expected
+    );
+}
+
+#[test]
+fn the_migration_lists_every_older_row_for_search() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("older.db");
+    let keys = journal_rows::keys();
+    let hash = |p: &Pan| keys.hash(p);
+    let card = journal_rows::pan(7);
+    let others = vec![PanHash([0; 32]); journal_rows::CARDS as usize];
+    let end = jiff::Timestamp::now();
+    let rows: Vec<_> = (0..20u64)
+        .map(|i| {
+            let mut row = journal_rows::row(i, 20, end, &others);
+            row.pan_hash = Some(hash(&card).0.to_vec());
+            row
+        })
+        .collect();
+    let mut expected: Vec<String> = rows.iter().map(|r| r.txn_id.to_string()).collect();
+    expected.reverse();
+    {
+        let store = Store::open(&path).unwrap();
+        store
+            .write_blocking(move |c| rows.iter().try_for_each(|r| journal::insert(c, r)))
+            .unwrap();
+    }
+    // The store as it was before migration 0020: the rows indexed on the
+    // journal itself.
+    let db = rusqlite::Connection::open(&path).unwrap();
+    db.execute_batch(support::UNDO_SEARCH_TABLES).unwrap();
+    db.execute_batch("PRAGMA user_version = 19").unwrap();
+    drop(db);
+
+    let store = Store::open(&path).unwrap();
+    let count = |sql: &str| -> i64 {
+        store
+            .read(|c| c.query_row(sql, params![], |r| r.get(0)))
+            .unwrap()
+    };
+    assert_eq!(count("SELECT COUNT(*) FROM journal_unindexed"), 0);
+    assert_eq!(count("SELECT COUNT(*) FROM journal_by_card"), 20);
+    assert_eq!(count("SELECT COUNT(*) FROM journal_by_account"), 20);
+    assert_eq!(
+        pages(&store, json!({ "card": card.expose() }), &hash),
+        expected
+    );
+}
+
+#[test]
+fn a_backlog_is_moved_into_the_search_tables_oldest_first_a_batch_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = support::open_store(dir.path());
+    let keys = journal_rows::keys();
+    let card = journal_rows::pan(7);
+    let hashes = vec![keys.hash(&card); journal_rows::CARDS as usize];
+    let backlog = search_index::BATCH as u64 + 10;
+    let rows: Vec<_> = (0..backlog)
+        .map(|i| journal_rows::row(i, backlog, jiff::Timestamp::now(), &hashes))
+        .collect();
+    let mut newest: Vec<i64> = rows.iter().map(|r| r.txn_id.0).collect();
+    newest.sort_unstable();
+    let newest = newest.split_off(search_index::BATCH as usize);
+    store
+        .write_blocking(move |c| rows.iter().rev().try_for_each(|r| journal::insert(c, r)))
+        .unwrap();
+    let listed = || -> Vec<i64> {
+        store
+            .read(|c| {
+                c.prepare_cached("SELECT txn_id FROM journal_unindexed ORDER BY txn_id")?
+                    .query_map(params![], |r| r.get(0))?
+                    .collect()
+            })
+            .unwrap()
+    };
+    let by_card = || -> i64 {
+        store
+            .read(|c| {
+                c.query_row("SELECT COUNT(*) FROM journal_by_card", params![], |r| {
+                    r.get(0)
+                })
+            })
+            .unwrap()
+    };
+    assert_eq!(
+        store.write_blocking(search_index::catch_up).unwrap(),
+        search_index::BATCH as usize
+    );
+    assert_eq!(listed(), newest, "the newest rows wait for the next batch");
+    assert_eq!(by_card(), search_index::BATCH);
+    assert_eq!(store.write_blocking(search_index::catch_up).unwrap(), 10);
+    assert_eq!(listed(), Vec::<i64>::new());
+    assert_eq!(by_card(), backlog as i64);
+    assert_eq!(store.write_blocking(search_index::catch_up).unwrap(), 0);
 }

@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 use std::sync::LazyLock;
 
 use cardhub_core::access::Actor;
+use cardhub_core::backoffice::search_index;
 use cardhub_core::cards::config::Catalog;
 use cardhub_core::cards::{
     CardError, CardRegistry, CardStatus, ChangedBy, ImportReport, PanKeys, Product, file,
@@ -684,15 +685,19 @@ fn rekeying_moves_cards_and_journal_to_the_new_keys_once() {
         "",
     );
     assert!(ok, "{err}");
-    // Two rows of a registered card, one of a card never registered.
+    // Two rows of a registered card, one of a card never registered; one
+    // of the card's rows is in the search tables already, one waits.
     let card = keys.hash(&pan("4761739001010010"));
     let other = keys.hash(&pan("4000001234567899"));
-    block_on(config.open_store().unwrap().write(move |c| {
+    let store = config.open_store().unwrap();
+    block_on(store.write(move |c| {
         journal_row(c, 1, &card.0)?;
-        journal_row(c, 2, &card.0)?;
-        journal_row(c, 3, &other.0)
+        journal_row(c, 3, &other.0)?;
+        search_index::catch_up(c)?;
+        journal_row(c, 2, &card.0)
     }))
     .unwrap();
+    drop(store);
 
     // A hub answering on the config's API address: refused, nothing moved.
     let hub = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -415,6 +415,8 @@ async fn the_hold_totals_migration_sums_the_holds_a_store_had() {
     drop(ledger);
 
     let db = rusqlite::Connection::open(&path).unwrap();
+    db.execute_batch(support::UNDO_SEARCH_TABLES).unwrap();
+    db.execute_batch(support::UNDO_MERCHANT_NAME).unwrap();
     db.execute_batch(
         "DROP INDEX call_intents_duplicate_key; DROP INDEX balance_files_one_current;
          DROP TABLE daily_totals; DROP TABLE shadow_account_locks;
@@ -425,10 +427,6 @@ async fn the_hold_totals_migration_sums_the_holds_a_store_had() {
          ALTER TABLE prepaid_accounts DROP COLUMN day_amount;
          ALTER TABLE prepaid_accounts DROP COLUMN day_count;
          CREATE INDEX prepaid_holds_day ON prepaid_holds (account, created_at_us, state, amount);
-         ALTER TABLE journal DROP COLUMN merchant_name;
-         ALTER TABLE call_intents DROP COLUMN merchant_name;
-         ALTER TABLE prepaid_holds DROP COLUMN merchant_name;
-         ALTER TABLE prepaid_entries DROP COLUMN merchant_name;
          PRAGMA user_version = 13;",
     )
     .unwrap();

@@ -435,15 +435,13 @@ async fn one_current_balance_file_per_institution() {
     let path = db_path(&dir);
     drop(Store::open(&path).unwrap());
     let db = Connection::open(&path).unwrap();
+    db.execute_batch(support::UNDO_SEARCH_TABLES).unwrap();
+    db.execute_batch(support::UNDO_MERCHANT_NAME).unwrap();
     db.execute_batch(
         "DROP INDEX balance_files_one_current;
          INSERT INTO balance_files (institution, sha256, as_of_us, source, state, received_us)
          VALUES ('bank-a', x'01', 1, 'cli', 'current', 1), ('bank-a', x'02', 2, 'cli', 'current', 2),
                 ('bank-b', x'03', 3, 'cli', 'current', 3);
-         ALTER TABLE journal DROP COLUMN merchant_name;
-         ALTER TABLE call_intents DROP COLUMN merchant_name;
-         ALTER TABLE prepaid_holds DROP COLUMN merchant_name;
-         ALTER TABLE prepaid_entries DROP COLUMN merchant_name;
          PRAGMA user_version = 17;",
     )
     .unwrap();

@@ -80,7 +80,12 @@ pub fn row(i: u64, rows: u64, end: Timestamp, hashes: &[PanHash]) -> JournalEntr
         currency: 978,
         keys: SwitchKeys {
             mti: "0100".parse().expect("MTI"),
-            transmission_time: "1122030201".into(),
+            // The row's second (rows are at least a second apart over
+            // 10,000,000 rows): the switch keys stay unique.
+            transmission_time: Timestamp::from_millisecond(at_ms)
+                .expect("in range")
+                .strftime("%m%d%H%M%S")
+                .to_string(),
             stan: format!("{:06}", i % 999_999 + 1),
             acquirer: "4761739".into(),
             terminal: format!("T{:07}", terminal_of(i)),

@@ -109,6 +109,21 @@ pub fn cardhub_cli_ok(dir: &Path, args: &[&str], stdin: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Undoes migration 0019 (the merchant's name) on a SQLite store, for tests
+/// that rewind the schema to an older version (after
+/// [`UNDO_SEARCH_TABLES`]).
+pub const UNDO_MERCHANT_NAME: &str = "ALTER TABLE journal DROP COLUMN merchant_name;
+    ALTER TABLE call_intents DROP COLUMN merchant_name;
+    ALTER TABLE prepaid_holds DROP COLUMN merchant_name;
+    ALTER TABLE prepaid_entries DROP COLUMN merchant_name;";
+
+/// Undoes migration 0020 (the search tables by card and by account) on a
+/// SQLite store, for tests that rewind the schema to an older version.
+pub const UNDO_SEARCH_TABLES: &str = "DROP TRIGGER journal_unindexed_row;
+    DROP TABLE journal_unindexed; DROP TABLE journal_by_card; DROP TABLE journal_by_account;
+    CREATE INDEX journal_card ON journal (pan_hash, txn_id) WHERE pan_hash IS NOT NULL;
+    CREATE INDEX journal_account ON journal (account, txn_id) WHERE account IS NOT NULL;";
+
 pub const WAIT: Duration = Duration::from_secs(10);
 
 /// A delay no test waits out: an answer this late reaches only a caller

@@ -12,6 +12,7 @@ use tracing::warn;
 use crate::account::AccountSystem;
 use crate::adapter::AdapterError;
 use crate::adapter::registry::Adapters;
+use crate::backoffice::search_index;
 use crate::cards::{CardError, CardRegistry, PanKeys};
 use crate::config::Config;
 use crate::fleet::Holder;
@@ -175,6 +176,7 @@ pub fn spawn_background(
 ) {
     spawn_card_refresh(hub, shutdown.clone());
     spawn_stale_call_reversal(hub, shutdown.clone());
+    spawn_search_indexing(hub.store().clone(), shutdown.clone());
     if config
         .institutions
         .iter()
@@ -296,8 +298,6 @@ fn spawn_hold_expiry(ledger: Ledger, shutdown: CancellationToken) {
     });
 }
 
-/// Reloads the card snapshot whenever the registry changed (e.g. by
-/// `cardhub cards block` in another process), until shutdown.
 /// Reverses, every minute, the calls whose decision's row was never
 /// written ([`Hub::reverse_stale_calls`]).
 fn spawn_stale_call_reversal(hub: &Arc<Hub>, shutdown: CancellationToken) {
@@ -320,6 +320,34 @@ fn spawn_stale_call_reversal(hub: &Arc<Hub>, shutdown: CancellationToken) {
 /// How often [`spawn_stale_call_reversal`] looks.
 const STALE_CALL_SWEEP: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// Moves newly journaled rows into the search tables by card and by
+/// account ([`search_index::catch_up`], batch after batch until the list
+/// is empty) every [`search_index::EVERY`], until shutdown. Every instance of a fleet does: a run finds what the
+/// others left.
+fn spawn_search_indexing(store: Store, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(search_index::EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => loop {
+                    match store.write(search_index::catch_up).await {
+                        Ok(moved) if moved as i64 == search_index::BATCH => {}
+                        Ok(_) => break,
+                        Err(e) => {
+                            warn!(error = %e, "journal rows not moved into the search tables");
+                            break;
+                        }
+                    }
+                },
+                () = shutdown.cancelled() => break,
+            }
+        }
+    });
+}
+
+/// Reloads the card snapshot whenever the registry changed (e.g. by
+/// `cardhub cards block` in another process), until shutdown.
 fn spawn_card_refresh(hub: &Arc<Hub>, shutdown: CancellationToken) {
     let cards = hub.cards().clone();
     tokio::spawn(async move {

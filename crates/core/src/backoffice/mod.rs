@@ -12,6 +12,7 @@ pub mod balances;
 pub mod institutions;
 pub mod saf;
 pub mod search;
+pub mod search_index;
 
 use crate::store::sql;
 use crate::store::sql::{OptionalExtension, Row, params};

@@ -7,7 +7,9 @@
 //! hasher), and rows come back with the masked form only. Pages are cut by
 //! transaction id (`before`), which is time-ordered, so a page never repeats
 //! or skips a row while new rows arrive. Every searchable key has an index
-//! `(key, txn_id)` (migration `0004_search.sql`); see `docs/back-office.md`.
+//! `(key, txn_id)`: terminal, RRN and STAN on the journal (migration
+//! `0004_search.sql`), card and account in search tables filled in bulk
+//! ([`super::search_index`]); see `docs/back-office.md`.
 
 use crate::store::sql;
 use std::fmt;
@@ -17,7 +19,7 @@ use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 use sql::Value as SqlValue;
 
-use super::{JOURNAL_COLUMNS, JournalRow, journal_row};
+use super::{JOURNAL_COLUMNS, JournalRow, journal_row, search_index};
 use crate::cards::PanHash;
 use crate::iso8583::ValueError;
 use crate::iso8583::fields::{Pan, ResponseCode};
@@ -261,21 +263,60 @@ pub struct Page {
 impl Query {
     /// The SQL and its parameters (the limit asks one row more than a page,
     /// to tell whether another page follows).
+    ///
+    /// A card or an account is read through its search table
+    /// ([`search_index`]): the newest matching rows it lists, united with
+    /// the matching rows still waiting to be listed, in one statement (one
+    /// snapshot: a row the catch-up moves meanwhile is seen once). `CROSS
+    /// JOIN` keeps SQLite from scanning the journal for the other side.
     fn sql(&self) -> (String, Vec<SqlValue>) {
-        let mut sql = format!("SELECT {JOURNAL_COLUMNS} FROM journal WHERE TRUE");
-        let mut args = Vec::with_capacity(self.equal.len() + 3);
+        let mut args: Vec<SqlValue> = Vec::with_capacity(self.equal.len() + 3);
+        // (column, operator, parameter number)
+        let mut filters = Vec::with_capacity(self.equal.len() + 2);
         for (column, value) in &self.equal {
             args.push(value.clone());
-            sql.push_str(&format!(" AND {column} = ?{}", args.len()));
+            filters.push((*column, "=", args.len()));
         }
         for (bound, op) in [(self.from, ">="), (self.to, "<")] {
             if let Some(id) = bound {
                 args.push(SqlValue::Integer(id.0));
-                sql.push_str(&format!(" AND txn_id {op} ?{}", args.len()));
+                filters.push(("txn_id", op, args.len()));
             }
         }
         args.push(SqlValue::Integer(i64::from(self.limit) + 1));
-        sql.push_str(&format!(" ORDER BY txn_id DESC LIMIT ?{}", args.len()));
+        let limit = args.len();
+        // The filters whose column `keep` accepts, on table `alias`.
+        let on = |alias: &str, keep: &dyn Fn(&str) -> bool| {
+            filters
+                .iter()
+                .filter(|(column, ..)| keep(column))
+                .map(|(column, op, n)| format!(" AND {alias}.{column} {op} ?{n}"))
+                .collect::<String>()
+        };
+        let deferred = self
+            .equal
+            .iter()
+            .find_map(|(column, _)| search_index::table_of(column).map(|t| (*column, t)));
+        let sql = match deferred {
+            None => format!(
+                "SELECT {JOURNAL_COLUMNS} FROM journal j WHERE TRUE{} \
+                 ORDER BY txn_id DESC LIMIT ?{limit}",
+                on("j", &|_| true)
+            ),
+            Some((key, table)) => format!(
+                "SELECT {JOURNAL_COLUMNS} FROM journal WHERE txn_id IN (\
+                 SELECT txn_id FROM (SELECT k.txn_id FROM {table} k \
+                 CROSS JOIN journal j WHERE j.txn_id = k.txn_id{}{} \
+                 ORDER BY k.txn_id DESC LIMIT ?{limit}) AS listed \
+                 UNION SELECT txn_id FROM (SELECT u.txn_id FROM journal_unindexed u \
+                 CROSS JOIN journal j WHERE j.txn_id = u.txn_id{} \
+                 ORDER BY u.txn_id DESC LIMIT ?{limit}) AS waiting) \
+                 ORDER BY txn_id DESC LIMIT ?{limit}",
+                on("k", &|c| c == key || c == "txn_id"),
+                on("j", &|c| c != key && c != "txn_id"),
+                on("j", &|_| true),
+            ),
+        };
         (sql, args)
     }
 

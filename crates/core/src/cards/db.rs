@@ -345,12 +345,20 @@ pub(crate) fn rekey(conn: &Connection, plan: &[Rekeyed]) -> sql::Result<Option<u
     }
     let mut card = conn
         .prepare_cached("UPDATE cards SET pan_hash = ?1, pan_encrypted = ?2 WHERE pan_hash = ?3")?;
-    let mut journal =
-        conn.prepare_cached("UPDATE journal SET pan_hash = ?1 WHERE pan_hash = ?2")?;
+    // The journal's rows of a card are found through its search table
+    // (and the rows not listed there yet), which moves along.
+    let mut journal = conn.prepare_cached(
+        "UPDATE journal SET pan_hash = ?1 WHERE pan_hash = ?2 AND txn_id IN \
+         (SELECT txn_id FROM journal_by_card WHERE pan_hash = ?2 \
+         UNION ALL SELECT txn_id FROM journal_unindexed)",
+    )?;
+    let mut listed =
+        conn.prepare_cached("UPDATE journal_by_card SET pan_hash = ?1 WHERE pan_hash = ?2")?;
     let mut moved = 0;
     for r in plan {
         card.execute(params![r.new_hash, r.new_encrypted, r.old.hash])?;
         moved += journal.execute(params![r.new_hash, r.old.hash])? as u64;
+        listed.execute(params![r.new_hash, r.old.hash])?;
     }
     bump(conn)?;
     Ok(Some(moved))

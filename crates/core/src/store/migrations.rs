@@ -87,6 +87,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         "0018_one_current_balance_file"
     ),
     migration!(19, "merchant name", "0019_merchant_name"),
+    migration!(20, "search deferred", "0020_search_deferred"),
 ];
 
 /// The newest schema version this binary knows (0 with no migrations).
