@@ -34,6 +34,46 @@ struct Hub {
     cards: CardRegistry,
 }
 
+impl Hub {
+    /// Orders `order`'s cards; the order's id.
+    async fn order(&self, order: NewOrder) -> i64 {
+        self.ledger
+            .order_cards(&self.cards, order)
+            .await
+            .unwrap()
+            .id
+    }
+
+    /// Writes order `id`'s production file as `name` in the test's folder;
+    /// the independent reader's view of it.
+    async fn produce(&self, id: i64, name: &str) -> Value {
+        let path = self.dir.path().join(name);
+        self.ledger
+            .write_production_file(&self.cards, id, &path)
+            .await
+            .unwrap();
+        read_back("production", &path)
+    }
+
+    /// Writes the PIN mailer file of every pending PIN as `name` in the
+    /// test's folder; the reader's view of it, none when nothing was pending.
+    async fn mail_pins(&self, name: &str) -> Option<Value> {
+        let path = self.dir.path().join(name);
+        let written = self.ledger.write_pin_mailer_file(&path).await.unwrap();
+        written.map(|_| read_back("mailer", &path))
+    }
+}
+
+/// The PANs of a production file's records.
+fn pans_of(production: &Value) -> Vec<Pan> {
+    production["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| Pan::new(d["pan"].as_str().unwrap()).unwrap())
+        .collect()
+}
+
 fn eur(minor: u64) -> Money {
     Money::new(minor, Currency::from_numeric(978).unwrap())
 }
@@ -411,18 +451,8 @@ async fn states_move_forward_only_and_the_production_file_reads_back() {
         OrderState::Active
     );
     // An impersonal order with PINs in the card letter.
-    let small = hub
-        .ledger
-        .order_cards(&hub.cards, impersonal("SMALL-2", 1))
-        .await
-        .unwrap()
-        .id;
-    let small_path = hub.dir.path().join("production-2.txt");
-    hub.ledger
-        .write_production_file(&hub.cards, small, &small_path)
-        .await
-        .unwrap();
-    let file = read_back("production", &small_path);
+    let small = hub.order(impersonal("SMALL-2", 1)).await;
+    let file = hub.produce(small, "production-2.txt").await;
     assert_eq!(file["header"]["personal"], "I");
     assert_eq!(file["details"][0]["holder_name"], "");
     assert_eq!(file["details"][0]["pin_delivery"], "C");
@@ -431,41 +461,12 @@ async fn states_move_forward_only_and_the_production_file_reads_back() {
 #[tokio::test]
 async fn pin_mailers_and_reorders_carry_masked_pans_only() {
     let hub = hub().await;
-    let id = hub
-        .ledger
-        .order_cards(&hub.cards, personal("SOC-3", &["Ana", "Bo", "Cy"]))
-        .await
-        .unwrap()
-        .id;
-    let small = hub
-        .ledger
-        .order_cards(&hub.cards, impersonal("SMALL-3", 1))
-        .await
-        .unwrap()
-        .id;
+    let id = hub.order(personal("SOC-3", &["Ana", "Bo", "Cy"])).await;
+    let small = hub.order(impersonal("SMALL-3", 1)).await;
     // Nothing pending before production.
-    assert!(
-        hub.ledger
-            .write_pin_mailer_file(&hub.dir.path().join("m0"))
-            .await
-            .unwrap()
-            .is_none()
-    );
-    let production = hub.dir.path().join("production.txt");
-    hub.ledger
-        .write_production_file(&hub.cards, id, &production)
-        .await
-        .unwrap();
-    hub.ledger
-        .write_production_file(&hub.cards, small, &hub.dir.path().join("p2"))
-        .await
-        .unwrap();
-    let pans: Vec<String> = read_back("production", &production)["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["pan"].as_str().unwrap().to_string())
-        .collect();
+    assert!(hub.mail_pins("m0").await.is_none());
+    let pans = pans_of(&hub.produce(id, "production.txt").await);
+    hub.produce(small, "p2").await;
 
     let first = hub.dir.path().join("mailer-1.txt");
     let written = hub
@@ -492,29 +493,17 @@ async fn pin_mailers_and_reorders_carry_masked_pans_only() {
     assert!(details.iter().all(|d| d["kind"] == "N" && d["order"] == id));
     let bytes = std::fs::read(&first).unwrap();
     for pan in &pans {
-        assert!(!contains(&bytes, pan));
+        assert!(!contains(&bytes, pan.expose()));
     }
     assert_eq!(hub.ledger.pin_mailer_file(written.id).unwrap(), bytes);
     // Taken: the next mailer has nothing.
-    assert!(
-        hub.ledger
-            .write_pin_mailer_file(&hub.dir.path().join("m2"))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(hub.mail_pins("m2").await.is_none());
 
-    let card = Pan::new(&pans[1]).unwrap();
-    let reorder = hub.ledger.reorder_pin(&hub.cards, &card).await.unwrap();
-    let repeat = hub.ledger.reorder_pin(&hub.cards, &card).await.unwrap();
+    let card = &pans[1];
+    let reorder = hub.ledger.reorder_pin(&hub.cards, card).await.unwrap();
+    let repeat = hub.ledger.reorder_pin(&hub.cards, card).await.unwrap();
     assert_eq!((repeat.id, repeat.repeat), (reorder.id, true));
-    let second = hub.dir.path().join("mailer-2.txt");
-    hub.ledger
-        .write_pin_mailer_file(&second)
-        .await
-        .unwrap()
-        .unwrap();
-    let mailer = read_back("mailer", &second);
+    let mailer = hub.mail_pins("mailer-2.txt").await.unwrap();
     let d = &mailer["details"][0];
     assert_eq!(
         (d["kind"].as_str(), d["sequence"].as_u64()),
@@ -530,13 +519,13 @@ async fn pin_mailers_and_reorders_carry_masked_pans_only() {
         reason: Some("reported stolen"),
     };
     hub.cards
-        .set_status(&hub.cards.card_ref(&card), CardStatus::Stolen, by)
+        .set_status(&hub.cards.card_ref(card), CardStatus::Stolen, by)
         .await
         .unwrap();
-    let err = hub.ledger.reorder_pin(&hub.cards, &card).await.unwrap_err();
+    let err = hub.ledger.reorder_pin(&hub.cards, card).await.unwrap_err();
     assert!(matches!(err, OrderError::PinReorderRefused { .. }));
     assert!(
-        err.to_string().contains("stolen") && !err.to_string().contains(&pans[1]),
+        err.to_string().contains("stolen") && !err.to_string().contains(card.expose()),
         "{err}"
     );
 }
@@ -569,32 +558,11 @@ async fn no_clear_pan_in_the_store_or_the_logs() {
     tracing::subscriber::set_global_default(subscriber).unwrap();
 
     let hub = hub().await;
-    let id = hub
-        .ledger
-        .order_cards(&hub.cards, personal("SOC-4", &["Ana", "Bo"]))
-        .await
-        .unwrap()
-        .id;
-    let production = hub.dir.path().join("production.txt");
-    hub.ledger
-        .write_production_file(&hub.cards, id, &production)
-        .await
-        .unwrap();
-    hub.ledger
-        .write_pin_mailer_file(&hub.dir.path().join("mailer.txt"))
-        .await
-        .unwrap();
-    let pans: Vec<String> = read_back("production", &production)["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["pan"].as_str().unwrap().to_string())
-        .collect();
-    hub.ledger
-        .reorder_pin(&hub.cards, &Pan::new(&pans[0]).unwrap())
-        .await
-        .unwrap();
-    std::fs::remove_file(&production).unwrap();
+    let id = hub.order(personal("SOC-4", &["Ana", "Bo"])).await;
+    let pans = pans_of(&hub.produce(id, "production.txt").await);
+    hub.mail_pins("mailer.txt").await;
+    hub.ledger.reorder_pin(&hub.cards, &pans[0]).await.unwrap();
+    std::fs::remove_file(hub.dir.path().join("production.txt")).unwrap();
 
     let logged = logs.0.lock().unwrap().clone();
     assert!(
@@ -604,9 +572,9 @@ async fn no_clear_pan_in_the_store_or_the_logs() {
     assert!(contains(&logged, "PIN reorder requested"));
     let stored = bytes_of_dir(hub.dir.path());
     for pan in &pans {
-        assert!(!contains(&logged, pan), "a clear PAN was logged");
+        assert!(!contains(&logged, pan.expose()), "a clear PAN was logged");
         assert!(
-            !contains(&stored, pan),
+            !contains(&stored, pan.expose()),
             "a clear PAN is in the store or a file"
         );
     }

@@ -6,7 +6,7 @@ use cardhub_core::iso8583::fields::{Expiry, Pan};
 use cardhub_core::prepaid::orders::{OrderError, OrderState};
 use serde_json::Value;
 
-use super::{Hub, hub, impersonal, pan, personal, read_back};
+use super::{Hub, hub, impersonal, pan, pans_of, personal};
 
 /// Replaces card `lost` by `new` (expiry 3001, card account `account`) and
 /// returns the order the replacement became.
@@ -35,29 +35,10 @@ async fn replace(hub: &Hub, lost: &Pan, new: &Pan, account: &str) -> i64 {
 #[tokio::test]
 async fn a_replacement_is_produced_pin_mailed_and_reordered_as_an_ordered_card() {
     let hub = hub().await;
-    let id = hub
-        .ledger
-        .order_cards(&hub.cards, personal("SOC-5", &["Ana", "Zoë Bo"]))
-        .await
-        .unwrap()
-        .id;
-    let production = hub.dir.path().join("production.txt");
-    hub.ledger
-        .write_production_file(&hub.cards, id, &production)
-        .await
-        .unwrap();
+    let id = hub.order(personal("SOC-5", &["Ana", "Zoë Bo"])).await;
+    let old = pans_of(&hub.produce(id, "production.txt").await).remove(1);
     hub.ledger.mark_delivered(id).await.unwrap();
-    hub.ledger
-        .write_pin_mailer_file(&hub.dir.path().join("m1"))
-        .await
-        .unwrap()
-        .unwrap();
-    let old = Pan::new(
-        read_back("production", &production)["details"][1]["pan"]
-            .as_str()
-            .unwrap(),
-    )
-    .unwrap();
+    assert!(hub.mail_pins("m1").await.is_some());
     let new = pan(900);
     let replacement = replace(&hub, &old, &new, "SOC-5-R").await;
 
@@ -82,20 +63,9 @@ async fn a_replacement_is_produced_pin_mailed_and_reordered_as_an_ordered_card()
     );
     assert_eq!(card.status, Some(CardStatus::Active));
     // Its PIN waits for its production.
-    assert!(
-        hub.ledger
-            .write_pin_mailer_file(&hub.dir.path().join("m2"))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(hub.mail_pins("m2").await.is_none());
 
-    let produced = hub.dir.path().join("replacement.txt");
-    hub.ledger
-        .write_production_file(&hub.cards, replacement, &produced)
-        .await
-        .unwrap();
-    let file = read_back("production", &produced);
+    let file = hub.produce(replacement, "replacement.txt").await;
     assert_eq!(file["header"]["reference"], format!("replace:{id}/2"));
     assert_eq!(file["header"]["personal"], "P");
     let d = &file["details"][0];
@@ -115,13 +85,7 @@ async fn a_replacement_is_produced_pin_mailed_and_reordered_as_an_ordered_card()
     );
     assert_eq!(d["pin_delivery"], "M");
 
-    let mailer = hub.dir.path().join("m3");
-    hub.ledger
-        .write_pin_mailer_file(&mailer)
-        .await
-        .unwrap()
-        .unwrap();
-    let mailed = read_back("mailer", &mailer);
+    let mailed = hub.mail_pins("m3").await.unwrap();
     let m = &mailed["details"][0];
     assert_eq!(mailed["details"].as_array().unwrap().len(), 1);
     assert_eq!(
@@ -137,13 +101,8 @@ async fn a_replacement_is_produced_pin_mailed_and_reordered_as_an_ordered_card()
 
     let reorder = hub.ledger.reorder_pin(&hub.cards, &new).await.unwrap();
     assert!(!reorder.repeat);
-    let again = hub.dir.path().join("m4");
-    hub.ledger
-        .write_pin_mailer_file(&again)
-        .await
-        .unwrap()
-        .unwrap();
-    let m = &read_back("mailer", &again)["details"][0];
+    let again = hub.mail_pins("m4").await.unwrap();
+    let m = &again["details"][0];
     assert_eq!(
         (
             m["order"].as_i64(),
@@ -163,31 +122,11 @@ async fn a_replacement_is_produced_pin_mailed_and_reordered_as_an_ordered_card()
 #[tokio::test]
 async fn an_impersonal_replacement_gets_its_pin_with_the_card() {
     let hub = hub().await;
-    let id = hub
-        .ledger
-        .order_cards(&hub.cards, impersonal("SMALL-5", 1))
-        .await
-        .unwrap()
-        .id;
-    let production = hub.dir.path().join("production.txt");
-    hub.ledger
-        .write_production_file(&hub.cards, id, &production)
-        .await
-        .unwrap();
-    let old = Pan::new(
-        read_back("production", &production)["details"][0]["pan"]
-            .as_str()
-            .unwrap(),
-    )
-    .unwrap();
+    let id = hub.order(impersonal("SMALL-5", 1)).await;
+    let old = pans_of(&hub.produce(id, "production.txt").await).remove(0);
     let new = pan(901);
     let replacement = replace(&hub, &old, &new, "SMALL-5-R").await;
-    let produced = hub.dir.path().join("replacement.txt");
-    hub.ledger
-        .write_production_file(&hub.cards, replacement, &produced)
-        .await
-        .unwrap();
-    let file = read_back("production", &produced);
+    let file = hub.produce(replacement, "replacement.txt").await;
     assert_eq!(file["header"]["personal"], "I");
     let d = &file["details"][0];
     assert_eq!(
@@ -199,11 +138,7 @@ async fn an_impersonal_replacement_gets_its_pin_with_the_card() {
         (Some(new.expose()), Some(""), Some("C"))
     );
     assert!(
-        hub.ledger
-            .write_pin_mailer_file(&hub.dir.path().join("m1"))
-            .await
-            .unwrap()
-            .is_none(),
+        hub.mail_pins("m1").await.is_none(),
         "a PIN with the card has no mailer record"
     );
     // The replacement of the replacement is an order card too.

@@ -42,9 +42,7 @@ pub const BATCH: i64 = 4096;
 /// The store's error (nothing moved then).
 pub fn catch_up(c: &sql::Connection) -> sql::Result<usize> {
     let last: i64 = c
-        .prepare_cached(
-            "SELECT txn_id FROM journal_unindexed ORDER BY txn_id LIMIT 1 OFFSET ?1",
-        )?
+        .prepare_cached("SELECT txn_id FROM journal_unindexed ORDER BY txn_id LIMIT 1 OFFSET ?1")?
         .query_row(params![BATCH - 1], |r| r.get(0))
         .optional()?
         .unwrap_or(i64::MAX);
