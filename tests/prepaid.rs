@@ -15,7 +15,7 @@ use cardhub_core::cards::card::CardStatus;
 use cardhub_core::fleet::Holder;
 use cardhub_core::iso8583::fields::Pan;
 use cardhub_core::link;
-use cardhub_core::money::Currency;
+use cardhub_core::money::{Currency, Money};
 use cardhub_core::prepaid::export::ExportFormat;
 use cardhub_core::prepaid::{Ledger, Merchant, PrepaidError};
 use support::prepaid::{CITY, load, open_ledger, original};
@@ -400,6 +400,36 @@ async fn a_load_terminal_loads_only_its_card_range() {
     // POS load terminals have no prefix configured: any card of the institution.
     assert_eq!(code_of(&c, &load(FIRST, 5_000, 72)).await, "00");
     assert_eq!(ledger_of(&t).balance("P-1").unwrap().ledger, 5_000);
+}
+
+/// A load from the switch sent again (a retransmission: the same keys and
+/// content) is answered as the first and booked once. The ledger keys it
+/// by cardhub's transaction id: sent to the ledger again with the same
+/// card and amount it is a repeat, with another amount it is refused.
+#[tokio::test]
+async fn a_retransmitted_load_is_booked_once() {
+    let t = start_prepaid().await;
+    let c = client(&t.addr).await;
+    let ledger = ledger_of(&t);
+    for _ in 0..2 {
+        assert_eq!(code_of(&c, &load(FIRST, 7_000, 91)).await, "00");
+    }
+    assert_eq!(ledger.balance("P-1").unwrap().ledger, 7_000);
+    let references: Vec<String> = rows(
+        &t,
+        "SELECT reference FROM prepaid_entries WHERE kind = 'load'",
+        |r| r.get(0),
+    );
+    assert_eq!(references.len(), 1, "{references:?}");
+    let usd = |minor| Money::new(minor, Currency::from_numeric(840).unwrap());
+    let again = ledger.load(&references[0], "P-1", usd(7_000)).await;
+    assert!(again.unwrap().repeat);
+    let other = ledger.load(&references[0], "P-1", usd(100)).await;
+    assert!(
+        matches!(other, Err(PrepaidError::ReferenceConflict { .. })),
+        "{other:?}"
+    );
+    assert_eq!(ledger.balance("P-1").unwrap().ledger, 7_000);
 }
 
 #[tokio::test]

@@ -247,6 +247,24 @@ async fn the_api_and_the_cli_run_the_ledger() {
         (200, json!(true)),
         "{body}"
     );
+    // Its reference with another amount, or onto another card: 409, nothing
+    // booked, audited once, the other card still inactive.
+    for (account, minor) in [("P-1", 5_000), ("P-2", 10_000)] {
+        let path = format!("/api/prepaid/cards/{account}/loads");
+        let (status, body) = post(&api, &path, load("L-1", minor)).await;
+        assert_eq!(status, 409, "{account}: {body}");
+        assert!(
+            body["error"].as_str().unwrap().contains("\"L-1\""),
+            "{body}"
+        );
+    }
+    for (account, balance) in [("P-1", 10_000), ("P-2", 0)] {
+        let (_, card) = get(&api, &format!("/api/prepaid/cards/{account}")).await;
+        assert_eq!(card["balance"], balance, "{card}");
+    }
+    assert_eq!(audited(&api, "prepaid.load").await, 1);
+    let shown = cli_ok(d, &["cards", "show", SECOND]);
+    assert!(shown.contains("status       inactive"), "{shown}");
     let (status, body) = post(&api, "/api/prepaid/cards/P-1/loads", load("L-2", 25_000)).await;
     assert_eq!(status, 422, "{body}");
     assert!(
@@ -272,12 +290,27 @@ async fn the_api_and_the_cli_run_the_ledger() {
     );
     assert_eq!(body["repeat"], false);
     // Sent again (its answer lost): a repeat, booked and audited once.
-    let (status, again) = post(&api, "/api/prepaid/moves", moved).await;
+    let (status, again) = post(&api, "/api/prepaid/moves", moved.clone()).await;
     assert_eq!(status, 200, "{again}");
     assert_eq!(
         (&again["from"], &again["to"], &again["repeat"]),
         (&body["from"], &body["to"], &json!(true))
     );
+    // Its reference with another amount or other cards: 409, nothing moved.
+    for (field, value) in [("amount_minor", json!(1_000)), ("to", json!("T-1"))] {
+        let mut other = moved.clone();
+        other[field] = value;
+        let (status, body) = post(&api, "/api/prepaid/moves", other).await;
+        assert_eq!(status, 409, "{field}: {body}");
+        assert!(
+            body["error"].as_str().unwrap().contains("\"M-1\""),
+            "{body}"
+        );
+    }
+    for (account, balance) in [("P-1", 7_000), ("P-2", 3_000), ("T-1", 0)] {
+        let (_, card) = get(&api, &format!("/api/prepaid/cards/{account}")).await;
+        assert_eq!(card["balance"], balance, "{card}");
+    }
     assert_eq!(audited(&api, "prepaid.move").await, 1);
     let across = json!({"reference": "M-2", "amount_minor": 100, "currency": "USD", "from": "P-1", "to": "T-1"});
     assert_eq!(post(&api, "/api/prepaid/moves", across).await.0, 422);
@@ -468,6 +501,29 @@ async fn the_api_and_the_cli_run_the_ledger() {
     ];
     let out = cli_ok(d, &move_again);
     assert!(out.contains("already moved 30.00 USD"), "{out}");
+    // The CLI refuses a reference reused with other details: exit 1, the
+    // reason on stderr, nothing booked.
+    let mut move_other = move_again;
+    move_other[5] = "20.00";
+    let load_other = [
+        "prepaid",
+        "load",
+        "P-2",
+        "--amount",
+        "12.50",
+        "--currency",
+        "USD",
+        "--reference",
+        "L-4",
+    ];
+    for args in [&move_other[..], &load_other[..]] {
+        let refused = cli(d, args);
+        assert_eq!(refused.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&refused.stderr);
+        assert!(err.contains("with other details"), "{args:?}: {err}");
+    }
+    let out = cli_ok(d, &["prepaid", "card", "P-2"]);
+    assert!(out.contains("balance 3000 available"), "{out}");
     assert!(cli_ok(d, &["prepaid", "audit"]).contains("sound"));
 
     served.child.kill().unwrap();

@@ -225,6 +225,35 @@ async fn a_load_file_books_every_line_activates_first_loads_and_books_nothing_tw
     );
     assert_eq!(ledger_balance(&f, "s2"), 2_000);
     assert_eq!(f.ledger.audit().unwrap(), Vec::<String>::new());
+
+    // A booked reference with another currency, even for the same card and
+    // minor units (20.00 EUR booked, 2000 JPY sent), or another card: its
+    // line is refused and the file with it, the good line not booked either.
+    let reused = format!("{HEADER}L5,s3,10.00,EUR\nL2,s2,2000,JPY\nL1,s3,50.00,EUR\n");
+    let problems = refused(
+        f.ledger
+            .import_load_file(&f.cards, reused.as_bytes())
+            .await
+            .unwrap_err(),
+    );
+    let at: Vec<_> = problems
+        .iter()
+        .map(|(line, column, _)| (*line, column.as_deref()))
+        .collect();
+    assert_eq!(at, [(3, Some("reference")), (4, Some("reference"))]);
+    assert!(
+        problems[0].2.contains("\"L2\"") && problems[0].2.contains("other"),
+        "{problems:?}"
+    );
+    for (account, balance) in [("s1", 10_000), ("s2", 2_000), ("s3", 0)] {
+        assert_eq!(ledger_balance(&f, account), balance, "{account}");
+    }
+    let s3 = f
+        .ledger
+        .statement(&Subject::Card("s3".into()), 0, i64::MAX)
+        .unwrap();
+    assert!(s3.is_empty(), "{s3:?}");
+    assert_eq!(f.ledger.audit().unwrap(), Vec::<String>::new());
 }
 
 #[tokio::test]

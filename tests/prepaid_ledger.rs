@@ -7,7 +7,7 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use cardhub_core::account::{AccountSystem, Balances, DecisionRow};
+use cardhub_core::account::{AccountSystem, Balances, DecisionRow, Kind, Operation};
 use cardhub_core::money::{Currency, Money};
 use cardhub_core::prepaid::config::PrepaidConfig;
 use cardhub_core::prepaid::{
@@ -177,6 +177,18 @@ async fn load_hold_capture_reverse_move_replace_by_example() {
     assert_eq!(loaded.balances, bal(6_000, 6_000));
     // A repeat books nothing twice.
     assert!(ledger.load("L1", "a0", eur(6_000)).await.unwrap().repeat);
+    // Its reference with another amount, card or currency: refused,
+    // nothing booked (never answered as done).
+    let usd = Money::new(6_000, Currency::from_numeric(840).unwrap());
+    for (account, amount) in [("a0", eur(5_000)), ("a1", eur(6_000)), ("a0", usd)] {
+        let clash = ledger.load("L1", account, amount).await.unwrap_err();
+        assert!(
+            matches!(&clash, PrepaidError::ReferenceConflict { reference } if reference == "L1"),
+            "{account} {amount}: {clash:?}"
+        );
+    }
+    assert_eq!(ledger.balance("a0").unwrap(), bal(6_000, 6_000));
+    assert_eq!(ledger.balance("a1").unwrap(), bal(0, 0));
     // Over the maximum: refused, nothing booked.
     let over = ledger.load("L2", "a0", eur(4_001)).await.unwrap_err();
     assert!(
@@ -220,6 +232,39 @@ async fn load_hold_capture_reverse_move_replace_by_example() {
         .await
         .unwrap();
     assert_eq!((moved.from.ledger, moved.to.ledger), (2_000, 1_500));
+    // Sent again: a repeat; its reference with other details, or a load's
+    // or a hold's reference: refused, nothing moved.
+    let again = ledger
+        .move_balance("M1", "a0", "a1", eur(1_500))
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.from, again.to, again.repeat),
+        (moved.from, moved.to, true)
+    );
+    for (reference, from, to, amount) in [
+        ("M1", "a0", "a1", eur(1_000)),
+        ("M1", "a0", "a2", eur(1_500)),
+        ("M1", "a1", "a0", eur(1_500)),
+        ("L1", "a0", "a1", eur(1_500)),
+        ("H1", "a0", "a1", eur(1_500)),
+    ] {
+        let clash = ledger
+            .move_balance(reference, from, to, amount)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&clash, PrepaidError::ReferenceConflict { reference: r } if r == reference),
+            "{reference} {from} {to}: {clash:?}"
+        );
+    }
+    assert!(matches!(
+        ledger.load("M1", "a0", eur(1_500)).await.unwrap_err(),
+        PrepaidError::ReferenceConflict { .. }
+    ));
+    assert_eq!(ledger.balance("a0").unwrap().ledger, 2_000);
+    assert_eq!(ledger.balance("a1").unwrap().ledger, 1_500);
+    assert_eq!(ledger.balance("a2").unwrap().ledger, 0);
     let other = ledger
         .move_balance("M2", "a0", "b0", eur(1))
         .await
@@ -258,6 +303,60 @@ async fn load_hold_capture_reverse_move_replace_by_example() {
     assert_eq!(amounts, [6_000, -2_000, 500, -1_000, -1_500]);
     let audit = ledger.audit().unwrap();
     assert!(audit.is_empty(), "{audit:#?}");
+}
+
+/// Two loads with one reference at once: of the same load, one books and
+/// the other is its repeat; of different amounts, one books and the other
+/// is refused — the comparison is made in the store job that books.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_loads_with_one_reference_at_once_book_once() {
+    let dir = temp_dir();
+    let ledger = open(dir.path());
+    setup(&ledger).await;
+    let (a, b) = tokio::join!(
+        ledger.load("SAME", "a0", eur(1_000)),
+        ledger.load("SAME", "a0", eur(1_000))
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!([a.repeat, b.repeat].iter().filter(|r| !**r).count(), 1);
+    assert_eq!(ledger.balance("a0").unwrap().ledger, 1_000);
+
+    let (a, b) = tokio::join!(
+        ledger.load("OTHER", "a1", eur(1_000)),
+        ledger.load("OTHER", "a1", eur(2_000))
+    );
+    let booked = match (a, b) {
+        (Ok(done), Err(PrepaidError::ReferenceConflict { .. }))
+        | (Err(PrepaidError::ReferenceConflict { .. }), Ok(done)) => done,
+        other => panic!("one load booked, the other refused: {other:?}"),
+    };
+    assert!(!booked.repeat);
+    assert_eq!(ledger.balance("a1").unwrap(), booked.balances);
+    let audit = ledger.audit().unwrap();
+    assert!(audit.is_empty(), "{audit:#?}");
+}
+
+/// An ISO 8583 load reaches the ledger under cardhub's transaction id: sent
+/// to it again with the same card, amount and currency (its advice replayed
+/// from the SAF queue) it is still a repeat, approved and booked once.
+#[tokio::test]
+async fn an_iso_load_sent_to_the_ledger_again_is_a_repeat() {
+    let dir = temp_dir();
+    let ledger = open(dir.path());
+    setup(&ledger).await;
+    let system = PrepaidLedger::new(ledger.clone(), HoldsConfig::default());
+    let mut r = support::account_request("a0", Duration::from_secs(5));
+    r.kind = Kind::Load;
+    r.amount = eur(2_500);
+    let first = system.call(Operation::Load, &r).await.unwrap();
+    let again = system.call(Operation::Advice, &r).await.unwrap();
+    let answered = |a: &cardhub_core::account::AccountAnswer| {
+        (a.code.as_str().to_string(), a.raw_code.clone())
+    };
+    assert_eq!(answered(&first), ("00".to_string(), "BOOKED".to_string()));
+    assert_eq!(answered(&again), ("00".to_string(), "REPEAT".to_string()));
+    assert_eq!(again.balances, Some(bal(2_500, 2_500)));
+    assert_eq!(ledger.balance("a0").unwrap(), bal(2_500, 2_500));
 }
 
 /// The [`setup`] ledger, card a0 loaded with 60.00, on its store (and the

@@ -423,15 +423,18 @@ pub(super) async fn card_statement(
 }
 
 /// Load a card; its first load activates it. Refused past the programme's
-/// maximum, nothing booked.
+/// maximum, nothing booked. The reference is the idempotency key: the same
+/// load sent again answers as before (`repeat: true`) and books nothing;
+/// the reference with another card account, amount or currency is refused.
 #[utoipa::path(post, path = "/api/prepaid/cards/{account}/loads",
     params(("account" = String, Path, description = "the card account")),
     request_body = AmountIn,
     responses(
     (status = BAD_REQUEST, description = "not JSON (plain text)"),
     (status = UNSUPPORTED_MEDIA_TYPE, description = "not `Content-Type: application/json` (plain text)"),
-        (status = OK, body = Loaded),
+        (status = OK, description = "loaded, or a repeat of the same load (`repeat: true`, nothing booked again)", body = Loaded),
         (status = NOT_FOUND, description = "no such card account", body = ErrorBody),
+        (status = CONFLICT, description = "the reference was booked with another card account, amount or currency, or by another operation; nothing booked", body = ErrorBody),
         (status = UNPROCESSABLE_ENTITY, description = "refused (over the maximum, replaced card, currency, amount); nothing booked", body = ErrorBody),
         (status = SERVICE_UNAVAILABLE, description = "the store does not answer", body = ErrorBody),
     ),
@@ -455,12 +458,16 @@ pub(super) async fn load(
     }))
 }
 
-/// Move balance between two cards of one orderer.
+/// Move balance between two cards of one orderer. The reference is the
+/// idempotency key: the same move sent again answers `repeat: true` and
+/// books nothing; the reference with other cards, amount or currency is
+/// refused.
 #[utoipa::path(post, path = "/api/prepaid/moves", request_body = MoveIn, responses(
     (status = BAD_REQUEST, description = "not JSON (plain text)"),
     (status = UNSUPPORTED_MEDIA_TYPE, description = "not `Content-Type: application/json` (plain text)"),
-    (status = OK, description = "moved, or a repeat of the reference (`repeat: true`, nothing booked again)", body = Moved),
+    (status = OK, description = "moved, or a repeat of the same move (`repeat: true`, nothing booked again)", body = Moved),
     (status = NOT_FOUND, description = "no such card account", body = ErrorBody),
+    (status = CONFLICT, description = "the reference was booked with other cards, amount or currency, or by another operation; nothing booked", body = ErrorBody),
     (status = UNPROCESSABLE_ENTITY, description = "refused (other orderer, funds, maximum); nothing booked", body = ErrorBody),
     (status = SERVICE_UNAVAILABLE, description = "the store does not answer", body = ErrorBody),
 ))]

@@ -207,6 +207,92 @@ fn repeat_of(conn: &Connection, reference: &str, now_us: i64) -> sql::Result<Opt
     }
 }
 
+/// What an earlier call booked under a reference: an entry, or a hold.
+struct Prior {
+    id: i64,
+    /// The entry's kind, or `hold`.
+    kind: String,
+    /// The card account it was for (a move's: the card paying).
+    card: i64,
+    /// Its name; `None` for a hold.
+    name: Option<String>,
+    /// Its currency; `None` for a hold.
+    currency: Option<u16>,
+    /// The entry's posting on `card` (a load `+x`, a move `-x`).
+    amount: Option<i64>,
+    /// A move's receiving card.
+    to: Option<String>,
+}
+
+/// What `reference` booked already, with the details its repeat must
+/// carry: read in the store job that would book, so a concurrent call with
+/// the same reference sees the first one's writes.
+fn prior(conn: &Connection, reference: &str) -> sql::Result<Option<Prior>> {
+    conn.prepare_cached(
+        "SELECT e.id, e.kind, e.card, a.name, a.currency,
+             (SELECT p.amount FROM prepaid_postings p WHERE p.entry = e.id AND p.account = e.card),
+             (SELECT b.name FROM prepaid_postings q JOIN prepaid_accounts b ON b.id = q.account
+              WHERE q.entry = e.id AND q.account <> e.card AND b.kind = 'card' LIMIT 1)
+         FROM prepaid_entries e JOIN prepaid_accounts a ON a.id = e.card WHERE e.reference = ?1
+         UNION ALL SELECT id, 'hold', account, NULL, NULL, NULL, NULL
+         FROM prepaid_holds WHERE reference = ?1",
+    )?
+    .query_row([reference], |r| {
+        Ok(Prior {
+            id: r.get(0)?,
+            kind: r.get(1)?,
+            card: r.get(2)?,
+            name: r.get(3)?,
+            currency: r.get(4)?,
+            amount: r.get(5)?,
+            to: r.get(6)?,
+        })
+    })
+    .optional()
+}
+
+/// Whether `prior` booked `amount` (in its currency) on card account
+/// `account`, with `sign` on that card (`1` credited, `-1` debited).
+fn same_money(prior: &Prior, account: &str, amount: &Money, sign: i64) -> bool {
+    prior.name.as_deref() == Some(account)
+        && prior.currency == Some(amount.currency.numeric)
+        && i64::try_from(amount.minor).is_ok_and(|x| prior.amount == Some(sign * x))
+}
+
+/// The refusal of a reference booked already for another operation, or
+/// with other details.
+pub(super) fn conflict(reference: &str) -> PrepaidError {
+    PrepaidError::ReferenceConflict {
+        reference: reference.to_string(),
+    }
+}
+
+/// A credit (load or refund) sent again: `None` when `reference` booked
+/// nothing yet, a repeat (the card's balances now) when it booked this
+/// same credit — kind, card account, amount and currency — and
+/// [`PrepaidError::ReferenceConflict`] when it booked anything else.
+fn credit_repeat(
+    conn: &Connection,
+    kind: &str,
+    reference: &str,
+    account: &str,
+    amount: &Money,
+    now_us: i64,
+) -> Op<Option<Booked>> {
+    let Some(prior) = prior(conn, reference)? else {
+        return Ok(Ok(None));
+    };
+    if prior.kind != kind || !same_money(&prior, account, amount, 1) {
+        return Ok(Err(conflict(reference)));
+    }
+    let current = current_card(conn, prior.card)?;
+    Ok(Ok(Some(Booked {
+        id: prior.id,
+        balances: balances_of(conn, &current, now_us)?,
+        repeat: true,
+    })))
+}
+
 /// Whether `sql` (a one-parameter lookup by id) finds a row.
 pub(super) fn has_row(conn: &Connection, sql: &str, id: &str) -> sql::Result<bool> {
     conn.query_row(sql, [id], |_| Ok(()))
@@ -323,8 +409,10 @@ pub(super) fn credit(
     amount: &Money,
     now_us: i64,
 ) -> Op<Booked> {
-    if let Some(done) = repeat_of(conn, reference, now_us)? {
-        return Ok(Ok(done));
+    match credit_repeat(conn, kind, reference, account, amount, now_us)? {
+        Ok(None) => {}
+        Ok(Some(done)) => return Ok(Ok(done)),
+        Err(e) => return Ok(Err(e)),
     }
     let (card, x) = match card_and_minor(conn, account, amount)? {
         Ok(found) => found,
@@ -611,7 +699,10 @@ pub(super) fn reverse(
     }))
 }
 
-/// Moves `amount` between two cards of the same orderer.
+/// Moves `amount` between two cards of the same orderer. Sent again with
+/// its reference it is a repeat (both cards' balances now) when the
+/// reference booked this same move — cards, amount and currency — and
+/// [`PrepaidError::ReferenceConflict`] when it booked anything else.
 pub(super) fn move_balance(
     conn: &Connection,
     reference: &str,
@@ -620,14 +711,18 @@ pub(super) fn move_balance(
     amount: &Money,
     now_us: i64,
 ) -> Op<Moved> {
-    if repeat_of(conn, reference, now_us)?.is_some()
-        && let (Some(a), Some(b)) = (card_by_name(conn, from)?, card_by_name(conn, to)?)
-    {
-        return Ok(Ok(Moved {
-            from: balances_of(conn, &a, now_us)?,
-            to: balances_of(conn, &b, now_us)?,
-            repeat: true,
-        }));
+    if let Some(prior) = prior(conn, reference)? {
+        let same = prior.kind == "move"
+            && prior.to.as_deref() == Some(to)
+            && same_money(&prior, from, amount, -1);
+        return match (same, card_by_name(conn, from)?, card_by_name(conn, to)?) {
+            (true, Some(a), Some(b)) => Ok(Ok(Moved {
+                from: balances_of(conn, &a, now_us)?,
+                to: balances_of(conn, &b, now_us)?,
+                repeat: true,
+            })),
+            _ => Ok(Err(conflict(reference))),
+        };
     }
     let cards = (
         open_card(conn, from, Some(amount))?,

@@ -10,8 +10,10 @@
 //!
 //! Each line's `reference` becomes its entry's reference, so a file sent
 //! twice books nothing twice: a line whose reference is booked already as
-//! the same load (card account and amount) is a repeat, counted and
-//! skipped; a reference booked as anything else is refused.
+//! the same load (card account, amount and currency) is a repeat, counted
+//! and skipped; a reference booked as anything else — a load with other
+//! details, another operation — refuses its line, as [`Ledger::load`]
+//! refuses it ([`PrepaidError::ReferenceConflict`]).
 //!
 //! Speed: the lines are booked in one transaction through cached
 //! statements, card accounts are read once per file, and each account's
@@ -346,17 +348,28 @@ fn apply(
     for load in lines {
         let x = i64::try_from(load.amount.minor).unwrap_or(i64::MAX);
         match earlier.get(load.reference.as_str()) {
-            Some(Earlier::SameLoad { account, amount })
-                if *account == load.card_account && *amount == x =>
+            Some(Earlier::Load {
+                account,
+                currency,
+                amount,
+            }) if *account == load.card_account
+                && *currency == load.amount.currency.numeric
+                && *amount == x =>
             {
                 repeats += 1;
                 continue;
             }
-            Some(_) => {
-                let reason = format!(
-                    "reference {} is booked already as another operation",
-                    balance_file::shown(&load.reference)
-                );
+            Some(earlier) => {
+                let reason = match earlier {
+                    Earlier::Load { .. } => format!(
+                        "reference {} is booked already as a load with another card account, amount or currency",
+                        balance_file::shown(&load.reference)
+                    ),
+                    Earlier::Other => format!(
+                        "reference {} is booked already as another operation",
+                        balance_file::shown(&load.reference)
+                    ),
+                };
                 problems.push(load.line, Some("reference"), reason);
                 continue;
             }
@@ -479,8 +492,13 @@ fn file_card(conn: &Connection, name: &str) -> sql::Result<Option<FileCard>> {
 
 /// What a reference was used for before.
 enum Earlier {
-    /// A load of `amount` onto card account `account`.
-    SameLoad { account: String, amount: i64 },
+    /// A load of `amount` minor units of `currency` (numeric) onto card
+    /// account `account`.
+    Load {
+        account: String,
+        currency: u16,
+        amount: i64,
+    },
     /// Another kind of entry, or a hold.
     Other,
 }
@@ -493,7 +511,7 @@ fn earlier_uses(conn: &Connection, lines: &[LoadLine]) -> sql::Result<HashMap<St
     let list = conn.dialect().text_list(1);
     let mut found = HashMap::new();
     let mut entries = conn.prepare_cached(&format!(
-        "SELECT e.reference, e.kind, a.name, p.amount FROM {list} AS j
+        "SELECT e.reference, e.kind, a.name, p.amount, a.currency FROM {list} AS j
          JOIN prepaid_entries e ON e.reference = j.value
          JOIN prepaid_accounts a ON a.id = e.card
          LEFT JOIN prepaid_postings p ON p.entry = e.id AND p.account = e.card"
@@ -501,8 +519,9 @@ fn earlier_uses(conn: &Connection, lines: &[LoadLine]) -> sql::Result<HashMap<St
     let rows = entries.query_map([&references], |r| {
         let (kind, amount): (String, Option<i64>) = (r.get(1)?, r.get(3)?);
         let earlier = match (kind.as_str(), amount) {
-            ("load", Some(amount)) => Earlier::SameLoad {
+            ("load", Some(amount)) => Earlier::Load {
                 account: r.get(2)?,
+                currency: r.get(4)?,
                 amount,
             },
             _ => Earlier::Other,
@@ -530,8 +549,8 @@ impl Ledger {
     /// booked in one durable store transaction, together with the
     /// activation (in `cards`) of the inactive prepaid cards whose first
     /// load this is. Lines booked by an earlier import of the file (same
-    /// reference, card account and amount) are repeats: skipped and
-    /// counted, so importing a file twice books it once.
+    /// reference, card account, amount and currency) are repeats: skipped
+    /// and counted, so importing a file twice books it once.
     ///
     /// # Errors
     /// [`LoadFileError::Refused`] with every problem of the file or refused

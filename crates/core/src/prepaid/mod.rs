@@ -275,9 +275,12 @@ pub enum PrepaidError {
         held: i64,
         amount: i64,
     },
-    /// The reference was booked for another operation (a replacement
-    /// sent again with another lost card, new card or card account).
-    #[error("reference {reference:?} was booked for another operation")]
+    /// The reference was booked before for another operation, or for this
+    /// one with other details: a load of another card account, amount or
+    /// currency; a move between other cards or of another amount or
+    /// currency; a replacement of another lost card, new card or card
+    /// account. Nothing was booked.
+    #[error("reference {reference:?} was booked for another operation or with other details")]
     ReferenceConflict { reference: String },
     /// A move between cards of different orderers, or to the same card.
     #[error("cannot move balance from {from:?} to {to:?}: not two cards of one orderer")]
@@ -432,11 +435,16 @@ impl Ledger {
     }
 
     /// Loads `amount` onto a card; refused past the programme's maximum.
+    /// `reference` is the idempotency key: sent again with the same card
+    /// account and amount (its currency too), the load is a repeat
+    /// (`repeat: true`, the card's balances now, nothing booked again).
     ///
     /// # Errors
     /// [`PrepaidError::OverMax`], [`PrepaidError::UnknownCard`],
     /// [`PrepaidError::CardReplaced`], [`PrepaidError::CurrencyMismatch`],
-    /// [`PrepaidError::InvalidAmount`], [`PrepaidError::Store`].
+    /// [`PrepaidError::InvalidAmount`], [`PrepaidError::ReferenceConflict`]
+    /// (the reference booked with another card account, amount or
+    /// currency, or by another operation), [`PrepaidError::Store`].
     pub async fn load(
         &self,
         reference: &str,
@@ -636,13 +644,16 @@ impl Ledger {
     }
 
     /// Moves `amount` from card `from` to card `to` of the same orderer;
-    /// returns both cards' balances (and, for a reference booked before,
-    /// `repeat`: nothing booked again).
+    /// returns both cards' balances (and, for the same move booked before
+    /// under `reference`, `repeat`: nothing booked again).
     ///
     /// # Errors
     /// [`PrepaidError::NotMovable`], [`PrepaidError::InsufficientFunds`],
     /// [`PrepaidError::OverMax`], the card errors of [`Ledger::hold`],
-    /// [`PrepaidError::InvalidText`] (reference), [`PrepaidError::Store`].
+    /// [`PrepaidError::InvalidText`] (reference),
+    /// [`PrepaidError::ReferenceConflict`] (the reference booked with other
+    /// cards, amount or currency, or by another operation),
+    /// [`PrepaidError::Store`].
     pub async fn move_balance(
         &self,
         reference: &str,

@@ -15,7 +15,7 @@
 use crate::store::sql;
 use crate::store::sql::{Connection, OptionalExtension, params};
 
-use super::db::{self, Op};
+use super::db::{self, Op, conflict};
 use super::postings::book;
 use super::{AccountKind, Ledger, MAX_TEXT_LEN, PrepaidError, checked_text, holds, now_us, orders};
 use crate::account::Balances;
@@ -123,12 +123,6 @@ impl Ledger {
             balances,
             repeat,
         })
-    }
-}
-
-fn conflict(reference: &str) -> PrepaidError {
-    PrepaidError::ReferenceConflict {
-        reference: reference.to_string(),
     }
 }
 
