@@ -10,6 +10,7 @@ use crate::store::sql::{Connection, OptionalExtension, params};
 
 use super::holds::{self, HoldTotals, Merchant, hold_by_reference};
 use super::postings::book;
+use super::repeats::{conflict, credit_repeat, prior, repeat_of, same_money};
 use super::{AccountKind, Booked, Moved, NewOrderer, NewProgramme, PrepaidError, limits};
 use crate::account::Balances;
 use crate::money::Money;
@@ -78,7 +79,7 @@ fn card_by_id(conn: &Connection, id: i64) -> sql::Result<CardAccount> {
 }
 
 /// The card account where money of `id` is now (following replacements).
-fn current_card(conn: &Connection, id: i64) -> sql::Result<CardAccount> {
+pub(super) fn current_card(conn: &Connection, id: i64) -> sql::Result<CardAccount> {
     let mut card = card_by_id(conn, id)?;
     while let Some(next) = card.replaced_by {
         card = card_by_id(conn, next)?;
@@ -115,7 +116,11 @@ pub(super) fn account_id(conn: &Connection, kind: AccountKind, name: &str) -> sq
 
 /// `card`'s balances as it was read, its open holds that have not expired
 /// at `now_us` set aside.
-fn balances_of(conn: &Connection, card: &CardAccount, now_us: i64) -> sql::Result<Balances> {
+pub(super) fn balances_of(
+    conn: &Connection,
+    card: &CardAccount,
+    now_us: i64,
+) -> sql::Result<Balances> {
     let held = holds::held(conn, card.id, &card.totals, now_us)?;
     Ok(Balances {
         available: card.balance - held,
@@ -182,115 +187,6 @@ fn note_merchant(conn: &Connection, entry: i64, merchant: &Merchant) -> sql::Res
         .execute(params![entry, merchant.id, merchant.name])?;
     }
     Ok(())
-}
-
-/// The entry or hold an earlier call with this reference booked, as a
-/// repeat with the card's balances now.
-fn repeat_of(conn: &Connection, reference: &str, now_us: i64) -> sql::Result<Option<Booked>> {
-    let found: Option<(i64, i64)> = conn
-        .prepare_cached(
-            "SELECT id, card FROM prepaid_entries WHERE reference = ?1
-             UNION ALL SELECT id, account FROM prepaid_holds WHERE reference = ?1",
-        )?
-        .query_row([reference], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    match found {
-        Some((id, account)) => {
-            let current = current_card(conn, account)?;
-            Ok(Some(Booked {
-                id,
-                balances: balances_of(conn, &current, now_us)?,
-                repeat: true,
-            }))
-        }
-        None => Ok(None),
-    }
-}
-
-/// What an earlier call booked under a reference: an entry, or a hold.
-struct Prior {
-    id: i64,
-    /// The entry's kind, or `hold`.
-    kind: String,
-    /// The card account it was for (a move's: the card paying).
-    card: i64,
-    /// Its name; `None` for a hold.
-    name: Option<String>,
-    /// Its currency; `None` for a hold.
-    currency: Option<u16>,
-    /// The entry's posting on `card` (a load `+x`, a move `-x`).
-    amount: Option<i64>,
-    /// A move's receiving card.
-    to: Option<String>,
-}
-
-/// What `reference` booked already, with the details its repeat must
-/// carry: read in the store job that would book, so a concurrent call with
-/// the same reference sees the first one's writes.
-fn prior(conn: &Connection, reference: &str) -> sql::Result<Option<Prior>> {
-    conn.prepare_cached(
-        "SELECT e.id, e.kind, e.card, a.name, a.currency,
-             (SELECT p.amount FROM prepaid_postings p WHERE p.entry = e.id AND p.account = e.card),
-             (SELECT b.name FROM prepaid_postings q JOIN prepaid_accounts b ON b.id = q.account
-              WHERE q.entry = e.id AND q.account <> e.card AND b.kind = 'card' LIMIT 1)
-         FROM prepaid_entries e JOIN prepaid_accounts a ON a.id = e.card WHERE e.reference = ?1
-         UNION ALL SELECT id, 'hold', account, NULL, NULL, NULL, NULL
-         FROM prepaid_holds WHERE reference = ?1",
-    )?
-    .query_row([reference], |r| {
-        Ok(Prior {
-            id: r.get(0)?,
-            kind: r.get(1)?,
-            card: r.get(2)?,
-            name: r.get(3)?,
-            currency: r.get(4)?,
-            amount: r.get(5)?,
-            to: r.get(6)?,
-        })
-    })
-    .optional()
-}
-
-/// Whether `prior` booked `amount` (in its currency) on card account
-/// `account`, with `sign` on that card (`1` credited, `-1` debited).
-fn same_money(prior: &Prior, account: &str, amount: &Money, sign: i64) -> bool {
-    prior.name.as_deref() == Some(account)
-        && prior.currency == Some(amount.currency.numeric)
-        && i64::try_from(amount.minor).is_ok_and(|x| prior.amount == Some(sign * x))
-}
-
-/// The refusal of a reference booked already for another operation, or
-/// with other details.
-pub(super) fn conflict(reference: &str) -> PrepaidError {
-    PrepaidError::ReferenceConflict {
-        reference: reference.to_string(),
-    }
-}
-
-/// A credit (load or refund) sent again: `None` when `reference` booked
-/// nothing yet, a repeat (the card's balances now) when it booked this
-/// same credit — kind, card account, amount and currency — and
-/// [`PrepaidError::ReferenceConflict`] when it booked anything else.
-fn credit_repeat(
-    conn: &Connection,
-    kind: &str,
-    reference: &str,
-    account: &str,
-    amount: &Money,
-    now_us: i64,
-) -> Op<Option<Booked>> {
-    let Some(prior) = prior(conn, reference)? else {
-        return Ok(Ok(None));
-    };
-    if prior.kind != kind || !same_money(&prior, account, amount, 1) {
-        return Ok(Err(conflict(reference)));
-    }
-    let current = current_card(conn, prior.card)?;
-    Ok(Ok(Some(Booked {
-        id: prior.id,
-        balances: balances_of(conn, &current, now_us)?,
-        repeat: true,
-    })))
 }
 
 /// Whether `sql` (a one-parameter lookup by id) finds a row.

@@ -32,6 +32,7 @@ pub mod limits;
 pub mod load_file;
 pub mod orders;
 mod postings;
+mod repeats;
 mod replace;
 mod report;
 mod scope;

@@ -15,8 +15,9 @@
 use crate::store::sql;
 use crate::store::sql::{Connection, OptionalExtension, params};
 
-use super::db::{self, Op, conflict};
+use super::db::{self, Op};
 use super::postings::book;
+use super::repeats::conflict;
 use super::{AccountKind, Ledger, MAX_TEXT_LEN, PrepaidError, checked_text, holds, now_us, orders};
 use crate::account::Balances;
 use crate::cards::CardRegistry;
