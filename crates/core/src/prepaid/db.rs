@@ -394,15 +394,13 @@ pub(super) fn hold(
     if let Some(e) = limits::exceeded(conn, &card, x, now_us)? {
         return Ok(Err(e));
     }
-    let id: i64 = conn.prepare_cached(
-        "INSERT INTO prepaid_holds (reference, account, amount, remaining, state, created_at_us, expires_at_us,
+    let id = conn
+        .prepare_insert(
+            "INSERT INTO prepaid_holds (reference, account, amount, remaining, state, created_at_us, expires_at_us,
              merchant, merchant_name)
-         VALUES (?1, ?2, ?3, ?3, 'open', ?4, ?5, ?6, ?7) RETURNING id",
-    )?
-    .query_row(
-        params![reference, card.id, x, now_us, expires_at_us, merchant.id, merchant.name],
-        |r| r.get(0),
-    )?;
+         VALUES (?1, ?2, ?3, ?3, 'open', ?4, ?5, ?6, ?7)",
+        )?
+        .insert(params![reference, card.id, x, now_us, expires_at_us, merchant.id, merchant.name])?;
     holds::added(conn, card.id, x, now_us)?;
     // The hold moves no posting: the balance read above stands, and only
     // what is available shrinks, by the hold.

@@ -36,9 +36,9 @@ pub(super) struct EntryWriter<'c> {
 impl<'c> EntryWriter<'c> {
     pub(super) fn new(conn: &'c Connection) -> sql::Result<EntryWriter<'c>> {
         Ok(EntryWriter {
-            entry: conn.prepare_cached(
+            entry: conn.prepare_insert(
                 "INSERT INTO prepaid_entries (kind, reference, card, original, booked_at_us)
-                 VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
             )?,
             posting: conn.prepare_cached(
                 "INSERT INTO prepaid_postings (entry, account, amount) VALUES (?1, ?2, ?3)",
@@ -56,11 +56,9 @@ impl<'c> EntryWriter<'c> {
         legs: &[(i64, i64)],
         now_us: i64,
     ) -> sql::Result<i64> {
-        let entry: i64 = self
+        let entry = self
             .entry
-            .query_row(params![kind, reference, card, original, now_us], |r| {
-                r.get(0)
-            })?;
+            .insert(params![kind, reference, card, original, now_us])?;
         for &(account, amount) in legs.iter().filter(|(_, a)| *a != 0) {
             self.posting.execute(params![entry, account, amount])?;
         }

@@ -14,145 +14,9 @@
 //! common spelling goes through [`Dialect`] (a list of texts:
 //! [`Dialect::text_list`]).
 
-use std::fmt;
+mod error;
 
-/// What a query or statement may fail with.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The embedded database refused or failed the statement.
-    #[error(transparent)]
-    Sqlite(rusqlite::Error),
-    /// The PostgreSQL server refused or failed the statement, or the
-    /// connection to it failed.
-    #[error("postgres: {}", super::postgres::describe(.0))]
-    Postgres(tokio_postgres::Error),
-    /// The store is shutting down and opens no new connection.
-    #[error("the store is closing")]
-    Closing,
-    /// PostgreSQL did not answer within the store's bound (connecting, a
-    /// statement, `COMMIT`): the connection was dropped; a `COMMIT`'s
-    /// outcome is unknown.
-    #[error("postgres: no answer within {} ms; connection dropped", .0.as_millis())]
-    Timeout(std::time::Duration),
-    /// PostgreSQL did not answer the last connection attempt and another
-    /// one is under way: not tried again (the job fails fast).
-    #[error("postgres: the server does not answer; another connection is trying it")]
-    Unreachable,
-    /// A query that must return a row returned none.
-    #[error("the query returned no rows")]
-    NoRows,
-    /// A column's value is not what the reader expects (type, range or
-    /// content).
-    #[error("column {column}: {reason}")]
-    Column {
-        /// Zero-based column index.
-        column: usize,
-        /// What was wrong, in words.
-        reason: String,
-    },
-    /// A parameter cannot be bound (an unsigned value past `i64::MAX`, a
-    /// value the module could not encode).
-    #[error("parameter {index}: {reason}")]
-    Parameter {
-        /// One-based parameter number.
-        index: usize,
-        /// What was wrong, in words.
-        reason: String,
-    },
-}
-
-/// A result whose error is [`Error`].
-pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-impl Error {
-    /// A column whose value the module cannot use (e.g. an unknown state
-    /// name), with the module's reason.
-    pub fn bad_column(column: usize, reason: impl fmt::Display) -> Error {
-        Error::Column {
-            column,
-            reason: reason.to_string(),
-        }
-    }
-
-    /// Whether a UNIQUE or PRIMARY KEY constraint refused the row.
-    #[must_use]
-    pub fn is_unique_violation(&self) -> bool {
-        match self {
-            Error::Sqlite(e) => {
-                matches!(
-                    e.sqlite_error_code(),
-                    Some(rusqlite::ErrorCode::ConstraintViolation)
-                ) && matches!(
-                    e,
-                    rusqlite::Error::SqliteFailure(f, _)
-                        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-                            || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
-                )
-            }
-            Error::Postgres(e) => super::postgres::is_unique_violation(e),
-            _ => false,
-        }
-    }
-
-    /// Whether another connection held the database (SQLite: busy or
-    /// locked; PostgreSQL: a serialization failure, a deadlock, a lock not
-    /// available): a retry may succeed.
-    #[must_use]
-    pub fn is_busy(&self) -> bool {
-        match self {
-            Error::Sqlite(e) => matches!(
-                e.sqlite_error_code(),
-                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-            ),
-            Error::Postgres(e) => super::postgres::is_busy(e),
-            _ => false,
-        }
-    }
-
-    /// Whether the connection to the PostgreSQL server was lost, or the
-    /// server did not answer in time (the statement's outcome is unknown if
-    /// it was a `COMMIT`); a retry on a new connection may succeed.
-    #[must_use]
-    pub fn is_connection_lost(&self) -> bool {
-        match self {
-            Error::Postgres(e) => e.is_closed(),
-            Error::Timeout(_) | Error::Unreachable => true,
-            _ => false,
-        }
-    }
-}
-
-impl From<rusqlite::Error> for Error {
-    fn from(e: rusqlite::Error) -> Error {
-        match e {
-            rusqlite::Error::QueryReturnedNoRows => Error::NoRows,
-            rusqlite::Error::FromSqlConversionFailure(column, _, reason) => Error::Column {
-                column,
-                reason: reason.to_string(),
-            },
-            e => Error::Sqlite(e),
-        }
-    }
-}
-
-/// `query_row(...).optional()`: no row is `None`, not an error.
-pub trait OptionalExtension<T> {
-    /// `Ok(None)` for [`Error::NoRows`], everything else unchanged.
-    ///
-    /// # Errors
-    /// Every error but [`Error::NoRows`].
-    fn optional(self) -> Result<Option<T>>;
-}
-
-impl<T> OptionalExtension<T> for Result<T> {
-    fn optional(self) -> Result<Option<T>> {
-        match self {
-            Ok(value) => Ok(Some(value)),
-            Err(Error::NoRows) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-}
+pub use error::{Error, OptionalExtension, Result};
 
 /// An owned value of a column or parameter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -541,11 +405,26 @@ impl Connection {
     pub fn prepare_cached(&self, sql: &str) -> Result<Statement<'_>> {
         match &self.backend {
             Backend::Sqlite(conn) => Ok(Statement {
-                inner: StatementInner::Sqlite(conn.prepare_cached(sql)?),
+                inner: StatementInner::Sqlite(conn, conn.prepare_cached(sql)?),
             }),
             Backend::Postgres(client) => Ok(Statement {
                 inner: StatementInner::Postgres(client, client.prepare(sql)?),
             }),
+        }
+    }
+
+    /// [`prepare_cached`](Self::prepare_cached) for an `INSERT` of one row
+    /// into a table keyed `id`, run by [`Statement::insert`]: on PostgreSQL
+    /// the store adds `RETURNING id`; SQLite reads the new rowid instead,
+    /// since a `RETURNING` clause makes it buffer the row and journal the
+    /// statement (a fifth of a load file's import).
+    ///
+    /// # Errors
+    /// The database's, for a statement it cannot prepare.
+    pub fn prepare_insert(&self, sql: &str) -> Result<Statement<'_>> {
+        match &self.backend {
+            Backend::Sqlite(_) => self.prepare_cached(sql),
+            Backend::Postgres(_) => self.prepare_cached(&format!("{sql} RETURNING id")),
         }
     }
 
@@ -590,7 +469,7 @@ pub struct Statement<'c> {
 }
 
 enum StatementInner<'c> {
-    Sqlite(rusqlite::CachedStatement<'c>),
+    Sqlite(&'c rusqlite::Connection, rusqlite::CachedStatement<'c>),
     Postgres(&'c super::postgres::Client, tokio_postgres::Statement),
 }
 
@@ -625,10 +504,25 @@ impl Statement<'_> {
     /// The database's, or a parameter's.
     pub fn execute(&mut self, params: impl Params) -> Result<usize> {
         match &mut self.inner {
-            StatementInner::Sqlite(stmt) => {
+            StatementInner::Sqlite(_, stmt) => {
                 params.with(|p| stmt.execute(sqlite_params(p)).map_err(Error::from))
             }
             StatementInner::Postgres(client, stmt) => params.with(|p| client.execute(stmt, p)),
+        }
+    }
+
+    /// Runs a statement of [`Connection::prepare_insert`]; the new row's
+    /// `id`.
+    ///
+    /// # Errors
+    /// The database's, or a parameter's.
+    pub fn insert(&mut self, params: impl Params) -> Result<i64> {
+        match &mut self.inner {
+            StatementInner::Sqlite(conn, stmt) => params.with(|p| {
+                stmt.execute(sqlite_params(p))?;
+                Ok(conn.last_insert_rowid())
+            }),
+            StatementInner::Postgres(..) => self.query_row(params, |r| r.get(0)),
         }
     }
 
@@ -643,7 +537,7 @@ impl Statement<'_> {
         f: impl FnOnce(&Row<'_>) -> Result<T>,
     ) -> Result<T> {
         match &mut self.inner {
-            StatementInner::Sqlite(stmt) => params.with(|p| {
+            StatementInner::Sqlite(_, stmt) => params.with(|p| {
                 let mut rows = stmt.query(sqlite_params(p))?;
                 match rows.next()? {
                     Some(row) => f(&Row::sqlite(row)),
@@ -670,7 +564,7 @@ impl Statement<'_> {
         F: FnMut(&Row<'_>) -> Result<T>,
     {
         match &mut self.inner {
-            StatementInner::Sqlite(stmt) => params.with(|p| {
+            StatementInner::Sqlite(_, stmt) => params.with(|p| {
                 let rows = stmt.query(sqlite_params(p))?;
                 Ok(MappedRows {
                     rows: RowsInner::Sqlite(rows),
