@@ -475,3 +475,19 @@ async fn one_current_balance_file_per_institution() {
         "{second}"
     );
 }
+
+#[test]
+fn an_insert_answers_the_new_row_s_id() {
+    let dir = temp_dir();
+    let store = Store::open(&db_path(&dir)).unwrap();
+    // A trigger's own insert elsewhere does not change the answer.
+    let (answered, held) = support::inserted_ids(
+        &store,
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT);
+         CREATE TABLE other (n INTEGER PRIMARY KEY);
+         INSERT INTO other (n) VALUES (100);
+         CREATE TRIGGER t_other AFTER INSERT ON t BEGIN INSERT INTO other (n) VALUES (NULL); END;",
+    );
+    assert_eq!(answered, held);
+    assert_ne!(held.0, held.1);
+}

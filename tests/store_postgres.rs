@@ -423,3 +423,15 @@ fn crash_child() {
         support::crash::write_and_acknowledge(&store, 16, insert_row).await;
     });
 }
+
+#[test]
+fn an_insert_answers_the_new_row_s_id() {
+    let url = database("insert_id");
+    let store = Store::open_postgres(&url, OPTIONS).expect("open");
+    let (answered, held) = support::inserted_ids(
+        &store,
+        "CREATE TABLE t (id BIGSERIAL PRIMARY KEY, name TEXT)",
+    );
+    assert_eq!(answered, held);
+    assert_ne!(held.0, held.1);
+}

@@ -526,3 +526,24 @@ pub async fn code_of(c: &SimClient, m: &Message) -> String {
     let (answer, _) = c.request(m, WAIT).await.unwrap();
     answer.response_code().unwrap().to_string()
 }
+
+/// Creates table `t (id, name)` by `create`, inserts rows `a` and `b`
+/// through `Statement::insert`: the ids it answered, and the ids the table
+/// holds for them.
+pub fn inserted_ids(store: &Store, create: &'static str) -> ((i64, i64), (i64, i64)) {
+    let answered = store
+        .write_blocking(move |c| {
+            c.execute_batch(create)?;
+            let mut insert = c.prepare_insert("INSERT INTO t (name) VALUES (?1)")?;
+            Ok((insert.insert(["a"])?, insert.insert(["b"])?))
+        })
+        .unwrap();
+    let held = store
+        .read(|c| {
+            let id =
+                |name: &str| c.query_row("SELECT id FROM t WHERE name = ?1", [name], |r| r.get(0));
+            Ok((id("a")?, id("b")?))
+        })
+        .unwrap();
+    (answered, held)
+}
