@@ -126,9 +126,15 @@ fn status(f: &Fixture, pan: &str) -> CardStatus {
         .status
 }
 
-/// The refused lines of a load file as `(line, column, reason)`.
-fn refused(e: LoadFileError) -> Vec<(u64, Option<String>, String)> {
-    match e {
+/// Imports `file`, which must be refused: its problems as
+/// (line, column, reason).
+async fn refused(f: &Fixture, file: &str) -> Vec<(u64, Option<String>, String)> {
+    match f
+        .ledger
+        .import_load_file(&f.cards, file.as_bytes())
+        .await
+        .unwrap_err()
+    {
         LoadFileError::Refused { problems, more } => {
             assert_eq!(more, 0);
             problems
@@ -138,6 +144,14 @@ fn refused(e: LoadFileError) -> Vec<(u64, Option<String>, String)> {
         }
         other => panic!("expected a refusal, got {other}"),
     }
+}
+
+/// Where each problem is: (line, column).
+fn places(problems: &[(u64, Option<String>, String)]) -> Vec<(u64, Option<&str>)> {
+    problems
+        .iter()
+        .map(|(line, column, _)| (*line, column.as_deref()))
+        .collect()
 }
 
 /// Nothing booked anywhere: every card at 0, no posting, a sound ledger,
@@ -215,17 +229,8 @@ async fn a_load_file_books_every_line_activates_first_loads_and_books_nothing_tw
 
     // A reference booked as something else is refused.
     let clash = format!("{HEADER}L2,s2,25.00,EUR\n");
-    let problems = refused(
-        f.ledger
-            .import_load_file(&f.cards, clash.as_bytes())
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!(problems.len(), 1);
-    assert_eq!(
-        (problems[0].0, problems[0].1.as_deref()),
-        (2, Some("reference"))
-    );
+    let problems = refused(&f, &clash).await;
+    assert_eq!(places(&problems), [(2, Some("reference"))]);
     assert_eq!(ledger_balance(&f, "s2"), 2_000);
     assert_eq!(f.ledger.audit().unwrap(), Vec::<String>::new());
 
@@ -233,16 +238,8 @@ async fn a_load_file_books_every_line_activates_first_loads_and_books_nothing_tw
     // minor units (20.00 EUR booked, 2000 JPY sent), or another card: its
     // line is refused and the file with it, the good line not booked either.
     let reused = format!("{HEADER}L5,s3,10.00,EUR\nL2,s2,2000,JPY\nL1,s3,50.00,EUR\n");
-    let problems = refused(
-        f.ledger
-            .import_load_file(&f.cards, reused.as_bytes())
-            .await
-            .unwrap_err(),
-    );
-    let at: Vec<_> = problems
-        .iter()
-        .map(|(line, column, _)| (*line, column.as_deref()))
-        .collect();
+    let problems = refused(&f, &reused).await;
+    let at = places(&problems);
     assert_eq!(at, [(3, Some("reference")), (4, Some("reference"))]);
     assert!(
         problems[0].2.contains("\"L2\"") && problems[0].2.contains("other"),
@@ -274,16 +271,8 @@ async fn bad_lines_are_all_reported_and_nothing_is_booked() {
          ,s2,10.00,EUR\n\
          A8,s2,0.00,EUR\n"
     );
-    let problems = refused(
-        f.ledger
-            .import_load_file(&f.cards, file.as_bytes())
-            .await
-            .unwrap_err(),
-    );
-    let at: Vec<_> = problems
-        .iter()
-        .map(|(line, column, _)| (*line, column.as_deref()))
-        .collect();
+    let problems = refused(&f, &file).await;
+    let at = places(&problems);
     assert_eq!(
         at,
         [
@@ -319,16 +308,8 @@ async fn bad_lines_are_all_reported_and_nothing_is_booked() {
          B5,s2,10.00,USD\n\
          B6,s1,40.00,EUR\n"
     );
-    let problems = refused(
-        f.ledger
-            .import_load_file(&f.cards, file.as_bytes())
-            .await
-            .unwrap_err(),
-    );
-    let at: Vec<_> = problems
-        .iter()
-        .map(|(line, column, _)| (*line, column.as_deref()))
-        .collect();
+    let problems = refused(&f, &file).await;
+    let at = places(&problems);
     assert_eq!(
         at,
         [
@@ -350,12 +331,7 @@ async fn bad_lines_are_all_reported_and_nothing_is_booked() {
         (HEADER, 0, "no load lines"),
         ("ref,card,amount,currency\nX,s1,1.00,EUR\n", 1, "header"),
     ] {
-        let problems = refused(
-            f.ledger
-                .import_load_file(&f.cards, file.as_bytes())
-                .await
-                .unwrap_err(),
-        );
+        let problems = refused(&f, file).await;
         assert_eq!(problems.len(), 1, "{file:?}: {problems:?}");
         assert_eq!(problems[0].0, line, "{file:?}");
         assert!(problems[0].2.contains(reason), "{file:?}: {problems:?}");
