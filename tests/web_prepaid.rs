@@ -155,7 +155,10 @@ impl World {
             .await
             .unwrap();
         let status = response.status().as_u16();
-        (status, response.text().await.unwrap())
+        match response.headers().get("location") {
+            Some(to) => (status, to.to_str().unwrap().to_string()),
+            None => (status, response.text().await.unwrap()),
+        }
     }
 
     /// GETs a page as the session `session`: the status and the body.
@@ -267,8 +270,26 @@ async fn the_prepaid_forms_hold_csrf_tenants_and_exact_amounts_over_plain_http()
         assert!(page.contains("is not an amount in USD"), "{page}");
     }
     let fields = [("amount", "0.05"), ("reference", "L-1"), ("csrf", &csrf)];
-    let (status, _) = world.post(&olga, "/prepaid/cards/P-1/load", &fields).await;
-    assert_eq!(status, 303);
+    let (status, to) = world.post(&olga, "/prepaid/cards/P-1/load", &fields).await;
+    assert_eq!(
+        (status, to.as_str()),
+        (303, "/prepaid/cards/P-1?done=loaded")
+    );
+    assert_eq!(world.card("P-1").await["balance"], 5);
+    // The same form posted again (a double click, a reload): a repeat,
+    // said so, nothing booked again; its reference with another amount:
+    // 409, nothing booked.
+    let (status, to) = world.post(&olga, "/prepaid/cards/P-1/load", &fields).await;
+    assert_eq!(
+        (status, to.as_str()),
+        (303, "/prepaid/cards/P-1?done=repeated")
+    );
+    let (_, page) = world.get(&olga, &to).await;
+    assert!(page.contains("nothing was booked again"), "{page}");
+    let other = [("amount", "0.06"), ("reference", "L-1"), ("csrf", &csrf)];
+    let (status, page) = world.post(&olga, "/prepaid/cards/P-1/load", &other).await;
+    assert_eq!(status, 409, "{page}");
+    assert!(page.contains("was booked for another operation"), "{page}");
     assert_eq!(world.card("P-1").await["balance"], 5);
     // The ledger's refusal, with its reason: past the maximum of 300.00.
     let fields = [("amount", "300.00"), ("reference", "L-2"), ("csrf", &csrf)];
@@ -302,6 +323,12 @@ async fn the_prepaid_forms_hold_csrf_tenants_and_exact_amounts_over_plain_http()
     let (status, _) = world.post(&olga, "/prepaid/moves", &fields).await;
     assert_eq!(status, 303);
     assert_eq!(world.card("P-2").await["balance"], 2);
+    let (status, to) = world.post(&olga, "/prepaid/moves", &fields).await;
+    assert_eq!(
+        (status, to.as_str()),
+        (303, "/prepaid/orderers/city?done=repeated")
+    );
+    assert_eq!(world.card("P-2").await["balance"], 2);
     let url = format!("{}/api/audit?action=prepaid.move", world.api());
     let (_, audit) = api_json(Method::GET, url, TOKEN, None).await;
     assert_eq!(audit["entries"][0]["actor"], OLGA, "{audit}");
@@ -315,8 +342,16 @@ async fn the_prepaid_forms_hold_csrf_tenants_and_exact_amounts_over_plain_http()
         ("reference", "R-1"),
         ("csrf", &csrf),
     ];
-    let (status, _) = world.post(&olga, "/prepaid/replacements", &fields).await;
-    assert_eq!(status, 303);
+    let (status, to) = world.post(&olga, "/prepaid/replacements", &fields).await;
+    assert_eq!(
+        (status, to.as_str()),
+        (303, "/prepaid/cards/P-2b?done=replaced")
+    );
+    let (status, to) = world.post(&olga, "/prepaid/replacements", &fields).await;
+    assert_eq!(
+        (status, to.as_str()),
+        (303, "/prepaid/cards/P-2b?done=repeated")
+    );
     let (status, page) = world.get(&olga, "/prepaid/cards/P-2b?done=replaced").await;
     assert_eq!(status, 200);
     assert!(page.contains("476173******0043"), "{page}");

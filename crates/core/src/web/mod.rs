@@ -199,6 +199,9 @@ pub enum WebError {
     /// A change that cannot be made (a state that cannot be signalled).
     #[error("{0}")]
     Unprocessable(String),
+    /// A form's reference was used already for another change.
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     Access(AccessError),
     /// A balance file not applied for a reason of ours (the store, the
@@ -220,6 +223,7 @@ impl WebError {
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebError::Forbidden(_) => StatusCode::FORBIDDEN,
             WebError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            WebError::Conflict(_) => StatusCode::CONFLICT,
             WebError::Access(AccessError::Store(_)) => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Access(AccessError::TooManyFailures { .. }) => StatusCode::TOO_MANY_REQUESTS,
             WebError::Access(AccessError::Forbidden { .. }) => StatusCode::FORBIDDEN,

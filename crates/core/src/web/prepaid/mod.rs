@@ -110,6 +110,9 @@ impl Done {
         match self.done.as_deref()? {
             "loaded" => Some("The load is booked."),
             "moved" => Some("The move is booked."),
+            "repeated" => {
+                Some("This reference was booked already, as posted: nothing was booked again.")
+            }
             "replaced" => Some("The lost card is replaced: this is its successor."),
             "attested" => Some("The purchase is attested."),
             "ordered" => Some("The cards are ordered."),
@@ -258,10 +261,11 @@ async fn load(
     may_change(&signed, &form.csrf)?;
     let (_, card) = visible_card(&web, &signed, &account).await?;
     let money = parse_amount(&form.amount, card.currency)?;
-    teller(&web, &signed)
+    let (booked, _) = teller(&web, &signed)
         .load(form.reference.trim(), &account, money)
         .await?;
-    Ok(Redirect::to(&format!("/prepaid/cards/{account}?done=loaded")).into_response())
+    let done = if booked.repeat { "repeated" } else { "loaded" };
+    Ok(Redirect::to(&format!("/prepaid/cards/{account}?done={done}")).into_response())
 }
 
 /// The move form as posted.
@@ -283,10 +287,11 @@ async fn move_balance(
     may_change(&signed, &form.csrf)?;
     let (orderer, card) = visible_card(&web, &signed, &form.from).await?;
     let money = parse_amount(&form.amount, card.currency)?;
-    teller(&web, &signed)
+    let moved = teller(&web, &signed)
         .move_balance(form.reference.trim(), &form.from, &form.to, money)
         .await?;
-    Ok(Redirect::to(&format!("/prepaid/orderers/{}?done=moved", orderer.id)).into_response())
+    let done = if moved.repeat { "repeated" } else { "moved" };
+    Ok(Redirect::to(&format!("/prepaid/orderers/{}?done={done}", orderer.id)).into_response())
 }
 
 /// The replacement form as posted: both card numbers in the body.
@@ -321,7 +326,12 @@ async fn replace(
         })
         .await?;
     let account = replaced.card.account;
-    Ok(Redirect::to(&format!("/prepaid/cards/{account}?done=replaced")).into_response())
+    let done = if replaced.repeat {
+        "repeated"
+    } else {
+        "replaced"
+    };
+    Ok(Redirect::to(&format!("/prepaid/cards/{account}?done={done}")).into_response())
 }
 
 /// A typed card number (never echoed: the error does not repeat it).
@@ -443,6 +453,7 @@ impl From<PrepaidError> for WebError {
             | P::UnknownProgramme { .. }
             | P::UnknownOriginal { .. }
             | P::UnknownPurchase { .. } => WebError::NotFound(e.to_string()),
+            P::ReferenceConflict { .. } => WebError::Conflict(e.to_string()),
             P::Store(e) => WebError::Store(e),
             P::Cards(e) => e.into(),
             _ => WebError::Unprocessable(e.to_string()),
