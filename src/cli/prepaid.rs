@@ -16,6 +16,7 @@ use super::ConfigArg;
 use super::cards::read_pan;
 use super::prepaid_files::{self, FileCommand};
 use super::prepaid_orders::{self, OrderCommand};
+use cardhub_core::access::{Access, Actor};
 use cardhub_core::account::Balances;
 use cardhub_core::app;
 use cardhub_core::cards::CardRegistry;
@@ -23,8 +24,8 @@ use cardhub_core::config::Config;
 use cardhub_core::iso8583::fields::Expiry;
 use cardhub_core::money::{Currency, Money};
 use cardhub_core::prepaid::{
-    CardAccount, DailyLimits, Ledger, NewOrderer, NewProgramme, Orderer, PinDelivery,
-    ProgrammeKind, Subject, period,
+    CardAccount, DailyLimits, Ledger, LostCard, NewOrderer, NewProgramme, Orderer, PinDelivery,
+    ProgrammeKind, Subject, Teller, period,
 };
 
 #[derive(Debug, Subcommand)]
@@ -278,10 +279,10 @@ async fn execute(command: PrepaidCommand) -> Result<()> {
             amount,
             config,
         } => {
-            let (ledger, cards) = open(&config)?;
             let money = amount.money()?;
-            let (booked, activated) = ledger
-                .load_activating(&cards, &amount.reference, &account, money)
+            let (booked, activated) = AsCli::open(&config)?
+                .teller()
+                .load(&amount.reference, &account, money)
                 .await?;
             let what = if booked.repeat {
                 "already booked"
@@ -300,9 +301,9 @@ async fn execute(command: PrepaidCommand) -> Result<()> {
             amount,
             config,
         } => {
-            let (ledger, _) = open(&config)?;
             let money = amount.money()?;
-            let moved = ledger
+            let moved = AsCli::open(&config)?
+                .teller()
                 .move_balance(&amount.reference, &from, &to, money)
                 .await?;
             let what = if moved.repeat {
@@ -324,9 +325,16 @@ async fn execute(command: PrepaidCommand) -> Result<()> {
         } => {
             let (old, new) = (read_pan(&lost_pan)?, read_pan(&new_pan)?);
             let expiry = Expiry::parse(&expiry).context("--expiry must be YYMM")?;
-            let (ledger, cards) = open(&config)?;
-            let replaced = ledger
-                .replace_lost_card(&cards, &reference, &old, &new, expiry, &new_account)
+            let as_cli = AsCli::open(&config)?;
+            let replaced = as_cli
+                .teller()
+                .replace_lost(LostCard {
+                    reference: &reference,
+                    lost: &old,
+                    new: &new,
+                    new_expiry: expiry,
+                    new_account: &new_account,
+                })
                 .await?;
             let (card, what) = (
                 &replaced.card,
@@ -339,7 +347,7 @@ async fn execute(command: PrepaidCommand) -> Result<()> {
                 card.pan_masked,
                 card.account
             )?;
-            if let Some((order, _)) = ledger.order_of_card(&card.account)? {
+            if let Some((order, _)) = as_cli.ledger.order_of_card(&card.account)? {
                 writeln!(
                     out,
                     "replacement order {order}: its production file with `cardhub prepaid production-file {order}`"
@@ -393,11 +401,43 @@ async fn execute(command: PrepaidCommand) -> Result<()> {
     Ok(())
 }
 
+/// The prepaid ledger, card registry and audit log of `--config`, on one
+/// store, for changes made as the CLI (audited under that name).
+struct AsCli {
+    ledger: Ledger,
+    cards: CardRegistry,
+    access: Access,
+    cli: Actor,
+}
+
+impl AsCli {
+    fn open(config: &ConfigArg) -> Result<AsCli> {
+        let loaded = Config::load(&config.config)?;
+        let (ledger, cards, access) = app::open_prepaid(&loaded).with_context(|| {
+            format!("opening the prepaid ledger of {}", loaded.store_location())
+        })?;
+        Ok(AsCli {
+            ledger,
+            cards,
+            access,
+            cli: Actor::cli(),
+        })
+    }
+
+    fn teller(&self) -> Teller<'_> {
+        Teller {
+            ledger: &self.ledger,
+            cards: &self.cards,
+            access: &self.access,
+            actor: &self.cli,
+        }
+    }
+}
+
 /// The prepaid ledger and card registry of `--config`, on one store.
 pub(super) fn open(config: &ConfigArg) -> Result<(Ledger, CardRegistry)> {
-    let loaded = Config::load(&config.config)?;
-    app::open_prepaid(&loaded)
-        .with_context(|| format!("opening the prepaid ledger of {}", loaded.store_location()))
+    let AsCli { ledger, cards, .. } = AsCli::open(config)?;
+    Ok((ledger, cards))
 }
 
 fn parse_currency(code: &str) -> Result<Currency> {

@@ -502,6 +502,18 @@ async fn the_api_and_the_cli_run_the_ledger() {
     ];
     let out = cli_ok(d, &move_again);
     assert!(out.contains("already moved 30.00 USD"), "{out}");
+    // The CLI's load is audited under its name; its repeats are not.
+    let (_, page) = get(&api, "/api/audit?action=prepaid.load").await;
+    let actors: Vec<_> = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["actor"].as_str().unwrap())
+        .collect();
+    assert_eq!(actors.iter().filter(|a| **a == "cli").count(), 1, "{page}");
+    assert_eq!(actors.len(), 2, "{page}");
+    assert_eq!(audited(&api, "prepaid.move").await, 1);
+    assert_eq!(audited(&api, "prepaid.replace").await, 1);
     // The CLI refuses a reference reused with other details: exit 1, the
     // reason on stderr, nothing booked.
     let mut move_other = move_again;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
+use crate::access::Access;
 use crate::account::AccountSystem;
 use crate::adapter::AdapterError;
 use crate::adapter::registry::Adapters;
@@ -380,16 +381,17 @@ pub fn open_card_registry(config: &Config) -> Result<CardRegistry, HubError> {
     card_registry_on(config, config.open_store()?)
 }
 
-/// The prepaid ledger and the card registry (as [`open_card_registry`]) of
-/// a configuration, on one store: for commands that load, move and replace
-/// prepaid cards while a hub may be running.
+/// The prepaid ledger, the card registry (as [`open_card_registry`]) and
+/// the audit log of a configuration, on one store: for commands that load,
+/// move and replace prepaid cards while a hub may be running.
 ///
 /// # Errors
 /// As [`open_card_registry`].
-pub fn open_prepaid(config: &Config) -> Result<(Ledger, CardRegistry), HubError> {
+pub fn open_prepaid(config: &Config) -> Result<(Ledger, CardRegistry, Access), HubError> {
     let store = config.open_store()?;
     let ledger = Ledger::new(store.clone(), &config.prepaid);
-    Ok((ledger, card_registry_on(config, store)?))
+    let access = Access::new(store.clone(), &config.web);
+    Ok((ledger, card_registry_on(config, store)?, access))
 }
 
 fn card_registry_on(config: &Config, store: Store) -> Result<CardRegistry, HubError> {
