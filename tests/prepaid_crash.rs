@@ -167,7 +167,7 @@ fn check(dir: &Path, config: &cardhub_core::config::Config, connections: &[Conne
             Some(Pending::Replacement {
                 card, pan, account, ..
             }) if card_account(account).is_some() => {
-                cards[*card].push((pan.clone(), account.clone()));
+                cards[*card].push((pan.expose().to_string(), account.clone()));
             }
             _ => {}
         }
@@ -199,9 +199,10 @@ fn check(dir: &Path, config: &cardhub_core::config::Config, connections: &[Conne
                 }
             }
             let uncertain = &conn.models[card].uncertain;
+            let accounts: Vec<&String> = numbers.iter().map(|(_, account)| account).collect();
             assert!(
                 subset_sums(uncertain).contains(&(postings - confirmed[card])),
-                "{numbers:?}: recovered balance {postings}, approved and booked {}, \
+                "{accounts:?}: recovered balance {postings}, approved and booked {}, \
                  cut-off effects {uncertain:?}",
                 confirmed[card]
             );

@@ -77,10 +77,11 @@ pub enum Pending {
     },
     /// `card`'s card replaced by `pan` with card account `account`: sent
     /// again with the same reference, a repeat replaces nothing twice.
+    /// (`Pan`: the round's report prints it masked.)
     Replacement {
         reference: String,
         card: usize,
-        pan: String,
+        pan: Pan,
         account: String,
     },
 }
@@ -453,7 +454,7 @@ impl Connection {
                     let pending = Pending::Replacement {
                         reference: format!("R{}-{i}", self.index),
                         card,
-                        pan: pan(i),
+                        pan: Pan::new(&pan(i)).unwrap(),
                         account: account(i),
                     };
                     self.resolve(&http, &api, pending).await
@@ -536,7 +537,7 @@ impl Connection {
                 account,
             } => {
                 let body = json!({
-                    "reference": reference, "lost_pan": self.pan(*card), "new_pan": pan,
+                    "reference": reference, "lost_pan": self.pan(*card), "new_pan": pan.expose(),
                     "new_expiry": "3012", "new_account": account,
                 });
                 ("replacements", body)
@@ -553,14 +554,14 @@ impl Connection {
                 card, pan, account, ..
             } => {
                 // Done now, or before the kill: the same card either way.
-                let masked = Pan::new(&pan).unwrap().masked();
+                let masked = pan.masked();
                 assert_eq!(
                     (status, &answer["card"], &answer["account"]),
                     (200, &json!(masked), &json!(account)),
                     "connection {}: {answer}",
                     self.index
                 );
-                self.cards[card].push((pan, account));
+                self.cards[card].push((pan.expose().to_string(), account));
                 Ok(true)
             }
             Pending::Move {
