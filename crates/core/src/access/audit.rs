@@ -255,25 +255,22 @@ pub const MAX_LIMIT: usize = 1000;
 /// # Errors
 /// SQLite's, which fail the whole job.
 pub fn record(conn: &Connection, entry: &NewEntry) -> sql::Result<i64> {
-    conn.prepare_cached(
+    conn.prepare_insert(
         "INSERT INTO audit_log (at_us, actor, role, source, action, object_kind, object_id, \
-         before, after, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
+         before, after, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
-    .query_row(
-        params![
-            now_us(),
-            entry.actor,
-            entry.role.map(Role::as_str),
-            entry.source.map(|s| s.to_string()),
-            entry.action.as_str(),
-            entry.object_kind,
-            entry.object_id,
-            entry.before,
-            entry.after,
-            entry.outcome.as_str(),
-        ],
-        |r| r.get(0),
-    )
+    .insert(params![
+        now_us(),
+        entry.actor,
+        entry.role.map(Role::as_str),
+        entry.source.map(|s| s.to_string()),
+        entry.action.as_str(),
+        entry.object_kind,
+        entry.object_id,
+        entry.before,
+        entry.after,
+        entry.outcome.as_str(),
+    ])
 }
 
 /// The rows matching `query`, newest first.

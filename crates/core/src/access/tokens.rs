@@ -85,12 +85,12 @@ impl Access {
         let id = self
             .store
             .write(move |c| {
-                let id: i64 = c.query_row(
-                    "INSERT INTO access_tokens (\"user\", label, hash, created_at_us) \
-                     VALUES (?1, ?2, ?3, ?4) RETURNING id",
-                    params![target.id, label, hash, now_us()],
-                    |r| r.get(0),
-                )?;
+                let id: i64 = c
+                    .prepare_insert(
+                        "INSERT INTO access_tokens (\"user\", label, hash, created_at_us) \
+                     VALUES (?1, ?2, ?3, ?4)",
+                    )?
+                    .insert(params![target.id, label, hash, now_us()])?;
                 let entry = NewEntry::new(&by, Action::TokenIssue, "token", id.to_string())
                     .after(&json!({ "user": target.name, "label": label }));
                 audit::record(c, &entry)?;

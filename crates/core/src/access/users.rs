@@ -366,18 +366,17 @@ impl Access {
                 if let Err(e) = check_orderer(c, &user.tenant)? {
                     return Ok(Err(e));
                 }
-                let id: i64 = c.query_row(
+                let id: i64 = c.prepare_insert(
                     "INSERT INTO access_users (name, role, orderer, password_hash, created_at_us) \
-                     VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
-                    params![
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .insert(params![
                         user.name,
                         user.role.as_str(),
                         orderer_of(&user.tenant),
                         hash,
                         now_us()
-                    ],
-                    |r| r.get(0),
-                )?;
+                    ])?;
                 store_institutions(c, id, &user.tenant)?;
                 let Some(added) = by_id(c, id)? else {
                     return Err(sql::Error::NoRows);

@@ -244,12 +244,11 @@ fn record_rows(
     cards: &[OrderedCard],
     now_us: i64,
 ) -> Op<i64> {
-    let order: i64 = conn.query_row(
+    let order: i64 = conn.prepare_insert(
         "INSERT INTO prepaid_orders (reference, orderer, programme, personal, count, state, ordered_at_us)
-         VALUES (?1, ?2, ?3, ?4, ?5, 'ordered', ?6) RETURNING id",
-        params![o.reference, o.orderer, o.programme, o.holders.is_some(), o.count, now_us],
-        |r| r.get(0),
-    )?;
+         VALUES (?1, ?2, ?3, ?4, ?5, 'ordered', ?6)",
+    )?
+    .insert(params![o.reference, o.orderer, o.programme, o.holders.is_some(), o.count, now_us])?;
     let channel = channel(plan.pin_delivery);
     for (i, card) in cards.iter().enumerate() {
         if let Err(e) =
@@ -330,12 +329,11 @@ pub(in crate::prepaid) fn record_replacement(
     if recorded.is_some() {
         return Ok(recorded);
     }
-    let order: i64 = conn.query_row(
+    let order: i64 = conn.prepare_insert(
         "INSERT INTO prepaid_orders (reference, orderer, programme, personal, count, state, ordered_at_us)
-         VALUES (?1, ?2, ?3, ?4, 1, 'ordered', ?5) RETURNING id",
-        params![reference, orderer, programme, holder.is_some(), now_us],
-        |r| r.get(0),
-    )?;
+         VALUES (?1, ?2, ?3, ?4, 1, 'ordered', ?5)",
+    )?
+    .insert(params![reference, orderer, programme, holder.is_some(), now_us])?;
     conn.execute(
         "INSERT INTO prepaid_order_cards (order_id, sequence, account, pan_masked, expiry, holder)
          SELECT ?1, 1, id, ?3, ?4, ?5 FROM prepaid_accounts WHERE kind = 'card' AND name = ?2",
@@ -533,11 +531,11 @@ pub(super) fn reorder(
         return Ok(PinRequest::new(id, true));
     }
     let id = conn
-        .prepare_cached(
+        .prepare_insert(
             "INSERT INTO prepaid_pin_requests (order_id, sequence, kind, channel, requested_at_us)
-             VALUES (?1, ?2, 'reorder', 'mailer', ?3) RETURNING id",
+             VALUES (?1, ?2, 'reorder', 'mailer', ?3)",
         )?
-        .query_row(params![order, sequence, now_us], |r| r.get(0))?;
+        .insert(params![order, sequence, now_us])?;
     Ok(PinRequest::new(id, false))
 }
 
@@ -557,11 +555,9 @@ pub(super) fn take_pending(conn: &Connection, now_us: i64) -> sql::Result<Option
     if count == 0 {
         return Ok(None);
     }
-    let mailer: i64 = conn.query_row(
-        "INSERT INTO prepaid_pin_mailers (count, created_at_us) VALUES (?1, ?2) RETURNING id",
-        params![count, now_us],
-        |r| r.get(0),
-    )?;
+    let mailer: i64 = conn
+        .prepare_insert("INSERT INTO prepaid_pin_mailers (count, created_at_us) VALUES (?1, ?2)")?
+        .insert(params![count, now_us])?;
     conn.execute(
         &format!("UPDATE prepaid_pin_requests AS p SET mailer = ?1 WHERE {PENDING}"),
         [mailer],
