@@ -187,11 +187,12 @@ pub async fn execute(command: FileCommand, out: &mut impl Write) -> Result<()> {
             for p in ledger.unattested(&orderer, older_than_days, now)? {
                 writeln!(
                     out,
-                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}",
                     p.reference,
                     p.card_account,
                     p.amount,
                     p.merchant.unwrap_or_default(),
+                    p.merchant_name.unwrap_or_default(),
                     p.state.as_str(),
                     p.comment.unwrap_or_default()
                 )?;

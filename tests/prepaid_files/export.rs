@@ -391,6 +391,7 @@ async fn purchases_are_attested_or_disputed_and_the_unattested_are_reported() {
                 p.card_account.as_str(),
                 p.amount,
                 p.merchant.as_deref(),
+                p.merchant_name.as_deref(),
                 p.state,
                 p.comment.as_deref(),
             )
@@ -404,6 +405,7 @@ async fn purchases_are_attested_or_disputed_and_the_unattested_are_reported() {
                 "s1",
                 eur(500),
                 Some("BAKERY 2"),
+                Some(BAKERY),
                 AttestationState::Disputed,
                 Some("not ours, \"never\" seen")
             ),
@@ -412,6 +414,7 @@ async fn purchases_are_attested_or_disputed_and_the_unattested_are_reported() {
                 "s2",
                 eur(700),
                 Some("KIOSK\tNORTH"),
+                None,
                 AttestationState::Open,
                 None
             ),

@@ -114,6 +114,8 @@ pub struct UnattestedOut {
     pub currency: u16,
     /// The card acceptor (DE 42), when the authorization carried one.
     pub merchant: Option<String>,
+    /// The card acceptor's name and location (DE 43), when known.
+    pub merchant_name: Option<String>,
     /// `open` or `disputed`.
     pub state: &'static str,
     /// The dispute's reason.
@@ -130,6 +132,7 @@ impl From<UnattestedPurchase> for UnattestedOut {
             amount_minor: p.amount.minor,
             currency: p.amount.currency.numeric,
             merchant: p.merchant,
+            merchant_name: p.merchant_name,
             state: p.state.as_str(),
             comment: p.comment,
         }

@@ -85,6 +85,8 @@ pub struct UnattestedPurchase {
     pub amount: Money,
     /// The card acceptor (DE 42), when the authorization carried one.
     pub merchant: Option<String>,
+    /// The card acceptor's name and location (DE 43), when known.
+    pub merchant_name: Option<String>,
     /// `Open` or `Disputed`.
     pub state: AttestationState,
     /// The dispute's reason.
@@ -157,7 +159,7 @@ fn unattested(
 ) -> sql::Result<Vec<UnattestedPurchase>> {
     let sql = format!(
         "SELECT e.id, e.reference, a.name, e.booked_at_us, -p.amount, a.currency, e.merchant,
-                t.action, t.comment
+                t.action, t.comment, e.merchant_name
          FROM prepaid_entries e
          JOIN prepaid_accounts a ON a.id = e.card
          JOIN prepaid_programmes g ON g.id = a.programme
@@ -184,6 +186,7 @@ fn unattested(
                 booked_at_us: r.get(3)?,
                 amount: money(r, 4, 5)?,
                 merchant: r.get(6)?,
+                merchant_name: r.get(9)?,
                 state: AttestationState::from_action(action.as_deref()),
                 comment: r.get(8)?,
             })
