@@ -294,8 +294,10 @@ async fn a_bad_balance_file_is_rejected_whole_and_the_old_balances_stay() {
     // Still the first file's 100.00: 150.00 does not fit, 90.00 does.
     hub.status_notify("CLOSED").await;
     let c = client(&hub.switch).await;
-    assert_eq!(code_of(&c, &purchase(ACTIVE_USD, 15_000, 1)).await, "51");
-    assert_eq!(code_of(&c, &purchase(ACTIVE_USD, 9_000, 2)).await, "00");
+    let code = code_of(&c, &purchase(ACTIVE_USD, 15_000, 1)).await;
+    assert_eq!(code, "51", "{}", hub.last_decision());
+    let code = code_of(&c, &purchase(ACTIVE_USD, 9_000, 2)).await;
+    assert_eq!(code, "00", "{}", hub.last_decision());
 
     // A good dropped file is applied and moves to processed/.
     let newer = balances_csv(&hours_ago(0), &[("A-1001", "1000.00")]);

@@ -153,6 +153,22 @@ impl StandInHub {
             .as_str()
     }
 
+    /// The newest journaled request's response code and reason, for a
+    /// failing assertion to say why the hub answered as it did.
+    pub fn last_decision(&self) -> String {
+        self.hub
+            .store()
+            .read(|c| {
+                c.query_row(
+                    "SELECT response_code || ': ' || reason FROM journal \
+                     WHERE entry = 'request' ORDER BY txn_id DESC LIMIT 1",
+                    [],
+                    |r| r.get(0),
+                )
+            })
+            .unwrap_or_else(|e| format!("journal not readable: {e}"))
+    }
+
     /// Journal rows: (txn id as hex, response code, decided by) of requests.
     pub fn journal(&self, sql_filter: &str) -> Vec<(String, String, String)> {
         let sql = format!(
