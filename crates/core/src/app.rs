@@ -323,8 +323,8 @@ const STALE_CALL_SWEEP: std::time::Duration = std::time::Duration::from_secs(60)
 
 /// Moves newly journaled rows into the search tables by card and by
 /// account ([`search_index::catch_up`], batch after batch until the list
-/// is empty) every [`search_index::EVERY`], until shutdown. Every instance of a fleet does: a run finds what the
-/// others left.
+/// is empty) every [`search_index::EVERY`], until shutdown. Every instance
+/// of a fleet does: a run finds what the others left.
 fn spawn_search_indexing(store: Store, shutdown: CancellationToken) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(search_index::EVERY);

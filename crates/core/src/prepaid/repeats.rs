@@ -52,6 +52,8 @@ pub(super) struct Prior {
     pub(super) amount: Option<i64>,
     /// A move's receiving card.
     pub(super) to: Option<String>,
+    /// The card account that replaced `card` (a replacement's new card).
+    pub(super) replaced_by: Option<String>,
 }
 
 /// What `reference` booked already, with the details its repeat must
@@ -62,9 +64,12 @@ pub(super) fn prior(conn: &Connection, reference: &str) -> sql::Result<Option<Pr
         "SELECT e.id, e.kind, e.card, a.name, a.currency,
              (SELECT p.amount FROM prepaid_postings p WHERE p.entry = e.id AND p.account = e.card),
              (SELECT b.name FROM prepaid_postings q JOIN prepaid_accounts b ON b.id = q.account
-              WHERE q.entry = e.id AND q.account <> e.card AND b.kind = 'card' LIMIT 1)
-         FROM prepaid_entries e JOIN prepaid_accounts a ON a.id = e.card WHERE e.reference = ?1
-         UNION ALL SELECT id, 'hold', account, NULL, NULL, NULL, NULL
+              WHERE q.entry = e.id AND q.account <> e.card AND b.kind = 'card' LIMIT 1),
+             n.name
+         FROM prepaid_entries e JOIN prepaid_accounts a ON a.id = e.card
+         LEFT JOIN prepaid_accounts n ON n.id = a.replaced_by
+         WHERE e.reference = ?1
+         UNION ALL SELECT id, 'hold', account, NULL, NULL, NULL, NULL, NULL
          FROM prepaid_holds WHERE reference = ?1",
     )?
     .query_row([reference], |r| {
@@ -76,6 +81,7 @@ pub(super) fn prior(conn: &Connection, reference: &str) -> sql::Result<Option<Pr
             currency: r.get(4)?,
             amount: r.get(5)?,
             to: r.get(6)?,
+            replaced_by: r.get(7)?,
         })
     })
     .optional()

@@ -12,12 +12,11 @@
 //! replace once: the second job sees the first's writes (SQLite's single
 //! writer; PostgreSQL's serializable transaction, rerun on a conflict).
 
-use crate::store::sql;
-use crate::store::sql::{Connection, OptionalExtension, params};
+use crate::store::sql::{Connection, params};
 
 use super::db::{self, Op};
 use super::postings::book;
-use super::repeats::conflict;
+use super::repeats::{conflict, prior};
 use super::{AccountKind, Ledger, MAX_TEXT_LEN, PrepaidError, checked_text, holds, now_us, orders};
 use crate::account::Balances;
 use crate::cards::CardRegistry;
@@ -68,9 +67,12 @@ impl Ledger {
     /// `old` becomes `lost` in the registry, the card `new` (expiry
     /// `expiry`, card account `new_account`, otherwise as `old`) is
     /// registered `active`, and the ledger moves the balance and holds of
-    /// `old`'s card account to `new_account` in the same programme.
-    /// Sent again with the same reference and details it is a repeat
-    /// (`repeat: true`, nothing written).
+    /// `old`'s card account to `new_account` in the same programme. When
+    /// `old` was issued by a card order, the new card becomes a card order
+    /// of its own (`replace:<order>/<sequence>`, see [`orders`]): produced,
+    /// PIN mailed and PIN reordered as any ordered card. Sent again with
+    /// the same reference and details it is a repeat (`repeat: true`,
+    /// nothing written).
     ///
     /// # Errors
     /// [`PrepaidError::Cards`] (old card unknown, new PAN registered
@@ -127,26 +129,6 @@ impl Ledger {
     }
 }
 
-/// What `reference` booked already: `None` when nothing, `Some(Some((old,
-/// new)))` for the replacement of card account `old` by `new`,
-/// `Some(None)` for any other operation (an entry or a hold).
-fn booked(conn: &Connection, reference: &str) -> sql::Result<Option<Option<(String, String)>>> {
-    let found: Option<(String, Option<String>, Option<String>)> = conn
-        .prepare_cached(
-            "SELECT e.kind, a.name, n.name FROM prepaid_entries e
-             JOIN prepaid_accounts a ON a.id = e.card
-             LEFT JOIN prepaid_accounts n ON n.id = a.replaced_by
-             WHERE e.reference = ?1
-             UNION ALL SELECT 'hold', NULL, NULL FROM prepaid_holds WHERE reference = ?1",
-        )?
-        .query_row([reference], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .optional()?;
-    Ok(found.map(|found| match found {
-        (kind, Some(old), Some(new)) if kind == "replace" => Some((old, new)),
-        _ => None,
-    }))
-}
-
 /// The balances now of the replacement of `old` by `new` booked under
 /// `reference` (a repeat), `None` when the reference is not booked, a
 /// conflict when it is booked as anything else.
@@ -157,9 +139,15 @@ fn replacement_of(
     new: &str,
     now_us: i64,
 ) -> Op<Option<Balances>> {
-    match booked(conn, reference)? {
+    match prior(conn, reference)? {
         None => Ok(Ok(None)),
-        Some(Some((o, n))) if o == old && n == new => Ok(db::balance(conn, new, now_us)?.map(Some)),
+        Some(p)
+            if p.kind == "replace"
+                && p.name.as_deref() == Some(old)
+                && p.replaced_by.as_deref() == Some(new) =>
+        {
+            Ok(db::balance(conn, new, now_us)?.map(Some))
+        }
         Some(_) => Ok(Err(conflict(reference))),
     }
 }
@@ -169,7 +157,7 @@ fn replacement_of(
 /// nothing new. A reference booked already is a conflict here: the caller
 /// recognises its repeats first.
 fn replace(conn: &Connection, reference: &str, old: &str, new: &str, now_us: i64) -> Op<Balances> {
-    if booked(conn, reference)?.is_some() {
+    if prior(conn, reference)?.is_some() {
         return Ok(Err(conflict(reference)));
     }
     let card = match db::open_card(conn, old, None)? {
